@@ -1,0 +1,39 @@
+//! Tether: remote support for technicians who live in a terminal.
+//!
+//! One binary, four roles, and this crate is all of them. The map:
+//!
+//! - [`protocol`]: the wire types shared by every role. JSON control messages, one serde enum per
+//!   direction, request ids, typed errors, size limits, and the enrolment link format. Pure: no
+//!   tokio, no ratatui.
+//! - [`secrets`]: everything that makes or checks a secret. Argon2id password hashes, random
+//!   tokens from the OS's CSPRNG, SHA-256 token hashes, constant-time comparison.
+//! - [`tls`]: the hub's self-signed certificate (rcgen), its fingerprint, and the client side's
+//!   certificate pinning (like ssh's known_hosts), on rustls with the `ring` provider.
+//! - [`wire`]: WebSocket-over-TLS plumbing both ends share: connect with a pin, limits, send and
+//!   receive typed messages.
+//! - [`hub`]: the server. Accepts connections, authenticates technicians and agents, keeps
+//!   presence, fans out live events per team, and writes the hash-chained audit log. Its store
+//!   sits behind a trait; SQLite is the default.
+//! - [`agent`]: runs on the supported computer. Enrols with a link, keeps its workstation key,
+//!   reports the machine and stays connected with jittered backoff.
+//! - [`client`]: a technician's typed connection to the hub, used by `ctl` and the console, plus
+//!   the local login store (tokens per hub, pinned certificates).
+//! - [`console`]: the ratatui app. Elm-shaped: a pure `update` turns messages into state changes
+//!   and effects, a pure `draw` paints the state, and the loop runs effects afterwards.
+//! - [`demo`]: a hub, a few dozen synthetic agents and a logged-in console in one process.
+//! - [`cli`]: the command line (clap), dispatching to the roles above; `main.rs` only calls it.
+//! - [`paths`]: where config, state and data live (`TETHER_HOME`, else the XDG directories).
+//! - [`logging`]: logs go to a file under the state dir, never to a terminal a TUI owns.
+
+pub mod agent;
+pub mod cli;
+pub mod client;
+pub mod console;
+pub mod demo;
+pub mod hub;
+pub mod logging;
+pub mod paths;
+pub mod protocol;
+pub mod secrets;
+pub mod tls;
+pub mod wire;

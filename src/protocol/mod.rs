@@ -1,0 +1,116 @@
+//! The wire protocol between hub, agents and consoles.
+//!
+//! Control messages are JSON text frames, one serde enum per direction. Every request carries a
+//! [`RequestId`] so replies can be matched; the first request on a connection carries
+//! [`PROTOCOL_VERSION`]. Pure types only: no tokio, no ratatui, so both ends (and tests) share them.
+
+mod link;
+mod types;
+
+pub use link::{EnrolmentLink, LinkError};
+pub use types::*;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change; the hub refuses other versions with [`ErrorCode::VersionMismatch`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest control (JSON) message either side accepts. Larger ones are refused unparsed.
+pub const MAX_CONTROL_MESSAGE: usize = 64 * 1024;
+
+/// Largest WebSocket message (of any kind) the transport accepts before closing the connection.
+pub const MAX_WS_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// Largest single WebSocket frame.
+pub const MAX_WS_FRAME: usize = 1024 * 1024;
+
+/// Matches a reply to its request. Chosen by the requester, echoed by the responder.
+pub type RequestId = u64;
+
+/// A request: the requester's id and what it asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request<B> {
+    pub id: RequestId,
+    pub body: B,
+}
+
+/// A typed protocol error: a stable code for programs, a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds to wait before trying again, where the error is a rate limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after_secs: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("no such {what}"))
+    }
+
+    /// The one answer to a failed login, whether the user is unknown or the password wrong.
+    pub fn invalid_credentials() -> Self {
+        Self::new(ErrorCode::InvalidCredentials, "invalid user name or password")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error on the hub; see the hub's log")
+    }
+}
+
+/// Stable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message could not be parsed or is not allowed in this state.
+    BadRequest,
+    /// The peer speaks another protocol version.
+    VersionMismatch,
+    /// Authenticate first.
+    Unauthenticated,
+    /// Unknown user or wrong password (deliberately the same code for both).
+    InvalidCredentials,
+    /// The login token or enrolment link expired or was revoked.
+    Expired,
+    /// Authenticated, but not allowed to do this.
+    Forbidden,
+    /// No such object (or not visible to this team: the same answer on purpose).
+    NotFound,
+    /// Already exists.
+    Conflict,
+    /// Too many attempts; see `retry_after_secs`.
+    RateLimited,
+    /// The message was larger than [`MAX_CONTROL_MESSAGE`].
+    TooLarge,
+    /// Something failed on the hub.
+    Internal,
+}
+
+/// Encode a control message as a JSON text frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<String, ProtocolError> {
+    serde_json::to_string(msg).map_err(|e| ProtocolError::bad_request(format!("cannot encode: {e}")))
+}
+
+/// Decode a control message, enforcing [`MAX_CONTROL_MESSAGE`].
+pub fn decode<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ProtocolError> {
+    if text.len() > MAX_CONTROL_MESSAGE {
+        return Err(ProtocolError::new(
+            ErrorCode::TooLarge,
+            format!("message of {} bytes exceeds the limit of {MAX_CONTROL_MESSAGE}", text.len()),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| ProtocolError::bad_request(format!("malformed message: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,189 @@
+use chrono::{TimeZone, Utc};
+
+use super::*;
+
+fn round_trip<T>(value: &T)
+where
+    T: serde::Serialize + for<'a> serde::Deserialize<'a> + PartialEq + std::fmt::Debug,
+{
+    let text = encode(value).expect("encode");
+    let back: T = decode(&text).expect("decode");
+    assert_eq!(&back, value, "round trip changed the value: {text}");
+}
+
+fn workstation() -> WorkstationInfo {
+    let t = Utc.with_ymd_and_hms(2026, 11, 22, 9, 30, 0).single().expect("valid time");
+    WorkstationInfo {
+        id: "ws_abc".into(),
+        client_id: "cl_1".into(),
+        client_name: "Acme".into(),
+        hostname: "reception-pc".into(),
+        os: "Debian 12".into(),
+        user: "alice".into(),
+        screen: Some(ScreenSize { width: 1920, height: 1080 }),
+        agent_version: "0.1.0".into(),
+        presence: Presence::InSession,
+        last_seen: t,
+        enrolled_at: t,
+    }
+}
+
+#[test]
+fn console_requests_round_trip() {
+    let requests = vec![
+        ConsoleRequest::Login { version: PROTOCOL_VERSION, user: "ann".into(), password: "pw".into() },
+        ConsoleRequest::Resume { version: PROTOCOL_VERSION, token: "t".into() },
+        ConsoleRequest::Logout,
+        ConsoleRequest::ListClients,
+        ConsoleRequest::AddClient { name: "Acme \"quoted\" ünïcode".into() },
+        ConsoleRequest::CreateLink { client: "cl_1".into(), valid_days: Some(3) },
+        ConsoleRequest::CreateLink { client: "cl_1".into(), valid_days: None },
+        ConsoleRequest::ListLinks { client: "cl_1".into() },
+        ConsoleRequest::RevokeLink { link: "ln_1".into() },
+        ConsoleRequest::ListWorkstations { client: None },
+        ConsoleRequest::ListAudit { limit: 50, before: Some(10) },
+    ];
+    for (i, body) in requests.into_iter().enumerate() {
+        round_trip(&Request { id: i as u64 + 1, body });
+    }
+}
+
+#[test]
+fn hub_to_console_round_trip() {
+    let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid time");
+    let user = UserInfo {
+        id: "us_1".into(),
+        name: "ann".into(),
+        email: "ann@example.com".into(),
+        role: Role::Admin,
+        team_id: "tm_1".into(),
+        team: "Desk".into(),
+    };
+    let messages = vec![
+        HubToConsole::Reply {
+            id: 7,
+            result: Ok(ConsoleReply::LoggedIn { token: "tok".into(), expires_at: t, user: user.clone() }),
+        },
+        HubToConsole::Reply { id: 8, result: Ok(ConsoleReply::Resumed { user }) },
+        HubToConsole::Reply {
+            id: 9,
+            result: Ok(ConsoleReply::Workstations { workstations: vec![workstation()] }),
+        },
+        HubToConsole::Reply {
+            id: 10,
+            result: Ok(ConsoleReply::Link {
+                link: LinkInfo {
+                    id: "ln_1".into(),
+                    client_id: "cl_1".into(),
+                    created_at: t,
+                    expires_at: t,
+                    revoked: false,
+                    uses: 2,
+                },
+                url: "tether://h:1/enrol/x?fp=SHA256:00".into(),
+            }),
+        },
+        HubToConsole::Reply {
+            id: 11,
+            result: Ok(ConsoleReply::Audit {
+                records: vec![AuditRecord {
+                    id: 1,
+                    at: t,
+                    actor: "ann".into(),
+                    actor_email: Some("ann@example.com".into()),
+                    team_id: Some("tm_1".into()),
+                    action: "login.ok".into(),
+                    target: None,
+                    detail: serde_json::json!({"from": "127.0.0.1"}),
+                    prev_hash: "0".repeat(64),
+                    hash: "f".repeat(64),
+                }],
+            }),
+        },
+        HubToConsole::Reply {
+            id: 12,
+            result: Err(ProtocolError {
+                code: ErrorCode::RateLimited,
+                message: "wait".into(),
+                retry_after_secs: Some(4),
+            }),
+        },
+        HubToConsole::Event { event: HubEvent::Workstation { workstation: workstation() } },
+        HubToConsole::Event {
+            event: HubEvent::Client { client: ClientInfo { id: "c".into(), name: "n".into(), created_at: t } },
+        },
+        HubToConsole::Error { error: ProtocolError::bad_request("malformed") },
+    ];
+    for m in &messages {
+        round_trip(m);
+    }
+}
+
+#[test]
+fn agent_messages_round_trip() {
+    let report = WorkstationReport {
+        hostname: "h".into(),
+        os: "Linux".into(),
+        user: "u".into(),
+        screen: None,
+        agent_version: "0.1.0".into(),
+    };
+    round_trip(&Request {
+        id: 1,
+        body: AgentRequest::Enrol { version: PROTOCOL_VERSION, token: "t".into(), report: report.clone() },
+    });
+    round_trip(&Request {
+        id: 2,
+        body: AgentRequest::Hello {
+            version: PROTOCOL_VERSION,
+            workstation_id: "ws".into(),
+            key: "k".into(),
+            report: report.clone(),
+        },
+    });
+    round_trip(&Request { id: 3, body: AgentRequest::Report { report } });
+    round_trip(&HubToAgent::Reply {
+        id: 1,
+        result: Ok(AgentReply::Enrolled { workstation_id: "ws".into(), key: "k".into(), client_name: "c".into() }),
+    });
+    round_trip(&HubToAgent::Reply { id: 2, result: Err(ProtocolError::invalid_credentials()) });
+}
+
+#[test]
+fn decode_refuses_oversized_and_malformed() {
+    let big = format!("{{\"id\":1,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}", "x".repeat(MAX_CONTROL_MESSAGE));
+    let err = decode::<Request<ConsoleRequest>>(&big).expect_err("oversized must fail");
+    assert_eq!(err.code, ErrorCode::TooLarge);
+
+    for bad in ["", "{", "null", "{\"id\":1}", "{\"id\":1,\"body\":{\"type\":\"nope\"}}", "[1,2,3]"] {
+        let err = decode::<Request<ConsoleRequest>>(bad).expect_err(bad);
+        assert_eq!(err.code, ErrorCode::BadRequest, "{bad}");
+    }
+}
+
+#[test]
+fn wire_names_are_stable() {
+    let text = encode(&Request { id: 5, body: ConsoleRequest::ListClients }).expect("encode");
+    assert_eq!(text, r#"{"id":5,"body":{"type":"list_clients"}}"#);
+    let text = encode(&Presence::InSession).expect("encode");
+    assert_eq!(text, r#""in_session""#);
+}
+
+#[test]
+fn enrolment_link_round_trips_and_rejects_bad_links() {
+    let link = EnrolmentLink {
+        hub: "hub.example.com:7443".into(),
+        token: "AbC-123_x".into(),
+        fingerprint: format!("SHA256:{}", "ab".repeat(32)),
+    };
+    let text = link.to_string();
+    assert!(text.starts_with("tether://hub.example.com:7443/enrol/AbC-123_x?fp=SHA256:"));
+    assert_eq!(text.parse::<EnrolmentLink>(), Ok(link.clone()));
+    assert_eq!(link.hub_url(), "wss://hub.example.com:7443");
+
+    assert_eq!("https://x/enrol/t?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Scheme));
+    assert_eq!("tether://h:1/enrol/?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Token));
+    assert_eq!("tether://h:1/enrol/t%20x?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Token));
+    assert_eq!("tether:///enrol/t?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Hub));
+    assert_eq!("tether://h:1/enrol/t".parse::<EnrolmentLink>(), Err(LinkError::Fingerprint));
+}
