@@ -26,7 +26,10 @@ impl Paths {
         match directories::ProjectDirs::from("", "", "tether") {
             Some(dirs) => Self {
                 config: dirs.config_dir().to_path_buf(),
-                state: dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir()).to_path_buf(),
+                state: dirs
+                    .state_dir()
+                    .unwrap_or_else(|| dirs.data_local_dir())
+                    .to_path_buf(),
                 data: dirs.data_dir().to_path_buf(),
             },
             // No home directory at all (a bare container): fall back to the working directory.
@@ -36,7 +39,11 @@ impl Paths {
 
     /// Everything under one directory, as `TETHER_HOME` does.
     pub fn under(home: &Path) -> Self {
-        Self { config: home.join("config"), state: home.join("state"), data: home.join("data") }
+        Self {
+            config: home.join("config"),
+            state: home.join("state"),
+            data: home.join("data"),
+        }
     }
 
     pub fn logs(&self) -> PathBuf {

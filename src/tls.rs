@@ -1,1 +1,249 @@
-//! (being written)
+//! TLS for the hub's one port, on rustls with the `ring` provider.
+//!
+//! The hub makes a self-signed certificate at first start (rcgen) and prints its fingerprint.
+//! Clients do not use a CA: they pin the certificate's SHA-256, learned from an enrolment link,
+//! from `--fingerprint`, or confirmed by the technician on first use, as ssh's known_hosts does.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+const CERT_FILE: &str = "hub-cert.pem";
+const KEY_FILE: &str = "hub-key.pem";
+/// Written at first start, in exactly the form `tether login --fingerprint` accepts.
+pub const FINGERPRINT_FILE: &str = "hub.fingerprint";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read or write the hub's certificate in {dir}: {source}")]
+    Io { dir: String, source: std::io::Error },
+    #[error("cannot make a certificate: {0}")]
+    Generate(String),
+    #[error("the hub's certificate or key file is damaged: {0} (delete both to make new ones)")]
+    Pem(String),
+    #[error("TLS configuration failed: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("not a certificate fingerprint: {0:?} (expected SHA256: followed by 64 hex digits)")]
+    Fingerprint(String),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// `SHA256:<64 lowercase hex>` of a DER certificate.
+pub fn fingerprint(cert: &[u8]) -> String {
+    format!("SHA256:{}", hex::encode(Sha256::digest(cert)))
+}
+
+/// Parse a fingerprint as printed by the hub. Accepts any case and optional colons between bytes.
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], TlsError> {
+    let bad = || TlsError::Fingerprint(text.to_owned());
+    let trimmed = text.trim();
+    let body = trimmed
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("sha256:"))
+        .map(|_| &trimmed[7..])
+        .ok_or_else(bad)?;
+    let hex_digits: String = body.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(hex_digits).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+/// The normal form of a fingerprint (for comparing and storing what a user typed).
+pub fn normalize_fingerprint(text: &str) -> Result<String, TlsError> {
+    Ok(format!("SHA256:{}", hex::encode(parse_fingerprint(text)?)))
+}
+
+/// The hub's certificate and key.
+pub struct HubIdentity {
+    pub cert: CertificateDer<'static>,
+    pub key: PrivateKeyDer<'static>,
+    pub fingerprint: String,
+}
+
+impl HubIdentity {
+    /// Load the identity from `dir`, or make one at first start (`extra_names` go into the
+    /// certificate's subject alternative names besides localhost and 127.0.0.1).
+    pub fn load_or_create(dir: &Path, extra_names: &[String]) -> Result<Self, TlsError> {
+        let io = |source| TlsError::Io {
+            dir: dir.display().to_string(),
+            source,
+        };
+        let cert_path = dir.join(CERT_FILE);
+        let key_path = dir.join(KEY_FILE);
+        if !cert_path.exists() || !key_path.exists() {
+            crate::paths::create_private_dir(dir).map_err(io)?;
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            names.extend(extra_names.iter().cloned());
+            let made = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| TlsError::Generate(e.to_string()))?;
+            crate::paths::write_private(&key_path, made.signing_key.serialize_pem().as_bytes())
+                .map_err(io)?;
+            crate::paths::write_private(&cert_path, made.cert.pem().as_bytes()).map_err(io)?;
+        }
+        let cert =
+            CertificateDer::from_pem_file(&cert_path).map_err(|e| TlsError::Pem(e.to_string()))?;
+        let key =
+            PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::Pem(e.to_string()))?;
+        let fingerprint = fingerprint(&cert);
+        std::fs::write(dir.join(FINGERPRINT_FILE), format!("{fingerprint}\n")).map_err(io)?;
+        Ok(Self {
+            cert,
+            key,
+            fingerprint,
+        })
+    }
+
+    /// A rustls server configuration presenting this identity.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert.clone()], self.key.clone_key())?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// What a client expects of the hub's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// Accept only this fingerprint.
+    Fingerprint([u8; 32]),
+    /// Accept any certificate, and report what was seen: only for learning a fingerprint to
+    /// show a person (or `--accept-new`), never for sending secrets without a decision.
+    FirstUse,
+}
+
+/// The fingerprint a client saw during its last handshake, readable after success or failure.
+#[derive(Debug, Clone, Default)]
+pub struct SeenCertificate(Arc<Mutex<Option<String>>>);
+
+impl SeenCertificate {
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+    fn set(&self, fp: String) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(fp);
+        }
+    }
+}
+
+/// Verifies the server by its pinned fingerprint instead of a CA chain, then checks the
+/// handshake signatures as usual (so the server must hold the pinned certificate's key).
+#[derive(Debug)]
+struct PinVerifier {
+    pin: Pin,
+    seen: SeenCertificate,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        self.seen.set(format!("SHA256:{}", hex::encode(digest)));
+        match &self.pin {
+            Pin::FirstUse => Ok(ServerCertVerified::assertion()),
+            Pin::Fingerprint(expected) if crate::secrets::constant_time_eq(expected, &digest) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Pin::Fingerprint(_) => Err(rustls::Error::General(
+                "hub certificate does not match the pinned fingerprint".into(),
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration that trusts exactly `pin`; `seen` receives the presented fingerprint.
+pub fn client_config(
+    pin: Pin,
+    seen: SeenCertificate,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = provider();
+    let algorithms = provider.signature_verification_algorithms;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinVerifier {
+            pin,
+            seen,
+            algorithms,
+        }))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_made_once_and_fingerprint_file_parses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = HubIdentity::load_or_create(dir.path(), &[]).expect("create");
+        let again = HubIdentity::load_or_create(dir.path(), &[]).expect("load");
+        assert_eq!(
+            first.fingerprint, again.fingerprint,
+            "restart keeps the certificate"
+        );
+        let written = std::fs::read_to_string(dir.path().join(FINGERPRINT_FILE)).expect("read");
+        assert_eq!(written.trim(), first.fingerprint);
+        let parsed = parse_fingerprint(&written).expect("the written form parses");
+        assert_eq!(format!("SHA256:{}", hex::encode(parsed)), first.fingerprint);
+        assert!(first.server_config().is_ok());
+    }
+
+    #[test]
+    fn fingerprint_parsing_is_lenient_in_form_strict_in_content() {
+        let fp = format!("SHA256:{}", "ab".repeat(32));
+        let with_colons = format!("sha256:{}", vec!["AB"; 32].join(":"));
+        assert_eq!(parse_fingerprint(&fp).expect("plain"), [0xab; 32]);
+        assert_eq!(parse_fingerprint(&with_colons).expect("colons"), [0xab; 32]);
+        assert_eq!(normalize_fingerprint(&with_colons).expect("normal"), fp);
+        for bad in [
+            "",
+            "SHA256:",
+            "MD5:abcd",
+            &format!("SHA256:{}", "ab".repeat(31)),
+            &format!("SHA256:{}", "zz".repeat(32)),
+        ] {
+            assert!(parse_fingerprint(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,1 +1,315 @@
-//! (being written)
+//! The agent: runs on the supported computer, enrols with a client link, keeps its
+//! workstation key in its data dir, reports the machine and stays connected to the hub,
+//! reconnecting forever with jittered exponential backoff (capped at 30 s).
+
+pub mod screen;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::protocol::{
+    AGENT_PATH, AgentReply, AgentRequest, EnrolmentLink, ErrorCode, HubToAgent, PROTOCOL_VERSION,
+    ProtocolError, Request, WorkstationReport,
+};
+use crate::tls::{Pin, parse_fingerprint};
+use crate::wire::{self, WireError};
+pub use screen::ScreenSource;
+
+/// Longest wait between reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const IDENTITY_FILE: &str = "identity.json";
+
+/// What the agent keeps between runs (file mode 0600): which hub, and the key that proves
+/// this is the enrolled workstation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub hub: String,
+    pub fingerprint: String,
+    pub workstation_id: String,
+    pub key: String,
+}
+
+impl Identity {
+    pub fn load(data_dir: &Path) -> Option<Self> {
+        let bytes = std::fs::read(data_dir.join(IDENTITY_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+        crate::paths::create_private_dir(data_dir)?;
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::paths::write_private(&data_dir.join(IDENTITY_FILE), &json)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(
+        "this agent is not enrolled yet: start it with --link and the link your technician gave you"
+    )]
+    NotEnrolled,
+    #[error("the hub refused the enrolment link: {0}")]
+    EnrolmentRefused(ProtocolError),
+    #[error("the hub no longer knows this workstation ({0}): enrol again with a new link")]
+    KeyRefused(ProtocolError),
+    #[error("the link's certificate fingerprint is malformed: {0}")]
+    Fingerprint(#[from] crate::tls::TlsError),
+    #[error("cannot save the agent's identity in {dir}: {source}")]
+    Save { dir: String, source: std::io::Error },
+}
+
+/// What the agent is doing, for its own display and for the demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentStatus {
+    Connecting {
+        attempt: u32,
+    },
+    Online {
+        workstation_id: String,
+        client: String,
+    },
+    Offline {
+        reason: String,
+        retry_in: Duration,
+    },
+}
+
+/// How to run an agent.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub data_dir: PathBuf,
+    /// Needed for the first run; later runs use the stored identity.
+    pub link: Option<EnrolmentLink>,
+    pub screen: ScreenSource,
+    /// Report these details instead of the real machine's (the demo's synthetic fleet).
+    pub report: Option<WorkstationReport>,
+}
+
+/// The details of this machine.
+pub fn local_report(screen: &ScreenSource) -> WorkstationReport {
+    WorkstationReport {
+        hostname: whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".into()),
+        os: whoami::distro(),
+        user: whoami::username(),
+        screen: screen.size(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// Jittered exponential backoff: attempt 0 waits ~1 s, doubling to at most [`MAX_BACKOFF`];
+/// each wait is drawn from its upper half so a fleet does not reconnect in lockstep.
+pub fn backoff(attempt: u32) -> Duration {
+    let ceiling = Duration::from_secs(1u64 << attempt.min(5)).min(MAX_BACKOFF);
+    let mut b = [0u8; 2];
+    let _ = crate::secrets::random_bytes(&mut b);
+    let fraction = 0.5 + f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) / 2.0;
+    ceiling.mul_f64(fraction)
+}
+
+/// Run until `shutdown` completes, or a fatal error (refused link or key). Connection failures
+/// are not fatal: the agent retries forever.
+pub async fn run(
+    opts: AgentOptions,
+    status: watch::Sender<AgentStatus>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    tokio::pin!(shutdown);
+    let mut identity = Identity::load(&opts.data_dir);
+    if let (Some(id), Some(link)) = (&identity, &opts.link) {
+        if crate::client::store::hub_key(&id.hub) != crate::client::store::hub_key(&link.hub) {
+            tracing::info!(old = %id.hub, new = %link.hub, "link points to another hub: enrolling there");
+            identity = None;
+        }
+    }
+    if identity.is_none() && opts.link.is_none() {
+        return Err(AgentError::NotEnrolled);
+    }
+    let mut attempt: u32 = 0;
+    loop {
+        let _ = status.send(AgentStatus::Connecting { attempt });
+        let session = connect_once(&opts, &mut identity, &status);
+        let outcome = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            outcome = session => outcome,
+        };
+        let reason = match outcome {
+            Ok(Session::Ended(reason)) => {
+                attempt = 0;
+                reason
+            }
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Retry(reason)) => reason,
+        };
+        let wait = backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        tracing::info!(reason, ?wait, "agent offline; retrying");
+        let _ = status.send(AgentStatus::Offline {
+            reason,
+            retry_in: wait,
+        });
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+enum Session {
+    /// Was online, then the connection ended.
+    Ended(String),
+}
+
+enum Failure {
+    Fatal(AgentError),
+    Retry(String),
+}
+
+async fn connect_once(
+    opts: &AgentOptions,
+    identity: &mut Option<Identity>,
+    status: &watch::Sender<AgentStatus>,
+) -> Result<Session, Failure> {
+    let (hub, fingerprint) = match (identity.as_ref(), &opts.link) {
+        (Some(id), _) => (id.hub.clone(), id.fingerprint.clone()),
+        (None, Some(link)) => (link.hub_url(), link.fingerprint.clone()),
+        (None, None) => return Err(Failure::Fatal(AgentError::NotEnrolled)),
+    };
+    let pin =
+        Pin::Fingerprint(parse_fingerprint(&fingerprint).map_err(|e| Failure::Fatal(e.into()))?);
+    let (ws, _) = wire::connect(&hub, AGENT_PATH, pin).await.map_err(|e| {
+        if matches!(e, WireError::CertificateMismatch { .. }) {
+            tracing::error!(%e, "hub certificate mismatch");
+        }
+        Failure::Retry(e.to_string())
+    })?;
+    let (mut sink, mut stream) = ws.split();
+    let report = opts
+        .report
+        .clone()
+        .unwrap_or_else(|| local_report(&opts.screen));
+
+    let body = match identity.as_ref() {
+        Some(id) => AgentRequest::Hello {
+            version: PROTOCOL_VERSION,
+            workstation_id: id.workstation_id.clone(),
+            key: id.key.clone(),
+            report,
+        },
+        None => match &opts.link {
+            Some(link) => AgentRequest::Enrol {
+                version: PROTOCOL_VERSION,
+                token: link.token.clone(),
+                report,
+            },
+            None => return Err(Failure::Fatal(AgentError::NotEnrolled)),
+        },
+    };
+    let enrolling = matches!(body, AgentRequest::Enrol { .. });
+    wire::send(&mut sink, &Request { id: 1, body })
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let reply = loop {
+        match wire::recv::<_, HubToAgent>(&mut stream).await {
+            Ok(HubToAgent::Reply { id: 1, result }) => break result,
+            Ok(_) => continue,
+            Err(e) => return Err(Failure::Retry(e.to_string())),
+        }
+    };
+    let client = match reply {
+        Ok(AgentReply::Enrolled {
+            workstation_id,
+            key,
+            client_name,
+        }) => {
+            let new = Identity {
+                hub: hub.clone(),
+                fingerprint,
+                workstation_id,
+                key,
+            };
+            new.save(&opts.data_dir).map_err(|source| {
+                Failure::Fatal(AgentError::Save {
+                    dir: opts.data_dir.display().to_string(),
+                    source,
+                })
+            })?;
+            tracing::info!(workstation = %new.workstation_id, client = %client_name, "enrolled");
+            *identity = Some(new);
+            client_name
+        }
+        Ok(AgentReply::Welcome { client_name, .. }) => client_name,
+        Ok(AgentReply::Done) => {
+            return Err(Failure::Retry("unexpected answer from the hub".into()));
+        }
+        Err(e) if matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::Expired) => {
+            return Err(Failure::Fatal(if enrolling {
+                AgentError::EnrolmentRefused(e)
+            } else {
+                AgentError::KeyRefused(e)
+            }));
+        }
+        Err(e) => return Err(Failure::Retry(e.to_string())),
+    };
+    let workstation_id = identity
+        .as_ref()
+        .map(|i| i.workstation_id.clone())
+        .unwrap_or_default();
+    let _ = status.send(AgentStatus::Online {
+        workstation_id,
+        client,
+    });
+
+    // Online: read until the hub goes away (reading also answers the hub's pings).
+    loop {
+        match wire::recv::<_, HubToAgent>(&mut stream).await {
+            Ok(HubToAgent::Error { error }) => tracing::warn!(%error, "hub reported an error"),
+            Ok(HubToAgent::Reply { .. }) => {}
+            Err(WireError::Protocol(e)) => tracing::warn!(%e, "unreadable message from hub"),
+            Err(e) => return Ok(Session::Ended(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps_at_30s() {
+        for attempt in 0..12 {
+            let ceiling = Duration::from_secs(1u64 << attempt.min(5)).min(MAX_BACKOFF);
+            for _ in 0..20 {
+                let d = backoff(attempt);
+                assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
+            }
+        }
+        assert!(backoff(100) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn identity_is_saved_private_and_reloads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = Identity {
+            hub: "wss://h:1".into(),
+            fingerprint: "SHA256:00".into(),
+            workstation_id: "ws_1".into(),
+            key: "k".into(),
+        };
+        id.save(dir.path()).expect("save");
+        assert_eq!(Identity::load(dir.path()), Some(id));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(IDENTITY_FILE))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,4 +1,196 @@
-//! A technician's side of the hub: the typed connection used by `ctl` and the console, and the
-//! local login store (tokens per hub, pinned certificates).
+//! A technician's side of the hub: the typed connection used by `ctl`, the console and the
+//! demo, plus the local login store (tokens per hub, pinned certificates).
 
 pub mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::protocol::{
+    self, CONSOLE_PATH, ConsoleReply, ConsoleRequest, HubEvent, HubToConsole, PROTOCOL_VERSION,
+    ProtocolError, Request, RequestId, UserInfo,
+};
+use crate::tls::Pin;
+use crate::wire::{self, WireError};
+
+/// How long a request may wait for its reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The hub answered with an error.
+    #[error("{0}")]
+    Hub(#[from] ProtocolError),
+    #[error("the hub did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the connection to the hub closed")]
+    Closed,
+    #[error("the hub sent an unexpected answer to {0}")]
+    Unexpected(&'static str),
+}
+
+type Pending = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Result<ConsoleReply, ProtocolError>>>>>;
+
+/// A connection to a hub as a technician. Requests may be made concurrently from clones of
+/// `&self`; live events arrive on the receiver returned by [`HubClient::connect`].
+pub struct HubClient {
+    next_id: AtomicU64,
+    outgoing: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    fingerprint: String,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for HubClient {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl HubClient {
+    /// Connect to `hub` (`wss://host:port`) trusting `pin`. One task reads (dispatching replies
+    /// and events), one writes; both stop when the client is dropped or the hub goes away.
+    pub async fn connect(
+        hub: &str,
+        pin: Pin,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<HubEvent>), ClientError> {
+        let (ws, fingerprint) = wire::connect(hub, CONSOLE_PATH, pin).await?;
+        let (mut sink, mut stream) = ws.split();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (evt_tx, evt_rx) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = out_rx.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let reader_pending = pending.clone();
+        let reader = tokio::spawn(async move {
+            loop {
+                match wire::recv::<_, HubToConsole>(&mut stream).await {
+                    Ok(HubToConsole::Reply { id, result }) => {
+                        let waiter = reader_pending.lock().ok().and_then(|mut p| p.remove(&id));
+                        if let Some(waiter) = waiter {
+                            let _ = waiter.send(result);
+                        }
+                    }
+                    Ok(HubToConsole::Event { event }) => {
+                        let _ = evt_tx.send(event);
+                    }
+                    Ok(HubToConsole::Error { error }) => {
+                        tracing::warn!(%error, "hub reported an error")
+                    }
+                    // A message we cannot parse (a newer hub?): log it and keep going.
+                    Err(WireError::Protocol(e)) => {
+                        tracing::warn!(%e, "unreadable message from hub")
+                    }
+                    Err(e) => {
+                        tracing::info!(%e, "hub connection ended");
+                        break;
+                    }
+                }
+            }
+            // Dropping the waiters tells every pending request that the connection is gone.
+            if let Ok(mut p) = reader_pending.lock() {
+                p.clear();
+            }
+        });
+        let client = Self {
+            next_id: AtomicU64::new(1),
+            outgoing: out_tx,
+            pending,
+            fingerprint,
+            tasks: [writer, reader],
+        };
+        Ok((client, evt_rx))
+    }
+
+    /// The hub certificate's fingerprint seen on this connection.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_connected(&self) -> bool {
+        !self.tasks[1].is_finished()
+    }
+
+    /// Send a request and wait for its reply.
+    pub async fn request(&self, body: ConsoleRequest) -> Result<ConsoleReply, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| ClientError::Closed)?
+            .insert(id, tx);
+        let text = protocol::encode(&Request { id, body })?;
+        if self.outgoing.send(Message::text(text)).is_err() {
+            return Err(ClientError::Closed);
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Err(_) => {
+                if let Ok(mut p) = self.pending.lock() {
+                    p.remove(&id);
+                }
+                Err(ClientError::Timeout(REQUEST_TIMEOUT))
+            }
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Ok(Ok(result)) => Ok(result?),
+        }
+    }
+
+    /// Send raw text as it is (tests use this for malformed input).
+    pub fn send_raw(&self, msg: Message) -> Result<(), ClientError> {
+        self.outgoing.send(msg).map_err(|_| ClientError::Closed)
+    }
+
+    /// Log in with a password; returns the new login token, its expiry and the user.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<(String, DateTime<Utc>, UserInfo), ClientError> {
+        let body = ConsoleRequest::Login {
+            version: PROTOCOL_VERSION,
+            user: user.into(),
+            password: password.into(),
+        };
+        match self.request(body).await? {
+            ConsoleReply::LoggedIn {
+                token,
+                expires_at,
+                user,
+            } => Ok((token, expires_at, user)),
+            _ => Err(ClientError::Unexpected("login")),
+        }
+    }
+
+    /// Authenticate with a stored login token.
+    pub async fn resume(&self, token: &str) -> Result<UserInfo, ClientError> {
+        match self
+            .request(ConsoleRequest::Resume {
+                version: PROTOCOL_VERSION,
+                token: token.into(),
+            })
+            .await?
+        {
+            ConsoleReply::Resumed { user } => Ok(user),
+            _ => Err(ClientError::Unexpected("resume")),
+        }
+    }
+}

@@ -70,7 +70,9 @@ impl LoginStore {
     /// The stored login for `hub`, if any (expired or not: the hub decides).
     pub fn login(&self, hub: &str) -> Option<StoredLogin> {
         let key = hub_key(hub);
-        self.all_logins().into_iter().find(|l| hub_key(&l.hub) == key)
+        self.all_logins()
+            .into_iter()
+            .find(|l| hub_key(&l.hub) == key)
     }
 
     /// The most recently saved login, for commands run without `--hub`.
@@ -81,7 +83,11 @@ impl LoginStore {
     /// Save (or replace) the login for its hub; it becomes the most recent one.
     pub fn save_login(&self, login: StoredLogin) -> std::io::Result<()> {
         let key = hub_key(&login.hub);
-        let mut all: Vec<_> = self.all_logins().into_iter().filter(|l| hub_key(&l.hub) != key).collect();
+        let mut all: Vec<_> = self
+            .all_logins()
+            .into_iter()
+            .filter(|l| hub_key(&l.hub) != key)
+            .collect();
         all.push(login);
         let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
         crate::paths::write_private(&self.logins_path(), &json)
@@ -90,7 +96,11 @@ impl LoginStore {
     /// Forget the login for `hub` (after logout, or when the hub refuses the token).
     pub fn forget_login(&self, hub: &str) -> std::io::Result<()> {
         let key = hub_key(hub);
-        let all: Vec<_> = self.all_logins().into_iter().filter(|l| hub_key(&l.hub) != key).collect();
+        let all: Vec<_> = self
+            .all_logins()
+            .into_iter()
+            .filter(|l| hub_key(&l.hub) != key)
+            .collect();
         let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
         crate::paths::write_private(&self.logins_path(), &json)
     }
@@ -120,7 +130,10 @@ mod tests {
         store.trust("b:2", "SHA256:bb").expect("trust");
         store.trust("A:1", "SHA256:cc").expect("re-trust replaces");
         assert_eq!(store.known_fingerprint("a:1").as_deref(), Some("SHA256:cc"));
-        assert_eq!(store.known_fingerprint("wss://b:2/v1/console").as_deref(), Some("SHA256:bb"));
+        assert_eq!(
+            store.known_fingerprint("wss://b:2/v1/console").as_deref(),
+            Some("SHA256:bb")
+        );
 
         let login = |hub: &str, user: &str| StoredLogin {
             hub: hub.into(),

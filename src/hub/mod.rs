@@ -1,1 +1,276 @@
-//! (being written)
+//! The hub: one TLS port for consoles and agents, the store, presence and the audit log.
+//!
+//! `Hub::open` prepares everything from a data dir; [`run`] serves a listener until a shutdown
+//! future completes (tests bind `127.0.0.1:0` and pass their own). One task per connection owns
+//! its socket; presence and other live changes fan out to consoles through one broadcast
+//! channel per team.
+
+pub mod audit;
+pub mod store;
+
+mod agents;
+mod consoles;
+mod server;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, oneshot};
+
+pub use server::run;
+
+use crate::protocol::{HubEvent, Presence, ProtocolError, TeamId, WorkstationId, WorkstationInfo};
+use crate::tls::{HubIdentity, TlsError};
+use store::{NewAudit, SqliteStore, Store, StoreError};
+
+/// Time limits the hub enforces. Tests shorten them; the defaults are the product's.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A new connection must authenticate within this.
+    pub auth_timeout: Duration,
+    /// The hub pings every peer this often.
+    pub ping_interval: Duration,
+    /// A peer silent for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Lifetime of a login token.
+    pub token_ttl: chrono::Duration,
+    /// Lifetime of an enrolment link when the technician does not choose one.
+    pub default_link_days: u32,
+    /// Longest lifetime a technician may choose for a link.
+    pub max_link_days: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            token_ttl: chrono::Duration::days(30),
+            default_link_days: 7,
+            max_link_days: 30,
+        }
+    }
+}
+
+/// Where the hub's time comes from (injected so tests can step it).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// How to start a hub.
+#[derive(Debug, Clone, Default)]
+pub struct HubConfig {
+    pub data_dir: PathBuf,
+    /// `host:port` that enrolment links point agents to; by default the listening address
+    /// (or this machine's host name when listening on all interfaces).
+    pub public_addr: Option<String>,
+    pub limits: Limits,
+}
+
+/// An agent's live connection, as presence knows it.
+struct OnlineAgent {
+    conn: u64,
+    /// Closing a connection that a newer one with the same key replaced.
+    kick: Option<oneshot::Sender<()>>,
+}
+
+/// The hub's shared state.
+pub struct Hub {
+    store: Arc<dyn Store>,
+    identity: HubIdentity,
+    tls: Arc<rustls::ServerConfig>,
+    public_addr: OnceLock<String>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    online: Mutex<HashMap<WorkstationId, OnlineAgent>>,
+    teams: Mutex<HashMap<TeamId, broadcast::Sender<HubEvent>>>,
+    next_conn: std::sync::atomic::AtomicU64,
+}
+
+impl Hub {
+    /// Open the hub's data dir: the SQLite store and the TLS identity (made at first start).
+    pub fn open(config: HubConfig) -> Result<Arc<Self>, HubError> {
+        let store = Arc::new(SqliteStore::open_dir(&config.data_dir)?);
+        Self::with_store(config, store, Arc::new(SystemClock))
+    }
+
+    /// A hub over any store and clock (tests, other backends).
+    pub fn with_store(
+        config: HubConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, HubError> {
+        let mut names = Vec::new();
+        if let Some(addr) = &config.public_addr {
+            if let Ok((host, _)) = crate::wire::host_port(addr) {
+                names.push(host);
+            }
+        }
+        if let Ok(host) = whoami::fallible::hostname() {
+            names.push(host);
+        }
+        let identity = HubIdentity::load_or_create(&config.data_dir, &names)?;
+        let tls = identity.server_config()?;
+        let public_addr = OnceLock::new();
+        if let Some(addr) = config.public_addr {
+            let _ = public_addr.set(crate::client::store::hub_key(&addr));
+        }
+        Ok(Arc::new(Self {
+            store,
+            identity,
+            tls,
+            public_addr,
+            limits: config.limits,
+            clock,
+            online: Mutex::default(),
+            teams: Mutex::default(),
+            next_conn: 1.into(),
+        }))
+    }
+
+    /// `SHA256:<hex>` of the hub's certificate.
+    pub fn fingerprint(&self) -> &str {
+        &self.identity.fingerprint
+    }
+
+    /// The address enrolment links carry.
+    pub fn public_addr(&self) -> &str {
+        self.public_addr
+            .get()
+            .map_or("localhost:7443", String::as_str)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Run a store call off the async executor, mapping store errors to protocol errors.
+    async fn db<T, F>(&self, f: F) -> Result<T, ProtocolError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(&*store)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(StoreError::Conflict(what))) => Err(ProtocolError::new(
+                crate::protocol::ErrorCode::Conflict,
+                format!("{what} already exists"),
+            )),
+            Ok(Err(e)) => {
+                tracing::error!(%e, "store call failed");
+                Err(ProtocolError::internal())
+            }
+            Err(e) => {
+                tracing::error!(%e, "store task failed");
+                Err(ProtocolError::internal())
+            }
+        }
+    }
+
+    /// Append to the audit log. A failure to audit fails the action that asked for it.
+    async fn audit(&self, entry: NewAudit) -> Result<(), ProtocolError> {
+        self.db(move |s| s.append_audit(entry)).await.map(|_| ())
+    }
+
+    /// Receive the live events of one team.
+    fn subscribe(&self, team: &TeamId) -> broadcast::Receiver<HubEvent> {
+        let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        teams
+            .entry(team.clone())
+            .or_insert_with(|| broadcast::channel(1024).0)
+            .subscribe()
+    }
+
+    /// Tell every console of a team. No subscribers is fine: nobody is watching.
+    fn publish(&self, team: &TeamId, event: HubEvent) {
+        let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = teams.get(team) {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn presence(&self, id: &WorkstationId) -> Presence {
+        let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        if online.contains_key(id) {
+            Presence::Online
+        } else {
+            Presence::Offline
+        }
+    }
+
+    /// Fill live presence into stored workstation listings.
+    fn with_presence(&self, mut info: WorkstationInfo) -> WorkstationInfo {
+        info.presence = self.presence(&info.id);
+        if info.presence != Presence::Offline {
+            info.last_seen = self.now();
+        }
+        info
+    }
+
+    /// Mark a workstation online under a new connection; a previous connection with the same
+    /// key is told to close. Returns the connection number and the signal that closes it.
+    fn agent_online(&self, id: &WorkstationId) -> (u64, oneshot::Receiver<()>) {
+        let conn = self
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (kick, kicked) = oneshot::channel();
+        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        let old = online.insert(
+            id.clone(),
+            OnlineAgent {
+                conn,
+                kick: Some(kick),
+            },
+        );
+        if let Some(mut old) = old {
+            if let Some(k) = old.kick.take() {
+                let _ = k.send(());
+            }
+        }
+        (conn, kicked)
+    }
+
+    /// Mark a workstation offline if `conn` is still its connection. True when it was.
+    fn agent_offline(&self, id: &WorkstationId, conn: u64) -> bool {
+        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        match online.get(id) {
+            Some(o) if o.conn == conn => {
+                online.remove(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Number of agents connected now, per team (for the hub's own status line).
+    pub fn online_count(&self) -> usize {
+        self.online.lock().map(|o| o.len()).unwrap_or(0)
+    }
+}

@@ -38,7 +38,11 @@ impl EnrolmentLink {
 
 impl fmt::Display for EnrolmentLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{SCHEME}{}/enrol/{}?fp={}", self.hub, self.token, self.fingerprint)
+        write!(
+            f,
+            "{SCHEME}{}/enrol/{}?fp={}",
+            self.hub, self.token, self.fingerprint
+        )
     }
 }
 
@@ -61,6 +65,10 @@ impl FromStr for EnrolmentLink {
             .find_map(|kv| kv.strip_prefix("fp="))
             .filter(|fp| !fp.is_empty())
             .ok_or(LinkError::Fingerprint)?;
-        Ok(Self { hub: hub.to_owned(), token: token.to_owned(), fingerprint: fingerprint.to_owned() })
+        Ok(Self {
+            hub: hub.to_owned(),
+            token: token.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+        })
     }
 }

@@ -47,7 +47,11 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after_secs: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -60,11 +64,17 @@ impl ProtocolError {
 
     /// The one answer to a failed login, whether the user is unknown or the password wrong.
     pub fn invalid_credentials() -> Self {
-        Self::new(ErrorCode::InvalidCredentials, "invalid user name or password")
+        Self::new(
+            ErrorCode::InvalidCredentials,
+            "invalid user name or password",
+        )
     }
 
     pub fn internal() -> Self {
-        Self::new(ErrorCode::Internal, "internal error on the hub; see the hub's log")
+        Self::new(
+            ErrorCode::Internal,
+            "internal error on the hub; see the hub's log",
+        )
     }
 }
 
@@ -98,7 +108,8 @@ pub enum ErrorCode {
 
 /// Encode a control message as a JSON text frame.
 pub fn encode<T: Serialize>(msg: &T) -> Result<String, ProtocolError> {
-    serde_json::to_string(msg).map_err(|e| ProtocolError::bad_request(format!("cannot encode: {e}")))
+    serde_json::to_string(msg)
+        .map_err(|e| ProtocolError::bad_request(format!("cannot encode: {e}")))
 }
 
 /// Decode a control message, enforcing [`MAX_CONTROL_MESSAGE`].
@@ -106,10 +117,14 @@ pub fn decode<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ProtocolError>
     if text.len() > MAX_CONTROL_MESSAGE {
         return Err(ProtocolError::new(
             ErrorCode::TooLarge,
-            format!("message of {} bytes exceeds the limit of {MAX_CONTROL_MESSAGE}", text.len()),
+            format!(
+                "message of {} bytes exceeds the limit of {MAX_CONTROL_MESSAGE}",
+                text.len()
+            ),
         ));
     }
-    serde_json::from_str(text).map_err(|e| ProtocolError::bad_request(format!("malformed message: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| ProtocolError::bad_request(format!("malformed message: {e}")))
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@ where
 }
 
 fn workstation() -> WorkstationInfo {
-    let t = Utc.with_ymd_and_hms(2026, 11, 22, 9, 30, 0).single().expect("valid time");
+    let t = Utc
+        .with_ymd_and_hms(2026, 11, 22, 9, 30, 0)
+        .single()
+        .expect("valid time");
     WorkstationInfo {
         id: "ws_abc".into(),
         client_id: "cl_1".into(),
@@ -20,7 +23,10 @@ fn workstation() -> WorkstationInfo {
         hostname: "reception-pc".into(),
         os: "Debian 12".into(),
         user: "alice".into(),
-        screen: Some(ScreenSize { width: 1920, height: 1080 }),
+        screen: Some(ScreenSize {
+            width: 1920,
+            height: 1080,
+        }),
         agent_version: "0.1.0".into(),
         presence: Presence::InSession,
         last_seen: t,
@@ -31,26 +37,54 @@ fn workstation() -> WorkstationInfo {
 #[test]
 fn console_requests_round_trip() {
     let requests = vec![
-        ConsoleRequest::Login { version: PROTOCOL_VERSION, user: "ann".into(), password: "pw".into() },
-        ConsoleRequest::Resume { version: PROTOCOL_VERSION, token: "t".into() },
+        ConsoleRequest::Login {
+            version: PROTOCOL_VERSION,
+            user: "ann".into(),
+            password: "pw".into(),
+        },
+        ConsoleRequest::Resume {
+            version: PROTOCOL_VERSION,
+            token: "t".into(),
+        },
         ConsoleRequest::Logout,
         ConsoleRequest::ListClients,
-        ConsoleRequest::AddClient { name: "Acme \"quoted\" ünïcode".into() },
-        ConsoleRequest::CreateLink { client: "cl_1".into(), valid_days: Some(3) },
-        ConsoleRequest::CreateLink { client: "cl_1".into(), valid_days: None },
-        ConsoleRequest::ListLinks { client: "cl_1".into() },
-        ConsoleRequest::RevokeLink { link: "ln_1".into() },
+        ConsoleRequest::AddClient {
+            name: "Acme \"quoted\" ünïcode".into(),
+        },
+        ConsoleRequest::CreateLink {
+            client: "cl_1".into(),
+            valid_days: Some(3),
+        },
+        ConsoleRequest::CreateLink {
+            client: "cl_1".into(),
+            valid_days: None,
+        },
+        ConsoleRequest::ListLinks {
+            client: "cl_1".into(),
+        },
+        ConsoleRequest::RevokeLink {
+            link: "ln_1".into(),
+        },
         ConsoleRequest::ListWorkstations { client: None },
-        ConsoleRequest::ListAudit { limit: 50, before: Some(10) },
+        ConsoleRequest::ListAudit {
+            limit: 50,
+            before: Some(10),
+        },
     ];
     for (i, body) in requests.into_iter().enumerate() {
-        round_trip(&Request { id: i as u64 + 1, body });
+        round_trip(&Request {
+            id: i as u64 + 1,
+            body,
+        });
     }
 }
 
 #[test]
 fn hub_to_console_round_trip() {
-    let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid time");
+    let t = Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid time");
     let user = UserInfo {
         id: "us_1".into(),
         name: "ann".into(),
@@ -62,12 +96,21 @@ fn hub_to_console_round_trip() {
     let messages = vec![
         HubToConsole::Reply {
             id: 7,
-            result: Ok(ConsoleReply::LoggedIn { token: "tok".into(), expires_at: t, user: user.clone() }),
+            result: Ok(ConsoleReply::LoggedIn {
+                token: "tok".into(),
+                expires_at: t,
+                user: user.clone(),
+            }),
         },
-        HubToConsole::Reply { id: 8, result: Ok(ConsoleReply::Resumed { user }) },
+        HubToConsole::Reply {
+            id: 8,
+            result: Ok(ConsoleReply::Resumed { user }),
+        },
         HubToConsole::Reply {
             id: 9,
-            result: Ok(ConsoleReply::Workstations { workstations: vec![workstation()] }),
+            result: Ok(ConsoleReply::Workstations {
+                workstations: vec![workstation()],
+            }),
         },
         HubToConsole::Reply {
             id: 10,
@@ -108,11 +151,23 @@ fn hub_to_console_round_trip() {
                 retry_after_secs: Some(4),
             }),
         },
-        HubToConsole::Event { event: HubEvent::Workstation { workstation: workstation() } },
         HubToConsole::Event {
-            event: HubEvent::Client { client: ClientInfo { id: "c".into(), name: "n".into(), created_at: t } },
+            event: HubEvent::Workstation {
+                workstation: workstation(),
+            },
         },
-        HubToConsole::Error { error: ProtocolError::bad_request("malformed") },
+        HubToConsole::Event {
+            event: HubEvent::Client {
+                client: ClientInfo {
+                    id: "c".into(),
+                    name: "n".into(),
+                    created_at: t,
+                },
+            },
+        },
+        HubToConsole::Error {
+            error: ProtocolError::bad_request("malformed"),
+        },
     ];
     for m in &messages {
         round_trip(m);
@@ -130,7 +185,11 @@ fn agent_messages_round_trip() {
     };
     round_trip(&Request {
         id: 1,
-        body: AgentRequest::Enrol { version: PROTOCOL_VERSION, token: "t".into(), report: report.clone() },
+        body: AgentRequest::Enrol {
+            version: PROTOCOL_VERSION,
+            token: "t".into(),
+            report: report.clone(),
+        },
     });
     round_trip(&Request {
         id: 2,
@@ -141,21 +200,41 @@ fn agent_messages_round_trip() {
             report: report.clone(),
         },
     });
-    round_trip(&Request { id: 3, body: AgentRequest::Report { report } });
+    round_trip(&Request {
+        id: 3,
+        body: AgentRequest::Report { report },
+    });
     round_trip(&HubToAgent::Reply {
         id: 1,
-        result: Ok(AgentReply::Enrolled { workstation_id: "ws".into(), key: "k".into(), client_name: "c".into() }),
+        result: Ok(AgentReply::Enrolled {
+            workstation_id: "ws".into(),
+            key: "k".into(),
+            client_name: "c".into(),
+        }),
     });
-    round_trip(&HubToAgent::Reply { id: 2, result: Err(ProtocolError::invalid_credentials()) });
+    round_trip(&HubToAgent::Reply {
+        id: 2,
+        result: Err(ProtocolError::invalid_credentials()),
+    });
 }
 
 #[test]
 fn decode_refuses_oversized_and_malformed() {
-    let big = format!("{{\"id\":1,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}", "x".repeat(MAX_CONTROL_MESSAGE));
+    let big = format!(
+        "{{\"id\":1,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}",
+        "x".repeat(MAX_CONTROL_MESSAGE)
+    );
     let err = decode::<Request<ConsoleRequest>>(&big).expect_err("oversized must fail");
     assert_eq!(err.code, ErrorCode::TooLarge);
 
-    for bad in ["", "{", "null", "{\"id\":1}", "{\"id\":1,\"body\":{\"type\":\"nope\"}}", "[1,2,3]"] {
+    for bad in [
+        "",
+        "{",
+        "null",
+        "{\"id\":1}",
+        "{\"id\":1,\"body\":{\"type\":\"nope\"}}",
+        "[1,2,3]",
+    ] {
         let err = decode::<Request<ConsoleRequest>>(bad).expect_err(bad);
         assert_eq!(err.code, ErrorCode::BadRequest, "{bad}");
     }
@@ -163,7 +242,11 @@ fn decode_refuses_oversized_and_malformed() {
 
 #[test]
 fn wire_names_are_stable() {
-    let text = encode(&Request { id: 5, body: ConsoleRequest::ListClients }).expect("encode");
+    let text = encode(&Request {
+        id: 5,
+        body: ConsoleRequest::ListClients,
+    })
+    .expect("encode");
     assert_eq!(text, r#"{"id":5,"body":{"type":"list_clients"}}"#);
     let text = encode(&Presence::InSession).expect("encode");
     assert_eq!(text, r#""in_session""#);
@@ -181,9 +264,24 @@ fn enrolment_link_round_trips_and_rejects_bad_links() {
     assert_eq!(text.parse::<EnrolmentLink>(), Ok(link.clone()));
     assert_eq!(link.hub_url(), "wss://hub.example.com:7443");
 
-    assert_eq!("https://x/enrol/t?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Scheme));
-    assert_eq!("tether://h:1/enrol/?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Token));
-    assert_eq!("tether://h:1/enrol/t%20x?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Token));
-    assert_eq!("tether:///enrol/t?fp=a".parse::<EnrolmentLink>(), Err(LinkError::Hub));
-    assert_eq!("tether://h:1/enrol/t".parse::<EnrolmentLink>(), Err(LinkError::Fingerprint));
+    assert_eq!(
+        "https://x/enrol/t?fp=a".parse::<EnrolmentLink>(),
+        Err(LinkError::Scheme)
+    );
+    assert_eq!(
+        "tether://h:1/enrol/?fp=a".parse::<EnrolmentLink>(),
+        Err(LinkError::Token)
+    );
+    assert_eq!(
+        "tether://h:1/enrol/t%20x?fp=a".parse::<EnrolmentLink>(),
+        Err(LinkError::Token)
+    );
+    assert_eq!(
+        "tether:///enrol/t?fp=a".parse::<EnrolmentLink>(),
+        Err(LinkError::Hub)
+    );
+    assert_eq!(
+        "tether://h:1/enrol/t".parse::<EnrolmentLink>(),
+        Err(LinkError::Fingerprint)
+    );
 }

@@ -161,21 +161,34 @@ pub struct AuditRecord {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConsoleRequest {
     /// Log in with a password; the reply carries a new login token.
-    Login { version: u32, user: String, password: String },
+    Login {
+        version: u32,
+        user: String,
+        password: String,
+    },
     /// Authenticate with a stored login token.
-    Resume { version: u32, token: String },
+    Resume {
+        version: u32,
+        token: String,
+    },
     /// Revoke this connection's login token.
     Logout,
     ListClients,
-    AddClient { name: String },
+    AddClient {
+        name: String,
+    },
     /// Issue a new enrolment link for a client. `valid_days` defaults to 7.
     CreateLink {
         client: ClientId,
         #[serde(default)]
         valid_days: Option<u32>,
     },
-    ListLinks { client: ClientId },
-    RevokeLink { link: LinkId },
+    ListLinks {
+        client: ClientId,
+    },
+    RevokeLink {
+        link: LinkId,
+    },
     ListWorkstations {
         #[serde(default)]
         client: Option<ClientId>,
@@ -210,15 +223,34 @@ impl ConsoleRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConsoleReply {
-    LoggedIn { token: String, expires_at: DateTime<Utc>, user: UserInfo },
-    Resumed { user: UserInfo },
-    Clients { clients: Vec<ClientInfo> },
-    Client { client: ClientInfo },
+    LoggedIn {
+        token: String,
+        expires_at: DateTime<Utc>,
+        user: UserInfo,
+    },
+    Resumed {
+        user: UserInfo,
+    },
+    Clients {
+        clients: Vec<ClientInfo>,
+    },
+    Client {
+        client: ClientInfo,
+    },
     /// A new link: `url` is the only time its token is ever shown.
-    Link { link: LinkInfo, url: String },
-    Links { links: Vec<LinkInfo> },
-    Workstations { workstations: Vec<WorkstationInfo> },
-    Audit { records: Vec<AuditRecord> },
+    Link {
+        link: LinkInfo,
+        url: String,
+    },
+    Links {
+        links: Vec<LinkInfo>,
+    },
+    Workstations {
+        workstations: Vec<WorkstationInfo>,
+    },
+    Audit {
+        records: Vec<AuditRecord>,
+    },
     Done,
 }
 
@@ -236,10 +268,17 @@ pub enum HubEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HubToConsole {
-    Reply { id: RequestId, result: Result<ConsoleReply, ProtocolError> },
-    Event { event: HubEvent },
+    Reply {
+        id: RequestId,
+        result: Result<ConsoleReply, ProtocolError>,
+    },
+    Event {
+        event: HubEvent,
+    },
     /// An error not tied to a request (a message that could not be parsed, say).
-    Error { error: ProtocolError },
+    Error {
+        error: ProtocolError,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,9 +289,18 @@ pub enum HubToConsole {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentRequest {
     /// First contact: present an enrolment link's token, receive a workstation key.
-    Enrol { version: u32, token: String, report: WorkstationReport },
+    Enrol {
+        version: u32,
+        token: String,
+        report: WorkstationReport,
+    },
     /// Every later connection: present the workstation key.
-    Hello { version: u32, workstation_id: WorkstationId, key: String, report: WorkstationReport },
+    Hello {
+        version: u32,
+        workstation_id: WorkstationId,
+        key: String,
+        report: WorkstationReport,
+    },
     /// Something in the report changed (screen size, logged-in user).
     Report { report: WorkstationReport },
 }
@@ -261,8 +309,15 @@ pub enum AgentRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentReply {
-    Enrolled { workstation_id: WorkstationId, key: String, client_name: String },
-    Welcome { workstation_id: WorkstationId, client_name: String },
+    Enrolled {
+        workstation_id: WorkstationId,
+        key: String,
+        client_name: String,
+    },
+    Welcome {
+        workstation_id: WorkstationId,
+        client_name: String,
+    },
     Done,
 }
 
@@ -270,6 +325,11 @@ pub enum AgentReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HubToAgent {
-    Reply { id: RequestId, result: Result<AgentReply, ProtocolError> },
-    Error { error: ProtocolError },
+    Reply {
+        id: RequestId,
+        result: Result<AgentReply, ProtocolError>,
+    },
+    Error {
+        error: ProtocolError,
+    },
 }

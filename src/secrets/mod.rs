@@ -32,7 +32,8 @@ pub enum SecretError {
 }
 
 fn argon2() -> Result<Argon2<'static>, SecretError> {
-    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).map_err(|e| SecretError::Hash(e.to_string()))?;
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .map_err(|e| SecretError::Hash(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -54,7 +55,10 @@ pub fn new_id(prefix: &str) -> Result<String, SecretError> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut bytes = [0u8; 16];
     random_bytes(&mut bytes)?;
-    let body: String = bytes.iter().map(|b| ALPHABET[usize::from(b % 32)] as char).collect();
+    let body: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b % 32)] as char)
+        .collect();
     Ok(format!("{prefix}_{body}"))
 }
 
@@ -74,15 +78,21 @@ pub fn hash_password(password: &str) -> Result<String, SecretError> {
     let mut salt = [0u8; 16];
     random_bytes(&mut salt)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| SecretError::Hash(e.to_string()))?;
-    let hash = argon2()?.hash_password(password.as_bytes(), &salt).map_err(|e| SecretError::Hash(e.to_string()))?;
+    let hash = argon2()?
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| SecretError::Hash(e.to_string()))?;
     Ok(hash.to_string())
 }
 
 /// Check a password against a stored PHC string. The comparison inside is constant time.
 /// A malformed stored hash counts as a mismatch.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else { return false };
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// A PHC string of a random password: verifying against it costs what a real check costs, so
@@ -100,10 +110,14 @@ pub fn dummy_password_hash() -> &'static str {
 pub fn password_problem(password: &str) -> Option<String> {
     let len = password.chars().count();
     if len < PASSWORD_MIN {
-        return Some(format!("the password must have at least {PASSWORD_MIN} characters"));
+        return Some(format!(
+            "the password must have at least {PASSWORD_MIN} characters"
+        ));
     }
     if len > PASSWORD_MAX {
-        return Some(format!("the password must have at most {PASSWORD_MAX} characters"));
+        return Some(format!(
+            "the password must have at most {PASSWORD_MAX} characters"
+        ));
     }
     let lower = password.to_lowercase();
     let first = lower.chars().next();
@@ -114,7 +128,9 @@ pub fn password_problem(password: &str) -> Option<String> {
         return Some("the password is a simple sequence: choose another".into());
     }
     if COMMON_PASSWORDS.contains(&lower.as_str()) {
-        return Some("the password is on the list of commonly used passwords: choose another".into());
+        return Some(
+            "the password is on the list of commonly used passwords: choose another".into(),
+        );
     }
     None
 }
@@ -122,7 +138,11 @@ pub fn password_problem(password: &str) -> Option<String> {
 /// Ascending or descending runs of characters like `123456789012` or `abcdefghijkl`.
 fn is_run(s: &str) -> bool {
     let bytes = s.as_bytes();
-    let step = |d: i16| bytes.windows(2).all(|w| (i16::from(w[1]) - i16::from(w[0])).rem_euclid(10) == d.rem_euclid(10));
+    let step = |d: i16| {
+        bytes
+            .windows(2)
+            .all(|w| (i16::from(w[1]) - i16::from(w[0])).rem_euclid(10) == d.rem_euclid(10))
+    };
     bytes.iter().all(u8::is_ascii_digit) && (step(1) || step(-1))
         || bytes.windows(2).all(|w| w[1] == w[0].wrapping_add(1))
         || bytes.windows(2).all(|w| w[0] == w[1].wrapping_add(1))
@@ -130,14 +150,46 @@ fn is_run(s: &str) -> bool {
 
 /// Common passwords of 12 or more characters (from public breach-frequency lists).
 const COMMON_PASSWORDS: &[&str] = &[
-    "123456789012", "1234567890123", "12345678901234", "123123123123", "111111111111",
-    "000000000000", "password1234", "password12345", "password123456", "passwordpassword",
-    "qwertyuiop123", "qwertyuiopasdf", "qwertyuiopasdfgh", "qwerty123456", "1qaz2wsx3edc",
-    "1q2w3e4r5t6y", "iloveyou1234", "letmein12345", "welcome12345", "administrator",
-    "adminadmin123", "trustno1trustno1", "sunshine1234", "princess1234", "football1234",
-    "baseball1234", "monkey123456", "dragon123456", "abc123abc123", "passw0rd1234",
-    "changeme1234", "correcthorsebatterystaple", "p@ssw0rd1234", "password!234", "superman1234",
-    "asdfghjkl123", "zaq12wsxcde3", "q1w2e3r4t5y6", "starwars1234", "whatever1234",
+    "123456789012",
+    "1234567890123",
+    "12345678901234",
+    "123123123123",
+    "111111111111",
+    "000000000000",
+    "password1234",
+    "password12345",
+    "password123456",
+    "passwordpassword",
+    "qwertyuiop123",
+    "qwertyuiopasdf",
+    "qwertyuiopasdfgh",
+    "qwerty123456",
+    "1qaz2wsx3edc",
+    "1q2w3e4r5t6y",
+    "iloveyou1234",
+    "letmein12345",
+    "welcome12345",
+    "administrator",
+    "adminadmin123",
+    "trustno1trustno1",
+    "sunshine1234",
+    "princess1234",
+    "football1234",
+    "baseball1234",
+    "monkey123456",
+    "dragon123456",
+    "abc123abc123",
+    "passw0rd1234",
+    "changeme1234",
+    "correcthorsebatterystaple",
+    "p@ssw0rd1234",
+    "password!234",
+    "superman1234",
+    "asdfghjkl123",
+    "zaq12wsxcde3",
+    "q1w2e3r4t5y6",
+    "starwars1234",
+    "whatever1234",
 ];
 
 #[cfg(test)]
@@ -147,10 +199,16 @@ mod tests {
     #[test]
     fn password_hash_is_argon2id_with_owasp_parameters_and_verifies() {
         let hash = hash_password("correct horse battery").expect("hash");
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse batterz", &hash));
-        assert!(!verify_password("correct horse battery", "not a phc string"));
+        assert!(!verify_password(
+            "correct horse battery",
+            "not a phc string"
+        ));
         let again = hash_password("correct horse battery").expect("hash");
         assert_ne!(hash, again, "each hash has its own salt");
     }
@@ -191,7 +249,10 @@ mod tests {
         assert!(password_problem("123456789012").is_some());
         assert!(password_problem("987654321098").is_some());
         assert!(password_problem("abcdefghijklm").is_some());
-        assert!(password_problem("Password1234").is_some(), "common, case-insensitively");
+        assert!(
+            password_problem("Password1234").is_some(),
+            "common, case-insensitively"
+        );
         assert_eq!(password_problem("plum tractor violet 7"), None);
         assert_eq!(password_problem(&"ab".repeat(64)), None, "128 is allowed");
     }

@@ -1,0 +1,367 @@
+//! `tether login` and `tether ctl`: the console's actions as commands, for scripts.
+//! `--json` prints machine-readable records (each with its `id`); exit codes: 0 success,
+//! 1 failure, 2 usage, 3 not logged in (or the login expired).
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{EXIT_NOT_LOGGED_IN, Failure, LoginArgs, read_secret_line};
+use crate::client::store::{LoginStore, StoredLogin, hub_url};
+use crate::client::{ClientError, HubClient};
+use crate::paths::Paths;
+use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode};
+use crate::tls::{Pin, normalize_fingerprint, parse_fingerprint};
+
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Hub to use; default: the last one logged in to.
+    #[arg(long, global = true)]
+    pub hub: Option<String>,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Clients (customers) of your team.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// Workstations of your team.
+    Workstations {
+        #[command(subcommand)]
+        command: WorkstationsCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    List,
+    /// Add a client.
+    Add {
+        name: String,
+    },
+    /// Issue a new enrolment link for a client (by id or name).
+    Link {
+        client: String,
+        /// Days the link stays valid.
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// List a client's enrolment links.
+    Links {
+        client: String,
+    },
+    /// Revoke an enrolment link.
+    RevokeLink {
+        link: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkstationsCommand {
+    List {
+        /// Only this client's (id or name).
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn hub_error(e: ClientError) -> Failure {
+    match &e {
+        ClientError::Hub(p)
+            if matches!(p.code, ErrorCode::Expired | ErrorCode::Unauthenticated) =>
+        {
+            Failure {
+                message: format!("{e}: run tether login again"),
+                code: EXIT_NOT_LOGGED_IN,
+            }
+        }
+        _ => Failure::from(e),
+    }
+}
+
+pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
+    let store = LoginStore::new(paths.state.clone());
+    let hub = hub_url(&args.hub);
+    let password = read_secret_line()?;
+    let pin = match (
+        &args.fingerprint,
+        store.known_fingerprint(&hub),
+        args.accept_new,
+    ) {
+        (Some(fp), _, _) => Pin::Fingerprint(parse_fingerprint(fp)?),
+        (None, Some(known), _) => Pin::Fingerprint(parse_fingerprint(&known)?),
+        (None, None, true) => Pin::FirstUse,
+        (None, None, false) => {
+            return Err(Failure {
+                message: format!(
+                    "the certificate of {hub} is not known yet: pass --fingerprint SHA256:... (the hub prints it at \
+                     start and keeps it in its data dir's hub.fingerprint), or --accept-new to trust it on first use"
+                ),
+                code: 2,
+            });
+        }
+    };
+    let (client, _events) = HubClient::connect(&hub, pin).await?;
+    let (token, expires_at, user) = client.login(&args.user, &password).await?;
+    let fingerprint = normalize_fingerprint(client.fingerprint())?;
+    store.trust(&hub, &fingerprint)?;
+    store.save_login(StoredLogin {
+        hub: hub.clone(),
+        user: user.name.clone(),
+        token,
+        expires_at,
+    })?;
+    println!(
+        "logged in to {hub} as {} ({}, team {}); certificate {fingerprint} pinned",
+        user.name,
+        user.role.as_str(),
+        user.team
+    );
+    Ok(())
+}
+
+async fn connect(paths: &Paths, hub: Option<&str>) -> Result<HubClient, Failure> {
+    let store = LoginStore::new(paths.state.clone());
+    let login = match hub {
+        Some(h) => store.login(h),
+        None => store.last_login(),
+    }
+    .ok_or(Failure {
+        message:
+            "not logged in: run tether login --hub wss://HOST:PORT --user NAME --password-stdin"
+                .into(),
+        code: EXIT_NOT_LOGGED_IN,
+    })?;
+    let known = store.known_fingerprint(&login.hub).ok_or(Failure {
+        message: format!(
+            "no pinned certificate for {}: run tether login again",
+            login.hub
+        ),
+        code: EXIT_NOT_LOGGED_IN,
+    })?;
+    let (client, _events) =
+        HubClient::connect(&login.hub, Pin::Fingerprint(parse_fingerprint(&known)?)).await?;
+    client.resume(&login.token).await.map_err(hub_error)?;
+    Ok(client)
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Aligned columns for people.
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < widths.len() {
+                out.push_str(&" ".repeat(w - cell.width() + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
+    let client = connect(paths, args.hub.as_deref()).await?;
+    let json = args.json;
+    let ask = |body| async { client.request(body).await.map_err(hub_error) };
+    match args.command {
+        CtlCommand::Clients {
+            command: ClientsCommand::List,
+        } => {
+            let ConsoleReply::Clients { clients } = ask(ConsoleRequest::ListClients).await? else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&clients);
+            }
+            print_table(
+                &["ID", "NAME", "ADDED"],
+                clients
+                    .into_iter()
+                    .map(|c| vec![c.id, c.name, when(c.created_at)])
+                    .collect(),
+            );
+        }
+        CtlCommand::Clients {
+            command: ClientsCommand::Add { name },
+        } => {
+            let ConsoleReply::Client { client } = ask(ConsoleRequest::AddClient { name }).await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&client);
+            }
+            println!("added client {} ({})", client.name, client.id);
+        }
+        CtlCommand::Clients {
+            command: ClientsCommand::Link { client, days },
+        } => {
+            let ConsoleReply::Link { link, url } = ask(ConsoleRequest::CreateLink {
+                client,
+                valid_days: days,
+            })
+            .await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&serde_json::json!({ "id": link.id, "url": url, "link": link }));
+            }
+            println!("{url}");
+            eprintln!(
+                "link {} valid until {}; give it to the person at the workstation:",
+                link.id,
+                when(link.expires_at)
+            );
+            eprintln!("  tether agent --link '{url}'");
+        }
+        CtlCommand::Clients {
+            command: ClientsCommand::Links { client },
+        } => {
+            let ConsoleReply::Links { links } = ask(ConsoleRequest::ListLinks { client }).await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&links);
+            }
+            let rows = links
+                .into_iter()
+                .map(|l| {
+                    let state = if l.revoked {
+                        "revoked"
+                    } else if l.expires_at <= Utc::now() {
+                        "expired"
+                    } else {
+                        "valid"
+                    };
+                    vec![
+                        l.id,
+                        state.into(),
+                        l.uses.to_string(),
+                        when(l.created_at),
+                        when(l.expires_at),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "STATE", "USES", "CREATED", "EXPIRES"], rows);
+        }
+        CtlCommand::Clients {
+            command: ClientsCommand::RevokeLink { link },
+        } => {
+            ask(ConsoleRequest::RevokeLink { link: link.clone() }).await?;
+            if json {
+                return print_json(&serde_json::json!({ "id": link, "revoked": true }));
+            }
+            println!("revoked link {link}");
+        }
+        CtlCommand::Workstations {
+            command: WorkstationsCommand::List { client },
+        } => {
+            let ConsoleReply::Workstations { workstations } =
+                ask(ConsoleRequest::ListWorkstations { client }).await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&workstations);
+            }
+            let rows = workstations
+                .into_iter()
+                .map(|w| {
+                    vec![
+                        w.id,
+                        w.hostname,
+                        w.client_name,
+                        w.os,
+                        w.user,
+                        w.presence.label().into(),
+                        when(w.last_seen),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "ID",
+                    "HOSTNAME",
+                    "CLIENT",
+                    "OS",
+                    "USER",
+                    "PRESENCE",
+                    "LAST SEEN",
+                ],
+                rows,
+            );
+        }
+        CtlCommand::Audit {
+            command: AuditCommand::List { limit },
+        } => {
+            let ConsoleReply::Audit { records } = ask(ConsoleRequest::ListAudit {
+                limit,
+                before: None,
+            })
+            .await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&records);
+            }
+            let rows = records
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        when(r.at),
+                        r.actor,
+                        r.action,
+                        r.target.unwrap_or_default(),
+                        r.detail.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows);
+        }
+    }
+    Ok(())
+}

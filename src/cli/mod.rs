@@ -1,0 +1,279 @@
+//! The command line: clap definitions and the dispatch to each role. `main.rs` only calls
+//! [`main`]. Errors reach the user here, in words that say what to do next.
+
+mod admin;
+mod ctl;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::paths::Paths;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tether",
+    version,
+    about = "Remote support for technicians who live in a terminal"
+)]
+#[command(propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: the server consoles and agents connect to.
+    Hub(HubArgs),
+    /// Run the agent on a computer to be supported.
+    Agent(AgentArgs),
+    /// Open the technician's console.
+    Console(ConsoleArgs),
+    /// Run everything in one process with sample data: a hub, a fleet of agents and a console.
+    Demo(DemoArgs),
+    /// Administer a hub's data directly (create users, verify the audit log).
+    Admin(admin::AdminArgs),
+    /// Log in to a hub and store the login for `ctl` and the console.
+    Login(LoginArgs),
+    /// Scriptable console: every console action as a command.
+    Ctl(ctl::CtlArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HubArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:7443")]
+    pub listen: String,
+    /// Data directory (database, certificate). Default: the data dir's `hub/`.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// `host:port` that enrolment links send agents to (default: the listening address).
+    #[arg(long)]
+    pub public_addr: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The enrolment link from your technician (needed on the first run only).
+    #[arg(long, env = "TETHER_LINK")]
+    pub link: Option<String>,
+    /// Screen source: synthetic, synthetic:WIDTHxHEIGHT, or none.
+    #[arg(long, default_value = "synthetic")]
+    pub screen: String,
+    /// Data directory (the workstation's identity). Default: the data dir's `agent/`.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// Hub to use (wss://HOST:PORT); default: the last one logged in to.
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// Theme: dark, light, high-contrast, or a path to a theme file.
+    #[arg(long)]
+    pub theme: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Theme: dark, light, high-contrast, or a path to a theme file.
+    #[arg(long)]
+    pub theme: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Hub address, wss://HOST:PORT.
+    #[arg(long)]
+    pub hub: String,
+    #[arg(long)]
+    pub user: String,
+    /// Read the password from the first line of standard input.
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+    /// The hub's certificate fingerprint (SHA256:...), as the hub printed it.
+    #[arg(long, conflicts_with = "accept_new")]
+    pub fingerprint: Option<String>,
+    /// Trust the certificate the hub presents now, on first use (as ssh's accept-new).
+    #[arg(long)]
+    pub accept_new: bool,
+}
+
+/// Errors shown to the user, with the exit code they map to.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+/// Exit code when no (valid) login is stored.
+pub const EXIT_NOT_LOGGED_IN: u8 = 3;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("tether: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Read one secret line from standard input (no trailing newline).
+pub(crate) fn read_secret_line() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        return Err(Failure {
+            message: "no password on standard input".into(),
+            code: 2,
+        });
+    }
+    Ok(secret)
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let paths = Paths::from_env();
+    match cli.command {
+        Command::Hub(args) => run_hub(&paths, args),
+        Command::Agent(args) => run_agent(&paths, args),
+        Command::Console(args) => {
+            let opts = crate::console::ConsoleOptions {
+                paths,
+                hub: args.hub,
+                preset: None,
+                theme: args.theme,
+            };
+            runtime()?
+                .block_on(crate::console::run(opts))
+                .map_err(|e| Failure {
+                    message: format!("{e:#}"),
+                    code: 1,
+                })
+        }
+        Command::Demo(args) => runtime()?
+            .block_on(crate::demo::run(paths, args.theme))
+            .map_err(|e| Failure {
+                message: format!("{e:#}"),
+                code: 1,
+            }),
+        Command::Admin(args) => admin::run(&paths, args),
+        Command::Login(args) => runtime()?.block_on(ctl::login(&paths, args)),
+        Command::Ctl(args) => runtime()?.block_on(ctl::run(&paths, args)),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
+    crate::logging::to_stderr();
+    let data_dir = args.data.unwrap_or_else(|| paths.hub_data());
+    let config = crate::hub::HubConfig {
+        data_dir: data_dir.clone(),
+        public_addr: args.public_addr,
+        ..Default::default()
+    };
+    let hub = crate::hub::Hub::open(config)?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| Failure::from(format!("cannot listen on {}: {e}", args.listen)))?;
+        let local = listener.local_addr()?;
+        // The first lines a person (or a test) reads: where, and which certificate to pin.
+        println!("tether hub listening on {local}");
+        println!("certificate fingerprint: {}", hub.fingerprint());
+        println!(
+            "(also in {})",
+            data_dir.join(crate::tls::FINGERPRINT_FILE).display()
+        );
+        crate::hub::run(hub, listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn run_agent(paths: &Paths, args: AgentArgs) -> Result<(), Failure> {
+    crate::logging::to_stderr();
+    let link = args
+        .link
+        .map(|l| l.parse::<crate::protocol::EnrolmentLink>())
+        .transpose()?;
+    let screen = args
+        .screen
+        .parse::<crate::agent::ScreenSource>()
+        .map_err(|m| Failure {
+            message: m,
+            code: 2,
+        })?;
+    let data_dir = args.data.unwrap_or_else(|| paths.agent_data());
+    let opts = crate::agent::AgentOptions {
+        data_dir,
+        link,
+        screen,
+        report: None,
+    };
+    runtime()?.block_on(async move {
+        let (status_tx, mut status_rx) =
+            tokio::sync::watch::channel(crate::agent::AgentStatus::Connecting { attempt: 0 });
+        // Tell the person at the machine what the agent is doing, one line per change.
+        let shower = tokio::spawn(async move {
+            while status_rx.changed().await.is_ok() {
+                let line = match &*status_rx.borrow() {
+                    crate::agent::AgentStatus::Connecting { attempt: 0 } => {
+                        "connecting to the hub...".to_owned()
+                    }
+                    crate::agent::AgentStatus::Connecting { .. } => continue,
+                    crate::agent::AgentStatus::Online {
+                        client,
+                        workstation_id,
+                    } => {
+                        format!("online: workstation {workstation_id} of {client}")
+                    }
+                    crate::agent::AgentStatus::Offline { reason, retry_in } => {
+                        format!(
+                            "offline ({reason}); retrying in {:.0} s",
+                            retry_in.as_secs_f64()
+                        )
+                    }
+                };
+                println!("{line}");
+            }
+        });
+        let result = crate::agent::run(opts, status_tx, shutdown_signal()).await;
+        shower.abort();
+        result.map_err(Failure::from)
+    })
+}

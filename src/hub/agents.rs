@@ -1,0 +1,310 @@
+//! An agent's connection: enrol with a link token or authenticate with the workstation key,
+//! then stay online (presence) until it goes away, keeping `last_seen` and the report current.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Hub;
+use super::consoles::version_mismatch;
+use super::server::{Incoming, Reader, close, spawn_writer};
+use super::store::{NewAudit, NewWorkstation, WorkstationRow};
+use crate::protocol::{
+    self, AgentReply, AgentRequest, ErrorCode, HubEvent, HubToAgent, PROTOCOL_VERSION,
+    ProtocolError, Request, WorkstationReport,
+};
+use crate::secrets;
+use crate::wire::ServerStream;
+
+async fn send(out: &mpsc::Sender<Message>, msg: &HubToAgent) {
+    if let Ok(text) = protocol::encode(msg) {
+        let _ = out.send(Message::text(text)).await;
+    }
+}
+
+fn agent_actor(id: &str) -> String {
+    format!("agent:{id}")
+}
+
+/// Reports come from the agent's machine: cap their strings so a hostile agent cannot bloat
+/// every console's table.
+fn sanitize(mut r: WorkstationReport) -> WorkstationReport {
+    fn clip(s: &mut String, max: usize) {
+        s.retain(|c| !c.is_control());
+        if let Some((i, _)) = s.char_indices().nth(max) {
+            s.truncate(i);
+        }
+    }
+    clip(&mut r.hostname, 64);
+    clip(&mut r.os, 64);
+    clip(&mut r.user, 64);
+    clip(&mut r.agent_version, 32);
+    r
+}
+
+pub(super) async fn serve(
+    hub: Arc<Hub>,
+    ws: ServerStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (sink, stream) = ws.split();
+    let (out, writer) = spawn_writer(sink);
+    let mut reader = Reader::new(stream, out.clone(), &hub);
+
+    let deadline = tokio::time::sleep(hub.limits.auth_timeout);
+    tokio::pin!(deadline);
+    let row = loop {
+        tokio::select! {
+            () = &mut deadline => {
+                close(out, writer, "authentication timed out").await;
+                return;
+            }
+            _ = stop.changed() => {
+                close(out, writer, "hub shutting down").await;
+                return;
+            }
+            incoming = reader.next() => match incoming {
+                Incoming::Text(text) => {
+                    let request: Request<AgentRequest> = match protocol::decode(&text) {
+                        Ok(r) => r,
+                        Err(error) => {
+                            send(&out, &HubToAgent::Error { error }).await;
+                            continue;
+                        }
+                    };
+                    let (reply, row) = match authenticate(&hub, request.body, peer).await {
+                        Ok((reply, row)) => (Ok(reply), Some(row)),
+                        Err(e) => (Err(e), None),
+                    };
+                    send(&out, &HubToAgent::Reply { id: request.id, result: reply }).await;
+                    if let Some(row) = row {
+                        break row;
+                    }
+                }
+                Incoming::Binary => {
+                    send(&out, &HubToAgent::Error { error: ProtocolError::bad_request("authenticate first") }).await;
+                }
+                Incoming::Gone(_) => return,
+            }
+        }
+    };
+
+    let id = row.info.id.clone();
+    let team = row.team_id.clone();
+    let (conn, mut kicked) = hub.agent_online(&id);
+    tracing::info!(workstation = %id, host = %row.info.hostname, %peer, "agent online");
+    hub.publish(
+        &team,
+        HubEvent::Workstation {
+            workstation: hub.with_presence(row.info.clone()),
+        },
+    );
+
+    let reason = loop {
+        tokio::select! {
+            _ = stop.changed() => break "hub shutting down",
+            _ = &mut kicked => break "replaced by a newer connection of this workstation",
+            incoming = reader.next() => match incoming {
+                Incoming::Text(text) => {
+                    let request: Request<AgentRequest> = match protocol::decode(&text) {
+                        Ok(r) => r,
+                        Err(error) => {
+                            send(&out, &HubToAgent::Error { error }).await;
+                            continue;
+                        }
+                    };
+                    let result = match request.body {
+                        AgentRequest::Report { report } => update_report(&hub, &id, &team, report).await,
+                        _ => Err(ProtocolError::bad_request("already authenticated")),
+                    };
+                    send(&out, &HubToAgent::Reply { id: request.id, result }).await;
+                }
+                Incoming::Binary => {
+                    send(&out, &HubToAgent::Error { error: ProtocolError::bad_request("no session is open") }).await;
+                }
+                Incoming::Gone(why) => {
+                    tracing::info!(workstation = %id, why, "agent gone");
+                    break "";
+                }
+            }
+        }
+    };
+    if hub.agent_offline(&id, conn) {
+        let now = hub.now();
+        let wid = id.clone();
+        let _ = hub.db(move |s| s.touch_workstation(&wid, now)).await;
+        let wid = id.clone();
+        if let Ok(Some(row)) = hub.db(move |s| s.workstation(&wid)).await {
+            hub.publish(
+                &team,
+                HubEvent::Workstation {
+                    workstation: hub.with_presence(row.info),
+                },
+            );
+        }
+    }
+    close(out, writer, reason).await;
+}
+
+async fn update_report(
+    hub: &Hub,
+    id: &str,
+    team: &str,
+    report: WorkstationReport,
+) -> Result<AgentReply, ProtocolError> {
+    let report = sanitize(report);
+    let now = hub.now();
+    let wid = id.to_owned();
+    let row = hub
+        .db(move |s| {
+            s.update_workstation(&wid, &report, now)?;
+            s.workstation(&wid)
+        })
+        .await?;
+    if let Some(row) = row {
+        hub.publish(
+            &team.to_owned(),
+            HubEvent::Workstation {
+                workstation: hub.with_presence(row.info),
+            },
+        );
+    }
+    Ok(AgentReply::Done)
+}
+
+async fn authenticate(
+    hub: &Hub,
+    request: AgentRequest,
+    peer: SocketAddr,
+) -> Result<(AgentReply, WorkstationRow), ProtocolError> {
+    match request {
+        AgentRequest::Enrol { version, .. } | AgentRequest::Hello { version, .. }
+            if version != PROTOCOL_VERSION =>
+        {
+            Err(version_mismatch(version))
+        }
+        AgentRequest::Enrol { token, report, .. } => {
+            enrol(hub, &token, sanitize(report), peer).await
+        }
+        AgentRequest::Hello {
+            workstation_id,
+            key,
+            report,
+            ..
+        } => {
+            let report = sanitize(report);
+            let wid = workstation_id.clone();
+            let found = hub.db(move |s| s.workstation_with_key(&wid)).await?;
+            let presented = secrets::hash_token(&key);
+            let Some((row, _)) = found.filter(|(_, stored)| {
+                secrets::constant_time_eq(stored.as_bytes(), presented.as_bytes())
+            }) else {
+                tracing::warn!(%peer, workstation = %workstation_id, "agent key refused");
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidCredentials,
+                    "this workstation's key is not known to the hub: enrol again with a new link",
+                ));
+            };
+            let now = hub.now();
+            let wid = row.info.id.clone();
+            let row = hub
+                .db(move |s| {
+                    s.update_workstation(&wid, &report, now)?;
+                    s.workstation(&wid)
+                })
+                .await?
+                .unwrap_or(row);
+            let reply = AgentReply::Welcome {
+                workstation_id: row.info.id.clone(),
+                client_name: row.info.client_name.clone(),
+            };
+            Ok((reply, row))
+        }
+        AgentRequest::Report { .. } => Err(ProtocolError::new(
+            ErrorCode::Unauthenticated,
+            "enrol or say hello first",
+        )),
+    }
+}
+
+async fn enrol(
+    hub: &Hub,
+    token: &str,
+    report: WorkstationReport,
+    peer: SocketAddr,
+) -> Result<(AgentReply, WorkstationRow), ProtocolError> {
+    let th = secrets::hash_token(token);
+    let found = hub.db(move |s| s.link_by_token(&th)).await?;
+    let now = hub.now();
+    let refuse = |team: Option<String>, reason: &str| NewAudit {
+        at: now,
+        actor: format!("host:{}", report.hostname),
+        actor_email: None,
+        team_id: team,
+        action: "workstation.enrol_refused".into(),
+        target: None,
+        detail: serde_json::json!({ "from": peer.ip().to_string(), "reason": reason }),
+    };
+    let (link, team, client_name) = match found {
+        None => {
+            hub.audit(refuse(None, "unknown link")).await?;
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidCredentials,
+                "this enrolment link is not known to the hub",
+            ));
+        }
+        Some((link, team, _)) if link.revoked => {
+            hub.audit(refuse(Some(team), "revoked link")).await?;
+            return Err(ProtocolError::new(
+                ErrorCode::Expired,
+                "this enrolment link was revoked: ask for a new one",
+            ));
+        }
+        Some((link, team, _)) if link.expires_at <= now => {
+            hub.audit(refuse(Some(team), "expired link")).await?;
+            return Err(ProtocolError::new(
+                ErrorCode::Expired,
+                "this enrolment link has expired: ask for a new one",
+            ));
+        }
+        Some(found) => found,
+    };
+    let key = secrets::new_token().map_err(|_| ProtocolError::internal())?;
+    let id = secrets::new_id("ws").map_err(|_| ProtocolError::internal())?;
+    let new = NewWorkstation {
+        id: id.clone(),
+        client_id: link.client_id.clone(),
+        link_id: link.id.clone(),
+        key_hash: secrets::hash_token(&key),
+        report: report.clone(),
+        at: now,
+    };
+    let row = hub.db(move |s| s.enrol_workstation(new)).await?;
+    let entry = NewAudit {
+        at: now,
+        actor: agent_actor(&id),
+        actor_email: None,
+        team_id: Some(team),
+        action: "workstation.enrol".into(),
+        target: Some(id.clone()),
+        detail: serde_json::json!({
+            "hostname": report.hostname,
+            "client": client_name,
+            "link": link.id,
+            "from": peer.ip().to_string(),
+        }),
+    };
+    hub.audit(entry).await?;
+    Ok((
+        AgentReply::Enrolled {
+            workstation_id: id,
+            key,
+            client_name,
+        },
+        row,
+    ))
+}

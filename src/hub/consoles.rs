@@ -1,0 +1,541 @@
+//! A technician's connection: authenticate (password or token), then serve requests and push
+//! the team's live events. Every answer is scoped to the technician's team.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::server::{Incoming, Reader, close, spawn_writer};
+use super::store::NewAudit;
+use super::{Hub, store::NewLink};
+use crate::protocol::{
+    self, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, HubEvent, HubToConsole,
+    PROTOCOL_VERSION, ProtocolError, Request, Role, UserInfo,
+};
+use crate::secrets;
+use crate::wire::ServerStream;
+
+/// Failed logins in a row after which only an admin can unlock the account.
+pub const MAX_FAILED_LOGINS: u32 = 100;
+/// Failed logins in a row before delays start.
+const FREE_FAILURES: u32 = 4;
+/// Longest delay between login attempts.
+const MAX_LOGIN_DELAY_SECS: i64 = 15 * 60;
+
+/// How long an account waits after its `failures`-th failure in a row: nothing for the first
+/// few, then 1 s, 2 s, 4 s ... capped at 15 minutes.
+pub fn login_delay(failures: u32) -> Option<chrono::Duration> {
+    let over = failures.checked_sub(FREE_FAILURES + 1)?;
+    let secs = 1i64
+        .checked_shl(over.min(20))
+        .unwrap_or(i64::MAX)
+        .min(MAX_LOGIN_DELAY_SECS);
+    Some(chrono::Duration::seconds(secs))
+}
+
+struct Conn {
+    out: mpsc::Sender<Message>,
+}
+
+impl Conn {
+    async fn send(&self, msg: &HubToConsole) {
+        match protocol::encode(msg) {
+            Ok(text) => {
+                let _ = self.out.send(Message::text(text)).await;
+            }
+            Err(e) => tracing::error!(%e, "cannot encode a message for a console"),
+        }
+    }
+
+    async fn reply(&self, id: u64, result: Result<ConsoleReply, ProtocolError>) {
+        self.send(&HubToConsole::Reply { id, result }).await;
+    }
+
+    async fn error(&self, error: ProtocolError) {
+        self.send(&HubToConsole::Error { error }).await;
+    }
+}
+
+/// An authenticated technician on this connection.
+struct Session {
+    user: UserInfo,
+    token_hash: String,
+}
+
+pub(super) async fn serve(
+    hub: Arc<Hub>,
+    ws: ServerStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (sink, stream) = ws.split();
+    let (out, writer) = spawn_writer(sink);
+    let conn = Conn { out: out.clone() };
+    let mut reader = Reader::new(stream, out.clone(), &hub);
+
+    // Authenticate first, within the deadline.
+    let deadline = tokio::time::sleep(hub.limits.auth_timeout);
+    tokio::pin!(deadline);
+    let session = loop {
+        tokio::select! {
+            () = &mut deadline => {
+                close(out, writer, "authentication timed out").await;
+                return;
+            }
+            _ = stop.changed() => {
+                close(out, writer, "hub shutting down").await;
+                return;
+            }
+            incoming = reader.next() => match incoming {
+                Incoming::Text(text) => {
+                    if let Some(session) = authenticate(&hub, &conn, &text, peer).await {
+                        break session;
+                    }
+                }
+                Incoming::Binary => conn.error(ProtocolError::bad_request("binary messages are not accepted here")).await,
+                Incoming::Gone(_) => return,
+            }
+        }
+    };
+    tracing::info!(user = %session.user.name, %peer, "console connected");
+
+    let mut events = hub.subscribe(&session.user.team_id);
+    let reason = loop {
+        tokio::select! {
+            _ = stop.changed() => break "hub shutting down",
+            event = events.recv() => match event {
+                Ok(event) => conn.send(&HubToConsole::Event { event }).await,
+                // A console too slow for the event stream: it refreshes its lists on reconnect.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(user = %session.user.name, n, "console lagged; closing so it resyncs");
+                    break "too far behind on events: reconnect";
+                }
+                Err(broadcast::error::RecvError::Closed) => break "hub shutting down",
+            },
+            incoming = reader.next() => match incoming {
+                Incoming::Text(text) => {
+                    let request: Request<ConsoleRequest> = match protocol::decode(&text) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::debug!(%peer, %e, "bad message from console");
+                            conn.error(e).await;
+                            continue;
+                        }
+                    };
+                    let logout = matches!(request.body, ConsoleRequest::Logout);
+                    let result = handle(&hub, &session, request.body).await;
+                    conn.reply(request.id, result).await;
+                    if logout {
+                        break "logged out";
+                    }
+                }
+                Incoming::Binary => conn.error(ProtocolError::bad_request("binary messages are not accepted here")).await,
+                Incoming::Gone(why) => {
+                    tracing::info!(user = %session.user.name, %peer, why, "console disconnected");
+                    break "";
+                }
+            }
+        }
+    };
+    close(out, writer, reason).await;
+}
+
+/// Handle one message before authentication. Returns the session when it authenticates.
+async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> Option<Session> {
+    let request: Request<ConsoleRequest> = match protocol::decode(text) {
+        Ok(r) => r,
+        Err(e) => {
+            conn.error(e).await;
+            return None;
+        }
+    };
+    let result = match request.body {
+        ConsoleRequest::Login { version, .. } | ConsoleRequest::Resume { version, .. }
+            if version != PROTOCOL_VERSION =>
+        {
+            Err(version_mismatch(version))
+        }
+        ConsoleRequest::Login { user, password, .. } => login(hub, &user, password, peer).await,
+        ConsoleRequest::Resume { token, .. } => resume(hub, &token, peer).await,
+        _ => Err(ProtocolError::new(
+            ErrorCode::Unauthenticated,
+            "log in first",
+        )),
+    };
+    match result {
+        Ok((reply, session)) => {
+            conn.reply(request.id, Ok(reply)).await;
+            Some(session)
+        }
+        Err(e) => {
+            conn.reply(request.id, Err(e)).await;
+            None
+        }
+    }
+}
+
+/// The answer to a peer that speaks another protocol version.
+pub(super) fn version_mismatch(theirs: u32) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::VersionMismatch,
+        format!(
+            "this hub speaks protocol {PROTOCOL_VERSION}, the peer {theirs}: run the same tether version on both"
+        ),
+    )
+}
+
+fn audit_entry(
+    hub: &Hub,
+    user: &UserInfo,
+    action: &str,
+    target: Option<String>,
+    detail: serde_json::Value,
+) -> NewAudit {
+    NewAudit {
+        at: hub.now(),
+        actor: user.name.clone(),
+        actor_email: Some(user.email.clone()),
+        team_id: Some(user.team_id.clone()),
+        action: action.into(),
+        target,
+        detail,
+    }
+}
+
+async fn login(
+    hub: &Hub,
+    name: &str,
+    password: String,
+    peer: SocketAddr,
+) -> Result<(ConsoleReply, Session), ProtocolError> {
+    let lookup = name.to_owned();
+    let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
+    let now = hub.now();
+    let from = peer.ip().to_string();
+
+    if let Some(rec) = &record {
+        let locked_for = rec
+            .locked_until
+            .filter(|t| *t > now)
+            .map(|t| (t - now).num_seconds().max(1));
+        if rec.failed_logins >= MAX_FAILED_LOGINS || locked_for.is_some() {
+            let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
+            hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
+                .await?;
+            let mut err = ProtocolError::new(
+                ErrorCode::RateLimited,
+                if rec.failed_logins >= MAX_FAILED_LOGINS {
+                    "this account is locked after too many failed logins: an admin must unlock it"
+                        .to_owned()
+                } else {
+                    format!(
+                        "too many failed logins: try again in {} s",
+                        locked_for.unwrap_or(1)
+                    )
+                },
+            );
+            err.retry_after_secs = locked_for.map(|s| s.unsigned_abs());
+            return Err(err);
+        }
+    }
+
+    // Unknown users are checked against a dummy hash, so both failures cost the same time.
+    let stored = record.as_ref().map(|r| r.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || {
+        let hash = stored
+            .as_deref()
+            .unwrap_or_else(|| secrets::dummy_password_hash());
+        secrets::verify_password(&password, hash) && stored.is_some()
+    })
+    .await
+    .map_err(|_| ProtocolError::internal())?;
+
+    let Some(rec) = record.clone().filter(|_| ok) else {
+        let (team, email, failures) = match &record {
+            Some(rec) => {
+                let id = rec.info.id.clone();
+                let next = rec.failed_logins + 1;
+                let until = login_delay(next).map(|d| now + d);
+                let count = hub.db(move |s| s.record_login_failure(&id, until)).await?;
+                (
+                    Some(rec.info.team_id.clone()),
+                    Some(rec.info.email.clone()),
+                    count,
+                )
+            }
+            None => (None, None, 0),
+        };
+        let detail = serde_json::json!({
+            "from": from,
+            "reason": if record.is_some() { "wrong password" } else { "unknown user" },
+            "failures": failures,
+        });
+        let entry = NewAudit {
+            at: now,
+            actor: name.to_owned(),
+            actor_email: email,
+            team_id: team,
+            action: "login.fail".into(),
+            target: None,
+            detail,
+        };
+        hub.audit(entry).await?;
+        return Err(ProtocolError::invalid_credentials());
+    };
+
+    let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
+    let token_hash = secrets::hash_token(&token);
+    let expires_at = now + hub.limits.token_ttl;
+    let (user_id, th) = (rec.info.id.clone(), token_hash.clone());
+    hub.db(move |s| {
+        s.reset_login_failures(&user_id)?;
+        s.insert_login_token(&th, &user_id, expires_at)
+    })
+    .await?;
+    hub.audit(audit_entry(
+        hub,
+        &rec.info,
+        "login.ok",
+        None,
+        serde_json::json!({ "from": from, "method": "password" }),
+    ))
+    .await?;
+    let reply = ConsoleReply::LoggedIn {
+        token,
+        expires_at,
+        user: rec.info.clone(),
+    };
+    Ok((
+        reply,
+        Session {
+            user: rec.info,
+            token_hash,
+        },
+    ))
+}
+
+async fn resume(
+    hub: &Hub,
+    token: &str,
+    peer: SocketAddr,
+) -> Result<(ConsoleReply, Session), ProtocolError> {
+    let token_hash = secrets::hash_token(token);
+    let now = hub.now();
+    let th = token_hash.clone();
+    let user = hub.db(move |s| s.user_by_token(&th, now)).await?;
+    let from = peer.ip().to_string();
+    match user {
+        Some(user) => {
+            let detail = serde_json::json!({ "from": from, "method": "token" });
+            hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
+                .await?;
+            Ok((
+                ConsoleReply::Resumed { user: user.clone() },
+                Session { user, token_hash },
+            ))
+        }
+        None => {
+            let entry = NewAudit {
+                at: now,
+                actor: "unknown".into(),
+                actor_email: None,
+                team_id: None,
+                action: "login.fail".into(),
+                target: None,
+                detail: serde_json::json!({ "from": from, "reason": "unknown or expired token" }),
+            };
+            hub.audit(entry).await?;
+            Err(ProtocolError::new(
+                ErrorCode::Expired,
+                "the login has expired or was revoked: log in again",
+            ))
+        }
+    }
+}
+
+/// A client name as typed: trimmed, 1 to 100 characters, no control characters.
+fn client_name(name: &str) -> Result<String, ProtocolError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ProtocolError::bad_request(
+            "a client name has 1 to 100 characters and no control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+async fn handle(
+    hub: &Hub,
+    session: &Session,
+    request: ConsoleRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let user = &session.user;
+    let team = user.team_id.clone();
+    match request {
+        ConsoleRequest::Login { .. } | ConsoleRequest::Resume { .. } => Err(
+            ProtocolError::bad_request("already logged in on this connection"),
+        ),
+        ConsoleRequest::Logout => {
+            let th = session.token_hash.clone();
+            hub.db(move |s| s.delete_login_token(&th)).await?;
+            hub.audit(audit_entry(
+                hub,
+                user,
+                "logout",
+                None,
+                serde_json::json!({}),
+            ))
+            .await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+            clients: hub.db(move |s| s.clients(&team)).await?,
+        }),
+        ConsoleRequest::AddClient { name } => {
+            let name = client_name(&name)?;
+            let id = secrets::new_id("cl").map_err(|_| ProtocolError::internal())?;
+            let at = hub.now();
+            let t = team.clone();
+            let client = hub.db(move |s| s.create_client(&id, &t, &name, at)).await?;
+            let detail = serde_json::json!({ "name": client.name });
+            hub.audit(audit_entry(
+                hub,
+                user,
+                "client.add",
+                Some(client.id.clone()),
+                detail,
+            ))
+            .await?;
+            hub.publish(
+                &team,
+                HubEvent::Client {
+                    client: client.clone(),
+                },
+            );
+            Ok(ConsoleReply::Client { client })
+        }
+        ConsoleRequest::CreateLink { client, valid_days } => {
+            let days = valid_days.unwrap_or(hub.limits.default_link_days);
+            if days == 0 || days > hub.limits.max_link_days {
+                return Err(ProtocolError::bad_request(format!(
+                    "a link is valid for 1 to {} days",
+                    hub.limits.max_link_days
+                )));
+            }
+            let t = team.clone();
+            let client = hub
+                .db(move |s| s.client(&t, &client))
+                .await?
+                .ok_or_else(|| ProtocolError::not_found("client"))?;
+            let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
+            let now = hub.now();
+            let new = NewLink {
+                id: secrets::new_id("ln").map_err(|_| ProtocolError::internal())?,
+                client_id: client.id.clone(),
+                token_hash: secrets::hash_token(&token),
+                created_by: user.id.clone(),
+                created_at: now,
+                expires_at: now + chrono::Duration::days(i64::from(days)),
+            };
+            let link = hub.db(move |s| s.create_link(new)).await?;
+            let url = EnrolmentLink {
+                hub: hub.public_addr().to_owned(),
+                token,
+                fingerprint: hub.fingerprint().to_owned(),
+            }
+            .to_string();
+            let detail = serde_json::json!({ "link": link.id, "expires_at": link.expires_at, "client": client.name });
+            hub.audit(audit_entry(
+                hub,
+                user,
+                "link.create",
+                Some(client.id),
+                detail,
+            ))
+            .await?;
+            Ok(ConsoleReply::Link { link, url })
+        }
+        ConsoleRequest::ListLinks { client } => {
+            let t = team.clone();
+            let links = hub
+                .db(move |s| match s.client(&t, &client)? {
+                    Some(c) => s.links(&c.id).map(Some),
+                    None => Ok(None),
+                })
+                .await?
+                .ok_or_else(|| ProtocolError::not_found("client"))?;
+            Ok(ConsoleReply::Links { links })
+        }
+        ConsoleRequest::RevokeLink { link } => {
+            let revoked = hub
+                .db(move |s| s.revoke_link(&team, &link))
+                .await?
+                .ok_or_else(|| ProtocolError::not_found("link"))?;
+            let detail = serde_json::json!({ "client": revoked.client_id });
+            hub.audit(audit_entry(
+                hub,
+                user,
+                "link.revoke",
+                Some(revoked.id),
+                detail,
+            ))
+            .await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::ListWorkstations { client } => {
+            let rows = hub
+                .db(move |s| {
+                    let client_id = match client {
+                        Some(c) => match s.client(&team, &c)? {
+                            Some(found) => Some(found.id),
+                            None => return Ok(None),
+                        },
+                        None => None,
+                    };
+                    s.workstations(&team, client_id.as_ref()).map(Some)
+                })
+                .await?
+                .ok_or_else(|| ProtocolError::not_found("client"))?;
+            let workstations = rows
+                .into_iter()
+                .map(|r| hub.with_presence(r.info))
+                .collect();
+            Ok(ConsoleReply::Workstations { workstations })
+        }
+        ConsoleRequest::ListAudit { limit, before } => {
+            let limit = limit.clamp(1, 1000);
+            let scope = (user.role != Role::Admin).then_some(team);
+            let records = hub
+                .db(move |s| s.audit(scope.as_ref(), limit, before))
+                .await?;
+            Ok(ConsoleReply::Audit { records })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_delays_grow_and_cap() {
+        assert_eq!(login_delay(1), None);
+        assert_eq!(login_delay(4), None);
+        assert_eq!(login_delay(5), Some(chrono::Duration::seconds(1)));
+        assert_eq!(login_delay(6), Some(chrono::Duration::seconds(2)));
+        assert_eq!(login_delay(8), Some(chrono::Duration::seconds(8)));
+        assert_eq!(login_delay(40), Some(chrono::Duration::seconds(900)));
+        assert_eq!(login_delay(99), Some(chrono::Duration::seconds(900)));
+    }
+
+    #[test]
+    fn client_names_are_checked() {
+        assert_eq!(client_name("  Acme  ").expect("ok"), "Acme");
+        assert!(client_name("").is_err());
+        assert!(client_name("a\nb").is_err());
+        assert!(client_name(&"x".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! Accepting connections: TCP, TLS, the WebSocket handshake, then a route by path to the
+//! console or agent handler. Also the pieces every connection shares (writer task, keepalive).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+use super::Hub;
+use crate::protocol::{AGENT_PATH, CONSOLE_PATH};
+use crate::wire::{ServerStream, ws_config};
+
+/// Serve `listener` until `shutdown` completes; then close every connection (5 s grace).
+pub async fn run(
+    hub: Arc<Hub>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let _ = hub.public_addr.set(default_public_addr(local));
+    tracing::info!(%local, public = hub.public_addr(), fingerprint = hub.fingerprint(), "hub listening");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    tasks.spawn(handle(hub.clone(), tcp, peer, stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    tracing::info!("hub stopped");
+    Ok(())
+}
+
+fn default_public_addr(local: SocketAddr) -> String {
+    if local.ip().is_unspecified() {
+        let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into());
+        format!("{host}:{}", local.port())
+    } else {
+        local.to_string()
+    }
+}
+
+async fn handle(hub: Arc<Hub>, tcp: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+    let _ = tcp.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(hub.tls.clone());
+    let deadline = hub.limits.auth_timeout;
+    let handshake = async {
+        let tls = acceptor
+            .accept(tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let mut path = String::new();
+        let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+            path = req.uri().path().to_owned();
+            if path == CONSOLE_PATH || path == AGENT_PATH {
+                Ok(resp)
+            } else {
+                let mut err = ErrorResponse::new(Some(format!("no endpoint at {path}")));
+                *err.status_mut() = StatusCode::NOT_FOUND;
+                Err(err)
+            }
+        };
+        let ws = tokio_tungstenite::accept_hdr_async_with_config(tls, route, Some(ws_config()))
+            .await
+            .map_err(|e| format!("WebSocket: {e}"))?;
+        Ok::<_, String>((ws, path))
+    };
+    let (ws, path) = match tokio::time::timeout(deadline, handshake).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    if path == AGENT_PATH {
+        super::agents::serve(hub, ws, peer, stop).await;
+    } else {
+        super::consoles::serve(hub, ws, peer, stop).await;
+    }
+}
+
+/// The write half of a connection, owned by its own task; everything else sends through the
+/// channel. Ends (closing the socket) when every sender is gone or a write fails.
+pub(super) fn spawn_writer(
+    mut sink: SplitSink<ServerStream, Message>,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Message>(256);
+    let task = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    (tx, task)
+}
+
+/// Close politely (with a reason the peer can show), then wait briefly for the writer.
+pub(super) async fn close(
+    out: mpsc::Sender<Message>,
+    writer: tokio::task::JoinHandle<()>,
+    reason: &str,
+) {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: reason.to_owned().into(),
+    };
+    let _ = out.try_send(Message::Close(Some(frame)));
+    drop(out);
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        tracing::debug!("writer did not finish in time");
+    }
+}
+
+/// What the read side of a connection saw.
+pub(super) enum Incoming {
+    Text(String),
+    /// A binary message (none are expected yet).
+    Binary,
+    /// The peer closed, the transport failed, or it was silent too long.
+    Gone(String),
+}
+
+/// Reads messages and keeps the connection alive: pings every `ping_interval`, and gives up
+/// on a peer that sent nothing (not even a pong) for `idle_timeout`.
+pub(super) struct Reader {
+    stream: futures_util::stream::SplitStream<ServerStream>,
+    out: mpsc::Sender<Message>,
+    ping: tokio::time::Interval,
+    idle_timeout: Duration,
+    last_heard: tokio::time::Instant,
+}
+
+impl Reader {
+    pub(super) fn new(
+        stream: futures_util::stream::SplitStream<ServerStream>,
+        out: mpsc::Sender<Message>,
+        hub: &Hub,
+    ) -> Self {
+        let period = hub.limits.ping_interval;
+        let ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        Self {
+            stream,
+            out,
+            ping,
+            idle_timeout: hub.limits.idle_timeout,
+            last_heard: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The next message; cancel-safe, so it can sit in a `select!`.
+    pub(super) async fn next(&mut self) -> Incoming {
+        loop {
+            tokio::select! {
+                msg = self.stream.next() => {
+                    self.last_heard = tokio::time::Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(t))) => return Incoming::Text(t.as_str().to_owned()),
+                        Some(Ok(Message::Binary(_))) => return Incoming::Binary,
+                        Some(Ok(Message::Close(_))) | None => return Incoming::Gone("closed by peer".into()),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Incoming::Gone(e.to_string()),
+                    }
+                }
+                _ = self.ping.tick() => {
+                    let _ = self.out.try_send(Message::Ping(Vec::new().into()));
+                }
+                () = tokio::time::sleep_until(self.last_heard + self.idle_timeout) => {
+                    return Incoming::Gone(format!("silent for {:?}", self.idle_timeout));
+                }
+            }
+        }
+    }
+}

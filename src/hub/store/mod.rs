@@ -1,0 +1,171 @@
+//! The hub's storage, behind a trait so PostgreSQL can stand beside the default SQLite.
+//!
+//! Calls are synchronous and short; the hub makes them from `spawn_blocking`. Secrets arrive
+//! here already hashed: nothing in the store can be used to log in or to enrol.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use chrono::{DateTime, Utc};
+
+use crate::protocol::{
+    AuditRecord, ClientId, ClientInfo, LinkId, LinkInfo, Role, TeamId, UserId, UserInfo,
+    WorkstationId, WorkstationInfo, WorkstationReport,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the database holds a value it cannot read: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user to create. `password_hash` is an argon2id PHC string.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    /// Team name; the team is created if it does not exist.
+    pub team: String,
+    pub password_hash: String,
+}
+
+/// A user with the fields only the hub may see.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub info: UserInfo,
+    pub password_hash: String,
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// A new enrolment link; `token_hash` is the SHA-256 of the token in the URL.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub id: LinkId,
+    pub client_id: ClientId,
+    pub token_hash: String,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A workstation as stored: its listing (presence is the hub's live knowledge, filled in later)
+/// and the team it belongs to.
+#[derive(Debug, Clone)]
+pub struct WorkstationRow {
+    pub info: WorkstationInfo,
+    pub team_id: TeamId,
+}
+
+/// A new workstation; `key_hash` is the SHA-256 of its long-lived key.
+#[derive(Debug, Clone)]
+pub struct NewWorkstation {
+    pub id: WorkstationId,
+    pub client_id: ClientId,
+    pub link_id: LinkId,
+    pub key_hash: String,
+    pub report: WorkstationReport,
+    pub at: DateTime<Utc>,
+}
+
+/// An audit entry to append; the store assigns its id and chains its hash.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub actor_email: Option<String>,
+    pub team_id: Option<TeamId>,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// The outcome of checking the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditVerdict {
+    /// Every record's hash matches and links to the one before.
+    Intact { records: u64 },
+    /// The first record whose hash or link is wrong, and why.
+    Broken { id: i64, reason: String },
+}
+
+pub trait Store: Send + Sync {
+    // Accounts
+    fn create_user(&self, new: NewUser) -> StoreResult<UserInfo>;
+    fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;
+    /// Count one more failed login; returns the new count.
+    fn record_login_failure(
+        &self,
+        user: &UserId,
+        locked_until: Option<DateTime<Utc>>,
+    ) -> StoreResult<u32>;
+    fn reset_login_failures(&self, user: &UserId) -> StoreResult<()>;
+    fn insert_login_token(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The user a token belongs to, if it exists and has not expired at `now`.
+    fn user_by_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserInfo>>;
+    fn delete_login_token(&self, token_hash: &str) -> StoreResult<()>;
+
+    // Clients and links
+    fn create_client(
+        &self,
+        id: &ClientId,
+        team: &TeamId,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ClientInfo>;
+    fn clients(&self, team: &TeamId) -> StoreResult<Vec<ClientInfo>>;
+    /// A client of `team`, by id or by exact name. Another team's client is `None`.
+    fn client(&self, team: &TeamId, id_or_name: &str) -> StoreResult<Option<ClientInfo>>;
+    fn create_link(&self, link: NewLink) -> StoreResult<LinkInfo>;
+    fn links(&self, client: &ClientId) -> StoreResult<Vec<LinkInfo>>;
+    /// A link by its token hash, with its client's team and name.
+    fn link_by_token(&self, token_hash: &str) -> StoreResult<Option<(LinkInfo, TeamId, String)>>;
+    /// Revoke a link of `team`; `None` when there is no such link in that team.
+    fn revoke_link(&self, team: &TeamId, link: &LinkId) -> StoreResult<Option<LinkInfo>>;
+
+    // Workstations
+    /// Register a workstation and count a use of its link, atomically.
+    fn enrol_workstation(&self, new: NewWorkstation) -> StoreResult<WorkstationRow>;
+    /// A workstation and its key hash, for authenticating its agent.
+    fn workstation_with_key(
+        &self,
+        id: &WorkstationId,
+    ) -> StoreResult<Option<(WorkstationRow, String)>>;
+    fn workstation(&self, id: &WorkstationId) -> StoreResult<Option<WorkstationRow>>;
+    fn update_workstation(
+        &self,
+        id: &WorkstationId,
+        report: &WorkstationReport,
+        last_seen: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn touch_workstation(&self, id: &WorkstationId, last_seen: DateTime<Utc>) -> StoreResult<()>;
+    fn workstations(
+        &self,
+        team: &TeamId,
+        client: Option<&ClientId>,
+    ) -> StoreResult<Vec<WorkstationRow>>;
+
+    // Audit
+    fn append_audit(&self, entry: NewAudit) -> StoreResult<AuditRecord>;
+    /// Newest first; `team` limits to one team's records (admins pass `None`).
+    fn audit(
+        &self,
+        team: Option<&TeamId>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    fn verify_audit(&self) -> StoreResult<AuditVerdict>;
+}

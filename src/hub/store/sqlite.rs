@@ -1,0 +1,817 @@
+//! The default store: one SQLite file in the hub's data dir, WAL mode, migrations embedded.
+//!
+//! Times are stored as RFC 3339 text with microseconds in UTC, which sorts as it reads. The
+//! audit table refuses UPDATE and DELETE by trigger; its chain is checked by `verify_audit`.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::*;
+use crate::hub::audit::{AuditFields, GENESIS, chain_hash};
+use crate::protocol::{Presence, ScreenSize};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE teams (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'technician')),
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    password_hash TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE login_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE clients (
+    id TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (team_id, name)
+);
+CREATE TABLE enrolment_links (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES clients(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_by TEXT NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    uses INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE workstations (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES clients(id),
+    link_id TEXT NOT NULL REFERENCES enrolment_links(id),
+    key_hash TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    os TEXT NOT NULL,
+    os_user TEXT NOT NULL,
+    screen_w INTEGER,
+    screen_h INTEGER,
+    agent_version TEXT NOT NULL,
+    enrolled_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
+CREATE INDEX workstations_client ON workstations(client_id);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    actor_email TEXT,
+    team_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_team ON audit(team_id, id);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#];
+
+/// The database file's name inside the hub's data dir.
+pub const DB_FILE: &str = "hub.sqlite3";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(msg.unwrap_or_else(|| "record".into()))
+        }
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+fn parse_role(s: &str) -> StoreResult<Role> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+impl SqliteStore {
+    /// Open (creating and migrating) the store in `dir`.
+    pub fn open_dir(dir: &Path) -> StoreResult<Self> {
+        crate::paths::create_private_dir(dir)
+            .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
+        Self::open(&dir.join(DB_FILE))
+    }
+
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        let store = Self {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> StoreResult<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Database("store lock poisoned".into()))
+    }
+
+    fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Database(format!(
+                "the database is at schema version {version}, newer than this hub knows ({}): upgrade tether",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql).map_err(db)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+}
+
+const USER_COLS: &str = "u.id, u.name, u.email, u.role, u.team_id, t.name, u.password_hash, u.failed_logins, u.locked_until";
+
+fn user_record(r: &Row<'_>) -> rusqlite::Result<(UserInfo, String, u32, Option<String>, String)> {
+    let role: String = r.get(3)?;
+    Ok((
+        UserInfo {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            email: r.get(2)?,
+            role: Role::Technician,
+            team_id: r.get(4)?,
+            team: r.get(5)?,
+        },
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        role,
+    ))
+}
+
+fn finish_user(raw: (UserInfo, String, u32, Option<String>, String)) -> StoreResult<UserRecord> {
+    let (mut info, password_hash, failed_logins, locked_until, role) = raw;
+    info.role = parse_role(&role)?;
+    let locked_until = locked_until.as_deref().map(parse_ts).transpose()?;
+    Ok(UserRecord {
+        info,
+        password_hash,
+        failed_logins,
+        locked_until,
+    })
+}
+
+const CLIENT_COLS: &str = "id, name, created_at";
+
+fn client_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn finish_client((id, name, created_at): (String, String, String)) -> StoreResult<ClientInfo> {
+    Ok(ClientInfo {
+        id,
+        name,
+        created_at: parse_ts(&created_at)?,
+    })
+}
+
+const LINK_COLS: &str = "l.id, l.client_id, l.created_at, l.expires_at, l.revoked, l.uses";
+
+type RawLink = (String, String, String, String, bool, u32);
+
+fn link_row(r: &Row<'_>) -> rusqlite::Result<RawLink> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn finish_link(
+    (id, client_id, created_at, expires_at, revoked, uses): RawLink,
+) -> StoreResult<LinkInfo> {
+    Ok(LinkInfo {
+        id,
+        client_id,
+        created_at: parse_ts(&created_at)?,
+        expires_at: parse_ts(&expires_at)?,
+        revoked,
+        uses,
+    })
+}
+
+const WS_COLS: &str = "w.id, w.client_id, c.name, w.hostname, w.os, w.os_user, w.screen_w, w.screen_h, \
+     w.agent_version, w.last_seen, w.enrolled_at, c.team_id, w.key_hash";
+
+struct RawWorkstation {
+    id: String,
+    client_id: String,
+    client_name: String,
+    hostname: String,
+    os: String,
+    user: String,
+    screen: Option<(u32, u32)>,
+    agent_version: String,
+    last_seen: String,
+    enrolled_at: String,
+    team_id: String,
+    key_hash: String,
+}
+
+fn ws_row(r: &Row<'_>) -> rusqlite::Result<RawWorkstation> {
+    let w: Option<u32> = r.get(6)?;
+    let h: Option<u32> = r.get(7)?;
+    Ok(RawWorkstation {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        client_name: r.get(2)?,
+        hostname: r.get(3)?,
+        os: r.get(4)?,
+        user: r.get(5)?,
+        screen: w.zip(h),
+        agent_version: r.get(8)?,
+        last_seen: r.get(9)?,
+        enrolled_at: r.get(10)?,
+        team_id: r.get(11)?,
+        key_hash: r.get(12)?,
+    })
+}
+
+fn finish_ws(raw: RawWorkstation) -> StoreResult<(WorkstationRow, String)> {
+    let info = WorkstationInfo {
+        id: raw.id,
+        client_id: raw.client_id,
+        client_name: raw.client_name,
+        hostname: raw.hostname,
+        os: raw.os,
+        user: raw.user,
+        screen: raw
+            .screen
+            .map(|(width, height)| ScreenSize { width, height }),
+        agent_version: raw.agent_version,
+        presence: Presence::Offline,
+        last_seen: parse_ts(&raw.last_seen)?,
+        enrolled_at: parse_ts(&raw.enrolled_at)?,
+    };
+    Ok((
+        WorkstationRow {
+            info,
+            team_id: raw.team_id,
+        },
+        raw.key_hash,
+    ))
+}
+
+const AUDIT_COLS: &str =
+    "id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash";
+
+struct RawAudit {
+    id: i64,
+    at: String,
+    actor: String,
+    actor_email: Option<String>,
+    team_id: Option<String>,
+    action: String,
+    target: Option<String>,
+    detail: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl RawAudit {
+    fn fields(&self) -> AuditFields<'_> {
+        AuditFields {
+            id: self.id,
+            at: &self.at,
+            actor: &self.actor,
+            actor_email: self.actor_email.as_deref(),
+            team_id: self.team_id.as_deref(),
+            action: &self.action,
+            target: self.target.as_deref(),
+            detail: &self.detail,
+        }
+    }
+}
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<RawAudit> {
+    Ok(RawAudit {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        actor_email: r.get(3)?,
+        team_id: r.get(4)?,
+        action: r.get(5)?,
+        target: r.get(6)?,
+        detail: r.get(7)?,
+        prev_hash: r.get(8)?,
+        hash: r.get(9)?,
+    })
+}
+
+fn finish_audit(raw: RawAudit) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: raw.id,
+        at: parse_ts(&raw.at)?,
+        detail: serde_json::from_str(&raw.detail)
+            .map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
+        actor: raw.actor,
+        actor_email: raw.actor_email,
+        team_id: raw.team_id,
+        action: raw.action,
+        target: raw.target,
+        prev_hash: raw.prev_hash,
+        hash: raw.hash,
+    })
+}
+
+fn new_id(prefix: &str) -> StoreResult<String> {
+    crate::secrets::new_id(prefix).map_err(|e| StoreError::Database(e.to_string()))
+}
+
+impl Store for SqliteStore {
+    fn create_user(&self, new: NewUser) -> StoreResult<UserInfo> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let now = ts(Utc::now());
+        let team_id: Option<String> = tx
+            .query_row("SELECT id FROM teams WHERE name = ?1", [&new.team], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db)?;
+        let team_id = match team_id {
+            Some(id) => id,
+            None => {
+                let id = new_id("tm")?;
+                tx.execute(
+                    "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
+                    params![id, new.team, now],
+                )
+                .map_err(db)?;
+                id
+            }
+        };
+        let id = new_id("us")?;
+        tx.execute(
+            "INSERT INTO users (id, name, email, role, team_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, new.name, new.email, new.role.as_str(), team_id, new.password_hash, now],
+        )
+        .map_err(|e| match db(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?}", new.name)),
+            other => other,
+        })?;
+        tx.commit().map_err(db)?;
+        Ok(UserInfo {
+            id,
+            name: new.name,
+            email: new.email,
+            role: new.role,
+            team_id,
+            team: new.team,
+        })
+    }
+
+    fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users u JOIN teams t ON t.id = u.team_id WHERE u.name = ?1"
+        );
+        conn.query_row(&sql, [name], user_record)
+            .optional()
+            .map_err(db)?
+            .map(finish_user)
+            .transpose()
+    }
+
+    fn record_login_failure(
+        &self,
+        user: &UserId,
+        locked_until: Option<DateTime<Utc>>,
+    ) -> StoreResult<u32> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "UPDATE users SET failed_logins = failed_logins + 1, locked_until = ?2 WHERE id = ?1 RETURNING failed_logins",
+            params![user, locked_until.map(ts)],
+            |r| r.get(0),
+        )
+        .map_err(db)
+    }
+
+    fn reset_login_failures(&self, user: &UserId) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+            [user],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_login_token(
+        &self,
+        token_hash: &str,
+        user: &UserId,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        // Expired tokens are swept whenever a new one is made, so the table does not grow forever.
+        conn.execute(
+            "DELETE FROM login_tokens WHERE expires_at < ?1",
+            [ts(Utc::now())],
+        )
+        .map_err(db)?;
+        conn.execute(
+            "INSERT INTO login_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![token_hash, user, ts(expires_at)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn user_by_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserInfo>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {USER_COLS} FROM login_tokens k JOIN users u ON u.id = k.user_id JOIN teams t ON t.id = u.team_id \
+             WHERE k.token_hash = ?1 AND k.expires_at > ?2"
+        );
+        let raw = conn
+            .query_row(&sql, params![token_hash, ts(now)], user_record)
+            .optional()
+            .map_err(db)?;
+        Ok(raw.map(finish_user).transpose()?.map(|r| r.info))
+    }
+
+    fn delete_login_token(&self, token_hash: &str) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "DELETE FROM login_tokens WHERE token_hash = ?1",
+            [token_hash],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn create_client(
+        &self,
+        id: &ClientId,
+        team: &TeamId,
+        name: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ClientInfo> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO clients (id, team_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, team, name, ts(at)],
+        )
+        .map_err(|e| match db(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("client {name:?}")),
+            other => other,
+        })?;
+        Ok(ClientInfo {
+            id: id.clone(),
+            name: name.to_owned(),
+            created_at: parse_ts(&ts(at))?,
+        })
+    }
+
+    fn clients(&self, team: &TeamId) -> StoreResult<Vec<ClientInfo>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE team_id = ?1 ORDER BY name COLLATE NOCASE"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt.query_map([team], client_row).map_err(db)?;
+        rows.map(|r| finish_client(r.map_err(db)?)).collect()
+    }
+
+    fn client(&self, team: &TeamId, id_or_name: &str) -> StoreResult<Option<ClientInfo>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE team_id = ?1 AND (id = ?2 OR name = ?2) LIMIT 1"
+        );
+        conn.query_row(&sql, params![team, id_or_name], client_row)
+            .optional()
+            .map_err(db)?
+            .map(finish_client)
+            .transpose()
+    }
+
+    fn create_link(&self, link: NewLink) -> StoreResult<LinkInfo> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO enrolment_links (id, client_id, token_hash, created_by, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![link.id, link.client_id, link.token_hash, link.created_by, ts(link.created_at), ts(link.expires_at)],
+        )
+        .map_err(db)?;
+        let sql = format!("SELECT {LINK_COLS} FROM enrolment_links l WHERE l.id = ?1");
+        finish_link(conn.query_row(&sql, [&link.id], link_row).map_err(db)?)
+    }
+
+    fn links(&self, client: &ClientId) -> StoreResult<Vec<LinkInfo>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {LINK_COLS} FROM enrolment_links l WHERE l.client_id = ?1 ORDER BY l.created_at DESC"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt.query_map([client], link_row).map_err(db)?;
+        rows.map(|r| finish_link(r.map_err(db)?)).collect()
+    }
+
+    fn link_by_token(&self, token_hash: &str) -> StoreResult<Option<(LinkInfo, TeamId, String)>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {LINK_COLS}, c.team_id, c.name FROM enrolment_links l JOIN clients c ON c.id = l.client_id \
+             WHERE l.token_hash = ?1"
+        );
+        let raw = conn
+            .query_row(&sql, [token_hash], |r| {
+                Ok((link_row(r)?, r.get::<_, String>(6)?, r.get::<_, String>(7)?))
+            })
+            .optional()
+            .map_err(db)?;
+        raw.map(|(l, team, name)| Ok((finish_link(l)?, team, name)))
+            .transpose()
+    }
+
+    fn revoke_link(&self, team: &TeamId, link: &LinkId) -> StoreResult<Option<LinkInfo>> {
+        let conn = self.conn()?;
+        let changed = conn
+            .execute(
+                "UPDATE enrolment_links SET revoked = 1 WHERE id = ?1 \
+                 AND client_id IN (SELECT id FROM clients WHERE team_id = ?2)",
+                params![link, team],
+            )
+            .map_err(db)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {LINK_COLS} FROM enrolment_links l WHERE l.id = ?1");
+        Ok(Some(finish_link(
+            conn.query_row(&sql, [link], link_row).map_err(db)?,
+        )?))
+    }
+
+    fn enrol_workstation(&self, new: NewWorkstation) -> StoreResult<WorkstationRow> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let at = ts(new.at);
+        let r = &new.report;
+        tx.execute(
+            "INSERT INTO workstations (id, client_id, link_id, key_hash, hostname, os, os_user, screen_w, screen_h, \
+             agent_version, enrolled_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            params![
+                new.id,
+                new.client_id,
+                new.link_id,
+                new.key_hash,
+                r.hostname,
+                r.os,
+                r.user,
+                r.screen.map(|s| s.width),
+                r.screen.map(|s| s.height),
+                r.agent_version,
+                at
+            ],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE enrolment_links SET uses = uses + 1 WHERE id = ?1",
+            [&new.link_id],
+        )
+        .map_err(db)?;
+        let sql = format!(
+            "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id WHERE w.id = ?1"
+        );
+        let raw = tx.query_row(&sql, [&new.id], ws_row).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(finish_ws(raw)?.0)
+    }
+
+    fn workstation_with_key(
+        &self,
+        id: &WorkstationId,
+    ) -> StoreResult<Option<(WorkstationRow, String)>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id WHERE w.id = ?1"
+        );
+        conn.query_row(&sql, [id], ws_row)
+            .optional()
+            .map_err(db)?
+            .map(finish_ws)
+            .transpose()
+    }
+
+    fn workstation(&self, id: &WorkstationId) -> StoreResult<Option<WorkstationRow>> {
+        Ok(self.workstation_with_key(id)?.map(|(row, _)| row))
+    }
+
+    fn update_workstation(
+        &self,
+        id: &WorkstationId,
+        r: &WorkstationReport,
+        last_seen: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE workstations SET hostname = ?2, os = ?3, os_user = ?4, screen_w = ?5, screen_h = ?6, \
+             agent_version = ?7, last_seen = ?8 WHERE id = ?1",
+            params![
+                id,
+                r.hostname,
+                r.os,
+                r.user,
+                r.screen.map(|s| s.width),
+                r.screen.map(|s| s.height),
+                r.agent_version,
+                ts(last_seen)
+            ],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn touch_workstation(&self, id: &WorkstationId, last_seen: DateTime<Utc>) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE workstations SET last_seen = ?2 WHERE id = ?1",
+            params![id, ts(last_seen)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn workstations(
+        &self,
+        team: &TeamId,
+        client: Option<&ClientId>,
+    ) -> StoreResult<Vec<WorkstationRow>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id \
+             WHERE c.team_id = ?1 AND (?2 IS NULL OR c.id = ?2) ORDER BY c.name COLLATE NOCASE, w.hostname COLLATE NOCASE"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt.query_map(params![team, client], ws_row).map_err(db)?;
+        rows.map(|r| Ok(finish_ws(r.map_err(db)?)?.0)).collect()
+    }
+
+    fn append_audit(&self, e: NewAudit) -> StoreResult<AuditRecord> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let (id, prev_hash) = last.map_or((1, GENESIS.to_owned()), |(id, h)| (id + 1, h));
+        let detail =
+            serde_json::to_string(&e.detail).map_err(|e| StoreError::Database(e.to_string()))?;
+        let raw = RawAudit {
+            id,
+            at: ts(e.at),
+            actor: e.actor,
+            actor_email: e.actor_email,
+            team_id: e.team_id,
+            action: e.action,
+            target: e.target,
+            detail,
+            hash: String::new(),
+            prev_hash,
+        };
+        let hash = chain_hash(&raw.prev_hash, &raw.fields());
+        tx.execute(
+            "INSERT INTO audit (id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                raw.id,
+                raw.at,
+                raw.actor,
+                raw.actor_email,
+                raw.team_id,
+                raw.action,
+                raw.target,
+                raw.detail,
+                raw.prev_hash,
+                hash
+            ],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        finish_audit(RawAudit { hash, ..raw })
+    }
+
+    fn audit(
+        &self,
+        team: Option<&TeamId>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit WHERE (?1 IS NULL OR team_id = ?1) AND (?2 IS NULL OR id < ?2) \
+             ORDER BY id DESC LIMIT ?3"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![team, before, limit], audit_row)
+            .map_err(db)?;
+        rows.map(|r| finish_audit(r.map_err(db)?)).collect()
+    }
+
+    fn verify_audit(&self) -> StoreResult<AuditVerdict> {
+        let conn = self.conn()?;
+        let sql = format!("SELECT {AUDIT_COLS} FROM audit ORDER BY id");
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt.query_map([], audit_row).map_err(db)?;
+        let mut prev = GENESIS.to_owned();
+        let mut expected_id = 1;
+        let mut count = 0;
+        for row in rows {
+            let raw = row.map_err(db)?;
+            if raw.id != expected_id {
+                return Ok(AuditVerdict::Broken {
+                    id: raw.id,
+                    reason: format!("record {expected_id} is missing (found {} next)", raw.id),
+                });
+            }
+            if raw.prev_hash != prev {
+                return Ok(AuditVerdict::Broken {
+                    id: raw.id,
+                    reason: "does not link to the record before".into(),
+                });
+            }
+            if chain_hash(&raw.prev_hash, &raw.fields()) != raw.hash {
+                return Ok(AuditVerdict::Broken {
+                    id: raw.id,
+                    reason: "its content does not match its hash".into(),
+                });
+            }
+            prev = raw.hash;
+            expected_id += 1;
+            count += 1;
+        }
+        Ok(AuditVerdict::Intact { records: count })
+    }
+}
