@@ -20,8 +20,11 @@ use crate::protocol::{
 };
 use crate::tls::{Pin, parse_fingerprint};
 
-/// The sample fleet: client name, then (hostname, OS, user) per workstation.
-const FLEET: &[(&str, &[(&str, &str, &str)])] = &[
+/// A sample workstation: hostname, OS, logged-in user.
+type SampleHost = (&'static str, &'static str, &'static str);
+
+/// The sample fleet: client name and its workstations.
+const FLEET: &[(&str, &[SampleHost])] = &[
     (
         "Acme Dental",
         &[

@@ -120,11 +120,11 @@ pub async fn run(
 ) -> Result<(), AgentError> {
     tokio::pin!(shutdown);
     let mut identity = Identity::load(&opts.data_dir);
-    if let (Some(id), Some(link)) = (&identity, &opts.link) {
-        if crate::client::store::hub_key(&id.hub) != crate::client::store::hub_key(&link.hub) {
-            tracing::info!(old = %id.hub, new = %link.hub, "link points to another hub: enrolling there");
-            identity = None;
-        }
+    if let (Some(id), Some(link)) = (&identity, &opts.link)
+        && crate::client::store::hub_key(&id.hub) != crate::client::store::hub_key(&link.hub)
+    {
+        tracing::info!(old = %id.hub, new = %link.hub, "link points to another hub: enrolling there");
+        identity = None;
     }
     if identity.is_none() && opts.link.is_none() {
         return Err(AgentError::NotEnrolled);

@@ -1,10 +1,18 @@
 //! The console's link to the hub: one task owns the WebSocket; the app talks to it through
 //! channels, so `update` never awaits.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::protocol::{ConsoleReply, ConsoleRequest, HubEvent, ProtocolError, RequestId, UserInfo};
+use crate::client::{ClientError, HubClient};
+use crate::protocol::{
+    ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, ProtocolError, RequestId, UserInfo,
+};
+use crate::tls::{Pin as CertPin, parse_fingerprint};
+use crate::wire::WireError;
 
 /// What the app asks the link task to do.
 #[derive(Debug, Clone)]
@@ -80,13 +88,174 @@ pub fn spawn() -> (
     (cmd_tx, evt_rx)
 }
 
+/// Turn a client-side failure into the error type replies carry.
+fn as_protocol_error(e: ClientError) -> ProtocolError {
+    match e {
+        ClientError::Hub(p) => p,
+        other => ProtocolError::new(ErrorCode::Internal, other.to_string()),
+    }
+}
+
+/// The live connection and what is needed to re-establish it.
+struct Live {
+    client: Arc<HubClient>,
+    events: mpsc::UnboundedReceiver<HubEvent>,
+    hub: String,
+    fingerprint: String,
+    token: String,
+}
+
+/// Waits for the next event of the live connection; `None` when it closed. Pends forever when
+/// there is no connection, so it can sit in a `select!`.
+async fn next_event(live: &mut Option<Live>) -> Option<HubEvent> {
+    match live {
+        Some(l) => l.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn open(
+    hub: &str,
+    fingerprint: &str,
+) -> Result<(HubClient, mpsc::UnboundedReceiver<HubEvent>), NetEvent> {
+    let pin = match parse_fingerprint(fingerprint) {
+        Ok(fp) => CertPin::Fingerprint(fp),
+        Err(e) => {
+            return Err(NetEvent::ConnectFailed {
+                hub: hub.to_owned(),
+                error: e.to_string(),
+            });
+        }
+    };
+    HubClient::connect(hub, pin).await.map_err(|e| match e {
+        ClientError::Wire(WireError::CertificateMismatch {
+            hub,
+            expected,
+            seen,
+        }) => NetEvent::CertificateMismatch {
+            hub,
+            expected,
+            seen,
+        },
+        other => NetEvent::ConnectFailed {
+            hub: hub.to_owned(),
+            error: other.to_string(),
+        },
+    })
+}
+
 async fn run(
     mut commands: mpsc::UnboundedReceiver<NetCommand>,
-    _events: mpsc::UnboundedSender<NetEvent>,
+    events: mpsc::UnboundedSender<NetEvent>,
 ) {
-    while let Some(cmd) = commands.recv().await {
-        if matches!(cmd, NetCommand::Shutdown) {
-            break;
+    let emit = |e: NetEvent| {
+        let _ = events.send(e);
+    };
+    let mut live: Option<Live> = None;
+    // After a drop: where to reconnect, with which token, and when to try next.
+    let mut lost: Option<(String, String, String)> = None;
+    let mut attempt: u32 = 0;
+    let retry = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(retry);
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                None | Some(NetCommand::Shutdown) => break,
+                Some(NetCommand::Probe { hub }) => {
+                    match crate::wire::connect(&hub, crate::protocol::CONSOLE_PATH, CertPin::FirstUse).await {
+                        Ok((_, fingerprint)) => emit(NetEvent::CertificateSeen { hub, fingerprint }),
+                        Err(e) => emit(NetEvent::ConnectFailed { hub, error: e.to_string() }),
+                    }
+                }
+                Some(NetCommand::Login { hub, fingerprint, user, password }) => {
+                    live = None;
+                    lost = None;
+                    match open(&hub, &fingerprint).await {
+                        Err(e) => emit(e),
+                        Ok((client, rx)) => match client.login(&user, &password).await {
+                            Ok((token, expires, info)) => {
+                                live = Some(Live { client: Arc::new(client), events: rx, hub, fingerprint, token: token.clone() });
+                                emit(NetEvent::LoggedIn { user: info, token: Some((token, expires)) });
+                            }
+                            Err(e) => emit(NetEvent::LoginFailed { error: as_protocol_error(e) }),
+                        },
+                    }
+                }
+                Some(NetCommand::Resume { hub, fingerprint, token }) => {
+                    live = None;
+                    lost = None;
+                    match open(&hub, &fingerprint).await {
+                        Err(e) => emit(e),
+                        Ok((client, rx)) => match client.resume(&token).await {
+                            Ok(info) => {
+                                live = Some(Live { client: Arc::new(client), events: rx, hub, fingerprint, token });
+                                emit(NetEvent::LoggedIn { user: info, token: None });
+                            }
+                            Err(e) => emit(NetEvent::LoginFailed { error: as_protocol_error(e) }),
+                        },
+                    }
+                }
+                Some(NetCommand::Request { id, body }) => match &live {
+                    Some(l) => {
+                        let client = l.client.clone();
+                        let events = events.clone();
+                        tokio::spawn(async move {
+                            let result = client.request(body).await.map_err(as_protocol_error);
+                            let _ = events.send(NetEvent::Reply { id, result });
+                        });
+                    }
+                    None => emit(NetEvent::Reply {
+                        id,
+                        result: Err(ProtocolError::new(ErrorCode::Unauthenticated, "not connected to the hub")),
+                    }),
+                },
+            },
+            event = next_event(&mut live) => match event {
+                Some(e) => emit(NetEvent::Event(e)),
+                None => {
+                    if let Some(l) = live.take() {
+                        lost = Some((l.hub, l.fingerprint, l.token));
+                    }
+                    attempt = 0;
+                    let wait = crate::agent::backoff(attempt);
+                    retry.as_mut().reset(tokio::time::Instant::now() + wait);
+                    emit(NetEvent::Disconnected { reason: format!("connection lost; reconnecting in {} s", wait.as_secs().max(1)) });
+                }
+            },
+            () = &mut retry, if lost.is_some() => {
+                let Some((hub, fingerprint, token)) = lost.clone() else { continue };
+                let outcome = match open(&hub, &fingerprint).await {
+                    Ok((client, rx)) => match client.resume(&token).await {
+                        Ok(info) => Ok((client, rx, info)),
+                        Err(ClientError::Hub(e)) => Err(Some(e)),
+                        Err(_) => Err(None),
+                    },
+                    Err(NetEvent::CertificateMismatch { hub, expected, seen }) => {
+                        emit(NetEvent::CertificateMismatch { hub, expected, seen });
+                        lost = None;
+                        continue;
+                    }
+                    Err(_) => Err(None),
+                };
+                match outcome {
+                    Ok((client, rx, info)) => {
+                        lost = None;
+                        live = Some(Live { client: Arc::new(client), events: rx, hub, fingerprint, token });
+                        emit(NetEvent::LoggedIn { user: info, token: None });
+                    }
+                    // The hub answered but refused the token: retrying will not help.
+                    Err(Some(error)) => {
+                        lost = None;
+                        emit(NetEvent::LoginFailed { error });
+                    }
+                    Err(None) => {
+                        attempt = attempt.saturating_add(1);
+                        let wait = crate::agent::backoff(attempt);
+                        retry.as_mut().reset(tokio::time::Instant::now() + wait);
+                        emit(NetEvent::Disconnected { reason: format!("hub unreachable; retrying in {} s", wait.as_secs().max(1)) });
+                    }
+                }
+            }
         }
     }
 }

@@ -123,10 +123,10 @@ impl Hub {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, HubError> {
         let mut names = Vec::new();
-        if let Some(addr) = &config.public_addr {
-            if let Ok((host, _)) = crate::wire::host_port(addr) {
-                names.push(host);
-            }
+        if let Some(addr) = &config.public_addr
+            && let Ok((host, _)) = crate::wire::host_port(addr)
+        {
+            names.push(host);
         }
         if let Ok(host) = whoami::fallible::hostname() {
             names.push(host);
@@ -249,10 +249,10 @@ impl Hub {
                 kick: Some(kick),
             },
         );
-        if let Some(mut old) = old {
-            if let Some(k) = old.kick.take() {
-                let _ = k.send(());
-            }
+        if let Some(mut old) = old
+            && let Some(k) = old.kick.take()
+        {
+            let _ = k.send(());
         }
         (conn, kicked)
     }

@@ -78,6 +78,7 @@ async fn handle(hub: Arc<Hub>, tcp: TcpStream, peer: SocketAddr, stop: watch::Re
             .await
             .map_err(|e| format!("TLS: {e}"))?;
         let mut path = String::new();
+        #[allow(clippy::result_large_err)] // the shape tungstenite's callback demands
         let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
             path = req.uri().path().to_owned();
             if path == CONSOLE_PATH || path == AGENT_PATH {

@@ -786,9 +786,8 @@ impl Store for SqliteStore {
         let mut stmt = conn.prepare(&sql).map_err(db)?;
         let rows = stmt.query_map([], audit_row).map_err(db)?;
         let mut prev = GENESIS.to_owned();
-        let mut expected_id = 1;
         let mut count = 0;
-        for row in rows {
+        for (expected_id, row) in (1..).zip(rows) {
             let raw = row.map_err(db)?;
             if raw.id != expected_id {
                 return Ok(AuditVerdict::Broken {
@@ -809,7 +808,6 @@ impl Store for SqliteStore {
                 });
             }
             prev = raw.hash;
-            expected_id += 1;
             count += 1;
         }
         Ok(AuditVerdict::Intact { records: count })

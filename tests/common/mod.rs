@@ -1,0 +1,200 @@
+//! Shared test rig: a real hub on 127.0.0.1:0 with real TLS, real agents, technician clients.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether::agent::{AgentOptions, AgentStatus, ScreenSource};
+use tether::client::HubClient;
+use tether::hub::store::NewUser;
+use tether::hub::{Hub, HubConfig, Limits};
+use tether::protocol::{EnrolmentLink, HubEvent, Role};
+use tether::tls::{Pin, parse_fingerprint};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub const PASSWORD: &str = "plum tractor violet 7";
+
+pub struct TestHub {
+    pub hub: Arc<Hub>,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestHub {
+    pub async fn start() -> Self {
+        Self::start_in(tempfile::tempdir().expect("tempdir"), Limits::default()).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, limits: Limits) -> Self {
+        let config = HubConfig {
+            data_dir: dir.path().join("hub"),
+            public_addr: None,
+            limits,
+        };
+        let hub = Hub::open(config).expect("open hub");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("wss://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let h = hub.clone();
+        let task = tokio::spawn(async move {
+            tether::hub::run(h, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("hub run");
+        });
+        Self {
+            hub,
+            url,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn pin(&self) -> Pin {
+        Pin::Fingerprint(parse_fingerprint(self.hub.fingerprint()).expect("fingerprint"))
+    }
+
+    pub async fn add_user(&self, name: &str, role: Role, team: &str) {
+        let store = self.hub.store().clone();
+        let (name, team) = (name.to_owned(), team.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let password_hash = tether::secrets::hash_password(PASSWORD).expect("hash");
+            store
+                .create_user(NewUser {
+                    email: format!("{name}@example.com"),
+                    name,
+                    role,
+                    team,
+                    password_hash,
+                })
+                .expect("create user");
+        })
+        .await
+        .expect("join");
+    }
+
+    /// A logged-in technician and their live event stream.
+    pub async fn console(&self, user: &str) -> (HubClient, mpsc::UnboundedReceiver<HubEvent>) {
+        let (client, events) = HubClient::connect(&self.url, self.pin())
+            .await
+            .expect("connect");
+        client.login(user, PASSWORD).await.expect("login");
+        (client, events)
+    }
+
+    /// Stop the hub and wait for it; returns the data dir so a test can restart on it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .expect("hub stops")
+                .expect("hub task");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A real agent running in this process; stopped when dropped.
+pub struct TestAgent {
+    pub status: watch::Receiver<AgentStatus>,
+    pub task: tokio::task::JoinHandle<Result<(), tether::agent::AgentError>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestAgent {
+    pub fn start(data_dir: &std::path::Path, link: Option<EnrolmentLink>, hostname: &str) -> Self {
+        let report = tether::protocol::WorkstationReport {
+            hostname: hostname.into(),
+            os: "TestOS 1".into(),
+            user: "tester".into(),
+            screen: None,
+            agent_version: "test".into(),
+        };
+        let opts = AgentOptions {
+            data_dir: data_dir.to_path_buf(),
+            link,
+            screen: ScreenSource::Headless,
+            report: Some(report),
+        };
+        let (status_tx, status) = watch::channel(AgentStatus::Connecting { attempt: 0 });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(tether::agent::run(opts, status_tx, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            status,
+            task,
+            stop: Some(stop),
+        }
+    }
+
+    /// Wait until the agent says it is online; returns its workstation id.
+    pub async fn online(&mut self) -> String {
+        let status = tokio::time::timeout(
+            Duration::from_secs(15),
+            self.status
+                .wait_for(|s| matches!(s, AgentStatus::Online { .. })),
+        )
+        .await
+        .expect("agent online in time")
+        .expect("status channel");
+        match &*status {
+            AgentStatus::Online { workstation_id, .. } => workstation_id.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Wait for the first event matching `pred`, failing after `within`.
+pub async fn wait_event<F>(
+    events: &mut mpsc::UnboundedReceiver<HubEvent>,
+    within: Duration,
+    mut pred: F,
+) -> HubEvent
+where
+    F: FnMut(&HubEvent) -> bool,
+{
+    tokio::time::timeout(within, async {
+        loop {
+            let e = events.recv().await.expect("event stream open");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("expected event did not arrive in time")
+}
