@@ -4,7 +4,7 @@
 mod admin;
 mod ctl;
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -214,12 +214,14 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::from(format!("cannot listen on {}: {e}", args.listen)))?;
         let local = listener.local_addr()?;
         // The first lines a person (or a test) reads: where, and which certificate to pin.
-        println!("tether hub listening on {local}");
-        println!("certificate fingerprint: {}", hub.fingerprint());
-        println!(
-            "(also in {})",
-            data_dir.join(crate::tls::FINGERPRINT_FILE).display()
-        );
+        // Written, not println!-ed: a hub whose stdout was closed must keep serving.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "tether hub listening on {local}");
+        let _ = writeln!(out, "certificate fingerprint: {}", hub.fingerprint());
+        let fp_file = data_dir.join(crate::tls::FINGERPRINT_FILE);
+        let _ = writeln!(out, "(also in {})", fp_file.display());
+        let _ = out.flush();
+        drop(out);
         crate::hub::run(hub, listener, shutdown_signal()).await?;
         Ok(())
     })

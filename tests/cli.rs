@@ -1,0 +1,307 @@
+//! The real binary, as an operator uses it: `hub`, `admin create-user`, `login`, `ctl`, `agent`.
+//! Every process started here is killed when the test ends, pass or fail.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tether");
+const PASSWORD: &str = "plum tractor violet 7";
+
+/// Kills its process on drop.
+struct Running(Child);
+
+/// The hub, and its stdout kept open for the hub's lifetime.
+struct Hub {
+    _process: Running,
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tether(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("TETHER_HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tether");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Start the hub on a free loopback port; returns it and its address from its first line.
+fn start_hub(home: &Path, data: &Path) -> (Hub, String) {
+    let mut child = Command::new(BIN)
+        .args(["hub", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("TETHER_HOME", home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn hub");
+    let stdout = child.stdout.take().expect("stdout");
+    let running = Running(child);
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("hub prints its address");
+    let addr = line
+        .trim()
+        .strip_prefix("tether hub listening on ")
+        .expect("address line")
+        .to_owned();
+    (
+        Hub {
+            _process: running,
+            _stdout: stdout,
+        },
+        addr,
+    )
+}
+
+#[test]
+fn operator_flow_from_first_user_to_enrolled_agent() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hubdata");
+
+    let out = tether(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data.to_str().expect("utf8"),
+            "create-user",
+            "ann",
+            "--role",
+            "admin",
+            "--team",
+            "Desk",
+            "--email",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(ok(&out).contains("created admin ann"));
+    // Weak passwords are refused with a reason.
+    let weak = tether(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data.to_str().expect("utf8"),
+            "create-user",
+            "bob",
+            "--role",
+            "technician",
+            "--team",
+            "Desk",
+            "--email",
+            "b@example.com",
+            "--password-stdin",
+        ],
+        Some("password1234\n"),
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("commonly used"));
+
+    let (_hub, addr) = start_hub(home.path(), &data);
+    let hub_url = format!("wss://{addr}");
+    let fingerprint =
+        std::fs::read_to_string(data.join("hub.fingerprint")).expect("fingerprint file");
+
+    // Not logged in yet: exit code 3.
+    let out = tether(home.path(), &["ctl", "clients", "list"], None);
+    assert_eq!(out.status.code(), Some(3));
+    // An unknown certificate needs a decision.
+    let out = tether(
+        home.path(),
+        &[
+            "login",
+            "--hub",
+            &hub_url,
+            "--user",
+            "ann",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--fingerprint"));
+    // A wrong fingerprint is refused.
+    let wrong = format!("SHA256:{}", "00".repeat(32));
+    let out = tether(
+        home.path(),
+        &[
+            "login",
+            "--hub",
+            &hub_url,
+            "--user",
+            "ann",
+            "--password-stdin",
+            "--fingerprint",
+            &wrong,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("may be an attack"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The fingerprint file's exact form is accepted.
+    let out = tether(
+        home.path(),
+        &[
+            "login",
+            "--hub",
+            &hub_url,
+            "--user",
+            "ann",
+            "--password-stdin",
+            "--fingerprint",
+            fingerprint.trim(),
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(ok(&out).contains("logged in"));
+
+    let out = tether(
+        home.path(),
+        &["ctl", "--json", "clients", "add", "Acme Dental"],
+        None,
+    );
+    let client: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    let client_id = client["id"].as_str().expect("id").to_owned();
+    let out = tether(
+        home.path(),
+        &["ctl", "--json", "clients", "link", "Acme Dental"],
+        None,
+    );
+    let link: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    let url = link["url"].as_str().expect("url").to_owned();
+    assert!(url.starts_with(&format!("tether://{addr}/enrol/")), "{url}");
+    assert!(link["id"].as_str().is_some());
+
+    let agent_home = tempfile::tempdir().expect("tempdir");
+    let _agent = Running(
+        Command::new(BIN)
+            .args(["agent", "--screen", "synthetic:1024x768", "--link", &url])
+            .env("TETHER_HOME", agent_home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    // Wait (bounded) for the workstation to be listed online.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let out = tether(
+            home.path(),
+            &[
+                "ctl",
+                "--json",
+                "workstations",
+                "list",
+                "--client",
+                &client_id,
+            ],
+            None,
+        );
+        let list: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+        if list
+            .as_array()
+            .is_some_and(|a| a.iter().any(|w| w["presence"] == "online"))
+        {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "agent never came online: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(listed[0]["screen"]["width"], 1024);
+    assert!(
+        listed[0]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("ws_"))
+    );
+    assert!(
+        agent_home.path().join("data/agent/identity.json").exists(),
+        "the agent keeps its key under TETHER_HOME"
+    );
+
+    let table = ok(&tether(home.path(), &["ctl", "workstations", "list"], None));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains("online") && table.contains("Acme Dental"),
+        "{table}"
+    );
+    let audit: serde_json::Value = serde_json::from_str(&ok(&tether(
+        home.path(),
+        &["ctl", "--json", "audit", "list", "--limit", "50"],
+        None,
+    )))
+    .expect("json");
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"workstation.enrol") && actions.contains(&"client.add"),
+        "{actions:?}"
+    );
+    ok(&tether(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data.to_str().expect("utf8"),
+            "audit",
+            "verify",
+        ],
+        None,
+    ));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for cmd in ["hub", "agent", "console", "demo", "admin", "login", "ctl"] {
+        let out = Command::new(BIN)
+            .args([cmd, "--help"])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{cmd}"
+        );
+    }
+}
