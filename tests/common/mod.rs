@@ -1,6 +1,8 @@
 //! Shared test rig: a real hub on 127.0.0.1:0 with real TLS, real agents, technician clients.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::sync::Arc;
 use std::time::Duration;
 

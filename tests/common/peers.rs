@@ -1,0 +1,19 @@
+//! Outside programs some tests need (tmux, ...). Missing peers skip the test with a clear
+//! message, unless `TETHER_TEST_PEERS=require` (as in CI), where a missing peer fails it.
+
+use std::process::Command;
+
+/// Whether `program` can run. Prints why a test is skipped; panics when peers are required.
+pub fn available(program: &str, test: &str) -> bool {
+    let found = Command::new(program).arg("-V").output().is_ok();
+    if found {
+        return true;
+    }
+    if std::env::var("TETHER_TEST_PEERS").as_deref() == Ok("require") {
+        panic!("{test}: needs `{program}`, which is not installed, and TETHER_TEST_PEERS=require");
+    }
+    eprintln!(
+        "SKIPPED {test}: needs `{program}` (apt-get install {program}); set TETHER_TEST_PEERS=require to fail instead"
+    );
+    false
+}
