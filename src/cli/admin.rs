@@ -34,6 +34,8 @@ pub enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Clear an account's failed-login count and lock (after too many failures).
+    UnlockUser { name: String },
     /// Check the audit log's hash chain; names the first bad record.
     Audit {
         #[command(subcommand)]
@@ -104,6 +106,27 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 user.name,
                 user.id,
                 user.team
+            );
+            Ok(())
+        }
+        AdminCommand::UnlockUser { name } => {
+            let user = store.user_by_name(&name)?.ok_or(Failure {
+                message: format!("no user named {name:?}"),
+                code: 1,
+            })?;
+            store.reset_login_failures(&user.info.id)?;
+            store.append_audit(NewAudit {
+                at: chrono::Utc::now(),
+                actor: "admin-cli".into(),
+                actor_email: None,
+                team_id: Some(user.info.team_id.clone()),
+                action: "user.unlock".into(),
+                target: Some(user.info.id.clone()),
+                detail: serde_json::json!({ "name": user.info.name, "failures": user.failed_logins }),
+            })?;
+            println!(
+                "unlocked {} (after {} failed logins)",
+                user.info.name, user.failed_logins
             );
             Ok(())
         }
