@@ -687,4 +687,17 @@ async fn repeated_login_failures_slow_down_the_account() {
         e.retry_after_secs.is_some_and(|s| (1..=2).contains(&s)),
         "{e:?}"
     );
+    // An admin can lift the lock at once.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["admin", "--data"])
+        .arg(hub.dir.path().join("hub"))
+        .args(["unlock-user", "ann"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    client.login("ann", PASSWORD).await.expect("unlocked");
 }
