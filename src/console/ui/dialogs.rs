@@ -136,15 +136,34 @@ fn mismatch(state: &State, theme: &Theme, width: usize, hub: &str, expected: &st
     lines
 }
 
-/// "in 7 days", "in 5 hours", "expired".
+/// "in 7 days", "in 5 hours", "expired": rounded to the nearest unit, so a link issued a few
+/// seconds ago still reads "in 7 days".
 fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     let secs = (then - now).num_seconds();
     let plural = |n: i64, unit: &str| format!("in {n} {unit}{}", if n == 1 { "" } else { "s" });
     match secs {
         ..=0 => "expired".to_owned(),
-        1..=3_599 => plural((secs / 60).max(1), "minute"),
-        3_600..=86_399 => plural(secs / 3_600, "hour"),
-        _ => plural(secs / 86_400, "day"),
+        1..=3_569 => plural(((secs + 30) / 60).max(1), "minute"),
+        3_570..=84_599 => plural((secs + 1_800) / 3_600, "hour"),
+        _ => plural((secs + 43_200) / 86_400, "day"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn expiry_reads_naturally() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let ahead = |secs| until(now, now + Duration::seconds(secs));
+        assert_eq!(ahead(7 * 86_400 - 5), "in 7 days");
+        assert_eq!(ahead(86_400 + 3_600), "in 1 day");
+        assert_eq!(ahead(5 * 3_600 - 10), "in 5 hours");
+        assert_eq!(ahead(90), "in 2 minutes");
+        assert_eq!(ahead(10), "in 1 minute");
+        assert_eq!(ahead(-1), "expired");
     }
 }
 

@@ -3,10 +3,10 @@
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::{centered, hints_line};
+use super::{centered, hints_line, word_wrap};
 use crate::console::keymap::Layer;
 use crate::console::state::{LoginField, LoginPhase, State, TextInput};
 use crate::console::theme::{Role, Theme};
@@ -15,18 +15,13 @@ const LABEL_WIDTH: usize = 10;
 
 pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let form = &state.login;
-    let rect = centered(area, 66, 14);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(theme.style(Role::BorderFocused))
-        .title(Span::styled(" Tether · log in to a hub ", theme.style(Role::Title)));
-    let inner = block.inner(rect);
-    frame.render_widget(block, rect);
-    let inner = Rect { x: inner.x + 2, width: inner.width.saturating_sub(4), ..inner };
-    let field_width = usize::from(inner.width).saturating_sub(LABEL_WIDTH);
+    let width = 66.min(area.width);
+    // Inside the border, with two columns of padding each side.
+    let text_width = width.saturating_sub(6);
+    let field_width = usize::from(text_width).saturating_sub(LABEL_WIDTH);
 
     let mut lines = vec![Line::default()];
+    let mut cursor = None;
     let masked = TextInput { value: "•".repeat(form.password.value.chars().count()), cursor: form.password.cursor };
     let fields = [
         (LoginField::Hub, "Hub", &form.hub),
@@ -36,23 +31,18 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
     for (field, label, input) in fields {
         let focused = field == form.field && !form.phase.busy();
         let label_style = theme.style(if focused { Role::Accent } else { Role::Muted });
-        let shown = visible_part(input, field_width);
-        let pad = field_width.saturating_sub(shown.0.width());
+        let (shown, column) = visible_part(input, field_width);
+        let pad = field_width.saturating_sub(shown.width());
+        if focused && state.dialog.is_none() {
+            cursor = Some((lines.len(), LABEL_WIDTH + column));
+        }
         lines.push(Line::from(vec![
             Span::styled(format!("{label:<LABEL_WIDTH$}"), label_style),
-            Span::styled(format!("{}{}", shown.0, " ".repeat(pad)), theme.style(Role::Input)),
+            Span::styled(format!("{shown}{}", " ".repeat(pad)), theme.style(Role::Input)),
         ]));
-        if focused && state.dialog.is_none() {
-            let row = inner.y + u16::try_from(lines.len() - 1).unwrap_or(0);
-            let x = inner.x + u16::try_from(LABEL_WIDTH + shown.1).unwrap_or(0);
-            if row < inner.bottom() && x < inner.right() {
-                frame.set_cursor_position(Position { x, y: row });
-            }
-        }
     }
     lines.push(Line::default());
-    lines.push(hints_line(state, theme, Layer::Login, inner.width));
-    lines.push(Line::default());
+    lines.push(hints_line(state, theme, Layer::Login, text_width));
     let busy_text = match &form.phase {
         LoginPhase::Editing => None,
         LoginPhase::CheckingPin | LoginPhase::Probing => Some(format!("Contacting {}…", form.hub.value)),
@@ -60,16 +50,37 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         LoginPhase::LoggingIn => Some(format!("Logging in as {}…", form.user.value.trim())),
         LoginPhase::Resuming { .. } => Some(format!("Resuming your login on {}…", form.hub.value)),
     };
-    if let Some(text) = busy_text {
-        lines.push(Line::from(Span::styled(text, theme.style(Role::Accent))));
+    let messages =
+        [(busy_text, Role::Accent), (form.error.clone(), Role::Danger), (form.notice.clone(), Role::Warning)];
+    let mut first = true;
+    for (text, role) in messages {
+        let Some(text) = text else { continue };
+        if std::mem::take(&mut first) {
+            lines.push(Line::default());
+        }
+        let wrapped = word_wrap(&text, usize::from(text_width));
+        lines.extend(wrapped.into_iter().map(|l| Line::styled(l, theme.style(role))));
     }
-    if let Some(error) = &form.error {
-        lines.push(Line::from(Span::styled(error.clone(), theme.style(Role::Danger))));
+    lines.push(Line::default());
+
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, width, height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.style(Role::BorderFocused))
+        .title(Span::styled(" Tether · log in to a hub ", theme.style(Role::Title)));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let inner = Rect { x: inner.x + 2, width: inner.width.saturating_sub(4), ..inner };
+    frame.render_widget(Paragraph::new(lines), inner);
+    if let Some((row, column)) = cursor {
+        let position =
+            Position { x: inner.x + u16::try_from(column).unwrap_or(0), y: inner.y + u16::try_from(row).unwrap_or(0) };
+        if position.x < inner.right() && position.y < inner.bottom() {
+            frame.set_cursor_position(position);
+        }
     }
-    if let Some(notice) = &form.notice {
-        lines.push(Line::from(Span::styled(notice.clone(), theme.style(Role::Warning))));
-    }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
 /// The part of a field that fits in `width` columns, scrolled so the cursor shows, and the

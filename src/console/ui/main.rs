@@ -23,7 +23,7 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
     let [header, body, status, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)])
             .areas(area);
-    let clients_width = (area.width / 4).clamp(20, 32);
+    let clients_width = (area.width / 4).clamp(16, 32);
     let [clients, table] = Layout::horizontal([Constraint::Length(clients_width), Constraint::Fill(1)]).areas(body);
     draw_header(state, theme, frame, header);
     draw_clients(state, theme, frame, clients);
@@ -43,19 +43,24 @@ fn draw_header(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     let right = Line::from(vec![Span::styled(format!("{dot} {label} "), theme.style(role))]);
     let right_width = u16::try_from(right.width()).unwrap_or(area.width).min(area.width);
-    let mut left = vec![Span::styled(" Tether ", theme.style(Role::Title)), Span::raw(" ")];
+    // Segments, most important first; the last ones are dropped when the header is narrow.
+    let muted = theme.style(Role::Muted);
+    let mut segments = vec![vec![Span::styled(" Tether ", theme.style(Role::Title)), Span::raw(" ")]];
     if let Some(session) = &state.session {
-        left.push(Span::raw(hub_key(&session.hub)));
+        segments.push(vec![Span::raw(hub_key(&session.hub))]);
         if let Some(user) = &session.user {
-            left.push(Span::styled("  │  ", theme.style(Role::Muted)));
-            left.push(Span::raw(user.name.clone()));
-            left.push(Span::styled(format!(" ({})", user.role.as_str()), theme.style(Role::Muted)));
-            left.push(Span::styled(" · ", theme.style(Role::Muted)));
-            left.push(Span::raw(format!("team {}", user.team)));
+            segments.push(vec![Span::styled("  │  ", muted), Span::raw(user.name.clone())]);
+            segments.push(vec![Span::styled(" · ", muted), Span::raw(format!("team {}", user.team))]);
+            segments.push(vec![Span::styled(format!(" ({})", user.role.as_str()), muted)]);
         }
     }
-    let [left_area, right_area] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Length(right_width)]).areas(area);
+    let [left_area, _, right_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(right_width)]).areas(area);
+    let width = |segments: &[Vec<Span>]| segments.iter().flatten().map(Span::width).sum::<usize>();
+    while segments.len() > 1 && width(&segments) > usize::from(left_area.width) {
+        segments.pop();
+    }
+    let left: Vec<Span> = segments.into_iter().flatten().collect();
     frame.render_widget(Paragraph::new(Line::from(left)).style(base), left_area);
     frame.render_widget(Paragraph::new(right).style(base).alignment(Alignment::Right), right_area);
 }
