@@ -149,24 +149,6 @@ fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Duration;
-
-    #[test]
-    fn expiry_reads_naturally() {
-        let now = DateTime::<Utc>::UNIX_EPOCH;
-        let ahead = |secs| until(now, now + Duration::seconds(secs));
-        assert_eq!(ahead(7 * 86_400 - 5), "in 7 days");
-        assert_eq!(ahead(86_400 + 3_600), "in 1 day");
-        assert_eq!(ahead(5 * 3_600 - 10), "in 5 hours");
-        assert_eq!(ahead(90), "in 2 minutes");
-        assert_eq!(ahead(10), "in 1 minute");
-        assert_eq!(ahead(-1), "expired");
-    }
-}
-
 fn link_lines(state: &State, theme: &Theme, width: usize, dialog: &LinkDialog) -> Vec<Line<'static>> {
     let text = theme.style(Role::Text);
     let muted = theme.style(Role::Muted);
@@ -209,4 +191,22 @@ fn link_lines(state: &State, theme: &Theme, width: usize, dialog: &LinkDialog) -
     lines.push(Line::default());
     lines.push(hints_line(state, theme, Layer::Link, u16::try_from(width).unwrap_or(u16::MAX)));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn expiry_reads_naturally() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let ahead = |secs| until(now, now + Duration::seconds(secs));
+        assert_eq!(ahead(7 * 86_400 - 5), "in 7 days");
+        assert_eq!(ahead(86_400 + 3_600), "in 1 day");
+        assert_eq!(ahead(5 * 3_600 - 10), "in 5 hours");
+        assert_eq!(ahead(90), "in 2 minutes");
+        assert_eq!(ahead(10), "in 1 minute");
+        assert_eq!(ahead(-1), "expired");
+    }
 }
