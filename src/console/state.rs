@@ -31,6 +31,9 @@ pub struct State {
     /// `None` is "All clients".
     pub selected_client: Option<ClientId>,
     pub selected_workstation: Option<WorkstationId>,
+    /// First visible row of the workstations table; kept so the view only scrolls when the
+    /// selection would leave it.
+    pub table_offset: usize,
     pub focus: Pane,
     pub filter: TextInput,
     /// The filter field has the keyboard.
@@ -62,6 +65,7 @@ impl State {
             workstations: Vec::new(),
             selected_client: None,
             selected_workstation: None,
+            table_offset: 0,
             focus: Pane::Workstations,
             filter: TextInput::default(),
             filtering: false,
@@ -140,6 +144,15 @@ impl State {
     pub fn page_rows(&self) -> usize {
         // header, status, footer, two borders and the column headings
         usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+
+    /// How far the help can scroll: its lines less what fits (the overlay leaves a row above and
+    /// below, plus its border).
+    pub fn help_max_scroll(&self) -> u16 {
+        let sections: Vec<usize> =
+            self.keymap.help().iter().map(|(_, rows)| rows.len()).filter(|&rows| rows > 0).collect();
+        let lines = sections.iter().map(|rows| rows + 1).sum::<usize>() + sections.len().saturating_sub(1);
+        u16::try_from(lines).unwrap_or(u16::MAX).saturating_sub(self.size.1.saturating_sub(4))
     }
 }
 

@@ -145,6 +145,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Resize { width, height } => {
             state.size = (width, height);
+            scroll_into_view(state);
             state.dirty = true;
             Vec::new()
         }
@@ -249,17 +250,21 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Input => on_add_client_action(state, action),
         Layer::Link => on_link_action(state, action),
         Layer::Help => {
-            if let Some(Dialog::Help { scroll }) = &mut state.dialog {
-                let page = state.size.1.saturating_sub(8).max(1);
-                match action {
-                    Action::Cancel | Action::Help => state.dialog = None,
-                    Action::Up => *scroll = scroll.saturating_sub(1),
-                    Action::Down => *scroll = scroll.saturating_add(1),
-                    Action::PageUp => *scroll = scroll.saturating_sub(page),
-                    Action::PageDown => *scroll = scroll.saturating_add(page),
-                    _ => {}
+            let max_scroll = state.help_max_scroll();
+            let page = state.size.1.saturating_sub(8).max(1);
+            let Some(Dialog::Help { scroll }) = &mut state.dialog else { return Vec::new() };
+            *scroll = match action {
+                Action::Up => scroll.saturating_sub(1),
+                Action::Down => scroll.saturating_add(1),
+                Action::PageUp => scroll.saturating_sub(page),
+                Action::PageDown => scroll.saturating_add(page),
+                Action::Cancel | Action::Help => {
+                    state.dialog = None;
+                    return Vec::new();
                 }
+                _ => *scroll,
             }
+            .min(max_scroll);
             Vec::new()
         }
     }
@@ -328,8 +333,25 @@ fn move_selection(state: &mut State, pane: Pane, action: Action) {
         }
         Pane::Workstations => {
             state.selected_workstation = state.visible_workstations().get(target).map(|w| w.id.clone());
+            scroll_into_view(state);
         }
     }
+}
+
+/// Scroll the table just enough to show the selected row.
+fn scroll_into_view(state: &mut State) {
+    let rows = state.visible_workstations();
+    let page = state.page_rows();
+    let selected = state.selected_row(&rows).unwrap_or(0);
+    let last_offset = rows.len().saturating_sub(page);
+    let offset = state.table_offset.min(last_offset);
+    state.table_offset = if selected < offset {
+        selected
+    } else if selected >= offset + page {
+        selected + 1 - page
+    } else {
+        offset
+    };
 }
 
 /// Keep the selected workstation among the visible rows (the first one if it left).
@@ -341,6 +363,7 @@ fn fix_selection(state: &mut State) {
     if state.selected_row(&rows).is_none() {
         state.selected_workstation = rows.first().map(|w| w.id.clone());
     }
+    scroll_into_view(state);
 }
 
 fn request(state: &mut State, body: ConsoleRequest, pending: Pending) -> Effect {

@@ -232,7 +232,8 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         .highlight_symbol(HIGHLIGHT)
         .highlight_spacing(HighlightSpacing::Always)
         .row_highlight_style(selection_style(theme, focused));
-    let mut table_state = TableState::default().with_selected(state.selected_row(&rows));
+    let mut table_state =
+        TableState::default().with_offset(state.table_offset).with_selected(state.selected_row(&rows));
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 

@@ -479,3 +479,45 @@ fn refresh_requests_both_lists() {
     let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
     assert_eq!(bodies, [ConsoleRequest::ListClients, ConsoleRequest::ListWorkstations { client: None }]);
 }
+
+#[test]
+fn table_scrolls_only_when_the_selection_leaves_the_view() {
+    let mut state = logged_in();
+    update(&mut state, Msg::Resize { width: 80, height: 24 });
+    let many =
+        (0..40).map(|i| ws(&format!("m{i:02}"), ACME, &format!("pc-{i:02}"), "Windows 11", "u", Presence::Online));
+    for workstation in many {
+        net(&mut state, NetEvent::Event(HubEvent::Workstation { workstation }));
+    }
+    key(&mut state, KeyCode::Home);
+    assert_eq!(state.page_rows(), 18);
+    for _ in 0..17 {
+        key(&mut state, KeyCode::Down);
+    }
+    assert_eq!(state.table_offset, 0, "row 17 is still on the first page");
+    key(&mut state, KeyCode::Down);
+    assert_eq!(state.table_offset, 1);
+    key(&mut state, KeyCode::Up);
+    assert_eq!(state.table_offset, 1, "moving up inside the view does not scroll");
+    key(&mut state, KeyCode::End);
+    assert_eq!(state.table_offset, 44 - 18);
+    key(&mut state, KeyCode::PageUp);
+    assert_eq!(state.table_offset, 43 - 18, "a page up from the last row shows the new selection at the top");
+    key(&mut state, KeyCode::Home);
+    assert_eq!(state.table_offset, 0);
+}
+
+#[test]
+fn help_scroll_stops_at_the_end() {
+    let mut state = logged_in();
+    update(&mut state, Msg::Resize { width: 80, height: 24 });
+    key(&mut state, KeyCode::Char('?'));
+    for _ in 0..200 {
+        key(&mut state, KeyCode::Char('j'));
+    }
+    let Some(Dialog::Help { scroll }) = state.dialog else { panic!("help closed") };
+    assert!(scroll > 0);
+    assert_eq!(scroll, state.help_max_scroll());
+    key(&mut state, KeyCode::Char('k'));
+    assert!(matches!(state.dialog, Some(Dialog::Help { scroll: s }) if s == scroll - 1), "one key press scrolls back");
+}
