@@ -294,6 +294,7 @@ impl Default for Keymap {
             b(L::Login, A::Confirm, &[k(K::Enter)], "Next field; log in from the password field", Some("log in")),
             b(L::Login, A::FocusNext, &[k(K::Tab), k(K::Down)], "Next field", Some("next field")),
             b(L::Login, A::FocusPrev, &[k(K::BackTab), k(K::Up)], "Previous field", None),
+            b(L::Login, A::Cancel, &[k(K::Esc)], "Stop waiting for the hub", None),
             b(L::Login, A::Quit, &[quit], "Quit", Some("quit")),
             b(L::Trust, A::Yes, &[c('y')], "Trust this hub's certificate and log in", Some("trust")),
             b(L::Trust, A::No, &[c('n'), k(K::Esc)], "Don't trust it; nothing is sent", Some("cancel")),

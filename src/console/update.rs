@@ -468,6 +468,11 @@ fn on_login_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::FocusPrev => form.field = form.field.prev(),
         Action::Confirm if form.field != LoginField::Password => form.field = form.field.next(),
         Action::Confirm if !form.phase.busy() => return submit_login(state),
+        Action::Cancel if form.phase.busy() => {
+            // Replies to the abandoned attempt are ignored: they find no session.
+            back_to_form(state, None);
+            state.login.notice = Some("Stopped. Press Enter to try again.".to_owned());
+        }
         _ => {}
     }
     Vec::new()
@@ -602,6 +607,7 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             }
             Vec::new()
         }
+        NetEvent::LoggedIn { .. } if state.session.is_none() => Vec::new(), // an abandoned attempt
         NetEvent::LoggedIn { user, token } => on_logged_in(state, user, token),
         NetEvent::LoginFailed { error } => {
             let fallback = matches!(state.login.phase, LoginPhase::Resuming { fallback: true });

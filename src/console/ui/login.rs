@@ -50,6 +50,11 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         LoginPhase::LoggingIn => Some(format!("Logging in as {}…", form.user.value.trim())),
         LoginPhase::Resuming { .. } => Some(format!("Resuming your login on {}…", form.hub.value)),
     };
+    let stop = state.keymap.key_for(Layer::Login, crate::console::action::Action::Cancel);
+    let busy_text = match (busy_text, stop) {
+        (Some(text), Some(key)) if form.phase != LoginPhase::AwaitingTrust => Some(format!("{text} ({key} stops)")),
+        (text, _) => text,
+    };
     let messages =
         [(busy_text, Role::Accent), (form.error.clone(), Role::Danger), (form.notice.clone(), Role::Warning)];
     let mut first = true;

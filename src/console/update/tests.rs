@@ -521,3 +521,20 @@ fn help_scroll_stops_at_the_end() {
     key(&mut state, KeyCode::Char('k'));
     assert!(matches!(state.dialog, Some(Dialog::Help { scroll: s }) if s == scroll - 1), "one key press scrolls back");
 }
+
+#[test]
+fn esc_abandons_a_login_attempt() {
+    let mut state = new_state();
+    start(&mut state, Startup::Form { hub: Some(HUB.into()), user: Some("ann".into()) });
+    type_text(&mut state, "pw");
+    key(&mut state, KeyCode::Enter);
+    update(&mut state, Msg::PinLoaded { hub: HUB.into(), fingerprint: Some(FP.into()) });
+    assert!(state.login.phase.busy());
+    type_text(&mut state, "x");
+    assert_eq!(state.login.password.value, "pw", "the form is read-only while waiting");
+    key(&mut state, KeyCode::Esc);
+    assert!(!state.login.phase.busy());
+    let effects = net(&mut state, NetEvent::LoggedIn { user: user(), token: Some(("t".into(), t0())) });
+    assert!(effects.is_empty(), "a late answer neither logs in nor stores a token");
+    assert_eq!(state.screen, Screen::Login);
+}
