@@ -36,7 +36,7 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     let _log_guard = crate::logging::to_file(&opts.paths.logs(), "console");
     let store = LoginStore::new(opts.paths.state.clone());
     let startup = startup(&opts, &store);
-    tracing::info!(?config.clipboard, theme = %themes.list[themes.initial].name, "console starting");
+    tracing::info!(?config.clipboard, theme = %themes.get(themes.initial).name, "console starting");
 
     let state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
     let (net, net_events) = net::spawn();

@@ -157,18 +157,17 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
     };
 
     let mut used = hostname.width + presence.width + seen.width + 2;
-    let mut optional: Vec<Option<Column>> =
-        vec![state.selected_client.is_none().then_some(client), Some(user), Some(os)];
-    for slot in &mut optional {
-        if slot.as_ref().is_some_and(|c| used + 1 + c.width <= width) {
-            used += 1 + slot.as_ref().map_or(0, |c| c.width);
-        } else {
-            *slot = None;
-        }
-    }
+    // Kept in priority order (client, user, OS) while they fit.
+    let mut keep = |column: Option<Column>| {
+        let column = column.filter(|c| used + 1 + c.width <= width)?;
+        used += 1 + column.width;
+        Some(column)
+    };
+    let client = keep(state.selected_client.is_none().then_some(client));
+    let user = keep(Some(user));
+    let os = keep(Some(os));
     // The hostname takes what is left: it is what technicians scan for.
     hostname.width += width.saturating_sub(used);
-    let [client, user, os] = [optional.remove(0), optional.remove(0), optional.remove(0)];
     [Some(hostname), client, os, user, Some(presence), Some(seen)].into_iter().flatten().collect()
 }
 
