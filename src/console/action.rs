@@ -87,7 +87,13 @@ mod tests {
 
     #[test]
     fn config_names_match_serde_names() {
-        for action in [Action::Quit, Action::FocusNext, Action::ShowLink, Action::RevokeLink, Action::CycleTheme] {
+        for action in [
+            Action::Quit,
+            Action::FocusNext,
+            Action::ShowLink,
+            Action::RevokeLink,
+            Action::CycleTheme,
+        ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));
         }

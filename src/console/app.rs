@@ -11,7 +11,9 @@ use std::time::Duration;
 use chrono::Utc;
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use futures_util::{FutureExt as _, StreamExt as _};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -31,7 +33,10 @@ use crate::client::store::LoginStore;
 pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     // Settings are checked before the terminal is taken over, so their errors print plainly.
     let config = Config::load(&Config::path(&opts.paths))?;
-    let themes = Themes::load(opts.theme.as_deref().or(config.theme.as_deref()), &opts.paths.config)?;
+    let themes = Themes::load(
+        opts.theme.as_deref().or(config.theme.as_deref()),
+        &opts.paths.config,
+    )?;
     let keymap = Keymap::with_overrides(&config.keys);
     let _log_guard = crate::logging::to_file(&opts.paths.logs(), "console");
     let store = LoginStore::new(opts.paths.state.clone());
@@ -51,7 +56,10 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         quit: false,
     };
     let size = terminal.terminal.size()?;
-    app.dispatch(Msg::Resize { width: size.width, height: size.height });
+    app.dispatch(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
     let effects = update::start(&mut app.state, startup);
     app.run_effects(effects);
     let result = app.event_loop(&mut terminal, net_events).await;
@@ -80,14 +88,23 @@ fn startup(opts: &ConsoleOptions, store: &LoginStore) -> Startup {
         None => store.last_login(),
     };
     let Some(login) = stored else {
-        return Startup::Form { hub: opts.hub.as_deref().map(normalize_hub), user: None };
+        return Startup::Form {
+            hub: opts.hub.as_deref().map(normalize_hub),
+            user: None,
+        };
     };
     let hub = normalize_hub(&login.hub);
     match store.known_fingerprint(&hub) {
-        Some(fingerprint) if login.expires_at > Utc::now() => {
-            Startup::Stored { hub, user: login.user, token: login.token, fingerprint }
-        }
-        _ => Startup::Form { hub: Some(hub), user: Some(login.user) },
+        Some(fingerprint) if login.expires_at > Utc::now() => Startup::Stored {
+            hub,
+            user: login.user,
+            token: login.token,
+            fingerprint,
+        },
+        _ => Startup::Form {
+            hub: Some(hub),
+            user: Some(login.user),
+        },
     }
 }
 
@@ -115,7 +132,9 @@ impl App {
         loop {
             if self.state.dirty {
                 let theme = self.themes.get(self.state.theme);
-                terminal.terminal.draw(|frame| ui::draw(&self.state, theme, frame))?;
+                terminal
+                    .terminal
+                    .draw(|frame| ui::draw(&self.state, theme, frame))?;
                 self.state.dirty = false;
             }
             // OSC 52 goes straight to the terminal, after the frame, outside ratatui's buffer.
@@ -261,7 +280,12 @@ fn restore_terminal() {
     if TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
         // Raw mode first: it has more side effects than leaving the alternate screen.
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), DisableBracketedPaste, LeaveAlternateScreen, crossterm::cursor::Show);
+        let _ = execute!(
+            io::stdout(),
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
     }
 }
 

@@ -40,9 +40,13 @@ impl CopyMethod {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClipboardError {
-    #[error("too large to copy through the terminal ({encoded} bytes encoded, limit {OSC52_MAX_PAYLOAD})")]
+    #[error(
+        "too large to copy through the terminal ({encoded} bytes encoded, limit {OSC52_MAX_PAYLOAD})"
+    )]
     TooLarge { encoded: usize },
-    #[error("no system clipboard ({0}); set clipboard = \"osc52\" in config.toml to copy through the terminal")]
+    #[error(
+        "no system clipboard ({0}); set clipboard = \"osc52\" in config.toml to copy through the terminal"
+    )]
     System(String),
 }
 
@@ -58,7 +62,10 @@ pub struct TerminalEnv {
 impl TerminalEnv {
     pub fn from_env() -> Self {
         let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        Self { ssh: set("SSH_TTY") || set("SSH_CONNECTION"), tmux: set("TMUX") }
+        Self {
+            ssh: set("SSH_TTY") || set("SSH_CONNECTION"),
+            tmux: set("TMUX"),
+        }
     }
 }
 
@@ -67,7 +74,9 @@ impl TerminalEnv {
 pub fn osc52(text: &str) -> Result<String, ClipboardError> {
     let payload = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     if payload.len() > OSC52_MAX_PAYLOAD {
-        return Err(ClipboardError::TooLarge { encoded: payload.len() });
+        return Err(ClipboardError::TooLarge {
+            encoded: payload.len(),
+        });
     }
     Ok(format!("\x1b]52;c;{payload}\x1b\\"))
 }
@@ -100,7 +109,12 @@ pub struct Clipboard {
 
 impl Clipboard {
     pub fn new(mode: ClipboardMode, env: TerminalEnv) -> Self {
-        Self { mode, env, system: None, pending: String::new() }
+        Self {
+            mode,
+            env,
+            system: None,
+            pending: String::new(),
+        }
     }
 
     pub fn copy(&mut self, text: &str) -> Result<CopyMethod, ClipboardError> {
@@ -128,9 +142,13 @@ impl Clipboard {
     fn copy_system(&mut self, text: &str) -> Result<CopyMethod, ClipboardError> {
         let system = match &mut self.system {
             Some(system) => system,
-            None => self.system.insert(arboard::Clipboard::new().map_err(|e| ClipboardError::System(e.to_string()))?),
+            None => self.system.insert(
+                arboard::Clipboard::new().map_err(|e| ClipboardError::System(e.to_string()))?,
+            ),
         };
-        system.set_text(text).map_err(|e| ClipboardError::System(e.to_string()))?;
+        system
+            .set_text(text)
+            .map_err(|e| ClipboardError::System(e.to_string()))?;
         Ok(CopyMethod::System)
     }
 }
@@ -142,26 +160,59 @@ mod tests {
     #[test]
     fn osc52_encodes_text_as_base64_set_sequence() {
         let seq = osc52("tether://hub:7443/enrol/abc?fp=SHA256:00").expect("small");
-        assert_eq!(seq, "\x1b]52;c;dGV0aGVyOi8vaHViOjc0NDMvZW5yb2wvYWJjP2ZwPVNIQTI1NjowMA==\x1b\\");
+        assert_eq!(
+            seq,
+            "\x1b]52;c;dGV0aGVyOi8vaHViOjc0NDMvZW5yb2wvYWJjP2ZwPVNIQTI1NjowMA==\x1b\\"
+        );
         assert!(!seq.contains(";?"), "never the query form");
-        assert_eq!(osc52("é").expect("small"), "\x1b]52;c;w6k=\x1b\\", "UTF-8 bytes are encoded");
+        assert_eq!(
+            osc52("é").expect("small"),
+            "\x1b]52;c;w6k=\x1b\\",
+            "UTF-8 bytes are encoded"
+        );
     }
 
     #[test]
     fn osc52_refuses_payloads_over_the_cap() {
         // 75_000 bytes encode to exactly 100_000 base64 bytes: the largest accepted.
         let fits = "a".repeat(75_000);
-        assert_eq!(osc52(&fits).map(|s| s.len()), Ok(100_000 + "\x1b]52;c;\x1b\\".len()));
+        assert_eq!(
+            osc52(&fits).map(|s| s.len()),
+            Ok(100_000 + "\x1b]52;c;\x1b\\".len())
+        );
         let too_big = "a".repeat(75_001);
-        assert_eq!(osc52(&too_big), Err(ClipboardError::TooLarge { encoded: 100_004 }));
+        assert_eq!(
+            osc52(&too_big),
+            Err(ClipboardError::TooLarge { encoded: 100_004 })
+        );
     }
 
     #[test]
     fn tmux_gets_plain_and_passthrough_forms() {
         let plain = osc52("hi").expect("small");
-        assert_eq!(osc52_for("hi", TerminalEnv { ssh: true, tmux: false }).expect("ok"), plain);
-        let both = osc52_for("hi", TerminalEnv { ssh: false, tmux: true }).expect("ok");
-        assert_eq!(both, format!("{plain}\x1bPtmux;\x1b\x1b]52;c;aGk=\x1b\x1b\\\x1b\\"));
+        assert_eq!(
+            osc52_for(
+                "hi",
+                TerminalEnv {
+                    ssh: true,
+                    tmux: false
+                }
+            )
+            .expect("ok"),
+            plain
+        );
+        let both = osc52_for(
+            "hi",
+            TerminalEnv {
+                ssh: false,
+                tmux: true,
+            },
+        )
+        .expect("ok");
+        assert_eq!(
+            both,
+            format!("{plain}\x1bPtmux;\x1b\x1b]52;c;aGk=\x1b\x1b\\\x1b\\")
+        );
     }
 
     #[test]
@@ -169,10 +220,19 @@ mod tests {
         let mut clipboard = Clipboard::new(ClipboardMode::Osc52, TerminalEnv::default());
         assert_eq!(clipboard.take_pending(), None);
         assert_eq!(clipboard.copy("hi"), Ok(CopyMethod::Osc52));
-        assert_eq!(clipboard.take_pending().as_deref(), Some("\x1b]52;c;aGk=\x1b\\"));
+        assert_eq!(
+            clipboard.take_pending().as_deref(),
+            Some("\x1b]52;c;aGk=\x1b\\")
+        );
         assert_eq!(clipboard.take_pending(), None, "written once");
         // Over SSH, auto mode never touches the (remote) system clipboard.
-        let mut clipboard = Clipboard::new(ClipboardMode::Auto, TerminalEnv { ssh: true, tmux: false });
+        let mut clipboard = Clipboard::new(
+            ClipboardMode::Auto,
+            TerminalEnv {
+                ssh: true,
+                tmux: false,
+            },
+        );
         assert_eq!(clipboard.copy("hi"), Ok(CopyMethod::Osc52));
         assert!(clipboard.system.is_none());
     }

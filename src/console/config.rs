@@ -31,11 +31,18 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "{path} line {line}: {message}\n(fix or remove that line; the settings are described in the console's docs)"
     )]
-    Invalid { path: PathBuf, line: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 impl Config {
@@ -49,20 +56,33 @@ impl Config {
         match std::fs::read_to_string(path) {
             Ok(text) => Config::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
         }
     }
 
     /// Parse the text of a config file (`path` is for messages only).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |span| super::theme::line_and_column(text, span.start).0);
-            ConfigError::Invalid { path: path.to_owned(), line, message: e.message().trim().to_owned() }
+            let line = e
+                .span()
+                .map_or(1, |span| super::theme::line_and_column(text, span.start).0);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                message: e.message().trim().to_owned(),
+            }
         })?;
         Ok(Config {
             theme: file.theme,
             clipboard: file.clipboard,
-            keys: file.keys.into_iter().map(|(action, KeyList(keys))| (action, keys)).collect(),
+            keys: file
+                .keys
+                .into_iter()
+                .map(|(action, KeyList(keys))| (action, keys))
+                .collect(),
         })
     }
 }
@@ -123,16 +143,34 @@ mod tests {
         assert_eq!(config.clipboard, ClipboardMode::Osc52);
         let keymap = Keymap::with_overrides(&config.keys);
         let press = |code, modifiers| KeyEvent::new(code, modifiers);
-        assert_eq!(keymap.action(Layer::Main, &press(KeyCode::Char('q'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(keymap.action(Layer::Main, &press(KeyCode::Char('q'), KeyModifiers::NONE)), None);
-        assert_eq!(keymap.action(Layer::Main, &press(KeyCode::Char('L'), KeyModifiers::SHIFT)), Some(Action::ShowLink));
-        assert_eq!(keymap.action(Layer::Main, &press(KeyCode::Char('l'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            keymap.action(
+                Layer::Main,
+                &press(KeyCode::Char('q'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &press(KeyCode::Char('q'), KeyModifiers::NONE)),
+            None
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &press(KeyCode::Char('L'), KeyModifiers::SHIFT)),
+            Some(Action::ShowLink)
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &press(KeyCode::Char('l'), KeyModifiers::NONE)),
+            None
+        );
     }
 
     #[test]
     fn missing_file_is_the_default() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(Config::load(&dir.path().join("config.toml")).expect("default"), Config::default());
+        assert_eq!(
+            Config::load(&dir.path().join("config.toml")).expect("default"),
+            Config::default()
+        );
     }
 
     #[test]
@@ -147,8 +185,14 @@ mod tests {
         for (text, line, needle) in cases {
             let err = parse(text).expect_err(text);
             let message = err.to_string();
-            assert!(message.starts_with("/home/ann/.config/tether/config.toml line "), "{message}");
-            assert!(matches!(err, ConfigError::Invalid { line: l, .. } if l == line), "{text}: {message}");
+            assert!(
+                message.starts_with("/home/ann/.config/tether/config.toml line "),
+                "{message}"
+            );
+            assert!(
+                matches!(err, ConfigError::Invalid { line: l, .. } if l == line),
+                "{text}: {message}"
+            );
             assert!(message.contains(needle), "{text}: {message}");
         }
     }

@@ -20,7 +20,8 @@ pub struct KeyCombo {
 
 impl KeyCombo {
     pub fn new(code: KeyCode, modifiers: KeyModifiers) -> Self {
-        let mut modifiers = modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let mut modifiers =
+            modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let code = match code {
             // The character already says whether shift was down.
             KeyCode::Char(c) if modifiers.contains(KeyModifiers::SHIFT) => {
@@ -41,11 +42,17 @@ impl KeyCombo {
     }
 
     pub const fn plain(code: KeyCode) -> Self {
-        Self { code, modifiers: KeyModifiers::NONE }
+        Self {
+            code,
+            modifiers: KeyModifiers::NONE,
+        }
     }
 
     pub const fn ctrl(c: char) -> Self {
-        Self { code: KeyCode::Char(c), modifiers: KeyModifiers::CONTROL }
+        Self {
+            code: KeyCode::Char(c),
+            modifiers: KeyModifiers::CONTROL,
+        }
     }
 
     pub fn from_event(event: &KeyEvent) -> Self {
@@ -234,7 +241,11 @@ pub struct Binding {
 impl Binding {
     /// The binding's keys as people read them: `k, ↑`.
     pub fn keys_label(&self) -> String {
-        self.keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        self.keys
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -264,48 +275,234 @@ impl Default for Keymap {
         };
         let bindings = vec![
             b(L::Main, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
-            b(L::Main, A::Help, &[c('?')], "Show every key binding", Some("help")),
-            b(L::Main, A::FocusNext, &[k(K::Tab)], "Focus the next pane", Some("pane")),
-            b(L::Main, A::FocusPrev, &[k(K::BackTab)], "Focus the previous pane", None),
-            b(L::Main, A::Up, &[c('k'), k(K::Up)], "Select the row above", None),
-            b(L::Main, A::Down, &[c('j'), k(K::Down)], "Select the row below", None),
+            b(
+                L::Main,
+                A::Help,
+                &[c('?')],
+                "Show every key binding",
+                Some("help"),
+            ),
+            b(
+                L::Main,
+                A::FocusNext,
+                &[k(K::Tab)],
+                "Focus the next pane",
+                Some("pane"),
+            ),
+            b(
+                L::Main,
+                A::FocusPrev,
+                &[k(K::BackTab)],
+                "Focus the previous pane",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Select the row above",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "Select the row below",
+                None,
+            ),
             b(L::Main, A::PageUp, &[k(K::PageUp)], "Move a page up", None),
-            b(L::Main, A::PageDown, &[k(K::PageDown)], "Move a page down", None),
-            b(L::Main, A::First, &[k(K::Home), c('g')], "Jump to the first row", None),
-            b(L::Main, A::Last, &[k(K::End), c('G')], "Jump to the last row", None),
-            b(L::Main, A::Filter, &[c('/')], "Filter workstations by hostname, user, OS or client", Some("filter")),
+            b(
+                L::Main,
+                A::PageDown,
+                &[k(K::PageDown)],
+                "Move a page down",
+                None,
+            ),
+            b(
+                L::Main,
+                A::First,
+                &[k(K::Home), c('g')],
+                "Jump to the first row",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Last,
+                &[k(K::End), c('G')],
+                "Jump to the last row",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Filter,
+                &[c('/')],
+                "Filter workstations by hostname, user, OS or client",
+                Some("filter"),
+            ),
             b(L::Main, A::Cancel, &[k(K::Esc)], "Clear the filter", None),
-            b(L::Main, A::AddClient, &[c('a')], "Add a client", Some("add client")),
-            b(L::Main, A::ShowLink, &[c('l')], "Issue an enrolment link for the selected client", Some("link")),
-            b(L::Main, A::Refresh, &[c('r')], "Reload clients and workstations", Some("refresh")),
-            b(L::Main, A::CycleTheme, &[c('t')], "Switch to the next colour theme", Some("theme")),
-            b(L::Filter, A::Confirm, &[k(K::Enter)], "Keep the filter and return to the table", Some("keep")),
-            b(L::Filter, A::Cancel, &[k(K::Esc)], "Clear the filter", Some("clear")),
+            b(
+                L::Main,
+                A::AddClient,
+                &[c('a')],
+                "Add a client",
+                Some("add client"),
+            ),
+            b(
+                L::Main,
+                A::ShowLink,
+                &[c('l')],
+                "Issue an enrolment link for the selected client",
+                Some("link"),
+            ),
+            b(
+                L::Main,
+                A::Refresh,
+                &[c('r')],
+                "Reload clients and workstations",
+                Some("refresh"),
+            ),
+            b(
+                L::Main,
+                A::CycleTheme,
+                &[c('t')],
+                "Switch to the next colour theme",
+                Some("theme"),
+            ),
+            b(
+                L::Filter,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Keep the filter and return to the table",
+                Some("keep"),
+            ),
+            b(
+                L::Filter,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Clear the filter",
+                Some("clear"),
+            ),
             b(L::Filter, A::Up, &[k(K::Up)], "Select the row above", None),
-            b(L::Filter, A::Down, &[k(K::Down)], "Select the row below", None),
+            b(
+                L::Filter,
+                A::Down,
+                &[k(K::Down)],
+                "Select the row below",
+                None,
+            ),
             b(L::Filter, A::Quit, &[quit], "Quit", None),
-            b(L::Link, A::Copy, &[c('c'), c('y')], "Copy the link to the clipboard", Some("copy")),
-            b(L::Link, A::RevokeLink, &[c('x')], "Revoke this link (earlier links stay valid)", Some("revoke")),
-            b(L::Link, A::Cancel, &[k(K::Esc), c('q'), k(K::Enter)], "Close the dialog", Some("close")),
+            b(
+                L::Link,
+                A::Copy,
+                &[c('c'), c('y')],
+                "Copy the link to the clipboard",
+                Some("copy"),
+            ),
+            b(
+                L::Link,
+                A::RevokeLink,
+                &[c('x')],
+                "Revoke this link (earlier links stay valid)",
+                Some("revoke"),
+            ),
+            b(
+                L::Link,
+                A::Cancel,
+                &[k(K::Esc), c('q'), k(K::Enter)],
+                "Close the dialog",
+                Some("close"),
+            ),
             b(L::Link, A::Quit, &[quit], "Quit", None),
-            b(L::Input, A::Confirm, &[k(K::Enter)], "Add the client", Some("add")),
+            b(
+                L::Input,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Add the client",
+                Some("add"),
+            ),
             b(L::Input, A::Cancel, &[k(K::Esc)], "Cancel", Some("cancel")),
             b(L::Input, A::Quit, &[quit], "Quit", None),
-            b(L::Login, A::Confirm, &[k(K::Enter)], "Next field; log in from the password field", Some("log in")),
-            b(L::Login, A::FocusNext, &[k(K::Tab), k(K::Down)], "Next field", Some("next field")),
-            b(L::Login, A::FocusPrev, &[k(K::BackTab), k(K::Up)], "Previous field", None),
-            b(L::Login, A::Cancel, &[k(K::Esc)], "Stop waiting for the hub", None),
+            b(
+                L::Login,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Next field; log in from the password field",
+                Some("log in"),
+            ),
+            b(
+                L::Login,
+                A::FocusNext,
+                &[k(K::Tab), k(K::Down)],
+                "Next field",
+                Some("next field"),
+            ),
+            b(
+                L::Login,
+                A::FocusPrev,
+                &[k(K::BackTab), k(K::Up)],
+                "Previous field",
+                None,
+            ),
+            b(
+                L::Login,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Stop waiting for the hub",
+                None,
+            ),
             b(L::Login, A::Quit, &[quit], "Quit", Some("quit")),
-            b(L::Trust, A::Yes, &[c('y')], "Trust this hub's certificate and log in", Some("trust")),
-            b(L::Trust, A::No, &[c('n'), k(K::Esc)], "Don't trust it; nothing is sent", Some("cancel")),
+            b(
+                L::Trust,
+                A::Yes,
+                &[c('y')],
+                "Trust this hub's certificate and log in",
+                Some("trust"),
+            ),
+            b(
+                L::Trust,
+                A::No,
+                &[c('n'), k(K::Esc)],
+                "Don't trust it; nothing is sent",
+                Some("cancel"),
+            ),
             b(L::Trust, A::Quit, &[quit], "Quit", None),
-            b(L::Mismatch, A::Cancel, &[k(K::Esc), k(K::Enter), c('q')], "Close; no login is attempted", Some("close")),
+            b(
+                L::Mismatch,
+                A::Cancel,
+                &[k(K::Esc), k(K::Enter), c('q')],
+                "Close; no login is attempted",
+                Some("close"),
+            ),
             b(L::Mismatch, A::Quit, &[quit], "Quit", None),
-            b(L::Help, A::Cancel, &[k(K::Esc), c('q'), c('?')], "Close the help", Some("close")),
-            b(L::Help, A::Up, &[c('k'), k(K::Up)], "Scroll up", Some("scroll")),
+            b(
+                L::Help,
+                A::Cancel,
+                &[k(K::Esc), c('q'), c('?')],
+                "Close the help",
+                Some("close"),
+            ),
+            b(
+                L::Help,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Scroll up",
+                Some("scroll"),
+            ),
             b(L::Help, A::Down, &[c('j'), k(K::Down)], "Scroll down", None),
-            b(L::Help, A::PageUp, &[k(K::PageUp)], "Scroll a page up", None),
-            b(L::Help, A::PageDown, &[k(K::PageDown)], "Scroll a page down", None),
+            b(
+                L::Help,
+                A::PageUp,
+                &[k(K::PageUp)],
+                "Scroll a page up",
+                None,
+            ),
+            b(
+                L::Help,
+                A::PageDown,
+                &[k(K::PageDown)],
+                "Scroll a page down",
+                None,
+            ),
             b(L::Help, A::Quit, &[quit], "Quit", None),
         ];
         Self { bindings }
@@ -322,11 +519,18 @@ impl Keymap {
         let mut keymap = Self::default();
         for (action, keys) in overrides {
             for layer in Layer::ALL {
-                if !keymap.bindings.iter().any(|b| b.layer == layer && b.action == *action) {
+                if !keymap
+                    .bindings
+                    .iter()
+                    .any(|b| b.layer == layer && b.action == *action)
+                {
                     continue;
                 }
                 let taken_elsewhere = |keymap: &Keymap, key: &KeyCombo| {
-                    keymap.bindings.iter().any(|b| b.layer == layer && b.action != *action && b.keys.contains(key))
+                    keymap
+                        .bindings
+                        .iter()
+                        .any(|b| b.layer == layer && b.action != *action && b.keys.contains(key))
                 };
                 let keys: Vec<KeyCombo> = keys
                     .iter()
@@ -349,7 +553,10 @@ impl Keymap {
     /// The action `event` runs in `layer`, if any.
     pub fn action(&self, layer: Layer, event: &KeyEvent) -> Option<Action> {
         let key = KeyCombo::from_event(event);
-        self.bindings.iter().find(|b| b.layer == layer && b.keys.contains(&key)).map(|b| b.action)
+        self.bindings
+            .iter()
+            .find(|b| b.layer == layer && b.keys.contains(&key))
+            .map(|b| b.action)
     }
 
     /// The bindings of one layer, in the order they are listed.
@@ -359,12 +566,17 @@ impl Keymap {
 
     /// Footer hints of a layer: (first key, short label), for bindings that have keys and a hint.
     pub fn hints(&self, layer: Layer) -> Vec<(String, &'static str)> {
-        self.bindings(layer).filter_map(|b| Some((b.keys.first()?.to_string(), b.hint?))).collect()
+        self.bindings(layer)
+            .filter_map(|b| Some((b.keys.first()?.to_string(), b.hint?)))
+            .collect()
     }
 
     /// The first key bound to `action` in `layer`, as people read it (for prose like "press l").
     pub fn key_for(&self, layer: Layer, action: Action) -> Option<String> {
-        self.bindings(layer).find(|b| b.action == action).and_then(|b| b.keys.first()).map(ToString::to_string)
+        self.bindings(layer)
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map(ToString::to_string)
     }
 
     /// The help text: one section per layer, one row (keys, description) per bound binding.
@@ -412,7 +624,10 @@ mod tests {
             assert_eq!(combo.to_string(), shown, "{text}");
         }
         for bad in ["", "ctrl-", "enterr", "f13", "hyper-q"] {
-            assert!(bad.parse::<KeyCombo>().is_err(), "{bad:?} should be refused");
+            assert!(
+                bad.parse::<KeyCombo>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
@@ -422,13 +637,23 @@ mod tests {
         let shifted_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(keymap.action(Layer::Main, &shifted_g), Some(Action::Last));
         let backtab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
-        assert_eq!(keymap.action(Layer::Main, &backtab), Some(Action::FocusPrev));
+        assert_eq!(
+            keymap.action(Layer::Main, &backtab),
+            Some(Action::FocusPrev)
+        );
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         for layer in Layer::ALL {
-            assert_eq!(keymap.action(layer, &ctrl_c), Some(Action::Quit), "{layer:?}");
+            assert_eq!(
+                keymap.action(layer, &ctrl_c),
+                Some(Action::Quit),
+                "{layer:?}"
+            );
         }
         assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('c'))), None);
-        assert_eq!(keymap.action(Layer::Link, &key(KeyCode::Char('c'))), Some(Action::Copy));
+        assert_eq!(
+            keymap.action(Layer::Link, &key(KeyCode::Char('c'))),
+            Some(Action::Copy)
+        );
     }
 
     #[test]
@@ -437,9 +662,15 @@ mod tests {
         let help = keymap.help();
         let titles: Vec<_> = help.iter().map(|(title, _)| *title).collect();
         for layer in Layer::ALL {
-            assert!(titles.contains(&layer.title()), "{layer:?} missing from help");
+            assert!(
+                titles.contains(&layer.title()),
+                "{layer:?} missing from help"
+            );
         }
-        let rows: Vec<_> = help.iter().flat_map(|(title, rows)| rows.iter().map(move |r| (*title, r))).collect();
+        let rows: Vec<_> = help
+            .iter()
+            .flat_map(|(title, rows)| rows.iter().map(move |r| (*title, r)))
+            .collect();
         for binding in &keymap.bindings {
             let title = binding.layer.title();
             assert!(
@@ -456,12 +687,21 @@ mod tests {
     fn no_key_is_bound_twice_in_a_layer() {
         let keymap = Keymap::default();
         for layer in Layer::ALL {
-            let keys: Vec<_> = keymap.bindings(layer).flat_map(|b| b.keys.clone()).collect();
+            let keys: Vec<_> = keymap
+                .bindings(layer)
+                .flat_map(|b| b.keys.clone())
+                .collect();
             for (i, key) in keys.iter().enumerate() {
-                assert!(!keys[i + 1..].contains(key), "{key} bound twice in {layer:?}");
+                assert!(
+                    !keys[i + 1..].contains(key),
+                    "{key} bound twice in {layer:?}"
+                );
             }
             if layer.is_text_entry() {
-                assert!(keys.iter().all(|k| !k.is_printable()), "{layer:?} binds a printable key");
+                assert!(
+                    keys.iter().all(|k| !k.is_printable()),
+                    "{layer:?} binds a printable key"
+                );
             }
         }
     }
@@ -469,23 +709,43 @@ mod tests {
     #[test]
     fn overrides_rebind_and_keep_dialogs_working() {
         let mut overrides = KeyOverrides::new();
-        overrides.insert(Action::Quit, vec!["x".parse().expect("key"), KeyCombo::ctrl('q')]);
+        overrides.insert(
+            Action::Quit,
+            vec!["x".parse().expect("key"), KeyCombo::ctrl('q')],
+        );
         overrides.insert(Action::Help, vec!["f1".parse().expect("key")]);
         let keymap = Keymap::with_overrides(&overrides);
 
-        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('x'))), Some(Action::Quit));
-        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('q'))), None, "old key unbound");
-        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::F(1))), Some(Action::Help));
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('x'))),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('q'))),
+            None,
+            "old key unbound"
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::F(1))),
+            Some(Action::Help)
+        );
         assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('?'))), None);
         // In the link dialog `x` still revokes; Ctrl-Q quits there too.
-        assert_eq!(keymap.action(Layer::Link, &key(KeyCode::Char('x'))), Some(Action::RevokeLink));
+        assert_eq!(
+            keymap.action(Layer::Link, &key(KeyCode::Char('x'))),
+            Some(Action::RevokeLink)
+        );
         let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
         assert_eq!(keymap.action(Layer::Link, &ctrl_q), Some(Action::Quit));
         // In the login form `x` types; Ctrl-Q quits.
         assert_eq!(keymap.action(Layer::Login, &key(KeyCode::Char('x'))), None);
         assert_eq!(keymap.action(Layer::Login, &ctrl_q), Some(Action::Quit));
         // Help and footer follow the new keys.
-        assert!(keymap.hints(Layer::Main).contains(&("x".to_owned(), "quit")));
+        assert!(
+            keymap
+                .hints(Layer::Main)
+                .contains(&("x".to_owned(), "quit"))
+        );
         let main_help = &keymap.help()[0].1;
         assert!(main_help.contains(&("x, Ctrl-Q".to_owned(), "Quit")));
     }
@@ -495,7 +755,16 @@ mod tests {
         let mut overrides = KeyOverrides::new();
         overrides.insert(Action::Refresh, vec!["t".parse().expect("key")]);
         let keymap = Keymap::with_overrides(&overrides);
-        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('t'))), Some(Action::Refresh));
-        assert!(!keymap.hints(Layer::Main).iter().any(|(_, hint)| *hint == "theme"), "theme lost its only key");
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('t'))),
+            Some(Action::Refresh)
+        );
+        assert!(
+            !keymap
+                .hints(Layer::Main)
+                .iter()
+                .any(|(_, hint)| *hint == "theme"),
+            "theme lost its only key"
+        );
     }
 }

@@ -8,7 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Keymap, Layer};
 use crate::protocol::{
-    ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, UserInfo, WorkstationId, WorkstationInfo,
+    ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, UserInfo, WorkstationId,
+    WorkstationInfo,
 };
 
 /// The whole screen's state.
@@ -94,20 +95,40 @@ impl State {
     }
 
     pub fn theme_name(&self) -> &str {
-        self.theme_names.get(self.theme).map_or("dark", String::as_str)
+        self.theme_names
+            .get(self.theme)
+            .map_or("dark", String::as_str)
     }
 
     /// The clients pane: "All clients" first, then each client, with online/total counts.
     pub fn client_rows(&self) -> Vec<ClientRow> {
         let count = |client: Option<&ClientId>| {
-            let mine = self.workstations.iter().filter(|w| client.is_none_or(|c| &w.client_id == c));
-            mine.fold((0, 0), |(online, total), w| (online + usize::from(w.presence != Presence::Offline), total + 1))
+            let mine = self
+                .workstations
+                .iter()
+                .filter(|w| client.is_none_or(|c| &w.client_id == c));
+            mine.fold((0, 0), |(online, total), w| {
+                (
+                    online + usize::from(w.presence != Presence::Offline),
+                    total + 1,
+                )
+            })
         };
         let (online, total) = count(None);
-        let mut rows = vec![ClientRow { id: None, name: "All clients".to_owned(), online, total }];
+        let mut rows = vec![ClientRow {
+            id: None,
+            name: "All clients".to_owned(),
+            online,
+            total,
+        }];
         rows.extend(self.clients.iter().map(|c| {
             let (online, total) = count(Some(&c.id));
-            ClientRow { id: Some(c.id.clone()), name: c.name.clone(), online, total }
+            ClientRow {
+                id: Some(c.id.clone()),
+                name: c.name.clone(),
+                online,
+                total,
+            }
         }));
         rows
     }
@@ -115,14 +136,29 @@ impl State {
     /// The workstations table's rows: the selected client's, matching the filter, sorted by
     /// client then hostname.
     pub fn visible_workstations(&self) -> Vec<&WorkstationInfo> {
-        let terms: Vec<String> = self.filter.value.split_whitespace().map(str::to_lowercase).collect();
+        let terms: Vec<String> = self
+            .filter
+            .value
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
         let mut rows: Vec<&WorkstationInfo> = self
             .workstations
             .iter()
-            .filter(|w| self.selected_client.as_ref().is_none_or(|c| &w.client_id == c))
+            .filter(|w| {
+                self.selected_client
+                    .as_ref()
+                    .is_none_or(|c| &w.client_id == c)
+            })
             .filter(|w| terms.iter().all(|term| matches_filter(w, term)))
             .collect();
-        rows.sort_by_cached_key(|w| (w.client_name.to_lowercase(), w.hostname.to_lowercase(), w.id.clone()));
+        rows.sort_by_cached_key(|w| {
+            (
+                w.client_name.to_lowercase(),
+                w.hostname.to_lowercase(),
+                w.id.clone(),
+            )
+        });
         rows
     }
 
@@ -136,7 +172,11 @@ impl State {
     pub fn selected_client_row(&self) -> usize {
         match &self.selected_client {
             None => 0,
-            Some(id) => self.clients.iter().position(|c| &c.id == id).map_or(0, |i| i + 1),
+            Some(id) => self
+                .clients
+                .iter()
+                .position(|c| &c.id == id)
+                .map_or(0, |i| i + 1),
         }
     }
 
@@ -149,16 +189,26 @@ impl State {
     /// How far the help can scroll: its lines less what fits (the overlay leaves a row above and
     /// below, plus its border).
     pub fn help_max_scroll(&self) -> u16 {
-        let sections: Vec<usize> =
-            self.keymap.help().iter().map(|(_, rows)| rows.len()).filter(|&rows| rows > 0).collect();
-        let lines = sections.iter().map(|rows| rows + 1).sum::<usize>() + sections.len().saturating_sub(1);
-        u16::try_from(lines).unwrap_or(u16::MAX).saturating_sub(self.size.1.saturating_sub(4))
+        let sections: Vec<usize> = self
+            .keymap
+            .help()
+            .iter()
+            .map(|(_, rows)| rows.len())
+            .filter(|&rows| rows > 0)
+            .collect();
+        let lines =
+            sections.iter().map(|rows| rows + 1).sum::<usize>() + sections.len().saturating_sub(1);
+        u16::try_from(lines)
+            .unwrap_or(u16::MAX)
+            .saturating_sub(self.size.1.saturating_sub(4))
     }
 }
 
 /// Case-insensitive match of one lower-cased term against what the table shows.
 fn matches_filter(w: &WorkstationInfo, term: &str) -> bool {
-    [&w.hostname, &w.user, &w.os, &w.client_name].iter().any(|field| field.to_lowercase().contains(term))
+    [&w.hostname, &w.user, &w.os, &w.client_name]
+        .iter()
+        .any(|field| field.to_lowercase().contains(term))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +396,10 @@ impl TextInput {
     }
 
     fn byte_index(&self, char_index: usize) -> usize {
-        self.value.char_indices().nth(char_index).map_or(self.value.len(), |(i, _)| i)
+        self.value
+            .char_indices()
+            .nth(char_index)
+            .map_or(self.value.len(), |(i, _)| i)
     }
 
     pub fn insert_str(&mut self, text: &str) {
@@ -419,7 +472,10 @@ mod tests {
 
     #[test]
     fn relative_ages() {
-        let now = Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).single().expect("valid date");
+        let now = Utc
+            .with_ymd_and_hms(2025, 3, 1, 12, 0, 0)
+            .single()
+            .expect("valid date");
         let ago = |secs| relative_age(now, now - chrono::Duration::seconds(secs));
         assert_eq!(ago(0), "just now");
         assert_eq!(ago(-5), "just now", "clock skew never shows a negative age");
@@ -439,9 +495,15 @@ mod tests {
         assert!(input.edit(&key(KeyCode::Home)));
         assert!(input.edit(&key(KeyCode::Delete)));
         assert_eq!(input.value, "éllo");
-        assert!(!input.edit(&key(KeyCode::Backspace)), "nothing before the cursor");
+        assert!(
+            !input.edit(&key(KeyCode::Backspace)),
+            "nothing before the cursor"
+        );
         input.insert_str("w h\n");
-        assert_eq!(input.value, "w héllo", "control characters from a paste are dropped");
+        assert_eq!(
+            input.value, "w héllo",
+            "control characters from a paste are dropped"
+        );
         assert!(input.edit(&KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL)));
         assert_eq!((input.value.as_str(), input.cursor), ("w éllo", 2));
     }

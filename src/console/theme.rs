@@ -69,14 +69,20 @@ impl Role {
 pub const BUILTIN: [(&str, &str); 3] = [
     ("dark", include_str!("../../themes/dark.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
 ];
 
 /// A theme that could not be loaded. Says which file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
     #[error("cannot read theme file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("theme {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("theme {origin} leaves out {missing:?}; built-in themes must define every role")]
@@ -111,26 +117,41 @@ impl Theme {
     /// Parse a theme file. Roles it leaves out come from `base`; without a base, every role
     /// must be present.
     pub fn parse(text: &str, origin: &str, base: Option<&Theme>) -> Result<Theme, ThemeError> {
-        let file: ThemeFile = toml::from_str(text)
-            .map_err(|e| ThemeError::Parse { origin: origin.to_owned(), message: describe(text, &e) })?;
+        let file: ThemeFile = toml::from_str(text).map_err(|e| ThemeError::Parse {
+            origin: origin.to_owned(),
+            message: describe(text, &e),
+        })?;
         let mut styles = base.map(|b| b.styles.clone()).unwrap_or_default();
         for (role, spec) in file.roles {
             styles.insert(role, spec.style());
         }
-        let missing: Vec<Role> = Role::ALL.into_iter().filter(|r| !styles.contains_key(r)).collect();
+        let missing: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| !styles.contains_key(r))
+            .collect();
         if !missing.is_empty() {
-            return Err(ThemeError::Incomplete { origin: origin.to_owned(), missing });
+            return Err(ThemeError::Incomplete {
+                origin: origin.to_owned(),
+                missing,
+            });
         }
-        Ok(Theme { name: file.name.unwrap_or_else(|| origin.to_owned()), styles })
+        Ok(Theme {
+            name: file.name.unwrap_or_else(|| origin.to_owned()),
+            styles,
+        })
     }
 
     /// Load a user theme file; it inherits what it leaves out.
     pub fn load_file(path: &Path) -> Result<Theme, ThemeError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ThemeError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ThemeError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let origin = path.display().to_string();
-        let file: ThemeFile = toml::from_str(&text)
-            .map_err(|e| ThemeError::Parse { origin: origin.clone(), message: describe(&text, &e) })?;
+        let file: ThemeFile = toml::from_str(&text).map_err(|e| ThemeError::Parse {
+            origin: origin.clone(),
+            message: describe(&text, &e),
+        })?;
         let base_name = file.inherits.as_deref().unwrap_or("dark");
         let base = Theme::builtin(base_name).ok_or_else(|| ThemeError::Parse {
             origin: origin.clone(),
@@ -138,7 +159,9 @@ impl Theme {
         })?;
         let mut theme = Theme::parse(&text, &origin, Some(&base))?;
         if file.name.is_none() {
-            theme.name = path.file_stem().map_or(origin, |s| s.to_string_lossy().into_owned());
+            theme.name = path
+                .file_stem()
+                .map_or(origin, |s| s.to_string_lossy().into_owned());
         }
         Ok(theme)
     }
@@ -169,26 +192,29 @@ impl Themes {
         } else {
             None
         };
-        let initial = match path {
-            Some(path) => {
-                let theme = Theme::load_file(&path)?;
-                // A user theme named like a built-in replaces it.
-                match list.iter().position(|t| t.name == theme.name) {
-                    Some(i) => {
-                        list[i] = theme;
-                        i
-                    }
-                    None => {
-                        list.push(theme);
-                        list.len() - 1
+        let initial =
+            match path {
+                Some(path) => {
+                    let theme = Theme::load_file(&path)?;
+                    // A user theme named like a built-in replaces it.
+                    match list.iter().position(|t| t.name == theme.name) {
+                        Some(i) => {
+                            list[i] = theme;
+                            i
+                        }
+                        None => {
+                            list.push(theme);
+                            list.len() - 1
+                        }
                     }
                 }
-            }
-            None => list
-                .iter()
-                .position(|t| t.name == choice)
-                .ok_or_else(|| ThemeError::Unknown { name: choice.to_owned(), dir: user_dir })?,
-        };
+                None => list.iter().position(|t| t.name == choice).ok_or_else(|| {
+                    ThemeError::Unknown {
+                        name: choice.to_owned(),
+                        dir: user_dir,
+                    }
+                })?,
+            };
         Ok(Themes { list, initial })
     }
 
@@ -301,14 +327,21 @@ mod tests {
             let fg = |role| theme.style(role).fg;
             assert_ne!(fg(Role::Success), fg(Role::Danger), "{name}");
             assert_ne!(fg(Role::Text), fg(Role::Muted), "{name}");
-            assert_ne!(theme.style(Role::Selected), theme.style(Role::Text), "{name}");
+            assert_ne!(
+                theme.style(Role::Selected),
+                theme.style(Role::Text),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn incomplete_builtin_is_refused() {
-        let err = Theme::parse("[roles]\ntext = { fg = \"red\" }\n", "partial", None).expect_err("incomplete");
-        assert!(matches!(err, ThemeError::Incomplete { ref missing, .. } if missing.contains(&Role::Danger)));
+        let err = Theme::parse("[roles]\ntext = { fg = \"red\" }\n", "partial", None)
+            .expect_err("incomplete");
+        assert!(
+            matches!(err, ThemeError::Incomplete { ref missing, .. } if missing.contains(&Role::Danger))
+        );
     }
 
     #[test]
@@ -326,18 +359,33 @@ mod tests {
         assert_eq!(mine.style(Role::Danger).fg, Some(Color::Rgb(255, 0, 0)));
         let light = Theme::builtin("light").expect("light");
         assert_eq!(mine.style(Role::Text), light.style(Role::Text));
-        assert_eq!(themes.list.len(), 4, "built-ins stay available to cycle through");
+        assert_eq!(
+            themes.list.len(),
+            4,
+            "built-ins stay available to cycle through"
+        );
     }
 
     #[test]
     fn bad_theme_says_where() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "[roles]\ntext = { fg = \"#c0caf5\" }\nmuted = { fg = \"blurple\" }\n").expect("write");
-        let err = Themes::load(Some(path.to_str().expect("utf-8")), dir.path()).expect_err("bad colour");
+        std::fs::write(
+            &path,
+            "[roles]\ntext = { fg = \"#c0caf5\" }\nmuted = { fg = \"blurple\" }\n",
+        )
+        .expect("write");
+        let err =
+            Themes::load(Some(path.to_str().expect("utf-8")), dir.path()).expect_err("bad colour");
         let text = err.to_string();
-        assert!(text.contains("bad.toml") && text.contains("line 3") && text.contains("blurple"), "{text}");
+        assert!(
+            text.contains("bad.toml") && text.contains("line 3") && text.contains("blurple"),
+            "{text}"
+        );
         let err = Themes::load(Some("nope"), dir.path()).expect_err("unknown");
-        assert!(err.to_string().contains("built-in themes are dark, light and high-contrast"));
+        assert!(
+            err.to_string()
+                .contains("built-in themes are dark, light and high-contrast")
+        );
     }
 }

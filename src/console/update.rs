@@ -10,8 +10,8 @@ use super::clipboard::CopyMethod;
 use super::keymap::Layer;
 use super::net::{NetCommand, NetEvent};
 use super::state::{
-    Connection, Dialog, LinkDialog, LoginField, LoginPhase, Pane, Pending, Screen, Session, State, Status, StatusKind,
-    TextInput,
+    Connection, Dialog, LinkDialog, LoginField, LoginPhase, Pane, Pending, Screen, Session, State,
+    Status, StatusKind, TextInput,
 };
 use crate::client::store::StoredLogin;
 use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, ProtocolError};
@@ -66,22 +66,43 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Startup {
     /// A login made elsewhere (demo): resume with it, store nothing.
-    Preset { hub: String, fingerprint: String, token: String },
+    Preset {
+        hub: String,
+        fingerprint: String,
+        token: String,
+    },
     /// A stored login: try it, fall back to the form prefilled with hub and user.
-    Stored { hub: String, user: String, token: String, fingerprint: String },
+    Stored {
+        hub: String,
+        user: String,
+        token: String,
+        fingerprint: String,
+    },
     /// The login form, prefilled where we know something.
-    Form { hub: Option<String>, user: Option<String> },
+    Form {
+        hub: Option<String>,
+        user: Option<String>,
+    },
 }
 
 /// Put the console in its first state.
 pub fn start(state: &mut State, startup: Startup) -> Vec<Effect> {
     state.dirty = true;
     match startup {
-        Startup::Preset { hub, fingerprint, token } => {
+        Startup::Preset {
+            hub,
+            fingerprint,
+            token,
+        } => {
             state.login.hub = TextInput::new(hub.clone());
             resume(state, hub, fingerprint, token, false, false)
         }
-        Startup::Stored { hub, user, token, fingerprint } => {
+        Startup::Stored {
+            hub,
+            user,
+            token,
+            fingerprint,
+        } => {
             state.login.hub = TextInput::new(hub.clone());
             state.login.user = TextInput::new(user);
             state.login.field = LoginField::Password;
@@ -112,8 +133,17 @@ fn resume(
 ) -> Vec<Effect> {
     state.login.phase = LoginPhase::Resuming { fallback };
     state.connection = Connection::Connecting;
-    state.session = Some(Session { hub: hub.clone(), fingerprint: fingerprint.clone(), user: None, remember });
-    vec![Effect::Net(NetCommand::Resume { hub, fingerprint, token })]
+    state.session = Some(Session {
+        hub: hub.clone(),
+        fingerprint: fingerprint.clone(),
+        user: None,
+        remember,
+    });
+    vec![Effect::Net(NetCommand::Resume {
+        hub,
+        fingerprint,
+        token,
+    })]
 }
 
 /// Apply one message.
@@ -136,7 +166,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             if state.screen == Screen::Main {
                 state.dirty = true;
             }
-            if state.status.as_ref().is_some_and(|s| s.kind != StatusKind::Error && (now - s.since).num_seconds() >= 10)
+            if state
+                .status
+                .as_ref()
+                .is_some_and(|s| s.kind != StatusKind::Error && (now - s.since).num_seconds() >= 10)
             {
                 state.status = None;
                 state.dirty = true;
@@ -166,7 +199,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
 }
 
 fn set_status(state: &mut State, kind: StatusKind, text: impl Into<String>) {
-    state.status = Some(Status { text: text.into(), kind, since: state.now });
+    state.status = Some(Status {
+        text: text.into(),
+        kind,
+        since: state.now,
+    });
     state.dirty = true;
 }
 
@@ -252,7 +289,9 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
-            let Some(Dialog::Help { scroll }) = &mut state.dialog else { return Vec::new() };
+            let Some(Dialog::Help { scroll }) = &mut state.dialog else {
+                return Vec::new();
+            };
             *scroll = match action {
                 Action::Up => scroll.saturating_sub(1),
                 Action::Down => scroll.saturating_add(1),
@@ -279,7 +318,12 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
                 Pane::Workstations => Pane::Clients,
             }
         }
-        Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::First | Action::Last => {
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::First
+        | Action::Last => {
             move_selection(state, state.focus, action);
         }
         Action::Filter => state.filtering = true,
@@ -287,7 +331,12 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
             state.filter.clear();
             fix_selection(state);
         }
-        Action::AddClient => state.dialog = Some(Dialog::AddClient { name: TextInput::default(), error: None }),
+        Action::AddClient => {
+            state.dialog = Some(Dialog::AddClient {
+                name: TextInput::default(),
+                error: None,
+            })
+        }
         Action::ShowLink => return show_link(state),
         Action::Refresh => {
             set_status(state, StatusKind::Info, "Refreshing…");
@@ -328,11 +377,17 @@ fn move_selection(state: &mut State, pane: Pane, action: Action) {
     };
     match pane {
         Pane::Clients => {
-            state.selected_client = target.checked_sub(1).and_then(|i| state.clients.get(i)).map(|c| c.id.clone());
+            state.selected_client = target
+                .checked_sub(1)
+                .and_then(|i| state.clients.get(i))
+                .map(|c| c.id.clone());
             fix_selection(state);
         }
         Pane::Workstations => {
-            state.selected_workstation = state.visible_workstations().get(target).map(|w| w.id.clone());
+            state.selected_workstation = state
+                .visible_workstations()
+                .get(target)
+                .map(|w| w.id.clone());
             scroll_into_view(state);
         }
     }
@@ -356,7 +411,11 @@ fn scroll_into_view(state: &mut State) {
 
 /// Keep the selected workstation among the visible rows (the first one if it left).
 fn fix_selection(state: &mut State) {
-    if state.selected_client.as_ref().is_some_and(|id| !state.clients.iter().any(|c| &c.id == id)) {
+    if state
+        .selected_client
+        .as_ref()
+        .is_some_and(|id| !state.clients.iter().any(|c| &c.id == id))
+    {
         state.selected_client = None;
     }
     let rows = state.visible_workstations();
@@ -376,21 +435,34 @@ fn request(state: &mut State, body: ConsoleRequest, pending: Pending) -> Effect 
 fn refresh(state: &mut State) -> Vec<Effect> {
     vec![
         request(state, ConsoleRequest::ListClients, Pending::ListClients),
-        request(state, ConsoleRequest::ListWorkstations { client: None }, Pending::ListWorkstations),
+        request(
+            state,
+            ConsoleRequest::ListWorkstations { client: None },
+            Pending::ListWorkstations,
+        ),
     ]
 }
 
 fn show_link(state: &mut State) -> Vec<Effect> {
     // The selected client, else the client of the selected workstation.
     let client = match &state.selected_client {
-        Some(id) => state.clients.iter().find(|c| &c.id == id).map(|c| (c.id.clone(), c.name.clone())),
+        Some(id) => state
+            .clients
+            .iter()
+            .find(|c| &c.id == id)
+            .map(|c| (c.id.clone(), c.name.clone())),
         None => {
             let rows = state.visible_workstations();
-            state.selected_row(&rows).map(|i| (rows[i].client_id.clone(), rows[i].client_name.clone()))
+            state
+                .selected_row(&rows)
+                .map(|i| (rows[i].client_id.clone(), rows[i].client_name.clone()))
         }
     };
     let Some((client_id, client_name)) = client else {
-        let add = state.keymap.key_for(Layer::Main, Action::AddClient).unwrap_or_else(|| "a".into());
+        let add = state
+            .keymap
+            .key_for(Layer::Main, Action::AddClient)
+            .unwrap_or_else(|| "a".into());
         set_status(
             state,
             StatusKind::Warning,
@@ -398,23 +470,40 @@ fn show_link(state: &mut State) -> Vec<Effect> {
         );
         return Vec::new();
     };
-    state.dialog =
-        Some(Dialog::Link(LinkDialog { client_id: client_id.clone(), client_name, link: None, revoking: false }));
+    state.dialog = Some(Dialog::Link(LinkDialog {
+        client_id: client_id.clone(),
+        client_name,
+        link: None,
+        revoking: false,
+    }));
     vec![request(
         state,
-        ConsoleRequest::CreateLink { client: client_id.clone(), valid_days: None },
+        ConsoleRequest::CreateLink {
+            client: client_id.clone(),
+            valid_days: None,
+        },
         Pending::CreateLink { client: client_id },
     )]
 }
 
 fn on_link_action(state: &mut State, action: Action) -> Vec<Effect> {
-    let Some(Dialog::Link(dialog)) = &mut state.dialog else { return Vec::new() };
+    let Some(Dialog::Link(dialog)) = &mut state.dialog else {
+        return Vec::new();
+    };
     match action {
         Action::Cancel => state.dialog = None,
         Action::Copy => match &dialog.link {
             Some((link, url)) if !link.revoked => return vec![Effect::Copy(url.clone())],
-            Some(_) => set_status(state, StatusKind::Warning, "This link is revoked; close and press l for a new one."),
-            None => set_status(state, StatusKind::Info, "The hub is still issuing the link…"),
+            Some(_) => set_status(
+                state,
+                StatusKind::Warning,
+                "This link is revoked; close and press l for a new one.",
+            ),
+            None => set_status(
+                state,
+                StatusKind::Info,
+                "The hub is still issuing the link…",
+            ),
         },
         Action::RevokeLink => match &dialog.link {
             Some((link, _)) if !link.revoked && !dialog.revoking => {
@@ -434,7 +523,9 @@ fn on_link_action(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 fn on_add_client_action(state: &mut State, action: Action) -> Vec<Effect> {
-    let Some(Dialog::AddClient { name, error }) = &mut state.dialog else { return Vec::new() };
+    let Some(Dialog::AddClient { name, error }) = &mut state.dialog else {
+        return Vec::new();
+    };
     match action {
         Action::Cancel => state.dialog = None,
         Action::Confirm => {
@@ -445,7 +536,11 @@ fn on_add_client_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
             state.dialog = None;
             set_status(state, StatusKind::Info, format!("Adding client {name}…"));
-            return vec![request(state, ConsoleRequest::AddClient { name: name.clone() }, Pending::AddClient { name })];
+            return vec![request(
+                state,
+                ConsoleRequest::AddClient { name: name.clone() },
+                Pending::AddClient { name },
+            )];
         }
         _ => {}
     }
@@ -458,7 +553,11 @@ fn on_add_client_action(state: &mut State, action: Action) -> Vec<Effect> {
 /// `host:port` -> `wss://host:port`; an explicit scheme (`ws://` on loopback) is kept.
 pub fn normalize_hub(hub: &str) -> String {
     let hub = hub.trim().trim_end_matches('/');
-    if hub.contains("://") { hub.to_owned() } else { format!("wss://{hub}") }
+    if hub.contains("://") {
+        hub.to_owned()
+    } else {
+        format!("wss://{hub}")
+    }
 }
 
 fn on_login_action(state: &mut State, action: Action) -> Vec<Effect> {
@@ -481,9 +580,21 @@ fn on_login_action(state: &mut State, action: Action) -> Vec<Effect> {
 fn submit_login(state: &mut State) -> Vec<Effect> {
     let form = &mut state.login;
     let missing = [
-        (LoginField::Hub, form.hub.value.trim().is_empty(), "Type the hub's address, like hub.example.org:7443."),
-        (LoginField::User, form.user.value.trim().is_empty(), "Type your user name."),
-        (LoginField::Password, form.password.value.is_empty(), "Type your password."),
+        (
+            LoginField::Hub,
+            form.hub.value.trim().is_empty(),
+            "Type the hub's address, like hub.example.org:7443.",
+        ),
+        (
+            LoginField::User,
+            form.user.value.trim().is_empty(),
+            "Type your user name.",
+        ),
+        (
+            LoginField::Password,
+            form.password.value.is_empty(),
+            "Type your password.",
+        ),
     ];
     if let Some((field, _, message)) = missing.into_iter().find(|(_, empty, _)| *empty) {
         form.field = field;
@@ -499,7 +610,8 @@ fn submit_login(state: &mut State) -> Vec<Effect> {
 }
 
 fn on_pin_loaded(state: &mut State, hub: String, fingerprint: Option<String>) -> Vec<Effect> {
-    if state.login.phase != LoginPhase::CheckingPin || normalize_hub(&state.login.hub.value) != hub {
+    if state.login.phase != LoginPhase::CheckingPin || normalize_hub(&state.login.hub.value) != hub
+    {
         return Vec::new(); // an answer to an attempt since abandoned
     }
     state.dirty = true;
@@ -515,7 +627,12 @@ fn on_pin_loaded(state: &mut State, hub: String, fingerprint: Option<String>) ->
 
 fn password_login(state: &mut State, hub: String, fingerprint: String) -> Vec<Effect> {
     state.login.phase = LoginPhase::LoggingIn;
-    state.session = Some(Session { hub: hub.clone(), fingerprint: fingerprint.clone(), user: None, remember: true });
+    state.session = Some(Session {
+        hub: hub.clone(),
+        fingerprint: fingerprint.clone(),
+        user: None,
+        remember: true,
+    });
     vec![Effect::Net(NetCommand::Login {
         hub,
         fingerprint,
@@ -525,11 +642,16 @@ fn password_login(state: &mut State, hub: String, fingerprint: String) -> Vec<Ef
 }
 
 fn on_trust_action(state: &mut State, action: Action) -> Vec<Effect> {
-    let Some(Dialog::Trust { hub, fingerprint }) = state.dialog.clone() else { return Vec::new() };
+    let Some(Dialog::Trust { hub, fingerprint }) = state.dialog.clone() else {
+        return Vec::new();
+    };
     match action {
         Action::Yes => {
             state.dialog = None;
-            let mut effects = vec![Effect::Trust { hub: hub.clone(), fingerprint: fingerprint.clone() }];
+            let mut effects = vec![Effect::Trust {
+                hub: hub.clone(),
+                fingerprint: fingerprint.clone(),
+            }];
             effects.extend(password_login(state, hub, fingerprint));
             effects
         }
@@ -550,7 +672,11 @@ fn back_to_form(state: &mut State, error: Option<String>) {
     state.login.phase = LoginPhase::Editing;
     state.login.password.clear();
     state.login.error = error;
-    state.login.field = if state.login.user.value.is_empty() { LoginField::User } else { LoginField::Password };
+    state.login.field = if state.login.user.value.is_empty() {
+        LoginField::User
+    } else {
+        LoginField::Password
+    };
     state.connection = Connection::Offline;
     state.session = None;
     state.pending.clear();
@@ -570,7 +696,9 @@ fn next_step(error: &ProtocolError) -> String {
             None => "Wait a little and try again.".to_owned(),
         },
         ErrorCode::VersionMismatch => "Use a console of the hub's version.".to_owned(),
-        ErrorCode::TooLarge | ErrorCode::BadRequest => "This is a bug; please report it.".to_owned(),
+        ErrorCode::TooLarge | ErrorCode::BadRequest => {
+            "This is a bug; please report it.".to_owned()
+        }
         ErrorCode::Internal => "The hub's log says more; try again later.".to_owned(),
     }
 }
@@ -578,7 +706,9 @@ fn next_step(error: &ProtocolError) -> String {
 fn sentence(text: &str) -> String {
     let text = text.trim_end_matches('.');
     let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect::<String>() + ".")
+    chars.next().map_or_else(String::new, |c| {
+        c.to_uppercase().chain(chars).collect::<String>() + "."
+    })
 }
 
 fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
@@ -591,19 +721,40 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             }
             Vec::new()
         }
-        NetEvent::CertificateMismatch { hub, expected, seen } => {
-            back_to_form(state, Some(format!("Not logged in: {hub} presented a different certificate.")));
-            state.dialog = Some(Dialog::Mismatch { hub, expected, seen });
+        NetEvent::CertificateMismatch {
+            hub,
+            expected,
+            seen,
+        } => {
+            back_to_form(
+                state,
+                Some(format!(
+                    "Not logged in: {hub} presented a different certificate."
+                )),
+            );
+            state.dialog = Some(Dialog::Mismatch {
+                hub,
+                expected,
+                seen,
+            });
             Vec::new()
         }
         NetEvent::ConnectFailed { hub, error } => {
             if state.screen == Screen::Login {
-                let error =
-                    format!("Cannot reach {hub}: {error}. Check the address and that the hub runs, then press Enter.");
+                let error = format!(
+                    "Cannot reach {hub}: {error}. Check the address and that the hub runs, then press Enter."
+                );
+                // Nothing was refused: keep the password for the retry.
+                let password = state.login.password.clone();
                 back_to_form(state, Some(error));
+                state.login.password = password;
                 state.login.field = LoginField::Password;
             } else {
-                set_status(state, StatusKind::Warning, format!("Cannot reach the hub ({error}); retrying…"));
+                set_status(
+                    state,
+                    StatusKind::Warning,
+                    format!("Cannot reach the hub ({error}); retrying…"),
+                );
             }
             Vec::new()
         }
@@ -611,27 +762,45 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
         NetEvent::LoggedIn { user, token } => on_logged_in(state, user, token),
         NetEvent::LoginFailed { error } => {
             let fallback = matches!(state.login.phase, LoginPhase::Resuming { fallback: true });
-            let hub = state.session.as_ref().map(|s| s.hub.clone());
-            let mut effects = Vec::new();
+            // The link task resumes by itself after a reconnect; a refusal then means the token died.
+            let was_logged_in = state.screen == Screen::Main;
+            let token_refused = matches!(
+                error.code,
+                ErrorCode::Expired | ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials
+            );
+            let forget = state
+                .session
+                .as_ref()
+                .filter(|s| s.remember && token_refused && (fallback || was_logged_in))
+                .map(|s| Effect::ForgetLogin { hub: s.hub.clone() });
             if fallback {
                 back_to_form(state, None);
-                state.login.notice = Some(format!("Your saved login was refused ({}). Log in again.", error.message));
-                if matches!(error.code, ErrorCode::Expired | ErrorCode::Unauthenticated | ErrorCode::InvalidCredentials)
-                    && let Some(hub) = hub
-                {
-                    effects.push(Effect::ForgetLogin { hub });
-                }
+                state.login.notice = Some(format!(
+                    "Your saved login was refused ({}). Log in again.",
+                    error.message
+                ));
             } else {
-                back_to_form(state, Some(format!("Login refused: {} {}", sentence(&error.message), next_step(&error))));
+                back_to_form(
+                    state,
+                    Some(format!(
+                        "Login refused: {} {}",
+                        sentence(&error.message),
+                        next_step(&error)
+                    )),
+                );
             }
-            effects
+            forget.into_iter().collect()
         }
         NetEvent::Reply { id, result } => match state.pending.remove(&id) {
             Some(pending) => on_reply(state, pending, result),
             None => Vec::new(), // a reply to a request from before a reconnect
         },
         NetEvent::Event(HubEvent::Workstation { workstation }) => {
-            match state.workstations.iter_mut().find(|w| w.id == workstation.id) {
+            match state
+                .workstations
+                .iter_mut()
+                .find(|w| w.id == workstation.id)
+            {
                 Some(row) => *row = workstation,
                 None => state.workstations.push(workstation),
             }
@@ -644,11 +813,24 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
         }
         NetEvent::Disconnected { reason } => {
             if state.screen == Screen::Main {
-                state.connection = Connection::Reconnecting { reason: reason.clone() };
+                state.connection = Connection::Reconnecting {
+                    reason: reason.clone(),
+                };
                 state.pending.clear();
-                set_status(state, StatusKind::Warning, format!("Connection lost ({reason}); reconnecting…"));
+                set_status(
+                    state,
+                    StatusKind::Warning,
+                    format!("Connection lost ({reason}); reconnecting…"),
+                );
             } else if state.login.phase.busy() {
-                back_to_form(state, Some(format!("Connection lost: {reason}. Press Enter to try again.")));
+                let password = state.login.password.clone();
+                back_to_form(
+                    state,
+                    Some(format!(
+                        "Connection lost: {reason}. Press Enter to try again."
+                    )),
+                );
+                state.login.password = password;
             }
             Vec::new()
         }
@@ -681,8 +863,15 @@ fn on_logged_in(
     if reconnected {
         set_status(state, StatusKind::Success, "Reconnected.");
     } else {
-        let help = state.keymap.key_for(Layer::Main, Action::Help).unwrap_or_else(|| "?".into());
-        set_status(state, StatusKind::Success, format!("Logged in as {}. Press {help} for help.", user.name));
+        let help = state
+            .keymap
+            .key_for(Layer::Main, Action::Help)
+            .unwrap_or_else(|| "?".into());
+        set_status(
+            state,
+            StatusKind::Success,
+            format!("Logged in as {}. Press {help} for help.", user.name),
+        );
     }
     effects.extend(refresh(state));
     effects
@@ -692,17 +881,27 @@ fn upsert_client(state: &mut State, client: crate::protocol::ClientInfo) {
     match state.clients.iter_mut().find(|c| c.id == client.id) {
         Some(row) => {
             // A renamed client: its workstations show the new name too.
-            for w in state.workstations.iter_mut().filter(|w| w.client_id == client.id) {
+            for w in state
+                .workstations
+                .iter_mut()
+                .filter(|w| w.client_id == client.id)
+            {
                 w.client_name.clone_from(&client.name);
             }
             *row = client;
         }
         None => state.clients.push(client),
     }
-    state.clients.sort_by_cached_key(|c| (c.name.to_lowercase(), c.id.clone()));
+    state
+        .clients
+        .sort_by_cached_key(|c| (c.name.to_lowercase(), c.id.clone()));
 }
 
-fn on_reply(state: &mut State, pending: Pending, result: Result<ConsoleReply, ProtocolError>) -> Vec<Effect> {
+fn on_reply(
+    state: &mut State,
+    pending: Pending,
+    result: Result<ConsoleReply, ProtocolError>,
+) -> Vec<Effect> {
     let error = match result {
         Ok(reply) => {
             on_reply_ok(state, pending, reply);
@@ -718,11 +917,21 @@ fn on_reply(state: &mut State, pending: Pending, result: Result<ConsoleReply, Pr
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
     };
     match (&pending, &mut state.dialog) {
-        (Pending::CreateLink { client }, Some(Dialog::Link(d))) if &d.client_id == client => state.dialog = None,
+        (Pending::CreateLink { client }, Some(Dialog::Link(d))) if &d.client_id == client => {
+            state.dialog = None
+        }
         (Pending::RevokeLink { .. }, Some(Dialog::Link(d))) => d.revoking = false,
         _ => {}
     }
-    set_status(state, StatusKind::Error, format!("{what} failed: {} {}", sentence(&error.message), next_step(&error)));
+    set_status(
+        state,
+        StatusKind::Error,
+        format!(
+            "{what} failed: {} {}",
+            sentence(&error.message),
+            next_step(&error)
+        ),
+    );
     Vec::new()
 }
 
@@ -738,13 +947,23 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) {
         (Pending::ListWorkstations, ConsoleReply::Workstations { workstations }) => {
             state.workstations = workstations;
             fix_selection(state);
-            if state.status.as_ref().is_some_and(|s| s.text == "Refreshing…") {
+            if state
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text == "Refreshing…")
+            {
                 state.status = None;
             }
         }
         (Pending::AddClient { .. }, ConsoleReply::Client { client }) => {
-            let link = state.keymap.key_for(Layer::Main, Action::ShowLink).unwrap_or_else(|| "l".into());
-            let text = format!("Added client {}. Press {link} for its enrolment link.", client.name);
+            let link = state
+                .keymap
+                .key_for(Layer::Main, Action::ShowLink)
+                .unwrap_or_else(|| "l".into());
+            let text = format!(
+                "Added client {}. Press {link} for its enrolment link.",
+                client.name
+            );
             state.selected_client = Some(client.id.clone());
             state.focus = Pane::Clients;
             upsert_client(state, client);
@@ -767,10 +986,17 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) {
                     link.revoked = true;
                 }
             }
-            set_status(state, StatusKind::Success, "Link revoked: it can no longer enrol workstations.");
+            set_status(
+                state,
+                StatusKind::Success,
+                "Link revoked: it can no longer enrol workstations.",
+            );
         }
         (pending, reply) => {
-            let text = format!("The hub answered {pending:?} with {}; please report this bug.", reply_kind(&reply));
+            let text = format!(
+                "The hub answered {pending:?} with {}; please report this bug.",
+                reply_kind(&reply)
+            );
             set_status(state, StatusKind::Error, text);
         }
     }

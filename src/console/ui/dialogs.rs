@@ -28,30 +28,63 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
             Role::Warning,
             trust(state, theme, text_width, hub, fingerprint),
         ),
-        Dialog::Mismatch { hub, expected, seen } => {
-            let title =
-                Span::styled(" ⚠ HUB CERTIFICATE CHANGED ", theme.style(Role::Danger).add_modifier(Modifier::REVERSED));
-            (title, Role::Danger, mismatch(state, theme, text_width, hub, expected, seen))
+        Dialog::Mismatch {
+            hub,
+            expected,
+            seen,
+        } => {
+            let title = Span::styled(
+                " ⚠ HUB CERTIFICATE CHANGED ",
+                theme.style(Role::Danger).add_modifier(Modifier::REVERSED),
+            );
+            (
+                title,
+                Role::Danger,
+                mismatch(state, theme, text_width, hub, expected, seen),
+            )
         }
         Dialog::AddClient { name, error } => {
-            let mut lines = vec![Line::from("Name of the company or person you support:"), Line::default()];
+            let mut lines = vec![
+                Line::from("Name of the company or person you support:"),
+                Line::default(),
+            ];
             let before: String = name.value.chars().take(name.cursor).collect();
             cursor = Some((lines.len(), before.width()));
             let pad = text_width.saturating_sub(name.value.width());
-            lines
-                .push(Line::from(Span::styled(format!("{}{}", name.value, " ".repeat(pad)), theme.style(Role::Input))));
+            lines.push(Line::from(Span::styled(
+                format!("{}{}", name.value, " ".repeat(pad)),
+                theme.style(Role::Input),
+            )));
             if let Some(error) = error {
                 lines.extend(
-                    word_wrap(error, text_width).into_iter().map(|l| Line::styled(l, theme.style(Role::Danger))),
+                    word_wrap(error, text_width)
+                        .into_iter()
+                        .map(|l| Line::styled(l, theme.style(Role::Danger))),
                 );
             }
             lines.push(Line::default());
-            lines.push(hints_line(state, theme, Layer::Input, width.saturating_sub(4)));
-            (Span::styled(" Add a client ", theme.style(Role::Title)), Role::BorderFocused, lines)
+            lines.push(hints_line(
+                state,
+                theme,
+                Layer::Input,
+                width.saturating_sub(4),
+            ));
+            (
+                Span::styled(" Add a client ", theme.style(Role::Title)),
+                Role::BorderFocused,
+                lines,
+            )
         }
         Dialog::Link(link) => {
-            let title = Span::styled(format!(" Enrolment link · {} ", link.client_name), theme.style(Role::Title));
-            (title, Role::BorderFocused, link_lines(state, theme, text_width, link))
+            let title = Span::styled(
+                format!(" Enrolment link · {} ", link.client_name),
+                theme.style(Role::Title),
+            );
+            (
+                title,
+                Role::BorderFocused,
+                link_lines(state, theme, text_width, link),
+            )
         }
         Dialog::Help { .. } => return,
     };
@@ -60,17 +93,34 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
     // One column of margin around the box so it stands out from what is under it.
     frame.render_widget(Clear, rect);
     frame.render_widget(Block::default().style(theme.style(Role::Text)), rect);
-    let rect = Rect { x: rect.x + 1, width: rect.width.saturating_sub(2), ..rect };
-    let border_type = if border == Role::Danger { BorderType::Thick } else { BorderType::Rounded };
-    let block =
-        Block::default().borders(Borders::ALL).border_type(border_type).border_style(theme.style(border)).title(title);
+    let rect = Rect {
+        x: rect.x + 1,
+        width: rect.width.saturating_sub(2),
+        ..rect
+    };
+    let border_type = if border == Role::Danger {
+        BorderType::Thick
+    } else {
+        BorderType::Rounded
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(border_type)
+        .border_style(theme.style(border))
+        .title(title);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(2), ..inner };
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        ..inner
+    };
     frame.render_widget(Paragraph::new(lines), inner);
     if let Some((row, column)) = cursor {
-        let position =
-            Position { x: inner.x + u16::try_from(column).unwrap_or(0), y: inner.y + u16::try_from(row).unwrap_or(0) };
+        let position = Position {
+            x: inner.x + u16::try_from(column).unwrap_or(0),
+            y: inner.y + u16::try_from(row).unwrap_or(0),
+        };
         if position.x < inner.right() && position.y < inner.bottom() {
             frame.set_cursor_position(position);
         }
@@ -78,17 +128,30 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
 }
 
 fn prose(text: &str, width: usize, style: Style) -> impl Iterator<Item = Line<'static>> {
-    word_wrap(text, width).into_iter().map(move |l| Line::styled(l, style))
+    word_wrap(text, width)
+        .into_iter()
+        .map(move |l| Line::styled(l, style))
 }
 
 fn exact(text: &str, width: usize, style: Style) -> impl Iterator<Item = Line<'static>> {
-    hard_wrap(text, width).into_iter().map(move |l| Line::styled(l, style))
+    hard_wrap(text, width)
+        .into_iter()
+        .map(move |l| Line::styled(l, style))
 }
 
-fn trust(state: &State, theme: &Theme, width: usize, hub: &str, fingerprint: &str) -> Vec<Line<'static>> {
+fn trust(
+    state: &State,
+    theme: &Theme,
+    width: usize,
+    hub: &str,
+    fingerprint: &str,
+) -> Vec<Line<'static>> {
     let text = theme.style(Role::Text);
     let mut lines: Vec<Line> = prose(
-        &format!("First connection to {}. The certificate it presents has this fingerprint:", hub_key(hub)),
+        &format!(
+            "First connection to {}. The certificate it presents has this fingerprint:",
+            hub_key(hub)
+        ),
         width,
         text,
     )
@@ -103,11 +166,23 @@ fn trust(state: &State, theme: &Theme, width: usize, hub: &str, fingerprint: &st
         theme.style(Role::Muted),
     ));
     lines.push(Line::default());
-    lines.push(hints_line(state, theme, Layer::Trust, u16::try_from(width).unwrap_or(u16::MAX)));
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::Trust,
+        u16::try_from(width).unwrap_or(u16::MAX),
+    ));
     lines
 }
 
-fn mismatch(state: &State, theme: &Theme, width: usize, hub: &str, expected: &str, seen: &str) -> Vec<Line<'static>> {
+fn mismatch(
+    state: &State,
+    theme: &Theme,
+    width: usize,
+    hub: &str,
+    expected: &str,
+    seen: &str,
+) -> Vec<Line<'static>> {
     let danger = theme.style(Role::Danger);
     let mut lines: Vec<Line> = prose(
         &format!(
@@ -132,7 +207,12 @@ fn mismatch(state: &State, theme: &Theme, width: usize, hub: &str, expected: &st
         theme.style(Role::Text),
     ));
     lines.push(Line::default());
-    lines.push(hints_line(state, theme, Layer::Mismatch, u16::try_from(width).unwrap_or(u16::MAX)));
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::Mismatch,
+        u16::try_from(width).unwrap_or(u16::MAX),
+    ));
     lines
 }
 
@@ -149,14 +229,27 @@ fn until(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     }
 }
 
-fn link_lines(state: &State, theme: &Theme, width: usize, dialog: &LinkDialog) -> Vec<Line<'static>> {
+fn link_lines(
+    state: &State,
+    theme: &Theme,
+    width: usize,
+    dialog: &LinkDialog,
+) -> Vec<Line<'static>> {
     let text = theme.style(Role::Text);
     let muted = theme.style(Role::Muted);
     let mut lines = Vec::new();
     let Some((link, url)) = &dialog.link else {
-        lines.push(Line::styled(format!("Issuing a link for {}…", dialog.client_name), theme.style(Role::Accent)));
+        lines.push(Line::styled(
+            format!("Issuing a link for {}…", dialog.client_name),
+            theme.style(Role::Accent),
+        ));
         lines.push(Line::default());
-        lines.push(hints_line(state, theme, Layer::Link, u16::try_from(width).unwrap_or(u16::MAX)));
+        lines.push(hints_line(
+            state,
+            theme,
+            Layer::Link,
+            u16::try_from(width).unwrap_or(u16::MAX),
+        ));
         return lines;
     };
     lines.extend(prose(
@@ -169,7 +262,11 @@ fn link_lines(state: &State, theme: &Theme, width: usize, dialog: &LinkDialog) -
         text,
     ));
     lines.push(Line::default());
-    let url_style = if link.revoked { muted.add_modifier(Modifier::CROSSED_OUT) } else { theme.style(Role::Accent) };
+    let url_style = if link.revoked {
+        muted.add_modifier(Modifier::CROSSED_OUT)
+    } else {
+        theme.style(Role::Accent)
+    };
     lines.extend(exact(url, width, url_style));
     lines.push(Line::default());
     let uses = match link.uses {
@@ -178,18 +275,37 @@ fn link_lines(state: &State, theme: &Theme, width: usize, dialog: &LinkDialog) -
     };
     lines.push(Line::from(vec![
         Span::styled("Expires ", muted),
-        Span::styled(link.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(), text),
-        Span::styled(format!(" ({}) · {uses}", until(state.now, link.expires_at)), muted),
+        Span::styled(
+            link.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            text,
+        ),
+        Span::styled(
+            format!(" ({}) · {uses}", until(state.now, link.expires_at)),
+            muted,
+        ),
     ]));
     if link.revoked {
-        lines.extend(prose("Revoked: this link can no longer enrol workstations.", width, theme.style(Role::Danger)));
+        lines.extend(prose(
+            "Revoked: this link can no longer enrol workstations.",
+            width,
+            theme.style(Role::Danger),
+        ));
     } else if dialog.revoking {
         lines.push(Line::styled("Revoking…", theme.style(Role::Warning)));
     } else {
-        lines.extend(prose("Earlier links for this client stay valid until they expire or are revoked.", width, muted));
+        lines.extend(prose(
+            "Earlier links for this client stay valid until they expire or are revoked.",
+            width,
+            muted,
+        ));
     }
     lines.push(Line::default());
-    lines.push(hints_line(state, theme, Layer::Link, u16::try_from(width).unwrap_or(u16::MAX)));
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::Link,
+        u16::try_from(width).unwrap_or(u16::MAX),
+    ));
     lines
 }
 

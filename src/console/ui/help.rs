@@ -14,7 +14,11 @@ use crate::console::theme::{Role, Theme};
 /// The help's lines, for drawing and for clamping the scroll.
 pub(super) fn lines(state: &State, theme: &Theme) -> Vec<Line<'static>> {
     let help = state.keymap.help();
-    let keys_width = help.iter().flat_map(|(_, rows)| rows.iter().map(|(keys, _)| keys.width())).max().unwrap_or(0);
+    let keys_width = help
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().map(|(keys, _)| keys.width()))
+        .max()
+        .unwrap_or(0);
     let mut lines = Vec::new();
     for (title, rows) in help {
         if rows.is_empty() {
@@ -39,7 +43,11 @@ pub(super) fn lines(state: &State, theme: &Theme) -> Vec<Line<'static>> {
 
 pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, scroll: u16) {
     let lines = lines(state, theme);
-    let rect = centered(area, 76.min(area.width.saturating_sub(4)), area.height.saturating_sub(2));
+    let rect = centered(
+        area,
+        76.min(area.width.saturating_sub(4)),
+        area.height.saturating_sub(2),
+    );
     frame.render_widget(Clear, rect);
     let hints = hints_line(state, theme, Layer::Help, rect.width.saturating_sub(4));
     let block = Block::default()
@@ -51,8 +59,17 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
         .title_bottom(hints.centered());
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let inner = Rect { x: inner.x + 1, width: inner.width.saturating_sub(2), ..inner };
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        ..inner
+    };
     // Clamp here rather than in update: how much fits depends on the frame.
-    let max_scroll = u16::try_from(lines.len()).unwrap_or(u16::MAX).saturating_sub(inner.height);
-    frame.render_widget(Paragraph::new(lines).scroll((scroll.min(max_scroll), 0)), inner);
+    let max_scroll = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_sub(inner.height);
+    frame.render_widget(
+        Paragraph::new(lines).scroll((scroll.min(max_scroll), 0)),
+        inner,
+    );
 }

@@ -22,7 +22,10 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
 
     let mut lines = vec![Line::default()];
     let mut cursor = None;
-    let masked = TextInput { value: "•".repeat(form.password.value.chars().count()), cursor: form.password.cursor };
+    let masked = TextInput {
+        value: "•".repeat(form.password.value.chars().count()),
+        cursor: form.password.cursor,
+    };
     let fields = [
         (LoginField::Hub, "Hub", &form.hub),
         (LoginField::User, "User", &form.user),
@@ -38,25 +41,39 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         }
         lines.push(Line::from(vec![
             Span::styled(format!("{label:<LABEL_WIDTH$}"), label_style),
-            Span::styled(format!("{shown}{}", " ".repeat(pad)), theme.style(Role::Input)),
+            Span::styled(
+                format!("{shown}{}", " ".repeat(pad)),
+                theme.style(Role::Input),
+            ),
         ]));
     }
     lines.push(Line::default());
     lines.push(hints_line(state, theme, Layer::Login, text_width));
     let busy_text = match &form.phase {
         LoginPhase::Editing => None,
-        LoginPhase::CheckingPin | LoginPhase::Probing => Some(format!("Contacting {}…", form.hub.value)),
-        LoginPhase::AwaitingTrust => Some("Waiting for your answer about the hub's certificate…".to_owned()),
+        LoginPhase::CheckingPin | LoginPhase::Probing => {
+            Some(format!("Contacting {}…", form.hub.value))
+        }
+        LoginPhase::AwaitingTrust => {
+            Some("Waiting for your answer about the hub's certificate…".to_owned())
+        }
         LoginPhase::LoggingIn => Some(format!("Logging in as {}…", form.user.value.trim())),
         LoginPhase::Resuming { .. } => Some(format!("Resuming your login on {}…", form.hub.value)),
     };
-    let stop = state.keymap.key_for(Layer::Login, crate::console::action::Action::Cancel);
+    let stop = state
+        .keymap
+        .key_for(Layer::Login, crate::console::action::Action::Cancel);
     let busy_text = match (busy_text, stop) {
-        (Some(text), Some(key)) if form.phase != LoginPhase::AwaitingTrust => Some(format!("{text} ({key} stops)")),
+        (Some(text), Some(key)) if form.phase != LoginPhase::AwaitingTrust => {
+            Some(format!("{text} ({key} stops)"))
+        }
         (text, _) => text,
     };
-    let messages =
-        [(busy_text, Role::Accent), (form.error.clone(), Role::Danger), (form.notice.clone(), Role::Warning)];
+    let messages = [
+        (busy_text, Role::Accent),
+        (form.error.clone(), Role::Danger),
+        (form.notice.clone(), Role::Warning),
+    ];
     let mut first = true;
     for (text, role) in messages {
         let Some(text) = text else { continue };
@@ -64,7 +81,11 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
             lines.push(Line::default());
         }
         let wrapped = word_wrap(&text, usize::from(text_width));
-        lines.extend(wrapped.into_iter().map(|l| Line::styled(l, theme.style(role))));
+        lines.extend(
+            wrapped
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style(role))),
+        );
     }
     lines.push(Line::default());
 
@@ -74,14 +95,23 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
         .border_style(theme.style(Role::BorderFocused))
-        .title(Span::styled(" Tether · log in to a hub ", theme.style(Role::Title)));
+        .title(Span::styled(
+            " Tether · log in to a hub ",
+            theme.style(Role::Title),
+        ));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let inner = Rect { x: inner.x + 2, width: inner.width.saturating_sub(4), ..inner };
+    let inner = Rect {
+        x: inner.x + 2,
+        width: inner.width.saturating_sub(4),
+        ..inner
+    };
     frame.render_widget(Paragraph::new(lines), inner);
     if let Some((row, column)) = cursor {
-        let position =
-            Position { x: inner.x + u16::try_from(column).unwrap_or(0), y: inner.y + u16::try_from(row).unwrap_or(0) };
+        let position = Position {
+            x: inner.x + u16::try_from(column).unwrap_or(0),
+            y: inner.y + u16::try_from(row).unwrap_or(0),
+        };
         if position.x < inner.right() && position.y < inner.bottom() {
             frame.set_cursor_position(position);
         }

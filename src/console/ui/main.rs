@@ -5,8 +5,8 @@ use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, HighlightSpacing, List, ListItem, ListState, Paragraph, Row, Table, TableState,
-    Wrap,
+    Block, BorderType, Borders, Cell, HighlightSpacing, List, ListItem, ListState, Paragraph, Row,
+    Table, TableState, Wrap,
 };
 use unicode_width::UnicodeWidthStr;
 
@@ -20,11 +20,16 @@ use crate::protocol::{Presence, WorkstationInfo};
 const HIGHLIGHT: &str = "› ";
 
 pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let [header, body, status, footer] =
-        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)])
-            .areas(area);
+    let [header, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     let clients_width = (area.width / 4).clamp(16, 32);
-    let [clients, table] = Layout::horizontal([Constraint::Length(clients_width), Constraint::Fill(1)]).areas(body);
+    let [clients, table] =
+        Layout::horizontal([Constraint::Length(clients_width), Constraint::Fill(1)]).areas(body);
     draw_header(state, theme, frame, header);
     draw_clients(state, theme, frame, clients);
     draw_workstations(state, theme, frame, table);
@@ -41,32 +46,62 @@ fn draw_header(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         Connection::Reconnecting { .. } => ("◌", "reconnecting…", Role::Warning),
         Connection::Offline => ("○", "offline", Role::Danger),
     };
-    let right = Line::from(vec![Span::styled(format!("{dot} {label} "), theme.style(role))]);
-    let right_width = u16::try_from(right.width()).unwrap_or(area.width).min(area.width);
+    let right = Line::from(vec![Span::styled(
+        format!("{dot} {label} "),
+        theme.style(role),
+    )]);
+    let right_width = u16::try_from(right.width())
+        .unwrap_or(area.width)
+        .min(area.width);
     // Segments, most important first; the last ones are dropped when the header is narrow.
     let muted = theme.style(Role::Muted);
-    let mut segments = vec![vec![Span::styled(" Tether ", theme.style(Role::Title)), Span::raw(" ")]];
+    let mut segments = vec![vec![
+        Span::styled(" Tether ", theme.style(Role::Title)),
+        Span::raw(" "),
+    ]];
     if let Some(session) = &state.session {
         segments.push(vec![Span::raw(hub_key(&session.hub))]);
         if let Some(user) = &session.user {
-            segments.push(vec![Span::styled("  │  ", muted), Span::raw(user.name.clone())]);
-            segments.push(vec![Span::styled(" · ", muted), Span::raw(format!("team {}", user.team))]);
-            segments.push(vec![Span::styled(format!(" ({})", user.role.as_str()), muted)]);
+            segments.push(vec![
+                Span::styled("  │  ", muted),
+                Span::raw(user.name.clone()),
+            ]);
+            segments.push(vec![
+                Span::styled(" · ", muted),
+                Span::raw(format!("team {}", user.team)),
+            ]);
+            segments.push(vec![Span::styled(
+                format!(" ({})", user.role.as_str()),
+                muted,
+            )]);
         }
     }
-    let [left_area, _, right_area] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(right_width)]).areas(area);
+    let [left_area, _, right_area] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(right_width),
+    ])
+    .areas(area);
     let width = |segments: &[Vec<Span>]| segments.iter().flatten().map(Span::width).sum::<usize>();
     while segments.len() > 1 && width(&segments) > usize::from(left_area.width) {
         segments.pop();
     }
     let left: Vec<Span> = segments.into_iter().flatten().collect();
     frame.render_widget(Paragraph::new(Line::from(left)).style(base), left_area);
-    frame.render_widget(Paragraph::new(right).style(base).alignment(Alignment::Right), right_area);
+    frame.render_widget(
+        Paragraph::new(right)
+            .style(base)
+            .alignment(Alignment::Right),
+        right_area,
+    );
 }
 
 fn pane_block(theme: &Theme, title: &str, focused: bool) -> Block<'static> {
-    let border = if focused { Role::BorderFocused } else { Role::Border };
+    let border = if focused {
+        Role::BorderFocused
+    } else {
+        Role::Border
+    };
     Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -75,7 +110,11 @@ fn pane_block(theme: &Theme, title: &str, focused: bool) -> Block<'static> {
 }
 
 fn selection_style(theme: &Theme, focused: bool) -> Style {
-    theme.style(if focused { Role::Selected } else { Role::SelectedUnfocused })
+    theme.style(if focused {
+        Role::Selected
+    } else {
+        Role::SelectedUnfocused
+    })
 }
 
 fn draw_clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -90,7 +129,11 @@ fn draw_clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             let name_width = inner_width.saturating_sub(counts.width() + 1);
             let name = truncate(&row.name, name_width);
             let pad = inner_width.saturating_sub(name.width() + counts.width());
-            let name_style = if row.id.is_none() { theme.style(Role::Accent) } else { Style::default() };
+            let name_style = if row.id.is_none() {
+                theme.style(Role::Accent)
+            } else {
+                Style::default()
+            };
             ListItem::new(Line::from(vec![
                 Span::styled(name, name_style),
                 Span::raw(" ".repeat(pad)),
@@ -124,14 +167,23 @@ fn presence_cell(theme: &Theme, presence: Presence) -> Cell<'static> {
         Presence::InSession => ("◆", Role::Accent),
         Presence::Offline => ("○", Role::Muted),
     };
-    Cell::from(Span::styled(format!("{mark} {}", presence.label()), theme.style(role)))
+    Cell::from(Span::styled(
+        format!("{mark} {}", presence.label()),
+        theme.style(role),
+    ))
 }
 
 /// The columns that fit in `width`: hostname, presence and last seen always; then client (when
 /// all clients are shown), user and OS, dropped in the reverse of that order when narrow.
 fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> {
     let fit = |title: &str, cap: usize, get: fn(&WorkstationInfo) -> &str| {
-        let widest = rows.iter().map(|w| get(w).width()).max().unwrap_or(0).max(title.width()).min(cap);
+        let widest = rows
+            .iter()
+            .map(|w| get(w).width())
+            .max()
+            .unwrap_or(0)
+            .max(title.width())
+            .min(cap);
         u16::try_from(widest).unwrap_or(u16::MAX)
     };
     let mut hostname = Column {
@@ -144,9 +196,21 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
         width: fit("Client", 18, |w| &w.client_name),
         cell: |_, _, w| text_cell(&w.client_name),
     };
-    let os = Column { title: "OS", width: fit("OS", 22, |w| &w.os), cell: |_, _, w| text_cell(&w.os) };
-    let user = Column { title: "User", width: fit("User", 16, |w| &w.user), cell: |_, _, w| text_cell(&w.user) };
-    let presence = Column { title: "Presence", width: 12, cell: |_, theme, w| presence_cell(theme, w.presence) };
+    let os = Column {
+        title: "OS",
+        width: fit("OS", 22, |w| &w.os),
+        cell: |_, _, w| text_cell(&w.os),
+    };
+    let user = Column {
+        title: "User",
+        width: fit("User", 16, |w| &w.user),
+        cell: |_, _, w| text_cell(&w.user),
+    };
+    let presence = Column {
+        title: "Presence",
+        width: 12,
+        cell: |_, theme, w| presence_cell(theme, w.presence),
+    };
     let seen = Column {
         title: "Last seen",
         width: 9,
@@ -168,7 +232,10 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
     let os = keep(Some(os));
     // The hostname takes what is left: it is what technicians scan for.
     hostname.width += width.saturating_sub(used);
-    [Some(hostname), client, os, user, Some(presence), Some(seen)].into_iter().flatten().collect()
+    [Some(hostname), client, os, user, Some(presence), Some(seen)]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -184,10 +251,22 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         None => "Workstations".to_owned(),
     };
     let mut block = pane_block(theme, &title, focused);
-    let online = rows.iter().filter(|w| w.presence != Presence::Offline).count();
-    let mut counts = vec![Span::styled(format!(" {online}/{} online ", rows.len()), theme.style(Role::Muted))];
+    let online = rows
+        .iter()
+        .filter(|w| w.presence != Presence::Offline)
+        .count();
+    let mut counts = vec![Span::styled(
+        format!(" {online}/{} online ", rows.len()),
+        theme.style(Role::Muted),
+    )];
     if !state.filter.value.is_empty() && !state.filtering {
-        counts.insert(0, Span::styled(format!(" filter: {} ", state.filter.value), theme.style(Role::Accent)));
+        counts.insert(
+            0,
+            Span::styled(
+                format!(" filter: {} ", state.filter.value),
+                theme.style(Role::Accent),
+            ),
+        );
     }
     block = block.title_top(Line::from(counts).right_aligned());
 
@@ -195,34 +274,58 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let text = if state.filter.value.is_empty() {
-            let link = state.keymap.key_for(Layer::Main, crate::console::action::Action::ShowLink).unwrap_or_default();
+            let link = state
+                .keymap
+                .key_for(Layer::Main, crate::console::action::Action::ShowLink)
+                .unwrap_or_default();
             format!(
                 "No workstations yet. Select a client and press {link} for an enrolment link: a computer whose \
                  agent starts with it appears here within a second."
             )
         } else {
-            format!("No workstation matches “{}”. Esc clears the filter.", state.filter.value)
+            format!(
+                "No workstation matches “{}”. Esc clears the filter.",
+                state.filter.value
+            )
         };
         let y = inner.height.saturating_sub(3) / 2;
-        let rect =
-            Rect { x: inner.x + 2, y: inner.y + y, width: inner.width.saturating_sub(4), height: inner.height - y };
+        let rect = Rect {
+            x: inner.x + 2,
+            y: inner.y + y,
+            width: inner.width.saturating_sub(4),
+            height: inner.height - y,
+        };
         frame.render_widget(
-            Paragraph::new(text).style(theme.style(Role::Muted)).alignment(Alignment::Center).wrap(Wrap { trim: true }),
+            Paragraph::new(text)
+                .style(theme.style(Role::Muted))
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
             rect,
         );
         return;
     }
 
-    let table_width = area.width.saturating_sub(2).saturating_sub(u16::try_from(HIGHLIGHT.width()).unwrap_or(2));
+    let table_width = area
+        .width
+        .saturating_sub(2)
+        .saturating_sub(u16::try_from(HIGHLIGHT.width()).unwrap_or(2));
     let columns = columns(state, &rows, table_width);
     let header = Row::new(columns.iter().map(|c| {
         let cell = Line::from(c.title);
-        Cell::from(if c.title == "Last seen" { cell.alignment(Alignment::Right) } else { cell })
+        Cell::from(if c.title == "Last seen" {
+            cell.alignment(Alignment::Right)
+        } else {
+            cell
+        })
     }))
     .style(theme.style(Role::TableHeader));
     let body = rows.iter().map(|w| {
         let row = Row::new(columns.iter().map(|c| (c.cell)(state, theme, w)));
-        if w.presence == Presence::Offline { row.style(theme.style(Role::Muted)) } else { row }
+        if w.presence == Presence::Offline {
+            row.style(theme.style(Role::Muted))
+        } else {
+            row
+        }
     });
     let table = Table::new(body, columns.iter().map(|c| Constraint::Length(c.width)))
         .header(header)
@@ -231,8 +334,9 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         .highlight_symbol(HIGHLIGHT)
         .highlight_spacing(HighlightSpacing::Always)
         .row_highlight_style(selection_style(theme, focused));
-    let mut table_state =
-        TableState::default().with_offset(state.table_offset).with_selected(state.selected_row(&rows));
+    let mut table_state = TableState::default()
+        .with_offset(state.table_offset)
+        .with_selected(state.selected_row(&rows));
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 
@@ -245,12 +349,21 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
                 StatusKind::Warning => ("! ", Role::Warning),
                 StatusKind::Error => ("✗ ", Role::Danger),
             };
-            Line::from(Span::styled(format!(" {mark}{}", status.text), theme.style(role)))
+            Line::from(Span::styled(
+                format!(" {mark}{}", status.text),
+                theme.style(role),
+            ))
         }
         None => {
             let all = &state.workstations;
-            let online = all.iter().filter(|w| w.presence == Presence::Online).count();
-            let in_session = all.iter().filter(|w| w.presence == Presence::InSession).count();
+            let online = all
+                .iter()
+                .filter(|w| w.presence == Presence::Online)
+                .count();
+            let in_session = all
+                .iter()
+                .filter(|w| w.presence == Presence::InSession)
+                .count();
             let text = format!(
                 " {} clients · {} workstations · {online} online · {in_session} in session",
                 state.clients.len(),
@@ -265,12 +378,20 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
 fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     if !state.filtering {
         let hints = hints_line(state, theme, Layer::Main, area.width.saturating_sub(1));
-        frame.render_widget(Paragraph::new(hints), Rect { x: area.x + 1, width: area.width.saturating_sub(1), ..area });
+        frame.render_widget(
+            Paragraph::new(hints),
+            Rect {
+                x: area.x + 1,
+                width: area.width.saturating_sub(1),
+                ..area
+            },
+        );
         return;
     }
     let hints = hints_line(state, theme, Layer::Filter, area.width / 2);
     let hints_width = u16::try_from(hints.width()).unwrap_or(0);
-    let [input, hint_area] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(hints_width + 1)]).areas(area);
+    let [input, hint_area] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(hints_width + 1)]).areas(area);
     let prompt = " / ";
     let line = Line::from(vec![
         Span::styled(prompt, theme.style(Role::Key)),
@@ -278,7 +399,12 @@ fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     ]);
     frame.render_widget(Paragraph::new(line), input);
     frame.render_widget(Paragraph::new(hints), hint_area);
-    let before: String = state.filter.value.chars().take(state.filter.cursor).collect();
+    let before: String = state
+        .filter
+        .value
+        .chars()
+        .take(state.filter.cursor)
+        .collect();
     let x = input.x + u16::try_from(prompt.width() + before.width()).unwrap_or(0);
     if x < input.right() {
         frame.set_cursor_position(Position { x, y: input.y });

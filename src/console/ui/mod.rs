@@ -26,12 +26,27 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
     frame.render_widget(Block::default().style(theme.style(Role::Text)), area);
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = vec![
-            Line::from(Span::styled("Terminal too small", theme.style(Role::Warning))),
-            Line::from(format!("{}x{}; need {MIN_WIDTH}x{MIN_HEIGHT}", area.width, area.height)),
+            Line::from(Span::styled(
+                "Terminal too small",
+                theme.style(Role::Warning),
+            )),
+            Line::from(format!(
+                "{}x{}; need {MIN_WIDTH}x{MIN_HEIGHT}",
+                area.width, area.height
+            )),
         ];
         let y = area.height.saturating_sub(2) / 2;
-        let rect = Rect { y: area.y + y, height: area.height.saturating_sub(y).min(2), ..area };
-        frame.render_widget(Paragraph::new(text).alignment(Alignment::Center).wrap(Wrap { trim: true }), rect);
+        let rect = Rect {
+            y: area.y + y,
+            height: area.height.saturating_sub(y).min(2),
+            ..area
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
+            rect,
+        );
         return;
     }
     match state.screen {
@@ -49,7 +64,12 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
-    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
 }
 
 /// Key hints of a layer as one line (`q quit  ? help ...`), as many as fit in `width`.
@@ -129,7 +149,11 @@ fn word_wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split_whitespace() {
-        let needed = if line.is_empty() { word.width() } else { line.width() + 1 + word.width() };
+        let needed = if line.is_empty() {
+            word.width()
+        } else {
+            line.width() + 1 + word.width()
+        };
         if needed <= width {
             if !line.is_empty() {
                 line.push(' ');
@@ -160,8 +184,14 @@ mod wrap_tests {
 
     #[test]
     fn word_wrap_keeps_words_whole() {
-        assert_eq!(word_wrap("earlier links stay valid", 12), ["earlier", "links stay", "valid"]);
-        assert_eq!(word_wrap("see tether://abcdefghij", 8), ["see", "tether:/", "/abcdefg", "hij"]);
+        assert_eq!(
+            word_wrap("earlier links stay valid", 12),
+            ["earlier", "links stay", "valid"]
+        );
+        assert_eq!(
+            word_wrap("see tether://abcdefghij", 8),
+            ["see", "tether:/", "/abcdefg", "hij"]
+        );
         assert_eq!(word_wrap("", 8), [""]);
     }
 }
