@@ -152,7 +152,8 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(state, &key),
         Msg::Paste(text) => {
-            if let Some(field) = text_field(state) {
+            let locked = state.layer() == Layer::Login && state.login.phase.busy();
+            if let Some(field) = text_field(state).filter(|_| !locked) {
                 field.insert_str(&text);
                 after_filter_edit(state);
                 state.dirty = true;
