@@ -1,5 +1,22 @@
-//! The technician's console (being written).
+//! The technician's console: a ratatui app in the Elm shape.
+//!
+//! - [`update::update`] turns a [`update::Msg`] (key, hub event, tick, resize) into changes of
+//!   [`state::State`] and a list of [`update::Effect`]s. Pure: no I/O, never awaits.
+//! - [`ui::draw`] paints the state with a [`theme::Theme`]. Pure too.
+//! - `app` runs the loop: `select!` over terminal events, the hub link ([`net`]) and a tick;
+//!   runs effects (send to the hub, clipboard, login store); draws at most once per batch.
+//! - Keys become [`action::Action`]s through the [`keymap::Keymap`], which also makes the footer
+//!   and the `?` help; [`config`] lets users rebind keys, pick a theme and a clipboard method.
+pub mod action;
+mod app;
+pub mod clipboard;
+pub mod config;
+pub mod keymap;
 pub mod net;
+pub mod state;
+pub mod theme;
+pub mod ui;
+pub mod update;
 
 use crate::paths::Paths;
 
@@ -24,6 +41,6 @@ pub struct ConsoleOptions {
 }
 
 /// Run the console until the user quits. The terminal is restored on every exit path.
-pub async fn run(_opts: ConsoleOptions) -> anyhow::Result<()> {
-    Ok(())
+pub async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
+    app::run(opts).await
 }

@@ -1,0 +1,101 @@
+//! What a key can ask the console to do. Actions are data: the keymap binds keys to them, and
+//! users rebind them by name in `config.toml` (`[keys]`, e.g. `quit = ["q", "ctrl-c"]`).
+
+use serde::{Deserialize, Serialize};
+
+/// Every action a key can be bound to. The serde name (snake_case) is the name used in
+/// `config.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Leave the console (the hub connection is closed cleanly).
+    Quit,
+    /// Open or close the help overlay listing every binding.
+    Help,
+    /// Move the focus to the next pane (clients, workstations), or the next login field.
+    FocusNext,
+    /// Move the focus to the previous pane or login field.
+    FocusPrev,
+    /// Select the row above (or scroll up).
+    Up,
+    /// Select the row below (or scroll down).
+    Down,
+    /// Move a page up.
+    PageUp,
+    /// Move a page down.
+    PageDown,
+    /// Jump to the first row.
+    First,
+    /// Jump to the last row.
+    Last,
+    /// Start typing a filter for the workstations table.
+    Filter,
+    /// Ask for a new client's name and add it.
+    AddClient,
+    /// Issue and show an enrolment link for the selected client.
+    ShowLink,
+    /// Copy the shown value (an enrolment link) to the clipboard.
+    Copy,
+    /// Revoke the enrolment link shown.
+    RevokeLink,
+    /// Reload clients and workstations from the hub.
+    Refresh,
+    /// Switch to the next colour theme.
+    CycleTheme,
+    /// Accept: submit a form, keep a filter, close a notice.
+    Confirm,
+    /// Back out: close a dialog, clear the filter.
+    Cancel,
+    /// Answer yes to a question (trust this hub?).
+    Yes,
+    /// Answer no to a question.
+    No,
+}
+
+impl Action {
+    /// The name used in `config.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::FocusNext => "focus_next",
+            Action::FocusPrev => "focus_prev",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::First => "first",
+            Action::Last => "last",
+            Action::Filter => "filter",
+            Action::AddClient => "add_client",
+            Action::ShowLink => "show_link",
+            Action::Copy => "copy",
+            Action::RevokeLink => "revoke_link",
+            Action::Refresh => "refresh",
+            Action::CycleTheme => "cycle_theme",
+            Action::Confirm => "confirm",
+            Action::Cancel => "cancel",
+            Action::Yes => "yes",
+            Action::No => "no",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_match_serde_names() {
+        for action in [
+            Action::Quit,
+            Action::FocusNext,
+            Action::ShowLink,
+            Action::RevokeLink,
+            Action::CycleTheme,
+        ] {
+            let json = serde_json::to_string(&action).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", action.name()));
+        }
+    }
+}

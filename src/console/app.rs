@@ -1,0 +1,302 @@
+//! The loop: terminal events, hub events and a one-second tick become messages; `update` turns
+//! them into state and effects; effects run here; the screen is drawn at most once per batch of
+//! queued events, and only when something changed.
+
+use std::collections::VecDeque;
+use std::io::{self, Stdout, Write};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use futures_util::{FutureExt as _, StreamExt as _};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+
+use super::ConsoleOptions;
+use super::clipboard::{Clipboard, TerminalEnv};
+use super::config::Config;
+use super::keymap::Keymap;
+use super::net::{self, NetCommand, NetEvent};
+use super::state::State;
+use super::theme::Themes;
+use super::ui;
+use super::update::{self, Effect, Msg, Startup, normalize_hub};
+use crate::client::store::LoginStore;
+
+pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
+    // Settings are checked before the terminal is taken over, so their errors print plainly.
+    let config = Config::load(&Config::path(&opts.paths))?;
+    let themes = Themes::load(
+        opts.theme.as_deref().or(config.theme.as_deref()),
+        &opts.paths.config,
+    )?;
+    let keymap = Keymap::with_overrides(&config.keys);
+    let _log_guard = crate::logging::to_file(&opts.paths.logs(), "console");
+    let store = LoginStore::new(opts.paths.state.clone());
+    let startup = startup(&opts, &store);
+    tracing::info!(?config.clipboard, theme = %themes.get(themes.initial).name, "console starting");
+
+    let state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
+    let (net, net_events) = net::spawn();
+    let mut terminal = TerminalGuard::enter()?;
+    let mut app = App {
+        state,
+        themes,
+        store,
+        net,
+        clipboard: Clipboard::new(config.clipboard, TerminalEnv::from_env()),
+        queue: VecDeque::new(),
+        quit: false,
+    };
+    let size = terminal.terminal.size()?;
+    app.dispatch(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
+    let effects = update::start(&mut app.state, startup);
+    app.run_effects(effects);
+    let result = app.event_loop(&mut terminal, net_events).await;
+    if !app.quit {
+        // Left on an error: still close the hub connection cleanly.
+        let _ = app.net.send(NetCommand::Shutdown);
+    }
+    drop(terminal);
+    if let Err(e) = &result {
+        tracing::error!("console stopped: {e:#}");
+    }
+    result
+}
+
+/// How to start: a preset login (demo), a stored one, or the form.
+fn startup(opts: &ConsoleOptions, store: &LoginStore) -> Startup {
+    if let Some(preset) = &opts.preset {
+        return Startup::Preset {
+            hub: normalize_hub(&preset.hub),
+            fingerprint: preset.fingerprint.clone(),
+            token: preset.token.clone(),
+        };
+    }
+    let stored = match &opts.hub {
+        Some(hub) => store.login(hub),
+        None => store.last_login(),
+    };
+    let Some(login) = stored else {
+        return Startup::Form {
+            hub: opts.hub.as_deref().map(normalize_hub),
+            user: None,
+        };
+    };
+    let hub = normalize_hub(&login.hub);
+    match store.known_fingerprint(&hub) {
+        Some(fingerprint) if login.expires_at > Utc::now() => Startup::Stored {
+            hub,
+            user: login.user,
+            token: login.token,
+            fingerprint,
+        },
+        _ => Startup::Form {
+            hub: Some(hub),
+            user: Some(login.user),
+        },
+    }
+}
+
+struct App {
+    state: State,
+    themes: Themes,
+    store: LoginStore,
+    net: mpsc::UnboundedSender<NetCommand>,
+    clipboard: Clipboard,
+    /// Messages produced by effects, handled before the next frame.
+    queue: VecDeque<Msg>,
+    quit: bool,
+}
+
+impl App {
+    async fn event_loop(
+        &mut self,
+        terminal: &mut TerminalGuard,
+        mut net_events: mpsc::UnboundedReceiver<NetEvent>,
+    ) -> anyhow::Result<()> {
+        let mut terminal_events = EventStream::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut net_open = true;
+        loop {
+            if self.state.dirty {
+                let theme = self.themes.get(self.state.theme);
+                terminal
+                    .terminal
+                    .draw(|frame| ui::draw(&self.state, theme, frame))?;
+                self.state.dirty = false;
+            }
+            // OSC 52 goes straight to the terminal, after the frame, outside ratatui's buffer.
+            if let Some(sequence) = self.clipboard.take_pending() {
+                let mut out = io::stdout();
+                out.write_all(sequence.as_bytes())?;
+                out.flush()?;
+            }
+            if self.quit {
+                return Ok(());
+            }
+            tokio::select! {
+                event = terminal_events.next() => match event {
+                    Some(Ok(event)) => self.on_terminal_event(event),
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Ok(()), // the terminal is gone
+                },
+                event = net_events.recv(), if net_open => match event {
+                    Some(event) => self.dispatch(Msg::Net(event)),
+                    None => {
+                        net_open = false;
+                        self.dispatch(Msg::EffectFailed("The connection to the hub stopped; restart the console.".into()));
+                    }
+                },
+                _ = tick.tick() => self.dispatch(Msg::Tick(Utc::now())),
+            }
+            // Drain everything already queued, then draw once.
+            loop {
+                let mut handled = false;
+                while let Ok(event) = net_events.try_recv() {
+                    self.dispatch(Msg::Net(event));
+                    handled = true;
+                }
+                while let Some(Some(Ok(event))) = terminal_events.next().now_or_never() {
+                    self.on_terminal_event(event);
+                    handled = true;
+                }
+                if !handled || self.quit {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_terminal_event(&mut self, event: Event) {
+        let msg = match event {
+            Event::Key(key) => Msg::Key(key),
+            Event::Paste(text) => Msg::Paste(text),
+            Event::Resize(width, height) => Msg::Resize { width, height },
+            _ => return,
+        };
+        self.dispatch(msg);
+    }
+
+    /// Update with a message and with every message its effects produce.
+    fn dispatch(&mut self, msg: Msg) {
+        self.queue.push_back(msg);
+        while let Some(msg) = self.queue.pop_front() {
+            let effects = update::update(&mut self.state, msg);
+            self.run_effects(effects);
+        }
+    }
+
+    fn run_effects(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Net(command) => {
+                    let shutdown = matches!(command, NetCommand::Shutdown);
+                    if self.net.send(command).is_err() && !shutdown {
+                        self.queue.push_back(Msg::EffectFailed(
+                            "The connection to the hub stopped; restart the console.".into(),
+                        ));
+                    }
+                }
+                Effect::LoadPin { hub } => {
+                    let fingerprint = self.store.known_fingerprint(&hub);
+                    self.queue.push_back(Msg::PinLoaded { hub, fingerprint });
+                }
+                Effect::Trust { hub, fingerprint } => {
+                    if let Err(e) = self.store.trust(&hub, &fingerprint) {
+                        tracing::warn!("cannot pin {hub}: {e}");
+                        self.queue.push_back(Msg::EffectFailed(format!(
+                            "Could not record the hub's fingerprint ({e}); you will be asked again next time."
+                        )));
+                    }
+                }
+                Effect::SaveLogin(login) => {
+                    if let Err(e) = self.store.save_login(login) {
+                        tracing::warn!("cannot save login: {e}");
+                        self.queue.push_back(Msg::EffectFailed(format!(
+                            "Could not save your login ({e}); you will have to log in again next time."
+                        )));
+                    }
+                }
+                Effect::ForgetLogin { hub } => {
+                    if let Err(e) = self.store.forget_login(&hub) {
+                        tracing::warn!("cannot forget the login for {hub}: {e}");
+                    }
+                }
+                Effect::Copy(text) => {
+                    let result = self.clipboard.copy(&text).map_err(|e| e.to_string());
+                    self.queue.push_back(Msg::Copied(result));
+                }
+                Effect::Quit => self.quit = true,
+            }
+        }
+    }
+}
+
+/// Set while the console owns the terminal, so restoring happens once, from whichever exit
+/// path gets there first (normal return, error, or panic).
+static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Owns the terminal in raw mode on the alternate screen; restores it when dropped.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    fn enter() -> io::Result<Self> {
+        install_panic_hook();
+        TERMINAL_TAKEN.store(true, Ordering::SeqCst);
+        let entered = enable_raw_mode()
+            .and_then(|()| execute!(io::stdout(), EnterAlternateScreen, EnableBracketedPaste))
+            .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
+        match entered {
+            Ok(terminal) => Ok(Self { terminal }),
+            Err(e) => {
+                restore_terminal();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn restore_terminal() {
+    if TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
+        // Raw mode first: it has more side effects than leaving the alternate screen.
+        let _ = disable_raw_mode();
+        let _ = execute!(
+            io::stdout(),
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
+    }
+}
+
+/// Restore the terminal before the previous hook prints the panic, as `ratatui::init()` does.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}

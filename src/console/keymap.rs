@@ -1,0 +1,770 @@
+//! Keys to actions, per layer (the screen or dialog that has the keyboard). Each binding carries a
+//! description: the footer hints and the `?` help are generated from this table, so they can't
+//! drift from what the keys do.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::{Deserialize, Deserializer};
+
+use super::action::Action;
+
+/// One key with its modifiers, normalised so that `G` and `shift-g` are the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyCombo {
+    pub code: KeyCode,
+    pub modifiers: KeyModifiers,
+}
+
+impl KeyCombo {
+    pub fn new(code: KeyCode, modifiers: KeyModifiers) -> Self {
+        let mut modifiers =
+            modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let code = match code {
+            // The character already says whether shift was down.
+            KeyCode::Char(c) if modifiers.contains(KeyModifiers::SHIFT) => {
+                modifiers.remove(KeyModifiers::SHIFT);
+                KeyCode::Char(c.to_uppercase().next().unwrap_or(c))
+            }
+            KeyCode::BackTab => {
+                modifiers.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            KeyCode::Tab if modifiers.contains(KeyModifiers::SHIFT) => {
+                modifiers.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            other => other,
+        };
+        Self { code, modifiers }
+    }
+
+    pub const fn plain(code: KeyCode) -> Self {
+        Self {
+            code,
+            modifiers: KeyModifiers::NONE,
+        }
+    }
+
+    pub const fn ctrl(c: char) -> Self {
+        Self {
+            code: KeyCode::Char(c),
+            modifiers: KeyModifiers::CONTROL,
+        }
+    }
+
+    pub fn from_event(event: &KeyEvent) -> Self {
+        Self::new(event.code, event.modifiers)
+    }
+
+    /// A key that types a character into a text field (so text layers never bind it).
+    pub fn is_printable(&self) -> bool {
+        matches!(self.code, KeyCode::Char(_)) && (self.modifiers - KeyModifiers::SHIFT).is_empty()
+    }
+}
+
+/// A key name in `config.toml` that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown key {0:?}: use a character (\"q\"), a name (enter, esc, tab, backtab, backspace, delete, up, down, \
+     left, right, home, end, pgup, pgdn, space, f1..f12), optionally after ctrl-, alt- or shift-"
+)]
+pub struct KeyParseError(pub String);
+
+impl FromStr for KeyCombo {
+    type Err = KeyParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let err = || KeyParseError(text.to_owned());
+        let mut rest = text.trim();
+        let mut modifiers = KeyModifiers::NONE;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            let (prefix, modifier) = if lower.starts_with("ctrl-") {
+                ("ctrl-", KeyModifiers::CONTROL)
+            } else if lower.starts_with("alt-") {
+                ("alt-", KeyModifiers::ALT)
+            } else if lower.starts_with("shift-") {
+                ("shift-", KeyModifiers::SHIFT)
+            } else {
+                break;
+            };
+            if rest.len() == prefix.len() {
+                break; // "ctrl-" alone is not a key; let the name check below refuse it
+            }
+            modifiers |= modifier;
+            rest = &rest[prefix.len()..];
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => KeyCode::Char(c),
+            (None, _) => return Err(err()),
+            _ => match rest.to_ascii_lowercase().as_str() {
+                "enter" | "return" => KeyCode::Enter,
+                "esc" | "escape" => KeyCode::Esc,
+                "tab" => KeyCode::Tab,
+                "backtab" => KeyCode::BackTab,
+                "backspace" => KeyCode::Backspace,
+                "delete" | "del" => KeyCode::Delete,
+                "insert" | "ins" => KeyCode::Insert,
+                "up" => KeyCode::Up,
+                "down" => KeyCode::Down,
+                "left" => KeyCode::Left,
+                "right" => KeyCode::Right,
+                "home" => KeyCode::Home,
+                "end" => KeyCode::End,
+                "pgup" | "pageup" => KeyCode::PageUp,
+                "pgdn" | "pagedown" => KeyCode::PageDown,
+                "space" => KeyCode::Char(' '),
+                name => match name.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+                    Some(n @ 1..=12) => KeyCode::F(n),
+                    _ => return Err(err()),
+                },
+            },
+        };
+        Ok(Self::new(code, modifiers))
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyCombo {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a key is written for people: `Ctrl-C`, `↑`, `PgDn`, `q`.
+impl fmt::Display for KeyCombo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.modifiers.contains(KeyModifiers::CONTROL) {
+            f.write_str("Ctrl-")?;
+        }
+        if self.modifiers.contains(KeyModifiers::ALT) {
+            f.write_str("Alt-")?;
+        }
+        if self.modifiers.contains(KeyModifiers::SHIFT) {
+            f.write_str("Shift-")?;
+        }
+        let ctrl = self.modifiers.contains(KeyModifiers::CONTROL);
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("Space"),
+            KeyCode::Char(c) if ctrl => write!(f, "{}", c.to_ascii_uppercase()),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::Enter => f.write_str("Enter"),
+            KeyCode::Esc => f.write_str("Esc"),
+            KeyCode::Tab => f.write_str("Tab"),
+            KeyCode::BackTab => f.write_str("Shift-Tab"),
+            KeyCode::Backspace => f.write_str("Backspace"),
+            KeyCode::Delete => f.write_str("Del"),
+            KeyCode::Insert => f.write_str("Ins"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            KeyCode::Home => f.write_str("Home"),
+            KeyCode::End => f.write_str("End"),
+            KeyCode::PageUp => f.write_str("PgUp"),
+            KeyCode::PageDown => f.write_str("PgDn"),
+            KeyCode::F(n) => write!(f, "F{n}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// Who has the keyboard: a screen, or the dialog on top of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Layer {
+    /// The clients pane and the workstations table.
+    Main,
+    /// Typing a filter for the workstations table.
+    Filter,
+    /// The enrolment link dialog.
+    Link,
+    /// A dialog asking for a name (add client).
+    Input,
+    /// The login form.
+    Login,
+    /// "Trust this hub?" on first contact.
+    Trust,
+    /// The hub's certificate changed.
+    Mismatch,
+    /// The help overlay.
+    Help,
+}
+
+impl Layer {
+    /// Every layer, in the order the help lists them.
+    pub const ALL: [Layer; 8] = [
+        Layer::Main,
+        Layer::Filter,
+        Layer::Link,
+        Layer::Input,
+        Layer::Login,
+        Layer::Trust,
+        Layer::Mismatch,
+        Layer::Help,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Layer::Main => "Clients and workstations",
+            Layer::Filter => "While filtering",
+            Layer::Link => "Enrolment link",
+            Layer::Input => "Add client",
+            Layer::Login => "Login",
+            Layer::Trust => "Trust a new hub",
+            Layer::Mismatch => "Hub certificate changed",
+            Layer::Help => "This help",
+        }
+    }
+
+    /// In these layers, printable keys type into a field instead of running actions.
+    pub fn is_text_entry(self) -> bool {
+        matches!(self, Layer::Filter | Layer::Input | Layer::Login)
+    }
+}
+
+/// One line of the keymap: in `layer`, any of `keys` runs `action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub layer: Layer,
+    pub action: Action,
+    pub keys: Vec<KeyCombo>,
+    /// What the binding does, for the help.
+    pub description: &'static str,
+    /// Short label for the footer; bindings without one are listed only in the help.
+    pub hint: Option<&'static str>,
+}
+
+impl Binding {
+    /// The binding's keys as people read them: `k, ↑`.
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Rebindings from `config.toml`: action -> the keys that run it from now on.
+pub type KeyOverrides = BTreeMap<Action, Vec<KeyCombo>>;
+
+/// The whole keymap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        use Action as A;
+        use KeyCode as K;
+        use Layer as L;
+        let c = |ch: char| KeyCombo::plain(K::Char(ch));
+        let k = KeyCombo::plain;
+        let quit = KeyCombo::ctrl('c');
+        let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
+            layer,
+            action,
+            keys: keys.to_vec(),
+            description,
+            hint,
+        };
+        let bindings = vec![
+            b(L::Main, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
+            b(
+                L::Main,
+                A::Help,
+                &[c('?')],
+                "Show every key binding",
+                Some("help"),
+            ),
+            b(
+                L::Main,
+                A::FocusNext,
+                &[k(K::Tab)],
+                "Focus the next pane",
+                Some("pane"),
+            ),
+            b(
+                L::Main,
+                A::FocusPrev,
+                &[k(K::BackTab)],
+                "Focus the previous pane",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Select the row above",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "Select the row below",
+                None,
+            ),
+            b(L::Main, A::PageUp, &[k(K::PageUp)], "Move a page up", None),
+            b(
+                L::Main,
+                A::PageDown,
+                &[k(K::PageDown)],
+                "Move a page down",
+                None,
+            ),
+            b(
+                L::Main,
+                A::First,
+                &[k(K::Home), c('g')],
+                "Jump to the first row",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Last,
+                &[k(K::End), c('G')],
+                "Jump to the last row",
+                None,
+            ),
+            b(
+                L::Main,
+                A::Filter,
+                &[c('/')],
+                "Filter workstations by hostname, user, OS or client",
+                Some("filter"),
+            ),
+            b(L::Main, A::Cancel, &[k(K::Esc)], "Clear the filter", None),
+            b(
+                L::Main,
+                A::AddClient,
+                &[c('a')],
+                "Add a client",
+                Some("add client"),
+            ),
+            b(
+                L::Main,
+                A::ShowLink,
+                &[c('l')],
+                "Issue an enrolment link for the selected client",
+                Some("link"),
+            ),
+            b(
+                L::Main,
+                A::Refresh,
+                &[c('r')],
+                "Reload clients and workstations",
+                Some("refresh"),
+            ),
+            b(
+                L::Main,
+                A::CycleTheme,
+                &[c('t')],
+                "Switch to the next colour theme",
+                Some("theme"),
+            ),
+            b(
+                L::Filter,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Keep the filter and return to the table",
+                Some("keep"),
+            ),
+            b(
+                L::Filter,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Clear the filter",
+                Some("clear"),
+            ),
+            b(L::Filter, A::Up, &[k(K::Up)], "Select the row above", None),
+            b(
+                L::Filter,
+                A::Down,
+                &[k(K::Down)],
+                "Select the row below",
+                None,
+            ),
+            b(L::Filter, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Link,
+                A::Copy,
+                &[c('c'), c('y')],
+                "Copy the link to the clipboard",
+                Some("copy"),
+            ),
+            b(
+                L::Link,
+                A::RevokeLink,
+                &[c('x')],
+                "Revoke this link (earlier links stay valid)",
+                Some("revoke"),
+            ),
+            b(
+                L::Link,
+                A::Cancel,
+                &[k(K::Esc), c('q'), k(K::Enter)],
+                "Close the dialog",
+                Some("close"),
+            ),
+            b(L::Link, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Input,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Add the client",
+                Some("add"),
+            ),
+            b(L::Input, A::Cancel, &[k(K::Esc)], "Cancel", Some("cancel")),
+            b(L::Input, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Login,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Next field; log in from the password field",
+                Some("log in"),
+            ),
+            b(
+                L::Login,
+                A::FocusNext,
+                &[k(K::Tab), k(K::Down)],
+                "Next field",
+                Some("next field"),
+            ),
+            b(
+                L::Login,
+                A::FocusPrev,
+                &[k(K::BackTab), k(K::Up)],
+                "Previous field",
+                None,
+            ),
+            b(
+                L::Login,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Stop waiting for the hub",
+                None,
+            ),
+            b(L::Login, A::Quit, &[quit], "Quit", Some("quit")),
+            b(
+                L::Trust,
+                A::Yes,
+                &[c('y')],
+                "Trust this hub's certificate and log in",
+                Some("trust"),
+            ),
+            b(
+                L::Trust,
+                A::No,
+                &[c('n'), k(K::Esc)],
+                "Don't trust it; nothing is sent",
+                Some("cancel"),
+            ),
+            b(L::Trust, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Mismatch,
+                A::Cancel,
+                &[k(K::Esc), k(K::Enter), c('q')],
+                "Close; no login is attempted",
+                Some("close"),
+            ),
+            b(L::Mismatch, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Help,
+                A::Cancel,
+                &[k(K::Esc), c('q'), c('?')],
+                "Close the help",
+                Some("close"),
+            ),
+            b(
+                L::Help,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Scroll up",
+                Some("scroll"),
+            ),
+            b(L::Help, A::Down, &[c('j'), k(K::Down)], "Scroll down", None),
+            b(
+                L::Help,
+                A::PageUp,
+                &[k(K::PageUp)],
+                "Scroll a page up",
+                None,
+            ),
+            b(
+                L::Help,
+                A::PageDown,
+                &[k(K::PageDown)],
+                "Scroll a page down",
+                None,
+            ),
+            b(L::Help, A::Quit, &[quit], "Quit", None),
+        ];
+        Self { bindings }
+    }
+}
+
+impl Keymap {
+    /// The default keymap with the user's rebindings applied.
+    ///
+    /// An override replaces the action's keys in every layer that binds the action. On the main
+    /// screen the override wins over other bindings of the same key; in dialogs and text fields
+    /// keys they already use, and printable keys in text fields, keep their meaning there.
+    pub fn with_overrides(overrides: &KeyOverrides) -> Self {
+        let mut keymap = Self::default();
+        for (action, keys) in overrides {
+            for layer in Layer::ALL {
+                if !keymap
+                    .bindings
+                    .iter()
+                    .any(|b| b.layer == layer && b.action == *action)
+                {
+                    continue;
+                }
+                let taken_elsewhere = |keymap: &Keymap, key: &KeyCombo| {
+                    keymap
+                        .bindings
+                        .iter()
+                        .any(|b| b.layer == layer && b.action != *action && b.keys.contains(key))
+                };
+                let keys: Vec<KeyCombo> = keys
+                    .iter()
+                    .copied()
+                    .filter(|key| !(layer.is_text_entry() && key.is_printable()))
+                    .filter(|key| layer == Layer::Main || !taken_elsewhere(&keymap, key))
+                    .collect();
+                for binding in keymap.bindings.iter_mut().filter(|b| b.layer == layer) {
+                    if binding.action == *action {
+                        binding.keys.clone_from(&keys);
+                    } else {
+                        binding.keys.retain(|key| !keys.contains(key));
+                    }
+                }
+            }
+        }
+        keymap
+    }
+
+    /// The action `event` runs in `layer`, if any.
+    pub fn action(&self, layer: Layer, event: &KeyEvent) -> Option<Action> {
+        let key = KeyCombo::from_event(event);
+        self.bindings
+            .iter()
+            .find(|b| b.layer == layer && b.keys.contains(&key))
+            .map(|b| b.action)
+    }
+
+    /// The bindings of one layer, in the order they are listed.
+    pub fn bindings(&self, layer: Layer) -> impl Iterator<Item = &Binding> {
+        self.bindings.iter().filter(move |b| b.layer == layer)
+    }
+
+    /// Footer hints of a layer: (first key, short label), for bindings that have keys and a hint.
+    pub fn hints(&self, layer: Layer) -> Vec<(String, &'static str)> {
+        self.bindings(layer)
+            .filter_map(|b| Some((b.keys.first()?.to_string(), b.hint?)))
+            .collect()
+    }
+
+    /// The first key bound to `action` in `layer`, as people read it (for prose like "press l").
+    pub fn key_for(&self, layer: Layer, action: Action) -> Option<String> {
+        self.bindings(layer)
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map(ToString::to_string)
+    }
+
+    /// The help text: one section per layer, one row (keys, description) per bound binding.
+    pub fn help(&self) -> Vec<(&'static str, Vec<(String, &'static str)>)> {
+        Layer::ALL
+            .iter()
+            .map(|&layer| {
+                let rows = self
+                    .bindings(layer)
+                    .filter(|b| !b.keys.is_empty())
+                    .map(|b| (b.keys_label(), b.description))
+                    .collect();
+                (layer.title(), rows)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn parses_and_prints_keys() {
+        let cases = [
+            ("q", "q"),
+            ("ctrl-c", "Ctrl-C"),
+            ("Ctrl+x", "Ctrl-X"),
+            ("G", "G"),
+            ("shift-g", "G"),
+            ("shift-tab", "Shift-Tab"),
+            ("pgdn", "PgDn"),
+            ("up", "↑"),
+            ("space", "Space"),
+            ("f5", "F5"),
+            ("-", "-"),
+        ];
+        for (text, shown) in cases {
+            let text = text.replace('+', "-");
+            let combo: KeyCombo = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(combo.to_string(), shown, "{text}");
+        }
+        for bad in ["", "ctrl-", "enterr", "f13", "hyper-q"] {
+            assert!(
+                bad.parse::<KeyCombo>().is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn events_match_normalised_keys() {
+        let keymap = Keymap::default();
+        let shifted_g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(keymap.action(Layer::Main, &shifted_g), Some(Action::Last));
+        let backtab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(
+            keymap.action(Layer::Main, &backtab),
+            Some(Action::FocusPrev)
+        );
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        for layer in Layer::ALL {
+            assert_eq!(
+                keymap.action(layer, &ctrl_c),
+                Some(Action::Quit),
+                "{layer:?}"
+            );
+        }
+        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('c'))), None);
+        assert_eq!(
+            keymap.action(Layer::Link, &key(KeyCode::Char('c'))),
+            Some(Action::Copy)
+        );
+    }
+
+    #[test]
+    fn help_lists_every_binding() {
+        let keymap = Keymap::default();
+        let help = keymap.help();
+        let titles: Vec<_> = help.iter().map(|(title, _)| *title).collect();
+        for layer in Layer::ALL {
+            assert!(
+                titles.contains(&layer.title()),
+                "{layer:?} missing from help"
+            );
+        }
+        let rows: Vec<_> = help
+            .iter()
+            .flat_map(|(title, rows)| rows.iter().map(move |r| (*title, r)))
+            .collect();
+        for binding in &keymap.bindings {
+            let title = binding.layer.title();
+            assert!(
+                rows.iter().any(|(t, (keys, desc))| *t == title
+                    && *keys == binding.keys_label()
+                    && *desc == binding.description),
+                "{binding:?} missing from help"
+            );
+        }
+        assert_eq!(rows.len(), keymap.bindings.len());
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_a_layer() {
+        let keymap = Keymap::default();
+        for layer in Layer::ALL {
+            let keys: Vec<_> = keymap
+                .bindings(layer)
+                .flat_map(|b| b.keys.clone())
+                .collect();
+            for (i, key) in keys.iter().enumerate() {
+                assert!(
+                    !keys[i + 1..].contains(key),
+                    "{key} bound twice in {layer:?}"
+                );
+            }
+            if layer.is_text_entry() {
+                assert!(
+                    keys.iter().all(|k| !k.is_printable()),
+                    "{layer:?} binds a printable key"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn overrides_rebind_and_keep_dialogs_working() {
+        let mut overrides = KeyOverrides::new();
+        overrides.insert(
+            Action::Quit,
+            vec!["x".parse().expect("key"), KeyCombo::ctrl('q')],
+        );
+        overrides.insert(Action::Help, vec!["f1".parse().expect("key")]);
+        let keymap = Keymap::with_overrides(&overrides);
+
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('x'))),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('q'))),
+            None,
+            "old key unbound"
+        );
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::F(1))),
+            Some(Action::Help)
+        );
+        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('?'))), None);
+        // In the link dialog `x` still revokes; Ctrl-Q quits there too.
+        assert_eq!(
+            keymap.action(Layer::Link, &key(KeyCode::Char('x'))),
+            Some(Action::RevokeLink)
+        );
+        let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
+        assert_eq!(keymap.action(Layer::Link, &ctrl_q), Some(Action::Quit));
+        // In the login form `x` types; Ctrl-Q quits.
+        assert_eq!(keymap.action(Layer::Login, &key(KeyCode::Char('x'))), None);
+        assert_eq!(keymap.action(Layer::Login, &ctrl_q), Some(Action::Quit));
+        // Help and footer follow the new keys.
+        assert!(
+            keymap
+                .hints(Layer::Main)
+                .contains(&("x".to_owned(), "quit"))
+        );
+        let main_help = &keymap.help()[0].1;
+        assert!(main_help.contains(&("x, Ctrl-Q".to_owned(), "Quit")));
+    }
+
+    #[test]
+    fn override_on_main_screen_takes_the_key_from_another_action() {
+        let mut overrides = KeyOverrides::new();
+        overrides.insert(Action::Refresh, vec!["t".parse().expect("key")]);
+        let keymap = Keymap::with_overrides(&overrides);
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('t'))),
+            Some(Action::Refresh)
+        );
+        assert!(
+            !keymap
+                .hints(Layer::Main)
+                .iter()
+                .any(|(_, hint)| *hint == "theme"),
+            "theme lost its only key"
+        );
+    }
+}

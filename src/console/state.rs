@@ -1,0 +1,510 @@
+//! Everything the console knows, in one plain struct: `update` changes it, `ui::draw` paints it.
+//! No I/O handles live here, so tests build it from messages alone.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::keymap::{Keymap, Layer};
+use crate::protocol::{
+    ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, UserInfo, WorkstationId,
+    WorkstationInfo,
+};
+
+/// The whole screen's state.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The injected clock: set by `Msg::Tick`, read by draw for "last seen" ages.
+    pub now: DateTime<Utc>,
+    pub keymap: Keymap,
+    pub theme_names: Vec<String>,
+    /// Index into `theme_names`.
+    pub theme: usize,
+    pub screen: Screen,
+    pub login: LoginForm,
+    /// The hub we log in to (or are logged in to), once chosen.
+    pub session: Option<Session>,
+    pub connection: Connection,
+    /// Sorted by name.
+    pub clients: Vec<ClientInfo>,
+    pub workstations: Vec<WorkstationInfo>,
+    /// `None` is "All clients".
+    pub selected_client: Option<ClientId>,
+    pub selected_workstation: Option<WorkstationId>,
+    /// First visible row of the workstations table; kept so the view only scrolls when the
+    /// selection would leave it.
+    pub table_offset: usize,
+    pub focus: Pane,
+    pub filter: TextInput,
+    /// The filter field has the keyboard.
+    pub filtering: bool,
+    pub dialog: Option<Dialog>,
+    pub status: Option<Status>,
+    /// Requests sent and not yet answered, by id.
+    pub pending: BTreeMap<RequestId, Pending>,
+    pub next_request_id: RequestId,
+    /// Terminal size in cells, from `Msg::Resize`.
+    pub size: (u16, u16),
+    pub quitting: bool,
+    /// Something visible changed since the last frame.
+    pub dirty: bool,
+}
+
+impl State {
+    pub fn new(now: DateTime<Utc>, keymap: Keymap, theme_names: Vec<String>, theme: usize) -> Self {
+        Self {
+            now,
+            keymap,
+            theme_names,
+            theme,
+            screen: Screen::Login,
+            login: LoginForm::default(),
+            session: None,
+            connection: Connection::Offline,
+            clients: Vec::new(),
+            workstations: Vec::new(),
+            selected_client: None,
+            selected_workstation: None,
+            table_offset: 0,
+            focus: Pane::Workstations,
+            filter: TextInput::default(),
+            filtering: false,
+            dialog: None,
+            status: None,
+            pending: BTreeMap::new(),
+            next_request_id: 1,
+            size: (80, 24),
+            quitting: false,
+            dirty: true,
+        }
+    }
+
+    /// Who has the keyboard now.
+    pub fn layer(&self) -> Layer {
+        match (&self.dialog, self.screen) {
+            (Some(Dialog::Help { .. }), _) => Layer::Help,
+            (Some(Dialog::Trust { .. }), _) => Layer::Trust,
+            (Some(Dialog::Mismatch { .. }), _) => Layer::Mismatch,
+            (Some(Dialog::AddClient { .. }), _) => Layer::Input,
+            (Some(Dialog::Link(_)), _) => Layer::Link,
+            (None, Screen::Login) => Layer::Login,
+            (None, Screen::Main) if self.filtering => Layer::Filter,
+            (None, Screen::Main) => Layer::Main,
+        }
+    }
+
+    pub fn theme_name(&self) -> &str {
+        self.theme_names
+            .get(self.theme)
+            .map_or("dark", String::as_str)
+    }
+
+    /// The clients pane: "All clients" first, then each client, with online/total counts.
+    pub fn client_rows(&self) -> Vec<ClientRow> {
+        let count = |client: Option<&ClientId>| {
+            let mine = self
+                .workstations
+                .iter()
+                .filter(|w| client.is_none_or(|c| &w.client_id == c));
+            mine.fold((0, 0), |(online, total), w| {
+                (
+                    online + usize::from(w.presence != Presence::Offline),
+                    total + 1,
+                )
+            })
+        };
+        let (online, total) = count(None);
+        let mut rows = vec![ClientRow {
+            id: None,
+            name: "All clients".to_owned(),
+            online,
+            total,
+        }];
+        rows.extend(self.clients.iter().map(|c| {
+            let (online, total) = count(Some(&c.id));
+            ClientRow {
+                id: Some(c.id.clone()),
+                name: c.name.clone(),
+                online,
+                total,
+            }
+        }));
+        rows
+    }
+
+    /// The workstations table's rows: the selected client's, matching the filter, sorted by
+    /// client then hostname.
+    pub fn visible_workstations(&self) -> Vec<&WorkstationInfo> {
+        let terms: Vec<String> = self
+            .filter
+            .value
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let mut rows: Vec<&WorkstationInfo> = self
+            .workstations
+            .iter()
+            .filter(|w| {
+                self.selected_client
+                    .as_ref()
+                    .is_none_or(|c| &w.client_id == c)
+            })
+            .filter(|w| terms.iter().all(|term| matches_filter(w, term)))
+            .collect();
+        rows.sort_by_cached_key(|w| {
+            (
+                w.client_name.to_lowercase(),
+                w.hostname.to_lowercase(),
+                w.id.clone(),
+            )
+        });
+        rows
+    }
+
+    /// Index of the selected row among `visible_workstations`.
+    pub fn selected_row(&self, rows: &[&WorkstationInfo]) -> Option<usize> {
+        let id = self.selected_workstation.as_ref()?;
+        rows.iter().position(|w| &w.id == id)
+    }
+
+    /// Index of the selected client among `client_rows`.
+    pub fn selected_client_row(&self) -> usize {
+        match &self.selected_client {
+            None => 0,
+            Some(id) => self
+                .clients
+                .iter()
+                .position(|c| &c.id == id)
+                .map_or(0, |i| i + 1),
+        }
+    }
+
+    /// Rows of the workstations table that fit on screen (for page up/down).
+    pub fn page_rows(&self) -> usize {
+        // header, status, footer, two borders and the column headings
+        usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+
+    /// How far the help can scroll: its lines less what fits (the overlay leaves a row above and
+    /// below, plus its border).
+    pub fn help_max_scroll(&self) -> u16 {
+        let sections: Vec<usize> = self
+            .keymap
+            .help()
+            .iter()
+            .map(|(_, rows)| rows.len())
+            .filter(|&rows| rows > 0)
+            .collect();
+        let lines =
+            sections.iter().map(|rows| rows + 1).sum::<usize>() + sections.len().saturating_sub(1);
+        u16::try_from(lines)
+            .unwrap_or(u16::MAX)
+            .saturating_sub(self.size.1.saturating_sub(4))
+    }
+}
+
+/// Case-insensitive match of one lower-cased term against what the table shows.
+fn matches_filter(w: &WorkstationInfo, term: &str) -> bool {
+    [&w.hostname, &w.user, &w.os, &w.client_name]
+        .iter()
+        .any(|field| field.to_lowercase().contains(term))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Login,
+    Main,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Clients,
+    Workstations,
+}
+
+/// One entry of the clients pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub id: Option<ClientId>,
+    pub name: String,
+    pub online: usize,
+    pub total: usize,
+}
+
+/// The hub the console talks to and who is logged in there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// `wss://host:port`.
+    pub hub: String,
+    /// The pinned certificate fingerprint.
+    pub fingerprint: String,
+    /// Set once logged in.
+    pub user: Option<UserInfo>,
+    /// Store the login token after a password login (not for a login made elsewhere).
+    pub remember: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Offline,
+    Connecting,
+    Connected,
+    /// The link dropped; the link task is retrying.
+    Reconnecting {
+        reason: String,
+    },
+}
+
+/// The login form and where a login attempt is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginForm {
+    pub hub: TextInput,
+    pub user: TextInput,
+    pub password: TextInput,
+    pub field: LoginField,
+    pub phase: LoginPhase,
+    /// Why the last attempt failed, and what to do.
+    pub error: Option<String>,
+    /// Neutral news (a saved login was refused, a hub was not trusted).
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoginField {
+    #[default]
+    Hub,
+    User,
+    Password,
+}
+
+impl LoginField {
+    pub fn next(self) -> Self {
+        match self {
+            LoginField::Hub => LoginField::User,
+            LoginField::User => LoginField::Password,
+            LoginField::Password => LoginField::Hub,
+        }
+    }
+
+    pub fn prev(self) -> Self {
+        self.next().next()
+    }
+}
+
+/// Where a login attempt is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LoginPhase {
+    /// The form is being filled in.
+    #[default]
+    Editing,
+    /// Looking up whether the hub is already trusted.
+    CheckingPin,
+    /// Asked the hub for its certificate (first contact).
+    Probing,
+    /// Waiting for the technician to answer "trust this hub?".
+    AwaitingTrust,
+    /// Password login sent.
+    LoggingIn,
+    /// Token login sent; `fallback` says whether failure returns to the form quietly.
+    Resuming { fallback: bool },
+}
+
+impl LoginPhase {
+    pub fn busy(&self) -> bool {
+        !matches!(self, LoginPhase::Editing)
+    }
+}
+
+/// A dialog on top of the screen; it has the keyboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialog {
+    /// First contact with a hub: pin this certificate?
+    Trust {
+        hub: String,
+        fingerprint: String,
+    },
+    /// The hub's certificate is not the pinned one.
+    Mismatch {
+        hub: String,
+        expected: String,
+        seen: String,
+    },
+    AddClient {
+        name: TextInput,
+        error: Option<String>,
+    },
+    Link(LinkDialog),
+    Help {
+        scroll: u16,
+    },
+}
+
+/// The enrolment link dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDialog {
+    pub client_id: ClientId,
+    pub client_name: String,
+    /// `None` while the hub is issuing it.
+    pub link: Option<(LinkInfo, String)>,
+    pub revoking: bool,
+}
+
+/// A request waiting for its reply, and what to do with the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    ListClients,
+    ListWorkstations,
+    AddClient { name: String },
+    CreateLink { client: ClientId },
+    RevokeLink { link: LinkId },
+}
+
+/// The status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub kind: StatusKind,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    Success,
+    Warning,
+    Error,
+}
+
+/// A one-line text field with a cursor (in characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextInput {
+    pub value: String,
+    pub cursor: usize,
+}
+
+impl TextInput {
+    pub fn new(value: impl Into<String>) -> Self {
+        let value = value.into();
+        let cursor = value.chars().count();
+        Self { value, cursor }
+    }
+
+    pub fn clear(&mut self) {
+        self.value.clear();
+        self.cursor = 0;
+    }
+
+    fn byte_index(&self, char_index: usize) -> usize {
+        self.value
+            .char_indices()
+            .nth(char_index)
+            .map_or(self.value.len(), |(i, _)| i)
+    }
+
+    pub fn insert_str(&mut self, text: &str) {
+        for c in text.chars().filter(|c| !c.is_control()) {
+            let at = self.byte_index(self.cursor);
+            self.value.insert(at, c);
+            self.cursor += 1;
+        }
+    }
+
+    /// Apply an editing key; returns whether the field changed (value or cursor).
+    pub fn edit(&mut self, key: &KeyEvent) -> bool {
+        let len = self.value.chars().count();
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('u') if ctrl => self.clear(),
+            KeyCode::Char('a') if ctrl => self.cursor = 0,
+            KeyCode::Char('e') if ctrl => self.cursor = len,
+            KeyCode::Char('w') if ctrl => {
+                let chars: Vec<char> = self.value.chars().collect();
+                let mut start = self.cursor;
+                while start > 0 && chars[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                while start > 0 && !chars[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                let (from, to) = (self.byte_index(start), self.byte_index(self.cursor));
+                self.value.replace_range(from..to, "");
+                self.cursor = start;
+            }
+            KeyCode::Char(c) if !ctrl && !key.modifiers.contains(KeyModifiers::ALT) => {
+                self.insert_str(&c.to_string());
+            }
+            KeyCode::Backspace if self.cursor > 0 => {
+                self.cursor -= 1;
+                let at = self.byte_index(self.cursor);
+                self.value.remove(at);
+            }
+            KeyCode::Delete if self.cursor < len => {
+                let at = self.byte_index(self.cursor);
+                self.value.remove(at);
+            }
+            KeyCode::Left if self.cursor > 0 => self.cursor -= 1,
+            KeyCode::Right if self.cursor < len => self.cursor += 1,
+            KeyCode::Home => self.cursor = 0,
+            KeyCode::End => self.cursor = len,
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// "12s ago", "3m ago", "5h ago", "2d ago": short enough for a table column.
+pub fn relative_age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
+    let secs = (now - then).num_seconds();
+    match secs {
+        ..=0 => "just now".to_owned(),
+        1..=59 => format!("{secs}s ago"),
+        60..=3_599 => format!("{}m ago", secs / 60),
+        3_600..=86_399 => format!("{}h ago", secs / 3_600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn relative_ages() {
+        let now = Utc
+            .with_ymd_and_hms(2025, 3, 1, 12, 0, 0)
+            .single()
+            .expect("valid date");
+        let ago = |secs| relative_age(now, now - chrono::Duration::seconds(secs));
+        assert_eq!(ago(0), "just now");
+        assert_eq!(ago(-5), "just now", "clock skew never shows a negative age");
+        assert_eq!(ago(12), "12s ago");
+        assert_eq!(ago(180), "3m ago");
+        assert_eq!(ago(5 * 3600 + 10), "5h ago");
+        assert_eq!(ago(2 * 86_400 + 5), "2d ago");
+    }
+
+    #[test]
+    fn text_input_edits_at_the_cursor() {
+        let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+        let mut input = TextInput::new("hélo");
+        assert!(input.edit(&key(KeyCode::Left)));
+        assert!(input.edit(&key(KeyCode::Char('l'))));
+        assert_eq!(input.value, "héllo");
+        assert!(input.edit(&key(KeyCode::Home)));
+        assert!(input.edit(&key(KeyCode::Delete)));
+        assert_eq!(input.value, "éllo");
+        assert!(
+            !input.edit(&key(KeyCode::Backspace)),
+            "nothing before the cursor"
+        );
+        input.insert_str("w h\n");
+        assert_eq!(
+            input.value, "w héllo",
+            "control characters from a paste are dropped"
+        );
+        assert!(input.edit(&KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL)));
+        assert_eq!((input.value.as_str(), input.cursor), ("w éllo", 2));
+    }
+}

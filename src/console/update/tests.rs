@@ -1,0 +1,1118 @@
+//! `update` driven by messages, as the app drives it.
+
+use chrono::{Duration, TimeZone};
+use crossterm::event::{KeyCode, KeyModifiers};
+
+use super::*;
+use crate::console::keymap::Keymap;
+use crate::protocol::{ClientInfo, LinkInfo, Presence, Role, UserInfo, WorkstationInfo};
+
+const HUB: &str = "wss://hub.example.org:7443";
+const FP: &str = "SHA256:aa";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn new_state() -> State {
+    State::new(
+        t0(),
+        Keymap::default(),
+        vec!["dark".into(), "light".into()],
+        0,
+    )
+}
+
+fn key(state: &mut State, code: KeyCode) -> Vec<Effect> {
+    update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ctrl(state: &mut State, c: char) -> Vec<Effect> {
+    update(
+        state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
+    )
+}
+
+fn type_text(state: &mut State, text: &str) {
+    for c in text.chars() {
+        key(state, KeyCode::Char(c));
+    }
+}
+
+fn net(state: &mut State, event: NetEvent) -> Vec<Effect> {
+    update(state, Msg::Net(event))
+}
+
+fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Net(NetCommand::Request { id, body }) => Some((*id, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn user() -> UserInfo {
+    UserInfo {
+        id: "u1".into(),
+        name: "ann".into(),
+        email: "ann@example.org".into(),
+        role: Role::Technician,
+        team_id: "t1".into(),
+        team: "Blue".into(),
+    }
+}
+
+fn client(id: &str, name: &str) -> ClientInfo {
+    ClientInfo {
+        id: id.into(),
+        name: name.into(),
+        created_at: t0(),
+    }
+}
+
+fn ws(
+    id: &str,
+    client: (&str, &str),
+    hostname: &str,
+    os: &str,
+    user: &str,
+    presence: Presence,
+) -> WorkstationInfo {
+    WorkstationInfo {
+        id: id.into(),
+        client_id: client.0.into(),
+        client_name: client.1.into(),
+        hostname: hostname.into(),
+        os: os.into(),
+        user: user.into(),
+        screen: None,
+        agent_version: "0.1.0".into(),
+        presence,
+        last_seen: t0(),
+        enrolled_at: t0(),
+    }
+}
+
+const ACME: (&str, &str) = ("c1", "Acme");
+const BAKERY: (&str, &str) = ("c2", "Bakery");
+
+/// Logged in (preset), both lists answered by id.
+fn logged_in() -> State {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FP.into(),
+            token: "tok".into(),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    for (id, body) in requests(&effects) {
+        let reply = match body {
+            ConsoleRequest::ListClients => ConsoleReply::Clients {
+                clients: vec![client("c2", "Bakery"), client("c1", "Acme")],
+            },
+            ConsoleRequest::ListWorkstations { client: None } => ConsoleReply::Workstations {
+                workstations: vec![
+                    ws(
+                        "w1",
+                        ACME,
+                        "reception",
+                        "Windows 11",
+                        "maria",
+                        Presence::Online,
+                    ),
+                    ws("w2", ACME, "xray", "Windows 10", "xray", Presence::Offline),
+                    ws(
+                        "w3",
+                        BAKERY,
+                        "till",
+                        "Ubuntu 24.04",
+                        "kasse",
+                        Presence::InSession,
+                    ),
+                    ws(
+                        "w4",
+                        BAKERY,
+                        "office-mac",
+                        "macOS 15",
+                        "jonas",
+                        Presence::Offline,
+                    ),
+                ],
+            },
+            other => panic!("unexpected request {other:?}"),
+        };
+        net(
+            &mut state,
+            NetEvent::Reply {
+                id,
+                result: Ok(reply),
+            },
+        );
+    }
+    state
+}
+
+fn hostnames(state: &State) -> Vec<&str> {
+    state
+        .visible_workstations()
+        .iter()
+        .map(|w| w.hostname.as_str())
+        .collect()
+}
+
+#[test]
+fn login_sends_both_list_requests_with_distinct_ids() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FP.into(),
+            token: "tok".into(),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    let sent = requests(&effects);
+    assert_eq!(sent.len(), 2);
+    assert_ne!(sent[0].0, sent[1].0);
+    assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListClients));
+    assert!(
+        sent.iter()
+            .any(|(_, b)| *b == ConsoleRequest::ListWorkstations { client: None })
+    );
+    assert_eq!(state.screen, Screen::Main);
+    assert_eq!(state.connection, Connection::Connected);
+}
+
+#[test]
+fn replies_are_matched_by_id_not_by_order() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FP.into(),
+            token: "tok".into(),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    let sent = requests(&effects);
+    let id_of = |wanted: &ConsoleRequest| {
+        sent.iter()
+            .find(|(_, b)| b == wanted)
+            .map(|(id, _)| *id)
+            .expect("sent")
+    };
+    let clients_id = id_of(&ConsoleRequest::ListClients);
+    let workstations_id = id_of(&ConsoleRequest::ListWorkstations { client: None });
+
+    // An unknown id changes nothing.
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: 999,
+            result: Ok(ConsoleReply::Clients {
+                clients: vec![client("cx", "X")],
+            }),
+        },
+    );
+    assert!(state.clients.is_empty());
+    // The workstations reply arrives first.
+    let workstations = vec![ws(
+        "w1",
+        ACME,
+        "reception",
+        "Windows 11",
+        "maria",
+        Presence::Online,
+    )];
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: workstations_id,
+            result: Ok(ConsoleReply::Workstations { workstations }),
+        },
+    );
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: clients_id,
+            result: Ok(ConsoleReply::Clients {
+                clients: vec![client("c1", "Acme")],
+            }),
+        },
+    );
+    assert_eq!(state.clients.len(), 1);
+    assert_eq!(hostnames(&state), ["reception"]);
+    assert!(state.pending.is_empty());
+    // A second reply with the same id is ignored: the request is no longer pending.
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: clients_id,
+            result: Ok(ConsoleReply::Clients { clients: vec![] }),
+        },
+    );
+    assert_eq!(state.clients.len(), 1);
+}
+
+#[test]
+fn filter_narrows_rows_live_and_esc_clears_it() {
+    let mut state = logged_in();
+    assert_eq!(
+        hostnames(&state),
+        ["reception", "xray", "office-mac", "till"]
+    );
+    key(&mut state, KeyCode::Char('/'));
+    assert_eq!(state.layer(), Layer::Filter);
+    type_text(&mut state, "WIN");
+    assert_eq!(
+        hostnames(&state),
+        ["reception", "xray"],
+        "matches the OS, case-insensitively"
+    );
+    key(&mut state, KeyCode::Backspace);
+    key(&mut state, KeyCode::Backspace);
+    key(&mut state, KeyCode::Backspace);
+    type_text(&mut state, "bak");
+    assert_eq!(
+        hostnames(&state),
+        ["office-mac", "till"],
+        "matches the client"
+    );
+    type_text(&mut state, " kas");
+    assert_eq!(
+        hostnames(&state),
+        ["till"],
+        "every word must match (the user here)"
+    );
+    assert_eq!(
+        state.selected_workstation.as_deref(),
+        Some("w3"),
+        "selection follows the visible rows"
+    );
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(state.layer(), Layer::Main);
+    assert_eq!(hostnames(&state), ["till"], "Enter keeps the filter");
+    key(&mut state, KeyCode::Char('/'));
+    key(&mut state, KeyCode::Esc);
+    assert_eq!(state.filter.value, "");
+    assert_eq!(hostnames(&state).len(), 4);
+}
+
+#[test]
+fn presence_event_updates_the_row_and_counts() {
+    let mut state = logged_in();
+    let acme = |state: &State| {
+        state
+            .client_rows()
+            .into_iter()
+            .find(|r| r.name == "Acme")
+            .expect("row")
+    };
+    assert_eq!((acme(&state).online, acme(&state).total), (1, 2));
+    let mut xray = ws(
+        "w2",
+        ACME,
+        "xray",
+        "Windows 10",
+        "xray",
+        Presence::InSession,
+    );
+    xray.last_seen = t0() + Duration::seconds(30);
+    net(
+        &mut state,
+        NetEvent::Event(HubEvent::Workstation { workstation: xray }),
+    );
+    let row = state
+        .workstations
+        .iter()
+        .find(|w| w.id == "w2")
+        .expect("w2");
+    assert_eq!(row.presence, Presence::InSession);
+    assert_eq!(row.last_seen, t0() + Duration::seconds(30));
+    assert_eq!(state.workstations.len(), 4, "upserted, not added");
+    assert_eq!((acme(&state).online, acme(&state).total), (2, 2));
+    // A new workstation is added.
+    net(
+        &mut state,
+        NetEvent::Event(HubEvent::Workstation {
+            workstation: ws("w9", ACME, "new", "Debian", "x", Presence::Online),
+        }),
+    );
+    assert_eq!(acme(&state).total, 3);
+    assert!(state.dirty);
+}
+
+#[test]
+fn client_pane_selection_filters_the_table() {
+    let mut state = logged_in();
+    key(&mut state, KeyCode::Tab);
+    assert_eq!(state.focus, Pane::Clients);
+    key(&mut state, KeyCode::Char('j'));
+    assert_eq!(
+        state.selected_client.as_deref(),
+        Some("c1"),
+        "clients are sorted by name: Acme first"
+    );
+    assert_eq!(hostnames(&state), ["reception", "xray"]);
+    key(&mut state, KeyCode::End);
+    assert_eq!(state.selected_client.as_deref(), Some("c2"));
+    key(&mut state, KeyCode::Home);
+    assert_eq!(state.selected_client, None, "All clients");
+}
+
+#[test]
+fn first_use_probes_then_trusts_then_logs_in_and_saves_the_token() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: None,
+            user: None,
+        },
+    );
+    assert_eq!(state.login.field, LoginField::Hub);
+    type_text(&mut state, "hub.example.org:7443");
+    key(&mut state, KeyCode::Tab);
+    type_text(&mut state, "ann");
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(
+        state.login.field,
+        LoginField::Password,
+        "Enter moves on until the password"
+    );
+    type_text(&mut state, "pw");
+    let effects = key(&mut state, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::LoadPin { hub }] if hub == HUB),
+        "{effects:?}"
+    );
+    let effects = update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: None,
+        },
+    );
+    assert!(matches!(&effects[..], [Effect::Net(NetCommand::Probe { hub })] if hub == HUB));
+    net(
+        &mut state,
+        NetEvent::CertificateSeen {
+            hub: HUB.into(),
+            fingerprint: FP.into(),
+        },
+    );
+    assert_eq!(state.layer(), Layer::Trust);
+    let effects = key(&mut state, KeyCode::Char('y'));
+    assert!(
+        matches!(&effects[0], Effect::Trust { hub, fingerprint } if hub == HUB && fingerprint == FP)
+    );
+    assert!(
+        matches!(&effects[1], Effect::Net(NetCommand::Login { user, password, .. }) if user == "ann" && password == "pw")
+    );
+    let expires = t0() + Duration::days(30);
+    let effects = net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: Some(("tok".into(), expires)),
+        },
+    );
+    let saved = effects.iter().find_map(|e| match e {
+        Effect::SaveLogin(login) => Some(login.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        saved,
+        Some(StoredLogin {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "tok".into(),
+            expires_at: expires
+        })
+    );
+    assert_eq!(
+        state.login.password.value, "",
+        "the password is not kept after login"
+    );
+}
+
+#[test]
+fn declining_trust_sends_nothing() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "pw");
+    key(&mut state, KeyCode::Enter);
+    update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: None,
+        },
+    );
+    net(
+        &mut state,
+        NetEvent::CertificateSeen {
+            hub: HUB.into(),
+            fingerprint: FP.into(),
+        },
+    );
+    let effects = key(&mut state, KeyCode::Char('n'));
+    assert!(effects.is_empty());
+    assert_eq!(state.login.phase, LoginPhase::Editing);
+    assert!(
+        state
+            .login
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("not trusted"))
+    );
+}
+
+#[test]
+fn known_hub_logs_in_with_the_stored_pin() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: Some("hub.example.org:7443".into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "pw");
+    let effects = key(&mut state, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::LoadPin { hub }] if hub == HUB),
+        "the address is normalised"
+    );
+    let effects = update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: Some(FP.into()),
+        },
+    );
+    assert!(
+        matches!(&effects[..], [Effect::Net(NetCommand::Login { fingerprint, .. })] if fingerprint == FP)
+    );
+    assert_eq!(state.layer(), Layer::Login, "no trust dialog");
+}
+
+#[test]
+fn certificate_mismatch_never_logs_in() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "pw");
+    key(&mut state, KeyCode::Enter);
+    update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: Some(FP.into()),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::CertificateMismatch {
+            hub: HUB.into(),
+            expected: FP.into(),
+            seen: "SHA256:bb".into(),
+        },
+    );
+    assert!(effects.is_empty());
+    assert_eq!(state.layer(), Layer::Mismatch);
+    assert_eq!(state.screen, Screen::Login);
+    assert!(state.session.is_none());
+    assert_eq!(state.login.password.value, "", "the password is dropped");
+    let effects = key(&mut state, KeyCode::Char('y'));
+    assert!(effects.is_empty(), "y does not trust the new certificate");
+    key(&mut state, KeyCode::Esc);
+    assert_eq!(state.layer(), Layer::Login);
+}
+
+#[test]
+fn refused_stored_login_falls_back_to_the_prefilled_form_and_forgets_it() {
+    let mut state = new_state();
+    let effects = start(
+        &mut state,
+        Startup::Stored {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "old".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    assert!(
+        matches!(&effects[..], [Effect::Net(NetCommand::Resume { token, fingerprint, .. })] if token == "old" && fingerprint == FP)
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoginFailed {
+            error: ProtocolError::new(ErrorCode::Expired, "login expired"),
+        },
+    );
+    assert!(matches!(&effects[..], [Effect::ForgetLogin { hub }] if hub == HUB));
+    assert_eq!(state.screen, Screen::Login);
+    assert_eq!(
+        (
+            state.login.hub.value.as_str(),
+            state.login.user.value.as_str()
+        ),
+        (HUB, "ann")
+    );
+    assert_eq!(state.login.field, LoginField::Password);
+    assert!(!state.login.phase.busy());
+}
+
+#[test]
+fn unreachable_stored_hub_keeps_the_token() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Stored {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "t".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::ConnectFailed {
+            hub: HUB.into(),
+            error: "connection refused".into(),
+        },
+    );
+    assert!(
+        effects.is_empty(),
+        "not forgotten: the hub may just be down"
+    );
+    assert!(
+        state
+            .login
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection refused"))
+    );
+}
+
+#[test]
+fn unreachable_hub_keeps_the_typed_password_for_the_retry() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "pw");
+    key(&mut state, KeyCode::Enter);
+    update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: None,
+        },
+    );
+    net(
+        &mut state,
+        NetEvent::ConnectFailed {
+            hub: HUB.into(),
+            error: "timed out".into(),
+        },
+    );
+    assert_eq!(state.login.password.value, "pw");
+    let effects = key(&mut state, KeyCode::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::LoadPin { .. }]),
+        "Enter retries at once"
+    );
+}
+
+#[test]
+fn token_refused_after_a_reconnect_returns_to_login_and_forgets_it() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Stored {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "t".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    net(
+        &mut state,
+        NetEvent::Disconnected {
+            reason: "hub restarted".into(),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoginFailed {
+            error: ProtocolError::new(ErrorCode::Expired, "login expired"),
+        },
+    );
+    assert!(matches!(&effects[..], [Effect::ForgetLogin { hub }] if hub == HUB));
+    assert_eq!(state.screen, Screen::Login);
+    assert!(
+        state
+            .login
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("Log in again"))
+    );
+}
+
+#[test]
+fn a_preset_login_is_never_forgotten_from_the_store() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FP.into(),
+            token: "demo".into(),
+        },
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoginFailed {
+            error: ProtocolError::new(ErrorCode::Expired, "expired"),
+        },
+    );
+    assert!(effects.is_empty());
+    assert_eq!(state.screen, Screen::Login);
+}
+
+#[test]
+fn wrong_password_says_what_to_do() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "bad");
+    key(&mut state, KeyCode::Enter);
+    update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: Some(FP.into()),
+        },
+    );
+    net(
+        &mut state,
+        NetEvent::LoginFailed {
+            error: ProtocolError::invalid_credentials(),
+        },
+    );
+    let error = state.login.error.clone().expect("error shown");
+    assert!(
+        error.contains("Invalid user name or password") && error.contains("Check the user name"),
+        "{error}"
+    );
+}
+
+#[test]
+fn error_replies_show_in_the_status_line_with_a_next_step() {
+    let mut state = logged_in();
+    key(&mut state, KeyCode::Char('a'));
+    type_text(&mut state, "Acme");
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, ConsoleRequest::AddClient { name })] = &requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(name, "Acme");
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Err(ProtocolError::new(
+                ErrorCode::Conflict,
+                "a client named Acme exists",
+            )),
+        },
+    );
+    let status = state.status.clone().expect("status");
+    assert_eq!(status.kind, StatusKind::Error);
+    assert!(
+        status.text.contains("A client named Acme exists")
+            && status.text.contains("Choose another name"),
+        "{}",
+        status.text
+    );
+    // Errors stay until something replaces them; other news fades after ten seconds.
+    update(&mut state, Msg::Tick(t0() + Duration::seconds(60)));
+    assert!(state.status.is_some());
+}
+
+#[test]
+fn add_client_selects_it_and_offers_the_link() {
+    let mut state = logged_in();
+    key(&mut state, KeyCode::Char('a'));
+    let effects = key(&mut state, KeyCode::Enter);
+    assert!(effects.is_empty(), "an empty name is refused");
+    assert!(matches!(
+        &state.dialog,
+        Some(Dialog::AddClient { error: Some(_), .. })
+    ));
+    type_text(&mut state, "  Carpenter Ltd ");
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, ConsoleRequest::AddClient { name })] = &requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(name, "Carpenter Ltd");
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Client {
+                client: client("c3", "Carpenter Ltd"),
+            }),
+        },
+    );
+    assert_eq!(state.selected_client.as_deref(), Some("c3"));
+    assert!(
+        state
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("Press l"))
+    );
+    let effects = key(&mut state, KeyCode::Char('l'));
+    assert!(
+        matches!(&requests(&effects)[..], [(_, ConsoleRequest::CreateLink { client, valid_days: None })] if client == "c3")
+    );
+}
+
+#[test]
+fn link_dialog_copies_and_revokes() {
+    let mut state = logged_in();
+    let effects = key(&mut state, KeyCode::Char('l'));
+    // All clients shown: the link is for the selected workstation's client.
+    let [(id, ConsoleRequest::CreateLink { client, .. })] = &requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(client, "c1");
+    assert!(
+        key(&mut state, KeyCode::Char('c')).is_empty(),
+        "nothing to copy yet"
+    );
+    let link = LinkInfo {
+        id: "l1".into(),
+        client_id: "c1".into(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(7),
+        revoked: false,
+        uses: 0,
+    };
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Link {
+                link,
+                url: "tether://h/enrol/t?fp=x".into(),
+            }),
+        },
+    );
+    let effects = key(&mut state, KeyCode::Char('y'));
+    assert!(matches!(&effects[..], [Effect::Copy(url)] if url == "tether://h/enrol/t?fp=x"));
+    update(&mut state, Msg::Copied(Ok(CopyMethod::Osc52)));
+    assert_eq!(
+        state.status.as_ref().map(|s| s.text.as_str()),
+        Some("Copied (OSC 52)")
+    );
+
+    let effects = key(&mut state, KeyCode::Char('x'));
+    let [(revoke_id, ConsoleRequest::RevokeLink { link })] = &requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(link, "l1");
+    assert!(
+        requests(&key(&mut state, KeyCode::Char('x'))).is_empty(),
+        "one revoke at a time"
+    );
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *revoke_id,
+            result: Ok(ConsoleReply::Done),
+        },
+    );
+    let Some(Dialog::Link(dialog)) = &state.dialog else {
+        panic!("dialog closed")
+    };
+    assert!(dialog.link.as_ref().is_some_and(|(l, _)| l.revoked));
+    assert!(
+        key(&mut state, KeyCode::Char('c')).is_empty(),
+        "a revoked link is not copied"
+    );
+    key(&mut state, KeyCode::Esc);
+    assert!(state.dialog.is_none());
+}
+
+#[test]
+fn disconnect_then_reconnect_reloads_the_lists() {
+    let mut state = logged_in();
+    net(
+        &mut state,
+        NetEvent::Disconnected {
+            reason: "hub restarted".into(),
+        },
+    );
+    assert!(matches!(state.connection, Connection::Reconnecting { .. }));
+    assert_eq!(
+        state.status.as_ref().map(|s| s.kind),
+        Some(StatusKind::Warning)
+    );
+    assert_eq!(
+        state.workstations.len(),
+        4,
+        "the last known lists stay on screen"
+    );
+    let effects = net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    assert_eq!(requests(&effects).len(), 2);
+    assert_eq!(state.connection, Connection::Connected);
+    assert_eq!(
+        state.status.as_ref().map(|s| s.text.as_str()),
+        Some("Reconnected.")
+    );
+}
+
+#[test]
+fn tick_moves_the_injected_clock() {
+    let mut state = logged_in();
+    state.dirty = false;
+    update(&mut state, Msg::Tick(t0() + Duration::seconds(1)));
+    assert_eq!(state.now, t0() + Duration::seconds(1));
+    assert!(state.dirty, "ages on screen changed");
+}
+
+#[test]
+fn quit_closes_the_link_first_from_any_screen() {
+    let mut state = logged_in();
+    let effects = key(&mut state, KeyCode::Char('q'));
+    assert!(matches!(
+        &effects[..],
+        [Effect::Net(NetCommand::Shutdown), Effect::Quit]
+    ));
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: None,
+            user: None,
+        },
+    );
+    assert!(
+        key(&mut state, KeyCode::Char('q')).is_empty(),
+        "q types in the login form"
+    );
+    assert_eq!(state.login.hub.value, "q");
+    assert!(matches!(
+        &ctrl(&mut state, 'c')[..],
+        [Effect::Net(NetCommand::Shutdown), Effect::Quit]
+    ));
+}
+
+#[test]
+fn theme_cycles_and_help_opens() {
+    let mut state = logged_in();
+    key(&mut state, KeyCode::Char('t'));
+    assert_eq!(state.theme_name(), "light");
+    key(&mut state, KeyCode::Char('t'));
+    assert_eq!(state.theme_name(), "dark");
+    key(&mut state, KeyCode::Char('?'));
+    assert_eq!(state.layer(), Layer::Help);
+    key(&mut state, KeyCode::Char('?'));
+    assert_eq!(state.layer(), Layer::Main);
+}
+
+#[test]
+fn refresh_requests_both_lists() {
+    let mut state = logged_in();
+    let effects = key(&mut state, KeyCode::Char('r'));
+    let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(
+        bodies,
+        [
+            ConsoleRequest::ListClients,
+            ConsoleRequest::ListWorkstations { client: None }
+        ]
+    );
+}
+
+#[test]
+fn table_scrolls_only_when_the_selection_leaves_the_view() {
+    let mut state = logged_in();
+    update(
+        &mut state,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    let many = (0..40).map(|i| {
+        ws(
+            &format!("m{i:02}"),
+            ACME,
+            &format!("pc-{i:02}"),
+            "Windows 11",
+            "u",
+            Presence::Online,
+        )
+    });
+    for workstation in many {
+        net(
+            &mut state,
+            NetEvent::Event(HubEvent::Workstation { workstation }),
+        );
+    }
+    key(&mut state, KeyCode::Home);
+    assert_eq!(state.page_rows(), 18);
+    for _ in 0..17 {
+        key(&mut state, KeyCode::Down);
+    }
+    assert_eq!(state.table_offset, 0, "row 17 is still on the first page");
+    key(&mut state, KeyCode::Down);
+    assert_eq!(state.table_offset, 1);
+    key(&mut state, KeyCode::Up);
+    assert_eq!(
+        state.table_offset, 1,
+        "moving up inside the view does not scroll"
+    );
+    key(&mut state, KeyCode::End);
+    assert_eq!(state.table_offset, 44 - 18);
+    key(&mut state, KeyCode::PageUp);
+    assert_eq!(
+        state.table_offset,
+        43 - 18,
+        "a page up from the last row shows the new selection at the top"
+    );
+    key(&mut state, KeyCode::Home);
+    assert_eq!(state.table_offset, 0);
+}
+
+#[test]
+fn help_scroll_stops_at_the_end() {
+    let mut state = logged_in();
+    update(
+        &mut state,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    key(&mut state, KeyCode::Char('?'));
+    for _ in 0..200 {
+        key(&mut state, KeyCode::Char('j'));
+    }
+    let Some(Dialog::Help { scroll }) = state.dialog else {
+        panic!("help closed")
+    };
+    assert!(scroll > 0);
+    assert_eq!(scroll, state.help_max_scroll());
+    key(&mut state, KeyCode::Char('k'));
+    assert!(
+        matches!(state.dialog, Some(Dialog::Help { scroll: s }) if s == scroll - 1),
+        "one key press scrolls back"
+    );
+}
+
+#[test]
+fn esc_abandons_a_login_attempt() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "pw");
+    key(&mut state, KeyCode::Enter);
+    update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: Some(FP.into()),
+        },
+    );
+    assert!(state.login.phase.busy());
+    type_text(&mut state, "x");
+    assert_eq!(
+        state.login.password.value, "pw",
+        "the form is read-only while waiting"
+    );
+    key(&mut state, KeyCode::Esc);
+    assert!(!state.login.phase.busy());
+    let effects = net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: Some(("t".into(), t0())),
+        },
+    );
+    assert!(
+        effects.is_empty(),
+        "a late answer neither logs in nor stores a token"
+    );
+    assert_eq!(state.screen, Screen::Login);
+}

@@ -1,0 +1,447 @@
+//! The console's screens on a `TestBackend`, reached by feeding messages through the public
+//! `update` (keys, hub events, replies matched by request id), with a fixed clock.
+//! Update with `INSTA_UPDATE=always cargo test --test console_snapshots`, then read the diffs.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use tether::console::keymap::Keymap;
+use tether::console::net::{NetCommand, NetEvent};
+use tether::console::state::State;
+use tether::console::theme::{Role, Theme};
+use tether::console::ui;
+use tether::console::update::{self, Effect, Msg, Startup};
+use tether::protocol::{
+    ClientInfo, ConsoleReply, ConsoleRequest, LinkInfo, Presence, Role as UserRole, UserInfo,
+    WorkstationInfo,
+};
+
+const HUB: &str = "wss://hub.example.org:7443";
+const FINGERPRINT: &str = "SHA256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn new_state() -> State {
+    let themes = ["dark", "light", "high-contrast"]
+        .map(String::from)
+        .to_vec();
+    State::new(now(), Keymap::default(), themes, 0)
+}
+
+fn dark() -> Theme {
+    Theme::builtin("dark").expect("built-in theme")
+}
+
+fn buffer(state: &State, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| ui::draw(state, &dark(), frame))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+fn render(state: &State, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| ui::draw(state, &dark(), frame))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+fn press(state: &mut State, code: KeyCode) -> Vec<Effect> {
+    update::update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn type_text(state: &mut State, text: &str) {
+    for c in text.chars() {
+        press(state, KeyCode::Char(c));
+    }
+}
+
+fn resize(state: &mut State, width: u16, height: u16) {
+    update::update(state, Msg::Resize { width, height });
+}
+
+/// The requests among effects, as (id, body).
+fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Net(NetCommand::Request { id, body }) => Some((*id, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn client(id: &str, name: &str) -> ClientInfo {
+    ClientInfo {
+        id: id.into(),
+        name: name.into(),
+        created_at: now() - Duration::days(30),
+    }
+}
+
+fn workstation(
+    id: &str,
+    (client_id, client_name): (&str, &str),
+    hostname: &str,
+    os: &str,
+    user: &str,
+    presence: Presence,
+    seen_secs_ago: i64,
+) -> WorkstationInfo {
+    WorkstationInfo {
+        id: id.into(),
+        client_id: client_id.into(),
+        client_name: client_name.into(),
+        hostname: hostname.into(),
+        os: os.into(),
+        user: user.into(),
+        screen: None,
+        agent_version: "0.1.0".into(),
+        presence,
+        last_seen: now() - Duration::seconds(seen_secs_ago),
+        enrolled_at: now() - Duration::days(20),
+    }
+}
+
+const ACME: (&str, &str) = ("c-acme", "Acme Dental");
+const BAKERY: (&str, &str) = ("c-bakery", "Bäckerei Brot & Co");
+const LAW: (&str, &str) = ("c-law", "Lindqvist Law");
+
+fn sample_workstations() -> Vec<WorkstationInfo> {
+    use Presence::{InSession, Offline, Online};
+    vec![
+        workstation(
+            "w1",
+            ACME,
+            "reception-pc",
+            "Windows 11 Pro",
+            "maria",
+            Online,
+            12,
+        ),
+        workstation(
+            "w2",
+            ACME,
+            "dentist-laptop",
+            "macOS 15.3",
+            "dr.berg",
+            InSession,
+            3,
+        ),
+        workstation(
+            "w3",
+            ACME,
+            "xray-station",
+            "Windows 10 Pro",
+            "xray",
+            Offline,
+            2 * 86_400 + 60,
+        ),
+        workstation(
+            "w4",
+            BAKERY,
+            "till-1",
+            "Ubuntu 24.04 LTS",
+            "kasse",
+            Online,
+            45,
+        ),
+        workstation(
+            "w5",
+            BAKERY,
+            "office",
+            "Windows 11 Home",
+            "jonas",
+            Offline,
+            3 * 3_600 + 5,
+        ),
+        workstation(
+            "w6",
+            LAW,
+            "partner-mbp",
+            "macOS 14.7",
+            "e.lindqvist",
+            Offline,
+            180,
+        ),
+        workstation("w7", LAW, "build-server", "Debian 12", "root", Online, 1),
+    ]
+}
+
+fn technician() -> UserInfo {
+    UserInfo {
+        id: "u-ann".into(),
+        name: "ann".into(),
+        email: "ann@support.example".into(),
+        role: UserRole::Technician,
+        team_id: "t-blue".into(),
+        team: "Blue".into(),
+    }
+}
+
+/// Logged in through a preset login, lists loaded by replying to the requests by id, then one
+/// live presence event.
+fn logged_in(width: u16, height: u16) -> State {
+    let mut state = new_state();
+    resize(&mut state, width, height);
+    let effects = update::start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FINGERPRINT.into(),
+            token: "tok".into(),
+        },
+    );
+    assert!(matches!(
+        &effects[..],
+        [Effect::Net(NetCommand::Resume { .. })]
+    ));
+    let effects = update::update(
+        &mut state,
+        Msg::Net(NetEvent::LoggedIn {
+            user: technician(),
+            token: None,
+        }),
+    );
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::SaveLogin(_))),
+        "a preset login is never stored"
+    );
+    for (id, body) in requests(&effects) {
+        let result = match body {
+            ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+                clients: vec![
+                    client(LAW.0, LAW.1),
+                    client(ACME.0, ACME.1),
+                    client(BAKERY.0, BAKERY.1),
+                ],
+            }),
+            ConsoleRequest::ListWorkstations { client: None } => Ok(ConsoleReply::Workstations {
+                workstations: sample_workstations(),
+            }),
+            other => panic!("unexpected request {other:?}"),
+        };
+        update::update(&mut state, Msg::Net(NetEvent::Reply { id, result }));
+    }
+    assert!(state.pending.is_empty(), "every request was answered");
+    // The partner's laptop comes online.
+    let mut back = workstation(
+        "w6",
+        LAW,
+        "partner-mbp",
+        "macOS 14.7",
+        "e.lindqvist",
+        Presence::Online,
+        0,
+    );
+    back.last_seen = now();
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Event(tether::protocol::HubEvent::Workstation {
+            workstation: back,
+        })),
+    );
+    // The clock moves on five seconds: every age grows by five.
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(5)));
+    state
+}
+
+fn login_form(width: u16, height: u16) -> State {
+    let mut state = new_state();
+    resize(&mut state, width, height);
+    update::start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: Some("ann".into()),
+        },
+    );
+    type_text(&mut state, "correct horse");
+    state
+}
+
+#[test]
+fn login_screen() {
+    let state = login_form(80, 24);
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("•••••••••••••") && !screen.contains("correct horse"),
+        "password is masked"
+    );
+    insta::assert_snapshot!("login_80x24", screen);
+    insta::assert_snapshot!("login_120x40", render(&login_form(120, 40), 120, 40));
+}
+
+#[test]
+fn certificate_confirmation_dialog() {
+    let mut state = login_form(80, 24);
+    let effects = press(&mut state, KeyCode::Enter);
+    assert!(matches!(&effects[..], [Effect::LoadPin { hub }] if hub == HUB));
+    let effects = update::update(
+        &mut state,
+        Msg::PinLoaded {
+            hub: HUB.into(),
+            fingerprint: None,
+        },
+    );
+    assert!(
+        matches!(&effects[..], [Effect::Net(NetCommand::Probe { hub })] if hub == HUB),
+        "unknown hub: probe"
+    );
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::CertificateSeen {
+            hub: HUB.into(),
+            fingerprint: FINGERPRINT.into(),
+        }),
+    );
+    insta::assert_snapshot!("trust_80x24", render(&state, 80, 24));
+
+    let effects = press(&mut state, KeyCode::Char('y'));
+    assert!(
+        matches!(&effects[0], Effect::Trust { hub, fingerprint } if hub == HUB && fingerprint == FINGERPRINT)
+    );
+    assert!(matches!(
+        &effects[1],
+        Effect::Net(NetCommand::Login { fingerprint, user, password, .. })
+            if fingerprint == FINGERPRINT && user == "ann" && password == "correct horse"
+    ));
+}
+
+#[test]
+fn certificate_mismatch_dialog() {
+    let mut state = new_state();
+    update::start(
+        &mut state,
+        Startup::Stored {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "tok".into(),
+            fingerprint: FINGERPRINT.into(),
+        },
+    );
+    let seen = "SHA256:0000000000000000000000000000000000000000000000000000000000000bad";
+    let effects = update::update(
+        &mut state,
+        Msg::Net(NetEvent::CertificateMismatch {
+            hub: HUB.into(),
+            expected: FINGERPRINT.into(),
+            seen: seen.into(),
+        }),
+    );
+    assert!(effects.is_empty(), "never logs in");
+    insta::assert_snapshot!("mismatch_80x24", render(&state, 80, 24));
+}
+
+#[test]
+fn main_screen() {
+    insta::assert_snapshot!("main_80x24", render(&logged_in(80, 24), 80, 24));
+    insta::assert_snapshot!("main_120x40", render(&logged_in(120, 40), 120, 40));
+}
+
+#[test]
+fn main_screen_filtered_and_narrow() {
+    let mut state = logged_in(80, 24);
+    press(&mut state, KeyCode::Char('/'));
+    type_text(&mut state, "MAC");
+    insta::assert_snapshot!("main_filter_80x24", render(&state, 80, 24));
+    press(&mut state, KeyCode::Enter);
+    resize(&mut state, 60, 16);
+    insta::assert_snapshot!("main_filtered_60x16", render(&state, 60, 16));
+    insta::assert_snapshot!("too_small_40x10", render(&state, 40, 10));
+}
+
+#[test]
+fn presence_uses_semantic_colours() {
+    let mut state = logged_in(120, 40);
+    // Select the last row, so the rows looked at below are drawn in their own colours.
+    press(&mut state, KeyCode::Char('G'));
+    let buffer = buffer(&state, 120, 40);
+    let theme = dark();
+    let find = |needle: &str| {
+        let area = buffer.area;
+        (area.top()..area.bottom())
+            .find_map(|y| {
+                let line: String = (area.left()..area.right())
+                    .map(|x| buffer[(x, y)].symbol().to_owned())
+                    .collect();
+                line.find(needle)
+                    .map(|byte| (line[..byte].chars().count(), y))
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen"))
+    };
+    let fg = |(x, y): (usize, u16)| buffer[(u16::try_from(x).expect("column"), y)].fg;
+    assert_eq!(
+        fg(find("◆ in session")),
+        theme.style(Role::Accent).fg.expect("accent colour")
+    );
+    assert_eq!(
+        fg(find("○ offline")),
+        theme.style(Role::Muted).fg.expect("muted colour")
+    );
+    assert_eq!(
+        fg(find("● online")),
+        theme.style(Role::Success).fg.expect("success colour")
+    );
+}
+
+#[test]
+fn help_overlay() {
+    let mut state = logged_in(80, 24);
+    press(&mut state, KeyCode::Char('?'));
+    insta::assert_snapshot!("help_80x24", render(&state, 80, 24));
+}
+
+#[test]
+fn link_dialog() {
+    let mut state = logged_in(80, 24);
+    press(&mut state, KeyCode::Tab);
+    press(&mut state, KeyCode::Char('j'));
+    let effects = press(&mut state, KeyCode::Char('l'));
+    let [
+        (
+            id,
+            ConsoleRequest::CreateLink {
+                client,
+                valid_days: None,
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected one CreateLink, got {effects:?}");
+    };
+    assert_eq!(client, ACME.0);
+    let link = LinkInfo {
+        id: "l-7".into(),
+        client_id: ACME.0.into(),
+        created_at: now(),
+        expires_at: now() + Duration::days(7),
+        revoked: false,
+        uses: 2,
+    };
+    let url = format!(
+        "tether://hub.example.org:7443/enrol/q3Xv9LkT2mWpR8sYc4NbZ1dHfG6jU0aE?fp={FINGERPRINT}"
+    );
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Link {
+                link,
+                url: url.clone(),
+            }),
+        }),
+    );
+    insta::assert_snapshot!("link_80x24", render(&state, 80, 24));
+
+    let effects = press(&mut state, KeyCode::Char('c'));
+    assert!(matches!(&effects[..], [Effect::Copy(text)] if *text == url));
+}
