@@ -67,9 +67,9 @@ struct DemoAgent {
 }
 
 impl DemoAgent {
-    fn start(&mut self) {
+    fn start(&mut self) -> watch::Receiver<AgentStatus> {
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        let (status, _) = watch::channel(AgentStatus::Connecting { attempt: 0 });
+        let (status, status_rx) = watch::channel(AgentStatus::Connecting { attempt: 0 });
         let opts = self.opts.clone();
         tokio::spawn(async move {
             let shutdown = async move {
@@ -80,6 +80,7 @@ impl DemoAgent {
             }
         });
         self.stop = Some(stop_tx);
+        status_rx
     }
 
     fn stop(&mut self) {
@@ -188,11 +189,19 @@ impl Demo {
             }
         }
         drop(tech);
-        // A few stay offline from the start, so the list shows every state.
+        // Every machine enrols; then a few go offline at once, so the list shows every state.
         let count = agents.len();
+        let mut statuses = Vec::new();
+        for agent in &mut agents {
+            statuses.push(agent.start());
+        }
+        for mut status in statuses {
+            let online = status.wait_for(|s| matches!(s, AgentStatus::Online { .. }));
+            let _ = tokio::time::timeout(Duration::from_secs(10), online).await;
+        }
         for (i, agent) in agents.iter_mut().enumerate() {
-            if i % 5 != 4 {
-                agent.start();
+            if i % 5 == 4 {
+                agent.stop();
             }
         }
         let agents = Arc::new(tokio::sync::Mutex::new(agents));
@@ -232,7 +241,7 @@ async fn comings_and_goings(agents: Arc<tokio::sync::Mutex<Vec<DemoAgent>>>, cou
             if agent.stop.is_some() {
                 agent.stop();
             } else {
-                agent.start();
+                let _ = agent.start();
             }
         }
     }

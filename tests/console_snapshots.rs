@@ -400,9 +400,9 @@ fn help_overlay() {
     insta::assert_snapshot!("help_80x24", render(&state, 80, 24));
 }
 
-#[test]
-fn link_dialog() {
-    let mut state = logged_in(80, 24);
+/// Logged in, Acme selected, and the hub's answer to `l` shown. Returns the link's URL too.
+fn with_link_dialog(width: u16, height: u16) -> (State, String) {
+    let mut state = logged_in(width, height);
     press(&mut state, KeyCode::Tab);
     press(&mut state, KeyCode::Char('j'));
     let effects = press(&mut state, KeyCode::Char('l'));
@@ -440,8 +440,67 @@ fn link_dialog() {
             }),
         }),
     );
+    (state, url)
+}
+
+#[test]
+fn link_dialog() {
+    let (mut state, url) = with_link_dialog(80, 24);
     insta::assert_snapshot!("link_80x24", render(&state, 80, 24));
 
     let effects = press(&mut state, KeyCode::Char('c'));
     assert!(matches!(&effects[..], [Effect::Copy(text)] if *text == url));
+}
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/png.rs"]
+mod png;
+
+/// The screens the README shows, rendered by the real `draw` to PNG. With
+/// `TETHER_WRITE_SCREENSHOTS=1` they are written to `screenshots/`; otherwise to a temporary
+/// directory, and checked.
+#[test]
+fn screenshots() {
+    if !common::peers::file_available(png::FONT, "fonts-dejavu-core", "screenshots") {
+        return;
+    }
+    let renderer = png::Renderer::new(15.0).expect("font loads");
+    let write = std::env::var_os("TETHER_WRITE_SCREENSHOTS").is_some();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = if write {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots")
+    } else {
+        tmp.path().to_path_buf()
+    };
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+
+    let mut help = logged_in(80, 24);
+    press(&mut help, KeyCode::Char('?'));
+    let mut filtered = logged_in(120, 40);
+    press(&mut filtered, KeyCode::Char('/'));
+    type_text(&mut filtered, "mac");
+    let scenes: Vec<(&str, State, u16, u16)> = vec![
+        ("main-120x40", logged_in(120, 40), 120, 40),
+        ("main-80x24", logged_in(80, 24), 80, 24),
+        ("filter-120x40", filtered, 120, 40),
+        ("login-80x24", login_form(80, 24), 80, 24),
+        ("link-80x24", with_link_dialog(80, 24).0, 80, 24),
+        ("help-80x24", help, 80, 24),
+    ];
+    for (name, state, width, height) in scenes {
+        let image = renderer.render(&buffer(&state, width, height));
+        let path = dir.join(format!("{name}.png"));
+        image.save(&path).expect("write png");
+        // Read it back: a real PNG of the whole terminal, with the theme's colours in it.
+        let back = image::open(&path).expect("decode png").to_rgb8();
+        assert_eq!(back.dimensions(), image.dimensions());
+        assert_eq!(back.width() % u32::from(width), 0, "{name}: whole cells");
+        let colours: std::collections::HashSet<_> = back.pixels().map(|p| p.0).collect();
+        assert!(
+            colours.len() > 8,
+            "{name}: only {} colours: an empty picture?",
+            colours.len()
+        );
+    }
 }

@@ -17,3 +17,19 @@ pub fn available(program: &str, test: &str) -> bool {
     );
     false
 }
+
+/// Whether a file a test needs (a font, say) is installed; same rules as [`available`].
+pub fn file_available(path: &str, package: &str, test: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var("TETHER_TEST_PEERS").as_deref() == Ok("require") {
+        panic!(
+            "{test}: needs {path} (Debian package {package}), which is missing, and TETHER_TEST_PEERS=require"
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: needs {path} (apt-get install {package}); set TETHER_TEST_PEERS=require to fail instead"
+    );
+    false
+}

@@ -83,7 +83,9 @@ impl Renderer {
     /// `None` when the font is not installed (Debian: fonts-dejavu-core).
     pub fn new(px: f32) -> Option<Self> {
         let regular = FontVec::try_from_vec(std::fs::read(FONT).ok()?).ok()?;
-        let bold = std::fs::read(FONT_BOLD).ok().and_then(|b| FontVec::try_from_vec(b).ok());
+        let bold = std::fs::read(FONT_BOLD)
+            .ok()
+            .and_then(|b| FontVec::try_from_vec(b).ok());
         let bold = match bold {
             Some(b) => b,
             None => FontVec::try_from_vec(std::fs::read(FONT).ok()?).ok()?,
@@ -93,12 +95,22 @@ impl Renderer {
         let cell_w = scaled.h_advance(regular.glyph_id('M')).ceil() as u32;
         let cell_h = (scaled.ascent() - scaled.descent() + scaled.line_gap()).ceil() as u32;
         let ascent = scaled.ascent();
-        Some(Self { regular, bold, scale, cell_w, cell_h, ascent })
+        Some(Self {
+            regular,
+            bold,
+            scale,
+            cell_w,
+            cell_h,
+            ascent,
+        })
     }
 
     pub fn render(&self, buffer: &Buffer) -> RgbImage {
         let area = buffer.area;
-        let mut img = RgbImage::new(u32::from(area.width) * self.cell_w, u32::from(area.height) * self.cell_h);
+        let mut img = RgbImage::new(
+            u32::from(area.width) * self.cell_w,
+            u32::from(area.height) * self.cell_h,
+        );
         for y in 0..area.height {
             for x in 0..area.width {
                 let cell = &buffer[(area.x + x, area.y + y)];
@@ -116,22 +128,36 @@ impl Renderer {
                         img.put_pixel(px + dx, py + dy, Rgb(bg));
                     }
                 }
-                let Some(ch) = cell.symbol().chars().next().filter(|c| !c.is_whitespace()) else { continue };
-                let font = if cell.modifier.contains(Modifier::BOLD) { &self.bold } else { &self.regular };
+                let Some(ch) = cell.symbol().chars().next().filter(|c| !c.is_whitespace()) else {
+                    continue;
+                };
+                let font = if cell.modifier.contains(Modifier::BOLD) {
+                    &self.bold
+                } else {
+                    &self.regular
+                };
                 let glyph = font
                     .glyph_id(ch)
                     .with_scale_and_position(self.scale, point(px as f32, py as f32 + self.ascent));
                 if let Some(outline) = font.outline_glyph(glyph) {
                     let bounds = outline.px_bounds();
                     outline.draw(|gx, gy, coverage| {
-                        let (ix, iy) = (bounds.min.x as i64 + i64::from(gx), bounds.min.y as i64 + i64::from(gy));
-                        if ix < 0 || iy < 0 || ix >= i64::from(img.width()) || iy >= i64::from(img.height()) {
+                        let (ix, iy) = (
+                            bounds.min.x as i64 + i64::from(gx),
+                            bounds.min.y as i64 + i64::from(gy),
+                        );
+                        if ix < 0
+                            || iy < 0
+                            || ix >= i64::from(img.width())
+                            || iy >= i64::from(img.height())
+                        {
                             return;
                         }
                         let p = img.get_pixel_mut(ix as u32, iy as u32);
                         let a = coverage.clamp(0.0, 1.0);
-                        for i in 0..3 {
-                            p.0[i] = (f32::from(fg[i]) * a + f32::from(p.0[i]) * (1.0 - a)).round() as u8;
+                        for (channel, &ink) in p.0.iter_mut().zip(&fg) {
+                            *channel = (f32::from(ink) * a + f32::from(*channel) * (1.0 - a))
+                                .round() as u8;
                         }
                     });
                 }

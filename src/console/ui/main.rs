@@ -193,7 +193,7 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
     };
     let client = Column {
         title: "Client",
-        width: fit("Client", 18, |w| &w.client_name),
+        width: fit("Client", 22, |w| &w.client_name),
         cell: |_, _, w| text_cell(&w.client_name),
     };
     let os = Column {
@@ -215,7 +215,12 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
         title: "Last seen",
         width: 9,
         cell: |state, _, w| {
-            let age = relative_age(state.now, w.last_seen);
+            // A connected agent is seen now; its stored time is only the last report.
+            let age = if w.presence == Presence::Offline {
+                relative_age(state.now, w.last_seen)
+            } else {
+                "now".to_owned()
+            };
             Cell::from(Line::from(age).alignment(Alignment::Right))
         },
     };
@@ -229,7 +234,15 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
     };
     let client = keep(state.selected_client.is_none().then_some(client));
     let user = keep(Some(user));
-    let os = keep(Some(os));
+    // The OS column shrinks (down to 10) before it is dropped: "Windows 1…" still says a lot.
+    let room = width.saturating_sub(used + 1);
+    let os = (room >= 10).then(|| {
+        used += 1 + os.width.min(room);
+        Column {
+            width: os.width.min(room),
+            ..os
+        }
+    });
     // The hostname takes what is left: it is what technicians scan for.
     hostname.width += width.saturating_sub(used);
     [Some(hostname), client, os, user, Some(presence), Some(seen)]
