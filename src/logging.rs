@@ -32,8 +32,11 @@ pub fn to_file(dir: &Path, role: &str) -> Option<LogGuard> {
 /// Log to standard error: for the hub and agent when run in the foreground.
 pub fn to_stderr() {
     let filter = EnvFilter::try_from_env("TETHER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal, not in files or pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
