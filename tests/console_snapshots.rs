@@ -108,6 +108,8 @@ fn workstation(
         presence,
         last_seen: now() - Duration::seconds(seen_secs_ago),
         enrolled_at: now() - Duration::days(20),
+        unattended: Default::default(),
+        requires: Default::default(),
     }
 }
 

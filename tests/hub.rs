@@ -595,7 +595,7 @@ async fn unauthenticated_and_silent_peers_are_dropped() {
             id: 1,
             body: AgentRequest::Enrol {
                 version: PROTOCOL_VERSION,
-                token: link.token,
+                token: link.token.into(),
                 report,
             },
         },

@@ -197,13 +197,13 @@ async fn connect_once(
         Some(id) => AgentRequest::Hello {
             version: PROTOCOL_VERSION,
             workstation_id: id.workstation_id.clone(),
-            key: id.key.clone(),
+            key: id.key.as_str().into(),
             report,
         },
         None => match &opts.link {
             Some(link) => AgentRequest::Enrol {
                 version: PROTOCOL_VERSION,
-                token: link.token.clone(),
+                token: link.token.as_str().into(),
                 report,
             },
             None => return Err(Failure::Fatal(AgentError::NotEnrolled)),
@@ -225,12 +225,13 @@ async fn connect_once(
             workstation_id,
             key,
             client_name,
+            defaults: _,
         }) => {
             let new = Identity {
                 hub: hub.clone(),
                 fingerprint,
                 workstation_id,
-                key,
+                key: key.expose().to_owned(),
             };
             new.save(&opts.data_dir).map_err(|source| {
                 Failure::Fatal(AgentError::Save {
@@ -268,7 +269,7 @@ async fn connect_once(
     loop {
         match wire::recv::<_, HubToAgent>(&mut stream).await {
             Ok(HubToAgent::Error { error }) => tracing::warn!(%error, "hub reported an error"),
-            Ok(HubToAgent::Reply { .. }) => {}
+            Ok(_) => {}
             Err(WireError::Protocol(e)) => tracing::warn!(%e, "unreadable message from hub"),
             Err(e) => return Ok(Session::Ended(e.to_string())),
         }

@@ -175,7 +175,7 @@ impl HubClient {
                 token,
                 expires_at,
                 user,
-            } => Ok((token, expires_at, user)),
+            } => Ok((token.expose().to_owned(), expires_at, user)),
             _ => Err(ClientError::Unexpected("login")),
         }
     }

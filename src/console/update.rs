@@ -812,6 +812,8 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             upsert_client(state, client);
             Vec::new()
         }
+        // Sessions arrive with the access-control work in the console.
+        NetEvent::Event(HubEvent::Session { .. }) => Vec::new(),
         NetEvent::Disconnected { reason } => {
             if state.screen == Screen::Main {
                 state.connection = Connection::Reconnecting {
@@ -1013,6 +1015,9 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Links { .. } => "links",
         ConsoleReply::Workstations { .. } => "workstations",
         ConsoleReply::Audit { .. } => "audit",
+        ConsoleReply::Workstation { .. } => "workstation",
+        ConsoleReply::Session { .. } => "session",
+        ConsoleReply::Sessions { .. } => "sessions",
         ConsoleReply::Done => "done",
     }
 }

@@ -188,7 +188,7 @@ async fn authenticate(
             Err(version_mismatch(version))
         }
         AgentRequest::Enrol { token, report, .. } => {
-            enrol(hub, &token, sanitize(report), peer).await
+            enrol(hub, token.expose(), sanitize(report), peer).await
         }
         AgentRequest::Hello {
             workstation_id,
@@ -199,7 +199,7 @@ async fn authenticate(
             let report = sanitize(report);
             let wid = workstation_id.clone();
             let found = hub.db(move |s| s.workstation_with_key(&wid)).await?;
-            let presented = secrets::hash_token(&key);
+            let presented = secrets::hash_token(key.expose());
             let Some((row, _)) = found.filter(|(_, stored)| {
                 secrets::constant_time_eq(stored.as_bytes(), presented.as_bytes())
             }) else {
@@ -224,7 +224,9 @@ async fn authenticate(
             };
             Ok((reply, row))
         }
-        AgentRequest::Report { .. } => Err(ProtocolError::new(
+        AgentRequest::Report { .. }
+        | AgentRequest::Policy { .. }
+        | AgentRequest::ConnectAnswer { .. } => Err(ProtocolError::new(
             ErrorCode::Unauthenticated,
             "enrol or say hello first",
         )),
@@ -275,7 +277,10 @@ async fn enrol(
     };
     let key = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let id = secrets::new_id("ws").map_err(|_| ProtocolError::internal())?;
+    let (t, c) = (team.clone(), link.client_id.clone());
+    let defaults = hub.db(move |s| s.security_defaults(&t, &c)).await?;
     let new = NewWorkstation {
+        requires: defaults,
         id: id.clone(),
         client_id: link.client_id.clone(),
         link_id: link.id.clone(),
@@ -302,8 +307,9 @@ async fn enrol(
     Ok((
         AgentReply::Enrolled {
             workstation_id: id,
-            key,
+            key: key.into(),
             client_name,
+            defaults,
         },
         row,
     ))

@@ -158,8 +158,10 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
         {
             Err(version_mismatch(version))
         }
-        ConsoleRequest::Login { user, password, .. } => login(hub, &user, password, peer).await,
-        ConsoleRequest::Resume { token, .. } => resume(hub, &token, peer).await,
+        ConsoleRequest::Login { user, password, .. } => {
+            login(hub, &user, password.expose().to_owned(), peer).await
+        }
+        ConsoleRequest::Resume { token, .. } => resume(hub, token.expose(), peer).await,
         _ => Err(ProtocolError::new(
             ErrorCode::Unauthenticated,
             "log in first",
@@ -304,7 +306,7 @@ async fn login(
     ))
     .await?;
     let reply = ConsoleReply::LoggedIn {
-        token,
+        token: token.into(),
         expires_at,
         user: rec.info.clone(),
     };
@@ -505,6 +507,11 @@ async fn handle(
                 .collect();
             Ok(ConsoleReply::Workstations { workstations })
         }
+        ConsoleRequest::RequestAccess { .. }
+        | ConsoleRequest::WithdrawAccess { .. }
+        | ConsoleRequest::Connect { .. }
+        | ConsoleRequest::ListSessions
+        | ConsoleRequest::EndSession { .. } => Err(ProtocolError::bad_request("not yet")),
         ConsoleRequest::ListAudit { limit, before } => {
             let limit = limit.clamp(1, 1000);
             let scope = (user.role != Role::Admin).then_some(team);

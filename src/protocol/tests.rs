@@ -31,6 +31,8 @@ fn workstation() -> WorkstationInfo {
         presence: Presence::InSession,
         last_seen: t,
         enrolled_at: t,
+        unattended: Default::default(),
+        requires: Default::default(),
     }
 }
 
@@ -210,6 +212,10 @@ fn agent_messages_round_trip() {
             workstation_id: "ws".into(),
             key: "k".into(),
             client_name: "c".into(),
+            defaults: SecretRequirements {
+                passcode: true,
+                password: false,
+            },
         }),
     });
     round_trip(&HubToAgent::Reply {
@@ -283,5 +289,107 @@ fn enrolment_link_round_trips_and_rejects_bad_links() {
     assert_eq!(
         "tether://h:1/enrol/t".parse::<EnrolmentLink>(),
         Err(LinkError::Fingerprint)
+    );
+}
+
+#[test]
+fn unattended_state_machine_follows_the_rules() {
+    use AccessEvent::*;
+    use UnattendedState::*;
+    let allowed = [
+        (None, Request, Requested),
+        (Denied, Request, Requested),
+        (Withdrawn, Request, Requested),
+        (Revoked, Request, Requested),
+        (Requested, Grant, Granted),
+        (Requested, Deny, Denied),
+        (Granted, Withdraw, Withdrawn),
+        (Requested, Withdraw, Withdrawn),
+        (Granted, Revoke, Revoked),
+    ];
+    for from in UnattendedState::ALL {
+        for event in [Request, Grant, Deny, Withdraw, Revoke] {
+            let expected = allowed
+                .iter()
+                .find(|(f, e, _)| *f == from && *e == event)
+                .map(|(_, _, to)| *to);
+            match (from.apply(event), expected) {
+                (Ok(to), Some(want)) => assert_eq!(to, want, "{from:?} + {event:?}"),
+                (Err(why), Option::None) => assert!(!why.is_empty()),
+                (got, want) => panic!("{from:?} + {event:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
+    let t = Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid time");
+    let session = SessionInfo {
+        id: "se_1".into(),
+        workstation_id: "ws_1".into(),
+        hostname: "pc".into(),
+        technician: TechnicianRef {
+            name: "ann".into(),
+            email: "ann@example.com".into(),
+        },
+        method: AuthMethod::Unattended,
+        secrets: vec![SecretKind::Passcode],
+        view_only: true,
+        started_at: t,
+        ended_at: Some(t),
+        end_reason: Some("withdrawn".into()),
+    };
+    round_trip(&Request {
+        id: 1,
+        body: ConsoleRequest::Connect {
+            workstation: "ws_1".into(),
+            secret: Some("K7P-4QX-9MZ".into()),
+            view_only: true,
+        },
+    });
+    round_trip(&HubToConsole::Event {
+        event: HubEvent::Session {
+            session: session.clone(),
+        },
+    });
+    round_trip(&HubToAgent::ConnectAttempt {
+        attempt: 9,
+        technician: session.technician.clone(),
+        secret: None,
+        view_only: false,
+    });
+    round_trip(&Request {
+        id: 2,
+        body: AgentRequest::ConnectAnswer {
+            attempt: 9,
+            outcome: ConnectOutcome::Refused {
+                reason: Refusal::WrongSecret,
+            },
+        },
+    });
+    round_trip(&Request {
+        id: 3,
+        body: AgentRequest::Policy {
+            policy: AgentPolicy {
+                unattended: UnattendedState::Granted,
+                requires: SecretRequirements {
+                    passcode: true,
+                    password: true,
+                },
+            },
+        },
+    });
+    let login = ConsoleRequest::Login {
+        version: 1,
+        user: "ann".into(),
+        password: "hunter2-hunter2".into(),
+    };
+    assert!(
+        !format!("{login:?}").contains("hunter2"),
+        "a password must not show in Debug output"
     );
 }

@@ -127,6 +127,285 @@ pub struct WorkstationInfo {
     pub presence: Presence,
     pub last_seen: DateTime<Utc>,
     pub enrolled_at: DateTime<Utc>,
+    /// Unattended access, as the hub last knew it.
+    #[serde(default)]
+    pub unattended: UnattendedState,
+    /// The secrets the agent last said it requires.
+    #[serde(default)]
+    pub requires: SecretRequirements,
+}
+
+/// A secret on the wire (password, passcode, token, key). Serialised as a plain string; its
+/// `Debug` form is redacted so a secret never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: use it, never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+pub type SessionId = String;
+/// Matches an agent's answer to a connection attempt.
+pub type AttemptId = u64;
+
+/// Unattended access to one workstation (DOMAIN.md, "Unattended access"):
+/// `none -> requested -> granted | denied`; `granted -> withdrawn | revoked`; a new request
+/// from `none`, `denied`, `withdrawn` and `revoked`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnattendedState {
+    #[default]
+    None,
+    Requested,
+    Granted,
+    Denied,
+    Withdrawn,
+    Revoked,
+}
+
+impl UnattendedState {
+    pub const ALL: [Self; 6] = [
+        Self::None,
+        Self::Requested,
+        Self::Granted,
+        Self::Denied,
+        Self::Withdrawn,
+        Self::Revoked,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UnattendedState::None => "none",
+            UnattendedState::Requested => "requested",
+            UnattendedState::Granted => "granted",
+            UnattendedState::Denied => "denied",
+            UnattendedState::Withdrawn => "withdrawn",
+            UnattendedState::Revoked => "revoked",
+        }
+    }
+
+    /// Whether a technician may ask (again) from this state.
+    pub fn can_request(self) -> bool {
+        matches!(
+            self,
+            Self::None | Self::Denied | Self::Withdrawn | Self::Revoked
+        )
+    }
+}
+
+/// What can happen to unattended access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessEvent {
+    /// A technician asks.
+    Request,
+    /// The end user grants (and confirms that technicians may make changes).
+    Grant,
+    /// The end user refuses.
+    Deny,
+    /// A technician of the team takes the grant (or the pending request) back.
+    Withdraw,
+    /// The end user takes the grant back on the agent.
+    Revoke,
+}
+
+impl UnattendedState {
+    /// The state machine: the state after `event`, or why `event` cannot happen now.
+    pub fn apply(self, event: AccessEvent) -> Result<Self, String> {
+        use AccessEvent as E;
+        use UnattendedState as S;
+        match (self, event) {
+            (from, E::Request) if from.can_request() => Ok(S::Requested),
+            (S::Requested, E::Request) => Err("unattended access is already requested".into()),
+            (S::Granted, E::Request) => Err("unattended access is already granted".into()),
+            (S::Requested, E::Grant) => Ok(S::Granted),
+            (S::Requested, E::Deny) => Ok(S::Denied),
+            (S::Granted | S::Requested, E::Withdraw) => Ok(S::Withdrawn),
+            (S::Granted, E::Revoke) => Ok(S::Revoked),
+            (from, event) => Err(format!(
+                "cannot {} unattended access that is {}",
+                match event {
+                    E::Request => "request",
+                    E::Grant => "grant",
+                    E::Deny => "deny",
+                    E::Withdraw => "withdraw",
+                    E::Revoke => "revoke",
+                },
+                from.label()
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for UnattendedState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.label() == s)
+            .ok_or_else(|| format!("unknown unattended state {s:?}"))
+    }
+}
+
+/// Which secrets a workstation requires for every connection. With both, either value is
+/// accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRequirements {
+    #[serde(default)]
+    pub passcode: bool,
+    #[serde(default)]
+    pub password: bool,
+}
+
+impl SecretRequirements {
+    pub fn any(self) -> bool {
+        self.passcode || self.password
+    }
+
+    /// "passcode", "password", "passcode or password", or "none".
+    pub fn label(self) -> &'static str {
+        match (self.passcode, self.password) {
+            (true, true) => "passcode or password",
+            (true, false) => "passcode",
+            (false, true) => "password",
+            (false, false) => "none",
+        }
+    }
+}
+
+/// The agent's side of access: its grant and the secrets it requires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPolicy {
+    pub unattended: UnattendedState,
+    pub requires: SecretRequirements,
+}
+
+/// A workstation secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    /// The temporary passcode the agent shows.
+    Passcode,
+    /// The permanent password the end user set.
+    Password,
+}
+
+/// How a session was authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// An unattended grant was in force.
+    Unattended,
+    /// The end user accepted on the agent.
+    Attended,
+}
+
+impl AuthMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthMethod::Unattended => "unattended",
+            AuthMethod::Attended => "attended",
+        }
+    }
+}
+
+/// Why an agent refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The passcode or password presented is wrong.
+    WrongSecret,
+    /// The workstation requires a secret and none was presented.
+    SecretRequired,
+    /// The workstation requires its permanent password, but none is set on it.
+    NoPasswordSet,
+    /// The end user clicked Deny.
+    Denied,
+    /// The end user did not answer within 60 s.
+    NoAnswer,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::WrongSecret => "the passcode or password is wrong",
+            Refusal::SecretRequired => "this workstation requires its passcode or password",
+            Refusal::NoPasswordSet => {
+                "this workstation requires a permanent password, but none is set on it"
+            }
+            Refusal::Denied => "the end user denied the connection",
+            Refusal::NoAnswer => "the end user did not answer within 60 s",
+        }
+    }
+
+    /// Only wrong secrets count towards a lock-out.
+    pub fn is_secret_failure(self) -> bool {
+        self == Refusal::WrongSecret
+    }
+}
+
+/// The agent's answer to a connection attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConnectOutcome {
+    Allowed {
+        method: AuthMethod,
+        secrets: Vec<SecretKind>,
+    },
+    Refused {
+        reason: Refusal,
+    },
+}
+
+/// Who a technician is, as an agent shows them to the end user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TechnicianRef {
+    pub name: String,
+    pub email: String,
+}
+
+/// A session: a technician's authorised connection to a workstation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub workstation_id: WorkstationId,
+    pub hostname: String,
+    pub technician: TechnicianRef,
+    pub method: AuthMethod,
+    /// Which secrets were presented and accepted (never their values).
+    pub secrets: Vec<SecretKind>,
+    pub view_only: bool,
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end_reason: Option<String>,
 }
 
 /// One entry of the tamper-evident audit log.
@@ -164,12 +443,12 @@ pub enum ConsoleRequest {
     Login {
         version: u32,
         user: String,
-        password: String,
+        password: Secret,
     },
     /// Authenticate with a stored login token.
     Resume {
         version: u32,
-        token: String,
+        token: Secret,
     },
     /// Revoke this connection's login token.
     Logout,
@@ -199,6 +478,29 @@ pub enum ConsoleRequest {
         #[serde(default)]
         before: Option<i64>,
     },
+    /// Ask the end user for unattended access to a workstation (id or hostname).
+    RequestAccess {
+        workstation: WorkstationId,
+    },
+    /// Withdraw unattended access (granted or still requested) for the whole team.
+    WithdrawAccess {
+        workstation: WorkstationId,
+    },
+    /// Open a session: authorisation (unattended grant, or the end user accepts) and every
+    /// secret the workstation requires. The reply comes when the agent has decided.
+    Connect {
+        workstation: WorkstationId,
+        #[serde(default)]
+        secret: Option<Secret>,
+        #[serde(default)]
+        view_only: bool,
+    },
+    /// Open sessions of the team.
+    ListSessions,
+    /// End a session (any technician of the team may).
+    EndSession {
+        session: SessionId,
+    },
 }
 
 impl ConsoleRequest {
@@ -215,6 +517,11 @@ impl ConsoleRequest {
             ConsoleRequest::RevokeLink { .. } => "revoke_link",
             ConsoleRequest::ListWorkstations { .. } => "list_workstations",
             ConsoleRequest::ListAudit { .. } => "list_audit",
+            ConsoleRequest::RequestAccess { .. } => "request_access",
+            ConsoleRequest::WithdrawAccess { .. } => "withdraw_access",
+            ConsoleRequest::Connect { .. } => "connect",
+            ConsoleRequest::ListSessions => "list_sessions",
+            ConsoleRequest::EndSession { .. } => "end_session",
         }
     }
 }
@@ -224,7 +531,7 @@ impl ConsoleRequest {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConsoleReply {
     LoggedIn {
-        token: String,
+        token: Secret,
         expires_at: DateTime<Utc>,
         user: UserInfo,
     },
@@ -251,6 +558,17 @@ pub enum ConsoleReply {
     Audit {
         records: Vec<AuditRecord>,
     },
+    /// The workstation after an access request or withdrawal.
+    Workstation {
+        workstation: WorkstationInfo,
+    },
+    /// A session that was just opened.
+    Session {
+        session: SessionInfo,
+    },
+    Sessions {
+        sessions: Vec<SessionInfo>,
+    },
     Done,
 }
 
@@ -262,6 +580,8 @@ pub enum HubEvent {
     Workstation { workstation: WorkstationInfo },
     /// A client was added or renamed.
     Client { client: ClientInfo },
+    /// A session started, or ended (then `ended_at` and `end_reason` are set).
+    Session { session: SessionInfo },
 }
 
 /// Everything the hub sends a console.
@@ -291,18 +611,26 @@ pub enum AgentRequest {
     /// First contact: present an enrolment link's token, receive a workstation key.
     Enrol {
         version: u32,
-        token: String,
+        token: Secret,
         report: WorkstationReport,
     },
     /// Every later connection: present the workstation key.
     Hello {
         version: u32,
         workstation_id: WorkstationId,
-        key: String,
+        key: Secret,
         report: WorkstationReport,
     },
     /// Something in the report changed (screen size, logged-in user).
     Report { report: WorkstationReport },
+    /// The agent's access policy: sent after authenticating and whenever it changes (the end
+    /// user granted, denied or revoked; turned a secret on or off).
+    Policy { policy: AgentPolicy },
+    /// The agent's decision on a connection attempt.
+    ConnectAnswer {
+        attempt: AttemptId,
+        outcome: ConnectOutcome,
+    },
 }
 
 /// The hub's successful answers to agent requests.
@@ -311,8 +639,11 @@ pub enum AgentRequest {
 pub enum AgentReply {
     Enrolled {
         workstation_id: WorkstationId,
-        key: String,
+        key: Secret,
         client_name: String,
+        /// The group's security defaults, to apply at once.
+        #[serde(default)]
+        defaults: SecretRequirements,
     },
     Welcome {
         workstation_id: WorkstationId,
@@ -331,5 +662,32 @@ pub enum HubToAgent {
     },
     Error {
         error: ProtocolError,
+    },
+    /// A technician asks for unattended access; the agent asks the end user and answers with
+    /// a new `Policy`.
+    AccessRequested {
+        technician: TechnicianRef,
+    },
+    /// A technician of the team withdrew unattended access.
+    AccessWithdrawn {
+        technician: TechnicianRef,
+    },
+    /// A technician wants to connect: check the secret, ask the end user unless unattended
+    /// access is granted, then answer with `ConnectAnswer`.
+    ConnectAttempt {
+        attempt: AttemptId,
+        technician: TechnicianRef,
+        #[serde(default)]
+        secret: Option<Secret>,
+        #[serde(default)]
+        view_only: bool,
+    },
+    /// A session on this workstation started, or ended (then with its reason).
+    Session {
+        session: SessionInfo,
+    },
+    /// Replace the temporary passcode now (too many failed attempts).
+    RefreshPasscode {
+        reason: String,
     },
 }

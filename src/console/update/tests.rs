@@ -95,6 +95,8 @@ fn ws(
         presence,
         last_seen: t0(),
         enrolled_at: t0(),
+        unattended: Default::default(),
+        requires: Default::default(),
     }
 }
 

@@ -10,8 +10,9 @@ pub use sqlite::SqliteStore;
 use chrono::{DateTime, Utc};
 
 use crate::protocol::{
-    AuditRecord, ClientId, ClientInfo, LinkId, LinkInfo, Role, TeamId, UserId, UserInfo,
-    WorkstationId, WorkstationInfo, WorkstationReport,
+    AuditRecord, ClientId, ClientInfo, LinkId, LinkInfo, Role, SecretRequirements, SessionId,
+    SessionInfo, TeamId, UnattendedState, UserId, UserInfo, WorkstationId, WorkstationInfo,
+    WorkstationReport,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,17 @@ pub struct NewWorkstation {
     pub key_hash: String,
     pub report: WorkstationReport,
     pub at: DateTime<Utc>,
+    /// The group defaults in force at enrolment.
+    pub requires: SecretRequirements,
+}
+
+/// Consecutive secret failures after one more was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCounts {
+    /// Of this technician on this workstation.
+    pub technician: u32,
+    /// Of anyone on this workstation.
+    pub workstation: u32,
 }
 
 /// An audit entry to append; the store assigns its id and chains its hash.
@@ -157,6 +169,68 @@ pub trait Store: Send + Sync {
         team: &TeamId,
         client: Option<&ClientId>,
     ) -> StoreResult<Vec<WorkstationRow>>;
+
+    // Access control
+    fn set_unattended(&self, id: &WorkstationId, state: UnattendedState) -> StoreResult<()>;
+    fn set_requirements(&self, id: &WorkstationId, requires: SecretRequirements)
+    -> StoreResult<()>;
+    /// The security defaults for a new workstation of `client`: the client's group, else the
+    /// team's, else none.
+    fn security_defaults(
+        &self,
+        team: &TeamId,
+        client: &ClientId,
+    ) -> StoreResult<SecretRequirements>;
+    /// Set a group's defaults: the client's (`Some`) or the whole team's (`None`).
+    fn set_security_defaults(
+        &self,
+        team: &TeamId,
+        client: Option<&ClientId>,
+        requires: SecretRequirements,
+    ) -> StoreResult<()>;
+    /// Every group of a team: `None` is the team's own.
+    fn list_security_defaults(
+        &self,
+        team: &TeamId,
+    ) -> StoreResult<Vec<(Option<ClientId>, SecretRequirements)>>;
+    /// Consecutive failures of `user` on `workstation`, and until when they are locked out.
+    fn connect_lock(
+        &self,
+        user: &UserId,
+        workstation: &WorkstationId,
+    ) -> StoreResult<(u32, Option<DateTime<Utc>>)>;
+    /// Count a secret failure for the technician and the workstation; `lock` computes the
+    /// lock-out from the technician's new count.
+    fn record_connect_failure(
+        &self,
+        user: &UserId,
+        workstation: &WorkstationId,
+        lock: &dyn Fn(u32) -> Option<DateTime<Utc>>,
+    ) -> StoreResult<FailureCounts>;
+    /// A success clears the technician's count and the workstation's.
+    fn reset_connect_failures(&self, user: &UserId, workstation: &WorkstationId)
+    -> StoreResult<()>;
+    /// Clear the workstation's count (its passcode was just replaced).
+    fn reset_workstation_failures(&self, workstation: &WorkstationId) -> StoreResult<()>;
+
+    // Sessions
+    fn insert_session(&self, team: &TeamId, session: &SessionInfo) -> StoreResult<()>;
+    /// Record a session's end; `None` if it was not open.
+    fn end_session(
+        &self,
+        id: &SessionId,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<Option<SessionInfo>>;
+    /// Sessions of a team, newest first; only open ones when `open_only`.
+    fn sessions(&self, team: &TeamId, open_only: bool, limit: u32)
+    -> StoreResult<Vec<SessionInfo>>;
+    /// Close every session still open (at hub start: none can be live after a restart).
+    fn close_open_sessions(
+        &self,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<Vec<(TeamId, SessionInfo)>>;
 
     // Audit
     fn append_audit(&self, entry: NewAudit) -> StoreResult<AuditRecord>;

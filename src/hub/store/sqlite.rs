@@ -11,10 +11,14 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::*;
 use crate::hub::audit::{AuditFields, GENESIS, chain_hash};
-use crate::protocol::{Presence, ScreenSize};
+use crate::protocol::{
+    AuthMethod, Presence, ScreenSize, SecretKind, SecretRequirements, SessionInfo, TechnicianRef,
+    UnattendedState,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE teams (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -85,7 +89,45 @@ CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#];
+"#,
+    r#"
+ALTER TABLE workstations ADD COLUMN unattended TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE workstations ADD COLUMN require_passcode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workstations ADD COLUMN require_password INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workstations ADD COLUMN secret_failures INTEGER NOT NULL DEFAULT 0;
+-- A group's security defaults: scope is 'team:<id>' or 'client:<id>'.
+CREATE TABLE security_defaults (
+    scope TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    client_id TEXT REFERENCES clients(id),
+    require_passcode INTEGER NOT NULL,
+    require_password INTEGER NOT NULL
+);
+-- Consecutive secret failures of one technician on one workstation.
+CREATE TABLE connect_failures (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    workstation_id TEXT NOT NULL REFERENCES workstations(id),
+    failures INTEGER NOT NULL,
+    locked_until TEXT,
+    PRIMARY KEY (user_id, workstation_id)
+);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    workstation_id TEXT NOT NULL REFERENCES workstations(id),
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    hostname TEXT NOT NULL,
+    technician TEXT NOT NULL,
+    technician_email TEXT NOT NULL,
+    method TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    view_only INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    end_reason TEXT
+);
+CREATE INDEX sessions_open ON sessions(team_id, ended_at);
+"#,
+];
 
 /// The database file's name inside the hub's data dir.
 pub const DB_FILE: &str = "hub.sqlite3";
@@ -252,7 +294,8 @@ fn finish_link(
 }
 
 const WS_COLS: &str = "w.id, w.client_id, c.name, w.hostname, w.os, w.os_user, w.screen_w, w.screen_h, \
-     w.agent_version, w.last_seen, w.enrolled_at, c.team_id, w.key_hash";
+     w.agent_version, w.last_seen, w.enrolled_at, c.team_id, w.key_hash, w.unattended, w.require_passcode, \
+     w.require_password";
 
 struct RawWorkstation {
     id: String,
@@ -267,6 +310,8 @@ struct RawWorkstation {
     enrolled_at: String,
     team_id: String,
     key_hash: String,
+    unattended: String,
+    requires: SecretRequirements,
 }
 
 fn ws_row(r: &Row<'_>) -> rusqlite::Result<RawWorkstation> {
@@ -285,6 +330,11 @@ fn ws_row(r: &Row<'_>) -> rusqlite::Result<RawWorkstation> {
         enrolled_at: r.get(10)?,
         team_id: r.get(11)?,
         key_hash: r.get(12)?,
+        unattended: r.get(13)?,
+        requires: SecretRequirements {
+            passcode: r.get(14)?,
+            password: r.get(15)?,
+        },
     })
 }
 
@@ -303,6 +353,8 @@ fn finish_ws(raw: RawWorkstation) -> StoreResult<(WorkstationRow, String)> {
         presence: Presence::Offline,
         last_seen: parse_ts(&raw.last_seen)?,
         enrolled_at: parse_ts(&raw.enrolled_at)?,
+        unattended: raw.unattended.parse().map_err(StoreError::Corrupt)?,
+        requires: raw.requires,
     };
     Ok((
         WorkstationRow {
@@ -377,6 +429,80 @@ fn finish_audit(raw: RawAudit) -> StoreResult<AuditRecord> {
 
 fn new_id(prefix: &str) -> StoreResult<String> {
     crate::secrets::new_id(prefix).map_err(|e| StoreError::Database(e.to_string()))
+}
+
+const SESSION_COLS: &str = "id, workstation_id, team_id, hostname, technician, technician_email, method, \
+     secrets, view_only, started_at, ended_at, end_reason";
+
+type RawSession = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<RawSession> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn finish_session(raw: RawSession) -> StoreResult<(TeamId, SessionInfo)> {
+    let (
+        id,
+        workstation_id,
+        team,
+        hostname,
+        name,
+        email,
+        method,
+        secrets,
+        view_only,
+        started,
+        ended,
+        reason,
+    ) = raw;
+    let method = match method.as_str() {
+        "unattended" => AuthMethod::Unattended,
+        "attended" => AuthMethod::Attended,
+        other => return Err(StoreError::Corrupt(format!("session method {other:?}"))),
+    };
+    let secrets: Vec<SecretKind> = serde_json::from_str(&secrets)
+        .map_err(|e| StoreError::Corrupt(format!("session secrets: {e}")))?;
+    Ok((
+        team,
+        SessionInfo {
+            id,
+            workstation_id,
+            hostname,
+            technician: TechnicianRef { name, email },
+            method,
+            secrets,
+            view_only,
+            started_at: parse_ts(&started)?,
+            ended_at: ended.as_deref().map(parse_ts).transpose()?,
+            end_reason: reason,
+        },
+    ))
 }
 
 impl Store for SqliteStore {
@@ -614,7 +740,8 @@ impl Store for SqliteStore {
         let r = &new.report;
         tx.execute(
             "INSERT INTO workstations (id, client_id, link_id, key_hash, hostname, os, os_user, screen_w, screen_h, \
-             agent_version, enrolled_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+             agent_version, enrolled_at, last_seen, require_passcode, require_password) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
             params![
                 new.id,
                 new.client_id,
@@ -626,7 +753,9 @@ impl Store for SqliteStore {
                 r.screen.map(|s| s.width),
                 r.screen.map(|s| s.height),
                 r.agent_version,
-                at
+                at,
+                new.requires.passcode,
+                new.requires.password
             ],
         )
         .map_err(db)?;
@@ -811,5 +940,278 @@ impl Store for SqliteStore {
             count += 1;
         }
         Ok(AuditVerdict::Intact { records: count })
+    }
+
+    fn set_unattended(&self, id: &WorkstationId, state: UnattendedState) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE workstations SET unattended = ?2 WHERE id = ?1",
+            params![id, state.label()],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn set_requirements(
+        &self,
+        id: &WorkstationId,
+        requires: SecretRequirements,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE workstations SET require_passcode = ?2, require_password = ?3 WHERE id = ?1",
+            params![id, requires.passcode, requires.password],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn security_defaults(
+        &self,
+        team: &TeamId,
+        client: &ClientId,
+    ) -> StoreResult<SecretRequirements> {
+        let conn = self.conn()?;
+        let found = conn
+            .query_row(
+                "SELECT require_passcode, require_password FROM security_defaults \
+                 WHERE scope IN (?1, ?2) ORDER BY client_id IS NULL LIMIT 1",
+                params![format!("client:{client}"), format!("team:{team}")],
+                |r| {
+                    Ok(SecretRequirements {
+                        passcode: r.get(0)?,
+                        password: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(found.unwrap_or_default())
+    }
+
+    fn set_security_defaults(
+        &self,
+        team: &TeamId,
+        client: Option<&ClientId>,
+        requires: SecretRequirements,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        let scope = match client {
+            Some(c) => format!("client:{c}"),
+            None => format!("team:{team}"),
+        };
+        conn.execute(
+            "INSERT INTO security_defaults (scope, team_id, client_id, require_passcode, require_password) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope) DO UPDATE SET \
+             require_passcode = excluded.require_passcode, require_password = excluded.require_password",
+            params![scope, team, client, requires.passcode, requires.password],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn list_security_defaults(
+        &self,
+        team: &TeamId,
+    ) -> StoreResult<Vec<(Option<ClientId>, SecretRequirements)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT client_id, require_passcode, require_password FROM security_defaults \
+                 WHERE team_id = ?1 ORDER BY client_id IS NOT NULL, client_id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([team], |r| {
+                Ok((
+                    r.get(0)?,
+                    SecretRequirements {
+                        passcode: r.get(1)?,
+                        password: r.get(2)?,
+                    },
+                ))
+            })
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db)).collect()
+    }
+
+    fn connect_lock(
+        &self,
+        user: &UserId,
+        workstation: &WorkstationId,
+    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
+        let conn = self.conn()?;
+        let found: Option<(u32, Option<String>)> = conn
+            .query_row(
+                "SELECT failures, locked_until FROM connect_failures WHERE user_id = ?1 AND workstation_id = ?2",
+                params![user, workstation],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        match found {
+            None => Ok((0, None)),
+            Some((n, until)) => Ok((n, until.as_deref().map(parse_ts).transpose()?)),
+        }
+    }
+
+    fn record_connect_failure(
+        &self,
+        user: &UserId,
+        workstation: &WorkstationId,
+        lock: &dyn Fn(u32) -> Option<DateTime<Utc>>,
+    ) -> StoreResult<FailureCounts> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let previous: u32 = tx
+            .query_row(
+                "SELECT failures FROM connect_failures WHERE user_id = ?1 AND workstation_id = ?2",
+                params![user, workstation],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?
+            .unwrap_or(0);
+        let technician = previous + 1;
+        tx.execute(
+            "INSERT INTO connect_failures (user_id, workstation_id, failures, locked_until) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id, workstation_id) DO UPDATE SET failures = excluded.failures, \
+             locked_until = excluded.locked_until",
+            params![user, workstation, technician, lock(technician).map(ts)],
+        )
+        .map_err(db)?;
+        let workstation_count: u32 = tx
+            .query_row(
+                "UPDATE workstations SET secret_failures = secret_failures + 1 WHERE id = ?1 RETURNING secret_failures",
+                [workstation],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(FailureCounts {
+            technician,
+            workstation: workstation_count,
+        })
+    }
+
+    fn reset_connect_failures(
+        &self,
+        user: &UserId,
+        workstation: &WorkstationId,
+    ) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "DELETE FROM connect_failures WHERE user_id = ?1 AND workstation_id = ?2",
+            params![user, workstation],
+        )
+        .map_err(db)?;
+        conn.execute(
+            "UPDATE workstations SET secret_failures = 0 WHERE id = ?1",
+            [workstation],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn reset_workstation_failures(&self, workstation: &WorkstationId) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE workstations SET secret_failures = 0 WHERE id = ?1",
+            [workstation],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn insert_session(&self, team: &TeamId, s: &SessionInfo) -> StoreResult<()> {
+        let conn = self.conn()?;
+        let secrets =
+            serde_json::to_string(&s.secrets).map_err(|e| StoreError::Database(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO sessions (id, workstation_id, team_id, hostname, technician, technician_email, method, \
+             secrets, view_only, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                s.id,
+                s.workstation_id,
+                team,
+                s.hostname,
+                s.technician.name,
+                s.technician.email,
+                s.method.label(),
+                secrets,
+                s.view_only,
+                ts(s.started_at)
+            ],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn end_session(
+        &self,
+        id: &SessionId,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<Option<SessionInfo>> {
+        let conn = self.conn()?;
+        let changed = conn
+            .execute(
+                "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
+                params![id, ts(at), reason],
+            )
+            .map_err(db)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1");
+        Ok(Some(
+            finish_session(conn.query_row(&sql, [id], session_row).map_err(db)?)?.1,
+        ))
+    }
+
+    fn sessions(
+        &self,
+        team: &TeamId,
+        open_only: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<SessionInfo>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE team_id = ?1 AND (?2 = 0 OR ended_at IS NULL) \
+             ORDER BY started_at DESC LIMIT ?3"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![team, open_only, limit], session_row)
+            .map_err(db)?;
+        rows.map(|r| Ok(finish_session(r.map_err(db)?)?.1))
+            .collect()
+    }
+
+    fn close_open_sessions(
+        &self,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<Vec<(TeamId, SessionInfo)>> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let closed = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "UPDATE sessions SET ended_at = ?1, end_reason = ?2 WHERE ended_at IS NULL RETURNING {SESSION_COLS}"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![ts(at), reason], session_row)
+                .map_err(db)?;
+            rows.map(|r| finish_session(r.map_err(db)?))
+                .collect::<StoreResult<Vec<_>>>()?
+        };
+        tx.commit().map_err(db)?;
+        Ok(closed)
     }
 }
