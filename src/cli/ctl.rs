@@ -10,7 +10,7 @@ use super::{EXIT_NOT_LOGGED_IN, Failure, LoginArgs, read_secret_line};
 use crate::client::store::{LoginStore, StoredLogin, hub_url};
 use crate::client::{ClientError, HubClient};
 use crate::paths::Paths;
-use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode};
+use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, SecretRequirements};
 use crate::tls::{Pin, normalize_fingerprint, parse_fingerprint};
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +41,72 @@ pub enum CtlCommand {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Unattended access to a workstation (id or host name).
+    Access {
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
+    /// Open a session on a workstation; prints the session id. Waits while the end user is
+    /// asked (up to a minute). The session stays open until ended, access is withdrawn or
+    /// revoked, or nobody has viewed it for 10 minutes.
+    Connect {
+        workstation: String,
+        /// Read the workstation's passcode or password from the first line of standard input.
+        #[arg(long)]
+        secret_stdin: bool,
+        /// Watch only: no keyboard or mouse.
+        #[arg(long)]
+        view_only: bool,
+    },
+    /// Open sessions of your team.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Groups' security defaults, applied to workstations as they enrol.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Ask the end user for unattended access.
+    Request { workstation: String },
+    /// Withdraw unattended access for the whole team (ends its live sessions).
+    Withdraw { workstation: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    List,
+    /// End a session.
+    End {
+        session: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    List,
+    /// Set the defaults of a client's group, or of the team's (without --client). Admins only.
+    Set {
+        #[arg(long)]
+        client: Option<String>,
+        /// Require the temporary passcode.
+        #[arg(long, value_enum)]
+        passcode: OnOff,
+        /// Require the permanent password.
+        #[arg(long, value_enum)]
+        password: OnOff,
     },
 }
 
@@ -361,6 +427,152 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 })
                 .collect();
             print_table(&["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows);
+        }
+        CtlCommand::Access { command } => {
+            let (body, verb) = match command {
+                AccessCommand::Request { workstation } => {
+                    (ConsoleRequest::RequestAccess { workstation }, "requested")
+                }
+                AccessCommand::Withdraw { workstation } => {
+                    (ConsoleRequest::WithdrawAccess { workstation }, "withdrew")
+                }
+            };
+            let ConsoleReply::Workstation { workstation } = ask(body).await? else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&workstation);
+            }
+            println!(
+                "{verb} unattended access to {} ({}): now {}",
+                workstation.hostname,
+                workstation.id,
+                workstation.unattended.label()
+            );
+        }
+        CtlCommand::Connect {
+            workstation,
+            secret_stdin,
+            view_only,
+        } => {
+            let secret = if secret_stdin {
+                Some(read_secret_line()?.into())
+            } else {
+                None
+            };
+            let ConsoleReply::Session { session } = ask(ConsoleRequest::Connect {
+                workstation,
+                secret,
+                view_only,
+            })
+            .await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&session);
+            }
+            println!("{}", session.id);
+            eprintln!(
+                "session open on {} ({}{}{})",
+                session.hostname,
+                session.method.label(),
+                if session.secrets.is_empty() {
+                    ""
+                } else {
+                    ", with secret"
+                },
+                if session.view_only { ", view only" } else { "" }
+            );
+        }
+        CtlCommand::Sessions {
+            command: SessionsCommand::List,
+        } => {
+            let ConsoleReply::Sessions { sessions } = ask(ConsoleRequest::ListSessions).await?
+            else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&sessions);
+            }
+            let rows = sessions
+                .into_iter()
+                .map(|s| {
+                    vec![
+                        s.id,
+                        s.hostname,
+                        s.technician.name,
+                        s.method.label().into(),
+                        if s.view_only {
+                            "view".into()
+                        } else {
+                            "control".into()
+                        },
+                        when(s.started_at),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "WORKSTATION", "TECHNICIAN", "METHOD", "MODE", "SINCE"],
+                rows,
+            );
+        }
+        CtlCommand::Sessions {
+            command: SessionsCommand::End { session },
+        } => {
+            ask(ConsoleRequest::EndSession {
+                session: session.clone(),
+            })
+            .await?;
+            if json {
+                return print_json(&serde_json::json!({ "id": session, "ended": true }));
+            }
+            println!("ended session {session}");
+        }
+        CtlCommand::Groups {
+            command: GroupsCommand::List,
+        } => {
+            let ConsoleReply::Groups { groups } = ask(ConsoleRequest::ListGroups).await? else {
+                return Err("unexpected answer".into());
+            };
+            if json {
+                return print_json(&groups);
+            }
+            let yes = |b: bool| if b { "required" } else { "-" }.to_owned();
+            let rows = groups
+                .into_iter()
+                .map(|g| {
+                    let name = g.client_name.unwrap_or_else(|| "(whole team)".into());
+                    vec![name, yes(g.requires.passcode), yes(g.requires.password)]
+                })
+                .collect();
+            print_table(&["GROUP", "PASSCODE", "PASSWORD"], rows);
+        }
+        CtlCommand::Groups {
+            command:
+                GroupsCommand::Set {
+                    client,
+                    passcode,
+                    password,
+                },
+        } => {
+            let requires = SecretRequirements {
+                passcode: passcode == OnOff::On,
+                password: password == OnOff::On,
+            };
+            ask(ConsoleRequest::SetGroupDefaults {
+                client: client.clone(),
+                requires,
+            })
+            .await?;
+            if json {
+                return print_json(&serde_json::json!({ "client": client, "requires": requires }));
+            }
+            println!(
+                "security defaults of {} set: {} required",
+                client.as_deref().unwrap_or("the team"),
+                requires.label()
+            );
         }
     }
     Ok(())

@@ -1018,6 +1018,7 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Workstation { .. } => "workstation",
         ConsoleReply::Session { .. } => "session",
         ConsoleReply::Sessions { .. } => "sessions",
+        ConsoleReply::Groups { .. } => "groups",
         ConsoleReply::Done => "done",
     }
 }

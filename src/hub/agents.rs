@@ -95,7 +95,7 @@ pub(super) async fn serve(
 
     let id = row.info.id.clone();
     let team = row.team_id.clone();
-    let (conn, mut kicked) = hub.agent_online(&id);
+    let (conn, mut kicked) = hub.agent_online(&id, out.clone());
     tracing::info!(workstation = %id, host = %row.info.hostname, %peer, "agent online");
     hub.publish(
         &team,
@@ -119,6 +119,13 @@ pub(super) async fn serve(
                     };
                     let result = match request.body {
                         AgentRequest::Report { report } => update_report(&hub, &id, &team, report).await,
+                        AgentRequest::Policy { policy } => {
+                            hub.agent_policy(&row, policy).await.map(|()| AgentReply::Done)
+                        }
+                        AgentRequest::ConnectAnswer { attempt, outcome } => {
+                            hub.resolve_attempt(&id, attempt, outcome);
+                            Ok(AgentReply::Done)
+                        }
                         _ => Err(ProtocolError::bad_request("already authenticated")),
                     };
                     send(&out, &HubToAgent::Reply { id: request.id, result }).await;
@@ -134,6 +141,9 @@ pub(super) async fn serve(
         }
     };
     if hub.agent_offline(&id, conn) {
+        hub.forget_attempts(&id);
+        hub.end_sessions_on(&id, "the workstation went offline")
+            .await;
         let now = hub.now();
         let wid = id.clone();
         let _ = hub.db(move |s| s.touch_workstation(&wid, now)).await;

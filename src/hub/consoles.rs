@@ -12,30 +12,14 @@ use super::server::{Incoming, Reader, close, spawn_writer};
 use super::store::NewAudit;
 use super::{Hub, store::NewLink};
 use crate::protocol::{
-    self, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, HubEvent, HubToConsole,
-    PROTOCOL_VERSION, ProtocolError, Request, Role, UserInfo,
+    self, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, GroupDefaults, HubEvent,
+    HubToConsole, PROTOCOL_VERSION, ProtocolError, Request, Role, UserInfo,
 };
 use crate::secrets;
 use crate::wire::ServerStream;
 
 /// Failed logins in a row after which only an admin can unlock the account.
 pub const MAX_FAILED_LOGINS: u32 = 100;
-/// Failed logins in a row before delays start.
-const FREE_FAILURES: u32 = 4;
-/// Longest delay between login attempts.
-const MAX_LOGIN_DELAY_SECS: i64 = 15 * 60;
-
-/// How long an account waits after its `failures`-th failure in a row: nothing for the first
-/// few, then 1 s, 2 s, 4 s ... capped at 15 minutes.
-pub fn login_delay(failures: u32) -> Option<chrono::Duration> {
-    let over = failures.checked_sub(FREE_FAILURES + 1)?;
-    let secs = 1i64
-        .checked_shl(over.min(20))
-        .unwrap_or(i64::MAX)
-        .min(MAX_LOGIN_DELAY_SECS);
-    Some(chrono::Duration::seconds(secs))
-}
-
 struct Conn {
     out: mpsc::Sender<Message>,
 }
@@ -102,6 +86,7 @@ pub(super) async fn serve(
     };
     tracing::info!(user = %session.user.name, %peer, "console connected");
 
+    let viewer = hub.new_conn();
     let mut events = hub.subscribe(&session.user.team_id);
     let reason = loop {
         tokio::select! {
@@ -125,6 +110,19 @@ pub(super) async fn serve(
                             continue;
                         }
                     };
+                    // Connecting waits for the end user (up to a minute): answer it on its own
+                    // task so this connection keeps serving requests and events meanwhile.
+                    if let ConsoleRequest::Connect { workstation, secret, view_only } = request.body {
+                        let (hub, user, out, id) = (hub.clone(), session.user.clone(), out.clone(), request.id);
+                        tokio::spawn(async move {
+                            let result = hub
+                                .connect(&user, viewer, &workstation, secret, view_only)
+                                .await
+                                .map(|session| ConsoleReply::Session { session });
+                            Conn { out }.reply(id, result).await;
+                        });
+                        continue;
+                    }
                     let logout = matches!(request.body, ConsoleRequest::Logout);
                     let result = handle(&hub, &session, request.body).await;
                     conn.reply(request.id, result).await;
@@ -140,6 +138,7 @@ pub(super) async fn serve(
             }
         }
     };
+    hub.detach_viewer(viewer);
     close(out, writer, reason).await;
 }
 
@@ -260,7 +259,7 @@ async fn login(
             Some(rec) => {
                 let id = rec.info.id.clone();
                 let next = rec.failed_logins + 1;
-                let until = login_delay(next).map(|d| now + d);
+                let until = super::lockout_delay(next).map(|d| now + d);
                 let count = hub.db(move |s| s.record_login_failure(&id, until)).await?;
                 (
                     Some(rec.info.team_id.clone()),
@@ -507,11 +506,84 @@ async fn handle(
                 .collect();
             Ok(ConsoleReply::Workstations { workstations })
         }
-        ConsoleRequest::RequestAccess { .. }
-        | ConsoleRequest::WithdrawAccess { .. }
-        | ConsoleRequest::Connect { .. }
-        | ConsoleRequest::ListSessions
-        | ConsoleRequest::EndSession { .. } => Err(ProtocolError::bad_request("not yet")),
+        ConsoleRequest::RequestAccess { workstation } => {
+            let workstation = hub.request_access(user, &workstation).await?;
+            Ok(ConsoleReply::Workstation { workstation })
+        }
+        ConsoleRequest::WithdrawAccess { workstation } => {
+            let workstation = hub.withdraw_access(user, &workstation).await?;
+            Ok(ConsoleReply::Workstation { workstation })
+        }
+        // Handled on its own task by the connection loop; here only if called directly.
+        ConsoleRequest::Connect {
+            workstation,
+            secret,
+            view_only,
+        } => {
+            let session = hub
+                .connect(user, 0, &workstation, secret, view_only)
+                .await?;
+            Ok(ConsoleReply::Session { session })
+        }
+        ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
+            sessions: hub.open_sessions(&team),
+        }),
+        ConsoleRequest::ListGroups => {
+            let groups = hub
+                .db(move |s| {
+                    let clients = s.clients(&team)?;
+                    let name =
+                        |id: &str| clients.iter().find(|c| c.id == id).map(|c| c.name.clone());
+                    Ok(s.list_security_defaults(&team)?
+                        .into_iter()
+                        .map(|(client_id, requires)| GroupDefaults {
+                            client_name: client_id.as_deref().and_then(name),
+                            client_id,
+                            requires,
+                        })
+                        .collect())
+                })
+                .await?;
+            Ok(ConsoleReply::Groups { groups })
+        }
+        ConsoleRequest::SetGroupDefaults { client, requires } => {
+            if user.role != Role::Admin {
+                return Err(ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "only admins change security defaults",
+                ));
+            }
+            let t = team.clone();
+            let client = match client {
+                None => None,
+                Some(c) => Some(
+                    hub.db(move |s| s.client(&t, &c))
+                        .await?
+                        .ok_or_else(|| ProtocolError::not_found("client"))?,
+                ),
+            };
+            let (t, cid) = (team.clone(), client.as_ref().map(|c| c.id.clone()));
+            hub.db(move |s| s.set_security_defaults(&t, cid.as_ref(), requires))
+                .await?;
+            let detail = serde_json::json!({
+                "group": client.as_ref().map_or_else(|| "team".to_owned(), |c| c.name.clone()),
+                "require_passcode": requires.passcode,
+                "require_password": requires.password,
+            });
+            hub.audit(audit_entry(
+                hub,
+                user,
+                "group.defaults",
+                client.map(|c| c.id),
+                detail,
+            ))
+            .await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::EndSession { session: id } => {
+            hub.end_session_by(user, &id).await?;
+            Ok(ConsoleReply::Done)
+        }
         ConsoleRequest::ListAudit { limit, before } => {
             let limit = limit.clamp(1, 1000);
             let scope = (user.role != Role::Admin).then_some(team);
@@ -528,14 +600,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn login_delays_grow_and_cap() {
-        assert_eq!(login_delay(1), None);
-        assert_eq!(login_delay(4), None);
-        assert_eq!(login_delay(5), Some(chrono::Duration::seconds(1)));
-        assert_eq!(login_delay(6), Some(chrono::Duration::seconds(2)));
-        assert_eq!(login_delay(8), Some(chrono::Duration::seconds(8)));
-        assert_eq!(login_delay(40), Some(chrono::Duration::seconds(900)));
-        assert_eq!(login_delay(99), Some(chrono::Duration::seconds(900)));
+    fn lockout_delays_grow_and_cap() {
+        assert_eq!(crate::hub::lockout_delay(1), None);
+        assert_eq!(crate::hub::lockout_delay(4), None);
+        assert_eq!(
+            crate::hub::lockout_delay(5),
+            Some(chrono::Duration::seconds(1))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(6),
+            Some(chrono::Duration::seconds(2))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(8),
+            Some(chrono::Duration::seconds(8))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(40),
+            Some(chrono::Duration::seconds(900))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(99),
+            Some(chrono::Duration::seconds(900))
+        );
     }
 
     #[test]

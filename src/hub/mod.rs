@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod store;
 
+mod access;
 mod agents;
 mod consoles;
 mod server;
@@ -18,11 +19,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
 
 pub use server::run;
 
-use crate::protocol::{HubEvent, Presence, ProtocolError, TeamId, WorkstationId, WorkstationInfo};
+use crate::protocol::{
+    AttemptId, HubEvent, HubToAgent, Presence, ProtocolError, SessionId, TeamId, WorkstationId,
+    WorkstationInfo,
+};
 use crate::tls::{HubIdentity, TlsError};
 use store::{NewAudit, SqliteStore, Store, StoreError};
 
@@ -41,6 +46,10 @@ pub struct Limits {
     pub default_link_days: u32,
     /// Longest lifetime a technician may choose for a link.
     pub max_link_days: u32,
+    /// How long a connection attempt waits for the agent (the end user has 60 s to answer).
+    pub connect_wait: Duration,
+    /// A session nobody has watched for this long ends.
+    pub session_idle: Duration,
 }
 
 impl Default for Limits {
@@ -52,6 +61,8 @@ impl Default for Limits {
             token_ttl: chrono::Duration::days(30),
             default_link_days: 7,
             max_link_days: 30,
+            connect_wait: Duration::from_secs(70),
+            session_idle: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -94,6 +105,8 @@ struct OnlineAgent {
     conn: u64,
     /// Closing a connection that a newer one with the same key replaced.
     kick: Option<oneshot::Sender<()>>,
+    /// The connection's writer: messages for the agent.
+    out: mpsc::Sender<Message>,
 }
 
 /// The hub's shared state.
@@ -107,6 +120,11 @@ pub struct Hub {
     online: Mutex<HashMap<WorkstationId, OnlineAgent>>,
     teams: Mutex<HashMap<TeamId, broadcast::Sender<HubEvent>>>,
     next_conn: std::sync::atomic::AtomicU64,
+    /// Connection attempts waiting for their agent's answer.
+    attempts: Mutex<HashMap<AttemptId, access::PendingAttempt>>,
+    next_attempt: std::sync::atomic::AtomicU64,
+    /// Open sessions.
+    sessions: Mutex<HashMap<SessionId, access::LiveSession>>,
 }
 
 impl Hub {
@@ -147,6 +165,9 @@ impl Hub {
             online: Mutex::default(),
             teams: Mutex::default(),
             next_conn: 1.into(),
+            attempts: Mutex::default(),
+            next_attempt: 1.into(),
+            sessions: Mutex::default(),
         }))
     }
 
@@ -217,11 +238,21 @@ impl Hub {
     }
 
     fn presence(&self, id: &WorkstationId) -> Presence {
-        let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
-        if online.contains_key(id) {
-            Presence::Online
-        } else {
-            Presence::Offline
+        let online = self
+            .online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(id);
+        let in_session = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|s| &s.info.workstation_id == id);
+        match (online, in_session) {
+            (false, _) => Presence::Offline,
+            (true, true) => Presence::InSession,
+            (true, false) => Presence::Online,
         }
     }
 
@@ -236,7 +267,11 @@ impl Hub {
 
     /// Mark a workstation online under a new connection; a previous connection with the same
     /// key is told to close. Returns the connection number and the signal that closes it.
-    fn agent_online(&self, id: &WorkstationId) -> (u64, oneshot::Receiver<()>) {
+    fn agent_online(
+        &self,
+        id: &WorkstationId,
+        out: mpsc::Sender<Message>,
+    ) -> (u64, oneshot::Receiver<()>) {
         let conn = self
             .next_conn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -247,6 +282,7 @@ impl Hub {
             OnlineAgent {
                 conn,
                 kick: Some(kick),
+                out,
             },
         );
         if let Some(mut old) = old
@@ -255,6 +291,25 @@ impl Hub {
             let _ = k.send(());
         }
         (conn, kicked)
+    }
+
+    /// Send a message to a workstation's agent; false when it is not connected.
+    fn send_to_agent(&self, id: &WorkstationId, msg: &HubToAgent) -> bool {
+        let out = {
+            let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+            online.get(id).map(|o| o.out.clone())
+        };
+        let Some(out) = out else { return false };
+        match crate::protocol::encode(msg) {
+            Ok(text) => out.try_send(Message::text(text)).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A new connection number (consoles and agents share the sequence).
+    fn new_conn(&self) -> u64 {
+        self.next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Mark a workstation offline if `conn` is still its connection. True when it was.
@@ -273,4 +328,20 @@ impl Hub {
     pub fn online_count(&self) -> usize {
         self.online.lock().map(|o| o.len()).unwrap_or(0)
     }
+}
+
+/// Consecutive failures allowed before waits start (logins and workstation secrets alike).
+const FREE_FAILURES: u32 = 4;
+/// Longest wait between attempts.
+const MAX_LOCKOUT_SECS: i64 = 15 * 60;
+
+/// How long to wait after the `failures`-th failure in a row: nothing for the first four, then
+/// 1 s, 2 s, 4 s ... capped at 15 minutes.
+pub fn lockout_delay(failures: u32) -> Option<chrono::Duration> {
+    let over = failures.checked_sub(FREE_FAILURES + 1)?;
+    let secs = 1i64
+        .checked_shl(over.min(20))
+        .unwrap_or(i64::MAX)
+        .min(MAX_LOCKOUT_SECS);
+    Some(chrono::Duration::seconds(secs))
 }

@@ -28,8 +28,14 @@ pub async fn run(
     let local = listener.local_addr()?;
     let _ = hub.public_addr.set(default_public_addr(local));
     tracing::info!(%local, public = hub.public_addr(), fingerprint = hub.fingerprint(), "hub listening");
+    hub.close_stale_sessions().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    // Ends sessions nobody watches; checks often enough for short test limits.
+    let sweep =
+        (hub.limits.session_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let mut sweeper = tokio::time::interval(sweep);
+    sweeper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -45,6 +51,7 @@ pub async fn run(
                 }
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = sweeper.tick() => hub.end_unwatched_sessions().await,
         }
     }
     let _ = stop_tx.send(true);

@@ -299,6 +299,16 @@ impl SecretRequirements {
     }
 }
 
+/// A group's security defaults: a client's group, or the team's own (`client_id` `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDefaults {
+    #[serde(default)]
+    pub client_id: Option<ClientId>,
+    #[serde(default)]
+    pub client_name: Option<String>,
+    pub requires: SecretRequirements,
+}
+
 /// The agent's side of access: its grant and the secrets it requires.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentPolicy {
@@ -497,6 +507,15 @@ pub enum ConsoleRequest {
     },
     /// Open sessions of the team.
     ListSessions,
+    /// The team's groups and their security defaults.
+    ListGroups,
+    /// Set a group's security defaults (admins): the client's group, or the team's when
+    /// `client` is `None`. Applied to workstations enrolled from then on.
+    SetGroupDefaults {
+        #[serde(default)]
+        client: Option<ClientId>,
+        requires: SecretRequirements,
+    },
     /// End a session (any technician of the team may).
     EndSession {
         session: SessionId,
@@ -521,6 +540,8 @@ impl ConsoleRequest {
             ConsoleRequest::WithdrawAccess { .. } => "withdraw_access",
             ConsoleRequest::Connect { .. } => "connect",
             ConsoleRequest::ListSessions => "list_sessions",
+            ConsoleRequest::ListGroups => "list_groups",
+            ConsoleRequest::SetGroupDefaults { .. } => "set_group_defaults",
             ConsoleRequest::EndSession { .. } => "end_session",
         }
     }
@@ -568,6 +589,9 @@ pub enum ConsoleReply {
     },
     Sessions {
         sessions: Vec<SessionInfo>,
+    },
+    Groups {
+        groups: Vec<GroupDefaults>,
     },
     Done,
 }

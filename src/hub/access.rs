@@ -1,0 +1,687 @@
+//! Access control on the hub: the unattended state machine, connection attempts, lock-outs and
+//! the life of sessions.
+//!
+//! The hub relays and records; the agent decides. A connection is allowed when authorisation
+//! holds (an unattended grant, or the end user accepts) and every secret the workstation
+//! requires is presented: the agent checks both, because it alone holds the secrets and the
+//! grant. The hub never sees a secret's stored form, and passes a presented one through
+//! without logging or keeping it.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use chrono::Utc;
+use tokio::sync::oneshot;
+
+use super::Hub;
+use super::store::{NewAudit, WorkstationRow};
+use crate::protocol::{
+    AccessEvent, AgentPolicy, AttemptId, ConnectOutcome, ErrorCode, HubEvent, HubToAgent,
+    ProtocolError, Refusal, Secret, SessionId, SessionInfo, TeamId, TechnicianRef, UnattendedState,
+    UserInfo, WorkstationId, WorkstationInfo,
+};
+use crate::secrets;
+
+/// After this many consecutive wrong secrets on one workstation, by anyone, its temporary
+/// passcode is replaced.
+pub const PASSCODE_REPLACE_AFTER: u32 = 10;
+
+/// A connection attempt waiting for its agent.
+pub(super) struct PendingAttempt {
+    workstation: WorkstationId,
+    answer: oneshot::Sender<ConnectOutcome>,
+}
+
+/// An open session.
+pub(super) struct LiveSession {
+    pub info: SessionInfo,
+    pub team: TeamId,
+    /// Console connections watching it.
+    viewers: HashSet<u64>,
+    /// When the last viewer left (a session opened by `ctl` starts unwatched).
+    unwatched_since: Option<tokio::time::Instant>,
+}
+
+fn conflict(message: impl Into<String>) -> ProtocolError {
+    ProtocolError::new(ErrorCode::Conflict, message)
+}
+
+fn technician(user: &UserInfo) -> TechnicianRef {
+    TechnicianRef {
+        name: user.name.clone(),
+        email: user.email.clone(),
+    }
+}
+
+impl Hub {
+    fn user_audit(
+        &self,
+        user: &UserInfo,
+        action: &str,
+        ws: &WorkstationInfo,
+        detail: serde_json::Value,
+    ) -> NewAudit {
+        NewAudit {
+            at: self.now(),
+            actor: user.name.clone(),
+            actor_email: Some(user.email.clone()),
+            team_id: Some(user.team_id.clone()),
+            action: action.into(),
+            target: Some(ws.id.clone()),
+            detail: with_hostname(detail, &ws.hostname),
+        }
+    }
+
+    fn agent_audit(
+        &self,
+        team: &TeamId,
+        action: &str,
+        ws: &WorkstationInfo,
+        detail: serde_json::Value,
+    ) -> NewAudit {
+        NewAudit {
+            at: self.now(),
+            actor: format!("agent:{}", ws.id),
+            actor_email: None,
+            team_id: Some(team.clone()),
+            action: action.into(),
+            target: Some(ws.id.clone()),
+            detail: with_hostname(detail, &ws.hostname),
+        }
+    }
+
+    /// A workstation of `team`, by id or by host name. Another team's is "not found".
+    pub(super) async fn team_workstation(
+        &self,
+        team: &TeamId,
+        key: &str,
+    ) -> Result<WorkstationRow, ProtocolError> {
+        let (team_id, key) = (team.clone(), key.to_owned());
+        let found = self
+            .db(move |s| {
+                if let Some(row) = s.workstation(&key)? {
+                    return Ok(vec![row]);
+                }
+                Ok(s.workstations(&team_id, None)?
+                    .into_iter()
+                    .filter(|w| w.info.hostname == key)
+                    .collect())
+            })
+            .await?;
+        let mine: Vec<_> = found.into_iter().filter(|w| &w.team_id == team).collect();
+        match mine.len() {
+            0 => Err(ProtocolError::not_found("workstation")),
+            1 => Ok(mine
+                .into_iter()
+                .next()
+                .ok_or_else(ProtocolError::internal)?),
+            n => Err(ProtocolError::bad_request(format!(
+                "{n} workstations have that host name: use the id"
+            ))),
+        }
+    }
+
+    /// The workstation as consoles see it now.
+    pub(super) async fn workstation_info(
+        &self,
+        id: &WorkstationId,
+    ) -> Result<WorkstationInfo, ProtocolError> {
+        let wid = id.clone();
+        let row = self
+            .db(move |s| s.workstation(&wid))
+            .await?
+            .ok_or_else(|| ProtocolError::not_found("workstation"))?;
+        Ok(self.with_presence(row.info))
+    }
+
+    async fn publish_workstation(
+        &self,
+        team: &TeamId,
+        id: &WorkstationId,
+    ) -> Option<WorkstationInfo> {
+        let info = self.workstation_info(id).await.ok()?;
+        self.publish(
+            team,
+            HubEvent::Workstation {
+                workstation: info.clone(),
+            },
+        );
+        Some(info)
+    }
+
+    fn require_online(&self, row: &WorkstationRow, why: &str) -> Result<(), ProtocolError> {
+        if self
+            .online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&row.info.id)
+        {
+            Ok(())
+        } else {
+            Err(conflict(format!("{} is offline: {why}", row.info.hostname)))
+        }
+    }
+
+    async fn set_unattended(
+        &self,
+        id: &WorkstationId,
+        state: UnattendedState,
+    ) -> Result<(), ProtocolError> {
+        let wid = id.clone();
+        self.db(move |s| s.set_unattended(&wid, state)).await
+    }
+
+    /// A technician asks the end user for unattended access.
+    pub(super) async fn request_access(
+        &self,
+        user: &UserInfo,
+        key: &str,
+    ) -> Result<WorkstationInfo, ProtocolError> {
+        let row = self.team_workstation(&user.team_id, key).await?;
+        self.require_online(&row, "the end user must be at the computer to answer")?;
+        let next = row
+            .info
+            .unattended
+            .apply(AccessEvent::Request)
+            .map_err(conflict)?;
+        self.set_unattended(&row.info.id, next).await?;
+        self.audit(self.user_audit(user, "access.request", &row.info, serde_json::json!({})))
+            .await?;
+        self.send_to_agent(
+            &row.info.id,
+            &HubToAgent::AccessRequested {
+                technician: technician(user),
+            },
+        );
+        self.publish_workstation(&row.team_id, &row.info.id)
+            .await
+            .ok_or_else(ProtocolError::internal)
+    }
+
+    /// A technician withdraws unattended access (granted, or still requested) for everyone.
+    pub(super) async fn withdraw_access(
+        &self,
+        user: &UserInfo,
+        key: &str,
+    ) -> Result<WorkstationInfo, ProtocolError> {
+        let row = self.team_workstation(&user.team_id, key).await?;
+        let next = row
+            .info
+            .unattended
+            .apply(AccessEvent::Withdraw)
+            .map_err(conflict)?;
+        self.set_unattended(&row.info.id, next).await?;
+        self.audit(self.user_audit(user, "access.withdraw", &row.info, serde_json::json!({})))
+            .await?;
+        // If the agent is offline it learns of the withdrawal when it next says hello.
+        self.send_to_agent(
+            &row.info.id,
+            &HubToAgent::AccessWithdrawn {
+                technician: technician(user),
+            },
+        );
+        self.end_sessions_on(
+            &row.info.id,
+            &format!("unattended access withdrawn by {}", user.name),
+        )
+        .await;
+        self.publish_workstation(&row.team_id, &row.info.id)
+            .await
+            .ok_or_else(ProtocolError::internal)
+    }
+
+    /// The agent's policy, after hello or a change on the workstation. The agent holds the
+    /// grant, so its word wins, except for a withdrawal it has not heard of yet.
+    pub(super) async fn agent_policy(
+        &self,
+        row: &WorkstationRow,
+        policy: AgentPolicy,
+    ) -> Result<(), ProtocolError> {
+        let id = &row.info.id;
+        let wid = id.clone();
+        let stored = self
+            .db(move |s| s.workstation(&wid))
+            .await?
+            .map_or_else(|| row.info.clone(), |r| r.info);
+        let current = stored.unattended;
+        let theirs = policy.unattended;
+        let next = match (current, theirs) {
+            (UnattendedState::Withdrawn, UnattendedState::Granted) => {
+                let by = TechnicianRef {
+                    name: "a technician".into(),
+                    email: String::new(),
+                };
+                self.send_to_agent(id, &HubToAgent::AccessWithdrawn { technician: by });
+                UnattendedState::Withdrawn
+            }
+            // A request the agent never saw (it was offline or restarted): ask again.
+            (UnattendedState::Requested, s) if s.can_request() => {
+                let by = TechnicianRef {
+                    name: "a technician".into(),
+                    email: String::new(),
+                };
+                self.send_to_agent(id, &HubToAgent::AccessRequested { technician: by });
+                UnattendedState::Requested
+            }
+            (_, theirs) => theirs,
+        };
+        if next != current {
+            self.set_unattended(id, next).await?;
+            let action = match next {
+                UnattendedState::Granted => Some("access.grant"),
+                UnattendedState::Denied => Some("access.deny"),
+                UnattendedState::Revoked => Some("access.revoke"),
+                _ => None,
+            };
+            if let Some(action) = action {
+                let detail = serde_json::json!({ "from": current.label() });
+                self.audit(self.agent_audit(&row.team_id, action, &row.info, detail))
+                    .await?;
+            }
+            if current == UnattendedState::Granted && next != UnattendedState::Granted {
+                self.end_sessions_on(id, "unattended access revoked on the workstation")
+                    .await;
+            }
+        }
+        if policy.requires != stored.requires {
+            let (wid, requires) = (id.clone(), policy.requires);
+            self.db(move |s| s.set_requirements(&wid, requires)).await?;
+        }
+        self.publish_workstation(&row.team_id, id).await;
+        Ok(())
+    }
+
+    /// A technician connects: lock-out check, then the agent decides; on success a session.
+    pub(super) async fn connect(
+        &self,
+        user: &UserInfo,
+        viewer: u64,
+        key: &str,
+        secret: Option<Secret>,
+        view_only: bool,
+    ) -> Result<SessionInfo, ProtocolError> {
+        let row = self.team_workstation(&user.team_id, key).await?;
+        self.require_online(&row, "it can only be reached while its agent is connected")?;
+        let ws = row.info.clone();
+        let (uid, wid) = (user.id.clone(), ws.id.clone());
+        let (failures, locked_until) = self.db(move |s| s.connect_lock(&uid, &wid)).await?;
+        let now = self.now();
+        if let Some(until) = locked_until.filter(|t| *t > now) {
+            let wait = (until - now).num_milliseconds().max(1);
+            let wait_secs = u64::try_from((wait + 999) / 1000).unwrap_or(1);
+            let detail = serde_json::json!({ "failures": failures, "wait_secs": wait_secs });
+            self.audit(self.user_audit(user, "connect.locked", &ws, detail))
+                .await?;
+            let mut err = ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many wrong secrets for {}: try again in {wait_secs} s",
+                    ws.hostname
+                ),
+            );
+            err.retry_after_secs = Some(wait_secs);
+            return Err(err);
+        }
+
+        let presented = secret.is_some();
+        let attempt: AttemptId = self.next_attempt.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                attempt,
+                PendingAttempt {
+                    workstation: ws.id.clone(),
+                    answer: tx,
+                },
+            );
+        let ask = HubToAgent::ConnectAttempt {
+            attempt,
+            technician: technician(user),
+            secret,
+            view_only,
+        };
+        if !self.send_to_agent(&ws.id, &ask) {
+            self.attempts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&attempt);
+            return Err(conflict(format!("{} went offline", ws.hostname)));
+        }
+        let outcome = match tokio::time::timeout(self.limits.connect_wait, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => {
+                return Err(conflict(format!(
+                    "{} went offline before it answered",
+                    ws.hostname
+                )));
+            }
+            Err(_) => {
+                self.attempts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&attempt);
+                ConnectOutcome::Refused {
+                    reason: Refusal::NoAnswer,
+                }
+            }
+        };
+
+        match outcome {
+            ConnectOutcome::Allowed { method, secrets } => {
+                let (uid, wid) = (user.id.clone(), ws.id.clone());
+                self.db(move |s| s.reset_connect_failures(&uid, &wid))
+                    .await?;
+                let session = SessionInfo {
+                    id: secrets::new_id("se").map_err(|_| ProtocolError::internal())?,
+                    workstation_id: ws.id.clone(),
+                    hostname: ws.hostname.clone(),
+                    technician: technician(user),
+                    method,
+                    secrets,
+                    view_only,
+                    started_at: self.now(),
+                    ended_at: None,
+                    end_reason: None,
+                };
+                let (team, stored) = (row.team_id.clone(), session.clone());
+                self.db(move |s| s.insert_session(&team, &stored)).await?;
+                let detail = serde_json::json!({
+                    "session": session.id,
+                    "method": method.label(),
+                    "secrets": session.secrets,
+                    "view_only": view_only,
+                });
+                self.audit(self.user_audit(user, "session.start", &ws, detail))
+                    .await?;
+                self.sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        session.id.clone(),
+                        LiveSession {
+                            info: session.clone(),
+                            team: row.team_id.clone(),
+                            viewers: HashSet::from([viewer]),
+                            unwatched_since: None,
+                        },
+                    );
+                self.publish(
+                    &row.team_id,
+                    HubEvent::Session {
+                        session: session.clone(),
+                    },
+                );
+                self.send_to_agent(
+                    &ws.id,
+                    &HubToAgent::Session {
+                        session: session.clone(),
+                    },
+                );
+                self.publish_workstation(&row.team_id, &ws.id).await;
+                Ok(session)
+            }
+            ConnectOutcome::Refused { reason } => {
+                let detail = serde_json::json!({ "reason": reason, "secret_presented": presented });
+                self.audit(self.user_audit(user, "connect.refused", &ws, detail))
+                    .await?;
+                let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
+                if reason.is_secret_failure() {
+                    err.retry_after_secs = self.count_secret_failure(user, &row).await?;
+                    if let Some(wait) = err.retry_after_secs {
+                        err.message = format!(
+                            "{}; locked out for {wait} s after repeated failures",
+                            reason.message()
+                        );
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Count a wrong secret. Returns the lock-out it starts, in seconds, if any.
+    async fn count_secret_failure(
+        &self,
+        user: &UserInfo,
+        row: &WorkstationRow,
+    ) -> Result<Option<u64>, ProtocolError> {
+        let now = self.now();
+        let (uid, wid) = (user.id.clone(), row.info.id.clone());
+        let counts = self
+            .db(move |s| {
+                s.record_connect_failure(&uid, &wid, &|n| super::lockout_delay(n).map(|d| now + d))
+            })
+            .await?;
+        let wait = super::lockout_delay(counts.technician);
+        if let Some(wait) = wait {
+            let detail = serde_json::json!({ "failures": counts.technician, "wait_secs": wait.num_seconds() });
+            self.audit(self.user_audit(user, "connect.lockout", &row.info, detail))
+                .await?;
+        }
+        if counts.workstation >= PASSCODE_REPLACE_AFTER {
+            let reason = format!("{} wrong secrets in a row", counts.workstation);
+            self.send_to_agent(
+                &row.info.id,
+                &HubToAgent::RefreshPasscode {
+                    reason: reason.clone(),
+                },
+            );
+            let wid = row.info.id.clone();
+            self.db(move |s| s.reset_workstation_failures(&wid)).await?;
+            let detail = serde_json::json!({ "reason": reason });
+            self.audit(self.agent_audit(&row.team_id, "passcode.replace", &row.info, detail))
+                .await?;
+        }
+        Ok(wait.map(|d| u64::try_from(d.num_seconds()).unwrap_or(1)))
+    }
+
+    /// An agent's answer to an attempt. Only the workstation asked may answer it.
+    pub(super) fn resolve_attempt(
+        &self,
+        from: &WorkstationId,
+        attempt: AttemptId,
+        outcome: ConnectOutcome,
+    ) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        match attempts.get(&attempt) {
+            Some(p) if &p.workstation == from => {
+                if let Some(p) = attempts.remove(&attempt) {
+                    let _ = p.answer.send(outcome);
+                }
+            }
+            _ => {
+                tracing::warn!(workstation = %from, attempt, "answer to an unknown connection attempt")
+            }
+        }
+    }
+
+    /// Drop the attempts of a workstation that went away (their waiters see "went offline").
+    pub(super) fn forget_attempts(&self, from: &WorkstationId) {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, p| &p.workstation != from);
+    }
+
+    /// The team's open sessions, newest first.
+    pub(super) fn open_sessions(&self, team: &TeamId) -> Vec<SessionInfo> {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<_> = sessions
+            .values()
+            .filter(|s| &s.team == team)
+            .map(|s| s.info.clone())
+            .collect();
+        list.sort_by_key(|s| std::cmp::Reverse(s.started_at));
+        list
+    }
+
+    /// A technician ends a session of their team.
+    pub(super) async fn end_session_by(
+        &self,
+        user: &UserInfo,
+        id: &SessionId,
+    ) -> Result<(), ProtocolError> {
+        let mine = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .is_some_and(|s| s.team == user.team_id);
+        if !mine {
+            return Err(ProtocolError::not_found("open session"));
+        }
+        self.end_session(id, &format!("ended by {}", user.name))
+            .await;
+        Ok(())
+    }
+
+    /// End one session: record, audit, tell the team and the agent.
+    pub(super) async fn end_session(&self, id: &SessionId, reason: &str) {
+        let Some(live) = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        else {
+            return;
+        };
+        let now = self.now();
+        let (sid, why) = (id.clone(), reason.to_owned());
+        let ended = match self.db(move |s| s.end_session(&sid, now, &why)).await {
+            Ok(Some(ended)) => ended,
+            _ => SessionInfo {
+                ended_at: Some(now),
+                end_reason: Some(reason.to_owned()),
+                ..live.info.clone()
+            },
+        };
+        let duration = (now - live.info.started_at).num_seconds().max(0);
+        let entry = NewAudit {
+            at: now,
+            actor: live.info.technician.name.clone(),
+            actor_email: Some(live.info.technician.email.clone()),
+            team_id: Some(live.team.clone()),
+            action: "session.end".into(),
+            target: Some(live.info.workstation_id.clone()),
+            detail: serde_json::json!({
+                "session": live.info.id,
+                "hostname": live.info.hostname,
+                "method": live.info.method.label(),
+                "reason": reason,
+                "duration_secs": duration,
+                "bytes": 0,
+            }),
+        };
+        if let Err(e) = self.audit(entry).await {
+            tracing::error!(%e, "session end not audited");
+        }
+        self.publish(
+            &live.team,
+            HubEvent::Session {
+                session: ended.clone(),
+            },
+        );
+        self.send_to_agent(
+            &live.info.workstation_id,
+            &HubToAgent::Session { session: ended },
+        );
+        self.publish_workstation(&live.team, &live.info.workstation_id)
+            .await;
+    }
+
+    /// End every session on a workstation.
+    pub(super) async fn end_sessions_on(&self, workstation: &WorkstationId, reason: &str) {
+        let ids: Vec<SessionId> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|s| &s.info.workstation_id == workstation)
+            .map(|s| s.info.id.clone())
+            .collect();
+        for id in ids {
+            self.end_session(&id, reason).await;
+        }
+    }
+
+    /// A console connection closed: it no longer watches any session.
+    pub(super) fn detach_viewer(&self, viewer: u64) {
+        let now = tokio::time::Instant::now();
+        for s in self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values_mut()
+        {
+            if s.viewers.remove(&viewer) && s.viewers.is_empty() {
+                s.unwatched_since = Some(now);
+            }
+        }
+    }
+
+    /// End sessions nobody has watched for `limits.session_idle`.
+    pub(super) async fn end_unwatched_sessions(&self) {
+        let idle = self.limits.session_idle;
+        let expired: Vec<SessionId> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|s| s.unwatched_since.is_some_and(|t| t.elapsed() >= idle))
+            .map(|s| s.info.id.clone())
+            .collect();
+        for id in expired {
+            let minutes = idle.as_secs() / 60;
+            let reason = if minutes >= 1 {
+                format!("no viewer for {minutes} minutes")
+            } else {
+                format!("no viewer for {} s", idle.as_secs())
+            };
+            self.end_session(&id, &reason).await;
+        }
+    }
+
+    /// At start: sessions recorded as open cannot have survived a restart.
+    pub(super) async fn close_stale_sessions(&self) {
+        let now = Utc::now();
+        let closed = match self
+            .db(move |s| s.close_open_sessions(now, "the hub restarted"))
+            .await
+        {
+            Ok(closed) => closed,
+            Err(e) => {
+                tracing::error!(%e, "cannot close stale sessions");
+                return;
+            }
+        };
+        for (team, session) in closed {
+            let entry = NewAudit {
+                at: now,
+                actor: "hub".into(),
+                actor_email: None,
+                team_id: Some(team),
+                action: "session.end".into(),
+                target: Some(session.workstation_id.clone()),
+                detail: serde_json::json!({
+                    "session": session.id,
+                    "hostname": session.hostname,
+                    "technician": session.technician.name,
+                    "reason": "the hub restarted",
+                    "bytes": 0,
+                }),
+            };
+            if let Err(e) = self.audit(entry).await {
+                tracing::error!(%e, "stale session end not audited");
+            }
+        }
+    }
+}
+
+fn with_hostname(mut detail: serde_json::Value, hostname: &str) -> serde_json::Value {
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("hostname".into(), hostname.into());
+    }
+    detail
+}
