@@ -155,6 +155,9 @@ fn logged_in() -> State {
                     ),
                 ],
             },
+            ConsoleRequest::ListSessions => ConsoleReply::Sessions {
+                sessions: Vec::new(),
+            },
             other => panic!("unexpected request {other:?}"),
         };
         net(
@@ -195,9 +198,11 @@ fn login_sends_both_list_requests_with_distinct_ids() {
         },
     );
     let sent = requests(&effects);
-    assert_eq!(sent.len(), 2);
+    assert_eq!(sent.len(), 3);
     assert_ne!(sent[0].0, sent[1].0);
+    assert_ne!(sent[1].0, sent[2].0);
     assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListClients));
+    assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListSessions));
     assert!(
         sent.iter()
             .any(|(_, b)| *b == ConsoleRequest::ListWorkstations { client: None })
@@ -272,7 +277,11 @@ fn replies_are_matched_by_id_not_by_order() {
     );
     assert_eq!(state.clients.len(), 1);
     assert_eq!(hostnames(&state), ["reception"]);
-    assert!(state.pending.is_empty());
+    assert_eq!(
+        state.pending.values().collect::<Vec<_>>(),
+        [&Pending::ListSessions],
+        "only the sessions are still to come"
+    );
     // A second reply with the same id is ignored: the request is no longer pending.
     net(
         &mut state,
@@ -930,7 +939,12 @@ fn disconnect_then_reconnect_reloads_the_lists() {
             token: None,
         },
     );
-    assert_eq!(requests(&effects).len(), 2);
+    let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.contains(&ConsoleRequest::ListSessions),
+        "sessions reload too"
+    );
     assert_eq!(state.connection, Connection::Connected);
     assert_eq!(
         state.status.as_ref().map(|s| s.text.as_str()),
@@ -988,7 +1002,7 @@ fn theme_cycles_and_help_opens() {
 }
 
 #[test]
-fn refresh_requests_both_lists() {
+fn refresh_requests_every_list() {
     let mut state = logged_in();
     let effects = key(&mut state, KeyCode::Char('r'));
     let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
@@ -996,7 +1010,8 @@ fn refresh_requests_both_lists() {
         bodies,
         [
             ConsoleRequest::ListClients,
-            ConsoleRequest::ListWorkstations { client: None }
+            ConsoleRequest::ListWorkstations { client: None },
+            ConsoleRequest::ListSessions,
         ]
     );
 }
