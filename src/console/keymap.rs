@@ -313,7 +313,7 @@ impl Default for Keymap {
                 A::ConnectViewOnly,
                 &[c('v')],
                 "Connect to the selected workstation, view only",
-                Some("view only"),
+                Some("view"),
             ),
             b(
                 L::Main,
@@ -334,7 +334,7 @@ impl Default for Keymap {
                 A::EndSession,
                 &[c('e')],
                 "End your session on the selected workstation",
-                Some("end session"),
+                Some("end"),
             ),
             b(
                 L::Main,

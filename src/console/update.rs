@@ -238,7 +238,8 @@ fn severity(kind: StatusKind) -> u8 {
 fn notify(state: &mut State, kind: StatusKind, text: impl Into<String>) {
     let keep = state.status.as_ref().is_some_and(|current| {
         current.countdown.is_some()
-            || (severity(current.kind) > severity(kind)
+            || (severity(current.kind) >= severity(StatusKind::Warning)
+                && severity(current.kind) > severity(kind)
                 && (state.now - current.since).num_seconds() < 10)
     });
     if !keep {
@@ -249,7 +250,7 @@ fn notify(state: &mut State, kind: StatusKind, text: impl Into<String>) {
 /// A lock-out after repeated wrong secrets, counting down in the status line.
 fn lockout_status(state: &mut State, hostname: &str, until: DateTime<Utc>) {
     state.status = Some(Status {
-        text: format!("Too many wrong secrets for {hostname}: connecting is locked."),
+        text: format!("{hostname}: locked after too many wrong secrets."),
         kind: StatusKind::Error,
         since: state.now,
         countdown: Some(Countdown {
@@ -416,7 +417,9 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::WithdrawAccess => ask_withdraw(state),
         Action::EndSession => return end_my_session(state),
         Action::Sessions => {
+            // The view opens on the newest session.
             state.view = View::Sessions;
+            state.selected_session = None;
             fix_session_selection(state);
         }
         _ => {}

@@ -10,7 +10,7 @@ use ratatui::widgets::{
 };
 use unicode_width::UnicodeWidthStr;
 
-use super::{hints_line, hints_line_where, spinner, truncate};
+use super::{hints_line, hints_line_where, spinner, truncate, word_wrap};
 use crate::client::store::hub_key;
 use crate::console::keymap::Layer;
 use crate::console::state::{Connection, Pane, State, StatusKind, View, relative_age};
@@ -23,10 +23,14 @@ use crate::protocol::{
 const HIGHLIGHT: &str = "› ";
 
 pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
+    // A long status wraps onto a second line rather than losing its end (the next step, a
+    // countdown).
+    let (status_lines, status_role) = status_text(state, area.width.saturating_sub(1));
+    let status_height = u16::try_from(status_lines.len()).unwrap_or(1);
     let [header, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(status_height),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -40,7 +44,15 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         draw_clients(state, theme, frame, clients);
         draw_workstations(state, theme, frame, table);
     }
-    draw_status(state, theme, frame, status);
+    frame.render_widget(
+        Paragraph::new(
+            status_lines
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style(status_role)))
+                .collect::<Vec<_>>(),
+        ),
+        status,
+    );
     draw_footer(state, theme, frame, footer);
 }
 
@@ -490,8 +502,9 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 
-fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let line = match &state.status {
+/// The status line's text, wrapped to at most two lines of `width`, and its role.
+fn status_text(state: &State, width: u16) -> (Vec<String>, Role) {
+    let (text, role) = match &state.status {
         Some(status) => {
             let (mark, role) = match status.kind {
                 StatusKind::Info => ("", Role::Text),
@@ -499,10 +512,7 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
                 StatusKind::Warning => ("! ", Role::Warning),
                 StatusKind::Error => ("✗ ", Role::Danger),
             };
-            Line::from(Span::styled(
-                format!(" {mark}{}", status.text_at(state.now)),
-                theme.style(role),
-            ))
+            (format!("{mark}{}", status.text_at(state.now)), role)
         }
         None => {
             let all = &state.workstations;
@@ -515,7 +525,7 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .filter(|w| w.presence == Presence::InSession)
                 .count();
             let mut text = format!(
-                " {} clients · {} workstations · {online} online · {in_session} in session",
+                "{} clients · {} workstations · {online} online · {in_session} in session",
                 state.clients.len(),
                 all.len()
             );
@@ -523,10 +533,18 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             if mine > 0 {
                 text.push_str(&format!(" · {mine} yours"));
             }
-            Line::from(Span::styled(text, theme.style(Role::Muted)))
+            (text, Role::Muted)
         }
     };
-    frame.render_widget(Paragraph::new(line), area);
+    let width = usize::from(width.max(10));
+    let mut lines = word_wrap(&text, width);
+    if lines.len() > 2 {
+        let rest = lines[1..].join(" ");
+        lines.truncate(1);
+        lines.push(truncate(&rest, width));
+    }
+    // One column of margin, as the footer has.
+    (lines.into_iter().map(|l| format!(" {l}")).collect(), role)
 }
 
 fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -677,7 +695,13 @@ fn draw_sessions(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         fits
     };
     let show_secrets = keep(secrets_w);
-    let show_client = keep(client_w);
+    // The client column shrinks (down to 10) before it is dropped.
+    let room = width.saturating_sub(used + 1);
+    let show_client = room >= 10;
+    let client_w = client_w.min(room);
+    if show_client {
+        used += 1 + client_w;
+    }
     let host_w = host_w + width.saturating_sub(used);
 
     let mut titles = vec!["Workstation"];
@@ -707,7 +731,7 @@ fn draw_sessions(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let body = state.sessions.iter().map(|s| {
         let mut cells = vec![text_cell(&s.hostname)];
         if show_client {
-            cells.push(text_cell(&client_of(s)));
+            cells.push(text_cell(&truncate(&client_of(s), client_w)));
         }
         let tech_style = if state.is_mine(s) {
             theme.style(Role::Accent)
