@@ -515,7 +515,11 @@ fn unattended_access_uses_semantic_colours() {
     };
     let before = glyph(&state);
     update::update(&mut state, Msg::Tick(now() + Duration::seconds(6)));
-    assert_ne!(glyph(&state), before, "the requested spinner moves each tick");
+    assert_ne!(
+        glyph(&state),
+        before,
+        "the requested spinner moves each tick"
+    );
 }
 
 fn reply(state: &mut State, id: u64, result: Result<ConsoleReply, ProtocolError>) -> Vec<Effect> {
@@ -556,7 +560,10 @@ fn secret_prompt_is_masked() {
 fn waiting_for_the_workstation() {
     let (state, _) = waiting(80, 24);
     let screen = render(&state, 80, 24);
-    assert!(screen.contains("7 s"), "elapsed seconds from the injected clock");
+    assert!(
+        screen.contains("7 s"),
+        "elapsed seconds from the injected clock"
+    );
     insta::assert_snapshot!("waiting_80x24", screen);
 }
 
@@ -564,7 +571,10 @@ fn waiting_for_the_workstation() {
 fn withdraw_asks_first() {
     let mut state = logged_in(80, 24);
     press(&mut state, KeyCode::Char('j'));
-    assert!(press(&mut state, KeyCode::Char('w')).is_empty(), "asks first");
+    assert!(
+        press(&mut state, KeyCode::Char('w')).is_empty(),
+        "asks first"
+    );
     insta::assert_snapshot!("withdraw_80x24", render(&state, 80, 24));
     let effects = press(&mut state, KeyCode::Char('y'));
     assert!(matches!(

@@ -189,7 +189,9 @@ impl State {
     /// The workstation selected in the table, if it is visible.
     pub fn selected(&self) -> Option<&WorkstationInfo> {
         let id = self.selected_workstation.as_ref()?;
-        self.visible_workstations().into_iter().find(|w| &w.id == id)
+        self.visible_workstations()
+            .into_iter()
+            .find(|w| &w.id == id)
     }
 
     /// The logged-in technician's name.
@@ -493,9 +495,15 @@ pub struct LinkDialog {
 pub enum Pending {
     ListClients,
     ListWorkstations,
-    AddClient { name: String },
-    CreateLink { client: ClientId },
-    RevokeLink { link: LinkId },
+    AddClient {
+        name: String,
+    },
+    CreateLink {
+        client: ClientId,
+    },
+    RevokeLink {
+        link: LinkId,
+    },
     ListSessions,
     RequestAccess {
         workstation: WorkstationId,

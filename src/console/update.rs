@@ -16,9 +16,8 @@ use super::state::{
 };
 use crate::client::store::StoredLogin;
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, Presence, ProtocolError, Refusal,
-    Secret, SecretRequirements, SessionInfo, UnattendedState,
-    WorkstationId, WorkstationInfo,
+    ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, Presence, ProtocolError, Refusal, Secret,
+    SecretRequirements, SessionInfo, UnattendedState, WorkstationId, WorkstationInfo,
 };
 
 /// Everything that can happen to the console.
@@ -625,7 +624,9 @@ fn request_access(state: &mut State) -> Vec<Effect> {
                 w.hostname
             ),
         ),
-        _ if w.presence == Presence::Offline => offline_hint(state, &w, "ask for unattended access"),
+        _ if w.presence == Presence::Offline => {
+            offline_hint(state, &w, "ask for unattended access")
+        }
         _ => {
             set_status(
                 state,
@@ -913,8 +914,20 @@ fn on_session_event(state: &mut State, session: SessionInfo) {
 /// "unattended · passcode · view only": how a session was opened.
 pub fn session_summary(session: &SessionInfo) -> String {
     let mut parts = vec![session.method.label().to_owned()];
-    parts.extend(session.secrets.iter().map(|k| secret_kind_label(*k).to_owned()));
-    parts.push(if session.view_only { "view only" } else { "control" }.to_owned());
+    parts.extend(
+        session
+            .secrets
+            .iter()
+            .map(|k| secret_kind_label(*k).to_owned()),
+    );
+    parts.push(
+        if session.view_only {
+            "view only"
+        } else {
+            "control"
+        }
+        .to_owned(),
+    );
     parts.join(" · ")
 }
 
@@ -1505,7 +1518,10 @@ fn on_reply(
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
         Pending::ListSessions => "Loading sessions".to_owned(),
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
-        Pending::RequestAccess { hostname, workstation }
+        Pending::RequestAccess {
+            hostname,
+            workstation,
+        }
         | Pending::WithdrawAccess {
             hostname,
             workstation,
@@ -1657,9 +1673,12 @@ fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError
             set_status(
                 state,
                 StatusKind::Error,
-                format!("{hostname} refused the connection: {} {next}", sentence(message))
-                    .trim_end()
-                    .to_owned(),
+                format!(
+                    "{hostname} refused the connection: {} {next}",
+                    sentence(message)
+                )
+                .trim_end()
+                .to_owned(),
             );
         }
         ErrorCode::Conflict => set_status(
@@ -1692,10 +1711,7 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 .collect();
             fix_session_selection(state);
         }
-        (
-            Pending::RequestAccess { hostname, .. },
-            ConsoleReply::Workstation { workstation },
-        ) => {
+        (Pending::RequestAccess { hostname, .. }, ConsoleReply::Workstation { workstation }) => {
             upsert_workstation(state, workstation);
             set_status(
                 state,
@@ -1705,10 +1721,7 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 ),
             );
         }
-        (
-            Pending::WithdrawAccess { hostname, .. },
-            ConsoleReply::Workstation { workstation },
-        ) => {
+        (Pending::WithdrawAccess { hostname, .. }, ConsoleReply::Workstation { workstation }) => {
             upsert_workstation(state, workstation);
             set_status(
                 state,
@@ -1716,16 +1729,19 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 format!("Withdrew unattended access to {hostname}; its open sessions end now."),
             );
         }
-        (Pending::Connect { abandoned: true, .. }, ConsoleReply::Session { session }) => {
+        (
+            Pending::Connect {
+                abandoned: true, ..
+            },
+            ConsoleReply::Session { session },
+        ) => {
             // Accepted after the technician stopped waiting: nobody uses it, so end it.
             let hostname = session.hostname.clone();
             let effects = end_session(state, &session);
             set_status(
                 state,
                 StatusKind::Info,
-                format!(
-                    "{hostname} accepted after you stopped waiting; ending that session."
-                ),
+                format!("{hostname} accepted after you stopped waiting; ending that session."),
             );
             return effects;
         }

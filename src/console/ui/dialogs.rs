@@ -12,8 +12,8 @@ use super::{centered, hard_wrap, hints_line, spinner, word_wrap};
 use crate::client::store::hub_key;
 use crate::console::keymap::Layer;
 use crate::console::state::{ConnectingDialog, Dialog, LinkDialog, SecretPrompt, State};
-use crate::console::update::secret_name;
 use crate::console::theme::{Role, Theme};
+use crate::console::update::secret_name;
 
 /// Width of dialogs on wide terminals.
 const WIDTH: u16 = 72;

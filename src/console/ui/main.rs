@@ -1,7 +1,7 @@
 //! The main screen: header, clients pane, workstations table, status line and key hints.
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
+use ratatui::layout::{Alignment, Constraint, Flex, Layout, Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
@@ -331,9 +331,19 @@ fn columns<'a>(
         let access = u + if *s > 0 { 1 + s } else { 0 };
         fixed + to_u16(access.max(6)) <= width
     })
-    .unwrap_or((AccessDetail::Glyphs, access_widths(rows, AccessDetail::Glyphs)));
-    let access_width =
-        to_u16((unattended_width + if secret_width > 0 { 1 + secret_width } else { 0 }).max(6));
+    .unwrap_or((
+        AccessDetail::Glyphs,
+        access_widths(rows, AccessDetail::Glyphs),
+    ));
+    let access_width = to_u16(
+        (unattended_width
+            + if secret_width > 0 {
+                1 + secret_width
+            } else {
+                0
+            })
+        .max(6),
+    );
 
     let mut used = fixed + access_width;
     let keep = |used: &mut u16, wanted: u16| {
@@ -555,10 +565,13 @@ fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             Layer::Main
         };
         // Only what the keys can do for the selected row, so the hints that matter fit.
-        let hints =
-            hints_line_where(state, theme, layer, area.width.saturating_sub(1), |action| {
-                layer != Layer::Main || state.can(action)
-            });
+        let hints = hints_line_where(
+            state,
+            theme,
+            layer,
+            area.width.saturating_sub(1),
+            |action| layer != Layer::Main || state.can(action),
+        );
         frame.render_widget(
             Paragraph::new(hints),
             Rect {
@@ -698,11 +711,8 @@ fn draw_sessions(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     // The client column shrinks (down to 10) before it is dropped.
     let room = width.saturating_sub(used + 1);
     let show_client = room >= 10;
+    // Room to spare goes between the columns (the table's flex), not into one of them.
     let client_w = client_w.min(room);
-    if show_client {
-        used += 1 + client_w;
-    }
-    let host_w = host_w + width.saturating_sub(used);
 
     let mut titles = vec!["Workstation"];
     let mut widths = vec![host_w];
@@ -763,6 +773,7 @@ fn draw_sessions(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     .header(header)
     .block(block)
     .column_spacing(1)
+    .flex(Flex::SpaceBetween)
     .highlight_symbol(HIGHLIGHT)
     .highlight_spacing(HighlightSpacing::Always)
     .row_highlight_style(selection_style(theme, true));

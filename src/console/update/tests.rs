@@ -1182,10 +1182,7 @@ fn session(id: &str, workstation: (&str, &str), technician: &str, minutes_ago: i
 }
 
 fn session_event(state: &mut State, session: SessionInfo) -> Vec<Effect> {
-    net(
-        state,
-        NetEvent::Event(HubEvent::Session { session }),
-    )
+    net(state, NetEvent::Event(HubEvent::Session { session }))
 }
 
 fn status_text(state: &State) -> String {
@@ -1217,7 +1214,9 @@ fn u_requests_unattended_access_for_the_selected_row() {
         &mut state,
         NetEvent::Reply {
             id: *id,
-            result: Ok(ConsoleReply::Workstation { workstation: row.clone() }),
+            result: Ok(ConsoleReply::Workstation {
+                workstation: row.clone(),
+            }),
         },
     );
     assert_eq!(state.workstations[0].unattended, UnattendedState::Requested);
@@ -1266,7 +1265,16 @@ fn enter_asks_for_the_required_secret_and_sends_it_once() {
         "the typed value never shows in debug output"
     );
     let effects = key(&mut state, KeyCode::Enter);
-    let [(_, ConsoleRequest::Connect { workstation, secret, view_only })] = &requests(&effects)[..]
+    let [
+        (
+            _,
+            ConsoleRequest::Connect {
+                workstation,
+                secret,
+                view_only,
+            },
+        ),
+    ] = &requests(&effects)[..]
     else {
         panic!("expected one Connect, got {effects:?}");
     };
@@ -1279,7 +1287,8 @@ fn enter_asks_for_the_required_secret_and_sends_it_once() {
     );
     assert_eq!(state.layer(), Layer::Connecting);
     assert!(
-        !format!("{state:?}").contains("q7X2k") && !format!("{:?}", state.pending).contains("q7X2k"),
+        !format!("{state:?}").contains("q7X2k")
+            && !format!("{:?}", state.pending).contains("q7X2k"),
         "nothing of the secret stays in the state once sent"
     );
 }
@@ -1288,8 +1297,16 @@ fn enter_asks_for_the_required_secret_and_sends_it_once() {
 fn enter_connects_without_a_prompt_when_nothing_is_required() {
     let mut state = with_access("w1", UnattendedState::None, NOTHING);
     let effects = key(&mut state, KeyCode::Char('v'));
-    let [(id, ConsoleRequest::Connect { secret: None, view_only: true, .. })] =
-        &requests(&effects)[..]
+    let [
+        (
+            id,
+            ConsoleRequest::Connect {
+                secret: None,
+                view_only: true,
+                ..
+            },
+        ),
+    ] = &requests(&effects)[..]
     else {
         panic!("expected a view-only Connect without a secret, got {effects:?}");
     };
@@ -1383,7 +1400,12 @@ fn refusals_say_what_to_do_and_a_wrong_secret_asks_again() {
         panic!("the prompt comes back, got {:?}", state.dialog);
     };
     assert!(prompt.input.value.is_empty(), "empty, ready for a new try");
-    assert!(prompt.error.as_deref().is_some_and(|e| e.contains("was wrong")));
+    assert!(
+        prompt
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("was wrong"))
+    );
     // The end user denies.
     type_text(&mut state, "right");
     let effects = key(&mut state, KeyCode::Enter);
@@ -1457,7 +1479,11 @@ fn session_events_add_and_remove_sessions_and_say_why() {
     session_event(&mut state, session("s2", ("w1", "reception"), "ann", 1));
     session_event(&mut state, session("s3", ("w1", "reception"), "ann", 9));
     assert_eq!(
-        state.sessions.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        state
+            .sessions
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
         ["s2", "s1", "s3"],
         "newest first"
     );
@@ -1468,7 +1494,10 @@ fn session_events_add_and_remove_sessions_and_say_why() {
     session_event(&mut state, ended);
     assert_eq!(state.sessions.len(), 2);
     let status = state.status.clone().expect("status");
-    assert_eq!(status.text, "Session on reception (bob) ended: ended by bob.");
+    assert_eq!(
+        status.text,
+        "Session on reception (bob) ended: ended by bob."
+    );
     assert_eq!(status.kind, StatusKind::Info);
     // e ends my newest session on the selected workstation.
     let effects = key(&mut state, KeyCode::Char('e'));
@@ -1493,7 +1522,10 @@ fn session_events_add_and_remove_sessions_and_say_why() {
     other.ended_at = Some(t0());
     other.end_reason = Some("the workstation went offline".into());
     session_event(&mut state, other);
-    assert_eq!(state.status.as_ref().map(|s| s.kind), Some(StatusKind::Error));
+    assert_eq!(
+        state.status.as_ref().map(|s| s.kind),
+        Some(StatusKind::Error)
+    );
 }
 
 #[test]
