@@ -730,6 +730,8 @@ fn screenshots() {
     let mut filtered = logged_in(120, 40);
     press(&mut filtered, KeyCode::Char('/'));
     type_text(&mut filtered, "mac");
+    let mut sessions = logged_in(120, 40);
+    press(&mut sessions, KeyCode::Char('s'));
     let scenes: Vec<(&str, State, u16, u16)> = vec![
         ("main-120x40", logged_in(120, 40), 120, 40),
         ("main-80x24", logged_in(80, 24), 80, 24),
@@ -737,6 +739,8 @@ fn screenshots() {
         ("login-80x24", login_form(80, 24), 80, 24),
         ("link-80x24", with_link_dialog(80, 24).0, 80, 24),
         ("help-80x24", help, 80, 24),
+        ("connect-80x24", secret_prompt(80, 24), 80, 24),
+        ("sessions-120x40", sessions, 120, 40),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));

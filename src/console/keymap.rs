@@ -305,7 +305,7 @@ impl Default for Keymap {
                 L::Main,
                 A::Connect,
                 &[k(K::Enter)],
-                "Connect to the selected workstation",
+                "Connect to the selected workstation (in the clients pane: go to its table)",
                 Some("connect"),
             ),
             b(
