@@ -221,13 +221,6 @@ impl State {
         self.sessions.iter().position(|s| &s.id == id)
     }
 
-    /// Seconds left of a lock-out on a workstation, if one is running.
-    pub fn lockout_left(&self, workstation: &WorkstationId) -> Option<i64> {
-        let until = self.lockouts.get(workstation)?;
-        let left = (*until - self.now).num_seconds();
-        (left > 0).then_some(left)
-    }
-
     /// Whether a main-screen action can do something for the selected row now; the footer
     /// shows only those, so its hints fit and never promise what a key won't do.
     pub fn can(&self, action: super::action::Action) -> bool {

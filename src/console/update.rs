@@ -462,9 +462,12 @@ fn connect(state: &mut State, view_only: bool) -> Vec<Effect> {
         offline_hint(state, &w, "connect");
         return Vec::new();
     }
+    // Still locked out: the hub would refuse; say how long instead of asking for the secret.
     if let Some(until) = state
-        .lockout_left(&w.id)
-        .and_then(|_| state.lockouts.get(&w.id).copied())
+        .lockouts
+        .get(&w.id)
+        .copied()
+        .filter(|until| *until > state.now)
     {
         lockout_status(state, &w.hostname, until);
         return Vec::new();
