@@ -14,8 +14,9 @@ use tether::console::theme::{Role, Theme};
 use tether::console::ui;
 use tether::console::update::{self, Effect, Msg, Startup};
 use tether::protocol::{
-    ClientInfo, ConsoleReply, ConsoleRequest, LinkInfo, Presence, Role as UserRole, UserInfo,
-    WorkstationInfo,
+    AuthMethod, ClientInfo, ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, LinkInfo, Presence,
+    ProtocolError, Role as UserRole, SecretKind, SecretRequirements, SessionInfo, TechnicianRef,
+    UnattendedState, UserInfo, WorkstationInfo,
 };
 
 const HUB: &str = "wss://hub.example.org:7443";
@@ -117,7 +118,82 @@ const ACME: (&str, &str) = ("c-acme", "Acme Dental");
 const BAKERY: (&str, &str) = ("c-bakery", "Bäckerei Brot & Co");
 const LAW: (&str, &str) = ("c-law", "Lindqvist Law");
 
+/// Unattended access and required secrets of the sample fleet: a mix of every state.
+fn access(id: &str) -> (UnattendedState, SecretRequirements) {
+    let requires = |passcode, password| SecretRequirements { passcode, password };
+    match id {
+        "w1" => (UnattendedState::Granted, requires(true, false)),
+        "w2" => (UnattendedState::Granted, requires(false, false)),
+        "w3" => (UnattendedState::Revoked, requires(false, true)),
+        "w4" => (UnattendedState::Requested, requires(false, false)),
+        "w5" => (UnattendedState::Denied, requires(false, false)),
+        "w6" => (UnattendedState::None, requires(true, true)),
+        "w7" => (UnattendedState::Withdrawn, requires(false, true)),
+        _ => (UnattendedState::None, requires(false, false)),
+    }
+}
+
 fn sample_workstations() -> Vec<WorkstationInfo> {
+    sample_fleet()
+        .into_iter()
+        .map(|mut w| {
+            (w.unattended, w.requires) = access(&w.id);
+            w
+        })
+        .collect()
+}
+
+fn session(
+    id: &str,
+    (workstation, hostname): (&str, &str),
+    technician: &str,
+    method: AuthMethod,
+    secrets: Vec<SecretKind>,
+    view_only: bool,
+    minutes_ago: i64,
+) -> SessionInfo {
+    SessionInfo {
+        id: id.into(),
+        workstation_id: workstation.into(),
+        hostname: hostname.into(),
+        technician: TechnicianRef {
+            name: technician.into(),
+            email: format!("{technician}@support.example"),
+        },
+        method,
+        secrets,
+        view_only,
+        started_at: now() - Duration::minutes(minutes_ago),
+        ended_at: None,
+        end_reason: None,
+    }
+}
+
+/// The team's open sessions: ann's (this console's technician) and bob's.
+fn sample_sessions() -> Vec<SessionInfo> {
+    vec![
+        session(
+            "s1",
+            ("w2", "dentist-laptop"),
+            "ann",
+            AuthMethod::Unattended,
+            vec![],
+            false,
+            18,
+        ),
+        session(
+            "s2",
+            ("w7", "build-server"),
+            "bob",
+            AuthMethod::Attended,
+            vec![SecretKind::Password],
+            true,
+            4,
+        ),
+    ]
+}
+
+fn sample_fleet() -> Vec<WorkstationInfo> {
     use Presence::{InSession, Offline, Online};
     vec![
         workstation(
@@ -174,7 +250,7 @@ fn sample_workstations() -> Vec<WorkstationInfo> {
             Offline,
             180,
         ),
-        workstation("w7", LAW, "build-server", "Debian 12", "root", Online, 1),
+        workstation("w7", LAW, "build-server", "Debian 12", "root", InSession, 1),
     ]
 }
 
@@ -229,6 +305,9 @@ fn logged_in(width: u16, height: u16) -> State {
             ConsoleRequest::ListWorkstations { client: None } => Ok(ConsoleReply::Workstations {
                 workstations: sample_workstations(),
             }),
+            ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
+                sessions: sample_sessions(),
+            }),
             other => panic!("unexpected request {other:?}"),
         };
         update::update(&mut state, Msg::Net(NetEvent::Reply { id, result }));
@@ -245,6 +324,7 @@ fn logged_in(width: u16, height: u16) -> State {
         0,
     );
     back.last_seen = now();
+    (back.unattended, back.requires) = access("w6");
     update::update(
         &mut state,
         Msg::Net(NetEvent::Event(tether::protocol::HubEvent::Workstation {
@@ -386,13 +466,181 @@ fn presence_uses_semantic_colours() {
         theme.style(Role::Accent).fg.expect("accent colour")
     );
     assert_eq!(
-        fg(find("○ offline")),
-        theme.style(Role::Muted).fg.expect("muted colour")
+        fg(find("○ 2d ago")),
+        theme.style(Role::Muted).fg.expect("muted colour"),
+        "offline rows say how long ago they were seen"
     );
     assert_eq!(
         fg(find("● online")),
         theme.style(Role::Success).fg.expect("success colour")
     );
+}
+
+#[test]
+fn unattended_access_uses_semantic_colours() {
+    let mut state = logged_in(120, 40);
+    press(&mut state, KeyCode::Char('G'));
+    let buffer = buffer(&state, 120, 40);
+    let theme = dark();
+    let fg_of = |needle: &str| {
+        let area = buffer.area;
+        (area.top()..area.bottom())
+            .find_map(|y| {
+                let line: String = (area.left()..area.right())
+                    .map(|x| buffer[(x, y)].symbol().to_owned())
+                    .collect();
+                let byte = line.find(needle)?;
+                let x = u16::try_from(line[..byte].chars().count()).expect("column");
+                Some(buffer[(x, y)].fg)
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen"))
+    };
+    let role = |role: Role| theme.style(role).fg.expect("colour");
+    assert_eq!(fg_of("✓ granted"), role(Role::Success));
+    assert_eq!(fg_of(" requested"), role(Role::Warning));
+    assert_eq!(fg_of("✗ denied"), role(Role::Danger));
+    assert_eq!(fg_of("⊘ revoked"), role(Role::Danger));
+    assert_eq!(fg_of("⊘ withdrawn"), role(Role::Muted));
+    assert_eq!(fg_of("✱ passcode"), role(Role::Accent));
+    // The spinner turns with the clock.
+    let glyph = |state: &State| {
+        let screen = render(state, 120, 40);
+        let line = screen
+            .lines()
+            .find(|l| l.contains("till-1"))
+            .expect("till-1 row")
+            .to_owned();
+        let at = line.find(" requested").expect("requested");
+        line[..at].chars().last().expect("spinner")
+    };
+    let before = glyph(&state);
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(6)));
+    assert_ne!(
+        glyph(&state),
+        before,
+        "the requested spinner moves each tick"
+    );
+}
+
+fn reply(state: &mut State, id: u64, result: Result<ConsoleReply, ProtocolError>) -> Vec<Effect> {
+    update::update(state, Msg::Net(NetEvent::Reply { id, result }))
+}
+
+/// Logged in with reception-pc (requires its passcode) selected and Enter pressed.
+fn secret_prompt(width: u16, height: u16) -> State {
+    let mut state = logged_in(width, height);
+    press(&mut state, KeyCode::Char('j'));
+    assert_eq!(state.selected_workstation.as_deref(), Some("w1"));
+    assert!(press(&mut state, KeyCode::Enter).is_empty(), "asks first");
+    type_text(&mut state, "k7q2m9");
+    state
+}
+
+/// The secret sent; returns the Connect request's id.
+fn waiting(width: u16, height: u16) -> (State, u64) {
+    let mut state = secret_prompt(width, height);
+    let effects = press(&mut state, KeyCode::Enter);
+    let [(id, ConsoleRequest::Connect { secret, .. })] = &requests(&effects)[..] else {
+        panic!("expected one Connect, got {effects:?}");
+    };
+    assert_eq!(secret.as_ref().map(|s| s.expose()), Some("k7q2m9"));
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(12)));
+    (state, *id)
+}
+
+#[test]
+fn secret_prompt_is_masked() {
+    let state = secret_prompt(80, 24);
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("••••••") && !screen.contains("k7q2m9"));
+    insta::assert_snapshot!("secret_prompt_80x24", screen);
+}
+
+#[test]
+fn waiting_for_the_workstation() {
+    let (state, _) = waiting(80, 24);
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("7 s"),
+        "elapsed seconds from the injected clock"
+    );
+    insta::assert_snapshot!("waiting_80x24", screen);
+}
+
+#[test]
+fn withdraw_asks_first() {
+    let mut state = logged_in(80, 24);
+    press(&mut state, KeyCode::Char('j'));
+    assert!(
+        press(&mut state, KeyCode::Char('w')).is_empty(),
+        "asks first"
+    );
+    insta::assert_snapshot!("withdraw_80x24", render(&state, 80, 24));
+    let effects = press(&mut state, KeyCode::Char('y'));
+    assert!(matches!(
+        &requests(&effects)[..],
+        [(_, ConsoleRequest::WithdrawAccess { workstation })] if workstation == "w1"
+    ));
+}
+
+#[test]
+fn sessions_view() {
+    let mut state = logged_in(80, 24);
+    press(&mut state, KeyCode::Char('s'));
+    insta::assert_snapshot!("sessions_80x24", render(&state, 80, 24));
+    let mut wide = logged_in(120, 40);
+    press(&mut wide, KeyCode::Char('s'));
+    insta::assert_snapshot!("sessions_120x40", render(&wide, 120, 40));
+    // `e` ends the selected one (the newest: bob's).
+    let effects = press(&mut state, KeyCode::Char('e'));
+    assert!(matches!(
+        &requests(&effects)[..],
+        [(_, ConsoleRequest::EndSession { session })] if session == "s2"
+    ));
+}
+
+#[test]
+fn own_session_ended_by_withdrawal() {
+    let mut state = logged_in(80, 24);
+    let mut ended = sample_sessions().remove(0);
+    ended.ended_at = Some(now() + Duration::seconds(5));
+    ended.end_reason = Some("unattended access withdrawn by bob".into());
+    let mut dentist = sample_workstations().remove(1);
+    dentist.unattended = UnattendedState::Withdrawn;
+    dentist.presence = Presence::Online;
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Event(HubEvent::Session { session: ended })),
+    );
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Event(HubEvent::Workstation {
+            workstation: dentist,
+        })),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("Your session on dentist-laptop ended: unattended access withdrawn by bob"),
+        "the why stays on screen, not replaced by the withdrawal news"
+    );
+    insta::assert_snapshot!("session_ended_80x24", screen);
+}
+
+#[test]
+fn lockout_counts_down() {
+    let (mut state, id) = waiting(80, 24);
+    let mut limited = ProtocolError::new(
+        ErrorCode::RateLimited,
+        "too many wrong passcodes or passwords for this workstation",
+    );
+    limited.retry_after_secs = Some(240);
+    reply(&mut state, id, Err(limited));
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(15)));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("Try again in 3 min 57 s."), "{screen}");
+    insta::assert_snapshot!("lockout_80x24", screen);
+    // Enter again while locked: nothing is sent.
+    assert!(requests(&press(&mut state, KeyCode::Enter)).is_empty());
 }
 
 #[test]
@@ -482,6 +730,8 @@ fn screenshots() {
     let mut filtered = logged_in(120, 40);
     press(&mut filtered, KeyCode::Char('/'));
     type_text(&mut filtered, "mac");
+    let mut sessions = logged_in(120, 40);
+    press(&mut sessions, KeyCode::Char('s'));
     let scenes: Vec<(&str, State, u16, u16)> = vec![
         ("main-120x40", logged_in(120, 40), 120, 40),
         ("main-80x24", logged_in(80, 24), 80, 24),
@@ -489,6 +739,8 @@ fn screenshots() {
         ("login-80x24", login_form(80, 24), 80, 24),
         ("link-80x24", with_link_dialog(80, 24).0, 80, 24),
         ("help-80x24", help, 80, 24),
+        ("connect-80x24", secret_prompt(80, 24), 80, 24),
+        ("sessions-120x40", sessions, 120, 40),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));

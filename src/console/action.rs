@@ -42,6 +42,18 @@ pub enum Action {
     Refresh,
     /// Switch to the next colour theme.
     CycleTheme,
+    /// Connect to the selected workstation (asks for its passcode or password if it requires one).
+    Connect,
+    /// Connect to the selected workstation, view only.
+    ConnectViewOnly,
+    /// Ask the end user of the selected workstation for unattended access.
+    RequestAccess,
+    /// Withdraw unattended access to the selected workstation (asks first).
+    WithdrawAccess,
+    /// End a session: yours on the selected workstation, or the one selected in the sessions view.
+    EndSession,
+    /// Show or leave the team's open sessions.
+    Sessions,
     /// Accept: submit a form, keep a filter, close a notice.
     Confirm,
     /// Back out: close a dialog, clear the filter.
@@ -73,6 +85,12 @@ impl Action {
             Action::RevokeLink => "revoke_link",
             Action::Refresh => "refresh",
             Action::CycleTheme => "cycle_theme",
+            Action::Connect => "connect",
+            Action::ConnectViewOnly => "connect_view_only",
+            Action::RequestAccess => "request_access",
+            Action::WithdrawAccess => "withdraw_access",
+            Action::EndSession => "end_session",
+            Action::Sessions => "sessions",
             Action::Confirm => "confirm",
             Action::Cancel => "cancel",
             Action::Yes => "yes",
@@ -93,6 +111,11 @@ mod tests {
             Action::ShowLink,
             Action::RevokeLink,
             Action::CycleTheme,
+            Action::ConnectViewOnly,
+            Action::RequestAccess,
+            Action::WithdrawAccess,
+            Action::EndSession,
+            Action::Sessions,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

@@ -178,8 +178,16 @@ impl fmt::Display for KeyCombo {
 pub enum Layer {
     /// The clients pane and the workstations table.
     Main,
+    /// The team's open sessions.
+    Sessions,
     /// Typing a filter for the workstations table.
     Filter,
+    /// Typing a workstation's passcode or password to connect.
+    Secret,
+    /// Waiting for the end user or the workstation to answer a connection.
+    Connecting,
+    /// A yes/no question (withdraw unattended access?).
+    Confirm,
     /// The enrolment link dialog.
     Link,
     /// A dialog asking for a name (add client).
@@ -196,9 +204,13 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 8] = [
+    pub const ALL: [Layer; 12] = [
         Layer::Main,
+        Layer::Sessions,
         Layer::Filter,
+        Layer::Secret,
+        Layer::Connecting,
+        Layer::Confirm,
         Layer::Link,
         Layer::Input,
         Layer::Login,
@@ -210,7 +222,11 @@ impl Layer {
     pub fn title(self) -> &'static str {
         match self {
             Layer::Main => "Clients and workstations",
+            Layer::Sessions => "Sessions",
             Layer::Filter => "While filtering",
+            Layer::Secret => "Passcode or password",
+            Layer::Connecting => "While connecting",
+            Layer::Confirm => "Withdraw unattended access",
             Layer::Link => "Enrolment link",
             Layer::Input => "Add client",
             Layer::Login => "Login",
@@ -222,7 +238,10 @@ impl Layer {
 
     /// In these layers, printable keys type into a field instead of running actions.
     pub fn is_text_entry(self) -> bool {
-        matches!(self, Layer::Filter | Layer::Input | Layer::Login)
+        matches!(
+            self,
+            Layer::Filter | Layer::Input | Layer::Login | Layer::Secret
+        )
     }
 }
 
@@ -284,6 +303,55 @@ impl Default for Keymap {
             ),
             b(
                 L::Main,
+                A::Connect,
+                &[k(K::Enter)],
+                "Connect to the selected workstation (in the clients pane: go to its table)",
+                Some("connect"),
+            ),
+            b(
+                L::Main,
+                A::ConnectViewOnly,
+                &[c('v')],
+                "Connect to the selected workstation, view only",
+                Some("view"),
+            ),
+            b(
+                L::Main,
+                A::RequestAccess,
+                &[c('u')],
+                "Ask the end user for unattended access",
+                Some("unattended"),
+            ),
+            b(
+                L::Main,
+                A::WithdrawAccess,
+                &[c('w')],
+                "Withdraw unattended access (asks first)",
+                Some("withdraw"),
+            ),
+            b(
+                L::Main,
+                A::EndSession,
+                &[c('e')],
+                "End your session on the selected workstation",
+                Some("end"),
+            ),
+            b(
+                L::Main,
+                A::Sessions,
+                &[c('s')],
+                "Show the team's open sessions",
+                Some("sessions"),
+            ),
+            b(
+                L::Main,
+                A::Filter,
+                &[c('/')],
+                "Filter workstations by hostname, user, OS or client",
+                Some("filter"),
+            ),
+            b(
+                L::Main,
                 A::FocusNext,
                 &[k(K::Tab)],
                 "Focus the next pane",
@@ -332,13 +400,6 @@ impl Default for Keymap {
                 "Jump to the last row",
                 None,
             ),
-            b(
-                L::Main,
-                A::Filter,
-                &[c('/')],
-                "Filter workstations by hostname, user, OS or client",
-                Some("filter"),
-            ),
             b(L::Main, A::Cancel, &[k(K::Esc)], "Clear the filter", None),
             b(
                 L::Main,
@@ -368,6 +429,95 @@ impl Default for Keymap {
                 "Switch to the next colour theme",
                 Some("theme"),
             ),
+            b(
+                L::Sessions,
+                A::EndSession,
+                &[c('e')],
+                "End the selected session",
+                Some("end session"),
+            ),
+            b(
+                L::Sessions,
+                A::Cancel,
+                &[k(K::Esc), c('s')],
+                "Back to the workstations",
+                Some("back"),
+            ),
+            b(
+                L::Sessions,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Select the row above",
+                None,
+            ),
+            b(
+                L::Sessions,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "Select the row below",
+                None,
+            ),
+            b(
+                L::Sessions,
+                A::First,
+                &[k(K::Home), c('g')],
+                "Jump to the first row",
+                None,
+            ),
+            b(
+                L::Sessions,
+                A::Last,
+                &[k(K::End), c('G')],
+                "Jump to the last row",
+                None,
+            ),
+            b(
+                L::Sessions,
+                A::Refresh,
+                &[c('r')],
+                "Reload the sessions, clients and workstations",
+                Some("refresh"),
+            ),
+            b(
+                L::Sessions,
+                A::Help,
+                &[c('?')],
+                "Show every key binding",
+                Some("help"),
+            ),
+            b(L::Sessions, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
+            b(
+                L::Secret,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Connect with what you typed",
+                Some("connect"),
+            ),
+            b(L::Secret, A::Cancel, &[k(K::Esc)], "Cancel", Some("cancel")),
+            b(L::Secret, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Connecting,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Stop waiting (a late acceptance is ended at once)",
+                Some("stop waiting"),
+            ),
+            b(L::Connecting, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Confirm,
+                A::Yes,
+                &[c('y')],
+                "Withdraw: every open session on it ends",
+                Some("withdraw"),
+            ),
+            b(
+                L::Confirm,
+                A::No,
+                &[c('n'), k(K::Esc)],
+                "Keep unattended access",
+                Some("cancel"),
+            ),
+            b(L::Confirm, A::Quit, &[quit], "Quit", None),
             b(
                 L::Filter,
                 A::Confirm,
@@ -566,8 +716,16 @@ impl Keymap {
 
     /// Footer hints of a layer: (first key, short label), for bindings that have keys and a hint.
     pub fn hints(&self, layer: Layer) -> Vec<(String, &'static str)> {
+        self.hint_actions(layer)
+            .into_iter()
+            .map(|(_, key, hint)| (key, hint))
+            .collect()
+    }
+
+    /// Footer hints with the action each runs, so the footer can leave out what does not apply.
+    pub fn hint_actions(&self, layer: Layer) -> Vec<(Action, String, &'static str)> {
         self.bindings(layer)
-            .filter_map(|b| Some((b.keys.first()?.to_string(), b.hint?)))
+            .filter_map(|b| Some((b.action, b.keys.first()?.to_string(), b.hint?)))
             .collect()
     }
 

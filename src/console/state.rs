@@ -8,8 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Keymap, Layer};
 use crate::protocol::{
-    ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, UserInfo, WorkstationId,
-    WorkstationInfo,
+    ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, SecretRequirements, SessionId,
+    SessionInfo, UnattendedState, UserInfo, WorkstationId, WorkstationInfo,
 };
 
 /// The whole screen's state.
@@ -36,6 +36,15 @@ pub struct State {
     /// selection would leave it.
     pub table_offset: usize,
     pub focus: Pane,
+    /// What the body shows: workstations (with the clients pane) or the team's sessions.
+    pub view: View,
+    /// The team's open sessions, newest first.
+    pub sessions: Vec<SessionInfo>,
+    pub selected_session: Option<SessionId>,
+    /// Sessions this console asked to end, so their end reads as expected, not as news.
+    pub ending: Vec<SessionId>,
+    /// Lock-outs after repeated wrong secrets: until when, per workstation.
+    pub lockouts: BTreeMap<WorkstationId, DateTime<Utc>>,
     pub filter: TextInput,
     /// The filter field has the keyboard.
     pub filtering: bool,
@@ -68,6 +77,11 @@ impl State {
             selected_workstation: None,
             table_offset: 0,
             focus: Pane::Workstations,
+            view: View::Workstations,
+            sessions: Vec::new(),
+            selected_session: None,
+            ending: Vec::new(),
+            lockouts: BTreeMap::new(),
             filter: TextInput::default(),
             filtering: false,
             dialog: None,
@@ -88,7 +102,11 @@ impl State {
             (Some(Dialog::Mismatch { .. }), _) => Layer::Mismatch,
             (Some(Dialog::AddClient { .. }), _) => Layer::Input,
             (Some(Dialog::Link(_)), _) => Layer::Link,
+            (Some(Dialog::Secret(_)), _) => Layer::Secret,
+            (Some(Dialog::Connecting(_)), _) => Layer::Connecting,
+            (Some(Dialog::ConfirmWithdraw { .. }), _) => Layer::Confirm,
             (None, Screen::Login) => Layer::Login,
+            (None, Screen::Main) if self.view == View::Sessions => Layer::Sessions,
             (None, Screen::Main) if self.filtering => Layer::Filter,
             (None, Screen::Main) => Layer::Main,
         }
@@ -168,6 +186,63 @@ impl State {
         rows.iter().position(|w| &w.id == id)
     }
 
+    /// The workstation selected in the table, if it is visible.
+    pub fn selected(&self) -> Option<&WorkstationInfo> {
+        let id = self.selected_workstation.as_ref()?;
+        self.visible_workstations()
+            .into_iter()
+            .find(|w| &w.id == id)
+    }
+
+    /// The logged-in technician's name.
+    pub fn me(&self) -> Option<&str> {
+        self.session
+            .as_ref()
+            .and_then(|s| s.user.as_ref())
+            .map(|u| u.name.as_str())
+    }
+
+    /// Whether a session is this technician's.
+    pub fn is_mine(&self, session: &SessionInfo) -> bool {
+        self.me().is_some_and(|me| session.technician.name == me)
+    }
+
+    /// This technician's newest open session on a workstation.
+    pub fn my_session_on(&self, workstation: &WorkstationId) -> Option<&SessionInfo> {
+        self.sessions
+            .iter()
+            .filter(|s| &s.workstation_id == workstation && self.is_mine(s))
+            .max_by_key(|s| s.started_at)
+    }
+
+    /// Index of the selected session in `sessions`.
+    pub fn selected_session_row(&self) -> Option<usize> {
+        let id = self.selected_session.as_ref()?;
+        self.sessions.iter().position(|s| &s.id == id)
+    }
+
+    /// Whether a main-screen action can do something for the selected row now; the footer
+    /// shows only those, so its hints fit and never promise what a key won't do.
+    pub fn can(&self, action: super::action::Action) -> bool {
+        use super::action::Action as A;
+        let selected = self.selected();
+        match action {
+            A::Connect | A::ConnectViewOnly => {
+                selected.is_some_and(|w| w.presence != Presence::Offline)
+            }
+            A::RequestAccess => selected
+                .is_some_and(|w| w.presence != Presence::Offline && w.unattended.can_request()),
+            A::WithdrawAccess => selected.is_some_and(|w| {
+                matches!(
+                    w.unattended,
+                    UnattendedState::Granted | UnattendedState::Requested
+                )
+            }),
+            A::EndSession => selected.is_some_and(|w| self.my_session_on(&w.id).is_some()),
+            _ => true,
+        }
+    }
+
     /// Index of the selected client among `client_rows`.
     pub fn selected_client_row(&self) -> usize {
         match &self.selected_client {
@@ -215,6 +290,13 @@ fn matches_filter(w: &WorkstationInfo, term: &str) -> bool {
 pub enum Screen {
     Login,
     Main,
+}
+
+/// What the main screen's body shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Workstations,
+    Sessions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,6 +420,57 @@ pub enum Dialog {
     Help {
         scroll: u16,
     },
+    /// Asks for the workstation's passcode or password before connecting.
+    Secret(SecretPrompt),
+    /// A connection is under way: the end user or the workstation has not answered yet.
+    Connecting(ConnectingDialog),
+    /// "Withdraw unattended access to …?"
+    ConfirmWithdraw {
+        workstation: WorkstationId,
+        hostname: String,
+        /// Still only requested (withdrawing cancels the request).
+        requested: bool,
+    },
+}
+
+/// The masked secret prompt. The typed value lives here only until it is sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretPrompt {
+    pub workstation: WorkstationId,
+    pub hostname: String,
+    pub requires: SecretRequirements,
+    pub view_only: bool,
+    /// The end user will be asked to accept (no unattended grant).
+    pub attended: bool,
+    pub input: TextInput,
+    pub error: Option<String>,
+}
+
+/// Never print what was typed, even in a debug log or a failing test.
+impl std::fmt::Debug for SecretPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretPrompt")
+            .field("workstation", &self.workstation)
+            .field("hostname", &self.hostname)
+            .field("requires", &self.requires)
+            .field("view_only", &self.view_only)
+            .field("attended", &self.attended)
+            .field("typed", &self.input.value.chars().count())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// The "waiting for the end user / the workstation" dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectingDialog {
+    /// The `Connect` request this dialog waits for.
+    pub request: RequestId,
+    pub hostname: String,
+    pub view_only: bool,
+    /// The end user is asked (no unattended grant).
+    pub attended: bool,
+    pub since: DateTime<Utc>,
 }
 
 /// The enrolment link dialog.
@@ -355,9 +488,37 @@ pub struct LinkDialog {
 pub enum Pending {
     ListClients,
     ListWorkstations,
-    AddClient { name: String },
-    CreateLink { client: ClientId },
-    RevokeLink { link: LinkId },
+    AddClient {
+        name: String,
+    },
+    CreateLink {
+        client: ClientId,
+    },
+    RevokeLink {
+        link: LinkId,
+    },
+    ListSessions,
+    RequestAccess {
+        workstation: WorkstationId,
+        hostname: String,
+    },
+    WithdrawAccess {
+        workstation: WorkstationId,
+        hostname: String,
+    },
+    /// `abandoned`: the technician stopped waiting; a session that opens anyway is ended.
+    Connect {
+        workstation: WorkstationId,
+        hostname: String,
+        requires: SecretRequirements,
+        view_only: bool,
+        attended: bool,
+        abandoned: bool,
+    },
+    EndSession {
+        session: SessionId,
+        hostname: String,
+    },
 }
 
 /// The status line.
@@ -366,6 +527,29 @@ pub struct Status {
     pub text: String,
     pub kind: StatusKind,
     pub since: DateTime<Utc>,
+    /// A lock-out: the line counts down to its end from `State::now`.
+    pub countdown: Option<Countdown>,
+}
+
+/// A wait shown in the status line, and what the line says when it is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Countdown {
+    pub until: DateTime<Utc>,
+    pub then: String,
+}
+
+impl Status {
+    /// The line as shown at `now`: with the time left when it counts down.
+    pub fn text_at(&self, now: DateTime<Utc>) -> String {
+        match &self.countdown {
+            Some(countdown) => format!(
+                "{} Try again in {}.",
+                self.text,
+                wait_label((countdown.until - now).num_seconds().max(1))
+            ),
+            None => self.text.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,6 +637,15 @@ impl TextInput {
     }
 }
 
+/// A wait in words that fit a status line: "9 s", "2 min 05 s", "1 h 02 min".
+pub fn wait_label(secs: i64) -> String {
+    match secs {
+        ..=59 => format!("{} s", secs.max(0)),
+        60..=3_599 => format!("{} min {:02} s", secs / 60, secs % 60),
+        _ => format!("{} h {:02} min", secs / 3_600, (secs % 3_600) / 60),
+    }
+}
+
 /// "12s ago", "3m ago", "5h ago", "2d ago": short enough for a table column.
 pub fn relative_age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     let secs = (now - then).num_seconds();
@@ -483,6 +676,14 @@ mod tests {
         assert_eq!(ago(180), "3m ago");
         assert_eq!(ago(5 * 3600 + 10), "5h ago");
         assert_eq!(ago(2 * 86_400 + 5), "2d ago");
+    }
+
+    #[test]
+    fn waits_read_naturally() {
+        assert_eq!(wait_label(9), "9 s");
+        assert_eq!(wait_label(125), "2 min 05 s");
+        assert_eq!(wait_label(900), "15 min 00 s");
+        assert_eq!(wait_label(3_720), "1 h 02 min");
     }
 
     #[test]

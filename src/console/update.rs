@@ -10,11 +10,15 @@ use super::clipboard::CopyMethod;
 use super::keymap::Layer;
 use super::net::{NetCommand, NetEvent};
 use super::state::{
-    Connection, Dialog, LinkDialog, LoginField, LoginPhase, Pane, Pending, Screen, Session, State,
-    Status, StatusKind, TextInput,
+    ConnectingDialog, Connection, Countdown, Dialog, LinkDialog, LoginField, LoginPhase, Pane,
+    Pending, Screen, SecretPrompt, Session, State, Status, StatusKind, TextInput, View,
+    relative_age,
 };
 use crate::client::store::StoredLogin;
-use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, ProtocolError};
+use crate::protocol::{
+    ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, Presence, ProtocolError, Refusal, Secret,
+    SecretRequirements, SessionInfo, UnattendedState, WorkstationId, WorkstationInfo,
+};
 
 /// Everything that can happen to the console.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,11 +167,21 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Net(event) => on_net(state, event),
         Msg::Tick(now) => {
             state.now = now;
-            // Ages in the table change every second; the login screen has nothing that ages.
+            // Ages, spinners and countdowns change every second; the login screen has nothing
+            // that ages.
             if state.screen == Screen::Main {
                 state.dirty = true;
             }
-            if state
+            state.lockouts.retain(|_, until| *until > now);
+            let over = state
+                .status
+                .as_ref()
+                .and_then(|s| s.countdown.as_ref())
+                .filter(|c| c.until <= now)
+                .map(|c| c.then.clone());
+            if let Some(text) = over {
+                set_status(state, StatusKind::Info, text);
+            } else if state
                 .status
                 .as_ref()
                 .is_some_and(|s| s.kind != StatusKind::Error && (now - s.since).num_seconds() >= 10)
@@ -204,6 +218,44 @@ fn set_status(state: &mut State, kind: StatusKind, text: impl Into<String>) {
         text: text.into(),
         kind,
         since: state.now,
+        countdown: None,
+    });
+    state.dirty = true;
+}
+
+fn severity(kind: StatusKind) -> u8 {
+    match kind {
+        StatusKind::Info => 0,
+        StatusKind::Success => 1,
+        StatusKind::Warning => 2,
+        StatusKind::Error => 3,
+    }
+}
+
+/// News from the team (someone else's session ended, an end user answered): shown unless it
+/// would hide something more serious from the last few seconds, or a running countdown.
+fn notify(state: &mut State, kind: StatusKind, text: impl Into<String>) {
+    let keep = state.status.as_ref().is_some_and(|current| {
+        current.countdown.is_some()
+            || (severity(current.kind) >= severity(StatusKind::Warning)
+                && severity(current.kind) > severity(kind)
+                && (state.now - current.since).num_seconds() < 10)
+    });
+    if !keep {
+        set_status(state, kind, text);
+    }
+}
+
+/// A lock-out after repeated wrong secrets, counting down in the status line.
+fn lockout_status(state: &mut State, hostname: &str, until: DateTime<Utc>) {
+    state.status = Some(Status {
+        text: format!("{hostname}: locked after too many wrong secrets."),
+        kind: StatusKind::Error,
+        since: state.now,
+        countdown: Some(Countdown {
+            until,
+            then: format!("The lock-out on {hostname} is over: you may connect again."),
+        }),
     });
     state.dirty = true;
 }
@@ -219,6 +271,10 @@ fn text_field(state: &mut State) -> Option<&mut TextInput> {
         Layer::Filter => Some(&mut state.filter),
         Layer::Input => match &mut state.dialog {
             Some(Dialog::AddClient { name, .. }) => Some(name),
+            _ => None,
+        },
+        Layer::Secret => match &mut state.dialog {
+            Some(Dialog::Secret(prompt)) => Some(&mut prompt.input),
             _ => None,
         },
         _ => None,
@@ -287,6 +343,10 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         }
         Layer::Input => on_add_client_action(state, action),
         Layer::Link => on_link_action(state, action),
+        Layer::Sessions => on_sessions_action(state, action),
+        Layer::Secret => on_secret_action(state, action),
+        Layer::Connecting => on_connecting_action(state, action),
+        Layer::Confirm => on_confirm_action(state, action),
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -348,9 +408,537 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
             let text = format!("Theme: {}", state.theme_name());
             set_status(state, StatusKind::Info, text);
         }
+        // In the clients pane, Enter goes to that client's workstations.
+        Action::Connect if state.focus == Pane::Clients => state.focus = Pane::Workstations,
+        Action::Connect => return connect(state, false),
+        Action::ConnectViewOnly => return connect(state, true),
+        Action::RequestAccess => return request_access(state),
+        Action::WithdrawAccess => ask_withdraw(state),
+        Action::EndSession => return end_my_session(state),
+        Action::Sessions => {
+            // The view opens on the newest session.
+            state.view = View::Sessions;
+            state.selected_session = None;
+            fix_session_selection(state);
+        }
         _ => {}
     }
     Vec::new()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access: unattended access, connecting, sessions
+
+/// The selected workstation, or a hint to select one.
+fn selected_or_hint(state: &mut State) -> Option<WorkstationInfo> {
+    let selected = state.selected().cloned();
+    if selected.is_none() {
+        set_status(
+            state,
+            StatusKind::Warning,
+            "Select a workstation first (j/k to move, / to filter).",
+        );
+    }
+    selected
+}
+
+fn offline_hint(state: &mut State, w: &WorkstationInfo, what: &str) {
+    let seen = relative_age(state.now, w.last_seen);
+    set_status(
+        state,
+        StatusKind::Warning,
+        format!(
+            "{} is offline (last seen {seen}): {what} when its agent is back online.",
+            w.hostname
+        ),
+    );
+}
+
+fn connect(state: &mut State, view_only: bool) -> Vec<Effect> {
+    let Some(w) = selected_or_hint(state) else {
+        return Vec::new();
+    };
+    if w.presence == Presence::Offline {
+        offline_hint(state, &w, "connect");
+        return Vec::new();
+    }
+    // Still locked out: the hub would refuse; say how long instead of asking for the secret.
+    if let Some(until) = state
+        .lockouts
+        .get(&w.id)
+        .copied()
+        .filter(|until| *until > state.now)
+    {
+        lockout_status(state, &w.hostname, until);
+        return Vec::new();
+    }
+    let attended = w.unattended != UnattendedState::Granted;
+    if w.requires.any() {
+        state.dialog = Some(Dialog::Secret(SecretPrompt {
+            workstation: w.id,
+            hostname: w.hostname,
+            requires: w.requires,
+            view_only,
+            attended,
+            input: TextInput::default(),
+            error: None,
+        }));
+        return Vec::new();
+    }
+    send_connect(
+        state,
+        ConnectAttempt {
+            workstation: w.id,
+            hostname: w.hostname,
+            requires: w.requires,
+            view_only,
+            attended,
+        },
+        None,
+    )
+}
+
+/// What a connection attempt is about, without its secret.
+struct ConnectAttempt {
+    workstation: WorkstationId,
+    hostname: String,
+    requires: SecretRequirements,
+    view_only: bool,
+    attended: bool,
+}
+
+/// Send `Connect` and show the waiting dialog. The secret goes into the request only.
+fn send_connect(state: &mut State, attempt: ConnectAttempt, secret: Option<Secret>) -> Vec<Effect> {
+    let id = state.next_request_id;
+    state.dialog = Some(Dialog::Connecting(ConnectingDialog {
+        request: id,
+        hostname: attempt.hostname.clone(),
+        view_only: attempt.view_only,
+        attended: attempt.attended,
+        since: state.now,
+    }));
+    vec![request(
+        state,
+        ConsoleRequest::Connect {
+            workstation: attempt.workstation.clone(),
+            secret,
+            view_only: attempt.view_only,
+        },
+        Pending::Connect {
+            workstation: attempt.workstation,
+            hostname: attempt.hostname,
+            requires: attempt.requires,
+            view_only: attempt.view_only,
+            attended: attempt.attended,
+            abandoned: false,
+        },
+    )]
+}
+
+fn on_secret_action(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(Dialog::Secret(prompt)) = &mut state.dialog else {
+        return Vec::new();
+    };
+    match action {
+        // Dropping the prompt drops what was typed.
+        Action::Cancel => state.dialog = None,
+        Action::Confirm if prompt.input.value.is_empty() => {
+            prompt.error = Some(format!(
+                "Type the {} first, or press Esc to cancel.",
+                secret_name(prompt.requires)
+            ));
+        }
+        Action::Confirm => {
+            let Some(Dialog::Secret(prompt)) = state.dialog.take() else {
+                return Vec::new();
+            };
+            let attempt = ConnectAttempt {
+                workstation: prompt.workstation,
+                hostname: prompt.hostname,
+                requires: prompt.requires,
+                view_only: prompt.view_only,
+                attended: prompt.attended,
+            };
+            // The typed value moves into the request: nothing of it stays in the state.
+            let secret = Secret::from(prompt.input.value);
+            return send_connect(state, attempt, Some(secret));
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// "temporary passcode", "permanent password", "temporary passcode or permanent password".
+pub fn secret_name(requires: SecretRequirements) -> &'static str {
+    match (requires.passcode, requires.password) {
+        (true, false) => "temporary passcode",
+        (false, true) => "permanent password",
+        _ => "temporary passcode or permanent password",
+    }
+}
+
+fn on_connecting_action(state: &mut State, action: Action) -> Vec<Effect> {
+    if action != Action::Cancel {
+        return Vec::new();
+    }
+    let Some(Dialog::Connecting(dialog)) = state.dialog.take() else {
+        return Vec::new();
+    };
+    if let Some(Pending::Connect { abandoned, .. }) = state.pending.get_mut(&dialog.request) {
+        *abandoned = true;
+    }
+    let late = if dialog.attended {
+        "if the end user accepts now"
+    } else {
+        "if the connection opens now"
+    };
+    set_status(
+        state,
+        StatusKind::Info,
+        format!(
+            "Stopped waiting for {}; {late}, that session is ended at once.",
+            dialog.hostname
+        ),
+    );
+    Vec::new()
+}
+
+fn request_access(state: &mut State) -> Vec<Effect> {
+    let Some(w) = selected_or_hint(state) else {
+        return Vec::new();
+    };
+    match w.unattended {
+        UnattendedState::Granted => {
+            let withdraw = key_hint(state, Action::WithdrawAccess, "w");
+            set_status(
+                state,
+                StatusKind::Info,
+                format!(
+                    "Unattended access to {} is already granted ({withdraw} withdraws it).",
+                    w.hostname
+                ),
+            );
+        }
+        UnattendedState::Requested => set_status(
+            state,
+            StatusKind::Info,
+            format!(
+                "Already asked: waiting for the end user of {} to answer.",
+                w.hostname
+            ),
+        ),
+        _ if w.presence == Presence::Offline => {
+            offline_hint(state, &w, "ask for unattended access")
+        }
+        _ => {
+            set_status(
+                state,
+                StatusKind::Info,
+                format!(
+                    "Asking the end user of {} for unattended access…",
+                    w.hostname
+                ),
+            );
+            return vec![request(
+                state,
+                ConsoleRequest::RequestAccess {
+                    workstation: w.id.clone(),
+                },
+                Pending::RequestAccess {
+                    workstation: w.id,
+                    hostname: w.hostname,
+                },
+            )];
+        }
+    }
+    Vec::new()
+}
+
+fn ask_withdraw(state: &mut State) {
+    let Some(w) = selected_or_hint(state) else {
+        return;
+    };
+    match w.unattended {
+        UnattendedState::Granted | UnattendedState::Requested => {
+            state.dialog = Some(Dialog::ConfirmWithdraw {
+                workstation: w.id,
+                hostname: w.hostname,
+                requested: w.unattended == UnattendedState::Requested,
+            });
+        }
+        other => {
+            let request = key_hint(state, Action::RequestAccess, "u");
+            set_status(
+                state,
+                StatusKind::Info,
+                format!(
+                    "{} has no unattended access to withdraw (it is {}; {request} asks for it).",
+                    w.hostname,
+                    other.label()
+                ),
+            );
+        }
+    }
+}
+
+fn on_confirm_action(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Yes => {
+            let Some(Dialog::ConfirmWithdraw {
+                workstation,
+                hostname,
+                ..
+            }) = state.dialog.take()
+            else {
+                return Vec::new();
+            };
+            set_status(
+                state,
+                StatusKind::Info,
+                format!("Withdrawing unattended access to {hostname}…"),
+            );
+            vec![request(
+                state,
+                ConsoleRequest::WithdrawAccess {
+                    workstation: workstation.clone(),
+                },
+                Pending::WithdrawAccess {
+                    workstation,
+                    hostname,
+                },
+            )]
+        }
+        Action::No | Action::Cancel => {
+            state.dialog = None;
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn end_my_session(state: &mut State) -> Vec<Effect> {
+    let Some(w) = selected_or_hint(state) else {
+        return Vec::new();
+    };
+    match state.my_session_on(&w.id).cloned() {
+        Some(session) => end_session(state, &session),
+        None => {
+            let sessions = key_hint(state, Action::Sessions, "s");
+            set_status(
+                state,
+                StatusKind::Info,
+                format!(
+                    "You have no open session on {} ({sessions} shows the team's sessions).",
+                    w.hostname
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn end_session(state: &mut State, session: &SessionInfo) -> Vec<Effect> {
+    if !state.ending.contains(&session.id) {
+        state.ending.push(session.id.clone());
+    }
+    set_status(
+        state,
+        StatusKind::Info,
+        format!(
+            "Ending the session on {} ({})…",
+            session.hostname, session.technician.name
+        ),
+    );
+    vec![request(
+        state,
+        ConsoleRequest::EndSession {
+            session: session.id.clone(),
+        },
+        Pending::EndSession {
+            session: session.id.clone(),
+            hostname: session.hostname.clone(),
+        },
+    )]
+}
+
+fn on_sessions_action(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Cancel | Action::Sessions => state.view = View::Workstations,
+        Action::Help => state.dialog = Some(Dialog::Help { scroll: 0 }),
+        Action::Refresh => {
+            set_status(state, StatusKind::Info, "Refreshing…");
+            return refresh(state);
+        }
+        Action::Up | Action::Down | Action::First | Action::Last => {
+            let len = state.sessions.len();
+            if len > 0 {
+                let current = state.selected_session_row().unwrap_or(0);
+                let target = match action {
+                    Action::Up => current.saturating_sub(1),
+                    Action::Down => (current + 1).min(len - 1),
+                    Action::First => 0,
+                    _ => len - 1,
+                };
+                state.selected_session = state.sessions.get(target).map(|s| s.id.clone());
+            }
+        }
+        Action::EndSession => {
+            let selected = state
+                .selected_session_row()
+                .and_then(|i| state.sessions.get(i))
+                .cloned();
+            match selected {
+                Some(session) => return end_session(state, &session),
+                None => set_status(state, StatusKind::Info, "No session is selected."),
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Keep the sessions newest first and the selection on an existing one.
+fn fix_session_selection(state: &mut State) {
+    state
+        .sessions
+        .sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
+    if state.selected_session_row().is_none() {
+        state.selected_session = state.sessions.first().map(|s| s.id.clone());
+    }
+}
+
+/// The first key of an action on the main screen, for prose ("press u").
+fn key_hint(state: &State, action: Action, fallback: &str) -> String {
+    state
+        .keymap
+        .key_for(Layer::Main, action)
+        .unwrap_or_else(|| fallback.into())
+}
+
+fn upsert_workstation(state: &mut State, workstation: WorkstationInfo) {
+    match state
+        .workstations
+        .iter_mut()
+        .find(|w| w.id == workstation.id)
+    {
+        Some(row) => *row = workstation,
+        None => state.workstations.push(workstation),
+    }
+    fix_selection(state);
+}
+
+/// A workstation changed live: tell the team when its unattended access changed.
+fn on_workstation_event(state: &mut State, workstation: WorkstationInfo) {
+    let before = state
+        .workstations
+        .iter()
+        .find(|w| w.id == workstation.id)
+        .map(|w| w.unattended);
+    let host = workstation.hostname.clone();
+    let news = match (before, workstation.unattended) {
+        (Some(a), b) if a == b => None,
+        (Some(_), UnattendedState::Granted) => Some((
+            StatusKind::Success,
+            format!("The end user of {host} granted unattended access."),
+        )),
+        (Some(_), UnattendedState::Denied) => Some((
+            StatusKind::Warning,
+            format!("The end user of {host} denied unattended access."),
+        )),
+        (Some(_), UnattendedState::Revoked) => Some((
+            StatusKind::Warning,
+            format!("Unattended access to {host} was revoked on the workstation."),
+        )),
+        (Some(_), UnattendedState::Withdrawn) => Some((
+            StatusKind::Info,
+            format!("Unattended access to {host} was withdrawn."),
+        )),
+        (Some(_), UnattendedState::Requested) => Some((
+            StatusKind::Info,
+            format!("Unattended access to {host} requested; waiting for the end user."),
+        )),
+        _ => None,
+    };
+    upsert_workstation(state, workstation);
+    if let Some((kind, text)) = news {
+        notify(state, kind, text);
+    }
+}
+
+/// A session started, or ended (then with why).
+fn on_session_event(state: &mut State, session: SessionInfo) {
+    if session.ended_at.is_none() {
+        match state.sessions.iter_mut().find(|s| s.id == session.id) {
+            Some(row) => *row = session,
+            None => state.sessions.push(session),
+        }
+        fix_session_selection(state);
+        return;
+    }
+    state.sessions.retain(|s| s.id != session.id);
+    fix_session_selection(state);
+    let asked = state.ending.iter().position(|id| *id == session.id);
+    if let Some(i) = asked {
+        // This console asked: the reply to EndSession says so.
+        state.ending.remove(i);
+        return;
+    }
+    let reason = session
+        .end_reason
+        .clone()
+        .unwrap_or_else(|| "no reason given".to_owned());
+    if state.is_mine(&session) {
+        // Your own session, ended by someone or something else: it must not go unnoticed.
+        let by_me = state
+            .me()
+            .is_some_and(|me| reason.ends_with(&format!("by {me}")));
+        let kind = if by_me {
+            StatusKind::Warning
+        } else {
+            StatusKind::Error
+        };
+        set_status(
+            state,
+            kind,
+            format!("Your session on {} ended: {reason}.", session.hostname),
+        );
+    } else {
+        notify(
+            state,
+            StatusKind::Info,
+            format!(
+                "Session on {} ({}) ended: {reason}.",
+                session.hostname, session.technician.name
+            ),
+        );
+    }
+}
+
+/// "unattended · passcode · view only": how a session was opened.
+pub fn session_summary(session: &SessionInfo) -> String {
+    let mut parts = vec![session.method.label().to_owned()];
+    parts.extend(
+        session
+            .secrets
+            .iter()
+            .map(|k| secret_kind_label(*k).to_owned()),
+    );
+    parts.push(
+        if session.view_only {
+            "view only"
+        } else {
+            "control"
+        }
+        .to_owned(),
+    );
+    parts.join(" · ")
+}
+
+pub fn secret_kind_label(kind: crate::protocol::SecretKind) -> &'static str {
+    match kind {
+        crate::protocol::SecretKind::Passcode => "passcode",
+        crate::protocol::SecretKind::Password => "password",
+    }
 }
 
 /// Move the selection of a pane by one, a page, or to an end.
@@ -441,6 +1029,7 @@ fn refresh(state: &mut State) -> Vec<Effect> {
             ConsoleRequest::ListWorkstations { client: None },
             Pending::ListWorkstations,
         ),
+        request(state, ConsoleRequest::ListSessions, Pending::ListSessions),
     ]
 }
 
@@ -681,6 +1270,16 @@ fn back_to_form(state: &mut State, error: Option<String>) {
     state.connection = Connection::Offline;
     state.session = None;
     state.pending.clear();
+    state.sessions.clear();
+    state.selected_session = None;
+    state.ending.clear();
+    state.view = View::Workstations;
+    if matches!(
+        state.dialog,
+        Some(Dialog::Secret(_) | Dialog::Connecting(_) | Dialog::ConfirmWithdraw { .. })
+    ) {
+        state.dialog = None;
+    }
     state.dirty = true;
 }
 
@@ -797,34 +1396,39 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             None => Vec::new(), // a reply to a request from before a reconnect
         },
         NetEvent::Event(HubEvent::Workstation { workstation }) => {
-            match state
-                .workstations
-                .iter_mut()
-                .find(|w| w.id == workstation.id)
-            {
-                Some(row) => *row = workstation,
-                None => state.workstations.push(workstation),
-            }
-            fix_selection(state);
+            on_workstation_event(state, workstation);
             Vec::new()
         }
         NetEvent::Event(HubEvent::Client { client }) => {
             upsert_client(state, client);
             Vec::new()
         }
-        // Sessions arrive with the access-control work in the console.
-        NetEvent::Event(HubEvent::Session { .. }) => Vec::new(),
+        NetEvent::Event(HubEvent::Session { session }) => {
+            on_session_event(state, session);
+            Vec::new()
+        }
         NetEvent::Disconnected { reason } => {
             if state.screen == Screen::Main {
                 state.connection = Connection::Reconnecting {
                     reason: reason.clone(),
                 };
                 state.pending.clear();
-                set_status(
-                    state,
-                    StatusKind::Warning,
-                    format!("Connection lost ({reason}); reconnecting…"),
-                );
+                state.ending.clear();
+                // Its reply will never come; the hub ends an attempt whose console left.
+                let waiting = match state.dialog.take() {
+                    Some(Dialog::Connecting(dialog)) => Some(dialog.hostname),
+                    other => {
+                        state.dialog = other;
+                        None
+                    }
+                };
+                let text = match waiting {
+                    Some(host) => format!(
+                        "Connection lost ({reason}) while connecting to {host}; reconnecting… Then try again."
+                    ),
+                    None => format!("Connection lost ({reason}); reconnecting…"),
+                };
+                set_status(state, StatusKind::Warning, text);
             } else if state.login.phase.busy() {
                 let password = state.login.password.clone();
                 back_to_form(
@@ -906,10 +1510,7 @@ fn on_reply(
     result: Result<ConsoleReply, ProtocolError>,
 ) -> Vec<Effect> {
     let error = match result {
-        Ok(reply) => {
-            on_reply_ok(state, pending, reply);
-            return Vec::new();
-        }
+        Ok(reply) => return on_reply_ok(state, pending, reply),
         Err(error) => error,
     };
     let what = match &pending {
@@ -918,6 +1519,61 @@ fn on_reply(
         Pending::AddClient { name } => format!("Adding client {name}"),
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
+        Pending::ListSessions => "Loading sessions".to_owned(),
+        Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
+        Pending::RequestAccess {
+            hostname,
+            workstation,
+        }
+        | Pending::WithdrawAccess {
+            hostname,
+            workstation,
+        } if error.code == ErrorCode::Conflict => {
+            let verb = if matches!(pending, Pending::RequestAccess { .. }) {
+                "ask for"
+            } else {
+                "withdraw"
+            };
+            let offline = state
+                .workstations
+                .iter()
+                .any(|w| &w.id == workstation && w.presence == Presence::Offline);
+            let next = if offline {
+                "Try again when it is back online."
+            } else {
+                "Its state changed meanwhile; the table shows it now."
+            };
+            set_status(
+                state,
+                StatusKind::Warning,
+                format!(
+                    "Could not {verb} unattended access to {hostname}: {} {next}",
+                    sentence(&error.message)
+                ),
+            );
+            return Vec::new();
+        }
+        Pending::RequestAccess { hostname, .. } => {
+            format!("Asking for unattended access to {hostname}")
+        }
+        Pending::WithdrawAccess { hostname, .. } => {
+            format!("Withdrawing unattended access to {hostname}")
+        }
+        Pending::EndSession { session, hostname } => {
+            let session = session.clone();
+            state.ending.retain(|id| *id != session);
+            if error.code == ErrorCode::NotFound {
+                state.sessions.retain(|s| s.id != session);
+                fix_session_selection(state);
+                set_status(
+                    state,
+                    StatusKind::Info,
+                    format!("The session on {hostname} had already ended."),
+                );
+                return Vec::new();
+            }
+            format!("Ending the session on {hostname}")
+        }
     };
     match (&pending, &mut state.dialog) {
         (Pending::CreateLink { client }, Some(Dialog::Link(d))) if &d.client_id == client => {
@@ -938,8 +1594,183 @@ fn on_reply(
     Vec::new()
 }
 
-fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) {
+/// A `Connect` was refused (or failed): say why and what to do next; a wrong or missing
+/// secret asks again.
+fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError) -> Vec<Effect> {
+    let Pending::Connect {
+        workstation,
+        hostname,
+        requires,
+        view_only,
+        attended,
+        abandoned,
+    } = pending
+    else {
+        return Vec::new();
+    };
+    if abandoned {
+        return Vec::new(); // the technician stopped waiting; nothing opened
+    }
+    if matches!(state.dialog, Some(Dialog::Connecting(_))) {
+        state.dialog = None;
+    }
+    let message = error.message.as_str();
+    let refused = |refusal: Refusal| message.contains(refusal.message());
+    let request = key_hint(state, Action::RequestAccess, "u");
+    let connect = key_hint(state, Action::Connect, "Enter");
+    match error.code {
+        ErrorCode::RateLimited => {
+            let secs = error.retry_after_secs.unwrap_or(1).max(1);
+            let until = state.now + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(900));
+            state.lockouts.insert(workstation, until);
+            lockout_status(state, &hostname, until);
+        }
+        ErrorCode::Forbidden
+            if refused(Refusal::WrongSecret) || refused(Refusal::SecretRequired) =>
+        {
+            // Ask again at once, saying what was wrong; the hub counts towards a lock-out.
+            let requires = if requires.any() {
+                requires
+            } else {
+                SecretRequirements {
+                    passcode: true,
+                    password: true,
+                }
+            };
+            let what = if refused(Refusal::WrongSecret) {
+                format!(
+                    "That {} was wrong. Check it with the end user; repeated wrong tries lock you out for a while.",
+                    secret_name(requires)
+                )
+            } else {
+                format!("{hostname} now requires its {}.", secret_name(requires))
+            };
+            set_status(
+                state,
+                StatusKind::Error,
+                format!("{hostname} refused the connection: {}", sentence(message)),
+            );
+            state.dialog = Some(Dialog::Secret(SecretPrompt {
+                workstation,
+                hostname,
+                requires,
+                view_only,
+                attended,
+                input: TextInput::default(),
+                error: Some(what),
+            }));
+        }
+        ErrorCode::Forbidden => {
+            let next = if refused(Refusal::Denied) {
+                format!("Call the end user, or ask for unattended access ({request}).")
+            } else if refused(Refusal::NoAnswer) {
+                format!(
+                    "Make sure someone is at the computer and press {connect} again, or ask for unattended access ({request})."
+                )
+            } else if refused(Refusal::NoPasswordSet) {
+                "Ask the end user to set one in the agent, or to give you the temporary passcode."
+                    .to_owned()
+            } else {
+                String::new()
+            };
+            set_status(
+                state,
+                StatusKind::Error,
+                format!(
+                    "{hostname} refused the connection: {} {next}",
+                    sentence(message)
+                )
+                .trim_end()
+                .to_owned(),
+            );
+        }
+        ErrorCode::Conflict => set_status(
+            state,
+            StatusKind::Warning,
+            format!(
+                "Could not connect to {hostname}: {} Try again when it is back online.",
+                sentence(message)
+            ),
+        ),
+        _ => set_status(
+            state,
+            StatusKind::Error,
+            format!(
+                "Connecting to {hostname} failed: {} {}",
+                sentence(message),
+                next_step(error)
+            ),
+        ),
+    }
+    Vec::new()
+}
+
+fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<Effect> {
     match (pending, reply) {
+        (Pending::ListSessions, ConsoleReply::Sessions { sessions }) => {
+            state.sessions = sessions
+                .into_iter()
+                .filter(|s| s.ended_at.is_none())
+                .collect();
+            fix_session_selection(state);
+        }
+        (Pending::RequestAccess { hostname, .. }, ConsoleReply::Workstation { workstation }) => {
+            upsert_workstation(state, workstation);
+            set_status(
+                state,
+                StatusKind::Success,
+                format!(
+                    "Asked the end user of {hostname} for unattended access; their answer shows here."
+                ),
+            );
+        }
+        (Pending::WithdrawAccess { hostname, .. }, ConsoleReply::Workstation { workstation }) => {
+            upsert_workstation(state, workstation);
+            set_status(
+                state,
+                StatusKind::Success,
+                format!("Withdrew unattended access to {hostname}; its open sessions end now."),
+            );
+        }
+        (
+            Pending::Connect {
+                abandoned: true, ..
+            },
+            ConsoleReply::Session { session },
+        ) => {
+            // Accepted after the technician stopped waiting: nobody uses it, so end it.
+            let hostname = session.hostname.clone();
+            let effects = end_session(state, &session);
+            set_status(
+                state,
+                StatusKind::Info,
+                format!("{hostname} accepted after you stopped waiting; ending that session."),
+            );
+            return effects;
+        }
+        (Pending::Connect { .. }, ConsoleReply::Session { session }) => {
+            if matches!(state.dialog, Some(Dialog::Connecting(_))) {
+                state.dialog = None;
+            }
+            let end = key_hint(state, Action::EndSession, "e");
+            let text = format!(
+                "Connected to {} ({}). {end} ends the session.",
+                session.hostname,
+                session_summary(&session)
+            );
+            state.lockouts.remove(&session.workstation_id);
+            on_session_event(state, session);
+            set_status(state, StatusKind::Success, text);
+        }
+        (Pending::EndSession { session, hostname }, ConsoleReply::Done) => {
+            state.sessions.retain(|s| s.id != session);
+            fix_session_selection(state);
+            set_status(
+                state,
+                StatusKind::Success,
+                format!("Ended the session on {hostname}."),
+            );
+        }
         (Pending::ListClients, ConsoleReply::Clients { clients }) => {
             state.clients = Vec::new();
             for client in clients {
@@ -1003,6 +1834,7 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) {
             set_status(state, StatusKind::Error, text);
         }
     }
+    Vec::new()
 }
 
 fn reply_kind(reply: &ConsoleReply) -> &'static str {

@@ -8,11 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::{centered, hard_wrap, hints_line, word_wrap};
+use super::{centered, hard_wrap, hints_line, spinner, word_wrap};
 use crate::client::store::hub_key;
 use crate::console::keymap::Layer;
-use crate::console::state::{Dialog, LinkDialog, State};
+use crate::console::state::{ConnectingDialog, Dialog, LinkDialog, SecretPrompt, State};
 use crate::console::theme::{Role, Theme};
+use crate::console::update::secret_name;
 
 /// Width of dialogs on wide terminals.
 const WIDTH: u16 = 72;
@@ -84,6 +85,58 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
                 title,
                 Role::BorderFocused,
                 link_lines(state, theme, text_width, link),
+            )
+        }
+        Dialog::Secret(prompt) => {
+            let mut lines = secret_lines(theme, text_width, prompt);
+            // The field is the line after the prose and a blank line.
+            let field = lines
+                .iter()
+                .position(|l| l.style == theme.style(Role::Input))
+                .unwrap_or(0);
+            cursor = Some((field, prompt.input.cursor));
+            lines.push(Line::default());
+            lines.push(hints_line(
+                state,
+                theme,
+                Layer::Secret,
+                width.saturating_sub(4),
+            ));
+            let mode = if prompt.view_only { " (view only)" } else { "" };
+            (
+                Span::styled(
+                    format!(" Connect to {}{mode} ", prompt.hostname),
+                    theme.style(Role::Title),
+                ),
+                Role::BorderFocused,
+                lines,
+            )
+        }
+        Dialog::Connecting(dialog) => {
+            let mode = if dialog.view_only { " (view only)" } else { "" };
+            (
+                Span::styled(
+                    format!(" Connecting to {}{mode} ", dialog.hostname),
+                    theme.style(Role::Title),
+                ),
+                Role::BorderFocused,
+                connecting_lines(state, theme, text_width, dialog),
+            )
+        }
+        Dialog::ConfirmWithdraw {
+            hostname,
+            requested,
+            workstation,
+        } => {
+            let open = state
+                .sessions
+                .iter()
+                .filter(|s| &s.workstation_id == workstation)
+                .count();
+            (
+                Span::styled(" Withdraw unattended access? ", theme.style(Role::Warning)),
+                Role::Warning,
+                withdraw_lines(state, theme, text_width, hostname, *requested, open),
             )
         }
         Dialog::Help { .. } => return,
@@ -211,6 +264,130 @@ fn mismatch(
         state,
         theme,
         Layer::Mismatch,
+        u16::try_from(width).unwrap_or(u16::MAX),
+    ));
+    lines
+}
+
+/// The masked prompt's lines (without the key hints): what to type, the field, any error.
+fn secret_lines(theme: &Theme, width: usize, prompt: &SecretPrompt) -> Vec<Line<'static>> {
+    let text = theme.style(Role::Text);
+    let muted = theme.style(Role::Muted);
+    let name = secret_name(prompt.requires);
+    let mut lines: Vec<Line> = prose(
+        &format!("{} requires its {name}.", prompt.hostname),
+        width,
+        text,
+    )
+    .collect();
+    let (passcode, password) = (prompt.requires.passcode, prompt.requires.password);
+    let source = match (passcode, password) {
+        (true, false) => "Ask the person at the computer: the agent shows the passcode.",
+        (false, true) => "The end user set it in the agent; ask them or your records.",
+        _ => "Either works: the passcode the agent shows, or the password the end user set.",
+    };
+    lines.extend(prose(source, width, muted));
+    if prompt.attended {
+        lines.extend(prose(
+            "The end user is then asked to accept the connection.",
+            width,
+            muted,
+        ));
+    }
+    lines.push(Line::default());
+    // Masked: one dot per character typed, never the characters.
+    let typed = prompt.input.value.chars().count();
+    let dots = "•".repeat(typed.min(width));
+    let pad = width.saturating_sub(dots.width());
+    lines.push(Line::styled(
+        format!("{dots}{}", " ".repeat(pad)),
+        theme.style(Role::Input),
+    ));
+    if let Some(error) = &prompt.error {
+        lines.extend(prose(error, width, theme.style(Role::Danger)));
+    }
+    lines
+}
+
+fn connecting_lines(
+    state: &State,
+    theme: &Theme,
+    width: usize,
+    dialog: &ConnectingDialog,
+) -> Vec<Line<'static>> {
+    let elapsed = (state.now - dialog.since).num_seconds().max(0);
+    let waiting = if dialog.attended {
+        "Waiting for the end user to accept…"
+    } else {
+        "Waiting for the workstation…"
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{} ", spinner(state)), theme.style(Role::Warning)),
+        Span::styled(waiting, theme.style(Role::Text)),
+        Span::styled(format!(" {elapsed} s"), theme.style(Role::Accent)),
+    ])];
+    let detail = if dialog.attended {
+        "The agent asks the person at the computer; without an answer within 60 s the connection is refused."
+    } else {
+        "Unattended access is granted: the agent opens the session without asking."
+    };
+    lines.push(Line::default());
+    lines.extend(prose(detail, width, theme.style(Role::Muted)));
+    lines.push(Line::default());
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::Connecting,
+        u16::try_from(width).unwrap_or(u16::MAX),
+    ));
+    lines
+}
+
+fn withdraw_lines(
+    state: &State,
+    theme: &Theme,
+    width: usize,
+    hostname: &str,
+    requested: bool,
+    open_sessions: usize,
+) -> Vec<Line<'static>> {
+    let text = theme.style(Role::Text);
+    let mut lines: Vec<Line> = if requested {
+        prose(
+            &format!(
+                "Withdraw the request for unattended access to {hostname}? The end user is no longer asked."
+            ),
+            width,
+            text,
+        )
+        .collect()
+    } else {
+        prose(
+            &format!(
+                "Withdraw unattended access to {hostname} for the whole team? Connecting then needs the end user to accept again."
+            ),
+            width,
+            text,
+        )
+        .collect()
+    };
+    let sessions = match open_sessions {
+        0 => "No session is open on it.".to_owned(),
+        1 => "The session open on it ends now.".to_owned(),
+        n => format!("The {n} sessions open on it end now."),
+    };
+    lines.push(Line::default());
+    let role = if open_sessions > 0 {
+        Role::Warning
+    } else {
+        Role::Muted
+    };
+    lines.extend(prose(&sessions, width, theme.style(role)));
+    lines.push(Line::default());
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::Confirm,
         u16::try_from(width).unwrap_or(u16::MAX),
     ));
     lines

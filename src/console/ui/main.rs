@@ -1,7 +1,7 @@
 //! The main screen: header, clients pane, workstations table, status line and key hints.
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
+use ratatui::layout::{Alignment, Constraint, Flex, Layout, Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
@@ -10,20 +10,27 @@ use ratatui::widgets::{
 };
 use unicode_width::UnicodeWidthStr;
 
-use super::{hints_line, truncate};
+use super::{hints_line, hints_line_where, spinner, truncate, word_wrap};
 use crate::client::store::hub_key;
 use crate::console::keymap::Layer;
-use crate::console::state::{Connection, Pane, State, StatusKind, relative_age};
+use crate::console::state::{Connection, Pane, State, StatusKind, View, relative_age};
 use crate::console::theme::{Role, Theme};
-use crate::protocol::{Presence, WorkstationInfo};
+use crate::console::update::secret_kind_label;
+use crate::protocol::{
+    Presence, SecretRequirements, SessionInfo, UnattendedState, WorkstationInfo,
+};
 
 const HIGHLIGHT: &str = "› ";
 
 pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
+    // A long status wraps onto a second line rather than losing its end (the next step, a
+    // countdown).
+    let (status_lines, status_role) = status_text(state, area.width.saturating_sub(1));
+    let status_height = u16::try_from(status_lines.len()).unwrap_or(1);
     let [header, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(status_height),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -31,9 +38,21 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
     let [clients, table] =
         Layout::horizontal([Constraint::Length(clients_width), Constraint::Fill(1)]).areas(body);
     draw_header(state, theme, frame, header);
-    draw_clients(state, theme, frame, clients);
-    draw_workstations(state, theme, frame, table);
-    draw_status(state, theme, frame, status);
+    if state.view == View::Sessions {
+        draw_sessions(state, theme, frame, body);
+    } else {
+        draw_clients(state, theme, frame, clients);
+        draw_workstations(state, theme, frame, table);
+    }
+    frame.render_widget(
+        Paragraph::new(
+            status_lines
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style(status_role)))
+                .collect::<Vec<_>>(),
+        ),
+        status,
+    );
     draw_footer(state, theme, frame, footer);
 }
 
@@ -150,32 +169,142 @@ fn draw_clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_stateful_widget(list, area, &mut list_state);
 }
 
-/// A table column: heading, width, and how to get the cell text.
-struct Column {
+/// A table column: heading, width, and how to draw its cell for a row.
+struct Column<'a> {
     title: &'static str,
     width: u16,
-    cell: fn(&State, &Theme, &WorkstationInfo) -> Cell<'static>,
+    right: bool,
+    cell: Box<dyn Fn(&WorkstationInfo) -> Cell<'static> + 'a>,
+}
+
+impl<'a> Column<'a> {
+    fn new(
+        title: &'static str,
+        width: u16,
+        cell: impl Fn(&WorkstationInfo) -> Cell<'static> + 'a,
+    ) -> Self {
+        Self {
+            title,
+            width,
+            right: false,
+            cell: Box::new(cell),
+        }
+    }
 }
 
 fn text_cell(text: &str) -> Cell<'static> {
     Cell::from(text.to_owned())
 }
 
-fn presence_cell(theme: &Theme, presence: Presence) -> Cell<'static> {
-    let (mark, role) = match presence {
+/// Presence; with `age`, an offline row says how long ago it was seen instead (for when the
+/// "Last seen" column does not fit).
+fn presence_cell(state: &State, theme: &Theme, w: &WorkstationInfo, age: bool) -> Cell<'static> {
+    let (mark, role) = match w.presence {
         Presence::Online => ("●", Role::Success),
         Presence::InSession => ("◆", Role::Accent),
         Presence::Offline => ("○", Role::Muted),
     };
-    Cell::from(Span::styled(
-        format!("{mark} {}", presence.label()),
-        theme.style(role),
-    ))
+    let label = if age && w.presence == Presence::Offline {
+        relative_age(state.now, w.last_seen)
+    } else {
+        w.presence.label().to_owned()
+    };
+    Cell::from(Span::styled(format!("{mark} {label}"), theme.style(role)))
 }
 
-/// The columns that fit in `width`: hostname, presence and last seen always; then client (when
-/// all clients are shown), user and OS, dropped in the reverse of that order when narrow.
-fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> {
+/// Unattended access as a glyph (animated while requested), its role and its label.
+fn unattended_mark(state: &State, unattended: UnattendedState) -> (String, Role) {
+    let (mark, role) = match unattended {
+        UnattendedState::None => ("·".to_owned(), Role::Muted),
+        UnattendedState::Requested => (spinner(state).to_string(), Role::Warning),
+        UnattendedState::Granted => ("✓".to_owned(), Role::Success),
+        UnattendedState::Denied => ("✗".to_owned(), Role::Danger),
+        UnattendedState::Withdrawn => ("⊘".to_owned(), Role::Muted),
+        UnattendedState::Revoked => ("⊘".to_owned(), Role::Danger),
+    };
+    (mark, role)
+}
+
+/// The secrets a workstation requires, as the Access column shows them.
+fn secret_label(requires: SecretRequirements) -> Option<&'static str> {
+    match (requires.passcode, requires.password) {
+        (false, false) => None,
+        (true, false) => Some("passcode"),
+        (false, true) => Some("password"),
+        (true, true) => Some("either"),
+    }
+}
+
+/// How much the Access column says: labels for both, a glyph for unattended access, or glyphs
+/// only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AccessDetail {
+    Full,
+    Short,
+    Glyphs,
+}
+
+/// Widths of the Access column's two parts (unattended, secret) at a level of detail.
+fn access_widths(rows: &[&WorkstationInfo], detail: AccessDetail) -> (usize, usize) {
+    let unattended = match detail {
+        AccessDetail::Full => rows
+            .iter()
+            .map(|w| 2 + w.unattended.label().width())
+            .max()
+            .unwrap_or(0),
+        _ => 1,
+    };
+    let secret = rows
+        .iter()
+        .filter_map(|w| secret_label(w.requires))
+        .map(|label| match detail {
+            AccessDetail::Glyphs => 1,
+            _ => 2 + label.width(),
+        })
+        .max()
+        .unwrap_or(0);
+    (unattended, secret)
+}
+
+fn access_cell(
+    state: &State,
+    theme: &Theme,
+    w: &WorkstationInfo,
+    detail: AccessDetail,
+    unattended_width: usize,
+) -> Cell<'static> {
+    let (mark, role) = unattended_mark(state, w.unattended);
+    let unattended = match detail {
+        AccessDetail::Full => format!("{mark} {}", w.unattended.label()),
+        _ => mark,
+    };
+    let pad = unattended_width.saturating_sub(unattended.width()) + 1;
+    let mut spans = vec![
+        Span::styled(unattended, theme.style(role)),
+        Span::raw(" ".repeat(pad)),
+    ];
+    if let Some(label) = secret_label(w.requires) {
+        let text = match detail {
+            AccessDetail::Glyphs => LOCK.to_owned(),
+            _ => format!("{LOCK} {label}"),
+        };
+        spans.push(Span::styled(text, theme.style(Role::Accent)));
+    }
+    Cell::from(Line::from(spans))
+}
+
+/// Marks a workstation that requires a passcode or password: the asterisk of a masked field.
+const LOCK: &str = "✱";
+
+/// The columns that fit in `width`. Hostname, presence and access always (access with less
+/// detail when narrow); then client (when all clients are shown), user and OS while they fit;
+/// then "Last seen", which otherwise folds into the presence of offline rows.
+fn columns<'a>(
+    state: &'a State,
+    theme: &'a Theme,
+    rows: &[&WorkstationInfo],
+    width: u16,
+) -> Vec<Column<'a>> {
     let fit = |title: &str, cap: usize, get: fn(&WorkstationInfo) -> &str| {
         let widest = rows
             .iter()
@@ -186,35 +315,65 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
             .min(cap);
         u16::try_from(widest).unwrap_or(u16::MAX)
     };
-    let mut hostname = Column {
-        title: "Hostname",
-        width: fit("Hostname", 28, |w| &w.hostname).max(12),
-        cell: |_, _, w| text_cell(&w.hostname),
+    let to_u16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    let hostname_width = fit("Hostname", 28, |w| &w.hostname).max(12);
+    let presence_width = 12;
+    let fixed = hostname_width + 1 + presence_width + 1;
+    // The most detailed Access column that fits next to hostname and presence.
+    let (detail, (unattended_width, secret_width)) = [
+        AccessDetail::Full,
+        AccessDetail::Short,
+        AccessDetail::Glyphs,
+    ]
+    .into_iter()
+    .map(|d| (d, access_widths(rows, d)))
+    .find(|(_, (u, s))| {
+        let access = u + if *s > 0 { 1 + s } else { 0 };
+        fixed + to_u16(access.max(6)) <= width
+    })
+    .unwrap_or((
+        AccessDetail::Glyphs,
+        access_widths(rows, AccessDetail::Glyphs),
+    ));
+    let access_width = to_u16(
+        (unattended_width
+            + if secret_width > 0 {
+                1 + secret_width
+            } else {
+                0
+            })
+        .max(6),
+    );
+
+    let mut used = fixed + access_width;
+    let keep = |used: &mut u16, wanted: u16| {
+        let fits = *used + 1 + wanted <= width;
+        if fits {
+            *used += 1 + wanted;
+        }
+        fits
     };
-    let client = Column {
-        title: "Client",
-        width: fit("Client", 22, |w| &w.client_name),
-        cell: |_, _, w| text_cell(&w.client_name),
-    };
-    let os = Column {
-        title: "OS",
-        width: fit("OS", 22, |w| &w.os),
-        cell: |_, _, w| text_cell(&w.os),
-    };
-    let user = Column {
-        title: "User",
-        width: fit("User", 16, |w| &w.user),
-        cell: |_, _, w| text_cell(&w.user),
-    };
-    let presence = Column {
-        title: "Presence",
-        width: 12,
-        cell: |_, theme, w| presence_cell(theme, w.presence),
-    };
-    let seen = Column {
-        title: "Last seen",
-        width: 9,
-        cell: |state, _, w| {
+    let client_width = fit("Client", 22, |w| &w.client_name);
+    let client = (state.selected_client.is_none() && keep(&mut used, client_width)).then(|| {
+        Column::new("Client", client_width, |w: &WorkstationInfo| {
+            text_cell(&w.client_name)
+        })
+    });
+    let user_width = fit("User", 16, |w| &w.user);
+    let user = keep(&mut used, user_width)
+        .then(|| Column::new("User", user_width, |w: &WorkstationInfo| text_cell(&w.user)));
+    // The OS column shrinks (down to 10) before it is dropped: "Windows 1…" still says a lot.
+    let os_width = fit("OS", 22, |w| &w.os);
+    let room = width.saturating_sub(used + 1);
+    let os = (room >= 10).then(|| {
+        let os_width = os_width.min(room);
+        used += 1 + os_width;
+        Column::new("OS", os_width, |w: &WorkstationInfo| text_cell(&w.os))
+    });
+    let seen_width = 9;
+    let seen = keep(&mut used, seen_width).then(|| Column {
+        right: true,
+        ..Column::new("Last seen", seen_width, move |w: &WorkstationInfo| {
             // A connected agent is seen now; its stored time is only the last report.
             let age = if w.presence == Presence::Offline {
                 relative_age(state.now, w.last_seen)
@@ -222,33 +381,33 @@ fn columns(state: &State, rows: &[&WorkstationInfo], width: u16) -> Vec<Column> 
                 "now".to_owned()
             };
             Cell::from(Line::from(age).alignment(Alignment::Right))
-        },
-    };
-
-    let mut used = hostname.width + presence.width + seen.width + 2;
-    // Kept in priority order (client, user, OS) while they fit.
-    let mut keep = |column: Option<Column>| {
-        let column = column.filter(|c| used + 1 + c.width <= width)?;
-        used += 1 + column.width;
-        Some(column)
-    };
-    let client = keep(state.selected_client.is_none().then_some(client));
-    let user = keep(Some(user));
-    // The OS column shrinks (down to 10) before it is dropped: "Windows 1…" still says a lot.
-    let room = width.saturating_sub(used + 1);
-    let os = (room >= 10).then(|| {
-        used += 1 + os.width.min(room);
-        Column {
-            width: os.width.min(room),
-            ..os
-        }
+        })
     });
+    let fold_age = seen.is_none();
     // The hostname takes what is left: it is what technicians scan for.
-    hostname.width += width.saturating_sub(used);
-    [Some(hostname), client, os, user, Some(presence), Some(seen)]
-        .into_iter()
-        .flatten()
-        .collect()
+    let hostname = Column::new(
+        "Hostname",
+        hostname_width + width.saturating_sub(used),
+        |w: &WorkstationInfo| text_cell(&w.hostname),
+    );
+    let presence = Column::new("Presence", presence_width, move |w: &WorkstationInfo| {
+        presence_cell(state, theme, w, fold_age)
+    });
+    let access = Column::new("Access", access_width, move |w: &WorkstationInfo| {
+        access_cell(state, theme, w, detail, unattended_width)
+    });
+    [
+        Some(hostname),
+        client,
+        os,
+        user,
+        Some(presence),
+        Some(access),
+        seen,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -322,10 +481,10 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         .width
         .saturating_sub(2)
         .saturating_sub(u16::try_from(HIGHLIGHT.width()).unwrap_or(2));
-    let columns = columns(state, &rows, table_width);
+    let columns = columns(state, theme, &rows, table_width);
     let header = Row::new(columns.iter().map(|c| {
         let cell = Line::from(c.title);
-        Cell::from(if c.title == "Last seen" {
+        Cell::from(if c.right {
             cell.alignment(Alignment::Right)
         } else {
             cell
@@ -333,7 +492,7 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
     }))
     .style(theme.style(Role::TableHeader));
     let body = rows.iter().map(|w| {
-        let row = Row::new(columns.iter().map(|c| (c.cell)(state, theme, w)));
+        let row = Row::new(columns.iter().map(|c| (c.cell)(w)));
         if w.presence == Presence::Offline {
             row.style(theme.style(Role::Muted))
         } else {
@@ -353,8 +512,9 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 
-fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let line = match &state.status {
+/// The status line's text, wrapped to at most two lines of `width`, and its role.
+fn status_text(state: &State, width: u16) -> (Vec<String>, Role) {
+    let (text, role) = match &state.status {
         Some(status) => {
             let (mark, role) = match status.kind {
                 StatusKind::Info => ("", Role::Text),
@@ -362,10 +522,7 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
                 StatusKind::Warning => ("! ", Role::Warning),
                 StatusKind::Error => ("✗ ", Role::Danger),
             };
-            Line::from(Span::styled(
-                format!(" {mark}{}", status.text),
-                theme.style(role),
-            ))
+            (format!("{mark}{}", status.text_at(state.now)), role)
         }
         None => {
             let all = &state.workstations;
@@ -377,20 +534,44 @@ fn draw_status(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .iter()
                 .filter(|w| w.presence == Presence::InSession)
                 .count();
-            let text = format!(
-                " {} clients · {} workstations · {online} online · {in_session} in session",
+            let mut text = format!(
+                "{} clients · {} workstations · {online} online · {in_session} in session",
                 state.clients.len(),
                 all.len()
             );
-            Line::from(Span::styled(text, theme.style(Role::Muted)))
+            let mine = state.sessions.iter().filter(|s| state.is_mine(s)).count();
+            if mine > 0 {
+                text.push_str(&format!(" · {mine} yours"));
+            }
+            (text, Role::Muted)
         }
     };
-    frame.render_widget(Paragraph::new(line), area);
+    let width = usize::from(width.max(10));
+    let mut lines = word_wrap(&text, width);
+    if lines.len() > 2 {
+        let rest = lines[1..].join(" ");
+        lines.truncate(1);
+        lines.push(truncate(&rest, width));
+    }
+    // One column of margin, as the footer has.
+    (lines.into_iter().map(|l| format!(" {l}")).collect(), role)
 }
 
 fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
-    if !state.filtering {
-        let hints = hints_line(state, theme, Layer::Main, area.width.saturating_sub(1));
+    if state.view == View::Sessions || !state.filtering {
+        let layer = if state.view == View::Sessions {
+            Layer::Sessions
+        } else {
+            Layer::Main
+        };
+        // Only what the keys can do for the selected row, so the hints that matter fit.
+        let hints = hints_line_where(
+            state,
+            theme,
+            layer,
+            area.width.saturating_sub(1),
+            |action| layer != Layer::Main || state.can(action),
+        );
         frame.render_widget(
             Paragraph::new(hints),
             Rect {
@@ -422,4 +603,180 @@ fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     if x < input.right() {
         frame.set_cursor_position(Position { x, y: input.y });
     }
+}
+
+/// The team's open sessions, newest first, over the whole body.
+fn draw_sessions(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let team = state
+        .session
+        .as_ref()
+        .and_then(|s| s.user.as_ref())
+        .map(|u| format!("Sessions · team {}", u.team))
+        .unwrap_or_else(|| "Sessions".to_owned());
+    let mine = state.sessions.iter().filter(|s| state.is_mine(s)).count();
+    let block = pane_block(theme, &team, true).title_top(
+        Line::from(Span::styled(
+            format!(" {} open · {mine} yours ", state.sessions.len()),
+            theme.style(Role::Muted),
+        ))
+        .right_aligned(),
+    );
+    if state.sessions.is_empty() {
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let connect = state
+            .keymap
+            .key_for(Layer::Main, crate::console::action::Action::Connect)
+            .unwrap_or_default();
+        let back = state
+            .keymap
+            .key_for(Layer::Sessions, crate::console::action::Action::Cancel)
+            .unwrap_or_default();
+        let text = format!(
+            "No open sessions in your team. Go back ({back}), select a workstation and press {connect} to connect."
+        );
+        let y = inner.height.saturating_sub(3) / 2;
+        let rect = Rect {
+            x: inner.x + 2,
+            y: inner.y + y,
+            width: inner.width.saturating_sub(4),
+            height: inner.height - y,
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .style(theme.style(Role::Muted))
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
+            rect,
+        );
+        return;
+    }
+    let width = usize::from(
+        area.width
+            .saturating_sub(2)
+            .saturating_sub(u16::try_from(HIGHLIGHT.width()).unwrap_or(2)),
+    );
+    let client_of = |s: &SessionInfo| {
+        state
+            .workstations
+            .iter()
+            .find(|w| w.id == s.workstation_id)
+            .map(|w| w.client_name.clone())
+            .unwrap_or_default()
+    };
+    let technician = |s: &SessionInfo| {
+        if state.is_mine(s) {
+            format!("{} (you)", s.technician.name)
+        } else {
+            s.technician.name.clone()
+        }
+    };
+    let secrets = |s: &SessionInfo| {
+        if s.secrets.is_empty() {
+            "—".to_owned()
+        } else {
+            s.secrets
+                .iter()
+                .map(|k| secret_kind_label(*k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let widest = |title: &str, cap: usize, get: &dyn Fn(&SessionInfo) -> String| {
+        state
+            .sessions
+            .iter()
+            .map(|s| get(s).width())
+            .max()
+            .unwrap_or(0)
+            .max(title.width())
+            .min(cap)
+    };
+    let host_w = widest("Workstation", 28, &|s| s.hostname.clone()).max(12);
+    let tech_w = widest("Technician", 20, &technician);
+    let method_w = widest("Method", 10, &|s| s.method.label().to_owned());
+    let secrets_w = widest("Secrets", 18, &secrets);
+    let mode_w = 9;
+    let since_w = 9;
+    let client_w = widest("Client", 22, &client_of);
+    let mut used = host_w + tech_w + method_w + mode_w + since_w + 4;
+    let mut keep = |w: usize| {
+        let fits = used + 1 + w <= width;
+        if fits {
+            used += 1 + w;
+        }
+        fits
+    };
+    let show_secrets = keep(secrets_w);
+    // The client column shrinks (down to 10) before it is dropped.
+    let room = width.saturating_sub(used + 1);
+    let show_client = room >= 10;
+    // Room to spare goes between the columns (the table's flex), not into one of them.
+    let client_w = client_w.min(room);
+
+    let mut titles = vec!["Workstation"];
+    let mut widths = vec![host_w];
+    if show_client {
+        titles.push("Client");
+        widths.push(client_w);
+    }
+    titles.extend(["Technician", "Method"]);
+    widths.extend([tech_w, method_w]);
+    if show_secrets {
+        titles.push("Secrets");
+        widths.push(secrets_w);
+    }
+    titles.extend(["Mode", "Started"]);
+    widths.extend([mode_w, since_w]);
+
+    let header = Row::new(titles.iter().map(|t| {
+        let line = Line::from(*t);
+        Cell::from(if *t == "Started" {
+            line.alignment(Alignment::Right)
+        } else {
+            line
+        })
+    }))
+    .style(theme.style(Role::TableHeader));
+    let body = state.sessions.iter().map(|s| {
+        let mut cells = vec![text_cell(&s.hostname)];
+        if show_client {
+            cells.push(text_cell(&truncate(&client_of(s), client_w)));
+        }
+        let tech_style = if state.is_mine(s) {
+            theme.style(Role::Accent)
+        } else {
+            Style::default()
+        };
+        cells.push(Cell::from(Span::styled(technician(s), tech_style)));
+        cells.push(text_cell(s.method.label()));
+        if show_secrets {
+            cells.push(text_cell(&secrets(s)));
+        }
+        let (mode, role) = if s.view_only {
+            ("view only", Role::Muted)
+        } else {
+            ("control", Role::Warning)
+        };
+        cells.push(Cell::from(Span::styled(mode, theme.style(role))));
+        cells.push(Cell::from(
+            Line::from(relative_age(state.now, s.started_at)).alignment(Alignment::Right),
+        ));
+        Row::new(cells)
+    });
+    let table = Table::new(
+        body,
+        widths
+            .into_iter()
+            .map(|w| Constraint::Length(u16::try_from(w).unwrap_or(u16::MAX))),
+    )
+    .header(header)
+    .block(block)
+    .column_spacing(1)
+    .flex(Flex::SpaceBetween)
+    .highlight_symbol(HIGHLIGHT)
+    .highlight_spacing(HighlightSpacing::Always)
+    .row_highlight_style(selection_style(theme, true));
+    let mut table_state = TableState::default().with_selected(state.selected_session_row());
+    frame.render_stateful_widget(table, area, &mut table_state);
 }

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use super::action::Action;
 use super::keymap::Layer;
 use super::state::{Dialog, Screen, State};
 use super::theme::{Role, Theme};
@@ -74,9 +75,26 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 /// Key hints of a layer as one line (`q quit  ? help ...`), as many as fit in `width`.
 fn hints_line(state: &State, theme: &Theme, layer: Layer, width: u16) -> Line<'static> {
+    hints_line_where(state, theme, layer, width, |_| true)
+}
+
+/// Key hints of the actions `show` keeps, as many as fit in `width`.
+fn hints_line_where(
+    state: &State,
+    theme: &Theme,
+    layer: Layer,
+    width: u16,
+    show: impl Fn(Action) -> bool,
+) -> Line<'static> {
     let mut spans = Vec::new();
     let mut used = 0;
-    for (key, hint) in state.keymap.hints(layer) {
+    for (key, hint) in state
+        .keymap
+        .hint_actions(layer)
+        .into_iter()
+        .filter(|(action, _, _)| show(*action))
+        .map(|(_, key, hint)| (key, hint))
+    {
         let cost = key.width() + 1 + hint.width() + if spans.is_empty() { 0 } else { 2 };
         if used + cost > usize::from(width) {
             break;
@@ -109,6 +127,13 @@ fn hard_wrap(text: &str, width: usize) -> Vec<String> {
         used += w;
     }
     lines
+}
+
+/// A quarter-circle spinner, one step per tick of the injected clock.
+fn spinner(state: &State) -> char {
+    const FRAMES: [char; 4] = ['◐', '◓', '◑', '◒'];
+    let step = usize::try_from(state.now.timestamp().rem_euclid(4)).unwrap_or(0);
+    FRAMES[step]
 }
 
 /// `text` cut to `width` columns, with an ellipsis when it had to be cut.

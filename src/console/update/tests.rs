@@ -155,6 +155,9 @@ fn logged_in() -> State {
                     ),
                 ],
             },
+            ConsoleRequest::ListSessions => ConsoleReply::Sessions {
+                sessions: Vec::new(),
+            },
             other => panic!("unexpected request {other:?}"),
         };
         net(
@@ -195,9 +198,11 @@ fn login_sends_both_list_requests_with_distinct_ids() {
         },
     );
     let sent = requests(&effects);
-    assert_eq!(sent.len(), 2);
+    assert_eq!(sent.len(), 3);
     assert_ne!(sent[0].0, sent[1].0);
+    assert_ne!(sent[1].0, sent[2].0);
     assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListClients));
+    assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListSessions));
     assert!(
         sent.iter()
             .any(|(_, b)| *b == ConsoleRequest::ListWorkstations { client: None })
@@ -272,7 +277,11 @@ fn replies_are_matched_by_id_not_by_order() {
     );
     assert_eq!(state.clients.len(), 1);
     assert_eq!(hostnames(&state), ["reception"]);
-    assert!(state.pending.is_empty());
+    assert_eq!(
+        state.pending.values().collect::<Vec<_>>(),
+        [&Pending::ListSessions],
+        "only the sessions are still to come"
+    );
     // A second reply with the same id is ignored: the request is no longer pending.
     net(
         &mut state,
@@ -930,7 +939,12 @@ fn disconnect_then_reconnect_reloads_the_lists() {
             token: None,
         },
     );
-    assert_eq!(requests(&effects).len(), 2);
+    let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.contains(&ConsoleRequest::ListSessions),
+        "sessions reload too"
+    );
     assert_eq!(state.connection, Connection::Connected);
     assert_eq!(
         state.status.as_ref().map(|s| s.text.as_str()),
@@ -988,7 +1002,7 @@ fn theme_cycles_and_help_opens() {
 }
 
 #[test]
-fn refresh_requests_both_lists() {
+fn refresh_requests_every_list() {
     let mut state = logged_in();
     let effects = key(&mut state, KeyCode::Char('r'));
     let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
@@ -996,7 +1010,8 @@ fn refresh_requests_both_lists() {
         bodies,
         [
             ConsoleRequest::ListClients,
-            ConsoleRequest::ListWorkstations { client: None }
+            ConsoleRequest::ListWorkstations { client: None },
+            ConsoleRequest::ListSessions,
         ]
     );
 }
@@ -1117,4 +1132,495 @@ fn esc_abandons_a_login_attempt() {
         "a late answer neither logs in nor stores a token"
     );
     assert_eq!(state.screen, Screen::Login);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access: unattended access, connecting, sessions
+
+use crate::protocol::{
+    AuthMethod, SecretRequirements, SessionInfo, TechnicianRef, UnattendedState,
+};
+
+/// Logged in, with the access state and required secrets of one workstation set.
+fn with_access(id: &str, unattended: UnattendedState, requires: SecretRequirements) -> State {
+    let mut state = logged_in();
+    let row = state
+        .workstations
+        .iter_mut()
+        .find(|w| w.id == id)
+        .expect("workstation");
+    row.unattended = unattended;
+    row.requires = requires;
+    state
+}
+
+const PASSCODE: SecretRequirements = SecretRequirements {
+    passcode: true,
+    password: false,
+};
+const NOTHING: SecretRequirements = SecretRequirements {
+    passcode: false,
+    password: false,
+};
+
+fn session(id: &str, workstation: (&str, &str), technician: &str, minutes_ago: i64) -> SessionInfo {
+    SessionInfo {
+        id: id.into(),
+        workstation_id: workstation.0.into(),
+        hostname: workstation.1.into(),
+        technician: TechnicianRef {
+            name: technician.into(),
+            email: format!("{technician}@example.org"),
+        },
+        method: AuthMethod::Unattended,
+        secrets: vec![],
+        view_only: false,
+        started_at: t0() - Duration::minutes(minutes_ago),
+        ended_at: None,
+        end_reason: None,
+    }
+}
+
+fn session_event(state: &mut State, session: SessionInfo) -> Vec<Effect> {
+    net(state, NetEvent::Event(HubEvent::Session { session }))
+}
+
+fn status_text(state: &State) -> String {
+    state
+        .status
+        .as_ref()
+        .map(|s| s.text_at(state.now))
+        .unwrap_or_default()
+}
+
+#[test]
+fn u_requests_unattended_access_for_the_selected_row() {
+    let mut state = with_access("w1", UnattendedState::Denied, NOTHING);
+    assert_eq!(state.selected_workstation.as_deref(), Some("w1"));
+    let effects = key(&mut state, KeyCode::Char('u'));
+    let [(id, body)] = &requests(&effects)[..] else {
+        panic!("expected one request, got {effects:?}");
+    };
+    assert_eq!(
+        *body,
+        ConsoleRequest::RequestAccess {
+            workstation: "w1".into()
+        }
+    );
+    // The hub answers with the row, now requested: the table shows it at once.
+    let mut row = state.workstations[0].clone();
+    row.unattended = UnattendedState::Requested;
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Workstation {
+                workstation: row.clone(),
+            }),
+        },
+    );
+    assert_eq!(state.workstations[0].unattended, UnattendedState::Requested);
+    assert!(status_text(&state).contains("their answer shows here"));
+    // Asking again while requested sends nothing and says why.
+    assert!(key(&mut state, KeyCode::Char('u')).is_empty());
+    assert!(status_text(&state).contains("Already asked"));
+    // The end user grants: every console hears it.
+    row.unattended = UnattendedState::Granted;
+    net(
+        &mut state,
+        NetEvent::Event(HubEvent::Workstation { workstation: row }),
+    );
+    assert_eq!(
+        status_text(&state),
+        "The end user of reception granted unattended access."
+    );
+    // An offline row is not asked.
+    key(&mut state, KeyCode::Char('j'));
+    assert_eq!(state.selected_workstation.as_deref(), Some("w2"));
+    assert!(key(&mut state, KeyCode::Char('u')).is_empty());
+    assert!(status_text(&state).contains("xray is offline"));
+}
+
+#[test]
+fn enter_asks_for_the_required_secret_and_sends_it_once() {
+    let mut state = with_access("w1", UnattendedState::Granted, PASSCODE);
+    assert!(key(&mut state, KeyCode::Enter).is_empty(), "asks first");
+    assert_eq!(state.layer(), Layer::Secret);
+    // Enter with nothing typed says what to type.
+    assert!(key(&mut state, KeyCode::Enter).is_empty());
+    let Some(Dialog::Secret(prompt)) = &state.dialog else {
+        panic!("prompt closed");
+    };
+    assert!(
+        prompt
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("temporary passcode"))
+    );
+    // Printable keys type (even q), pasting works too.
+    type_text(&mut state, "q7");
+    update(&mut state, Msg::Paste("X2k".into()));
+    assert!(
+        !format!("{state:?}").contains("q7X2k"),
+        "the typed value never shows in debug output"
+    );
+    let effects = key(&mut state, KeyCode::Enter);
+    let [
+        (
+            _,
+            ConsoleRequest::Connect {
+                workstation,
+                secret,
+                view_only,
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected one Connect, got {effects:?}");
+    };
+    assert_eq!(workstation, "w1");
+    assert_eq!(secret.as_ref().map(Secret::expose), Some("q7X2k"));
+    assert!(!view_only);
+    assert!(
+        matches!(&state.dialog, Some(Dialog::Connecting(d)) if !d.attended),
+        "waits for the workstation (unattended access is granted)"
+    );
+    assert_eq!(state.layer(), Layer::Connecting);
+    assert!(
+        !format!("{state:?}").contains("q7X2k")
+            && !format!("{:?}", state.pending).contains("q7X2k"),
+        "nothing of the secret stays in the state once sent"
+    );
+}
+
+#[test]
+fn enter_connects_without_a_prompt_when_nothing_is_required() {
+    let mut state = with_access("w1", UnattendedState::None, NOTHING);
+    let effects = key(&mut state, KeyCode::Char('v'));
+    let [
+        (
+            id,
+            ConsoleRequest::Connect {
+                secret: None,
+                view_only: true,
+                ..
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected a view-only Connect without a secret, got {effects:?}");
+    };
+    assert!(
+        matches!(&state.dialog, Some(Dialog::Connecting(d)) if d.attended && d.view_only),
+        "waits for the end user to accept"
+    );
+    // The end user accepts: the session is listed, and it is this technician's.
+    let mut opened = session("s1", ("w1", "reception"), "ann", 0);
+    opened.view_only = true;
+    opened.method = AuthMethod::Attended;
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Session { session: opened }),
+        },
+    );
+    assert!(state.dialog.is_none());
+    assert_eq!(state.sessions.len(), 1);
+    assert!(status_text(&state).starts_with("Connected to reception (attended · view only)"));
+    assert!(state.can(Action::EndSession), "e now applies to this row");
+}
+
+#[test]
+fn esc_stops_waiting_and_a_late_session_is_ended() {
+    let mut state = with_access("w1", UnattendedState::None, NOTHING);
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, _)] = &requests(&effects)[..] else {
+        panic!("expected one request");
+    };
+    update(&mut state, Msg::Tick(t0() + Duration::seconds(20)));
+    key(&mut state, KeyCode::Esc);
+    assert!(state.dialog.is_none());
+    assert_eq!(state.layer(), Layer::Main);
+    // The end user accepts after all: nobody is watching, so the session is ended at once.
+    let effects = net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Session {
+                session: session("s9", ("w1", "reception"), "ann", 0),
+            }),
+        },
+    );
+    assert!(matches!(
+        &requests(&effects)[..],
+        [(_, ConsoleRequest::EndSession { session })] if session == "s9"
+    ));
+    assert!(state.dialog.is_none(), "no dialog comes back");
+    // A late refusal is ignored entirely.
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, _)] = &requests(&effects)[..] else {
+        panic!("expected one request");
+    };
+    key(&mut state, KeyCode::Esc);
+    let before = state.status.clone();
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                Refusal::NoAnswer.message(),
+            )),
+        },
+    );
+    assert_eq!(state.status, before);
+}
+
+#[test]
+fn refusals_say_what_to_do_and_a_wrong_secret_asks_again() {
+    let mut state = with_access("w1", UnattendedState::None, PASSCODE);
+    key(&mut state, KeyCode::Enter);
+    type_text(&mut state, "nope");
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, _)] = &requests(&effects)[..] else {
+        panic!("expected one request");
+    };
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("refused: {}", Refusal::WrongSecret.message()),
+            )),
+        },
+    );
+    let Some(Dialog::Secret(prompt)) = &state.dialog else {
+        panic!("the prompt comes back, got {:?}", state.dialog);
+    };
+    assert!(prompt.input.value.is_empty(), "empty, ready for a new try");
+    assert!(
+        prompt
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("was wrong"))
+    );
+    // The end user denies.
+    type_text(&mut state, "right");
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, _)] = &requests(&effects)[..] else {
+        panic!("expected one request");
+    };
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                Refusal::Denied.message(),
+            )),
+        },
+    );
+    assert!(state.dialog.is_none());
+    let status = state.status.clone().expect("status");
+    assert_eq!(status.kind, StatusKind::Error);
+    assert!(
+        status.text.contains("denied") && status.text.contains("unattended access (u)"),
+        "{}",
+        status.text
+    );
+}
+
+#[test]
+fn w_asks_then_withdraws() {
+    let mut state = with_access("w1", UnattendedState::Granted, NOTHING);
+    assert!(key(&mut state, KeyCode::Char('w')).is_empty(), "asks first");
+    assert!(matches!(
+        &state.dialog,
+        Some(Dialog::ConfirmWithdraw { hostname, requested: false, .. }) if hostname == "reception"
+    ));
+    assert_eq!(state.layer(), Layer::Confirm);
+    // n keeps it.
+    assert!(key(&mut state, KeyCode::Char('n')).is_empty());
+    assert!(state.dialog.is_none());
+    key(&mut state, KeyCode::Char('w'));
+    let effects = key(&mut state, KeyCode::Char('y'));
+    let [(id, body)] = &requests(&effects)[..] else {
+        panic!("expected one request, got {effects:?}");
+    };
+    assert_eq!(
+        *body,
+        ConsoleRequest::WithdrawAccess {
+            workstation: "w1".into()
+        }
+    );
+    assert!(state.dialog.is_none());
+    let mut row = state.workstations[0].clone();
+    row.unattended = UnattendedState::Withdrawn;
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Workstation { workstation: row }),
+        },
+    );
+    assert_eq!(state.workstations[0].unattended, UnattendedState::Withdrawn);
+    // Nothing left to withdraw: w says so instead of asking.
+    assert!(key(&mut state, KeyCode::Char('w')).is_empty());
+    assert!(state.dialog.is_none());
+    assert!(status_text(&state).contains("no unattended access to withdraw"));
+}
+
+#[test]
+fn session_events_add_and_remove_sessions_and_say_why() {
+    let mut state = logged_in();
+    session_event(&mut state, session("s1", ("w1", "reception"), "bob", 3));
+    session_event(&mut state, session("s2", ("w1", "reception"), "ann", 1));
+    session_event(&mut state, session("s3", ("w1", "reception"), "ann", 9));
+    assert_eq!(
+        state
+            .sessions
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        ["s2", "s1", "s3"],
+        "newest first"
+    );
+    // Someone else's session ends: news, not alarm.
+    let mut ended = session("s1", ("w1", "reception"), "bob", 3);
+    ended.ended_at = Some(t0());
+    ended.end_reason = Some("ended by bob".into());
+    session_event(&mut state, ended);
+    assert_eq!(state.sessions.len(), 2);
+    let status = state.status.clone().expect("status");
+    assert_eq!(
+        status.text,
+        "Session on reception (bob) ended: ended by bob."
+    );
+    assert_eq!(status.kind, StatusKind::Info);
+    // e ends my newest session on the selected workstation.
+    let effects = key(&mut state, KeyCode::Char('e'));
+    assert!(matches!(
+        &requests(&effects)[..],
+        [(_, ConsoleRequest::EndSession { session })] if session == "s2"
+    ));
+    // My other session ends because access was withdrawn: prominent.
+    let mut ended = session("s3", ("w1", "reception"), "ann", 9);
+    ended.ended_at = Some(t0());
+    ended.end_reason = Some("unattended access withdrawn by bob".into());
+    session_event(&mut state, ended);
+    let status = state.status.clone().expect("status");
+    assert_eq!(
+        status.text,
+        "Your session on reception ended: unattended access withdrawn by bob."
+    );
+    assert_eq!(status.kind, StatusKind::Error);
+    // Later news does not hide it.
+    let mut other = session("s4", ("w3", "till"), "bob", 1);
+    session_event(&mut state, other.clone());
+    other.ended_at = Some(t0());
+    other.end_reason = Some("the workstation went offline".into());
+    session_event(&mut state, other);
+    assert_eq!(
+        state.status.as_ref().map(|s| s.kind),
+        Some(StatusKind::Error)
+    );
+}
+
+#[test]
+fn sessions_view_lists_and_ends_the_selected_one() {
+    let mut state = logged_in();
+    session_event(&mut state, session("s1", ("w1", "reception"), "bob", 3));
+    session_event(&mut state, session("s2", ("w3", "till"), "cem", 1));
+    key(&mut state, KeyCode::Char('s'));
+    assert_eq!(state.layer(), Layer::Sessions);
+    assert_eq!(state.selected_session.as_deref(), Some("s2"));
+    key(&mut state, KeyCode::Char('j'));
+    let effects = key(&mut state, KeyCode::Char('e'));
+    let [(id, ConsoleRequest::EndSession { session: ending })] = &requests(&effects)[..] else {
+        panic!("expected EndSession, got {effects:?}");
+    };
+    assert_eq!(ending, "s1");
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Done),
+        },
+    );
+    assert_eq!(state.sessions.len(), 1);
+    assert_eq!(state.selected_session.as_deref(), Some("s2"));
+    assert_eq!(status_text(&state), "Ended the session on reception.");
+    // Its end event, asked for here, is not news.
+    let mut ended = session("s1", ("w1", "reception"), "bob", 3);
+    ended.ended_at = Some(t0());
+    ended.end_reason = Some("ended by ann".into());
+    session_event(&mut state, ended);
+    assert_eq!(status_text(&state), "Ended the session on reception.");
+    key(&mut state, KeyCode::Esc);
+    assert_eq!(state.layer(), Layer::Main);
+}
+
+#[test]
+fn lockout_counts_down_with_the_clock_and_blocks_retries() {
+    let mut state = with_access("w1", UnattendedState::Granted, PASSCODE);
+    key(&mut state, KeyCode::Enter);
+    type_text(&mut state, "wrong");
+    let effects = key(&mut state, KeyCode::Enter);
+    let [(id, _)] = &requests(&effects)[..] else {
+        panic!("expected one request");
+    };
+    let mut limited = ProtocolError::new(ErrorCode::RateLimited, "too many wrong secrets");
+    limited.retry_after_secs = Some(64);
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Err(limited),
+        },
+    );
+    assert!(state.dialog.is_none());
+    assert!(status_text(&state).ends_with("Try again in 1 min 04 s."));
+    update(&mut state, Msg::Tick(t0() + Duration::seconds(1)));
+    assert!(status_text(&state).ends_with("Try again in 1 min 03 s."));
+    update(&mut state, Msg::Tick(t0() + Duration::seconds(55)));
+    assert!(status_text(&state).ends_with("Try again in 9 s."));
+    // Still locked: Enter sends nothing and shows the wait again.
+    assert!(key(&mut state, KeyCode::Enter).is_empty());
+    assert!(state.dialog.is_none());
+    assert!(status_text(&state).ends_with("Try again in 9 s."));
+    // Over: the line says so, and connecting asks for the passcode again.
+    update(&mut state, Msg::Tick(t0() + Duration::seconds(64)));
+    assert_eq!(
+        status_text(&state),
+        "The lock-out on reception is over: you may connect again."
+    );
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(state.layer(), Layer::Secret);
+}
+
+#[test]
+fn losing_the_link_while_connecting_closes_the_waiting_dialog() {
+    let mut state = with_access("w1", UnattendedState::None, NOTHING);
+    key(&mut state, KeyCode::Enter);
+    assert_eq!(state.layer(), Layer::Connecting);
+    net(
+        &mut state,
+        NetEvent::Disconnected {
+            reason: "hub restarted".into(),
+        },
+    );
+    assert!(state.dialog.is_none());
+    assert!(status_text(&state).contains("while connecting to reception"));
+}
+
+#[test]
+fn footer_offers_only_what_applies_to_the_row() {
+    let mut state = with_access("w1", UnattendedState::Granted, NOTHING);
+    assert!(state.can(Action::Connect) && state.can(Action::WithdrawAccess));
+    assert!(!state.can(Action::RequestAccess), "already granted");
+    assert!(!state.can(Action::EndSession), "no session of mine");
+    key(&mut state, KeyCode::Char('j')); // xray, offline
+    assert!(!state.can(Action::Connect) && !state.can(Action::RequestAccess));
 }
