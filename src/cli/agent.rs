@@ -233,9 +233,11 @@ fn status_line(status: &AgentStatus) -> Option<String> {
 }
 
 /// Tell the person at the machine what the agent is doing, one line per change.
-async fn show_changes(shared: std::sync::Arc<AgentShared>) {
-    let mut status = shared.status.subscribe();
-    let mut shown = shared.shown.subscribe();
+async fn show_changes(
+    shared: std::sync::Arc<AgentShared>,
+    mut status: tokio::sync::watch::Receiver<AgentStatus>,
+    mut shown: tokio::sync::watch::Receiver<u64>,
+) {
     let mut before = view(&shared);
     if before.unattended != UnattendedState::None {
         println!("{}", unattended_line(before.unattended));
@@ -312,7 +314,12 @@ fn run_agent(data_dir: PathBuf, args: AgentArgs) -> Result<(), Failure> {
             shared.clone(),
             chrono::Utc::now,
         ));
-        let shower = tokio::spawn(show_changes(shared.clone()));
+        // Subscribed before the hub link starts, so its first status is shown too.
+        let shower = tokio::spawn(show_changes(
+            shared.clone(),
+            shared.status.subscribe(),
+            shared.shown.subscribe(),
+        ));
         let prompt = (interactive && consent == ConsentPolicy::Ask).then(|| {
             let shared = shared.clone();
             tokio::spawn(async move {
