@@ -210,10 +210,14 @@ pub async fn send(data_dir: &Path, req: ControlRequest) -> Result<ControlReply, 
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_vec(&req).map_err(|e| ControlError::Protocol(e.to_string()))?;
     line.push(b'\n');
-    write.write_all(&line).await.map_err(io)?;
+    // An agent that refuses this user answers and hangs up without reading the request, so
+    // the write may fail while the refusal is already waiting to be read: read it regardless.
+    let written = write.write_all(&line).await;
     let mut reader = BufReader::new(read);
-    let Some(reply) = read_line(&mut reader).await.map_err(io)? else {
-        return Err(ControlError::NoReply);
+    let reply = match (read_line(&mut reader).await, written) {
+        (Ok(Some(reply)), _) => reply,
+        (_, Err(e)) | (Err(e), Ok(())) => return Err(io(e)),
+        (Ok(None), Ok(())) => return Err(ControlError::NoReply),
     };
     match serde_json::from_str::<ControlReply>(&reply) {
         Ok(ControlReply::Error { message }) => Err(ControlError::Refused(message)),
