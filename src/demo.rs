@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::agent::{AgentOptions, AgentStatus, ScreenSource};
+use crate::agent::consent::{Consent, ConsentPolicy};
+use crate::agent::{AgentOptions, AgentShared, AgentStatus, ScreenSource};
 use crate::client::HubClient;
 use crate::console::{ConsoleOptions, PresetLogin};
 use crate::hub::store::NewUser;
@@ -63,19 +64,22 @@ fn roll(n: u64) -> u64 {
 
 struct DemoAgent {
     opts: AgentOptions,
+    /// Kept across restarts, as a real agent keeps its policy on disk.
+    shared: Arc<AgentShared>,
     stop: Option<watch::Sender<bool>>,
 }
 
 impl DemoAgent {
     fn start(&mut self) -> watch::Receiver<AgentStatus> {
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        let (status, status_rx) = watch::channel(AgentStatus::Connecting { attempt: 0 });
+        let status_rx = self.shared.status.subscribe();
+        let shared = self.shared.clone();
         let opts = self.opts.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = crate::agent::run(opts, status, shutdown).await {
+            if let Err(e) = crate::agent::run(opts, shared, shutdown).await {
                 tracing::warn!(%e, "demo agent stopped");
             }
         });
@@ -179,13 +183,21 @@ impl Demo {
                     screen: Some(ScreenSize { width, height }),
                     agent_version: env!("CARGO_PKG_VERSION").into(),
                 };
+                let data_dir = dir.path().join("agents").join(host);
+                // Nobody sits at the demo's machines: they accept every technician.
+                let shared =
+                    AgentShared::open(&data_dir, Consent::new(ConsentPolicy::Accept)).await?;
                 let opts = AgentOptions {
-                    data_dir: dir.path().join("agents").join(host),
+                    data_dir,
                     link: Some(link.clone()),
                     screen: ScreenSource::Synthetic { width, height },
                     report: Some(report),
                 };
-                agents.push(DemoAgent { opts, stop: None });
+                agents.push(DemoAgent {
+                    opts,
+                    shared,
+                    stop: None,
+                });
             }
         }
         drop(tech);

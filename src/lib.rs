@@ -15,7 +15,9 @@
 //!   presence, fans out live events per team, and writes the hash-chained audit log. Its store
 //!   sits behind a trait; SQLite is the default.
 //! - [`agent`]: runs on the supported computer. Enrols with a link, keeps its workstation key,
-//!   reports the machine and stays connected with jittered backoff.
+//!   reports the machine and stays connected with jittered backoff. Its access policy (unattended
+//!   state, temporary passcode, permanent password), the end user's prompts and the local
+//!   control socket live beside it (`agent::{policy, consent, control, shared}`).
 //! - [`client`]: a technician's typed connection to the hub, used by `ctl` and the console, plus
 //!   the local login store (tokens per hub, pinned certificates).
 //! - [`console`]: the ratatui app. Elm-shaped: a pure `update` turns messages into state changes

@@ -2,10 +2,15 @@
 //! workstation key in its data dir, reports the machine and stays connected to the hub,
 //! reconnecting forever with jittered exponential backoff (capped at 30 s).
 
+pub mod consent;
+pub mod control;
+pub mod policy;
 pub mod screen;
+pub mod shared;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -19,6 +24,7 @@ use crate::protocol::{
 use crate::tls::{Pin, parse_fingerprint};
 use crate::wire::{self, WireError};
 pub use screen::ScreenSource;
+pub use shared::AgentShared;
 
 /// Longest wait between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -115,9 +121,10 @@ pub fn backoff(attempt: u32) -> Duration {
 /// are not fatal: the agent retries forever.
 pub async fn run(
     opts: AgentOptions,
-    status: watch::Sender<AgentStatus>,
+    shared: Arc<AgentShared>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
+    let status = &shared.status;
     tokio::pin!(shutdown);
     let mut identity = Identity::load(&opts.data_dir);
     if let (Some(id), Some(link)) = (&identity, &opts.link)
@@ -132,7 +139,7 @@ pub async fn run(
     let mut attempt: u32 = 0;
     loop {
         let _ = status.send(AgentStatus::Connecting { attempt });
-        let session = connect_once(&opts, &mut identity, &status);
+        let session = connect_once(&opts, &mut identity, status);
         let outcome = tokio::select! {
             () = &mut shutdown => return Ok(()),
             outcome = session => outcome,

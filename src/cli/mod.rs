@@ -2,6 +2,7 @@
 //! [`main`]. Errors reach the user here, in words that say what to do next.
 
 mod admin;
+mod agent;
 mod ctl;
 
 use std::io::{BufRead, Write};
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::paths::Paths;
+pub use agent::{AgentArgs, AgentCommand, PasscodeAction, PasswordAction};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,19 +55,6 @@ pub struct HubArgs {
     /// `host:port` that enrolment links send agents to (default: the listening address).
     #[arg(long)]
     pub public_addr: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct AgentArgs {
-    /// The enrolment link from your technician (needed on the first run only).
-    #[arg(long, env = "TETHER_LINK")]
-    pub link: Option<String>,
-    /// Screen source: synthetic, synthetic:WIDTHxHEIGHT, or none.
-    #[arg(long, default_value = "synthetic")]
-    pub screen: String,
-    /// Data directory (the workstation's identity). Default: the data dir's `agent/`.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,7 +146,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     let paths = Paths::from_env();
     match cli.command {
         Command::Hub(args) => run_hub(&paths, args),
-        Command::Agent(args) => run_agent(&paths, args),
+        Command::Agent(args) => agent::run(&paths, args),
         Command::Console(args) => {
             let opts = crate::console::ConsoleOptions {
                 paths,
@@ -224,58 +213,5 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
         drop(out);
         crate::hub::run(hub, listener, shutdown_signal()).await?;
         Ok(())
-    })
-}
-
-fn run_agent(paths: &Paths, args: AgentArgs) -> Result<(), Failure> {
-    crate::logging::to_stderr();
-    let link = args
-        .link
-        .map(|l| l.parse::<crate::protocol::EnrolmentLink>())
-        .transpose()?;
-    let screen = args
-        .screen
-        .parse::<crate::agent::ScreenSource>()
-        .map_err(|m| Failure {
-            message: m,
-            code: 2,
-        })?;
-    let data_dir = args.data.unwrap_or_else(|| paths.agent_data());
-    let opts = crate::agent::AgentOptions {
-        data_dir,
-        link,
-        screen,
-        report: None,
-    };
-    runtime()?.block_on(async move {
-        let (status_tx, mut status_rx) =
-            tokio::sync::watch::channel(crate::agent::AgentStatus::Connecting { attempt: 0 });
-        // Tell the person at the machine what the agent is doing, one line per change.
-        let shower = tokio::spawn(async move {
-            while status_rx.changed().await.is_ok() {
-                let line = match &*status_rx.borrow() {
-                    crate::agent::AgentStatus::Connecting { attempt: 0 } => {
-                        "connecting to the hub...".to_owned()
-                    }
-                    crate::agent::AgentStatus::Connecting { .. } => continue,
-                    crate::agent::AgentStatus::Online {
-                        client,
-                        workstation_id,
-                    } => {
-                        format!("online: workstation {workstation_id} of {client}")
-                    }
-                    crate::agent::AgentStatus::Offline { reason, retry_in } => {
-                        format!(
-                            "offline ({reason}); retrying in {:.0} s",
-                            retry_in.as_secs_f64()
-                        )
-                    }
-                };
-                println!("{line}");
-            }
-        });
-        let result = crate::agent::run(opts, status_tx, shutdown_signal()).await;
-        shower.abort();
-        result.map_err(Failure::from)
     })
 }

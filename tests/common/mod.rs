@@ -6,7 +6,9 @@ pub mod peers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::agent::{AgentOptions, AgentStatus, ScreenSource};
+use tether::agent::consent::{Consent, ConsentPolicy};
+use tether::agent::policy::Policy;
+use tether::agent::{AgentOptions, AgentShared, AgentStatus, ScreenSource};
 use tether::client::HubClient;
 use tether::hub::store::NewUser;
 use tether::hub::{Hub, HubConfig, Limits};
@@ -117,12 +119,26 @@ impl Drop for TestHub {
 /// A real agent running in this process; stopped when dropped.
 pub struct TestAgent {
     pub status: watch::Receiver<AgentStatus>,
+    /// The agent's shared state: its policy (passcode, unattended state), questions, sessions.
+    pub shared: Arc<AgentShared>,
     pub task: tokio::task::JoinHandle<Result<(), tether::agent::AgentError>>,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl TestAgent {
+    /// An agent whose end user denies every question (no one is at a test machine).
     pub fn start(data_dir: &std::path::Path, link: Option<EnrolmentLink>, hostname: &str) -> Self {
+        Self::start_with(data_dir, link, hostname, ConsentPolicy::Deny)
+    }
+
+    /// An agent whose end user answers every question as `consent` says (`Ask`: the test
+    /// answers through `shared.consent`).
+    pub fn start_with(
+        data_dir: &std::path::Path,
+        link: Option<EnrolmentLink>,
+        hostname: &str,
+        consent: ConsentPolicy,
+    ) -> Self {
         let report = tether::protocol::WorkstationReport {
             hostname: hostname.into(),
             os: "TestOS 1".into(),
@@ -136,13 +152,22 @@ impl TestAgent {
             screen: ScreenSource::Headless,
             report: Some(report),
         };
-        let (status_tx, status) = watch::channel(AgentStatus::Connecting { attempt: 0 });
+        // With the passcode off (a fresh data dir) loading is quick; when a test turned it on
+        // before a restart, loading issues a new one (argon2id), which is fine in a test.
+        let policy = Policy::load(data_dir, chrono::Utc::now()).expect("load agent policy");
+        let shared = Arc::new(AgentShared::new(
+            data_dir.to_path_buf(),
+            policy,
+            Consent::new(consent),
+        ));
+        let status = shared.status.subscribe();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(tether::agent::run(opts, status_tx, async {
+        let task = tokio::spawn(tether::agent::run(opts, shared.clone(), async {
             let _ = stopped.await;
         }));
         Self {
             status,
+            shared,
             task,
             stop: Some(stop),
         }
