@@ -7,34 +7,36 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::consent::{Answer, Question};
+use super::consent::Answer;
 use super::shared::AgentShared;
 use crate::protocol::{
-    AccessEvent, AgentRequest, AuthMethod, ConnectOutcome, HubToAgent, Refusal, Secret, TechnicianRef, UnattendedState,
+    AccessEvent, AgentRequest, AuthMethod, ConnectOutcome, HubToAgent, Refusal, Secret,
+    TechnicianRef, UnattendedState,
 };
 
 /// Handle one message from the hub while online.
-pub(super) fn on_hub_message(shared: &Arc<AgentShared>, msg: HubToAgent, out: &mpsc::UnboundedSender<AgentRequest>) {
+pub(super) fn on_hub_message(
+    shared: &Arc<AgentShared>,
+    msg: HubToAgent,
+    out: &mpsc::UnboundedSender<AgentRequest>,
+) {
     match msg {
         HubToAgent::AccessRequested { technician } => {
             let shared = shared.clone();
             tokio::spawn(async move { answer_access_request(&shared, technician).await });
         }
         HubToAgent::AccessWithdrawn { technician } => {
-            let changed = {
-                let mut policy = shared.policy.lock().unwrap_or_else(|p| p.into_inner());
-                let was = policy.snapshot().unattended;
-                if was != UnattendedState::Withdrawn {
-                    policy.set_unattended(UnattendedState::Withdrawn);
-                }
-                was != UnattendedState::Withdrawn
-            };
-            if changed {
-                tracing::info!(by = %technician.name, "unattended access withdrawn");
-                shared.notify_policy_changed();
+            tracing::info!(by = %technician.name, "unattended access withdrawn");
+            if let Err(e) = shared.set_unattended(UnattendedState::Withdrawn) {
+                tracing::error!(%e, "cannot record the withdrawal");
             }
         }
-        HubToAgent::ConnectAttempt { attempt, technician, secret, view_only } => {
+        HubToAgent::ConnectAttempt {
+            attempt,
+            technician,
+            secret,
+            view_only,
+        } => {
             let (shared, out) = (shared.clone(), out.clone());
             tokio::spawn(async move {
                 let outcome = decide_connection(&shared, &technician, secret, view_only).await;
@@ -49,63 +51,59 @@ pub(super) fn on_hub_message(shared: &Arc<AgentShared>, msg: HubToAgent, out: &m
                 let _ = out.send(AgentRequest::ConnectAnswer { attempt, outcome });
             });
         }
-        HubToAgent::Session { session } => {
-            let mut sessions = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            sessions.retain(|s| s.id != session.id);
-            if session.ended_at.is_none() {
-                tracing::info!(technician = %session.technician.name, "session started");
-                sessions.push(session);
-            } else {
-                tracing::info!(
-                    technician = %session.technician.name,
-                    reason = session.end_reason.as_deref().unwrap_or(""),
-                    "session ended"
-                );
-            }
-        }
+        HubToAgent::Session { session } => shared.update_session(session),
         HubToAgent::RefreshPasscode { reason } => {
-            shared.policy.lock().unwrap_or_else(|p| p.into_inner()).refresh_passcode(chrono::Utc::now());
-            tracing::warn!(reason, "temporary passcode replaced");
-            shared.notify_policy_changed();
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                match shared.refresh_passcode().await {
+                    Ok(_) => tracing::warn!(reason, "temporary passcode replaced"),
+                    Err(e) => tracing::info!(%e, reason, "passcode not replaced"),
+                }
+            });
         }
         HubToAgent::Error { error } => tracing::warn!(%error, "hub reported an error"),
-        HubToAgent::Reply { result: Err(error), .. } => tracing::warn!(%error, "hub refused a request"),
+        HubToAgent::Reply {
+            result: Err(error), ..
+        } => tracing::warn!(%error, "hub refused a request"),
         HubToAgent::Reply { .. } => {}
     }
 }
 
-/// Ask the end user to grant unattended access, then to confirm that technicians may make
-/// changes; both yes grants, anything else denies.
+/// Ask the end user to grant unattended access (and to confirm that technicians may make
+/// changes): both yes grants, anything else denies.
 async fn answer_access_request(shared: &Arc<AgentShared>, technician: TechnicianRef) {
-    let fresh = {
-        let mut policy = shared.policy.lock().unwrap_or_else(|p| p.into_inner());
-        let state = policy.snapshot().unattended;
-        if state == UnattendedState::Requested {
-            true
-        } else {
-            match policy.apply(AccessEvent::Request) {
-                Ok(_) => true,
-                Err(why) => {
-                    tracing::info!(why, "access request not asked");
-                    false
-                }
-            }
-        }
-    };
-    if !fresh {
-        // The hub is out of date (say, access is already granted): tell it what holds.
+    use std::sync::atomic::Ordering;
+    if shared.asking_access.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    ask_for_access(shared, technician).await;
+    shared.asking_access.store(false, Ordering::SeqCst);
+}
+
+async fn ask_for_access(shared: &Arc<AgentShared>, technician: TechnicianRef) {
+    let state = shared.policy_snapshot().unattended;
+    if state != UnattendedState::Requested
+        && let Err(e) = shared.apply_access_event(AccessEvent::Request)
+    {
+        // The hub is out of date (access already granted, say): tell it what holds.
+        tracing::info!(%e, "access request not asked");
         shared.notify_policy_changed();
         return;
     }
-    let grant = shared.consent.ask(Question::GrantUnattended { technician: technician.clone() }).await == Answer::Yes
-        && shared.consent.ask(Question::ConfirmChanges { technician: technician.clone() }).await == Answer::Yes;
-    let event = if grant { AccessEvent::Grant } else { AccessEvent::Deny };
-    let result = shared.policy.lock().unwrap_or_else(|p| p.into_inner()).apply(event);
-    match result {
-        Ok(state) => tracing::info!(state = state.label(), by = %technician.name, "unattended access answered"),
-        Err(why) => tracing::warn!(why, "unattended answer not applied"),
+    let event = match shared.consent.ask_unattended(&technician).await {
+        Answer::Yes => AccessEvent::Grant,
+        Answer::No | Answer::NoAnswer => AccessEvent::Deny,
+    };
+    match shared.apply_access_event(event) {
+        Ok(state) => {
+            tracing::info!(state = state.label(), by = %technician.name, "unattended access answered")
+        }
+        Err(e) => {
+            // Withdrawn while the question was open, say: the hub's word stands.
+            tracing::info!(%e, "unattended answer not applied");
+            shared.notify_policy_changed();
+        }
     }
-    shared.notify_policy_changed();
 }
 
 /// Secrets first (no point asking a person about a caller with the wrong passcode), then
@@ -116,25 +114,26 @@ async fn decide_connection(
     secret: Option<Secret>,
     view_only: bool,
 ) -> ConnectOutcome {
-    let checker = shared.clone();
-    // Argon2 on purpose: keep it off the async threads.
-    let verified = tokio::task::spawn_blocking(move || {
-        let policy = checker.policy.lock().unwrap_or_else(|p| p.into_inner());
-        policy.verify(secret.as_ref().map(Secret::expose))
-    })
-    .await
-    .unwrap_or(Err(Refusal::WrongSecret));
-    let secrets = match verified {
+    let secrets = match shared.verify_secret(secret.as_ref()).await {
         Ok(kinds) => kinds,
         Err(reason) => return ConnectOutcome::Refused { reason },
     };
-    let granted = shared.policy.lock().unwrap_or_else(|p| p.into_inner()).snapshot().unattended == UnattendedState::Granted;
-    if granted {
-        return ConnectOutcome::Allowed { method: AuthMethod::Unattended, secrets };
+    if shared.policy_snapshot().unattended == UnattendedState::Granted {
+        return ConnectOutcome::Allowed {
+            method: AuthMethod::Unattended,
+            secrets,
+        };
     }
-    match shared.consent.ask(Question::Connect { technician: technician.clone(), view_only }).await {
-        Answer::Yes => ConnectOutcome::Allowed { method: AuthMethod::Attended, secrets },
-        Answer::No => ConnectOutcome::Refused { reason: Refusal::Denied },
-        Answer::NoAnswer => ConnectOutcome::Refused { reason: Refusal::NoAnswer },
+    match shared.consent.ask_connect(technician, view_only).await {
+        Answer::Yes => ConnectOutcome::Allowed {
+            method: AuthMethod::Attended,
+            secrets,
+        },
+        Answer::No => ConnectOutcome::Refused {
+            reason: Refusal::Denied,
+        },
+        Answer::NoAnswer => ConnectOutcome::Refused {
+            reason: Refusal::NoAnswer,
+        },
     }
 }

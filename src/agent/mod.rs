@@ -4,6 +4,7 @@
 
 pub mod consent;
 pub mod control;
+mod link;
 pub mod policy;
 pub mod screen;
 pub mod shared;
@@ -15,7 +16,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use crate::protocol::{
     AGENT_PATH, AgentReply, AgentRequest, EnrolmentLink, ErrorCode, HubToAgent, PROTOCOL_VERSION,
@@ -139,7 +139,7 @@ pub async fn run(
     let mut attempt: u32 = 0;
     loop {
         let _ = status.send(AgentStatus::Connecting { attempt });
-        let session = connect_once(&opts, &mut identity, status);
+        let session = connect_once(&opts, &mut identity, &shared);
         let outcome = tokio::select! {
             () = &mut shutdown => return Ok(()),
             outcome = session => outcome,
@@ -179,8 +179,9 @@ enum Failure {
 async fn connect_once(
     opts: &AgentOptions,
     identity: &mut Option<Identity>,
-    status: &watch::Sender<AgentStatus>,
+    shared: &Arc<AgentShared>,
 ) -> Result<Session, Failure> {
+    let status = &shared.status;
     let (hub, fingerprint) = match (identity.as_ref(), &opts.link) {
         (Some(id), _) => (id.hub.clone(), id.fingerprint.clone()),
         (None, Some(link)) => (link.hub_url(), link.fingerprint.clone()),
@@ -232,7 +233,7 @@ async fn connect_once(
             workstation_id,
             key,
             client_name,
-            defaults: _,
+            defaults,
         }) => {
             let new = Identity {
                 hub: hub.clone(),
@@ -248,6 +249,10 @@ async fn connect_once(
             })?;
             tracing::info!(workstation = %new.workstation_id, client = %client_name, "enrolled");
             *identity = Some(new);
+            // The group's security defaults apply from the first connection on.
+            if let Err(e) = shared.apply_defaults(defaults).await {
+                tracing::error!(%e, "cannot apply the group's security defaults");
+            }
             client_name
         }
         Ok(AgentReply::Welcome { client_name, .. }) => client_name,
@@ -272,15 +277,45 @@ async fn connect_once(
         client,
     });
 
-    // Online: read until the hub goes away (reading also answers the hub's pings).
-    loop {
-        match wire::recv::<_, HubToAgent>(&mut stream).await {
-            Ok(HubToAgent::Error { error }) => tracing::warn!(%error, "hub reported an error"),
-            Ok(_) => {}
-            Err(WireError::Protocol(e)) => tracing::warn!(%e, "unreadable message from hub"),
-            Err(e) => return Ok(Session::Ended(e.to_string())),
+    // Online. The hub learns the policy first, then whenever it changes; hub messages are
+    // handled as they come (reading also answers the hub's pings); answers that take a person
+    // arrive through `answers`.
+    let mut policy_changed = shared.policy_changed.subscribe();
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel::<AgentRequest>();
+    let mut next_id: crate::protocol::RequestId = 2;
+    let mut send = |body: AgentRequest| {
+        next_id += 1;
+        Request { id: next_id, body }
+    };
+    let policy = send(AgentRequest::Policy {
+        policy: shared.policy_snapshot(),
+    });
+    wire::send(&mut sink, &policy)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let ended = loop {
+        tokio::select! {
+            msg = wire::recv::<_, HubToAgent>(&mut stream) => match msg {
+                Ok(msg) => link::on_hub_message(shared, msg, &answers),
+                Err(WireError::Protocol(e)) => tracing::warn!(%e, "unreadable message from hub"),
+                Err(e) => break e.to_string(),
+            },
+            Some(body) = answered.recv() => {
+                if let Err(e) = wire::send(&mut sink, &send(body)).await {
+                    break e.to_string();
+                }
+            }
+            Ok(()) = policy_changed.changed() => {
+                let policy = send(AgentRequest::Policy { policy: shared.policy_snapshot() });
+                if let Err(e) = wire::send(&mut sink, &policy).await {
+                    break e.to_string();
+                }
+            }
         }
-    }
+    };
+    // Sessions live on the hub's connection: with it gone, none are open.
+    shared.clear_sessions();
+    Ok(Session::Ended(ended))
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub struct AgentShared {
     /// Bumped on every change a person at the machine would want to see: the policy (local or
     /// from the hub, passcode included) and the sessions. For displays, not for the hub link.
     pub shown: watch::Sender<u64>,
+    /// Set while the end user is being asked for unattended access, so a repeated request
+    /// does not stack a second question.
+    pub asking_access: std::sync::atomic::AtomicBool,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -56,6 +59,7 @@ impl AgentShared {
             sessions: std::sync::Mutex::new(Vec::new()),
             status: watch::Sender::new(AgentStatus::Connecting { attempt: 0 }),
             shown: watch::Sender::new(0),
+            asking_access: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

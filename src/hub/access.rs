@@ -232,10 +232,13 @@ impl Hub {
 
     /// The agent's policy, after hello or a change on the workstation. The agent holds the
     /// grant, so its word wins, except for a withdrawal it has not heard of yet.
+    /// `first` is the policy the agent sends right after hello: a request still open on the hub
+    /// is asked again then, since no question can have survived the agent's reconnect.
     pub(super) async fn agent_policy(
         &self,
         row: &WorkstationRow,
         policy: AgentPolicy,
+        first: bool,
     ) -> Result<(), ProtocolError> {
         let id = &row.info.id;
         let wid = id.clone();
@@ -254,8 +257,11 @@ impl Hub {
                 self.send_to_agent(id, &HubToAgent::AccessWithdrawn { technician: by });
                 UnattendedState::Withdrawn
             }
-            // A request the agent never saw (it was offline or restarted): ask again.
-            (UnattendedState::Requested, s) if s.can_request() => {
+            // Just reconnected with a request still open on the hub: whatever question there
+            // was did not survive the reconnect, so ask again.
+            (UnattendedState::Requested, s)
+                if first && (s.can_request() || s == UnattendedState::Requested) =>
+            {
                 let by = TechnicianRef {
                     name: "a technician".into(),
                     email: String::new(),

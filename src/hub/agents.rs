@@ -104,6 +104,7 @@ pub(super) async fn serve(
         },
     );
 
+    let mut first_policy = true;
     let reason = loop {
         tokio::select! {
             _ = stop.changed() => break "hub shutting down",
@@ -120,7 +121,8 @@ pub(super) async fn serve(
                     let result = match request.body {
                         AgentRequest::Report { report } => update_report(&hub, &id, &team, report).await,
                         AgentRequest::Policy { policy } => {
-                            hub.agent_policy(&row, policy).await.map(|()| AgentReply::Done)
+                            let first = std::mem::take(&mut first_policy);
+                            hub.agent_policy(&row, policy, first).await.map(|()| AgentReply::Done)
                         }
                         AgentRequest::ConnectAnswer { attempt, outcome } => {
                             hub.resolve_attempt(&id, attempt, outcome);

@@ -32,12 +32,23 @@ impl TestHub {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, limits: Limits) -> Self {
+        Self::start_clocked(dir, limits, Arc::new(tether::hub::SystemClock)).await
+    }
+
+    /// A hub whose time is `clock` (tests step a [`ManualClock`] instead of sleeping).
+    pub async fn start_clocked(
+        dir: tempfile::TempDir,
+        limits: Limits,
+        clock: Arc<dyn tether::hub::Clock>,
+    ) -> Self {
         let config = HubConfig {
             data_dir: dir.path().join("hub"),
             public_addr: None,
             limits,
         };
-        let hub = Hub::open(config).expect("open hub");
+        let store =
+            tether::hub::store::SqliteStore::open_dir(&config.data_dir).expect("open store");
+        let hub = Hub::with_store(config, Arc::new(store), clock).expect("open hub");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -139,6 +150,16 @@ impl TestAgent {
         hostname: &str,
         consent: ConsentPolicy,
     ) -> Self {
+        Self::start_consent(data_dir, link, hostname, Consent::new(consent))
+    }
+
+    /// An agent with its own `Consent` (a short timeout, say).
+    pub fn start_consent(
+        data_dir: &std::path::Path,
+        link: Option<EnrolmentLink>,
+        hostname: &str,
+        consent: Consent,
+    ) -> Self {
         let report = tether::protocol::WorkstationReport {
             hostname: hostname.into(),
             os: "TestOS 1".into(),
@@ -155,11 +176,7 @@ impl TestAgent {
         // With the passcode off (a fresh data dir) loading is quick; when a test turned it on
         // before a restart, loading issues a new one (argon2id), which is fine in a test.
         let policy = Policy::load(data_dir, chrono::Utc::now()).expect("load agent policy");
-        let shared = Arc::new(AgentShared::new(
-            data_dir.to_path_buf(),
-            policy,
-            Consent::new(consent),
-        ));
+        let shared = Arc::new(AgentShared::new(data_dir.to_path_buf(), policy, consent));
         let status = shared.status.subscribe();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(tether::agent::run(opts, shared.clone(), async {
@@ -224,4 +241,39 @@ where
     })
     .await
     .expect("expected event did not arrive in time")
+}
+
+/// A clock that moves only when told.
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(chrono::Utc::now())))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().expect("clock");
+        *now += chrono::Duration::from_std(by).expect("duration");
+    }
+}
+
+impl tether::hub::Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+/// Wait until the end user has a question open, then answer it; returns the question.
+pub async fn answer_question(shared: &AgentShared, yes: bool) -> String {
+    let mut changes = shared.consent.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(q) = shared.consent.answer_current(yes) {
+                return q.text;
+            }
+            changes.changed().await.expect("consent alive");
+        }
+    })
+    .await
+    .expect("a question was asked in time")
 }
