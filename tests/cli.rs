@@ -251,10 +251,16 @@ fn operator_flow_from_first_user_to_enrolled_agent() {
             .as_str()
             .is_some_and(|id| id.starts_with("ws_"))
     );
-    assert!(
-        agent_home.path().join("data/agent/identity.json").exists(),
-        "the agent keeps its key under TETHER_HOME"
-    );
+    // The hub lists the agent online as it sends the key; the agent saves it a moment later.
+    let identity = agent_home.path().join("data/agent/identity.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !identity.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent keeps its key under TETHER_HOME"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let table = ok(&tether(home.path(), &["ctl", "workstations", "list"], None));
     assert!(table.starts_with("ID"), "{table}");
@@ -304,4 +310,231 @@ fn every_subcommand_has_help() {
             "{cmd}"
         );
     }
+}
+
+/// Run `f` until it returns `Some`, polling; fail after `within` with `what`.
+fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[test]
+fn workstation_secrets_never_reach_the_hub_store_logs_or_audit() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hubdata");
+    let data_arg = data.to_str().expect("utf8");
+    ok(&tether(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data_arg,
+            "create-user",
+            "ann",
+            "--role",
+            "admin",
+            "--team",
+            "Desk",
+            "--email",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    ));
+    // The hub logs everything it can (debug) to a file we then search.
+    let hub_log = home.path().join("hub.log");
+    let mut hub_child = Command::new(BIN)
+        .args(["hub", "--listen", "127.0.0.1:0", "--data", data_arg])
+        .env("TETHER_HOME", home.path())
+        .env("TETHER_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&hub_log).expect("log file"))
+        .spawn()
+        .expect("spawn hub");
+    let stdout = hub_child.stdout.take().expect("stdout");
+    let _hub = Running(hub_child);
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("address");
+    let addr = line
+        .trim()
+        .strip_prefix("tether hub listening on ")
+        .expect("address line")
+        .to_owned();
+    let fingerprint = std::fs::read_to_string(data.join("hub.fingerprint")).expect("fingerprint");
+    ok(&tether(
+        home.path(),
+        &[
+            "login",
+            "--hub",
+            &format!("wss://{addr}"),
+            "--user",
+            "ann",
+            "--password-stdin",
+            "--fingerprint",
+            fingerprint.trim(),
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    ));
+    ok(&tether(
+        home.path(),
+        &["ctl", "clients", "add", "Acme"],
+        None,
+    ));
+    let url = ok(&tether(
+        home.path(),
+        &["ctl", "clients", "link", "Acme"],
+        None,
+    ))
+    .trim()
+    .to_owned();
+
+    let agent_home = tempfile::tempdir().expect("tempdir");
+    let agent_data = agent_home.path().join("agent");
+    let agent_arg = agent_data.to_str().expect("utf8");
+    let _agent = Running(
+        Command::new(BIN)
+            .args([
+                "agent",
+                "--screen",
+                "none",
+                "--consent",
+                "accept",
+                "--data",
+                agent_arg,
+                "--link",
+                &url,
+            ])
+            .env("TETHER_HOME", agent_home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    let ws = eventually("the agent online", Duration::from_secs(30), || {
+        let out = tether(
+            home.path(),
+            &["ctl", "--json", "workstations", "list"],
+            None,
+        );
+        let list: serde_json::Value = serde_json::from_str(&ok(&out)).ok()?;
+        list.as_array()?
+            .iter()
+            .find(|w| w["presence"] == "online")
+            .map(|w| w["id"].as_str().unwrap_or_default().to_owned())
+    });
+    let agent = |args: &[&str], stdin: Option<&str>| {
+        let mut all = args.to_vec();
+        all.extend(["--data", agent_arg]);
+        tether(agent_home.path(), &all, stdin)
+    };
+    // The control socket answers only once the agent is up: wait for it.
+    eventually(
+        "the agent's control socket",
+        Duration::from_secs(10),
+        || {
+            agent(&["agent", "status"], None)
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    ok(&agent(&["agent", "passcode", "on"], None));
+    let secret_password = "Kangaroo-Velvet-42";
+    ok(&agent(
+        &["agent", "password", "set", "--password-stdin"],
+        Some(&format!("{secret_password}\n")),
+    ));
+    let shown = ok(&agent(&["agent", "passcode", "show"], None));
+    let passcode = shown
+        .split_whitespace()
+        .find(|w| w.len() == 11 && w.chars().filter(|c| *c == '-').count() == 2)
+        .unwrap_or_else(|| panic!("a passcode in {shown:?}"))
+        .to_owned();
+
+    // Both secrets work through `ctl connect`; a wrong one is refused.
+    eventually(
+        "the hub to know the workstation requires secrets",
+        Duration::from_secs(10),
+        || {
+            let out = tether(
+                home.path(),
+                &["ctl", "--json", "workstations", "list"],
+                None,
+            );
+            let list: serde_json::Value = serde_json::from_str(&ok(&out)).ok()?;
+            list.as_array()?
+                .iter()
+                .any(|w| w["requires"]["passcode"] == true && w["requires"]["password"] == true)
+                .then_some(())
+        },
+    );
+    for secret in [passcode.as_str(), secret_password] {
+        let out = tether(
+            home.path(),
+            &["ctl", "--json", "connect", &ws, "--secret-stdin"],
+            Some(&format!("{secret}\n")),
+        );
+        let session: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+        let id = session["id"].as_str().expect("session id");
+        ok(&tether(home.path(), &["ctl", "sessions", "end", id], None));
+    }
+    let wrong = tether(
+        home.path(),
+        &["ctl", "connect", &ws, "--secret-stdin"],
+        Some("WRONG-WRONG\n"),
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let audit = ok(&tether(
+        home.path(),
+        &["ctl", "--json", "audit", "list", "--limit", "500"],
+        None,
+    ));
+    assert!(
+        audit.contains("session.start") && audit.contains("connect.refused"),
+        "{audit}"
+    );
+
+    // Neither secret (in any form) is in anything the hub wrote.
+    let bare = passcode.replace('-', "");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&data)
+        .expect("data dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.push(hub_log);
+    let mut searched = 0;
+    for file in files.iter().filter(|f| f.is_file()) {
+        let bytes = std::fs::read(file).expect("read");
+        searched += bytes.len();
+        for needle in [passcode.as_str(), bare.as_str(), secret_password] {
+            assert!(
+                !contains(&bytes, needle),
+                "{needle} found in {}",
+                file.display()
+            );
+        }
+    }
+    assert!(
+        searched > 10_000,
+        "the database and the log were searched ({searched} bytes)"
+    );
+    assert!(!contains(audit.as_bytes(), &bare) && !contains(audit.as_bytes(), secret_password));
 }

@@ -50,33 +50,56 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Another window on the same server, running `command`; its name is its target.
+    fn window(&self, name: &str, command: &str) {
+        self.run(&["new-window", "-d", "-t", "t", "-n", name, command]);
+    }
+
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
+        self.keys_to("t:0", keys);
+    }
+
+    fn keys_to(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
         args.extend_from_slice(keys);
         self.run(&args);
     }
 
     fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
+        self.screen_of("t:0")
+    }
+
+    fn screen_of(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
     }
 
     fn format(&self, f: &str) -> String {
-        self.run(&["display-message", "-p", "-t", "t", f])
+        self.run(&["display-message", "-p", "-t", "t:0", f])
             .trim()
             .to_owned()
     }
 
     /// Wait until the screen satisfies `pred`, polling; fails with the last screen after `within`.
     fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_in("t:0", what, within, pred)
+    }
+
+    fn wait_in(
+        &self,
+        target: &str,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + within;
         loop {
-            let screen = self.screen();
+            let screen = self.screen_of(target);
             if pred(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{screen}"
+                "timed out waiting for {what}; screen of {target}:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -161,5 +184,205 @@ fn demo_lists_filters_quits_and_restores_the_terminal() {
     assert!(
         home.path().join("state/logs").exists(),
         "the demo logs to a file under the state dir"
+    );
+}
+
+/// Kills its process on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tether(home: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("TETHER_HOME", home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tether");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "tether {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn request_grant_on_the_agent_then_connect_with_the_passcode() {
+    use std::io::BufRead;
+    let test = "request_grant_on_the_agent_then_connect_with_the_passcode";
+    if !common::peers::available("tmux", test) {
+        return;
+    }
+    let tech = tempfile::tempdir().expect("tempdir");
+    let agent_home = tempfile::tempdir().expect("tempdir");
+    let data = tech.path().join("hubdata");
+    let data_arg = data.to_str().expect("utf8");
+    let password = "plum tractor violet 7";
+    tether(
+        tech.path(),
+        &[
+            "admin",
+            "--data",
+            data_arg,
+            "create-user",
+            "ann",
+            "--role",
+            "admin",
+            "--team",
+            "Desk",
+            "--email",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        Some(&format!("{password}\n")),
+    );
+    let mut hub = Command::new(BIN)
+        .args(["hub", "--listen", "127.0.0.1:0", "--data", data_arg])
+        .env("TETHER_HOME", tech.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn hub");
+    let mut hub_out = std::io::BufReader::new(hub.stdout.take().expect("stdout"));
+    let _hub = Running(hub);
+    let mut line = String::new();
+    hub_out.read_line(&mut line).expect("hub address");
+    let addr = line
+        .trim()
+        .strip_prefix("tether hub listening on ")
+        .expect("address")
+        .to_owned();
+    let fingerprint = std::fs::read_to_string(data.join("hub.fingerprint")).expect("fingerprint");
+    tether(
+        tech.path(),
+        &[
+            "login",
+            "--hub",
+            &format!("wss://{addr}"),
+            "--user",
+            "ann",
+            "--password-stdin",
+            "--fingerprint",
+            fingerprint.trim(),
+        ],
+        Some(&format!("{password}\n")),
+    );
+    tether(tech.path(), &["ctl", "clients", "add", "Acme"], None);
+    let link = tether(tech.path(), &["ctl", "clients", "link", "Acme"], None)
+        .trim()
+        .to_owned();
+
+    // The agent runs in its own terminal, where its end user answers; the console in another.
+    let agent_cmd = format!(
+        "TETHER_HOME={} {} agent --screen none --link '{link}'; sleep 600",
+        shell_quote(agent_home.path()),
+        shell_quote(Path::new(BIN))
+    );
+    let console_cmd = format!(
+        "TETHER_HOME={} {} console; echo TETHER-EXITED-$?; sleep 600",
+        shell_quote(tech.path()),
+        shell_quote(Path::new(BIN))
+    );
+    let tmux = Tmux::start("access", 110, 30, &console_cmd);
+    tmux.window("agent", &agent_cmd);
+    tmux.wait_in(
+        "t:agent",
+        "the agent online",
+        Duration::from_secs(30),
+        |s| s.contains("online: workstation"),
+    );
+    tether(agent_home.path(), &["agent", "passcode", "on"], None);
+    let shown = tether(agent_home.path(), &["agent", "passcode", "show"], None);
+    let passcode = shown
+        .split_whitespace()
+        .find(|w| w.len() == 11 && w.matches('-').count() == 2)
+        .unwrap_or_else(|| panic!("a passcode in {shown:?}"))
+        .to_owned();
+
+    // The console shows the workstation, what it requires, and no grant yet.
+    tmux.wait_for("the workstation row", Duration::from_secs(30), |s| {
+        s.contains("passcode") && s.contains("none")
+    });
+    tmux.keys(&["u"]);
+    tmux.wait_in(
+        "t:agent",
+        "the grant question",
+        Duration::from_secs(10),
+        |s| s.contains("Grant? [y/n]"),
+    );
+    tmux.wait_for(
+        "the request shown as pending",
+        Duration::from_secs(10),
+        |s| s.contains("requested"),
+    );
+    tmux.keys_to("t:agent", &["y", "Enter"]);
+    tmux.wait_in(
+        "t:agent",
+        "the confirmation",
+        Duration::from_secs(10),
+        |s| s.contains("make changes"),
+    );
+    tmux.keys_to("t:agent", &["y", "Enter"]);
+    tmux.wait_for("the grant in the console", Duration::from_secs(10), |s| {
+        s.contains("granted")
+    });
+
+    // Connect: the console asks for the passcode, masked; the session opens.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the passcode prompt", Duration::from_secs(10), |s| {
+        s.contains("requires its temporary passcode")
+    });
+    tmux.keys(&["-l", &passcode]);
+    let typed = tmux.screen();
+    assert!(
+        !typed.contains(&passcode),
+        "the passcode is masked as it is typed:\n{typed}"
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the session", Duration::from_secs(20), |s| {
+        s.contains("in session") && s.contains("Connected to")
+    });
+    let sessions: serde_json::Value = serde_json::from_str(&tether(
+        tech.path(),
+        &["ctl", "--json", "sessions", "list"],
+        None,
+    ))
+    .expect("json");
+    assert_eq!(sessions[0]["method"], "unattended");
+    assert_eq!(sessions[0]["secrets"][0], "passcode");
+    tmux.wait_in(
+        "t:agent",
+        "the agent naming who is connected",
+        Duration::from_secs(10),
+        |s| s.contains("connected: ann"),
+    );
+
+    tmux.keys(&["q"]);
+    tmux.wait_for("the console to exit", Duration::from_secs(20), |s| {
+        s.contains("TETHER-EXITED-0")
+    });
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "alternate screen left on"
     );
 }
