@@ -200,17 +200,31 @@ impl Demo {
                 });
             }
         }
-        drop(tech);
         // Every machine enrols; then a few go offline at once, so the list shows every state.
         let count = agents.len();
         let mut statuses = Vec::new();
         for agent in &mut agents {
             statuses.push(agent.start());
         }
+        let mut ids = Vec::new();
         for mut status in statuses {
             let online = status.wait_for(|s| matches!(s, AgentStatus::Online { .. }));
-            let _ = tokio::time::timeout(Duration::from_secs(10), online).await;
+            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), online).await
+                && let AgentStatus::Online { workstation_id, .. } = &*s
+            {
+                ids.push(workstation_id.clone());
+            }
         }
+        // Some machines grant unattended access (their simulated end users say yes), the rest
+        // are attended: connecting asks, and is accepted.
+        for id in ids.iter().step_by(3) {
+            let _ = tech
+                .request(ConsoleRequest::RequestAccess {
+                    workstation: id.clone(),
+                })
+                .await;
+        }
+        drop(tech);
         for (i, agent) in agents.iter_mut().enumerate() {
             if i % 5 == 4 {
                 agent.stop();
