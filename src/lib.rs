@@ -11,6 +11,8 @@
 //!   certificate pinning (like ssh's known_hosts), on rustls with the `ring` provider.
 //! - [`wire`]: WebSocket-over-TLS plumbing both ends share: connect with a pin, limits, send and
 //!   receive typed messages.
+//! - [`frame`]: an RGBA framebuffer and damage rectangles: what screen sources fill and the
+//!   renderer draws.
 //! - [`hub`]: the server. Accepts connections, authenticates technicians and agents, keeps
 //!   presence, fans out live events per team, and writes the hash-chained audit log. Its store
 //!   sits behind a trait; SQLite is the default.
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod client;
 pub mod console;
 pub mod demo;
+pub mod frame;
 pub mod hub;
 pub mod logging;
 pub mod paths;

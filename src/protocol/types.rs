@@ -418,6 +418,17 @@ pub struct SessionInfo {
     pub end_reason: Option<String>,
 }
 
+/// Input from a viewer to the remote screen, in the remote screen's pixel coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputEvent {
+    /// An X11 keysym (VNC uses the same numbers), pressed or released.
+    Key { keysym: u32, down: bool },
+    /// Where the pointer is and which buttons are held: bit 0 left, 1 middle, 2 right,
+    /// 3 wheel up, 4 wheel down (the RFB convention).
+    Pointer { x: u32, y: u32, buttons: u8 },
+}
+
 /// One entry of the tamper-evident audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
