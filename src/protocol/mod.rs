@@ -5,6 +5,7 @@
 //! [`PROTOCOL_VERSION`]. Pure types only: no tokio, no ratatui, so both ends (and tests) share them.
 
 mod link;
+pub mod stream;
 mod types;
 
 pub use link::{EnrolmentLink, LinkError};
