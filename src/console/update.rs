@@ -1851,6 +1851,7 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Session { .. } => "session",
         ConsoleReply::Sessions { .. } => "sessions",
         ConsoleReply::Groups { .. } => "groups",
+        ConsoleReply::Watching { .. } => "watching",
         ConsoleReply::Done => "done",
     }
 }
