@@ -441,6 +441,7 @@ impl Hub {
                 self.audit(self.user_audit(user, "connect.refused", &ws, detail))
                     .await?;
                 let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
+                err.refusal = Some(reason);
                 if reason.is_secret_failure() {
                     err.retry_after_secs = self.count_secret_failure(user, &row).await?;
                     if let Some(wait) = err.retry_after_secs {

@@ -44,6 +44,9 @@ pub struct ProtocolError {
     /// Seconds to wait before trying again, where the error is a rate limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// Why the workstation refused a connection, where it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
 }
 
 impl ProtocolError {
@@ -52,6 +55,7 @@ impl ProtocolError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            refusal: None,
         }
     }
 
