@@ -87,6 +87,8 @@ impl std::fmt::Display for TerminalExit {
 }
 
 type ExitOutcome = Result<TerminalExit, String>;
+type OutputQueue = mpsc::Receiver<Vec<u8>>;
+type InputQueue = mpsc::Sender<Vec<u8>>;
 
 /// Where the waiter thread posts the shell's end: a watch for async waiters, a condvar for
 /// the thread that escalates a hang-up to a kill.
@@ -118,8 +120,8 @@ impl ExitNotice {
 pub struct TerminalSession {
     /// The PTY's controlling side and its size (cols, rows).
     pty: Mutex<(Box<dyn MasterPty + Send>, (u16, u16))>,
-    output: mpsc::Receiver<Vec<u8>>,
-    input: mpsc::Sender<Vec<u8>>,
+    output: OutputQueue,
+    input: InputQueue,
     killer: Box<dyn ChildKiller + Send + Sync>,
     exit: Arc<ExitNotice>,
     exit_rx: watch::Receiver<Option<ExitOutcome>>,
@@ -175,8 +177,9 @@ fn pty_size(cols: u16, rows: u16) -> Result<PtySize, TerminalError> {
 
 impl TerminalSession {
     /// Start a login shell (`shell`, else `$SHELL`, else `/bin/sh`) in a `cols` x `rows` PTY,
-    /// in the user's home directory, with `TERM=xterm-256color`. Must be called inside a
-    /// tokio runtime only for the async methods; spawning itself does not await.
+    /// in the user's home directory, with `TERM=xterm-256color`. The agent's `TETHER_*`
+    /// variables (its enrolment link among them) are not passed on. Does not block; the
+    /// async methods need a tokio runtime.
     pub fn spawn(cols: u16, rows: u16, shell: Option<&str>) -> Result<Self, TerminalError> {
         let size = pty_size(cols, rows)?;
         let shell = resolve_shell(shell, std::env::var_os("SHELL"));
@@ -244,14 +247,8 @@ impl TerminalSession {
         master: &dyn MasterPty,
         mut child: Box<dyn Child + Send + Sync>,
         exit: &Arc<ExitNotice>,
-    ) -> Result<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>), TerminalError> {
-        let reader = master
-            .try_clone_reader()
-            .map_err(pty_error("read from the pseudo-terminal"))?;
-        let writer = master
-            .take_writer()
-            .map_err(pty_error("write to the pseudo-terminal"))?;
-
+    ) -> Result<(OutputQueue, InputQueue), TerminalError> {
+        // The waiter owns the child first, so that whatever fails next, the shell is reaped.
         let notice = Arc::clone(exit);
         std::thread::Builder::new()
             .name("terminal-wait".into())
@@ -268,6 +265,12 @@ impl TerminalSession {
             })
             .map_err(TerminalError::Thread)?;
 
+        let reader = master
+            .try_clone_reader()
+            .map_err(pty_error("read from the pseudo-terminal"))?;
+        let writer = master
+            .take_writer()
+            .map_err(pty_error("write to the pseudo-terminal"))?;
         let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
         std::thread::Builder::new()
             .name("terminal-read".into())
@@ -646,6 +649,12 @@ mod tests {
             PathBuf::from("/bin/sh")
         );
         assert_eq!(resolve_shell(None, None), PathBuf::from(FALLBACK_SHELL));
+    }
+
+    #[test]
+    fn a_session_can_be_shared_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<TerminalSession>();
     }
 
     #[test]
