@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestHub;
+use common::viewer::{next_frame, reply, viewer};
 use futures_util::SinkExt;
 use tether::client::HubClient;
 use tether::frame::Rect;
@@ -135,62 +136,6 @@ impl FakeAgent {
             .await
             .expect("send frame");
     }
-}
-
-/// A raw technician connection that can see binary frames.
-async fn viewer(hub: &TestHub, user: &str) -> ClientStream {
-    let (mut ws, _) = wire::connect(&hub.url, tether::protocol::CONSOLE_PATH, hub.pin())
-        .await
-        .expect("connect");
-    let login = Request {
-        id: 1,
-        body: ConsoleRequest::Login {
-            version: PROTOCOL_VERSION,
-            user: user.into(),
-            password: common::PASSWORD.into(),
-        },
-    };
-    wire::send(&mut ws, &login).await.expect("login");
-    reply(&mut ws, 1).await.expect("logged in");
-    ws
-}
-
-async fn reply(
-    ws: &mut ClientStream,
-    id: u64,
-) -> Result<ConsoleReply, tether::protocol::ProtocolError> {
-    use futures_util::StreamExt;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ws.next().await.expect("open").expect("message") {
-                Message::Text(t) => {
-                    if let tether::protocol::HubToConsole::Reply { id: got, result } =
-                        tether::protocol::decode(t.as_str()).expect("decode")
-                        && got == id
-                    {
-                        return result;
-                    }
-                }
-                Message::Binary(_) => panic!("unexpected frame while waiting for reply {id}"),
-                _ => {}
-            }
-        }
-    })
-    .await
-    .expect("reply in time")
-}
-
-async fn next_frame(ws: &mut ClientStream) -> StreamFrame {
-    use futures_util::StreamExt;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Message::Binary(b) = ws.next().await.expect("open").expect("message") {
-                return stream::decode(&b).expect("a valid frame");
-            }
-        }
-    })
-    .await
-    .expect("a frame in time")
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::consent::Answer;
 use super::shared::AgentShared;
+use super::streams::Streams;
 use crate::protocol::{
     AccessEvent, AgentRequest, AuthMethod, ConnectOutcome, HubToAgent, Refusal, Secret,
     TechnicianRef, UnattendedState,
@@ -19,6 +20,7 @@ pub(super) fn on_hub_message(
     shared: &Arc<AgentShared>,
     msg: HubToAgent,
     out: &mpsc::UnboundedSender<AgentRequest>,
+    streams: &mut Streams,
 ) {
     match msg {
         HubToAgent::AccessRequested { technician } => {
@@ -51,7 +53,12 @@ pub(super) fn on_hub_message(
                 let _ = out.send(AgentRequest::ConnectAnswer { attempt, outcome });
             });
         }
-        HubToAgent::Session { session } => shared.update_session(session),
+        HubToAgent::Session { session } => {
+            if session.ended_at.is_some() {
+                streams.session_ended(&session.id);
+            }
+            shared.update_session(session);
+        }
         HubToAgent::RefreshPasscode { reason } => {
             let shared = shared.clone();
             tokio::spawn(async move {
@@ -61,17 +68,17 @@ pub(super) fn on_hub_message(
                 }
             });
         }
-        // Streaming the screen to viewers arrives with the live viewer.
-        HubToAgent::Watch { stream, .. }
-        | HubToAgent::Unwatch { stream }
-        | HubToAgent::Ack { stream, .. } => {
-            tracing::debug!(
-                stream,
-                "stream message ignored: no screen streaming in this build"
-            );
-        }
+        HubToAgent::Watch {
+            stream,
+            session,
+            view,
+        } => streams.watch(stream, session, view),
+        HubToAgent::Unwatch { stream } => streams.unwatch(stream),
+        HubToAgent::Ack { stream, seq } => streams.ack(stream, seq),
+        // Keyboard and mouse for a desktop arrive with the screen capture; terminals get
+        // their keystrokes as binary frames.
         HubToAgent::Input { stream, .. } => {
-            tracing::debug!(stream, "input ignored: no screen streaming in this build")
+            tracing::debug!(stream, "desktop input ignored: no screen capture yet");
         }
         HubToAgent::Error { error } => tracing::warn!(%error, "hub reported an error"),
         HubToAgent::Reply {

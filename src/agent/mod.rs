@@ -8,6 +8,7 @@ mod link;
 pub mod policy;
 pub mod screen;
 pub mod shared;
+mod streams;
 pub mod terminal;
 
 use std::future::Future;
@@ -15,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::protocol::{
     AGENT_PATH, AgentReply, AgentRequest, EnrolmentLink, ErrorCode, HubToAgent, PROTOCOL_VERSION,
@@ -294,13 +296,28 @@ async fn connect_once(
     wire::send(&mut sink, &policy)
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
+    let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let mut streams = streams::Streams::new(frames_tx);
     let ended = loop {
         tokio::select! {
-            msg = wire::recv::<_, HubToAgent>(&mut stream) => match msg {
-                Ok(msg) => link::on_hub_message(shared, msg, &answers),
-                Err(WireError::Protocol(e)) => tracing::warn!(%e, "unreadable message from hub"),
-                Err(e) => break e.to_string(),
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(text))) => match crate::protocol::decode::<HubToAgent>(text.as_str()) {
+                    Ok(msg) => link::on_hub_message(shared, msg, &answers, &mut streams),
+                    Err(e) => tracing::warn!(%e, "unreadable message from hub"),
+                },
+                Some(Ok(Message::Binary(bytes))) => streams.viewer_input(&bytes),
+                Some(Ok(Message::Close(frame))) => {
+                    break frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed by the hub".into());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e.to_string(),
+                None => break "connection closed".into(),
             },
+            Some(frame) = frames.recv() => {
+                if let Err(e) = sink.send(Message::binary(frame)).await {
+                    break e.to_string();
+                }
+            }
             Some(body) = answered.recv() => {
                 if let Err(e) = wire::send(&mut sink, &send(body)).await {
                     break e.to_string();

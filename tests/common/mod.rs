@@ -3,6 +3,7 @@
 
 pub mod bin;
 pub mod peers;
+pub mod viewer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,196 @@
+//! The agent's side of live sessions: one stream per viewer, fed from the session's source.
+//!
+//! A terminal session runs one shell per session, shared by every viewer of it (as tmux shares
+//! a window). Its output is a byte stream that must not lose bytes, so flow control is a
+//! window: each viewer may have [`TERMINAL_WINDOW`] frames unacknowledged, and the shell is
+//! read only while every viewer has room, so a slow viewer makes the shell wait instead of
+//! filling memory. (Desktop pictures, where the latest frame wins, arrive with the screen
+//! capture.)
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+
+use super::terminal::TerminalSession;
+use crate::protocol::stream::{self, StreamFrame};
+use crate::protocol::{SessionId, StreamId, ViewSpec};
+
+/// Frames a terminal viewer may have unacknowledged.
+pub const TERMINAL_WINDOW: u64 = 16;
+
+enum TerminalCommand {
+    Attach(StreamId, u16, u16),
+    Detach(StreamId),
+    Ack(StreamId, u64),
+    Input(Vec<u8>),
+}
+
+struct TerminalHandle {
+    commands: mpsc::UnboundedSender<TerminalCommand>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TerminalHandle {
+    fn drop(&mut self) {
+        // Dropping the task drops the shell, which hangs it up.
+        self.task.abort();
+    }
+}
+
+/// The streams of one hub connection.
+pub(super) struct Streams {
+    frames: mpsc::Sender<Vec<u8>>,
+    terminals: HashMap<SessionId, TerminalHandle>,
+    sessions: HashMap<StreamId, SessionId>,
+}
+
+impl Streams {
+    /// `frames` carries encoded frames to the hub link, which writes them as binary messages.
+    pub(super) fn new(frames: mpsc::Sender<Vec<u8>>) -> Self {
+        Self {
+            frames,
+            terminals: HashMap::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// A viewer starts watching (or resizes).
+    pub(super) fn watch(&mut self, stream: StreamId, session: SessionId, view: ViewSpec) {
+        match view {
+            ViewSpec::Terminal { cols, rows } => {
+                if self
+                    .terminals
+                    .get(&session)
+                    .is_none_or(|t| t.task.is_finished())
+                {
+                    match TerminalSession::spawn(cols, rows, None) {
+                        Ok(shell) => {
+                            let (commands, rx) = mpsc::unbounded_channel();
+                            let task = tokio::spawn(run_terminal(shell, rx, self.frames.clone()));
+                            self.terminals
+                                .insert(session.clone(), TerminalHandle { commands, task });
+                        }
+                        Err(e) => {
+                            tracing::error!(%e, "cannot start a shell for the session");
+                            return;
+                        }
+                    }
+                }
+                if let Some(t) = self.terminals.get(&session) {
+                    let _ = t.commands.send(TerminalCommand::Attach(stream, cols, rows));
+                }
+                self.sessions.insert(stream, session);
+            }
+            ViewSpec::Pixels { .. } => {
+                tracing::warn!(
+                    stream,
+                    "a desktop view was asked for, but this agent streams terminals only"
+                );
+            }
+        }
+    }
+
+    fn terminal_of(&self, stream: StreamId) -> Option<&TerminalHandle> {
+        self.sessions
+            .get(&stream)
+            .and_then(|s| self.terminals.get(s))
+    }
+
+    pub(super) fn unwatch(&mut self, stream: StreamId) {
+        if let Some(t) = self.terminal_of(stream) {
+            let _ = t.commands.send(TerminalCommand::Detach(stream));
+        }
+        self.sessions.remove(&stream);
+    }
+
+    pub(super) fn ack(&mut self, stream: StreamId, seq: u64) {
+        if let Some(t) = self.terminal_of(stream) {
+            let _ = t.commands.send(TerminalCommand::Ack(stream, seq));
+        }
+    }
+
+    /// A binary frame from a viewer: keystrokes for its terminal.
+    pub(super) fn viewer_input(&mut self, bytes: &[u8]) {
+        match stream::decode(bytes) {
+            Ok(StreamFrame::TerminalInput { stream, bytes, .. }) => {
+                if let Some(t) = self.terminal_of(stream) {
+                    let _ = t.commands.send(TerminalCommand::Input(bytes));
+                }
+            }
+            Ok(_) => tracing::warn!("unexpected frame from the hub"),
+            Err(e) => tracing::warn!(%e, "unreadable frame from the hub"),
+        }
+    }
+
+    /// A session ended: its shell is hung up and its streams end.
+    pub(super) fn session_ended(&mut self, session: &SessionId) {
+        self.terminals.remove(session);
+        self.sessions.retain(|_, s| s != session);
+    }
+}
+
+struct Viewer {
+    sent: u64,
+    acked: u64,
+}
+
+/// One shell, fanned out to its viewers.
+async fn run_terminal(
+    mut shell: TerminalSession,
+    mut commands: mpsc::UnboundedReceiver<TerminalCommand>,
+    frames: mpsc::Sender<Vec<u8>>,
+) {
+    let mut viewers: HashMap<StreamId, Viewer> = HashMap::new();
+    loop {
+        // Read the shell only when someone watches and every viewer has room.
+        let room =
+            !viewers.is_empty() && viewers.values().all(|v| v.sent - v.acked < TERMINAL_WINDOW);
+        tokio::select! {
+            command = commands.recv() => match command {
+                None => return,
+                Some(TerminalCommand::Attach(stream, cols, rows)) => {
+                    viewers.entry(stream).or_insert(Viewer { sent: 0, acked: 0 });
+                    if shell.size() != (cols, rows)
+                        && let Err(e) = shell.resize(cols, rows)
+                    {
+                        tracing::warn!(%e, "cannot resize the shell");
+                    }
+                }
+                Some(TerminalCommand::Detach(stream)) => {
+                    viewers.remove(&stream);
+                }
+                Some(TerminalCommand::Ack(stream, seq)) => {
+                    if let Some(v) = viewers.get_mut(&stream) {
+                        v.acked = v.acked.max(seq.min(v.sent));
+                    }
+                }
+                Some(TerminalCommand::Input(bytes)) => {
+                    if let Err(e) = shell.write(&bytes).await {
+                        tracing::warn!(%e, "cannot write to the shell");
+                    }
+                }
+            },
+            output = shell.read(), if room => {
+                let (bytes, ended) = match output {
+                    Some(bytes) => (bytes, false),
+                    None => (b"\r\n[the shell has ended]\r\n".to_vec(), true),
+                };
+                for (stream, v) in &mut viewers {
+                    v.sent += 1;
+                    let frame = StreamFrame::TerminalOutput { stream: *stream, seq: v.sent, bytes: bytes.clone() };
+                    match stream::encode(&frame) {
+                        Ok(encoded) => {
+                            if frames.send(encoded).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::error!(%e, "cannot encode terminal output"),
+                    }
+                }
+                if ended {
+                    return;
+                }
+            }
+        }
+    }
+}
