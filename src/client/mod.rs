@@ -47,6 +47,8 @@ pub struct HubClient {
     outgoing: mpsc::UnboundedSender<Message>,
     pending: Pending,
     fingerprint: String,
+    /// Binary stream frames of live sessions, until someone takes them.
+    frames: Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
@@ -69,6 +71,9 @@ impl HubClient {
         let (mut sink, mut stream) = ws.split();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (evt_tx, evt_rx) = mpsc::unbounded_channel();
+        // Frames are bounded by the sessions' flow control (one picture or a small window of
+        // terminal output in flight per stream), so this queue stays short.
+        let (frame_tx, frame_rx) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
 
         let writer = tokio::spawn(async move {
@@ -82,7 +87,23 @@ impl HubClient {
         let reader_pending = pending.clone();
         let reader = tokio::spawn(async move {
             loop {
-                match wire::recv::<_, HubToConsole>(&mut stream).await {
+                let text = match stream.next().await {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let _ = frame_tx.send(bytes.to_vec());
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None => {
+                        tracing::info!("hub connection closed");
+                        break;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => {
+                        tracing::info!(%e, "hub connection ended");
+                        break;
+                    }
+                };
+                match crate::protocol::decode::<HubToConsole>(text.as_str()) {
                     Ok(HubToConsole::Reply { id, result }) => {
                         let waiter = reader_pending.lock().ok().and_then(|mut p| p.remove(&id));
                         if let Some(waiter) = waiter {
@@ -96,13 +117,7 @@ impl HubClient {
                         tracing::warn!(%error, "hub reported an error")
                     }
                     // A message we cannot parse (a newer hub?): log it and keep going.
-                    Err(WireError::Protocol(e)) => {
-                        tracing::warn!(%e, "unreadable message from hub")
-                    }
-                    Err(e) => {
-                        tracing::info!(%e, "hub connection ended");
-                        break;
-                    }
+                    Err(e) => tracing::warn!(%e, "unreadable message from hub"),
                 }
             }
             // Dropping the waiters tells every pending request that the connection is gone.
@@ -115,6 +130,7 @@ impl HubClient {
             outgoing: out_tx,
             pending,
             fingerprint,
+            frames: Mutex::new(Some(frame_rx)),
             tasks: [writer, reader],
         };
         Ok((client, evt_rx))
@@ -128,6 +144,28 @@ impl HubClient {
     /// Whether the connection is still up.
     pub fn is_connected(&self) -> bool {
         !self.tasks[1].is_finished()
+    }
+
+    /// The live sessions' binary frames (the first caller gets them).
+    pub fn take_frames(&self) -> Option<mpsc::UnboundedReceiver<Vec<u8>>> {
+        self.frames.lock().ok()?.take()
+    }
+
+    /// Send a binary stream frame (terminal keystrokes).
+    pub fn send_frame(&self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.outgoing
+            .send(Message::binary(bytes))
+            .map_err(|_| ClientError::Closed)
+    }
+
+    /// Send a request whose reply nobody waits for (acknowledgements, input): its answer, or
+    /// error, is dropped.
+    pub fn send_nowait(&self, body: ConsoleRequest) -> Result<(), ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let text = protocol::encode(&Request { id, body })?;
+        self.outgoing
+            .send(Message::text(text))
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Send a request and wait for its reply.

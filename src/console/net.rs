@@ -35,6 +35,10 @@ pub enum NetCommand {
     },
     /// Send a request on the authenticated connection.
     Request { id: RequestId, body: ConsoleRequest },
+    /// Send a request whose answer nobody waits for (frame acknowledgements, input).
+    Notify { body: ConsoleRequest },
+    /// Send a binary stream frame (terminal keystrokes).
+    SendFrame(Vec<u8>),
     /// Close the connection and end the task.
     Shutdown,
 }
@@ -71,6 +75,8 @@ pub enum NetEvent {
         result: Result<ConsoleReply, ProtocolError>,
     },
     Event(HubEvent),
+    /// A binary frame of a live session (decode with `protocol::stream::decode`).
+    Frame(Vec<u8>),
     /// The connection dropped; the task retries with backoff and sends `LoggedIn` again when back.
     Disconnected {
         reason: String,
@@ -100,17 +106,52 @@ fn as_protocol_error(e: ClientError) -> ProtocolError {
 struct Live {
     client: Arc<HubClient>,
     events: mpsc::UnboundedReceiver<HubEvent>,
+    /// Live sessions' binary frames.
+    frames: mpsc::UnboundedReceiver<Vec<u8>>,
     hub: String,
     fingerprint: String,
     token: String,
 }
 
-/// Waits for the next event of the live connection; `None` when it closed. Pends forever when
-/// there is no connection, so it can sit in a `select!`.
-async fn next_event(live: &mut Option<Live>) -> Option<HubEvent> {
-    match live {
-        Some(l) => l.events.recv().await,
-        None => std::future::pending().await,
+impl Live {
+    fn new(
+        client: HubClient,
+        events: mpsc::UnboundedReceiver<HubEvent>,
+        hub: String,
+        fingerprint: String,
+        token: String,
+    ) -> Self {
+        let frames = client
+            .take_frames()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
+        Self {
+            client: Arc::new(client),
+            events,
+            frames,
+            hub,
+            fingerprint,
+            token,
+        }
+    }
+}
+
+/// What the live connection brings next.
+enum FromHub {
+    Event(HubEvent),
+    Frame(Vec<u8>),
+    /// The connection closed.
+    Closed,
+}
+
+/// Waits for the next event or frame of the live connection. Pends forever when there is no
+/// connection, so it can sit in a `select!`.
+async fn next_from_hub(live: &mut Option<Live>) -> FromHub {
+    let Some(l) = live else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        event = l.events.recv() => event.map_or(FromHub::Closed, FromHub::Event),
+        Some(frame) = l.frames.recv() => FromHub::Frame(frame),
     }
 }
 
@@ -174,7 +215,7 @@ async fn run(
                         Err(e) => emit(e),
                         Ok((client, rx)) => match client.login(&user, &password).await {
                             Ok((token, expires, info)) => {
-                                live = Some(Live { client: Arc::new(client), events: rx, hub, fingerprint, token: token.clone() });
+                                live = Some(Live::new(client, rx, hub, fingerprint, token.clone()));
                                 emit(NetEvent::LoggedIn { user: info, token: Some((token, expires)) });
                             }
                             Err(e) => emit(NetEvent::LoginFailed { error: as_protocol_error(e) }),
@@ -188,11 +229,21 @@ async fn run(
                         Err(e) => emit(e),
                         Ok((client, rx)) => match client.resume(&token).await {
                             Ok(info) => {
-                                live = Some(Live { client: Arc::new(client), events: rx, hub, fingerprint, token });
+                                live = Some(Live::new(client, rx, hub, fingerprint, token));
                                 emit(NetEvent::LoggedIn { user: info, token: None });
                             }
                             Err(e) => emit(NetEvent::LoginFailed { error: as_protocol_error(e) }),
                         },
+                    }
+                }
+                Some(NetCommand::Notify { body }) => {
+                    if let Some(l) = &live {
+                        let _ = l.client.send_nowait(body);
+                    }
+                }
+                Some(NetCommand::SendFrame(bytes)) => {
+                    if let Some(l) = &live {
+                        let _ = l.client.send_frame(bytes);
                     }
                 }
                 Some(NetCommand::Request { id, body }) => match &live {
@@ -210,9 +261,10 @@ async fn run(
                     }),
                 },
             },
-            event = next_event(&mut live) => match event {
-                Some(e) => emit(NetEvent::Event(e)),
-                None => {
+            incoming = next_from_hub(&mut live) => match incoming {
+                FromHub::Event(e) => emit(NetEvent::Event(e)),
+                FromHub::Frame(f) => emit(NetEvent::Frame(f)),
+                FromHub::Closed => {
                     if let Some(l) = live.take() {
                         lost = Some((l.hub, l.fingerprint, l.token));
                     }
@@ -240,7 +292,7 @@ async fn run(
                 match outcome {
                     Ok((client, rx, info)) => {
                         lost = None;
-                        live = Some(Live { client: Arc::new(client), events: rx, hub, fingerprint, token });
+                        live = Some(Live::new(client, rx, hub, fingerprint, token));
                         emit(NetEvent::LoggedIn { user: info, token: None });
                     }
                     // The hub answered but refused the token: retrying will not help.

@@ -1314,6 +1314,8 @@ fn sentence(text: &str) -> String {
 fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
     state.dirty = true;
     match event {
+        // Live-session frames are drawn by the viewer, which arrives with the session work.
+        NetEvent::Frame(_) => Vec::new(),
         NetEvent::CertificateSeen { hub, fingerprint } => {
             if state.login.phase == LoginPhase::Probing {
                 state.login.phase = LoginPhase::AwaitingTrust;
