@@ -341,11 +341,6 @@ impl Publisher {
         (frame.fb.width(), frame.fb.height())
     }
 
-    /// Whether every viewer and the screen itself are gone (the source may stop).
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-
     /// Publish `work` as the next frame; `damage` is what changed since the last publish (it
     /// must cover every changed pixel). Nothing is published when `damage` is empty.
     pub(crate) fn publish(&mut self, work: &Framebuffer, damage: &[Rect]) {
