@@ -545,3 +545,44 @@ async fn the_vnc_source_ends_when_the_server_goes() {
     assert!(matches!(end, ScreenError::Ended(_)), "{end:?}");
     assert!(screen.ended().is_some());
 }
+
+#[tokio::test]
+async fn the_x11_source_ends_when_the_display_goes() {
+    let Some(server) = Xvnc::start(
+        "the_x11_source_ends_when_the_display_goes",
+        &["-SecurityTypes", "None"],
+    ) else {
+        return;
+    };
+    let screen = start(&format!("x11:{}", server.display)).await;
+    let mut viewer = screen.viewer();
+    viewer.next_update().await.expect("first picture");
+    // Something must be drawn for the capture thread to talk to the server again.
+    server
+        .x()
+        .window(0, 0, 10, 10, 0xffffff, EventMask::NO_EVENT);
+    drop(server);
+    let end = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Err(e) = viewer.next_update().await {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the source notices");
+    assert!(
+        matches!(end, ScreenError::Ended(ref m) if m.contains("X display")),
+        "{end:?}"
+    );
+}
+
+#[tokio::test]
+async fn x11_source_reports_a_missing_display() {
+    let spec: ScreenSource = "x11::4093".parse().expect("spec");
+    let error = screen::start(&spec).await.err();
+    assert!(
+        matches!(error, Some(ScreenError::X11Connect { .. })),
+        "{error:?}"
+    );
+}

@@ -195,7 +195,7 @@ fn synthetic_damage_covers_every_changed_pixel_and_stays_small() {
             "damage {area} px of {total} at frame {}",
             desk.frame_index()
         );
-        if desk.frame_index() % synthetic::FPS == 0 {
+        if desk.frame_index().is_multiple_of(synthetic::FPS) {
             clock_ticks += 1;
         }
     }

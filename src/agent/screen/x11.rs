@@ -77,7 +77,7 @@ pub(super) async fn start(display: Option<&str>) -> Result<Screen, ScreenError> 
 
 fn display_label(display: Option<&str>) -> String {
     display.map_or_else(
-        || std::env::var("DISPLAY").map_or_else(|_| "(DISPLAY unset)".into(), |d| d),
+        || std::env::var("DISPLAY").unwrap_or_else(|_| "(DISPLAY unset)".into()),
         str::to_owned,
     )
 }
