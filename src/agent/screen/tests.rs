@@ -362,3 +362,13 @@ async fn sources_without_pixels_do_not_start() {
         Some(ScreenError::NotPixels)
     );
 }
+
+#[test]
+fn screens_and_viewers_cross_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Screen>();
+    send_sync::<Frame>();
+    send::<ScreenViewer>();
+    send::<Update>();
+}
