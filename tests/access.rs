@@ -482,6 +482,7 @@ async fn secrets_either_works_refresh_kills_the_old_passcode() {
         .await
         .expect_err("wrong");
     assert_eq!(wrong.code, ErrorCode::Forbidden);
+    assert_eq!(wrong.refusal, Some(tether::protocol::Refusal::WrongSecret));
     assert!(wrong.message.contains("wrong"), "{}", wrong.message);
 
     let fresh = r

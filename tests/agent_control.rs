@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::TestHub;
 use tether::protocol::{ConsoleReply, ConsoleRequest, Role};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tether");
+use common::bin::{BIN, fails, ok};
 
 /// A running `tether agent`, killed on drop, with its stdout lines on a channel.
 struct Agent {
@@ -107,47 +107,8 @@ async fn tether(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn run_tether(home: &Path, args: &[String], stdin: Option<&str>, as_user: Option<u32>) -> Output {
-    use std::io::Write;
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env("TETHER_HOME", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(uid) = as_user {
-        use std::os::unix::process::CommandExt;
-        cmd.uid(uid).gid(uid);
-    }
-    let mut child = cmd.spawn().expect("spawn tether");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "should have failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::bin::run_as(home, &args, stdin, as_user)
 }
 
 /// An enrolment link from a real hub.

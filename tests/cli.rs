@@ -1,89 +1,13 @@
 //! The real binary, as an operator uses it: `hub`, `admin create-user`, `login`, `ctl`, `agent`.
 //! Every process started here is killed when the test ends, pass or fail.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tether");
-const PASSWORD: &str = "plum tractor violet 7";
-
-/// Kills its process on drop.
-struct Running(Child);
-
-/// The hub, and its stdout kept open for the hub's lifetime.
-struct Hub {
-    _process: Running,
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tether(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("TETHER_HOME", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tether");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Start the hub on a free loopback port; returns it and its address from its first line.
-fn start_hub(home: &Path, data: &Path) -> (Hub, String) {
-    let mut child = Command::new(BIN)
-        .args(["hub", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("TETHER_HOME", home)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn hub");
-    let stdout = child.stdout.take().expect("stdout");
-    let running = Running(child);
-    let mut stdout = BufReader::new(stdout);
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("hub prints its address");
-    let addr = line
-        .trim()
-        .strip_prefix("tether hub listening on ")
-        .expect("address line")
-        .to_owned();
-    (
-        Hub {
-            _process: running,
-            _stdout: stdout,
-        },
-        addr,
-    )
-}
+use common::PASSWORD;
+use common::bin::{BIN, HubProcess, Running, create_admin, login, ok, run as tether};
 
 #[test]
 fn operator_flow_from_first_user_to_enrolled_agent() {
@@ -131,10 +55,8 @@ fn operator_flow_from_first_user_to_enrolled_agent() {
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("commonly used"));
 
-    let (_hub, addr) = start_hub(home.path(), &data);
-    let hub_url = format!("wss://{addr}");
-    let fingerprint =
-        std::fs::read_to_string(data.join("hub.fingerprint")).expect("fingerprint file");
+    let hub = HubProcess::start(home.path(), &data, &[], Stdio::null());
+    let (addr, hub_url, fingerprint) = (hub.addr.clone(), hub.url(), hub.fingerprint.clone());
 
     // Not logged in yet: exit code 3.
     let out = tether(home.path(), &["ctl", "clients", "list"], None);
@@ -334,60 +256,17 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 fn workstation_secrets_never_reach_the_hub_store_logs_or_audit() {
     let home = tempfile::tempdir().expect("tempdir");
     let data = home.path().join("hubdata");
-    let data_arg = data.to_str().expect("utf8");
-    ok(&tether(
-        home.path(),
-        &[
-            "admin",
-            "--data",
-            data_arg,
-            "create-user",
-            "ann",
-            "--role",
-            "admin",
-            "--team",
-            "Desk",
-            "--email",
-            "ann@example.com",
-            "--password-stdin",
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    create_admin(home.path(), &data, "ann");
     // The hub logs everything it can (debug) to a file we then search.
     let hub_log = home.path().join("hub.log");
-    let mut hub_child = Command::new(BIN)
-        .args(["hub", "--listen", "127.0.0.1:0", "--data", data_arg])
-        .env("TETHER_HOME", home.path())
-        .env("TETHER_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&hub_log).expect("log file"))
-        .spawn()
-        .expect("spawn hub");
-    let stdout = hub_child.stdout.take().expect("stdout");
-    let _hub = Running(hub_child);
-    let mut stdout = BufReader::new(stdout);
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("address");
-    let addr = line
-        .trim()
-        .strip_prefix("tether hub listening on ")
-        .expect("address line")
-        .to_owned();
-    let fingerprint = std::fs::read_to_string(data.join("hub.fingerprint")).expect("fingerprint");
-    ok(&tether(
+    let log_file = std::fs::File::create(&hub_log).expect("log file");
+    let hub = HubProcess::start(
         home.path(),
-        &[
-            "login",
-            "--hub",
-            &format!("wss://{addr}"),
-            "--user",
-            "ann",
-            "--password-stdin",
-            "--fingerprint",
-            fingerprint.trim(),
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+        &data,
+        &[("TETHER_LOG", "debug")],
+        Stdio::from(log_file),
+    );
+    login(home.path(), &hub, "ann");
     ok(&tether(
         home.path(),
         &["ctl", "clients", "add", "Acme"],

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tether");
+use common::bin::BIN;
 
 /// A private tmux server (its own socket), killed with everything in it on drop.
 struct Tmux {
@@ -187,47 +187,13 @@ fn demo_lists_filters_quits_and_restores_the_terminal() {
     );
 }
 
-/// Kills its process on drop.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `tether ARGS`, asserted to succeed; its standard output.
 fn tether(home: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("TETHER_HOME", home)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn tether");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("stdin");
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "tether {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::bin::ok(&common::bin::run(home, args, stdin))
 }
 
 #[test]
 fn request_grant_on_the_agent_then_connect_with_the_passcode() {
-    use std::io::BufRead;
     let test = "request_grant_on_the_agent_then_connect_with_the_passcode";
     if !common::peers::available("tmux", test) {
         return;
@@ -235,57 +201,9 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
     let tech = tempfile::tempdir().expect("tempdir");
     let agent_home = tempfile::tempdir().expect("tempdir");
     let data = tech.path().join("hubdata");
-    let data_arg = data.to_str().expect("utf8");
-    let password = "plum tractor violet 7";
-    tether(
-        tech.path(),
-        &[
-            "admin",
-            "--data",
-            data_arg,
-            "create-user",
-            "ann",
-            "--role",
-            "admin",
-            "--team",
-            "Desk",
-            "--email",
-            "ann@example.com",
-            "--password-stdin",
-        ],
-        Some(&format!("{password}\n")),
-    );
-    let mut hub = Command::new(BIN)
-        .args(["hub", "--listen", "127.0.0.1:0", "--data", data_arg])
-        .env("TETHER_HOME", tech.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn hub");
-    let mut hub_out = std::io::BufReader::new(hub.stdout.take().expect("stdout"));
-    let _hub = Running(hub);
-    let mut line = String::new();
-    hub_out.read_line(&mut line).expect("hub address");
-    let addr = line
-        .trim()
-        .strip_prefix("tether hub listening on ")
-        .expect("address")
-        .to_owned();
-    let fingerprint = std::fs::read_to_string(data.join("hub.fingerprint")).expect("fingerprint");
-    tether(
-        tech.path(),
-        &[
-            "login",
-            "--hub",
-            &format!("wss://{addr}"),
-            "--user",
-            "ann",
-            "--password-stdin",
-            "--fingerprint",
-            fingerprint.trim(),
-        ],
-        Some(&format!("{password}\n")),
-    );
+    common::bin::create_admin(tech.path(), &data, "ann");
+    let _hub = common::bin::HubProcess::start(tech.path(), &data, &[], std::process::Stdio::null());
+    common::bin::login(tech.path(), &_hub, "ann");
     tether(tech.path(), &["ctl", "clients", "add", "Acme"], None);
     let link = tether(tech.path(), &["ctl", "clients", "link", "Acme"], None)
         .trim()

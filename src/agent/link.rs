@@ -61,6 +61,18 @@ pub(super) fn on_hub_message(
                 }
             });
         }
+        // Streaming the screen to viewers arrives with the live viewer.
+        HubToAgent::Watch { stream, .. }
+        | HubToAgent::Unwatch { stream }
+        | HubToAgent::Ack { stream, .. } => {
+            tracing::debug!(
+                stream,
+                "stream message ignored: no screen streaming in this build"
+            );
+        }
+        HubToAgent::Input { stream, .. } => {
+            tracing::debug!(stream, "input ignored: no screen streaming in this build")
+        }
         HubToAgent::Error { error } => tracing::warn!(%error, "hub reported an error"),
         HubToAgent::Reply {
             result: Err(error), ..

@@ -8,6 +8,7 @@ mod link;
 pub mod policy;
 pub mod screen;
 pub mod shared;
+pub mod terminal;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ pub mod config;
 pub mod keymap;
 pub mod net;
 pub mod state;
+pub mod terminal_view;
 pub mod theme;
 pub mod ui;
 pub mod update;

@@ -1615,7 +1615,8 @@ fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError
         state.dialog = None;
     }
     let message = error.message.as_str();
-    let refused = |refusal: Refusal| message.contains(refusal.message());
+    let refused =
+        |refusal: Refusal| error.refusal == Some(refusal) || message.contains(refusal.message());
     let request = key_hint(state, Action::RequestAccess, "u");
     let connect = key_hint(state, Action::Connect, "Enter");
     match error.code {
@@ -1851,6 +1852,7 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Session { .. } => "session",
         ConsoleReply::Sessions { .. } => "sessions",
         ConsoleReply::Groups { .. } => "groups",
+        ConsoleReply::Watching { .. } => "watching",
         ConsoleReply::Done => "done",
     }
 }

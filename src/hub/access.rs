@@ -42,6 +42,14 @@ pub(super) struct LiveSession {
     unwatched_since: Option<tokio::time::Instant>,
 }
 
+impl LiveSession {
+    /// A console connection watches this session.
+    pub(super) fn attach_viewer(&mut self, viewer: u64) {
+        self.viewers.insert(viewer);
+        self.unwatched_since = None;
+    }
+}
+
 fn conflict(message: impl Into<String>) -> ProtocolError {
     ProtocolError::new(ErrorCode::Conflict, message)
 }
@@ -433,6 +441,7 @@ impl Hub {
                 self.audit(self.user_audit(user, "connect.refused", &ws, detail))
                     .await?;
                 let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
+                err.refusal = Some(reason);
                 if reason.is_secret_failure() {
                     err.retry_after_secs = self.count_secret_failure(user, &row).await?;
                     if let Some(wait) = err.retry_after_secs {
@@ -553,6 +562,7 @@ impl Hub {
         else {
             return;
         };
+        self.drop_session_streams(id);
         let now = self.now();
         let (sid, why) = (id.clone(), reason.to_owned());
         let ended = match self.db(move |s| s.end_session(&sid, now, &why)).await {

@@ -85,7 +85,7 @@ pub(super) async fn serve(
                         break row;
                     }
                 }
-                Incoming::Binary => {
+                Incoming::Binary(_) => {
                     send(&out, &HubToAgent::Error { error: ProtocolError::bad_request("authenticate first") }).await;
                 }
                 Incoming::Gone(_) => return,
@@ -132,8 +132,10 @@ pub(super) async fn serve(
                     };
                     send(&out, &HubToAgent::Reply { id: request.id, result }).await;
                 }
-                Incoming::Binary => {
-                    send(&out, &HubToAgent::Error { error: ProtocolError::bad_request("no session is open") }).await;
+                Incoming::Binary(bytes) => {
+                    if let Err(error) = hub.relay_from_agent(&id, bytes) {
+                        send(&out, &HubToAgent::Error { error }).await;
+                    }
                 }
                 Incoming::Gone(why) => {
                     tracing::info!(workstation = %id, why, "agent gone");

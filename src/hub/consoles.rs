@@ -79,7 +79,7 @@ pub(super) async fn serve(
                         break session;
                     }
                 }
-                Incoming::Binary => conn.error(ProtocolError::bad_request("binary messages are not accepted here")).await,
+                Incoming::Binary(_) => conn.error(ProtocolError::bad_request("log in first")).await,
                 Incoming::Gone(_) => return,
             }
         }
@@ -124,13 +124,17 @@ pub(super) async fn serve(
                         continue;
                     }
                     let logout = matches!(request.body, ConsoleRequest::Logout);
-                    let result = handle(&hub, &session, request.body).await;
+                    let result = handle(&hub, &session, viewer, &out, request.body).await;
                     conn.reply(request.id, result).await;
                     if logout {
                         break "logged out";
                     }
                 }
-                Incoming::Binary => conn.error(ProtocolError::bad_request("binary messages are not accepted here")).await,
+                Incoming::Binary(bytes) => {
+                    if let Err(e) = hub.relay_from_viewer(viewer, bytes) {
+                        conn.error(e).await;
+                    }
+                }
                 Incoming::Gone(why) => {
                     tracing::info!(user = %session.user.name, %peer, why, "console disconnected");
                     break "";
@@ -138,6 +142,7 @@ pub(super) async fn serve(
             }
         }
     };
+    hub.drop_viewer_streams(viewer);
     hub.detach_viewer(viewer);
     close(out, writer, reason).await;
 }
@@ -371,6 +376,8 @@ fn client_name(name: &str) -> Result<String, ProtocolError> {
 async fn handle(
     hub: &Hub,
     session: &Session,
+    viewer: u64,
+    out: &mpsc::Sender<Message>,
     request: ConsoleRequest,
 ) -> Result<ConsoleReply, ProtocolError> {
     let user = &session.user;
@@ -528,6 +535,18 @@ async fn handle(
         ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
             sessions: hub.open_sessions(&team),
         }),
+        ConsoleRequest::Watch { session: id, view } => Ok(ConsoleReply::Watching {
+            stream: hub.watch(user, viewer, out, &id, view)?,
+        }),
+        ConsoleRequest::Unwatch { stream } => {
+            hub.unwatch(viewer, stream).map(|()| ConsoleReply::Done)
+        }
+        ConsoleRequest::Ack { stream, seq } => {
+            hub.ack(viewer, stream, seq).map(|()| ConsoleReply::Done)
+        }
+        ConsoleRequest::Input { stream, events } => hub
+            .input(viewer, stream, events)
+            .map(|()| ConsoleReply::Done),
         ConsoleRequest::ListGroups => {
             let groups = hub
                 .db(move |s| {

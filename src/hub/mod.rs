@@ -11,6 +11,7 @@ pub mod store;
 mod access;
 mod agents;
 mod consoles;
+mod relay;
 mod server;
 
 use std::collections::HashMap;
@@ -125,6 +126,9 @@ pub struct Hub {
     next_attempt: std::sync::atomic::AtomicU64,
     /// Open sessions.
     sessions: Mutex<HashMap<SessionId, access::LiveSession>>,
+    /// Viewers' streams of open sessions.
+    streams: Mutex<HashMap<crate::protocol::StreamId, relay::Route>>,
+    next_stream: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
@@ -168,6 +172,8 @@ impl Hub {
             attempts: Mutex::default(),
             next_attempt: 1.into(),
             sessions: Mutex::default(),
+            streams: Mutex::default(),
+            next_stream: 1.into(),
         }))
     }
 
@@ -304,6 +310,16 @@ impl Hub {
             Ok(text) => out.try_send(Message::text(text)).is_ok(),
             Err(_) => false,
         }
+    }
+
+    /// Pass a binary stream frame to a workstation's agent; false when it is not connected
+    /// or its connection is backed up (the frame is dropped: latest wins).
+    fn send_binary_to_agent(&self, id: &WorkstationId, bytes: Vec<u8>) -> bool {
+        let out = {
+            let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+            online.get(id).map(|o| o.out.clone())
+        };
+        out.is_some_and(|out| out.try_send(Message::binary(bytes)).is_ok())
     }
 
     /// A new connection number (consoles and agents share the sequence).

@@ -162,8 +162,8 @@ pub(super) async fn close(
 /// What the read side of a connection saw.
 pub(super) enum Incoming {
     Text(String),
-    /// A binary message (none are expected yet).
-    Binary,
+    /// A binary message: a live session's stream frame.
+    Binary(Vec<u8>),
     /// The peer closed, the transport failed, or it was silent too long.
     Gone(String),
 }
@@ -203,7 +203,7 @@ impl Reader {
                     self.last_heard = tokio::time::Instant::now();
                     match msg {
                         Some(Ok(Message::Text(t))) => return Incoming::Text(t.as_str().to_owned()),
-                        Some(Ok(Message::Binary(_))) => return Incoming::Binary,
+                        Some(Ok(Message::Binary(b))) => return Incoming::Binary(b.to_vec()),
                         Some(Ok(Message::Close(_))) | None => return Incoming::Gone("closed by peer".into()),
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return Incoming::Gone(e.to_string()),

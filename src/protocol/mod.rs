@@ -5,6 +5,7 @@
 //! [`PROTOCOL_VERSION`]. Pure types only: no tokio, no ratatui, so both ends (and tests) share them.
 
 mod link;
+pub mod stream;
 mod types;
 
 pub use link::{EnrolmentLink, LinkError};
@@ -43,6 +44,9 @@ pub struct ProtocolError {
     /// Seconds to wait before trying again, where the error is a rate limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// Why the workstation refused a connection, where it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
 }
 
 impl ProtocolError {
@@ -51,6 +55,7 @@ impl ProtocolError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            refusal: None,
         }
     }
 

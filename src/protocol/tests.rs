@@ -151,6 +151,16 @@ fn hub_to_console_round_trip() {
                 code: ErrorCode::RateLimited,
                 message: "wait".into(),
                 retry_after_secs: Some(4),
+                refusal: None,
+            }),
+        },
+        HubToConsole::Reply {
+            id: 13,
+            result: Err(ProtocolError {
+                code: ErrorCode::Forbidden,
+                message: "wrong".into(),
+                retry_after_secs: None,
+                refusal: Some(Refusal::WrongSecret),
             }),
         },
         HubToConsole::Event {

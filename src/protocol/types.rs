@@ -171,6 +171,17 @@ impl From<String> for Secret {
 }
 
 pub type SessionId = String;
+/// One viewer's stream of one session, assigned by the hub.
+pub type StreamId = u64;
+
+/// How a viewer wants a session drawn: pixels at the size it draws at (the agent scales), or
+/// a terminal of this many cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ViewSpec {
+    Pixels { width: u32, height: u32 },
+    Terminal { cols: u16, rows: u16 },
+}
 /// Matches an agent's answer to a connection attempt.
 pub type AttemptId = u64;
 
@@ -518,6 +529,27 @@ pub enum ConsoleRequest {
     },
     /// Open sessions of the team.
     ListSessions,
+    /// Watch an open session's screen (or terminal) at this size. Sent again, it changes the
+    /// size. Frames arrive as binary messages on this connection, tagged with the stream id the
+    /// reply gives; acknowledge each with `Ack` (one frame in flight, latest wins).
+    Watch {
+        session: SessionId,
+        view: ViewSpec,
+    },
+    /// Stop watching.
+    Unwatch {
+        stream: StreamId,
+    },
+    /// The frame `seq` of `stream` is drawn: the agent may send the next.
+    Ack {
+        stream: StreamId,
+        seq: u64,
+    },
+    /// Keyboard and mouse for the remote screen (refused on view-only sessions).
+    Input {
+        stream: StreamId,
+        events: Vec<InputEvent>,
+    },
     /// The team's groups and their security defaults.
     ListGroups,
     /// Set a group's security defaults (admins): the client's group, or the team's when
@@ -552,6 +584,10 @@ impl ConsoleRequest {
             ConsoleRequest::Connect { .. } => "connect",
             ConsoleRequest::ListSessions => "list_sessions",
             ConsoleRequest::ListGroups => "list_groups",
+            ConsoleRequest::Watch { .. } => "watch",
+            ConsoleRequest::Unwatch { .. } => "unwatch",
+            ConsoleRequest::Ack { .. } => "ack",
+            ConsoleRequest::Input { .. } => "input",
             ConsoleRequest::SetGroupDefaults { .. } => "set_group_defaults",
             ConsoleRequest::EndSession { .. } => "end_session",
         }
@@ -603,6 +639,10 @@ pub enum ConsoleReply {
     },
     Groups {
         groups: Vec<GroupDefaults>,
+    },
+    /// Watching: frames of `stream` follow as binary messages.
+    Watching {
+        stream: StreamId,
     },
     Done,
 }
@@ -724,5 +764,25 @@ pub enum HubToAgent {
     /// Replace the temporary passcode now (too many failed attempts).
     RefreshPasscode {
         reason: String,
+    },
+    /// Start (or resize) a stream of a session's screen for one viewer.
+    Watch {
+        stream: StreamId,
+        session: SessionId,
+        view: ViewSpec,
+    },
+    /// Stop a stream (the viewer left, or the session ended).
+    Unwatch {
+        stream: StreamId,
+    },
+    /// The viewer drew frame `seq`: send the next when there is one.
+    Ack {
+        stream: StreamId,
+        seq: u64,
+    },
+    /// Keyboard and mouse from a viewer.
+    Input {
+        stream: StreamId,
+        events: Vec<InputEvent>,
     },
 }

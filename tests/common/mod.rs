@@ -1,6 +1,7 @@
 //! Shared test rig: a real hub on 127.0.0.1:0 with real TLS, real agents, technician clients.
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod peers;
 
 use std::sync::Arc;

@@ -1,0 +1,243 @@
+//! The live-session relay: routes each viewer's stream between its console and the agent.
+//!
+//! A console asks to watch an open session of its team; the hub gives the stream an id, tells
+//! the agent, and from then on passes binary frames through by that id without decoding them
+//! (it reads only the header). Flow control is end to end: the agent sends a frame, the viewer
+//! acknowledges it, the agent sends the next; so a slow link drops frames at the source
+//! instead of queueing them here. Every route is checked both ways: a frame from an agent must
+//! be for a stream of its own workstation, input from a console for a stream it opened.
+
+use std::sync::atomic::Ordering;
+
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Hub;
+use crate::protocol::stream::{FrameKind, peek_header};
+use crate::protocol::{
+    ErrorCode, HubToAgent, InputEvent, ProtocolError, SessionId, StreamId, UserInfo, ViewSpec,
+    WorkstationId,
+};
+
+/// Largest pixel view a viewer may ask for.
+pub const MAX_VIEW_PIXELS: u32 = 4096;
+/// Largest terminal a viewer may ask for.
+pub const MAX_VIEW_CELLS: u16 = 1000;
+
+/// One viewer's stream.
+pub(super) struct Route {
+    session: SessionId,
+    workstation: WorkstationId,
+    viewer: u64,
+    to_viewer: mpsc::Sender<Message>,
+    view_only: bool,
+}
+
+fn forbidden(message: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::Forbidden, message)
+}
+
+fn check_view(view: ViewSpec) -> Result<(), ProtocolError> {
+    let ok = match view {
+        ViewSpec::Pixels { width, height } => {
+            (1..=MAX_VIEW_PIXELS).contains(&width) && (1..=MAX_VIEW_PIXELS).contains(&height)
+        }
+        ViewSpec::Terminal { cols, rows } => {
+            (1..=MAX_VIEW_CELLS).contains(&cols) && (1..=MAX_VIEW_CELLS).contains(&rows)
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ProtocolError::bad_request(format!(
+            "a view is 1 to {MAX_VIEW_PIXELS} pixels or 1 to {MAX_VIEW_CELLS} cells a side"
+        )))
+    }
+}
+
+impl Hub {
+    /// A viewer starts (or resizes) watching an open session of its team.
+    pub(super) fn watch(
+        &self,
+        user: &UserInfo,
+        viewer: u64,
+        to_viewer: &mpsc::Sender<Message>,
+        session: &SessionId,
+        view: ViewSpec,
+    ) -> Result<StreamId, ProtocolError> {
+        check_view(view)?;
+        let (workstation, view_only) = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let live = sessions
+                .get_mut(session)
+                .filter(|s| s.team == user.team_id)
+                .ok_or_else(|| ProtocolError::not_found("open session"))?;
+            live.attach_viewer(viewer);
+            (live.info.workstation_id.clone(), live.info.view_only)
+        };
+        let stream = {
+            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let existing = streams
+                .iter()
+                .find(|(_, r)| r.viewer == viewer && &r.session == session)
+                .map(|(id, _)| *id);
+            let id = existing.unwrap_or_else(|| self.next_stream.fetch_add(1, Ordering::Relaxed));
+            streams.insert(
+                id,
+                Route {
+                    session: session.clone(),
+                    workstation: workstation.clone(),
+                    viewer,
+                    to_viewer: to_viewer.clone(),
+                    view_only,
+                },
+            );
+            id
+        };
+        let ask = HubToAgent::Watch {
+            stream,
+            session: session.clone(),
+            view,
+        };
+        if !self.send_to_agent(&workstation, &ask) {
+            self.streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&stream);
+            return Err(ProtocolError::new(
+                ErrorCode::Conflict,
+                "the workstation is offline",
+            ));
+        }
+        Ok(stream)
+    }
+
+    /// The route of `stream` if `viewer` owns it.
+    fn owned_route<T>(
+        &self,
+        viewer: u64,
+        stream: StreamId,
+        f: impl FnOnce(&Route) -> T,
+    ) -> Result<T, ProtocolError> {
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams
+            .get(&stream)
+            .filter(|r| r.viewer == viewer)
+            .map(f)
+            .ok_or_else(|| ProtocolError::not_found("stream"))
+    }
+
+    pub(super) fn unwatch(&self, viewer: u64, stream: StreamId) -> Result<(), ProtocolError> {
+        let workstation = self.owned_route(viewer, stream, |r| r.workstation.clone())?;
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&stream);
+        self.send_to_agent(&workstation, &HubToAgent::Unwatch { stream });
+        Ok(())
+    }
+
+    pub(super) fn ack(&self, viewer: u64, stream: StreamId, seq: u64) -> Result<(), ProtocolError> {
+        let workstation = self.owned_route(viewer, stream, |r| r.workstation.clone())?;
+        self.send_to_agent(&workstation, &HubToAgent::Ack { stream, seq });
+        Ok(())
+    }
+
+    pub(super) fn input(
+        &self,
+        viewer: u64,
+        stream: StreamId,
+        events: Vec<InputEvent>,
+    ) -> Result<(), ProtocolError> {
+        let (workstation, view_only) =
+            self.owned_route(viewer, stream, |r| (r.workstation.clone(), r.view_only))?;
+        if view_only {
+            return Err(forbidden("this session is view only"));
+        }
+        self.send_to_agent(&workstation, &HubToAgent::Input { stream, events });
+        Ok(())
+    }
+
+    /// A binary frame from an agent: pass it to its viewer.
+    pub(super) fn relay_from_agent(
+        &self,
+        from: &WorkstationId,
+        bytes: Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let (kind, stream, seq) =
+            peek_header(&bytes).map_err(|e| ProtocolError::bad_request(e.to_string()))?;
+        if kind == FrameKind::TerminalInput {
+            return Err(ProtocolError::bad_request(
+                "terminal input goes to an agent, not from one",
+            ));
+        }
+        let to_viewer = {
+            let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            match streams.get(&stream) {
+                Some(r) if &r.workstation == from => r.to_viewer.clone(),
+                // A stream that just ended: the frame is simply late.
+                _ => return Ok(()),
+            }
+        };
+        if to_viewer.try_send(Message::binary(bytes)).is_err() {
+            // The viewer's connection is backed up: drop this frame and let the agent send
+            // the next (latest wins) rather than stall waiting for an ack that cannot come.
+            self.send_to_agent(from, &HubToAgent::Ack { stream, seq });
+        }
+        Ok(())
+    }
+
+    /// A binary frame from a viewer (keystrokes for a terminal session): pass it to the agent.
+    pub(super) fn relay_from_viewer(
+        &self,
+        viewer: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let (kind, stream, _) =
+            peek_header(&bytes).map_err(|e| ProtocolError::bad_request(e.to_string()))?;
+        if kind != FrameKind::TerminalInput {
+            return Err(ProtocolError::bad_request(
+                "a viewer sends only terminal input frames",
+            ));
+        }
+        let (workstation, view_only) =
+            self.owned_route(viewer, stream, |r| (r.workstation.clone(), r.view_only))?;
+        if view_only {
+            return Err(forbidden("this session is view only"));
+        }
+        self.send_binary_to_agent(&workstation, bytes);
+        Ok(())
+    }
+
+    /// A console connection closed: its streams end.
+    pub(super) fn drop_viewer_streams(&self, viewer: u64) {
+        let gone: Vec<(StreamId, WorkstationId)> = {
+            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<_> = streams
+                .iter()
+                .filter(|(_, r)| r.viewer == viewer)
+                .map(|(id, r)| (*id, r.workstation.clone()))
+                .collect();
+            for (id, _) in &ids {
+                streams.remove(id);
+            }
+            ids
+        };
+        for (stream, workstation) in gone {
+            self.send_to_agent(&workstation, &HubToAgent::Unwatch { stream });
+        }
+    }
+
+    /// A session ended: its streams end with it (the agent stops them on the session notice).
+    pub(super) fn drop_session_streams(&self, session: &SessionId) {
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, r| &r.session != session);
+    }
+
+    /// How many streams are open (for tests and status).
+    pub fn stream_count(&self) -> usize {
+        self.streams.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}

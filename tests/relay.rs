@@ -1,0 +1,441 @@
+//! The hub's live-session relay, driven from both ends at the protocol level: a technician's
+//! connection and a scripted agent that answers like a real one (the agent's own streaming is
+//! tested with its screen sources).
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestHub;
+use futures_util::SinkExt;
+use tether::client::HubClient;
+use tether::frame::Rect;
+use tether::protocol::stream::{self, RectUpdate, StreamFrame};
+use tether::protocol::{
+    AGENT_PATH, AgentPolicy, AgentRequest, AuthMethod, ConnectOutcome, ConsoleReply,
+    ConsoleRequest, ErrorCode, HubToAgent, InputEvent, PROTOCOL_VERSION, Request, Role, ViewSpec,
+    WorkstationReport,
+};
+use tether::wire::{self, ClientStream};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A scripted agent: enrolled, online, accepting every connection.
+struct FakeAgent {
+    ws: ClientStream,
+    next: u64,
+}
+
+impl FakeAgent {
+    async fn enrol(hub: &TestHub, tech: &HubClient, host: &str) -> Self {
+        let client = match tech
+            .request(ConsoleRequest::AddClient {
+                name: format!("client of {host}"),
+            })
+            .await
+            .expect("add")
+        {
+            ConsoleReply::Client { client } => client.id,
+            other => panic!("unexpected {other:?}"),
+        };
+        let link: tether::protocol::EnrolmentLink = match tech
+            .request(ConsoleRequest::CreateLink {
+                client,
+                valid_days: None,
+            })
+            .await
+            .expect("link")
+        {
+            ConsoleReply::Link { url, .. } => url.parse().expect("link"),
+            other => panic!("unexpected {other:?}"),
+        };
+        let (ws, _) = wire::connect(&hub.url, AGENT_PATH, hub.pin())
+            .await
+            .expect("connect");
+        let mut agent = Self { ws, next: 1 };
+        let report = WorkstationReport {
+            hostname: host.into(),
+            os: "x".into(),
+            user: "u".into(),
+            screen: None,
+            agent_version: "t".into(),
+        };
+        agent
+            .send(AgentRequest::Enrol {
+                version: PROTOCOL_VERSION,
+                token: link.token.into(),
+                report,
+            })
+            .await;
+        agent
+            .send(AgentRequest::Policy {
+                policy: AgentPolicy::default(),
+            })
+            .await;
+        agent
+    }
+
+    async fn send(&mut self, body: AgentRequest) {
+        self.next += 1;
+        wire::send(
+            &mut self.ws,
+            &Request {
+                id: self.next,
+                body,
+            },
+        )
+        .await
+        .expect("send");
+    }
+
+    /// The next message from the hub that is not a reply.
+    async fn next(&mut self) -> HubToAgent {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match wire::recv::<_, HubToAgent>(&mut self.ws)
+                    .await
+                    .expect("hub message")
+                {
+                    HubToAgent::Reply { result: Ok(_), .. } => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("a message from the hub")
+    }
+
+    /// Answer connection attempts until one arrives, allowing it.
+    async fn allow_next(&mut self) {
+        match self.next().await {
+            HubToAgent::ConnectAttempt { attempt, .. } => {
+                let outcome = ConnectOutcome::Allowed {
+                    method: AuthMethod::Attended,
+                    secrets: vec![],
+                };
+                self.send(AgentRequest::ConnectAnswer { attempt, outcome })
+                    .await;
+            }
+            other => panic!("expected a connection attempt, got {other:?}"),
+        }
+    }
+
+    async fn frame(&mut self, stream: u64, seq: u64) {
+        let frame = StreamFrame::Pixels {
+            stream,
+            seq,
+            width: 8,
+            height: 4,
+            rects: vec![RectUpdate {
+                rect: Rect::new(0, 0, 2, 2),
+                rgb: vec![seq as u8; 12],
+            }],
+        };
+        self.ws
+            .send(Message::binary(stream::encode(&frame).expect("encode")))
+            .await
+            .expect("send frame");
+    }
+}
+
+/// A raw technician connection that can see binary frames.
+async fn viewer(hub: &TestHub, user: &str) -> ClientStream {
+    let (mut ws, _) = wire::connect(&hub.url, tether::protocol::CONSOLE_PATH, hub.pin())
+        .await
+        .expect("connect");
+    let login = Request {
+        id: 1,
+        body: ConsoleRequest::Login {
+            version: PROTOCOL_VERSION,
+            user: user.into(),
+            password: common::PASSWORD.into(),
+        },
+    };
+    wire::send(&mut ws, &login).await.expect("login");
+    reply(&mut ws, 1).await.expect("logged in");
+    ws
+}
+
+async fn reply(
+    ws: &mut ClientStream,
+    id: u64,
+) -> Result<ConsoleReply, tether::protocol::ProtocolError> {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await.expect("open").expect("message") {
+                Message::Text(t) => {
+                    if let tether::protocol::HubToConsole::Reply { id: got, result } =
+                        tether::protocol::decode(t.as_str()).expect("decode")
+                        && got == id
+                    {
+                        return result;
+                    }
+                }
+                Message::Binary(_) => panic!("unexpected frame while waiting for reply {id}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("reply in time")
+}
+
+async fn next_frame(ws: &mut ClientStream) -> StreamFrame {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Message::Binary(b) = ws.next().await.expect("open").expect("message") {
+                return stream::decode(&b).expect("a valid frame");
+            }
+        }
+    })
+    .await
+    .expect("a frame in time")
+}
+
+#[tokio::test]
+async fn frames_acks_and_input_flow_between_viewer_and_agent() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    hub.add_user("bob", Role::Technician, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let mut agent = FakeAgent::enrol(&hub, &tech, "pc-1").await;
+    let mut other = FakeAgent::enrol(&hub, &tech, "pc-2").await;
+
+    let mut ann = viewer(&hub, "ann").await;
+    let connect = Request {
+        id: 2,
+        body: ConsoleRequest::Connect {
+            workstation: "pc-1".into(),
+            secret: None,
+            view_only: false,
+        },
+    };
+    wire::send(&mut ann, &connect).await.expect("send");
+    agent.allow_next().await;
+    let session = match reply(&mut ann, 2).await.expect("session") {
+        ConsoleReply::Session { session } => session,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(matches!(agent.next().await, HubToAgent::Session { .. }));
+
+    let watch = Request {
+        id: 3,
+        body: ConsoleRequest::Watch {
+            session: session.id.clone(),
+            view: ViewSpec::Pixels {
+                width: 8,
+                height: 4,
+            },
+        },
+    };
+    wire::send(&mut ann, &watch).await.expect("send");
+    let stream = match reply(&mut ann, 3).await.expect("watching") {
+        ConsoleReply::Watching { stream } => stream,
+        other => panic!("unexpected {other:?}"),
+    };
+    match agent.next().await {
+        HubToAgent::Watch {
+            stream: s,
+            session: id,
+            view,
+        } => {
+            assert_eq!(
+                (s, id, view),
+                (
+                    stream,
+                    session.id.clone(),
+                    ViewSpec::Pixels {
+                        width: 8,
+                        height: 4
+                    }
+                )
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // A frame reaches the viewer unchanged; its ack reaches the agent.
+    agent.frame(stream, 1).await;
+    let frame = next_frame(&mut ann).await;
+    assert_eq!((frame.stream(), frame.seq()), (stream, 1));
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 4,
+            body: ConsoleRequest::Ack { stream, seq: 1 },
+        },
+    )
+    .await
+    .expect("send");
+    assert!(matches!(agent.next().await, HubToAgent::Ack { stream: s, seq: 1 } if s == stream));
+
+    // Input reaches the agent in the remote's coordinates.
+    let events = vec![
+        InputEvent::Pointer {
+            x: 3,
+            y: 2,
+            buttons: 1,
+        },
+        InputEvent::Key {
+            keysym: 0x61,
+            down: true,
+        },
+    ];
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 5,
+            body: ConsoleRequest::Input {
+                stream,
+                events: events.clone(),
+            },
+        },
+    )
+    .await
+    .expect("send");
+    match agent.next().await {
+        HubToAgent::Input {
+            stream: s,
+            events: got,
+        } => assert_eq!((s, got), (stream, events)),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Another workstation cannot inject frames into this stream.
+    other.frame(stream, 99).await;
+    agent.frame(stream, 2).await;
+    assert_eq!(
+        next_frame(&mut ann).await.seq(),
+        2,
+        "the forged frame was not delivered"
+    );
+
+    // Another technician cannot ack, steer or watch through ann's stream.
+    let mut bob = viewer(&hub, "bob").await;
+    wire::send(
+        &mut bob,
+        &Request {
+            id: 2,
+            body: ConsoleRequest::Input {
+                stream,
+                events: vec![],
+            },
+        },
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        reply(&mut bob, 2).await.expect_err("not bob's stream").code,
+        ErrorCode::NotFound
+    );
+
+    // When the viewer leaves, the agent is told to stop.
+    drop(ann);
+    assert!(matches!(agent.next().await, HubToAgent::Unwatch { stream: s } if s == stream));
+    drop(bob);
+}
+
+#[tokio::test]
+async fn view_only_sessions_refuse_input_and_bad_views_are_refused() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let mut agent = FakeAgent::enrol(&hub, &tech, "pc-1").await;
+    let mut ann = viewer(&hub, "ann").await;
+    let connect = Request {
+        id: 2,
+        body: ConsoleRequest::Connect {
+            workstation: "pc-1".into(),
+            secret: None,
+            view_only: true,
+        },
+    };
+    wire::send(&mut ann, &connect).await.expect("send");
+    agent.allow_next().await;
+    let ConsoleReply::Session { session } = reply(&mut ann, 2).await.expect("session") else {
+        panic!("no session")
+    };
+
+    let huge = ViewSpec::Pixels {
+        width: 100_000,
+        height: 10,
+    };
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 3,
+            body: ConsoleRequest::Watch {
+                session: session.id.clone(),
+                view: huge,
+            },
+        },
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        reply(&mut ann, 3).await.expect_err("too big").code,
+        ErrorCode::BadRequest
+    );
+    let view = ViewSpec::Terminal { cols: 80, rows: 24 };
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 4,
+            body: ConsoleRequest::Watch {
+                session: session.id.clone(),
+                view,
+            },
+        },
+    )
+    .await
+    .expect("send");
+    let ConsoleReply::Watching { stream } = reply(&mut ann, 4).await.expect("watching") else {
+        panic!("not watching")
+    };
+    let input = Request {
+        id: 5,
+        body: ConsoleRequest::Input {
+            stream,
+            events: vec![InputEvent::Key {
+                keysym: 0x61,
+                down: true,
+            }],
+        },
+    };
+    wire::send(&mut ann, &input).await.expect("send");
+    assert_eq!(
+        reply(&mut ann, 5).await.expect_err("view only").code,
+        ErrorCode::Forbidden
+    );
+    // Terminal keystrokes are refused the same way.
+    let keys = StreamFrame::TerminalInput {
+        stream,
+        seq: 1,
+        bytes: b"rm -rf /\r".to_vec(),
+    };
+    ann.send(Message::binary(stream::encode(&keys).expect("encode")))
+        .await
+        .expect("send");
+    // The agent saw the watch but never the input.
+    assert!(matches!(agent.next().await, HubToAgent::Session { .. }));
+    assert!(matches!(agent.next().await, HubToAgent::Watch { .. }));
+
+    // Ending the session drops its stream.
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 6,
+            body: ConsoleRequest::EndSession {
+                session: session.id.clone(),
+            },
+        },
+    )
+    .await
+    .expect("send");
+    reply(&mut ann, 6).await.expect("ended");
+    assert!(
+        matches!(agent.next().await, HubToAgent::Session { session: s } if s.ended_at.is_some())
+    );
+    assert_eq!(hub.hub.stream_count(), 0);
+}
