@@ -190,7 +190,11 @@ impl Demo {
                 let opts = AgentOptions {
                     data_dir,
                     link: Some(link.clone()),
-                    screen: ScreenSource::Synthetic { width, height },
+                    screen: ScreenSource::Synthetic {
+                        width,
+                        height,
+                        seed: i as u64,
+                    },
                     report: Some(report),
                 };
                 agents.push(DemoAgent {

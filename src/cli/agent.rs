@@ -22,7 +22,8 @@ pub struct AgentArgs {
     /// The enrolment link from your technician (needed on the first run only).
     #[arg(long, env = "TETHER_LINK")]
     pub link: Option<String>,
-    /// Screen source: synthetic, synthetic:WIDTHxHEIGHT, or none.
+    /// Screen source: synthetic[:WIDTHxHEIGHT][@SEED], vnc://HOST:PORT (password from
+    /// $TETHER_VNC_PASSWORD or ?password-file=PATH), x11[:DISPLAY], terminal, or none.
     #[arg(long, default_value = "synthetic")]
     pub screen: String,
     /// Data directory (identity, policy, control socket). Default: the data dir's `agent/`.
