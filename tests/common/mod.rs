@@ -162,17 +162,28 @@ impl TestAgent {
         hostname: &str,
         consent: Consent,
     ) -> Self {
+        Self::start_full(data_dir, link, hostname, consent, ScreenSource::Headless)
+    }
+
+    /// An agent with its own `Consent` and screen source.
+    pub fn start_full(
+        data_dir: &std::path::Path,
+        link: Option<EnrolmentLink>,
+        hostname: &str,
+        consent: Consent,
+        screen: ScreenSource,
+    ) -> Self {
         let report = tether::protocol::WorkstationReport {
             hostname: hostname.into(),
             os: "TestOS 1".into(),
             user: "tester".into(),
-            screen: None,
+            screen: screen.size(),
             agent_version: "test".into(),
         };
         let opts = AgentOptions {
             data_dir: data_dir.to_path_buf(),
             link,
-            screen: ScreenSource::Headless,
+            screen,
             report: Some(report),
         };
         // With the passcode off (a fresh data dir) loading is quick; when a test turned it on
