@@ -535,7 +535,7 @@ impl Default for Keymap {
                 L::TerminalMenu,
                 A::Detach,
                 &[c('d'), c('b')],
-                "Back to the list; the session stays open (o opens it again)",
+                "Back to the list; the session stays open",
                 Some("back to list"),
             ),
             b(
@@ -556,7 +556,7 @@ impl Default for Keymap {
                 L::TerminalMenu,
                 A::Cancel,
                 &[k(K::Esc)],
-                "Close the menu, back to the terminal",
+                "Back to the terminal",
                 Some("cancel"),
             ),
             b(
@@ -577,7 +577,7 @@ impl Default for Keymap {
                 L::TerminalMenu,
                 A::Quit,
                 &[c('q'), quit],
-                "Quit the console (the session stays open)",
+                "Quit the console; the session stays open",
                 None,
             ),
             b(

@@ -75,13 +75,11 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
             vec![Span::styled("◌ opening… ", theme.style(Role::Warning))]
         }
         (Connection::Connected, _) => vec![Span::styled(
-            format!("{} ", rate_label(viewer.bytes_per_second)),
+            format!("↓ {} ", rate_label(viewer.bytes_per_second)),
             muted,
         )],
-        _ => vec![Span::styled(
-            "◌ reconnecting… keys are not sent ",
-            theme.style(Role::Warning),
-        )],
+        // Keys typed now are dropped, not kept to run later.
+        _ => vec![Span::styled("◌ reconnecting… ", theme.style(Role::Warning))],
     };
     if viewer.mode != ViewerMode::Scroll {
         right.push(Span::styled("│ ", muted));
