@@ -811,6 +811,40 @@ fn live_terminal_menu() {
 }
 
 #[test]
+fn live_terminal_scrolled_back() {
+    let mut state = terminal(80, 24, false);
+    let log: String = (0..40)
+        .map(|i| {
+            format!(
+                "Mar 02 09:{:02}:00 till-1 kasse-pos[812]: receipt {} printed\r\n",
+                i / 2,
+                4100 + i
+            )
+        })
+        .collect();
+    let frame = StreamFrame::TerminalOutput {
+        stream: 4,
+        seq: 2,
+        bytes: log.into_bytes(),
+    };
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+    );
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
+    );
+    press(&mut state, KeyCode::Char('s'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("↑ 22 lines"), "{screen}");
+    assert!(screen.contains("receipt 4100 printed"), "{screen}");
+    insta::assert_snapshot!("terminal_scrolled_80x24", screen);
+    press(&mut state, KeyCode::Esc);
+    assert!(render(&state, 80, 24).contains("receipt 4139 printed"));
+}
+
+#[test]
 fn live_terminal_view_only_and_reconnecting() {
     let mut state = terminal(80, 24, true);
     update::update(

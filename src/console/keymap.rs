@@ -343,7 +343,7 @@ impl Default for Keymap {
                 L::Main,
                 A::Open,
                 &[c('o')],
-                "Open the live terminal of your session on the selected workstation",
+                "Open your session on the selected workstation",
                 Some("open"),
             ),
             b(
@@ -464,7 +464,7 @@ impl Default for Keymap {
                 L::Sessions,
                 A::Open,
                 &[c('o'), k(K::Enter)],
-                "Open the live terminal of the selected session (yours)",
+                "Open the selected session (yours)",
                 Some("open"),
             ),
             b(

@@ -260,6 +260,13 @@ impl State {
         }
     }
 
+    /// Whether the session selected in the sessions view can be opened here (it is yours).
+    pub fn can_open_selected_session(&self) -> bool {
+        self.selected_session_row()
+            .and_then(|i| self.sessions.get(i))
+            .is_some_and(|s| self.is_mine(s))
+    }
+
     /// Index of the selected client among `client_rows`.
     pub fn selected_client_row(&self) -> usize {
         match &self.selected_client {
@@ -327,6 +334,9 @@ pub struct Viewer {
     pub stream: Option<StreamId>,
     /// The size last asked for with `Watch` (cols, rows).
     pub watched: Option<(u16, u16)>,
+    /// The link to the hub dropped since the stream was opened (so a refused `Watch` means
+    /// the session ended meanwhile).
+    pub link_dropped: bool,
     /// The remote screen.
     pub term: TerminalView,
     pub mode: ViewerMode,
@@ -359,6 +369,7 @@ impl Viewer {
             session,
             stream: None,
             watched: None,
+            link_dropped: false,
             term,
             mode: ViewerMode::Live,
             input_seq: 0,

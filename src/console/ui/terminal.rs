@@ -59,15 +59,14 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
     let mut right: Vec<Span> = match (&state.connection, viewer.mode) {
         (Connection::Connected, ViewerMode::Scroll) => {
             let lines = viewer.term.scrollback();
-            let mut spans = vec![Span::styled(
-                format!("↑ {lines} line{} ", if lines == 1 { "" } else { "s" }),
-                theme.style(Role::Accent),
-            )];
-            spans.extend(
-                hints_line(state, theme, Layer::TerminalScroll, area.width / 2)
-                    .spans
-                    .into_iter(),
-            );
+            let mut spans = vec![
+                Span::styled(
+                    format!("↑ {lines} line{} ", if lines == 1 { "" } else { "s" }),
+                    theme.style(Role::Accent),
+                ),
+                Span::styled("│ ", muted),
+            ];
+            spans.extend(hints_line(state, theme, Layer::TerminalScroll, area.width / 2).spans);
             spans.push(Span::raw(" "));
             spans
         }

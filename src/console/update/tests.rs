@@ -2077,11 +2077,43 @@ mod live_terminal {
             },
         );
         assert!(state.viewer.is_none());
-        assert_eq!(status_text(&state), "Your session on reception has ended.");
+        assert_eq!(
+            status_text(&state),
+            "Your session on reception ended while the connection to the hub was down."
+        );
         assert_eq!(
             state.status.as_ref().map(|s| s.kind),
             Some(StatusKind::Error)
         );
+    }
+
+    #[test]
+    fn the_sessions_view_opens_your_own_sessions_only() {
+        let mut state = logged_in();
+        session_event(&mut state, session("s1", ("w1", "reception"), "ann", 5));
+        session_event(&mut state, session("s2", ("w3", "till"), "bob", 1));
+        key(&mut state, KeyCode::Char('s'));
+        assert_eq!(
+            state.selected_session.as_deref(),
+            Some("s2"),
+            "newest first"
+        );
+        assert!(!state.can_open_selected_session());
+        assert!(key(&mut state, KeyCode::Enter).is_empty());
+        assert!(state.viewer.is_none());
+        assert_eq!(
+            status_text(&state),
+            "That session is bob's; you can open only your own."
+        );
+        key(&mut state, KeyCode::Down);
+        assert!(state.can_open_selected_session());
+        let effects = key(&mut state, KeyCode::Enter);
+        assert_eq!(watches(&effects).len(), 1);
+        assert_eq!(state.layer(), Layer::Terminal);
+        // Back to the list returns to the sessions view it came from.
+        menu_key(&mut state);
+        key(&mut state, KeyCode::Char('d'));
+        assert_eq!(state.layer(), Layer::Sessions);
     }
 
     #[test]

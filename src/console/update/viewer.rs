@@ -127,7 +127,11 @@ pub(super) fn on_watch_failed(
     let hostname = viewer.session.hostname.clone();
     let text = if error.code == ErrorCode::NotFound {
         state.sessions.retain(|s| &s.id != session);
-        format!("Your session on {hostname} has ended.")
+        if viewer.link_dropped {
+            format!("Your session on {hostname} ended while the connection to the hub was down.")
+        } else {
+            format!("Your session on {hostname} has ended.")
+        }
     } else {
         format!(
             "Could not show the terminal of {hostname}: {}",
@@ -347,6 +351,7 @@ pub(super) fn on_disconnected(state: &mut State) {
     if let Some(viewer) = &mut state.viewer {
         viewer.stream = None;
         viewer.watched = None;
+        viewer.link_dropped = true;
         viewer.early.clear();
         viewer.unsent.clear();
     }
