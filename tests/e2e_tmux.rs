@@ -276,8 +276,17 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
         "the passcode is masked as it is typed:\n{typed}"
     );
     tmux.keys(&["Enter"]);
+    // The agent has no screen: its shell opens full screen; back to the list from its menu.
+    tmux.wait_for("the live terminal", Duration::from_secs(20), |s| {
+        s.contains("Ctrl-] menu")
+    });
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("the terminal's menu", Duration::from_secs(10), |s| {
+        s.contains("Back to the list")
+    });
+    tmux.keys(&["d"]);
     tmux.wait_for("the session", Duration::from_secs(20), |s| {
-        s.contains("in session") && s.contains("Connected to")
+        s.contains("in session") && s.contains("stays open")
     });
     let sessions: serde_json::Value = serde_json::from_str(&tether(
         tech.path(),
