@@ -13,10 +13,11 @@ use tether::console::state::State;
 use tether::console::theme::{Role, Theme};
 use tether::console::ui;
 use tether::console::update::{self, Effect, Msg, Startup};
+use tether::protocol::stream::{self, StreamFrame};
 use tether::protocol::{
     AuthMethod, ClientInfo, ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, LinkInfo, Presence,
     ProtocolError, Role as UserRole, SecretKind, SecretRequirements, SessionInfo, TechnicianRef,
-    UnattendedState, UserInfo, WorkstationInfo,
+    UnattendedState, UserInfo, ViewSpec, WorkstationInfo,
 };
 
 const HUB: &str = "wss://hub.example.org:7443";
@@ -702,6 +703,166 @@ fn link_dialog() {
     assert!(matches!(&effects[..], [Effect::Copy(text)] if *text == url));
 }
 
+/// What the till's shell printed, with colours, as bash and systemctl print it.
+const TILL_OUTPUT: &str = concat!(
+    "\x1b[1;32mkasse@till-1\x1b[0m:\x1b[1;34m~\x1b[0m$ systemctl status kasse-pos --no-pager | head -3\r\n",
+    "\x1b[32m●\x1b[0m kasse-pos.service - Till point of sale\r\n",
+    "     Loaded: loaded (/etc/systemd/system/kasse-pos.service; enabled)\r\n",
+    "     Active: \x1b[1;32mactive (running)\x1b[0m since Mon 2026-03-02 07:58:12 CET; 1h 31min ago\r\n",
+    "\x1b[1;32mkasse@till-1\x1b[0m:\x1b[1;34m~\x1b[0m$ df -h /\r\n",
+    "Filesystem      Size  Used Avail Use% Mounted on\r\n",
+    "/dev/sda2        58G   21G   34G  39% /\r\n",
+    "\x1b[1;32mkasse@till-1\x1b[0m:\x1b[1;34m~\x1b[0m$ ",
+);
+
+/// Logged in at `width` x `height`, connected to till-1 (no screen: its shell opens full
+/// screen), streaming, with a second of the shell's output received.
+fn terminal(width: u16, height: u16, view_only: bool) -> State {
+    let mut state = logged_in(width, height);
+    for _ in 0..4 {
+        press(&mut state, KeyCode::Char('j'));
+    }
+    assert_eq!(state.selected_workstation.as_deref(), Some("w4"));
+    let effects = press(
+        &mut state,
+        if view_only {
+            KeyCode::Char('v')
+        } else {
+            KeyCode::Enter
+        },
+    );
+    let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+        panic!("expected a Connect, got {effects:?}");
+    };
+    let opened = session(
+        "s3",
+        ("w4", "till-1"),
+        "ann",
+        AuthMethod::Attended,
+        vec![],
+        view_only,
+        0,
+    );
+    let effects = reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Session { session: opened }),
+    );
+    let [(id, ConsoleRequest::Watch { session, view })] = &requests(&effects)[..] else {
+        panic!("expected a Watch, got {effects:?}");
+    };
+    assert_eq!(session, "s3");
+    assert_eq!(
+        *view,
+        ViewSpec::Terminal {
+            cols: width,
+            rows: height - 1
+        }
+    );
+    reply(&mut state, *id, Ok(ConsoleReply::Watching { stream: 4 }));
+    let frame = StreamFrame::TerminalOutput {
+        stream: 4,
+        seq: 1,
+        bytes: TILL_OUTPUT.as_bytes().to_vec(),
+    };
+    let effects = update::update(
+        &mut state,
+        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+    );
+    assert!(matches!(
+        &effects[..],
+        [Effect::Net(NetCommand::Notify {
+            body: ConsoleRequest::Ack { stream: 4, seq: 1 }
+        })]
+    ));
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(6)));
+    state
+}
+
+#[test]
+fn live_terminal() {
+    let state = terminal(80, 24, false);
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("active (running)"), "{screen}");
+    assert!(
+        screen.contains("Ctrl-] menu"),
+        "the way out is always shown"
+    );
+    insta::assert_snapshot!("terminal_80x24", screen);
+    insta::assert_snapshot!(
+        "terminal_120x40",
+        render(&terminal(120, 40, false), 120, 40)
+    );
+    // The prompt's colours are the remote's.
+    let buffer = buffer(&state, 80, 24);
+    assert_eq!(buffer[(0, 0)].fg, ratatui::style::Color::Indexed(2));
+}
+
+#[test]
+fn live_terminal_menu() {
+    let mut state = terminal(80, 24, false);
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("End the session"), "{screen}");
+    insta::assert_snapshot!("terminal_menu_80x24", screen);
+}
+
+#[test]
+fn live_terminal_scrolled_back() {
+    let mut state = terminal(80, 24, false);
+    let log: String = (0..40)
+        .map(|i| {
+            format!(
+                "Mar 02 09:{:02}:00 till-1 kasse-pos[812]: receipt {} printed\r\n",
+                i / 2,
+                4100 + i
+            )
+        })
+        .collect();
+    let frame = StreamFrame::TerminalOutput {
+        stream: 4,
+        seq: 2,
+        bytes: log.into_bytes(),
+    };
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+    );
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
+    );
+    press(&mut state, KeyCode::Char('s'));
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("↑ 22 lines"), "{screen}");
+    assert!(screen.contains("receipt 4100 printed"), "{screen}");
+    insta::assert_snapshot!("terminal_scrolled_80x24", screen);
+    press(&mut state, KeyCode::Esc);
+    assert!(render(&state, 80, 24).contains("receipt 4139 printed"));
+}
+
+#[test]
+fn live_terminal_view_only_and_reconnecting() {
+    let mut state = terminal(80, 24, true);
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Disconnected {
+            reason: "connection lost".into(),
+        }),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("view only: keys are not sent"), "{screen}");
+    assert!(screen.contains("reconnecting"), "{screen}");
+    assert!(
+        screen.contains("kasse@till-1:~$ df -h /"),
+        "the last screen stays"
+    );
+    insta::assert_snapshot!("terminal_view_only_reconnecting_80x24", screen);
+}
+
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/png.rs"]
@@ -741,6 +902,7 @@ fn screenshots() {
         ("help-80x24", help, 80, 24),
         ("connect-80x24", secret_prompt(80, 24), 80, 24),
         ("sessions-120x40", sessions, 120, 40),
+        ("terminal-80x24", terminal(80, 24, false), 80, 24),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));

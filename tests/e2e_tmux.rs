@@ -276,8 +276,17 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
         "the passcode is masked as it is typed:\n{typed}"
     );
     tmux.keys(&["Enter"]);
+    // The agent has no screen: its shell opens full screen; back to the list from its menu.
+    tmux.wait_for("the live terminal", Duration::from_secs(20), |s| {
+        s.contains("Ctrl-] menu")
+    });
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("the terminal's menu", Duration::from_secs(10), |s| {
+        s.contains("Back to the list")
+    });
+    tmux.keys(&["d"]);
     tmux.wait_for("the session", Duration::from_secs(20), |s| {
-        s.contains("in session") && s.contains("Connected to")
+        s.contains("in session") && s.contains("stays open")
     });
     let sessions: serde_json::Value = serde_json::from_str(&tether(
         tech.path(),
@@ -303,4 +312,103 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
         "0",
         "alternate screen left on"
     );
+}
+
+#[test]
+fn live_terminal_of_a_headless_agent_runs_a_command_and_ends_from_its_menu() {
+    let test = "live_terminal_of_a_headless_agent_runs_a_command_and_ends_from_its_menu";
+    if !common::peers::available("tmux", test) {
+        return;
+    }
+    let tech = tempfile::tempdir().expect("tempdir");
+    let agent_home = tempfile::tempdir().expect("tempdir");
+    let data = tech.path().join("hubdata");
+    common::bin::create_admin(tech.path(), &data, "ann");
+    let hub = common::bin::HubProcess::start(tech.path(), &data, &[], std::process::Stdio::null());
+    common::bin::login(tech.path(), &hub, "ann");
+    tether(tech.path(), &["ctl", "clients", "add", "Servers"], None);
+    let link = tether(tech.path(), &["ctl", "clients", "link", "Servers"], None)
+        .trim()
+        .to_owned();
+    // A headless agent that accepts connections by itself: no terminal of its own needed.
+    let _agent = common::bin::Running(
+        Command::new(BIN)
+            .args([
+                "agent",
+                "--screen",
+                "none",
+                "--consent",
+                "accept",
+                "--link",
+                &link,
+            ])
+            .env("TETHER_HOME", agent_home.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    let console_cmd = format!(
+        "TETHER_HOME={} {} console; echo TETHER-EXITED-$?; sleep 600",
+        shell_quote(tech.path()),
+        shell_quote(Path::new(BIN))
+    );
+    let tmux = Tmux::start("terminal", 80, 24, &console_cmd);
+    tmux.wait_for("the agent online", Duration::from_secs(30), |s| {
+        s.contains("1/1 online")
+    });
+
+    // Enter connects; the workstation has no screen, so its shell opens full screen.
+    tmux.keys(&["Enter"]);
+    let rows = |s: &str| -> Vec<String> { s.lines().map(|l| l.trim_end().to_owned()).collect() };
+    tmux.wait_for("the shell's prompt", Duration::from_secs(30), |s| {
+        let rows = rows(s);
+        rows.last().is_some_and(|bar| bar.contains("Ctrl-] menu"))
+            && rows.first().is_some_and(|first| !first.is_empty())
+    });
+    assert_eq!(tmux.format("#{alternate_on}"), "1");
+
+    // What is typed runs there; its output shows here.
+    tmux.keys(&["-l", "echo tether-$((6*7))"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the command's output", Duration::from_secs(20), |s| {
+        rows(s).iter().any(|row| row.trim() == "tether-42")
+    });
+
+    // The menu key, then its end-session key: back to the list, the session gone.
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("the menu", Duration::from_secs(10), |s| {
+        s.contains("End the session")
+    });
+    tmux.keys(&["e"]);
+    let screen = tmux.wait_for("the list again", Duration::from_secs(20), |s| {
+        s.contains("Ended the session on") && s.contains("Workstations")
+    });
+    assert!(
+        !screen.contains("tether-42"),
+        "the terminal is gone:\n{screen}"
+    );
+    let sessions: serde_json::Value = serde_json::from_str(&tether(
+        tech.path(),
+        &["ctl", "--json", "sessions", "list"],
+        None,
+    ))
+    .expect("json");
+    assert_eq!(sessions, serde_json::json!([]), "no session is left open");
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the console to exit", Duration::from_secs(20), |s| {
+        s.contains("TETHER-EXITED-")
+    });
+    assert!(
+        screen.contains("TETHER-EXITED-0"),
+        "the console exited with an error:\n{screen}"
+    );
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "alternate screen left on"
+    );
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor left hidden");
 }

@@ -54,6 +54,14 @@ pub enum Action {
     EndSession,
     /// Show or leave the team's open sessions.
     Sessions,
+    /// Open the live terminal of your session on the selected workstation (re-attach).
+    Open,
+    /// In a live terminal: open the session menu. Every other key goes to the remote.
+    TerminalMenu,
+    /// Leave the live terminal for the list; the session stays open.
+    Detach,
+    /// Scroll the live terminal's history.
+    ScrollBack,
     /// Accept: submit a form, keep a filter, close a notice.
     Confirm,
     /// Back out: close a dialog, clear the filter.
@@ -91,6 +99,10 @@ impl Action {
             Action::WithdrawAccess => "withdraw_access",
             Action::EndSession => "end_session",
             Action::Sessions => "sessions",
+            Action::Open => "open",
+            Action::TerminalMenu => "terminal_menu",
+            Action::Detach => "detach",
+            Action::ScrollBack => "scroll_back",
             Action::Confirm => "confirm",
             Action::Cancel => "cancel",
             Action::Yes => "yes",
@@ -116,6 +128,10 @@ mod tests {
             Action::WithdrawAccess,
             Action::EndSession,
             Action::Sessions,
+            Action::Open,
+            Action::TerminalMenu,
+            Action::Detach,
+            Action::ScrollBack,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

@@ -8,6 +8,7 @@
 //! [keys]                      # action = key or [keys]; replaces that action's keys
 //! quit = ["q", "ctrl-c"]
 //! show_link = "L"
+//! terminal_menu = "ctrl-b"    # the live terminal's way out (Ctrl-] by default)
 //! ```
 
 use std::fmt;
@@ -162,6 +163,18 @@ mod tests {
             keymap.action(Layer::Main, &press(KeyCode::Char('l'), KeyModifiers::NONE)),
             None
         );
+    }
+
+    #[test]
+    fn the_live_terminal_menu_key_is_configurable() {
+        let config = parse("[keys]\nterminal_menu = \"ctrl-b\"\n").expect("valid");
+        let keymap = Keymap::with_overrides(&config.keys);
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert_eq!(
+            keymap.action(Layer::Terminal, &ctrl('b')),
+            Some(Action::TerminalMenu)
+        );
+        assert_eq!(keymap.action(Layer::Terminal, &ctrl(']')), None);
     }
 
     #[test]

@@ -36,6 +36,16 @@ impl KeyCombo {
                 modifiers.remove(KeyModifiers::SHIFT);
                 KeyCode::BackTab
             }
+            // Terminals send Ctrl-\ ] ^ _ as the bytes of Ctrl-4 to Ctrl-7, and crossterm
+            // reports them as the digits: one key, however it arrives.
+            KeyCode::Char(c @ '4'..='7') if modifiers.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(match c {
+                    '4' => '\\',
+                    '5' => ']',
+                    '6' => '^',
+                    _ => '_',
+                })
+            }
             other => other,
         };
         Self { code, modifiers }
@@ -180,6 +190,12 @@ pub enum Layer {
     Main,
     /// The team's open sessions.
     Sessions,
+    /// A live terminal session, full screen: keys go to the remote shell.
+    Terminal,
+    /// The live terminal's menu (the escape key).
+    TerminalMenu,
+    /// Scrolling a live terminal's history.
+    TerminalScroll,
     /// Typing a filter for the workstations table.
     Filter,
     /// Typing a workstation's passcode or password to connect.
@@ -204,9 +220,12 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 12] = [
+    pub const ALL: [Layer; 15] = [
         Layer::Main,
         Layer::Sessions,
+        Layer::Terminal,
+        Layer::TerminalMenu,
+        Layer::TerminalScroll,
         Layer::Filter,
         Layer::Secret,
         Layer::Connecting,
@@ -223,6 +242,9 @@ impl Layer {
         match self {
             Layer::Main => "Clients and workstations",
             Layer::Sessions => "Sessions",
+            Layer::Terminal => "Live terminal",
+            Layer::TerminalMenu => "Live terminal menu",
+            Layer::TerminalScroll => "Scrolling a live terminal",
             Layer::Filter => "While filtering",
             Layer::Secret => "Passcode or password",
             Layer::Connecting => "While connecting",
@@ -236,11 +258,12 @@ impl Layer {
         }
     }
 
-    /// In these layers, printable keys type into a field instead of running actions.
+    /// In these layers, printable keys type (into a field, or into the remote terminal)
+    /// instead of running actions.
     pub fn is_text_entry(self) -> bool {
         matches!(
             self,
-            Layer::Filter | Layer::Input | Layer::Login | Layer::Secret
+            Layer::Filter | Layer::Input | Layer::Login | Layer::Secret | Layer::Terminal
         )
     }
 }
@@ -285,6 +308,7 @@ impl Default for Keymap {
         let c = |ch: char| KeyCombo::plain(K::Char(ch));
         let k = KeyCombo::plain;
         let quit = KeyCombo::ctrl('c');
+        let menu = KeyCombo::ctrl(']');
         let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
             layer,
             action,
@@ -314,6 +338,13 @@ impl Default for Keymap {
                 &[c('v')],
                 "Connect to the selected workstation, view only",
                 Some("view"),
+            ),
+            b(
+                L::Main,
+                A::Open,
+                &[c('o')],
+                "Open your session on the selected workstation",
+                Some("open"),
             ),
             b(
                 L::Main,
@@ -431,6 +462,13 @@ impl Default for Keymap {
             ),
             b(
                 L::Sessions,
+                A::Open,
+                &[c('o'), k(K::Enter)],
+                "Open the selected session (yours)",
+                Some("open"),
+            ),
+            b(
+                L::Sessions,
                 A::EndSession,
                 &[c('e')],
                 "End the selected session",
@@ -486,6 +524,111 @@ impl Default for Keymap {
                 Some("help"),
             ),
             b(L::Sessions, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
+            b(
+                L::Terminal,
+                A::TerminalMenu,
+                &[menu],
+                "Open the session menu; every other key goes to the remote shell",
+                Some("menu"),
+            ),
+            b(
+                L::TerminalMenu,
+                A::Detach,
+                &[c('d'), c('b')],
+                "Back to the list; the session stays open",
+                Some("back to list"),
+            ),
+            b(
+                L::TerminalMenu,
+                A::EndSession,
+                &[c('e')],
+                "End the session",
+                Some("end session"),
+            ),
+            b(
+                L::TerminalMenu,
+                A::ScrollBack,
+                &[c('s'), k(K::PageUp)],
+                "Scroll back through the output",
+                Some("scroll back"),
+            ),
+            b(
+                L::TerminalMenu,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Back to the terminal",
+                Some("cancel"),
+            ),
+            b(
+                L::TerminalMenu,
+                A::TerminalMenu,
+                &[menu],
+                "Close the menu (the menu key again)",
+                None,
+            ),
+            b(
+                L::TerminalMenu,
+                A::Help,
+                &[c('?')],
+                "Show every key binding",
+                None,
+            ),
+            b(
+                L::TerminalMenu,
+                A::Quit,
+                &[c('q'), quit],
+                "Quit the console; the session stays open",
+                None,
+            ),
+            b(
+                L::TerminalScroll,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Scroll up a line",
+                None,
+            ),
+            b(
+                L::TerminalScroll,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "Scroll down a line",
+                None,
+            ),
+            b(
+                L::TerminalScroll,
+                A::PageUp,
+                &[k(K::PageUp)],
+                "Scroll up a page",
+                Some("page up"),
+            ),
+            b(
+                L::TerminalScroll,
+                A::PageDown,
+                &[k(K::PageDown)],
+                "Scroll down a page",
+                Some("page down"),
+            ),
+            b(
+                L::TerminalScroll,
+                A::First,
+                &[k(K::Home), c('g')],
+                "The oldest line kept",
+                None,
+            ),
+            b(
+                L::TerminalScroll,
+                A::Last,
+                &[k(K::End), c('G')],
+                "The newest line",
+                None,
+            ),
+            b(
+                L::TerminalScroll,
+                A::Cancel,
+                &[k(K::Esc), c('q')],
+                "Back to the live terminal",
+                Some("live"),
+            ),
             b(
                 L::Secret,
                 A::Confirm,
@@ -688,6 +831,10 @@ impl Keymap {
                     .filter(|key| !(layer.is_text_entry() && key.is_printable()))
                     .filter(|key| layer == Layer::Main || !taken_elsewhere(&keymap, key))
                     .collect();
+                // The live terminal's only way out is its menu key: never leave it without one.
+                if layer == Layer::Terminal && keys.is_empty() {
+                    continue;
+                }
                 for binding in keymap.bindings.iter_mut().filter(|b| b.layer == layer) {
                     if binding.action == *action {
                         binding.keys.clone_from(&keys);
@@ -801,11 +948,12 @@ mod tests {
         );
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         for layer in Layer::ALL {
-            assert_eq!(
-                keymap.action(layer, &ctrl_c),
-                Some(Action::Quit),
-                "{layer:?}"
-            );
+            // In a live terminal Ctrl-C belongs to the remote shell; scrolling never quits.
+            let expected = match layer {
+                Layer::Terminal | Layer::TerminalScroll => None,
+                _ => Some(Action::Quit),
+            };
+            assert_eq!(keymap.action(layer, &ctrl_c), expected, "{layer:?}");
         }
         assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('c'))), None);
         assert_eq!(
@@ -906,6 +1054,58 @@ mod tests {
         );
         let main_help = &keymap.help()[0].1;
         assert!(main_help.contains(&("x, Ctrl-Q".to_owned(), "Quit")));
+    }
+
+    #[test]
+    fn the_terminal_menu_key_arrives_either_way_and_can_be_rebound_but_not_lost() {
+        let keymap = Keymap::default();
+        // Legacy terminals send Ctrl-] as 0x1d, which crossterm reports as Ctrl-5.
+        for event in [
+            KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL),
+            KeyEvent::new(KeyCode::Char('5'), KeyModifiers::CONTROL),
+        ] {
+            assert_eq!(
+                keymap.action(Layer::Terminal, &event),
+                Some(Action::TerminalMenu)
+            );
+        }
+        assert_eq!("ctrl-]".parse(), Ok(KeyCombo::ctrl(']')));
+        assert_eq!(
+            keymap.action(Layer::Terminal, &key(KeyCode::Char('q'))),
+            None,
+            "printable keys go to the remote"
+        );
+
+        let mut overrides = KeyOverrides::new();
+        overrides.insert(Action::TerminalMenu, vec![KeyCombo::ctrl('b')]);
+        let keymap = Keymap::with_overrides(&overrides);
+        let ctrl_b = KeyEvent::new(KeyCode::Char('b'), KeyModifiers::CONTROL);
+        let ctrl_bracket = KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL);
+        for layer in [Layer::Terminal, Layer::TerminalMenu] {
+            assert_eq!(
+                keymap.action(layer, &ctrl_b),
+                Some(Action::TerminalMenu),
+                "{layer:?}"
+            );
+            assert_eq!(keymap.action(layer, &ctrl_bracket), None, "{layer:?}");
+        }
+        assert!(
+            keymap
+                .hints(Layer::Terminal)
+                .contains(&("Ctrl-B".to_owned(), "menu"))
+        );
+
+        // A printable key would type into the remote: refused, and the default stays.
+        overrides.insert(Action::TerminalMenu, vec!["x".parse().expect("key")]);
+        let keymap = Keymap::with_overrides(&overrides);
+        assert_eq!(
+            keymap.action(Layer::Terminal, &ctrl_bracket),
+            Some(Action::TerminalMenu)
+        );
+        assert_eq!(
+            keymap.action(Layer::Terminal, &key(KeyCode::Char('x'))),
+            None
+        );
     }
 
     #[test]

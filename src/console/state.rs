@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Keymap, Layer};
+use super::terminal_view::TerminalView;
 use crate::protocol::{
     ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, SecretRequirements, SessionId,
-    SessionInfo, UnattendedState, UserInfo, WorkstationId, WorkstationInfo,
+    SessionInfo, StreamId, UnattendedState, UserInfo, WorkstationId, WorkstationInfo,
 };
 
-/// The whole screen's state.
-#[derive(Debug, Clone)]
+/// The whole screen's state. (Not `Clone`: a live terminal's screen model is not.)
+#[derive(Debug)]
 pub struct State {
     /// The injected clock: set by `Msg::Tick`, read by draw for "last seen" ages.
     pub now: DateTime<Utc>,
@@ -43,6 +44,11 @@ pub struct State {
     pub selected_session: Option<SessionId>,
     /// Sessions this console asked to end, so their end reads as expected, not as news.
     pub ending: Vec<SessionId>,
+    /// The live terminal, full screen, while it is open.
+    pub viewer: Option<Viewer>,
+    /// Screens of sessions the technician went back to the list from, shown again (and kept
+    /// up to date from then on) when they open them again. Dropped when the session ends.
+    pub screens: BTreeMap<SessionId, TerminalView>,
     /// Lock-outs after repeated wrong secrets: until when, per workstation.
     pub lockouts: BTreeMap<WorkstationId, DateTime<Utc>>,
     pub filter: TextInput,
@@ -81,6 +87,8 @@ impl State {
             sessions: Vec::new(),
             selected_session: None,
             ending: Vec::new(),
+            viewer: None,
+            screens: BTreeMap::new(),
             lockouts: BTreeMap::new(),
             filter: TextInput::default(),
             filtering: false,
@@ -106,6 +114,13 @@ impl State {
             (Some(Dialog::Connecting(_)), _) => Layer::Connecting,
             (Some(Dialog::ConfirmWithdraw { .. }), _) => Layer::Confirm,
             (None, Screen::Login) => Layer::Login,
+            (None, Screen::Main) if self.viewer.is_some() => {
+                match self.viewer.as_ref().map(|v| v.mode) {
+                    Some(ViewerMode::Menu) => Layer::TerminalMenu,
+                    Some(ViewerMode::Scroll) => Layer::TerminalScroll,
+                    _ => Layer::Terminal,
+                }
+            }
             (None, Screen::Main) if self.view == View::Sessions => Layer::Sessions,
             (None, Screen::Main) if self.filtering => Layer::Filter,
             (None, Screen::Main) => Layer::Main,
@@ -238,9 +253,18 @@ impl State {
                     UnattendedState::Granted | UnattendedState::Requested
                 )
             }),
-            A::EndSession => selected.is_some_and(|w| self.my_session_on(&w.id).is_some()),
+            A::EndSession | A::Open => {
+                selected.is_some_and(|w| self.my_session_on(&w.id).is_some())
+            }
             _ => true,
         }
+    }
+
+    /// Whether the session selected in the sessions view can be opened here (it is yours).
+    pub fn can_open_selected_session(&self) -> bool {
+        self.selected_session_row()
+            .and_then(|i| self.sessions.get(i))
+            .is_some_and(|s| self.is_mine(s))
     }
 
     /// Index of the selected client among `client_rows`.
@@ -297,6 +321,70 @@ pub enum Screen {
 pub enum View {
     Workstations,
     Sessions,
+}
+
+/// A live terminal session shown full screen: the remote shell over all rows but the last,
+/// which is its status bar.
+#[derive(Debug)]
+pub struct Viewer {
+    /// The session as the hub last described it (hostname, technician, method, view only).
+    pub session: SessionInfo,
+    /// The hub's stream id, once `Watching` arrived; `None` while asking and after the link
+    /// to the hub dropped (the hub ends a console's streams with its connection).
+    pub stream: Option<StreamId>,
+    /// The size last asked for with `Watch` (cols, rows).
+    pub watched: Option<(u16, u16)>,
+    /// The link to the hub dropped since the stream was opened (so a refused `Watch` means
+    /// the session ended meanwhile).
+    pub link_dropped: bool,
+    /// The remote screen.
+    pub term: TerminalView,
+    pub mode: ViewerMode,
+    /// Sequence number of the last keystroke frame sent.
+    pub input_seq: u64,
+    /// Keys typed before the stream was known, sent as soon as it is.
+    pub unsent: Vec<u8>,
+    /// Output frames that arrived before the `Watching` reply named their stream (frames and
+    /// replies travel separately); kept until it does. At most the agent's window.
+    pub early: Vec<(StreamId, u64, Vec<u8>)>,
+    /// Bytes of output received since the last tick, and in the last full second.
+    pub bytes_this_second: u64,
+    pub bytes_per_second: u64,
+}
+
+/// What the live terminal's keys do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerMode {
+    /// Keys go to the remote.
+    Live,
+    /// The menu is open (back to the list, end the session, scroll back).
+    Menu,
+    /// Scrolling the history.
+    Scroll,
+}
+
+impl Viewer {
+    pub fn new(session: SessionInfo, term: TerminalView) -> Self {
+        Self {
+            session,
+            stream: None,
+            watched: None,
+            link_dropped: false,
+            term,
+            mode: ViewerMode::Live,
+            input_seq: 0,
+            unsent: Vec::new(),
+            early: Vec::new(),
+            bytes_this_second: 0,
+            bytes_per_second: 0,
+        }
+    }
+}
+
+/// The size of the remote terminal for a console of `size` (cols, rows): all rows but the
+/// status bar.
+pub fn terminal_size(size: (u16, u16)) -> (u16, u16) {
+    (size.0.max(1), size.1.saturating_sub(1).max(1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -518,6 +606,10 @@ pub enum Pending {
     EndSession {
         session: SessionId,
         hostname: String,
+    },
+    /// `Watch` for the live terminal (opening it, or a new size).
+    Watch {
+        session: SessionId,
     },
 }
 

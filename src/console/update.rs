@@ -155,6 +155,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(state, &key),
+        Msg::Paste(text) if state.layer() == Layer::Terminal => viewer::on_paste(state, &text),
         Msg::Paste(text) => {
             let locked = state.layer() == Layer::Login && state.login.phase.busy();
             if let Some(field) = text_field(state).filter(|_| !locked) {
@@ -168,10 +169,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Tick(now) => {
             state.now = now;
             // Ages, spinners and countdowns change every second; the login screen has nothing
-            // that ages.
-            if state.screen == Screen::Main {
+            // that ages, and a live terminal only its bytes/s.
+            if state.screen == Screen::Main && state.viewer.is_none() {
                 state.dirty = true;
             }
+            viewer::on_tick(state);
             state.lockouts.retain(|_, until| *until > now);
             let over = state
                 .status
@@ -195,7 +197,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.size = (width, height);
             scroll_into_view(state);
             state.dirty = true;
-            Vec::new()
+            viewer::resize(state)
         }
         Msg::PinLoaded { hub, fingerprint } => on_pin_loaded(state, hub, fingerprint),
         Msg::Copied(Ok(method)) => {
@@ -292,6 +294,9 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Effect> {
     if let Some(action) = state.keymap.action(layer, key) {
         return on_action(state, layer, action);
     }
+    if layer == Layer::Terminal {
+        return viewer::on_key(state, key);
+    }
     // The login form is read-only while an attempt is under way.
     if layer == Layer::Login && state.login.phase.busy() {
         return Vec::new();
@@ -344,6 +349,9 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Input => on_add_client_action(state, action),
         Layer::Link => on_link_action(state, action),
         Layer::Sessions => on_sessions_action(state, action),
+        Layer::Terminal => viewer::on_terminal_action(state, action),
+        Layer::TerminalMenu => viewer::on_menu_action(state, action),
+        Layer::TerminalScroll => viewer::on_scroll_action(state, action),
         Layer::Secret => on_secret_action(state, action),
         Layer::Connecting => on_connecting_action(state, action),
         Layer::Confirm => on_confirm_action(state, action),
@@ -415,6 +423,7 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::RequestAccess => return request_access(state),
         Action::WithdrawAccess => ask_withdraw(state),
         Action::EndSession => return end_my_session(state),
+        Action::Open => return open_my_session(state),
         Action::Sessions => {
             // The view opens on the newest session.
             state.view = View::Sessions;
@@ -737,6 +746,28 @@ fn end_my_session(state: &mut State) -> Vec<Effect> {
     }
 }
 
+/// `o`: the live terminal of this technician's session on the selected workstation.
+fn open_my_session(state: &mut State) -> Vec<Effect> {
+    let Some(w) = selected_or_hint(state) else {
+        return Vec::new();
+    };
+    match state.my_session_on(&w.id).cloned() {
+        Some(session) => viewer::open(state, session),
+        None => {
+            let connect = key_hint(state, Action::Connect, "Enter");
+            set_status(
+                state,
+                StatusKind::Info,
+                format!(
+                    "You have no open session on {} ({connect} connects).",
+                    w.hostname
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
 fn end_session(state: &mut State, session: &SessionInfo) -> Vec<Effect> {
     if !state.ending.contains(&session.id) {
         state.ending.push(session.id.clone());
@@ -789,6 +820,26 @@ fn on_sessions_action(state: &mut State, action: Action) -> Vec<Effect> {
                 .cloned();
             match selected {
                 Some(session) => return end_session(state, &session),
+                None => set_status(state, StatusKind::Info, "No session is selected."),
+            }
+        }
+        Action::Open => {
+            let selected = state
+                .selected_session_row()
+                .and_then(|i| state.sessions.get(i))
+                .cloned();
+            match selected {
+                Some(session) if state.is_mine(&session) => {
+                    return viewer::open(state, session);
+                }
+                Some(session) => set_status(
+                    state,
+                    StatusKind::Info,
+                    format!(
+                        "That session is {}'s; you can open only your own.",
+                        session.technician.name
+                    ),
+                ),
                 None => set_status(state, StatusKind::Info, "No session is selected."),
             }
         }
@@ -867,6 +918,7 @@ fn on_workstation_event(state: &mut State, workstation: WorkstationInfo) {
 
 /// A session started, or ended (then with why).
 fn on_session_event(state: &mut State, session: SessionInfo) {
+    let watched = viewer::on_session(state, &session);
     if session.ended_at.is_none() {
         match state.sessions.iter_mut().find(|s| s.id == session.id) {
             Some(row) => *row = session,
@@ -887,12 +939,13 @@ fn on_session_event(state: &mut State, session: SessionInfo) {
         .end_reason
         .clone()
         .unwrap_or_else(|| "no reason given".to_owned());
-    if state.is_mine(&session) {
-        // Your own session, ended by someone or something else: it must not go unnoticed.
+    if state.is_mine(&session) || watched {
+        // Your own session, ended by someone or something else: it must not go unnoticed,
+        // least of all when it closed the terminal you were typing into.
         let by_me = state
             .me()
             .is_some_and(|me| reason.ends_with(&format!("by {me}")));
-        let kind = if by_me {
+        let kind = if by_me && !watched {
             StatusKind::Warning
         } else {
             StatusKind::Error
@@ -1273,6 +1326,8 @@ fn back_to_form(state: &mut State, error: Option<String>) {
     state.sessions.clear();
     state.selected_session = None;
     state.ending.clear();
+    state.viewer = None;
+    state.screens.clear();
     state.view = View::Workstations;
     if matches!(
         state.dialog,
@@ -1312,9 +1367,12 @@ fn sentence(text: &str) -> String {
 }
 
 fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
+    // Frames redraw only when they change what is shown.
+    if let NetEvent::Frame(bytes) = &event {
+        return viewer::on_frame(state, bytes);
+    }
     state.dirty = true;
     match event {
-        // Live-session frames are drawn by the viewer, which arrives with the session work.
         NetEvent::Frame(_) => Vec::new(),
         NetEvent::CertificateSeen { hub, fingerprint } => {
             if state.login.phase == LoginPhase::Probing {
@@ -1414,6 +1472,7 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
                 state.connection = Connection::Reconnecting {
                     reason: reason.clone(),
                 };
+                viewer::on_disconnected(state);
                 state.pending.clear();
                 state.ending.clear();
                 // Its reply will never come; the hub ends an attempt whose console left.
@@ -1483,6 +1542,8 @@ fn on_logged_in(
         );
     }
     effects.extend(refresh(state));
+    // The hub ended the terminal's stream with the old connection: ask again.
+    effects.extend(viewer::watch(state));
     effects
 }
 
@@ -1523,6 +1584,7 @@ fn on_reply(
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
         Pending::ListSessions => "Loading sessions".to_owned(),
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
+        Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
         Pending::RequestAccess {
             hostname,
             workstation,
@@ -1762,8 +1824,16 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 session_summary(&session)
             );
             state.lockouts.remove(&session.workstation_id);
-            on_session_event(state, session);
+            let headless = state
+                .workstations
+                .iter()
+                .any(|w| w.id == session.workstation_id && w.screen.is_none());
+            on_session_event(state, session.clone());
             set_status(state, StatusKind::Success, text);
+            if headless {
+                // No screen to show: its shell, full screen.
+                return viewer::open(state, session);
+            }
         }
         (Pending::EndSession { session, hostname }, ConsoleReply::Done) => {
             state.sessions.retain(|s| s.id != session);
@@ -1773,6 +1843,9 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 StatusKind::Success,
                 format!("Ended the session on {hostname}."),
             );
+        }
+        (Pending::Watch { session }, ConsoleReply::Watching { stream }) => {
+            return viewer::on_watching(state, &session, stream);
         }
         (Pending::ListClients, ConsoleReply::Clients { clients }) => {
             state.clients = Vec::new();
@@ -1858,6 +1931,8 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Done => "done",
     }
 }
+
+mod viewer;
 
 #[cfg(test)]
 mod tests;

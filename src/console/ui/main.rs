@@ -12,6 +12,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{hints_line, hints_line_where, spinner, truncate, word_wrap};
 use crate::client::store::hub_key;
+use crate::console::action::Action;
 use crate::console::keymap::Layer;
 use crate::console::state::{Connection, Pane, State, StatusKind, View, relative_age};
 use crate::console::theme::{Role, Theme};
@@ -570,7 +571,10 @@ fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme,
             layer,
             area.width.saturating_sub(1),
-            |action| layer != Layer::Main || state.can(action),
+            |action| match layer {
+                Layer::Main => state.can(action),
+                _ => action != Action::Open || state.can_open_selected_session(),
+            },
         );
         frame.render_widget(
             Paragraph::new(hints),

@@ -5,6 +5,9 @@ mod dialogs;
 mod help;
 mod login;
 mod main;
+mod terminal;
+
+pub use terminal::rate_label;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -25,6 +28,17 @@ pub const MIN_HEIGHT: u16 = 12;
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
     frame.render_widget(Block::default().style(theme.style(Role::Text)), area);
+    // A live terminal works at any size: the remote follows it.
+    if state.screen == Screen::Main
+        && let Some(viewer) = &state.viewer
+        && area.height >= 2
+    {
+        terminal::draw(state, viewer, theme, frame, area);
+        if let Some(Dialog::Help { scroll }) = &state.dialog {
+            help::draw(state, theme, frame, area, *scroll);
+        }
+        return;
+    }
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let text = vec![
             Line::from(Span::styled(

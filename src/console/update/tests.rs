@@ -1624,3 +1624,508 @@ fn footer_offers_only_what_applies_to_the_row() {
     key(&mut state, KeyCode::Char('j')); // xray, offline
     assert!(!state.can(Action::Connect) && !state.can(Action::RequestAccess));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The live terminal
+
+mod live_terminal {
+    use super::*;
+    use crate::console::state::ViewerMode;
+    use crate::protocol::ViewSpec;
+    use crate::protocol::stream::{self, StreamFrame};
+
+    const STREAM: u64 = 7;
+
+    /// Logged in, `reception` (headless) selected, `Enter` (or `v`) pressed and accepted: the
+    /// effects of the accepted `Connect`.
+    fn connect(view_only: bool) -> (State, Vec<Effect>) {
+        let mut state = logged_in();
+        assert_eq!(state.selected_workstation.as_deref(), Some("w1"));
+        let effects = key(
+            &mut state,
+            if view_only {
+                KeyCode::Char('v')
+            } else {
+                KeyCode::Enter
+            },
+        );
+        let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+            panic!("expected a Connect, got {effects:?}");
+        };
+        let mut opened = session("s1", ("w1", "reception"), "ann", 0);
+        opened.view_only = view_only;
+        let effects = net(
+            &mut state,
+            NetEvent::Reply {
+                id: *id,
+                result: Ok(ConsoleReply::Session { session: opened }),
+            },
+        );
+        (state, effects)
+    }
+
+    /// The `Watch` requests among effects: (id, session, cols, rows).
+    fn watches(effects: &[Effect]) -> Vec<(u64, String, u16, u16)> {
+        requests(effects)
+            .into_iter()
+            .filter_map(|(id, body)| match body {
+                ConsoleRequest::Watch {
+                    session,
+                    view: ViewSpec::Terminal { cols, rows },
+                } => Some((id, session, cols, rows)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn watching(state: &mut State, id: u64) -> Vec<Effect> {
+        net(
+            state,
+            NetEvent::Reply {
+                id,
+                result: Ok(ConsoleReply::Watching { stream: STREAM }),
+            },
+        )
+    }
+
+    /// Connected and streaming: the viewer is open on stream `STREAM`.
+    fn viewing(view_only: bool) -> State {
+        let (mut state, effects) = connect(view_only);
+        let [(id, ..)] = &watches(&effects)[..] else {
+            panic!("expected one Watch, got {effects:?}");
+        };
+        watching(&mut state, *id);
+        state
+    }
+
+    fn output(state: &mut State, stream: u64, seq: u64, bytes: &str) -> Vec<Effect> {
+        let frame = StreamFrame::TerminalOutput {
+            stream,
+            seq,
+            bytes: bytes.as_bytes().to_vec(),
+        };
+        net(
+            state,
+            NetEvent::Frame(stream::encode(&frame).expect("encode")),
+        )
+    }
+
+    /// Acknowledgements among effects: (stream, seq).
+    fn acks(effects: &[Effect]) -> Vec<(u64, u64)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Net(NetCommand::Notify {
+                    body: ConsoleRequest::Ack { stream, seq },
+                }) => Some((*stream, *seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Keystroke frames among effects: (stream, seq, bytes).
+    fn typed(effects: &[Effect]) -> Vec<(u64, u64, Vec<u8>)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Net(NetCommand::SendFrame(bytes)) => {
+                    match stream::decode(bytes).expect("decode") {
+                        StreamFrame::TerminalInput { stream, seq, bytes } => {
+                            Some((stream, seq, bytes))
+                        }
+                        other => panic!("unexpected frame {other:?}"),
+                    }
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn screen_text(state: &State) -> String {
+        state.viewer.as_ref().expect("viewer open").term.text()
+    }
+
+    fn menu_key(state: &mut State) -> Vec<Effect> {
+        ctrl(state, ']')
+    }
+
+    #[test]
+    fn connecting_to_a_headless_workstation_opens_its_terminal_at_the_console_size() {
+        let (state, effects) = connect(false);
+        assert_eq!(state.layer(), Layer::Terminal);
+        let viewer = state.viewer.as_ref().expect("viewer open");
+        assert_eq!(viewer.session.hostname, "reception");
+        assert_eq!(viewer.term.size(), (80, 23), "all rows but the status bar");
+        let [(_, watched, 80, 23)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 80x23, got {effects:?}");
+        };
+        assert_eq!(watched, "s1");
+
+        // A workstation with a screen is not shown as a terminal.
+        let mut state = logged_in();
+        state.workstations[0].screen = Some(crate::protocol::ScreenSize {
+            width: 1920,
+            height: 1080,
+        });
+        let effects = key(&mut state, KeyCode::Enter);
+        let [(id, _)] = &requests(&effects)[..] else {
+            panic!("expected a Connect");
+        };
+        let effects = net(
+            &mut state,
+            NetEvent::Reply {
+                id: *id,
+                result: Ok(ConsoleReply::Session {
+                    session: session("s1", ("w1", "reception"), "ann", 0),
+                }),
+            },
+        );
+        assert!(state.viewer.is_none());
+        assert!(watches(&effects).is_empty());
+    }
+
+    #[test]
+    fn frames_are_drawn_and_acked_with_their_seq() {
+        let (mut state, effects) = connect(false);
+        let [(watch_id, ..)] = &watches(&effects)[..] else {
+            panic!("expected a Watch");
+        };
+        // Output can overtake the Watching reply: kept, then drawn and acked with it.
+        let effects = output(&mut state, STREAM, 1, "$ ");
+        assert!(acks(&effects).is_empty(), "the stream is not known yet");
+        let effects = watching(&mut state, *watch_id);
+        assert_eq!(acks(&effects), [(STREAM, 1)]);
+        assert_eq!(screen_text(&state).lines().next(), Some("$"));
+
+        state.dirty = false;
+        let effects = output(&mut state, STREAM, 2, "echo hi\r\nhi\r\n$ ");
+        assert_eq!(acks(&effects), [(STREAM, 2)]);
+        assert!(state.dirty, "new output redraws");
+        let effects = output(&mut state, STREAM, 3, "x");
+        assert_eq!(acks(&effects), [(STREAM, 3)]);
+        assert_eq!(
+            screen_text(&state).lines().collect::<Vec<_>>()[..3],
+            ["$ echo hi", "hi", "$ x"]
+        );
+
+        // Another stream's frame (a terminal left earlier) is neither drawn nor acked.
+        state.dirty = false;
+        let effects = output(&mut state, STREAM + 1, 9, "intruder");
+        assert!(acks(&effects).is_empty());
+        assert!(!screen_text(&state).contains("intruder"));
+        assert!(!state.dirty, "nothing changed, nothing redrawn");
+
+        // A second's output becomes the rate; the next tick without output redraws once.
+        update(&mut state, Msg::Tick(t0() + Duration::seconds(1)));
+        let viewer = state.viewer.as_ref().expect("viewer");
+        assert_eq!(viewer.bytes_per_second, 2 + 15 + 1);
+        state.dirty = false;
+        update(&mut state, Msg::Tick(t0() + Duration::seconds(2)));
+        assert!(state.dirty, "the rate fell to 0");
+        state.dirty = false;
+        update(&mut state, Msg::Tick(t0() + Duration::seconds(3)));
+        assert!(!state.dirty, "an idle terminal is not redrawn every second");
+    }
+
+    #[test]
+    fn keys_become_terminal_input_frames() {
+        let (mut state, effects) = connect(false);
+        let [(watch_id, ..)] = &watches(&effects)[..] else {
+            panic!("expected a Watch");
+        };
+        // Typed before the stream is known: sent with it.
+        assert!(typed(&key(&mut state, KeyCode::Char('l'))).is_empty());
+        let effects = watching(&mut state, *watch_id);
+        assert_eq!(typed(&effects), [(STREAM, 1, b"l".to_vec())]);
+
+        let mut sent = Vec::new();
+        for code in [KeyCode::Char('s'), KeyCode::Enter, KeyCode::Up] {
+            sent.extend(typed(&key(&mut state, code)));
+        }
+        // Ctrl-C and q belong to the remote here: they neither quit nor run an action.
+        sent.extend(typed(&ctrl(&mut state, 'c')));
+        sent.extend(typed(&key(&mut state, KeyCode::Char('q'))));
+        sent.extend(typed(&update(&mut state, Msg::Paste("echo a\n".into()))));
+        assert_eq!(
+            sent,
+            [
+                (STREAM, 2, b"s".to_vec()),
+                (STREAM, 3, b"\r".to_vec()),
+                (STREAM, 4, b"\x1b[A".to_vec()),
+                (STREAM, 5, b"\x03".to_vec()),
+                (STREAM, 6, b"q".to_vec()),
+                (STREAM, 7, b"echo a\n".to_vec()),
+            ]
+        );
+        assert!(!state.quitting);
+        assert_eq!(state.layer(), Layer::Terminal);
+
+        // The remote's cursor mode is followed.
+        output(&mut state, STREAM, 1, "\x1b[?1h");
+        assert_eq!(
+            typed(&key(&mut state, KeyCode::Up)),
+            [(STREAM, 8, b"\x1bOA".to_vec())]
+        );
+    }
+
+    #[test]
+    fn ctrl_bracket_opens_the_menu_and_keys_stop_going_to_the_remote() {
+        let mut state = viewing(false);
+        let effects = menu_key(&mut state);
+        assert!(typed(&effects).is_empty(), "the menu key is not sent");
+        assert_eq!(state.layer(), Layer::TerminalMenu);
+        for code in [KeyCode::Char('x'), KeyCode::Enter, KeyCode::Char('l')] {
+            assert!(typed(&key(&mut state, code)).is_empty());
+        }
+        assert!(typed(&update(&mut state, Msg::Paste("ls\n".into()))).is_empty());
+        // Esc (or the menu key again) is back to typing.
+        key(&mut state, KeyCode::Esc);
+        assert_eq!(state.layer(), Layer::Terminal);
+        assert_eq!(
+            typed(&key(&mut state, KeyCode::Esc)).len(),
+            1,
+            "Esc goes to the remote"
+        );
+        menu_key(&mut state);
+        menu_key(&mut state);
+        assert_eq!(state.layer(), Layer::Terminal);
+
+        // Scroll back: PgUp/PgDn/arrows move through the history, Esc is live again.
+        for i in 0..60 {
+            output(&mut state, STREAM, i + 1, &format!("line {i}\r\n"));
+        }
+        menu_key(&mut state);
+        key(&mut state, KeyCode::Char('s'));
+        assert_eq!(state.layer(), Layer::TerminalScroll);
+        let viewer = state.viewer.as_ref().expect("viewer");
+        assert_eq!(viewer.term.scrollback(), 22, "a page up, a line kept");
+        key(&mut state, KeyCode::Down);
+        key(&mut state, KeyCode::PageDown);
+        key(&mut state, KeyCode::Up);
+        assert_eq!(state.viewer.as_ref().expect("viewer").term.scrollback(), 1);
+        assert!(typed(&key(&mut state, KeyCode::Char('x'))).is_empty());
+        key(&mut state, KeyCode::Esc);
+        let viewer = state.viewer.as_ref().expect("viewer");
+        assert_eq!(
+            (viewer.mode, viewer.term.scrollback()),
+            (ViewerMode::Live, 0)
+        );
+
+        // Back to the list: the stream stops, the session stays open and is listed.
+        menu_key(&mut state);
+        let effects = key(&mut state, KeyCode::Char('d'));
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::Net(NetCommand::Notify {
+                body: ConsoleRequest::Unwatch { stream: STREAM }
+            })
+        )));
+        assert!(state.viewer.is_none());
+        assert_eq!(state.layer(), Layer::Main);
+        assert_eq!(state.sessions.len(), 1);
+        assert!(status_text(&state).contains("stays open (o opens it again"));
+        assert!(state.can(Action::Open));
+
+        // `o` opens it again, with the screen as it was, and watches again.
+        let effects = key(&mut state, KeyCode::Char('o'));
+        assert_eq!(watches(&effects).len(), 1);
+        assert!(screen_text(&state).contains("line 59"));
+
+        // The menu's end key ends the session and returns to the list.
+        menu_key(&mut state);
+        let effects = key(&mut state, KeyCode::Char('e'));
+        assert!(matches!(
+            &requests(&effects)[..],
+            [(_, ConsoleRequest::EndSession { session })] if session == "s1"
+        ));
+        assert!(state.viewer.is_none());
+        assert_eq!(state.layer(), Layer::Main);
+    }
+
+    #[test]
+    fn resize_resends_watch_and_resizes_the_view() {
+        let mut state = viewing(false);
+        let effects = update(
+            &mut state,
+            Msg::Resize {
+                width: 120,
+                height: 40,
+            },
+        );
+        let [(id, session, 120, 39)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 120x39, got {effects:?}");
+        };
+        assert_eq!(session, "s1");
+        assert_eq!(
+            state.viewer.as_ref().expect("viewer").term.size(),
+            (120, 39)
+        );
+        // The same stream comes back; keys keep flowing on it.
+        watching(&mut state, *id);
+        assert_eq!(typed(&key(&mut state, KeyCode::Char('a')))[0].0, STREAM);
+        // A resize to the same size asks nothing.
+        let effects = update(
+            &mut state,
+            Msg::Resize {
+                width: 120,
+                height: 40,
+            },
+        );
+        assert!(watches(&effects).is_empty());
+    }
+
+    #[test]
+    fn a_session_ended_event_closes_the_viewer_with_the_reason() {
+        let mut state = viewing(false);
+        let mut ended = session("s1", ("w1", "reception"), "ann", 0);
+        ended.ended_at = Some(t0());
+        ended.end_reason = Some("unattended access withdrawn on the workstation".into());
+        session_event(&mut state, ended);
+        assert!(state.viewer.is_none());
+        assert_eq!(state.layer(), Layer::Main);
+        assert!(state.screens.is_empty(), "nothing kept of an ended session");
+        let status = state.status.as_ref().expect("status");
+        assert_eq!(status.kind, StatusKind::Error);
+        assert_eq!(
+            status.text,
+            "Your session on reception ended: unattended access withdrawn on the workstation."
+        );
+        // Its late output is ignored.
+        assert!(acks(&output(&mut state, STREAM, 5, "late")).is_empty());
+    }
+
+    #[test]
+    fn view_only_sends_nothing() {
+        let mut state = viewing(true);
+        assert!(state.viewer.as_ref().expect("viewer").session.view_only);
+        let mut effects = Vec::new();
+        for code in [KeyCode::Char('l'), KeyCode::Enter, KeyCode::Up] {
+            effects.extend(key(&mut state, code));
+        }
+        effects.extend(ctrl(&mut state, 'c'));
+        effects.extend(update(&mut state, Msg::Paste("rm -rf /\n".into())));
+        assert!(typed(&effects).is_empty(), "{effects:?}");
+        // Output still shows and is acked; the menu still opens.
+        assert_eq!(acks(&output(&mut state, STREAM, 1, "top")), [(STREAM, 1)]);
+        menu_key(&mut state);
+        assert_eq!(state.layer(), Layer::TerminalMenu);
+    }
+
+    #[test]
+    fn a_dropped_link_keeps_the_screen_and_watches_again_when_back() {
+        let mut state = viewing(false);
+        output(&mut state, STREAM, 1, "$ make\r\nbuilding");
+        net(
+            &mut state,
+            NetEvent::Disconnected {
+                reason: "connection lost".into(),
+            },
+        );
+        assert!(
+            screen_text(&state).contains("building"),
+            "the last screen stays"
+        );
+        assert_eq!(state.layer(), Layer::Terminal);
+        assert!(
+            typed(&key(&mut state, KeyCode::Char('x'))).is_empty(),
+            "nothing typed blind is sent, nor kept for later"
+        );
+        let effects = net(
+            &mut state,
+            NetEvent::LoggedIn {
+                user: user(),
+                token: None,
+            },
+        );
+        let [(id, session, 80, 23)] = &watches(&effects)[..] else {
+            panic!("expected a new Watch, got {effects:?}");
+        };
+        assert_eq!(session, "s1");
+        let effects = watching(&mut state, *id);
+        assert!(
+            typed(&effects).is_empty(),
+            "the key typed while down stays unsent"
+        );
+        assert_eq!(
+            acks(&output(&mut state, STREAM, 1, "\r\ndone")),
+            [(STREAM, 1)]
+        );
+        assert!(screen_text(&state).contains("done"));
+
+        // Had the session ended meanwhile, the new Watch is refused: back to the list.
+        net(
+            &mut state,
+            NetEvent::Disconnected {
+                reason: "connection lost".into(),
+            },
+        );
+        let effects = net(
+            &mut state,
+            NetEvent::LoggedIn {
+                user: user(),
+                token: None,
+            },
+        );
+        let [(id, ..)] = &watches(&effects)[..] else {
+            panic!("expected a new Watch");
+        };
+        net(
+            &mut state,
+            NetEvent::Reply {
+                id: *id,
+                result: Err(ProtocolError::not_found("open session")),
+            },
+        );
+        assert!(state.viewer.is_none());
+        assert_eq!(
+            status_text(&state),
+            "Your session on reception ended while the connection to the hub was down."
+        );
+        assert_eq!(
+            state.status.as_ref().map(|s| s.kind),
+            Some(StatusKind::Error)
+        );
+    }
+
+    #[test]
+    fn the_sessions_view_opens_your_own_sessions_only() {
+        let mut state = logged_in();
+        session_event(&mut state, session("s1", ("w1", "reception"), "ann", 5));
+        session_event(&mut state, session("s2", ("w3", "till"), "bob", 1));
+        key(&mut state, KeyCode::Char('s'));
+        assert_eq!(
+            state.selected_session.as_deref(),
+            Some("s2"),
+            "newest first"
+        );
+        assert!(!state.can_open_selected_session());
+        assert!(key(&mut state, KeyCode::Enter).is_empty());
+        assert!(state.viewer.is_none());
+        assert_eq!(
+            status_text(&state),
+            "That session is bob's; you can open only your own."
+        );
+        key(&mut state, KeyCode::Down);
+        assert!(state.can_open_selected_session());
+        let effects = key(&mut state, KeyCode::Enter);
+        assert_eq!(watches(&effects).len(), 1);
+        assert_eq!(state.layer(), Layer::Terminal);
+        // Back to the list returns to the sessions view it came from.
+        menu_key(&mut state);
+        key(&mut state, KeyCode::Char('d'));
+        assert_eq!(state.layer(), Layer::Sessions);
+    }
+
+    #[test]
+    fn o_on_a_row_without_a_session_of_yours_says_so() {
+        let mut state = logged_in();
+        let effects = key(&mut state, KeyCode::Char('o'));
+        assert!(effects.is_empty());
+        assert!(state.viewer.is_none());
+        assert_eq!(
+            status_text(&state),
+            "You have no open session on reception (Enter connects)."
+        );
+        assert!(!state.can(Action::Open), "the footer does not offer it");
+    }
+}

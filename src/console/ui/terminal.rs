@@ -1,0 +1,204 @@
+//! The live terminal, full screen: the remote shell over every row but the last, a status bar
+//! (workstation, technician, method, mode, bytes/s, the menu key), and the menu over it.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use unicode_width::UnicodeWidthStr;
+
+use super::{centered, hints_line, truncate};
+use crate::console::action::Action;
+use crate::console::keymap::Layer;
+use crate::console::state::{Connection, State, Viewer, ViewerMode};
+use crate::console::theme::{Role, Theme};
+
+pub(super) fn draw(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [screen, bar] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    frame.render_widget(&viewer.term, screen);
+    draw_bar(state, viewer, theme, frame, bar);
+    if viewer.mode == ViewerMode::Menu {
+        draw_menu(state, viewer, theme, frame, screen);
+    }
+}
+
+/// "1.2 KB/s": the last second's output.
+pub fn rate_label(bytes_per_second: u64) -> String {
+    const UNITS: [&str; 3] = ["KB/s", "MB/s", "GB/s"];
+    if bytes_per_second < 1000 {
+        return format!("{bytes_per_second} B/s");
+    }
+    let mut value = bytes_per_second as f64 / 1000.0;
+    let mut unit = UNITS[0];
+    for next in &UNITS[1..] {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.0} {unit}")
+    }
+}
+
+fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let base = theme.style(Role::Header);
+    frame.render_widget(Block::default().style(base), area);
+    let muted = theme.style(Role::Muted);
+    let session = &viewer.session;
+
+    // Right: where the stream is, then the key out. Always shown.
+    let menu_key = state
+        .keymap
+        .key_for(Layer::Terminal, Action::TerminalMenu)
+        .unwrap_or_default();
+    let mut right: Vec<Span> = match (&state.connection, viewer.mode) {
+        (Connection::Connected, ViewerMode::Scroll) => {
+            let lines = viewer.term.scrollback();
+            let mut spans = vec![
+                Span::styled(
+                    format!("↑ {lines} line{} ", if lines == 1 { "" } else { "s" }),
+                    theme.style(Role::Accent),
+                ),
+                Span::styled("│ ", muted),
+            ];
+            spans.extend(hints_line(state, theme, Layer::TerminalScroll, area.width / 2).spans);
+            spans.push(Span::raw(" "));
+            spans
+        }
+        (Connection::Connected, _) if viewer.stream.is_none() => {
+            vec![Span::styled("◌ opening… ", theme.style(Role::Warning))]
+        }
+        (Connection::Connected, _) => vec![Span::styled(
+            format!("↓ {} ", rate_label(viewer.bytes_per_second)),
+            muted,
+        )],
+        // Keys typed now are dropped, not kept to run later.
+        _ => vec![Span::styled("◌ reconnecting… ", theme.style(Role::Warning))],
+    };
+    if viewer.mode != ViewerMode::Scroll {
+        right.push(Span::styled("│ ", muted));
+        right.push(Span::styled(menu_key, theme.style(Role::Key)));
+        right.push(Span::styled(" menu ", muted));
+    }
+    let right = Line::from(right);
+    let right_width = u16::try_from(right.width())
+        .unwrap_or(area.width)
+        .min(area.width);
+
+    // Left: what this session is, most important first; the rest is dropped when narrow.
+    let mut segments: Vec<Vec<Span>> = vec![vec![
+        Span::styled(" ◆ ", theme.style(Role::Accent)),
+        Span::styled(session.hostname.clone(), theme.style(Role::Title)),
+    ]];
+    let (mode, mode_role) = if session.view_only {
+        ("view only: keys are not sent", Role::Warning)
+    } else {
+        ("control", Role::Text)
+    };
+    segments.push(vec![
+        Span::styled(" · ", muted),
+        Span::styled(mode, theme.style(mode_role)),
+    ]);
+    segments.push(vec![
+        Span::styled(" · ", muted),
+        Span::raw(session.technician.name.clone()),
+    ]);
+    segments.push(vec![
+        Span::styled(" · ", muted),
+        Span::raw(session.method.label()),
+    ]);
+    let [left_area, _, right_area] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(right_width),
+    ])
+    .areas(area);
+    let width = |segments: &[Vec<Span>]| segments.iter().flatten().map(Span::width).sum::<usize>();
+    while segments.len() > 1 && width(&segments) > usize::from(left_area.width) {
+        segments.pop();
+    }
+    let mut left: Vec<Span> = segments.into_iter().flatten().collect();
+    if width(std::slice::from_ref(&left)) > usize::from(left_area.width)
+        && let Some(host) = left.get_mut(1)
+    {
+        let room = usize::from(left_area.width).saturating_sub(3);
+        *host = Span::styled(truncate(&session.hostname, room), host.style);
+    }
+    frame.render_widget(Paragraph::new(Line::from(left)).style(base), left_area);
+    frame.render_widget(
+        Paragraph::new(right).style(base).right_aligned(),
+        right_area,
+    );
+}
+
+/// The menu: every key of the menu layer with what it does, from the keymap.
+fn draw_menu(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let rows: Vec<(String, &str)> = state
+        .keymap
+        .bindings(Layer::TerminalMenu)
+        .filter(|b| !b.keys.is_empty() && b.action != Action::TerminalMenu)
+        .map(|b| (b.keys_label(), b.description))
+        .collect();
+    let keys_width = rows.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+    let text_width = rows
+        .iter()
+        .map(|(_, d)| keys_width + 2 + d.width())
+        .max()
+        .unwrap_or(0);
+    let width = u16::try_from(text_width + 4)
+        .unwrap_or(u16::MAX)
+        .min(area.width.saturating_sub(2));
+    let inner_width = usize::from(width.saturating_sub(4));
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .map(|(keys, description)| {
+            let pad = keys_width.saturating_sub(keys.width()) + 2;
+            let room = inner_width.saturating_sub(keys_width + 2);
+            Line::from(vec![
+                Span::styled(keys, theme.style(Role::Key)),
+                Span::raw(" ".repeat(pad)),
+                Span::raw(truncate(description, room)),
+            ])
+        })
+        .collect();
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let title = format!(" {} ", viewer.session.hostname);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.style(Role::BorderFocused))
+        .style(theme.style(Role::Text))
+        .title(Span::styled(
+            truncate(&title, usize::from(width.saturating_sub(2))),
+            theme.style(Role::Title),
+        ));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines).style(Style::default()), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_read_naturally() {
+        assert_eq!(rate_label(0), "0 B/s");
+        assert_eq!(rate_label(999), "999 B/s");
+        assert_eq!(rate_label(1_234), "1.2 KB/s");
+        assert_eq!(rate_label(56_000), "56 KB/s");
+        assert_eq!(rate_label(3_400_000), "3.4 MB/s");
+    }
+}

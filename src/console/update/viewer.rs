@@ -1,0 +1,387 @@
+//! The live terminal: open it on a session, feed it the remote's output (acknowledging every
+//! frame), send it keys and pastes, follow the console's size, and close it when the technician
+//! leaves or the session ends. Pure like the rest of `update`: acks, keystrokes and `Watch`
+//! requests come back as effects.
+
+use crossterm::event::KeyEvent;
+
+use super::{Effect, key_hint, request, set_status};
+use crate::console::action::Action;
+use crate::console::net::NetCommand;
+use crate::console::state::{
+    Connection, Pending, State, StatusKind, Viewer, ViewerMode, terminal_size,
+};
+use crate::console::terminal_view::TerminalView;
+use crate::protocol::stream::{self, StreamFrame};
+use crate::protocol::{
+    ConsoleRequest, ErrorCode, ProtocolError, SessionId, SessionInfo, StreamId, ViewSpec,
+};
+
+/// Frames kept while the `Watching` reply is on its way: the agent's window, and a margin.
+const EARLY_FRAMES: usize = 32;
+/// Keys typed before the stream is known, kept to send with it (a fast typist, not a paste
+/// of a file).
+const UNSENT_LIMIT: usize = 64 * 1024;
+
+/// Open the live terminal of `session`, full screen: its screen as last seen here, or a blank
+/// one, and ask the hub to stream it at the console's size.
+pub(super) fn open(state: &mut State, session: SessionInfo) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    if state
+        .viewer
+        .as_ref()
+        .is_some_and(|v| v.session.id != session.id)
+    {
+        effects.extend(detach(state));
+    }
+    let (cols, rows) = terminal_size(state.size);
+    let mut term = match state.viewer.take() {
+        Some(viewer) => viewer.term,
+        None => state
+            .screens
+            .remove(&session.id)
+            .unwrap_or_else(|| TerminalView::new(cols, rows)),
+    };
+    term.resize(cols, rows);
+    term.scroll_to_bottom();
+    state.viewer = Some(Viewer::new(session, term));
+    state.dirty = true;
+    effects.extend(watch(state));
+    effects
+}
+
+/// Ask for the stream at the console's size, unless that is what was last asked for. Sent
+/// again it resizes the remote terminal; after a reconnect it opens a new stream.
+pub(super) fn watch(state: &mut State) -> Vec<Effect> {
+    if state.connection != Connection::Connected {
+        return Vec::new(); // asked again once the link is back
+    }
+    let (cols, rows) = terminal_size(state.size);
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    if viewer.watched == Some((cols, rows)) {
+        return Vec::new();
+    }
+    viewer.watched = Some((cols, rows));
+    let session = viewer.session.id.clone();
+    vec![request(
+        state,
+        ConsoleRequest::Watch {
+            session: session.clone(),
+            view: ViewSpec::Terminal { cols, rows },
+        },
+        Pending::Watch { session },
+    )]
+}
+
+/// The console's size changed: the view follows at once, the remote with the next `Watch`.
+pub(super) fn resize(state: &mut State) -> Vec<Effect> {
+    let (cols, rows) = terminal_size(state.size);
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    viewer.term.resize(cols, rows);
+    watch(state)
+}
+
+/// The hub streams the session as `stream`: take the frames that came first, send the keys
+/// typed meanwhile.
+pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: StreamId) -> Vec<Effect> {
+    let Some(viewer) = state.viewer.as_mut().filter(|v| &v.session.id == session) else {
+        // Went back to the list before the answer came: stop the stream.
+        return vec![unwatch(stream)];
+    };
+    viewer.stream = Some(stream);
+    let mut effects = Vec::new();
+    for (early_stream, seq, bytes) in std::mem::take(&mut viewer.early) {
+        if early_stream == stream {
+            feed(viewer, &bytes);
+            effects.push(ack(stream, seq));
+        }
+    }
+    let unsent = std::mem::take(&mut viewer.unsent);
+    if !unsent.is_empty() {
+        effects.extend(send_input(state, unsent));
+    }
+    state.dirty = true;
+    effects
+}
+
+/// `Watch` was refused: the terminal cannot be shown. Say why and go back to the list.
+pub(super) fn on_watch_failed(
+    state: &mut State,
+    session: &SessionId,
+    error: &ProtocolError,
+) -> Vec<Effect> {
+    let Some(viewer) = state.viewer.as_ref().filter(|v| &v.session.id == session) else {
+        return Vec::new();
+    };
+    if error.code == ErrorCode::Unauthenticated {
+        // Sent as the link dropped: it is asked again when the link is back.
+        if let Some(viewer) = &mut state.viewer {
+            viewer.watched = None;
+        }
+        return Vec::new();
+    }
+    let hostname = viewer.session.hostname.clone();
+    let text = if error.code == ErrorCode::NotFound {
+        state.sessions.retain(|s| &s.id != session);
+        if viewer.link_dropped {
+            format!("Your session on {hostname} ended while the connection to the hub was down.")
+        } else {
+            format!("Your session on {hostname} has ended.")
+        }
+    } else {
+        format!(
+            "Could not show the terminal of {hostname}: {}",
+            super::sentence(&error.message)
+        )
+    };
+    close(state, None);
+    set_status(state, StatusKind::Error, text);
+    Vec::new()
+}
+
+/// A binary frame from the hub: output for the open terminal is drawn and acknowledged (the
+/// agent stops reading the shell after a window of unacknowledged frames).
+pub(super) fn on_frame(state: &mut State, bytes: &[u8]) -> Vec<Effect> {
+    let frame = match stream::decode(bytes) {
+        Ok(frame) => frame,
+        Err(e) => {
+            tracing::warn!(%e, "unreadable frame from the hub");
+            return Vec::new();
+        }
+    };
+    let StreamFrame::TerminalOutput { stream, seq, bytes } = frame else {
+        return Vec::new();
+    };
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new(); // late output of a terminal just left
+    };
+    match viewer.stream {
+        Some(current) if current == stream => {
+            feed(viewer, &bytes);
+            state.dirty = true;
+            vec![ack(stream, seq)]
+        }
+        // Output can overtake the `Watching` reply: keep it until the reply names the stream.
+        None if viewer.watched.is_some() && viewer.early.len() < EARLY_FRAMES => {
+            viewer.early.push((stream, seq, bytes));
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn feed(viewer: &mut Viewer, bytes: &[u8]) {
+    viewer.term.feed(bytes);
+    viewer.bytes_this_second = viewer
+        .bytes_this_second
+        .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+}
+
+fn ack(stream: StreamId, seq: u64) -> Effect {
+    Effect::Net(NetCommand::Notify {
+        body: ConsoleRequest::Ack { stream, seq },
+    })
+}
+
+fn unwatch(stream: StreamId) -> Effect {
+    Effect::Net(NetCommand::Notify {
+        body: ConsoleRequest::Unwatch { stream },
+    })
+}
+
+/// A key with no action in the live terminal: to the remote, in its cursor mode.
+pub(super) fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Effect> {
+    let Some(bytes) = state.viewer.as_ref().and_then(|v| v.term.key_bytes(key)) else {
+        return Vec::new();
+    };
+    send_input(state, bytes)
+}
+
+/// Pasted text: to the remote, bracketed when the remote asked for that.
+pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
+    let Some(bytes) = state.viewer.as_ref().map(|v| v.term.paste_bytes(text)) else {
+        return Vec::new();
+    };
+    send_input(state, bytes)
+}
+
+/// Keystrokes for the remote. View-only sessions send nothing (their status bar says so);
+/// while the link is down nothing is kept either, so nothing typed blind runs later.
+fn send_input(state: &mut State, bytes: Vec<u8>) -> Vec<Effect> {
+    let connected = state.connection == Connection::Connected;
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    if viewer.session.view_only || !connected || bytes.is_empty() {
+        return Vec::new();
+    }
+    if viewer.term.scrollback() > 0 {
+        viewer.term.scroll_to_bottom();
+        state.dirty = true;
+    }
+    let Some(stream) = viewer.stream else {
+        if viewer.unsent.len() + bytes.len() <= UNSENT_LIMIT {
+            viewer.unsent.extend_from_slice(&bytes);
+        }
+        return Vec::new();
+    };
+    viewer.input_seq += 1;
+    let frame = StreamFrame::TerminalInput {
+        stream,
+        seq: viewer.input_seq,
+        bytes,
+    };
+    match stream::encode(&frame) {
+        Ok(encoded) => vec![Effect::Net(NetCommand::SendFrame(encoded))],
+        Err(e) => {
+            set_status(state, StatusKind::Error, format!("Keys not sent: {e}."));
+            Vec::new()
+        }
+    }
+}
+
+/// The live terminal's own action: the menu key.
+pub(super) fn on_terminal_action(state: &mut State, action: Action) -> Vec<Effect> {
+    if action == Action::TerminalMenu
+        && let Some(viewer) = &mut state.viewer
+    {
+        viewer.mode = ViewerMode::Menu;
+    }
+    Vec::new()
+}
+
+pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    match action {
+        Action::Cancel | Action::TerminalMenu => viewer.mode = ViewerMode::Live,
+        Action::ScrollBack => {
+            viewer.mode = ViewerMode::Scroll;
+            let page = page(viewer);
+            viewer.term.scroll(page);
+        }
+        Action::Detach => return detach(state),
+        Action::EndSession => {
+            let session = viewer.session.clone();
+            close(state, None);
+            return super::end_session(state, &session);
+        }
+        Action::Help => state.dialog = Some(crate::console::state::Dialog::Help { scroll: 0 }),
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub(super) fn on_scroll_action(state: &mut State, action: Action) -> Vec<Effect> {
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    let page = page(viewer);
+    match action {
+        Action::Up => viewer.term.scroll(1),
+        Action::Down => viewer.term.scroll(-1),
+        Action::PageUp => viewer.term.scroll(page),
+        Action::PageDown => viewer.term.scroll(-page),
+        Action::First => viewer.term.scroll(i32::MAX),
+        Action::Last => viewer.term.scroll_to_bottom(),
+        Action::Cancel => {
+            viewer.term.scroll_to_bottom();
+            viewer.mode = ViewerMode::Live;
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// A page of the remote terminal, less a line kept for context.
+fn page(viewer: &Viewer) -> i32 {
+    i32::from(viewer.term.size().1.saturating_sub(1).max(1))
+}
+
+/// Back to the list: the stream stops, the session stays open, its screen is kept for when the
+/// technician opens it again.
+pub(super) fn detach(state: &mut State) -> Vec<Effect> {
+    let Some(viewer) = &state.viewer else {
+        return Vec::new();
+    };
+    let effects: Vec<Effect> = viewer.stream.map(unwatch).into_iter().collect();
+    let session = viewer.session.clone();
+    close(state, Some(&session));
+    // The row of the session is selected, so the keys the status line names apply to it.
+    if state
+        .visible_workstations()
+        .iter()
+        .any(|w| w.id == session.workstation_id)
+    {
+        state.selected_workstation = Some(session.workstation_id.clone());
+        super::scroll_into_view(state);
+    }
+    let open = key_hint(state, Action::Open, "o");
+    let end = key_hint(state, Action::EndSession, "e");
+    set_status(
+        state,
+        StatusKind::Info,
+        format!(
+            "Back to the list; your session on {} stays open ({open} opens it again, {end} ends it).",
+            session.hostname
+        ),
+    );
+    effects
+}
+
+/// Close the viewer; with `keep`, its screen is kept for that session.
+pub(super) fn close(state: &mut State, keep: Option<&SessionInfo>) {
+    if let Some(mut viewer) = state.viewer.take()
+        && let Some(session) = keep
+    {
+        viewer.term.scroll_to_bottom();
+        state.screens.insert(session.id.clone(), viewer.term);
+    }
+    state.dirty = true;
+}
+
+/// The link to the hub dropped: the hub ended this console's streams. The last screen stays;
+/// the stream is asked for again when the link is back.
+pub(super) fn on_disconnected(state: &mut State) {
+    if let Some(viewer) = &mut state.viewer {
+        viewer.stream = None;
+        viewer.watched = None;
+        viewer.link_dropped = true;
+        viewer.early.clear();
+        viewer.unsent.clear();
+    }
+}
+
+/// A second passed: the bytes/s shown is the last second's. Redraw only when it changed.
+pub(super) fn on_tick(state: &mut State) {
+    if let Some(viewer) = &mut state.viewer {
+        let rate = std::mem::take(&mut viewer.bytes_this_second);
+        if rate != viewer.bytes_per_second {
+            viewer.bytes_per_second = rate;
+            state.dirty = true;
+        }
+    }
+}
+
+/// The session changed or ended. An ended session closes its terminal; returns whether the
+/// open terminal was that session's.
+pub(super) fn on_session(state: &mut State, session: &SessionInfo) -> bool {
+    if session.ended_at.is_some() {
+        state.screens.remove(&session.id);
+    }
+    let Some(viewer) = state.viewer.as_mut().filter(|v| v.session.id == session.id) else {
+        return false;
+    };
+    if session.ended_at.is_some() {
+        close(state, None);
+    } else {
+        viewer.session = session.clone();
+        state.dirty = true;
+    }
+    true
+}
