@@ -142,49 +142,62 @@ fn set(cell: &mut Cell, ch: char, fg: Color, bg: Color) {
     cell.set_char(ch).set_fg(fg).set_bg(bg);
 }
 
+/// `(x * RECIPROCAL[n] + 2^15) >> 16` rounds `x / n` exactly for `x <= 6 * 255`.
+const RECIPROCAL: [u32; 7] = [0, 65536, 32768, 21846, 16384, 13108, 10923];
+
+fn rounded_mean(sum: [u32; 3], n: usize) -> [u8; 3] {
+    let r = RECIPROCAL[n.min(6)];
+    let half = n as u32 / 2;
+    [
+        (((sum[0] + half) * r) >> 16) as u8,
+        (((sum[1] + half) * r) >> 16) as u8,
+        (((sum[2] + half) * r) >> 16) as u8,
+    ]
+}
+
 /// Split a cell's pixels in two: at the middle of the channel with the widest range. Returns
 /// the pattern (bit i set = pixel i is on the bright side, drawn in fg) and the two means.
 fn split(block: &[[u8; 3]]) -> (u8, [u8; 3], [u8; 3]) {
-    let mut lo = [255u8; 3];
-    let mut hi = [0u8; 3];
-    for p in block {
+    let Some(&first) = block.first() else {
+        return (0, [0; 3], [0; 3]);
+    };
+    let (mut lo, mut hi) = (first, first);
+    for p in &block[1..] {
         for c in 0..3 {
             lo[c] = lo[c].min(p[c]);
             hi[c] = hi[c].max(p[c]);
         }
     }
-    let channel = (0..3).max_by_key(|&c| hi[c] - lo[c]).unwrap_or(0);
-    let range = hi[channel] - lo[channel];
-    let mean = |pattern: u8, on: bool| {
-        let mut sum = [0u32; 3];
-        let mut n = 0u32;
-        for (i, p) in block.iter().enumerate() {
-            if ((pattern >> i) & 1 == 1) == on {
-                n += 1;
-                for c in 0..3 {
-                    sum[c] += u32::from(p[c]);
-                }
-            }
-        }
-        let n = n.max(1);
-        [
-            ((sum[0] + n / 2) / n) as u8,
-            ((sum[1] + n / 2) / n) as u8,
-            ((sum[2] + n / 2) / n) as u8,
-        ]
+    let ranges = [hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]];
+    let channel = if ranges[0] >= ranges[1] && ranges[0] >= ranges[2] {
+        0
+    } else if ranges[1] >= ranges[2] {
+        1
+    } else {
+        2
     };
-    if range == 0 {
-        let all = mean(0, false);
-        return (0, all, all);
+    if ranges[channel] == 0 {
+        // Every channel is flat: all pixels are the same colour.
+        return (0, first, first);
     }
-    let threshold = lo[channel] + range / 2;
+    let threshold = lo[channel] + ranges[channel] / 2;
     let mut pattern = 0u8;
+    let (mut on, mut off) = ([0u32; 3], [0u32; 3]);
+    let mut n_on = 0;
     for (i, p) in block.iter().enumerate() {
-        if p[channel] > threshold {
-            pattern |= 1 << i;
-        }
+        let bright = p[channel] > threshold;
+        pattern |= u8::from(bright) << i;
+        let side = if bright { &mut on } else { &mut off };
+        side[0] += u32::from(p[0]);
+        side[1] += u32::from(p[1]);
+        side[2] += u32::from(p[2]);
+        n_on += usize::from(bright);
     }
-    (pattern, mean(pattern, true), mean(pattern, false))
+    (
+        pattern,
+        rounded_mean(on, n_on),
+        rounded_mean(off, block.len() - n_on),
+    )
 }
 
 /// A picture kept as text cells between frames.
@@ -312,6 +325,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reciprocal_means_are_exact() {
+        for n in 1..=6usize {
+            for sum in 0..=(n as u32 * 255) {
+                let got = rounded_mean([sum, 0, 0], n)[0];
+                assert_eq!(u32::from(got), (sum + n as u32 / 2) / n as u32, "{sum}/{n}");
+            }
+        }
+    }
+
+    #[test]
     fn sextant_glyphs_follow_unicode() {
         assert_eq!(sextant_char(1), '\u{1FB00}');
         assert_eq!(sextant_char(3), '\u{1FB02}');
@@ -359,9 +382,9 @@ mod tests {
         fb.set_pixel(1, 0, [120, 0, 0, 255]);
         view.update(&fb);
         let cell = &view.cells()[(0, 0)];
-        assert_eq!(cell.symbol(), sextant_char(0b111101).to_string());
-        assert_eq!(cell.fg, Color::Rgb(0, 120, 0));
-        assert_eq!(cell.bg, Color::Rgb(120, 0, 0));
+        assert_eq!(cell.symbol(), sextant_char(0b000010).to_string());
+        assert_eq!(cell.fg, Color::Rgb(120, 0, 0));
+        assert_eq!(cell.bg, Color::Rgb(0, 120, 0));
     }
 
     #[test]

@@ -75,6 +75,20 @@ pub fn fit(src_width: u32, src_height: u32, max_width: u32, max_height: u32) -> 
     }
 }
 
+/// Mark `area` of a ratatui buffer as drawn by graphics (sixel or kitty written beside
+/// ratatui): its diff then leaves those cells alone instead of painting blanks over the
+/// picture. Call it in the frame's draw, on the area the graphics view covers.
+pub fn skip_cells(buf: &mut ratatui::buffer::Buffer, area: ratatui::layout::Rect) {
+    let area = area.intersection(buf.area);
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            if let Some(cell) = buf.cell_mut((x, y)) {
+                cell.set_diff_option(ratatui::buffer::CellDiffOption::Skip);
+            }
+        }
+    }
+}
+
 /// Peak signal-to-noise ratio of two pictures' RGB channels in dB (alpha ignored);
 /// `f64::INFINITY` when identical, `None` when their sizes differ.
 pub fn psnr(a: &Framebuffer, b: &Framebuffer) -> Option<f64> {
@@ -99,6 +113,21 @@ pub fn psnr(a: &Framebuffer, b: &Framebuffer) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_cells_are_left_to_graphics() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect as CellRect;
+        let before = Buffer::empty(CellRect::new(0, 0, 4, 2));
+        let mut after = Buffer::with_lines(["abcd", "efgh"]);
+        skip_cells(&mut after, CellRect::new(1, 0, 2, 5));
+        let changed: Vec<(u16, u16)> = before
+            .diff(&after)
+            .iter()
+            .map(|(x, y, _)| (*x, *y))
+            .collect();
+        assert_eq!(changed, [(0, 0), (3, 0), (0, 1), (3, 1)]);
+    }
 
     #[test]
     fn fit_keeps_the_aspect_ratio() {

@@ -370,23 +370,33 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
         for r in 0..6.min(h - band) {
             let bit = 1u8 << r;
             let row = &px[(band + r) * w * 4..(band + r + 1) * w * 4];
-            let mut last_px = u32::MAX;
-            let mut last_idx = 0usize;
-            for (x, p) in row.chunks_exact(4).enumerate() {
+            // Desktops are mostly runs of one colour: look each run up once and mark it with
+            // one slice operation.
+            let mut x = 0;
+            while x < w {
+                let p = &row[x * 4..x * 4 + 4];
                 let v = u32::from_le_bytes([p[0], p[1], p[2], 0]);
-                if v != last_px {
-                    last_px = v;
-                    last_idx = usize::from(palette.index(p[0], p[1], p[2]));
-                    if scratch.first[last_idx] == u16::MAX {
-                        scratch.used.push(last_idx as u8);
-                        scratch.first[last_idx] = x as u16;
-                    } else if (x as u16) < scratch.first[last_idx] {
-                        scratch.first[last_idx] = x as u16;
+                let mut end = x + 1;
+                while end < w {
+                    let q = &row[end * 4..end * 4 + 4];
+                    if u32::from_le_bytes([q[0], q[1], q[2], 0]) != v {
+                        break;
                     }
+                    end += 1;
                 }
-                scratch.masks[last_idx * w + x] |= bit;
-                let l = &mut scratch.last[last_idx];
-                *l = (*l).max(x as u16);
+                let idx = usize::from(palette.index(p[0], p[1], p[2]));
+                if scratch.first[idx] == u16::MAX {
+                    scratch.used.push(idx as u8);
+                    scratch.first[idx] = x as u16;
+                } else if (x as u16) < scratch.first[idx] {
+                    scratch.first[idx] = x as u16;
+                }
+                let last = &mut scratch.last[idx];
+                *last = (*last).max((end - 1) as u16);
+                for m in &mut scratch.masks[idx * w + x..idx * w + end] {
+                    *m |= bit;
+                }
+                x = end;
             }
         }
         scratch.used.sort_unstable();
@@ -412,6 +422,15 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
             while i < line.len() {
                 let v = line[i];
                 let mut j = i + 1;
+                if v == 0 {
+                    // Gaps between a colour's pixels are long: skip them eight at a time.
+                    while let Some(word) = line.get(j..j + 8) {
+                        if word.iter().any(|&b| b != 0) {
+                            break;
+                        }
+                        j += 8;
+                    }
+                }
                 while j < line.len() && line[j] == v {
                     j += 1;
                 }
