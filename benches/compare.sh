@@ -8,7 +8,8 @@
 # Times are whole runs of each program (start, PNG decode, scale, encode, write), averaged over
 # RUNS, on the release build. PSNR: sixel is decoded by libsixel's sixel2png and compared with
 # the picture; text is read by a small terminal model (render::decode) and compared with the
-# picture box-scaled to the cells' resolution (200x120 for half blocks, 400x180 for sextants).
+# picture scaled by the image crate's triangle filter (not our box scaler) to the cells'
+# resolution (200x120 for half blocks, 400x180 for sextants).
 # chafa's default symbol set uses glyphs that have no exact pixel meaning, so it gets no PSNR.
 set -euo pipefail
 cd "$(dirname "$0")/.."

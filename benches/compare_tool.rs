@@ -2,17 +2,34 @@
 //! when cargo runs every bench). Run as `cargo bench --bench compare_tool -- COMMAND ...`:
 //!
 //! - `testimage OUT.png`: the 1920x1080 desktop picture the benchmarks use;
-//! - `psnr REFERENCE.png PICTURE.png`: PSNR in dB, the reference box-scaled to the picture's
+//! - `psnr REFERENCE.png PICTURE.png`: PSNR in dB, the reference scaled to the picture's
 //!   size first (sixel decoders may pad the height to a multiple of 6: the picture is cropped
 //!   to the reference's aspect);
 //! - `ansi-psnr REFERENCE.png TEXT COLSxROWS halfblock|sextant`: the ANSI text read by a small
-//!   terminal model, its cells turned into pixels, compared with the box-scaled reference.
+//!   terminal model, its cells turned into pixels, compared with the scaled reference.
+//!
+//! References are scaled by the image crate (triangle filter), not by our box scaler.
 
 use std::process::ExitCode;
 
 use tether::frame::{Framebuffer, Rect};
 use tether::render::decode::{cells_to_pixels, parse_ansi};
-use tether::render::{Glyphs, psnr, scale::scale, testimage};
+use tether::render::{Glyphs, psnr, testimage};
+
+/// The reference at another size, scaled by the image crate (triangle filter): independent of
+/// our own box scaler, so ours is not scored against itself.
+fn scale(fb: &Framebuffer, width: u32, height: u32) -> Framebuffer {
+    if (fb.width(), fb.height()) == (width, height) {
+        return fb.clone();
+    }
+    let Some(img) = image::RgbaImage::from_raw(fb.width(), fb.height(), fb.as_rgba().to_vec())
+    else {
+        return Framebuffer::new(width, height);
+    };
+    let out = image::imageops::resize(&img, width, height, image::imageops::FilterType::Triangle);
+    Framebuffer::from_rgba(width, height, out.into_raw())
+        .unwrap_or_else(|| Framebuffer::new(width, height))
+}
 
 fn load(path: &str) -> Result<Framebuffer, String> {
     let img = image::open(path)

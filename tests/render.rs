@@ -3,6 +3,7 @@
 //! backend read back by a small terminal model, kitty commands decoded back to pixels.
 
 #[path = "common/peers.rs"]
+#[allow(dead_code)]
 mod peers;
 
 use std::io::{Read, Write};
@@ -107,6 +108,7 @@ fn sixel_decoded_by_libsixel_matches_the_source() {
     let mut screen = sixel2png(&images[0].2);
     assert_eq!((screen.width(), screen.height()), (1920, 1080));
     let db = psnr(&desktop, &screen).expect("same size");
+    eprintln!("sixel full frame through sixel2png: {db:.2} dB");
     assert!(db >= SIXEL_MIN_DB, "full frame: {db:.2} dB");
 
     // A window's content scrolls by a few pixels inside one 64x64 tile: only cell-aligned
@@ -126,6 +128,7 @@ fn sixel_decoded_by_libsixel_matches_the_source() {
         );
     }
     let db = psnr(&changed, &screen).expect("same size");
+    eprintln!("after a {}-byte tile: {db:.2} dB", out.len());
     assert!(db >= SIXEL_MIN_DB, "after the tile: {db:.2} dB");
 }
 
@@ -134,11 +137,12 @@ fn half_block_cells_match_the_scaled_source() {
     let desktop = testimage::desktop(1920, 1080);
     let blank = Buffer::empty(CellRect::new(0, 0, 200, 60));
     // 24-bit colour is exact: what the terminal shows is the box-scaled picture.
-    // 256 colours: the cube's steps are up to 40 apart, so about 30 dB is the most to hope
-    // for; 27 dB catches a wrong mapping (nearest-in-cube-only gives about 25).
+    // 256 colours: the cube's first step is 95 wide, so dark colours land far off. On this
+    // picture the exact nearest of the 240 colours gives 23.1 dB and a cube-only nearest
+    // 20.3 dB; 22 dB tells the two apart.
     for (depth, min_db) in [
         (ColorDepth::TrueColor, 60.0),
-        (ColorDepth::Palette256, 27.0),
+        (ColorDepth::Palette256, 22.0),
     ] {
         let mut view = TextView::new(Glyphs::HalfBlock, depth, 200, 60);
         view.update(&desktop);
@@ -186,7 +190,15 @@ fn half_blocks_are_not_worse_than_chafa() {
         .output()
         .expect("chafa runs");
     assert!(out.status.success());
-    let reference = scale(&desktop, 200, 120);
+    // The reference is scaled by the image crate (triangle filter), not by our box scaler,
+    // so neither side is scored against its own resampling.
+    let reference = image::imageops::resize(
+        &image::RgbaImage::from_raw(1920, 1080, desktop.as_rgba().to_vec()).expect("image"),
+        200,
+        120,
+        image::imageops::FilterType::Triangle,
+    );
+    let reference = Framebuffer::from_rgba(200, 120, reference.into_raw()).expect("RGBA");
     let chafa = cells_to_pixels(&parse_ansi(&out.stdout, 200, 60), Glyphs::HalfBlock);
     let chafa_db = psnr(&reference, &chafa).expect("same size");
     let mut view = TextView::new(Glyphs::HalfBlock, ColorDepth::TrueColor, 200, 60);
@@ -196,6 +208,7 @@ fn half_blocks_are_not_worse_than_chafa() {
         &cells_to_pixels(view.cells(), Glyphs::HalfBlock),
     )
     .expect("same size");
+    eprintln!("half blocks 200x60: ours {ours_db:.2} dB, chafa {chafa_db:.2} dB");
     assert!(
         ours_db >= chafa_db,
         "ours {ours_db:.2} dB, chafa {chafa_db:.2} dB"
@@ -217,6 +230,7 @@ fn a_pointer_move_costs_under_a_kilobyte() {
         view.update_damage(&after, &damage);
         let bytes = terminal_bytes(&shown, view.cells());
         assert!(!bytes.is_empty(), "{glyphs:?}: the move is drawn");
+        eprintln!("pointer move, {glyphs:?}: {} bytes", bytes.len());
         assert!(bytes.len() <= 1024, "{glyphs:?}: {} bytes", bytes.len());
     }
     let mut sixel = SixelView::new(CellRect::new(0, 0, 192, 54), 55, CellSize::new(10, 20), 256);
@@ -224,6 +238,7 @@ fn a_pointer_move_costs_under_a_kilobyte() {
     sixel.render(&before, &mut out);
     out.clear();
     sixel.render_damage(&after, &damage, &mut out);
+    eprintln!("pointer move, sixel: {} bytes", out.len());
     assert!(out.len() <= 2048, "sixel: {} bytes", out.len());
 }
 

@@ -47,6 +47,9 @@ pub struct RenderArgs {
     pub colors256: bool,
 }
 
+/// The largest picture drawn (8K UHD): beyond it memory, not the terminal, is the limit.
+const MAX_PIXELS: u64 = 7680 * 4320;
+
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let bad = || format!("`{s}` is not a size: write it as WIDTHxHEIGHT, for example 200x60");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
@@ -115,6 +118,11 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
     } else {
         fit(src.width(), src.height(), box_w, box_h)
     };
+    if u64::from(pw) * u64::from(ph) > MAX_PIXELS {
+        return Err(Failure::from(format!(
+            "{pw}x{ph} pixels is too large a picture: choose a smaller --size or --cell"
+        )));
+    }
     let used_cols = (pw + u32::from(cell.width) / 2) / u32::from(cell.width);
     let used_rows = (ph + u32::from(cell.height) / 2) / u32::from(cell.height);
     let (used_cols, used_rows) = (

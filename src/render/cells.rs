@@ -417,7 +417,7 @@ mod tests {
             full.cells(),
             "damage-only equals a full redraw"
         );
-        let cells: u32 = rects.iter().map(|r| u32::from(r.area())).sum();
+        let cells: u32 = rects.iter().map(|r| r.area()).sum();
         assert!(cells <= 12, "{rects:?}");
         let diff = before.diff(view.cells());
         assert!(!diff.is_empty() && diff.len() <= 12, "{}", diff.len());

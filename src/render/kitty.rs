@@ -32,10 +32,10 @@ fn rgb(img: &Framebuffer) -> Vec<u8> {
 pub fn command(control: &str, data: &[u8], tmux: bool, out: &mut Vec<u8>) {
     let mut z = ZlibEncoder::new(Vec::with_capacity(data.len() / 4), Compression::fast());
     // Writing to a Vec cannot fail; an error here would only mean an empty payload.
-    let compressed = match z.write_all(data).and_then(|()| z.finish()) {
-        Ok(c) => c,
-        Err(_) => Vec::new(),
-    };
+    let compressed = z
+        .write_all(data)
+        .and_then(|()| z.finish())
+        .unwrap_or_default();
     let b64 = base64::engine::general_purpose::STANDARD.encode(compressed);
     let chunks: Vec<&[u8]> = if b64.is_empty() {
         vec![&[][..]]

@@ -312,9 +312,9 @@ impl Palette {
 pub struct Scratch {
     /// One row of sixel bits per colour for the current band (`256 * width`).
     masks: Vec<u8>,
-    /// First and last column each colour occupies in the band (`u16::MAX` when unused).
-    first: Vec<u16>,
-    last: Vec<u16>,
+    /// First and last column each colour occupies in the band (`u32::MAX` when unused).
+    first: Vec<u32>,
+    last: Vec<u32>,
     used: Vec<u8>,
 }
 
@@ -360,7 +360,7 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
     scratch.masks.clear();
     scratch.masks.resize(colors * w, 0);
     scratch.first.clear();
-    scratch.first.resize(colors, u16::MAX);
+    scratch.first.resize(colors, u32::MAX);
     scratch.last.clear();
     scratch.last.resize(colors, 0);
     let mut defined = [false; 256];
@@ -385,14 +385,14 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
                     end += 1;
                 }
                 let idx = usize::from(palette.index(p[0], p[1], p[2]));
-                if scratch.first[idx] == u16::MAX {
+                if scratch.first[idx] == u32::MAX {
                     scratch.used.push(idx as u8);
-                    scratch.first[idx] = x as u16;
-                } else if (x as u16) < scratch.first[idx] {
-                    scratch.first[idx] = x as u16;
+                    scratch.first[idx] = x as u32;
+                } else if (x as u32) < scratch.first[idx] {
+                    scratch.first[idx] = x as u32;
                 }
                 let last = &mut scratch.last[idx];
-                *last = (*last).max((end - 1) as u16);
+                *last = (*last).max((end - 1) as u32);
                 for m in &mut scratch.masks[idx * w + x..idx * w + end] {
                     *m |= bit;
                 }
@@ -415,7 +415,7 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
                 out.push(b';');
                 push_number(out, u32::from(p[2]));
             }
-            let (first, last) = (usize::from(scratch.first[c]), usize::from(scratch.last[c]));
+            let (first, last) = (scratch.first[c] as usize, scratch.last[c] as usize);
             push_run(out, b'?', first);
             let line = &mut scratch.masks[c * w + first..=c * w + last];
             let mut i = 0;
@@ -438,7 +438,7 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
                 i = j;
             }
             line.fill(0);
-            scratch.first[c] = u16::MAX;
+            scratch.first[c] = u32::MAX;
             scratch.last[c] = 0;
             if k + 1 < used.len() {
                 out.push(b'$');
@@ -598,8 +598,14 @@ impl SixelView {
         if r.is_empty() {
             return;
         }
-        let col = self.area.x + (r.x / u32::from(self.cell.width)) as u16;
-        let row = self.area.y + (r.y / u32::from(self.cell.height)) as u16;
+        let col = self
+            .area
+            .x
+            .saturating_add((r.x / u32::from(self.cell.width)) as u16);
+        let row = self
+            .area
+            .y
+            .saturating_add((r.y / u32::from(self.cell.height)) as u16);
         move_to(out, col, row);
         let tile;
         let img = if r == self.scaled.bounds() {
