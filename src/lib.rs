@@ -13,6 +13,9 @@
 //!   receive typed messages.
 //! - [`frame`]: an RGBA framebuffer and damage rectangles: what screen sources fill and the
 //!   renderer draws.
+//! - [`render`]: a framebuffer drawn in a terminal: box scaling, text cells (half blocks,
+//!   sextants) into ratatui buffers, our own sixel encoder, kitty graphics, and capability
+//!   detection. Pure and benchmarked (`benches/render.rs`).
 //! - [`hub`]: the server. Accepts connections, authenticates technicians and agents, keeps
 //!   presence, fans out live events per team, and writes the hash-chained audit log. Its store
 //!   sits behind a trait; SQLite is the default.
@@ -39,6 +42,7 @@ pub mod hub;
 pub mod logging;
 pub mod paths;
 pub mod protocol;
+pub mod render;
 pub mod secrets;
 pub mod tls;
 pub mod wire;

@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod ctl;
+mod render;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Scriptable console: every console action as a command.
     Ctl(ctl::CtlArgs),
+    /// Draw a PNG picture in the terminal with the viewer's renderer (to stdout).
+    Render(render::RenderArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Admin(args) => admin::run(&paths, args),
         Command::Login(args) => runtime()?.block_on(ctl::login(&paths, args)),
         Command::Ctl(args) => runtime()?.block_on(ctl::run(&paths, args)),
+        Command::Render(args) => render::run(args),
     }
 }
 

@@ -1,0 +1,463 @@
+//! What the terminal can draw, and which way to draw the remote screen.
+//!
+//! Three parts, so that tests feed canned replies: [`query`] asks the terminal (the only I/O in
+//! the renderer: primary device attributes, the kitty graphics query, cell and window pixel
+//! sizes, sixel colour registers, all within 200 ms), [`parse_replies`] turns reply bytes into
+//! [`Capabilities`], and [`choose`] picks a [`RenderMode`] from them, the [`Environment`]
+//! and the user's [`RenderOverride`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use super::CellSize;
+use super::cells::{ColorDepth, Glyphs};
+
+/// How long [`query`] waits for the terminal.
+pub const QUERY_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// The kitty graphics query uses this image id; its reply names it.
+const KITTY_QUERY_ID: u32 = 31;
+
+/// What the terminal said about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Any primary device attributes reply arrived (the terminal answers queries).
+    pub answered: bool,
+    /// Attribute 4 in the device attributes: sixel graphics.
+    pub sixel: bool,
+    /// The kitty graphics query was answered `OK`.
+    pub kitty: bool,
+    /// Pixels per cell (`CSI 16 t`, or `CSI 14 t` divided by the grid size).
+    pub cell: Option<CellSize>,
+    /// The text area in pixels (`CSI 14 t`), `(width, height)`.
+    pub window_pixels: Option<(u16, u16)>,
+    /// The grid in cells (`CSI 18 t`), `(cols, rows)`.
+    pub grid: Option<(u16, u16)>,
+    /// Sixel colour registers (`CSI ? 1 ; 1 ; 0 S`).
+    pub sixel_registers: Option<u16>,
+}
+
+/// The process environment that bears on the choice, read once ([`Environment::from_process`])
+/// or made up in tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    pub term: Option<String>,
+    pub term_program: Option<String>,
+    pub colorterm: Option<String>,
+    /// `KITTY_WINDOW_ID` is set.
+    pub kitty_window: bool,
+    /// `TMUX` is set: we are inside tmux.
+    pub tmux: bool,
+    /// `tmux show -gv allow-passthrough` said `on` (or `all`).
+    pub tmux_passthrough: bool,
+}
+
+impl Environment {
+    /// Read the variables; inside tmux, ask tmux whether passthrough is allowed.
+    pub fn from_process() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let tmux = var("TMUX").is_some();
+        let tmux_passthrough = tmux
+            && std::process::Command::new("tmux")
+                .args(["show", "-gv", "allow-passthrough"])
+                .output()
+                .map(|o| {
+                    let v = String::from_utf8_lossy(&o.stdout);
+                    o.status.success() && matches!(v.trim(), "on" | "all")
+                })
+                .unwrap_or(false);
+        Self {
+            term: var("TERM"),
+            term_program: var("TERM_PROGRAM"),
+            colorterm: var("COLORTERM"),
+            kitty_window: var("KITTY_WINDOW_ID").is_some(),
+            tmux,
+            tmux_passthrough,
+        }
+    }
+
+    fn term_is(&self, names: &[&str]) -> bool {
+        let has = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::to_ascii_lowercase)
+                .is_some_and(|v| names.iter().any(|n| v.contains(n)))
+        };
+        has(&self.term) || has(&self.term_program)
+    }
+
+    /// Terminals known to draw the sextant block themselves (no font needed).
+    fn draws_sextants(&self) -> bool {
+        self.kitty_window || self.term_is(&["kitty", "foot", "wezterm", "ghostty", "contour"])
+    }
+
+    /// The colour depth for text modes. 24-bit unless the terminal is known not to have it:
+    /// `COLORTERM` is often lost over ssh, so its absence alone is no reason to degrade.
+    pub fn color_depth(&self) -> ColorDepth {
+        let truecolor = self
+            .colorterm
+            .as_deref()
+            .is_some_and(|c| c.contains("truecolor") || c.contains("24bit"));
+        let limited = self.term_program.as_deref() == Some("Apple_Terminal")
+            || self
+                .term
+                .as_deref()
+                .is_some_and(|t| t == "linux" || t.starts_with("vt") || t == "screen");
+        if truecolor || !limited {
+            ColorDepth::TrueColor
+        } else {
+            ColorDepth::Palette256
+        }
+    }
+}
+
+/// How the remote screen is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RenderMode {
+    /// Text: `▀` cells, 1x2 pixels each.
+    HalfBlock,
+    /// Text: sextant cells, 2x3 pixels each.
+    Sextant,
+    /// Sixel graphics (through tmux's passthrough when `tmux` is set).
+    Sixel { tmux: bool },
+    /// Kitty graphics (through tmux's passthrough when `tmux` is set).
+    Kitty { tmux: bool },
+}
+
+impl RenderMode {
+    /// The glyphs of a text mode.
+    pub fn glyphs(self) -> Option<Glyphs> {
+        match self {
+            RenderMode::HalfBlock => Some(Glyphs::HalfBlock),
+            RenderMode::Sextant => Some(Glyphs::Sextant),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RenderMode::HalfBlock => "halfblock",
+            RenderMode::Sextant => "sextant",
+            RenderMode::Sixel { .. } => "sixel",
+            RenderMode::Kitty { .. } => "kitty",
+        }
+    }
+}
+
+impl fmt::Display for RenderMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The user's choice (`--render`, or the console's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RenderOverride {
+    #[default]
+    Auto,
+    Sixel,
+    Kitty,
+    HalfBlock,
+    Sextant,
+}
+
+impl FromStr for RenderOverride {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "sixel" => Ok(Self::Sixel),
+            "kitty" => Ok(Self::Kitty),
+            "halfblock" | "half-block" | "half" => Ok(Self::HalfBlock),
+            "sextant" => Ok(Self::Sextant),
+            other => Err(format!(
+                "unknown render mode `{other}`: use auto, sixel, kitty, halfblock or sextant"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RenderOverride {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Sixel => "sixel",
+            Self::Kitty => "kitty",
+            Self::HalfBlock => "halfblock",
+            Self::Sextant => "sextant",
+        })
+    }
+}
+
+/// Sixel with fewer colour registers than this looks worse than text.
+const MIN_SIXEL_REGISTERS: u16 = 64;
+
+/// Pick the mode. An explicit override wins (wrapped for tmux when inside it). Otherwise:
+/// kitty graphics, then sixel, as the terminal answered (or, for kitty, as the environment
+/// says); inside tmux only with passthrough allowed, else text; sextants where the terminal
+/// draws them itself, half blocks everywhere else.
+pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> RenderMode {
+    let tmux = env.tmux;
+    match over {
+        RenderOverride::Sixel => return RenderMode::Sixel { tmux },
+        RenderOverride::Kitty => return RenderMode::Kitty { tmux },
+        RenderOverride::HalfBlock => return RenderMode::HalfBlock,
+        RenderOverride::Sextant => return RenderMode::Sextant,
+        RenderOverride::Auto => {}
+    }
+    let graphics_ok = !tmux || env.tmux_passthrough;
+    let kitty = caps.kitty || (!tmux && !caps.answered && env.kitty_window);
+    if graphics_ok && kitty {
+        return RenderMode::Kitty { tmux };
+    }
+    let registers_ok = caps
+        .sixel_registers
+        .is_none_or(|n| n >= MIN_SIXEL_REGISTERS);
+    if graphics_ok && caps.sixel && registers_ok {
+        return RenderMode::Sixel { tmux };
+    }
+    if env.draws_sextants() {
+        RenderMode::Sextant
+    } else {
+        RenderMode::HalfBlock
+    }
+}
+
+/// The bytes that ask the terminal; primary device attributes last, since every terminal
+/// answers it and so it marks the end of the replies. Inside tmux with passthrough the
+/// questions go to the outer terminal, and a plain device attributes query to tmux ends them.
+pub fn query_bytes(tmux_passthrough: bool) -> Vec<u8> {
+    let questions = format!(
+        "\x1b_Gi={KITTY_QUERY_ID},s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[16t\x1b[14t\x1b[18t\x1b[?1;1;0S"
+    );
+    let mut out = Vec::new();
+    if tmux_passthrough {
+        super::sixel::tmux_wrap(questions.as_bytes(), &mut out);
+        super::sixel::tmux_wrap(b"\x1b[c", &mut out);
+    } else {
+        out.extend_from_slice(questions.as_bytes());
+    }
+    out.extend_from_slice(b"\x1b[c");
+    out
+}
+
+/// Read the capabilities out of whatever the terminal sent back (unrelated bytes, such as keys
+/// typed meanwhile, are skipped).
+pub fn parse_replies(bytes: &[u8]) -> Capabilities {
+    let mut caps = Capabilities::default();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != 0x1b || i + 1 >= bytes.len() {
+            i += 1;
+            continue;
+        }
+        match bytes[i + 1] {
+            b'[' => {
+                // CSI: parameters, then a final byte in 0x40..=0x7e.
+                let start = i + 2;
+                let Some(len) = bytes[start..]
+                    .iter()
+                    .position(|b| (0x40..=0x7e).contains(b))
+                else {
+                    break;
+                };
+                let params = &bytes[start..start + len];
+                let fin = bytes[start + len];
+                csi(&mut caps, params, fin);
+                i = start + len + 1;
+            }
+            b'_' => {
+                // APC up to ST: the kitty graphics reply `G i=31;OK`.
+                let start = i + 2;
+                let end = find_st(bytes, start).unwrap_or(bytes.len());
+                let body = &bytes[start..end];
+                if let Some(rest) = body.strip_prefix(b"G") {
+                    let text = String::from_utf8_lossy(rest);
+                    let (control, message) = text.split_once(';').unwrap_or((&text, ""));
+                    let ours = control
+                        .split(',')
+                        .any(|kv| kv == format!("i={KITTY_QUERY_ID}"));
+                    if ours && message == "OK" {
+                        caps.kitty = true;
+                    }
+                }
+                i = end + 2;
+            }
+            _ => i += 1,
+        }
+    }
+    if caps.cell.is_none()
+        && let (Some((pw, ph)), Some((cols, rows))) = (caps.window_pixels, caps.grid)
+        && cols > 0
+        && rows > 0
+        && pw >= cols
+        && ph >= rows
+    {
+        caps.cell = Some(CellSize::new(pw / cols, ph / rows));
+    }
+    caps
+}
+
+fn find_st(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(1)).find(|&j| bytes[j] == 0x1b && bytes[j + 1] == b'\\')
+}
+
+fn numbers(params: &[u8]) -> Vec<u32> {
+    String::from_utf8_lossy(params)
+        .split(';')
+        .map(|p| p.trim_start_matches(['?', '>', '=']).parse().unwrap_or(0))
+        .collect()
+}
+
+fn csi(caps: &mut Capabilities, params: &[u8], fin: u8) {
+    let n = numbers(params);
+    let private = params.first() == Some(&b'?');
+    match fin {
+        b'c' if private => {
+            caps.answered = true;
+            if n.iter().skip(1).any(|&a| a == 4) {
+                caps.sixel = true;
+            }
+        }
+        b't' if n.len() == 3 => {
+            let (a, b) = (to_u16(n[1]), to_u16(n[2]));
+            match n[0] {
+                // Cell size: height; width.
+                6 if a > 0 && b > 0 => caps.cell = Some(CellSize::new(b, a)),
+                4 if a > 0 && b > 0 => caps.window_pixels = Some((b, a)),
+                8 if a > 0 && b > 0 => caps.grid = Some((b, a)),
+                _ => {}
+            }
+        }
+        // Graphics attributes: item 1 (colour registers), status 0 (success), value.
+        b'S' if private && n.len() >= 3 && n[0] == 1 && n[1] == 0 => {
+            caps.sixel_registers = Some(to_u16(n[2]));
+        }
+        _ => {}
+    }
+}
+
+fn to_u16(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// Ask the terminal on `/dev/tty`, waiting at most `timeout`, then fill what it did not say
+/// from `TIOCGWINSZ`. Never fails: a terminal that cannot be asked gives empty capabilities
+/// (and [`choose`] falls back to text).
+pub fn query(env: &Environment, timeout: Duration) -> Capabilities {
+    let mut caps = ask_tty(env, timeout).unwrap_or_default();
+    if (caps.cell.is_none() || caps.grid.is_none())
+        && let Ok(size) = crossterm::terminal::window_size()
+    {
+        if caps.grid.is_none() && size.columns > 0 && size.rows > 0 {
+            caps.grid = Some((size.columns, size.rows));
+        }
+        if caps.cell.is_none() && size.width > 0 && size.height > 0 && size.columns > 0 {
+            caps.cell = Some(CellSize::new(
+                size.width / size.columns,
+                size.height / size.rows.max(1),
+            ));
+        }
+    }
+    caps
+}
+
+fn ask_tty(env: &Environment, timeout: Duration) -> std::io::Result<Capabilities> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let was_raw = crossterm::terminal::is_raw_mode_enabled()?;
+    if !was_raw {
+        crossterm::terminal::enable_raw_mode()?;
+    }
+    let result = (|| {
+        let passthrough = env.tmux && env.tmux_passthrough;
+        tty.write_all(&query_bytes(passthrough))?;
+        tty.flush()?;
+        // Inside tmux two device-attribute replies may come (outer terminal and tmux).
+        let wanted = if passthrough { 2 } else { 1 };
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || da_replies(&got) >= wanted {
+                break;
+            }
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as _,
+                tv_nsec: left.subsec_nanos() as _,
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &tty,
+                rustix::event::PollFlags::IN,
+            )];
+            if rustix::event::poll(&mut fds, Some(&ts))? == 0 {
+                break;
+            }
+            let n = rustix::io::read(tty.as_fd(), &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(parse_replies(&got))
+    })();
+    if !was_raw {
+        crossterm::terminal::disable_raw_mode()?;
+    }
+    result
+}
+
+/// How many primary device attribute replies are in `bytes`.
+fn da_replies(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut i = 0;
+    while i + 2 < bytes.len() {
+        if bytes[i] == 0x1b && bytes[i + 1] == b'[' && bytes[i + 2] == b'?' {
+            let end = bytes[i + 3..]
+                .iter()
+                .position(|b| (0x40..=0x7e).contains(b))
+                .map(|p| i + 3 + p);
+            if let Some(e) = end {
+                if bytes[e] == b'c' {
+                    count += 1;
+                }
+                i = e;
+            }
+        }
+        i += 1;
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_parses() {
+        assert_eq!("Sixel".parse(), Ok(RenderOverride::Sixel));
+        assert_eq!("half-block".parse(), Ok(RenderOverride::HalfBlock));
+        assert!("braille".parse::<RenderOverride>().is_err());
+        assert_eq!(RenderOverride::Sextant.to_string(), "sextant");
+    }
+
+    #[test]
+    fn counts_device_attribute_replies() {
+        assert_eq!(da_replies(b"\x1b[?62;4c junk \x1b[?1;2c"), 2);
+        assert_eq!(da_replies(b"\x1b[?1;0;256S"), 0);
+    }
+
+    #[test]
+    fn cell_size_from_window_and_grid() {
+        let caps = parse_replies(b"\x1b[4;1000;1600t\x1b[8;50;160t\x1b[?65;1c");
+        assert_eq!(caps.cell, Some(CellSize::new(10, 20)));
+        assert_eq!(caps.grid, Some((160, 50)));
+    }
+}
