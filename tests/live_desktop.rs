@@ -14,7 +14,8 @@ use tether::agent::consent::{Consent, ConsentPolicy};
 use tether::frame::{Framebuffer, Rect};
 use tether::protocol::stream::{self, StreamFrame};
 use tether::protocol::{
-    AccessEvent, ConsoleReply, ConsoleRequest, HubEvent, HubToConsole, InputEvent, Request, Role, ViewSpec,
+    AccessEvent, ConsoleReply, ConsoleRequest, HubEvent, HubToConsole, InputEvent, Request, Role,
+    ViewSpec,
 };
 use tether::wire::{self, ClientStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,9 +30,13 @@ async fn next(ws: &mut ClientStream, within: Duration) -> Option<Next> {
     tokio::time::timeout(within, async {
         loop {
             match ws.next().await.expect("open").expect("message") {
-                Message::Binary(b) => return Next::Frame(stream::decode(&b).expect("a valid frame")),
+                Message::Binary(b) => {
+                    return Next::Frame(stream::decode(&b).expect("a valid frame"));
+                }
                 Message::Text(t) => {
-                    if let HubToConsole::Event { event } = tether::protocol::decode(t.as_str()).expect("decode") {
+                    if let HubToConsole::Event { event } =
+                        tether::protocol::decode(t.as_str()).expect("decode")
+                    {
                         return Next::Event(event);
                     }
                 }
@@ -45,8 +50,20 @@ async fn next(ws: &mut ClientStream, within: Duration) -> Option<Next> {
 
 /// Apply a pixels frame to the viewer's copy of the screen; returns the damaged area.
 fn apply(fb: &mut Framebuffer, frame: &StreamFrame) -> u64 {
-    let StreamFrame::Pixels { width, height, rects, .. } = frame else { panic!("not pixels: {frame:?}") };
-    assert_eq!((*width, *height), (fb.width(), fb.height()), "frames come at the viewer's size");
+    let StreamFrame::Pixels {
+        width,
+        height,
+        rects,
+        ..
+    } = frame
+    else {
+        panic!("not pixels: {frame:?}")
+    };
+    assert_eq!(
+        (*width, *height),
+        (fb.width(), fb.height()),
+        "frames come at the viewer's size"
+    );
     let mut area = 0;
     for r in rects {
         let Rect { x, y, width: w, .. } = r.rect;
@@ -64,13 +81,22 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
     let hub = TestHub::start().await;
     hub.add_user("ann", Role::Admin, "Desk").await;
     let (tech, _) = hub.console("ann").await;
-    let ConsoleReply::Client { client } =
-        tech.request(ConsoleRequest::AddClient { name: "Acme".into() }).await.expect("add")
+    let ConsoleReply::Client { client } = tech
+        .request(ConsoleRequest::AddClient {
+            name: "Acme".into(),
+        })
+        .await
+        .expect("add")
     else {
         panic!("no client")
     };
-    let ConsoleReply::Link { url, .. } =
-        tech.request(ConsoleRequest::CreateLink { client: client.id, valid_days: None }).await.expect("link")
+    let ConsoleReply::Link { url, .. } = tech
+        .request(ConsoleRequest::CreateLink {
+            client: client.id,
+            valid_days: None,
+        })
+        .await
+        .expect("link")
     else {
         panic!("no link")
     };
@@ -84,56 +110,134 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
         screen,
     );
     let ws_id = agent.online().await;
-    tech.request(ConsoleRequest::RequestAccess { workstation: ws_id.clone() }).await.expect("request");
+    tech.request(ConsoleRequest::RequestAccess {
+        workstation: ws_id.clone(),
+    })
+    .await
+    .expect("request");
     answer_question(&agent.shared, true).await;
     answer_question(&agent.shared, true).await;
 
     let mut ann = viewer(&hub, "ann").await;
-    let connect = Request { id: 2, body: ConsoleRequest::Connect { workstation: ws_id, secret: None, view_only: false } };
+    let connect = Request {
+        id: 2,
+        body: ConsoleRequest::Connect {
+            workstation: ws_id,
+            secret: None,
+            view_only: false,
+        },
+    };
     wire::send(&mut ann, &connect).await.expect("send");
-    let ConsoleReply::Session { session } = reply(&mut ann, 2).await.expect("session") else { panic!("no session") };
+    let ConsoleReply::Session { session } = reply(&mut ann, 2).await.expect("session") else {
+        panic!("no session")
+    };
     // The viewer draws in 320 x 240: the 640 x 400 desktop arrives letterboxed to 320 x 200.
-    let view = ViewSpec::Pixels { width: 320, height: 240 };
-    wire::send(&mut ann, &Request { id: 3, body: ConsoleRequest::Watch { session: session.id.clone(), view } })
-        .await
-        .expect("send");
-    let ConsoleReply::Watching { stream } = reply(&mut ann, 3).await.expect("watching") else { panic!("not watching") };
+    let view = ViewSpec::Pixels {
+        width: 320,
+        height: 240,
+    };
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 3,
+            body: ConsoleRequest::Watch {
+                session: session.id.clone(),
+                view,
+            },
+        },
+    )
+    .await
+    .expect("send");
+    let ConsoleReply::Watching { stream } = reply(&mut ann, 3).await.expect("watching") else {
+        panic!("not watching")
+    };
 
     let mut fb = Framebuffer::new(320, 200);
     let mut id = 10;
     let mut ack = async |ws: &mut ClientStream, seq: u64| {
         id += 1;
-        wire::send(ws, &Request { id, body: ConsoleRequest::Ack { stream, seq } }).await.expect("ack");
+        wire::send(
+            ws,
+            &Request {
+                id,
+                body: ConsoleRequest::Ack { stream, seq },
+            },
+        )
+        .await
+        .expect("ack");
     };
     // The first picture covers the whole view.
-    let Some(Next::Frame(first)) = next(&mut ann, Duration::from_secs(10)).await else { panic!("no first frame") };
+    let Some(Next::Frame(first)) = next(&mut ann, Duration::from_secs(10)).await else {
+        panic!("no first frame")
+    };
     assert_eq!(apply(&mut fb, &first), 320 * 200);
     // Until it is acknowledged, nothing more comes (one frame in flight).
-    assert!(next(&mut ann, Duration::from_millis(400)).await.is_none(), "a second frame before the ack");
+    assert!(
+        next(&mut ann, Duration::from_millis(400)).await.is_none(),
+        "a second frame before the ack"
+    );
     ack(&mut ann, first.seq()).await;
     // Then only what changes: the clock and the pointer, a small part of the picture.
     let mut small = 0;
     for _ in 0..5 {
-        let Some(Next::Frame(f)) = next(&mut ann, Duration::from_secs(10)).await else { panic!("no frame") };
+        let Some(Next::Frame(f)) = next(&mut ann, Duration::from_secs(10)).await else {
+            panic!("no frame")
+        };
         if apply(&mut fb, &f) < 320 * 200 / 4 {
             small += 1;
         }
         ack(&mut ann, f.seq()).await;
     }
-    assert!(small >= 4, "updates carry damage, not whole pictures ({small} of 5 small)");
-    let colours: std::collections::HashSet<[u8; 4]> = (0..200).flat_map(|y| (0..320).map(move |x| (x, y))).map(|(x, y)| fb.pixel(x, y)).collect();
-    assert!(colours.len() > 20, "a desktop, not a blank: {} colours", colours.len());
+    assert!(
+        small >= 4,
+        "updates carry damage, not whole pictures ({small} of 5 small)"
+    );
+    let colours: std::collections::HashSet<[u8; 4]> = (0..200)
+        .flat_map(|y| (0..320).map(move |x| (x, y)))
+        .map(|(x, y)| fb.pixel(x, y))
+        .collect();
+    assert!(
+        colours.len() > 20,
+        "a desktop, not a blank: {} colours",
+        colours.len()
+    );
 
     // A click moves the desktop's pointer: the next frames redraw around where it went.
-    let click = vec![InputEvent::Pointer { x: 600, y: 360, buttons: 1 }, InputEvent::Pointer { x: 600, y: 360, buttons: 0 }];
-    wire::send(&mut ann, &Request { id: 50, body: ConsoleRequest::Input { stream, events: click } }).await.expect("send");
+    let click = vec![
+        InputEvent::Pointer {
+            x: 600,
+            y: 360,
+            buttons: 1,
+        },
+        InputEvent::Pointer {
+            x: 600,
+            y: 360,
+            buttons: 0,
+        },
+    ];
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 50,
+            body: ConsoleRequest::Input {
+                stream,
+                events: click,
+            },
+        },
+    )
+    .await
+    .expect("send");
     let near = |f: &StreamFrame| match f {
-        StreamFrame::Pixels { rects, .. } => rects.iter().any(|r| r.rect.intersect(&Rect::new(290, 170, 30, 30)).width > 0),
+        StreamFrame::Pixels { rects, .. } => rects
+            .iter()
+            .any(|r| r.rect.intersect(&Rect::new(290, 170, 30, 30)).width > 0),
         _ => false,
     };
     let mut moved = false;
     for _ in 0..30 {
-        let Some(Next::Frame(f)) = next(&mut ann, Duration::from_secs(10)).await else { continue };
+        let Some(Next::Frame(f)) = next(&mut ann, Duration::from_secs(10)).await else {
+            continue;
+        };
         apply(&mut fb, &f);
         ack(&mut ann, f.seq()).await;
         if near(&f) {
@@ -144,11 +248,16 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
     assert!(moved, "the pointer was redrawn where the click sent it");
 
     // Revoking access on the agent ends the stream within a second, and says why.
-    agent.shared.apply_access_event(AccessEvent::Revoke).expect("revoke");
+    agent
+        .shared
+        .apply_access_event(AccessEvent::Revoke)
+        .expect("revoke");
     let ended = tokio::time::timeout(Duration::from_secs(1), async {
         loop {
             match next(&mut ann, Duration::from_secs(1)).await {
-                Some(Next::Event(HubEvent::Session { session: s })) if s.id == session.id && s.ended_at.is_some() => {
+                Some(Next::Event(HubEvent::Session { session: s }))
+                    if s.id == session.id && s.ended_at.is_some() =>
+                {
                     return s.end_reason.unwrap_or_default();
                 }
                 Some(_) => {}

@@ -77,9 +77,7 @@ pub(super) fn on_hub_message(
         HubToAgent::Ack { stream, seq } => streams.ack(stream, seq),
         // Keyboard and mouse for a desktop arrive with the screen capture; terminals get
         // their keystrokes as binary frames.
-        HubToAgent::Input { stream, .. } => {
-            tracing::debug!(stream, "desktop input ignored: no screen capture yet");
-        }
+        HubToAgent::Input { stream, events } => streams.input(stream, events),
         HubToAgent::Error { error } => tracing::warn!(%error, "hub reported an error"),
         HubToAgent::Reply {
             result: Err(error), ..

@@ -5,6 +5,7 @@
 pub mod consent;
 pub mod control;
 mod link;
+mod pixels;
 pub mod policy;
 pub mod screen;
 pub mod shared;
@@ -297,7 +298,7 @@ async fn connect_once(
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
     let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    let mut streams = streams::Streams::new(frames_tx);
+    let mut streams = streams::Streams::new(frames_tx, opts.screen.clone());
     let ended = loop {
         tokio::select! {
             msg = stream.next() => match msg {

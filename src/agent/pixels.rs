@@ -7,8 +7,8 @@ use tokio::sync::mpsc;
 
 use super::screen::{Screen, ScreenError};
 use crate::frame::{Framebuffer, Rect};
-use crate::protocol::StreamId;
 use crate::protocol::stream::{self, RectUpdate, StreamFrame};
+use crate::protocol::{InputEvent, StreamId};
 use crate::render::{fit, scale};
 
 /// Frames larger than this (compressed) are split, to stay well under the WebSocket message
@@ -23,6 +23,8 @@ pub(super) enum PixelCommand {
     Ack(u64),
     /// The viewer's drawing area changed (pixels).
     Resize(u32, u32),
+    /// Keyboard and mouse, in the remote screen's pixels.
+    Input(Vec<InputEvent>),
 }
 
 /// The RGB bytes of one rectangle of `fb`.
@@ -113,6 +115,13 @@ pub(super) async fn run(
                         in_flight = None;
                     }
                 }
+                Some(PixelCommand::Input(events)) => {
+                    for event in events {
+                        if let Err(e) = screen.input(event) {
+                            tracing::warn!(stream, %e, "input not delivered");
+                        }
+                    }
+                }
                 Some(PixelCommand::Resize(w, h)) => {
                     area = (w, h);
                     // Drawn afresh at the new size with the next update.
@@ -178,7 +187,13 @@ mod tests {
         let mut covered = 0u64;
         for (i, f) in frames.iter().enumerate() {
             match stream::decode(f).expect("decode") {
-                StreamFrame::Pixels { stream: 7, seq, width: 1024, height: 1024, rects } => {
+                StreamFrame::Pixels {
+                    stream: 7,
+                    seq,
+                    width: 1024,
+                    height: 1024,
+                    rects,
+                } => {
                     assert_eq!(seq, i as u64 + 1);
                     for r in rects {
                         assert!(r.rect.height <= BAND_ROWS);
@@ -190,6 +205,9 @@ mod tests {
             }
         }
         assert_eq!(covered, 1024 * 1024, "every damaged pixel is sent once");
-        assert!(encode_damage(7, 5, &fb, &[]).expect("encode").0.is_empty(), "no damage, no frame");
+        assert!(
+            encode_damage(7, 5, &fb, &[]).expect("encode").0.is_empty(),
+            "no damage, no frame"
+        );
     }
 }

@@ -11,9 +11,11 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
+use super::pixels::{self, PixelCommand};
+use super::screen::{self, Screen, ScreenSource};
 use super::terminal::TerminalSession;
 use crate::protocol::stream::{self, StreamFrame};
-use crate::protocol::{SessionId, StreamId, ViewSpec};
+use crate::protocol::{InputEvent, SessionId, StreamId, ViewSpec};
 
 /// Frames a terminal viewer may have unacknowledged.
 pub const TERMINAL_WINDOW: u64 = 16;
@@ -42,15 +44,23 @@ pub(super) struct Streams {
     frames: mpsc::Sender<Vec<u8>>,
     terminals: HashMap<SessionId, TerminalHandle>,
     sessions: HashMap<StreamId, SessionId>,
+    /// Where desktop pictures come from, and the capture while anyone watches it (one
+    /// capture, shared by every desktop viewer).
+    source: ScreenSource,
+    screen: std::sync::Arc<tokio::sync::Mutex<Option<Screen>>>,
+    desktops: HashMap<StreamId, PixelHandle>,
 }
 
 impl Streams {
     /// `frames` carries encoded frames to the hub link, which writes them as binary messages.
-    pub(super) fn new(frames: mpsc::Sender<Vec<u8>>) -> Self {
+    pub(super) fn new(frames: mpsc::Sender<Vec<u8>>, source: ScreenSource) -> Self {
         Self {
             frames,
             terminals: HashMap::new(),
             sessions: HashMap::new(),
+            source,
+            screen: std::sync::Arc::default(),
+            desktops: HashMap::new(),
         }
     }
 
@@ -81,11 +91,35 @@ impl Streams {
                 }
                 self.sessions.insert(stream, session);
             }
-            ViewSpec::Pixels { .. } => {
-                tracing::warn!(
-                    stream,
-                    "a desktop view was asked for, but this agent streams terminals only"
+            ViewSpec::Pixels { width, height } => {
+                if let Some(d) = self.desktops.get(&stream).filter(|d| !d.task.is_finished()) {
+                    let _ = d.commands.send(PixelCommand::Resize(width, height));
+                    return;
+                }
+                let (commands, rx) = mpsc::unbounded_channel();
+                let (shared, source, frames) = (
+                    self.screen.clone(),
+                    self.source.clone(),
+                    self.frames.clone(),
                 );
+                let task = tokio::spawn(async move {
+                    let screen = {
+                        let mut slot = shared.lock().await;
+                        match slot.as_ref().filter(|s| s.ended().is_none()) {
+                            Some(s) => s.clone(),
+                            None => match screen::start(&source).await {
+                                Ok(s) => slot.insert(s).clone(),
+                                Err(e) => {
+                                    tracing::error!(%e, "cannot capture the screen");
+                                    return;
+                                }
+                            },
+                        }
+                    };
+                    pixels::run(screen, stream, (width, height), rx, frames).await;
+                });
+                self.desktops.insert(stream, PixelHandle { commands, task });
+                self.sessions.insert(stream, session);
             }
         }
     }
@@ -96,7 +130,26 @@ impl Streams {
             .and_then(|s| self.terminals.get(s))
     }
 
+    /// Keyboard and mouse for a desktop stream.
+    pub(super) fn input(&mut self, stream: StreamId, events: Vec<InputEvent>) {
+        if let Some(d) = self.desktops.get(&stream) {
+            let _ = d.commands.send(PixelCommand::Input(events));
+        }
+    }
+
+    /// Drop the shared capture once no desktop viewer is left.
+    fn release_screen_if_unwatched(&mut self) {
+        self.desktops.retain(|_, d| !d.task.is_finished());
+        if self.desktops.is_empty()
+            && let Ok(mut slot) = self.screen.try_lock()
+        {
+            *slot = None;
+        }
+    }
+
     pub(super) fn unwatch(&mut self, stream: StreamId) {
+        self.desktops.remove(&stream);
+        self.release_screen_if_unwatched();
         if let Some(t) = self.terminal_of(stream) {
             let _ = t.commands.send(TerminalCommand::Detach(stream));
         }
@@ -104,6 +157,10 @@ impl Streams {
     }
 
     pub(super) fn ack(&mut self, stream: StreamId, seq: u64) {
+        if let Some(d) = self.desktops.get(&stream) {
+            let _ = d.commands.send(PixelCommand::Ack(seq));
+            return;
+        }
         if let Some(t) = self.terminal_of(stream) {
             let _ = t.commands.send(TerminalCommand::Ack(stream, seq));
         }
@@ -125,7 +182,28 @@ impl Streams {
     /// A session ended: its shell is hung up and its streams end.
     pub(super) fn session_ended(&mut self, session: &SessionId) {
         self.terminals.remove(session);
+        let ended: Vec<StreamId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| *s == session)
+            .map(|(id, _)| *id)
+            .collect();
+        for stream in ended {
+            self.desktops.remove(&stream);
+        }
+        self.release_screen_if_unwatched();
         self.sessions.retain(|_, s| s != session);
+    }
+}
+
+struct PixelHandle {
+    commands: mpsc::UnboundedSender<PixelCommand>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PixelHandle {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
