@@ -62,6 +62,8 @@ pub enum Action {
     Detach,
     /// Scroll the live terminal's history.
     ScrollBack,
+    /// In a live desktop: switch between half blocks and sextants.
+    SwitchGlyphs,
     /// Accept: submit a form, keep a filter, close a notice.
     Confirm,
     /// Back out: close a dialog, clear the filter.
@@ -103,6 +105,7 @@ impl Action {
             Action::TerminalMenu => "terminal_menu",
             Action::Detach => "detach",
             Action::ScrollBack => "scroll_back",
+            Action::SwitchGlyphs => "switch_glyphs",
             Action::Confirm => "confirm",
             Action::Cancel => "cancel",
             Action::Yes => "yes",
@@ -132,6 +135,7 @@ mod tests {
             Action::TerminalMenu,
             Action::Detach,
             Action::ScrollBack,
+            Action::SwitchGlyphs,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));
