@@ -23,6 +23,8 @@ pub struct DesktopView {
     pub view: TextView,
     /// Buttons held, as last sent (bit 0 left, 1 middle, 2 right).
     pub buttons: u8,
+    /// The last pointer position sent, so moves within one cell are not sent again.
+    pub last_pointer: Option<(u32, u32)>,
     /// Frames received since the last tick, and in the last full second.
     pub frames_this_second: u32,
     pub frames_per_second: u32,
@@ -39,6 +41,7 @@ impl DesktopView {
             framebuffer: Framebuffer::new(0, 0),
             view: TextView::new(glyphs, depth, 0, 0),
             buttons: 0,
+            last_pointer: None,
             frames_this_second: 0,
             frames_per_second: 0,
             early: Vec::new(),
@@ -157,12 +160,18 @@ impl DesktopView {
                 self.buttons &= !bit(b);
                 vec![at(self.buttons)]
             }
-            MouseEventKind::Drag(_) | MouseEventKind::Moved => vec![at(self.buttons)],
+            MouseEventKind::Drag(_) | MouseEventKind::Moved => {
+                if self.last_pointer == Some((x, y)) {
+                    return None; // still in the same cell
+                }
+                vec![at(self.buttons)]
+            }
             // A wheel step is a press and a release of its button.
             MouseEventKind::ScrollUp => vec![at(self.buttons | 8), at(self.buttons)],
             MouseEventKind::ScrollDown => vec![at(self.buttons | 16), at(self.buttons)],
             MouseEventKind::ScrollLeft | MouseEventKind::ScrollRight => return None,
         };
+        self.last_pointer = Some((x, y));
         Some(events)
     }
 }
@@ -241,6 +250,31 @@ pub fn key_events(key: &KeyEvent) -> Vec<InputEvent> {
     events
 }
 
+/// Pasted text typed key by key: each character down and up (line ends as Return, tabs as
+/// Tab; other control characters are dropped).
+pub fn text_events(text: &str) -> Vec<InputEvent> {
+    let mut events = Vec::new();
+    let mut last = '\0';
+    for c in text.chars() {
+        let keysym = match c {
+            '\n' if last == '\r' => None,
+            '\r' | '\n' => Some(0xff0d),
+            '\t' => Some(0xff09),
+            c if c.is_control() => None,
+            c => Some(char_keysym(c)),
+        };
+        last = c;
+        if let Some(keysym) = keysym {
+            events.push(InputEvent::Key { keysym, down: true });
+            events.push(InputEvent::Key {
+                keysym,
+                down: false,
+            });
+        }
+    }
+    events
+}
+
 /// Pixels of a rectangle update, for the received-bytes rate.
 pub fn frame_bytes(rects: &[RectUpdate]) -> u64 {
     rects.iter().map(|r| r.rgb.len() as u64).sum()
@@ -278,6 +312,28 @@ mod tests {
                 (0x63, true),
                 (0x63, false),
                 (CONTROL_L, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn pasted_text_is_typed() {
+        let syms: Vec<(u32, bool)> = text_events("a\r\nB\x07")
+            .into_iter()
+            .filter_map(|e| match e {
+                InputEvent::Key { keysym, down } => Some((keysym, down)),
+                InputEvent::Pointer { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            syms,
+            [
+                (0x61, true),
+                (0x61, false),
+                (0xff0d, true),
+                (0xff0d, false),
+                (0x42, true),
+                (0x42, false)
             ]
         );
     }

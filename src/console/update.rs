@@ -160,6 +160,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Mouse(mouse) if state.layer() == Layer::Desktop => viewer::on_mouse(state, &mouse),
         Msg::Mouse(_) => Vec::new(),
         Msg::Paste(text) if state.layer() == Layer::Terminal => viewer::on_paste(state, &text),
+        Msg::Paste(text) if state.layer() == Layer::Desktop => {
+            viewer::on_desktop_paste(state, &text)
+        }
         Msg::Paste(text) => {
             let locked = state.layer() == Layer::Login && state.login.phase.busy();
             if let Some(field) = text_field(state).filter(|_| !locked) {

@@ -2456,6 +2456,16 @@ mod live_desktop {
                 }
             )]
         );
+        // Moving within the same cell sends nothing new.
+        assert!(
+            inputs(&mouse(
+                &mut state,
+                MouseEventKind::Drag(MouseButton::Right),
+                0,
+                0
+            ))
+            .is_empty()
+        );
         // The status bar row is clamped onto the picture's last row.
         let low = inputs(&mouse(&mut state, MouseEventKind::Moved, 79, 23));
         assert_eq!(

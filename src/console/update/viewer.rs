@@ -110,7 +110,9 @@ pub(super) fn resize(state: &mut State) -> Vec<Effect> {
     let Some(viewer) = &mut state.viewer else {
         return Vec::new();
     };
-    viewer.term.resize(cols, rows);
+    if viewer.desktop.is_none() {
+        viewer.term.resize(cols, rows);
+    }
     watch(state)
 }
 
@@ -184,8 +186,13 @@ pub(super) fn on_watch_failed(
             format!("Your session on {hostname} has ended.")
         }
     } else {
+        let what = if viewer.desktop.is_some() {
+            "screen"
+        } else {
+            "terminal"
+        };
         format!(
-            "Could not show the terminal of {hostname}: {}",
+            "Could not show the {what} of {hostname}: {}",
             super::sentence(&error.message)
         )
     };
@@ -285,6 +292,11 @@ fn apply_pixels(
 ) {
     desktop.apply(width, height, rects);
     *bytes_this_second = bytes_this_second.saturating_add(desktop::frame_bytes(rects));
+}
+
+/// Pasted text in the live desktop: typed on the remote, key by key.
+pub(super) fn on_desktop_paste(state: &mut State, text: &str) -> Vec<Effect> {
+    send_events(state, desktop::text_events(text))
 }
 
 /// A key in the live desktop: to the remote as keysyms (down, up, modifiers around).
@@ -518,6 +530,7 @@ pub(super) fn on_disconnected(state: &mut State) {
         if let Some(desktop) = &mut viewer.desktop {
             desktop.early.clear();
             desktop.buttons = 0;
+            desktop.last_pointer = None;
         }
     }
 }
