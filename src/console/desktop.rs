@@ -3,12 +3,16 @@
 //! presses become X11 keysyms and mouse cells become pointer positions on the remote screen.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as CellRect;
 
 use crate::frame::Framebuffer;
 use crate::protocol::stream::{RectUpdate, StreamFrame};
 use crate::protocol::{InputEvent, ScreenSize};
 use crate::render::{ColorDepth, Glyphs, TextView};
+
+/// The largest zoom: the picture asked for at this many times the console's size.
+pub const MAX_ZOOM: u8 = 4;
 
 /// The console's copy of a remote screen.
 #[derive(Debug)]
@@ -23,6 +27,10 @@ pub struct DesktopView {
     pub view: TextView,
     /// Buttons held, as last sent (bit 0 left, 1 middle, 2 right).
     pub buttons: u8,
+    /// 1: the whole screen fits the console; more: that many times larger, panned.
+    pub zoom: u8,
+    /// The first cell shown, when zoomed (clamped when drawn).
+    pub pan: (u16, u16),
     /// The last pointer position sent, so moves within one cell are not sent again.
     pub last_pointer: Option<(u32, u32)>,
     /// Frames received since the last tick, and in the last full second.
@@ -41,6 +49,8 @@ impl DesktopView {
             framebuffer: Framebuffer::new(0, 0),
             view: TextView::new(glyphs, depth, 0, 0),
             buttons: 0,
+            zoom: 1,
+            pan: (0, 0),
             last_pointer: None,
             frames_this_second: 0,
             frames_per_second: 0,
@@ -51,7 +61,59 @@ impl DesktopView {
     /// The pixel size to ask the agent for, to fill `cols` x `rows` cells.
     pub fn pixels_for(&self, cols: u16, rows: u16) -> (u32, u32) {
         let (gw, gh) = self.glyphs.cell_pixels();
-        (u32::from(cols.max(1)) * gw, u32::from(rows.max(1)) * gh)
+        let zoom = u32::from(self.zoom.max(1));
+        (
+            u32::from(cols.max(1)) * gw * zoom,
+            u32::from(rows.max(1)) * gh * zoom,
+        )
+    }
+
+    /// Zoom in (`step` 1) or out (-1); returns whether the zoom changed (then ask for the new
+    /// size). The pan follows, so the same part of the screen stays in view.
+    pub fn zoom_by(&mut self, step: i8) -> bool {
+        let old = self.zoom.max(1);
+        let new = old.saturating_add_signed(step).clamp(1, MAX_ZOOM);
+        if new == old {
+            return false;
+        }
+        let scale = |v: u16| {
+            u16::try_from(u32::from(v) * u32::from(new) / u32::from(old)).unwrap_or(u16::MAX)
+        };
+        self.pan = (scale(self.pan.0), scale(self.pan.1));
+        self.zoom = new;
+        true
+    }
+
+    /// Move the view over a zoomed picture by `dx`, `dy` cells (clamped to the picture).
+    pub fn pan_by(&mut self, area: CellRect, dx: i32, dy: i32) {
+        let (x, y) = self.pan_in(area);
+        let move_by = |v: u16, d: i32| u16::try_from((i32::from(v) + d).max(0)).unwrap_or(u16::MAX);
+        self.pan = (move_by(x, dx), move_by(y, dy));
+        self.pan = self.pan_in(area);
+    }
+
+    /// The pan, clamped so the view stays on the picture.
+    pub fn pan_in(&self, area: CellRect) -> (u16, u16) {
+        let (cols, rows) = self.view.size();
+        (
+            self.pan.0.min(cols.saturating_sub(area.width)),
+            self.pan.1.min(rows.saturating_sub(area.height)),
+        )
+    }
+
+    /// Draw the picture into `area` of `buf`: centred when it fits, else the panned part.
+    pub fn render(&self, area: CellRect, buf: &mut Buffer) {
+        let drawn = self.placement(area);
+        let (px, py) = self.pan_in(area);
+        let cells = self.view.cells();
+        for y in 0..drawn.height {
+            for x in 0..drawn.width {
+                let from = cells.cell((px.saturating_add(x), py.saturating_add(y)));
+                if let (Some(from), Some(to)) = (from, buf.cell_mut((drawn.x + x, drawn.y + y))) {
+                    to.clone_from(from);
+                }
+            }
+        }
     }
 
     /// Switch between half blocks and sextants; the picture is redrawn from what is kept.
@@ -63,12 +125,17 @@ impl DesktopView {
         self.rebuild_view();
     }
 
-    /// A human name for the glyph mode, for the status line.
-    pub fn mode_label(&self) -> &'static str {
-        match self.glyphs {
+    /// A human name for the glyph mode (and zoom), for the status line.
+    pub fn mode_label(&self) -> String {
+        let glyphs = match self.glyphs {
             Glyphs::HalfBlock => "half blocks",
             Glyphs::Quadrant => "quadrants",
             Glyphs::Sextant => "sextants",
+        };
+        if self.zoom > 1 {
+            format!("{glyphs} · zoom {}x", self.zoom)
+        } else {
+            glyphs.to_owned()
         }
     }
 
@@ -132,9 +199,11 @@ impl DesktopView {
         if drawn.width == 0 || drawn.height == 0 {
             return None;
         }
-        let cx = u32::from(col.clamp(drawn.x, drawn.right() - 1) - drawn.x);
-        let cy = u32::from(row.clamp(drawn.y, drawn.bottom() - 1) - drawn.y);
-        let (w, h) = (u32::from(drawn.width), u32::from(drawn.height));
+        let (px, py) = self.pan_in(area);
+        let cx = u32::from(col.clamp(drawn.x, drawn.right() - 1) - drawn.x) + u32::from(px);
+        let cy = u32::from(row.clamp(drawn.y, drawn.bottom() - 1) - drawn.y) + u32::from(py);
+        let (cols, rows) = self.view.size();
+        let (w, h) = (u32::from(cols), u32::from(rows));
         // The middle of the cell, in remote pixels.
         let x = (u64::from(cx) * 2 + 1) * u64::from(self.screen.width) / (u64::from(w) * 2);
         let y = (u64::from(cy) * 2 + 1) * u64::from(self.screen.height) / (u64::from(h) * 2);

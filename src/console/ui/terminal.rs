@@ -19,7 +19,7 @@ pub(super) fn draw(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Fr
     let menu = match &viewer.desktop {
         Some(desktop) => {
             // Letterboxed: centred, the rest left blank.
-            frame.render_widget(&desktop.view, desktop.placement(screen));
+            desktop.render(screen, frame.buffer_mut());
             Layer::DesktopMenu
         }
         None => {

@@ -2559,6 +2559,75 @@ mod live_desktop {
     }
 
     #[test]
+    fn zoom_asks_a_larger_picture_and_arrows_pan_it() {
+        let mut state = viewing(false);
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('+'));
+        let [(_, _, 160, 92)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at twice the size, got {effects:?}");
+        };
+        assert_eq!(
+            state.layer(),
+            Layer::DesktopMenu,
+            "the menu stays for panning"
+        );
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            1,
+            (160, 90),
+            Rect::new(0, 0, 1, 1),
+            [1, 2, 3],
+        );
+        assert_eq!(acks(&effects), [(STREAM, 1)]);
+        assert_eq!(desktop(&state).view.size(), (160, 45));
+
+        // Right pans a quarter of the width; up at the top stays there.
+        key(&mut state, KeyCode::Right);
+        key(&mut state, KeyCode::Up);
+        assert_eq!(desktop(&state).pan, (20, 0));
+        for _ in 0..10 {
+            key(&mut state, KeyCode::Right);
+        }
+        assert_eq!(
+            desktop(&state).pan,
+            (80, 0),
+            "clamped to the picture's edge"
+        );
+        key(&mut state, KeyCode::Left);
+        key(&mut state, KeyCode::Left);
+        key(&mut state, KeyCode::Left);
+        assert_eq!(desktop(&state).pan, (20, 0));
+
+        // A click at the top-left cell lands where the pan put the view.
+        key(&mut state, KeyCode::Esc);
+        let sent = inputs(&mouse(
+            &mut state,
+            MouseEventKind::Down(MouseButton::Left),
+            0,
+            0,
+        ));
+        assert_eq!(
+            sent,
+            [(
+                STREAM,
+                InputEvent::Pointer {
+                    x: 41 * 1920 / 320,
+                    y: 1080 / 90,
+                    buttons: 1
+                }
+            )]
+        );
+
+        // Zoom out: back to the whole screen; not below it.
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('-'));
+        assert_eq!(watches(&effects).len(), 1);
+        assert_eq!(desktop(&state).zoom, 1);
+        assert!(watches(&key(&mut state, KeyCode::Char('-'))).is_empty());
+    }
+
+    #[test]
     fn menu_can_end_the_session() {
         let mut state = viewing(false);
         ctrl(&mut state, ']');

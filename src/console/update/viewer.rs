@@ -423,6 +423,28 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
     };
     match action {
         Action::Cancel | Action::TerminalMenu => viewer.mode = ViewerMode::Live,
+        Action::ZoomIn | Action::ZoomOut => {
+            let step = if action == Action::ZoomIn { 1 } else { -1 };
+            if let Some(desktop) = &mut viewer.desktop
+                && desktop.zoom_by(step)
+            {
+                viewer.watched = None;
+                return watch(state);
+            }
+        }
+        Action::PanLeft | Action::PanRight | Action::Up | Action::Down => {
+            let (cols, rows) = terminal_size(state.size);
+            let area = CellRect::new(0, 0, cols, rows);
+            let (dx, dy) = match action {
+                Action::PanLeft => (-i32::from(cols / 4).max(1), 0),
+                Action::PanRight => (i32::from(cols / 4).max(1), 0),
+                Action::Up => (0, -i32::from(rows / 4).max(1)),
+                _ => (0, i32::from(rows / 4).max(1)),
+            };
+            if let Some(desktop) = &mut viewer.desktop {
+                desktop.pan_by(area, dx, dy);
+            }
+        }
         Action::SwitchGlyphs => {
             if let Some(desktop) = &mut viewer.desktop {
                 desktop.toggle_glyphs();
