@@ -987,6 +987,8 @@ fn live_desktop() {
     );
     let screen = render(&state, 80, 24);
     assert!(screen.contains("half blocks and sextants"), "{screen}");
+    assert!(screen.contains("Zoom in"), "{screen}");
+    insta::assert_snapshot!("desktop_menu_view_only_80x24", screen);
 }
 
 #[path = "common/mod.rs"]
