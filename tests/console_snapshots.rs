@@ -863,6 +863,134 @@ fn live_terminal_view_only_and_reconnecting() {
     insta::assert_snapshot!("terminal_view_only_reconnecting_80x24", screen);
 }
 
+/// Logged in at 80x24, connected to till-1 given a 1920x1080 screen: its desktop opens, and
+/// one frame of a small synthetic picture arrives (a blue desktop, a white window with a dark
+/// title bar, a grey taskbar).
+fn desktop(view_only: bool) -> State {
+    let mut state = logged_in(80, 24);
+    for w in &mut state.workstations {
+        if w.id == "w4" {
+            w.screen = Some(tether::protocol::ScreenSize {
+                width: 1920,
+                height: 1080,
+            });
+        }
+    }
+    for _ in 0..4 {
+        press(&mut state, KeyCode::Char('j'));
+    }
+    let effects = press(
+        &mut state,
+        if view_only {
+            KeyCode::Char('v')
+        } else {
+            KeyCode::Enter
+        },
+    );
+    let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+        panic!("expected a Connect, got {effects:?}");
+    };
+    let opened = session(
+        "s3",
+        ("w4", "till-1"),
+        "ann",
+        AuthMethod::Attended,
+        vec![],
+        view_only,
+        0,
+    );
+    let effects = reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Session { session: opened }),
+    );
+    let [(id, ConsoleRequest::Watch { view, .. })] = &requests(&effects)[..] else {
+        panic!("expected a Watch, got {effects:?}");
+    };
+    assert_eq!(
+        *view,
+        ViewSpec::Pixels {
+            width: 80,
+            height: 46
+        }
+    );
+    reply(&mut state, *id, Ok(ConsoleReply::Watching { stream: 5 }));
+
+    // The agent letterboxes 16:9 into 80x46: 80x45.
+    let (width, height) = (80u32, 45u32);
+    let mut picture = tether::frame::Framebuffer::new(width, height);
+    let full = tether::frame::Rect::new(0, 0, width, height);
+    picture.fill(full, [30, 90, 160, 255]);
+    picture.fill(
+        tether::frame::Rect::new(20, 8, 40, 24),
+        [240, 240, 240, 255],
+    );
+    picture.fill(tether::frame::Rect::new(20, 8, 40, 4), [40, 40, 60, 255]);
+    picture.fill(
+        tether::frame::Rect::new(0, 41, width, 4),
+        [180, 180, 180, 255],
+    );
+    let rgb: Vec<u8> = picture
+        .as_rgba()
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let frame = StreamFrame::Pixels {
+        stream: 5,
+        seq: 1,
+        width,
+        height,
+        rects: vec![tether::protocol::stream::RectUpdate { rect: full, rgb }],
+    };
+    let effects = update::update(
+        &mut state,
+        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+    );
+    assert!(matches!(
+        &effects[..],
+        [Effect::Net(NetCommand::Notify {
+            body: ConsoleRequest::Ack { stream: 5, seq: 1 }
+        })]
+    ));
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(6)));
+    state
+}
+
+#[test]
+fn live_desktop() {
+    let state = desktop(false);
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("till-1"), "{screen}");
+    assert!(screen.contains("half blocks"), "{screen}");
+    assert!(screen.contains("1 fps"), "{screen}");
+    assert!(
+        screen.contains("Ctrl-] menu"),
+        "the way out is always shown"
+    );
+    insta::assert_snapshot!("desktop_80x24", screen);
+
+    // The picture's colours: desktop blue in the corner, the window's white and title bar,
+    // the taskbar at the bottom; the status bar stays on the last row.
+    use ratatui::style::Color;
+    let buffer = buffer(&state, 80, 24);
+    assert_eq!(buffer[(0, 0)].fg, Color::Rgb(30, 90, 160));
+    assert_eq!(buffer[(30, 5)].fg, Color::Rgb(40, 40, 60));
+    assert_eq!(buffer[(30, 10)].fg, Color::Rgb(240, 240, 240));
+    assert_eq!(buffer[(0, 21)].bg, Color::Rgb(180, 180, 180));
+    assert_eq!(buffer[(0, 0)].symbol(), "▀");
+
+    let mut state = desktop(true);
+    assert!(render(&state, 80, 24).contains("view only"));
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(screen.contains("half blocks and sextants"), "{screen}");
+    assert!(screen.contains("Zoom in"), "{screen}");
+    insta::assert_snapshot!("desktop_menu_view_only_80x24", screen);
+}
+
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/png.rs"]

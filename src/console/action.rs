@@ -62,6 +62,16 @@ pub enum Action {
     Detach,
     /// Scroll the live terminal's history.
     ScrollBack,
+    /// In a live desktop: switch between half blocks and sextants.
+    SwitchGlyphs,
+    /// In a live desktop: a larger picture, panned with the arrows.
+    ZoomIn,
+    /// In a live desktop: a smaller picture, down to the whole screen.
+    ZoomOut,
+    /// In a zoomed live desktop: look further left.
+    PanLeft,
+    /// In a zoomed live desktop: look further right.
+    PanRight,
     /// Accept: submit a form, keep a filter, close a notice.
     Confirm,
     /// Back out: close a dialog, clear the filter.
@@ -103,6 +113,11 @@ impl Action {
             Action::TerminalMenu => "terminal_menu",
             Action::Detach => "detach",
             Action::ScrollBack => "scroll_back",
+            Action::SwitchGlyphs => "switch_glyphs",
+            Action::ZoomIn => "zoom_in",
+            Action::ZoomOut => "zoom_out",
+            Action::PanLeft => "pan_left",
+            Action::PanRight => "pan_right",
             Action::Confirm => "confirm",
             Action::Cancel => "cancel",
             Action::Yes => "yes",
@@ -132,6 +147,11 @@ mod tests {
             Action::TerminalMenu,
             Action::Detach,
             Action::ScrollBack,
+            Action::SwitchGlyphs,
+            Action::ZoomIn,
+            Action::ZoomOut,
+            Action::PanLeft,
+            Action::PanRight,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -43,7 +46,8 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     let startup = startup(&opts, &store);
     tracing::info!(?config.clipboard, theme = %themes.get(themes.initial).name, "console starting");
 
-    let state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
+    let mut state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
+    state.color_depth = crate::render::Environment::from_process().color_depth();
     let (net, net_events) = net::spawn();
     let mut terminal = TerminalGuard::enter()?;
     let mut app = App {
@@ -54,6 +58,7 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         clipboard: Clipboard::new(config.clipboard, TerminalEnv::from_env()),
         queue: VecDeque::new(),
         quit: false,
+        mouse_captured: false,
     };
     let size = terminal.terminal.size()?;
     app.dispatch(Msg::Resize {
@@ -117,6 +122,8 @@ struct App {
     /// Messages produced by effects, handled before the next frame.
     queue: VecDeque<Msg>,
     quit: bool,
+    /// The mouse is captured: a live desktop is open.
+    mouse_captured: bool,
 }
 
 impl App {
@@ -146,6 +153,7 @@ impl App {
             if self.quit {
                 return Ok(());
             }
+            self.follow_mouse_capture()?;
             tokio::select! {
                 event = terminal_events.next() => match event {
                     Some(Ok(event)) => self.on_terminal_event(event),
@@ -183,10 +191,30 @@ impl App {
         let msg = match event {
             Event::Key(key) => Msg::Key(key),
             Event::Paste(text) => Msg::Paste(text),
+            Event::Mouse(mouse) => Msg::Mouse(mouse),
             Event::Resize(width, height) => Msg::Resize { width, height },
             _ => return,
         };
         self.dispatch(msg);
+    }
+
+    /// Capture the mouse while a live desktop is open, and only then (the technician's
+    /// terminal keeps its own selection everywhere else). Released on exit by the guard.
+    fn follow_mouse_capture(&mut self) -> io::Result<()> {
+        let wanted = self
+            .state
+            .viewer
+            .as_ref()
+            .is_some_and(|v| v.desktop.is_some());
+        if wanted != self.mouse_captured {
+            if wanted {
+                execute!(io::stdout(), EnableMouseCapture)?;
+            } else {
+                execute!(io::stdout(), DisableMouseCapture)?;
+            }
+            self.mouse_captured = wanted;
+        }
+        Ok(())
     }
 
     /// Update with a message and with every message its effects produce.
@@ -283,6 +311,7 @@ fn restore_terminal() {
         let _ = execute!(
             io::stdout(),
             DisableBracketedPaste,
+            DisableMouseCapture,
             LeaveAlternateScreen,
             crossterm::cursor::Show
         );

@@ -196,6 +196,10 @@ pub enum Layer {
     TerminalMenu,
     /// Scrolling a live terminal's history.
     TerminalScroll,
+    /// A live desktop, full screen: keys and mouse go to the remote screen.
+    Desktop,
+    /// The live desktop's menu (the escape key).
+    DesktopMenu,
     /// Typing a filter for the workstations table.
     Filter,
     /// Typing a workstation's passcode or password to connect.
@@ -220,12 +224,14 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 15] = [
+    pub const ALL: [Layer; 17] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
         Layer::TerminalMenu,
         Layer::TerminalScroll,
+        Layer::Desktop,
+        Layer::DesktopMenu,
         Layer::Filter,
         Layer::Secret,
         Layer::Connecting,
@@ -245,6 +251,8 @@ impl Layer {
             Layer::Terminal => "Live terminal",
             Layer::TerminalMenu => "Live terminal menu",
             Layer::TerminalScroll => "Scrolling a live terminal",
+            Layer::Desktop => "Live desktop",
+            Layer::DesktopMenu => "Live desktop menu",
             Layer::Filter => "While filtering",
             Layer::Secret => "Passcode or password",
             Layer::Connecting => "While connecting",
@@ -263,7 +271,12 @@ impl Layer {
     pub fn is_text_entry(self) -> bool {
         matches!(
             self,
-            Layer::Filter | Layer::Input | Layer::Login | Layer::Secret | Layer::Terminal
+            Layer::Filter
+                | Layer::Input
+                | Layer::Login
+                | Layer::Secret
+                | Layer::Terminal
+                | Layer::Desktop
         )
     }
 }
@@ -581,6 +594,104 @@ impl Default for Keymap {
                 None,
             ),
             b(
+                L::Desktop,
+                A::TerminalMenu,
+                &[menu],
+                "Open the session menu; every other key and the mouse go to the remote screen",
+                Some("menu"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::Detach,
+                &[c('d'), c('b')],
+                "Back to the list; the session stays open",
+                Some("back to list"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::EndSession,
+                &[c('e')],
+                "End the session",
+                Some("end session"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::SwitchGlyphs,
+                &[c('m')],
+                "Switch between half blocks and sextants",
+                Some("mode"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::ZoomIn,
+                &[c('+'), c('=')],
+                "Zoom in (a larger picture; pan with the arrows)",
+                Some("zoom in"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::ZoomOut,
+                &[c('-')],
+                "Zoom out",
+                Some("zoom out"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::PanLeft,
+                &[k(K::Left), c('h')],
+                "Pan left when zoomed",
+                None,
+            ),
+            b(
+                L::DesktopMenu,
+                A::PanRight,
+                &[k(K::Right), c('l')],
+                "Pan right when zoomed",
+                None,
+            ),
+            b(
+                L::DesktopMenu,
+                A::Up,
+                &[k(K::Up), c('k')],
+                "Pan up when zoomed",
+                None,
+            ),
+            b(
+                L::DesktopMenu,
+                A::Down,
+                &[k(K::Down), c('j')],
+                "Pan down when zoomed",
+                None,
+            ),
+            b(
+                L::DesktopMenu,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Back to the desktop",
+                Some("cancel"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::TerminalMenu,
+                &[menu],
+                "Close the menu (the menu key again)",
+                None,
+            ),
+            b(
+                L::DesktopMenu,
+                A::Help,
+                &[c('?')],
+                "Show every key binding",
+                None,
+            ),
+            b(
+                L::DesktopMenu,
+                A::Quit,
+                &[c('q'), quit],
+                "Quit the console; the session stays open",
+                None,
+            ),
+            b(
                 L::TerminalScroll,
                 A::Up,
                 &[c('k'), k(K::Up)],
@@ -832,7 +943,7 @@ impl Keymap {
                     .filter(|key| layer == Layer::Main || !taken_elsewhere(&keymap, key))
                     .collect();
                 // The live terminal's only way out is its menu key: never leave it without one.
-                if layer == Layer::Terminal && keys.is_empty() {
+                if matches!(layer, Layer::Terminal | Layer::Desktop) && keys.is_empty() {
                     continue;
                 }
                 for binding in keymap.bindings.iter_mut().filter(|b| b.layer == layer) {
@@ -950,7 +1061,7 @@ mod tests {
         for layer in Layer::ALL {
             // In a live terminal Ctrl-C belongs to the remote shell; scrolling never quits.
             let expected = match layer {
-                Layer::Terminal | Layer::TerminalScroll => None,
+                Layer::Terminal | Layer::TerminalScroll | Layer::Desktop => None,
                 _ => Some(Action::Quit),
             };
             assert_eq!(keymap.action(layer, &ctrl_c), expected, "{layer:?}");

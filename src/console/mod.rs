@@ -11,6 +11,7 @@ pub mod action;
 mod app;
 pub mod clipboard;
 pub mod config;
+pub mod desktop;
 pub mod keymap;
 pub mod net;
 pub mod state;

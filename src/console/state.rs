@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::desktop::DesktopView;
 use super::keymap::{Keymap, Layer};
 use super::terminal_view::TerminalView;
 use crate::protocol::{
     ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, SecretRequirements, SessionId,
     SessionInfo, StreamId, UnattendedState, UserInfo, WorkstationId, WorkstationInfo,
 };
+use crate::render::ColorDepth;
 
 /// The whole screen's state. (Not `Clone`: a live terminal's screen model is not.)
 #[derive(Debug)]
@@ -19,6 +21,9 @@ pub struct State {
     /// The injected clock: set by `Msg::Tick`, read by draw for "last seen" ages.
     pub now: DateTime<Utc>,
     pub keymap: Keymap,
+    /// Colours for pictures drawn as text (a live desktop); set by the app from the
+    /// environment.
+    pub color_depth: ColorDepth,
     pub theme_names: Vec<String>,
     /// Index into `theme_names`.
     pub theme: usize,
@@ -99,6 +104,7 @@ impl State {
             size: (80, 24),
             quitting: false,
             dirty: true,
+            color_depth: ColorDepth::TrueColor,
         }
     }
 
@@ -114,6 +120,12 @@ impl State {
             (Some(Dialog::Connecting(_)), _) => Layer::Connecting,
             (Some(Dialog::ConfirmWithdraw { .. }), _) => Layer::Confirm,
             (None, Screen::Login) => Layer::Login,
+            (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
+                match self.viewer.as_ref().map(|v| v.mode) {
+                    Some(ViewerMode::Menu) => Layer::DesktopMenu,
+                    _ => Layer::Desktop,
+                }
+            }
             (None, Screen::Main) if self.viewer.is_some() => {
                 match self.viewer.as_ref().map(|v| v.mode) {
                     Some(ViewerMode::Menu) => Layer::TerminalMenu,
@@ -350,6 +362,8 @@ pub struct Viewer {
     /// Bytes of output received since the last tick, and in the last full second.
     pub bytes_this_second: u64,
     pub bytes_per_second: u64,
+    /// A remote desktop instead of a terminal (the workstation has a screen).
+    pub desktop: Option<DesktopView>,
 }
 
 /// What the live terminal's keys do.
@@ -377,6 +391,7 @@ impl Viewer {
             early: Vec::new(),
             bytes_this_second: 0,
             bytes_per_second: 0,
+            desktop: None,
         }
     }
 }

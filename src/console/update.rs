@@ -3,7 +3,7 @@
 //! effects, and their outcomes come back as messages.
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyEvent, KeyEventKind};
+use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent};
 
 use super::action::Action;
 use super::clipboard::CopyMethod;
@@ -24,6 +24,8 @@ use crate::protocol::{
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     Key(KeyEvent),
+    /// The mouse, over a live desktop (captured only while one is open).
+    Mouse(MouseEvent),
     /// Text pasted into the terminal (bracketed paste).
     Paste(String),
     Net(NetEvent),
@@ -155,7 +157,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(state, &key),
+        Msg::Mouse(mouse) if state.layer() == Layer::Desktop => viewer::on_mouse(state, &mouse),
+        Msg::Mouse(_) => Vec::new(),
         Msg::Paste(text) if state.layer() == Layer::Terminal => viewer::on_paste(state, &text),
+        Msg::Paste(text) if state.layer() == Layer::Desktop => {
+            viewer::on_desktop_paste(state, &text)
+        }
         Msg::Paste(text) => {
             let locked = state.layer() == Layer::Login && state.login.phase.busy();
             if let Some(field) = text_field(state).filter(|_| !locked) {
@@ -297,6 +304,9 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Effect> {
     if layer == Layer::Terminal {
         return viewer::on_key(state, key);
     }
+    if layer == Layer::Desktop {
+        return viewer::on_desktop_key(state, key);
+    }
     // The login form is read-only while an attempt is under way.
     if layer == Layer::Login && state.login.phase.busy() {
         return Vec::new();
@@ -350,7 +360,8 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Link => on_link_action(state, action),
         Layer::Sessions => on_sessions_action(state, action),
         Layer::Terminal => viewer::on_terminal_action(state, action),
-        Layer::TerminalMenu => viewer::on_menu_action(state, action),
+        Layer::TerminalMenu | Layer::DesktopMenu => viewer::on_menu_action(state, action),
+        Layer::Desktop => viewer::on_terminal_action(state, action),
         Layer::TerminalScroll => viewer::on_scroll_action(state, action),
         Layer::Secret => on_secret_action(state, action),
         Layer::Connecting => on_connecting_action(state, action),
@@ -1824,14 +1835,14 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 session_summary(&session)
             );
             state.lockouts.remove(&session.workstation_id);
-            let headless = state
+            let known = state
                 .workstations
                 .iter()
-                .any(|w| w.id == session.workstation_id && w.screen.is_none());
+                .any(|w| w.id == session.workstation_id);
             on_session_event(state, session.clone());
             set_status(state, StatusKind::Success, text);
-            if headless {
-                // No screen to show: its shell, full screen.
+            if known {
+                // Its screen, or with no screen its shell, full screen.
                 return viewer::open(state, session);
             }
         }

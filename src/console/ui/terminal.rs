@@ -16,10 +16,20 @@ use crate::console::theme::{Role, Theme};
 
 pub(super) fn draw(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [screen, bar] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
-    frame.render_widget(&viewer.term, screen);
+    let menu = match &viewer.desktop {
+        Some(desktop) => {
+            // Letterboxed: centred, the rest left blank.
+            desktop.render(screen, frame.buffer_mut());
+            Layer::DesktopMenu
+        }
+        None => {
+            frame.render_widget(&viewer.term, screen);
+            Layer::TerminalMenu
+        }
+    };
     draw_bar(state, viewer, theme, frame, bar);
     if viewer.mode == ViewerMode::Menu {
-        draw_menu(state, viewer, theme, frame, screen);
+        draw_menu(state, viewer, theme, frame, screen, menu);
     }
 }
 
@@ -73,10 +83,17 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         (Connection::Connected, _) if viewer.stream.is_none() => {
             vec![Span::styled("◌ opening… ", theme.style(Role::Warning))]
         }
-        (Connection::Connected, _) => vec![Span::styled(
-            format!("↓ {} ", rate_label(viewer.bytes_per_second)),
-            muted,
-        )],
+        (Connection::Connected, _) => {
+            let fps = viewer
+                .desktop
+                .as_ref()
+                .map(|d| format!("{} fps · ", d.frames_per_second))
+                .unwrap_or_default();
+            vec![Span::styled(
+                format!("↓ {fps}{} ", rate_label(viewer.bytes_per_second)),
+                muted,
+            )]
+        }
         // Keys typed now are dropped, not kept to run later.
         _ => vec![Span::styled("◌ reconnecting… ", theme.style(Role::Warning))],
     };
@@ -95,15 +112,21 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         Span::styled(" ◆ ", theme.style(Role::Accent)),
         Span::styled(session.hostname.clone(), theme.style(Role::Title)),
     ]];
-    let (mode, mode_role) = if session.view_only {
-        ("view only: keys are not sent", Role::Warning)
-    } else {
-        ("control", Role::Text)
+    let (mode, mode_role) = match (session.view_only, &viewer.desktop) {
+        (true, None) => ("view only: keys are not sent", Role::Warning),
+        (true, Some(_)) => ("view only", Role::Warning),
+        (false, _) => ("control", Role::Text),
     };
     segments.push(vec![
         Span::styled(" · ", muted),
         Span::styled(mode, theme.style(mode_role)),
     ]);
+    if let Some(desktop) = &viewer.desktop {
+        segments.push(vec![
+            Span::styled(" · ", muted),
+            Span::raw(desktop.mode_label()),
+        ]);
+    }
     segments.push(vec![
         Span::styled(" · ", muted),
         Span::raw(session.technician.name.clone()),
@@ -137,10 +160,17 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
 }
 
 /// The menu: every key of the menu layer with what it does, from the keymap.
-fn draw_menu(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn draw_menu(
+    state: &State,
+    viewer: &Viewer,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    layer: Layer,
+) {
     let rows: Vec<(String, &str)> = state
         .keymap
-        .bindings(Layer::TerminalMenu)
+        .bindings(layer)
         .filter(|b| !b.keys.is_empty() && b.action != Action::TerminalMenu)
         .map(|b| (b.keys_label(), b.description))
         .collect();

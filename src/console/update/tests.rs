@@ -1780,8 +1780,8 @@ mod live_terminal {
                 }),
             },
         );
-        assert!(state.viewer.is_none());
-        assert!(watches(&effects).is_empty());
+        assert_eq!(state.layer(), Layer::Desktop, "its desktop opens instead");
+        assert!(watches(&effects).is_empty(), "no terminal is asked for");
     }
 
     #[test]
@@ -2127,5 +2127,541 @@ mod live_terminal {
             "You have no open session on reception (Enter connects)."
         );
         assert!(!state.can(Action::Open), "the footer does not offer it");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live desktop
+
+mod live_desktop {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+
+    use super::*;
+    use crate::frame::Rect;
+    use crate::protocol::stream::{self, RectUpdate, StreamFrame};
+    use crate::protocol::{InputEvent, ScreenSize, ViewSpec};
+    use crate::render::Glyphs;
+
+    const STREAM: u64 = 11;
+    const SCREEN: ScreenSize = ScreenSize {
+        width: 1920,
+        height: 1080,
+    };
+
+    /// Logged in, `reception` (with a 1920x1080 screen) selected, connected: the effects of
+    /// the accepted `Connect`.
+    fn connect(view_only: bool) -> (State, Vec<Effect>) {
+        let mut state = logged_in();
+        state.workstations[0].screen = Some(SCREEN);
+        let effects = key(
+            &mut state,
+            if view_only {
+                KeyCode::Char('v')
+            } else {
+                KeyCode::Enter
+            },
+        );
+        let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+            panic!("expected a Connect, got {effects:?}");
+        };
+        let mut opened = session("s1", ("w1", "reception"), "ann", 0);
+        opened.view_only = view_only;
+        let effects = net(
+            &mut state,
+            NetEvent::Reply {
+                id: *id,
+                result: Ok(ConsoleReply::Session { session: opened }),
+            },
+        );
+        (state, effects)
+    }
+
+    /// The pixel `Watch` requests among effects: (id, session, width, height).
+    fn watches(effects: &[Effect]) -> Vec<(u64, String, u32, u32)> {
+        requests(effects)
+            .into_iter()
+            .filter_map(|(id, body)| match body {
+                ConsoleRequest::Watch {
+                    session,
+                    view: ViewSpec::Pixels { width, height },
+                } => Some((id, session, width, height)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn watching(state: &mut State, id: u64) -> Vec<Effect> {
+        net(
+            state,
+            NetEvent::Reply {
+                id,
+                result: Ok(ConsoleReply::Watching { stream: STREAM }),
+            },
+        )
+    }
+
+    fn viewing(view_only: bool) -> State {
+        let (mut state, effects) = connect(view_only);
+        let [(id, ..)] = &watches(&effects)[..] else {
+            panic!("expected one Watch, got {effects:?}");
+        };
+        watching(&mut state, *id);
+        state
+    }
+
+    /// A frame of `width` x `height` with one rectangle filled with `rgb`.
+    fn pixels(
+        state: &mut State,
+        stream: u64,
+        seq: u64,
+        (width, height): (u32, u32),
+        rect: Rect,
+        rgb: [u8; 3],
+    ) -> Vec<Effect> {
+        let count = (rect.width * rect.height) as usize;
+        let frame = StreamFrame::Pixels {
+            stream,
+            seq,
+            width,
+            height,
+            rects: vec![RectUpdate {
+                rect,
+                rgb: rgb.repeat(count),
+            }],
+        };
+        net(
+            state,
+            NetEvent::Frame(stream::encode(&frame).expect("encode")),
+        )
+    }
+
+    fn acks(effects: &[Effect]) -> Vec<(u64, u64)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Net(NetCommand::Notify {
+                    body: ConsoleRequest::Ack { stream, seq },
+                }) => Some((*stream, *seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Input events sent, in order, with the stream they went to.
+    fn inputs(effects: &[Effect]) -> Vec<(u64, InputEvent)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Net(NetCommand::Notify {
+                    body: ConsoleRequest::Input { stream, events },
+                }) => Some(
+                    events
+                        .iter()
+                        .map(|ev| (*stream, ev.clone()))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn down_up(keysym: u32) -> [(u64, InputEvent); 2] {
+        [
+            (STREAM, InputEvent::Key { keysym, down: true }),
+            (
+                STREAM,
+                InputEvent::Key {
+                    keysym,
+                    down: false,
+                },
+            ),
+        ]
+    }
+
+    fn mouse(state: &mut State, kind: MouseEventKind, column: u16, row: u16) -> Vec<Effect> {
+        update(
+            state,
+            Msg::Mouse(MouseEvent {
+                kind,
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            }),
+        )
+    }
+
+    fn desktop(state: &State) -> &crate::console::desktop::DesktopView {
+        state
+            .viewer
+            .as_ref()
+            .and_then(|v| v.desktop.as_ref())
+            .expect("desktop open")
+    }
+
+    #[test]
+    fn connecting_to_a_workstation_with_a_screen_watches_its_pixels() {
+        let (state, effects) = connect(false);
+        assert_eq!(state.layer(), Layer::Desktop);
+        // 80x23 cells of half blocks: 80x46 pixels.
+        let [(_, session, 80, 46)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 80x46 pixels, got {effects:?}");
+        };
+        assert_eq!(session, "s1");
+        assert_eq!(desktop(&state).glyphs, Glyphs::HalfBlock);
+    }
+
+    #[test]
+    fn frames_are_applied_and_acked_with_their_seq() {
+        let (mut state, effects) = connect(false);
+        let [(watch_id, ..)] = &watches(&effects)[..] else {
+            panic!("expected a Watch");
+        };
+        // A frame that overtakes the Watching reply is kept, then applied and acked with it.
+        let red = [200, 0, 0];
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            1,
+            (80, 45),
+            Rect::new(0, 0, 80, 45),
+            red,
+        );
+        assert!(acks(&effects).is_empty(), "the stream is not known yet");
+        let effects = watching(&mut state, *watch_id);
+        assert_eq!(acks(&effects), [(STREAM, 1)]);
+        assert_eq!(desktop(&state).framebuffer.pixel(79, 44), [200, 0, 0, 255]);
+        assert_eq!(desktop(&state).view.size(), (80, 23));
+
+        state.dirty = false;
+        let blue = [0, 0, 255];
+        let effects = pixels(&mut state, STREAM, 2, (80, 45), Rect::new(2, 4, 3, 2), blue);
+        assert_eq!(acks(&effects), [(STREAM, 2)]);
+        assert!(state.dirty);
+        let fb = &desktop(&state).framebuffer;
+        assert_eq!(fb.pixel(4, 5), [0, 0, 255, 255]);
+        assert_eq!(
+            fb.pixel(5, 5),
+            [200, 0, 0, 255],
+            "outside the rect: unchanged"
+        );
+
+        // A new size starts a new picture.
+        let effects = pixels(&mut state, STREAM, 3, (40, 20), Rect::new(0, 0, 1, 1), blue);
+        assert_eq!(acks(&effects), [(STREAM, 3)]);
+        let d = desktop(&state);
+        assert_eq!((d.framebuffer.width(), d.framebuffer.height()), (40, 20));
+        assert_eq!(d.framebuffer.pixel(1, 1), [0, 0, 0, 255]);
+
+        // Another stream's frame is neither applied nor acked.
+        let effects = pixels(
+            &mut state,
+            STREAM + 1,
+            9,
+            (40, 20),
+            Rect::new(1, 1, 1, 1),
+            red,
+        );
+        assert!(acks(&effects).is_empty());
+        assert_eq!(desktop(&state).framebuffer.pixel(1, 1), [0, 0, 0, 255]);
+
+        // The tick turns the second's frames into fps and bytes/s.
+        update(&mut state, Msg::Tick(t0() + Duration::seconds(1)));
+        let viewer = state.viewer.as_ref().expect("viewer");
+        assert_eq!(desktop(&state).frames_per_second, 3);
+        assert_eq!(viewer.bytes_per_second, (80 * 45 + 3 * 2 + 1) * 3);
+    }
+
+    #[test]
+    fn keys_become_keysym_downs_and_ups() {
+        let mut state = viewing(false);
+        let mut sent = Vec::new();
+        sent.extend(inputs(&key(&mut state, KeyCode::Char('a'))));
+        sent.extend(inputs(&key(&mut state, KeyCode::Enter)));
+        sent.extend(inputs(&key(&mut state, KeyCode::Left)));
+        // q and Esc belong to the remote here.
+        sent.extend(inputs(&key(&mut state, KeyCode::Char('q'))));
+        sent.extend(inputs(&key(&mut state, KeyCode::Esc)));
+        let mut expected = Vec::new();
+        for keysym in [0x61, 0xff0d, 0xff51, 0x71, 0xff1b] {
+            expected.extend(down_up(keysym));
+        }
+        assert_eq!(sent, expected);
+        assert!(!state.quitting);
+        assert_eq!(state.layer(), Layer::Desktop);
+
+        // Ctrl-C: Control_L held around the key, not a quit.
+        let sent = inputs(&ctrl(&mut state, 'c'));
+        let control = |down| {
+            (
+                STREAM,
+                InputEvent::Key {
+                    keysym: 0xffe3,
+                    down,
+                },
+            )
+        };
+        let [c_down, c_up] = down_up(0x63);
+        assert_eq!(sent, [control(true), c_down, c_up, control(false)]);
+        assert!(!state.quitting);
+    }
+
+    #[test]
+    fn a_click_at_a_cell_is_a_pointer_event_at_the_remote_pixel() {
+        let mut state = viewing(false);
+        pixels(
+            &mut state,
+            STREAM,
+            1,
+            (80, 45),
+            Rect::new(0, 0, 1, 1),
+            [9, 9, 9],
+        );
+        // The picture is 80x23 cells over the 80x23 screen area: cell (40, 10) is the
+        // middle of column 40 of 80 and row 10 of 23 of the 1920x1080 screen.
+        let (x, y) = (40 * 24 + 12, (21 * 1080) / 46);
+        let mut sent = inputs(&mouse(
+            &mut state,
+            MouseEventKind::Down(MouseButton::Left),
+            40,
+            10,
+        ));
+        sent.extend(inputs(&mouse(
+            &mut state,
+            MouseEventKind::Up(MouseButton::Left),
+            40,
+            10,
+        )));
+        let at = |buttons| (STREAM, InputEvent::Pointer { x, y, buttons });
+        assert_eq!(sent, [at(1), at(0)]);
+
+        // The wheel: a press and release of button 4 (bit 3); a right drag holds bit 2.
+        let wheel = inputs(&mouse(&mut state, MouseEventKind::ScrollUp, 40, 10));
+        assert_eq!(wheel, [at(8), at(0)]);
+        mouse(&mut state, MouseEventKind::Down(MouseButton::Right), 40, 10);
+        let drag = inputs(&mouse(
+            &mut state,
+            MouseEventKind::Drag(MouseButton::Right),
+            0,
+            0,
+        ));
+        assert_eq!(
+            drag,
+            [(
+                STREAM,
+                InputEvent::Pointer {
+                    x: 12,
+                    y: 1080 / 46,
+                    buttons: 4
+                }
+            )]
+        );
+        // Moving within the same cell sends nothing new.
+        assert!(
+            inputs(&mouse(
+                &mut state,
+                MouseEventKind::Drag(MouseButton::Right),
+                0,
+                0
+            ))
+            .is_empty()
+        );
+        // The status bar row is clamped onto the picture's last row.
+        let low = inputs(&mouse(&mut state, MouseEventKind::Moved, 79, 23));
+        assert_eq!(
+            low,
+            [(
+                STREAM,
+                InputEvent::Pointer {
+                    x: 79 * 24 + 12,
+                    y: (45 * 1080) / 46,
+                    buttons: 4
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn view_only_sends_nothing() {
+        let mut state = viewing(true);
+        pixels(
+            &mut state,
+            STREAM,
+            1,
+            (80, 45),
+            Rect::new(0, 0, 1, 1),
+            [9, 9, 9],
+        );
+        let mut effects = key(&mut state, KeyCode::Char('a'));
+        effects.extend(ctrl(&mut state, 'c'));
+        effects.extend(mouse(
+            &mut state,
+            MouseEventKind::Down(MouseButton::Left),
+            3,
+            3,
+        ));
+        effects.extend(mouse(&mut state, MouseEventKind::ScrollDown, 3, 3));
+        assert!(inputs(&effects).is_empty(), "{effects:?}");
+        assert_eq!(state.layer(), Layer::Desktop);
+    }
+
+    #[test]
+    fn ctrl_bracket_menu_stops_keys_and_switches_modes() {
+        let mut state = viewing(false);
+        let effects = ctrl(&mut state, ']');
+        assert!(inputs(&effects).is_empty(), "the menu key is not sent");
+        assert_eq!(state.layer(), Layer::DesktopMenu);
+        for code in [KeyCode::Char('x'), KeyCode::Enter] {
+            assert!(inputs(&key(&mut state, code)).is_empty());
+        }
+        assert!(
+            inputs(&mouse(
+                &mut state,
+                MouseEventKind::Down(MouseButton::Left),
+                1,
+                1
+            ))
+            .is_empty(),
+            "nor the mouse"
+        );
+        key(&mut state, KeyCode::Esc);
+        assert_eq!(state.layer(), Layer::Desktop);
+        assert_eq!(
+            inputs(&key(&mut state, KeyCode::Esc)).len(),
+            2,
+            "Esc goes to the remote"
+        );
+
+        // m: sextants, asked for at their pixel size (2x3 a cell).
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('m'));
+        assert_eq!(state.layer(), Layer::Desktop);
+        assert_eq!(desktop(&state).glyphs, Glyphs::Sextant);
+        let [(_, _, 160, 69)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 160x69, got {effects:?}");
+        };
+
+        // d: back to the list, the stream stops, the session stays.
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('d'));
+        assert!(state.viewer.is_none());
+        assert_eq!(state.layer(), Layer::Main);
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::Net(NetCommand::Notify {
+                body: ConsoleRequest::Unwatch { stream: STREAM }
+            })
+        )));
+        // o opens it again, as a desktop.
+        let effects = key(&mut state, KeyCode::Char('o'));
+        assert_eq!(state.layer(), Layer::Desktop);
+        assert_eq!(watches(&effects).len(), 1);
+    }
+
+    #[test]
+    fn zoom_asks_a_larger_picture_and_arrows_pan_it() {
+        let mut state = viewing(false);
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('+'));
+        let [(_, _, 160, 92)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at twice the size, got {effects:?}");
+        };
+        assert_eq!(
+            state.layer(),
+            Layer::DesktopMenu,
+            "the menu stays for panning"
+        );
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            1,
+            (160, 90),
+            Rect::new(0, 0, 1, 1),
+            [1, 2, 3],
+        );
+        assert_eq!(acks(&effects), [(STREAM, 1)]);
+        assert_eq!(desktop(&state).view.size(), (160, 45));
+
+        // Right pans a quarter of the width; up at the top stays there.
+        key(&mut state, KeyCode::Right);
+        key(&mut state, KeyCode::Up);
+        assert_eq!(desktop(&state).pan, (20, 0));
+        for _ in 0..10 {
+            key(&mut state, KeyCode::Right);
+        }
+        assert_eq!(
+            desktop(&state).pan,
+            (80, 0),
+            "clamped to the picture's edge"
+        );
+        key(&mut state, KeyCode::Left);
+        key(&mut state, KeyCode::Left);
+        key(&mut state, KeyCode::Left);
+        assert_eq!(desktop(&state).pan, (20, 0));
+
+        // A click at the top-left cell lands where the pan put the view.
+        key(&mut state, KeyCode::Esc);
+        let sent = inputs(&mouse(
+            &mut state,
+            MouseEventKind::Down(MouseButton::Left),
+            0,
+            0,
+        ));
+        assert_eq!(
+            sent,
+            [(
+                STREAM,
+                InputEvent::Pointer {
+                    x: 41 * 1920 / 320,
+                    y: 1080 / 90,
+                    buttons: 1
+                }
+            )]
+        );
+
+        // Zoom out: back to the whole screen; not below it.
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('-'));
+        assert_eq!(watches(&effects).len(), 1);
+        assert_eq!(desktop(&state).zoom, 1);
+        assert!(watches(&key(&mut state, KeyCode::Char('-'))).is_empty());
+    }
+
+    #[test]
+    fn menu_can_end_the_session() {
+        let mut state = viewing(false);
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('e'));
+        assert!(state.viewer.is_none());
+        assert!(
+            requests(&effects)
+                .iter()
+                .any(|(_, body)| matches!(body, ConsoleRequest::EndSession { .. })),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn session_ended_closes_the_desktop_with_the_reason() {
+        let mut state = viewing(false);
+        let mut ended = session("s1", ("w1", "reception"), "ann", 0);
+        ended.ended_at = Some(t0());
+        ended.end_reason = Some("ended by the end user".into());
+        session_event(&mut state, ended);
+        assert!(state.viewer.is_none());
+        assert_eq!(state.layer(), Layer::Main);
+        let status = status_text(&state);
+        assert!(status.contains("reception"), "{status}");
+        assert!(status.contains("ended by the end user"), "{status}");
+        // A late frame of the ended stream is ignored.
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            5,
+            (8, 8),
+            Rect::new(0, 0, 1, 1),
+            [1, 1, 1],
+        );
+        assert!(acks(&effects).is_empty());
     }
 }

@@ -3,10 +3,12 @@
 //! leaves or the session ends. Pure like the rest of `update`: acks, keystrokes and `Watch`
 //! requests come back as effects.
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, MouseEvent};
+use ratatui::layout::Rect as CellRect;
 
 use super::{Effect, key_hint, request, set_status};
 use crate::console::action::Action;
+use crate::console::desktop::{self, DesktopView};
 use crate::console::net::NetCommand;
 use crate::console::state::{
     Connection, Pending, State, StatusKind, Viewer, ViewerMode, terminal_size,
@@ -14,8 +16,10 @@ use crate::console::state::{
 use crate::console::terminal_view::TerminalView;
 use crate::protocol::stream::{self, StreamFrame};
 use crate::protocol::{
-    ConsoleRequest, ErrorCode, ProtocolError, SessionId, SessionInfo, StreamId, ViewSpec,
+    ConsoleRequest, ErrorCode, InputEvent, ProtocolError, SessionId, SessionInfo, StreamId,
+    ViewSpec,
 };
+use crate::render::Glyphs;
 
 /// Frames kept while the `Watching` reply is on its way: the agent's window, and a margin.
 const EARLY_FRAMES: usize = 32;
@@ -35,7 +39,25 @@ pub(super) fn open(state: &mut State, session: SessionInfo) -> Vec<Effect> {
         effects.extend(detach(state));
     }
     let (cols, rows) = terminal_size(state.size);
-    let mut term = match state.viewer.take() {
+    let screen = state
+        .workstations
+        .iter()
+        .find(|w| w.id == session.workstation_id)
+        .and_then(|w| w.screen);
+    let previous = state.viewer.take();
+    if let Some(screen) = screen {
+        // A screen: the desktop, kept as it was when the viewer is already on it.
+        let desktop = previous
+            .and_then(|v| v.desktop)
+            .unwrap_or_else(|| DesktopView::new(screen, Glyphs::HalfBlock, state.color_depth));
+        let mut viewer = Viewer::new(session, TerminalView::new(1, 1));
+        viewer.desktop = Some(desktop);
+        state.viewer = Some(viewer);
+        state.dirty = true;
+        effects.extend(watch(state));
+        return effects;
+    }
+    let mut term = match previous.filter(|v| v.desktop.is_none()) {
         Some(viewer) => viewer.term,
         None => state
             .screens
@@ -65,11 +87,18 @@ pub(super) fn watch(state: &mut State) -> Vec<Effect> {
     }
     viewer.watched = Some((cols, rows));
     let session = viewer.session.id.clone();
+    let view = match &viewer.desktop {
+        Some(desktop) => {
+            let (width, height) = desktop.pixels_for(cols, rows);
+            ViewSpec::Pixels { width, height }
+        }
+        None => ViewSpec::Terminal { cols, rows },
+    };
     vec![request(
         state,
         ConsoleRequest::Watch {
             session: session.clone(),
-            view: ViewSpec::Terminal { cols, rows },
+            view,
         },
         Pending::Watch { session },
     )]
@@ -81,7 +110,9 @@ pub(super) fn resize(state: &mut State) -> Vec<Effect> {
     let Some(viewer) = &mut state.viewer else {
         return Vec::new();
     };
-    viewer.term.resize(cols, rows);
+    if viewer.desktop.is_none() {
+        viewer.term.resize(cols, rows);
+    }
     watch(state)
 }
 
@@ -94,6 +125,28 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
     };
     viewer.stream = Some(stream);
     let mut effects = Vec::new();
+    if let Some(desktop) = &mut viewer.desktop {
+        for frame in std::mem::take(&mut desktop.early) {
+            if let StreamFrame::Pixels {
+                stream: early_stream,
+                seq,
+                width,
+                height,
+                rects,
+            } = frame
+                && early_stream == stream
+            {
+                apply_pixels(
+                    &mut viewer.bytes_this_second,
+                    desktop,
+                    width,
+                    height,
+                    &rects,
+                );
+                effects.push(ack(stream, seq));
+            }
+        }
+    }
     for (early_stream, seq, bytes) in std::mem::take(&mut viewer.early) {
         if early_stream == stream {
             feed(viewer, &bytes);
@@ -133,8 +186,13 @@ pub(super) fn on_watch_failed(
             format!("Your session on {hostname} has ended.")
         }
     } else {
+        let what = if viewer.desktop.is_some() {
+            "screen"
+        } else {
+            "terminal"
+        };
         format!(
-            "Could not show the terminal of {hostname}: {}",
+            "Could not show the {what} of {hostname}: {}",
             super::sentence(&error.message)
         )
     };
@@ -153,6 +211,9 @@ pub(super) fn on_frame(state: &mut State, bytes: &[u8]) -> Vec<Effect> {
             return Vec::new();
         }
     };
+    if matches!(frame, StreamFrame::Pixels { .. }) {
+        return on_pixels(state, frame);
+    }
     let StreamFrame::TerminalOutput { stream, seq, bytes } = frame else {
         return Vec::new();
     };
@@ -172,6 +233,108 @@ pub(super) fn on_frame(state: &mut State, bytes: &[u8]) -> Vec<Effect> {
         }
         _ => Vec::new(),
     }
+}
+
+/// A picture update for the open desktop: applied and acknowledged (the agent sends the next
+/// one only after the ack).
+fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    let watched = viewer.watched.is_some();
+    let current = viewer.stream;
+    let Some(desktop) = &mut viewer.desktop else {
+        return Vec::new();
+    };
+    let StreamFrame::Pixels {
+        stream,
+        seq,
+        width,
+        height,
+        rects,
+    } = frame
+    else {
+        return Vec::new();
+    };
+    match current {
+        Some(current) if current == stream => {
+            apply_pixels(
+                &mut viewer.bytes_this_second,
+                desktop,
+                width,
+                height,
+                &rects,
+            );
+            state.dirty = true;
+            vec![ack(stream, seq)]
+        }
+        // A frame can overtake the `Watching` reply: keep it until the reply names the stream.
+        None if watched && desktop.early.len() < EARLY_FRAMES => {
+            desktop.early.push(StreamFrame::Pixels {
+                stream,
+                seq,
+                width,
+                height,
+                rects,
+            });
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn apply_pixels(
+    bytes_this_second: &mut u64,
+    desktop: &mut DesktopView,
+    width: u32,
+    height: u32,
+    rects: &[crate::protocol::stream::RectUpdate],
+) {
+    desktop.apply(width, height, rects);
+    *bytes_this_second = bytes_this_second.saturating_add(desktop::frame_bytes(rects));
+}
+
+/// Pasted text in the live desktop: typed on the remote, key by key.
+pub(super) fn on_desktop_paste(state: &mut State, text: &str) -> Vec<Effect> {
+    send_events(state, desktop::text_events(text))
+}
+
+/// A key in the live desktop: to the remote as keysyms (down, up, modifiers around).
+pub(super) fn on_desktop_key(state: &mut State, key: &KeyEvent) -> Vec<Effect> {
+    send_events(state, desktop::key_events(key))
+}
+
+/// The mouse over the live desktop: to the remote as pointer events in its screen's pixels.
+pub(super) fn on_mouse(state: &mut State, mouse: &MouseEvent) -> Vec<Effect> {
+    let (cols, rows) = terminal_size(state.size);
+    let area = CellRect::new(0, 0, cols, rows);
+    let Some(events) = state
+        .viewer
+        .as_mut()
+        .and_then(|v| v.desktop.as_mut())
+        .and_then(|d| d.pointer(area, mouse))
+    else {
+        return Vec::new();
+    };
+    send_events(state, events)
+}
+
+/// Keyboard and mouse for the remote screen. View-only sessions send nothing; nor does a
+/// viewer without a stream (input is never kept to run later).
+fn send_events(state: &mut State, events: Vec<InputEvent>) -> Vec<Effect> {
+    let connected = state.connection == Connection::Connected;
+    let Some(viewer) = &state.viewer else {
+        return Vec::new();
+    };
+    if viewer.session.view_only || !connected || events.is_empty() {
+        return Vec::new();
+    }
+    let Some(stream) = viewer.stream else {
+        return Vec::new();
+    };
+    vec![Effect::Net(NetCommand::Notify {
+        body: ConsoleRequest::Input { stream, events },
+    })]
 }
 
 fn feed(viewer: &mut Viewer, bytes: &[u8]) {
@@ -260,6 +423,37 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
     };
     match action {
         Action::Cancel | Action::TerminalMenu => viewer.mode = ViewerMode::Live,
+        Action::ZoomIn | Action::ZoomOut => {
+            let step = if action == Action::ZoomIn { 1 } else { -1 };
+            if let Some(desktop) = &mut viewer.desktop
+                && desktop.zoom_by(step)
+            {
+                viewer.watched = None;
+                return watch(state);
+            }
+        }
+        Action::PanLeft | Action::PanRight | Action::Up | Action::Down => {
+            let (cols, rows) = terminal_size(state.size);
+            let area = CellRect::new(0, 0, cols, rows);
+            let (dx, dy) = match action {
+                Action::PanLeft => (-i32::from(cols / 4).max(1), 0),
+                Action::PanRight => (i32::from(cols / 4).max(1), 0),
+                Action::Up => (0, -i32::from(rows / 4).max(1)),
+                _ => (0, i32::from(rows / 4).max(1)),
+            };
+            if let Some(desktop) = &mut viewer.desktop {
+                desktop.pan_by(area, dx, dy);
+            }
+        }
+        Action::SwitchGlyphs => {
+            if let Some(desktop) = &mut viewer.desktop {
+                desktop.toggle_glyphs();
+                viewer.mode = ViewerMode::Live;
+                // Ask for the picture at the new mode's pixel size.
+                viewer.watched = None;
+                return watch(state);
+            }
+        }
         Action::ScrollBack => {
             viewer.mode = ViewerMode::Scroll;
             let page = page(viewer);
@@ -338,6 +532,7 @@ pub(super) fn detach(state: &mut State) -> Vec<Effect> {
 pub(super) fn close(state: &mut State, keep: Option<&SessionInfo>) {
     if let Some(mut viewer) = state.viewer.take()
         && let Some(session) = keep
+        && viewer.desktop.is_none()
     {
         viewer.term.scroll_to_bottom();
         state.screens.insert(session.id.clone(), viewer.term);
@@ -354,6 +549,11 @@ pub(super) fn on_disconnected(state: &mut State) {
         viewer.link_dropped = true;
         viewer.early.clear();
         viewer.unsent.clear();
+        if let Some(desktop) = &mut viewer.desktop {
+            desktop.early.clear();
+            desktop.buttons = 0;
+            desktop.last_pointer = None;
+        }
     }
 }
 
@@ -364,6 +564,13 @@ pub(super) fn on_tick(state: &mut State) {
         if rate != viewer.bytes_per_second {
             viewer.bytes_per_second = rate;
             state.dirty = true;
+        }
+        if let Some(desktop) = &mut viewer.desktop {
+            let fps = std::mem::take(&mut desktop.frames_this_second);
+            if fps != desktop.frames_per_second {
+                desktop.frames_per_second = fps;
+                state.dirty = true;
+            }
         }
     }
 }

@@ -1,0 +1,433 @@
+//! A remote desktop shown as text cells: the agent's pixel frames are applied to a local
+//! [`Framebuffer`] and drawn with the renderer's [`TextView`] (half blocks or sextants); key
+//! presses become X11 keysyms and mouse cells become pointer positions on the remote screen.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect as CellRect;
+
+use crate::frame::Framebuffer;
+use crate::protocol::stream::{RectUpdate, StreamFrame};
+use crate::protocol::{InputEvent, ScreenSize};
+use crate::render::{ColorDepth, Glyphs, TextView};
+
+/// The largest zoom: the picture asked for at this many times the console's size.
+pub const MAX_ZOOM: u8 = 4;
+
+/// The console's copy of a remote screen.
+#[derive(Debug)]
+pub struct DesktopView {
+    /// The remote screen's size, in its pixels (pointer positions are in these).
+    pub screen: ScreenSize,
+    pub glyphs: Glyphs,
+    pub depth: ColorDepth,
+    /// The picture as streamed (the size asked for, letterboxed by the agent).
+    pub framebuffer: Framebuffer,
+    /// The picture as cells.
+    pub view: TextView,
+    /// Buttons held, as last sent (bit 0 left, 1 middle, 2 right).
+    pub buttons: u8,
+    /// 1: the whole screen fits the console; more: that many times larger, panned.
+    pub zoom: u8,
+    /// The first cell shown, when zoomed (clamped when drawn).
+    pub pan: (u16, u16),
+    /// The last pointer position sent, so moves within one cell are not sent again.
+    pub last_pointer: Option<(u32, u32)>,
+    /// Frames received since the last tick, and in the last full second.
+    pub frames_this_second: u32,
+    pub frames_per_second: u32,
+    /// Frames that arrived before the `Watching` reply named their stream.
+    pub early: Vec<StreamFrame>,
+}
+
+impl DesktopView {
+    pub fn new(screen: ScreenSize, glyphs: Glyphs, depth: ColorDepth) -> Self {
+        Self {
+            screen,
+            glyphs,
+            depth,
+            framebuffer: Framebuffer::new(0, 0),
+            view: TextView::new(glyphs, depth, 0, 0),
+            buttons: 0,
+            zoom: 1,
+            pan: (0, 0),
+            last_pointer: None,
+            frames_this_second: 0,
+            frames_per_second: 0,
+            early: Vec::new(),
+        }
+    }
+
+    /// The pixel size to ask the agent for, to fill `cols` x `rows` cells.
+    pub fn pixels_for(&self, cols: u16, rows: u16) -> (u32, u32) {
+        let (gw, gh) = self.glyphs.cell_pixels();
+        let zoom = u32::from(self.zoom.max(1));
+        (
+            u32::from(cols.max(1)) * gw * zoom,
+            u32::from(rows.max(1)) * gh * zoom,
+        )
+    }
+
+    /// Zoom in (`step` 1) or out (-1); returns whether the zoom changed (then ask for the new
+    /// size). The pan follows, so the same part of the screen stays in view.
+    pub fn zoom_by(&mut self, step: i8) -> bool {
+        let old = self.zoom.max(1);
+        let new = old.saturating_add_signed(step).clamp(1, MAX_ZOOM);
+        if new == old {
+            return false;
+        }
+        let scale = |v: u16| {
+            u16::try_from(u32::from(v) * u32::from(new) / u32::from(old)).unwrap_or(u16::MAX)
+        };
+        self.pan = (scale(self.pan.0), scale(self.pan.1));
+        self.zoom = new;
+        true
+    }
+
+    /// Move the view over a zoomed picture by `dx`, `dy` cells (clamped to the picture).
+    pub fn pan_by(&mut self, area: CellRect, dx: i32, dy: i32) {
+        let (x, y) = self.pan_in(area);
+        let move_by = |v: u16, d: i32| u16::try_from((i32::from(v) + d).max(0)).unwrap_or(u16::MAX);
+        self.pan = (move_by(x, dx), move_by(y, dy));
+        self.pan = self.pan_in(area);
+    }
+
+    /// The pan, clamped so the view stays on the picture.
+    pub fn pan_in(&self, area: CellRect) -> (u16, u16) {
+        let (cols, rows) = self.view.size();
+        (
+            self.pan.0.min(cols.saturating_sub(area.width)),
+            self.pan.1.min(rows.saturating_sub(area.height)),
+        )
+    }
+
+    /// Draw the picture into `area` of `buf`: centred when it fits, else the panned part.
+    pub fn render(&self, area: CellRect, buf: &mut Buffer) {
+        let drawn = self.placement(area);
+        let (px, py) = self.pan_in(area);
+        let cells = self.view.cells();
+        for y in 0..drawn.height {
+            for x in 0..drawn.width {
+                let from = cells.cell((px.saturating_add(x), py.saturating_add(y)));
+                if let (Some(from), Some(to)) = (from, buf.cell_mut((drawn.x + x, drawn.y + y))) {
+                    to.clone_from(from);
+                }
+            }
+        }
+    }
+
+    /// Switch between half blocks and sextants; the picture is redrawn from what is kept.
+    pub fn toggle_glyphs(&mut self) {
+        self.glyphs = match self.glyphs {
+            Glyphs::HalfBlock => Glyphs::Sextant,
+            Glyphs::Quadrant | Glyphs::Sextant => Glyphs::HalfBlock,
+        };
+        self.rebuild_view();
+    }
+
+    /// A human name for the glyph mode (and zoom), for the status line.
+    pub fn mode_label(&self) -> String {
+        let glyphs = match self.glyphs {
+            Glyphs::HalfBlock => "half blocks",
+            Glyphs::Quadrant => "quadrants",
+            Glyphs::Sextant => "sextants",
+        };
+        if self.zoom > 1 {
+            format!("{glyphs} · zoom {}x", self.zoom)
+        } else {
+            glyphs.to_owned()
+        }
+    }
+
+    fn rebuild_view(&mut self) {
+        let (gw, gh) = self.glyphs.cell_pixels();
+        let cols = u16::try_from(self.framebuffer.width().div_ceil(gw)).unwrap_or(u16::MAX);
+        let rows = u16::try_from(self.framebuffer.height().div_ceil(gh)).unwrap_or(u16::MAX);
+        self.view = TextView::new(self.glyphs, self.depth, cols, rows);
+        self.view.update(&self.framebuffer);
+    }
+
+    /// Apply a frame's rectangles (RGB, 3 bytes a pixel); a new size starts a new picture.
+    /// Rectangles that do not fit the picture or their pixels are skipped.
+    pub fn apply(&mut self, width: u32, height: u32, rects: &[RectUpdate]) {
+        self.frames_this_second = self.frames_this_second.saturating_add(1);
+        let resized = self.framebuffer.width() != width || self.framebuffer.height() != height;
+        if resized {
+            self.framebuffer = Framebuffer::new(width, height);
+        }
+        let bounds = self.framebuffer.bounds();
+        let mut damage = Vec::with_capacity(rects.len());
+        for update in rects {
+            let r = update.rect;
+            let inside = r.right() <= bounds.right() && r.bottom() <= bounds.bottom();
+            let pixels = u64::from(r.width) * u64::from(r.height) * 3;
+            if !inside || r.is_empty() || update.rgb.len() as u64 != pixels {
+                continue;
+            }
+            for (i, rgb) in update.rgb.chunks_exact(3).enumerate() {
+                let i = i as u32;
+                let (x, y) = (r.x + i % r.width, r.y + i / r.width);
+                self.framebuffer
+                    .set_pixel(x, y, [rgb[0], rgb[1], rgb[2], 255]);
+            }
+            damage.push(r);
+        }
+        if resized {
+            self.rebuild_view();
+        } else if !damage.is_empty() {
+            self.view.update_damage(&self.framebuffer, &damage);
+        }
+    }
+
+    /// Where the picture is drawn inside `area`: centred, at most the view's size.
+    pub fn placement(&self, area: CellRect) -> CellRect {
+        let (cols, rows) = self.view.size();
+        let width = cols.min(area.width);
+        let height = rows.min(area.height);
+        CellRect::new(
+            area.x + (area.width - width) / 2,
+            area.y + (area.height - height) / 2,
+            width,
+            height,
+        )
+    }
+
+    /// The remote pixel under cell (`col`, `row`) of the console, the picture being drawn in
+    /// `area` (as [`placement`](Self::placement) puts it); clamped to the picture's edges.
+    pub fn remote_point(&self, area: CellRect, col: u16, row: u16) -> Option<(u32, u32)> {
+        let drawn = self.placement(area);
+        if drawn.width == 0 || drawn.height == 0 {
+            return None;
+        }
+        let (px, py) = self.pan_in(area);
+        let cx = u32::from(col.clamp(drawn.x, drawn.right() - 1) - drawn.x) + u32::from(px);
+        let cy = u32::from(row.clamp(drawn.y, drawn.bottom() - 1) - drawn.y) + u32::from(py);
+        let (cols, rows) = self.view.size();
+        let (w, h) = (u32::from(cols), u32::from(rows));
+        // The middle of the cell, in remote pixels.
+        let x = (u64::from(cx) * 2 + 1) * u64::from(self.screen.width) / (u64::from(w) * 2);
+        let y = (u64::from(cy) * 2 + 1) * u64::from(self.screen.height) / (u64::from(h) * 2);
+        Some((x as u32, y as u32))
+    }
+
+    /// The pointer events for a mouse event over `area`; `None` for what the remote does not
+    /// need to know.
+    pub fn pointer(&mut self, area: CellRect, mouse: &MouseEvent) -> Option<Vec<InputEvent>> {
+        let (x, y) = self.remote_point(area, mouse.column, mouse.row)?;
+        let bit = |button: MouseButton| match button {
+            MouseButton::Left => 1u8,
+            MouseButton::Middle => 2,
+            MouseButton::Right => 4,
+        };
+        let at = |buttons: u8| InputEvent::Pointer { x, y, buttons };
+        let events = match mouse.kind {
+            MouseEventKind::Down(b) => {
+                self.buttons |= bit(b);
+                vec![at(self.buttons)]
+            }
+            MouseEventKind::Up(b) => {
+                self.buttons &= !bit(b);
+                vec![at(self.buttons)]
+            }
+            MouseEventKind::Drag(_) | MouseEventKind::Moved => {
+                if self.last_pointer == Some((x, y)) {
+                    return None; // still in the same cell
+                }
+                vec![at(self.buttons)]
+            }
+            // A wheel step is a press and a release of its button.
+            MouseEventKind::ScrollUp => vec![at(self.buttons | 8), at(self.buttons)],
+            MouseEventKind::ScrollDown => vec![at(self.buttons | 16), at(self.buttons)],
+            MouseEventKind::ScrollLeft | MouseEventKind::ScrollRight => return None,
+        };
+        self.last_pointer = Some((x, y));
+        Some(events)
+    }
+}
+
+/// The X11 keysym of a key, without its modifiers.
+pub fn keysym(code: KeyCode) -> Option<u32> {
+    Some(match code {
+        KeyCode::Char(c) => char_keysym(c),
+        KeyCode::Enter => 0xff0d,
+        KeyCode::Backspace => 0xff08,
+        KeyCode::Tab | KeyCode::BackTab => 0xff09,
+        KeyCode::Esc => 0xff1b,
+        KeyCode::Left => 0xff51,
+        KeyCode::Up => 0xff52,
+        KeyCode::Right => 0xff53,
+        KeyCode::Down => 0xff54,
+        KeyCode::Home => 0xff50,
+        KeyCode::End => 0xff57,
+        KeyCode::PageUp => 0xff55,
+        KeyCode::PageDown => 0xff56,
+        KeyCode::Insert => 0xff63,
+        KeyCode::Delete => 0xffff,
+        KeyCode::F(n @ 1..=35) => 0xffbe + u32::from(n - 1),
+        _ => return None,
+    })
+}
+
+/// Latin-1 characters are their own keysym; the rest of Unicode is 0x01000000 + code point.
+fn char_keysym(c: char) -> u32 {
+    let cp = u32::from(c);
+    if (0x20..=0x7e).contains(&cp) || (0xa0..=0xff).contains(&cp) {
+        cp
+    } else {
+        0x0100_0000 + cp
+    }
+}
+
+const SHIFT_L: u32 = 0xffe1;
+const CONTROL_L: u32 = 0xffe3;
+const ALT_L: u32 = 0xffe9;
+
+/// A key press as events for the remote: modifiers down, the key down and up, modifiers up.
+pub fn key_events(key: &KeyEvent) -> Vec<InputEvent> {
+    let Some(sym) = keysym(key.code) else {
+        return Vec::new();
+    };
+    let mut modifiers = Vec::new();
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        modifiers.push(CONTROL_L);
+    }
+    if key.modifiers.contains(KeyModifiers::ALT) {
+        modifiers.push(ALT_L);
+    }
+    // A shifted character is already its own keysym ('A'); other keys need Shift (Shift-Tab).
+    if key.code == KeyCode::BackTab
+        || (key.modifiers.contains(KeyModifiers::SHIFT) && !matches!(key.code, KeyCode::Char(_)))
+    {
+        modifiers.push(SHIFT_L);
+    }
+    let mut events: Vec<InputEvent> = modifiers
+        .iter()
+        .map(|&keysym| InputEvent::Key { keysym, down: true })
+        .collect();
+    events.push(InputEvent::Key {
+        keysym: sym,
+        down: true,
+    });
+    events.push(InputEvent::Key {
+        keysym: sym,
+        down: false,
+    });
+    events.extend(modifiers.iter().rev().map(|&keysym| InputEvent::Key {
+        keysym,
+        down: false,
+    }));
+    events
+}
+
+/// Pasted text typed key by key: each character down and up (line ends as Return, tabs as
+/// Tab; other control characters are dropped).
+pub fn text_events(text: &str) -> Vec<InputEvent> {
+    let mut events = Vec::new();
+    let mut last = '\0';
+    for c in text.chars() {
+        let keysym = match c {
+            '\n' if last == '\r' => None,
+            '\r' | '\n' => Some(0xff0d),
+            '\t' => Some(0xff09),
+            c if c.is_control() => None,
+            c => Some(char_keysym(c)),
+        };
+        last = c;
+        if let Some(keysym) = keysym {
+            events.push(InputEvent::Key { keysym, down: true });
+            events.push(InputEvent::Key {
+                keysym,
+                down: false,
+            });
+        }
+    }
+    events
+}
+
+/// Pixels of a rectangle update, for the received-bytes rate.
+pub fn frame_bytes(rects: &[RectUpdate]) -> u64 {
+    rects.iter().map(|r| r.rgb.len() as u64).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Rect;
+
+    #[test]
+    fn keysyms_of_common_keys() {
+        assert_eq!(keysym(KeyCode::Char('a')), Some(0x61));
+        assert_eq!(keysym(KeyCode::Char('7')), Some(0x37));
+        assert_eq!(keysym(KeyCode::Enter), Some(0xff0d));
+        assert_eq!(keysym(KeyCode::F(1)), Some(0xffbe));
+        assert_eq!(keysym(KeyCode::F(12)), Some(0xffc9));
+        assert_eq!(keysym(KeyCode::Char('€')), Some(0x0100_20ac));
+    }
+
+    #[test]
+    fn ctrl_key_is_wrapped_in_control() {
+        let events = key_events(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        let keys: Vec<(u32, bool)> = events
+            .iter()
+            .filter_map(|e| match e {
+                InputEvent::Key { keysym, down } => Some((*keysym, *down)),
+                InputEvent::Pointer { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (CONTROL_L, true),
+                (0x63, true),
+                (0x63, false),
+                (CONTROL_L, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn pasted_text_is_typed() {
+        let syms: Vec<(u32, bool)> = text_events("a\r\nB\x07")
+            .into_iter()
+            .filter_map(|e| match e {
+                InputEvent::Key { keysym, down } => Some((keysym, down)),
+                InputEvent::Pointer { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            syms,
+            [
+                (0x61, true),
+                (0x61, false),
+                (0xff0d, true),
+                (0xff0d, false),
+                (0x42, true),
+                (0x42, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn frames_resize_and_skip_bad_rects() {
+        let mut d = DesktopView::new(
+            ScreenSize {
+                width: 1920,
+                height: 1080,
+            },
+            Glyphs::HalfBlock,
+            ColorDepth::TrueColor,
+        );
+        let good = RectUpdate {
+            rect: Rect::new(0, 0, 2, 2),
+            rgb: vec![255; 12],
+        };
+        let bad = RectUpdate {
+            rect: Rect::new(3, 3, 2, 2),
+            rgb: vec![255; 12],
+        };
+        d.apply(4, 4, &[good, bad]);
+        assert_eq!(d.framebuffer.pixel(1, 1), [255, 255, 255, 255]);
+        assert_eq!(d.framebuffer.pixel(3, 3), [0, 0, 0, 255]);
+        assert_eq!(d.view.size(), (4, 2));
+    }
+}
