@@ -1031,6 +1031,7 @@ fn screenshots() {
         ("connect-80x24", secret_prompt(80, 24), 80, 24),
         ("sessions-120x40", sessions, 120, 40),
         ("terminal-80x24", terminal(80, 24, false), 80, 24),
+        ("desktop-80x24", desktop(false), 80, 24),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));

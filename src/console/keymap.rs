@@ -553,6 +553,13 @@ impl Default for Keymap {
             ),
             b(
                 L::TerminalMenu,
+                A::RequestAccess,
+                &[c('u')],
+                "Ask the end user for unattended access to this workstation",
+                Some("unattended"),
+            ),
+            b(
+                L::TerminalMenu,
                 A::EndSession,
                 &[c('e')],
                 "End the session",
@@ -599,6 +606,13 @@ impl Default for Keymap {
                 &[menu],
                 "Open the session menu; every other key and the mouse go to the remote screen",
                 Some("menu"),
+            ),
+            b(
+                L::DesktopMenu,
+                A::RequestAccess,
+                &[c('u')],
+                "Ask the end user for unattended access to this workstation",
+                Some("unattended"),
             ),
             b(
                 L::DesktopMenu,

@@ -627,6 +627,11 @@ fn request_access(state: &mut State) -> Vec<Effect> {
     let Some(w) = selected_or_hint(state) else {
         return Vec::new();
     };
+    request_access_to(state, w)
+}
+
+/// Ask for unattended access to `w` (from its row, or from inside a session on it).
+pub(super) fn request_access_to(state: &mut State, w: WorkstationInfo) -> Vec<Effect> {
     match w.unattended {
         UnattendedState::Granted => {
             let withdraw = key_hint(state, Action::WithdrawAccess, "w");

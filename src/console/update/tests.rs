@@ -1869,6 +1869,37 @@ mod live_terminal {
     }
 
     #[test]
+    fn unattended_access_can_be_requested_from_inside_a_session() {
+        let mut state = viewing(false);
+        let workstation = state
+            .viewer
+            .as_ref()
+            .expect("viewer")
+            .session
+            .workstation_id
+            .clone();
+        menu_key(&mut state);
+        let effects = key(&mut state, KeyCode::Char('u'));
+        assert!(
+            effects.iter().any(|e| matches!(
+                e,
+                Effect::Net(NetCommand::Request { body: ConsoleRequest::RequestAccess { workstation: w }, .. })
+                    if *w == workstation
+            )),
+            "u in the session menu asks for unattended access: {effects:?}"
+        );
+        assert_eq!(
+            state.layer(),
+            Layer::Terminal,
+            "back to the session while the end user answers"
+        );
+        assert!(
+            typed(&effects).is_empty(),
+            "nothing was typed into the remote"
+        );
+    }
+
+    #[test]
     fn ctrl_bracket_opens_the_menu_and_keys_stop_going_to_the_remote() {
         let mut state = viewing(false);
         let effects = menu_key(&mut state);

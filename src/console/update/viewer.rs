@@ -460,6 +460,16 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
             viewer.term.scroll(page);
         }
         Action::Detach => return detach(state),
+        // Asking from inside a session: the end user answers on the agent while the technician
+        // keeps working; the answer shows in the status line.
+        Action::RequestAccess => {
+            let id = viewer.session.workstation_id.clone();
+            viewer.mode = ViewerMode::Live;
+            let Some(w) = state.workstations.iter().find(|w| w.id == id).cloned() else {
+                return Vec::new();
+            };
+            return super::request_access_to(state, w);
+        }
         Action::EndSession => {
             let session = viewer.session.clone();
             close(state, None);
