@@ -6,13 +6,13 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{ManualClock, TestAgent, TestHub, answer_question, wait_event};
+use common::{ManualClock, TestAgent, TestHub, answer_question, enrolment_link, wait_event};
 use tether::agent::consent::{Consent, ConsentPolicy};
 use tether::client::{ClientError, HubClient};
 use tether::hub::Limits;
 use tether::protocol::{
-    AccessEvent, AuthMethod, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, HubEvent,
-    Presence, ProtocolError, Role, SecretKind, SessionInfo, UnattendedState, WorkstationInfo,
+    AccessEvent, AuthMethod, ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, Presence,
+    ProtocolError, Role, SecretKind, SessionInfo, UnattendedState, WorkstationInfo,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -22,30 +22,6 @@ fn hub_error(e: ClientError) -> ProtocolError {
     match e {
         ClientError::Hub(p) => p,
         other => panic!("expected an error from the hub, got {other}"),
-    }
-}
-
-async fn link_for(tech: &HubClient, client: &str) -> EnrolmentLink {
-    let id = match tech
-        .request(ConsoleRequest::AddClient {
-            name: client.into(),
-        })
-        .await
-        .expect("add")
-    {
-        ConsoleReply::Client { client } => client.id,
-        other => panic!("unexpected {other:?}"),
-    };
-    match tech
-        .request(ConsoleRequest::CreateLink {
-            client: id,
-            valid_days: None,
-        })
-        .await
-        .expect("link")
-    {
-        ConsoleReply::Link { url, .. } => url.parse().expect("link"),
-        other => panic!("unexpected {other:?}"),
     }
 }
 
@@ -155,7 +131,7 @@ async fn rig_with(consent: Consent, hub: TestHub) -> Rig {
     hub.add_user("bob", Role::Technician, "Desk").await;
     hub.add_user("cat", Role::Technician, "Desk").await;
     let (ann, mut events) = hub.console("ann").await;
-    let link = link_for(&ann, "Acme").await;
+    let link = enrolment_link(&ann, "Acme").await;
     let agent_dir = tempfile::tempdir().expect("tempdir");
     let mut agent = TestAgent::start_consent(agent_dir.path(), Some(link), "reception-pc", consent);
     let ws = agent.online().await;
@@ -291,7 +267,7 @@ async fn attended_accept_deny_and_no_answer() {
     let hub = TestHub::start().await;
     hub.add_user("ann", Role::Admin, "Desk").await;
     let (ann, _) = hub.console("ann").await;
-    let link = link_for(&ann, "Acme").await;
+    let link = enrolment_link(&ann, "Acme").await;
     let dirs: Vec<_> = (0..3)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
@@ -724,7 +700,7 @@ async fn group_defaults_apply_at_enrolment() {
     hub.add_user("bob", Role::Technician, "Desk").await;
     let (ann, mut events) = hub.console("ann").await;
     let (bob, _) = hub.console("bob").await;
-    let link = link_for(&ann, "Bank").await;
+    let link = enrolment_link(&ann, "Bank").await;
     let requires = tether::protocol::SecretRequirements {
         passcode: true,
         password: false,

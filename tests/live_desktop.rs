@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::viewer::{reply, viewer};
-use common::{TestAgent, TestHub, answer_question};
+use common::{TestAgent, TestHub, answer_question, enrolment_link};
 use futures_util::StreamExt;
 use tether::agent::ScreenSource;
 use tether::agent::consent::{Consent, ConsentPolicy};
@@ -81,30 +81,12 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
     let hub = TestHub::start().await;
     hub.add_user("ann", Role::Admin, "Desk").await;
     let (tech, _) = hub.console("ann").await;
-    let ConsoleReply::Client { client } = tech
-        .request(ConsoleRequest::AddClient {
-            name: "Acme".into(),
-        })
-        .await
-        .expect("add")
-    else {
-        panic!("no client")
-    };
-    let ConsoleReply::Link { url, .. } = tech
-        .request(ConsoleRequest::CreateLink {
-            client: client.id,
-            valid_days: None,
-        })
-        .await
-        .expect("link")
-    else {
-        panic!("no link")
-    };
+    let link = enrolment_link(&tech, "Acme").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let screen: ScreenSource = "synthetic:640x400@7".parse().expect("screen");
     let mut agent = TestAgent::start_full(
         dir.path(),
-        Some(url.parse().expect("link")),
+        Some(link),
         "desk-1",
         Consent::new(ConsentPolicy::Ask),
         screen,

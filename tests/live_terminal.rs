@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::viewer::{next_frame, reply, viewer};
-use common::{TestAgent, TestHub, answer_question, wait_event};
+use common::{TestAgent, TestHub, answer_question, enrolment_link, wait_event};
 use futures_util::SinkExt;
 use tether::agent::consent::{Consent, ConsentPolicy};
 use tether::console::terminal_view::TerminalView;
@@ -67,28 +67,7 @@ async fn a_terminal_session_runs_a_command_and_ends_when_access_is_withdrawn() {
     let hub = TestHub::start().await;
     hub.add_user("ann", Role::Admin, "Desk").await;
     let (tech, mut events) = hub.console("ann").await;
-    let link = {
-        let ConsoleReply::Client { client } = tech
-            .request(ConsoleRequest::AddClient {
-                name: "Servers".into(),
-            })
-            .await
-            .expect("add")
-        else {
-            panic!("no client")
-        };
-        let ConsoleReply::Link { url, .. } = tech
-            .request(ConsoleRequest::CreateLink {
-                client: client.id,
-                valid_days: None,
-            })
-            .await
-            .expect("link")
-        else {
-            panic!("no link")
-        };
-        url.parse().expect("link")
-    };
+    let link = enrolment_link(&tech, "Servers").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut agent = TestAgent::start_consent(
         dir.path(),

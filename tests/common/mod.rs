@@ -290,3 +290,29 @@ pub async fn answer_question(shared: &AgentShared, yes: bool) -> String {
     .await
     .expect("a question was asked in time")
 }
+
+/// A new client named `client` and an enrolment link for it.
+pub async fn enrolment_link(tech: &HubClient, client: &str) -> EnrolmentLink {
+    use tether::protocol::{ConsoleReply, ConsoleRequest};
+    let id = match tech
+        .request(ConsoleRequest::AddClient {
+            name: client.into(),
+        })
+        .await
+        .expect("add")
+    {
+        ConsoleReply::Client { client } => client.id,
+        other => panic!("unexpected {other:?}"),
+    };
+    match tech
+        .request(ConsoleRequest::CreateLink {
+            client: id,
+            valid_days: None,
+        })
+        .await
+        .expect("link")
+    {
+        ConsoleReply::Link { url, .. } => url.parse().expect("link"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
