@@ -483,8 +483,9 @@ async fn secrets_either_works_refresh_kills_the_old_passcode() {
     .await;
 }
 
-#[tokio::test]
-async fn lockout_doubles_and_survives_a_hub_restart() {
+/// A rig on a hub whose clock moves only when told, with an agent that accepts everyone and
+/// requires its temporary passcode (known to the consoles). Returns the passcode in force.
+async fn clocked_passcode_rig() -> (Rig, std::sync::Arc<ManualClock>, String) {
     let clock = ManualClock::new();
     let hub = TestHub::start_clocked(
         tempfile::tempdir().expect("tempdir"),
@@ -493,7 +494,6 @@ async fn lockout_doubles_and_survives_a_hub_restart() {
     )
     .await;
     let mut r = rig_with(Consent::new(ConsentPolicy::Accept), hub).await;
-    let ws = r.ws.clone();
     r.agent
         .shared
         .set_passcode_enabled(true)
@@ -514,6 +514,13 @@ async fn lockout_doubles_and_survives_a_hub_restart() {
         .formatted()
         .expose()
         .to_owned();
+    (r, clock, passcode)
+}
+
+#[tokio::test]
+async fn lockout_doubles_and_survives_a_hub_restart() {
+    let (r, clock, passcode) = clocked_passcode_rig().await;
+    let ws = r.ws.clone();
     let (bob, _) = r.hub.console("bob").await;
 
     for n in 1..=4 {
@@ -625,35 +632,8 @@ async fn lockout_doubles_and_survives_a_hub_restart() {
 
 #[tokio::test]
 async fn ten_failures_by_anyone_replace_the_passcode() {
-    let clock = ManualClock::new();
-    let hub = TestHub::start_clocked(
-        tempfile::tempdir().expect("tempdir"),
-        Limits::default(),
-        clock.clone(),
-    )
-    .await;
-    let mut r = rig_with(Consent::new(ConsentPolicy::Accept), hub).await;
+    let (r, _clock, before) = clocked_passcode_rig().await;
     let ws = r.ws.clone();
-    r.agent
-        .shared
-        .set_passcode_enabled(true)
-        .await
-        .expect("passcode on");
-    wait_event(
-        &mut r.ann.1,
-        Duration::from_secs(5),
-        |e| matches!(e, HubEvent::Workstation { workstation: w } if w.requires.passcode),
-    )
-    .await;
-    let before = r
-        .agent
-        .shared
-        .policy()
-        .passcode()
-        .expect("passcode")
-        .formatted()
-        .expose()
-        .to_owned();
     let (bob, _) = r.hub.console("bob").await;
     let (cat, _) = r.hub.console("cat").await;
     let mut shown = r.agent.shared.shown.subscribe();

@@ -141,11 +141,6 @@ impl HubClient {
         &self.fingerprint
     }
 
-    /// Whether the connection is still up.
-    pub fn is_connected(&self) -> bool {
-        !self.tasks[1].is_finished()
-    }
-
     /// The live sessions' binary frames (the first caller gets them).
     pub fn take_frames(&self) -> Option<mpsc::UnboundedReceiver<Vec<u8>>> {
         self.frames.lock().ok()?.take()

@@ -339,11 +339,6 @@ impl Hub {
             _ => false,
         }
     }
-
-    /// Number of agents connected now, per team (for the hub's own status line).
-    pub fn online_count(&self) -> usize {
-        self.online.lock().map(|o| o.len()).unwrap_or(0)
-    }
 }
 
 /// Consecutive failures allowed before waits start (logins and workstation secrets alike).
