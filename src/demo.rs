@@ -278,7 +278,11 @@ async fn comings_and_goings(agents: Arc<tokio::sync::Mutex<Vec<DemoAgent>>>, cou
 }
 
 /// Run the demo with its console in this terminal.
-pub async fn run(paths: Paths, theme: Option<String>) -> anyhow::Result<()> {
+pub async fn run(
+    paths: Paths,
+    theme: Option<String>,
+    render: Option<crate::render::RenderOverride>,
+) -> anyhow::Result<()> {
     let _log = crate::logging::to_file(&paths.logs(), "demo");
     let demo = Demo::start().await?;
     let preset = PresetLogin {
@@ -291,6 +295,7 @@ pub async fn run(paths: Paths, theme: Option<String>) -> anyhow::Result<()> {
         hub: Some(demo.hub_url.clone()),
         preset: Some(preset),
         theme,
+        render,
     })
     .await;
     demo.stop().await;

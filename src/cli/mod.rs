@@ -68,6 +68,9 @@ pub struct ConsoleArgs {
     /// Theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long)]
     pub theme: Option<String>,
+    /// How to draw live desktops: auto (ask the terminal), sixel, kitty, halfblocks, sextants.
+    #[arg(long, value_name = "MODE")]
+    pub render: Option<crate::render::RenderOverride>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +78,9 @@ pub struct DemoArgs {
     /// Theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long)]
     pub theme: Option<String>,
+    /// How to draw live desktops: auto (ask the terminal), sixel, kitty, halfblocks, sextants.
+    #[arg(long, value_name = "MODE")]
+    pub render: Option<crate::render::RenderOverride>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,6 +162,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 hub: args.hub,
                 preset: None,
                 theme: args.theme,
+                render: args.render,
             };
             runtime()?
                 .block_on(crate::console::run(opts))
@@ -165,7 +172,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 })
         }
         Command::Demo(args) => runtime()?
-            .block_on(crate::demo::run(paths, args.theme))
+            .block_on(crate::demo::run(paths, args.theme, args.render))
             .map_err(|e| Failure {
                 message: format!("{e:#}"),
                 code: 1,

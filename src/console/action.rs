@@ -72,6 +72,14 @@ pub enum Action {
     PanLeft,
     /// In a zoomed live desktop: look further right.
     PanRight,
+    /// In a live desktop: stop (or resume) sending keys and the mouse to the remote.
+    ToggleViewOnly,
+    /// In a live desktop: save the remote screen as a PNG file.
+    Screenshot,
+    /// In a live desktop: send Ctrl-Alt-Del to the remote.
+    SendCtrlAltDel,
+    /// In a live desktop: back to the whole screen (zoom 1, no pan).
+    Fit,
     /// Accept: submit a form, keep a filter, close a notice.
     Confirm,
     /// Back out: close a dialog, clear the filter.
@@ -118,6 +126,10 @@ impl Action {
             Action::ZoomOut => "zoom_out",
             Action::PanLeft => "pan_left",
             Action::PanRight => "pan_right",
+            Action::ToggleViewOnly => "toggle_view_only",
+            Action::Screenshot => "screenshot",
+            Action::SendCtrlAltDel => "send_ctrl_alt_del",
+            Action::Fit => "fit",
             Action::Confirm => "confirm",
             Action::Cancel => "cancel",
             Action::Yes => "yes",
@@ -152,6 +164,10 @@ mod tests {
             Action::ZoomOut,
             Action::PanLeft,
             Action::PanRight,
+            Action::ToggleViewOnly,
+            Action::Screenshot,
+            Action::SendCtrlAltDel,
+            Action::Fit,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

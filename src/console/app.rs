@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Stdout, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,13 +26,17 @@ use tokio::sync::mpsc;
 use super::ConsoleOptions;
 use super::clipboard::{Clipboard, TerminalEnv};
 use super::config::Config;
+use super::desktop::{self, GraphicsPainter};
 use super::keymap::Keymap;
 use super::net::{self, NetCommand, NetEvent};
 use super::state::State;
+use super::state::{Screen, ViewerMode};
 use super::theme::Themes;
 use super::ui;
 use super::update::{self, Effect, Msg, Startup, normalize_hub};
 use crate::client::store::LoginStore;
+use crate::frame::Framebuffer;
+use crate::render::{Capabilities, CellSize, Environment, RenderMode, RenderOverride, detect};
 
 pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     // Settings are checked before the terminal is taken over, so their errors print plainly.
@@ -47,7 +52,16 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     tracing::info!(?config.clipboard, theme = %themes.get(themes.initial).name, "console starting");
 
     let mut state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
-    state.color_depth = crate::render::Environment::from_process().color_depth();
+    let env = crate::render::Environment::from_process();
+    state.color_depth = env.color_depth();
+    // Ask the terminal before crossterm's event reader exists, so the replies are not read
+    // as keys (and nothing else reads stdin meanwhile).
+    let over = opts.render.or(config.render).unwrap_or_default();
+    let (modes, cell) = render_setup(&env, over);
+    tracing::info!(?modes, ?cell, %over, "live desktop render modes");
+    state.render_modes = modes;
+    state.cell = cell;
+    let screenshots = screenshots_dir(&opts.paths);
     let (net, net_events) = net::spawn();
     let mut terminal = TerminalGuard::enter()?;
     let mut app = App {
@@ -59,6 +73,8 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         queue: VecDeque::new(),
         quit: false,
         mouse_captured: false,
+        painter: GraphicsPainter::default(),
+        screenshots,
     };
     let size = terminal.terminal.size()?;
     app.dispatch(Msg::Resize {
@@ -77,6 +93,83 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         tracing::error!("console stopped: {e:#}");
     }
     result
+}
+
+/// The render modes to offer (the first is used first) and the terminal's cell size in pixels.
+/// A text mode asked for by name needs no question to the terminal.
+fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize) {
+    use std::io::IsTerminal as _;
+    let ask = !matches!(over, RenderOverride::HalfBlock | RenderOverride::Sextant)
+        && io::stdout().is_terminal();
+    let caps = if ask {
+        detect::query(env, detect::QUERY_TIMEOUT)
+    } else {
+        Capabilities::default()
+    };
+    (
+        detect::supported(&caps, env, over),
+        caps.cell.unwrap_or_default(),
+    )
+}
+
+/// Where screenshots go: under `TETHER_HOME` its data dir, else the user's downloads folder
+/// (or the data dir when there is none).
+fn screenshots_dir(paths: &crate::paths::Paths) -> PathBuf {
+    let home = std::env::var_os("TETHER_HOME").is_some_and(|h| !h.is_empty());
+    let downloads = directories::UserDirs::new().and_then(|u| u.download_dir().map(PathBuf::from));
+    match downloads {
+        Some(dir) if !home => dir,
+        _ => paths.data.join("screenshots"),
+    }
+}
+
+/// Write `picture` as `tether-HOST-YYYYmmdd-HHMMSS.png` into `dir` (made if missing); never
+/// overwrites a file (a counter is added).
+pub(crate) fn save_screenshot(
+    dir: &Path,
+    picture: &Framebuffer,
+    hostname: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<PathBuf, String> {
+    let png = desktop::png_bytes(picture).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let host: String = hostname
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let stamp = at.format("%Y%m%d-%H%M%S");
+    for n in 0..100 {
+        let name = if n == 0 {
+            format!("tether-{host}-{stamp}.png")
+        } else {
+            format!("tether-{host}-{stamp}-{n}.png")
+        };
+        let path = dir.join(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        match file {
+            Ok(mut file) => {
+                file.write_all(&png)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot write {}: {e}", path.display())),
+        }
+    }
+    Err(format!(
+        "too many screenshots named {host}-{stamp} in {}",
+        dir.display()
+    ))
 }
 
 /// How to start: a preset login (demo), a stored one, or the form.
@@ -124,6 +217,10 @@ struct App {
     quit: bool,
     /// The mouse is captured: a live desktop is open.
     mouse_captured: bool,
+    /// Writes a sixel or kitty desktop after each draw.
+    painter: GraphicsPainter,
+    /// Where screenshots are written.
+    screenshots: PathBuf,
 }
 
 impl App {
@@ -144,6 +241,8 @@ impl App {
                     .draw(|frame| ui::draw(&self.state, theme, frame))?;
                 self.state.dirty = false;
             }
+            // Sixel or kitty pictures go straight to the terminal, after ratatui's frame.
+            self.paint_graphics(terminal)?;
             // OSC 52 goes straight to the terminal, after the frame, outside ratatui's buffer.
             if let Some(sequence) = self.clipboard.take_pending() {
                 let mut out = io::stdout();
@@ -185,6 +284,33 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Write what changed of a graphics-mode desktop (nothing in text modes, nothing when
+    /// nothing changed).
+    fn paint_graphics(&mut self, terminal: &mut TerminalGuard) -> io::Result<()> {
+        let size = terminal.terminal.size()?;
+        let state = &mut self.state;
+        let covered = state.dialog.is_some()
+            || state.screen != Screen::Main
+            || state
+                .viewer
+                .as_ref()
+                .is_some_and(|v| v.mode != ViewerMode::Live);
+        let desktop = if state.screen == Screen::Main && size.height >= 2 {
+            state.viewer.as_mut().and_then(|v| v.desktop.as_mut())
+        } else {
+            None
+        };
+        // The viewer's screen: every row but the status line.
+        let area = ratatui::layout::Rect::new(0, 0, size.width, size.height - 1);
+        let bytes = self.painter.paint(desktop, area, size.height, covered);
+        if !bytes.is_empty() {
+            let mut out = io::stdout();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+        Ok(())
     }
 
     fn on_terminal_event(&mut self, event: Event) {
@@ -265,6 +391,17 @@ impl App {
                 Effect::Copy(text) => {
                     let result = self.clipboard.copy(&text).map_err(|e| e.to_string());
                     self.queue.push_back(Msg::Copied(result));
+                }
+                Effect::SaveScreenshot {
+                    picture,
+                    hostname,
+                    at,
+                } => {
+                    let result = save_screenshot(&self.screenshots, &picture, &hostname, at);
+                    if let Err(e) = &result {
+                        tracing::warn!("screenshot not saved: {e}");
+                    }
+                    self.queue.push_back(Msg::ScreenshotSaved(result));
                 }
                 Effect::Quit => self.quit = true,
             }

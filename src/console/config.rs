@@ -4,6 +4,7 @@
 //! ```toml
 //! theme = "dark"              # dark | light | high-contrast | a name in <config>/themes | a path
 //! clipboard = "auto"          # auto | osc52 | system
+//! render = "auto"             # auto | sixel | kitty | halfblocks | sextants (live desktops)
 //!
 //! [keys]                      # action = key or [keys]; replaces that action's keys
 //! quit = ["q", "ctrl-c"]
@@ -27,6 +28,8 @@ pub struct Config {
     pub theme: Option<String>,
     pub clipboard: ClipboardMode,
     pub keys: KeyOverrides,
+    /// How to draw live desktops; `--render` wins over it.
+    pub render: Option<crate::render::RenderOverride>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,19 @@ impl Config {
             }
         })?;
         Ok(Config {
+            render: match file.render.as_deref() {
+                None => None,
+                Some(name) => Some(name.parse().map_err(|message| {
+                    ConfigError::Invalid {
+                        path: path.to_owned(),
+                        line: text
+                            .lines()
+                            .position(|l| l.trim_start().starts_with("render"))
+                            .map_or(1, |i| i + 1),
+                        message,
+                    }
+                })?),
+            },
             theme: file.theme,
             clipboard: file.clipboard,
             keys: file
@@ -94,6 +110,7 @@ struct ConfigFile {
     theme: Option<String>,
     #[serde(default)]
     clipboard: ClipboardMode,
+    render: Option<String>,
     #[serde(default)]
     keys: std::collections::BTreeMap<super::action::Action, KeyList>,
 }
@@ -133,6 +150,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/home/ann/.config/tether/config.toml"))
+    }
+
+    #[test]
+    fn render_mode_from_config() {
+        let config = parse("render = \"sixel\"\n").expect("valid");
+        assert_eq!(config.render, Some(crate::render::RenderOverride::Sixel));
+        let err = parse("theme = \"dark\"\nrender = \"braille\"\n").expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("line 2") && text.contains("unknown render mode"),
+            "{text}"
+        );
     }
 
     #[test]

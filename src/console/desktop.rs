@@ -1,15 +1,17 @@
-//! A remote desktop shown as text cells: the agent's pixel frames are applied to a local
-//! [`Framebuffer`] and drawn with the renderer's [`TextView`] (half blocks or sextants); key
-//! presses become X11 keysyms and mouse cells become pointer positions on the remote screen.
+//! A remote desktop in the terminal: the agent's pixel frames are applied to a local
+//! [`Framebuffer`] and drawn either as text cells with the renderer's [`TextView`] (half blocks
+//! or sextants, through ratatui's buffer) or as sixel / kitty graphics (the damage is kept here
+//! and written after ratatui's draw by [`GraphicsPainter`]); key presses become X11 keysyms and
+//! mouse cells become pointer positions on the remote screen.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as CellRect;
 
-use crate::frame::Framebuffer;
+use crate::frame::{Framebuffer, Rect};
 use crate::protocol::stream::{RectUpdate, StreamFrame};
 use crate::protocol::{InputEvent, ScreenSize};
-use crate::render::{ColorDepth, Glyphs, TextView};
+use crate::render::{CellSize, ColorDepth, Glyphs, KittyView, RenderMode, SixelView, TextView};
 
 /// The largest zoom: the picture asked for at this many times the console's size.
 pub const MAX_ZOOM: u8 = 4;
@@ -19,6 +21,14 @@ pub const MAX_ZOOM: u8 = 4;
 pub struct DesktopView {
     /// The remote screen's size, in its pixels (pointer positions are in these).
     pub screen: ScreenSize,
+    /// How the picture is drawn: text cells, or sixel / kitty graphics.
+    pub mode: RenderMode,
+    /// Pixels per terminal cell (graphics modes ask the agent for cells x this).
+    pub cell: CellSize,
+    /// Graphics modes: the picture's rectangles changed since the painter last wrote them.
+    pub damage: Vec<Rect>,
+    /// Graphics modes: the whole picture must be written again (new size, new mode).
+    pub repaint: bool,
     pub glyphs: Glyphs,
     pub depth: ColorDepth,
     /// The picture as streamed (the size asked for, letterboxed by the agent).
@@ -38,12 +48,34 @@ pub struct DesktopView {
     pub frames_per_second: u32,
     /// Frames that arrived before the `Watching` reply named their stream.
     pub early: Vec<StreamFrame>,
+    /// Capture to arrival of the last frame, when frames carry their capture time (shown
+    /// as `lat —` until they do).
+    pub latency: Option<std::time::Duration>,
 }
 
 impl DesktopView {
     pub fn new(screen: ScreenSize, glyphs: Glyphs, depth: ColorDepth) -> Self {
+        let mode = match glyphs {
+            Glyphs::Sextant | Glyphs::Quadrant => RenderMode::Sextant,
+            Glyphs::HalfBlock => RenderMode::HalfBlock,
+        };
+        Self::with_mode(screen, mode, CellSize::DEFAULT, depth)
+    }
+
+    /// A view drawn in `mode` on a terminal whose cells are `cell` pixels.
+    pub fn with_mode(
+        screen: ScreenSize,
+        mode: RenderMode,
+        cell: CellSize,
+        depth: ColorDepth,
+    ) -> Self {
+        let glyphs = mode.glyphs().unwrap_or(Glyphs::HalfBlock);
         Self {
             screen,
+            mode,
+            cell,
+            damage: Vec::new(),
+            repaint: true,
             glyphs,
             depth,
             framebuffer: Framebuffer::new(0, 0),
@@ -55,12 +87,39 @@ impl DesktopView {
             frames_this_second: 0,
             frames_per_second: 0,
             early: Vec::new(),
+            latency: None,
         }
+    }
+
+    /// Drawn with sixel or kitty graphics (not ratatui's cells).
+    pub fn is_graphics(&self) -> bool {
+        self.mode.glyphs().is_none()
+    }
+
+    /// Pixels of picture per terminal cell: the glyph's for text, the terminal's for graphics.
+    fn cell_pixels(&self) -> (u32, u32) {
+        if self.is_graphics() {
+            (u32::from(self.cell.width), u32::from(self.cell.height))
+        } else {
+            self.glyphs.cell_pixels()
+        }
+    }
+
+    /// The picture's size in cells.
+    pub fn picture_cells(&self) -> (u16, u16) {
+        if !self.is_graphics() {
+            return self.view.size();
+        }
+        let (cw, ch) = self.cell_pixels();
+        (
+            u16::try_from(self.framebuffer.width().div_ceil(cw)).unwrap_or(u16::MAX),
+            u16::try_from(self.framebuffer.height().div_ceil(ch)).unwrap_or(u16::MAX),
+        )
     }
 
     /// The pixel size to ask the agent for, to fill `cols` x `rows` cells.
     pub fn pixels_for(&self, cols: u16, rows: u16) -> (u32, u32) {
-        let (gw, gh) = self.glyphs.cell_pixels();
+        let (gw, gh) = self.cell_pixels();
         let zoom = u32::from(self.zoom.max(1));
         (
             u32::from(cols.max(1)) * gw * zoom,
@@ -94,7 +153,7 @@ impl DesktopView {
 
     /// The pan, clamped so the view stays on the picture.
     pub fn pan_in(&self, area: CellRect) -> (u16, u16) {
-        let (cols, rows) = self.view.size();
+        let (cols, rows) = self.picture_cells();
         (
             self.pan.0.min(cols.saturating_sub(area.width)),
             self.pan.1.min(rows.saturating_sub(area.height)),
@@ -104,6 +163,11 @@ impl DesktopView {
     /// Draw the picture into `area` of `buf`: centred when it fits, else the panned part.
     pub fn render(&self, area: CellRect, buf: &mut Buffer) {
         let drawn = self.placement(area);
+        if self.is_graphics() {
+            // Sixel or kitty: the painter writes the picture there after the draw.
+            crate::render::skip_cells(buf, drawn);
+            return;
+        }
         let (px, py) = self.pan_in(area);
         let cells = self.view.cells();
         for y in 0..drawn.height {
@@ -118,19 +182,45 @@ impl DesktopView {
 
     /// Switch between half blocks and sextants; the picture is redrawn from what is kept.
     pub fn toggle_glyphs(&mut self) {
-        self.glyphs = match self.glyphs {
-            Glyphs::HalfBlock => Glyphs::Sextant,
-            Glyphs::Quadrant | Glyphs::Sextant => Glyphs::HalfBlock,
+        let next = match self.mode {
+            RenderMode::HalfBlock => RenderMode::Sextant,
+            _ => RenderMode::HalfBlock,
         };
-        self.rebuild_view();
+        self.set_mode(next);
     }
 
-    /// A human name for the glyph mode (and zoom), for the status line.
+    /// Draw in `mode` from now on; the picture is redrawn from what is kept (the caller asks
+    /// the agent for the new mode's pixel size).
+    pub fn set_mode(&mut self, mode: RenderMode) {
+        self.mode = mode;
+        self.damage.clear();
+        self.repaint = true;
+        if let Some(glyphs) = mode.glyphs() {
+            self.glyphs = glyphs;
+            self.rebuild_view();
+        }
+    }
+
+    /// The rectangles changed since the last call, or the whole picture (graphics modes).
+    pub fn take_damage(&mut self) -> Option<Vec<Rect>> {
+        if self.repaint {
+            self.repaint = false;
+            self.damage.clear();
+            return Some(vec![self.framebuffer.bounds()]);
+        }
+        if self.damage.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.damage))
+    }
+
+    /// A human name for the render mode (and zoom), for the status line.
     pub fn mode_label(&self) -> String {
-        let glyphs = match self.glyphs {
-            Glyphs::HalfBlock => "half blocks",
-            Glyphs::Quadrant => "quadrants",
-            Glyphs::Sextant => "sextants",
+        let glyphs = match self.mode {
+            RenderMode::HalfBlock => "half blocks",
+            RenderMode::Sextant => "sextants",
+            RenderMode::Sixel { .. } => "sixel",
+            RenderMode::Kitty { .. } => "kitty",
         };
         if self.zoom > 1 {
             format!("{glyphs} · zoom {}x", self.zoom)
@@ -172,7 +262,19 @@ impl DesktopView {
             }
             damage.push(r);
         }
-        if resized {
+        if self.is_graphics() {
+            // Drawn after the frame by the painter; damage piles up until then.
+            if resized {
+                self.repaint = true;
+                self.damage.clear();
+            } else if !self.repaint {
+                self.damage.extend(damage);
+                if self.damage.len() > 256 {
+                    self.repaint = true;
+                    self.damage.clear();
+                }
+            }
+        } else if resized {
             self.rebuild_view();
         } else if !damage.is_empty() {
             self.view.update_damage(&self.framebuffer, &damage);
@@ -181,7 +283,7 @@ impl DesktopView {
 
     /// Where the picture is drawn inside `area`: centred, at most the view's size.
     pub fn placement(&self, area: CellRect) -> CellRect {
-        let (cols, rows) = self.view.size();
+        let (cols, rows) = self.picture_cells();
         let width = cols.min(area.width);
         let height = rows.min(area.height);
         CellRect::new(
@@ -202,7 +304,7 @@ impl DesktopView {
         let (px, py) = self.pan_in(area);
         let cx = u32::from(col.clamp(drawn.x, drawn.right() - 1) - drawn.x) + u32::from(px);
         let cy = u32::from(row.clamp(drawn.y, drawn.bottom() - 1) - drawn.y) + u32::from(py);
-        let (cols, rows) = self.view.size();
+        let (cols, rows) = self.picture_cells();
         let (w, h) = (u32::from(cols), u32::from(rows));
         // The middle of the cell, in remote pixels.
         let x = (u64::from(cx) * 2 + 1) * u64::from(self.screen.width) / (u64::from(w) * 2);
@@ -245,6 +347,186 @@ impl DesktopView {
     }
 }
 
+/// What the terminal shows now, so a change of any of it means writing the whole picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shown {
+    mode: RenderMode,
+    area: CellRect,
+    picture: (u32, u32),
+    pan: (u16, u16),
+    terminal_rows: u16,
+}
+
+enum Target {
+    Sixel(SixelView),
+    Kitty(KittyView),
+}
+
+/// Writes a graphics-mode desktop to the terminal after ratatui's draw: the whole picture when
+/// it is new (mode, size, pan, a resize, after an overlay), else only the damaged tiles (sixel)
+/// or in-place edits (kitty). Owned by the app loop: this is the effect side of drawing.
+#[derive(Default)]
+pub struct GraphicsPainter {
+    shown: Option<Shown>,
+    target: Option<Target>,
+    /// Bytes written to the terminal so far (for measurements).
+    pub written: u64,
+}
+
+/// The kitty image id of the live desktop.
+const KITTY_IMAGE_ID: u32 = 0x7e7e;
+
+impl GraphicsPainter {
+    /// The bytes that bring the terminal up to date with `desktop`, drawn in `area` (the
+    /// viewer's screen area, above the status line) of a terminal `terminal_rows` tall.
+    /// `covered`: a menu or dialog is drawn over the picture, so graphics wait (a kitty image
+    /// is removed, since it would hide the menu); the picture is written whole afterwards.
+    pub fn paint(
+        &mut self,
+        desktop: Option<&mut DesktopView>,
+        area: CellRect,
+        terminal_rows: u16,
+        covered: bool,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let desktop = match desktop {
+            Some(d) if d.is_graphics() && !covered => d,
+            _ => {
+                self.clear(&mut out);
+                self.written += out.len() as u64;
+                return out;
+            }
+        };
+        let drawn = desktop.placement(area);
+        let pan = desktop.pan_in(area);
+        if drawn.width == 0
+            || drawn.height == 0
+            || desktop.framebuffer.width() == 0
+            || desktop.framebuffer.height() == 0
+        {
+            return out;
+        }
+        let damage = desktop.take_damage();
+        let fb = &desktop.framebuffer;
+        let shown = Shown {
+            mode: desktop.mode,
+            area: drawn,
+            picture: (fb.width(), fb.height()),
+            pan,
+            terminal_rows,
+        };
+        let (cw, ch) = (
+            u32::from(desktop.cell.width),
+            u32::from(desktop.cell.height),
+        );
+        // The part of the picture in view (all of it unless zoomed).
+        let visible = Rect::new(
+            u32::from(pan.0) * cw,
+            u32::from(pan.1) * ch,
+            u32::from(drawn.width) * cw,
+            u32::from(drawn.height) * ch,
+        )
+        .intersect(&fb.bounds());
+        let whole = self.shown != Some(shown) || self.target.is_none();
+        if !whole && damage.is_none() {
+            return out;
+        }
+        let damage: Vec<Rect> = damage
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.intersect(&visible))
+            .filter(|r| !r.is_empty())
+            .map(|r| Rect::new(r.x - visible.x, r.y - visible.y, r.width, r.height))
+            .collect();
+        if !whole && damage.is_empty() {
+            return out;
+        }
+        let cropped;
+        let src = if visible == fb.bounds() {
+            fb
+        } else {
+            cropped = fb.crop(visible);
+            &cropped
+        };
+        // One write, inside synchronized output, with the cursor put back where ratatui left it.
+        out.extend_from_slice(b"\x1b[?2026h\x1b7");
+        if whole {
+            self.clear(&mut out);
+            let (tmux_sixel, tmux_kitty) = match desktop.mode {
+                RenderMode::Sixel { tmux } => (tmux, false),
+                RenderMode::Kitty { tmux } => (false, tmux),
+                _ => (false, false),
+            };
+            let mut target = if matches!(desktop.mode, RenderMode::Kitty { .. }) {
+                let mut view = KittyView::new(KITTY_IMAGE_ID, drawn, visible.width, visible.height);
+                view.set_tmux_passthrough(tmux_kitty);
+                Target::Kitty(view)
+            } else {
+                let mut view = SixelView::new(
+                    drawn,
+                    terminal_rows,
+                    desktop.cell,
+                    crate::render::sixel::DEFAULT_COLORS,
+                );
+                view.set_tmux_passthrough(tmux_sixel);
+                Target::Sixel(view)
+            };
+            match &mut target {
+                Target::Sixel(view) => view.render(src, &mut out),
+                Target::Kitty(view) => view.render(src, &mut out),
+            }
+            self.target = Some(target);
+            self.shown = Some(shown);
+        } else if let Some(target) = &mut self.target {
+            match target {
+                Target::Sixel(view) => view.render_damage(src, &damage, &mut out),
+                Target::Kitty(view) => view.render_damage(src, &damage, &mut out),
+            }
+        }
+        out.extend_from_slice(b"\x1b8\x1b[?2026l");
+        self.written += out.len() as u64;
+        out
+    }
+
+    /// Take the picture off the terminal: a kitty image is deleted (sixel pixels are painted
+    /// over by ratatui's cells).
+    fn clear(&mut self, out: &mut Vec<u8>) {
+        if let Some(Target::Kitty(view)) = &mut self.target {
+            view.delete(out);
+        }
+        self.target = None;
+        self.shown = None;
+    }
+}
+
+/// The picture as a PNG file's bytes.
+pub fn png_bytes(picture: &Framebuffer) -> Result<Vec<u8>, image::ImageError> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::write_buffer_with_format(
+        &mut out,
+        picture.as_rgba(),
+        picture.width(),
+        picture.height(),
+        image::ExtendedColorType::Rgba8,
+        image::ImageFormat::Png,
+    )?;
+    Ok(out.into_inner())
+}
+
+/// Ctrl-Alt-Del for the remote: Control_L, Alt_L and Delete down, then up in reverse.
+pub fn ctrl_alt_del() -> Vec<InputEvent> {
+    let keys = [CONTROL_L, ALT_L, DELETE];
+    let mut events: Vec<InputEvent> = keys
+        .iter()
+        .map(|&keysym| InputEvent::Key { keysym, down: true })
+        .collect();
+    events.extend(keys.iter().rev().map(|&keysym| InputEvent::Key {
+        keysym,
+        down: false,
+    }));
+    events
+}
+
 /// The X11 keysym of a key, without its modifiers.
 pub fn keysym(code: KeyCode) -> Option<u32> {
     Some(match code {
@@ -281,6 +563,7 @@ fn char_keysym(c: char) -> u32 {
 const SHIFT_L: u32 = 0xffe1;
 const CONTROL_L: u32 = 0xffe3;
 const ALT_L: u32 = 0xffe9;
+const DELETE: u32 = 0xffff;
 
 /// A key press as events for the remote: modifiers down, the key down and up, modifiers up.
 pub fn key_events(key: &KeyEvent) -> Vec<InputEvent> {

@@ -40,6 +40,8 @@ pub struct ConsoleOptions {
     pub preset: Option<PresetLogin>,
     /// Theme name or path to a theme file, overriding the config.
     pub theme: Option<String>,
+    /// How to draw live desktops (`--render`), overriding the config.
+    pub render: Option<crate::render::RenderOverride>,
 }
 
 /// Run the console until the user quits. The terminal is restored on every exit path.

@@ -13,7 +13,7 @@ use crate::protocol::{
     ClientId, ClientInfo, LinkId, LinkInfo, Presence, RequestId, SecretRequirements, SessionId,
     SessionInfo, StreamId, UnattendedState, UserInfo, WorkstationId, WorkstationInfo,
 };
-use crate::render::ColorDepth;
+use crate::render::{CellSize, ColorDepth, RenderMode};
 
 /// The whole screen's state. (Not `Clone`: a live terminal's screen model is not.)
 #[derive(Debug)]
@@ -24,6 +24,11 @@ pub struct State {
     /// Colours for pictures drawn as text (a live desktop); set by the app from the
     /// environment.
     pub color_depth: ColorDepth,
+    /// The render modes this terminal supports for a live desktop, the one to start with
+    /// first (set by the app from the capability detection and `--render`).
+    pub render_modes: Vec<RenderMode>,
+    /// Pixels per terminal cell, as the terminal said (graphics modes size pictures by it).
+    pub cell: CellSize,
     pub theme_names: Vec<String>,
     /// Index into `theme_names`.
     pub theme: usize,
@@ -105,6 +110,8 @@ impl State {
             quitting: false,
             dirty: true,
             color_depth: ColorDepth::TrueColor,
+            render_modes: vec![RenderMode::HalfBlock, RenderMode::Sextant],
+            cell: CellSize::DEFAULT,
         }
     }
 
@@ -364,6 +371,9 @@ pub struct Viewer {
     pub bytes_per_second: u64,
     /// A remote desktop instead of a terminal (the workstation has a screen).
     pub desktop: Option<DesktopView>,
+    /// The technician chose view only here: no key or pointer event leaves the console (the
+    /// session itself may still allow control).
+    pub view_only: bool,
 }
 
 /// What the live terminal's keys do.
@@ -392,7 +402,13 @@ impl Viewer {
             bytes_this_second: 0,
             bytes_per_second: 0,
             desktop: None,
+            view_only: false,
         }
+    }
+
+    /// Nothing typed or clicked is sent: the session is view only, or the technician said so.
+    pub fn input_blocked(&self) -> bool {
+        self.view_only || self.session.view_only
     }
 }
 

@@ -44,6 +44,8 @@ pub enum Msg {
     Copied(Result<CopyMethod, String>),
     /// An effect failed (writing the login store, the link task gone): shown in the status line.
     EffectFailed(String),
+    /// Outcome of `Effect::SaveScreenshot`: the file written, or why not.
+    ScreenshotSaved(Result<std::path::PathBuf, String>),
 }
 
 /// What `update` asks the app loop to do.
@@ -65,6 +67,13 @@ pub enum Effect {
     },
     /// Copy text to the clipboard; answered with `Msg::Copied`.
     Copy(String),
+    /// Write a picture of a remote screen as a PNG into the screenshots folder, named after
+    /// the workstation and the time; answered with `Msg::ScreenshotSaved`.
+    SaveScreenshot {
+        picture: crate::frame::Framebuffer,
+        hostname: String,
+        at: DateTime<Utc>,
+    },
     Quit,
 }
 
@@ -219,6 +228,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             set_status(state, StatusKind::Error, error);
             Vec::new()
         }
+        Msg::ScreenshotSaved(result) => viewer::on_screenshot_saved(state, result),
     }
 }
 

@@ -169,8 +169,10 @@ impl FromStr for RenderOverride {
             "auto" => Ok(Self::Auto),
             "sixel" => Ok(Self::Sixel),
             "kitty" => Ok(Self::Kitty),
-            "halfblock" | "half-block" | "half" => Ok(Self::HalfBlock),
-            "sextant" => Ok(Self::Sextant),
+            "halfblock" | "halfblocks" | "half-block" | "half-blocks" | "half" => {
+                Ok(Self::HalfBlock)
+            }
+            "sextant" | "sextants" => Ok(Self::Sextant),
             other => Err(format!(
                 "unknown render mode `{other}`: use auto, sixel, kitty, halfblock or sextant"
             )),
@@ -222,6 +224,31 @@ pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> R
     } else {
         RenderMode::HalfBlock
     }
+}
+
+/// Every mode worth offering on this terminal, the one [`choose`] picks first: then kitty and
+/// sixel where the terminal has them (and tmux lets them through), then the two text modes.
+/// The viewer's render-mode key cycles through this list.
+pub fn supported(caps: &Capabilities, env: &Environment, over: RenderOverride) -> Vec<RenderMode> {
+    let tmux = env.tmux;
+    let graphics_ok = !tmux || env.tmux_passthrough;
+    let mut modes = vec![choose(caps, env, over)];
+    let kitty = caps.kitty || (!tmux && !caps.answered && env.kitty_window);
+    if graphics_ok && kitty {
+        modes.push(RenderMode::Kitty { tmux });
+    }
+    if graphics_ok && caps.sixel {
+        modes.push(RenderMode::Sixel { tmux });
+    }
+    modes.push(RenderMode::HalfBlock);
+    modes.push(RenderMode::Sextant);
+    let mut seen = Vec::new();
+    modes.retain(|m| {
+        let new = !seen.contains(m);
+        seen.push(*m);
+        new
+    });
+    modes
 }
 
 /// The bytes that ask the terminal; primary device attributes last, since every terminal
@@ -446,6 +473,43 @@ mod tests {
         assert_eq!("half-block".parse(), Ok(RenderOverride::HalfBlock));
         assert!("braille".parse::<RenderOverride>().is_err());
         assert_eq!(RenderOverride::Sextant.to_string(), "sextant");
+    }
+
+    #[test]
+    fn plural_names_parse_too() {
+        assert_eq!("halfblocks".parse(), Ok(RenderOverride::HalfBlock));
+        assert_eq!("sextants".parse(), Ok(RenderOverride::Sextant));
+    }
+
+    #[test]
+    fn supported_modes_start_with_the_choice() {
+        let xterm = parse_replies(b"\x1b[?1;1;256S\x1b[?62;4;22c");
+        let env = Environment::default();
+        assert_eq!(
+            supported(&xterm, &env, RenderOverride::Auto),
+            [
+                RenderMode::Sixel { tmux: false },
+                RenderMode::HalfBlock,
+                RenderMode::Sextant
+            ]
+        );
+        assert_eq!(
+            supported(&xterm, &env, RenderOverride::Sextant),
+            [
+                RenderMode::Sextant,
+                RenderMode::Sixel { tmux: false },
+                RenderMode::HalfBlock
+            ]
+        );
+        // Inside tmux without passthrough: text only.
+        let tmux = Environment {
+            tmux: true,
+            ..Environment::default()
+        };
+        assert_eq!(
+            supported(&xterm, &tmux, RenderOverride::Auto),
+            [RenderMode::HalfBlock, RenderMode::Sextant]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthStr;
 use super::{centered, hints_line, truncate};
 use crate::console::action::Action;
 use crate::console::keymap::Layer;
-use crate::console::state::{Connection, State, Viewer, ViewerMode};
+use crate::console::state::{Connection, State, StatusKind, Viewer, ViewerMode};
 use crate::console::theme::{Role, Theme};
 
 pub(super) fn draw(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -84,13 +84,19 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
             vec![Span::styled("◌ opening… ", theme.style(Role::Warning))]
         }
         (Connection::Connected, _) => {
-            let fps = viewer
+            let (fps, latency) = viewer
                 .desktop
                 .as_ref()
-                .map(|d| format!("{} fps · ", d.frames_per_second))
+                .map(|d| {
+                    let latency = match d.latency {
+                        Some(l) => format!(" · lat {} ms", l.as_millis()),
+                        None => " · lat —".to_owned(),
+                    };
+                    (format!("{} fps · ", d.frames_per_second), latency)
+                })
                 .unwrap_or_default();
             vec![Span::styled(
-                format!("↓ {fps}{} ", rate_label(viewer.bytes_per_second)),
+                format!("↓ {fps}{}{latency} ", rate_label(viewer.bytes_per_second)),
                 muted,
             )]
         }
@@ -112,7 +118,7 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         Span::styled(" ◆ ", theme.style(Role::Accent)),
         Span::styled(session.hostname.clone(), theme.style(Role::Title)),
     ]];
-    let (mode, mode_role) = match (session.view_only, &viewer.desktop) {
+    let (mode, mode_role) = match (viewer.input_blocked(), &viewer.desktop) {
         (true, None) => ("view only: keys are not sent", Role::Warning),
         (true, Some(_)) => ("view only", Role::Warning),
         (false, _) => ("control", Role::Text),
@@ -121,6 +127,24 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         Span::styled(" · ", muted),
         Span::styled(mode, theme.style(mode_role)),
     ]);
+    // A message (screenshot saved, Ctrl-Alt-Del sent) comes before the rest.
+    if let Some(status) = &state.status {
+        let role = match status.kind {
+            StatusKind::Error => Role::Danger,
+            StatusKind::Warning => Role::Warning,
+            StatusKind::Success => Role::Success,
+            StatusKind::Info => Role::Accent,
+        };
+        // Cut to what is left beside the host and the mode, so a long path still shows.
+        let used: usize = segments.iter().flatten().map(Span::width).sum();
+        let room = usize::from(area.width.saturating_sub(right_width + 1))
+            .saturating_sub(used + 3)
+            .max(8);
+        segments.push(vec![
+            Span::styled(" · ", muted),
+            Span::styled(truncate(&status.text, room), theme.style(role)),
+        ]);
+    }
     if let Some(desktop) = &viewer.desktop {
         segments.push(vec![
             Span::styled(" · ", muted),

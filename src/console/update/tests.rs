@@ -2171,7 +2171,7 @@ mod live_desktop {
     use crate::frame::Rect;
     use crate::protocol::stream::{self, RectUpdate, StreamFrame};
     use crate::protocol::{InputEvent, ScreenSize, ViewSpec};
-    use crate::render::Glyphs;
+    use crate::render::{CellSize, Glyphs, RenderMode};
 
     const STREAM: u64 = 11;
     const SCREEN: ScreenSize = ScreenSize {
@@ -2542,7 +2542,7 @@ mod live_desktop {
         let effects = ctrl(&mut state, ']');
         assert!(inputs(&effects).is_empty(), "the menu key is not sent");
         assert_eq!(state.layer(), Layer::DesktopMenu);
-        for code in [KeyCode::Char('x'), KeyCode::Enter] {
+        for code in [KeyCode::Char('z'), KeyCode::Enter] {
             assert!(inputs(&key(&mut state, code)).is_empty());
         }
         assert!(
@@ -2694,5 +2694,223 @@ mod live_desktop {
             [1, 1, 1],
         );
         assert!(acks(&effects).is_empty());
+    }
+
+    #[test]
+    fn view_only_toggle_stops_all_input_and_shows_in_the_status_line() {
+        let mut state = viewing(false);
+        pixels(
+            &mut state,
+            STREAM,
+            1,
+            (80, 45),
+            Rect::new(0, 0, 1, 1),
+            [9, 9, 9],
+        );
+        ctrl(&mut state, ']');
+        key(&mut state, KeyCode::Char('v'));
+        assert_eq!(state.layer(), Layer::Desktop, "back to the desktop");
+        assert!(state.viewer.as_ref().is_some_and(|v| v.view_only));
+        let mut effects = key(&mut state, KeyCode::Char('a'));
+        effects.extend(mouse(
+            &mut state,
+            MouseEventKind::Down(MouseButton::Left),
+            3,
+            3,
+        ));
+        effects.extend(update(&mut state, Msg::Paste("rm -rf".into())));
+        assert!(inputs(&effects).is_empty(), "{effects:?}");
+        // Ctrl-Alt-Del is not sent either, and says so.
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('x'));
+        assert!(inputs(&effects).is_empty(), "{effects:?}");
+        let status = state
+            .status
+            .as_ref()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        assert!(status.contains("not sent"), "{status}");
+        // v again: control again.
+        ctrl(&mut state, ']');
+        key(&mut state, KeyCode::Char('v'));
+        assert_eq!(inputs(&key(&mut state, KeyCode::Char('a'))), down_up(0x61));
+    }
+
+    #[test]
+    fn ctrl_alt_del_is_three_downs_then_three_ups() {
+        let mut state = viewing(false);
+        ctrl(&mut state, ']');
+        let sent = inputs(&key(&mut state, KeyCode::Char('x')));
+        let k = |keysym, down| (STREAM, InputEvent::Key { keysym, down });
+        assert_eq!(
+            sent,
+            [
+                k(0xffe3, true),
+                k(0xffe9, true),
+                k(0xffff, true),
+                k(0xffff, false),
+                k(0xffe9, false),
+                k(0xffe3, false)
+            ]
+        );
+        assert_eq!(state.layer(), Layer::Desktop);
+    }
+
+    #[test]
+    fn screenshot_saves_the_picture_and_shows_the_path() {
+        let mut state = viewing(false);
+        // No picture yet: nothing to save, and the technician is told.
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('s'));
+        assert!(effects.is_empty(), "{effects:?}");
+        assert!(
+            state
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text.contains("No picture"))
+        );
+
+        pixels(
+            &mut state,
+            STREAM,
+            1,
+            (80, 45),
+            Rect::new(2, 3, 4, 5),
+            [200, 10, 30],
+        );
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('s'));
+        let [
+            Effect::SaveScreenshot {
+                picture,
+                hostname,
+                at,
+            },
+        ] = &effects[..]
+        else {
+            panic!("expected a SaveScreenshot, got {effects:?}");
+        };
+        assert_eq!((picture.width(), picture.height()), (80, 45));
+        assert_eq!(picture.pixel(3, 4), [200, 10, 30, 255]);
+        assert_eq!(hostname, "reception");
+        assert_eq!(*at, state.now);
+
+        let path = std::path::PathBuf::from("/home/ann/Downloads/tether-reception-1.png");
+        update(&mut state, Msg::ScreenshotSaved(Ok(path)));
+        let status = state.status.as_ref().expect("status");
+        assert_eq!(status.kind, StatusKind::Success);
+        assert!(
+            status
+                .text
+                .contains("/home/ann/Downloads/tether-reception-1.png")
+        );
+        update(&mut state, Msg::ScreenshotSaved(Err("disk full".into())));
+        let status = state.status.as_ref().expect("status");
+        assert_eq!(status.kind, StatusKind::Error);
+        assert!(status.text.contains("disk full"));
+    }
+
+    #[test]
+    fn fit_goes_back_to_the_whole_screen() {
+        let mut state = viewing(false);
+        ctrl(&mut state, ']');
+        key(&mut state, KeyCode::Char('+'));
+        key(&mut state, KeyCode::Right);
+        assert_eq!(desktop(&state).zoom, 2);
+        let effects = key(&mut state, KeyCode::Char('f'));
+        assert_eq!(state.layer(), Layer::Desktop);
+        assert_eq!(desktop(&state).zoom, 1);
+        assert_eq!(desktop(&state).pan, (0, 0));
+        let [(_, _, 80, 46)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at the fitted size, got {effects:?}");
+        };
+        // Already fitted: nothing to ask.
+        ctrl(&mut state, ']');
+        assert!(watches(&key(&mut state, KeyCode::Char('f'))).is_empty());
+    }
+
+    #[test]
+    fn render_mode_cycles_the_supported_modes_at_their_pixel_sizes() {
+        let mut state = logged_in();
+        state.render_modes = vec![
+            RenderMode::Sixel { tmux: false },
+            RenderMode::HalfBlock,
+            RenderMode::Sextant,
+        ];
+        state.cell = CellSize::new(10, 20);
+        state.workstations[0].screen = Some(SCREEN);
+        state.viewer = None;
+        let (mut state, effects) = {
+            let effects = key(&mut state, KeyCode::Enter);
+            let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+                panic!("expected a Connect, got {effects:?}");
+            };
+            let opened = session("s1", ("w1", "reception"), "ann", 0);
+            let effects = net(
+                &mut state,
+                NetEvent::Reply {
+                    id: *id,
+                    result: Ok(ConsoleReply::Session { session: opened }),
+                },
+            );
+            (state, effects)
+        };
+        // Sixel first: the terminal's pixels, 80x23 cells of 10x20.
+        assert_eq!(desktop(&state).mode, RenderMode::Sixel { tmux: false });
+        let [(id, _, 800, 460)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 800x460, got {effects:?}");
+        };
+        watching(&mut state, *id);
+        // A graphics frame is kept as damage for the painter, not drawn as cells.
+        pixels(
+            &mut state,
+            STREAM,
+            1,
+            (800, 460),
+            Rect::new(0, 0, 800, 460),
+            [1, 2, 3],
+        );
+        assert_eq!(
+            state
+                .viewer
+                .as_mut()
+                .and_then(|v| v.desktop.as_mut())
+                .and_then(|d| d.take_damage()),
+            Some(vec![Rect::new(0, 0, 800, 460)])
+        );
+        pixels(
+            &mut state,
+            STREAM,
+            2,
+            (800, 460),
+            Rect::new(5, 6, 7, 8),
+            [1, 2, 3],
+        );
+        assert_eq!(
+            state
+                .viewer
+                .as_mut()
+                .and_then(|v| v.desktop.as_mut())
+                .and_then(|d| d.take_damage()),
+            Some(vec![Rect::new(5, 6, 7, 8)])
+        );
+        let mut modes = Vec::new();
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            ctrl(&mut state, ']');
+            let effects = key(&mut state, KeyCode::Char('m'));
+            modes.push(desktop(&state).mode);
+            sizes.extend(watches(&effects).into_iter().map(|(_, _, w, h)| (w, h)));
+        }
+        assert_eq!(
+            modes,
+            [
+                RenderMode::HalfBlock,
+                RenderMode::Sextant,
+                RenderMode::Sixel { tmux: false }
+            ]
+        );
+        assert_eq!(sizes, [(80, 46), (160, 69), (800, 460)]);
+        assert!(desktop(&state).mode_label().contains("sixel"));
     }
 }

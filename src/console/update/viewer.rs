@@ -19,7 +19,7 @@ use crate::protocol::{
     ConsoleRequest, ErrorCode, InputEvent, ProtocolError, SessionId, SessionInfo, StreamId,
     ViewSpec,
 };
-use crate::render::Glyphs;
+use crate::render::RenderMode;
 
 /// Frames kept while the `Watching` reply is on its way: the agent's window, and a margin.
 const EARLY_FRAMES: usize = 32;
@@ -47,11 +47,19 @@ pub(super) fn open(state: &mut State, session: SessionInfo) -> Vec<Effect> {
     let previous = state.viewer.take();
     if let Some(screen) = screen {
         // A screen: the desktop, kept as it was when the viewer is already on it.
+        let previous = previous.filter(|v| v.desktop.is_some());
+        let view_only = previous.as_ref().is_some_and(|v| v.view_only);
+        let mode = state
+            .render_modes
+            .first()
+            .copied()
+            .unwrap_or(RenderMode::HalfBlock);
         let desktop = previous
             .and_then(|v| v.desktop)
-            .unwrap_or_else(|| DesktopView::new(screen, Glyphs::HalfBlock, state.color_depth));
+            .unwrap_or_else(|| DesktopView::with_mode(screen, mode, state.cell, state.color_depth));
         let mut viewer = Viewer::new(session, TerminalView::new(1, 1));
         viewer.desktop = Some(desktop);
+        viewer.view_only = view_only;
         state.viewer = Some(viewer);
         state.dirty = true;
         effects.extend(watch(state));
@@ -326,7 +334,7 @@ fn send_events(state: &mut State, events: Vec<InputEvent>) -> Vec<Effect> {
     let Some(viewer) = &state.viewer else {
         return Vec::new();
     };
-    if viewer.session.view_only || !connected || events.is_empty() {
+    if viewer.input_blocked() || !connected || events.is_empty() {
         return Vec::new();
     }
     let Some(stream) = viewer.stream else {
@@ -379,7 +387,7 @@ fn send_input(state: &mut State, bytes: Vec<u8>) -> Vec<Effect> {
     let Some(viewer) = &mut state.viewer else {
         return Vec::new();
     };
-    if viewer.session.view_only || !connected || bytes.is_empty() {
+    if viewer.input_blocked() || !connected || bytes.is_empty() {
         return Vec::new();
     }
     if viewer.term.scrollback() > 0 {
@@ -447,7 +455,19 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::SwitchGlyphs => {
             if let Some(desktop) = &mut viewer.desktop {
-                desktop.toggle_glyphs();
+                // The next mode this terminal supports, round.
+                let modes = &state.render_modes;
+                let next = modes
+                    .iter()
+                    .position(|m| *m == desktop.mode)
+                    .and_then(|i| modes.get((i + 1) % modes.len()))
+                    .or(modes.first())
+                    .copied();
+                match next {
+                    Some(next) if next != desktop.mode => desktop.set_mode(next),
+                    Some(_) => {}
+                    None => desktop.toggle_glyphs(),
+                }
                 viewer.mode = ViewerMode::Live;
                 // Ask for the picture at the new mode's pixel size.
                 viewer.watched = None;
@@ -458,6 +478,75 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
             viewer.mode = ViewerMode::Scroll;
             let page = page(viewer);
             viewer.term.scroll(page);
+        }
+        Action::Fit => {
+            if let Some(desktop) = &mut viewer.desktop {
+                viewer.mode = ViewerMode::Live;
+                desktop.pan = (0, 0);
+                if desktop.zoom > 1 {
+                    desktop.zoom = 1;
+                    viewer.watched = None;
+                    state.dirty = true;
+                    return watch(state);
+                }
+            }
+        }
+        Action::ToggleViewOnly => {
+            viewer.view_only = !viewer.view_only;
+            viewer.mode = ViewerMode::Live;
+            let text = if viewer.view_only {
+                "View only: your keys and mouse stay here."
+            } else if viewer.session.view_only {
+                "This session is view only: keys and mouse are still not sent."
+            } else {
+                "Control: your keys and mouse go to the remote again."
+            };
+            set_status(state, StatusKind::Info, text);
+        }
+        Action::SendCtrlAltDel => {
+            viewer.mode = ViewerMode::Live;
+            if viewer.input_blocked() {
+                set_status(
+                    state,
+                    StatusKind::Warning,
+                    "View only: Ctrl-Alt-Del was not sent.",
+                );
+                return Vec::new();
+            }
+            let effects = send_events(state, desktop::ctrl_alt_del());
+            if effects.is_empty() {
+                set_status(
+                    state,
+                    StatusKind::Warning,
+                    "Not connected: Ctrl-Alt-Del was not sent.",
+                );
+            } else {
+                set_status(state, StatusKind::Info, "Ctrl-Alt-Del sent.");
+            }
+            return effects;
+        }
+        Action::Screenshot => {
+            viewer.mode = ViewerMode::Live;
+            state.dirty = true;
+            let hostname = viewer.session.hostname.clone();
+            let picture = viewer
+                .desktop
+                .as_ref()
+                .map(|d| d.framebuffer.clone())
+                .filter(|p| p.width() > 0 && p.height() > 0);
+            let Some(picture) = picture else {
+                set_status(
+                    state,
+                    StatusKind::Warning,
+                    "No picture yet: try the screenshot again in a moment.",
+                );
+                return Vec::new();
+            };
+            return vec![Effect::SaveScreenshot {
+                picture,
+                hostname,
+                at: state.now,
+            }];
         }
         Action::Detach => return detach(state),
         // Asking from inside a session: the end user answers on the agent while the technician
@@ -565,6 +654,26 @@ pub(super) fn on_disconnected(state: &mut State) {
             desktop.last_pointer = None;
         }
     }
+}
+
+/// The screenshot was written (its path goes to the status line), or why not.
+pub(super) fn on_screenshot_saved(
+    state: &mut State,
+    result: Result<std::path::PathBuf, String>,
+) -> Vec<Effect> {
+    match result {
+        Ok(path) => set_status(
+            state,
+            StatusKind::Success,
+            format!("Screenshot saved: {}", path.display()),
+        ),
+        Err(e) => set_status(
+            state,
+            StatusKind::Error,
+            format!("Screenshot not saved: {e}"),
+        ),
+    }
+    Vec::new()
 }
 
 /// A second passed: the bytes/s shown is the last second's. Redraw only when it changed.
