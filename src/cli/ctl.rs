@@ -10,7 +10,10 @@ use super::{EXIT_NOT_LOGGED_IN, Failure, LoginArgs, read_secret_line};
 use crate::client::store::{LoginStore, StoredLogin, hub_url};
 use crate::client::{ClientError, HubClient};
 use crate::paths::Paths;
-use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, SecretRequirements};
+use crate::protocol::{
+    ConsoleReply, ConsoleRequest, ErrorCode, SecretRequirements, SessionInfo, UserInfo,
+    WorkstationInfo,
+};
 use crate::tls::{Pin, normalize_fingerprint, parse_fingerprint};
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,11 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// One live session: grab its screen.
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
     /// Groups' security defaults, applied to workstations as they enrol.
     Groups {
         #[command(subcommand)]
@@ -85,6 +93,23 @@ pub enum SessionsCommand {
     /// End a session.
     End {
         session: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Save one frame of a workstation's screen, at its own size, as a PNG. Uses your open
+    /// session there, or opens a view-only one for the grab and ends it afterwards.
+    Snapshot {
+        /// Workstation id or host name.
+        workstation: String,
+        /// The PNG file to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Read the workstation's passcode or password from the first line of standard input
+        /// (when a session has to be opened and the workstation requires one).
+        #[arg(long)]
+        secret_stdin: bool,
     },
 }
 
@@ -206,7 +231,7 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn connect(paths: &Paths, hub: Option<&str>) -> Result<HubClient, Failure> {
+async fn connect(paths: &Paths, hub: Option<&str>) -> Result<(HubClient, UserInfo), Failure> {
     let store = LoginStore::new(paths.state.clone());
     let login = match hub {
         Some(h) => store.login(h),
@@ -227,8 +252,8 @@ async fn connect(paths: &Paths, hub: Option<&str>) -> Result<HubClient, Failure>
     })?;
     let (client, _events) =
         HubClient::connect(&login.hub, Pin::Fingerprint(parse_fingerprint(&known)?)).await?;
-    client.resume(&login.token).await.map_err(hub_error)?;
-    Ok(client)
+    let me = client.resume(&login.token).await.map_err(hub_error)?;
+    Ok((client, me))
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
@@ -266,7 +291,7 @@ fn when(t: DateTime<Utc>) -> String {
 }
 
 pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
-    let client = connect(paths, args.hub.as_deref()).await?;
+    let (client, me) = connect(paths, args.hub.as_deref()).await?;
     let json = args.json;
     let ask = |body| async { client.request(body).await.map_err(hub_error) };
     match args.command {
@@ -529,6 +554,26 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             }
             println!("ended session {session}");
         }
+        CtlCommand::Session {
+            command:
+                SessionCommand::Snapshot {
+                    workstation,
+                    out,
+                    secret_stdin,
+                },
+        } => {
+            let shot = snapshot(&client, &me, &workstation, &out, secret_stdin).await?;
+            if json {
+                return print_json(&shot);
+            }
+            println!(
+                "saved {}x{} screen of {} to {}",
+                shot.width,
+                shot.height,
+                shot.hostname,
+                out.display()
+            );
+        }
         CtlCommand::Groups {
             command: GroupsCommand::List,
         } => {
@@ -576,4 +621,189 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// What `ctl session snapshot` did.
+#[derive(Debug, Serialize)]
+struct Snapshot {
+    workstation: String,
+    hostname: String,
+    session: String,
+    /// A view-only session was opened for the grab (and ended after it).
+    opened_session: bool,
+    width: u32,
+    height: u32,
+    file: std::path::PathBuf,
+}
+
+/// How long to wait for the whole first frame.
+const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn snapshot(
+    client: &HubClient,
+    me: &UserInfo,
+    workstation: &str,
+    out: &std::path::Path,
+    secret_stdin: bool,
+) -> Result<Snapshot, Failure> {
+    let ConsoleReply::Workstations { workstations } = client
+        .request(ConsoleRequest::ListWorkstations { client: None })
+        .await
+        .map_err(hub_error)?
+    else {
+        return Err("unexpected answer".into());
+    };
+    let ws: WorkstationInfo = workstations
+        .into_iter()
+        .find(|w| w.id == workstation || w.hostname == workstation)
+        .ok_or_else(|| Failure::from(format!("no workstation {workstation} in your team")))?;
+    let Some(screen) = ws.screen else {
+        return Err(format!(
+            "{} has no screen (a terminal session): nothing to take a picture of",
+            ws.hostname
+        )
+        .into());
+    };
+    let ConsoleReply::Sessions { sessions } = client
+        .request(ConsoleRequest::ListSessions)
+        .await
+        .map_err(hub_error)?
+    else {
+        return Err("unexpected answer".into());
+    };
+    let mine: Option<SessionInfo> = sessions.into_iter().find(|s| {
+        s.workstation_id == ws.id && s.technician.email == me.email && s.ended_at.is_none()
+    });
+    let (session, opened) = match mine {
+        Some(s) => (s, false),
+        None => {
+            let secret = if secret_stdin {
+                Some(read_secret_line()?.into())
+            } else {
+                None
+            };
+            let ConsoleReply::Session { session } = client
+                .request(ConsoleRequest::Connect {
+                    workstation: ws.id.clone(),
+                    secret,
+                    view_only: true,
+                })
+                .await
+                .map_err(hub_error)?
+            else {
+                return Err("unexpected answer".into());
+            };
+            (session, true)
+        }
+    };
+    let grabbed = grab(client, &session, screen.width, screen.height).await;
+    if opened {
+        // Ended even when the grab failed: the session was only for it.
+        if let Err(e) = client
+            .request(ConsoleRequest::EndSession {
+                session: session.id.clone(),
+            })
+            .await
+        {
+            tracing::warn!("the snapshot's session did not end: {e}");
+        }
+    }
+    let picture = grabbed?;
+    let png = crate::console::desktop::png_bytes(&picture)
+        .map_err(|e| format!("cannot encode the picture: {e}"))?;
+    std::fs::write(out, png).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(Snapshot {
+        workstation: ws.id,
+        hostname: ws.hostname,
+        session: session.id,
+        opened_session: opened,
+        width: picture.width(),
+        height: picture.height(),
+        file: out.to_path_buf(),
+    })
+}
+
+/// Watch `session` at `width` x `height` until one whole picture has arrived, then stop.
+async fn grab(
+    client: &HubClient,
+    session: &SessionInfo,
+    width: u32,
+    height: u32,
+) -> Result<crate::frame::Framebuffer, Failure> {
+    use crate::protocol::ViewSpec;
+    use crate::protocol::stream::{self, StreamFrame};
+
+    let mut frames = client
+        .take_frames()
+        .ok_or_else(|| Failure::from("frames already taken"))?;
+    let ConsoleReply::Watching { stream } = client
+        .request(ConsoleRequest::Watch {
+            session: session.id.clone(),
+            view: ViewSpec::Pixels { width, height },
+        })
+        .await
+        .map_err(hub_error)?
+    else {
+        return Err("unexpected answer".into());
+    };
+    let deadline = tokio::time::Instant::now() + SNAPSHOT_TIMEOUT;
+    let mut picture = crate::frame::Framebuffer::new(0, 0);
+    // The first update is the whole picture, maybe in several frames (bands): count pixels.
+    let mut covered: u64 = 0;
+    let result = loop {
+        let bytes = match tokio::time::timeout_at(deadline, frames.recv()).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => break Err(Failure::from("the connection to the hub closed")),
+            Err(_) => {
+                break Err(Failure::from(format!(
+                    "no whole picture from {} within {} s",
+                    session.hostname,
+                    SNAPSHOT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let Ok(StreamFrame::Pixels {
+            stream: from,
+            seq,
+            width: w,
+            height: h,
+            rects,
+        }) = stream::decode(&bytes)
+        else {
+            continue;
+        };
+        if from != stream {
+            continue;
+        }
+        if (picture.width(), picture.height()) != (w, h) {
+            picture = crate::frame::Framebuffer::new(w, h);
+            covered = 0;
+        }
+        let bounds = picture.bounds();
+        for update in &rects {
+            let r = update.rect;
+            let fits = r.right() <= bounds.right() && r.bottom() <= bounds.bottom();
+            if !fits || update.rgb.len() as u64 != u64::from(r.width) * u64::from(r.height) * 3 {
+                continue;
+            }
+            for (i, px) in update.rgb.chunks_exact(3).enumerate() {
+                let i = i as u32;
+                picture.set_pixel(
+                    r.x + i % r.width,
+                    r.y + i / r.width,
+                    [px[0], px[1], px[2], 255],
+                );
+            }
+            covered += u64::from(r.width) * u64::from(r.height);
+        }
+        let _ = client.send_nowait(ConsoleRequest::Ack { stream, seq });
+        if w > 0 && h > 0 && covered >= u64::from(w) * u64::from(h) {
+            break Ok(std::mem::replace(
+                &mut picture,
+                crate::frame::Framebuffer::new(0, 0),
+            ));
+        }
+    };
+    let _ = client.send_nowait(ConsoleRequest::Unwatch { stream });
+    result
 }
