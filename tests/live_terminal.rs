@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::viewer::{next_frame, reply, viewer};
 use common::{TestAgent, TestHub, answer_question, enrolment_link, wait_event};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tether::agent::consent::{Consent, ConsentPolicy};
 use tether::console::terminal_view::TerminalView;
 use tether::protocol::stream::{self, StreamFrame};
@@ -128,6 +128,52 @@ async fn a_terminal_session_runs_a_command_and_ends_when_access_is_withdrawn() {
         !view.text().lines().any(|l| l.trim() == "tether-$((6*7))"),
         "the output, not only the echo"
     );
+
+    // A second viewer attaching now starts from the current screen, not a blank one: the
+    // command's output is there before anything else is typed.
+    let mut late = viewer(&hub, "ann").await;
+    wire::send(
+        &mut late,
+        &Request {
+            id: 4,
+            body: ConsoleRequest::Watch {
+                session: session.id.clone(),
+                view: view_spec,
+            },
+        },
+    )
+    .await
+    .expect("send");
+    let mut late_view = TerminalView::new(80, 24);
+    // The replayed screen may overtake the `Watching` reply.
+    let late_stream = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match late.next().await.expect("open").expect("message") {
+                Message::Binary(b) => {
+                    if let Ok(StreamFrame::TerminalOutput { bytes, .. }) = stream::decode(&b) {
+                        late_view.feed(&bytes);
+                    }
+                }
+                Message::Text(t) => {
+                    if let Ok(tether::protocol::HubToConsole::Reply {
+                        id: 4,
+                        result: Ok(ConsoleReply::Watching { stream }),
+                    }) = tether::protocol::decode(t.as_str())
+                    {
+                        return stream;
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("watching in time");
+    assert_ne!(late_stream, stream);
+    read_until(&mut late, &mut late_view, "the replayed screen", |t| {
+        t.contains("tether-42") && t.contains("24 80")
+    })
+    .await;
 
     // Withdrawing access ends the session within a second, and the shell with it.
     tech.request(ConsoleRequest::WithdrawAccess {

@@ -227,11 +227,25 @@ async fn run_terminal(
             command = commands.recv() => match command {
                 None => return,
                 Some(TerminalCommand::Attach(stream, cols, rows)) => {
-                    viewers.entry(stream).or_insert(Viewer { sent: 0, acked: 0 });
+                    let new = !viewers.contains_key(&stream);
+                    let v = viewers.entry(stream).or_insert(Viewer { sent: 0, acked: 0 });
                     if shell.size() != (cols, rows)
                         && let Err(e) = shell.resize(cols, rows)
                     {
                         tracing::warn!(%e, "cannot resize the shell");
+                    }
+                    // A viewer joining a running shell first gets its current screen.
+                    if new && let Some(bytes) = shell.replay() {
+                        v.sent += 1;
+                        let frame = StreamFrame::TerminalOutput { stream, seq: v.sent, bytes };
+                        match stream::encode(&frame) {
+                            Ok(encoded) => {
+                                if frames.send(encoded).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => tracing::error!(%e, "cannot encode the screen replay"),
+                        }
                     }
                 }
                 Some(TerminalCommand::Detach(stream)) => {

@@ -116,6 +116,10 @@ impl ExitNotice {
     }
 }
 
+fn non_zero(n: u16) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(n).unwrap_or(std::num::NonZeroU16::MIN)
+}
+
 /// A login shell running in a PTY. Kill-on-drop.
 pub struct TerminalSession {
     /// The PTY's controlling side and its size (cols, rows).
@@ -127,6 +131,9 @@ pub struct TerminalSession {
     exit_rx: watch::Receiver<Option<ExitOutcome>>,
     pid: Option<u32>,
     hung_up: bool,
+    /// The screen as the shell drew it (everything [`read`](Self::read) returned), so a
+    /// viewer who attaches late starts from it instead of a blank screen.
+    screen: Mutex<vt100::Parser>,
 }
 
 impl std::fmt::Debug for TerminalSession {
@@ -240,6 +247,7 @@ impl TerminalSession {
             exit_rx,
             pid,
             hung_up: false,
+            screen: Mutex::new(vt100::Parser::new(non_zero(rows), non_zero(cols), 0)),
         })
     }
 
@@ -296,7 +304,22 @@ impl TerminalSession {
                 Err(_) => break,
             }
         }
+        self.screen
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .process(&chunk);
         Some(chunk)
+    }
+
+    /// Bytes that redraw the current screen (contents, colours, cursor, input modes) on a
+    /// blank terminal of the session's size; `None` while the screen is still blank.
+    pub fn replay(&self) -> Option<Vec<u8>> {
+        let parser = self.screen.lock().unwrap_or_else(PoisonError::into_inner);
+        let screen = parser.screen();
+        if screen.contents().trim().is_empty() {
+            return None;
+        }
+        Some(screen.state_formatted().into_bytes())
     }
 
     /// Send keystrokes (or pasted text) to the shell. Waits only if a large paste is still
@@ -319,6 +342,11 @@ impl TerminalSession {
             .resize(size)
             .map_err(pty_error("resize the terminal"))?;
         pty.1 = (cols, rows);
+        self.screen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .screen_mut()
+            .set_size(non_zero(rows), non_zero(cols));
         Ok(())
     }
 
