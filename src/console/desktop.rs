@@ -365,12 +365,24 @@ enum Target {
 /// Writes a graphics-mode desktop to the terminal after ratatui's draw: the whole picture when
 /// it is new (mode, size, pan, a resize, after an overlay), else only the damaged tiles (sixel)
 /// or in-place edits (kitty). Owned by the app loop: this is the effect side of drawing.
-#[derive(Default)]
 pub struct GraphicsPainter {
     shown: Option<Shown>,
     target: Option<Target>,
+    /// The picture in view on whole cells (what the target shows).
+    canvas: Framebuffer,
     /// Bytes written to the terminal so far (for measurements).
     pub written: u64,
+}
+
+impl Default for GraphicsPainter {
+    fn default() -> Self {
+        Self {
+            shown: None,
+            target: None,
+            canvas: Framebuffer::new(0, 0),
+            written: 0,
+        }
+    }
 }
 
 /// The kitty image id of the live desktop.
@@ -441,24 +453,32 @@ impl GraphicsPainter {
         if !whole && damage.is_empty() {
             return out;
         }
-        let cropped;
-        let src = if visible == fb.bounds() {
-            fb
-        } else {
-            cropped = fb.crop(visible);
-            &cropped
-        };
         // One write, inside synchronized output, with the cursor put back where ratatui left it.
         out.extend_from_slice(b"\x1b[?2026h\x1b7");
         if whole {
             self.clear(&mut out);
+        }
+        // The picture on whole cells, one to one: the part in view copied in, the rest of the
+        // last cell row or column black. Only damaged rectangles are copied after the first.
+        if whole {
+            self.canvas =
+                Framebuffer::new(u32::from(drawn.width) * cw, u32::from(drawn.height) * ch);
+            self.canvas.blit(0, 0, &fb.crop(visible));
+        } else {
+            for r in &damage {
+                let from = Rect::new(r.x + visible.x, r.y + visible.y, r.width, r.height);
+                self.canvas.blit(r.x, r.y, &fb.crop(from));
+            }
+        }
+        let src = &self.canvas;
+        if whole {
             let (tmux_sixel, tmux_kitty) = match desktop.mode {
                 RenderMode::Sixel { tmux } => (tmux, false),
                 RenderMode::Kitty { tmux } => (false, tmux),
                 _ => (false, false),
             };
             let mut target = if matches!(desktop.mode, RenderMode::Kitty { .. }) {
-                let mut view = KittyView::new(KITTY_IMAGE_ID, drawn, visible.width, visible.height);
+                let mut view = KittyView::new(KITTY_IMAGE_ID, drawn, src.width(), src.height());
                 view.set_tmux_passthrough(tmux_kitty);
                 Target::Kitty(view)
             } else {

@@ -1,0 +1,274 @@
+//! The live desktop viewer in graphics modes, as the terminal sees it: pixel frames from the
+//! agent go into the console's `DesktopView`, ratatui's draw leaves the picture's cells alone,
+//! and the `GraphicsPainter` writes sixel (decoded back by libsixel's `sixel2png`) or kitty
+//! commands: the whole picture first, then only what changed; never on the last row.
+
+#[path = "common/peers.rs"]
+#[allow(dead_code)]
+mod peers;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect as CellRect;
+use tether::console::desktop::{DesktopView, GraphicsPainter};
+use tether::frame::{Framebuffer, Rect};
+use tether::protocol::ScreenSize;
+use tether::protocol::stream::RectUpdate;
+use tether::render::{CellSize, ColorDepth, RenderMode, psnr, testimage};
+
+/// The terminal: 120x40 cells of 10x20 pixels; the viewer uses rows 0..39 (row 39 is the
+/// status line).
+const COLS: u16 = 120;
+const ROWS: u16 = 40;
+const CELL: CellSize = CellSize {
+    width: 10,
+    height: 20,
+};
+
+fn screen_area() -> CellRect {
+    CellRect::new(0, 0, COLS, ROWS - 1)
+}
+
+fn rgb_of(fb: &Framebuffer, r: Rect) -> RectUpdate {
+    let mut rgb = Vec::with_capacity((r.width * r.height * 3) as usize);
+    for y in r.y..r.bottom() {
+        for x in r.x..r.right() {
+            rgb.extend_from_slice(&fb.pixel(x, y)[..3]);
+        }
+    }
+    RectUpdate { rect: r, rgb }
+}
+
+/// A desktop view in `mode` and the frame the agent sends for it (the 1920x1080 screen
+/// letterboxed into the size the viewer asks for), with the pointer at (300, 200).
+fn viewer(mode: RenderMode) -> (DesktopView, Framebuffer) {
+    let screen = ScreenSize {
+        width: 1920,
+        height: 1080,
+    };
+    let view = DesktopView::with_mode(screen, mode, CELL, ColorDepth::TrueColor);
+    let (w, h) = view.pixels_for(COLS, ROWS - 1);
+    if mode.glyphs().is_none() {
+        assert_eq!((w, h), (1200, 780), "the cell area times the cell's pixels");
+    }
+    let (w, h) = tether::render::fit(1920, 1080, w, h);
+    let mut frame = testimage::desktop(w, h);
+    testimage::draw_pointer(&mut frame, 300, 200);
+    (view, frame)
+}
+
+/// The painter's output without the synchronized-update and cursor save/restore around it.
+fn inner(out: &[u8]) -> &[u8] {
+    let start = b"\x1b[?2026h\x1b7";
+    let end = b"\x1b8\x1b[?2026l";
+    assert!(
+        out.starts_with(start) && out.ends_with(end),
+        "one synchronized write"
+    );
+    &out[start.len()..out.len() - end.len()]
+}
+
+/// Each positioned sixel image: (0-based col, 0-based row, DCS bytes).
+fn sixel_images(out: &[u8]) -> Vec<(u16, u16, Vec<u8>)> {
+    let mut images = Vec::new();
+    let mut rest = out;
+    while let Some(start) = rest.windows(2).position(|w| w == b"\x1b[") {
+        let after = &rest[start + 2..];
+        let h = after.iter().position(|&b| b == b'H').expect("cursor move");
+        let pos = String::from_utf8_lossy(&after[..h]).into_owned();
+        let (row, col) = pos.split_once(';').expect("row;col");
+        let dcs = &after[h + 1..];
+        assert!(dcs.starts_with(b"\x1bP"), "an image follows each move");
+        let end = dcs.windows(2).position(|w| w == b"\x1b\\").expect("ST") + 2;
+        images.push((
+            col.parse::<u16>().expect("col") - 1,
+            row.parse::<u16>().expect("row") - 1,
+            dcs[..end].to_vec(),
+        ));
+        rest = &dcs[end..];
+    }
+    images
+}
+
+fn raster_height(dcs: &[u8]) -> u32 {
+    let text = String::from_utf8_lossy(dcs);
+    let attrs = text.split_once('"').expect("raster attributes").1;
+    let nums: Vec<u32> = attrs
+        .split(|c: char| !c.is_ascii_digit())
+        .take(4)
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    nums[3]
+}
+
+/// No line feed, and no image reaching the last row: nothing can scroll the screen.
+fn assert_never_scrolls(out: &[u8]) {
+    assert!(!out.contains(&b'\n'), "no line feeds");
+    for (_, row, dcs) in sixel_images(out) {
+        let last = u32::from(row) + raster_height(&dcs).div_ceil(u32::from(CELL.height)) - 1;
+        assert!(last < u32::from(ROWS) - 1, "an image reaches row {last}");
+    }
+}
+
+fn sixel2png(sixel: &[u8]) -> Framebuffer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out.png");
+    let mut child = Command::new("sixel2png")
+        .arg("-o")
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sixel2png runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(sixel)
+        .expect("feed sixel2png");
+    assert!(child.wait().expect("sixel2png ends").success());
+    let img = image::open(&out).expect("a PNG").to_rgba8();
+    let (w, h) = img.dimensions();
+    Framebuffer::from_rgba(w, h, img.into_raw()).expect("RGBA")
+}
+
+/// What ratatui writes to go from `before` to `after`.
+fn terminal_bytes(before: &Buffer, after: &Buffer) -> Vec<u8> {
+    let mut sink = Vec::new();
+    {
+        let mut backend = CrosstermBackend::new(&mut sink);
+        backend
+            .draw(before.diff(after).into_iter())
+            .expect("writing to a Vec");
+        Backend::flush(&mut backend).expect("flushing a Vec");
+    }
+    sink
+}
+
+#[test]
+fn sixel_viewer_draws_the_frame_then_a_pointer_move_in_under_a_kilobyte() {
+    let (mut view, frame) = viewer(RenderMode::Sixel { tmux: false });
+    view.apply(
+        frame.width(),
+        frame.height(),
+        &[rgb_of(&frame, frame.bounds())],
+    );
+    assert!(view.mode_label().contains("sixel"));
+
+    // ratatui leaves the picture's cells to the painter: a new frame costs it nothing there.
+    let mut shown = Buffer::empty(CellRect::new(0, 0, COLS, ROWS));
+    view.render(screen_area(), &mut shown);
+
+    let mut painter = GraphicsPainter::default();
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, false);
+    let images = sixel_images(inner(&out));
+    assert_eq!(images.len(), 1, "the whole picture, once");
+    assert_never_scrolls(inner(&out));
+    let placed = view.placement(screen_area());
+    assert_eq!((images[0].0, images[0].1), (placed.x, placed.y));
+    if peers::available(
+        "sixel2png",
+        "sixel_viewer_draws_the_frame_then_a_pointer_move_in_under_a_kilobyte",
+    ) {
+        let decoded = sixel2png(&images[0].2);
+        // The picture on whole cells: 1200x675 one to one on 120x34 cells (1200x680), the
+        // last 5 rows black.
+        assert_eq!((decoded.width(), decoded.height()), (1200, 680));
+        let mut expected = Framebuffer::new(1200, 680);
+        expected.blit(0, 0, &frame);
+        let db = psnr(&expected, &decoded).expect("same size");
+        eprintln!("viewer sixel through sixel2png: {db:.2} dB");
+        assert!(db >= 34.0, "{db:.2} dB");
+    }
+    // Nothing changed: nothing written.
+    assert!(
+        painter
+            .paint(Some(&mut view), screen_area(), ROWS, false)
+            .is_empty()
+    );
+
+    // The pointer moves: the agent sends its old and new places.
+    let mut moved = testimage::desktop(frame.width(), frame.height());
+    testimage::draw_pointer(&mut moved, 305, 203);
+    let damage = [Rect::new(300, 200, 16, 16), Rect::new(305, 203, 16, 16)];
+    let rects: Vec<RectUpdate> = damage.iter().map(|r| rgb_of(&moved, *r)).collect();
+    view.apply(moved.width(), moved.height(), &rects);
+    let mut after = Buffer::empty(CellRect::new(0, 0, COLS, ROWS));
+    view.render(screen_area(), &mut after);
+    assert!(
+        shown.diff(&after).is_empty(),
+        "ratatui leaves the picture alone"
+    );
+    let cells = terminal_bytes(&shown, &after);
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, false);
+    eprintln!(
+        "pointer move in the sixel viewer: {} bytes (+{} from ratatui)",
+        out.len(),
+        cells.len()
+    );
+    assert!(!out.is_empty(), "the move is drawn");
+    assert!(
+        out.len() + cells.len() <= 1024,
+        "{} bytes",
+        out.len() + cells.len()
+    );
+    assert_never_scrolls(inner(&out));
+    assert!(!sixel_images(inner(&out)).is_empty());
+}
+
+#[test]
+fn kitty_viewer_places_once_edits_in_place_and_gives_way_to_the_menu() {
+    let (mut view, frame) = viewer(RenderMode::Kitty { tmux: false });
+    view.apply(
+        frame.width(),
+        frame.height(),
+        &[rgb_of(&frame, frame.bounds())],
+    );
+    let mut painter = GraphicsPainter::default();
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, false);
+    let text = String::from_utf8_lossy(inner(&out)).into_owned();
+    assert!(text.contains("a=T") && text.contains(",C=1"), "placed once");
+    assert!(!out.contains(&b'\n'));
+
+    let mut moved = testimage::desktop(frame.width(), frame.height());
+    testimage::draw_pointer(&mut moved, 305, 203);
+    let damage = [Rect::new(300, 200, 16, 16), Rect::new(305, 203, 16, 16)];
+    let rects: Vec<RectUpdate> = damage.iter().map(|r| rgb_of(&moved, *r)).collect();
+    view.apply(moved.width(), moved.height(), &rects);
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, false);
+    let text = String::from_utf8_lossy(inner(&out)).into_owned();
+    eprintln!("pointer move in the kitty viewer: {} bytes", out.len());
+    assert!(
+        text.contains("a=f") && !text.contains("a=T"),
+        "edited in place"
+    );
+    assert!(out.len() <= 1024, "{} bytes", out.len());
+
+    // The menu opens: the image (drawn above text) is deleted so the menu shows; when it
+    // closes, the picture is placed again whole.
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, true);
+    assert!(String::from_utf8_lossy(&out).contains("a=d"));
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, false);
+    assert!(String::from_utf8_lossy(inner(&out)).contains("a=T"));
+    // Leaving the viewer removes it too.
+    let out = painter.paint(None, screen_area(), ROWS, false);
+    assert!(String::from_utf8_lossy(&out).contains("a=d"));
+}
+
+#[test]
+fn text_modes_paint_nothing() {
+    let (mut view, frame) = viewer(RenderMode::HalfBlock);
+    view.apply(
+        frame.width(),
+        frame.height(),
+        &[rgb_of(&frame, frame.bounds())],
+    );
+    let mut painter = GraphicsPainter::default();
+    assert!(
+        painter
+            .paint(Some(&mut view), screen_area(), ROWS, false)
+            .is_empty()
+    );
+}
