@@ -986,9 +986,59 @@ fn live_desktop() {
         Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
     );
     let screen = render(&state, 80, 24);
-    assert!(screen.contains("half blocks and sextants"), "{screen}");
+    assert!(screen.contains("Next render mode"), "{screen}");
     assert!(screen.contains("Zoom in"), "{screen}");
+    for item in ["View only", "Save the remote screen", "Ctrl-Alt-Del", "Fit"] {
+        assert!(screen.contains(item), "{item} in the menu:\n{screen}");
+    }
     insta::assert_snapshot!("desktop_menu_view_only_80x24", screen);
+}
+
+#[test]
+fn live_desktop_view_only_toggle_and_screenshot_in_the_status_line() {
+    let mut state = desktop(false);
+    let ctrl_bracket = KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL);
+    update::update(&mut state, Msg::Key(ctrl_bracket));
+    press(&mut state, KeyCode::Char('v'));
+    update::update(
+        &mut state,
+        Msg::ScreenshotSaved(Ok(std::path::PathBuf::from(
+            "/home/ann/Downloads/tether-till-1-20260101-120000.png",
+        ))),
+    );
+    let screen = render(&state, 80, 24);
+    let bar = screen.lines().last().unwrap_or_default().to_owned();
+    assert!(bar.contains("view only"), "{bar}");
+    assert!(bar.contains("tether-till-1-20260101-120000.png"), "{bar}");
+    insta::assert_snapshot!("desktop_view_only_screenshot_80x24", screen);
+    // After the notice: the rates, with a latency slot.
+    update::update(&mut state, Msg::Tick(now() + Duration::seconds(30)));
+    let screen = render(&state, 80, 24);
+    let bar = screen.lines().last().unwrap_or_default().to_owned();
+    assert!(bar.contains("view only"), "{bar}");
+    assert!(bar.contains("lat —"), "a latency slot: {bar}");
+}
+
+#[test]
+fn live_desktop_in_sixel_leaves_the_picture_to_graphics() {
+    let mut state = desktop(false);
+    state.render_modes = vec![
+        tether::render::RenderMode::Sixel { tmux: false },
+        tether::render::RenderMode::HalfBlock,
+        tether::render::RenderMode::Sextant,
+    ];
+    let ctrl_bracket = KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL);
+    // Half blocks -> sextants -> sixel.
+    for _ in 0..2 {
+        update::update(&mut state, Msg::Key(ctrl_bracket));
+        press(&mut state, KeyCode::Char('m'));
+    }
+    let screen = render(&state, 80, 24);
+    let bar = screen.lines().last().unwrap_or_default().to_owned();
+    assert!(bar.contains("sixel"), "{bar}");
+    // No text picture: the cells are left for the sixel image.
+    assert!(!screen.contains('▀'), "{screen}");
+    insta::assert_snapshot!("desktop_sixel_80x24", screen);
 }
 
 #[path = "common/mod.rs"]

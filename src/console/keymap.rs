@@ -632,7 +632,7 @@ impl Default for Keymap {
                 L::DesktopMenu,
                 A::SwitchGlyphs,
                 &[c('m')],
-                "Next render mode this terminal supports (sixel, kitty, half blocks, sextants)",
+                "Next render mode (sixel, kitty, half blocks, sextants)",
                 Some("mode"),
             ),
             b(

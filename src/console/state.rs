@@ -374,6 +374,9 @@ pub struct Viewer {
     /// The technician chose view only here: no key or pointer event leaves the console (the
     /// session itself may still allow control).
     pub view_only: bool,
+    /// A note for the status line (screenshot saved, Ctrl-Alt-Del sent), with when it was
+    /// set: shown for a few seconds in place of the rates.
+    pub notice: Option<(StatusKind, String, DateTime<Utc>)>,
 }
 
 /// What the live terminal's keys do.
@@ -403,6 +406,7 @@ impl Viewer {
             bytes_per_second: 0,
             desktop: None,
             view_only: false,
+            notice: None,
         }
     }
 

@@ -80,6 +80,8 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
             spans.push(Span::raw(" "));
             spans
         }
+        // The notice takes the rates' room for its few seconds.
+        (Connection::Connected, _) if viewer.notice.is_some() => Vec::new(),
         (Connection::Connected, _) if viewer.stream.is_none() => {
             vec![Span::styled("◌ opening… ", theme.style(Role::Warning))]
         }
@@ -127,22 +129,27 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         Span::styled(" · ", muted),
         Span::styled(mode, theme.style(mode_role)),
     ]);
-    // A message (screenshot saved, Ctrl-Alt-Del sent) comes before the rest.
-    if let Some(status) = &state.status {
-        let role = match status.kind {
+    // A notice (screenshot saved, Ctrl-Alt-Del sent) comes before the rest.
+    if let Some((kind, text, _)) = &viewer.notice {
+        let role = match kind {
             StatusKind::Error => Role::Danger,
             StatusKind::Warning => Role::Warning,
             StatusKind::Success => Role::Success,
             StatusKind::Info => Role::Accent,
         };
-        // Cut to what is left beside the host and the mode, so a long path still shows.
+        // Cut to what is left beside the host and the mode; a saved file keeps its name.
         let used: usize = segments.iter().flatten().map(Span::width).sum();
         let room = usize::from(area.width.saturating_sub(right_width + 1))
             .saturating_sub(used + 3)
             .max(8);
+        let shown = if *kind == StatusKind::Success {
+            truncate_start(text, room)
+        } else {
+            truncate(text, room)
+        };
         segments.push(vec![
             Span::styled(" · ", muted),
-            Span::styled(truncate(&status.text, room), theme.style(role)),
+            Span::styled(shown, theme.style(role)),
         ]);
     }
     if let Some(desktop) = &viewer.desktop {
@@ -181,6 +188,24 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         Paragraph::new(right).style(base).right_aligned(),
         right_area,
     );
+}
+
+/// `text` cut to `width` columns keeping its end ("…/Downloads/shot.png").
+fn truncate_start(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_owned();
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 1;
+    for c in text.chars().rev() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        used += w;
+        tail.push(c);
+    }
+    std::iter::once('…').chain(tail.into_iter().rev()).collect()
 }
 
 /// The menu: every key of the menu layer with what it does, from the keymap.

@@ -2696,6 +2696,16 @@ mod live_desktop {
         assert!(acks(&effects).is_empty());
     }
 
+    /// The open viewer's status-line notice.
+    fn notice(state: &State) -> (StatusKind, String) {
+        let (kind, text, _) = state
+            .viewer
+            .as_ref()
+            .and_then(|v| v.notice.clone())
+            .expect("a notice");
+        (kind, text)
+    }
+
     #[test]
     fn view_only_toggle_stops_all_input_and_shows_in_the_status_line() {
         let mut state = viewing(false);
@@ -2724,11 +2734,7 @@ mod live_desktop {
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('x'));
         assert!(inputs(&effects).is_empty(), "{effects:?}");
-        let status = state
-            .status
-            .as_ref()
-            .map(|s| s.text.clone())
-            .unwrap_or_default();
+        let (_, status) = notice(&state);
         assert!(status.contains("not sent"), "{status}");
         // v again: control again.
         ctrl(&mut state, ']');
@@ -2763,12 +2769,7 @@ mod live_desktop {
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('s'));
         assert!(effects.is_empty(), "{effects:?}");
-        assert!(
-            state
-                .status
-                .as_ref()
-                .is_some_and(|s| s.text.contains("No picture"))
-        );
+        assert!(notice(&state).1.contains("No picture"));
 
         pixels(
             &mut state,
@@ -2797,17 +2798,17 @@ mod live_desktop {
 
         let path = std::path::PathBuf::from("/home/ann/Downloads/tether-reception-1.png");
         update(&mut state, Msg::ScreenshotSaved(Ok(path)));
-        let status = state.status.as_ref().expect("status");
-        assert_eq!(status.kind, StatusKind::Success);
-        assert!(
-            status
-                .text
-                .contains("/home/ann/Downloads/tether-reception-1.png")
-        );
+        let (kind, text) = notice(&state);
+        assert_eq!(kind, StatusKind::Success);
+        assert!(text.contains("/home/ann/Downloads/tether-reception-1.png"));
         update(&mut state, Msg::ScreenshotSaved(Err("disk full".into())));
-        let status = state.status.as_ref().expect("status");
-        assert_eq!(status.kind, StatusKind::Error);
-        assert!(status.text.contains("disk full"));
+        let (kind, text) = notice(&state);
+        assert_eq!(kind, StatusKind::Error);
+        assert!(text.contains("disk full"));
+        // Notices go after a few seconds.
+        let later = state.now + Duration::seconds(11);
+        update(&mut state, Msg::Tick(later));
+        assert!(state.viewer.as_ref().is_some_and(|v| v.notice.is_none()));
     }
 
     #[test]

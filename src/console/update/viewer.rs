@@ -501,12 +501,12 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
             } else {
                 "Control: your keys and mouse go to the remote again."
             };
-            set_status(state, StatusKind::Info, text);
+            notify(state, StatusKind::Info, text);
         }
         Action::SendCtrlAltDel => {
             viewer.mode = ViewerMode::Live;
             if viewer.input_blocked() {
-                set_status(
+                notify(
                     state,
                     StatusKind::Warning,
                     "View only: Ctrl-Alt-Del was not sent.",
@@ -515,13 +515,13 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
             let effects = send_events(state, desktop::ctrl_alt_del());
             if effects.is_empty() {
-                set_status(
+                notify(
                     state,
                     StatusKind::Warning,
                     "Not connected: Ctrl-Alt-Del was not sent.",
                 );
             } else {
-                set_status(state, StatusKind::Info, "Ctrl-Alt-Del sent.");
+                notify(state, StatusKind::Info, "Ctrl-Alt-Del sent.");
             }
             return effects;
         }
@@ -535,7 +535,7 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
                 .map(|d| d.framebuffer.clone())
                 .filter(|p| p.width() > 0 && p.height() > 0);
             let Some(picture) = picture else {
-                set_status(
+                notify(
                     state,
                     StatusKind::Warning,
                     "No picture yet: try the screenshot again in a moment.",
@@ -662,12 +662,12 @@ pub(super) fn on_screenshot_saved(
     result: Result<std::path::PathBuf, String>,
 ) -> Vec<Effect> {
     match result {
-        Ok(path) => set_status(
+        Ok(path) => notify(
             state,
             StatusKind::Success,
-            format!("Screenshot saved: {}", path.display()),
+            format!("Saved {}", path.display()),
         ),
-        Err(e) => set_status(
+        Err(e) => notify(
             state,
             StatusKind::Error,
             format!("Screenshot not saved: {e}"),
@@ -676,9 +676,30 @@ pub(super) fn on_screenshot_saved(
     Vec::new()
 }
 
+/// How long a notice stays in the viewer's status line.
+const NOTICE_SECONDS: i64 = 10;
+
+/// A note in the open viewer's status line.
+fn notify(state: &mut State, kind: StatusKind, text: impl Into<String>) {
+    let now = state.now;
+    if let Some(viewer) = &mut state.viewer {
+        viewer.notice = Some((kind, text.into(), now));
+        state.dirty = true;
+    }
+}
+
 /// A second passed: the bytes/s shown is the last second's. Redraw only when it changed.
 pub(super) fn on_tick(state: &mut State) {
+    let now = state.now;
     if let Some(viewer) = &mut state.viewer {
+        if viewer
+            .notice
+            .as_ref()
+            .is_some_and(|(_, _, since)| (now - *since).num_seconds() >= NOTICE_SECONDS)
+        {
+            viewer.notice = None;
+            state.dirty = true;
+        }
         let rate = std::mem::take(&mut viewer.bytes_this_second);
         if rate != viewer.bytes_per_second {
             viewer.bytes_per_second = rate;
