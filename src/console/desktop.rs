@@ -51,6 +51,32 @@ pub struct DesktopView {
     /// Capture to arrival of the last frame, when frames carry their capture time (shown
     /// as `lat —` until they do).
     pub latency: Option<std::time::Duration>,
+    /// The picture size last asked of the agent: a larger frame is stale (from before a zoom
+    /// out, or after a screenshot) and is not drawn.
+    pub asked: Option<(u32, u32)>,
+    /// A screenshot under way: the stream was asked at the remote's own size and its frames
+    /// fill this picture until it is whole.
+    pub grab: Option<Grab>,
+}
+
+/// A screenshot at the remote's own size, filled from the stream.
+#[derive(Debug)]
+pub struct Grab {
+    pub picture: Framebuffer,
+    /// Pixels received so far (the first update after a resize is the whole picture).
+    covered: u64,
+    /// When it was asked (it is given up after a while).
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+impl Grab {
+    pub fn new(since: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            picture: Framebuffer::new(0, 0),
+            covered: 0,
+            since,
+        }
+    }
 }
 
 impl DesktopView {
@@ -88,7 +114,39 @@ impl DesktopView {
             frames_per_second: 0,
             early: Vec::new(),
             latency: None,
+            asked: None,
+            grab: None,
         }
+    }
+
+    /// A frame from the agent: into the screenshot under way when it has the remote's own
+    /// size, dropped when larger than asked (stale), else applied. Returns the screenshot
+    /// once whole.
+    pub fn receive(
+        &mut self,
+        width: u32,
+        height: u32,
+        rects: &[RectUpdate],
+    ) -> Option<Framebuffer> {
+        let native = (width, height) == (self.screen.width, self.screen.height);
+        if let Some(grab) = self.grab.as_mut().filter(|_| native) {
+            if (grab.picture.width(), grab.picture.height()) != (width, height) {
+                grab.picture = Framebuffer::new(width, height);
+                grab.covered = 0;
+            }
+            for r in put_rects(&mut grab.picture, rects) {
+                grab.covered += u64::from(r.width) * u64::from(r.height);
+            }
+            if grab.covered >= u64::from(width) * u64::from(height) {
+                return self.grab.take().map(|g| g.picture);
+            }
+            return None;
+        }
+        if self.asked.is_some_and(|(w, h)| width > w || height > h) {
+            return None;
+        }
+        self.apply(width, height, rects);
+        None
     }
 
     /// Drawn with sixel or kitty graphics (not ratatui's cells).
@@ -245,23 +303,7 @@ impl DesktopView {
         if resized {
             self.framebuffer = Framebuffer::new(width, height);
         }
-        let bounds = self.framebuffer.bounds();
-        let mut damage = Vec::with_capacity(rects.len());
-        for update in rects {
-            let r = update.rect;
-            let inside = r.right() <= bounds.right() && r.bottom() <= bounds.bottom();
-            let pixels = u64::from(r.width) * u64::from(r.height) * 3;
-            if !inside || r.is_empty() || update.rgb.len() as u64 != pixels {
-                continue;
-            }
-            for (i, rgb) in update.rgb.chunks_exact(3).enumerate() {
-                let i = i as u32;
-                let (x, y) = (r.x + i % r.width, r.y + i / r.width);
-                self.framebuffer
-                    .set_pixel(x, y, [rgb[0], rgb[1], rgb[2], 255]);
-            }
-            damage.push(r);
-        }
+        let damage = put_rects(&mut self.framebuffer, rects);
         if self.is_graphics() {
             // Drawn after the frame by the painter; damage piles up until then.
             if resized {
@@ -345,6 +387,31 @@ impl DesktopView {
         self.last_pointer = Some((x, y));
         Some(events)
     }
+}
+
+/// Write rectangle updates (RGB, 3 bytes a pixel) into `fb`; those that do not fit it or
+/// their pixels are skipped. Returns the rectangles written.
+pub fn put_rects(fb: &mut Framebuffer, rects: &[RectUpdate]) -> Vec<Rect> {
+    let bounds = fb.bounds();
+    let mut done = Vec::with_capacity(rects.len());
+    for update in rects {
+        let r = update.rect;
+        let inside = r.right() <= bounds.right() && r.bottom() <= bounds.bottom();
+        let pixels = u64::from(r.width) * u64::from(r.height) * 3;
+        if !inside || r.is_empty() || update.rgb.len() as u64 != pixels {
+            continue;
+        }
+        for (i, rgb) in update.rgb.chunks_exact(3).enumerate() {
+            let i = i as u32;
+            fb.set_pixel(
+                r.x + i % r.width,
+                r.y + i / r.width,
+                [rgb[0], rgb[1], rgb[2], 255],
+            );
+        }
+        done.push(r);
+    }
+    done
 }
 
 /// What the terminal shows now, so a change of any of it means writing the whole picture.

@@ -189,7 +189,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             if state.screen == Screen::Main && state.viewer.is_none() {
                 state.dirty = true;
             }
-            viewer::on_tick(state);
+            let effects = viewer::on_tick(state);
             state.lockouts.retain(|_, until| *until > now);
             let over = state
                 .status
@@ -207,7 +207,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.status = None;
                 state.dirty = true;
             }
-            Vec::new()
+            effects
         }
         Msg::Resize { width, height } => {
             state.size = (width, height);

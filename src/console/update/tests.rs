@@ -2765,12 +2765,6 @@ mod live_desktop {
     #[test]
     fn screenshot_saves_the_picture_and_shows_the_path() {
         let mut state = viewing(false);
-        // No picture yet: nothing to save, and the technician is told.
-        ctrl(&mut state, ']');
-        let effects = key(&mut state, KeyCode::Char('s'));
-        assert!(effects.is_empty(), "{effects:?}");
-        assert!(notice(&state).1.contains("No picture"));
-
         pixels(
             &mut state,
             STREAM,
@@ -2779,22 +2773,86 @@ mod live_desktop {
             Rect::new(2, 3, 4, 5),
             [200, 10, 30],
         );
+        // s: the stream is asked at the remote's own size for one whole picture.
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('s'));
-        let [
-            Effect::SaveScreenshot {
-                picture,
-                hostname,
-                at,
-            },
-        ] = &effects[..]
-        else {
+        let [(_, _, 1920, 1080)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 1920x1080, got {effects:?}");
+        };
+        assert!(notice(&state).1.contains("Taking a screenshot"));
+        // The picture comes in two bands; the view keeps showing what it showed.
+        let top = [10, 20, 30];
+        let bottom = [40, 50, 60];
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            2,
+            (1920, 1080),
+            Rect::new(0, 0, 1920, 540),
+            top,
+        );
+        assert_eq!(acks(&effects), [(STREAM, 2)]);
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::SaveScreenshot { .. }))
+        );
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            3,
+            (1920, 1080),
+            Rect::new(0, 540, 1920, 540),
+            bottom,
+        );
+        let shots: Vec<_> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::SaveScreenshot {
+                    picture,
+                    hostname,
+                    at,
+                } => Some((picture, hostname, at)),
+                _ => None,
+            })
+            .collect();
+        let [(picture, hostname, at)] = &shots[..] else {
             panic!("expected a SaveScreenshot, got {effects:?}");
         };
-        assert_eq!((picture.width(), picture.height()), (80, 45));
-        assert_eq!(picture.pixel(3, 4), [200, 10, 30, 255]);
-        assert_eq!(hostname, "reception");
-        assert_eq!(*at, state.now);
+        assert_eq!((picture.width(), picture.height()), (1920, 1080));
+        assert_eq!(picture.pixel(10, 10), [10, 20, 30, 255]);
+        assert_eq!(picture.pixel(1900, 1000), [40, 50, 60, 255]);
+        assert_eq!(hostname.as_str(), "reception");
+        assert_eq!(**at, state.now);
+        // Then back to the view's size; the view was never replaced by the big picture.
+        let [(_, _, 80, 46)] = &watches(&effects)[..] else {
+            panic!("expected a Watch back at 80x46, got {effects:?}");
+        };
+        let d = desktop(&state);
+        assert_eq!((d.framebuffer.width(), d.framebuffer.height()), (80, 45));
+        assert_eq!(d.framebuffer.pixel(3, 4), [200, 10, 30, 255]);
+        // A late frame at the big size is stale: acked, not drawn.
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            4,
+            (1920, 1080),
+            Rect::new(0, 0, 8, 8),
+            top,
+        );
+        assert_eq!(acks(&effects), [(STREAM, 4)]);
+        assert_eq!(desktop(&state).framebuffer.width(), 80);
+
+        // A picture that never comes: given up after a while, and the view asked again.
+        ctrl(&mut state, ']');
+        key(&mut state, KeyCode::Char('s'));
+        let later = state.now + Duration::seconds(16);
+        let effects = update(&mut state, Msg::Tick(later));
+        let [(_, _, 80, 46)] = &watches(&effects)[..] else {
+            panic!("expected a Watch back at 80x46, got {effects:?}");
+        };
+        assert_eq!(notice(&state).0, StatusKind::Error);
+        assert!(desktop(&state).grab.is_none());
 
         let path = std::path::PathBuf::from("/home/ann/Downloads/tether-reception-1.png");
         update(&mut state, Msg::ScreenshotSaved(Ok(path)));

@@ -16,8 +16,8 @@ use crate::console::state::{
 use crate::console::terminal_view::TerminalView;
 use crate::protocol::stream::{self, StreamFrame};
 use crate::protocol::{
-    ConsoleRequest, ErrorCode, InputEvent, ProtocolError, SessionId, SessionInfo, StreamId,
-    ViewSpec,
+    ConsoleRequest, ErrorCode, InputEvent, ProtocolError, ScreenSize, SessionId, SessionInfo,
+    StreamId, ViewSpec,
 };
 use crate::render::RenderMode;
 
@@ -95,9 +95,10 @@ pub(super) fn watch(state: &mut State) -> Vec<Effect> {
     }
     viewer.watched = Some((cols, rows));
     let session = viewer.session.id.clone();
-    let view = match &viewer.desktop {
+    let view = match &mut viewer.desktop {
         Some(desktop) => {
             let (width, height) = desktop.pixels_for(cols, rows);
+            desktop.asked = Some((width, height));
             ViewSpec::Pixels { width, height }
         }
         None => ViewSpec::Terminal { cols, rows },
@@ -133,6 +134,7 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
     };
     viewer.stream = Some(stream);
     let mut effects = Vec::new();
+    let mut grabbed = Vec::new();
     if let Some(desktop) = &mut viewer.desktop {
         for frame in std::mem::take(&mut desktop.early) {
             if let StreamFrame::Pixels {
@@ -144,13 +146,15 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
             } = frame
                 && early_stream == stream
             {
-                apply_pixels(
+                if let Some(shot) = apply_pixels(
                     &mut viewer.bytes_this_second,
                     desktop,
                     width,
                     height,
                     &rects,
-                );
+                ) {
+                    grabbed.push(shot);
+                }
                 effects.push(ack(stream, seq));
             }
         }
@@ -164,6 +168,9 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
     let unsent = std::mem::take(&mut viewer.unsent);
     if !unsent.is_empty() {
         effects.extend(send_input(state, unsent));
+    }
+    for shot in grabbed {
+        effects.extend(screenshot_taken(state, shot));
     }
     state.dirty = true;
     effects
@@ -266,7 +273,7 @@ fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
     };
     match current {
         Some(current) if current == stream => {
-            apply_pixels(
+            let shot = apply_pixels(
                 &mut viewer.bytes_this_second,
                 desktop,
                 width,
@@ -274,7 +281,11 @@ fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
                 &rects,
             );
             state.dirty = true;
-            vec![ack(stream, seq)]
+            let mut effects = vec![ack(stream, seq)];
+            if let Some(shot) = shot {
+                effects.extend(screenshot_taken(state, shot));
+            }
+            effects
         }
         // A frame can overtake the `Watching` reply: keep it until the reply names the stream.
         None if watched && desktop.early.len() < EARLY_FRAMES => {
@@ -297,9 +308,25 @@ fn apply_pixels(
     width: u32,
     height: u32,
     rects: &[crate::protocol::stream::RectUpdate],
-) {
-    desktop.apply(width, height, rects);
+) -> Option<crate::frame::Framebuffer> {
     *bytes_this_second = bytes_this_second.saturating_add(desktop::frame_bytes(rects));
+    desktop.receive(width, height, rects)
+}
+
+/// The whole picture at the remote's size arrived: save it, and go back to the view's size.
+fn screenshot_taken(state: &mut State, picture: crate::frame::Framebuffer) -> Vec<Effect> {
+    let Some(viewer) = &mut state.viewer else {
+        return Vec::new();
+    };
+    let hostname = viewer.session.hostname.clone();
+    viewer.watched = None;
+    let mut effects = vec![Effect::SaveScreenshot {
+        picture,
+        hostname,
+        at: state.now,
+    }];
+    effects.extend(watch(state));
+    effects
 }
 
 /// Pasted text in the live desktop: typed on the remote, key by key.
@@ -529,6 +556,28 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
             viewer.mode = ViewerMode::Live;
             state.dirty = true;
             let hostname = viewer.session.hostname.clone();
+            let streaming = state.connection == Connection::Connected && viewer.stream.is_some();
+            let session = viewer.session.id.clone();
+            if let Some(desktop) = viewer.desktop.as_mut().filter(|_| streaming) {
+                if desktop.grab.is_some() {
+                    return Vec::new(); // one at a time
+                }
+                // The stream at the remote's own size until one whole picture has come.
+                let ScreenSize { width, height } = desktop.screen;
+                desktop.grab = Some(desktop::Grab::new(state.now));
+                desktop.asked = Some((width, height));
+                viewer.watched = None;
+                notify(state, StatusKind::Info, "Taking a screenshot…");
+                return vec![request(
+                    state,
+                    ConsoleRequest::Watch {
+                        session: session.clone(),
+                        view: ViewSpec::Pixels { width, height },
+                    },
+                    Pending::Watch { session },
+                )];
+            }
+            // Not streaming (the link is down): the picture as last shown.
             let picture = viewer
                 .desktop
                 .as_ref()
@@ -676,6 +725,9 @@ pub(super) fn on_screenshot_saved(
     Vec::new()
 }
 
+/// How long a screenshot may take to arrive.
+const GRAB_SECONDS: i64 = 15;
+
 /// How long a notice stays in the viewer's status line.
 const NOTICE_SECONDS: i64 = 10;
 
@@ -689,8 +741,29 @@ fn notify(state: &mut State, kind: StatusKind, text: impl Into<String>) {
 }
 
 /// A second passed: the bytes/s shown is the last second's. Redraw only when it changed.
-pub(super) fn on_tick(state: &mut State) {
+pub(super) fn on_tick(state: &mut State) -> Vec<Effect> {
     let now = state.now;
+    let mut effects = Vec::new();
+    let stalled = state
+        .viewer
+        .as_ref()
+        .and_then(|v| v.desktop.as_ref())
+        .and_then(|d| d.grab.as_ref())
+        .is_some_and(|g| (now - g.since).num_seconds() >= GRAB_SECONDS);
+    if stalled {
+        if let Some(viewer) = &mut state.viewer {
+            if let Some(desktop) = &mut viewer.desktop {
+                desktop.grab = None;
+            }
+            viewer.watched = None;
+        }
+        notify(
+            state,
+            StatusKind::Error,
+            "Screenshot not saved: the picture did not come; try again.",
+        );
+        effects.extend(watch(state));
+    }
     if let Some(viewer) = &mut state.viewer {
         if viewer
             .notice
@@ -713,6 +786,7 @@ pub(super) fn on_tick(state: &mut State) {
             }
         }
     }
+    effects
 }
 
 /// The session changed or ended. An ended session closes its terminal; returns whether the
