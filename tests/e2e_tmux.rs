@@ -412,3 +412,110 @@ fn live_terminal_of_a_headless_agent_runs_a_command_and_ends_from_its_menu() {
     );
     assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor left hidden");
 }
+
+#[test]
+fn live_desktop_screenshot_from_the_menu_writes_a_native_png() {
+    let test = "live_desktop_screenshot_from_the_menu_writes_a_native_png";
+    if !common::peers::available("tmux", test) {
+        return;
+    }
+    let tech = tempfile::tempdir().expect("tempdir");
+    let agent_home = tempfile::tempdir().expect("tempdir");
+    let data = tech.path().join("hubdata");
+    common::bin::create_admin(tech.path(), &data, "ann");
+    let hub = common::bin::HubProcess::start(tech.path(), &data, &[], std::process::Stdio::null());
+    common::bin::login(tech.path(), &hub, "ann");
+    tether(tech.path(), &["ctl", "clients", "add", "Acme"], None);
+    let link = tether(tech.path(), &["ctl", "clients", "link", "Acme"], None)
+        .trim()
+        .to_owned();
+    let _agent = common::bin::Running(
+        Command::new(BIN)
+            .args([
+                "agent",
+                "--screen",
+                "synthetic:800x600@5",
+                "--consent",
+                "accept",
+                "--link",
+                &link,
+            ])
+            .env("TETHER_HOME", agent_home.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    // Text mode by name: no terminal query, the same in any terminal.
+    let console_cmd = format!(
+        "TETHER_HOME={} {} console --render halfblocks; echo TETHER-EXITED-$?; sleep 600",
+        shell_quote(tech.path()),
+        shell_quote(Path::new(BIN))
+    );
+    let tmux = Tmux::start("shot", 100, 30, &console_cmd);
+    tmux.wait_for("the agent online", Duration::from_secs(30), |s| {
+        s.contains("1/1 online")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the live desktop", Duration::from_secs(30), |s| {
+        s.lines()
+            .last()
+            .is_some_and(|bar| bar.contains("half blocks") && bar.contains("fps"))
+    });
+    assert_eq!(
+        tmux.format("#{mouse_any_flag}"),
+        "1",
+        "the mouse is captured"
+    );
+
+    // Ctrl-] then s: the file is written and its name shows in the status line.
+    tmux.keys(&["C-]"]);
+    tmux.wait_for("the menu", Duration::from_secs(10), |s| {
+        s.contains("Save the remote screen")
+    });
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("the saved screenshot", Duration::from_secs(20), |s| {
+        s.lines().last().is_some_and(|bar| bar.contains(".png"))
+    });
+    let dir = tech.path().join("data/screenshots");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{screen}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    let [file] = &files[..] else {
+        panic!("one screenshot expected in {}: {files:?}", dir.display());
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with("tether-") && name.ends_with(".png"),
+        "{name}"
+    );
+    assert!(
+        screen.lines().last().is_some_and(|bar| bar.contains(name)),
+        "the status line names the file:\n{screen}"
+    );
+    let img = image::open(file).expect("a PNG").to_rgba8();
+    assert_eq!(img.dimensions(), (800, 600), "the remote's own size");
+    let colours: std::collections::HashSet<[u8; 4]> = img.pixels().map(|p| p.0).collect();
+    assert!(colours.len() >= 8, "a desktop, not an empty frame");
+
+    // The viewer goes on at its own size afterwards; q from the menu quits cleanly.
+    tmux.wait_for("the rates again", Duration::from_secs(20), |s| {
+        s.lines().last().is_some_and(|bar| bar.contains("fps"))
+    });
+    tmux.keys(&["C-]"]);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the console to exit", Duration::from_secs(20), |s| {
+        s.contains("TETHER-EXITED-")
+    });
+    assert!(screen.contains("TETHER-EXITED-0"), "{screen}");
+    assert_eq!(
+        tmux.format("#{mouse_any_flag}"),
+        "0",
+        "mouse capture left on"
+    );
+}
