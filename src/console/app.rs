@@ -106,6 +106,7 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     } else {
         Capabilities::default()
     };
+    tracing::info!(?caps, ?env, "terminal capabilities");
     (
         detect::supported(&caps, env, over),
         caps.cell.unwrap_or_default(),

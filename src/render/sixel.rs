@@ -10,7 +10,8 @@
 //! - [`Palette`]: median cut (split the box with the largest squared error) on a 15-bit
 //!   histogram, refined by two k-means passes, rounded to the percent steps sixel can express.
 //!   Lookups go through a lazily filled 18-bit table, so mapping a pixel is one load.
-//! - [`encode`]: one DCS image, colours defined at first use and only those used, run-length
+//! - [`encode`]: one DCS image, colours defined at first use (then selected: xterm does not
+//!   select on definition) and only those used, run-length
 //!   coded, transparent where a bit is unset (`P2=1`), so tiles of any height line up.
 //! - [`SixelView`]: a picture on a cell-aligned terminal area that never includes the last row
 //!   (a sixel touching it scrolls the screen); re-sends only cell-aligned tiles over the damage.
@@ -414,6 +415,11 @@ pub fn encode(img: &Framebuffer, palette: &mut Palette, scratch: &mut Scratch, o
                 push_number(out, u32::from(p[1]));
                 out.push(b';');
                 push_number(out, u32::from(p[2]));
+                // xterm defines a register with `#c;2;r;g;b` without selecting it (libsixel
+                // and DEC's manual select too): select it again, or the band is drawn in
+                // whatever register was current (xterm's default green on a first band).
+                out.push(b'#');
+                push_number(out, c as u32);
             }
             let (first, last) = (scratch.first[c] as usize, scratch.last[c] as usize);
             push_run(out, b'?', first);
@@ -707,6 +713,22 @@ mod tests {
                 fb.set_pixel(x, y + r, [c[0], c[1], c[2], 255]);
             }
         }
+    }
+
+    #[test]
+    fn every_colour_is_selected_after_its_definition() {
+        // xterm only defines a register with `#c;2;r;g;b`; without `#c` after it the band is
+        // drawn in the register selected before (seen as green bars over a live desktop).
+        let mut img = Framebuffer::new(8, 12);
+        img.fill(Rect::new(0, 0, 8, 6), [255, 0, 0, 255]);
+        img.fill(Rect::new(0, 6, 8, 6), [0, 0, 255, 255]);
+        let mut palette = Palette::from_colors(&[[255, 0, 0], [0, 0, 255]]);
+        let mut out = Vec::new();
+        encode(&img, &mut palette, &mut Scratch::default(), &mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(text.contains("#0;2;100;0;0#0"), "{text}");
+        assert!(text.contains("#1;2;0;0;100#1"), "{text}");
+        assert_eq!(decode(&out).pixel(1, 1), [255, 0, 0, 255]);
     }
 
     #[test]
