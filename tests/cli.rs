@@ -417,3 +417,20 @@ fn workstation_secrets_never_reach_the_hub_store_logs_or_audit() {
     );
     assert!(!contains(audit.as_bytes(), &bare) && !contains(audit.as_bytes(), secret_password));
 }
+
+#[test]
+fn a_bad_render_mode_is_refused_with_the_choices() {
+    let home = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["console", "--render", "braille"][..],
+        &["demo", "--render", "braille"][..],
+    ] {
+        let out = tether(home.path(), args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("unknown render mode") && err.contains("sixel, kitty"),
+            "{err}"
+        );
+    }
+}

@@ -272,3 +272,40 @@ fn text_modes_paint_nothing() {
             .is_empty()
     );
 }
+
+#[test]
+fn zoomed_sixel_shows_the_panned_part_at_full_resolution() {
+    let test = "zoomed_sixel_shows_the_panned_part_at_full_resolution";
+    let screen = ScreenSize {
+        width: 1920,
+        height: 1080,
+    };
+    let mut view = DesktopView::with_mode(
+        screen,
+        RenderMode::Sixel { tmux: false },
+        CELL,
+        ColorDepth::TrueColor,
+    );
+    assert!(view.zoom_by(1));
+    let (w, h) = view.pixels_for(COLS, ROWS - 1);
+    assert_eq!((w, h), (2400, 1560), "twice the cell area");
+    let (w, h) = tether::render::fit(1920, 1080, w, h);
+    let frame = testimage::desktop(w, h);
+    view.apply(w, h, &[rgb_of(&frame, frame.bounds())]);
+    view.pan_by(screen_area(), 30, 10);
+    assert_eq!(view.pan_in(screen_area()), (30, 10));
+    let mut painter = GraphicsPainter::default();
+    let out = painter.paint(Some(&mut view), screen_area(), ROWS, false);
+    let images = sixel_images(inner(&out));
+    assert_eq!(images.len(), 1);
+    assert_eq!((images[0].0, images[0].1), (0, 0), "the whole area");
+    assert_never_scrolls(inner(&out));
+    if peers::available("sixel2png", test) {
+        let decoded = sixel2png(&images[0].2);
+        assert_eq!((decoded.width(), decoded.height()), (1200, 780));
+        // Pan (30, 10) cells of 10x20 pixels: the picture from (300, 200), one to one.
+        let expected = frame.crop(Rect::new(300, 200, 1200, 780));
+        let db = psnr(&expected, &decoded).expect("same size");
+        assert!(db >= 34.0, "{db:.2} dB");
+    }
+}

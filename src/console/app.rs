@@ -30,7 +30,7 @@ use super::desktop::{self, GraphicsPainter};
 use super::keymap::Keymap;
 use super::net::{self, NetCommand, NetEvent};
 use super::state::State;
-use super::state::{Screen, ViewerMode};
+use super::state::{Dialog, Screen, ViewerMode};
 use super::theme::Themes;
 use super::ui;
 use super::update::{self, Effect, Msg, Startup, normalize_hub};
@@ -292,7 +292,8 @@ impl App {
     fn paint_graphics(&mut self, terminal: &mut TerminalGuard) -> io::Result<()> {
         let size = terminal.terminal.size()?;
         let state = &mut self.state;
-        let covered = state.dialog.is_some()
+        // What the viewer draws over the picture: its menu and the help (see `ui::draw`).
+        let covered = matches!(state.dialog, Some(Dialog::Help { .. }))
             || state.screen != Screen::Main
             || state
                 .viewer
