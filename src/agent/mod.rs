@@ -100,7 +100,8 @@ pub struct AgentOptions {
     pub report: Option<WorkstationReport>,
 }
 
-/// The details of this machine.
+/// The details of this machine. The screen size is the source's own for synthetic screens and
+/// `None` otherwise; a live source's is filled in once it runs ([`screen::probe_size`]).
 pub fn local_report(screen: &ScreenSource) -> WorkstationReport {
     WorkstationReport {
         hostname: whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".into()),
@@ -193,6 +194,15 @@ async fn connect_once(
     };
     let pin =
         Pin::Fingerprint(parse_fingerprint(&fingerprint).map_err(|e| Failure::Fatal(e.into()))?);
+    let mut report = opts
+        .report
+        .clone()
+        .unwrap_or_else(|| local_report(&opts.screen));
+    if report.screen.is_none() {
+        // A live source's size is known only once it runs; asked before dialling, so the
+        // hub's authentication timer does not run meanwhile.
+        report.screen = screen::probe_size(&opts.screen).await;
+    }
     let (ws, _) = wire::connect(&hub, AGENT_PATH, pin).await.map_err(|e| {
         if matches!(e, WireError::CertificateMismatch { .. }) {
             tracing::error!(%e, "hub certificate mismatch");
@@ -200,10 +210,6 @@ async fn connect_once(
         Failure::Retry(e.to_string())
     })?;
     let (mut sink, mut stream) = ws.split();
-    let report = opts
-        .report
-        .clone()
-        .unwrap_or_else(|| local_report(&opts.screen));
 
     let body = match identity.as_ref() {
         Some(id) => AgentRequest::Hello {
