@@ -584,3 +584,55 @@ async fn a_click_and_a_key_from_the_console_reach_the_x_server() {
         vec![format!("button 1 at {ex},{ey}"), format!("key {q}")]
     );
 }
+
+#[tokio::test]
+async fn a_screen_that_starts_after_the_agent_is_reported_once_it_is_up() {
+    const TEST: &str = "a_screen_that_starts_after_the_agent_is_reported_once_it_is_up";
+    if !peers::available("Xvnc", TEST) {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("probe a free port")
+        .port();
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let (tech, mut events) = hub.console("ann").await;
+    let link = enrolment_link(&tech, "Acme").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // As at boot: the agent starts before the VNC server it shows.
+    let screen: ScreenSource = format!("vnc://127.0.0.1:{port}").parse().expect("screen");
+    let mut agent = TestAgent::start_full(
+        dir.path(),
+        Some(link),
+        "late-1",
+        Consent::new(ConsentPolicy::Deny),
+        screen,
+    );
+    let ws_id = agent.online().await;
+    let ConsoleReply::Workstations { workstations } = tech
+        .request(ConsoleRequest::ListWorkstations { client: None })
+        .await
+        .expect("list")
+    else {
+        panic!("not a list")
+    };
+    assert_eq!(
+        workstations
+            .iter()
+            .find(|w| w.id == ws_id)
+            .map(|w| w.screen),
+        Some(None),
+        "no size while the server is down"
+    );
+    let _server = Xvnc::start_on(TEST, port, (800, 600), &["-SecurityTypes", "None"]);
+    let expected = Some(ScreenSize {
+        width: 800,
+        height: 600,
+    });
+    common::wait_event(&mut events, WAIT, |e| {
+        matches!(e, tether::protocol::HubEvent::Workstation { workstation }
+            if workstation.id == ws_id && workstation.screen == expected)
+    })
+    .await;
+}

@@ -171,6 +171,15 @@ pub async fn run(
     }
 }
 
+/// A task that stops when this is dropped (with the connection it serves).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 enum Session {
     /// Was online, then the connection ended.
     Ended(String),
@@ -216,13 +225,13 @@ async fn connect_once(
             version: PROTOCOL_VERSION,
             workstation_id: id.workstation_id.clone(),
             key: id.key.as_str().into(),
-            report,
+            report: report.clone(),
         },
         None => match &opts.link {
             Some(link) => AgentRequest::Enrol {
                 version: PROTOCOL_VERSION,
                 token: link.token.as_str().into(),
-                report,
+                report: report.clone(),
             },
             None => return Err(Failure::Fatal(AgentError::NotEnrolled)),
         },
@@ -303,6 +312,15 @@ async fn connect_once(
     wire::send(&mut sink, &policy)
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
+    // A live screen that was not up yet: its size is reported once it is.
+    let (sized_tx, mut sized) = tokio::sync::mpsc::channel::<crate::protocol::ScreenSize>(1);
+    let _probe = (report.screen.is_none() && opts.screen.is_live()).then(|| {
+        let spec = opts.screen.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let size = screen::size_once_up(&spec).await;
+            let _ = sized_tx.send(size).await;
+        }))
+    });
     let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     let mut streams = streams::Streams::new(frames_tx, opts.screen.clone());
     let ended = loop {
@@ -327,6 +345,14 @@ async fn connect_once(
             }
             Some(body) = answered.recv() => {
                 if let Err(e) = wire::send(&mut sink, &send(body)).await {
+                    break e.to_string();
+                }
+            }
+            Some(size) = sized.recv() => {
+                tracing::info!(width = size.width, height = size.height, "the screen is up: reporting its size");
+                report.screen = Some(size);
+                let update = send(AgentRequest::Report { report: report.clone() });
+                if let Err(e) = wire::send(&mut sink, &update).await {
                     break e.to_string();
                 }
             }

@@ -32,58 +32,73 @@ impl Drop for Xvnc {
 impl Xvnc {
     /// A `width` x `height` server (24-bit) with `security` options; `None` (after saying why)
     /// when Xvnc is not installed and peers are not required.
-    pub fn start(test: &str, (width, height): (u32, u32), security: &[&str]) -> Option<Xvnc> {
+    pub fn start(test: &str, size: (u32, u32), security: &[&str]) -> Option<Xvnc> {
         if !super::peers::available("Xvnc", test) {
             return None;
         }
         // The port is free when probed; another process may take it before Xvnc binds it,
         // in which case Xvnc exits and the next attempt probes again.
         for _ in 0..5 {
-            let dir = tempfile::tempdir().expect("tempdir");
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .expect("probe a free port")
                 .port();
-            let geometry = format!("{width}x{height}");
-            let mut child = Command::new("Xvnc")
-                .args(["-displayfd", "1", "-nolisten", "tcp", "-localhost"])
-                .args(["-interface", "127.0.0.1", "-rfbport", &port.to_string()])
-                .args(["-geometry", &geometry, "-depth", "24", "-AlwaysShared"])
-                .args(security)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn Xvnc");
-            let stdout = child.stdout.take().expect("stdout");
-            // Xvnc writes the display number it took once it is ready for clients; a thread
-            // reads it so that the wait has a timeout.
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(stdout).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-            match rx.recv_timeout(START) {
-                Ok(line) if !line.trim().is_empty() => {
-                    let server = Xvnc {
-                        child,
-                        display: format!(":{}", line.trim()),
-                        port,
-                        _dir: dir,
-                    };
-                    if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                        return Some(server);
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
+            if let Some(server) = Self::spawn(port, size, security) {
+                return Some(server);
             }
         }
         panic!("{test}: Xvnc did not start");
+    }
+
+    /// A server on `port` (the caller checked that Xvnc is installed); panics when it does
+    /// not start.
+    pub fn start_on(test: &str, port: u16, size: (u32, u32), security: &[&str]) -> Xvnc {
+        Self::spawn(port, size, security)
+            .unwrap_or_else(|| panic!("{test}: Xvnc did not start on port {port}"))
+    }
+
+    fn spawn(port: u16, (width, height): (u32, u32), security: &[&str]) -> Option<Xvnc> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let geometry = format!("{width}x{height}");
+        let mut child = Command::new("Xvnc")
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-localhost"])
+            .args(["-interface", "127.0.0.1", "-rfbport", &port.to_string()])
+            .args(["-geometry", &geometry, "-depth", "24", "-AlwaysShared"])
+            .args(security)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn Xvnc");
+        let stdout = child.stdout.take().expect("stdout");
+        // Xvnc writes the display number it took once it is ready for clients; a thread reads
+        // it so that the wait has a timeout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        match rx.recv_timeout(START) {
+            Ok(line) if !line.trim().is_empty() => {
+                let server = Xvnc {
+                    child,
+                    display: format!(":{}", line.trim()),
+                    port,
+                    _dir: dir,
+                };
+                // Dropped (and killed) when the port is not its.
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .is_ok()
+                    .then_some(server)
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        }
     }
 
     /// A new X client of this server.

@@ -197,7 +197,7 @@ pub async fn probe_size(spec: &ScreenSource) -> Option<ScreenSize> {
     if let Some(size) = spec.size() {
         return Some(size);
     }
-    if !matches!(spec, ScreenSource::Vnc(_) | ScreenSource::X11 { .. }) {
+    if !spec.is_live() {
         return None;
     }
     match tokio::time::timeout(PROBE_TIMEOUT, start(spec)).await {
@@ -215,6 +215,30 @@ pub async fn probe_size(spec: &ScreenSource) -> Option<ScreenSize> {
         }
     }
 }
+
+/// For a live source whose size was not known when the agent connected (a display or VNC
+/// server that starts after the agent, as at boot): probe again after [`RETRY_FIRST`], then
+/// twice as long each time up to [`RETRY_MAX`], until it answers with a size. Never returns
+/// for other sources.
+pub async fn size_once_up(spec: &ScreenSource) -> ScreenSize {
+    let mut wait = RETRY_FIRST;
+    loop {
+        if spec.is_live() {
+            tokio::time::sleep(wait).await;
+            if let Some(size) = probe_size(spec).await {
+                return size;
+            }
+            wait = (wait * 2).min(RETRY_MAX);
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The first wait of [`size_once_up`].
+pub const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest wait of [`size_once_up`].
+pub const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Screen {
     /// The screen of a source whose publisher sends `frames`, whose input goes to `input`,
