@@ -938,6 +938,7 @@ fn desktop(view_only: bool) -> State {
     let frame = StreamFrame::Pixels {
         stream: 5,
         seq: 1,
+        captured_at: 0,
         width,
         height,
         rects: vec![tether::protocol::stream::RectUpdate { rect: full, rgb }],

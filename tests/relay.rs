@@ -124,6 +124,7 @@ impl FakeAgent {
         let frame = StreamFrame::Pixels {
             stream,
             seq,
+            captured_at: 0,
             width: 8,
             height: 4,
             rects: vec![RectUpdate {

@@ -3,12 +3,9 @@
 //! test starts its own Xvnc on a display the server picks (`-displayfd`) and a free port, and
 //! kills it on drop. The test draws with x11rb and reads input back as X events.
 
-#[path = "common/peers.rs"]
-#[allow(dead_code)]
-mod peers;
+mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +15,12 @@ use tether::protocol::InputEvent;
 use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::xproto::{
-    ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, EventMask, InputFocus,
-    KeyButMask, WindowClass,
+    ChangeWindowAttributesAux, ConnectionExt as _, EventMask, InputFocus, KeyButMask,
 };
-use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
+
+use common::peers;
+use common::xvnc::{X, Xvnc};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 480;
@@ -39,169 +37,23 @@ const PATCHES: [(i16, i16, u16, u16, u32); 3] = [
 /// bottom-right corner and leaves this square out of comparisons.
 const CURSOR_CORNER: u32 = 32;
 
-/// An Xvnc on a free display and port, killed on drop.
-struct Xvnc {
-    child: Child,
-    display: String,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// Paint the known picture: a solid root and three solid windows (the server redraws
+/// window backgrounds itself, so nothing needs to handle Expose).
+fn paint_known_picture(x: &X) {
+    let c = &x.conn;
+    c.change_window_attributes(
+        x.root,
+        &ChangeWindowAttributesAux::new().background_pixel(ROOT_COLOUR),
+    )
+    .expect("root colour");
+    c.clear_area(false, x.root, 0, 0, 0, 0).expect("clear root");
+    for (px, py, w, h, colour) in PATCHES {
+        x.window(px, py, w, h, colour, EventMask::NO_EVENT);
+    }
+    x.warp_pointer(WIDTH as i16 - 1, HEIGHT as i16 - 1);
 }
 
-impl Drop for Xvnc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Xvnc {
-    /// `None` (after saying why) when Xvnc is not installed and peers are not required.
-    fn start(test: &str, security: &[&str]) -> Option<Xvnc> {
-        if !peers::available("Xvnc", test) {
-            return None;
-        }
-        // The port is free when probed; another process may take it before Xvnc binds it,
-        // in which case Xvnc exits and the next attempt probes again.
-        for _ in 0..5 {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("probe a free port")
-                .port();
-            let geometry = format!("{WIDTH}x{HEIGHT}");
-            let mut child = Command::new("Xvnc")
-                .args(["-displayfd", "1", "-nolisten", "tcp", "-localhost"])
-                .args(["-interface", "127.0.0.1", "-rfbport", &port.to_string()])
-                .args(["-geometry", &geometry, "-depth", "24", "-AlwaysShared"])
-                .args(security)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn Xvnc");
-            let stdout = child.stdout.take().expect("stdout");
-            // Xvnc writes the display number it took once it is ready for clients; a thread
-            // reads it so that the wait has a timeout.
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(stdout).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-            match rx.recv_timeout(WAIT) {
-                Ok(line) if !line.trim().is_empty() => {
-                    let server = Xvnc {
-                        child,
-                        display: format!(":{}", line.trim()),
-                        port,
-                        _dir: dir,
-                    };
-                    if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                        return Some(server);
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-            }
-        }
-        panic!("{test}: Xvnc did not start");
-    }
-
-    fn x(&self) -> X {
-        let (conn, screen) = RustConnection::connect(Some(&self.display)).expect("connect to Xvnc");
-        let root = conn.setup().roots[screen].root;
-        X { conn, root }
-    }
-
-    fn vnc_spec(&self) -> String {
-        format!("vnc://127.0.0.1:{}", self.port)
-    }
-}
-
-/// The test's own X client.
-struct X {
-    conn: RustConnection,
-    root: u32,
-}
-
-impl X {
-    /// Paint the known picture: a solid root and three solid windows (the server redraws
-    /// window backgrounds itself, so nothing needs to handle Expose).
-    fn paint_known_picture(&self) {
-        let c = &self.conn;
-        c.change_window_attributes(
-            self.root,
-            &ChangeWindowAttributesAux::new().background_pixel(ROOT_COLOUR),
-        )
-        .expect("root colour");
-        c.clear_area(false, self.root, 0, 0, 0, 0)
-            .expect("clear root");
-        for (x, y, w, h, colour) in PATCHES {
-            self.window(x, y, w, h, colour, EventMask::NO_EVENT);
-        }
-        c.warp_pointer(
-            x11rb::NONE,
-            self.root,
-            0,
-            0,
-            0,
-            0,
-            WIDTH as i16 - 1,
-            HEIGHT as i16 - 1,
-        )
-        .expect("park the pointer");
-        c.sync().expect("sync");
-    }
-
-    fn window(&self, x: i16, y: i16, w: u16, h: u16, colour: u32, events: EventMask) -> u32 {
-        let c = &self.conn;
-        let id = c.generate_id().expect("id");
-        let aux = CreateWindowAux::new()
-            .background_pixel(colour)
-            .override_redirect(1)
-            .event_mask(events);
-        c.create_window(
-            0,
-            id,
-            self.root,
-            x,
-            y,
-            w,
-            h,
-            0,
-            WindowClass::INPUT_OUTPUT,
-            0,
-            &aux,
-        )
-        .expect("create window");
-        c.map_window(id).expect("map");
-        c.sync().expect("sync");
-        id
-    }
-
-    /// The keycode the server's keymap gives `keysym` (unshifted or shifted column).
-    fn keycode(&self, keysym: u32) -> u8 {
-        let setup = self.conn.setup();
-        let (min, max) = (setup.min_keycode, setup.max_keycode);
-        let map = self
-            .conn
-            .get_keyboard_mapping(min, max - min + 1)
-            .expect("mapping")
-            .reply()
-            .expect("mapping reply");
-        let per = usize::from(map.keysyms_per_keycode);
-        map.keysyms
-            .chunks(per)
-            .position(|syms| syms.iter().take(2).any(|&s| s == keysym))
-            .map(|i| min + i as u8)
-            .expect("keysym in the keymap")
-    }
-}
-
-/// The picture [`X::paint_known_picture`] draws.
+/// The picture [`paint_known_picture`] draws.
 fn expected_picture() -> Framebuffer {
     let rgba = |c: u32| [(c >> 16) as u8, (c >> 8) as u8, c as u8, 255];
     let mut fb = Framebuffer::new(WIDTH, HEIGHT);
@@ -326,13 +178,7 @@ async fn check_input_reaches_x(server: &Xvnc, screen: &Screen) {
         screen.input(event).expect("input accepted");
     }
     // Modifier keys the server presses on its own to make an "A" are not what is checked.
-    let modifiers: Vec<u8> = x
-        .conn
-        .get_modifier_mapping()
-        .expect("modifiers")
-        .reply()
-        .expect("modifiers reply")
-        .keycodes;
+    let modifiers = x.modifier_keycodes();
     // X's event wait blocks; it runs on a blocking thread under the test's timeout (when
     // the test ends, killing Xvnc ends that wait too).
     let seen = tokio::task::spawn_blocking(move || {
@@ -376,12 +222,13 @@ async fn check_input_reaches_x(server: &Xvnc, screen: &Screen) {
 async fn vnc_source_shows_the_x_picture() {
     let Some(server) = Xvnc::start(
         "vnc_source_shows_the_x_picture",
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "None"],
     ) else {
         return;
     };
     let x = server.x();
-    x.paint_known_picture();
+    paint_known_picture(&x);
     let screen = start(&server.vnc_spec()).await;
     assert_eq!((screen.size().width, screen.size().height), (WIDTH, HEIGHT));
     check_known_picture(&screen, &x).await;
@@ -391,12 +238,13 @@ async fn vnc_source_shows_the_x_picture() {
 async fn x11_source_shows_the_x_picture() {
     let Some(server) = Xvnc::start(
         "x11_source_shows_the_x_picture",
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "None"],
     ) else {
         return;
     };
     let x = server.x();
-    x.paint_known_picture();
+    paint_known_picture(&x);
     let screen = start(&format!("x11:{}", server.display)).await;
     assert_eq!((screen.size().width, screen.size().height), (WIDTH, HEIGHT));
     check_known_picture(&screen, &x).await;
@@ -404,11 +252,15 @@ async fn x11_source_shows_the_x_picture() {
 
 #[tokio::test]
 async fn vnc_and_x11_sources_agree() {
-    let Some(server) = Xvnc::start("vnc_and_x11_sources_agree", &["-SecurityTypes", "None"]) else {
+    let Some(server) = Xvnc::start(
+        "vnc_and_x11_sources_agree",
+        (WIDTH, HEIGHT),
+        &["-SecurityTypes", "None"],
+    ) else {
         return;
     };
     let x = server.x();
-    x.paint_known_picture();
+    paint_known_picture(&x);
     let expected = expected_picture();
     let vnc = start(&server.vnc_spec()).await;
     let x11 = start(&format!("x11:{}", server.display)).await;
@@ -427,6 +279,7 @@ async fn vnc_and_x11_sources_agree() {
 async fn vnc_source_input_reaches_the_x_server() {
     let Some(server) = Xvnc::start(
         "vnc_source_input_reaches_the_x_server",
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "None"],
     ) else {
         return;
@@ -439,6 +292,7 @@ async fn vnc_source_input_reaches_the_x_server() {
 async fn x11_source_input_reaches_the_x_server() {
     let Some(server) = Xvnc::start(
         "x11_source_input_reaches_the_x_server",
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "None"],
     ) else {
         return;
@@ -474,6 +328,7 @@ async fn vnc_password_auth() {
     let passwd_arg = passwd.display().to_string();
     let Some(server) = Xvnc::start(
         TEST,
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "VncAuth", "-rfbauth", &passwd_arg],
     ) else {
         return;
@@ -525,6 +380,7 @@ async fn vnc_source_reports_an_unreachable_server() {
 async fn the_vnc_source_ends_when_the_server_goes() {
     let Some(server) = Xvnc::start(
         "the_vnc_source_ends_when_the_server_goes",
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "None"],
     ) else {
         return;
@@ -550,6 +406,7 @@ async fn the_vnc_source_ends_when_the_server_goes() {
 async fn the_x11_source_ends_when_the_display_goes() {
     let Some(server) = Xvnc::start(
         "the_x11_source_ends_when_the_display_goes",
+        (WIDTH, HEIGHT),
         &["-SecurityTypes", "None"],
     ) else {
         return;

@@ -100,7 +100,8 @@ pub struct AgentOptions {
     pub report: Option<WorkstationReport>,
 }
 
-/// The details of this machine.
+/// The details of this machine. The screen size is the source's own for synthetic screens and
+/// `None` otherwise; a live source's is filled in once it runs ([`screen::probe_size`]).
 pub fn local_report(screen: &ScreenSource) -> WorkstationReport {
     WorkstationReport {
         hostname: whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".into()),
@@ -170,6 +171,15 @@ pub async fn run(
     }
 }
 
+/// A task that stops when this is dropped (with the connection it serves).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 enum Session {
     /// Was online, then the connection ended.
     Ended(String),
@@ -193,6 +203,15 @@ async fn connect_once(
     };
     let pin =
         Pin::Fingerprint(parse_fingerprint(&fingerprint).map_err(|e| Failure::Fatal(e.into()))?);
+    let mut report = opts
+        .report
+        .clone()
+        .unwrap_or_else(|| local_report(&opts.screen));
+    if report.screen.is_none() {
+        // A live source's size is known only once it runs; asked before dialling, so the
+        // hub's authentication timer does not run meanwhile.
+        report.screen = screen::probe_size(&opts.screen).await;
+    }
     let (ws, _) = wire::connect(&hub, AGENT_PATH, pin).await.map_err(|e| {
         if matches!(e, WireError::CertificateMismatch { .. }) {
             tracing::error!(%e, "hub certificate mismatch");
@@ -200,23 +219,19 @@ async fn connect_once(
         Failure::Retry(e.to_string())
     })?;
     let (mut sink, mut stream) = ws.split();
-    let report = opts
-        .report
-        .clone()
-        .unwrap_or_else(|| local_report(&opts.screen));
 
     let body = match identity.as_ref() {
         Some(id) => AgentRequest::Hello {
             version: PROTOCOL_VERSION,
             workstation_id: id.workstation_id.clone(),
             key: id.key.as_str().into(),
-            report,
+            report: report.clone(),
         },
         None => match &opts.link {
             Some(link) => AgentRequest::Enrol {
                 version: PROTOCOL_VERSION,
                 token: link.token.as_str().into(),
-                report,
+                report: report.clone(),
             },
             None => return Err(Failure::Fatal(AgentError::NotEnrolled)),
         },
@@ -297,6 +312,15 @@ async fn connect_once(
     wire::send(&mut sink, &policy)
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
+    // A live screen that was not up yet: its size is reported once it is.
+    let (sized_tx, mut sized) = tokio::sync::mpsc::channel::<crate::protocol::ScreenSize>(1);
+    let _probe = (report.screen.is_none() && opts.screen.is_live()).then(|| {
+        let spec = opts.screen.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let size = screen::size_once_up(&spec).await;
+            let _ = sized_tx.send(size).await;
+        }))
+    });
     let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     let mut streams = streams::Streams::new(frames_tx, opts.screen.clone());
     let ended = loop {
@@ -321,6 +345,14 @@ async fn connect_once(
             }
             Some(body) = answered.recv() => {
                 if let Err(e) = wire::send(&mut sink, &send(body)).await {
+                    break e.to_string();
+                }
+            }
+            Some(size) = sized.recv() => {
+                tracing::info!(width = size.width, height = size.height, "the screen is up: reporting its size");
+                report.screen = Some(size);
+                let update = send(AgentRequest::Report { report: report.clone() });
+                if let Err(e) = wire::send(&mut sink, &update).await {
                     break e.to_string();
                 }
             }

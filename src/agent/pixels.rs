@@ -53,11 +53,13 @@ fn bands(rects: &[Rect]) -> Vec<Rect> {
     out
 }
 
-/// Encode the damaged parts of `target` as frames of at most [`MAX_FRAME_BYTES`] each.
-/// Returns the frames and the last sequence number used.
+/// Encode the damaged parts of `target` as frames of at most [`MAX_FRAME_BYTES`] each, each
+/// stamped with the picture's capture time. Returns the frames and the last sequence number
+/// used.
 pub(super) fn encode_damage(
     stream: StreamId,
     mut seq: u64,
+    captured_at: u64,
     target: &Framebuffer,
     damage: &[Rect],
 ) -> Result<(Vec<Vec<u8>>, u64), stream::StreamError> {
@@ -72,6 +74,7 @@ pub(super) fn encode_damage(
         let frame = StreamFrame::Pixels {
             stream,
             seq: *seq,
+            captured_at,
             width: target.width(),
             height: target.height(),
             rects: std::mem::take(rects),
@@ -152,7 +155,7 @@ pub(super) async fn run(
                     continue;
                 };
                 let Some(t) = target.as_ref() else { continue };
-                match encode_damage(stream, seq, t, &damage) {
+                match encode_damage(stream, seq, update.captured_at, t, &damage) {
                     Ok((encoded, last)) => {
                         if encoded.is_empty() {
                             continue;
@@ -180,7 +183,8 @@ mod tests {
     fn damage_is_encoded_in_bands_and_split_under_the_limit() {
         let mut fb = Framebuffer::new(1024, 1024);
         fb.fill(Rect::new(0, 0, 1024, 1024), [10, 20, 30, 255]);
-        let (frames, last) = encode_damage(7, 0, &fb, &[fb.bounds()]).expect("encode");
+        let (frames, last) =
+            encode_damage(7, 0, 1_763_780_000_000_000, &fb, &[fb.bounds()]).expect("encode");
         // 1024 x 1024 x 3 bytes = 3 MiB raw: two frames of at most 2 MiB raw each.
         assert_eq!(frames.len(), 2);
         assert_eq!(last, 2);
@@ -190,6 +194,7 @@ mod tests {
                 StreamFrame::Pixels {
                     stream: 7,
                     seq,
+                    captured_at: 1_763_780_000_000_000,
                     width: 1024,
                     height: 1024,
                     rects,
@@ -206,7 +211,10 @@ mod tests {
         }
         assert_eq!(covered, 1024 * 1024, "every damaged pixel is sent once");
         assert!(
-            encode_damage(7, 5, &fb, &[]).expect("encode").0.is_empty(),
+            encode_damage(7, 5, 1, &fb, &[])
+                .expect("encode")
+                .0
+                .is_empty(),
             "no damage, no frame"
         );
     }

@@ -4,9 +4,14 @@
 //! Layout, all integers big-endian:
 //! ```text
 //! version u8 | kind u8 | stream u64 | seq u64 | payload
-//! pixels:   width u32 | height u32 | count u16 | count x (x u32 | y u32 | w u32 | h u32 | len u32 | zlib(RGB bytes))
+//! pixels:   captured_at u64 | width u32 | height u32 | count u16
+//!           | count x (x u32 | y u32 | w u32 | h u32 | len u32 | zlib(RGB bytes))
 //! terminal: the bytes as they are
 //! ```
+//! `captured_at` is when the agent took the picture: its wall clock, microseconds since the Unix
+//! epoch (0: not known). A viewer whose clock agrees with the agent's (the same machine, or
+//! both on NTP) subtracts it from its own clock to show latency ([`StreamFrame::captured_at`]).
+//!
 //! Decoding checks every length against the frame and against [`MAX_FRAME_PIXELS`], so a
 //! malformed or hostile frame is an error, never a panic or a huge allocation.
 
@@ -15,7 +20,7 @@ use std::io::{Read, Write};
 use crate::frame::Rect;
 
 /// Bumped on any incompatible change of the layout.
-pub const STREAM_VERSION: u8 = 1;
+pub const STREAM_VERSION: u8 = 2;
 /// Largest picture a frame may describe (8K by 8K would be silly; this is 4096 x 4096).
 pub const MAX_FRAME_PIXELS: u64 = 4096 * 4096;
 /// Most rectangles in one frame.
@@ -48,6 +53,9 @@ pub enum StreamFrame {
     Pixels {
         stream: u64,
         seq: u64,
+        /// When the agent captured the picture: microseconds since the Unix epoch on its
+        /// wall clock, 0 when not known.
+        captured_at: u64,
         width: u32,
         height: u32,
         rects: Vec<RectUpdate>,
@@ -100,6 +108,33 @@ impl StreamFrame {
             | StreamFrame::TerminalInput { seq, .. } => *seq,
         }
     }
+
+    /// When the agent captured a picture (microseconds since the Unix epoch, its wall clock);
+    /// `None` for terminal frames and pictures of unknown age.
+    pub fn captured_at(&self) -> Option<u64> {
+        match self {
+            StreamFrame::Pixels { captured_at, .. } if *captured_at > 0 => Some(*captured_at),
+            _ => None,
+        }
+    }
+
+    /// How long ago the agent captured this picture, by `now_micros` (this machine's wall
+    /// clock, as [`now_micros`] gives it). `None` without a capture time, or when the agent's
+    /// clock is ahead of ours (clocks that disagree give no latency rather than a wrong one).
+    pub fn capture_age(&self, now_micros: u64) -> Option<std::time::Duration> {
+        let at = self.captured_at()?;
+        now_micros
+            .checked_sub(at)
+            .map(std::time::Duration::from_micros)
+    }
+}
+
+/// This machine's wall clock in microseconds since the Unix epoch (0 if it is set before 1970):
+/// what an agent stamps pictures with and a viewer compares [`StreamFrame::captured_at`] to.
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Read just the header: kind, stream and sequence (the hub routes by these without decoding).
@@ -144,6 +179,7 @@ pub fn encode(frame: &StreamFrame) -> Result<Vec<u8>, StreamError> {
         StreamFrame::Pixels {
             stream,
             seq,
+            captured_at,
             width,
             height,
             rects,
@@ -152,6 +188,7 @@ pub fn encode(frame: &StreamFrame) -> Result<Vec<u8>, StreamError> {
                 return Err(StreamError::TooManyRects(rects.len()));
             }
             header(&mut out, FrameKind::Pixels, *stream, *seq);
+            out.extend_from_slice(&captured_at.to_be_bytes());
             out.extend_from_slice(&width.to_be_bytes());
             out.extend_from_slice(&height.to_be_bytes());
             out.extend_from_slice(
@@ -224,6 +261,14 @@ impl<'a> Cursor<'a> {
         ))
     }
 
+    fn u64(&mut self) -> Result<u64, StreamError> {
+        Ok(u64::from_be_bytes(
+            self.take(8)?
+                .try_into()
+                .map_err(|_| StreamError::Truncated)?,
+        ))
+    }
+
     fn u16(&mut self) -> Result<u16, StreamError> {
         Ok(u16::from_be_bytes(
             self.take(2)?
@@ -250,6 +295,7 @@ pub fn decode(bytes: &[u8]) -> Result<StreamFrame, StreamError> {
         }),
         FrameKind::Pixels => {
             let mut c = Cursor { bytes: body, at: 0 };
+            let captured_at = c.u64()?;
             let width = c.u32()?;
             let height = c.u32()?;
             let pixels = u64::from(width) * u64::from(height);
@@ -281,6 +327,7 @@ pub fn decode(bytes: &[u8]) -> Result<StreamFrame, StreamError> {
             Ok(StreamFrame::Pixels {
                 stream,
                 seq,
+                captured_at,
                 width,
                 height,
                 rects,
@@ -298,6 +345,7 @@ mod tests {
         StreamFrame::Pixels {
             stream: 9,
             seq: 42,
+            captured_at: 1_763_780_000_123_456,
             width: 100,
             height: 50,
             rects: vec![
@@ -335,6 +383,35 @@ mod tests {
     }
 
     #[test]
+    fn capture_time_round_trips_and_gives_the_age() {
+        let frame = decode(&encode(&sample()).expect("encode")).expect("decode");
+        assert_eq!(frame.captured_at(), Some(1_763_780_000_123_456));
+        assert_eq!(
+            frame.capture_age(1_763_780_000_135_456),
+            Some(std::time::Duration::from_millis(12))
+        );
+        // An agent clock ahead of ours gives no age rather than a wrong one.
+        assert_eq!(frame.capture_age(1_763_780_000_000_000), None);
+        let unknown = StreamFrame::Pixels {
+            stream: 1,
+            seq: 1,
+            captured_at: 0,
+            width: 1,
+            height: 1,
+            rects: Vec::new(),
+        };
+        assert_eq!(unknown.captured_at(), None);
+        let text = StreamFrame::TerminalOutput {
+            stream: 1,
+            seq: 1,
+            bytes: Vec::new(),
+        };
+        assert_eq!(text.captured_at(), None);
+        let now = now_micros();
+        assert!(now > 1_700_000_000_000_000, "the clock reads {now}");
+    }
+
+    #[test]
     fn bad_frames_are_errors_not_panics() {
         let good = encode(&sample()).expect("encode");
         // Every truncation is refused.
@@ -350,6 +427,7 @@ mod tests {
         let out_of_bounds = StreamFrame::Pixels {
             stream: 0,
             seq: 0,
+            captured_at: 0,
             width: 10,
             height: 10,
             rects: vec![RectUpdate {
@@ -362,7 +440,8 @@ mod tests {
             Err(StreamError::OutOfBounds(..))
         ));
         let mut huge = good.clone();
-        huge[HEADER..HEADER + 8].copy_from_slice(&[0xff; 8]);
+        // Width and height follow the capture time.
+        huge[HEADER + 8..HEADER + 16].copy_from_slice(&[0xff; 8]);
         assert!(matches!(decode(&huge), Err(StreamError::TooLarge(_))));
         assert_eq!(decode(&[9; 30]), Err(StreamError::Version(9)));
     }
@@ -375,6 +454,7 @@ mod tests {
         let packed = z.finish().expect("zip");
         let mut bytes = Vec::new();
         header(&mut bytes, FrameKind::Pixels, 1, 1);
+        bytes.extend_from_slice(&0u64.to_be_bytes());
         for v in [2u32, 2] {
             bytes.extend_from_slice(&v.to_be_bytes());
         }

@@ -4,6 +4,7 @@
 pub mod bin;
 pub mod peers;
 pub mod viewer;
+pub mod xvnc;
 
 use std::sync::Arc;
 use std::time::Duration;

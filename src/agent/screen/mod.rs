@@ -31,6 +31,7 @@ pub use damage::{MAX_RECTS, coalesce, covers_changes, diff_tiles};
 pub use spec::{DEFAULT_SEED, PasswordSource, ScreenSource, VNC_PASSWORD_ENV, VncTarget};
 
 use crate::frame::{Framebuffer, Rect};
+use crate::protocol::stream::now_micros;
 use crate::protocol::{InputEvent, ScreenSize};
 
 /// How many frames of damage a [`Frame`] remembers: a viewer more than this many frames
@@ -82,6 +83,9 @@ pub struct Frame {
     /// Counts published frames from 0 (the first picture).
     pub seq: u64,
     pub fb: Arc<Framebuffer>,
+    /// When the source published it: the agent's wall clock, microseconds since the Unix
+    /// epoch (what pixel frames carry as their capture time).
+    pub captured_at: u64,
     /// The damage of the last [`DAMAGE_HISTORY`] frames, oldest first: `(seq, rects)` where
     /// `rects` changed between frame `seq - 1` and frame `seq`.
     history: Arc<VecDeque<(u64, Arc<[Rect]>)>>,
@@ -120,6 +124,8 @@ impl Frame {
 pub struct Update {
     pub seq: u64,
     pub fb: Arc<Framebuffer>,
+    /// When the frame was captured (see [`Frame::captured_at`]).
+    pub captured_at: u64,
     /// Changed since this viewer's previous update, coalesced (at most
     /// [`MAX_RECTS`]); the whole screen on the first update and after a resize.
     pub damage: Vec<Rect>,
@@ -178,6 +184,61 @@ pub async fn start(spec: &ScreenSource) -> Result<Screen, ScreenError> {
         ScreenSource::Headless => Err(ScreenError::NoScreen),
     }
 }
+
+/// How long [`probe_size`] waits for a source's first picture.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The screen size to report for `spec`: the synthetic desktop's own size, or for a live
+/// source (`vnc://`, `x11`) the size of its first picture, the source being started for it and
+/// stopped again (nobody watches yet). `None` without a picture (terminal, none) or when the
+/// source cannot start within [`PROBE_TIMEOUT`] (logged: the workstation then reports no
+/// screen until its next connection).
+pub async fn probe_size(spec: &ScreenSource) -> Option<ScreenSize> {
+    if let Some(size) = spec.size() {
+        return Some(size);
+    }
+    if !spec.is_live() {
+        return None;
+    }
+    match tokio::time::timeout(PROBE_TIMEOUT, start(spec)).await {
+        Ok(Ok(screen)) => Some(screen.size()),
+        Ok(Err(e)) => {
+            tracing::warn!(%e, "cannot read the screen's size; reporting none");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                ?PROBE_TIMEOUT,
+                "the screen source did not start in time; reporting no size"
+            );
+            None
+        }
+    }
+}
+
+/// For a live source whose size was not known when the agent connected (a display or VNC
+/// server that starts after the agent, as at boot): probe again after [`RETRY_FIRST`], then
+/// twice as long each time up to [`RETRY_MAX`], until it answers with a size. Never returns
+/// for other sources.
+pub async fn size_once_up(spec: &ScreenSource) -> ScreenSize {
+    let mut wait = RETRY_FIRST;
+    loop {
+        if spec.is_live() {
+            tokio::time::sleep(wait).await;
+            if let Some(size) = probe_size(spec).await {
+                return size;
+            }
+            wait = (wait * 2).min(RETRY_MAX);
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The first wait of [`size_once_up`].
+pub const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest wait of [`size_once_up`].
+pub const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Screen {
     /// The screen of a source whose publisher sends `frames`, whose input goes to `input`,
@@ -290,6 +351,7 @@ impl ScreenViewer {
         Some(Update {
             seq: frame.seq,
             fb: frame.fb.clone(),
+            captured_at: frame.captured_at,
             damage: damage.unwrap_or_else(|| vec![frame.fb.bounds()]),
             resized,
         })
@@ -317,6 +379,7 @@ impl Publisher {
         let frame = Frame {
             seq: 0,
             fb: Arc::new(first),
+            captured_at: now_micros(),
             history: Arc::new(VecDeque::new()),
         };
         let (tx, rx) = watch::channel(Arc::new(frame));
@@ -379,6 +442,7 @@ impl Publisher {
         let frame = Frame {
             seq,
             fb,
+            captured_at: now_micros(),
             history: self.history.clone(),
         };
         let previous = self.tx.send_replace(Arc::new(frame));

@@ -69,6 +69,11 @@ impl ScreenSource {
             _ => None,
         }
     }
+
+    /// A picture of a real screen (`vnc://`, `x11`), whose size is known once it runs.
+    pub fn is_live(&self) -> bool {
+        matches!(self, ScreenSource::Vnc(_) | ScreenSource::X11 { .. })
+    }
 }
 
 const USAGE: &str =

@@ -372,3 +372,41 @@ fn screens_and_viewers_cross_tasks() {
     send::<ScreenViewer>();
     send::<Update>();
 }
+
+#[test]
+fn updates_carry_the_capture_time_of_their_frame() {
+    let (mut publisher, screen, _input) = small_screen();
+    let mut viewer = screen.viewer();
+    let before = now_micros();
+    let mut work = Framebuffer::new(64, 48);
+    work.fill(Rect::new(0, 0, 2, 2), [9, 9, 9, 255]);
+    publisher.publish(&work, &[Rect::new(0, 0, 2, 2)]);
+    let update = viewer.try_update().expect("an update");
+    assert!(
+        update.captured_at >= before && update.captured_at <= now_micros(),
+        "{} not within the publish",
+        update.captured_at
+    );
+    assert_eq!(update.captured_at, screen.latest().captured_at);
+}
+
+#[tokio::test]
+async fn the_reported_size_comes_from_the_source() {
+    let synthetic: ScreenSource = "synthetic:640x400@3".parse().expect("spec");
+    assert_eq!(
+        probe_size(&synthetic).await,
+        Some(ScreenSize {
+            width: 640,
+            height: 400
+        })
+    );
+    assert_eq!(probe_size(&ScreenSource::Terminal).await, None);
+    assert_eq!(probe_size(&ScreenSource::Headless).await, None);
+    // A VNC server that is not there: no size (and the agent still connects, reporting none).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("probe")
+        .port();
+    let gone: ScreenSource = format!("vnc://127.0.0.1:{port}").parse().expect("spec");
+    assert_eq!(probe_size(&gone).await, None);
+}

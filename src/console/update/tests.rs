@@ -2253,6 +2253,7 @@ mod live_desktop {
         let frame = StreamFrame::Pixels {
             stream,
             seq,
+            captured_at: 0,
             width,
             height,
             rects: vec![RectUpdate {

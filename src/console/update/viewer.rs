@@ -143,6 +143,7 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
                 width,
                 height,
                 rects,
+                ..
             } = frame
                 && early_stream == stream
             {
@@ -264,6 +265,7 @@ fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
     let StreamFrame::Pixels {
         stream,
         seq,
+        captured_at,
         width,
         height,
         rects,
@@ -292,6 +294,7 @@ fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
             desktop.early.push(StreamFrame::Pixels {
                 stream,
                 seq,
+                captured_at,
                 width,
                 height,
                 rects,
