@@ -767,7 +767,10 @@ fn terminal(width: u16, height: u16, view_only: bool) -> State {
     };
     let effects = update::update(
         &mut state,
-        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+        Msg::Net(NetEvent::Frame {
+            bytes: stream::encode(&frame).expect("encode"),
+            received_at: 0,
+        }),
     );
     assert!(matches!(
         &effects[..],
@@ -829,7 +832,10 @@ fn live_terminal_scrolled_back() {
     };
     update::update(
         &mut state,
-        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+        Msg::Net(NetEvent::Frame {
+            bytes: stream::encode(&frame).expect("encode"),
+            received_at: 0,
+        }),
     );
     update::update(
         &mut state,
@@ -945,7 +951,10 @@ fn desktop(view_only: bool) -> State {
     };
     let effects = update::update(
         &mut state,
-        Msg::Net(NetEvent::Frame(stream::encode(&frame).expect("encode"))),
+        Msg::Net(NetEvent::Frame {
+            bytes: stream::encode(&frame).expect("encode"),
+            received_at: 0,
+        }),
     );
     assert!(matches!(
         &effects[..],

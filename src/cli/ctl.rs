@@ -768,6 +768,7 @@ async fn grab(
             width: w,
             height: h,
             rects,
+            ..
         }) = stream::decode(&bytes)
         else {
             continue;

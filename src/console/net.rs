@@ -75,8 +75,13 @@ pub enum NetEvent {
         result: Result<ConsoleReply, ProtocolError>,
     },
     Event(HubEvent),
-    /// A binary frame of a live session (decode with `protocol::stream::decode`).
-    Frame(Vec<u8>),
+    /// A binary frame of a live session (decode with `protocol::stream::decode`), with the
+    /// time it arrived (`protocol::stream::now_micros`): update stays pure and still knows the
+    /// picture's latency.
+    Frame {
+        bytes: Vec<u8>,
+        received_at: u64,
+    },
     /// The connection dropped; the task retries with backoff and sends `LoggedIn` again when back.
     Disconnected {
         reason: String,
@@ -263,7 +268,10 @@ async fn run(
             },
             incoming = next_from_hub(&mut live) => match incoming {
                 FromHub::Event(e) => emit(NetEvent::Event(e)),
-                FromHub::Frame(f) => emit(NetEvent::Frame(f)),
+                FromHub::Frame(bytes) => emit(NetEvent::Frame {
+                    bytes,
+                    received_at: crate::protocol::stream::now_micros(),
+                }),
                 FromHub::Closed => {
                     if let Some(l) = live.take() {
                         lost = Some((l.hub, l.fingerprint, l.token));

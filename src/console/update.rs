@@ -1394,12 +1394,12 @@ fn sentence(text: &str) -> String {
 
 fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
     // Frames redraw only when they change what is shown.
-    if let NetEvent::Frame(bytes) = &event {
-        return viewer::on_frame(state, bytes);
+    if let NetEvent::Frame { bytes, received_at } = &event {
+        return viewer::on_frame(state, bytes, *received_at);
     }
     state.dirty = true;
     match event {
-        NetEvent::Frame(_) => Vec::new(),
+        NetEvent::Frame { .. } => Vec::new(),
         NetEvent::CertificateSeen { hub, fingerprint } => {
             if state.login.phase == LoginPhase::Probing {
                 state.login.phase = LoginPhase::AwaitingTrust;

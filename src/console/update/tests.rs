@@ -1706,7 +1706,10 @@ mod live_terminal {
         };
         net(
             state,
-            NetEvent::Frame(stream::encode(&frame).expect("encode")),
+            NetEvent::Frame {
+                bytes: stream::encode(&frame).expect("encode"),
+                received_at: 0,
+            },
         )
     }
 
@@ -2263,7 +2266,10 @@ mod live_desktop {
         };
         net(
             state,
-            NetEvent::Frame(stream::encode(&frame).expect("encode")),
+            NetEvent::Frame {
+                bytes: stream::encode(&frame).expect("encode"),
+                received_at: 0,
+            },
         )
     }
 
@@ -2402,6 +2408,48 @@ mod live_desktop {
         let viewer = state.viewer.as_ref().expect("viewer");
         assert_eq!(desktop(&state).frames_per_second, 3);
         assert_eq!(viewer.bytes_per_second, (80 * 45 + 3 * 2 + 1) * 3);
+    }
+
+    #[test]
+    fn the_status_line_latency_is_capture_to_arrival_and_absent_when_clocks_disagree() {
+        let mut state = viewing(false);
+        let frame = |seq, captured_at| StreamFrame::Pixels {
+            stream: STREAM,
+            seq,
+            captured_at,
+            width: 80,
+            height: 46,
+            rects: vec![RectUpdate {
+                rect: Rect::new(0, 0, 1, 1),
+                rgb: vec![9, 9, 9],
+            }],
+        };
+        let arrive = |state: &mut State, frame: StreamFrame, received_at| {
+            net(
+                state,
+                NetEvent::Frame {
+                    bytes: stream::encode(&frame).expect("encode"),
+                    received_at,
+                },
+            )
+        };
+        assert_eq!(desktop(&state).latency, None);
+        arrive(&mut state, frame(1, 5_000_000), 5_012_000);
+        assert_eq!(
+            desktop(&state).latency,
+            Some(std::time::Duration::from_millis(12))
+        );
+        // An agent whose clock is ahead gives no figure rather than a wrong one: the last stays.
+        arrive(&mut state, frame(2, 9_000_000), 5_020_000);
+        assert_eq!(
+            desktop(&state).latency,
+            Some(std::time::Duration::from_millis(12))
+        );
+        arrive(&mut state, frame(3, 5_030_000), 5_033_000);
+        assert_eq!(
+            desktop(&state).latency,
+            Some(std::time::Duration::from_millis(3))
+        );
     }
 
     #[test]

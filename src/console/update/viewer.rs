@@ -219,7 +219,7 @@ pub(super) fn on_watch_failed(
 
 /// A binary frame from the hub: output for the open terminal is drawn and acknowledged (the
 /// agent stops reading the shell after a window of unacknowledged frames).
-pub(super) fn on_frame(state: &mut State, bytes: &[u8]) -> Vec<Effect> {
+pub(super) fn on_frame(state: &mut State, bytes: &[u8], received_at: u64) -> Vec<Effect> {
     let frame = match stream::decode(bytes) {
         Ok(frame) => frame,
         Err(e) => {
@@ -228,7 +228,7 @@ pub(super) fn on_frame(state: &mut State, bytes: &[u8]) -> Vec<Effect> {
         }
     };
     if matches!(frame, StreamFrame::Pixels { .. }) {
-        return on_pixels(state, frame);
+        return on_pixels(state, frame, received_at);
     }
     let StreamFrame::TerminalOutput { stream, seq, bytes } = frame else {
         return Vec::new();
@@ -253,7 +253,9 @@ pub(super) fn on_frame(state: &mut State, bytes: &[u8]) -> Vec<Effect> {
 
 /// A picture update for the open desktop: applied and acknowledged (the agent sends the next
 /// one only after the ack).
-fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
+fn on_pixels(state: &mut State, frame: StreamFrame, received_at: u64) -> Vec<Effect> {
+    // Capture to arrival, by the two machines' wall clocks; none when they disagree.
+    let latency = frame.capture_age(received_at);
     let Some(viewer) = &mut state.viewer else {
         return Vec::new();
     };
@@ -282,6 +284,9 @@ fn on_pixels(state: &mut State, frame: StreamFrame) -> Vec<Effect> {
                 height,
                 &rects,
             );
+            if latency.is_some() {
+                desktop.latency = latency;
+            }
             state.dirty = true;
             let mut effects = vec![ack(stream, seq)];
             if let Some(shot) = shot {
