@@ -1371,6 +1371,8 @@ fn next_step(error: &ProtocolError) -> String {
             "This is a bug; please report it.".to_owned()
         }
         ErrorCode::Internal => "The hub's log says more; try again later.".to_owned(),
+        ErrorCode::TwoFactorRequired => "Enter the code your authenticator app shows.".to_owned(),
+        ErrorCode::TwoFactorSetupRequired => "Activate 2FA first (m, Enable 2FA).".to_owned(),
     }
 }
 
@@ -1945,6 +1947,9 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Groups { .. } => "groups",
         ConsoleReply::Watching { .. } => "watching",
         ConsoleReply::Done => "done",
+        ConsoleReply::TwoFactor { .. } => "two_factor",
+        ConsoleReply::TwoFactorEnrolment { .. } => "two_factor_enrolment",
+        ConsoleReply::Users { .. } => "users",
     }
 }
 
