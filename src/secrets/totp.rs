@@ -44,6 +44,13 @@ impl TotpSecret {
         Self(bytes)
     }
 
+    /// From the base32 form shown at enrolment (what an authenticator app reads).
+    pub fn from_base32(text: &str) -> Option<Self> {
+        totp_rs::Secret::try_from_base32(text.trim())
+            .ok()
+            .map(|s| Self(s.as_ref().to_vec()))
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -272,6 +279,10 @@ mod tests {
         assert_eq!(
             uri,
             "otpauth://totp/Tether:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Tether"
+        );
+        assert_eq!(
+            TotpSecret::from_base32(&secret.base32().expect("b32")),
+            Some(secret)
         );
     }
 
