@@ -1,7 +1,7 @@
 //! `tether ctl 2fa | users | settings | audit list`: technician 2FA, the users admin view, the
 //! hub's settings and the audit search (issue 5).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use super::Failure;
@@ -75,17 +75,7 @@ pub struct AuditFilters {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// RFC 3339, or a date meaning its midnight UTC.
-pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("{text:?} is not a time: use 2026-01-31T08:00:00Z or 2026-01-31"))
-}
+use crate::protocol::parse_time;
 
 fn unexpected() -> Failure {
     "unexpected answer".into()
@@ -281,24 +271,4 @@ pub async fn audit(client: &HubClient, json: bool, f: AuditFilters) -> Result<()
         .collect();
     print_table(&["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_parse_as_rfc3339_or_dates() {
-        assert_eq!(
-            parse_time("2026-01-31").expect("date").to_rfc3339(),
-            "2026-01-31T00:00:00+00:00"
-        );
-        assert_eq!(
-            parse_time("2026-01-31T08:30:00+01:00")
-                .expect("time")
-                .to_rfc3339(),
-            "2026-01-31T07:30:00+00:00"
-        );
-        assert!(parse_time("yesterday").is_err());
-    }
 }
