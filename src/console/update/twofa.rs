@@ -622,3 +622,6 @@ pub fn on_reply(
     }
     Vec::new()
 }
+
+#[cfg(test)]
+mod tests;
