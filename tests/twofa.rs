@@ -738,4 +738,24 @@ fn ctl_verbs_end_to_end() {
         None,
     );
     assert!(fails(&bad).contains("not a time"));
+
+    // A lost phone: the operator resets ann's 2FA; her password alone works again.
+    drop(hub);
+    let out = tether(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data.to_str().expect("utf8"),
+            "reset-2fa",
+            "ann",
+        ],
+        None,
+    );
+    assert!(ok(&out).contains("2FA reset for ann"));
+    let hub = HubProcess::start(home.path(), &data, &[], Stdio::null());
+    login(home.path(), &hub, "ann");
+    assert_eq!(json(&["2fa", "status"], None)["state"], "off");
+    let resets = json(&["audit", "list", "--kind", "2fa.reset"], None);
+    assert_eq!(resets[0]["detail"]["was_active"], true);
 }

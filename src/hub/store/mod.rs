@@ -265,6 +265,9 @@ pub trait Store: Send + Sync {
     /// Make the pending secret `sealed` active with `step` as its last accepted step, if it is
     /// still the pending one and `step` is newer than the last accepted. False otherwise.
     fn activate_two_factor(&self, user: &UserId, sealed: &str, step: i64) -> StoreResult<bool>;
+    /// Turn a user's 2FA off (a lost phone): secret, pending enrolment and last step cleared;
+    /// "required" stays, so they enrol again at their next login.
+    fn reset_two_factor(&self, user: &UserId) -> StoreResult<()>;
     /// Accept TOTP step `step` for `user` if it is newer than the last accepted, atomically:
     /// of two concurrent callers with the same step, exactly one gets `true`.
     fn accept_totp_step(&self, user: &UserId, step: i64) -> StoreResult<bool>;

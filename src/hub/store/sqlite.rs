@@ -1245,6 +1245,10 @@ impl Store for SqliteStore {
         self.two_factor_activate(user, sealed, step)
     }
 
+    fn reset_two_factor(&self, user: &UserId) -> StoreResult<()> {
+        self.two_factor_reset(user)
+    }
+
     fn accept_totp_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
         self.two_factor_accept_step(user, step)
     }

@@ -67,6 +67,16 @@ impl SqliteStore {
         Ok(changed == 1)
     }
 
+    pub(super) fn two_factor_reset(&self, user: &UserId) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = ?1",
+            [user],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
     /// One conditional UPDATE: SQLite serialises writers, so the check and the write cannot
     /// interleave with another login's.
     pub(super) fn two_factor_accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
