@@ -196,7 +196,7 @@ fn enrolment_draws_a_scannable_qr_code_with_the_uri() {
     insta::assert_snapshot!("twofa_enrol_80x24", screen);
     // Every module of the QR code is drawn exactly, black on white.
     let buffer = buffer(&state);
-    let qr = QrModules::new(URI, 1).expect("qr");
+    let qr = QrModules::new(URI, 2).expect("qr");
     let rows = u16::try_from(qr.width.div_ceil(2)).expect("rows");
     let cols = u16::try_from(qr.width).expect("cols");
     assert!(rows + 2 <= 24, "fits 80x24 with its border");
@@ -216,8 +216,12 @@ fn enrolment_draws_a_scannable_qr_code_with_the_uri() {
         })
         .collect();
     assert!(
-        text.contains("GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ"),
-        "{text}"
+        text.contains("GEZD GNBV GY3T"),
+        "the key in groups of four: {text}"
+    );
+    assert!(
+        text.replace(' ', "")
+            .contains("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
     );
     assert!(text.contains(URI), "{text}");
     for row in 0..rows {
@@ -330,4 +334,54 @@ fn audit_view() {
     press(&mut state, KeyCode::Char('/'));
     type_text(&mut state, "kind:login user:bob");
     insta::assert_snapshot!("twofa_audit_80x24", render(&state));
+}
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+#[path = "common/png.rs"]
+mod png;
+
+/// The 2FA screens as PNGs: with `TETHER_WRITE_SCREENSHOTS=1` into `screenshots/`, else into a
+/// temporary directory (and checked).
+#[test]
+fn screenshots() {
+    if !common::peers::file_available(png::FONT, "fonts-dejavu-core", "screenshots") {
+        return;
+    }
+    let renderer = png::Renderer::new(15.0).expect("font loads");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = if std::env::var_os("TETHER_WRITE_SCREENSHOTS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots")
+    } else {
+        tmp.path().to_path_buf()
+    };
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    for (name, state) in [
+        ("enrol-2fa-80x24", enrolling()),
+        (
+            "activate-2fa-80x24",
+            logged_in(Role::Technician, TwoFactorState::Pending),
+        ),
+    ] {
+        let image = renderer.render(&buffer(&state));
+        let path = dir.join(format!("{name}.png"));
+        image.save(&path).expect("write png");
+        let back = image::open(&path).expect("decode png").to_rgb8();
+        assert_eq!(back.dimensions(), image.dimensions());
+        // The QR code's white and black are in the picture.
+        let has = |rgb: [u8; 3]| back.pixels().any(|p| p.0 == rgb);
+        if name.starts_with("enrol") {
+            assert!(has([255, 255, 255]) && has([0, 0, 0]), "{name}");
+            // An independent decoder reads the QR code off the picture of the terminal.
+            if common::peers::available("zbarimg", "screenshots (QR decoding)") {
+                let out = std::process::Command::new("zbarimg")
+                    .args(["--raw", "-q"])
+                    .arg(&path)
+                    .output()
+                    .expect("run zbarimg");
+                assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), URI);
+            }
+        }
+    }
 }

@@ -173,7 +173,7 @@ fn draw_enrol(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, enrol
     let qr = enrol
         .uri
         .as_deref()
-        .and_then(|uri| QrModules::new(uri, 1).ok());
+        .and_then(|uri| QrModules::new(uri, 2).ok());
     let (qr_cols, qr_rows) = qr.as_ref().map_or((0, 0), |q| {
         (
             u16::try_from(q.width).unwrap_or(u16::MAX),
