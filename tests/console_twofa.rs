@@ -337,7 +337,6 @@ fn audit_view() {
 }
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[path = "common/png.rs"]
 mod png;
