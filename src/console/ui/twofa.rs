@@ -350,8 +350,12 @@ pub(super) fn draw_users(state: &State, theme: &Theme, frame: &mut Frame, area: 
 /// The audit view's body: the filter line, then the records.
 pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let audit = &state.twofa.audit;
-    let [filter_area, table_area] =
-        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    let [filter_area, table_area, detail_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(3),
+    ])
+    .areas(area);
     let label = " Filter ";
     let (text, role) = match (&audit.error, audit.filter.value.is_empty(), audit.editing) {
         (Some(error), _, _) if !audit.editing => (error.clone(), Role::Danger),
@@ -437,6 +441,43 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
         table_state.select(Some(audit.selected));
     }
     frame.render_stateful_widget(table, table_area, &mut table_state);
+    // The selected record in full: the table cuts its detail.
+    if let Some(r) = audit.records.get(audit.selected) {
+        let width = usize::from(detail_area.width.saturating_sub(2)).max(10);
+        let head = format!(
+            "#{} {} {}{} {}{}",
+            r.id,
+            r.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            r.actor,
+            r.actor_email
+                .as_deref()
+                .map(|e| format!(" <{e}>"))
+                .unwrap_or_default(),
+            r.action,
+            r.target
+                .as_deref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default(),
+        );
+        let mut lines = vec![Line::styled(
+            truncate(&head, width),
+            theme.style(Role::Accent),
+        )];
+        lines.extend(
+            hard_wrap(&r.detail.to_string(), width)
+                .into_iter()
+                .take(2)
+                .map(|l| Line::styled(l, theme.style(Role::Muted))),
+        );
+        frame.render_widget(
+            Paragraph::new(lines),
+            Rect {
+                x: detail_area.x + 1,
+                width: detail_area.width.saturating_sub(2),
+                ..detail_area
+            },
+        );
+    }
 }
 
 /// The footer of the users and audit views: their layer's keys.

@@ -43,6 +43,8 @@ pub struct AuditView {
     pub editing: bool,
     pub error: Option<String>,
     pub loading: bool,
+    /// The last page was full: older records can be loaded (moving past the end does).
+    pub more: bool,
 }
 
 /// The enrolment dialog: the QR code of the otpauth URI, the URI as text, a code field.
@@ -117,9 +119,17 @@ pub enum TwoFaPending {
     Enable,
     Confirm,
     ListUsers,
-    SetUser { name: String, required: bool },
-    SetGlobal { required: bool },
-    SearchAudit,
+    SetUser {
+        name: String,
+        required: bool,
+    },
+    SetGlobal {
+        required: bool,
+    },
+    /// `older`: a page before the records shown, appended to them.
+    SearchAudit {
+        older: bool,
+    },
 }
 
 /// One entry of the user menu.
@@ -248,6 +258,19 @@ fn open_audit(state: &mut State) -> Vec<Effect> {
 }
 
 fn search_audit(state: &mut State) -> Vec<Effect> {
+    audit_page(state, false)
+}
+
+/// The newest page, or (`older`) the page before the oldest record shown.
+fn audit_page(state: &mut State, older: bool) -> Vec<Effect> {
+    let before = if older {
+        let Some(last) = state.twofa.audit.records.last() else {
+            return Vec::new();
+        };
+        Some(last.id)
+    } else {
+        None
+    };
     state.twofa.audit.loading = true;
     let query = state.twofa.audit.query.clone();
     vec![request(
@@ -255,9 +278,9 @@ fn search_audit(state: &mut State) -> Vec<Effect> {
         ConsoleRequest::SearchAudit {
             query,
             limit: AUDIT_PAGE,
-            before: None,
+            before,
         },
-        Pending::TwoFa(TwoFaPending::SearchAudit),
+        Pending::TwoFa(TwoFaPending::SearchAudit { older }),
     )]
 }
 
@@ -440,6 +463,11 @@ pub fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect>
         Layer::Audit => {
             let len = state.twofa.audit.records.len();
             let page = state.page_rows();
+            let at_end = len > 0 && state.twofa.audit.selected + 1 >= len;
+            let moving_on = matches!(action, Action::Down | Action::PageDown | Action::Last);
+            if at_end && moving_on && state.twofa.audit.more && !state.twofa.audit.loading {
+                return audit_page(state, true);
+            }
             let sel = &mut state.twofa.audit.selected;
             match action {
                 Action::Up => *sel = sel.saturating_sub(1),
@@ -580,13 +608,22 @@ pub fn on_reply(
             effects.extend(status_request(state));
             return effects;
         }
-        (TwoFaPending::SearchAudit, Ok(ConsoleReply::Audit { records })) => {
+        (TwoFaPending::SearchAudit { older }, Ok(ConsoleReply::Audit { records })) => {
             let audit = &mut state.twofa.audit;
             audit.loading = false;
-            audit.selected = audit.selected.min(records.len().saturating_sub(1));
-            audit.records = records;
+            audit.more = records.len() >= AUDIT_PAGE as usize;
+            if older {
+                // Continue where the list ended: on the first older record.
+                if !records.is_empty() {
+                    audit.selected = audit.records.len();
+                }
+                audit.records.extend(records);
+            } else {
+                audit.selected = audit.selected.min(records.len().saturating_sub(1));
+                audit.records = records;
+            }
         }
-        (TwoFaPending::SearchAudit, Err(error)) => {
+        (TwoFaPending::SearchAudit { .. }, Err(error)) => {
             state.twofa.audit.loading = false;
             state.twofa.audit.error = Some(sentence(&error.message));
         }

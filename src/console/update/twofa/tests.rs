@@ -8,7 +8,7 @@ use crate::console::keymap::Keymap;
 use crate::console::net::NetEvent;
 use crate::console::state::{LoginField, Screen};
 use crate::console::update::{Msg, Startup, start, update};
-use crate::protocol::{AuditQuery, Presence, UserInfo, WorkstationInfo};
+use crate::protocol::{AuditQuery, AuditRecord, Presence, UserInfo, WorkstationInfo};
 
 const HUB: &str = "wss://hub.example.org:7443";
 const FP: &str = "SHA256:aa";
@@ -494,4 +494,54 @@ fn the_audit_view_filters_by_who_workstation_kind_and_time() {
     key(&mut state, KeyCode::Esc);
     key(&mut state, KeyCode::Esc);
     assert_eq!(state.view, View::Workstations);
+}
+
+#[test]
+fn the_audit_view_loads_older_pages_past_the_end() {
+    let mut state = logged_in(Role::Admin, TwoFactorState::Off);
+    let (id, _) = one_request(&key(&mut state, KeyCode::Char('L')));
+    let record = |id: i64| AuditRecord {
+        id,
+        at: t0(),
+        actor: "ann".into(),
+        actor_email: None,
+        team_id: None,
+        action: "login.ok".into(),
+        target: None,
+        detail: serde_json::json!({}),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let page: Vec<AuditRecord> = (0..i64::from(AUDIT_PAGE))
+        .map(|i| record(500 - i))
+        .collect();
+    reply(&mut state, id, Ok(ConsoleReply::Audit { records: page }));
+    assert!(state.twofa.audit.more);
+    assert!(
+        key(&mut state, KeyCode::Char('j')).is_empty(),
+        "not at the end yet"
+    );
+    // End, then one more: the page before the oldest shown.
+    assert!(key(&mut state, KeyCode::End).is_empty());
+    let (id, body) = one_request(&key(&mut state, KeyCode::Char('j')));
+    assert_eq!(
+        body,
+        ConsoleRequest::SearchAudit {
+            query: AuditQuery::default(),
+            limit: AUDIT_PAGE,
+            before: Some(301),
+        }
+    );
+    reply(
+        &mut state,
+        id,
+        Ok(ConsoleReply::Audit {
+            records: vec![record(300), record(299)],
+        }),
+    );
+    assert_eq!(state.twofa.audit.records.len(), AUDIT_PAGE as usize + 2);
+    assert_eq!(state.twofa.audit.selected, AUDIT_PAGE as usize);
+    assert!(!state.twofa.audit.more, "a short page is the last");
+    key(&mut state, KeyCode::End);
+    assert!(key(&mut state, KeyCode::Char('j')).is_empty());
 }
