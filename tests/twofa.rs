@@ -119,6 +119,11 @@ async fn enrolment_then_every_login_needs_a_fresh_code() {
     let clock = clock_at_step_start();
     let hub = hub_with(clock.clone()).await;
     let bob = login(&hub, "bob", None).await.expect("password only");
+    let (old_token, _, _) = client(&hub)
+        .await
+        .login("bob", PASSWORD)
+        .await
+        .expect("another password-only login");
     let s = step_of(&clock);
 
     // A wrong confirming code leaves 2FA off.
@@ -138,6 +143,11 @@ async fn enrolment_then_every_login_needs_a_fresh_code() {
     assert_eq!(hub_code(wrong), ErrorCode::InvalidCredentials);
     assert!(login(&hub, "bob", None).await.is_ok(), "still off");
     let secret = enrol(&bob, s).await;
+    // Logins made without a code are revoked once 2FA is active.
+    assert_eq!(
+        hub_code(client(&hub).await.resume(&old_token).await),
+        ErrorCode::Expired
+    );
 
     // The password alone is no longer enough.
     assert_eq!(
@@ -340,8 +350,19 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
         hub_code(bob2.request(connect()).await),
         ErrorCode::TwoFactorSetupRequired
     );
-    let refused = search(&ann, kind("connect.refused")).await;
-    assert!(refused.iter().any(|r| r.actor == "bob"));
+    let refused = search(
+        &ann,
+        AuditQuery {
+            workstation: Some(ws.clone()),
+            kind: Some("connect.refused".into()),
+            ..AuditQuery::default()
+        },
+    )
+    .await;
+    assert!(
+        refused.iter().any(|r| r.actor == "bob"),
+        "audited, by workstation"
+    );
 
     // Once active, sessions start again.
     enrol(&bob, step_of(&clock)).await;
@@ -627,7 +648,9 @@ fn ctl_verbs_end_to_end() {
         }
     }
     assert!(confirmed.is_some(), "confirm with a valid code");
-    assert_eq!(json(&["2fa", "status"], None)["state"], "active");
+    // Active now: the login made without a code is revoked.
+    let revoked = tether(home.path(), &["ctl", "2fa", "status"], None);
+    assert_eq!(revoked.status.code(), Some(3), "log in again, with a code");
 
     // Login: without a code it says what to do; with the current code it works.
     let login_args = |code: Option<&str>| {
@@ -650,6 +673,7 @@ fn ctl_verbs_end_to_end() {
     let args = login_args(Some(&code(&secret, unix() / 30)));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     assert!(ok(&tether(home.path(), &refs, Some(&pw))).contains("logged in"));
+    assert_eq!(json(&["2fa", "status"], None)["state"], "active");
 
     // Users: require 2FA for bob (a wrong password is refused), then the global switch.
     let wrong = tether(

@@ -119,12 +119,17 @@ pub(super) async fn check_login(
 }
 
 /// Before any session starts: refused while 2FA is required for the technician but not active.
-pub(super) async fn check_session_start(hub: &Hub, user: &UserInfo) -> Result<(), ProtocolError> {
+pub(super) async fn check_session_start(
+    hub: &Hub,
+    user: &UserInfo,
+    workstation: &str,
+) -> Result<(), ProtocolError> {
     let st = status(hub, user).await?;
     if st.state != TwoFactorState::Pending {
         return Ok(());
     }
-    let detail = serde_json::json!({ "reason": "2fa required but not active" });
+    let detail =
+        serde_json::json!({ "reason": "2fa required but not active", "workstation": workstation });
     hub.audit(entry(hub, user, "connect.refused", None, detail))
         .await?;
     Err(ProtocolError::new(
@@ -248,12 +253,16 @@ pub(super) async fn handle(
                     "that code is not valid: type the code your app shows now (and check the phone's clock)",
                 ));
             }
+            // Logins made without a code end: the next one needs a code (this connection stays
+            // up until it closes; the console logs out at once).
+            let id = user.id.clone();
+            let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
             hub.audit(entry(
                 hub,
                 user,
                 "2fa.confirm",
                 Some(user.name.clone()),
-                serde_json::json!({}),
+                serde_json::json!({ "logins_revoked": revoked }),
             ))
             .await?;
             Ok(ConsoleReply::TwoFactor {

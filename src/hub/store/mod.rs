@@ -265,6 +265,8 @@ pub trait Store: Send + Sync {
     /// Make the pending secret `sealed` active with `step` as its last accepted step, if it is
     /// still the pending one and `step` is newer than the last accepted. False otherwise.
     fn activate_two_factor(&self, user: &UserId, sealed: &str, step: i64) -> StoreResult<bool>;
+    /// Revoke every login token of a user (2FA just became active: logins without a code end).
+    fn delete_user_tokens(&self, user: &UserId) -> StoreResult<usize>;
     /// Turn a user's 2FA off (a lost phone): secret, pending enrolment and last step cleared;
     /// "required" stays, so they enrol again at their next login.
     fn reset_two_factor(&self, user: &UserId) -> StoreResult<()>;

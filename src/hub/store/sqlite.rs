@@ -1245,6 +1245,10 @@ impl Store for SqliteStore {
         self.two_factor_activate(user, sealed, step)
     }
 
+    fn delete_user_tokens(&self, user: &UserId) -> StoreResult<usize> {
+        self.two_factor_delete_tokens(user)
+    }
+
     fn reset_two_factor(&self, user: &UserId) -> StoreResult<()> {
         self.two_factor_reset(user)
     }

@@ -67,6 +67,12 @@ impl SqliteStore {
         Ok(changed == 1)
     }
 
+    pub(super) fn two_factor_delete_tokens(&self, user: &UserId) -> StoreResult<usize> {
+        let conn = self.conn()?;
+        conn.execute("DELETE FROM login_tokens WHERE user_id = ?1", [user])
+            .map_err(db)
+    }
+
     pub(super) fn two_factor_reset(&self, user: &UserId) -> StoreResult<()> {
         let conn = self.conn()?;
         conn.execute(
@@ -142,7 +148,8 @@ impl SqliteStore {
         let sql = format!(
             "SELECT {AUDIT_COLS} FROM audit WHERE (?1 IS NULL OR team_id = ?1) AND (?2 IS NULL OR id < ?2) \
              AND (?3 IS NULL OR actor = ?3) \
-             AND (?4 IS NULL OR target = ?4 OR json_extract(detail, '$.hostname') = ?4) \
+             AND (?4 IS NULL OR target = ?4 OR json_extract(detail, '$.hostname') = ?4 \
+                  OR json_extract(detail, '$.workstation') = ?4) \
              AND (?5 IS NULL OR action = ?5 OR substr(action, 1, length(?5) + 1) = ?5 || '.') \
              AND (?6 IS NULL OR at >= ?6) AND (?7 IS NULL OR at < ?7) \
              ORDER BY id DESC LIMIT ?8"
