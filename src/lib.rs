@@ -6,7 +6,8 @@
 //!   direction, request ids, typed errors, size limits, and the enrolment link format. Pure: no
 //!   tokio, no ratatui.
 //! - [`secrets`]: everything that makes or checks a secret. Argon2id password hashes, random
-//!   tokens from the OS's CSPRNG, SHA-256 token hashes, constant-time comparison.
+//!   tokens from the OS's CSPRNG, SHA-256 token hashes, constant-time comparison, and technician
+//!   TOTP (`secrets::totp`: RFC 6238 codes, otpauth URIs, secrets sealed at rest).
 //! - [`tls`]: the hub's self-signed certificate (rcgen), its fingerprint, and the client side's
 //!   certificate pinning (like ssh's known_hosts), on rustls with the `ring` provider.
 //! - [`wire`]: WebSocket-over-TLS plumbing both ends share: connect with a pin, limits, send and
@@ -18,7 +19,8 @@
 //!   detection. Pure and benchmarked (`benches/render.rs`).
 //! - [`hub`]: the server. Accepts connections, authenticates technicians and agents, keeps
 //!   presence, fans out live events per team, and writes the hash-chained audit log. Its store
-//!   sits behind a trait; SQLite is the default.
+//!   sits behind a trait; SQLite is the default. Technician 2FA, the users admin view and the
+//!   audit search live in `hub::twofa`.
 //! - [`agent`]: runs on the supported computer. Enrols with a link, keeps its workstation key,
 //!   reports the machine and stays connected with jittered backoff. Its access policy (unattended
 //!   state, temporary passcode, permanent password), the end user's prompts and the local

@@ -309,6 +309,9 @@ fn logged_in(width: u16, height: u16) -> State {
             ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
                 sessions: sample_sessions(),
             }),
+            ConsoleRequest::TwoFactorStatus => Ok(ConsoleReply::TwoFactor {
+                status: Default::default(),
+            }),
             other => panic!("unexpected request {other:?}"),
         };
         update::update(&mut state, Msg::Net(NetEvent::Reply { id, result }));

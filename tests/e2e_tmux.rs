@@ -519,3 +519,79 @@ fn live_desktop_screenshot_from_the_menu_writes_a_native_png() {
         "mouse capture left on"
     );
 }
+
+/// 2FA in a real terminal: the console's login form grows a code field when the hub asks for
+/// one, and the code logs in.
+#[test]
+fn console_login_asks_for_the_2fa_code() {
+    let test = "console_login_asks_for_the_2fa_code";
+    if !common::peers::available("tmux", test) {
+        return;
+    }
+    use tether::secrets::totp::TotpSecret;
+    let cli = tempfile::tempdir().expect("tempdir");
+    let console_home = tempfile::tempdir().expect("tempdir");
+    let data = cli.path().join("hubdata");
+    common::bin::create_admin(cli.path(), &data, "ann");
+    let hub = common::bin::HubProcess::start(cli.path(), &data, &[], std::process::Stdio::null());
+    common::bin::login(cli.path(), &hub, "ann");
+    let enrolment: serde_json::Value = serde_json::from_str(&tether(
+        cli.path(),
+        &["ctl", "--json", "2fa", "enable"],
+        None,
+    ))
+    .expect("json");
+    let secret =
+        TotpSecret::from_base32(enrolment["secret"].as_str().expect("secret")).expect("base32");
+    let step = || u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") / 30;
+    let code = |s: u64| secret.code_for_step(s, 6).expect("code");
+    // Confirm with the previous step's code, so the current one is left for the console.
+    let confirmed = (0..2).any(|_| {
+        common::bin::run(
+            cli.path(),
+            &["ctl", "2fa", "confirm", &code(step() - 1)],
+            None,
+        )
+        .status
+        .success()
+    });
+    assert!(confirmed, "2FA confirmed");
+
+    let console_cmd = format!(
+        "TETHER_HOME={} {} console --hub {}; echo TETHER-EXITED-$?; sleep 600",
+        shell_quote(console_home.path()),
+        shell_quote(Path::new(BIN)),
+        hub.url()
+    );
+    let tmux = Tmux::start("twofa", 100, 30, &console_cmd);
+    tmux.wait_for("the login form", Duration::from_secs(20), |s| {
+        s.contains("log in to a hub")
+    });
+    assert!(
+        !tmux.screen().contains("2FA code"),
+        "no code field before it is needed"
+    );
+    tmux.keys(&["-l", "ann"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["-l", common::PASSWORD]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the trust question", Duration::from_secs(20), |s| {
+        s.contains("Trust this hub?")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the code field", Duration::from_secs(20), |s| {
+        s.contains("2FA code") && s.contains("type the code your app shows")
+    });
+    tmux.keys(&["-l", &code(step())]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the main screen", Duration::from_secs(20), |s| {
+        s.contains("Logged in as ann")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the console to exit", Duration::from_secs(10), |s| {
+        s.contains("TETHER-EXITED-0")
+    });
+    // Confirming revoked the login `ctl` made without a code.
+    let out = common::bin::run(cli.path(), &["ctl", "2fa", "status"], None);
+    assert_eq!(out.status.code(), Some(3));
+}

@@ -461,6 +461,7 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
             version: PROTOCOL_VERSION,
             user: "ann".into(),
             password: PASSWORD.into(),
+            code: None,
         },
     };
     wire::send(&mut ws, &login).await.expect("send");
@@ -500,6 +501,7 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
             version: 999,
             user: "ann".into(),
             password: PASSWORD.into(),
+            code: None,
         },
     };
     wire::send(&mut other, &old).await.expect("send");

@@ -36,6 +36,9 @@ pub enum AdminCommand {
     },
     /// Clear an account's failed-login count and lock (after too many failures).
     UnlockUser { name: String },
+    /// Turn an account's 2FA off (a lost phone); where 2FA is required, they enrol again.
+    #[command(name = "reset-2fa")]
+    Reset2fa { name: String },
     /// Check the audit log's hash chain; names the first bad record.
     Audit {
         #[command(subcommand)]
@@ -127,6 +130,33 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
             println!(
                 "unlocked {} (after {} failed logins)",
                 user.info.name, user.failed_logins
+            );
+            Ok(())
+        }
+        AdminCommand::Reset2fa { name } => {
+            let user = store.user_by_name(&name)?.ok_or(Failure {
+                message: format!("no user named {name:?}"),
+                code: 1,
+            })?;
+            let was_active = store.two_factor(&user.info.id)?.secret.is_some();
+            store.reset_two_factor(&user.info.id)?;
+            store.append_audit(NewAudit {
+                at: chrono::Utc::now(),
+                actor: "admin-cli".into(),
+                actor_email: None,
+                team_id: Some(user.info.team_id.clone()),
+                action: "2fa.reset".into(),
+                target: Some(user.info.name.clone()),
+                detail: serde_json::json!({ "name": user.info.name, "was_active": was_active }),
+            })?;
+            println!(
+                "2FA reset for {}{}",
+                user.info.name,
+                if was_active {
+                    ""
+                } else {
+                    " (it was not active)"
+                }
             );
             Ok(())
         }

@@ -77,6 +77,22 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Your two-factor authentication (TOTP).
+    #[command(name = "2fa")]
+    TwoFa {
+        #[command(subcommand)]
+        command: super::ctl_twofa::TwoFaCommand,
+    },
+    /// Users and their 2FA (admins).
+    Users {
+        #[command(subcommand)]
+        command: super::ctl_twofa::UsersCommand,
+    },
+    /// Hub-wide settings (admins).
+    Settings {
+        #[command(subcommand)]
+        command: super::ctl_twofa::SettingsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,13 +186,11 @@ pub enum WorkstationsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    List {
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-    },
+    /// The newest records, filtered (technicians see their team's, admins all).
+    List(super::ctl_twofa::AuditFilters),
 }
 
-fn hub_error(e: ClientError) -> Failure {
+pub(super) fn hub_error(e: ClientError) -> Failure {
     match &e {
         ClientError::Hub(p)
             if matches!(p.code, ErrorCode::Expired | ErrorCode::Unauthenticated) =>
@@ -213,7 +227,16 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
         }
     };
     let (client, _events) = HubClient::connect(&hub, pin).await?;
-    let (token, expires_at, user) = client.login(&args.user, &password).await?;
+    let (token, expires_at, user) = client
+        .login_with_code(&args.user, &password, args.code.as_deref())
+        .await
+        .map_err(|e| match &e {
+            ClientError::Hub(p) if p.code == ErrorCode::TwoFactorRequired => Failure {
+                message: format!("{e} (tether login --code N)"),
+                code: 1,
+            },
+            _ => Failure::from(e),
+        })?;
     let fingerprint = normalize_fingerprint(client.fingerprint())?;
     store.trust(&hub, &fingerprint)?;
     store.save_login(StoredLogin {
@@ -256,13 +279,13 @@ async fn connect(paths: &Paths, hub: Option<&str>) -> Result<(HubClient, UserInf
     Ok((client, me))
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// Aligned columns for people.
-fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+pub(super) fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     use unicode_width::UnicodeWidthStr;
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in &rows {
@@ -286,7 +309,7 @@ fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(super) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -425,33 +448,16 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             );
         }
         CtlCommand::Audit {
-            command: AuditCommand::List { limit },
-        } => {
-            let ConsoleReply::Audit { records } = ask(ConsoleRequest::ListAudit {
-                limit,
-                before: None,
-            })
-            .await?
-            else {
-                return Err("unexpected answer".into());
-            };
-            if json {
-                return print_json(&records);
-            }
-            let rows = records
-                .into_iter()
-                .map(|r| {
-                    vec![
-                        r.id.to_string(),
-                        when(r.at),
-                        r.actor,
-                        r.action,
-                        r.target.unwrap_or_default(),
-                        r.detail.to_string(),
-                    ]
-                })
-                .collect();
-            print_table(&["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows);
+            command: AuditCommand::List(filters),
+        } => return super::ctl_twofa::audit(&client, json, filters).await,
+        CtlCommand::TwoFa { command } => {
+            return super::ctl_twofa::two_fa(&client, json, command).await;
+        }
+        CtlCommand::Users { command } => {
+            return super::ctl_twofa::users(&client, json, command).await;
+        }
+        CtlCommand::Settings { command } => {
+            return super::ctl_twofa::settings(&client, json, command).await;
         }
         CtlCommand::Access { command } => {
             let (body, verb) = match command {

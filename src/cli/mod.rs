@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod ctl;
+mod ctl_twofa;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -99,6 +100,9 @@ pub struct LoginArgs {
     /// Trust the certificate the hub presents now, on first use (as ssh's accept-new).
     #[arg(long)]
     pub accept_new: bool,
+    /// The code from your authenticator app, where your 2FA is active.
+    #[arg(long)]
+    pub code: Option<String>,
 }
 
 /// Errors shown to the user, with the exit code they map to.

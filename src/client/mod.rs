@@ -198,10 +198,21 @@ impl HubClient {
         user: &str,
         password: &str,
     ) -> Result<(String, DateTime<Utc>, UserInfo), ClientError> {
+        self.login_with_code(user, password, None).await
+    }
+
+    /// Log in with a password and, where the user's 2FA is active, the TOTP code.
+    pub async fn login_with_code(
+        &self,
+        user: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<(String, DateTime<Utc>, UserInfo), ClientError> {
         let body = ConsoleRequest::Login {
             version: PROTOCOL_VERSION,
             user: user.into(),
             password: password.into(),
+            code: code.map(Into::into),
         };
         match self.request(body).await? {
             ConsoleReply::LoggedIn {

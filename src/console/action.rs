@@ -88,6 +88,16 @@ pub enum Action {
     Yes,
     /// Answer no to a question.
     No,
+    /// Open the user menu (Enable 2FA, audit log, users).
+    UserMenu,
+    /// Show or leave the users view (admins): each user's 2FA.
+    Users,
+    /// Show or leave the audit log.
+    AuditLog,
+    /// In the users view: require 2FA for the selected user, or stop requiring it.
+    ToggleRequired,
+    /// In the users view: require 2FA for everyone, or stop.
+    ToggleGlobal,
 }
 
 impl Action {
@@ -134,6 +144,11 @@ impl Action {
             Action::Cancel => "cancel",
             Action::Yes => "yes",
             Action::No => "no",
+            Action::UserMenu => "user_menu",
+            Action::Users => "users",
+            Action::AuditLog => "audit_log",
+            Action::ToggleRequired => "toggle_required",
+            Action::ToggleGlobal => "toggle_global",
         }
     }
 }

@@ -220,11 +220,25 @@ pub enum Layer {
     Mismatch,
     /// The help overlay.
     Help,
+    /// The user menu.
+    UserMenu,
+    /// "2FA is required: activate now or later?"
+    TwoFactorOffer,
+    /// 2FA enrolment: typing the code from the app.
+    Enrol,
+    /// An admin typing their password again for a 2FA change.
+    AdminPassword,
+    /// The users view (admins).
+    Users,
+    /// The audit log.
+    Audit,
+    /// Typing the audit log's filter.
+    AuditFilter,
 }
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 17] = [
+    pub const ALL: [Layer; 24] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -242,6 +256,13 @@ impl Layer {
         Layer::Trust,
         Layer::Mismatch,
         Layer::Help,
+        Layer::UserMenu,
+        Layer::TwoFactorOffer,
+        Layer::Enrol,
+        Layer::AdminPassword,
+        Layer::Users,
+        Layer::Audit,
+        Layer::AuditFilter,
     ];
 
     pub fn title(self) -> &'static str {
@@ -263,6 +284,13 @@ impl Layer {
             Layer::Trust => "Trust a new hub",
             Layer::Mismatch => "Hub certificate changed",
             Layer::Help => "This help",
+            Layer::UserMenu => "User menu",
+            Layer::TwoFactorOffer => "Two-factor authentication required",
+            Layer::Enrol => "Enable 2FA",
+            Layer::AdminPassword => "Your password, for a 2FA change",
+            Layer::Users => "Users (admins)",
+            Layer::Audit => "Audit log",
+            Layer::AuditFilter => "While filtering the audit log",
         }
     }
 
@@ -277,6 +305,9 @@ impl Layer {
                 | Layer::Secret
                 | Layer::Terminal
                 | Layer::Desktop
+                | Layer::Enrol
+                | Layer::AdminPassword
+                | Layer::AuditFilter
         )
     }
 }
@@ -329,7 +360,7 @@ impl Default for Keymap {
             description,
             hint,
         };
-        let bindings = vec![
+        let mut bindings = vec![
             b(L::Main, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
             b(
                 L::Main,
@@ -951,6 +982,7 @@ impl Default for Keymap {
             ),
             b(L::Help, A::Quit, &[quit], "Quit", None),
         ];
+        bindings.extend(twofa_bindings());
         Self { bindings }
     }
 }
@@ -1051,6 +1083,229 @@ impl Keymap {
             })
             .collect()
     }
+}
+
+/// Issue 5: the user menu, 2FA dialogs, the users view and the audit log.
+fn twofa_bindings() -> Vec<Binding> {
+    use Action as A;
+    use KeyCode as K;
+    use Layer as L;
+    let c = |ch: char| KeyCombo::plain(K::Char(ch));
+    let k = KeyCombo::plain;
+    let quit = KeyCombo::ctrl('c');
+    let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
+        layer,
+        action,
+        keys: keys.to_vec(),
+        description,
+        hint,
+    };
+    let up = |layer| {
+        b(
+            layer,
+            A::Up,
+            &[c('k'), k(K::Up)],
+            "Select the row above",
+            None,
+        )
+    };
+    let down = |layer| {
+        b(
+            layer,
+            A::Down,
+            &[c('j'), k(K::Down)],
+            "Select the row below",
+            None,
+        )
+    };
+    vec![
+        b(
+            L::Main,
+            A::UserMenu,
+            &[c('m')],
+            "User menu: Enable 2FA, audit log, users",
+            Some("menu"),
+        ),
+        b(
+            L::Main,
+            A::Users,
+            &[c('U')],
+            "Users and their 2FA (admins)",
+            None,
+        ),
+        b(L::Main, A::AuditLog, &[c('L')], "The audit log", None),
+        b(L::Sessions, A::UserMenu, &[c('m')], "User menu", None),
+        b(
+            L::UserMenu,
+            A::Confirm,
+            &[k(K::Enter)],
+            "Open the selected entry",
+            Some("open"),
+        ),
+        b(
+            L::UserMenu,
+            A::Cancel,
+            &[k(K::Esc), c('m')],
+            "Close the menu",
+            Some("close"),
+        ),
+        up(L::UserMenu),
+        down(L::UserMenu),
+        b(L::UserMenu, A::Quit, &[quit], "Quit", None),
+        b(
+            L::TwoFactorOffer,
+            A::Yes,
+            &[c('n'), k(K::Enter)],
+            "Activate 2FA now",
+            Some("activate now"),
+        ),
+        b(
+            L::TwoFactorOffer,
+            A::No,
+            &[c('l'), k(K::Esc)],
+            "Activate later (sessions stay refused)",
+            Some("later"),
+        ),
+        b(L::TwoFactorOffer, A::Quit, &[quit], "Quit", None),
+        b(
+            L::Enrol,
+            A::Confirm,
+            &[k(K::Enter)],
+            "Confirm with the code your app shows",
+            Some("confirm"),
+        ),
+        b(
+            L::Enrol,
+            A::Cancel,
+            &[k(K::Esc)],
+            "Stop (2FA stays off)",
+            Some("cancel"),
+        ),
+        b(L::Enrol, A::Quit, &[quit], "Quit", None),
+        b(
+            L::AdminPassword,
+            A::Confirm,
+            &[k(K::Enter)],
+            "Make the change",
+            Some("confirm"),
+        ),
+        b(
+            L::AdminPassword,
+            A::Cancel,
+            &[k(K::Esc)],
+            "Change nothing",
+            Some("cancel"),
+        ),
+        b(L::AdminPassword, A::Quit, &[quit], "Quit", None),
+        b(
+            L::Users,
+            A::ToggleRequired,
+            &[c('x')],
+            "Require 2FA for the selected user, or stop",
+            Some("require"),
+        ),
+        b(
+            L::Users,
+            A::ToggleGlobal,
+            &[c('A')],
+            "Require 2FA for everyone, or stop",
+            Some("all"),
+        ),
+        b(
+            L::Users,
+            A::Refresh,
+            &[c('r')],
+            "Reload the users",
+            Some("refresh"),
+        ),
+        b(
+            L::Users,
+            A::Cancel,
+            &[k(K::Esc), c('U')],
+            "Back to the workstations",
+            Some("back"),
+        ),
+        up(L::Users),
+        down(L::Users),
+        b(L::Users, A::UserMenu, &[c('m')], "User menu", None),
+        b(
+            L::Users,
+            A::Help,
+            &[c('?')],
+            "Show every key binding",
+            Some("help"),
+        ),
+        b(L::Users, A::Quit, &[c('q'), quit], "Quit", None),
+        b(
+            L::Audit,
+            A::Filter,
+            &[c('/')],
+            "Filter: user:NAME ws:HOST kind:KIND since:DATE until:DATE",
+            Some("filter"),
+        ),
+        b(
+            L::Audit,
+            A::Refresh,
+            &[c('r')],
+            "Reload the audit log",
+            Some("refresh"),
+        ),
+        b(
+            L::Audit,
+            A::Cancel,
+            &[k(K::Esc), c('L')],
+            "Back to the workstations",
+            Some("back"),
+        ),
+        up(L::Audit),
+        down(L::Audit),
+        b(L::Audit, A::PageUp, &[k(K::PageUp)], "Move a page up", None),
+        b(
+            L::Audit,
+            A::PageDown,
+            &[k(K::PageDown)],
+            "Move a page down",
+            None,
+        ),
+        b(
+            L::Audit,
+            A::First,
+            &[k(K::Home), c('g')],
+            "Jump to the newest record",
+            None,
+        ),
+        b(
+            L::Audit,
+            A::Last,
+            &[k(K::End), c('G')],
+            "Jump to the oldest record shown",
+            None,
+        ),
+        b(L::Audit, A::UserMenu, &[c('m')], "User menu", None),
+        b(
+            L::Audit,
+            A::Help,
+            &[c('?')],
+            "Show every key binding",
+            Some("help"),
+        ),
+        b(L::Audit, A::Quit, &[c('q'), quit], "Quit", None),
+        b(
+            L::AuditFilter,
+            A::Confirm,
+            &[k(K::Enter)],
+            "Apply the filter",
+            Some("apply"),
+        ),
+        b(
+            L::AuditFilter,
+            A::Cancel,
+            &[k(K::Esc)],
+            "Stop editing (the filter stays)",
+            Some("done"),
+        ),
+        b(L::AuditFilter, A::Quit, &[quit], "Quit", None),
+    ]
 }
 
 #[cfg(test)]

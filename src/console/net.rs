@@ -26,7 +26,11 @@ pub enum NetCommand {
         fingerprint: String,
         user: String,
         password: String,
+        /// The 2FA code, where the hub asked for one.
+        code: Option<String>,
     },
+    /// Log out: revoke this login's token on the hub and close the connection.
+    Logout,
     /// Connect pinned to `fingerprint` and authenticate with a stored login token.
     Resume {
         hub: String,
@@ -213,12 +217,22 @@ async fn run(
                         Err(e) => emit(NetEvent::ConnectFailed { hub, error: e.to_string() }),
                     }
                 }
-                Some(NetCommand::Login { hub, fingerprint, user, password }) => {
+                Some(NetCommand::Logout) => {
+                    lost = None;
+                    if let Some(l) = live.take() {
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            l.client.request(ConsoleRequest::Logout),
+                        )
+                        .await;
+                    }
+                }
+                Some(NetCommand::Login { hub, fingerprint, user, password, code }) => {
                     live = None;
                     lost = None;
                     match open(&hub, &fingerprint).await {
                         Err(e) => emit(e),
-                        Ok((client, rx)) => match client.login(&user, &password).await {
+                        Ok((client, rx)) => match client.login_with_code(&user, &password, code.as_deref()).await {
                             Ok((token, expires, info)) => {
                                 live = Some(Live::new(client, rx, hub, fingerprint, token.clone()));
                                 emit(NetEvent::LoggedIn { user: info, token: Some((token, expires)) });

@@ -74,6 +74,8 @@ pub struct State {
     pub quitting: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
+    /// 2FA, the users view and the audit view (issue 5).
+    pub twofa: super::update::twofa::TwoFaState,
 }
 
 impl State {
@@ -112,6 +114,7 @@ impl State {
             color_depth: ColorDepth::TrueColor,
             render_modes: vec![RenderMode::HalfBlock, RenderMode::Sextant],
             cell: CellSize::DEFAULT,
+            twofa: super::update::twofa::TwoFaState::default(),
         }
     }
 
@@ -126,6 +129,10 @@ impl State {
             (Some(Dialog::Secret(_)), _) => Layer::Secret,
             (Some(Dialog::Connecting(_)), _) => Layer::Connecting,
             (Some(Dialog::ConfirmWithdraw { .. }), _) => Layer::Confirm,
+            (Some(Dialog::UserMenu { .. }), _) => Layer::UserMenu,
+            (Some(Dialog::TwoFactorOffer), _) => Layer::TwoFactorOffer,
+            (Some(Dialog::Enrol(_)), _) => Layer::Enrol,
+            (Some(Dialog::AdminPassword(_)), _) => Layer::AdminPassword,
             (None, Screen::Login) => Layer::Login,
             (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
                 match self.viewer.as_ref().map(|v| v.mode) {
@@ -141,6 +148,11 @@ impl State {
                 }
             }
             (None, Screen::Main) if self.view == View::Sessions => Layer::Sessions,
+            (None, Screen::Main) if self.view == View::Users => Layer::Users,
+            (None, Screen::Main) if self.view == View::Audit && self.twofa.audit.editing => {
+                Layer::AuditFilter
+            }
+            (None, Screen::Main) if self.view == View::Audit => Layer::Audit,
             (None, Screen::Main) if self.filtering => Layer::Filter,
             (None, Screen::Main) => Layer::Main,
         }
@@ -340,6 +352,10 @@ pub enum Screen {
 pub enum View {
     Workstations,
     Sessions,
+    /// Users and their 2FA (admins).
+    Users,
+    /// The audit log, filtered.
+    Audit,
 }
 
 /// A live terminal session shown full screen: the remote shell over all rows but the last,
@@ -467,6 +483,10 @@ pub struct LoginForm {
     pub hub: TextInput,
     pub user: TextInput,
     pub password: TextInput,
+    /// The 2FA code, shown once the hub said one is needed.
+    pub code: TextInput,
+    /// The hub asked for a 2FA code: the form has a code field.
+    pub needs_code: bool,
     pub field: LoginField,
     pub phase: LoginPhase,
     /// Why the last attempt failed, and what to do.
@@ -481,6 +501,8 @@ pub enum LoginField {
     Hub,
     User,
     Password,
+    /// The 2FA code (only while the form asks for one).
+    Code,
 }
 
 impl LoginField {
@@ -488,12 +510,18 @@ impl LoginField {
         match self {
             LoginField::Hub => LoginField::User,
             LoginField::User => LoginField::Password,
-            LoginField::Password => LoginField::Hub,
+            LoginField::Password => LoginField::Code,
+            LoginField::Code => LoginField::Hub,
         }
     }
 
     pub fn prev(self) -> Self {
-        self.next().next()
+        match self {
+            LoginField::Hub => LoginField::Code,
+            LoginField::User => LoginField::Hub,
+            LoginField::Password => LoginField::User,
+            LoginField::Code => LoginField::Password,
+        }
     }
 }
 
@@ -554,6 +582,16 @@ pub enum Dialog {
         /// Still only requested (withdrawing cancels the request).
         requested: bool,
     },
+    /// The user menu (Enable 2FA, audit log, users).
+    UserMenu {
+        selected: usize,
+    },
+    /// 2FA is required but not active: "Activate now / Activate later".
+    TwoFactorOffer,
+    /// 2FA enrolment: the QR code, the URI and a code field.
+    Enrol(super::update::twofa::EnrolDialog),
+    /// An admin 2FA change asks for the admin's password again.
+    AdminPassword(super::update::twofa::AdminPasswordPrompt),
 }
 
 /// The masked secret prompt. The typed value lives here only until it is sent.
@@ -646,6 +684,8 @@ pub enum Pending {
     Watch {
         session: SessionId,
     },
+    /// 2FA, users and audit requests (issue 5).
+    TwoFa(super::update::twofa::TwoFaPending),
 }
 
 /// The status line.

@@ -286,6 +286,7 @@ fn text_field(state: &mut State) -> Option<&mut TextInput> {
             LoginField::Hub => &mut state.login.hub,
             LoginField::User => &mut state.login.user,
             LoginField::Password => &mut state.login.password,
+            LoginField::Code => &mut state.login.code,
         }),
         Layer::Filter => Some(&mut state.filter),
         Layer::Input => match &mut state.dialog {
@@ -296,7 +297,7 @@ fn text_field(state: &mut State) -> Option<&mut TextInput> {
             Some(Dialog::Secret(prompt)) => Some(&mut prompt.input),
             _ => None,
         },
-        _ => None,
+        _ => twofa::text_field(state),
     }
 }
 
@@ -376,6 +377,13 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Secret => on_secret_action(state, action),
         Layer::Connecting => on_connecting_action(state, action),
         Layer::Confirm => on_confirm_action(state, action),
+        Layer::UserMenu
+        | Layer::TwoFactorOffer
+        | Layer::Enrol
+        | Layer::AdminPassword
+        | Layer::Users
+        | Layer::Audit
+        | Layer::AuditFilter => twofa::on_action(state, layer, action),
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -445,6 +453,9 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::WithdrawAccess => ask_withdraw(state),
         Action::EndSession => return end_my_session(state),
         Action::Open => return open_my_session(state),
+        Action::UserMenu | Action::Users | Action::AuditLog => {
+            return twofa::on_view_action(state, action);
+        }
         Action::Sessions => {
             // The view opens on the newest session.
             state.view = View::Sessions;
@@ -821,6 +832,7 @@ fn end_session(state: &mut State, session: &SessionInfo) -> Vec<Effect> {
 fn on_sessions_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Cancel | Action::Sessions => state.view = View::Workstations,
+        Action::UserMenu => return twofa::on_view_action(state, action),
         Action::Help => state.dialog = Some(Dialog::Help { scroll: 0 }),
         Action::Refresh => {
             set_status(state, StatusKind::Info, "Refreshing…");
@@ -1231,10 +1243,24 @@ pub fn normalize_hub(hub: &str) -> String {
 
 fn on_login_action(state: &mut State, action: Action) -> Vec<Effect> {
     let form = &mut state.login;
+    // The code field is there only while the hub asks for a code.
+    let last = if form.needs_code {
+        LoginField::Code
+    } else {
+        LoginField::Password
+    };
+    let skip = |field: LoginField, step: fn(LoginField) -> LoginField| {
+        let next = step(field);
+        if next == LoginField::Code && last != LoginField::Code {
+            step(next)
+        } else {
+            next
+        }
+    };
     match action {
-        Action::FocusNext => form.field = form.field.next(),
-        Action::FocusPrev => form.field = form.field.prev(),
-        Action::Confirm if form.field != LoginField::Password => form.field = form.field.next(),
+        Action::FocusNext => form.field = skip(form.field, LoginField::next),
+        Action::FocusPrev => form.field = skip(form.field, LoginField::prev),
+        Action::Confirm if form.field != last => form.field = skip(form.field, LoginField::next),
         Action::Confirm if !form.phase.busy() => return submit_login(state),
         Action::Cancel if form.phase.busy() => {
             // Replies to the abandoned attempt are ignored: they find no session.
@@ -1263,6 +1289,11 @@ fn submit_login(state: &mut State) -> Vec<Effect> {
             LoginField::Password,
             form.password.value.is_empty(),
             "Type your password.",
+        ),
+        (
+            LoginField::Code,
+            form.needs_code && form.code.value.trim().is_empty(),
+            "Type the 6-digit code your authenticator app shows.",
         ),
     ];
     if let Some((field, _, message)) = missing.into_iter().find(|(_, empty, _)| *empty) {
@@ -1307,6 +1338,10 @@ fn password_login(state: &mut State, hub: String, fingerprint: String) -> Vec<Ef
         fingerprint,
         user: state.login.user.value.trim().to_owned(),
         password: state.login.password.value.clone(),
+        code: state
+            .login
+            .needs_code
+            .then(|| state.login.code.value.trim().to_owned()),
     })]
 }
 
@@ -1381,6 +1416,8 @@ fn next_step(error: &ProtocolError) -> String {
             "This is a bug; please report it.".to_owned()
         }
         ErrorCode::Internal => "The hub's log says more; try again later.".to_owned(),
+        ErrorCode::TwoFactorRequired => "Enter the code your authenticator app shows.".to_owned(),
+        ErrorCode::TwoFactorSetupRequired => "Activate 2FA first (m, Enable 2FA).".to_owned(),
     }
 }
 
@@ -1446,6 +1483,23 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
         }
         NetEvent::LoggedIn { .. } if state.session.is_none() => Vec::new(), // an abandoned attempt
         NetEvent::LoggedIn { user, token } => on_logged_in(state, user, token),
+        NetEvent::LoginFailed { error }
+            if error.code == ErrorCode::TwoFactorRequired
+                && state.login.phase == LoginPhase::LoggingIn =>
+        {
+            // The password was right: keep it, and ask for the code.
+            let password = state.login.password.clone();
+            let had_code = state.login.needs_code && !state.login.code.value.is_empty();
+            back_to_form(state, None);
+            state.login.password = password;
+            state.login.needs_code = true;
+            state.login.code.clear();
+            state.login.field = LoginField::Code;
+            state.login.error = had_code.then(|| sentence(&error.message));
+            state.login.notice = (!had_code)
+                .then(|| "Two-factor authentication: type the code your app shows.".to_owned());
+            Vec::new()
+        }
         NetEvent::LoginFailed { error } => {
             let fallback = matches!(state.login.phase, LoginPhase::Resuming { fallback: true });
             // The link task resumes by itself after a reconnect; a refusal then means the token died.
@@ -1541,6 +1595,8 @@ fn on_logged_in(
     state.connection = Connection::Connected;
     state.login.phase = LoginPhase::Editing;
     state.login.password.clear();
+    state.login.code.clear();
+    state.login.needs_code = false;
     state.login.error = None;
     let mut effects = Vec::new();
     if let Some(session) = &mut state.session {
@@ -1568,6 +1624,7 @@ fn on_logged_in(
         );
     }
     effects.extend(refresh(state));
+    effects.extend(twofa::after_login(state, reconnected));
     // The hub ended the terminal's stream with the old connection: ask again.
     effects.extend(viewer::watch(state));
     effects
@@ -1598,6 +1655,9 @@ fn on_reply(
     pending: Pending,
     result: Result<ConsoleReply, ProtocolError>,
 ) -> Vec<Effect> {
+    if let Pending::TwoFa(pending) = pending {
+        return twofa::on_reply(state, pending, result);
+    }
     let error = match result {
         Ok(reply) => return on_reply_ok(state, pending, reply),
         Err(error) => error,
@@ -1605,6 +1665,7 @@ fn on_reply(
     let what = match &pending {
         Pending::ListClients => "Loading clients".to_owned(),
         Pending::ListWorkstations => "Loading workstations".to_owned(),
+        Pending::TwoFa(_) => "2FA".to_owned(),
         Pending::AddClient { name } => format!("Adding client {name}"),
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
@@ -1703,6 +1764,10 @@ fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError
     }
     if matches!(state.dialog, Some(Dialog::Connecting(_))) {
         state.dialog = None;
+    }
+    if error.code == ErrorCode::TwoFactorSetupRequired {
+        twofa::on_session_refused(state, error);
+        return Vec::new();
     }
     let message = error.message.as_str();
     let refused =
@@ -1955,9 +2020,13 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Groups { .. } => "groups",
         ConsoleReply::Watching { .. } => "watching",
         ConsoleReply::Done => "done",
+        ConsoleReply::TwoFactor { .. } => "two_factor",
+        ConsoleReply::TwoFactorEnrolment { .. } => "two_factor_enrolment",
+        ConsoleReply::Users { .. } => "users",
     }
 }
 
+pub mod twofa;
 mod viewer;
 
 #[cfg(test)]

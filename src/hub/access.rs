@@ -314,6 +314,7 @@ impl Hub {
         secret: Option<Secret>,
         view_only: bool,
     ) -> Result<SessionInfo, ProtocolError> {
+        super::twofa::check_session_start(self, user, key).await?;
         let row = self.team_workstation(&user.team_id, key).await?;
         self.require_online(&row, "it can only be reached while its agent is connected")?;
         let ws = row.info.clone();

@@ -162,9 +162,12 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
         {
             Err(version_mismatch(version))
         }
-        ConsoleRequest::Login { user, password, .. } => {
-            login(hub, &user, password.expose().to_owned(), peer).await
-        }
+        ConsoleRequest::Login {
+            user,
+            password,
+            code,
+            ..
+        } => login(hub, &user, password.expose().to_owned(), code, peer).await,
         ConsoleRequest::Resume { token, .. } => resume(hub, token.expose(), peer).await,
         _ => Err(ProtocolError::new(
             ErrorCode::Unauthenticated,
@@ -215,6 +218,7 @@ async fn login(
     hub: &Hub,
     name: &str,
     password: String,
+    code: Option<crate::protocol::Secret>,
     peer: SocketAddr,
 ) -> Result<(ConsoleReply, Session), ProtocolError> {
     let lookup = name.to_owned();
@@ -292,6 +296,8 @@ async fn login(
         return Err(ProtocolError::invalid_credentials());
     };
 
+    let with_code = super::twofa::check_login(hub, &rec, code.as_ref(), &from).await?;
+
     let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let token_hash = secrets::hash_token(&token);
     let expires_at = now + hub.limits.token_ttl;
@@ -306,7 +312,7 @@ async fn login(
         &rec.info,
         "login.ok",
         None,
-        serde_json::json!({ "from": from, "method": "password" }),
+        serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
     ))
     .await?;
     let reply = ConsoleReply::LoggedIn {
@@ -603,6 +609,13 @@ async fn handle(
             hub.end_session_by(user, &id).await?;
             Ok(ConsoleReply::Done)
         }
+        request @ (ConsoleRequest::TwoFactorStatus
+        | ConsoleRequest::TwoFactorEnable
+        | ConsoleRequest::TwoFactorConfirm { .. }
+        | ConsoleRequest::ListUsers
+        | ConsoleRequest::SetUserTwoFactor { .. }
+        | ConsoleRequest::SetGlobalTwoFactor { .. }
+        | ConsoleRequest::SearchAudit { .. }) => super::twofa::handle(hub, user, request).await,
         ConsoleRequest::ListAudit { limit, before } => {
             let limit = limit.clamp(1, 1000);
             let scope = (user.role != Role::Admin).then_some(team);

@@ -13,6 +13,7 @@ mod agents;
 mod consoles;
 mod relay;
 mod server;
+mod twofa;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -89,6 +90,8 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot read or create the 2FA key: {0}")]
+    TwoFactorKey(std::io::Error),
 }
 
 /// How to start a hub.
@@ -129,6 +132,8 @@ pub struct Hub {
     /// Viewers' streams of open sessions.
     streams: Mutex<HashMap<crate::protocol::StreamId, relay::Route>>,
     next_stream: std::sync::atomic::AtomicU64,
+    /// Seals technician TOTP secrets at rest (`twofa.key` in the data dir).
+    twofa_key: crate::secrets::totp::SealingKey,
 }
 
 impl Hub {
@@ -155,6 +160,8 @@ impl Hub {
         }
         let identity = HubIdentity::load_or_create(&config.data_dir, &names)?;
         let tls = identity.server_config()?;
+        let twofa_key = crate::secrets::totp::SealingKey::load_or_create(&config.data_dir)
+            .map_err(HubError::TwoFactorKey)?;
         let public_addr = OnceLock::new();
         if let Some(addr) = config.public_addr {
             let _ = public_addr.set(crate::client::store::hub_key(&addr));
@@ -174,6 +181,7 @@ impl Hub {
             sessions: Mutex::default(),
             streams: Mutex::default(),
             next_stream: 1.into(),
+            twofa_key,
         }))
     }
 

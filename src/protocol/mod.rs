@@ -6,9 +6,11 @@
 
 mod link;
 pub mod stream;
+mod twofa;
 mod types;
 
 pub use link::{EnrolmentLink, LinkError};
+pub use twofa::*;
 pub use types::*;
 
 use serde::{Deserialize, Serialize};
@@ -109,6 +111,12 @@ pub enum ErrorCode {
     TooLarge,
     /// Something failed on the hub.
     Internal,
+    /// The password was right; the 2FA code is missing (ask for it and log in again), wrong
+    /// or already used.
+    TwoFactorRequired,
+    /// 2FA is required for this technician but not active yet: enrol first (sessions are
+    /// refused until then).
+    TwoFactorSetupRequired,
 }
 
 /// Encode a control message as a JSON text frame.

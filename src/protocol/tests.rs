@@ -43,6 +43,24 @@ fn console_requests_round_trip() {
             version: PROTOCOL_VERSION,
             user: "ann".into(),
             password: "pw".into(),
+            code: Some("123456".into()),
+        },
+        ConsoleRequest::TwoFactorConfirm {
+            code: "654321".into(),
+        },
+        ConsoleRequest::SetUserTwoFactor {
+            user: "bob".into(),
+            required: true,
+            password: "pw".into(),
+        },
+        ConsoleRequest::SearchAudit {
+            query: crate::protocol::AuditQuery {
+                actor: Some("ann".into()),
+                kind: Some("login".into()),
+                ..Default::default()
+            },
+            limit: 10,
+            before: None,
         },
         ConsoleRequest::Resume {
             version: PROTOCOL_VERSION,
@@ -397,7 +415,12 @@ fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
         version: 1,
         user: "ann".into(),
         password: "hunter2-hunter2".into(),
+        code: Some("918273".into()),
     };
+    assert!(
+        !format!("{login:?}").contains("918273"),
+        "a 2FA code must not show in Debug output"
+    );
     assert!(
         !format!("{login:?}").contains("hunter2"),
         "a password must not show in Debug output"

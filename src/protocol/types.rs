@@ -476,6 +476,9 @@ pub enum ConsoleRequest {
         version: u32,
         user: String,
         password: Secret,
+        /// The 2FA code (TOTP), where the user's 2FA is active.
+        #[serde(default)]
+        code: Option<Secret>,
     },
     /// Authenticate with a stored login token.
     Resume {
@@ -563,6 +566,36 @@ pub enum ConsoleRequest {
     EndSession {
         session: SessionId,
     },
+    /// This technician's own 2FA state.
+    TwoFactorStatus,
+    /// Start (or restart) enrolment: a new TOTP secret, shown once, as an otpauth URI.
+    TwoFactorEnable,
+    /// Confirm enrolment with one valid code; 2FA is active from then on.
+    TwoFactorConfirm {
+        code: Secret,
+    },
+    /// Every user with their 2FA state (admins).
+    ListUsers,
+    /// Require 2FA for one user, or not (admins; refused while the global setting is on).
+    /// `password` is the admin's own, asked again.
+    SetUserTwoFactor {
+        user: String,
+        required: bool,
+        password: Secret,
+    },
+    /// Require 2FA for everyone, or not (admins). `password` is the admin's own.
+    SetGlobalTwoFactor {
+        required: bool,
+        password: Secret,
+    },
+    /// The audit log, filtered (of the team; admins see all), newest first.
+    SearchAudit {
+        #[serde(default)]
+        query: super::AuditQuery,
+        limit: u32,
+        #[serde(default)]
+        before: Option<i64>,
+    },
 }
 
 impl ConsoleRequest {
@@ -590,6 +623,13 @@ impl ConsoleRequest {
             ConsoleRequest::Input { .. } => "input",
             ConsoleRequest::SetGroupDefaults { .. } => "set_group_defaults",
             ConsoleRequest::EndSession { .. } => "end_session",
+            ConsoleRequest::TwoFactorStatus => "two_factor_status",
+            ConsoleRequest::TwoFactorEnable => "two_factor_enable",
+            ConsoleRequest::TwoFactorConfirm { .. } => "two_factor_confirm",
+            ConsoleRequest::ListUsers => "list_users",
+            ConsoleRequest::SetUserTwoFactor { .. } => "set_user_two_factor",
+            ConsoleRequest::SetGlobalTwoFactor { .. } => "set_global_two_factor",
+            ConsoleRequest::SearchAudit { .. } => "search_audit",
         }
     }
 }
@@ -645,6 +685,22 @@ pub enum ConsoleReply {
         stream: StreamId,
     },
     Done,
+    /// The technician's own 2FA.
+    TwoFactor {
+        status: super::TwoFactorStatus,
+    },
+    /// A new TOTP secret: the only time it is ever shown.
+    TwoFactorEnrolment {
+        /// `otpauth://totp/...`, for the QR code.
+        uri: String,
+        /// The same secret in base32, to type in by hand.
+        secret: Secret,
+    },
+    /// Users and their 2FA (admins), with the global setting.
+    Users {
+        users: Vec<super::UserTwoFactor>,
+        global: bool,
+    },
 }
 
 /// Live changes pushed to every console of a team.

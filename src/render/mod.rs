@@ -21,6 +21,7 @@ pub mod color;
 pub mod decode;
 pub mod detect;
 pub mod kitty;
+pub mod qr;
 pub mod scale;
 pub mod sixel;
 pub mod testimage;

@@ -6,6 +6,8 @@
 //!   right; a slow one would only cost CPU).
 //! - Comparisons of secrets: constant time (`subtle`).
 
+pub mod totp;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;

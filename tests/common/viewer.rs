@@ -21,6 +21,7 @@ pub async fn viewer(hub: &TestHub, user: &str) -> ClientStream {
             version: PROTOCOL_VERSION,
             user: user.into(),
             password: super::PASSWORD.into(),
+            code: None,
         },
     };
     wire::send(&mut ws, &login).await.expect("login");

@@ -140,6 +140,12 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
             )
         }
         Dialog::Help { .. } => return,
+        Dialog::UserMenu { .. }
+        | Dialog::TwoFactorOffer
+        | Dialog::Enrol(_)
+        | Dialog::AdminPassword(_) => {
+            return super::twofa::draw_dialog(state, theme, frame, area, dialog);
+        }
     };
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let rect = centered(area, width + 2, height);

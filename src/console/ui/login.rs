@@ -26,11 +26,15 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         value: "•".repeat(form.password.value.chars().count()),
         cursor: form.password.cursor,
     };
-    let fields = [
+    let mut fields = vec![
         (LoginField::Hub, "Hub", &form.hub),
         (LoginField::User, "User", &form.user),
         (LoginField::Password, "Password", &masked),
     ];
+    // The 2FA code, once the hub asked for one.
+    if form.needs_code {
+        fields.push((LoginField::Code, "2FA code", &form.code));
+    }
     for (field, label, input) in fields {
         let focused = field == form.field && !form.phase.busy();
         let label_style = theme.style(if focused { Role::Accent } else { Role::Muted });

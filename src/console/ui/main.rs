@@ -41,6 +41,10 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
     draw_header(state, theme, frame, header);
     if state.view == View::Sessions {
         draw_sessions(state, theme, frame, body);
+    } else if state.view == View::Users {
+        super::twofa::draw_users(state, theme, frame, body);
+    } else if state.view == View::Audit {
+        super::twofa::draw_audit(state, theme, frame, body);
     } else {
         draw_clients(state, theme, frame, clients);
         draw_workstations(state, theme, frame, table);
@@ -559,6 +563,9 @@ fn status_text(state: &State, width: u16) -> (Vec<String>, Role) {
 }
 
 fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if matches!(state.view, View::Users | View::Audit) {
+        return super::twofa::draw_footer(state, theme, frame, area);
+    }
     if state.view == View::Sessions || !state.filtering {
         let layer = if state.view == View::Sessions {
             Layer::Sessions

@@ -6,6 +6,7 @@ mod help;
 mod login;
 mod main;
 mod terminal;
+mod twofa;
 
 pub use terminal::rate_label;
 

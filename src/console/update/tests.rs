@@ -158,6 +158,10 @@ fn logged_in() -> State {
             ConsoleRequest::ListSessions => ConsoleReply::Sessions {
                 sessions: Vec::new(),
             },
+            // 2FA off: no "activate" offer.
+            ConsoleRequest::TwoFactorStatus => ConsoleReply::TwoFactor {
+                status: Default::default(),
+            },
             other => panic!("unexpected request {other:?}"),
         };
         net(
@@ -198,9 +202,13 @@ fn login_sends_both_list_requests_with_distinct_ids() {
         },
     );
     let sent = requests(&effects);
-    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.len(), 4, "the lists and the technician's 2FA status");
     assert_ne!(sent[0].0, sent[1].0);
     assert_ne!(sent[1].0, sent[2].0);
+    assert!(
+        sent.iter()
+            .any(|(_, b)| *b == ConsoleRequest::TwoFactorStatus)
+    );
     assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListClients));
     assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListSessions));
     assert!(
@@ -279,8 +287,11 @@ fn replies_are_matched_by_id_not_by_order() {
     assert_eq!(hostnames(&state), ["reception"]);
     assert_eq!(
         state.pending.values().collect::<Vec<_>>(),
-        [&Pending::ListSessions],
-        "only the sessions are still to come"
+        [
+            &Pending::ListSessions,
+            &Pending::TwoFa(super::twofa::TwoFaPending::Status)
+        ],
+        "only the sessions (and the 2FA status) are still to come"
     );
     // A second reply with the same id is ignored: the request is no longer pending.
     net(

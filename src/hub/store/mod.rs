@@ -100,6 +100,19 @@ pub struct NewAudit {
     pub detail: serde_json::Value,
 }
 
+/// A user's 2FA as stored. Secrets are sealed (see `secrets::totp`), never in clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TwoFactorRecord {
+    /// An admin requires 2FA for this user.
+    pub required: bool,
+    /// The active secret, sealed; `Some` means 2FA is active.
+    pub secret: Option<String>,
+    /// A secret whose enrolment waits for its confirming code, sealed.
+    pub pending: Option<String>,
+    /// The last TOTP step accepted: a code of this step or older is never accepted again.
+    pub last_step: Option<i64>,
+}
+
 /// The outcome of checking the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditVerdict {
@@ -242,4 +255,35 @@ pub trait Store: Send + Sync {
         before: Option<i64>,
     ) -> StoreResult<Vec<AuditRecord>>;
     fn verify_audit(&self) -> StoreResult<AuditVerdict>;
+
+    // Technician 2FA (issue 5)
+    /// A user's 2FA record (default when the user does not exist).
+    fn two_factor(&self, user: &UserId) -> StoreResult<TwoFactorRecord>;
+    fn set_two_factor_required(&self, user: &UserId, required: bool) -> StoreResult<()>;
+    /// Keep a new sealed secret awaiting confirmation (replacing any earlier one).
+    fn set_two_factor_pending(&self, user: &UserId, sealed: &str) -> StoreResult<()>;
+    /// Make the pending secret `sealed` active with `step` as its last accepted step, if it is
+    /// still the pending one and `step` is newer than the last accepted. False otherwise.
+    fn activate_two_factor(&self, user: &UserId, sealed: &str, step: i64) -> StoreResult<bool>;
+    /// Revoke every login token of a user (2FA just became active: logins without a code end).
+    fn delete_user_tokens(&self, user: &UserId) -> StoreResult<usize>;
+    /// Turn a user's 2FA off (a lost phone): secret, pending enrolment and last step cleared;
+    /// "required" stays, so they enrol again at their next login.
+    fn reset_two_factor(&self, user: &UserId) -> StoreResult<()>;
+    /// Accept TOTP step `step` for `user` if it is newer than the last accepted, atomically:
+    /// of two concurrent callers with the same step, exactly one gets `true`.
+    fn accept_totp_step(&self, user: &UserId, step: i64) -> StoreResult<bool>;
+    /// Every user (all teams) with their 2FA record, by name.
+    fn users_two_factor(&self) -> StoreResult<Vec<(UserInfo, TwoFactorRecord)>>;
+    /// A hub-wide setting.
+    fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Audit records matching `query`, newest first; `team` as in [`Store::audit`].
+    fn search_audit(
+        &self,
+        team: Option<&TeamId>,
+        query: &crate::protocol::AuditQuery,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>>;
 }

@@ -9,6 +9,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+mod twofa;
+
 use super::*;
 use crate::hub::audit::{AuditFields, GENESIS, chain_hash};
 use crate::protocol::{
@@ -126,6 +128,18 @@ CREATE TABLE sessions (
     end_reason TEXT
 );
 CREATE INDEX sessions_open ON sessions(team_id, ended_at);
+"#,
+    r#"
+-- issue 5: twofa
+-- TOTP secrets are sealed with the key in the data dir's twofa.key (never stored in clear).
+ALTER TABLE users ADD COLUMN totp_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_pending TEXT;
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+CREATE TABLE hub_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 "#,
 ];
 
@@ -1213,5 +1227,55 @@ impl Store for SqliteStore {
         };
         tx.commit().map_err(db)?;
         Ok(closed)
+    }
+
+    fn two_factor(&self, user: &UserId) -> StoreResult<TwoFactorRecord> {
+        self.two_factor_record(user)
+    }
+
+    fn set_two_factor_required(&self, user: &UserId, required: bool) -> StoreResult<()> {
+        self.two_factor_set_required(user, required)
+    }
+
+    fn set_two_factor_pending(&self, user: &UserId, sealed: &str) -> StoreResult<()> {
+        self.two_factor_set_pending(user, sealed)
+    }
+
+    fn activate_two_factor(&self, user: &UserId, sealed: &str, step: i64) -> StoreResult<bool> {
+        self.two_factor_activate(user, sealed, step)
+    }
+
+    fn delete_user_tokens(&self, user: &UserId) -> StoreResult<usize> {
+        self.two_factor_delete_tokens(user)
+    }
+
+    fn reset_two_factor(&self, user: &UserId) -> StoreResult<()> {
+        self.two_factor_reset(user)
+    }
+
+    fn accept_totp_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
+        self.two_factor_accept_step(user, step)
+    }
+
+    fn users_two_factor(&self) -> StoreResult<Vec<(UserInfo, TwoFactorRecord)>> {
+        self.two_factor_users()
+    }
+
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.hub_setting(key)
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.set_hub_setting(key, value)
+    }
+
+    fn search_audit(
+        &self,
+        team: Option<&TeamId>,
+        query: &crate::protocol::AuditQuery,
+        limit: u32,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        self.audit_search(team, query, limit, before)
     }
 }

@@ -1,0 +1,274 @@
+//! `tether ctl 2fa | users | settings | audit list`: technician 2FA, the users admin view, the
+//! hub's settings and the audit search (issue 5).
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use super::Failure;
+use super::ctl::{OnOff, hub_error, print_json, print_table, when};
+use super::read_secret_line;
+use crate::client::HubClient;
+use crate::protocol::{AuditQuery, ConsoleReply, ConsoleRequest};
+
+#[derive(Debug, Subcommand)]
+pub enum TwoFaCommand {
+    /// Start enrolment: prints the otpauth URI and its QR code (shown only this once).
+    Enable,
+    /// Confirm enrolment with the code your authenticator app shows.
+    Confirm { code: String },
+    /// Your 2FA: off, pending (required, not active) or active.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Every user with their 2FA state (admins).
+    List,
+    /// Require 2FA for a user (admins; your password on standard input).
+    #[command(name = "require-2fa")]
+    Require2fa {
+        user: String,
+        /// Read your own password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Stop requiring 2FA for a user (admins; your password on standard input).
+    #[command(name = "unrequire-2fa")]
+    Unrequire2fa {
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Require 2FA for everyone, or not (admins; your password on standard input).
+    #[command(name = "require-2fa")]
+    Require2fa {
+        #[arg(value_enum)]
+        value: OnOff,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// Filters of `ctl audit list`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditFilters {
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Who did it (a user name, agent:<id>, hub).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A workstation, by id or host name.
+    #[arg(long)]
+    pub workstation: Option<String>,
+    /// The kind of event: exact (login.fail) or a prefix (login, 2fa, connect).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// From this time on: RFC 3339 (2026-01-31T08:00:00Z) or a date (2026-01-31).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time (same forms).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+use crate::protocol::parse_time;
+
+fn unexpected() -> Failure {
+    "unexpected answer".into()
+}
+
+pub async fn two_fa(client: &HubClient, json: bool, command: TwoFaCommand) -> Result<(), Failure> {
+    let ask = |body| async { client.request(body).await.map_err(hub_error) };
+    match command {
+        TwoFaCommand::Enable => {
+            let ConsoleReply::TwoFactorEnrolment { uri, secret } =
+                ask(ConsoleRequest::TwoFactorEnable).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                return print_json(&serde_json::json!({ "uri": uri, "secret": secret.expose() }));
+            }
+            let qr = crate::render::qr::QrModules::new(&uri, 2).map_err(Failure::from)?;
+            for line in qr.text_lines() {
+                println!("{line}");
+            }
+            println!("{uri}");
+            eprintln!(
+                "scan the code (or type the secret {}) into your authenticator app, then run: tether ctl 2fa confirm CODE",
+                secret.expose()
+            );
+        }
+        TwoFaCommand::Confirm { code } => {
+            let ConsoleReply::TwoFactor { status } =
+                ask(ConsoleRequest::TwoFactorConfirm { code: code.into() }).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                return print_json(&status);
+            }
+            println!(
+                "2FA is {}: every login now asks for a code",
+                status.state.label()
+            );
+        }
+        TwoFaCommand::Status => {
+            let ConsoleReply::TwoFactor { status } = ask(ConsoleRequest::TwoFactorStatus).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                return print_json(&status);
+            }
+            println!(
+                "2FA: {}{}{}",
+                status.state.label(),
+                if status.required {
+                    if status.global {
+                        " (required for everyone)"
+                    } else {
+                        " (required for you)"
+                    }
+                } else {
+                    ""
+                },
+                if status.enrolling {
+                    "; enrolment waits for its code"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn users(client: &HubClient, json: bool, command: UsersCommand) -> Result<(), Failure> {
+    let ask = |body| async { client.request(body).await.map_err(hub_error) };
+    let (user, required) = match command {
+        UsersCommand::List => {
+            let ConsoleReply::Users { users, global } = ask(ConsoleRequest::ListUsers).await?
+            else {
+                return Err(unexpected());
+            };
+            if json {
+                return print_json(&serde_json::json!({ "global": global, "users": users }));
+            }
+            let rows = users
+                .into_iter()
+                .map(|u| {
+                    vec![
+                        u.name,
+                        u.email,
+                        u.role.as_str().into(),
+                        u.team,
+                        u.state.label().into(),
+                        if global {
+                            "everyone".into()
+                        } else if u.required {
+                            "yes".into()
+                        } else {
+                            "-".into()
+                        },
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "EMAIL", "ROLE", "TEAM", "2FA", "REQUIRED"], rows);
+            return Ok(());
+        }
+        UsersCommand::Require2fa { user, .. } => (user, true),
+        UsersCommand::Unrequire2fa { user, .. } => (user, false),
+    };
+    let password = read_secret_line()?;
+    ask(ConsoleRequest::SetUserTwoFactor {
+        user: user.clone(),
+        required,
+        password: password.into(),
+    })
+    .await?;
+    if json {
+        return print_json(&serde_json::json!({ "user": user, "required": required }));
+    }
+    println!(
+        "2FA {} for {user}",
+        if required {
+            "required"
+        } else {
+            "no longer required"
+        }
+    );
+    Ok(())
+}
+
+pub async fn settings(
+    client: &HubClient,
+    json: bool,
+    command: SettingsCommand,
+) -> Result<(), Failure> {
+    let SettingsCommand::Require2fa { value, .. } = command;
+    let required = value == OnOff::On;
+    let password = read_secret_line()?;
+    client
+        .request(ConsoleRequest::SetGlobalTwoFactor {
+            required,
+            password: password.into(),
+        })
+        .await
+        .map_err(hub_error)?;
+    if json {
+        return print_json(&serde_json::json!({ "require_2fa": required }));
+    }
+    println!(
+        "2FA {} for everyone",
+        if required {
+            "required"
+        } else {
+            "no longer required"
+        }
+    );
+    Ok(())
+}
+
+pub async fn audit(client: &HubClient, json: bool, f: AuditFilters) -> Result<(), Failure> {
+    let query = AuditQuery {
+        actor: f.user,
+        workstation: f.workstation,
+        kind: f.kind,
+        since: f.since,
+        until: f.until,
+    };
+    let ConsoleReply::Audit { records } = client
+        .request(ConsoleRequest::SearchAudit {
+            query,
+            limit: f.limit,
+            before: None,
+        })
+        .await
+        .map_err(hub_error)?
+    else {
+        return Err(unexpected());
+    };
+    if json {
+        return print_json(&records);
+    }
+    let rows = records
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                when(r.at),
+                r.actor,
+                r.action,
+                r.target.unwrap_or_default(),
+                r.detail.to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows);
+    Ok(())
+}

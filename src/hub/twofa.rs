@@ -1,0 +1,359 @@
+//! Technician 2FA on the hub (DOMAIN.md, "Technician two-factor authentication"): the code at
+//! login, enrolment, the admins' settings, and the session-start rule.
+//!
+//! Rules kept here:
+//! - A code is valid for the current 30 s step or the previous one, by the hub's clock only.
+//! - The last accepted step is stored per user and only a newer one is accepted, in one
+//!   conditional UPDATE: a code is never accepted twice, not by two parallel logins and not
+//!   after a restart.
+//! - A wrong or replayed code counts as a failed login (the same growing delays and the same
+//!   100-in-a-row lock as wrong passwords), so 10^6 codes cannot be tried.
+//! - Required (globally or for the user) but not active: the technician may log in and browse,
+//!   but the hub refuses every session start until 2FA is active.
+//! - Admin changes ask for the admin's password again; every change is audited.
+
+use super::Hub;
+use super::store::{NewAudit, UserRecord};
+use crate::protocol::{
+    ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
+    TwoFactorStatus, UserInfo, UserTwoFactor,
+};
+use crate::secrets::{self, totp};
+
+/// The hub setting that requires 2FA for everyone ("on" / "off").
+pub const GLOBAL_SETTING: &str = "require_2fa";
+
+fn entry(
+    hub: &Hub,
+    user: &UserInfo,
+    action: &str,
+    target: Option<String>,
+    detail: serde_json::Value,
+) -> NewAudit {
+    NewAudit {
+        at: hub.now(),
+        actor: user.name.clone(),
+        actor_email: Some(user.email.clone()),
+        team_id: Some(user.team_id.clone()),
+        action: action.into(),
+        target,
+        detail,
+    }
+}
+
+fn unix(hub: &Hub) -> u64 {
+    u64::try_from(hub.now().timestamp()).unwrap_or(0)
+}
+
+fn forbidden(message: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::Forbidden, message)
+}
+
+async fn global_required(hub: &Hub) -> Result<bool, ProtocolError> {
+    let value = hub.db(|s| s.setting(GLOBAL_SETTING)).await?;
+    Ok(value.as_deref() == Some("on"))
+}
+
+/// The technician's own 2FA status.
+async fn status(hub: &Hub, user: &UserInfo) -> Result<TwoFactorStatus, ProtocolError> {
+    let global = global_required(hub).await?;
+    let id = user.id.clone();
+    let rec = hub.db(move |s| s.two_factor(&id)).await?;
+    let required = global || rec.required;
+    Ok(TwoFactorStatus {
+        state: TwoFactorState::of(rec.secret.is_some(), required),
+        required,
+        global,
+        enrolling: rec.pending.is_some() && rec.secret.is_none(),
+    })
+}
+
+/// At login, after the password matched: where 2FA is active, the code must be present, valid
+/// and of a step newer than the last accepted. Returns whether a code was checked.
+pub(super) async fn check_login(
+    hub: &Hub,
+    rec: &UserRecord,
+    code: Option<&Secret>,
+    from: &str,
+) -> Result<bool, ProtocolError> {
+    let id = rec.info.id.clone();
+    let tf = hub.db(move |s| s.two_factor(&id)).await?;
+    let Some(sealed) = tf.secret else {
+        return Ok(false);
+    };
+    let Some(code) = code else {
+        return Err(ProtocolError::new(
+            ErrorCode::TwoFactorRequired,
+            "enter the 6-digit code from your authenticator app",
+        ));
+    };
+    let Some(secret) = hub.twofa_key.open(&rec.info.id, &sealed) else {
+        tracing::error!(user = %rec.info.name, "a stored TOTP secret does not open with this hub's twofa.key");
+        return Err(ProtocolError::internal());
+    };
+    let (reason, accepted) = match totp::matching_step(&secret, code.expose(), unix(hub)) {
+        None => ("wrong 2fa code", false),
+        Some(step) => {
+            let (id, step) = (rec.info.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
+            if hub.db(move |s| s.accept_totp_step(&id, step)).await? {
+                ("", true)
+            } else {
+                ("2fa code already used", false)
+            }
+        }
+    };
+    if accepted {
+        return Ok(true);
+    }
+    let id = rec.info.id.clone();
+    let now = hub.now();
+    let until = super::lockout_delay(rec.failed_logins + 1).map(|d| now + d);
+    let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
+    let detail = serde_json::json!({ "from": from, "reason": reason, "failures": failures });
+    hub.audit(entry(hub, &rec.info, "login.fail", None, detail))
+        .await?;
+    Err(ProtocolError::new(
+        ErrorCode::TwoFactorRequired,
+        "the 2FA code is wrong or was already used: enter the code your app shows now",
+    ))
+}
+
+/// Before any session starts: refused while 2FA is required for the technician but not active.
+pub(super) async fn check_session_start(
+    hub: &Hub,
+    user: &UserInfo,
+    workstation: &str,
+) -> Result<(), ProtocolError> {
+    let st = status(hub, user).await?;
+    if st.state != TwoFactorState::Pending {
+        return Ok(());
+    }
+    let detail =
+        serde_json::json!({ "reason": "2fa required but not active", "workstation": workstation });
+    hub.audit(entry(hub, user, "connect.refused", None, detail))
+        .await?;
+    Err(ProtocolError::new(
+        ErrorCode::TwoFactorSetupRequired,
+        "two-factor authentication is required for you: activate it (user menu, Enable 2FA) before starting a session",
+    ))
+}
+
+/// Check the admin's own password again (admin 2FA changes).
+async fn reauthenticate(
+    hub: &Hub,
+    admin: &UserInfo,
+    password: &Secret,
+    what: &str,
+) -> Result<(), ProtocolError> {
+    if admin.role != Role::Admin {
+        return Err(forbidden("only admins change 2FA settings"));
+    }
+    let name = admin.name.clone();
+    let rec = hub.db(move |s| s.user_by_name(&name)).await?;
+    let password = password.expose().to_owned();
+    let ok = tokio::task::spawn_blocking(move || {
+        rec.is_some_and(|r| secrets::verify_password(&password, &r.password_hash))
+    })
+    .await
+    .map_err(|_| ProtocolError::internal())?;
+    if ok {
+        return Ok(());
+    }
+    let detail = serde_json::json!({ "reason": "wrong password", "change": what });
+    hub.audit(entry(hub, admin, "2fa.reauth_fail", None, detail))
+        .await?;
+    Err(ProtocolError::new(
+        ErrorCode::InvalidCredentials,
+        "your password is wrong: 2FA changes need your own password",
+    ))
+}
+
+/// The 2FA and users requests.
+pub(super) async fn handle(
+    hub: &Hub,
+    user: &UserInfo,
+    request: ConsoleRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    match request {
+        ConsoleRequest::TwoFactorStatus => Ok(ConsoleReply::TwoFactor {
+            status: status(hub, user).await?,
+        }),
+        ConsoleRequest::TwoFactorEnable => {
+            let id = user.id.clone();
+            let rec = hub.db(move |s| s.two_factor(&id)).await?;
+            if rec.secret.is_some() {
+                return Err(ProtocolError::new(
+                    ErrorCode::Conflict,
+                    "2FA is already active for you",
+                ));
+            }
+            let secret = totp::TotpSecret::generate().map_err(|_| ProtocolError::internal())?;
+            let uri = secret
+                .otpauth_uri(&user.name)
+                .map_err(|_| ProtocolError::internal())?;
+            let base32 = secret.base32().map_err(|_| ProtocolError::internal())?;
+            let sealed = hub
+                .twofa_key
+                .seal(&user.id, &secret)
+                .map_err(|_| ProtocolError::internal())?;
+            let id = user.id.clone();
+            hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
+                .await?;
+            hub.audit(entry(
+                hub,
+                user,
+                "2fa.enable",
+                Some(user.name.clone()),
+                serde_json::json!({}),
+            ))
+            .await?;
+            Ok(ConsoleReply::TwoFactorEnrolment {
+                uri,
+                secret: base32.into(),
+            })
+        }
+        ConsoleRequest::TwoFactorConfirm { code } => {
+            let id = user.id.clone();
+            let rec = hub.db(move |s| s.two_factor(&id)).await?;
+            if rec.secret.is_some() {
+                return Err(ProtocolError::new(
+                    ErrorCode::Conflict,
+                    "2FA is already active for you",
+                ));
+            }
+            let Some(sealed) = rec.pending else {
+                return Err(ProtocolError::bad_request(
+                    "no 2FA enrolment is waiting: enable 2FA first",
+                ));
+            };
+            let secret = hub
+                .twofa_key
+                .open(&user.id, &sealed)
+                .ok_or_else(ProtocolError::internal)?;
+            let step = totp::matching_step(&secret, code.expose(), unix(hub));
+            let activated = match step {
+                Some(step) => {
+                    let (id, step) = (user.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
+                    hub.db(move |s| s.activate_two_factor(&id, &sealed, step))
+                        .await?
+                }
+                None => false,
+            };
+            if !activated {
+                hub.audit(entry(
+                    hub,
+                    user,
+                    "2fa.confirm_fail",
+                    Some(user.name.clone()),
+                    serde_json::json!({ "reason": "wrong code" }),
+                ))
+                .await?;
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidCredentials,
+                    "that code is not valid: type the code your app shows now (and check the phone's clock)",
+                ));
+            }
+            // Logins made without a code end: the next one needs a code (this connection stays
+            // up until it closes; the console logs out at once).
+            let id = user.id.clone();
+            let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
+            hub.audit(entry(
+                hub,
+                user,
+                "2fa.confirm",
+                Some(user.name.clone()),
+                serde_json::json!({ "logins_revoked": revoked }),
+            ))
+            .await?;
+            Ok(ConsoleReply::TwoFactor {
+                status: status(hub, user).await?,
+            })
+        }
+        ConsoleRequest::ListUsers => {
+            if user.role != Role::Admin {
+                return Err(forbidden("only admins list users"));
+            }
+            let global = global_required(hub).await?;
+            let rows = hub.db(|s| s.users_two_factor()).await?;
+            let users = rows
+                .into_iter()
+                .map(|(info, rec)| UserTwoFactor {
+                    state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
+                    required: rec.required,
+                    id: info.id,
+                    name: info.name,
+                    email: info.email,
+                    role: info.role,
+                    team_id: info.team_id,
+                    team: info.team,
+                })
+                .collect();
+            Ok(ConsoleReply::Users { users, global })
+        }
+        ConsoleRequest::SetUserTwoFactor {
+            user: target,
+            required,
+            password,
+        } => {
+            if user.role != Role::Admin {
+                return Err(forbidden("only admins change 2FA settings"));
+            }
+            if global_required(hub).await? {
+                return Err(ProtocolError::new(
+                    ErrorCode::Conflict,
+                    "2FA is required for everyone: per-user settings are unavailable while the global setting is on",
+                ));
+            }
+            let what = if required { "require" } else { "unrequire" };
+            reauthenticate(hub, user, &password, what).await?;
+            let rows = hub.db(|s| s.users_two_factor()).await?;
+            let (info, _) = rows
+                .into_iter()
+                .find(|(u, _)| u.name == target || u.id == target)
+                .ok_or_else(|| ProtocolError::not_found("user"))?;
+            let id = info.id.clone();
+            hub.db(move |s| s.set_two_factor_required(&id, required))
+                .await?;
+            let detail =
+                serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
+            hub.audit(entry(
+                hub,
+                user,
+                &format!("2fa.{what}"),
+                Some(info.name.clone()),
+                detail,
+            ))
+            .await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::SetGlobalTwoFactor { required, password } => {
+            let what = if required { "global on" } else { "global off" };
+            reauthenticate(hub, user, &password, what).await?;
+            let value = if required { "on" } else { "off" };
+            hub.db(move |s| s.set_setting(GLOBAL_SETTING, value))
+                .await?;
+            hub.audit(entry(
+                hub,
+                user,
+                "2fa.global",
+                None,
+                serde_json::json!({ "required": required }),
+            ))
+            .await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::SearchAudit {
+            query,
+            limit,
+            before,
+        } => {
+            let limit = limit.clamp(1, 1000);
+            let scope = (user.role != Role::Admin).then(|| user.team_id.clone());
+            let records = hub
+                .db(move |s| s.search_audit(scope.as_ref(), &query, limit, before))
+                .await?;
+            Ok(ConsoleReply::Audit { records })
+        }
+        _ => Err(ProtocolError::bad_request("not a 2FA request")),
+    }
+}
