@@ -93,6 +93,12 @@ pub struct LoginArgs {
     /// Trust the certificate the hub presents now, on first use (as ssh's accept-new).
     #[arg(long)]
     pub accept_new: bool,
+    /// Log in with support credentials (user name, password and --code) instead of an account.
+    #[arg(long, requires = "code")]
+    pub guest: bool,
+    /// The six-digit security code of support credentials (with --guest).
+    #[arg(long, requires = "guest")]
+    pub code: Option<String>,
 }
 
 /// Errors shown to the user, with the exit code they map to.

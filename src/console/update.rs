@@ -1945,6 +1945,12 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Groups { .. } => "groups",
         ConsoleReply::Watching { .. } => "watching",
         ConsoleReply::Done => "done",
+        ConsoleReply::GuestLoggedIn { .. } => "guest_logged_in",
+        ConsoleReply::GuestResumed { .. } => "guest_resumed",
+        ConsoleReply::CredentialsIssued { .. } => "credentials_issued",
+        ConsoleReply::CredentialsAlreadyActive { .. } => "credentials_already_active",
+        ConsoleReply::Credentials { .. } => "credentials",
+        ConsoleReply::Credential { .. } => "credential",
     }
 }
 

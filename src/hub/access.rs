@@ -315,9 +315,15 @@ impl Hub {
         view_only: bool,
     ) -> Result<SessionInfo, ProtocolError> {
         let row = self.team_workstation(&user.team_id, key).await?;
+        // Guests: only their target, view only without the control scope.
+        let guest = super::credentials::check_session_start(self, user, &row).await?;
+        let view_only = view_only || guest.as_ref().is_some_and(|g| !g.scopes.control);
+        let counted = guest
+            .as_ref()
+            .map_or_else(|| user.clone(), |g| g.counted_as(user));
         self.require_online(&row, "it can only be reached while its agent is connected")?;
         let ws = row.info.clone();
-        let (uid, wid) = (user.id.clone(), ws.id.clone());
+        let (uid, wid) = (counted.id.clone(), ws.id.clone());
         let (failures, locked_until) = self.db(move |s| s.connect_lock(&uid, &wid)).await?;
         let now = self.now();
         if let Some(until) = locked_until.filter(|t| *t > now) {
@@ -355,6 +361,7 @@ impl Hub {
             technician: technician(user),
             secret,
             view_only,
+            support_credentials: guest.is_some(),
         };
         if !self.send_to_agent(&ws.id, &ask) {
             self.attempts
@@ -384,7 +391,7 @@ impl Hub {
 
         match outcome {
             ConnectOutcome::Allowed { method, secrets } => {
-                let (uid, wid) = (user.id.clone(), ws.id.clone());
+                let (uid, wid) = (counted.id.clone(), ws.id.clone());
                 self.db(move |s| s.reset_connect_failures(&uid, &wid))
                     .await?;
                 let session = SessionInfo {
@@ -421,6 +428,9 @@ impl Hub {
                             unwatched_since: None,
                         },
                     );
+                if let Some(g) = &guest {
+                    self.credentials.track_session(&session.id, &g.credential);
+                }
                 self.publish(
                     &row.team_id,
                     HubEvent::Session {
@@ -443,7 +453,7 @@ impl Hub {
                 let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
                 err.refusal = Some(reason);
                 if reason.is_secret_failure() {
-                    err.retry_after_secs = self.count_secret_failure(user, &row).await?;
+                    err.retry_after_secs = self.count_secret_failure(&counted, &row).await?;
                     if let Some(wait) = err.retry_after_secs {
                         err.message = format!(
                             "{}; locked out for {wait} s after repeated failures",

@@ -11,6 +11,7 @@ pub mod store;
 mod access;
 mod agents;
 mod consoles;
+mod credentials;
 mod relay;
 mod server;
 
@@ -71,6 +72,12 @@ impl Default for Limits {
 /// Where the hub's time comes from (injected so tests can step it).
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Changes whenever the clock jumps (a test's manual clock), so timers on it re-plan.
+    /// The real clock never jumps.
+    fn jumps(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        None
+    }
 }
 
 /// The real clock.
@@ -129,6 +136,8 @@ pub struct Hub {
     /// Viewers' streams of open sessions.
     streams: Mutex<HashMap<crate::protocol::StreamId, relay::Route>>,
     next_stream: std::sync::atomic::AtomicU64,
+    /// Guests of support credentials: their connections, sessions and the expiry timer.
+    credentials: credentials::Registry,
 }
 
 impl Hub {
@@ -174,6 +183,7 @@ impl Hub {
             sessions: Mutex::default(),
             streams: Mutex::default(),
             next_stream: 1.into(),
+            credentials: credentials::Registry::default(),
         }))
     }
 
