@@ -80,6 +80,34 @@ pub enum Action {
     Yes,
     /// Answer no to a question.
     No,
+    /// Support credentials for the selected workstation, or for all of the selected client's.
+    SupportCredentials,
+    /// On the login form: switch between a technician's login and a guest's.
+    GuestLogin,
+    /// Turn the focused choice on or off.
+    Toggle,
+    /// The previous preset duration.
+    Shorter,
+    /// The next preset duration.
+    Longer,
+    /// One hour less.
+    HourLess,
+    /// One hour more.
+    HourMore,
+    /// Copy the hub's address.
+    CopyHub,
+    /// Copy the user name.
+    CopyUser,
+    /// Copy the password.
+    CopyPassword,
+    /// Copy the security code.
+    CopyCode,
+    /// Copy the expiry time.
+    CopyExpiry,
+    /// Revoke the support credentials shown.
+    RevokeCredentials,
+    /// Revoke the support credentials shown and issue new ones.
+    RegenerateCredentials,
 }
 
 impl Action {
@@ -122,6 +150,20 @@ impl Action {
             Action::Cancel => "cancel",
             Action::Yes => "yes",
             Action::No => "no",
+            Action::SupportCredentials => "support_credentials",
+            Action::GuestLogin => "guest_login",
+            Action::Toggle => "toggle",
+            Action::Shorter => "shorter",
+            Action::Longer => "longer",
+            Action::HourLess => "hour_less",
+            Action::HourMore => "hour_more",
+            Action::CopyHub => "copy_hub",
+            Action::CopyUser => "copy_user",
+            Action::CopyPassword => "copy_password",
+            Action::CopyCode => "copy_code",
+            Action::CopyExpiry => "copy_expiry",
+            Action::RevokeCredentials => "revoke_credentials",
+            Action::RegenerateCredentials => "regenerate_credentials",
         }
     }
 }
@@ -152,6 +194,11 @@ mod tests {
             Action::ZoomOut,
             Action::PanLeft,
             Action::PanRight,
+            Action::SupportCredentials,
+            Action::GuestLogin,
+            Action::HourLess,
+            Action::CopyPassword,
+            Action::RegenerateCredentials,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

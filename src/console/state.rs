@@ -69,6 +69,8 @@ pub struct State {
     pub quitting: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
+    /// Logged in as a guest with support credentials: what they allow.
+    pub guest: Option<crate::protocol::GuestInfo>,
 }
 
 impl State {
@@ -105,6 +107,7 @@ impl State {
             quitting: false,
             dirty: true,
             color_depth: ColorDepth::TrueColor,
+            guest: None,
         }
     }
 
@@ -119,6 +122,7 @@ impl State {
             (Some(Dialog::Secret(_)), _) => Layer::Secret,
             (Some(Dialog::Connecting(_)), _) => Layer::Connecting,
             (Some(Dialog::ConfirmWithdraw { .. }), _) => Layer::Confirm,
+            (Some(Dialog::Credentials(dialog)), _) => dialog.layer(),
             (None, Screen::Login) => Layer::Login,
             (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
                 match self.viewer.as_ref().map(|v| v.mode) {
@@ -453,6 +457,11 @@ pub struct LoginForm {
     pub error: Option<String>,
     /// Neutral news (a saved login was refused, a hub was not trusted).
     pub notice: Option<String>,
+    /// Guest login: support credentials (user, password and security code) instead of an
+    /// account.
+    pub guest: bool,
+    /// The security code of support credentials (guest login only).
+    pub code: TextInput,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -461,6 +470,8 @@ pub enum LoginField {
     Hub,
     User,
     Password,
+    /// The security code (guest login only).
+    Code,
 }
 
 impl LoginField {
@@ -468,7 +479,7 @@ impl LoginField {
         match self {
             LoginField::Hub => LoginField::User,
             LoginField::User => LoginField::Password,
-            LoginField::Password => LoginField::Hub,
+            LoginField::Password | LoginField::Code => LoginField::Hub,
         }
     }
 
@@ -534,6 +545,8 @@ pub enum Dialog {
         /// Still only requested (withdrawing cancels the request).
         requested: bool,
     },
+    /// Support credentials: choose, see them once, or decide about active ones.
+    Credentials(CredentialsDialog),
 }
 
 /// The masked secret prompt. The typed value lives here only until it is sent.
@@ -625,6 +638,10 @@ pub enum Pending {
     /// `Watch` for the live terminal (opening it, or a new size).
     Watch {
         session: SessionId,
+    },
+    /// Issue, revoke or regenerate support credentials (the dialog shows the answer).
+    Credentials {
+        target_label: String,
     },
 }
 
@@ -741,6 +758,66 @@ impl TextInput {
             _ => return false,
         }
         true
+    }
+}
+
+/// The support credentials dialog (`c` on the main screen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsDialog {
+    pub target: crate::protocol::CredentialTarget,
+    /// The workstation's host name or the client's name.
+    pub target_label: String,
+    pub stage: CredentialsStage,
+}
+
+impl CredentialsDialog {
+    pub fn layer(&self) -> Layer {
+        match self.stage {
+            CredentialsStage::Choose(_) | CredentialsStage::Waiting { .. } => {
+                Layer::CredentialsForm
+            }
+            CredentialsStage::Revealed { .. } => Layer::CredentialsReveal,
+            CredentialsStage::AlreadyActive { .. } => Layer::CredentialsActive,
+        }
+    }
+}
+
+/// Where the support credentials dialog is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsStage {
+    /// Choosing the duration and the scopes.
+    Choose(CredentialsChoice),
+    /// The hub is issuing, revoking or regenerating (`what` says which).
+    Waiting { what: String },
+    /// Shown once: after the dialog closes nothing can show them again.
+    Revealed {
+        credential: crate::protocol::CredentialInfo,
+        reveal: crate::protocol::RevealedCredential,
+    },
+    /// This technician's credentials for the target are still valid.
+    AlreadyActive {
+        credential: crate::protocol::CredentialInfo,
+        message: String,
+    },
+}
+
+/// The choices of the support credentials form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialsChoice {
+    /// 1 to 168 (7 days).
+    pub hours: u32,
+    pub scopes: crate::protocol::CredentialScopes,
+    /// The focused row: 0 duration, 1 control, 2 chat, 3 history.
+    pub row: usize,
+}
+
+impl Default for CredentialsChoice {
+    fn default() -> Self {
+        Self {
+            hours: 8,
+            scopes: crate::protocol::CredentialScopes::default(),
+            row: 0,
+        }
     }
 }
 

@@ -276,6 +276,7 @@ fn text_field(state: &mut State) -> Option<&mut TextInput> {
             LoginField::Hub => &mut state.login.hub,
             LoginField::User => &mut state.login.user,
             LoginField::Password => &mut state.login.password,
+            LoginField::Code => &mut state.login.code,
         }),
         Layer::Filter => Some(&mut state.filter),
         Layer::Input => match &mut state.dialog {
@@ -366,6 +367,9 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Secret => on_secret_action(state, action),
         Layer::Connecting => on_connecting_action(state, action),
         Layer::Confirm => on_confirm_action(state, action),
+        Layer::CredentialsForm | Layer::CredentialsReveal | Layer::CredentialsActive => {
+            credentials::on_action(state, action)
+        }
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -390,7 +394,16 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
 }
 
 fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
+    if state.guest.is_some() && credentials::technician_only(action) {
+        set_status(
+            state,
+            StatusKind::Warning,
+            "Not available with support credentials: ask the technician who gave them to you.",
+        );
+        return Vec::new();
+    }
     match action {
+        Action::SupportCredentials => return credentials::open(state),
         Action::Help => state.dialog = Some(Dialog::Help { scroll: 0 }),
         Action::FocusNext | Action::FocusPrev => {
             state.focus = match state.focus {
@@ -1221,10 +1234,14 @@ pub fn normalize_hub(hub: &str) -> String {
 
 fn on_login_action(state: &mut State, action: Action) -> Vec<Effect> {
     let form = &mut state.login;
+    let guest = form.guest;
     match action {
-        Action::FocusNext => form.field = form.field.next(),
-        Action::FocusPrev => form.field = form.field.prev(),
-        Action::Confirm if form.field != LoginField::Password => form.field = form.field.next(),
+        Action::GuestLogin if !form.phase.busy() => credentials::toggle_guest(state),
+        Action::FocusNext => form.field = credentials::next_field(guest, form.field),
+        Action::FocusPrev => form.field = credentials::prev_field(guest, form.field),
+        Action::Confirm if form.field != credentials::last_field(guest) => {
+            form.field = credentials::next_field(guest, form.field);
+        }
         Action::Confirm if !form.phase.busy() => return submit_login(state),
         Action::Cancel if form.phase.busy() => {
             // Replies to the abandoned attempt are ignored: they find no session.
@@ -1253,6 +1270,11 @@ fn submit_login(state: &mut State) -> Vec<Effect> {
             LoginField::Password,
             form.password.value.is_empty(),
             "Type your password.",
+        ),
+        (
+            LoginField::Code,
+            form.guest && form.code.value.trim().is_empty(),
+            "Type the six-digit security code.",
         ),
     ];
     if let Some((field, _, message)) = missing.into_iter().find(|(_, empty, _)| *empty) {
@@ -1292,6 +1314,15 @@ fn password_login(state: &mut State, hub: String, fingerprint: String) -> Vec<Ef
         user: None,
         remember: true,
     });
+    if state.login.guest {
+        return vec![Effect::Net(NetCommand::GuestLogin {
+            hub,
+            fingerprint,
+            user: state.login.user.value.trim().to_owned(),
+            password: state.login.password.value.clone(),
+            code: state.login.code.value.trim().to_owned(),
+        })];
+    }
     vec![Effect::Net(NetCommand::Login {
         hub,
         fingerprint,
@@ -1330,6 +1361,8 @@ fn back_to_form(state: &mut State, error: Option<String>) {
     state.screen = Screen::Login;
     state.login.phase = LoginPhase::Editing;
     state.login.password.clear();
+    state.login.code.clear();
+    state.guest = None;
     state.login.error = error;
     state.login.field = if state.login.user.value.is_empty() {
         LoginField::User
@@ -1435,7 +1468,15 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             Vec::new()
         }
         NetEvent::LoggedIn { .. } if state.session.is_none() => Vec::new(), // an abandoned attempt
-        NetEvent::LoggedIn { user, token } => on_logged_in(state, user, token),
+        NetEvent::LoggedIn { user, token } => {
+            state.guest = None;
+            on_logged_in(state, user, token)
+        }
+        NetEvent::GuestLoggedIn { .. } if state.session.is_none() => Vec::new(),
+        NetEvent::GuestLoggedIn { user, guest, token } => {
+            state.guest = Some(*guest);
+            on_logged_in(state, user, token)
+        }
         NetEvent::LoginFailed { error } => {
             let fallback = matches!(state.login.phase, LoginPhase::Resuming { fallback: true });
             // The link task resumes by itself after a reconnect; a refusal then means the token died.
@@ -1531,6 +1572,7 @@ fn on_logged_in(
     state.connection = Connection::Connected;
     state.login.phase = LoginPhase::Editing;
     state.login.password.clear();
+    state.login.code.clear();
     state.login.error = None;
     let mut effects = Vec::new();
     if let Some(session) = &mut state.session {
@@ -1588,6 +1630,9 @@ fn on_reply(
     pending: Pending,
     result: Result<ConsoleReply, ProtocolError>,
 ) -> Vec<Effect> {
+    if let Pending::Credentials { target_label } = &pending {
+        return credentials::on_reply(state, target_label, result);
+    }
     let error = match result {
         Ok(reply) => return on_reply_ok(state, pending, reply),
         Err(error) => error,
@@ -1599,6 +1644,9 @@ fn on_reply(
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
         Pending::ListSessions => "Loading sessions".to_owned(),
+        Pending::Credentials { target_label } => {
+            format!("Support credentials for {target_label}")
+        }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
         Pending::RequestAccess {
@@ -1954,7 +2002,10 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
     }
 }
 
+mod credentials;
 mod viewer;
+
+pub use credentials::{guest_banner, hours_label};
 
 #[cfg(test)]
 mod tests;

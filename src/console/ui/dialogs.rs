@@ -139,6 +139,7 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
                 withdraw_lines(state, theme, text_width, hostname, *requested, open),
             )
         }
+        Dialog::Credentials(dialog) => super::credentials::dialog(state, theme, text_width, dialog),
         Dialog::Help { .. } => return,
     };
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);

@@ -26,11 +26,14 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         value: "•".repeat(form.password.value.chars().count()),
         cursor: form.password.cursor,
     };
-    let fields = [
+    let mut fields = vec![
         (LoginField::Hub, "Hub", &form.hub),
         (LoginField::User, "User", &form.user),
         (LoginField::Password, "Password", &masked),
     ];
+    if form.guest {
+        fields.push((LoginField::Code, "Code", &form.code));
+    }
     for (field, label, input) in fields {
         let focused = field == form.field && !form.phase.busy();
         let label_style = theme.style(if focused { Role::Accent } else { Role::Muted });
@@ -96,7 +99,11 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         .border_type(BorderType::Rounded)
         .border_style(theme.style(Role::BorderFocused))
         .title(Span::styled(
-            " Tether · log in to a hub ",
+            if form.guest {
+                " Tether · guest login (support credentials) "
+            } else {
+                " Tether · log in to a hub "
+            },
             theme.style(Role::Title),
         ));
     let inner = block.inner(rect);

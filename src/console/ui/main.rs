@@ -81,7 +81,13 @@ fn draw_header(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     ]];
     if let Some(session) = &state.session {
         segments.push(vec![Span::raw(hub_key(&session.hub))]);
-        if let Some(user) = &session.user {
+        if let Some(banner) = crate::console::update::guest_banner(state) {
+            // A guest: what the support credentials allow, instead of team and role.
+            segments.push(vec![
+                Span::styled("  │  ", muted),
+                Span::styled(banner, theme.style(Role::Warning)),
+            ]);
+        } else if let Some(user) = &session.user {
             segments.push(vec![
                 Span::styled("  │  ", muted),
                 Span::raw(user.name.clone()),
