@@ -972,14 +972,14 @@ impl Default for Keymap {
             b(
                 L::CredentialsForm,
                 A::Shorter,
-                &[c('h'), k(K::Left)],
+                &[k(K::Left), c('h')],
                 "A shorter preset duration (1, 4, 8, 24, 72 hours, 7 days)",
                 None,
             ),
             b(
                 L::CredentialsForm,
                 A::Longer,
-                &[c('l'), k(K::Right)],
+                &[k(K::Right), c('l')],
                 "A longer preset duration",
                 Some("duration"),
             ),
