@@ -34,7 +34,7 @@ struct Rig {
     acme1: String,
     acme2: String,
     other: String,
-    _agents: Vec<(TestAgent, tempfile::TempDir)>,
+    agents: Vec<(TestAgent, tempfile::TempDir)>,
 }
 
 async fn online(events: &mut UnboundedReceiver<HubEvent>, ws: &str) {
@@ -71,7 +71,7 @@ async fn rig(hub: TestHub) -> Rig {
         acme1: ids[0].clone(),
         acme2: ids[1].clone(),
         other: ids[2].clone(),
-        _agents: agents,
+        agents,
     }
 }
 
@@ -212,7 +212,25 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
     assert!(reveal.code.expose().bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(reveal.hub, r.hub.url);
 
-    let (g, _gevents) = guest(&r.hub, &reveal).await;
+    let (g, mut gevents) = guest(&r.hub, &reveal).await;
+    // Live events: the team's changes elsewhere never reach the guest. Published in this
+    // order, the guest's first workstation event must be the target's.
+    for target in [&r.other, &r.acme2, &r.acme1] {
+        r.ann
+            .request(ConsoleRequest::RequestAccess {
+                workstation: target.clone(),
+            })
+            .await
+            .expect("request access");
+    }
+    match wait_event(&mut gevents, Duration::from_secs(5), |e| {
+        matches!(e, HubEvent::Workstation { .. } | HubEvent::Client { .. })
+    })
+    .await
+    {
+        HubEvent::Workstation { workstation } => assert_eq!(workstation.id, r.acme1),
+        other => panic!("unexpected {other:?}"),
+    }
     // Lists hold only the target.
     let ConsoleReply::Workstations { workstations } = g
         .request(ConsoleRequest::ListWorkstations { client: None })
@@ -596,4 +614,48 @@ async fn wrong_guest_logins_get_one_answer_and_count_toward_the_lockout() {
     let actions = audit_actions(&r.ann).await;
     assert!(actions.iter().any(|a| a == "login.fail"));
     assert!(actions.iter().any(|a| a == "login.locked"));
+}
+
+#[tokio::test]
+async fn a_guest_still_needs_the_workstations_secret() {
+    let mut r = rig(TestHub::start().await).await;
+    let agent = &r.agents[0].0;
+    agent
+        .shared
+        .set_passcode_enabled(true)
+        .await
+        .expect("passcode on");
+    let acme1 = r.acme1.clone();
+    wait_event(&mut r.events, Duration::from_secs(5), |e| {
+        matches!(e, HubEvent::Workstation { workstation: w } if w.id == acme1 && w.requires.passcode)
+    })
+    .await;
+    let passcode = agent
+        .shared
+        .policy()
+        .passcode()
+        .expect("passcode")
+        .formatted()
+        .expose()
+        .to_owned();
+    let (_, reveal) = issue_new(&r.ann, ws(&r.acme1), 60, CONTROL).await;
+    let (g, _e) = guest(&r.hub, &reveal).await;
+    let missing = connect(&g, &r.acme1, false)
+        .await
+        .expect_err("the passcode is required");
+    assert!(missing.message.contains("requires"), "{}", missing.message);
+    let with = match g
+        .request(ConsoleRequest::Connect {
+            workstation: r.acme1.clone(),
+            secret: Some(passcode.as_str().into()),
+            view_only: false,
+        })
+        .await
+        .expect("the passcode works")
+    {
+        ConsoleReply::Session { session } => session,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(with.method, AuthMethod::SupportCredentials);
+    assert!(!with.secrets.is_empty());
 }
