@@ -1226,3 +1226,67 @@ fn guest_login_form() {
     );
     insta::assert_snapshot!("guest_login_80x24", screen);
 }
+
+#[test]
+fn guest_main_screen() {
+    let mut state = new_state();
+    resize(&mut state, 80, 24);
+    update::start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FINGERPRINT.into(),
+            token: "guest-token".into(),
+        },
+    );
+    let guest = tether::protocol::GuestInfo {
+        credential: "sc_7".into(),
+        target: tether::protocol::CredentialTarget::Workstation {
+            workstation: "w1".into(),
+        },
+        target_label: "reception-pc".into(),
+        scopes: tether::protocol::CredentialScopes::default(),
+        issued_by: "ann".into(),
+        expires_at: now() + Duration::hours(8),
+    };
+    let user = UserInfo {
+        id: "sc_7".into(),
+        name: "guest-k7m2q9tx".into(),
+        ..technician()
+    };
+    let effects = update::update(
+        &mut state,
+        Msg::Net(NetEvent::GuestLoggedIn {
+            user,
+            guest: Box::new(guest),
+            token: None,
+        }),
+    );
+    // The hub answers a guest's lists with the target only.
+    for (id, body) in requests(&effects) {
+        let result = match body {
+            ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+                clients: vec![client(ACME.0, ACME.1)],
+            }),
+            ConsoleRequest::ListWorkstations { client: None } => Ok(ConsoleReply::Workstations {
+                workstations: sample_workstations()
+                    .into_iter()
+                    .filter(|w| w.id == "w1")
+                    .collect(),
+            }),
+            ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions { sessions: vec![] }),
+            other => panic!("unexpected request {other:?}"),
+        };
+        update::update(&mut state, Msg::Net(NetEvent::Reply { id, result }));
+    }
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("Guest · reception-pc · view only"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("unattended"),
+        "no technician verbs in the footer: {screen}"
+    );
+    insta::assert_snapshot!("guest_main_80x24", screen);
+}

@@ -258,6 +258,16 @@ impl State {
         use super::action::Action as A;
         let selected = self.selected();
         match action {
+            // A guest's support credentials allow none of a technician's verbs.
+            A::RequestAccess
+            | A::WithdrawAccess
+            | A::AddClient
+            | A::ShowLink
+            | A::SupportCredentials
+                if self.guest.is_some() =>
+            {
+                false
+            }
             A::Connect | A::ConnectViewOnly => {
                 selected.is_some_and(|w| w.presence != Presence::Offline)
             }

@@ -1478,6 +1478,7 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             on_logged_in(state, user, token)
         }
         NetEvent::LoginFailed { error } => {
+            let was_guest = state.guest.is_some();
             let fallback = matches!(state.login.phase, LoginPhase::Resuming { fallback: true });
             // The link task resumes by itself after a reconnect; a refusal then means the token died.
             let was_logged_in = state.screen == Screen::Main;
@@ -1490,7 +1491,15 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
                 .as_ref()
                 .filter(|s| s.remember && token_refused && (fallback || was_logged_in))
                 .map(|s| Effect::ForgetLogin { hub: s.hub.clone() });
-            if fallback {
+            if was_guest && token_refused {
+                back_to_form(
+                    state,
+                    Some(
+                        "Your support credentials ended (expired or revoked): ask your technician for new ones."
+                            .to_owned(),
+                    ),
+                );
+            } else if fallback {
                 back_to_form(state, None);
                 state.login.notice = Some(format!(
                     "Your saved login was refused ({}). Log in again.",

@@ -739,6 +739,7 @@ mod tests {
             Some("Guest · reception · view only · until 17:30 UTC")
         );
         // Technicians' verbs are not offered to a guest.
+        assert!(!state.can(Action::RequestAccess) && !state.can(Action::SupportCredentials));
         assert!(requests(&key(&mut state, KeyCode::Char('a'))).is_empty());
         assert!(state.dialog.is_none());
         key(&mut state, KeyCode::Char('c'));
@@ -752,5 +753,15 @@ mod tests {
         );
         assert!(state.guest.is_none());
         assert!(guest_banner(&state).is_none());
+        assert_eq!(state.screen, Screen::Login);
+        assert!(
+            state
+                .login
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("support credentials ended")),
+            "{:?}",
+            state.login.error
+        );
     }
 }
