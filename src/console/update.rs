@@ -505,7 +505,10 @@ fn connect(state: &mut State, view_only: bool) -> Vec<Effect> {
         lockout_status(state, &w.hostname, until);
         return Vec::new();
     }
-    let attended = w.unattended != UnattendedState::Granted;
+    // A guest's support credentials authorise the connection: nobody is asked.
+    let attended = w.unattended != UnattendedState::Granted && state.guest.is_none();
+    // A guest without the control scope gets view only whatever is asked (the hub enforces it).
+    let view_only = view_only || state.guest.as_ref().is_some_and(|g| !g.scopes.control);
     if w.requires.any() {
         state.dialog = Some(Dialog::Secret(SecretPrompt {
             workstation: w.id,

@@ -738,6 +738,28 @@ mod tests {
             guest_banner(&state).as_deref(),
             Some("Guest · reception · view only · until 17:30 UTC")
         );
+        // A view-only guest's connection is view only, and nobody is asked to accept.
+        state.workstations = main_screen().workstations;
+        state.selected_workstation = Some("w1".into());
+        let effects = key(&mut state, KeyCode::Enter);
+        assert!(
+            matches!(
+                &requests(&effects)[..],
+                [(
+                    _,
+                    ConsoleRequest::Connect {
+                        view_only: true,
+                        ..
+                    }
+                )]
+            ),
+            "{effects:?}"
+        );
+        assert!(matches!(
+            &state.dialog,
+            Some(Dialog::Connecting(d)) if d.view_only && !d.attended
+        ));
+        state.dialog = None;
         // Technicians' verbs are not offered to a guest.
         assert!(!state.can(Action::RequestAccess) && !state.can(Action::SupportCredentials));
         assert!(requests(&key(&mut state, KeyCode::Char('a'))).is_empty());
