@@ -340,6 +340,33 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
             "{action} in {actions:?}"
         );
     }
+    // Both uses are recorded against the credentials: the login and the session.
+    let ConsoleReply::Audit { records } = r
+        .ann
+        .request(ConsoleRequest::ListAudit {
+            limit: 1000,
+            before: None,
+        })
+        .await
+        .expect("audit")
+    else {
+        panic!("not audit")
+    };
+    let uses: Vec<&str> = records
+        .iter()
+        .filter(|a| a.action == "credentials.use" && a.target.as_deref() == Some(cred.id.as_str()))
+        .filter_map(|a| a.detail["use"].as_str())
+        .collect();
+    assert!(
+        uses.contains(&"guest login") && uses.contains(&"guest session"),
+        "{uses:?}"
+    );
+    let start = records
+        .iter()
+        .find(|a| a.action == "session.start" && a.actor == reveal.user)
+        .expect("the guest's session start");
+    assert_eq!(start.detail["method"], "support credentials");
+    assert_eq!(start.actor_email.as_deref(), Some("ann@example.com"));
 }
 
 #[tokio::test]

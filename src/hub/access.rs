@@ -429,7 +429,7 @@ impl Hub {
                         },
                     );
                 if let Some(g) = &guest {
-                    self.credentials.track_session(&session.id, &g.credential);
+                    super::credentials::session_started(self, user, g, &session).await?;
                 }
                 self.publish(
                     &row.team_id,

@@ -107,7 +107,7 @@ impl Registry {
             .subscribe()
     }
 
-    pub(super) fn track_session(&self, session: &SessionId, credential: &CredentialId) {
+    fn track_session(&self, session: &SessionId, credential: &CredentialId) {
         self.sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -700,6 +700,34 @@ pub(super) async fn check_session_start(
         return Err(ProtocolError::not_found("workstation"));
     }
     Ok(Some(grant))
+}
+
+/// A guest's session opened: tracked (expiry and revocation end it) and audited as a use of
+/// the credentials.
+pub(super) async fn session_started(
+    hub: &Hub,
+    user: &UserInfo,
+    grant: &GuestGrant,
+    session: &SessionInfo,
+) -> Result<(), ProtocolError> {
+    hub.credentials
+        .track_session(&session.id, &grant.credential);
+    hub.audit(audit(
+        hub,
+        &user.name,
+        Some(&user.email),
+        Some(&user.team_id),
+        "credentials.use",
+        Some(grant.credential.clone()),
+        serde_json::json!({
+            "use": "guest session",
+            "session": session.id,
+            "workstation": session.workstation_id,
+            "hostname": session.hostname,
+            "view_only": session.view_only,
+        }),
+    ))
+    .await
 }
 
 impl GuestGrant {
