@@ -234,6 +234,61 @@ mod tests {
     }
 
     #[test]
+    fn requests_and_replies_round_trip_and_never_print_secrets() {
+        use crate::protocol::{ConsoleReply, ConsoleRequest, Request};
+        let login = Request {
+            id: 3,
+            body: ConsoleRequest::GuestLogin {
+                version: 1,
+                user: "guest-ab".into(),
+                password: "Zq7pW3mK9xR2tB6nV4cH".into(),
+                code: "402913".into(),
+            },
+        };
+        let json = serde_json::to_string(&login).expect("encode");
+        assert_eq!(
+            serde_json::from_str::<Request<ConsoleRequest>>(&json).expect("decode"),
+            login
+        );
+        assert!(!format!("{login:?}").contains("Zq7pW3"), "redacted in logs");
+        assert!(!format!("{login:?}").contains("402913"), "redacted in logs");
+        let now = Utc::now();
+        let reveal = RevealedCredential {
+            hub: "wss://h:1".into(),
+            fingerprint: "SHA256:aa".into(),
+            user: "guest-ab".into(),
+            password: "Zq7pW3mK9xR2tB6nV4cH".into(),
+            code: "402913".into(),
+            expires_at: now,
+        };
+        let info = CredentialInfo {
+            id: "sc_1".into(),
+            user: "guest-ab".into(),
+            target: CredentialTarget::Workstation {
+                workstation: "ws_1".into(),
+            },
+            target_label: "pc".into(),
+            scopes: CredentialScopes::default(),
+            issued_by: "ann".into(),
+            issued_at: now,
+            expires_at: now,
+            revoked_at: None,
+            state: CredentialState::Active,
+        };
+        let reply = ConsoleReply::CredentialsIssued {
+            credential: Box::new(info),
+            reveal: Box::new(reveal.clone()),
+        };
+        let json = serde_json::to_string(&reply).expect("encode");
+        assert_eq!(
+            serde_json::from_str::<ConsoleReply>(&json).expect("decode"),
+            reply
+        );
+        assert!(!format!("{reply:?}").contains("Zq7pW3"));
+        assert!(reveal.block().contains("Security code: 402913"));
+    }
+
+    #[test]
     fn targets_and_scopes_round_trip() {
         let t = CredentialTarget::Client {
             client: "cl_1".into(),
