@@ -102,6 +102,8 @@ pub(super) struct Registry {
 impl Registry {
     fn subscribe(&self, credential: &CredentialId) -> watch::Receiver<Option<&'static str>> {
         let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget credentials whose guests have all gone.
+        ends.retain(|_, tx| tx.receiver_count() > 0);
         ends.entry(credential.clone())
             .or_insert_with(|| watch::channel(None).0)
             .subscribe()
