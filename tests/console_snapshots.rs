@@ -1112,3 +1112,244 @@ fn screenshots() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Support credentials (issue 5)
+
+/// Logged in, a workstation selected, and `c` pressed: the issue form, with control and
+/// history turned on and 24 hours chosen.
+fn credentials_form(width: u16, height: u16) -> State {
+    let mut state = logged_in(width, height);
+    assert!(requests(&press(&mut state, KeyCode::Char('c'))).is_empty());
+    press(&mut state, KeyCode::Right);
+    press(&mut state, KeyCode::Down);
+    press(&mut state, KeyCode::Char(' '));
+    press(&mut state, KeyCode::Down);
+    press(&mut state, KeyCode::Down);
+    press(&mut state, KeyCode::Char(' '));
+    state
+}
+
+fn sample_credential(
+    target: tether::protocol::CredentialTarget,
+    label: &str,
+) -> tether::protocol::CredentialInfo {
+    tether::protocol::CredentialInfo {
+        id: "sc_7".into(),
+        user: "guest-k7m2q9tx".into(),
+        target,
+        target_label: label.into(),
+        scopes: tether::protocol::CredentialScopes {
+            control: true,
+            chat: false,
+            history: true,
+        },
+        issued_by: "ann".into(),
+        issued_at: now(),
+        expires_at: now() + Duration::hours(24),
+        revoked_at: None,
+        state: tether::protocol::CredentialState::Active,
+    }
+}
+
+/// The form submitted; returns the request id and its target.
+fn issue_from_form(state: &mut State) -> (u64, tether::protocol::CredentialTarget, String) {
+    let effects = press(state, KeyCode::Enter);
+    let [
+        (
+            id,
+            ConsoleRequest::IssueCredentials {
+                target,
+                minutes,
+                scopes,
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected one IssueCredentials, got {effects:?}");
+    };
+    assert_eq!(*minutes, 24 * 60);
+    assert!(scopes.control && scopes.history && !scopes.chat);
+    let label = match target {
+        tether::protocol::CredentialTarget::Workstation { workstation } => state
+            .workstations
+            .iter()
+            .find(|w| &w.id == workstation)
+            .map(|w| w.hostname.clone())
+            .expect("a listed workstation"),
+        other => panic!("expected a workstation target, got {other:?}"),
+    };
+    (*id, target.clone(), label)
+}
+
+#[test]
+fn credentials_issue_dialog() {
+    let state = credentials_form(80, 24);
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("24 hours") && screen.contains("[x]"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("credentials_issue_80x24", screen);
+}
+
+#[test]
+fn credentials_reveal_once_dialog() {
+    let mut state = credentials_form(80, 24);
+    let (id, target, label) = issue_from_form(&mut state);
+    let reveal = tether::protocol::RevealedCredential {
+        hub: HUB.into(),
+        fingerprint: FINGERPRINT.into(),
+        user: "guest-k7m2q9tx".into(),
+        password: "Zq7pW3mK9xR2tB6nV4cH".into(),
+        code: "402913".into(),
+        expires_at: now() + Duration::hours(24),
+    };
+    reply(
+        &mut state,
+        id,
+        Ok(ConsoleReply::CredentialsIssued {
+            credential: Box::new(sample_credential(target, &label)),
+            reveal: Box::new(reveal.clone()),
+        }),
+    );
+    let screen = render(&state, 80, 24);
+    for shown in [
+        "Zq7pW3mK9xR2tB6nV4cH",
+        "402913",
+        "guest-k7m2q9tx",
+        "shown once",
+    ] {
+        assert!(screen.contains(shown), "{shown} in {screen}");
+    }
+    insta::assert_snapshot!("credentials_reveal_80x24", screen);
+    // Copy the block and each field.
+    let effects = press(&mut state, KeyCode::Char('c'));
+    assert!(matches!(&effects[..], [Effect::Copy(text)] if *text == reveal.block()));
+    let effects = press(&mut state, KeyCode::Char('p'));
+    assert!(matches!(&effects[..], [Effect::Copy(text)] if text == "Zq7pW3mK9xR2tB6nV4cH"));
+    // Closed: never shown again.
+    press(&mut state, KeyCode::Esc);
+    let screen = render(&state, 80, 24);
+    assert!(!screen.contains("Zq7pW3mK9xR2tB6nV4cH"), "{screen}");
+    assert!(screen.contains("cannot be shown again"), "{screen}");
+}
+
+#[test]
+fn credentials_already_active_dialog() {
+    let mut state = credentials_form(80, 24);
+    let (id, target, label) = issue_from_form(&mut state);
+    let credential = sample_credential(target, &label);
+    let message = tether::protocol::credentials::already_active_message(&credential, now());
+    reply(
+        &mut state,
+        id,
+        Ok(ConsoleReply::CredentialsAlreadyActive {
+            credential: Box::new(credential),
+            message,
+        }),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("already active and will") && screen.contains("expire in 24 hours"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("credentials_already_active_80x24", screen);
+    let effects = press(&mut state, KeyCode::Char('g'));
+    assert!(matches!(
+        &requests(&effects)[..],
+        [(_, ConsoleRequest::RegenerateCredentials { credential })] if credential == "sc_7"
+    ));
+}
+
+#[test]
+fn guest_login_form() {
+    let mut state = new_state();
+    resize(&mut state, 80, 24);
+    update::start(
+        &mut state,
+        Startup::Form {
+            hub: Some(HUB.into()),
+            user: None,
+        },
+    );
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char('g'), KeyModifiers::CONTROL)),
+    );
+    type_text(&mut state, "guest-k7m2q9tx");
+    press(&mut state, KeyCode::Tab);
+    type_text(&mut state, "Zq7pW3mK9xR2tB6nV4cH");
+    press(&mut state, KeyCode::Tab);
+    type_text(&mut state, "402913");
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("guest login") && !screen.contains("Zq7pW3mK9xR2tB6nV4cH"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("guest_login_80x24", screen);
+}
+
+#[test]
+fn guest_main_screen() {
+    let mut state = new_state();
+    resize(&mut state, 80, 24);
+    update::start(
+        &mut state,
+        Startup::Preset {
+            hub: HUB.into(),
+            fingerprint: FINGERPRINT.into(),
+            token: "guest-token".into(),
+        },
+    );
+    let guest = tether::protocol::GuestInfo {
+        credential: "sc_7".into(),
+        target: tether::protocol::CredentialTarget::Workstation {
+            workstation: "w1".into(),
+        },
+        target_label: "reception-pc".into(),
+        scopes: tether::protocol::CredentialScopes::default(),
+        issued_by: "ann".into(),
+        expires_at: now() + Duration::hours(8),
+    };
+    let user = UserInfo {
+        id: "sc_7".into(),
+        name: "guest-k7m2q9tx".into(),
+        ..technician()
+    };
+    let effects = update::update(
+        &mut state,
+        Msg::Net(NetEvent::GuestLoggedIn {
+            user,
+            guest: Box::new(guest),
+            token: None,
+        }),
+    );
+    // The hub answers a guest's lists with the target only.
+    for (id, body) in requests(&effects) {
+        let result = match body {
+            ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+                clients: vec![client(ACME.0, ACME.1)],
+            }),
+            ConsoleRequest::ListWorkstations { client: None } => Ok(ConsoleReply::Workstations {
+                workstations: sample_workstations()
+                    .into_iter()
+                    .filter(|w| w.id == "w1")
+                    .collect(),
+            }),
+            ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions { sessions: vec![] }),
+            other => panic!("unexpected request {other:?}"),
+        };
+        update::update(&mut state, Msg::Net(NetEvent::Reply { id, result }));
+    }
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("Guest · reception-pc · view only"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("unattended"),
+        "no technician verbs in the footer: {screen}"
+    );
+    insta::assert_snapshot!("guest_main_80x24", screen);
+}

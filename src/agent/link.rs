@@ -38,10 +38,13 @@ pub(super) fn on_hub_message(
             technician,
             secret,
             view_only,
+            support_credentials,
         } => {
             let (shared, out) = (shared.clone(), out.clone());
             tokio::spawn(async move {
-                let outcome = decide_connection(&shared, &technician, secret, view_only).await;
+                let outcome =
+                    decide_connection(&shared, &technician, secret, view_only, support_credentials)
+                        .await;
                 match &outcome {
                     ConnectOutcome::Allowed { method, .. } => {
                         tracing::info!(technician = %technician.name, method = method.label(), "connection allowed");
@@ -124,17 +127,27 @@ async fn ask_for_access(shared: &Arc<AgentShared>, technician: TechnicianRef) {
 }
 
 /// Secrets first (no point asking a person about a caller with the wrong passcode), then
-/// authorisation: an unattended grant, or the end user's yes.
+/// authorisation: support credentials the hub checked, an unattended grant, or the end user's
+/// yes.
 async fn decide_connection(
     shared: &Arc<AgentShared>,
     technician: &TechnicianRef,
     secret: Option<Secret>,
     view_only: bool,
+    support_credentials: bool,
 ) -> ConnectOutcome {
     let secrets = match shared.verify_secret(secret.as_ref()).await {
         Ok(kinds) => kinds,
         Err(reason) => return ConnectOutcome::Refused { reason },
     };
+    // DOMAIN "Connecting": valid support credentials for this workstation are authorisation in
+    // their own right. The hub vouches for them as it vouches for a technician's identity.
+    if support_credentials {
+        return ConnectOutcome::Allowed {
+            method: AuthMethod::SupportCredentials,
+            secrets,
+        };
+    }
     if shared.policy_snapshot().unattended == UnattendedState::Granted {
         return ConnectOutcome::Allowed {
             method: AuthMethod::Unattended,

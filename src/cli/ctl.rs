@@ -7,6 +7,9 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::{EXIT_NOT_LOGGED_IN, Failure, LoginArgs, read_secret_line};
+
+#[path = "ctl_credentials.rs"]
+mod credentials;
 use crate::client::store::{LoginStore, StoredLogin, hub_url};
 use crate::client::{ClientError, HubClient};
 use crate::paths::Paths;
@@ -92,6 +95,11 @@ pub enum CtlCommand {
     Settings {
         #[command(subcommand)]
         command: super::ctl_twofa::SettingsCommand,
+    },
+    /// Time-boxed support credentials for someone without an account.
+    Credentials {
+        #[command(subcommand)]
+        command: credentials::CredentialsCommand,
     },
 }
 
@@ -227,6 +235,9 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
         }
     };
     let (client, _events) = HubClient::connect(&hub, pin).await?;
+    if args.guest {
+        return guest_login(&store, &hub, &client, &args, &password).await;
+    }
     let (token, expires_at, user) = client
         .login_with_code(&args.user, &password, args.code.as_deref())
         .await
@@ -250,6 +261,39 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
         user.name,
         user.role.as_str(),
         user.team
+    );
+    Ok(())
+}
+
+/// `tether login --guest`: support credentials (user, password, security code).
+async fn guest_login(
+    store: &LoginStore,
+    hub: &str,
+    client: &HubClient,
+    args: &LoginArgs,
+    password: &str,
+) -> Result<(), Failure> {
+    let Some(code) = args.code.as_deref() else {
+        return Err(Failure {
+            message: "a guest login needs the security code: --code NNNNNN".into(),
+            code: 2,
+        });
+    };
+    let login = client.guest_login(&args.user, password, code).await?;
+    let fingerprint = normalize_fingerprint(client.fingerprint())?;
+    store.trust(hub, &fingerprint)?;
+    store.save_login(StoredLogin {
+        hub: hub.to_owned(),
+        user: login.user.name.clone(),
+        token: login.token,
+        expires_at: login.expires_at,
+    })?;
+    println!(
+        "logged in to {hub} as guest {} for {} ({}) until {}; certificate {fingerprint} pinned",
+        login.user.name,
+        login.guest.target_label,
+        login.guest.scopes.label(),
+        when(login.expires_at)
     );
     Ok(())
 }
@@ -579,6 +623,9 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 shot.hostname,
                 out.display()
             );
+        }
+        CtlCommand::Credentials { command } => {
+            return credentials::run(&client, json, command).await;
         }
         CtlCommand::Groups {
             command: GroupsCommand::List,

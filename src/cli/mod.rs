@@ -100,7 +100,11 @@ pub struct LoginArgs {
     /// Trust the certificate the hub presents now, on first use (as ssh's accept-new).
     #[arg(long)]
     pub accept_new: bool,
-    /// The code from your authenticator app, where your 2FA is active.
+    /// Log in with support credentials (user name, password and --code) instead of an account.
+    #[arg(long, requires = "code")]
+    pub guest: bool,
+    /// With --guest: the six-digit security code of the support credentials. Otherwise: the
+    /// code from your authenticator app, where your 2FA is active.
     #[arg(long)]
     pub code: Option<String>,
 }

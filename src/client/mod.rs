@@ -224,6 +224,36 @@ impl HubClient {
         }
     }
 
+    /// Log in as a guest with support credentials; returns the new login token, its expiry,
+    /// the guest as a user, and what the credentials allow.
+    pub async fn guest_login(
+        &self,
+        user: &str,
+        password: &str,
+        code: &str,
+    ) -> Result<GuestLogin, ClientError> {
+        let body = ConsoleRequest::GuestLogin {
+            version: PROTOCOL_VERSION,
+            user: user.into(),
+            password: password.into(),
+            code: code.into(),
+        };
+        match self.request(body).await? {
+            ConsoleReply::GuestLoggedIn {
+                token,
+                expires_at,
+                user,
+                guest,
+            } => Ok(GuestLogin {
+                token: token.expose().to_owned(),
+                expires_at,
+                user,
+                guest: *guest,
+            }),
+            _ => Err(ClientError::Unexpected("guest login")),
+        }
+    }
+
     /// Authenticate with a stored login token.
     pub async fn resume(&self, token: &str) -> Result<UserInfo, ClientError> {
         match self
@@ -233,8 +263,17 @@ impl HubClient {
             })
             .await?
         {
-            ConsoleReply::Resumed { user } => Ok(user),
+            ConsoleReply::Resumed { user } | ConsoleReply::GuestResumed { user, .. } => Ok(user),
             _ => Err(ClientError::Unexpected("resume")),
         }
     }
+}
+
+/// A guest's successful login.
+#[derive(Debug, Clone)]
+pub struct GuestLogin {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserInfo,
+    pub guest: crate::protocol::GuestInfo,
 }

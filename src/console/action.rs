@@ -98,6 +98,34 @@ pub enum Action {
     ToggleRequired,
     /// In the users view: require 2FA for everyone, or stop.
     ToggleGlobal,
+    /// Support credentials for the selected workstation, or for all of the selected client's.
+    SupportCredentials,
+    /// On the login form: switch between a technician's login and a guest's.
+    GuestLogin,
+    /// Turn the focused choice on or off.
+    Toggle,
+    /// The previous preset duration.
+    Shorter,
+    /// The next preset duration.
+    Longer,
+    /// One hour less.
+    HourLess,
+    /// One hour more.
+    HourMore,
+    /// Copy the hub's address.
+    CopyHub,
+    /// Copy the user name.
+    CopyUser,
+    /// Copy the password.
+    CopyPassword,
+    /// Copy the security code.
+    CopyCode,
+    /// Copy the expiry time.
+    CopyExpiry,
+    /// Revoke the support credentials shown.
+    RevokeCredentials,
+    /// Revoke the support credentials shown and issue new ones.
+    RegenerateCredentials,
 }
 
 impl Action {
@@ -149,6 +177,20 @@ impl Action {
             Action::AuditLog => "audit_log",
             Action::ToggleRequired => "toggle_required",
             Action::ToggleGlobal => "toggle_global",
+            Action::SupportCredentials => "support_credentials",
+            Action::GuestLogin => "guest_login",
+            Action::Toggle => "toggle",
+            Action::Shorter => "shorter",
+            Action::Longer => "longer",
+            Action::HourLess => "hour_less",
+            Action::HourMore => "hour_more",
+            Action::CopyHub => "copy_hub",
+            Action::CopyUser => "copy_user",
+            Action::CopyPassword => "copy_password",
+            Action::CopyCode => "copy_code",
+            Action::CopyExpiry => "copy_expiry",
+            Action::RevokeCredentials => "revoke_credentials",
+            Action::RegenerateCredentials => "regenerate_credentials",
         }
     }
 }
@@ -183,6 +225,11 @@ mod tests {
             Action::Screenshot,
             Action::SendCtrlAltDel,
             Action::Fit,
+            Action::SupportCredentials,
+            Action::GuestLogin,
+            Action::HourLess,
+            Action::CopyPassword,
+            Action::RegenerateCredentials,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

@@ -234,11 +234,17 @@ pub enum Layer {
     Audit,
     /// Typing the audit log's filter.
     AuditFilter,
+    /// Choosing support credentials' duration and scopes.
+    CredentialsForm,
+    /// New support credentials, shown once.
+    CredentialsReveal,
+    /// Support credentials for this target are already active.
+    CredentialsActive,
 }
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 24] = [
+    pub const ALL: [Layer; 27] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -263,6 +269,9 @@ impl Layer {
         Layer::Users,
         Layer::Audit,
         Layer::AuditFilter,
+        Layer::CredentialsForm,
+        Layer::CredentialsReveal,
+        Layer::CredentialsActive,
     ];
 
     pub fn title(self) -> &'static str {
@@ -291,6 +300,9 @@ impl Layer {
             Layer::Users => "Users (admins)",
             Layer::Audit => "Audit log",
             Layer::AuditFilter => "While filtering the audit log",
+            Layer::CredentialsForm => "Support credentials",
+            Layer::CredentialsReveal => "Support credentials, shown once",
+            Layer::CredentialsActive => "Support credentials already active",
         }
     }
 
@@ -981,6 +993,156 @@ impl Default for Keymap {
                 None,
             ),
             b(L::Help, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Main,
+                A::SupportCredentials,
+                &[c('c')],
+                "Support credentials for the selected workstation (in the clients pane: for all of the client's)",
+                None,
+            ),
+            b(
+                L::Login,
+                A::GuestLogin,
+                &[KeyCombo::ctrl('g')],
+                "Switch between your account and a guest's support credentials",
+                Some("guest"),
+            ),
+            b(
+                L::CredentialsForm,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Issue the credentials",
+                Some("issue"),
+            ),
+            b(
+                L::CredentialsForm,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "The choice above",
+                None,
+            ),
+            b(
+                L::CredentialsForm,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "The choice below",
+                None,
+            ),
+            b(
+                L::CredentialsForm,
+                A::Shorter,
+                &[k(K::Left), c('h')],
+                "A shorter preset duration (1, 4, 8, 24, 72 hours, 7 days)",
+                None,
+            ),
+            b(
+                L::CredentialsForm,
+                A::Longer,
+                &[k(K::Right), c('l')],
+                "A longer preset duration",
+                Some("duration"),
+            ),
+            b(
+                L::CredentialsForm,
+                A::HourLess,
+                &[c('-')],
+                "One hour less (a custom duration)",
+                None,
+            ),
+            b(
+                L::CredentialsForm,
+                A::HourMore,
+                &[c('+'), c('=')],
+                "One hour more (a custom duration, up to 7 days)",
+                None,
+            ),
+            b(
+                L::CredentialsForm,
+                A::Toggle,
+                &[k(K::Char(' ')), c('x')],
+                "Turn the focused scope on or off",
+                Some("toggle"),
+            ),
+            b(
+                L::CredentialsForm,
+                A::Cancel,
+                &[k(K::Esc), c('q')],
+                "Close without issuing",
+                Some("cancel"),
+            ),
+            b(L::CredentialsForm, A::Quit, &[quit], "Quit", None),
+            b(
+                L::CredentialsReveal,
+                A::Copy,
+                &[c('c'), c('y')],
+                "Copy the whole block",
+                Some("copy all"),
+            ),
+            b(
+                L::CredentialsReveal,
+                A::CopyHub,
+                &[c('h')],
+                "Copy the hub's address",
+                Some("hub"),
+            ),
+            b(
+                L::CredentialsReveal,
+                A::CopyUser,
+                &[c('u')],
+                "Copy the user name",
+                Some("user"),
+            ),
+            b(
+                L::CredentialsReveal,
+                A::CopyPassword,
+                &[c('p')],
+                "Copy the password",
+                Some("password"),
+            ),
+            b(
+                L::CredentialsReveal,
+                A::CopyCode,
+                &[c('s')],
+                "Copy the security code",
+                Some("code"),
+            ),
+            b(
+                L::CredentialsReveal,
+                A::CopyExpiry,
+                &[c('e')],
+                "Copy the expiry time",
+                Some("expiry"),
+            ),
+            b(
+                L::CredentialsReveal,
+                A::Cancel,
+                &[k(K::Esc), c('q')],
+                "Close: the password and code can never be shown again",
+                Some("close"),
+            ),
+            b(L::CredentialsReveal, A::Quit, &[quit], "Quit", None),
+            b(
+                L::CredentialsActive,
+                A::RevokeCredentials,
+                &[c('r')],
+                "Revoke them: their guests are disconnected at once",
+                Some("revoke"),
+            ),
+            b(
+                L::CredentialsActive,
+                A::RegenerateCredentials,
+                &[c('g')],
+                "Revoke them and issue new ones",
+                Some("regenerate"),
+            ),
+            b(
+                L::CredentialsActive,
+                A::Cancel,
+                &[k(K::Esc), c('c'), c('n')],
+                "Keep them as they are",
+                Some("cancel"),
+            ),
+            b(L::CredentialsActive, A::Quit, &[quit], "Quit", None),
         ];
         bindings.extend(twofa_bindings());
         Self { bindings }
@@ -1363,7 +1525,10 @@ mod tests {
             };
             assert_eq!(keymap.action(layer, &ctrl_c), expected, "{layer:?}");
         }
-        assert_eq!(keymap.action(Layer::Main, &key(KeyCode::Char('c'))), None);
+        assert_eq!(
+            keymap.action(Layer::Main, &key(KeyCode::Char('c'))),
+            Some(Action::SupportCredentials)
+        );
         assert_eq!(
             keymap.action(Layer::Link, &key(KeyCode::Char('c'))),
             Some(Action::Copy)

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 
 use crate::client::{ClientError, HubClient};
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, ProtocolError, RequestId, UserInfo,
+    ConsoleReply, ConsoleRequest, ErrorCode, GuestInfo, HubEvent, PROTOCOL_VERSION, ProtocolError,
+    RequestId, UserInfo,
 };
 use crate::tls::{Pin as CertPin, parse_fingerprint};
 use crate::wire::WireError;
@@ -31,6 +32,14 @@ pub enum NetCommand {
     },
     /// Log out: revoke this login's token on the hub and close the connection.
     Logout,
+    /// Connect pinned to `fingerprint` and log in as a guest with support credentials.
+    GuestLogin {
+        hub: String,
+        fingerprint: String,
+        user: String,
+        password: String,
+        code: String,
+    },
     /// Connect pinned to `fingerprint` and authenticate with a stored login token.
     Resume {
         hub: String,
@@ -70,6 +79,13 @@ pub enum NetEvent {
         user: UserInfo,
         token: Option<(String, DateTime<Utc>)>,
     },
+    /// Authenticated as a guest with support credentials (after a guest login, or a resume
+    /// with a guest's token).
+    GuestLoggedIn {
+        user: UserInfo,
+        guest: Box<GuestInfo>,
+        token: Option<(String, DateTime<Utc>)>,
+    },
     /// Login or resume refused (bad password, expired token ...).
     LoginFailed {
         error: ProtocolError,
@@ -90,6 +106,34 @@ pub enum NetEvent {
     Disconnected {
         reason: String,
     },
+}
+
+/// Authenticate with a stored token: the user, and what a guest's credentials allow.
+async fn resume(
+    client: &HubClient,
+    token: &str,
+) -> Result<(UserInfo, Option<Box<GuestInfo>>), ClientError> {
+    let body = ConsoleRequest::Resume {
+        version: PROTOCOL_VERSION,
+        token: token.into(),
+    };
+    match client.request(body).await? {
+        ConsoleReply::Resumed { user } => Ok((user, None)),
+        ConsoleReply::GuestResumed { user, guest } => Ok((user, Some(guest))),
+        _ => Err(ClientError::Unexpected("resume")),
+    }
+}
+
+/// The event for a successful authentication.
+fn logged_in(
+    user: UserInfo,
+    guest: Option<Box<GuestInfo>>,
+    token: Option<(String, DateTime<Utc>)>,
+) -> NetEvent {
+    match guest {
+        Some(guest) => NetEvent::GuestLoggedIn { user, guest, token },
+        None => NetEvent::LoggedIn { user, token },
+    }
 }
 
 /// Start the link task on the current tokio runtime.
@@ -241,15 +285,29 @@ async fn run(
                         },
                     }
                 }
+                Some(NetCommand::GuestLogin { hub, fingerprint, user, password, code }) => {
+                    live = None;
+                    lost = None;
+                    match open(&hub, &fingerprint).await {
+                        Err(e) => emit(e),
+                        Ok((client, rx)) => match client.guest_login(&user, &password, &code).await {
+                            Ok(login) => {
+                                live = Some(Live::new(client, rx, hub, fingerprint, login.token.clone()));
+                                emit(logged_in(login.user, Some(Box::new(login.guest)), Some((login.token, login.expires_at))));
+                            }
+                            Err(e) => emit(NetEvent::LoginFailed { error: as_protocol_error(e) }),
+                        },
+                    }
+                }
                 Some(NetCommand::Resume { hub, fingerprint, token }) => {
                     live = None;
                     lost = None;
                     match open(&hub, &fingerprint).await {
                         Err(e) => emit(e),
-                        Ok((client, rx)) => match client.resume(&token).await {
-                            Ok(info) => {
+                        Ok((client, rx)) => match resume(&client, &token).await {
+                            Ok((info, guest)) => {
                                 live = Some(Live::new(client, rx, hub, fingerprint, token));
-                                emit(NetEvent::LoggedIn { user: info, token: None });
+                                emit(logged_in(info, guest, None));
                             }
                             Err(e) => emit(NetEvent::LoginFailed { error: as_protocol_error(e) }),
                         },
@@ -299,7 +357,7 @@ async fn run(
             () = &mut retry, if lost.is_some() => {
                 let Some((hub, fingerprint, token)) = lost.clone() else { continue };
                 let outcome = match open(&hub, &fingerprint).await {
-                    Ok((client, rx)) => match client.resume(&token).await {
+                    Ok((client, rx)) => match resume(&client, &token).await {
                         Ok(info) => Ok((client, rx, info)),
                         Err(ClientError::Hub(e)) => Err(Some(e)),
                         Err(_) => Err(None),
@@ -312,10 +370,10 @@ async fn run(
                     Err(_) => Err(None),
                 };
                 match outcome {
-                    Ok((client, rx, info)) => {
+                    Ok((client, rx, (info, guest))) => {
                         lost = None;
                         live = Some(Live::new(client, rx, hub, fingerprint, token));
-                        emit(NetEvent::LoggedIn { user: info, token: None });
+                        emit(logged_in(info, guest, None));
                     }
                     // The hub answered but refused the token: retrying will not help.
                     Err(Some(error)) => {

@@ -76,6 +76,8 @@ pub struct State {
     pub dirty: bool,
     /// 2FA, the users view and the audit view (issue 5).
     pub twofa: super::update::twofa::TwoFaState,
+    /// Logged in as a guest with support credentials: what they allow.
+    pub guest: Option<crate::protocol::GuestInfo>,
 }
 
 impl State {
@@ -115,6 +117,7 @@ impl State {
             render_modes: vec![RenderMode::HalfBlock, RenderMode::Sextant],
             cell: CellSize::DEFAULT,
             twofa: super::update::twofa::TwoFaState::default(),
+            guest: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl State {
             (Some(Dialog::TwoFactorOffer), _) => Layer::TwoFactorOffer,
             (Some(Dialog::Enrol(_)), _) => Layer::Enrol,
             (Some(Dialog::AdminPassword(_)), _) => Layer::AdminPassword,
+            (Some(Dialog::Credentials(dialog)), _) => dialog.layer(),
             (None, Screen::Login) => Layer::Login,
             (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
                 match self.viewer.as_ref().map(|v| v.mode) {
@@ -273,6 +277,16 @@ impl State {
         use super::action::Action as A;
         let selected = self.selected();
         match action {
+            // A guest's support credentials allow none of a technician's verbs.
+            A::RequestAccess
+            | A::WithdrawAccess
+            | A::AddClient
+            | A::ShowLink
+            | A::SupportCredentials
+                if self.guest.is_some() =>
+            {
+                false
+            }
             A::Connect | A::ConnectViewOnly => {
                 selected.is_some_and(|w| w.presence != Presence::Offline)
             }
@@ -483,7 +497,8 @@ pub struct LoginForm {
     pub hub: TextInput,
     pub user: TextInput,
     pub password: TextInput,
-    /// The 2FA code, shown once the hub said one is needed.
+    /// The 2FA code (a technician, once the hub said one is needed) or the security code of
+    /// support credentials (a guest).
     pub code: TextInput,
     /// The hub asked for a 2FA code: the form has a code field.
     pub needs_code: bool,
@@ -493,6 +508,16 @@ pub struct LoginForm {
     pub error: Option<String>,
     /// Neutral news (a saved login was refused, a hub was not trusted).
     pub notice: Option<String>,
+    /// Guest login: support credentials (user, password and security code) instead of an
+    /// account.
+    pub guest: bool,
+}
+
+impl LoginForm {
+    /// The form has a code field: a guest's security code, or the 2FA code the hub asked for.
+    pub fn has_code_field(&self) -> bool {
+        self.guest || self.needs_code
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -501,7 +526,7 @@ pub enum LoginField {
     Hub,
     User,
     Password,
-    /// The 2FA code (only while the form asks for one).
+    /// The 2FA code (a technician, once the hub asks) or the security code (a guest).
     Code,
 }
 
@@ -592,6 +617,8 @@ pub enum Dialog {
     Enrol(super::update::twofa::EnrolDialog),
     /// An admin 2FA change asks for the admin's password again.
     AdminPassword(super::update::twofa::AdminPasswordPrompt),
+    /// Support credentials: choose, see them once, or decide about active ones.
+    Credentials(CredentialsDialog),
 }
 
 /// The masked secret prompt. The typed value lives here only until it is sent.
@@ -686,6 +713,10 @@ pub enum Pending {
     },
     /// 2FA, users and audit requests (issue 5).
     TwoFa(super::update::twofa::TwoFaPending),
+    /// Issue, revoke or regenerate support credentials (the dialog shows the answer).
+    Credentials {
+        target_label: String,
+    },
 }
 
 /// The status line.
@@ -801,6 +832,66 @@ impl TextInput {
             _ => return false,
         }
         true
+    }
+}
+
+/// The support credentials dialog (`c` on the main screen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsDialog {
+    pub target: crate::protocol::CredentialTarget,
+    /// The workstation's host name or the client's name.
+    pub target_label: String,
+    pub stage: CredentialsStage,
+}
+
+impl CredentialsDialog {
+    pub fn layer(&self) -> Layer {
+        match self.stage {
+            CredentialsStage::Choose(_) | CredentialsStage::Waiting { .. } => {
+                Layer::CredentialsForm
+            }
+            CredentialsStage::Revealed { .. } => Layer::CredentialsReveal,
+            CredentialsStage::AlreadyActive { .. } => Layer::CredentialsActive,
+        }
+    }
+}
+
+/// Where the support credentials dialog is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsStage {
+    /// Choosing the duration and the scopes.
+    Choose(CredentialsChoice),
+    /// The hub is issuing, revoking or regenerating (`what` says which).
+    Waiting { what: String },
+    /// Shown once: after the dialog closes nothing can show them again.
+    Revealed {
+        credential: crate::protocol::CredentialInfo,
+        reveal: crate::protocol::RevealedCredential,
+    },
+    /// This technician's credentials for the target are still valid.
+    AlreadyActive {
+        credential: crate::protocol::CredentialInfo,
+        message: String,
+    },
+}
+
+/// The choices of the support credentials form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialsChoice {
+    /// 1 to 168 (7 days).
+    pub hours: u32,
+    pub scopes: crate::protocol::CredentialScopes,
+    /// The focused row: 0 duration, 1 control, 2 chat, 3 history.
+    pub row: usize,
+}
+
+impl Default for CredentialsChoice {
+    fn default() -> Self {
+        Self {
+            hours: 8,
+            scopes: crate::protocol::CredentialScopes::default(),
+            row: 0,
+        }
     }
 }
 

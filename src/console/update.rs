@@ -384,6 +384,9 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         | Layer::Users
         | Layer::Audit
         | Layer::AuditFilter => twofa::on_action(state, layer, action),
+        Layer::CredentialsForm | Layer::CredentialsReveal | Layer::CredentialsActive => {
+            credentials::on_action(state, action)
+        }
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -408,7 +411,16 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
 }
 
 fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
+    if state.guest.is_some() && credentials::technician_only(action) {
+        set_status(
+            state,
+            StatusKind::Warning,
+            "Not available with support credentials: ask the technician who gave them to you.",
+        );
+        return Vec::new();
+    }
     match action {
+        Action::SupportCredentials => return credentials::open(state),
         Action::Help => state.dialog = Some(Dialog::Help { scroll: 0 }),
         Action::FocusNext | Action::FocusPrev => {
             state.focus = match state.focus {
@@ -513,7 +525,10 @@ fn connect(state: &mut State, view_only: bool) -> Vec<Effect> {
         lockout_status(state, &w.hostname, until);
         return Vec::new();
     }
-    let attended = w.unattended != UnattendedState::Granted;
+    // A guest's support credentials authorise the connection: nobody is asked.
+    let attended = w.unattended != UnattendedState::Granted && state.guest.is_none();
+    // A guest without the control scope gets view only whatever is asked (the hub enforces it).
+    let view_only = view_only || state.guest.as_ref().is_some_and(|g| !g.scopes.control);
     if w.requires.any() {
         state.dialog = Some(Dialog::Secret(SecretPrompt {
             workstation: w.id,
@@ -1243,24 +1258,14 @@ pub fn normalize_hub(hub: &str) -> String {
 
 fn on_login_action(state: &mut State, action: Action) -> Vec<Effect> {
     let form = &mut state.login;
-    // The code field is there only while the hub asks for a code.
-    let last = if form.needs_code {
-        LoginField::Code
-    } else {
-        LoginField::Password
-    };
-    let skip = |field: LoginField, step: fn(LoginField) -> LoginField| {
-        let next = step(field);
-        if next == LoginField::Code && last != LoginField::Code {
-            step(next)
-        } else {
-            next
-        }
-    };
+    let has_code = form.has_code_field();
     match action {
-        Action::FocusNext => form.field = skip(form.field, LoginField::next),
-        Action::FocusPrev => form.field = skip(form.field, LoginField::prev),
-        Action::Confirm if form.field != last => form.field = skip(form.field, LoginField::next),
+        Action::GuestLogin if !form.phase.busy() => credentials::toggle_guest(state),
+        Action::FocusNext => form.field = credentials::next_field(has_code, form.field),
+        Action::FocusPrev => form.field = credentials::prev_field(has_code, form.field),
+        Action::Confirm if form.field != credentials::last_field(has_code) => {
+            form.field = credentials::next_field(has_code, form.field);
+        }
         Action::Confirm if !form.phase.busy() => return submit_login(state),
         Action::Cancel if form.phase.busy() => {
             // Replies to the abandoned attempt are ignored: they find no session.
@@ -1292,8 +1297,12 @@ fn submit_login(state: &mut State) -> Vec<Effect> {
         ),
         (
             LoginField::Code,
-            form.needs_code && form.code.value.trim().is_empty(),
-            "Type the 6-digit code your authenticator app shows.",
+            form.has_code_field() && form.code.value.trim().is_empty(),
+            if form.guest {
+                "Type the six-digit security code."
+            } else {
+                "Type the 6-digit code your authenticator app shows."
+            },
         ),
     ];
     if let Some((field, _, message)) = missing.into_iter().find(|(_, empty, _)| *empty) {
@@ -1333,6 +1342,15 @@ fn password_login(state: &mut State, hub: String, fingerprint: String) -> Vec<Ef
         user: None,
         remember: true,
     });
+    if state.login.guest {
+        return vec![Effect::Net(NetCommand::GuestLogin {
+            hub,
+            fingerprint,
+            user: state.login.user.value.trim().to_owned(),
+            password: state.login.password.value.clone(),
+            code: state.login.code.value.trim().to_owned(),
+        })];
+    }
     vec![Effect::Net(NetCommand::Login {
         hub,
         fingerprint,
@@ -1375,6 +1393,8 @@ fn back_to_form(state: &mut State, error: Option<String>) {
     state.screen = Screen::Login;
     state.login.phase = LoginPhase::Editing;
     state.login.password.clear();
+    state.login.code.clear();
+    state.guest = None;
     state.login.error = error;
     state.login.field = if state.login.user.value.is_empty() {
         LoginField::User
@@ -1482,7 +1502,15 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             Vec::new()
         }
         NetEvent::LoggedIn { .. } if state.session.is_none() => Vec::new(), // an abandoned attempt
-        NetEvent::LoggedIn { user, token } => on_logged_in(state, user, token),
+        NetEvent::LoggedIn { user, token } => {
+            state.guest = None;
+            on_logged_in(state, user, token)
+        }
+        NetEvent::GuestLoggedIn { .. } if state.session.is_none() => Vec::new(),
+        NetEvent::GuestLoggedIn { user, guest, token } => {
+            state.guest = Some(*guest);
+            on_logged_in(state, user, token)
+        }
         NetEvent::LoginFailed { error }
             if error.code == ErrorCode::TwoFactorRequired
                 && state.login.phase == LoginPhase::LoggingIn =>
@@ -1501,6 +1529,7 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             Vec::new()
         }
         NetEvent::LoginFailed { error } => {
+            let was_guest = state.guest.is_some();
             let fallback = matches!(state.login.phase, LoginPhase::Resuming { fallback: true });
             // The link task resumes by itself after a reconnect; a refusal then means the token died.
             let was_logged_in = state.screen == Screen::Main;
@@ -1513,7 +1542,15 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
                 .as_ref()
                 .filter(|s| s.remember && token_refused && (fallback || was_logged_in))
                 .map(|s| Effect::ForgetLogin { hub: s.hub.clone() });
-            if fallback {
+            if was_guest && token_refused {
+                back_to_form(
+                    state,
+                    Some(
+                        "Your support credentials ended (expired or revoked): ask your technician for new ones."
+                            .to_owned(),
+                    ),
+                );
+            } else if fallback {
                 back_to_form(state, None);
                 state.login.notice = Some(format!(
                     "Your saved login was refused ({}). Log in again.",
@@ -1658,6 +1695,9 @@ fn on_reply(
     if let Pending::TwoFa(pending) = pending {
         return twofa::on_reply(state, pending, result);
     }
+    if let Pending::Credentials { target_label } = &pending {
+        return credentials::on_reply(state, target_label, result);
+    }
     let error = match result {
         Ok(reply) => return on_reply_ok(state, pending, reply),
         Err(error) => error,
@@ -1670,6 +1710,9 @@ fn on_reply(
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
         Pending::ListSessions => "Loading sessions".to_owned(),
+        Pending::Credentials { target_label } => {
+            format!("Support credentials for {target_label}")
+        }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
         Pending::RequestAccess {
@@ -2023,11 +2066,20 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::TwoFactor { .. } => "two_factor",
         ConsoleReply::TwoFactorEnrolment { .. } => "two_factor_enrolment",
         ConsoleReply::Users { .. } => "users",
+        ConsoleReply::GuestLoggedIn { .. } => "guest_logged_in",
+        ConsoleReply::GuestResumed { .. } => "guest_resumed",
+        ConsoleReply::CredentialsIssued { .. } => "credentials_issued",
+        ConsoleReply::CredentialsAlreadyActive { .. } => "credentials_already_active",
+        ConsoleReply::Credentials { .. } => "credentials",
+        ConsoleReply::Credential { .. } => "credential",
     }
 }
 
+mod credentials;
 pub mod twofa;
 mod viewer;
+
+pub use credentials::{guest_banner, hours_label};
 
 #[cfg(test)]
 mod tests;

@@ -314,11 +314,21 @@ impl Hub {
         secret: Option<Secret>,
         view_only: bool,
     ) -> Result<SessionInfo, ProtocolError> {
-        super::twofa::check_session_start(self, user, key).await?;
         let row = self.team_workstation(&user.team_id, key).await?;
+        // Guests: only their target, view only without the control scope.
+        let guest = super::credentials::check_session_start(self, user, &row).await?;
+        // Technicians: none while their 2FA is required but not active. (Guests have no 2FA:
+        // their password and security code are the two factors.)
+        if guest.is_none() {
+            super::twofa::check_session_start(self, user, key).await?;
+        }
+        let view_only = view_only || guest.as_ref().is_some_and(|g| !g.scopes.control);
+        let counted = guest
+            .as_ref()
+            .map_or_else(|| user.clone(), |g| g.counted_as(user));
         self.require_online(&row, "it can only be reached while its agent is connected")?;
         let ws = row.info.clone();
-        let (uid, wid) = (user.id.clone(), ws.id.clone());
+        let (uid, wid) = (counted.id.clone(), ws.id.clone());
         let (failures, locked_until) = self.db(move |s| s.connect_lock(&uid, &wid)).await?;
         let now = self.now();
         if let Some(until) = locked_until.filter(|t| *t > now) {
@@ -356,6 +366,7 @@ impl Hub {
             technician: technician(user),
             secret,
             view_only,
+            support_credentials: guest.is_some(),
         };
         if !self.send_to_agent(&ws.id, &ask) {
             self.attempts
@@ -385,7 +396,7 @@ impl Hub {
 
         match outcome {
             ConnectOutcome::Allowed { method, secrets } => {
-                let (uid, wid) = (user.id.clone(), ws.id.clone());
+                let (uid, wid) = (counted.id.clone(), ws.id.clone());
                 self.db(move |s| s.reset_connect_failures(&uid, &wid))
                     .await?;
                 let session = SessionInfo {
@@ -422,6 +433,9 @@ impl Hub {
                             unwatched_since: None,
                         },
                     );
+                if let Some(g) = &guest {
+                    super::credentials::session_started(self, user, g, &session).await?;
+                }
                 self.publish(
                     &row.team_id,
                     HubEvent::Session {
@@ -444,7 +458,7 @@ impl Hub {
                 let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
                 err.refusal = Some(reason);
                 if reason.is_secret_failure() {
-                    err.retry_after_secs = self.count_secret_failure(user, &row).await?;
+                    err.retry_after_secs = self.count_secret_failure(&counted, &row).await?;
                     if let Some(wait) = err.retry_after_secs {
                         err.message = format!(
                             "{}; locked out for {wait} s after repeated failures",

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::credentials;
 use super::server::{Incoming, Reader, close, spawn_writer};
 use super::store::NewAudit;
 use super::{Hub, store::NewLink};
@@ -47,6 +48,8 @@ impl Conn {
 struct Session {
     user: UserInfo,
     token_hash: String,
+    /// Set for a guest logged in with support credentials.
+    guest: Option<super::credentials::GuestGrant>,
 }
 
 pub(super) async fn serve(
@@ -88,10 +91,18 @@ pub(super) async fn serve(
 
     let viewer = hub.new_conn();
     let mut events = hub.subscribe(&session.user.team_id);
+    let mut guest_end = credentials::watch_guest(&hub, session.guest.as_ref()).await;
     let reason = loop {
         tokio::select! {
             _ = stop.changed() => break "hub shutting down",
+            why = credentials::ended(&mut guest_end) => break why,
             event = events.recv() => match event {
+                // A guest sees only their target's events.
+                Ok(event) if session.guest.is_some() => {
+                    if let Some(event) = credentials::guest_event(&hub, session.guest.as_ref(), event) {
+                        conn.send(&HubToConsole::Event { event }).await;
+                    }
+                }
                 Ok(event) => conn.send(&HubToConsole::Event { event }).await,
                 // A console too slow for the event stream: it refreshes its lists on reconnect.
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -102,7 +113,7 @@ pub(super) async fn serve(
             },
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
-                    let request: Request<ConsoleRequest> = match protocol::decode(&text) {
+                    let mut request: Request<ConsoleRequest> = match protocol::decode(&text) {
                         Ok(r) => r,
                         Err(e) => {
                             tracing::debug!(%peer, %e, "bad message from console");
@@ -110,6 +121,23 @@ pub(super) async fn serve(
                             continue;
                         }
                     };
+                    if let Some(grant) = &session.guest {
+                        let logout = matches!(request.body, ConsoleRequest::Logout);
+                        match credentials::guest_gate(&hub, grant, &session.user, &session.token_hash, request.body).await {
+                            Ok(credentials::Gate::Pass(body)) => request.body = body,
+                            Ok(credentials::Gate::Reply(reply)) => {
+                                conn.reply(request.id, Ok(reply)).await;
+                                if logout {
+                                    break "logged out";
+                                }
+                                continue;
+                            }
+                            Err(e) => {
+                                conn.reply(request.id, Err(e)).await;
+                                continue;
+                            }
+                        }
+                    }
                     // Connecting waits for the end user (up to a minute): answer it on its own
                     // task so this connection keeps serving requests and events meanwhile.
                     if let ConsoleRequest::Connect { workstation, secret, view_only } = request.body {
@@ -162,6 +190,32 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
         {
             Err(version_mismatch(version))
         }
+        ConsoleRequest::GuestLogin { version, .. } if version != PROTOCOL_VERSION => {
+            Err(version_mismatch(version))
+        }
+        ConsoleRequest::GuestLogin {
+            user,
+            password,
+            code,
+            ..
+        } => credentials::guest_login(
+            hub,
+            &user,
+            password.expose().to_owned(),
+            code.expose().to_owned(),
+            peer,
+        )
+        .await
+        .map(|g| {
+            (
+                g.reply,
+                Session {
+                    user: g.user,
+                    token_hash: g.token_hash,
+                    guest: Some(g.grant),
+                },
+            )
+        }),
         ConsoleRequest::Login {
             user,
             password,
@@ -325,6 +379,7 @@ async fn login(
         Session {
             user: rec.info,
             token_hash,
+            guest: None,
         },
     ))
 }
@@ -339,6 +394,18 @@ async fn resume(
     let th = token_hash.clone();
     let user = hub.db(move |s| s.user_by_token(&th, now)).await?;
     let from = peer.ip().to_string();
+    let guest = match user {
+        Some(_) => None,
+        None => credentials::guest_resume(hub, &token_hash, peer).await?,
+    };
+    if let Some(g) = guest {
+        let session = Session {
+            user: g.user,
+            token_hash: g.token_hash,
+            guest: Some(g.grant),
+        };
+        return Ok((g.reply, session));
+    }
     match user {
         Some(user) => {
             let detail = serde_json::json!({ "from": from, "method": "token" });
@@ -346,7 +413,11 @@ async fn resume(
                 .await?;
             Ok((
                 ConsoleReply::Resumed { user: user.clone() },
-                Session { user, token_hash },
+                Session {
+                    user,
+                    token_hash,
+                    guest: None,
+                },
             ))
         }
         None => {
@@ -389,9 +460,17 @@ async fn handle(
     let user = &session.user;
     let team = user.team_id.clone();
     match request {
-        ConsoleRequest::Login { .. } | ConsoleRequest::Resume { .. } => Err(
-            ProtocolError::bad_request("already logged in on this connection"),
-        ),
+        ConsoleRequest::Login { .. }
+        | ConsoleRequest::Resume { .. }
+        | ConsoleRequest::GuestLogin { .. } => Err(ProtocolError::bad_request(
+            "already logged in on this connection",
+        )),
+        request @ (ConsoleRequest::IssueCredentials { .. }
+        | ConsoleRequest::ListCredentials
+        | ConsoleRequest::RevokeCredentials { .. }
+        | ConsoleRequest::RegenerateCredentials { .. }) => {
+            credentials::handle(hub, user, request).await
+        }
         ConsoleRequest::Logout => {
             let th = session.token_hash.clone();
             hub.db(move |s| s.delete_login_token(&th)).await?;

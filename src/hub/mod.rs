@@ -11,6 +11,7 @@ pub mod store;
 mod access;
 mod agents;
 mod consoles;
+mod credentials;
 mod relay;
 mod server;
 mod twofa;
@@ -72,6 +73,12 @@ impl Default for Limits {
 /// Where the hub's time comes from (injected so tests can step it).
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Changes whenever the clock jumps (a test's manual clock), so timers on it re-plan.
+    /// The real clock never jumps.
+    fn jumps(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        None
+    }
 }
 
 /// The real clock.
@@ -134,6 +141,8 @@ pub struct Hub {
     next_stream: std::sync::atomic::AtomicU64,
     /// Seals technician TOTP secrets at rest (`twofa.key` in the data dir).
     twofa_key: crate::secrets::totp::SealingKey,
+    /// Guests of support credentials: their connections, sessions and the expiry timer.
+    credentials: credentials::Registry,
 }
 
 impl Hub {
@@ -182,6 +191,7 @@ impl Hub {
             streams: Mutex::default(),
             next_stream: 1.into(),
             twofa_key,
+            credentials: credentials::Registry::default(),
         }))
     }
 

@@ -31,6 +31,10 @@ pub async fn run(
     hub.close_stale_sessions().await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    tasks.spawn(super::credentials::expiry_timer(
+        hub.clone(),
+        stop_rx.clone(),
+    ));
     // Ends sessions nobody watches; checks often enough for short test limits.
     let sweep =
         (hub.limits.session_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));

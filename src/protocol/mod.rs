@@ -4,11 +4,16 @@
 //! [`RequestId`] so replies can be matched; the first request on a connection carries
 //! [`PROTOCOL_VERSION`]. Pure types only: no tokio, no ratatui, so both ends (and tests) share them.
 
+pub mod credentials;
 mod link;
 pub mod stream;
 mod twofa;
 mod types;
 
+pub use credentials::{
+    CredentialId, CredentialInfo, CredentialScopes, CredentialState, CredentialTarget, GuestInfo,
+    RevealedCredential,
+};
 pub use link::{EnrolmentLink, LinkError};
 pub use twofa::*;
 pub use types::*;

@@ -389,6 +389,7 @@ fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
         technician: session.technician.clone(),
         secret: None,
         view_only: false,
+        support_credentials: true,
     });
     round_trip(&Request {
         id: 2,

@@ -345,6 +345,8 @@ pub enum AuthMethod {
     Unattended,
     /// The end user accepted on the agent.
     Attended,
+    /// A guest holding valid support credentials for the workstation.
+    SupportCredentials,
 }
 
 impl AuthMethod {
@@ -352,6 +354,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Unattended => "unattended",
             AuthMethod::Attended => "attended",
+            AuthMethod::SupportCredentials => "support credentials",
         }
     }
 }
@@ -596,6 +599,30 @@ pub enum ConsoleRequest {
         #[serde(default)]
         before: Option<i64>,
     },
+    /// Log in as a guest with support credentials; the reply is `GuestLoggedIn`.
+    GuestLogin {
+        version: u32,
+        user: String,
+        password: Secret,
+        code: Secret,
+    },
+    /// Issue support credentials. While this technician's credentials for the same target
+    /// are valid the reply is `CredentialsAlreadyActive` instead.
+    IssueCredentials {
+        target: super::CredentialTarget,
+        /// 1 minute to 7 days.
+        minutes: u32,
+        scopes: super::CredentialScopes,
+    },
+    /// The team's support credentials (active, and those ended in the last 7 days).
+    ListCredentials,
+    RevokeCredentials {
+        credential: super::CredentialId,
+    },
+    /// Revoke and issue new ones for the same target, duration and scopes.
+    RegenerateCredentials {
+        credential: super::CredentialId,
+    },
 }
 
 impl ConsoleRequest {
@@ -630,6 +657,11 @@ impl ConsoleRequest {
             ConsoleRequest::SetUserTwoFactor { .. } => "set_user_two_factor",
             ConsoleRequest::SetGlobalTwoFactor { .. } => "set_global_two_factor",
             ConsoleRequest::SearchAudit { .. } => "search_audit",
+            ConsoleRequest::GuestLogin { .. } => "guest_login",
+            ConsoleRequest::IssueCredentials { .. } => "issue_credentials",
+            ConsoleRequest::ListCredentials => "list_credentials",
+            ConsoleRequest::RevokeCredentials { .. } => "revoke_credentials",
+            ConsoleRequest::RegenerateCredentials { .. } => "regenerate_credentials",
         }
     }
 }
@@ -700,6 +732,34 @@ pub enum ConsoleReply {
     Users {
         users: Vec<super::UserTwoFactor>,
         global: bool,
+    },
+    /// A guest logged in with support credentials.
+    GuestLoggedIn {
+        token: Secret,
+        expires_at: DateTime<Utc>,
+        user: UserInfo,
+        guest: Box<super::GuestInfo>,
+    },
+    /// A guest resumed with a stored login token.
+    GuestResumed {
+        user: UserInfo,
+        guest: Box<super::GuestInfo>,
+    },
+    /// New support credentials: `reveal` is the only time the password and code are shown.
+    CredentialsIssued {
+        credential: Box<super::CredentialInfo>,
+        reveal: Box<super::RevealedCredential>,
+    },
+    /// This technician's credentials for that target are still valid: revoke or regenerate.
+    CredentialsAlreadyActive {
+        credential: Box<super::CredentialInfo>,
+        message: String,
+    },
+    Credentials {
+        credentials: Vec<super::CredentialInfo>,
+    },
+    Credential {
+        credential: Box<super::CredentialInfo>,
     },
 }
 
@@ -812,6 +872,10 @@ pub enum HubToAgent {
         secret: Option<Secret>,
         #[serde(default)]
         view_only: bool,
+        /// The caller is a guest whose support credentials for this workstation the hub has
+        /// checked: that authorises the connection (secrets still apply).
+        #[serde(default)]
+        support_credentials: bool,
     },
     /// A session on this workstation started, or ended (then with its reason).
     Session {

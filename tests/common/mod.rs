@@ -257,23 +257,36 @@ where
     .expect("expected event did not arrive in time")
 }
 
-/// A clock that moves only when told.
-pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+/// A clock that moves only when told; timers on it re-plan at each jump.
+pub struct ManualClock(
+    std::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+    watch::Sender<()>,
+);
 
 impl ManualClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self(std::sync::Mutex::new(chrono::Utc::now())))
+        Arc::new(Self(
+            std::sync::Mutex::new(chrono::Utc::now()),
+            watch::channel(()).0,
+        ))
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().expect("clock");
-        *now += chrono::Duration::from_std(by).expect("duration");
+        {
+            let mut now = self.0.lock().expect("clock");
+            *now += chrono::Duration::from_std(by).expect("duration");
+        }
+        self.1.send_replace(());
     }
 }
 
 impl tether::hub::Clock for ManualClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         *self.0.lock().expect("clock")
+    }
+
+    fn jumps(&self) -> Option<watch::Receiver<()>> {
+        Some(self.1.subscribe())
     }
 }
 

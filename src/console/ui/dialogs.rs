@@ -139,6 +139,7 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
                 withdraw_lines(state, theme, text_width, hostname, *requested, open),
             )
         }
+        Dialog::Credentials(dialog) => super::credentials::dialog(state, theme, text_width, dialog),
         Dialog::Help { .. } => return,
         Dialog::UserMenu { .. }
         | Dialog::TwoFactorOffer

@@ -31,8 +31,10 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         (LoginField::User, "User", &form.user),
         (LoginField::Password, "Password", &masked),
     ];
-    // The 2FA code, once the hub asked for one.
-    if form.needs_code {
+    // A guest's security code, or the 2FA code once the hub asked for one.
+    if form.guest {
+        fields.push((LoginField::Code, "Code", &form.code));
+    } else if form.needs_code {
         fields.push((LoginField::Code, "2FA code", &form.code));
     }
     for (field, label, input) in fields {
@@ -100,7 +102,11 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         .border_type(BorderType::Rounded)
         .border_style(theme.style(Role::BorderFocused))
         .title(Span::styled(
-            " Tether · log in to a hub ",
+            if form.guest {
+                " Tether · guest login (support credentials) "
+            } else {
+                " Tether · log in to a hub "
+            },
             theme.style(Role::Title),
         ));
     let inner = block.inner(rect);

@@ -83,7 +83,16 @@ fn draw_header(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         Span::styled(" Tether ", theme.style(Role::Title)),
         Span::raw(" "),
     ]];
-    if let Some(session) = &state.session {
+    if let Some(session) = &state.session
+        && let Some(banner) = crate::console::update::guest_banner(state)
+    {
+        // A guest: what the support credentials allow comes first, then the hub.
+        segments.push(vec![Span::styled(banner, theme.style(Role::Warning))]);
+        segments.push(vec![
+            Span::styled("  │  ", muted),
+            Span::raw(hub_key(&session.hub)),
+        ]);
+    } else if let Some(session) = &state.session {
         segments.push(vec![Span::raw(hub_key(&session.hub))]);
         if let Some(user) = &session.user {
             segments.push(vec![

@@ -1,6 +1,7 @@
 //! Drawing: `draw(&State, &Theme, &mut Frame)` paints the whole screen from the state alone. Pure:
 //! no I/O, no clock (ages come from `state.now`), so snapshot tests are exact.
 
+mod credentials;
 mod dialogs;
 mod help;
 mod login;

@@ -1089,7 +1089,7 @@ fn help_scroll_stops_at_the_end() {
         },
     );
     key(&mut state, KeyCode::Char('?'));
-    for _ in 0..200 {
+    for _ in 0..1000 {
         key(&mut state, KeyCode::Char('j'));
     }
     let Some(Dialog::Help { scroll }) = state.dialog else {

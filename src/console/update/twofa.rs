@@ -206,7 +206,8 @@ pub fn text_field(state: &mut State) -> Option<&mut TextInput> {
 
 /// After a login (not a reconnect): ask for the technician's 2FA.
 pub fn after_login(state: &mut State, reconnected: bool) -> Vec<Effect> {
-    if reconnected {
+    // Guests have no 2FA of their own (their credentials carry a security code).
+    if reconnected || state.guest.is_some() {
         return Vec::new();
     }
     state.twofa = TwoFaState::default();

@@ -3,7 +3,10 @@
 //! Calls are synchronous and short; the hub makes them from `spawn_blocking`. Secrets arrive
 //! here already hashed: nothing in the store can be used to log in or to enrol.
 
+mod credentials;
 mod sqlite;
+
+pub use credentials::{CredentialRecord, CredentialStore, NewCredential};
 
 pub use sqlite::SqliteStore;
 
@@ -122,7 +125,7 @@ pub enum AuditVerdict {
     Broken { id: i64, reason: String },
 }
 
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + CredentialStore {
     // Accounts
     fn create_user(&self, new: NewUser) -> StoreResult<UserInfo>;
     fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;

@@ -141,7 +141,42 @@ CREATE TABLE hub_settings (
     value TEXT NOT NULL
 );
 "#,
+    r#"
+-- issue 5: support credentials
+-- Time-boxed credentials for guests: only hashes of the password (argon2id) and of the
+-- security code (SHA-256). `expiry_noted` is set once the expiry is audited.
+CREATE TABLE support_credentials (
+    id TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    issued_by TEXT NOT NULL REFERENCES users(id),
+    user_name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    target_label TEXT NOT NULL,
+    scope_control INTEGER NOT NULL,
+    scope_chat INTEGER NOT NULL,
+    scope_history INTEGER NOT NULL,
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked_at TEXT,
+    expiry_noted INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+);
+CREATE INDEX support_credentials_team ON support_credentials(team_id, expires_at);
+-- A guest's login tokens (SHA-256), valid no longer than their credentials.
+CREATE TABLE guest_tokens (
+    token_hash TEXT PRIMARY KEY,
+    credential_id TEXT NOT NULL REFERENCES support_credentials(id),
+    expires_at TEXT NOT NULL
+);
+"#,
 ];
+
+#[path = "sqlite_credentials.rs"]
+mod credentials;
 
 /// The database file's name inside the hub's data dir.
 pub const DB_FILE: &str = "hub.sqlite3";
@@ -498,6 +533,7 @@ fn finish_session(raw: RawSession) -> StoreResult<(TeamId, SessionInfo)> {
     let method = match method.as_str() {
         "unattended" => AuthMethod::Unattended,
         "attended" => AuthMethod::Attended,
+        "support credentials" => AuthMethod::SupportCredentials,
         other => return Err(StoreError::Corrupt(format!("session method {other:?}"))),
     };
     let secrets: Vec<SecretKind> = serde_json::from_str(&secrets)

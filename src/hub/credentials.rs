@@ -1,0 +1,1058 @@
+//! Time-boxed support credentials and guests (DOMAIN.md, "Time-boxed support credentials").
+//!
+//! A technician issues credentials for one workstation or for all of one client's; the hub
+//! shows the password and the six-digit security code once and keeps only their hashes
+//! (argon2id and SHA-256). A guest logs in with user name, password and code and then:
+//!
+//! - acts within the issuing technician's team, under their own guest name (audit, the agent's
+//!   list of who is connected), with the issuer's e-mail as the responsible contact;
+//! - sees only the target: lists are filtered here, every other request is refused as not
+//!   found (objects) or not allowed (verbs);
+//! - is authorised on a target workstation by the credentials themselves (DOMAIN "Connecting":
+//!   valid support credentials are one of the three kinds of authorisation), so no grant or
+//!   end-user prompt is needed; the workstation's secrets still apply, and wrong secrets count
+//!   toward the issuing technician's lock-out on that workstation;
+//! - without the control scope gets view-only sessions and every `Input` refused; without the
+//!   history scope sees only their own open sessions.
+//!
+//! Expiry and revocation end the guest's connections, sessions and login tokens at once: a
+//! timer on the hub's [`Clock`](super::Clock) sleeps until the next expiry (and re-checks
+//! whenever the clock jumps, as a test's manual clock does).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+
+use super::Hub;
+use super::store::{CredentialRecord, NewAudit, NewCredential, WorkstationRow};
+use crate::protocol::credentials::{already_active_message, check_duration_minutes};
+use crate::protocol::{
+    ConsoleReply, ConsoleRequest, CredentialId, CredentialInfo, CredentialScopes, CredentialState,
+    CredentialTarget, ErrorCode, GuestInfo, HubEvent, ProtocolError, RevealedCredential, SessionId,
+    SessionInfo, UserId, UserInfo, WorkstationInfo,
+};
+use crate::secrets;
+
+/// Guest user names: `guest-` and this many characters.
+const USER_CHARS: usize = 8;
+/// Guest passwords: this many characters from [`PASSWORD_ALPHABET`] (about 115 bits).
+pub const PASSWORD_CHARS: usize = 20;
+/// No look-alikes (0 O o 1 l I).
+const PASSWORD_ALPHABET: &[u8] = b"23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+const USER_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+/// Ended credentials stay listed this long.
+const LIST_DAYS: i64 = 7;
+/// The expiry timer re-reads the store at least this often (a wall clock may be set back).
+const MAX_TIMER_SLEEP: Duration = Duration::from_secs(60);
+
+/// Why a guest's connection closes.
+const EXPIRED: &str = "the support credentials expired";
+const REVOKED: &str = "the support credentials were revoked";
+
+/// What the hub knows of a logged-in guest.
+#[derive(Debug, Clone)]
+pub(super) struct GuestGrant {
+    pub credential: CredentialId,
+    pub team_id: String,
+    pub issued_by_id: UserId,
+    pub target: CredentialTarget,
+    pub scopes: CredentialScopes,
+}
+
+impl GuestGrant {
+    fn from_record(rec: &CredentialRecord) -> Self {
+        Self {
+            credential: rec.info.id.clone(),
+            team_id: rec.team_id.clone(),
+            issued_by_id: rec.issued_by_id.clone(),
+            target: rec.info.target.clone(),
+            scopes: rec.info.scopes,
+        }
+    }
+
+    /// Whether a workstation is (one of) the target(s).
+    fn covers(&self, row: &WorkstationRow) -> bool {
+        self.covers_info(&row.info)
+    }
+
+    fn covers_info(&self, info: &WorkstationInfo) -> bool {
+        match &self.target {
+            CredentialTarget::Workstation { workstation } => &info.id == workstation,
+            CredentialTarget::Client { client } => &info.client_id == client,
+        }
+    }
+}
+
+/// The hub's live knowledge of guests: their connections and sessions, and the expiry timer's
+/// wake-up.
+#[derive(Default)]
+pub(super) struct Registry {
+    /// Per credential: set to the reason when its guests must go.
+    ends: Mutex<HashMap<CredentialId, watch::Sender<Option<&'static str>>>>,
+    /// Sessions guests opened.
+    sessions: Mutex<HashMap<SessionId, CredentialId>>,
+    /// New credentials: the timer re-plans.
+    wake: Notify,
+}
+
+impl Registry {
+    fn subscribe(&self, credential: &CredentialId) -> watch::Receiver<Option<&'static str>> {
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget credentials whose guests have all gone.
+        ends.retain(|_, tx| tx.receiver_count() > 0);
+        ends.entry(credential.clone())
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe()
+    }
+
+    fn track_session(&self, session: &SessionId, credential: &CredentialId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(session.clone(), credential.clone());
+    }
+
+    fn owns_session(&self, grant: &GuestGrant, session: &SessionId) -> bool {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(session)
+            .is_some_and(|c| c == &grant.credential)
+    }
+}
+
+/// A guest connection's end: the reason, once its credentials expire or are revoked. Never
+/// resolves for a technician.
+pub(super) async fn ended(rx: &mut Option<watch::Receiver<Option<&'static str>>>) -> &'static str {
+    match rx {
+        Some(rx) => loop {
+            if let Some(why) = *rx.borrow_and_update() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                return REVOKED;
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Start watching a guest connection for its end. `None` for technicians.
+pub(super) async fn watch_guest(
+    hub: &Hub,
+    grant: Option<&GuestGrant>,
+) -> Option<watch::Receiver<Option<&'static str>>> {
+    let grant = grant?;
+    let rx = hub.credentials.subscribe(&grant.credential);
+    // Ended between the login and now? Then this connection ends at once.
+    let id = grant.credential.clone();
+    let rec = hub.db(move |s| s.credential(&id)).await.ok().flatten();
+    let why = match rec {
+        Some(r) if r.info.revoked_at.is_some() => Some(REVOKED),
+        Some(r) if r.info.expires_at <= hub.now() => Some(EXPIRED),
+        Some(_) => None,
+        None => Some(REVOKED),
+    };
+    match why {
+        Some(why) => Some(watch::channel(Some(why)).1),
+        None => Some(rx),
+    }
+}
+
+fn state_at(rec: &CredentialRecord, now: DateTime<Utc>) -> CredentialState {
+    if rec.info.revoked_at.is_some() {
+        CredentialState::Revoked
+    } else if rec.info.expires_at <= now {
+        CredentialState::Expired
+    } else {
+        CredentialState::Active
+    }
+}
+
+fn info_at(rec: &CredentialRecord, now: DateTime<Utc>) -> CredentialInfo {
+    CredentialInfo {
+        state: state_at(rec, now),
+        ..rec.info.clone()
+    }
+}
+
+fn random_string(alphabet: &[u8], len: usize) -> Result<String, ProtocolError> {
+    // Rejection sampling keeps every character equally likely.
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        secrets::random_bytes(&mut buf).map_err(|_| ProtocolError::internal())?;
+        for b in buf {
+            if usize::from(b) < limit && out.len() < len {
+                out.push(alphabet[usize::from(b) % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A new guest password: [`PASSWORD_CHARS`] characters from the OS's CSPRNG.
+pub fn new_password() -> Result<String, ProtocolError> {
+    random_string(PASSWORD_ALPHABET, PASSWORD_CHARS)
+}
+
+/// A new six-digit security code, uniform over 000000..=999999.
+pub fn new_code() -> Result<String, ProtocolError> {
+    random_string(b"0123456789", 6)
+}
+
+fn forbidden(message: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::Forbidden, message)
+}
+
+/// The one answer to a failed guest login, whatever was wrong.
+fn invalid_guest() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::InvalidCredentials,
+        "invalid user name, password or security code",
+    )
+}
+
+fn audit(
+    hub: &Hub,
+    actor: &str,
+    email: Option<&str>,
+    team: Option<&str>,
+    action: &str,
+    target: Option<String>,
+    detail: serde_json::Value,
+) -> NewAudit {
+    NewAudit {
+        at: hub.now(),
+        actor: actor.to_owned(),
+        actor_email: email.map(str::to_owned),
+        team_id: team.map(str::to_owned),
+        action: action.into(),
+        target,
+        detail,
+    }
+}
+
+fn user_audit(
+    hub: &Hub,
+    user: &UserInfo,
+    action: &str,
+    rec: &CredentialInfo,
+    mut detail: serde_json::Value,
+) -> NewAudit {
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("guest".into(), rec.user.clone().into());
+        map.insert("target_kind".into(), rec.target.kind().into());
+        map.insert("target_id".into(), rec.target.id().into());
+        map.insert("target".into(), rec.target_label.clone().into());
+    }
+    audit(
+        hub,
+        &user.name,
+        Some(&user.email),
+        Some(&user.team_id),
+        action,
+        Some(rec.id.clone()),
+        detail,
+    )
+}
+
+/// A successful guest authentication: the reply, who they are on this connection, the token
+/// hash (for logout) and their grant.
+pub(super) struct GuestAuth {
+    pub reply: ConsoleReply,
+    pub user: UserInfo,
+    pub token_hash: String,
+    pub grant: GuestGrant,
+}
+
+async fn guest_identity(
+    hub: &Hub,
+    rec: &CredentialRecord,
+) -> Result<(UserInfo, GuestInfo), ProtocolError> {
+    let issuer = rec.info.issued_by.clone();
+    let team = hub
+        .db(move |s| s.user_by_name(&issuer))
+        .await?
+        .map(|u| u.info.team)
+        .unwrap_or_default();
+    let user = UserInfo {
+        id: rec.info.id.clone(),
+        name: rec.info.user.clone(),
+        email: rec.issued_by_email.clone(),
+        role: crate::protocol::Role::Technician,
+        team_id: rec.team_id.clone(),
+        team,
+    };
+    let guest = GuestInfo {
+        credential: rec.info.id.clone(),
+        target: rec.info.target.clone(),
+        target_label: rec.info.target_label.clone(),
+        scopes: rec.info.scopes,
+        issued_by: rec.info.issued_by.clone(),
+        expires_at: rec.info.expires_at,
+    };
+    Ok((user, guest))
+}
+
+/// A guest logs in. Unknown user, wrong password and wrong code give one answer in the same
+/// time; failures count toward the same lock-out as technicians' logins.
+pub(super) async fn guest_login(
+    hub: &Hub,
+    name: &str,
+    password: String,
+    code: String,
+    peer: SocketAddr,
+) -> Result<GuestAuth, ProtocolError> {
+    let lookup = name.to_owned();
+    let record = hub.db(move |s| s.credential_by_user(&lookup)).await?;
+    let now = hub.now();
+    let from = peer.ip().to_string();
+    let team = record.as_ref().map(|r| r.team_id.clone());
+    let email = record.as_ref().map(|r| r.issued_by_email.clone());
+
+    if let Some(rec) = &record {
+        let locked_for = rec
+            .locked_until
+            .filter(|t| *t > now)
+            .map(|t| (t - now).num_seconds().max(1));
+        let max = super::consoles::MAX_FAILED_LOGINS;
+        if rec.failed_logins >= max || locked_for.is_some() {
+            let detail =
+                serde_json::json!({ "from": from, "failures": rec.failed_logins, "guest": true });
+            hub.audit(audit(
+                hub,
+                name,
+                email.as_deref(),
+                team.as_deref(),
+                "login.locked",
+                Some(rec.info.id.clone()),
+                detail,
+            ))
+            .await?;
+            let mut err = ProtocolError::new(
+                ErrorCode::RateLimited,
+                if rec.failed_logins >= max {
+                    "these credentials are locked after too many failed logins: ask your technician for new ones"
+                        .to_owned()
+                } else {
+                    format!(
+                        "too many failed logins: try again in {} s",
+                        locked_for.unwrap_or(1)
+                    )
+                },
+            );
+            err.retry_after_secs = locked_for.map(|s| s.unsigned_abs());
+            return Err(err);
+        }
+    }
+
+    // Unknown users are checked against a dummy hash (and a dummy code hash), so every failure
+    // costs the same time.
+    let stored = record
+        .as_ref()
+        .map(|r| (r.password_hash.clone(), r.code_hash.clone()));
+    let ok = tokio::task::spawn_blocking(move || {
+        let (hash, code_hash) = match &stored {
+            Some((h, c)) => (h.as_str(), c.clone()),
+            None => (secrets::dummy_password_hash(), "0".repeat(64)),
+        };
+        let password_ok = secrets::verify_password(&password, hash);
+        let code_ok = secrets::constant_time_eq(
+            secrets::hash_token(code.trim()).as_bytes(),
+            code_hash.as_bytes(),
+        );
+        password_ok & code_ok & stored.is_some()
+    })
+    .await
+    .map_err(|_| ProtocolError::internal())?;
+
+    let Some(rec) = record.clone().filter(|_| ok) else {
+        let failures = match &record {
+            Some(rec) => {
+                let id = rec.info.id.clone();
+                let next = rec.failed_logins + 1;
+                let until = super::lockout_delay(next).map(|d| now + d);
+                hub.db(move |s| s.record_guest_failure(&id, until)).await?
+            }
+            None => 0,
+        };
+        let detail = serde_json::json!({
+            "from": from,
+            "guest": true,
+            "reason": if record.is_some() { "wrong password or security code" } else { "unknown user" },
+            "failures": failures,
+        });
+        hub.audit(audit(
+            hub,
+            name,
+            email.as_deref(),
+            team.as_deref(),
+            "login.fail",
+            record.as_ref().map(|r| r.info.id.clone()),
+            detail,
+        ))
+        .await?;
+        return Err(invalid_guest());
+    };
+
+    if state_at(&rec, now) != CredentialState::Active {
+        let detail = serde_json::json!({ "from": from, "guest": true, "reason": state_at(&rec, now).label() });
+        hub.audit(audit(
+            hub,
+            name,
+            email.as_deref(),
+            team.as_deref(),
+            "login.fail",
+            Some(rec.info.id.clone()),
+            detail,
+        ))
+        .await?;
+        return Err(ProtocolError::new(
+            ErrorCode::Expired,
+            "these support credentials have expired or were revoked: ask your technician for new ones",
+        ));
+    }
+
+    let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
+    let token_hash = secrets::hash_token(&token);
+    let (id, th, until) = (rec.info.id.clone(), token_hash.clone(), rec.info.expires_at);
+    hub.db(move |s| {
+        s.reset_guest_failures(&id)?;
+        s.insert_guest_token(&th, &id, until)
+    })
+    .await?;
+    let (user, guest) = guest_identity(hub, &rec).await?;
+    hub.audit(audit(
+        hub,
+        &user.name,
+        Some(&user.email),
+        Some(&user.team_id),
+        "credentials.use",
+        Some(rec.info.id.clone()),
+        serde_json::json!({ "from": from, "use": "guest login", "target": rec.info.target_label }),
+    ))
+    .await?;
+    Ok(GuestAuth {
+        reply: ConsoleReply::GuestLoggedIn {
+            token: token.into(),
+            expires_at: rec.info.expires_at,
+            user: user.clone(),
+            guest: Box::new(guest),
+        },
+        user,
+        token_hash,
+        grant: GuestGrant::from_record(&rec),
+    })
+}
+
+/// A stored guest token: the guest, if the token and its credentials are still valid.
+pub(super) async fn guest_resume(
+    hub: &Hub,
+    token_hash: &str,
+    peer: SocketAddr,
+) -> Result<Option<GuestAuth>, ProtocolError> {
+    let now = hub.now();
+    let th = token_hash.to_owned();
+    let Some(rec) = hub
+        .db(move |s| s.credential_by_guest_token(&th, now))
+        .await?
+        .filter(|r| state_at(r, now) == CredentialState::Active)
+    else {
+        return Ok(None);
+    };
+    let (user, guest) = guest_identity(hub, &rec).await?;
+    hub.audit(audit(
+        hub,
+        &user.name,
+        Some(&user.email),
+        Some(&user.team_id),
+        "credentials.use",
+        Some(rec.info.id.clone()),
+        serde_json::json!({ "from": peer.ip().to_string(), "use": "guest token", "target": rec.info.target_label }),
+    ))
+    .await?;
+    Ok(Some(GuestAuth {
+        reply: ConsoleReply::GuestResumed {
+            user: user.clone(),
+            guest: Box::new(guest),
+        },
+        user,
+        token_hash: token_hash.to_owned(),
+        grant: GuestGrant::from_record(&rec),
+    }))
+}
+
+/// The team's live events, as a guest may see them: their target's workstations and client,
+/// their own sessions (and, with the history scope, every session on the target).
+pub(super) fn guest_event(
+    hub: &Hub,
+    grant: Option<&GuestGrant>,
+    event: HubEvent,
+) -> Option<HubEvent> {
+    let grant = grant?;
+    let visible = match &event {
+        HubEvent::Workstation { workstation } => grant.covers_info(workstation),
+        HubEvent::Client { client } => {
+            matches!(&grant.target, CredentialTarget::Client { client: c } if c == &client.id)
+        }
+        HubEvent::Session { session } => {
+            hub.credentials.owns_session(grant, &session.id)
+                || (grant.scopes.history
+                    && match &grant.target {
+                        CredentialTarget::Workstation { workstation } => {
+                            &session.workstation_id == workstation
+                        }
+                        // Sessions carry no client: only the guest's own, live.
+                        CredentialTarget::Client { .. } => false,
+                    })
+        }
+    };
+    visible.then_some(event)
+}
+
+/// What the gate makes of a guest's request.
+pub(super) enum Gate {
+    /// Allowed: handle it as for a technician (possibly rewritten).
+    Pass(ConsoleRequest),
+    /// Answered here.
+    Reply(ConsoleReply),
+}
+
+/// Every request a guest makes passes here first: only the target is visible, and only what
+/// the scopes allow is done.
+pub(super) async fn guest_gate(
+    hub: &Hub,
+    grant: &GuestGrant,
+    user: &UserInfo,
+    token_hash: &str,
+    request: ConsoleRequest,
+) -> Result<Gate, ProtocolError> {
+    match request {
+        ConsoleRequest::Login { .. }
+        | ConsoleRequest::Resume { .. }
+        | ConsoleRequest::GuestLogin { .. } => Err(ProtocolError::bad_request(
+            "already logged in on this connection",
+        )),
+        ConsoleRequest::Logout => {
+            let th = token_hash.to_owned();
+            hub.db(move |s| s.delete_guest_token(&th)).await?;
+            hub.audit(audit(
+                hub,
+                &user.name,
+                Some(&user.email),
+                Some(&user.team_id),
+                "logout",
+                Some(grant.credential.clone()),
+                serde_json::json!({ "guest": true }),
+            ))
+            .await?;
+            Ok(Gate::Reply(ConsoleReply::Done))
+        }
+        ConsoleRequest::ListClients => {
+            let rows = target_workstations(hub, grant).await?;
+            let team = user.team_id.clone();
+            let ids: Vec<String> = rows.iter().map(|r| r.info.client_id.clone()).collect();
+            let client_id = match &grant.target {
+                CredentialTarget::Client { client } => Some(client.clone()),
+                CredentialTarget::Workstation { .. } => ids.first().cloned(),
+            };
+            let clients = hub
+                .db(move |s| s.clients(&team))
+                .await?
+                .into_iter()
+                .filter(|c| client_id.as_ref() == Some(&c.id))
+                .collect();
+            Ok(Gate::Reply(ConsoleReply::Clients { clients }))
+        }
+        ConsoleRequest::ListWorkstations { client } => {
+            let workstations = target_workstations(hub, grant)
+                .await?
+                .into_iter()
+                .filter(|r| {
+                    client
+                        .as_ref()
+                        .is_none_or(|c| c == &r.info.client_id || c == &r.info.client_name)
+                })
+                .map(|r| hub.with_presence(r.info))
+                .collect();
+            Ok(Gate::Reply(ConsoleReply::Workstations { workstations }))
+        }
+        ConsoleRequest::Connect {
+            workstation,
+            secret,
+            view_only,
+        } => {
+            let row = guest_workstation(hub, grant, &workstation).await?;
+            Ok(Gate::Pass(ConsoleRequest::Connect {
+                workstation: row.info.id,
+                secret,
+                view_only: view_only || !grant.scopes.control,
+            }))
+        }
+        ConsoleRequest::ListSessions => {
+            let mut sessions: Vec<SessionInfo> = hub
+                .open_sessions(&user.team_id)
+                .into_iter()
+                .filter(|s| hub.credentials.owns_session(grant, &s.id))
+                .collect();
+            if grant.scopes.history {
+                let targets: Vec<String> = target_workstations(hub, grant)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.info.id)
+                    .collect();
+                let team = user.team_id.clone();
+                let past = hub.db(move |s| s.sessions(&team, false, 500)).await?;
+                for s in past {
+                    if targets.contains(&s.workstation_id) && !sessions.iter().any(|m| m.id == s.id)
+                    {
+                        sessions.push(s);
+                    }
+                }
+            }
+            sessions.sort_by_key(|s| std::cmp::Reverse(s.started_at));
+            Ok(Gate::Reply(ConsoleReply::Sessions { sessions }))
+        }
+        ConsoleRequest::Watch { ref session, .. } | ConsoleRequest::EndSession { ref session }
+            if !hub.credentials.owns_session(grant, session) =>
+        {
+            Err(ProtocolError::not_found("open session"))
+        }
+        ConsoleRequest::Input { .. } if !grant.scopes.control => Err(forbidden(
+            "these support credentials allow viewing only: keyboard and mouse are refused",
+        )),
+        request @ (ConsoleRequest::Watch { .. }
+        | ConsoleRequest::EndSession { .. }
+        | ConsoleRequest::Unwatch { .. }
+        | ConsoleRequest::Ack { .. }
+        | ConsoleRequest::Input { .. }) => Ok(Gate::Pass(request)),
+        other => Err(forbidden(&format!(
+            "not allowed with support credentials ({})",
+            other.kind()
+        ))),
+    }
+}
+
+/// The workstations a guest's credentials cover.
+async fn target_workstations(
+    hub: &Hub,
+    grant: &GuestGrant,
+) -> Result<Vec<WorkstationRow>, ProtocolError> {
+    let (target, team) = (grant.target.clone(), grant.team_id.clone());
+    let rows = hub
+        .db(move |s| match &target {
+            CredentialTarget::Workstation { workstation } => {
+                Ok(s.workstation(workstation)?.into_iter().collect::<Vec<_>>())
+            }
+            CredentialTarget::Client { client } => s.workstations(&team, Some(client)),
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| grant.covers(r) && r.team_id == grant.team_id)
+        .collect())
+}
+
+/// One of the guest's target workstations, by id or host name; anything else is not found.
+async fn guest_workstation(
+    hub: &Hub,
+    grant: &GuestGrant,
+    key: &str,
+) -> Result<WorkstationRow, ProtocolError> {
+    let mut found: Vec<WorkstationRow> = target_workstations(hub, grant)
+        .await?
+        .into_iter()
+        .filter(|r| r.info.id == key || r.info.hostname == key)
+        .collect();
+    match found.len() {
+        1 => found.pop().ok_or_else(ProtocolError::internal),
+        0 => Err(ProtocolError::not_found("workstation")),
+        n => Err(ProtocolError::bad_request(format!(
+            "{n} workstations have that host name: use the id"
+        ))),
+    }
+}
+
+/// The session-start hook (hub/access.rs `connect`): for a guest, the credentials must still
+/// be valid and cover the workstation. Returns the guest's grant, `None` for a technician.
+pub(super) async fn check_session_start(
+    hub: &Hub,
+    user: &UserInfo,
+    row: &WorkstationRow,
+) -> Result<Option<GuestGrant>, ProtocolError> {
+    // A guest's user id is their credentials' id; a technician's matches no credentials.
+    let id = user.id.clone();
+    let Some(rec) = hub.db(move |s| s.credential(&id)).await? else {
+        return Ok(None);
+    };
+    let grant = GuestGrant::from_record(&rec);
+    if state_at(&rec, hub.now()) != CredentialState::Active {
+        return Err(ProtocolError::new(
+            ErrorCode::Expired,
+            "these support credentials have expired or were revoked",
+        ));
+    }
+    if !grant.covers(row) || rec.team_id != row.team_id {
+        return Err(ProtocolError::not_found("workstation"));
+    }
+    Ok(Some(grant))
+}
+
+/// A guest's session opened: tracked (expiry and revocation end it) and audited as a use of
+/// the credentials.
+pub(super) async fn session_started(
+    hub: &Hub,
+    user: &UserInfo,
+    grant: &GuestGrant,
+    session: &SessionInfo,
+) -> Result<(), ProtocolError> {
+    hub.credentials
+        .track_session(&session.id, &grant.credential);
+    hub.audit(audit(
+        hub,
+        &user.name,
+        Some(&user.email),
+        Some(&user.team_id),
+        "credentials.use",
+        Some(grant.credential.clone()),
+        serde_json::json!({
+            "use": "guest session",
+            "session": session.id,
+            "workstation": session.workstation_id,
+            "hostname": session.hostname,
+            "view_only": session.view_only,
+        }),
+    ))
+    .await
+}
+
+impl GuestGrant {
+    /// Whom a guest's wrong secrets count against: the issuing technician, on whose behalf the
+    /// guest acts (the lock-out counters belong to accounts).
+    pub(super) fn counted_as(&self, user: &UserInfo) -> UserInfo {
+        UserInfo {
+            id: self.issued_by_id.clone(),
+            ..user.clone()
+        }
+    }
+}
+
+/// Requests about credentials from technicians.
+pub(super) async fn handle(
+    hub: &Hub,
+    user: &UserInfo,
+    request: ConsoleRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    match request {
+        ConsoleRequest::IssueCredentials {
+            target,
+            minutes,
+            scopes,
+        } => issue(hub, user, target, minutes, scopes).await,
+        ConsoleRequest::ListCredentials => {
+            let now = hub.now();
+            let team = user.team_id.clone();
+            let since = now - chrono::Duration::days(LIST_DAYS);
+            let credentials = hub
+                .db(move |s| s.team_credentials(&team, since))
+                .await?
+                .iter()
+                .map(|r| info_at(r, now))
+                .collect();
+            Ok(ConsoleReply::Credentials { credentials })
+        }
+        ConsoleRequest::RevokeCredentials { credential } => {
+            let rec = team_credential(hub, user, &credential).await?;
+            let now = hub.now();
+            match state_at(&rec, now) {
+                CredentialState::Active => {}
+                other => {
+                    return Err(ProtocolError::new(
+                        ErrorCode::Conflict,
+                        format!("these support credentials are already {}", other.label()),
+                    ));
+                }
+            }
+            revoke(hub, user, &rec, "revoked").await?;
+            let id = rec.info.id.clone();
+            let rec = hub
+                .db(move |s| s.credential(&id))
+                .await?
+                .ok_or_else(ProtocolError::internal)?;
+            Ok(ConsoleReply::Credential {
+                credential: Box::new(info_at(&rec, hub.now())),
+            })
+        }
+        ConsoleRequest::RegenerateCredentials { credential } => {
+            let rec = team_credential(hub, user, &credential).await?;
+            if state_at(&rec, hub.now()) == CredentialState::Active {
+                revoke(hub, user, &rec, "regenerated").await?;
+            }
+            let minutes = (rec.info.expires_at - rec.info.issued_at).num_minutes();
+            let minutes = u32::try_from(minutes.clamp(1, i64::from(u32::MAX))).unwrap_or(1);
+            issue(hub, user, rec.info.target.clone(), minutes, rec.info.scopes).await
+        }
+        _ => Err(ProtocolError::bad_request("not a credentials request")),
+    }
+}
+
+async fn team_credential(
+    hub: &Hub,
+    user: &UserInfo,
+    id: &CredentialId,
+) -> Result<CredentialRecord, ProtocolError> {
+    let cid = id.clone();
+    hub.db(move |s| s.credential(&cid))
+        .await?
+        .filter(|r| r.team_id == user.team_id)
+        .ok_or_else(|| ProtocolError::not_found("support credentials"))
+}
+
+async fn revoke(
+    hub: &Hub,
+    user: &UserInfo,
+    rec: &CredentialRecord,
+    why: &str,
+) -> Result<(), ProtocolError> {
+    let (id, now) = (rec.info.id.clone(), hub.now());
+    let changed = hub.db(move |s| s.revoke_credential(&id, now)).await?;
+    if changed {
+        hub.audit(user_audit(
+            hub,
+            user,
+            "credentials.revoke",
+            &rec.info,
+            serde_json::json!({ "reason": why }),
+        ))
+        .await?;
+    }
+    end_guests(hub, &rec.info.id, REVOKED).await;
+    Ok(())
+}
+
+async fn issue(
+    hub: &Hub,
+    user: &UserInfo,
+    target: CredentialTarget,
+    minutes: u32,
+    scopes: CredentialScopes,
+) -> Result<ConsoleReply, ProtocolError> {
+    check_duration_minutes(minutes).map_err(ProtocolError::bad_request)?;
+    let (target, label) = match target {
+        CredentialTarget::Workstation { workstation } => {
+            let row = hub.team_workstation(&user.team_id, &workstation).await?;
+            (
+                CredentialTarget::Workstation {
+                    workstation: row.info.id,
+                },
+                row.info.hostname,
+            )
+        }
+        CredentialTarget::Client { client } => {
+            let team = user.team_id.clone();
+            let found = hub
+                .db(move |s| s.client(&team, &client))
+                .await?
+                .ok_or_else(|| ProtocolError::not_found("client"))?;
+            (CredentialTarget::Client { client: found.id }, found.name)
+        }
+    };
+    let now = hub.now();
+    let (team, since) = (
+        user.team_id.clone(),
+        now - chrono::Duration::days(LIST_DAYS),
+    );
+    let existing = hub
+        .db(move |s| s.team_credentials(&team, since))
+        .await?
+        .into_iter()
+        .find(|r| {
+            r.issued_by_id == user.id
+                && r.info.target == target
+                && state_at(r, now) == CredentialState::Active
+        });
+    if let Some(rec) = existing {
+        let credential = info_at(&rec, now);
+        return Ok(ConsoleReply::CredentialsAlreadyActive {
+            message: already_active_message(&credential, now),
+            credential: Box::new(credential),
+        });
+    }
+
+    let guest_user = format!("guest-{}", random_string(USER_ALPHABET, USER_CHARS)?);
+    let password = new_password()?;
+    let code = new_code()?;
+    let pw = password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+        .await
+        .map_err(|_| ProtocolError::internal())?
+        .map_err(|_| ProtocolError::internal())?;
+    let info = CredentialInfo {
+        id: secrets::new_id("sc").map_err(|_| ProtocolError::internal())?,
+        user: guest_user,
+        target,
+        target_label: label,
+        scopes,
+        issued_by: user.name.clone(),
+        issued_at: now,
+        expires_at: now + chrono::Duration::minutes(i64::from(minutes)),
+        revoked_at: None,
+        state: CredentialState::Active,
+    };
+    let new = NewCredential {
+        info: info.clone(),
+        team_id: user.team_id.clone(),
+        issued_by_id: user.id.clone(),
+        password_hash,
+        code_hash: secrets::hash_token(&code),
+    };
+    hub.db(move |s| s.insert_credential(new)).await?;
+    hub.audit(user_audit(
+        hub,
+        user,
+        "credentials.issue",
+        &info,
+        serde_json::json!({
+            "minutes": minutes,
+            "expires_at": info.expires_at,
+            "scopes": scopes,
+        }),
+    ))
+    .await?;
+    hub.credentials.wake.notify_one();
+    let reveal = RevealedCredential {
+        hub: format!("wss://{}", hub.public_addr()),
+        fingerprint: hub.fingerprint().to_owned(),
+        user: info.user.clone(),
+        password: password.into(),
+        code: code.into(),
+        expires_at: info.expires_at,
+    };
+    Ok(ConsoleReply::CredentialsIssued {
+        credential: Box::new(info),
+        reveal: Box::new(reveal),
+    })
+}
+
+/// End every guest connection and session of these credentials.
+async fn end_guests(hub: &Hub, credential: &CredentialId, why: &'static str) {
+    let tx = hub
+        .credentials
+        .ends
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(credential);
+    if let Some(tx) = tx {
+        let _ = tx.send(Some(why));
+    }
+    let sessions: Vec<SessionId> = {
+        let mut map = hub
+            .credentials
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let ids = map
+            .iter()
+            .filter(|(_, c)| *c == credential)
+            .map(|(s, _)| s.clone())
+            .collect::<Vec<_>>();
+        for id in &ids {
+            map.remove(id);
+        }
+        ids
+    };
+    for id in sessions {
+        hub.end_session(&id, why).await;
+    }
+}
+
+/// Expire what is due: audit once, end its guests. Returns the next expiry still ahead.
+async fn expire_due(hub: &Hub) -> Option<DateTime<Utc>> {
+    let live = match hub.db(|s| s.live_credentials()).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::error!(%e, "cannot read support credentials for expiry");
+            return None;
+        }
+    };
+    let now = hub.now();
+    let mut next: Option<DateTime<Utc>> = None;
+    for rec in live {
+        if rec.info.expires_at > now {
+            next = Some(next.map_or(rec.info.expires_at, |n| n.min(rec.info.expires_at)));
+            continue;
+        }
+        let id = rec.info.id.clone();
+        if matches!(
+            hub.db(move |s| s.note_credential_expired(&id)).await,
+            Ok(true)
+        ) {
+            let entry = audit(
+                hub,
+                "hub",
+                None,
+                Some(&rec.team_id),
+                "credentials.expire",
+                Some(rec.info.id.clone()),
+                serde_json::json!({
+                    "guest": rec.info.user,
+                    "issued_by": rec.info.issued_by,
+                    "target": rec.info.target_label,
+                    "expires_at": rec.info.expires_at,
+                }),
+            );
+            if let Err(e) = hub.audit(entry).await {
+                tracing::error!(%e, "credential expiry not audited");
+            }
+        }
+        end_guests(hub, &rec.info.id, EXPIRED).await;
+    }
+    next
+}
+
+/// The expiry timer: sleeps until the next expiry on the hub's clock, and re-plans when
+/// credentials are issued or the clock jumps.
+pub(super) async fn expiry_timer(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
+    let mut jumps = hub.clock.jumps();
+    loop {
+        let next = expire_due(&hub).await;
+        let wait = next
+            .and_then(|t| (t - hub.now()).to_std().ok())
+            .map_or(MAX_TIMER_SLEEP, |d| {
+                d.min(MAX_TIMER_SLEEP) + Duration::from_millis(1)
+            });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = hub.credentials.wake.notified() => {}
+            _ = async {
+                match jumps.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_codes_have_their_shape() {
+        let p = new_password().expect("password");
+        assert_eq!(p.len(), PASSWORD_CHARS);
+        assert!(p.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
+        assert_ne!(p, new_password().expect("another"));
+        let c = new_code().expect("code");
+        assert_eq!(c.len(), 6);
+        assert!(c.bytes().all(|b| b.is_ascii_digit()));
+    }
+}

@@ -1,0 +1,688 @@
+//! Time-boxed support credentials end to end on loopback: a real hub (on a manual clock where
+//! time matters), real agents, technicians and guests over real connections.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ManualClock, TestAgent, TestHub, enrolment_link, wait_event};
+use tether::agent::consent::ConsentPolicy;
+use tether::client::{ClientError, HubClient};
+use tether::hub::Limits;
+use tether::protocol::{
+    AuthMethod, ConsoleReply, ConsoleRequest, CredentialInfo, CredentialScopes, CredentialState,
+    CredentialTarget, ErrorCode, HubEvent, InputEvent, Presence, ProtocolError, RevealedCredential,
+    Role, SessionInfo, ViewSpec,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn hub_error(e: ClientError) -> ProtocolError {
+    match e {
+        ClientError::Hub(p) => p,
+        other => panic!("expected an error from the hub, got {other}"),
+    }
+}
+
+/// Technicians ann (admin) and bob of team Desk; client Acme with two workstations and client
+/// Other with one. Every end user denies every question (nobody is at a test machine).
+struct Rig {
+    hub: TestHub,
+    ann: HubClient,
+    events: UnboundedReceiver<HubEvent>,
+    acme1: String,
+    acme2: String,
+    other: String,
+    agents: Vec<(TestAgent, tempfile::TempDir)>,
+}
+
+async fn online(events: &mut UnboundedReceiver<HubEvent>, ws: &str) {
+    wait_event(events, Duration::from_secs(5), |e| {
+        matches!(e, HubEvent::Workstation { workstation: w } if w.id == ws && w.presence == Presence::Online)
+    })
+    .await;
+}
+
+async fn rig(hub: TestHub) -> Rig {
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    hub.add_user("bob", Role::Technician, "Desk").await;
+    let (ann, mut events) = hub.console("ann").await;
+    let acme = enrolment_link(&ann, "Acme").await;
+    let other = enrolment_link(&ann, "Other").await;
+    let mut agents = Vec::new();
+    let mut ids = Vec::new();
+    for (link, host) in [
+        (acme.clone(), "acme-1"),
+        (acme, "acme-2"),
+        (other, "other-1"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut agent = TestAgent::start_with(dir.path(), Some(link), host, ConsentPolicy::Deny);
+        let id = agent.online().await;
+        online(&mut events, &id).await;
+        ids.push(id);
+        agents.push((agent, dir));
+    }
+    Rig {
+        hub,
+        ann,
+        events,
+        acme1: ids[0].clone(),
+        acme2: ids[1].clone(),
+        other: ids[2].clone(),
+        agents,
+    }
+}
+
+async fn issue(
+    tech: &HubClient,
+    target: CredentialTarget,
+    minutes: u32,
+    scopes: CredentialScopes,
+) -> ConsoleReply {
+    tech.request(ConsoleRequest::IssueCredentials {
+        target,
+        minutes,
+        scopes,
+    })
+    .await
+    .expect("issue")
+}
+
+async fn issue_new(
+    tech: &HubClient,
+    target: CredentialTarget,
+    minutes: u32,
+    scopes: CredentialScopes,
+) -> (CredentialInfo, RevealedCredential) {
+    match issue(tech, target, minutes, scopes).await {
+        ConsoleReply::CredentialsIssued { credential, reveal } => (*credential, *reveal),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn ws(id: &str) -> CredentialTarget {
+    CredentialTarget::Workstation {
+        workstation: id.into(),
+    }
+}
+
+const VIEW: CredentialScopes = CredentialScopes {
+    control: false,
+    chat: false,
+    history: false,
+};
+const CONTROL: CredentialScopes = CredentialScopes {
+    control: true,
+    chat: true,
+    history: false,
+};
+
+async fn guest(
+    hub: &TestHub,
+    reveal: &RevealedCredential,
+) -> (HubClient, UnboundedReceiver<HubEvent>) {
+    let (client, events) = HubClient::connect(&hub.url, hub.pin())
+        .await
+        .expect("connect");
+    client
+        .guest_login(&reveal.user, reveal.password.expose(), reveal.code.expose())
+        .await
+        .expect("guest login");
+    (client, events)
+}
+
+async fn guest_login_error(hub: &TestHub, user: &str, password: &str, code: &str) -> ProtocolError {
+    let (client, _) = HubClient::connect(&hub.url, hub.pin())
+        .await
+        .expect("connect");
+    hub_error(
+        client
+            .guest_login(user, password, code)
+            .await
+            .expect_err("guest login refused"),
+    )
+}
+
+async fn connect(
+    client: &HubClient,
+    ws: &str,
+    view_only: bool,
+) -> Result<SessionInfo, ProtocolError> {
+    match client
+        .request(ConsoleRequest::Connect {
+            workstation: ws.into(),
+            secret: None,
+            view_only,
+        })
+        .await
+    {
+        Ok(ConsoleReply::Session { session }) => Ok(session),
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(e) => Err(hub_error(e)),
+    }
+}
+
+async fn audit_actions(tech: &HubClient) -> Vec<String> {
+    match tech
+        .request(ConsoleRequest::ListAudit {
+            limit: 1000,
+            before: None,
+        })
+        .await
+        .expect("audit")
+    {
+        ConsoleReply::Audit { records } => records.into_iter().map(|r| r.action).collect(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Wait until the hub closes a client's connection (its event stream ends).
+async fn closed_within(events: &mut UnboundedReceiver<HubEvent>, within: Duration) {
+    tokio::time::timeout(within, async { while events.recv().await.is_some() {} })
+        .await
+        .expect("the hub closed the guest's connection in time");
+}
+
+async fn session_ended(
+    events: &mut UnboundedReceiver<HubEvent>,
+    id: &str,
+    within: Duration,
+) -> SessionInfo {
+    match wait_event(events, within, |e| {
+        matches!(e, HubEvent::Session { session } if session.id == id && session.ended_at.is_some())
+    })
+    .await
+    {
+        HubEvent::Session { session } => session,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
+    let mut r = rig(TestHub::start().await).await;
+    let (cred, reveal) = issue_new(&r.ann, ws("acme-1"), 60, VIEW).await;
+    assert_eq!(cred.target, ws(&r.acme1), "host name resolved to the id");
+    assert_eq!(cred.target_label, "acme-1");
+    assert!(reveal.user.starts_with("guest-"));
+    assert!(reveal.password.expose().len() >= 16);
+    assert_eq!(reveal.code.expose().len(), 6);
+    assert!(reveal.code.expose().bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(reveal.hub, r.hub.url);
+
+    let (g, mut gevents) = guest(&r.hub, &reveal).await;
+    // Live events: the team's changes elsewhere never reach the guest. Published in this
+    // order, the guest's first workstation event must be the target's.
+    for target in [&r.other, &r.acme2, &r.acme1] {
+        r.ann
+            .request(ConsoleRequest::RequestAccess {
+                workstation: target.clone(),
+            })
+            .await
+            .expect("request access");
+    }
+    match wait_event(&mut gevents, Duration::from_secs(5), |e| {
+        matches!(e, HubEvent::Workstation { .. } | HubEvent::Client { .. })
+    })
+    .await
+    {
+        HubEvent::Workstation { workstation } => assert_eq!(workstation.id, r.acme1),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Lists hold only the target.
+    let ConsoleReply::Workstations { workstations } = g
+        .request(ConsoleRequest::ListWorkstations { client: None })
+        .await
+        .expect("list")
+    else {
+        panic!("not workstations")
+    };
+    assert_eq!(
+        workstations
+            .iter()
+            .map(|w| w.id.as_str())
+            .collect::<Vec<_>>(),
+        vec![r.acme1.as_str()]
+    );
+    let ConsoleReply::Clients { clients } =
+        g.request(ConsoleRequest::ListClients).await.expect("list")
+    else {
+        panic!("not clients")
+    };
+    assert_eq!(
+        clients.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        vec!["Acme"]
+    );
+    // Other workstations are not found; technicians' verbs are not allowed.
+    for other in [&r.acme2, &r.other] {
+        assert_eq!(
+            connect(&g, other, true)
+                .await
+                .expect_err("not the target")
+                .code,
+            ErrorCode::NotFound
+        );
+    }
+    for forbidden in [
+        ConsoleRequest::ListAudit {
+            limit: 10,
+            before: None,
+        },
+        ConsoleRequest::AddClient { name: "X".into() },
+        ConsoleRequest::RequestAccess {
+            workstation: r.acme1.clone(),
+        },
+        ConsoleRequest::ListCredentials,
+        ConsoleRequest::IssueCredentials {
+            target: ws(&r.acme1),
+            minutes: 60,
+            scopes: CONTROL,
+        },
+    ] {
+        let e = hub_error(g.request(forbidden).await.expect_err("refused"));
+        assert_eq!(e.code, ErrorCode::Forbidden, "{e}");
+    }
+
+    // The credentials authorise the connection with no prompt (the end user denies every
+    // question), and a view-only guest's connection is view only whatever it asks.
+    let session = connect(&g, "acme-1", false).await.expect("guest connects");
+    assert_eq!(session.method, AuthMethod::SupportCredentials);
+    assert!(session.view_only, "forced view only");
+    assert_eq!(session.technician.name, reveal.user);
+    let ConsoleReply::Sessions { sessions } = g
+        .request(ConsoleRequest::ListSessions)
+        .await
+        .expect("sessions")
+    else {
+        panic!("not sessions")
+    };
+    assert_eq!(
+        sessions.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec![session.id.as_str()]
+    );
+    let ConsoleReply::Watching { stream } = g
+        .request(ConsoleRequest::Watch {
+            session: session.id.clone(),
+            view: ViewSpec::Terminal { cols: 80, rows: 24 },
+        })
+        .await
+        .expect("watch own session")
+    else {
+        panic!("not watching")
+    };
+    let e = hub_error(
+        g.request(ConsoleRequest::Input {
+            stream,
+            events: vec![InputEvent::Key {
+                keysym: 0x61,
+                down: true,
+            }],
+        })
+        .await
+        .expect_err("view-only input refused"),
+    );
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    assert!(e.message.contains("viewing only"), "{}", e.message);
+
+    // The technician's team sees the guest's session start.
+    wait_event(
+        &mut r.events,
+        Duration::from_secs(5),
+        |e| matches!(e, HubEvent::Session { session: s } if s.id == session.id),
+    )
+    .await;
+    let actions = audit_actions(&r.ann).await;
+    for action in ["credentials.issue", "credentials.use", "session.start"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+    // Both uses are recorded against the credentials: the login and the session.
+    let ConsoleReply::Audit { records } = r
+        .ann
+        .request(ConsoleRequest::ListAudit {
+            limit: 1000,
+            before: None,
+        })
+        .await
+        .expect("audit")
+    else {
+        panic!("not audit")
+    };
+    let uses: Vec<&str> = records
+        .iter()
+        .filter(|a| a.action == "credentials.use" && a.target.as_deref() == Some(cred.id.as_str()))
+        .filter_map(|a| a.detail["use"].as_str())
+        .collect();
+    assert!(
+        uses.contains(&"guest login") && uses.contains(&"guest session"),
+        "{uses:?}"
+    );
+    let start = records
+        .iter()
+        .find(|a| a.action == "session.start" && a.actor == reveal.user)
+        .expect("the guest's session start");
+    assert_eq!(start.detail["method"], "support credentials");
+    assert_eq!(start.actor_email.as_deref(), Some("ann@example.com"));
+}
+
+#[tokio::test]
+async fn client_credentials_cover_all_of_its_workstations_and_control_allows_input() {
+    let r = rig(TestHub::start().await).await;
+    let target = CredentialTarget::Client {
+        client: "Acme".into(),
+    };
+    let (cred, reveal) = issue_new(&r.ann, target, 240, CONTROL).await;
+    assert_eq!(cred.target_label, "Acme");
+    let (g, _e) = guest(&r.hub, &reveal).await;
+    let ConsoleReply::Workstations { workstations } = g
+        .request(ConsoleRequest::ListWorkstations { client: None })
+        .await
+        .expect("list")
+    else {
+        panic!("not workstations")
+    };
+    let mut ids: Vec<_> = workstations.into_iter().map(|w| w.id).collect();
+    ids.sort();
+    let mut want = vec![r.acme1.clone(), r.acme2.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(
+        connect(&g, &r.other, false)
+            .await
+            .expect_err("other client")
+            .code,
+        ErrorCode::NotFound
+    );
+    let session = connect(&g, &r.acme2, false).await.expect("connect");
+    assert!(!session.view_only, "control scope");
+    let ConsoleReply::Watching { stream } = g
+        .request(ConsoleRequest::Watch {
+            session: session.id.clone(),
+            view: ViewSpec::Terminal { cols: 80, rows: 24 },
+        })
+        .await
+        .expect("watch")
+    else {
+        panic!("not watching")
+    };
+    g.request(ConsoleRequest::Input {
+        stream,
+        events: vec![InputEvent::Key {
+            keysym: 0x61,
+            down: true,
+        }],
+    })
+    .await
+    .expect("control scope: input accepted");
+}
+
+#[tokio::test]
+async fn credentials_expire_and_end_guest_sessions_within_a_second() {
+    let clock = ManualClock::new();
+    let hub = TestHub::start_clocked(
+        tempfile::tempdir().expect("tempdir"),
+        Limits::default(),
+        clock.clone(),
+    )
+    .await;
+    let mut r = rig(hub).await;
+    let (cred, reveal) = issue_new(&r.ann, ws(&r.acme1), 60, CONTROL).await;
+    let (g, mut gevents) = guest(&r.hub, &reveal).await;
+    let session = connect(&g, &r.acme1, false).await.expect("connect");
+
+    // A minute before expiry nothing happens.
+    clock.advance(Duration::from_secs(59 * 60));
+    g.request(ConsoleRequest::ListSessions)
+        .await
+        .expect("still valid at 59 minutes");
+
+    // At expiry: the session ends and the guest is disconnected within a second.
+    let started = Instant::now();
+    clock.advance(Duration::from_secs(60));
+    let ended = session_ended(&mut r.events, &session.id, SECOND).await;
+    closed_within(&mut gevents, SECOND.saturating_sub(started.elapsed())).await;
+    assert!(started.elapsed() < SECOND, "{:?}", started.elapsed());
+    assert!(
+        ended
+            .end_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("expired"),
+        "{ended:?}"
+    );
+
+    // The credentials are listed as expired, their expiry audited, and they no longer log in.
+    let ConsoleReply::Credentials { credentials } = r
+        .ann
+        .request(ConsoleRequest::ListCredentials)
+        .await
+        .expect("list")
+    else {
+        panic!("not credentials")
+    };
+    let listed = credentials
+        .iter()
+        .find(|c| c.id == cred.id)
+        .expect("listed");
+    assert_eq!(listed.state, CredentialState::Expired);
+    let actions = audit_actions(&r.ann).await;
+    assert!(
+        actions.iter().any(|a| a == "credentials.expire"),
+        "{actions:?}"
+    );
+    let e = guest_login_error(
+        &r.hub,
+        &reveal.user,
+        reveal.password.expose(),
+        reveal.code.expose(),
+    )
+    .await;
+    assert_eq!(e.code, ErrorCode::Expired);
+}
+
+#[tokio::test]
+async fn revocation_ends_guest_sessions_and_tokens_within_a_second() {
+    let mut r = rig(TestHub::start().await).await;
+    let (cred, reveal) = issue_new(&r.ann, ws(&r.acme1), 8 * 60, CONTROL).await;
+    let (client, mut gevents) = HubClient::connect(&r.hub.url, r.hub.pin())
+        .await
+        .expect("connect");
+    let login = client
+        .guest_login(&reveal.user, reveal.password.expose(), reveal.code.expose())
+        .await
+        .expect("guest login");
+    assert_eq!(login.guest.credential, cred.id);
+    // The token resumes on a second connection, as `tether ctl` does.
+    let (second, mut second_events) = HubClient::connect(&r.hub.url, r.hub.pin())
+        .await
+        .expect("connect");
+    let me = second.resume(&login.token).await.expect("guest resumes");
+    assert_eq!(me.name, reveal.user);
+    let session = connect(&client, &r.acme1, false).await.expect("connect");
+
+    let started = Instant::now();
+    let ConsoleReply::Credential { credential } = r
+        .ann
+        .request(ConsoleRequest::RevokeCredentials {
+            credential: cred.id.clone(),
+        })
+        .await
+        .expect("revoke")
+    else {
+        panic!("not a credential")
+    };
+    assert_eq!(credential.state, CredentialState::Revoked);
+    session_ended(&mut r.events, &session.id, SECOND).await;
+    closed_within(&mut gevents, SECOND).await;
+    closed_within(&mut second_events, SECOND).await;
+    assert!(started.elapsed() < SECOND, "{:?}", started.elapsed());
+
+    // The token no longer resumes; a second revoke is a conflict; all of it is audited.
+    let (third, _) = HubClient::connect(&r.hub.url, r.hub.pin())
+        .await
+        .expect("connect");
+    assert_eq!(
+        hub_error(third.resume(&login.token).await.expect_err("token gone")).code,
+        ErrorCode::Expired
+    );
+    let again = hub_error(
+        r.ann
+            .request(ConsoleRequest::RevokeCredentials {
+                credential: cred.id.clone(),
+            })
+            .await
+            .expect_err("already revoked"),
+    );
+    assert_eq!(again.code, ErrorCode::Conflict);
+    let actions = audit_actions(&r.ann).await;
+    assert!(
+        actions.iter().any(|a| a == "credentials.revoke"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn asking_again_while_valid_is_already_active_and_regenerate_replaces() {
+    let r = rig(TestHub::start().await).await;
+    let (first, old) = issue_new(&r.ann, ws(&r.acme1), 8 * 60, VIEW).await;
+    // The same technician, the same target: already active, with the time left and the date.
+    let ConsoleReply::CredentialsAlreadyActive {
+        credential,
+        message,
+    } = issue(&r.ann, ws("acme-1"), 60, CONTROL).await
+    else {
+        panic!("expected already active")
+    };
+    assert_eq!(credential.id, first.id);
+    assert!(
+        message.contains("already active and will expire in 8 hours"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&first.expires_at.format("%Y-%m-%d %H:%M").to_string()),
+        "{message}"
+    );
+    // Another technician, or another target, gets new ones.
+    let (bob, _) = r.hub.console("bob").await;
+    issue_new(&bob, ws(&r.acme1), 60, VIEW).await;
+    issue_new(&r.ann, ws(&r.acme2), 60, VIEW).await;
+
+    // Regenerate: the old ones stop working, the new ones work.
+    let ConsoleReply::CredentialsIssued { credential, reveal } = r
+        .ann
+        .request(ConsoleRequest::RegenerateCredentials {
+            credential: first.id.clone(),
+        })
+        .await
+        .expect("regenerate")
+    else {
+        panic!("not issued")
+    };
+    assert_ne!(credential.id, first.id);
+    assert_eq!(credential.target, first.target);
+    assert_eq!(credential.scopes, first.scopes);
+    assert_eq!(
+        (credential.expires_at - credential.issued_at).num_minutes(),
+        8 * 60
+    );
+    assert_ne!(reveal.password, old.password);
+    let e = guest_login_error(&r.hub, &old.user, old.password.expose(), old.code.expose()).await;
+    assert_eq!(e.code, ErrorCode::Expired, "{e}");
+    guest(&r.hub, &reveal).await;
+    // Bad durations are refused.
+    let e = hub_error(
+        r.ann
+            .request(ConsoleRequest::IssueCredentials {
+                target: ws(&r.other),
+                minutes: 7 * 24 * 60 + 1,
+                scopes: VIEW,
+            })
+            .await
+            .expect_err("too long"),
+    );
+    assert_eq!(e.code, ErrorCode::BadRequest);
+}
+
+#[tokio::test]
+async fn wrong_guest_logins_get_one_answer_and_count_toward_the_lockout() {
+    let clock = ManualClock::new();
+    let hub = TestHub::start_clocked(
+        tempfile::tempdir().expect("tempdir"),
+        Limits::default(),
+        clock.clone(),
+    )
+    .await;
+    let r = rig(hub).await;
+    let (_, reveal) = issue_new(&r.ann, ws(&r.acme1), 60, VIEW).await;
+    let (pw, code) = (reveal.password.expose(), reveal.code.expose());
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    let unknown = guest_login_error(&r.hub, "guest-nobody", pw, code).await;
+    let wrong_pw = guest_login_error(&r.hub, &reveal.user, "not the password", code).await;
+    let wrong_code = guest_login_error(&r.hub, &reveal.user, pw, wrong_code).await;
+    assert_eq!(unknown.code, ErrorCode::InvalidCredentials);
+    assert_eq!(
+        unknown, wrong_pw,
+        "same answer for unknown user and wrong password"
+    );
+    assert_eq!(unknown, wrong_code, "same answer for a wrong code");
+    // Two more failures (four in all on this user), then waits start.
+    for _ in 0..3 {
+        guest_login_error(&r.hub, &reveal.user, "nope", code).await;
+    }
+    let locked = guest_login_error(&r.hub, &reveal.user, pw, code).await;
+    assert_eq!(locked.code, ErrorCode::RateLimited, "{locked}");
+    assert!(locked.retry_after_secs.is_some());
+    clock.advance(Duration::from_secs(2));
+    guest(&r.hub, &reveal).await;
+    let actions = audit_actions(&r.ann).await;
+    assert!(actions.iter().any(|a| a == "login.fail"));
+    assert!(actions.iter().any(|a| a == "login.locked"));
+}
+
+#[tokio::test]
+async fn a_guest_still_needs_the_workstations_secret() {
+    let mut r = rig(TestHub::start().await).await;
+    let agent = &r.agents[0].0;
+    agent
+        .shared
+        .set_passcode_enabled(true)
+        .await
+        .expect("passcode on");
+    let acme1 = r.acme1.clone();
+    wait_event(&mut r.events, Duration::from_secs(5), |e| {
+        matches!(e, HubEvent::Workstation { workstation: w } if w.id == acme1 && w.requires.passcode)
+    })
+    .await;
+    let passcode = agent
+        .shared
+        .policy()
+        .passcode()
+        .expect("passcode")
+        .formatted()
+        .expose()
+        .to_owned();
+    let (_, reveal) = issue_new(&r.ann, ws(&r.acme1), 60, CONTROL).await;
+    let (g, _e) = guest(&r.hub, &reveal).await;
+    let missing = connect(&g, &r.acme1, false)
+        .await
+        .expect_err("the passcode is required");
+    assert!(missing.message.contains("requires"), "{}", missing.message);
+    let with = match g
+        .request(ConsoleRequest::Connect {
+            workstation: r.acme1.clone(),
+            secret: Some(passcode.as_str().into()),
+            view_only: false,
+        })
+        .await
+        .expect("the passcode works")
+    {
+        ConsoleReply::Session { session } => session,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(with.method, AuthMethod::SupportCredentials);
+    assert!(!with.secrets.is_empty());
+}
