@@ -58,6 +58,9 @@ pub enum CtlCommand {
         /// Watch only: no keyboard or mouse.
         #[arg(long)]
         view_only: bool,
+        /// The one-time password, where the workstation requires one (XXXX-XXXX-XXXX-XXXX).
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
     },
     /// Open sessions of your team.
     Sessions {
@@ -68,6 +71,16 @@ pub enum CtlCommand {
     Groups {
         #[command(subcommand)]
         command: GroupsCommand,
+    },
+    /// One-time passwords for workstations that require one.
+    Otp {
+        #[command(subcommand)]
+        command: super::ctl_otp::OtpCommand,
+    },
+    /// The hub's outbox: mail it kept instead of sending (admins).
+    Outbox {
+        #[command(subcommand)]
+        command: super::ctl_otp::OutboxCommand,
     },
 }
 
@@ -108,6 +121,14 @@ pub enum GroupsCommand {
         #[arg(long, value_enum)]
         password: OnOff,
     },
+    /// Require a one-time password for every connection to a client's group's workstations,
+    /// or the whole team's (without --client). Admins only; applies at once.
+    RequireOtp {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(value_enum)]
+        state: OnOff,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +162,12 @@ pub enum WorkstationsCommand {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Require a one-time password for every connection to a workstation. Admins only.
+    RequireOtp {
+        workstation: String,
+        #[arg(value_enum)]
+        state: OnOff,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,7 +178,7 @@ pub enum AuditCommand {
     },
 }
 
-fn hub_error(e: ClientError) -> Failure {
+pub(super) fn hub_error(e: ClientError) -> Failure {
     match &e {
         ClientError::Hub(p)
             if matches!(p.code, ErrorCode::Expired | ErrorCode::Unauthenticated) =>
@@ -231,7 +258,7 @@ async fn connect(paths: &Paths, hub: Option<&str>) -> Result<HubClient, Failure>
     Ok(client)
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -261,7 +288,7 @@ fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-fn when(t: DateTime<Utc>) -> String {
+pub(super) fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -382,6 +409,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                         w.os,
                         w.user,
                         w.presence.label().into(),
+                        super::ctl_otp::otp_cell(w.otp_required),
                         when(w.last_seen),
                     ]
                 })
@@ -394,6 +422,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                     "OS",
                     "USER",
                     "PRESENCE",
+                    "OTP",
                     "LAST SEEN",
                 ],
                 rows,
@@ -454,6 +483,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             workstation,
             secret_stdin,
             view_only,
+            otp,
         } => {
             let secret = if secret_stdin {
                 Some(read_secret_line()?.into())
@@ -464,6 +494,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 workstation,
                 secret,
                 view_only,
+                otp: otp.map(Into::into),
             })
             .await?
             else {
@@ -484,6 +515,22 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 },
                 if session.view_only { ", view only" } else { "" }
             );
+        }
+        CtlCommand::Otp { command } => {
+            return super::ctl_otp::otp(&client, json, command).await;
+        }
+        CtlCommand::Outbox { command } => {
+            return super::ctl_otp::outbox(&client, json, command).await;
+        }
+        CtlCommand::Workstations {
+            command: WorkstationsCommand::RequireOtp { workstation, state },
+        } => {
+            return super::ctl_otp::require_workstation(&client, json, workstation, state).await;
+        }
+        CtlCommand::Groups {
+            command: GroupsCommand::RequireOtp { client: group, state },
+        } => {
+            return super::ctl_otp::require_group(&client, json, group, state).await;
         }
         CtlCommand::Sessions {
             command: SessionsCommand::List,
@@ -543,10 +590,15 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 .into_iter()
                 .map(|g| {
                     let name = g.client_name.unwrap_or_else(|| "(whole team)".into());
-                    vec![name, yes(g.requires.passcode), yes(g.requires.password)]
+                    vec![
+                        name,
+                        yes(g.requires.passcode),
+                        yes(g.requires.password),
+                        yes(g.otp),
+                    ]
                 })
                 .collect();
-            print_table(&["GROUP", "PASSCODE", "PASSWORD"], rows);
+            print_table(&["GROUP", "PASSCODE", "PASSWORD", "OTP"], rows);
         }
         CtlCommand::Groups {
             command:

@@ -543,6 +543,7 @@ fn send_connect(state: &mut State, attempt: ConnectAttempt, secret: Option<Secre
             workstation: attempt.workstation.clone(),
             secret,
             view_only: attempt.view_only,
+            otp: None,
         },
         Pending::Connect {
             workstation: attempt.workstation,
@@ -1945,6 +1946,8 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Groups { .. } => "groups",
         ConsoleReply::Watching { .. } => "watching",
         ConsoleReply::Done => "done",
+        ConsoleReply::Otp { .. } => "otp",
+        ConsoleReply::Outbox { .. } => "outbox",
     }
 }
 

@@ -305,16 +305,37 @@ impl Hub {
         Ok(())
     }
 
-    /// A technician connects: lock-out check, then the agent decides; on success a session.
+    /// A technician connects: the hub's own checks (one-time password), then the lock-out
+    /// check, then the agent decides; on success a session.
     pub(super) async fn connect(
         &self,
         user: &UserInfo,
         viewer: u64,
         key: &str,
         secret: Option<Secret>,
+        otp: Option<Secret>,
         view_only: bool,
     ) -> Result<SessionInfo, ProtocolError> {
         let row = self.team_workstation(&user.team_id, key).await?;
+        let otp_used = self.check_connect_otp(user, &row, otp).await?;
+        let result = self
+            .connect_checked(user, viewer, row, secret, view_only)
+            .await;
+        // A code is spent only on a connection that opened.
+        if let (Err(_), Some(id)) = (&result, otp_used) {
+            self.release_otp(id).await;
+        }
+        result
+    }
+
+    async fn connect_checked(
+        &self,
+        user: &UserInfo,
+        viewer: u64,
+        row: WorkstationRow,
+        secret: Option<Secret>,
+        view_only: bool,
+    ) -> Result<SessionInfo, ProtocolError> {
         self.require_online(&row, "it can only be reached while its agent is connected")?;
         let ws = row.info.clone();
         let (uid, wid) = (user.id.clone(), ws.id.clone());

@@ -11,6 +11,7 @@ pub mod store;
 mod access;
 mod agents;
 mod consoles;
+pub mod otp;
 mod relay;
 mod server;
 
@@ -51,6 +52,8 @@ pub struct Limits {
     pub connect_wait: Duration,
     /// A session nobody has watched for this long ends.
     pub session_idle: Duration,
+    /// Lifetime of a one-time password (`tether hub --otp-ttl`).
+    pub otp_ttl: chrono::Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +67,7 @@ impl Default for Limits {
             max_link_days: 30,
             connect_wait: Duration::from_secs(70),
             session_idle: Duration::from_secs(10 * 60),
+            otp_ttl: chrono::Duration::minutes(30),
         }
     }
 }
@@ -89,6 +93,8 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("the one-time password key: {0}")]
+    OtpKey(std::io::Error),
 }
 
 /// How to start a hub.
@@ -99,6 +105,8 @@ pub struct HubConfig {
     /// (or this machine's host name when listening on all interfaces).
     pub public_addr: Option<String>,
     pub limits: Limits,
+    /// Mail server for one-time passwords; without one they go to the outbox.
+    pub smtp: Option<otp::SmtpConfig>,
 }
 
 /// An agent's live connection, as presence knows it.
@@ -129,6 +137,8 @@ pub struct Hub {
     /// Viewers' streams of open sessions.
     streams: Mutex<HashMap<crate::protocol::StreamId, relay::Route>>,
     next_stream: std::sync::atomic::AtomicU64,
+    /// One-time passwords: the sealing key and the mail server.
+    otp: otp::OtpState,
 }
 
 impl Hub {
@@ -155,6 +165,10 @@ impl Hub {
         }
         let identity = HubIdentity::load_or_create(&config.data_dir, &names)?;
         let tls = identity.server_config()?;
+        let otp = otp::OtpState {
+            sealer: otp::Sealer::load_or_create(&config.data_dir).map_err(HubError::OtpKey)?,
+            smtp: config.smtp,
+        };
         let public_addr = OnceLock::new();
         if let Some(addr) = config.public_addr {
             let _ = public_addr.set(crate::client::store::hub_key(&addr));
@@ -174,6 +188,7 @@ impl Hub {
             sessions: Mutex::default(),
             streams: Mutex::default(),
             next_stream: 1.into(),
+            otp,
         }))
     }
 

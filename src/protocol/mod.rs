@@ -5,10 +5,12 @@
 //! [`PROTOCOL_VERSION`]. Pure types only: no tokio, no ratatui, so both ends (and tests) share them.
 
 mod link;
+mod otp;
 pub mod stream;
 mod types;
 
 pub use link::{EnrolmentLink, LinkError};
+pub use otp::*;
 pub use types::*;
 
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,10 @@
 //! Calls are synchronous and short; the hub makes them from `spawn_blocking`. Secrets arrive
 //! here already hashed: nothing in the store can be used to log in or to enrol.
 
+mod otp;
 mod sqlite;
 
+pub use otp::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow};
 pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, Utc};
@@ -109,7 +111,7 @@ pub enum AuditVerdict {
     Broken { id: i64, reason: String },
 }
 
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + OtpStore {
     // Accounts
     fn create_user(&self, new: NewUser) -> StoreResult<UserInfo>;
     fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;
