@@ -19,7 +19,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use super::Hub;
@@ -359,7 +359,8 @@ impl Hub {
                 Some(r.chars().map(|c| if c.is_control() { ' ' } else { c }).collect())
             }
         };
-        let now = self.now();
+        // As stored (microseconds), so a resend reports the same times.
+        let now = self.now().trunc_subsecs(6);
         if reason.is_none() {
             let (uid, wid) = (user.id.clone(), row.info.id.clone());
             let last = self
@@ -367,7 +368,8 @@ impl Hub {
                 .await?;
             if let Some(last) = last.filter(|l| l.issued_at + REQUEST_INTERVAL > now) {
                 let next = last.issued_at + REQUEST_INTERVAL;
-                let wait = u64::try_from((next - now).num_seconds().max(1)).unwrap_or(1);
+                let ms = (next - now).num_milliseconds().max(1);
+                let wait = u64::try_from((ms + 999) / 1000).unwrap_or(1);
                 let detail = serde_json::json!({ "retry_after_secs": wait, "last": last.id });
                 self.audit(self.otp_audit(user, "otp.request_refused", &row, detail))
                     .await?;
