@@ -23,7 +23,11 @@ fn hub_error(e: ClientError) -> ProtocolError {
     }
 }
 
-async fn connect(tech: &HubClient, ws: &str, otp: Option<&str>) -> Result<SessionInfo, ProtocolError> {
+async fn connect(
+    tech: &HubClient,
+    ws: &str,
+    otp: Option<&str>,
+) -> Result<SessionInfo, ProtocolError> {
     let body = ConsoleRequest::Connect {
         workstation: ws.into(),
         secret: None,
@@ -144,8 +148,12 @@ async fn rig_on(hub: TestHub) -> Rig {
     let (ann, mut events) = hub.console("ann").await;
     let link = enrolment_link(&ann, "Acme").await;
     let agent_dir = tempfile::tempdir().expect("tempdir");
-    let mut agent =
-        TestAgent::start_with(agent_dir.path(), Some(link), "reception-pc", ConsentPolicy::Accept);
+    let mut agent = TestAgent::start_with(
+        agent_dir.path(),
+        Some(link),
+        "reception-pc",
+        ConsentPolicy::Accept,
+    );
     let ws = agent.online().await;
     wait_event(&mut events, Duration::from_secs(5), |e| {
         matches!(e, HubEvent::Workstation { workstation: w } if w.id == ws && w.presence == Presence::Online)
@@ -179,7 +187,10 @@ async fn fifty_parallel_uses_of_one_otp_exactly_one_succeeds() {
     let issued = request_otp(&r.bob, &r.ws, None).await.expect("request");
     assert_eq!(issued.delivery.channel, OtpChannel::Outbox);
     assert_eq!(issued.delivery.to, vec!["bob@example.com".to_owned()]);
-    assert_eq!(issued.delivery.error, None, "no mail server is not an error");
+    assert_eq!(
+        issued.delivery.error, None,
+        "no mail server is not an error"
+    );
     let code = newest_code_for(&r.ann, "bob@example.com").await;
     // Typed in lower case without dashes: the same code.
     let typed = code.replace('-', "").to_lowercase();
@@ -230,10 +241,14 @@ async fn an_otp_is_refused_on_another_workstation_or_by_another_technician() {
         .await
         .expect_err("wrong");
     assert_eq!(wrong.refusal, Some(Refusal::OtpInvalid));
-    let malformed = connect(&r.bob, &r.ws, Some("hello")).await.expect_err("bad");
+    let malformed = connect(&r.bob, &r.ws, Some("hello"))
+        .await
+        .expect_err("bad");
     assert_eq!(malformed.refusal, Some(Refusal::OtpInvalid));
     // The failed attempts did not spend it: its owner on its workstation gets in.
-    connect(&r.bob, &r.ws, Some(&code)).await.expect("bob on ws");
+    connect(&r.bob, &r.ws, Some(&code))
+        .await
+        .expect("bob on ws");
 
     let audit = audit_actions(&r.ann).await;
     let reasons: Vec<String> = audit
@@ -242,7 +257,11 @@ async fn an_otp_is_refused_on_another_workstation_or_by_another_technician() {
         .map(|a| a.detail["reason"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert!(
-        reasons.iter().filter(|r| *r == "other technician or workstation").count() == 2
+        reasons
+            .iter()
+            .filter(|r| *r == "other technician or workstation")
+            .count()
+            == 2
             && reasons.iter().any(|r| r == "wrong")
             && reasons.iter().any(|r| r == "malformed"),
         "{reasons:?}"
@@ -263,7 +282,10 @@ async fn an_otp_is_accepted_at_29_59_and_refused_at_30_00() {
     // Two codes issued at the same instant, one used a second before expiry, one at it.
     let bobs = request_otp(&r.bob, &r.ws, None).await.expect("bob");
     let cats = request_otp(&r.cat, &r.ws, None).await.expect("cat");
-    assert_eq!(bobs.expires_at - bobs.issued_at, chrono::Duration::minutes(30));
+    assert_eq!(
+        bobs.expires_at - bobs.issued_at,
+        chrono::Duration::minutes(30)
+    );
     let bob_code = newest_code_for(&r.ann, "bob@example.com").await;
     let cat_code = newest_code_for(&r.ann, "cat@example.com").await;
 
@@ -309,12 +331,17 @@ async fn a_second_request_within_the_hour_is_refused_with_the_wait_and_resend_se
     let resent = resend_otp(&r.bob, &r.ws).await.expect("resend");
     assert!(resent.resent);
     assert_eq!(resent.id, first.id);
-    assert_eq!(resent.expires_at, first.expires_at, "resending does not extend it");
+    assert_eq!(
+        resent.expires_at, first.expires_at,
+        "resending does not extend it"
+    );
     assert_eq!(newest_code_for(&r.ann, "bob@example.com").await, code);
 
     // An hour after the first: a new one, different.
     clock.advance(Duration::from_secs(50 * 60));
-    let again = request_otp(&r.bob, &r.ws, None).await.expect("after the hour");
+    let again = request_otp(&r.bob, &r.ws, None)
+        .await
+        .expect("after the hour");
     assert_ne!(again.id, first.id);
     assert_ne!(newest_code_for(&r.ann, "bob@example.com").await, code);
     // Nothing valid to resend once used.
@@ -328,7 +355,9 @@ async fn a_second_request_within_the_hour_is_refused_with_the_wait_and_resend_se
 async fn an_emergency_request_goes_to_the_admins_and_is_flagged() {
     let r = rig().await;
     r.hub.add_user("dan", Role::Admin, "Other").await;
-    let blank = request_otp(&r.bob, &r.ws, Some("  ")).await.expect_err("no reason");
+    let blank = request_otp(&r.bob, &r.ws, Some("  "))
+        .await
+        .expect_err("no reason");
     assert_eq!(blank.code, ErrorCode::BadRequest);
     let issued = request_otp(&r.bob, &r.ws, Some("server down, phone line dead"))
         .await
@@ -343,7 +372,9 @@ async fn an_emergency_request_goes_to_the_admins_and_is_flagged() {
     assert_eq!(m.kind, "emergency");
     assert!(m.subject.contains("EMERGENCY") && m.body.contains("phone line dead"));
     let code = code_in(&m.body);
-    connect(&r.bob, &r.ws, Some(&code)).await.expect("bob uses it");
+    connect(&r.bob, &r.ws, Some(&code))
+        .await
+        .expect("bob uses it");
 
     let audit = audit_actions(&r.ann).await;
     let flagged = audit
@@ -380,7 +411,9 @@ async fn a_group_can_require_otps_and_without_a_requirement_none_is_issued() {
     let off = require(&r.ann, &r.ws, false).await;
     assert!(!off.otp_required);
     connect(&r.bob, &r.ws, None).await.expect("no code needed");
-    let e = request_otp(&r.bob, &r.ws, None).await.expect_err("not required");
+    let e = request_otp(&r.bob, &r.ws, None)
+        .await
+        .expect_err("not required");
     assert_eq!(e.code, ErrorCode::Conflict);
 
     // The client's group requires codes: its workstation does, at once.
@@ -391,14 +424,23 @@ async fn a_group_can_require_otps_and_without_a_requirement_none_is_issued() {
         })
         .await
         .expect("group");
-    let e = connect(&r.bob, &r.ws, None).await.expect_err("group requires");
+    let e = connect(&r.bob, &r.ws, None)
+        .await
+        .expect_err("group requires");
     assert_eq!(e.refusal, Some(Refusal::OtpRequired));
-    let groups = match r.ann.request(ConsoleRequest::ListGroups).await.expect("groups") {
+    let groups = match r
+        .ann
+        .request(ConsoleRequest::ListGroups)
+        .await
+        .expect("groups")
+    {
         ConsoleReply::Groups { groups } => groups,
         other => panic!("unexpected {other:?}"),
     };
     assert!(
-        groups.iter().any(|g| g.client_name.as_deref() == Some("Acme") && g.otp),
+        groups
+            .iter()
+            .any(|g| g.client_name.as_deref() == Some("Acme") && g.otp),
         "{groups:?}"
     );
     r.ann
@@ -496,7 +538,10 @@ async fn otps_are_delivered_through_a_real_smtp_server() {
     assert_eq!(issued.delivery.error, None);
     let (rcpt, body) = sink.next_message().await;
     assert_eq!(rcpt, "bob@example.com");
-    assert!(body.contains("Subject: Tether one-time password for reception-pc"), "{body}");
+    assert!(
+        body.contains("Subject: Tether one-time password for reception-pc"),
+        "{body}"
+    );
     let code = code_in(&body);
 
     // Resend: the same code, by e-mail again; nothing went to the outbox.
@@ -504,7 +549,9 @@ async fn otps_are_delivered_through_a_real_smtp_server() {
     let (_, again) = sink.next_message().await;
     assert_eq!(code_in(&again), code);
     assert!(outbox(&r.ann).await.is_empty());
-    connect(&r.bob, &r.ws, Some(&code)).await.expect("the e-mailed code works");
+    connect(&r.bob, &r.ws, Some(&code))
+        .await
+        .expect("the e-mailed code works");
 
     // An emergency goes to the admin's address.
     request_otp(&r.cat, &r.ws, Some("on call, mail down"))
@@ -536,14 +583,22 @@ async fn a_failed_email_goes_to_the_outbox_and_the_requester_is_told() {
     )
     .await;
     let r = rig_on(hub).await;
-    let issued = request_otp(&r.bob, &r.ws, None).await.expect("issued anyway");
+    let issued = request_otp(&r.bob, &r.ws, None)
+        .await
+        .expect("issued anyway");
     assert_eq!(issued.delivery.channel, OtpChannel::Outbox);
     let error = issued.delivery.error.expect("the requester is told");
     assert!(error.contains("outbox"), "{error}");
     let messages = outbox(&r.ann).await;
-    assert!(messages[0].why.starts_with("e-mail failed"), "{:?}", messages[0]);
+    assert!(
+        messages[0].why.starts_with("e-mail failed"),
+        "{:?}",
+        messages[0]
+    );
     let code = code_in(&messages[0].body);
-    connect(&r.bob, &r.ws, Some(&code)).await.expect("nothing lost");
+    connect(&r.bob, &r.ws, Some(&code))
+        .await
+        .expect("nothing lost");
     let audit = audit_actions(&r.ann).await;
     assert!(audit.iter().any(|a| a.action == "otp.delivery_failed"));
 }
@@ -568,4 +623,138 @@ async fn codes_and_outbox_bodies_are_not_stored_in_clear() {
             }
         }
     }
+}
+
+/// Run `f` until it returns `Some`, polling; fail after `within` with `what`.
+fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ctl_verbs_end_to_end() {
+    use common::bin::{BIN, HubProcess, Running, create_admin, fails, login, ok, run};
+    use std::process::{Command, Stdio};
+
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hubdata");
+    create_admin(home.path(), &data, "ann");
+    let hub = HubProcess::start(home.path(), &data, &[], Stdio::null());
+    login(home.path(), &hub, "ann");
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["ctl"];
+        all.extend(args);
+        run(home.path(), &all, None)
+    };
+    ok(&ctl(&["clients", "add", "Acme"]));
+    let url = ok(&ctl(&["clients", "link", "Acme"])).trim().to_owned();
+    let agent_home = tempfile::tempdir().expect("tempdir");
+    let agent_data = agent_home.path().join("agent");
+    let _agent = Running(
+        Command::new(BIN)
+            .args(["agent", "--screen", "none", "--consent", "accept", "--data"])
+            .arg(&agent_data)
+            .args(["--link", &url])
+            .env("TETHER_HOME", agent_home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    let ws = eventually("the agent online", Duration::from_secs(30), || {
+        let list: serde_json::Value =
+            serde_json::from_str(&ok(&ctl(&["--json", "workstations", "list"]))).ok()?;
+        list.as_array()?
+            .iter()
+            .find(|w| w["presence"] == "online")
+            .map(|w| w["id"].as_str().unwrap_or_default().to_owned())
+    });
+
+    let set = ok(&ctl(&["workstations", "require-otp", &ws, "on"]));
+    assert!(set.contains("now requires a one-time password"), "{set}");
+    let list = ok(&ctl(&["workstations", "list"]));
+    assert!(list.contains("OTP") && list.contains("required"), "{list}");
+    let refused = fails(&ctl(&["connect", &ws]));
+    assert!(
+        refused.contains("requires a one-time password"),
+        "{refused}"
+    );
+
+    let issued: serde_json::Value =
+        serde_json::from_str(&ok(&ctl(&["--json", "otp", "request", &ws]))).expect("json");
+    assert_eq!(issued["delivery"]["channel"], "outbox");
+    let again = fails(&ctl(&["otp", "request", &ws]));
+    assert!(again.contains("a new one is possible in 60 min"), "{again}");
+    let resent = ok(&ctl(&["otp", "resend", &ws]));
+    assert!(resent.contains("sent again"), "{resent}");
+
+    let messages: serde_json::Value =
+        serde_json::from_str(&ok(&ctl(&["--json", "outbox", "list"]))).expect("json");
+    let messages = messages.as_array().expect("array");
+    assert_eq!(messages.len(), 2, "the code and its resend");
+    let code = code_in(messages[0]["body"].as_str().expect("body"));
+    assert_eq!(code, code_in(messages[1]["body"].as_str().expect("body")));
+    let human = ok(&ctl(&["outbox", "list"]));
+    assert!(human.contains(&code), "{human}");
+
+    let session: serde_json::Value =
+        serde_json::from_str(&ok(&ctl(&["--json", "connect", &ws, "--otp", &code]))).expect("json");
+    let id = session["id"].as_str().expect("session id");
+    ok(&ctl(&["sessions", "end", id]));
+    let used = fails(&ctl(&["connect", &ws, "--otp", &code]));
+    assert!(used.contains("already used"), "{used}");
+
+    let emergency = ok(&ctl(&[
+        "otp",
+        "request",
+        &ws,
+        "--emergency",
+        "locked out of mail",
+    ]));
+    assert!(emergency.contains("emergency"), "{emergency}");
+    let audit = ok(&ctl(&["--json", "audit", "list", "--limit", "500"]));
+    for action in [
+        "otp.issue",
+        "otp.resend",
+        "otp.use",
+        "otp.emergency",
+        "otp.require",
+    ] {
+        assert!(audit.contains(action), "{action} in {audit}");
+    }
+
+    ok(&ctl(&["groups", "require-otp", "--client", "Acme", "on"]));
+    let groups = ok(&ctl(&["groups", "list"]));
+    assert!(
+        groups.contains("Acme") && groups.contains("required"),
+        "{groups}"
+    );
+    let off = ok(&ctl(&["workstations", "require-otp", &ws, "off"]));
+    assert!(off.contains("its group still requires one"), "{off}");
+
+    // A malformed mail server is refused at start, with the fix.
+    let bad = fails(&run(
+        home.path(),
+        &[
+            "hub",
+            "--data",
+            data.to_str().expect("utf8"),
+            "--smtp",
+            "nowhere",
+            "--smtp-from",
+            "hub@example.com",
+        ],
+        None,
+    ));
+    assert!(bad.contains("HOST:PORT"), "{bad}");
 }

@@ -528,7 +528,11 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             return super::ctl_otp::require_workstation(&client, json, workstation, state).await;
         }
         CtlCommand::Groups {
-            command: GroupsCommand::RequireOtp { client: group, state },
+            command:
+                GroupsCommand::RequireOtp {
+                    client: group,
+                    state,
+                },
         } => {
             return super::ctl_otp::require_group(&client, json, group, state).await;
         }

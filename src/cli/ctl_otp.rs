@@ -155,7 +155,8 @@ pub async fn otp(client: &HubClient, json: bool, command: OtpCommand) -> Result<
 
 pub async fn outbox(client: &HubClient, json: bool, command: OutboxCommand) -> Result<(), Failure> {
     let OutboxCommand::List { limit } = command;
-    let ConsoleReply::Outbox { messages } = ask(client, ConsoleRequest::ListOutbox { limit }).await?
+    let ConsoleReply::Outbox { messages } =
+        ask(client, ConsoleRequest::ListOutbox { limit }).await?
     else {
         return Err("unexpected answer".into());
     };

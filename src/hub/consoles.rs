@@ -631,7 +631,9 @@ async fn handle(
             workstation,
             required,
         } => Ok(ConsoleReply::Workstation {
-            workstation: hub.set_workstation_otp(user, &workstation, required).await?,
+            workstation: hub
+                .set_workstation_otp(user, &workstation, required)
+                .await?,
         }),
         ConsoleRequest::SetGroupOtp { client, required } => {
             hub.set_group_otp(user, client, required).await?;

@@ -25,8 +25,8 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundK
 use super::Hub;
 use super::store::{NewAudit, NewOtp, NewOutbox, OtpRow, OtpUse, WorkstationRow};
 use crate::protocol::{
-    ClientId, ErrorCode, OTP_ALPHABET, OTP_LEN, OtpChannel, OtpDelivery, OtpIssued,
-    OutboxMessage, ProtocolError, Refusal, Role, Secret, UserInfo, format_otp, normalize_otp,
+    ClientId, ErrorCode, OTP_ALPHABET, OTP_LEN, OtpChannel, OtpDelivery, OtpIssued, OutboxMessage,
+    ProtocolError, Refusal, Role, Secret, UserInfo, format_otp, normalize_otp,
 };
 use crate::secrets;
 
@@ -356,7 +356,11 @@ impl Hub {
                         "an emergency request needs a reason of 1 to {MAX_REASON} characters"
                     )));
                 }
-                Some(r.chars().map(|c| if c.is_control() { ' ' } else { c }).collect())
+                Some(
+                    r.chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect(),
+                )
             }
         };
         // As stored (microseconds), so a resend reports the same times.
@@ -502,7 +506,8 @@ impl Hub {
         self.note_expired_otps().await?;
         let host = &row.info.hostname;
         let Some(otp) = otp else {
-            let detail = serde_json::json!({ "reason": Refusal::OtpRequired, "secret_presented": false });
+            let detail =
+                serde_json::json!({ "reason": Refusal::OtpRequired, "secret_presented": false });
             self.audit(self.otp_audit(user, "connect.refused", row, detail))
                 .await?;
             return Err(refusal(
@@ -670,9 +675,13 @@ impl Hub {
         Ok(rows
             .into_iter()
             .map(|r| OutboxMessage {
-                body: self.otp.sealer.open("outbox", &r.body_sealed).unwrap_or_else(|| {
-                    "(cannot be read: the hub's otp.key changed since this was written)".into()
-                }),
+                body: self
+                    .otp
+                    .sealer
+                    .open("outbox", &r.body_sealed)
+                    .unwrap_or_else(|| {
+                        "(cannot be read: the hub's otp.key changed since this was written)".into()
+                    }),
                 id: r.id,
                 at: r.at,
                 to: r.recipients,

@@ -131,8 +131,16 @@ mod tests {
 
     #[test]
     fn bad_input_says_what_is_wrong() {
-        assert!(normalize_otp("ABCD-EFGH-JKMN-PQR").unwrap_err().contains("16"));
-        assert!(normalize_otp("0BCD-EFGH-JKMN-PQRS").unwrap_err().contains("'0'"));
+        assert!(
+            normalize_otp("ABCD-EFGH-JKMN-PQR")
+                .unwrap_err()
+                .contains("16")
+        );
+        assert!(
+            normalize_otp("0BCD-EFGH-JKMN-PQRS")
+                .unwrap_err()
+                .contains("'0'")
+        );
         assert!(normalize_otp("ÄBCD-EFGH-JKMN-PQRS").is_err());
     }
 }

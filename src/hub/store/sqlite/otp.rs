@@ -7,8 +7,7 @@ use crate::hub::store::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow, 
 use crate::protocol::{ClientId, TeamId, UserId, WorkstationId};
 use chrono::{DateTime, Utc};
 
-const OTP_COLS: &str =
-    "id, user_id, workstation_id, team_id, issued_at, expires_at, used_at, emergency, reason, sealed";
+const OTP_COLS: &str = "id, user_id, workstation_id, team_id, issued_at, expires_at, used_at, emergency, reason, sealed";
 
 type RawOtp = (
     String,
@@ -182,13 +181,15 @@ impl OtpStore for SqliteStore {
             return Ok(OtpUse::Unknown);
         };
         let row = finish_otp(raw)?;
-        Ok(if &row.user_id != user || &row.workstation_id != workstation {
-            OtpUse::NotYours(row)
-        } else if row.used_at.is_some() {
-            OtpUse::Used(row)
-        } else {
-            OtpUse::Expired(row)
-        })
+        Ok(
+            if &row.user_id != user || &row.workstation_id != workstation {
+                OtpUse::NotYours(row)
+            } else if row.used_at.is_some() {
+                OtpUse::Used(row)
+            } else {
+                OtpUse::Expired(row)
+            },
+        )
     }
 
     fn release_otp(&self, id: &str) -> StoreResult<()> {
