@@ -80,6 +80,16 @@ pub enum Action {
     Yes,
     /// Answer no to a question.
     No,
+    /// One-time password for the selected workstation: request, resend or emergency.
+    Otp,
+    /// The hub's outbox: mail it kept instead of sending (admins).
+    Outbox,
+    /// In the one-time password dialog: request a new one.
+    OtpRequest,
+    /// In the one-time password dialog: send the current one again.
+    OtpResend,
+    /// In the one-time password dialog: emergency request, with a reason, to the admins.
+    OtpEmergency,
 }
 
 impl Action {
@@ -122,6 +132,11 @@ impl Action {
             Action::Cancel => "cancel",
             Action::Yes => "yes",
             Action::No => "no",
+            Action::Otp => "otp",
+            Action::Outbox => "outbox",
+            Action::OtpRequest => "otp_request",
+            Action::OtpResend => "otp_resend",
+            Action::OtpEmergency => "otp_emergency",
         }
     }
 }

@@ -220,11 +220,19 @@ pub enum Layer {
     Mismatch,
     /// The help overlay.
     Help,
+    /// The one-time password dialog.
+    Otp,
+    /// Typing an emergency reason.
+    OtpReason,
+    /// Typing a one-time password to connect.
+    OtpPrompt,
+    /// The hub's outbox.
+    Outbox,
 }
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 17] = [
+    pub const ALL: [Layer; 21] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -242,6 +250,10 @@ impl Layer {
         Layer::Trust,
         Layer::Mismatch,
         Layer::Help,
+        Layer::Otp,
+        Layer::OtpReason,
+        Layer::OtpPrompt,
+        Layer::Outbox,
     ];
 
     pub fn title(self) -> &'static str {
@@ -263,6 +275,10 @@ impl Layer {
             Layer::Trust => "Trust a new hub",
             Layer::Mismatch => "Hub certificate changed",
             Layer::Help => "This help",
+            Layer::Otp => "One-time password",
+            Layer::OtpReason => "Emergency reason",
+            Layer::OtpPrompt => "Typing a one-time password",
+            Layer::Outbox => "Outbox",
         }
     }
 
@@ -275,6 +291,8 @@ impl Layer {
                 | Layer::Input
                 | Layer::Login
                 | Layer::Secret
+                | Layer::OtpReason
+                | Layer::OtpPrompt
                 | Layer::Terminal
                 | Layer::Desktop
         )
@@ -329,7 +347,7 @@ impl Default for Keymap {
             description,
             hint,
         };
-        let bindings = vec![
+        let mut bindings = vec![
             b(L::Main, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
             b(
                 L::Main,
@@ -923,6 +941,99 @@ impl Default for Keymap {
             ),
             b(L::Help, A::Quit, &[quit], "Quit", None),
         ];
+        // One-time passwords (issue 5).
+        bindings.extend([
+            b(
+                L::Main,
+                A::Otp,
+                &[c('p')],
+                "One-time password for the selected workstation: request, resend, emergency",
+                Some("otp"),
+            ),
+            b(
+                L::Main,
+                A::Outbox,
+                &[c('O')],
+                "The hub's outbox: one-time passwords it did not e-mail (admins)",
+                None,
+            ),
+            b(
+                L::Otp,
+                A::OtpRequest,
+                &[c('r')],
+                "Request a new one-time password (e-mailed to you, else to the outbox)",
+                Some("request"),
+            ),
+            b(
+                L::Otp,
+                A::OtpResend,
+                &[c('s')],
+                "Send your current one-time password again",
+                Some("resend"),
+            ),
+            b(
+                L::Otp,
+                A::OtpEmergency,
+                &[c('e')],
+                "Emergency: ask the admins for one, with a reason",
+                Some("emergency"),
+            ),
+            b(
+                L::Otp,
+                A::Cancel,
+                &[k(K::Esc), c('q')],
+                "Close",
+                Some("close"),
+            ),
+            b(L::Otp, A::Quit, &[quit], "Quit", None),
+            b(
+                L::OtpReason,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Send the emergency request",
+                Some("send"),
+            ),
+            b(L::OtpReason, A::Cancel, &[k(K::Esc)], "Back", Some("back")),
+            b(L::OtpReason, A::Quit, &[quit], "Quit", None),
+            b(
+                L::OtpPrompt,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Connect with this one-time password",
+                Some("connect"),
+            ),
+            b(
+                L::OtpPrompt,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Cancel",
+                Some("cancel"),
+            ),
+            b(L::OtpPrompt, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Outbox,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Scroll up",
+                Some("scroll"),
+            ),
+            b(
+                L::Outbox,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "Scroll down",
+                None,
+            ),
+            b(L::Outbox, A::Refresh, &[c('r')], "Reload", Some("reload")),
+            b(
+                L::Outbox,
+                A::Cancel,
+                &[k(K::Esc), c('q'), c('O')],
+                "Close",
+                Some("close"),
+            ),
+            b(L::Outbox, A::Quit, &[quit], "Quit", None),
+        ]);
         Self { bindings }
     }
 }

@@ -133,12 +133,12 @@ mod tests {
     fn bad_input_says_what_is_wrong() {
         assert!(
             normalize_otp("ABCD-EFGH-JKMN-PQR")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("16")
         );
         assert!(
             normalize_otp("0BCD-EFGH-JKMN-PQRS")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("'0'")
         );
         assert!(normalize_otp("ÄBCD-EFGH-JKMN-PQRS").is_err());

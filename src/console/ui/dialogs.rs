@@ -139,6 +139,20 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
                 withdraw_lines(state, theme, text_width, hostname, *requested, open),
             )
         }
+        Dialog::Otp(_) | Dialog::OtpPrompt(_) | Dialog::Outbox(_) => {
+            let Some((title, border, lines, at)) = super::otp::draw(
+                state,
+                theme,
+                text_width,
+                width.saturating_sub(4),
+                area.height,
+                dialog,
+            ) else {
+                return;
+            };
+            cursor = at;
+            (title, border, lines)
+        }
         Dialog::Help { .. } => return,
     };
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);

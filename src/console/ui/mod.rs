@@ -5,6 +5,7 @@ mod dialogs;
 mod help;
 mod login;
 mod main;
+mod otp;
 mod terminal;
 
 pub use terminal::rate_label;
