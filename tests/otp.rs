@@ -135,25 +135,24 @@ struct Rig {
     bob: HubClient,
     cat: HubClient,
     ws: String,
-    _agent: TestAgent,
+    agent: TestAgent,
     _agent_dir: tempfile::TempDir,
 }
 
 /// ann (admin), bob and cat (technicians) of one team; one workstation whose end user accepts
 /// every connection and which requires a one-time password.
 async fn rig_on(hub: TestHub) -> Rig {
+    rig_consent(hub, ConsentPolicy::Accept).await
+}
+
+async fn rig_consent(hub: TestHub, consent: ConsentPolicy) -> Rig {
     hub.add_user("ann", Role::Admin, "Desk").await;
     hub.add_user("bob", Role::Technician, "Desk").await;
     hub.add_user("cat", Role::Technician, "Desk").await;
     let (ann, mut events) = hub.console("ann").await;
     let link = enrolment_link(&ann, "Acme").await;
     let agent_dir = tempfile::tempdir().expect("tempdir");
-    let mut agent = TestAgent::start_with(
-        agent_dir.path(),
-        Some(link),
-        "reception-pc",
-        ConsentPolicy::Accept,
-    );
+    let mut agent = TestAgent::start_with(agent_dir.path(), Some(link), "reception-pc", consent);
     let ws = agent.online().await;
     wait_event(&mut events, Duration::from_secs(5), |e| {
         matches!(e, HubEvent::Workstation { workstation: w } if w.id == ws && w.presence == Presence::Online)
@@ -168,7 +167,7 @@ async fn rig_on(hub: TestHub) -> Rig {
         bob,
         cat,
         ws,
-        _agent: agent,
+        agent,
         _agent_dir: agent_dir,
     }
 }
@@ -757,4 +756,28 @@ fn ctl_verbs_end_to_end() {
         None,
     ));
     assert!(bad.contains("HOST:PORT"), "{bad}");
+}
+
+#[tokio::test]
+async fn a_connection_that_does_not_open_gives_the_code_back() {
+    let r = rig_consent(TestHub::start().await, ConsentPolicy::Ask).await;
+    request_otp(&r.bob, &r.ws, None).await.expect("request");
+    let code = newest_code_for(&r.ann, "bob@example.com").await;
+    // The end user says no this time: the code is not spent.
+    let (denied, _) = tokio::join!(
+        connect(&r.bob, &r.ws, Some(&code)),
+        common::answer_question(&r.agent.shared, false)
+    );
+    assert_eq!(denied.expect_err("denied").refusal, Some(Refusal::Denied));
+    let (opened, _) = tokio::join!(
+        connect(&r.bob, &r.ws, Some(&code)),
+        common::answer_question(&r.agent.shared, true)
+    );
+    opened.expect("the same code, once more");
+    let audit = audit_actions(&r.ann).await;
+    assert!(audit.iter().any(|a| a.action == "otp.return"));
+    let again = connect(&r.bob, &r.ws, Some(&code))
+        .await
+        .expect_err("spent now");
+    assert_eq!(again.refusal, Some(Refusal::OtpInvalid));
 }

@@ -318,12 +318,13 @@ impl Hub {
     ) -> Result<SessionInfo, ProtocolError> {
         let row = self.team_workstation(&user.team_id, key).await?;
         let otp_used = self.check_connect_otp(user, &row, otp).await?;
+        let otp_row = otp_used.as_ref().map(|_| row.clone());
         let result = self
             .connect_checked(user, viewer, row, secret, view_only)
             .await;
         // A code is spent only on a connection that opened.
-        if let (Err(_), Some(id)) = (&result, otp_used) {
-            self.release_otp(id).await;
+        if let (Err(e), Some(id), Some(row)) = (&result, otp_used, otp_row) {
+            self.release_otp(user, &row, id, e).await;
         }
         result
     }

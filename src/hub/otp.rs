@@ -567,10 +567,25 @@ impl Hub {
         Err(refusal(Refusal::OtpInvalid, message))
     }
 
-    /// Give a code back: the connection it was used for did not open.
-    pub(super) async fn release_otp(&self, id: String) {
-        if let Err(e) = self.db(move |s| s.release_otp(&id)).await {
+    /// Give a code back: the connection it was used for did not open (audited).
+    pub(super) async fn release_otp(
+        &self,
+        user: &UserInfo,
+        row: &WorkstationRow,
+        id: String,
+        why: &ProtocolError,
+    ) {
+        let otp = id.clone();
+        if let Err(e) = self.db(move |s| s.release_otp(&otp)).await {
             tracing::warn!(%e, "could not give a one-time password back");
+            return;
+        }
+        let detail = serde_json::json!({ "otp": id, "because": why.message });
+        if let Err(e) = self
+            .audit(self.otp_audit(user, "otp.return", row, detail))
+            .await
+        {
+            tracing::warn!(%e, "could not audit a one-time password given back");
         }
     }
 
