@@ -781,3 +781,36 @@ async fn a_connection_that_does_not_open_gives_the_code_back() {
         .expect_err("spent now");
     assert_eq!(again.refusal, Some(Refusal::OtpInvalid));
 }
+
+#[tokio::test]
+async fn starttls_when_asked_is_required_and_a_server_without_it_is_not_trusted_with_the_code() {
+    let test =
+        "starttls_when_asked_is_required_and_a_server_without_it_is_not_trusted_with_the_code";
+    let Some(python) = common::peers::python_with("aiosmtpd", "python3-aiosmtpd", test) else {
+        return;
+    };
+    // The sink offers no STARTTLS: with --smtp-starttls the code must not go out in clear.
+    let sink = SmtpSink::start(&python).await;
+    let smtp = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        from: "hub@example.com".into(),
+        starttls: true,
+    };
+    let hub = TestHub::start_smtp(
+        tempfile::tempdir().expect("tempdir"),
+        Limits::default(),
+        Arc::new(tether::hub::SystemClock),
+        Some(smtp),
+    )
+    .await;
+    let r = rig_on(hub).await;
+    let issued = request_otp(&r.bob, &r.ws, None).await.expect("issued");
+    assert_eq!(issued.delivery.channel, OtpChannel::Outbox);
+    let error = issued.delivery.error.expect("the requester is told");
+    assert!(error.contains("STARTTLS"), "{error}");
+    let code = newest_code_for(&r.ann, "bob@example.com").await;
+    connect(&r.bob, &r.ws, Some(&code))
+        .await
+        .expect("from the outbox");
+}
