@@ -60,6 +60,7 @@ async fn connect(
         workstation: ws.into(),
         secret: secret.map(Into::into),
         view_only: false,
+        otp: None,
     };
     match tech.request(body).await {
         Ok(ConsoleReply::Session { session }) => Ok(session),

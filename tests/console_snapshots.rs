@@ -112,6 +112,7 @@ fn workstation(
         enrolled_at: now() - Duration::days(20),
         unattended: Default::default(),
         requires: Default::default(),
+        otp_required: false,
     }
 }
 

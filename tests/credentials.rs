@@ -154,6 +154,7 @@ async fn connect(
         .request(ConsoleRequest::Connect {
             workstation: ws.into(),
             secret: None,
+            otp: None,
             view_only,
         })
         .await
@@ -675,6 +676,7 @@ async fn a_guest_still_needs_the_workstations_secret() {
         .request(ConsoleRequest::Connect {
             workstation: r.acme1.clone(),
             secret: Some(passcode.as_str().into()),
+            otp: None,
             view_only: false,
         })
         .await

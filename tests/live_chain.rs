@@ -177,6 +177,7 @@ async fn watch(server: &Xvnc, view: ViewSpec) -> Watch {
             workstation: ws_id,
             secret: None,
             view_only: false,
+            otp: None,
         })
         .await
         .expect("connect")

@@ -107,6 +107,7 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
             workstation: ws_id,
             secret: None,
             view_only: false,
+            otp: None,
         },
     };
     wire::send(&mut ann, &connect).await.expect("send");

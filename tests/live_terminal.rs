@@ -92,6 +92,7 @@ async fn a_terminal_session_runs_a_command_and_ends_when_access_is_withdrawn() {
             workstation: ws_id.clone(),
             secret: None,
             view_only: false,
+            otp: None,
         },
     };
     wire::send(&mut ann, &connect).await.expect("send");

@@ -155,6 +155,7 @@ async fn frames_acks_and_input_flow_between_viewer_and_agent() {
             workstation: "pc-1".into(),
             secret: None,
             view_only: false,
+            otp: None,
         },
     };
     wire::send(&mut ann, &connect).await.expect("send");
@@ -295,6 +296,7 @@ async fn view_only_sessions_refuse_input_and_bad_views_are_refused() {
             workstation: "pc-1".into(),
             secret: None,
             view_only: true,
+            otp: None,
         },
     };
     wire::send(&mut ann, &connect).await.expect("send");

@@ -309,6 +309,7 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     let connect = || ConsoleRequest::Connect {
         workstation: ws.clone(),
         secret: None,
+        otp: None,
         view_only: true,
     };
     // Before: bob may connect.

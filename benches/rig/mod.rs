@@ -163,6 +163,7 @@ impl Watcher {
                 workstation: workstation.into(),
                 secret: None,
                 view_only: false,
+                otp: None,
             })
             .await
             .expect("connect")

@@ -64,6 +64,9 @@ pub enum CtlCommand {
         /// Watch only: no keyboard or mouse.
         #[arg(long)]
         view_only: bool,
+        /// The one-time password, where the workstation requires one (XXXX-XXXX-XXXX-XXXX).
+        #[arg(long, value_name = "CODE")]
+        otp: Option<String>,
     },
     /// Open sessions of your team.
     Sessions {
@@ -101,6 +104,16 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: credentials::CredentialsCommand,
     },
+    /// One-time passwords for workstations that require one.
+    Otp {
+        #[command(subcommand)]
+        command: super::ctl_otp::OtpCommand,
+    },
+    /// The hub's outbox: mail it kept instead of sending (admins).
+    Outbox {
+        #[command(subcommand)]
+        command: super::ctl_otp::OutboxCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +147,10 @@ pub enum SessionCommand {
         /// (when a session has to be opened and the workstation requires one).
         #[arg(long)]
         secret_stdin: bool,
+        /// The one-time password, where the workstation requires one (and a session has to
+        /// be opened).
+        #[arg(long)]
+        otp: Option<String>,
     },
 }
 
@@ -156,6 +173,14 @@ pub enum GroupsCommand {
         /// Require the permanent password.
         #[arg(long, value_enum)]
         password: OnOff,
+    },
+    /// Require a one-time password for every connection to a client's group's workstations,
+    /// or the whole team's (without --client). Admins only; applies at once.
+    RequireOtp {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(value_enum)]
+        state: OnOff,
     },
 }
 
@@ -189,6 +214,12 @@ pub enum WorkstationsCommand {
         /// Only this client's (id or name).
         #[arg(long)]
         client: Option<String>,
+    },
+    /// Require a one-time password for every connection to a workstation. Admins only.
+    RequireOtp {
+        workstation: String,
+        #[arg(value_enum)]
+        state: OnOff,
     },
 }
 
@@ -474,6 +505,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                         w.os,
                         w.user,
                         w.presence.label().into(),
+                        super::ctl_otp::otp_cell(w.otp_required),
                         when(w.last_seen),
                     ]
                 })
@@ -486,6 +518,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                     "OS",
                     "USER",
                     "PRESENCE",
+                    "OTP",
                     "LAST SEEN",
                 ],
                 rows,
@@ -529,6 +562,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             workstation,
             secret_stdin,
             view_only,
+            otp,
         } => {
             let secret = if secret_stdin {
                 Some(read_secret_line()?.into())
@@ -539,6 +573,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 workstation,
                 secret,
                 view_only,
+                otp: otp.map(Into::into),
             })
             .await?
             else {
@@ -559,6 +594,26 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 },
                 if session.view_only { ", view only" } else { "" }
             );
+        }
+        CtlCommand::Otp { command } => {
+            return super::ctl_otp::otp(&client, json, command).await;
+        }
+        CtlCommand::Outbox { command } => {
+            return super::ctl_otp::outbox(&client, json, command).await;
+        }
+        CtlCommand::Workstations {
+            command: WorkstationsCommand::RequireOtp { workstation, state },
+        } => {
+            return super::ctl_otp::require_workstation(&client, json, workstation, state).await;
+        }
+        CtlCommand::Groups {
+            command:
+                GroupsCommand::RequireOtp {
+                    client: group,
+                    state,
+                },
+        } => {
+            return super::ctl_otp::require_group(&client, json, group, state).await;
         }
         CtlCommand::Sessions {
             command: SessionsCommand::List,
@@ -610,9 +665,10 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                     workstation,
                     out,
                     secret_stdin,
+                    otp,
                 },
         } => {
-            let shot = snapshot(&client, &me, &workstation, &out, secret_stdin).await?;
+            let shot = snapshot(&client, &me, &workstation, &out, secret_stdin, otp).await?;
             if json {
                 return print_json(&shot);
             }
@@ -641,10 +697,15 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                 .into_iter()
                 .map(|g| {
                     let name = g.client_name.unwrap_or_else(|| "(whole team)".into());
-                    vec![name, yes(g.requires.passcode), yes(g.requires.password)]
+                    vec![
+                        name,
+                        yes(g.requires.passcode),
+                        yes(g.requires.password),
+                        yes(g.otp),
+                    ]
                 })
                 .collect();
-            print_table(&["GROUP", "PASSCODE", "PASSWORD"], rows);
+            print_table(&["GROUP", "PASSCODE", "PASSWORD", "OTP"], rows);
         }
         CtlCommand::Groups {
             command:
@@ -698,6 +759,7 @@ async fn snapshot(
     workstation: &str,
     out: &std::path::Path,
     secret_stdin: bool,
+    otp: Option<String>,
 ) -> Result<Snapshot, Failure> {
     let ConsoleReply::Workstations { workstations } = client
         .request(ConsoleRequest::ListWorkstations { client: None })
@@ -739,6 +801,7 @@ async fn snapshot(
                 .request(ConsoleRequest::Connect {
                     workstation: ws.id.clone(),
                     secret,
+                    otp: otp.map(Into::into),
                     view_only: true,
                 })
                 .await

@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod ctl;
+mod ctl_otp;
 mod ctl_twofa;
 mod render;
 
@@ -59,6 +60,8 @@ pub struct HubArgs {
     /// `host:port` that enrolment links send agents to (default: the listening address).
     #[arg(long)]
     pub public_addr: Option<String>,
+    #[command(flatten)]
+    pub otp: ctl_otp::HubOtpArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -210,11 +213,13 @@ async fn shutdown_signal() {
 fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
     crate::logging::to_stderr();
     let data_dir = args.data.unwrap_or_else(|| paths.hub_data());
-    let config = crate::hub::HubConfig {
+    let mut config = crate::hub::HubConfig {
         data_dir: data_dir.clone(),
         public_addr: args.public_addr,
+        smtp: args.otp.smtp()?,
         ..Default::default()
     };
+    config.limits.otp_ttl = args.otp.otp_ttl;
     let hub = crate::hub::Hub::open(config)?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -126,6 +126,16 @@ pub enum Action {
     RevokeCredentials,
     /// Revoke the support credentials shown and issue new ones.
     RegenerateCredentials,
+    /// One-time password for the selected workstation: request, resend or emergency.
+    Otp,
+    /// The hub's outbox: mail it kept instead of sending (admins).
+    Outbox,
+    /// In the one-time password dialog: request a new one.
+    OtpRequest,
+    /// In the one-time password dialog: send the current one again.
+    OtpResend,
+    /// In the one-time password dialog: emergency request, with a reason, to the admins.
+    OtpEmergency,
 }
 
 impl Action {
@@ -191,6 +201,11 @@ impl Action {
             Action::CopyExpiry => "copy_expiry",
             Action::RevokeCredentials => "revoke_credentials",
             Action::RegenerateCredentials => "regenerate_credentials",
+            Action::Otp => "otp",
+            Action::Outbox => "outbox",
+            Action::OtpRequest => "otp_request",
+            Action::OtpResend => "otp_resend",
+            Action::OtpEmergency => "otp_emergency",
         }
     }
 }

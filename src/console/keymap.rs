@@ -240,11 +240,19 @@ pub enum Layer {
     CredentialsReveal,
     /// Support credentials for this target are already active.
     CredentialsActive,
+    /// The one-time password dialog.
+    Otp,
+    /// Typing an emergency reason.
+    OtpReason,
+    /// Typing a one-time password to connect.
+    OtpPrompt,
+    /// The hub's outbox.
+    Outbox,
 }
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 27] = [
+    pub const ALL: [Layer; 31] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -272,6 +280,10 @@ impl Layer {
         Layer::CredentialsForm,
         Layer::CredentialsReveal,
         Layer::CredentialsActive,
+        Layer::Otp,
+        Layer::OtpReason,
+        Layer::OtpPrompt,
+        Layer::Outbox,
     ];
 
     pub fn title(self) -> &'static str {
@@ -303,6 +315,10 @@ impl Layer {
             Layer::CredentialsForm => "Support credentials",
             Layer::CredentialsReveal => "Support credentials, shown once",
             Layer::CredentialsActive => "Support credentials already active",
+            Layer::Otp => "One-time password",
+            Layer::OtpReason => "Emergency reason",
+            Layer::OtpPrompt => "Typing a one-time password",
+            Layer::Outbox => "Outbox",
         }
     }
 
@@ -315,6 +331,8 @@ impl Layer {
                 | Layer::Input
                 | Layer::Login
                 | Layer::Secret
+                | Layer::OtpReason
+                | Layer::OtpPrompt
                 | Layer::Terminal
                 | Layer::Desktop
                 | Layer::Enrol
@@ -1145,6 +1163,99 @@ impl Default for Keymap {
             b(L::CredentialsActive, A::Quit, &[quit], "Quit", None),
         ];
         bindings.extend(twofa_bindings());
+        // One-time passwords (issue 5).
+        bindings.extend([
+            b(
+                L::Main,
+                A::Otp,
+                &[c('p')],
+                "One-time password for the selected workstation: request, resend, emergency",
+                Some("otp"),
+            ),
+            b(
+                L::Main,
+                A::Outbox,
+                &[c('O')],
+                "The hub's outbox: one-time passwords it did not e-mail (admins)",
+                None,
+            ),
+            b(
+                L::Otp,
+                A::OtpRequest,
+                &[c('r')],
+                "Request a new one-time password (e-mailed to you, else to the outbox)",
+                Some("request"),
+            ),
+            b(
+                L::Otp,
+                A::OtpResend,
+                &[c('s')],
+                "Send your current one-time password again",
+                Some("resend"),
+            ),
+            b(
+                L::Otp,
+                A::OtpEmergency,
+                &[c('e')],
+                "Emergency: ask the admins for one, with a reason",
+                Some("emergency"),
+            ),
+            b(
+                L::Otp,
+                A::Cancel,
+                &[k(K::Esc), c('q')],
+                "Close",
+                Some("close"),
+            ),
+            b(L::Otp, A::Quit, &[quit], "Quit", None),
+            b(
+                L::OtpReason,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Send the emergency request",
+                Some("send"),
+            ),
+            b(L::OtpReason, A::Cancel, &[k(K::Esc)], "Back", Some("back")),
+            b(L::OtpReason, A::Quit, &[quit], "Quit", None),
+            b(
+                L::OtpPrompt,
+                A::Confirm,
+                &[k(K::Enter)],
+                "Connect with this one-time password",
+                Some("connect"),
+            ),
+            b(
+                L::OtpPrompt,
+                A::Cancel,
+                &[k(K::Esc)],
+                "Cancel",
+                Some("cancel"),
+            ),
+            b(L::OtpPrompt, A::Quit, &[quit], "Quit", None),
+            b(
+                L::Outbox,
+                A::Up,
+                &[c('k'), k(K::Up)],
+                "Scroll up",
+                Some("scroll"),
+            ),
+            b(
+                L::Outbox,
+                A::Down,
+                &[c('j'), k(K::Down)],
+                "Scroll down",
+                None,
+            ),
+            b(L::Outbox, A::Refresh, &[c('r')], "Reload", Some("reload")),
+            b(
+                L::Outbox,
+                A::Cancel,
+                &[k(K::Esc), c('q'), c('O')],
+                "Close",
+                Some("close"),
+            ),
+            b(L::Outbox, A::Quit, &[quit], "Quit", None),
+        ]);
         Self { bindings }
     }
 }

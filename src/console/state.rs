@@ -137,6 +137,10 @@ impl State {
             (Some(Dialog::Enrol(_)), _) => Layer::Enrol,
             (Some(Dialog::AdminPassword(_)), _) => Layer::AdminPassword,
             (Some(Dialog::Credentials(dialog)), _) => dialog.layer(),
+            (Some(Dialog::Otp(d)), _) if d.reason.is_some() => Layer::OtpReason,
+            (Some(Dialog::Otp(_)), _) => Layer::Otp,
+            (Some(Dialog::OtpPrompt(_)), _) => Layer::OtpPrompt,
+            (Some(Dialog::Outbox(_)), _) => Layer::Outbox,
             (None, Screen::Login) => Layer::Login,
             (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
                 match self.viewer.as_ref().map(|v| v.mode) {
@@ -619,6 +623,12 @@ pub enum Dialog {
     AdminPassword(super::update::twofa::AdminPasswordPrompt),
     /// Support credentials: choose, see them once, or decide about active ones.
     Credentials(CredentialsDialog),
+    /// One-time password for a workstation: request, resend, emergency (`p`).
+    Otp(OtpDialog),
+    /// Asks for the one-time password before connecting.
+    OtpPrompt(OtpPrompt),
+    /// The hub's outbox (admins, `O`).
+    Outbox(OutboxDialog),
 }
 
 /// The masked secret prompt. The typed value lives here only until it is sent.
@@ -632,6 +642,8 @@ pub struct SecretPrompt {
     pub attended: bool,
     pub input: TextInput,
     pub error: Option<String>,
+    /// The one-time password already typed, sent with the secret.
+    pub otp: Option<crate::protocol::Secret>,
 }
 
 /// Never print what was typed, even in a debug log or a failing test.
@@ -645,6 +657,7 @@ impl std::fmt::Debug for SecretPrompt {
             .field("attended", &self.attended)
             .field("typed", &self.input.value.chars().count())
             .field("error", &self.error)
+            .field("otp", &self.otp.is_some())
             .finish()
     }
 }
@@ -717,6 +730,13 @@ pub enum Pending {
     Credentials {
         target_label: String,
     },
+    /// A one-time password request, resend or emergency request.
+    Otp {
+        workstation: WorkstationId,
+        hostname: String,
+    },
+    /// The outbox listing.
+    Outbox,
 }
 
 /// The status line.
@@ -966,4 +986,63 @@ mod tests {
         assert!(input.edit(&KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL)));
         assert_eq!((input.value.as_str(), input.cursor), ("w éllo", 2));
     }
+}
+
+/// What the one-time password dialog is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpStep {
+    /// Choose: request, resend, emergency.
+    Choose,
+    /// Waiting for the hub.
+    Sending,
+    /// The hub answered (see `outcome`).
+    Done,
+}
+
+/// The one-time password dialog (`p`): never holds a code, only where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpDialog {
+    pub workstation: WorkstationId,
+    pub hostname: String,
+    pub step: OtpStep,
+    /// Typing an emergency reason.
+    pub reason: Option<TextInput>,
+    /// What happened: the delivery, or why it failed (`true`: an error).
+    pub outcome: Option<(String, bool)>,
+}
+
+/// The masked one-time password prompt before connecting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpPrompt {
+    pub workstation: WorkstationId,
+    pub hostname: String,
+    pub requires: SecretRequirements,
+    pub view_only: bool,
+    pub attended: bool,
+    pub input: TextInput,
+    pub error: Option<String>,
+    /// The passcode or password already typed, sent with the code.
+    pub secret: Option<crate::protocol::Secret>,
+}
+
+/// Never print what was typed.
+impl std::fmt::Debug for OtpPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtpPrompt")
+            .field("workstation", &self.workstation)
+            .field("hostname", &self.hostname)
+            .field("typed", &self.input.value.chars().count())
+            .field("error", &self.error)
+            .field("secret", &self.secret.is_some())
+            .finish()
+    }
+}
+
+/// The outbox screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxDialog {
+    /// `None` while loading.
+    pub messages: Option<Vec<crate::protocol::OutboxMessage>>,
+    pub scroll: u16,
+    pub error: Option<String>,
 }

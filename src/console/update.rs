@@ -297,6 +297,14 @@ fn text_field(state: &mut State) -> Option<&mut TextInput> {
             Some(Dialog::Secret(prompt)) => Some(&mut prompt.input),
             _ => None,
         },
+        Layer::OtpPrompt => match &mut state.dialog {
+            Some(Dialog::OtpPrompt(prompt)) => Some(&mut prompt.input),
+            _ => None,
+        },
+        Layer::OtpReason => match &mut state.dialog {
+            Some(Dialog::Otp(d)) => d.reason.as_mut(),
+            _ => None,
+        },
         _ => twofa::text_field(state),
     }
 }
@@ -387,6 +395,9 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::CredentialsForm | Layer::CredentialsReveal | Layer::CredentialsActive => {
             credentials::on_action(state, action)
         }
+        Layer::Otp | Layer::OtpReason | Layer::OtpPrompt | Layer::Outbox => {
+            otp::on_action(state, layer, action)
+        }
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -468,6 +479,8 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::UserMenu | Action::Users | Action::AuditLog => {
             return twofa::on_view_action(state, action);
         }
+        Action::Otp => return otp::open(state),
+        Action::Outbox => return otp::open_outbox(state),
         Action::Sessions => {
             // The view opens on the newest session.
             state.view = View::Sessions;
@@ -529,19 +542,8 @@ fn connect(state: &mut State, view_only: bool) -> Vec<Effect> {
     let attended = w.unattended != UnattendedState::Granted && state.guest.is_none();
     // A guest without the control scope gets view only whatever is asked (the hub enforces it).
     let view_only = view_only || state.guest.as_ref().is_some_and(|g| !g.scopes.control);
-    if w.requires.any() {
-        state.dialog = Some(Dialog::Secret(SecretPrompt {
-            workstation: w.id,
-            hostname: w.hostname,
-            requires: w.requires,
-            view_only,
-            attended,
-            input: TextInput::default(),
-            error: None,
-        }));
-        return Vec::new();
-    }
-    send_connect(
+    // Asks for the one-time password and the secret where required, then connects.
+    otp::connect_step(
         state,
         ConnectAttempt {
             workstation: w.id,
@@ -550,6 +552,7 @@ fn connect(state: &mut State, view_only: bool) -> Vec<Effect> {
             view_only,
             attended,
         },
+        None,
         None,
     )
 }
@@ -564,7 +567,12 @@ struct ConnectAttempt {
 }
 
 /// Send `Connect` and show the waiting dialog. The secret goes into the request only.
-fn send_connect(state: &mut State, attempt: ConnectAttempt, secret: Option<Secret>) -> Vec<Effect> {
+fn send_connect(
+    state: &mut State,
+    attempt: ConnectAttempt,
+    secret: Option<Secret>,
+    otp: Option<Secret>,
+) -> Vec<Effect> {
     let id = state.next_request_id;
     state.dialog = Some(Dialog::Connecting(ConnectingDialog {
         request: id,
@@ -579,6 +587,7 @@ fn send_connect(state: &mut State, attempt: ConnectAttempt, secret: Option<Secre
             workstation: attempt.workstation.clone(),
             secret,
             view_only: attempt.view_only,
+            otp,
         },
         Pending::Connect {
             workstation: attempt.workstation,
@@ -617,7 +626,7 @@ fn on_secret_action(state: &mut State, action: Action) -> Vec<Effect> {
             };
             // The typed value moves into the request: nothing of it stays in the state.
             let secret = Secret::from(prompt.input.value);
-            return send_connect(state, attempt, Some(secret));
+            return otp::connect_step(state, attempt, Some(secret), prompt.otp);
         }
         _ => {}
     }
@@ -1715,6 +1724,10 @@ fn on_reply(
         }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
+        Pending::Otp { .. } | Pending::Outbox => {
+            otp::on_failed(state, pending, &error);
+            return Vec::new();
+        }
         Pending::RequestAccess {
             hostname,
             workstation,
@@ -1817,6 +1830,17 @@ fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError
         |refusal: Refusal| error.refusal == Some(refusal) || message.contains(refusal.message());
     let request = key_hint(state, Action::RequestAccess, "u");
     let connect = key_hint(state, Action::Connect, "Enter");
+    if refused(Refusal::OtpRequired) || refused(Refusal::OtpInvalid) {
+        let attempt = ConnectAttempt {
+            workstation,
+            hostname,
+            requires,
+            view_only,
+            attended,
+        };
+        otp::on_refused(state, attempt, error, refused(Refusal::OtpRequired));
+        return Vec::new();
+    }
     match error.code {
         ErrorCode::RateLimited => {
             let secs = error.retry_after_secs.unwrap_or(1).max(1);
@@ -1857,6 +1881,7 @@ fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError
                 attended,
                 input: TextInput::default(),
                 error: Some(what),
+                otp: None,
             }));
         }
         ErrorCode::Forbidden => {
@@ -2036,6 +2061,9 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 "Link revoked: it can no longer enrol workstations.",
             );
         }
+        (pending @ (Pending::Otp { .. } | Pending::Outbox), reply) => {
+            otp::on_reply(state, pending, reply);
+        }
         (pending, reply) => {
             let text = format!(
                 "The hub answered {pending:?} with {}; please report this bug.",
@@ -2072,14 +2100,18 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::CredentialsAlreadyActive { .. } => "credentials_already_active",
         ConsoleReply::Credentials { .. } => "credentials",
         ConsoleReply::Credential { .. } => "credential",
+        ConsoleReply::Otp { .. } => "otp",
+        ConsoleReply::Outbox { .. } => "outbox",
     }
 }
 
 mod credentials;
+mod otp;
 pub mod twofa;
 mod viewer;
 
 pub use credentials::{guest_banner, hours_label};
+pub use otp::{also_needs as otp_also_needs, delivery_text as otp_delivery_text};
 
 #[cfg(test)]
 mod tests;

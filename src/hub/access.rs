@@ -305,13 +305,15 @@ impl Hub {
         Ok(())
     }
 
-    /// A technician connects: lock-out check, then the agent decides; on success a session.
+    /// A technician connects: the hub's own checks (one-time password), then the lock-out
+    /// check, then the agent decides; on success a session.
     pub(super) async fn connect(
         &self,
         user: &UserInfo,
         viewer: u64,
         key: &str,
         secret: Option<Secret>,
+        otp: Option<Secret>,
         view_only: bool,
     ) -> Result<SessionInfo, ProtocolError> {
         let row = self.team_workstation(&user.team_id, key).await?;
@@ -323,6 +325,27 @@ impl Hub {
             super::twofa::check_session_start(self, user, key).await?;
         }
         let view_only = view_only || guest.as_ref().is_some_and(|g| !g.scopes.control);
+        let otp_used = self.check_connect_otp(user, &row, otp).await?;
+        let otp_row = otp_used.as_ref().map(|_| row.clone());
+        let result = self
+            .connect_checked(user, viewer, row, secret, view_only, guest)
+            .await;
+        // A code is spent only on a connection that opened.
+        if let (Err(e), Some(id), Some(row)) = (&result, otp_used, otp_row) {
+            self.release_otp(user, &row, id, e).await;
+        }
+        result
+    }
+
+    async fn connect_checked(
+        &self,
+        user: &UserInfo,
+        viewer: u64,
+        row: WorkstationRow,
+        secret: Option<Secret>,
+        view_only: bool,
+        guest: Option<super::credentials::GuestGrant>,
+    ) -> Result<SessionInfo, ProtocolError> {
         let counted = guest
             .as_ref()
             .map_or_else(|| user.clone(), |g| g.counted_as(user));

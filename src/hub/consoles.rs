@@ -140,11 +140,11 @@ pub(super) async fn serve(
                     }
                     // Connecting waits for the end user (up to a minute): answer it on its own
                     // task so this connection keeps serving requests and events meanwhile.
-                    if let ConsoleRequest::Connect { workstation, secret, view_only } = request.body {
+                    if let ConsoleRequest::Connect { workstation, secret, view_only, otp } = request.body {
                         let (hub, user, out, id) = (hub.clone(), session.user.clone(), out.clone(), request.id);
                         tokio::spawn(async move {
                             let result = hub
-                                .connect(&user, viewer, &workstation, secret, view_only)
+                                .connect(&user, viewer, &workstation, secret, otp, view_only)
                                 .await
                                 .map(|session| ConsoleReply::Session { session });
                             Conn { out }.reply(id, result).await;
@@ -611,9 +611,10 @@ async fn handle(
             workstation,
             secret,
             view_only,
+            otp,
         } => {
             let session = hub
-                .connect(user, 0, &workstation, secret, view_only)
+                .connect(user, 0, &workstation, secret, otp, view_only)
                 .await?;
             Ok(ConsoleReply::Session { session })
         }
@@ -638,14 +639,28 @@ async fn handle(
                     let clients = s.clients(&team)?;
                     let name =
                         |id: &str| clients.iter().find(|c| c.id == id).map(|c| c.name.clone());
-                    Ok(s.list_security_defaults(&team)?
+                    let otp = s.otp_groups(&team)?;
+                    let mut groups: Vec<GroupDefaults> = s
+                        .list_security_defaults(&team)?
                         .into_iter()
                         .map(|(client_id, requires)| GroupDefaults {
                             client_name: client_id.as_deref().and_then(name),
+                            otp: otp.contains(&client_id),
                             client_id,
                             requires,
                         })
-                        .collect())
+                        .collect();
+                    for client_id in otp {
+                        if !groups.iter().any(|g| g.client_id == client_id) {
+                            groups.push(GroupDefaults {
+                                client_name: client_id.as_deref().and_then(name),
+                                client_id,
+                                requires: crate::protocol::SecretRequirements::default(),
+                                otp: true,
+                            });
+                        }
+                    }
+                    Ok(groups)
                 })
                 .await?;
             Ok(ConsoleReply::Groups { groups })
@@ -695,6 +710,30 @@ async fn handle(
         | ConsoleRequest::SetUserTwoFactor { .. }
         | ConsoleRequest::SetGlobalTwoFactor { .. }
         | ConsoleRequest::SearchAudit { .. }) => super::twofa::handle(hub, user, request).await,
+        ConsoleRequest::RequestOtp {
+            workstation,
+            emergency,
+        } => Ok(ConsoleReply::Otp {
+            otp: hub.request_otp(user, &workstation, emergency).await?,
+        }),
+        ConsoleRequest::ResendOtp { workstation } => Ok(ConsoleReply::Otp {
+            otp: hub.resend_otp(user, &workstation).await?,
+        }),
+        ConsoleRequest::SetWorkstationOtp {
+            workstation,
+            required,
+        } => Ok(ConsoleReply::Workstation {
+            workstation: hub
+                .set_workstation_otp(user, &workstation, required)
+                .await?,
+        }),
+        ConsoleRequest::SetGroupOtp { client, required } => {
+            hub.set_group_otp(user, client, required).await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::ListOutbox { limit } => Ok(ConsoleReply::Outbox {
+            messages: hub.list_outbox(user, limit).await?,
+        }),
         ConsoleRequest::ListAudit { limit, before } => {
             let limit = limit.clamp(1, 1000);
             let scope = (user.role != Role::Admin).then_some(team);

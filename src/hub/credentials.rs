@@ -586,12 +586,16 @@ pub(super) async fn guest_gate(
         ConsoleRequest::Connect {
             workstation,
             secret,
+            otp,
             view_only,
         } => {
             let row = guest_workstation(hub, grant, &workstation).await?;
             Ok(Gate::Pass(ConsoleRequest::Connect {
                 workstation: row.info.id,
                 secret,
+                // Where the workstation requires a one-time password, a guest's Connect is
+                // refused for want of one: codes are issued to technicians only.
+                otp,
                 view_only: view_only || !grant.scopes.control,
             }))
         }

@@ -12,6 +12,7 @@ mod access;
 mod agents;
 mod consoles;
 mod credentials;
+pub mod otp;
 mod relay;
 mod server;
 mod twofa;
@@ -53,6 +54,8 @@ pub struct Limits {
     pub connect_wait: Duration,
     /// A session nobody has watched for this long ends.
     pub session_idle: Duration,
+    /// Lifetime of a one-time password (`tether hub --otp-ttl`).
+    pub otp_ttl: chrono::Duration,
 }
 
 impl Default for Limits {
@@ -66,6 +69,7 @@ impl Default for Limits {
             max_link_days: 30,
             connect_wait: Duration::from_secs(70),
             session_idle: Duration::from_secs(10 * 60),
+            otp_ttl: chrono::Duration::minutes(30),
         }
     }
 }
@@ -99,6 +103,8 @@ pub enum HubError {
     Tls(#[from] TlsError),
     #[error("cannot read or create the 2FA key: {0}")]
     TwoFactorKey(std::io::Error),
+    #[error("the one-time password key: {0}")]
+    OtpKey(std::io::Error),
 }
 
 /// How to start a hub.
@@ -109,6 +115,8 @@ pub struct HubConfig {
     /// (or this machine's host name when listening on all interfaces).
     pub public_addr: Option<String>,
     pub limits: Limits,
+    /// Mail server for one-time passwords; without one they go to the outbox.
+    pub smtp: Option<otp::SmtpConfig>,
 }
 
 /// An agent's live connection, as presence knows it.
@@ -143,6 +151,8 @@ pub struct Hub {
     twofa_key: crate::secrets::totp::SealingKey,
     /// Guests of support credentials: their connections, sessions and the expiry timer.
     credentials: credentials::Registry,
+    /// One-time passwords: the sealing key and the mail server.
+    otp: otp::OtpState,
 }
 
 impl Hub {
@@ -171,6 +181,10 @@ impl Hub {
         let tls = identity.server_config()?;
         let twofa_key = crate::secrets::totp::SealingKey::load_or_create(&config.data_dir)
             .map_err(HubError::TwoFactorKey)?;
+        let otp = otp::OtpState {
+            sealer: otp::Sealer::load_or_create(&config.data_dir).map_err(HubError::OtpKey)?,
+            smtp: config.smtp,
+        };
         let public_addr = OnceLock::new();
         if let Some(addr) = config.public_addr {
             let _ = public_addr.set(crate::client::store::hub_key(&addr));
@@ -192,6 +206,7 @@ impl Hub {
             next_stream: 1.into(),
             twofa_key,
             credentials: credentials::Registry::default(),
+            otp,
         }))
     }
 

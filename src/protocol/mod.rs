@@ -6,6 +6,7 @@
 
 pub mod credentials;
 mod link;
+mod otp;
 pub mod stream;
 mod twofa;
 mod types;
@@ -15,6 +16,7 @@ pub use credentials::{
     RevealedCredential,
 };
 pub use link::{EnrolmentLink, LinkError};
+pub use otp::*;
 pub use twofa::*;
 pub use types::*;
 

@@ -33,6 +33,7 @@ fn workstation() -> WorkstationInfo {
         enrolled_at: t,
         unattended: Default::default(),
         requires: Default::default(),
+        otp_required: false,
     }
 }
 
@@ -377,6 +378,7 @@ fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
             workstation: "ws_1".into(),
             secret: Some("K7P-4QX-9MZ".into()),
             view_only: true,
+            otp: None,
         },
     });
     round_trip(&HubToConsole::Event {

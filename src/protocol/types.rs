@@ -133,6 +133,9 @@ pub struct WorkstationInfo {
     /// The secrets the agent last said it requires.
     #[serde(default)]
     pub requires: SecretRequirements,
+    /// Every connection needs a one-time password (set on the workstation or its group).
+    #[serde(default)]
+    pub otp_required: bool,
 }
 
 /// A secret on the wire (password, passcode, token, key). Serialised as a plain string; its
@@ -318,6 +321,9 @@ pub struct GroupDefaults {
     #[serde(default)]
     pub client_name: Option<String>,
     pub requires: SecretRequirements,
+    /// Every connection to the group's workstations needs a one-time password.
+    #[serde(default)]
+    pub otp: bool,
 }
 
 /// The agent's side of access: its grant and the secrets it requires.
@@ -373,6 +379,10 @@ pub enum Refusal {
     Denied,
     /// The end user did not answer within 60 s.
     NoAnswer,
+    /// The workstation requires a one-time password and none was presented (checked by the hub).
+    OtpRequired,
+    /// The one-time password is wrong, used, expired, or for another technician or workstation.
+    OtpInvalid,
 }
 
 impl Refusal {
@@ -385,6 +395,10 @@ impl Refusal {
             }
             Refusal::Denied => "the end user denied the connection",
             Refusal::NoAnswer => "the end user did not answer within 60 s",
+            Refusal::OtpRequired => "this workstation requires a one-time password",
+            Refusal::OtpInvalid => {
+                "the one-time password is wrong, used, expired, or not for this workstation"
+            }
         }
     }
 
@@ -532,6 +546,9 @@ pub enum ConsoleRequest {
         secret: Option<Secret>,
         #[serde(default)]
         view_only: bool,
+        /// The one-time password, where the workstation requires one (checked by the hub).
+        #[serde(default)]
+        otp: Option<Secret>,
     },
     /// Open sessions of the team.
     ListSessions,
@@ -623,6 +640,33 @@ pub enum ConsoleRequest {
     RegenerateCredentials {
         credential: super::CredentialId,
     },
+    /// A one-time password for this technician and workstation, delivered out of band (e-mail,
+    /// else the outbox). With `emergency`, the reason, and it goes to the admins.
+    RequestOtp {
+        workstation: WorkstationId,
+        #[serde(default)]
+        emergency: Option<String>,
+    },
+    /// Deliver the still valid one-time password for this workstation again.
+    ResendOtp {
+        workstation: WorkstationId,
+    },
+    /// Require (or not) a one-time password for every connection to a workstation (admins).
+    SetWorkstationOtp {
+        workstation: WorkstationId,
+        required: bool,
+    },
+    /// Require (or not) a one-time password for a client's group, or the whole team's
+    /// (`client` `None`) (admins).
+    SetGroupOtp {
+        #[serde(default)]
+        client: Option<ClientId>,
+        required: bool,
+    },
+    /// The hub's outbox, newest first (admins).
+    ListOutbox {
+        limit: u32,
+    },
 }
 
 impl ConsoleRequest {
@@ -662,6 +706,11 @@ impl ConsoleRequest {
             ConsoleRequest::ListCredentials => "list_credentials",
             ConsoleRequest::RevokeCredentials { .. } => "revoke_credentials",
             ConsoleRequest::RegenerateCredentials { .. } => "regenerate_credentials",
+            ConsoleRequest::RequestOtp { .. } => "request_otp",
+            ConsoleRequest::ResendOtp { .. } => "resend_otp",
+            ConsoleRequest::SetWorkstationOtp { .. } => "set_workstation_otp",
+            ConsoleRequest::SetGroupOtp { .. } => "set_group_otp",
+            ConsoleRequest::ListOutbox { .. } => "list_outbox",
         }
     }
 }
@@ -760,6 +809,14 @@ pub enum ConsoleReply {
     },
     Credential {
         credential: Box<super::CredentialInfo>,
+    },
+    /// A one-time password was issued (or sent again); the code itself went out of band.
+    Otp {
+        otp: super::OtpIssued,
+    },
+    /// The hub's outbox.
+    Outbox {
+        messages: Vec<super::OutboxMessage>,
     },
 }
 

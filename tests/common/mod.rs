@@ -44,10 +44,21 @@ impl TestHub {
         limits: Limits,
         clock: Arc<dyn tether::hub::Clock>,
     ) -> Self {
+        Self::start_smtp(dir, limits, clock, None).await
+    }
+
+    /// A hub that sends one-time passwords through `smtp` (else into its outbox).
+    pub async fn start_smtp(
+        dir: tempfile::TempDir,
+        limits: Limits,
+        clock: Arc<dyn tether::hub::Clock>,
+        smtp: Option<tether::hub::otp::SmtpConfig>,
+    ) -> Self {
         let config = HubConfig {
             data_dir: dir.path().join("hub"),
             public_addr: None,
             limits,
+            smtp,
         };
         let store =
             tether::hub::store::SqliteStore::open_dir(&config.data_dir).expect("open store");

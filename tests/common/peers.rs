@@ -33,3 +33,27 @@ pub fn file_available(path: &str, package: &str, test: &str) -> bool {
     );
     false
 }
+
+/// A python3 that can import `module` (Debian package `package`): Debian's own first, since a
+/// pyenv or venv python on PATH does not see Debian's packages. `None` (after saying why) when
+/// there is none; panics when peers are required.
+pub fn python_with(module: &str, package: &str, test: &str) -> Option<String> {
+    for python in ["/usr/bin/python3", "python3"] {
+        let found = Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            return Some(python.to_owned());
+        }
+    }
+    if std::env::var("TETHER_TEST_PEERS").as_deref() == Ok("require") {
+        panic!(
+            "{test}: needs the python module {module} (Debian package {package}), which is missing, and TETHER_TEST_PEERS=require"
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: needs python3's {module} (apt-get install {package}); set TETHER_TEST_PEERS=require to fail instead"
+    );
+    None
+}

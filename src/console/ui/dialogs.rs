@@ -140,6 +140,20 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
             )
         }
         Dialog::Credentials(dialog) => super::credentials::dialog(state, theme, text_width, dialog),
+        Dialog::Otp(_) | Dialog::OtpPrompt(_) | Dialog::Outbox(_) => {
+            let Some((title, border, lines, at)) = super::otp::draw(
+                state,
+                theme,
+                text_width,
+                width.saturating_sub(4),
+                area.height,
+                dialog,
+            ) else {
+                return;
+            };
+            cursor = at;
+            (title, border, lines)
+        }
         Dialog::Help { .. } => return,
         Dialog::UserMenu { .. }
         | Dialog::TwoFactorOffer

@@ -239,13 +239,19 @@ fn unattended_mark(state: &State, unattended: UnattendedState) -> (String, Role)
     (mark, role)
 }
 
-/// The secrets a workstation requires, as the Access column shows them.
-fn secret_label(requires: SecretRequirements) -> Option<&'static str> {
-    match (requires.passcode, requires.password) {
-        (false, false) => None,
-        (true, false) => Some("passcode"),
-        (false, true) => Some("password"),
-        (true, true) => Some("either"),
+/// The secrets a workstation requires, as the Access column shows them (`+otp`: a one-time
+/// password too).
+fn secret_label(w: &WorkstationInfo) -> Option<&'static str> {
+    let requires: SecretRequirements = w.requires;
+    match (requires.passcode, requires.password, w.otp_required) {
+        (false, false, false) => None,
+        (true, false, false) => Some("passcode"),
+        (false, true, false) => Some("password"),
+        (true, true, false) => Some("either"),
+        (false, false, true) => Some("otp"),
+        (true, false, true) => Some("passcode+otp"),
+        (false, true, true) => Some("password+otp"),
+        (true, true, true) => Some("either+otp"),
     }
 }
 
@@ -270,7 +276,7 @@ fn access_widths(rows: &[&WorkstationInfo], detail: AccessDetail) -> (usize, usi
     };
     let secret = rows
         .iter()
-        .filter_map(|w| secret_label(w.requires))
+        .filter_map(|w| secret_label(w))
         .map(|label| match detail {
             AccessDetail::Glyphs => 1,
             _ => 2 + label.width(),
@@ -297,7 +303,7 @@ fn access_cell(
         Span::styled(unattended, theme.style(role)),
         Span::raw(" ".repeat(pad)),
     ];
-    if let Some(label) = secret_label(w.requires) {
+    if let Some(label) = secret_label(w) {
         let text = match detail {
             AccessDetail::Glyphs => LOCK.to_owned(),
             _ => format!("{LOCK} {label}"),

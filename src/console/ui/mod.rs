@@ -6,6 +6,7 @@ mod dialogs;
 mod help;
 mod login;
 mod main;
+mod otp;
 mod terminal;
 mod twofa;
 

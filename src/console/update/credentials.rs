@@ -417,6 +417,7 @@ mod tests {
             enrolled_at: t0(),
             unattended: Default::default(),
             requires: Default::default(),
+            otp_required: false,
         }];
         state.selected_workstation = Some("w1".into());
         state

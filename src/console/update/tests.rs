@@ -97,6 +97,7 @@ fn ws(
         enrolled_at: t0(),
         unattended: Default::default(),
         requires: Default::default(),
+        otp_required: false,
     }
 }
 
@@ -1283,6 +1284,7 @@ fn enter_asks_for_the_required_secret_and_sends_it_once() {
                 workstation,
                 secret,
                 view_only,
+                otp: None,
             },
         ),
     ] = &requests(&effects)[..]

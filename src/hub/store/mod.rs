@@ -4,9 +4,11 @@
 //! here already hashed: nothing in the store can be used to log in or to enrol.
 
 mod credentials;
+mod otp;
 mod sqlite;
 
 pub use credentials::{CredentialRecord, CredentialStore, NewCredential};
+pub use otp::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow};
 
 pub use sqlite::SqliteStore;
 
@@ -125,7 +127,7 @@ pub enum AuditVerdict {
     Broken { id: i64, reason: String },
 }
 
-pub trait Store: Send + Sync + CredentialStore {
+pub trait Store: Send + Sync + CredentialStore + OtpStore {
     // Accounts
     fn create_user(&self, new: NewUser) -> StoreResult<UserInfo>;
     fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;

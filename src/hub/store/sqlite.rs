@@ -18,6 +18,8 @@ use crate::protocol::{
     UnattendedState,
 };
 
+mod otp;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -171,6 +173,45 @@ CREATE TABLE guest_tokens (
     token_hash TEXT PRIMARY KEY,
     credential_id TEXT NOT NULL REFERENCES support_credentials(id),
     expires_at TEXT NOT NULL
+);
+"#,
+    r#"
+-- issue 5: otp
+-- One-time passwords (hub/otp.rs). A workstation requires one when its own flag is set or
+-- its client's group or its team requires one (otp_groups, scope as in security_defaults).
+ALTER TABLE workstations ADD COLUMN require_otp INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE otp_groups (
+    scope TEXT PRIMARY KEY,
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    client_id TEXT REFERENCES clients(id)
+);
+-- code_hash: SHA-256 of the canonical code; sealed: the code under the hub's otp.key (AEAD),
+-- only so that it can be sent again.
+CREATE TABLE otps (
+    id TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    workstation_id TEXT NOT NULL REFERENCES workstations(id),
+    team_id TEXT NOT NULL REFERENCES teams(id),
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT,
+    expiry_noted INTEGER NOT NULL DEFAULT 0,
+    emergency INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    sealed TEXT NOT NULL
+);
+CREATE INDEX otps_pair ON otps(user_id, workstation_id, issued_at);
+-- Mail the hub did not send (no mail server, or delivery failed); bodies sealed like codes.
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body_sealed TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    why TEXT NOT NULL,
+    otp_id TEXT REFERENCES otps(id)
 );
 "#,
 ];
@@ -344,7 +385,8 @@ fn finish_link(
 
 const WS_COLS: &str = "w.id, w.client_id, c.name, w.hostname, w.os, w.os_user, w.screen_w, w.screen_h, \
      w.agent_version, w.last_seen, w.enrolled_at, c.team_id, w.key_hash, w.unattended, w.require_passcode, \
-     w.require_password";
+     w.require_password, \
+     (w.require_otp OR EXISTS (SELECT 1 FROM otp_groups g WHERE g.scope IN ('client:' || w.client_id, 'team:' || c.team_id)))";
 
 struct RawWorkstation {
     id: String,
@@ -361,6 +403,7 @@ struct RawWorkstation {
     key_hash: String,
     unattended: String,
     requires: SecretRequirements,
+    otp_required: bool,
 }
 
 fn ws_row(r: &Row<'_>) -> rusqlite::Result<RawWorkstation> {
@@ -384,6 +427,7 @@ fn ws_row(r: &Row<'_>) -> rusqlite::Result<RawWorkstation> {
             passcode: r.get(14)?,
             password: r.get(15)?,
         },
+        otp_required: r.get(16)?,
     })
 }
 
@@ -404,6 +448,7 @@ fn finish_ws(raw: RawWorkstation) -> StoreResult<(WorkstationRow, String)> {
         enrolled_at: parse_ts(&raw.enrolled_at)?,
         unattended: raw.unattended.parse().map_err(StoreError::Corrupt)?,
         requires: raw.requires,
+        otp_required: raw.otp_required,
     };
     Ok((
         WorkstationRow {

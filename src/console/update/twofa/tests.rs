@@ -131,6 +131,7 @@ fn workstation() -> WorkstationInfo {
         enrolled_at: t0(),
         unattended: Default::default(),
         requires: Default::default(),
+        otp_required: false,
     }
 }
 

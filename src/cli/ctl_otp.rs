@@ -1,0 +1,264 @@
+//! `tether ctl otp ...`, `ctl outbox list`, `ctl workstations require-otp`, `ctl groups
+//! require-otp`, and the hub's OTP flags (issue 5: one-time passwords).
+
+use clap::Subcommand;
+
+use super::Failure;
+use super::ctl::{OnOff, hub_error, print_json, when};
+use crate::client::HubClient;
+use crate::hub::otp::SmtpConfig;
+use crate::protocol::{ConsoleReply, ConsoleRequest, OtpChannel, OtpIssued};
+
+#[derive(Debug, Subcommand)]
+pub enum OtpCommand {
+    /// Ask for a one-time password for a workstation (id or host name); it is sent to your
+    /// e-mail, or to the hub's outbox. At most one new one an hour per workstation.
+    Request {
+        workstation: String,
+        /// Emergency access: the reason. The code goes to the admins, who pass it on, and the
+        /// request is flagged in the audit log.
+        #[arg(long, value_name = "REASON")]
+        emergency: Option<String>,
+    },
+    /// Send your still valid one-time password for a workstation again.
+    Resend { workstation: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Mail the hub kept instead of sending (admins).
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+/// `tether hub` flags for one-time passwords.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HubOtpArgs {
+    /// Mail server (HOST:PORT) for one-time passwords; without it they go to the outbox.
+    #[arg(long, value_name = "HOST:PORT", requires = "smtp_from")]
+    pub smtp: Option<String>,
+    /// Sender address of the hub's mail.
+    #[arg(long, value_name = "ADDR")]
+    pub smtp_from: Option<String>,
+    /// Upgrade the mail connection with STARTTLS (required when set).
+    #[arg(long, requires = "smtp")]
+    pub smtp_starttls: bool,
+    /// Lifetime of a one-time password: 90s, 30m, 2h.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub otp_ttl: chrono::Duration,
+}
+
+impl HubOtpArgs {
+    pub fn smtp(&self) -> Result<Option<SmtpConfig>, Failure> {
+        let Some(addr) = &self.smtp else {
+            return Ok(None);
+        };
+        let (host, port) = addr
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .filter(|(h, _)| !h.is_empty())
+            .ok_or_else(|| Failure {
+                message: format!("--smtp {addr:?}: give HOST:PORT, e.g. mail.example.com:587"),
+                code: 2,
+            })?;
+        let from = self.smtp_from.clone().unwrap_or_default();
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(Failure {
+                message: format!("--smtp-from {from:?} is not an e-mail address"),
+                code: 2,
+            });
+        }
+        Ok(Some(SmtpConfig {
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port,
+            from,
+            starttls: self.smtp_starttls,
+        }))
+    }
+}
+
+/// `90s`, `30m`, `2h` (a bare number is minutes).
+pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "m"), |i| s.split_at(i));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: give a number and a unit, e.g. 30m"))?;
+    let d = match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        _ => return Err(format!("{s:?}: the unit is s, m or h")),
+    };
+    if n <= 0 || d > chrono::Duration::days(1) {
+        return Err(format!("{s:?}: between 1 s and 24 h"));
+    }
+    Ok(d)
+}
+
+async fn ask(client: &HubClient, body: ConsoleRequest) -> Result<ConsoleReply, Failure> {
+    client.request(body).await.map_err(hub_error)
+}
+
+fn describe(otp: &OtpIssued) -> String {
+    let what = match (otp.resent, otp.emergency) {
+        (true, _) => "one-time password sent again",
+        (false, true) => "emergency one-time password issued",
+        (false, false) => "one-time password issued",
+    };
+    let whom = if otp.delivery.to.is_empty() {
+        "nobody with an e-mail address".to_owned()
+    } else {
+        otp.delivery.to.join(", ")
+    };
+    let how = match otp.delivery.channel {
+        OtpChannel::Email => format!("e-mailed to {whom}"),
+        OtpChannel::Outbox => format!("in the hub's outbox for {whom} (an admin passes it on)"),
+    };
+    format!(
+        "{what} for {} ({}): {how}; valid once until {}",
+        otp.hostname,
+        otp.workstation_id,
+        when(otp.expires_at)
+    )
+}
+
+pub async fn otp(client: &HubClient, json: bool, command: OtpCommand) -> Result<(), Failure> {
+    let body = match command {
+        OtpCommand::Request {
+            workstation,
+            emergency,
+        } => ConsoleRequest::RequestOtp {
+            workstation,
+            emergency,
+        },
+        OtpCommand::Resend { workstation } => ConsoleRequest::ResendOtp { workstation },
+    };
+    let ConsoleReply::Otp { otp } = ask(client, body).await? else {
+        return Err("unexpected answer".into());
+    };
+    if json {
+        print_json(&otp)?;
+    } else {
+        println!("{}", describe(&otp));
+    }
+    // The code is safe in the outbox, but the requester must know the e-mail did not go.
+    match &otp.delivery.error {
+        Some(e) => Err(format!("the e-mail could not be sent: {e}").into()),
+        None => Ok(()),
+    }
+}
+
+pub async fn outbox(client: &HubClient, json: bool, command: OutboxCommand) -> Result<(), Failure> {
+    let OutboxCommand::List { limit } = command;
+    let ConsoleReply::Outbox { messages } =
+        ask(client, ConsoleRequest::ListOutbox { limit }).await?
+    else {
+        return Err("unexpected answer".into());
+    };
+    if json {
+        return print_json(&messages);
+    }
+    if messages.is_empty() {
+        println!("the outbox is empty");
+    }
+    for m in messages {
+        println!("#{} {}  {}  to: {}", m.id, when(m.at), m.kind, m.to);
+        println!("subject: {}", m.subject);
+        println!("why: {}", m.why);
+        for line in m.body.lines() {
+            println!("  {line}");
+        }
+        println!();
+    }
+    Ok(())
+}
+
+pub async fn require_workstation(
+    client: &HubClient,
+    json: bool,
+    workstation: String,
+    state: OnOff,
+) -> Result<(), Failure> {
+    let ConsoleReply::Workstation { workstation } = ask(
+        client,
+        ConsoleRequest::SetWorkstationOtp {
+            workstation,
+            required: state == OnOff::On,
+        },
+    )
+    .await?
+    else {
+        return Err("unexpected answer".into());
+    };
+    if json {
+        return print_json(&workstation);
+    }
+    let effective = if workstation.otp_required {
+        "now requires a one-time password for every connection"
+    } else {
+        "no longer requires a one-time password"
+    };
+    let note = if state == OnOff::Off && workstation.otp_required {
+        " (its group still requires one)"
+    } else {
+        ""
+    };
+    println!(
+        "{} ({}) {effective}{note}",
+        workstation.hostname, workstation.id
+    );
+    Ok(())
+}
+
+pub async fn require_group(
+    client: &HubClient,
+    json: bool,
+    group: Option<String>,
+    state: OnOff,
+) -> Result<(), Failure> {
+    let required = state == OnOff::On;
+    ask(
+        client,
+        ConsoleRequest::SetGroupOtp {
+            client: group.clone(),
+            required,
+        },
+    )
+    .await?;
+    if json {
+        return print_json(&serde_json::json!({ "client": group, "otp": required }));
+    }
+    println!(
+        "one-time passwords {} for every workstation of {}",
+        if required { "required" } else { "not required" },
+        group.as_deref().unwrap_or("the team")
+    );
+    Ok(())
+}
+
+/// Rows for `ctl groups list`: a column for the OTP requirement.
+pub fn otp_cell(required: bool) -> String {
+    if required { "required" } else { "-" }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(parse_duration("30m"), Ok(chrono::Duration::minutes(30)));
+        assert_eq!(parse_duration("90s"), Ok(chrono::Duration::seconds(90)));
+        assert_eq!(parse_duration("2h"), Ok(chrono::Duration::hours(2)));
+        assert_eq!(parse_duration("45"), Ok(chrono::Duration::minutes(45)));
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

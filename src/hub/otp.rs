@@ -1,0 +1,764 @@
+//! One-time passwords (DOMAIN.md, "One-time passwords (OTP)").
+//!
+//! A workstation requires a code when its own flag, its client's group or its team says so.
+//! A technician asks for one per workstation; the hub makes it from the OS CSPRNG (16
+//! characters from a 32-letter alphabet: 80 bits), keeps its SHA-256 and delivers it out of
+//! band: by e-mail when a mail server is configured, else into the outbox admins read. The
+//! connect path calls [`Hub::check_connect_otp`] before relaying to the agent; a code is used by
+//! one SQL UPDATE, so of many simultaneous uses exactly one succeeds. If the connection then
+//! does not open (the end user denies, a wrong passcode), the code is given back.
+//!
+//! Resending the same code needs the code. It is kept sealed (ChaCha20-Poly1305) under a key
+//! in `otp.key` in the hub's data dir (0600), separate from the database: a copy of the
+//! database alone reveals no code. Outbox bodies are sealed the same way.
+//!
+//! Rules chosen where DOMAIN.md is silent: one new code per technician and workstation an
+//! hour (an emergency request is exempt: it is for when the normal way failed, it goes to the
+//! admins and is flagged); expiry is audited once, when the hub next handles a code.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+
+use super::Hub;
+use super::store::{NewAudit, NewOtp, NewOutbox, OtpRow, OtpUse, WorkstationRow};
+use crate::protocol::{
+    ClientId, ErrorCode, OTP_ALPHABET, OTP_LEN, OtpChannel, OtpDelivery, OtpIssued, OutboxMessage,
+    ProtocolError, Refusal, Role, Secret, UserInfo, format_otp, normalize_otp,
+};
+use crate::secrets;
+
+/// The sealing key's file in the hub's data dir.
+pub const KEY_FILE: &str = "otp.key";
+/// A new code for the same technician and workstation at most this often.
+pub const REQUEST_INTERVAL: chrono::Duration = chrono::Duration::hours(1);
+/// Longest emergency reason.
+pub const MAX_REASON: usize = 500;
+
+/// The hub's mail server, for delivering codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// The sender address.
+    pub from: String,
+    /// Upgrade with STARTTLS (required when set); plain SMTP otherwise (a local relay).
+    pub starttls: bool,
+}
+
+/// Seals codes for resending, under a key kept beside (not in) the database.
+pub struct Sealer {
+    key: LessSafeKey,
+}
+
+impl Sealer {
+    /// Load `otp.key` from `dir`, or make one (32 bytes from the CSPRNG, owner-only).
+    pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
+        let path = dir.join(KEY_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut b = vec![0u8; 32];
+                secrets::random_bytes(&mut b).map_err(std::io::Error::other)?;
+                crate::paths::write_private(&path, &b)?;
+                b
+            }
+            Err(e) => return Err(e),
+        };
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| {
+            std::io::Error::other(format!(
+                "{} is not a 32-byte key: move it away and restart (codes issued so far cannot be resent)",
+                path.display()
+            ))
+        })?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    /// Hex of nonce and ciphertext; `context` is bound in (a sealed value cannot be moved).
+    pub fn seal(&self, context: &str, plain: &str) -> Result<String, ProtocolError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        secrets::random_bytes(&mut nonce).map_err(|_| ProtocolError::internal())?;
+        let mut data = plain.as_bytes().to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| ProtocolError::internal())?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Ok(hex::encode(out))
+    }
+
+    pub fn open(&self, context: &str, sealed: &str) -> Option<String> {
+        let bytes = hex::decode(sealed).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, data) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = data.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
+/// The OTP feature's part of the hub.
+pub(super) struct OtpState {
+    pub sealer: Sealer,
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// A new code in canonical form: 16 characters, 5 bits each (256 is a multiple of 32, so
+/// taking each random byte modulo 32 has no bias).
+fn new_code() -> Result<String, ProtocolError> {
+    let mut bytes = [0u8; OTP_LEN];
+    secrets::random_bytes(&mut bytes).map_err(|_| ProtocolError::internal())?;
+    Ok(bytes
+        .iter()
+        .map(|b| OTP_ALPHABET[usize::from(b % 32)] as char)
+        .collect())
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn forbidden(message: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::Forbidden, message)
+}
+
+fn refusal(reason: Refusal, message: String) -> ProtocolError {
+    let mut err = ProtocolError::new(ErrorCode::Forbidden, message);
+    err.refusal = Some(reason);
+    err
+}
+
+/// An e-mail to send (or keep in the outbox).
+struct Mail {
+    to: Vec<String>,
+    subject: String,
+    body: String,
+    kind: &'static str,
+}
+
+fn otp_mail(
+    user: &UserInfo,
+    row: &WorkstationRow,
+    code: &str,
+    otp: &OtpRow,
+    to: Vec<String>,
+) -> Mail {
+    let host = &row.info.hostname;
+    let code = format_otp(code);
+    let expires = when(otp.expires_at);
+    if otp.emergency {
+        let reason = otp.reason.as_deref().unwrap_or("");
+        Mail {
+            to,
+            subject: format!("EMERGENCY one-time password for {} on {host}", user.name),
+            body: format!(
+                "{} ({}) asked for emergency access to {host} ({}).\n\nReason: {reason}\n\n\
+                 If the reason holds, pass this one-time password on to them:\n\n    {code}\n\n\
+                 It is valid once, for {} on {host} only, until {expires}.\n",
+                user.name, user.email, row.info.id, user.name
+            ),
+            kind: "emergency",
+        }
+    } else {
+        Mail {
+            to,
+            subject: format!("Tether one-time password for {host}"),
+            body: format!(
+                "Your one-time password for {host} ({}):\n\n    {code}\n\n\
+                 It is valid once, for {} on {host} only, until {expires}.\n",
+                row.info.id, user.name
+            ),
+            kind: "otp",
+        }
+    }
+}
+
+/// Send by SMTP with lettre.
+async fn send_mail(smtp: &SmtpConfig, mail: &Mail) -> Result<(), String> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let mut builder = Message::builder()
+        .from(
+            smtp.from
+                .parse()
+                .map_err(|e| format!("sender {:?}: {e}", smtp.from))?,
+        )
+        .subject(mail.subject.clone());
+    for to in &mail.to {
+        builder = builder.to(to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?);
+    }
+    let message = builder
+        .body(mail.body.clone())
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    let transport = if smtp.starttls {
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+            .map_err(|e| format!("{}: {e}", smtp.host))?
+    } else {
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+    }
+    .port(smtp.port)
+    .timeout(Some(Duration::from_secs(10)))
+    .build();
+    transport
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{}:{}: {e}", smtp.host, smtp.port))
+}
+
+impl Hub {
+    fn otp_audit(
+        &self,
+        user: &UserInfo,
+        action: &str,
+        row: &WorkstationRow,
+        mut detail: serde_json::Value,
+    ) -> NewAudit {
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("hostname".into(), row.info.hostname.clone().into());
+        }
+        NewAudit {
+            at: self.now(),
+            actor: user.name.clone(),
+            actor_email: Some(user.email.clone()),
+            team_id: Some(user.team_id.clone()),
+            action: action.into(),
+            target: Some(row.info.id.clone()),
+            detail,
+        }
+    }
+
+    /// Audit codes that expired unused (each once).
+    async fn note_expired_otps(&self) -> Result<(), ProtocolError> {
+        let now = self.now();
+        let expired = self.db(move |s| s.expire_otps(now)).await?;
+        for otp in expired {
+            let entry = NewAudit {
+                at: now,
+                actor: "hub".into(),
+                actor_email: None,
+                team_id: Some(otp.team_id.clone()),
+                action: "otp.expire".into(),
+                target: Some(otp.workstation_id.clone()),
+                detail: serde_json::json!({
+                    "otp": otp.id,
+                    "user": otp.user_id,
+                    "emergency": otp.emergency,
+                    "expired_at": otp.expires_at,
+                }),
+            };
+            self.audit(entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Send a mail, or keep it in the outbox (no mail server, or sending failed: nothing lost).
+    async fn deliver(
+        &self,
+        user: &UserInfo,
+        row: &WorkstationRow,
+        otp_id: &str,
+        mail: Mail,
+    ) -> Result<OtpDelivery, ProtocolError> {
+        let failure = match &self.otp.smtp {
+            Some(smtp) if !mail.to.is_empty() => match send_mail(smtp, &mail).await {
+                Ok(()) => {
+                    return Ok(OtpDelivery {
+                        channel: OtpChannel::Email,
+                        to: mail.to,
+                        error: None,
+                    });
+                }
+                Err(e) => Some(e),
+            },
+            Some(_) => Some("nobody to send it to has an e-mail address".to_owned()),
+            None => None,
+        };
+        let why = match &failure {
+            Some(e) => format!("e-mail failed: {e}"),
+            None => "no mail server configured".to_owned(),
+        };
+        if let Some(e) = &failure {
+            tracing::warn!(error = %e, "one-time password e-mail failed; kept in the outbox");
+            let detail = serde_json::json!({ "otp": otp_id, "to": mail.to, "error": e });
+            self.audit(self.otp_audit(user, "otp.delivery_failed", row, detail))
+                .await?;
+        }
+        let new = NewOutbox {
+            at: self.now(),
+            recipients: mail.to.join(", "),
+            subject: mail.subject.clone(),
+            body_sealed: self.otp.sealer.seal("outbox", &mail.body)?,
+            kind: mail.kind.into(),
+            why: why.clone(),
+            otp_id: Some(otp_id.to_owned()),
+        };
+        self.db(move |s| s.add_outbox(new)).await?;
+        Ok(OtpDelivery {
+            channel: OtpChannel::Outbox,
+            to: mail.to,
+            error: failure.map(|e| format!("{e}; the code is in the hub's outbox for an admin")),
+        })
+    }
+
+    /// Who a code goes to: the technician, or for an emergency every admin.
+    async fn otp_recipients(
+        &self,
+        user: &UserInfo,
+        emergency: bool,
+    ) -> Result<Vec<String>, ProtocolError> {
+        if emergency {
+            self.db(|s| s.admin_emails()).await
+        } else if user.email.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Ok(vec![user.email.clone()])
+        }
+    }
+
+    /// A technician asks for a code for a workstation (`emergency`: with this reason).
+    pub(super) async fn request_otp(
+        &self,
+        user: &UserInfo,
+        key: &str,
+        emergency: Option<String>,
+    ) -> Result<OtpIssued, ProtocolError> {
+        let row = self.team_workstation(&user.team_id, key).await?;
+        self.note_expired_otps().await?;
+        if !row.info.otp_required {
+            return Err(ProtocolError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{} does not require a one-time password: connect without one",
+                    row.info.hostname
+                ),
+            ));
+        }
+        let reason = match emergency {
+            None => None,
+            Some(r) => {
+                let r = r.trim().to_owned();
+                if r.is_empty() || r.chars().count() > MAX_REASON {
+                    return Err(ProtocolError::bad_request(format!(
+                        "an emergency request needs a reason of 1 to {MAX_REASON} characters"
+                    )));
+                }
+                Some(
+                    r.chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect(),
+                )
+            }
+        };
+        // As stored (microseconds), so a resend reports the same times.
+        let now = self.now().trunc_subsecs(6);
+        if reason.is_none() {
+            let (uid, wid) = (user.id.clone(), row.info.id.clone());
+            let last = self
+                .db(move |s| s.latest_otp(&uid, &wid, Some(false)))
+                .await?;
+            if let Some(last) = last.filter(|l| l.issued_at + REQUEST_INTERVAL > now) {
+                let next = last.issued_at + REQUEST_INTERVAL;
+                let ms = (next - now).num_milliseconds().max(1);
+                let wait = u64::try_from((ms + 999) / 1000).unwrap_or(1);
+                let detail = serde_json::json!({ "retry_after_secs": wait, "last": last.id });
+                self.audit(self.otp_audit(user, "otp.request_refused", &row, detail))
+                    .await?;
+                let mut err = ProtocolError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "a one-time password for {} was issued at {}: a new one is possible in {} min \
+                         (at {}); resend the current one meanwhile",
+                        row.info.hostname,
+                        when(last.issued_at),
+                        wait.div_ceil(60),
+                        when(next)
+                    ),
+                );
+                err.retry_after_secs = Some(wait);
+                return Err(err);
+            }
+        }
+
+        let code = new_code()?;
+        let id = secrets::new_id("otp").map_err(|_| ProtocolError::internal())?;
+        let otp = OtpRow {
+            id: id.clone(),
+            user_id: user.id.clone(),
+            workstation_id: row.info.id.clone(),
+            team_id: row.team_id.clone(),
+            issued_at: now,
+            expires_at: now + self.limits.otp_ttl,
+            used_at: None,
+            emergency: reason.is_some(),
+            reason: reason.clone(),
+            sealed: self.otp.sealer.seal(&format!("otp:{id}"), &code)?,
+        };
+        let new = NewOtp {
+            id: otp.id.clone(),
+            code_hash: secrets::hash_token(&code),
+            user_id: otp.user_id.clone(),
+            workstation_id: otp.workstation_id.clone(),
+            team_id: otp.team_id.clone(),
+            issued_at: otp.issued_at,
+            expires_at: otp.expires_at,
+            emergency: otp.emergency,
+            reason: otp.reason.clone(),
+            sealed: otp.sealed.clone(),
+        };
+        self.db(move |s| s.insert_otp(new)).await?;
+        let to = self.otp_recipients(user, otp.emergency).await?;
+        let delivery = self
+            .deliver(user, &row, &id, otp_mail(user, &row, &code, &otp, to))
+            .await?;
+        let action = if otp.emergency {
+            "otp.emergency"
+        } else {
+            "otp.issue"
+        };
+        let detail = serde_json::json!({
+            "otp": id,
+            "emergency": otp.emergency,
+            "reason": reason,
+            "expires_at": otp.expires_at,
+            "delivery": delivery.channel,
+            "to": delivery.to,
+        });
+        self.audit(self.otp_audit(user, action, &row, detail))
+            .await?;
+        Ok(issued(&row, &otp, false, delivery))
+    }
+
+    /// Deliver the technician's still valid code for a workstation again.
+    pub(super) async fn resend_otp(
+        &self,
+        user: &UserInfo,
+        key: &str,
+    ) -> Result<OtpIssued, ProtocolError> {
+        let row = self.team_workstation(&user.team_id, key).await?;
+        self.note_expired_otps().await?;
+        let (uid, wid) = (user.id.clone(), row.info.id.clone());
+        let now = self.now();
+        let otp = self
+            .db(move |s| s.latest_otp(&uid, &wid, None))
+            .await?
+            .filter(|o| o.used_at.is_none() && o.expires_at > now)
+            .ok_or_else(|| {
+                ProtocolError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "no valid one-time password of yours for {} to resend: request one",
+                        row.info.hostname
+                    ),
+                )
+            })?;
+        let code = self
+            .otp
+            .sealer
+            .open(&format!("otp:{}", otp.id), &otp.sealed)
+            .ok_or_else(|| {
+                tracing::error!(otp = %otp.id, "cannot unseal a one-time password: was otp.key replaced?");
+                ProtocolError::new(
+                    ErrorCode::Internal,
+                    "this one-time password cannot be resent (the hub's otp.key changed): request a new one",
+                )
+            })?;
+        let to = self.otp_recipients(user, otp.emergency).await?;
+        let delivery = self
+            .deliver(user, &row, &otp.id, otp_mail(user, &row, &code, &otp, to))
+            .await?;
+        let detail = serde_json::json!({
+            "otp": otp.id,
+            "emergency": otp.emergency,
+            "delivery": delivery.channel,
+            "to": delivery.to,
+        });
+        self.audit(self.otp_audit(user, "otp.resend", &row, detail))
+            .await?;
+        Ok(issued(&row, &otp, true, delivery))
+    }
+
+    /// The session-start check: where the workstation requires a code, the presented one must
+    /// be valid and is used now. Returns the used code's id (to give back if the connection does
+    /// not open).
+    pub(super) async fn check_connect_otp(
+        &self,
+        user: &UserInfo,
+        row: &WorkstationRow,
+        otp: Option<Secret>,
+    ) -> Result<Option<String>, ProtocolError> {
+        if !row.info.otp_required {
+            return Ok(None);
+        }
+        self.note_expired_otps().await?;
+        let host = &row.info.hostname;
+        let Some(otp) = otp else {
+            let detail =
+                serde_json::json!({ "reason": Refusal::OtpRequired, "secret_presented": false });
+            self.audit(self.otp_audit(user, "connect.refused", row, detail))
+                .await?;
+            return Err(refusal(
+                Refusal::OtpRequired,
+                format!(
+                    "{host} requires a one-time password: request one (p in the console, or \
+                     tether ctl otp request {host}) and connect with it"
+                ),
+            ));
+        };
+        let fail = |why: &'static str, otp_id: Option<String>| {
+            let detail = serde_json::json!({ "reason": why, "otp": otp_id });
+            self.otp_audit(user, "otp.fail", row, detail)
+        };
+        let Ok(code) = normalize_otp(otp.expose()) else {
+            self.audit(fail("malformed", None)).await?;
+            return Err(refusal(
+                Refusal::OtpInvalid,
+                "that is not a one-time password: they look like XXXX-XXXX-XXXX-XXXX".into(),
+            ));
+        };
+        let hash = secrets::hash_token(&code);
+        let (uid, wid, now) = (user.id.clone(), row.info.id.clone(), self.now());
+        let used = self.db(move |s| s.use_otp(&hash, &uid, &wid, now)).await?;
+        let (why, id, message) = match used {
+            OtpUse::Accepted(o) => {
+                let detail = serde_json::json!({ "otp": o.id, "emergency": o.emergency });
+                self.audit(self.otp_audit(user, "otp.use", row, detail))
+                    .await?;
+                return Ok(Some(o.id));
+            }
+            OtpUse::Unknown => (
+                "wrong",
+                None,
+                "the one-time password is wrong: check it, or request a new one".to_owned(),
+            ),
+            OtpUse::NotYours(o) => (
+                "other technician or workstation",
+                Some(o.id),
+                format!("that one-time password is not for you on {host}: request your own"),
+            ),
+            OtpUse::Used(o) => (
+                "already used",
+                Some(o.id),
+                "that one-time password was already used: request a new one".to_owned(),
+            ),
+            OtpUse::Expired(o) => (
+                "expired",
+                Some(o.id),
+                format!(
+                    "that one-time password expired at {}: request a new one",
+                    when(o.expires_at)
+                ),
+            ),
+        };
+        self.audit(fail(why, id)).await?;
+        Err(refusal(Refusal::OtpInvalid, message))
+    }
+
+    /// Give a code back: the connection it was used for did not open (audited).
+    pub(super) async fn release_otp(
+        &self,
+        user: &UserInfo,
+        row: &WorkstationRow,
+        id: String,
+        why: &ProtocolError,
+    ) {
+        let otp = id.clone();
+        if let Err(e) = self.db(move |s| s.release_otp(&otp)).await {
+            tracing::warn!(%e, "could not give a one-time password back");
+            return;
+        }
+        let detail = serde_json::json!({ "otp": id, "because": why.message });
+        if let Err(e) = self
+            .audit(self.otp_audit(user, "otp.return", row, detail))
+            .await
+        {
+            tracing::warn!(%e, "could not audit a one-time password given back");
+        }
+    }
+
+    /// Require (or not) a code for a workstation. Admins only: it is a security setting.
+    pub(super) async fn set_workstation_otp(
+        &self,
+        user: &UserInfo,
+        key: &str,
+        required: bool,
+    ) -> Result<crate::protocol::WorkstationInfo, ProtocolError> {
+        if user.role != Role::Admin {
+            return Err(forbidden(
+                "only admins change whether a workstation requires a one-time password",
+            ));
+        }
+        let row = self.team_workstation(&user.team_id, key).await?;
+        let wid = row.info.id.clone();
+        self.db(move |s| s.set_workstation_otp(&wid, required))
+            .await?;
+        let info = self.workstation_info(&row.info.id).await?;
+        let detail = serde_json::json!({ "required": required, "effective": info.otp_required });
+        self.audit(self.otp_audit(user, "otp.require", &row, detail))
+            .await?;
+        self.publish(
+            &row.team_id,
+            crate::protocol::HubEvent::Workstation {
+                workstation: info.clone(),
+            },
+        );
+        Ok(info)
+    }
+
+    /// Require (or not) a code for a client's group, or the whole team. Admins only.
+    pub(super) async fn set_group_otp(
+        &self,
+        user: &UserInfo,
+        client: Option<ClientId>,
+        required: bool,
+    ) -> Result<(), ProtocolError> {
+        if user.role != Role::Admin {
+            return Err(forbidden("only admins change security defaults"));
+        }
+        let team = user.team_id.clone();
+        let client_id = match client {
+            None => None,
+            Some(c) => {
+                let t = team.clone();
+                let found = self.db(move |s| s.client(&t, &c)).await?;
+                Some(found.ok_or_else(|| ProtocolError::not_found("client"))?.id)
+            }
+        };
+        let (t, c) = (team.clone(), client_id.clone());
+        self.db(move |s| s.set_group_otp(&t, c.as_ref(), required))
+            .await?;
+        let entry = NewAudit {
+            at: self.now(),
+            actor: user.name.clone(),
+            actor_email: Some(user.email.clone()),
+            team_id: Some(team.clone()),
+            action: "otp.require_group".into(),
+            target: client_id.clone(),
+            detail: serde_json::json!({ "required": required }),
+        };
+        self.audit(entry).await?;
+        // Every workstation of the group changed: tell the consoles.
+        let t = team.clone();
+        let rows = self
+            .db(move |s| s.workstations(&t, client_id.as_ref()))
+            .await?;
+        for row in rows {
+            let info = self.with_presence(row.info);
+            self.publish(
+                &team,
+                crate::protocol::HubEvent::Workstation { workstation: info },
+            );
+        }
+        Ok(())
+    }
+
+    /// The outbox, newest first, bodies unsealed. Admins only; reading it is audited.
+    pub(super) async fn list_outbox(
+        &self,
+        user: &UserInfo,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, ProtocolError> {
+        if user.role != Role::Admin {
+            return Err(forbidden("only admins read the hub's outbox"));
+        }
+        self.note_expired_otps().await?;
+        let limit = limit.clamp(1, 500);
+        let rows = self.db(move |s| s.outbox(limit)).await?;
+        let entry = NewAudit {
+            at: self.now(),
+            actor: user.name.clone(),
+            actor_email: Some(user.email.clone()),
+            team_id: Some(user.team_id.clone()),
+            action: "outbox.read".into(),
+            target: None,
+            detail: serde_json::json!({ "messages": rows.len() }),
+        };
+        self.audit(entry).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OutboxMessage {
+                body: self
+                    .otp
+                    .sealer
+                    .open("outbox", &r.body_sealed)
+                    .unwrap_or_else(|| {
+                        "(cannot be read: the hub's otp.key changed since this was written)".into()
+                    }),
+                id: r.id,
+                at: r.at,
+                to: r.recipients,
+                subject: r.subject,
+                kind: r.kind,
+                why: r.why,
+            })
+            .collect())
+    }
+}
+
+fn issued(row: &WorkstationRow, otp: &OtpRow, resent: bool, delivery: OtpDelivery) -> OtpIssued {
+    OtpIssued {
+        id: otp.id.clone(),
+        workstation_id: row.info.id.clone(),
+        hostname: row.info.hostname.clone(),
+        issued_at: otp.issued_at,
+        expires_at: otp.expires_at,
+        emergency: otp.emergency,
+        resent,
+        delivery,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_have_80_bits_in_the_alphabet_and_normalise_to_themselves() {
+        let a = new_code().expect("code");
+        let b = new_code().expect("code");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), OTP_LEN);
+        assert_eq!(normalize_otp(&format_otp(&a)).as_deref(), Ok(a.as_str()));
+        assert_eq!(
+            normalize_otp(&format_otp(&a).to_lowercase()).as_deref(),
+            Ok(a.as_str())
+        );
+    }
+
+    #[test]
+    fn sealed_codes_open_only_with_their_key_and_context() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sealer = Sealer::load_or_create(dir.path()).expect("key");
+        let sealed = sealer.seal("otp:1", "ABCD").expect("seal");
+        assert!(!sealed.contains("ABCD"));
+        assert_eq!(sealer.open("otp:1", &sealed).as_deref(), Some("ABCD"));
+        assert_eq!(sealer.open("otp:2", &sealed), None, "bound to its context");
+        let again = Sealer::load_or_create(dir.path()).expect("same key");
+        assert_eq!(again.open("otp:1", &sealed).as_deref(), Some("ABCD"));
+        let other = tempfile::tempdir().expect("dir");
+        let stranger = Sealer::load_or_create(other.path()).expect("key");
+        assert_eq!(stranger.open("otp:1", &sealed), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .expect("key file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
