@@ -48,6 +48,7 @@ impl Rig {
             data_dir: dir.path().join("hub"),
             public_addr: None,
             limits: Limits::default(),
+            smtp: None,
         };
         let store = SqliteStore::open_dir(&config.data_dir).expect("store");
         let hub = Hub::with_store(config, Arc::new(store), Arc::new(tether::hub::SystemClock))
