@@ -453,3 +453,78 @@ fn help_lists_the_otp_keys() {
         Some("p")
     );
 }
+
+#[test]
+fn admins_require_an_otp_from_the_table_and_technicians_cannot() {
+    // A technician: told, nothing sent.
+    let mut state = logged_in(Role::Technician);
+    select(&mut state, "front-desk");
+    assert!(requests(&press(&mut state, KeyCode::Char('P'))).is_empty());
+    assert!(
+        state
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("Only admins")),
+        "{:?}",
+        state.status
+    );
+
+    // An admin: P asks the hub, and the reply marks the row.
+    let mut state = logged_in(Role::Admin);
+    select(&mut state, "front-desk");
+    let effects = press(&mut state, KeyCode::Char('P'));
+    let [
+        (
+            id,
+            ConsoleRequest::SetWorkstationOtp {
+                workstation,
+                required: true,
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected SetWorkstationOtp, got {effects:?}");
+    };
+    assert_eq!(workstation, "w3");
+    reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Workstation {
+            workstation: ws("w3", "front-desk", false, true),
+        }),
+    );
+    let row = state
+        .workstations
+        .iter()
+        .find(|w| w.id == "w3")
+        .expect("front-desk");
+    assert!(row.otp_required);
+    assert!(render(&state).contains("otp"), "the Access column shows it");
+
+    // Again: the requirement goes.
+    let effects = press(&mut state, KeyCode::Char('P'));
+    let [
+        (
+            id,
+            ConsoleRequest::SetWorkstationOtp {
+                required: false, ..
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected SetWorkstationOtp off, got {effects:?}");
+    };
+    reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Workstation {
+            workstation: ws("w3", "front-desk", false, false),
+        }),
+    );
+    assert!(
+        !state
+            .workstations
+            .iter()
+            .any(|w| w.id == "w3" && w.otp_required)
+    );
+}

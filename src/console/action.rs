@@ -136,6 +136,9 @@ pub enum Action {
     OtpResend,
     /// In the one-time password dialog: emergency request, with a reason, to the admins.
     OtpEmergency,
+    /// Require a one-time password for every connection to the selected workstation, or stop
+    /// (admins).
+    RequireOtp,
 }
 
 impl Action {
@@ -206,6 +209,7 @@ impl Action {
             Action::OtpRequest => "otp_request",
             Action::OtpResend => "otp_resend",
             Action::OtpEmergency => "otp_emergency",
+            Action::RequireOtp => "require_otp",
         }
     }
 }

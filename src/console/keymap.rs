@@ -1174,6 +1174,13 @@ impl Default for Keymap {
             ),
             b(
                 L::Main,
+                A::RequireOtp,
+                &[c('P')],
+                "Require a one-time password for every connection to the selected workstation, or stop (admins)",
+                None,
+            ),
+            b(
+                L::Main,
                 A::Outbox,
                 &[c('O')],
                 "The hub's outbox: one-time passwords it did not e-mail (admins)",

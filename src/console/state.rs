@@ -737,6 +737,11 @@ pub enum Pending {
     },
     /// The outbox listing.
     Outbox,
+    /// An admin requires (or stops requiring) a one-time password on a workstation.
+    RequireOtp {
+        hostname: String,
+        required: bool,
+    },
 }
 
 /// The status line.

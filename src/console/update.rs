@@ -481,6 +481,7 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Otp => return otp::open(state),
         Action::Outbox => return otp::open_outbox(state),
+        Action::RequireOtp => return otp::toggle_required(state),
         Action::Sessions => {
             // The view opens on the newest session.
             state.view = View::Sessions;
@@ -1724,7 +1725,7 @@ fn on_reply(
         }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
-        Pending::Otp { .. } | Pending::Outbox => {
+        Pending::Otp { .. } | Pending::Outbox | Pending::RequireOtp { .. } => {
             otp::on_failed(state, pending, &error);
             return Vec::new();
         }
@@ -2061,7 +2062,7 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 "Link revoked: it can no longer enrol workstations.",
             );
         }
-        (pending @ (Pending::Otp { .. } | Pending::Outbox), reply) => {
+        (pending @ (Pending::Otp { .. } | Pending::Outbox | Pending::RequireOtp { .. }), reply) => {
             otp::on_reply(state, pending, reply);
         }
         (pending, reply) => {

@@ -342,6 +342,9 @@ pub(super) fn technician_only(action: Action) -> bool {
             | Action::RequestAccess
             | Action::WithdrawAccess
             | Action::SupportCredentials
+            | Action::Otp
+            | Action::Outbox
+            | Action::RequireOtp
             | Action::UserMenu
             | Action::Users
             | Action::AuditLog

@@ -42,14 +42,45 @@ pub(super) fn open(state: &mut State) -> Vec<Effect> {
     Vec::new()
 }
 
-/// `O`: the outbox (admins).
-pub(super) fn open_outbox(state: &mut State) -> Vec<Effect> {
-    let admin = state
+/// `P`: require a one-time password for every connection to the selected workstation, or
+/// stop (admins; the hub audits it and refuses anyone else).
+pub(super) fn toggle_required(state: &mut State) -> Vec<Effect> {
+    if !is_admin(state) {
+        set_status(
+            state,
+            StatusKind::Warning,
+            "Only admins change whether a workstation requires a one-time password.",
+        );
+        return Vec::new();
+    }
+    let Some(w) = selected_or_hint(state) else {
+        return Vec::new();
+    };
+    let required = !w.otp_required;
+    vec![request(
+        state,
+        ConsoleRequest::SetWorkstationOtp {
+            workstation: w.id,
+            required,
+        },
+        Pending::RequireOtp {
+            hostname: w.hostname,
+            required,
+        },
+    )]
+}
+
+fn is_admin(state: &State) -> bool {
+    state
         .session
         .as_ref()
         .and_then(|s| s.user.as_ref())
-        .is_some_and(|u| u.role == Role::Admin);
-    if !admin {
+        .is_some_and(|u| u.role == Role::Admin)
+}
+
+/// `O`: the outbox (admins).
+pub(super) fn open_outbox(state: &mut State) -> Vec<Effect> {
+    if !is_admin(state) {
         set_status(
             state,
             StatusKind::Warning,
@@ -353,6 +384,27 @@ pub(super) fn on_reply(state: &mut State, pending: Pending, reply: ConsoleReply)
                 ),
             }
         }
+        (Pending::RequireOtp { hostname, required }, ConsoleReply::Workstation { workstation }) => {
+            if let Some(w) = state
+                .workstations
+                .iter_mut()
+                .find(|w| w.id == workstation.id)
+            {
+                w.otp_required = workstation.otp_required;
+            }
+            let text = match (required, workstation.otp_required) {
+                (true, _) => {
+                    format!("{hostname} now requires a one-time password for every connection.")
+                }
+                (false, true) => format!(
+                    "{hostname} no longer requires one itself, but its group still does (tether ctl groups require-otp)."
+                ),
+                (false, false) => {
+                    format!("{hostname} no longer requires a one-time password.")
+                }
+            };
+            set_status(state, StatusKind::Success, text);
+        }
         (Pending::Outbox, ConsoleReply::Outbox { messages }) => {
             if let Some(Dialog::Outbox(d)) = &mut state.dialog {
                 d.messages = Some(messages);
@@ -399,6 +451,14 @@ pub(super) fn on_failed(state: &mut State, pending: Pending, error: &ProtocolErr
                 d.error = Some(sentence(&error.message));
             }
         }
+        Pending::RequireOtp { hostname, .. } => set_status(
+            state,
+            StatusKind::Error,
+            format!(
+                "{hostname}: the one-time password setting did not change: {}",
+                sentence(&error.message)
+            ),
+        ),
         _ => {}
     }
 }
