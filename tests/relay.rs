@@ -387,3 +387,78 @@ async fn view_only_sessions_refuse_input_and_bad_views_are_refused() {
     );
     assert_eq!(hub.hub.stream_count(), 0);
 }
+
+/// A colleague cannot watch (and so cannot steer) a session by its id alone: only after
+/// opening their own session on that workstation (which runs every check: authorisation,
+/// secrets, one-time password, 2FA), and then with no more control than their own session has.
+#[tokio::test]
+async fn a_colleague_joins_a_session_only_through_their_own_connect() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    hub.add_user("bob", Role::Technician, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let mut agent = FakeAgent::enrol(&hub, &tech, "pc-1").await;
+    let connect = |id, view_only| Request {
+        id,
+        body: ConsoleRequest::Connect {
+            workstation: "pc-1".into(),
+            secret: None,
+            view_only,
+            otp: None,
+        },
+    };
+    let watch = |id, session: &str| Request {
+        id,
+        body: ConsoleRequest::Watch {
+            session: session.into(),
+            view: ViewSpec::Terminal { cols: 80, rows: 24 },
+        },
+    };
+
+    let mut ann = viewer(&hub, "ann").await;
+    wire::send(&mut ann, &connect(2, false)).await.expect("send");
+    agent.allow_next().await;
+    let ConsoleReply::Session { session: anns } = reply(&mut ann, 2).await.expect("session")
+    else {
+        panic!("no session")
+    };
+    assert!(matches!(agent.next().await, HubToAgent::Session { .. }));
+
+    // Bob knows the id (ListSessions shows the team's sessions) but has no session there.
+    let mut bob = viewer(&hub, "bob").await;
+    wire::send(&mut bob, &watch(3, &anns.id)).await.expect("send");
+    assert_eq!(
+        reply(&mut bob, 3).await.expect_err("not his session").code,
+        ErrorCode::NotFound
+    );
+
+    // Bob connects, view only: now he may join ann's session, and only to watch.
+    wire::send(&mut bob, &connect(4, true)).await.expect("send");
+    agent.allow_next().await;
+    let ConsoleReply::Session { .. } = reply(&mut bob, 4).await.expect("bob's session") else {
+        panic!("no session")
+    };
+    wire::send(&mut bob, &watch(5, &anns.id)).await.expect("send");
+    let ConsoleReply::Watching { stream } = reply(&mut bob, 5).await.expect("joined") else {
+        panic!("not watching")
+    };
+    wire::send(
+        &mut bob,
+        &Request {
+            id: 6,
+            body: ConsoleRequest::Input {
+                stream,
+                events: vec![],
+            },
+        },
+    )
+    .await
+    .expect("send");
+    assert_eq!(
+        reply(&mut bob, 6)
+            .await
+            .expect_err("his own session is view only")
+            .code,
+        ErrorCode::Forbidden
+    );
+}

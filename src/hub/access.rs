@@ -36,6 +36,9 @@ pub(super) struct PendingAttempt {
 pub(super) struct LiveSession {
     pub info: SessionInfo,
     pub team: TeamId,
+    /// Who opened it (a technician's user id, or a guest's credentials id): only they watch
+    /// it, or a colleague with their own open session on the same workstation.
+    pub owner: crate::protocol::UserId,
     /// Console connections watching it.
     viewers: HashSet<u64>,
     /// When the last viewer left (a session opened by `ctl` starts unwatched).
@@ -452,12 +455,26 @@ impl Hub {
                         LiveSession {
                             info: session.clone(),
                             team: row.team_id.clone(),
+                            owner: user.id.clone(),
                             viewers: HashSet::from([viewer]),
                             unwatched_since: None,
                         },
                     );
                 if let Some(g) = &guest {
                     super::credentials::session_started(self, user, g, &session).await?;
+                    // The credentials may have ended while the agent was deciding (their
+                    // sessions were ended before this one existed): end it now.
+                    if super::credentials::check_session_start(self, user, &row)
+                        .await
+                        .is_err()
+                    {
+                        self.end_session(&session.id, "support credentials expired or revoked")
+                            .await;
+                        return Err(ProtocolError::new(
+                            ErrorCode::Expired,
+                            "these support credentials have expired or were revoked",
+                        ));
+                    }
                 }
                 self.publish(
                     &row.team_id,

@@ -68,12 +68,28 @@ impl Hub {
         check_view(view)?;
         let (workstation, view_only) = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let (owner, workstation) = sessions
+                .get(session)
+                .filter(|s| s.team == user.team_id)
+                .map(|s| (s.owner.clone(), s.info.workstation_id.clone()))
+                .ok_or_else(|| ProtocolError::not_found("open session"))?;
+            // Someone else's session: only a colleague who opened their own session on that
+            // workstation (and so passed its authorisation, secrets, one-time password and
+            // 2FA checks) joins it, with no more control than their own session has.
+            let own_view_only = if owner == user.id {
+                false
+            } else {
+                sessions
+                    .values()
+                    .find(|s| s.owner == user.id && s.info.workstation_id == workstation)
+                    .map(|s| s.info.view_only)
+                    .ok_or_else(|| ProtocolError::not_found("open session"))?
+            };
             let live = sessions
                 .get_mut(session)
-                .filter(|s| s.team == user.team_id)
                 .ok_or_else(|| ProtocolError::not_found("open session"))?;
             live.attach_viewer(viewer);
-            (live.info.workstation_id.clone(), live.info.view_only)
+            (workstation, live.info.view_only || own_view_only)
         };
         let stream = {
             let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
