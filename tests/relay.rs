@@ -416,17 +416,20 @@ async fn a_colleague_joins_a_session_only_through_their_own_connect() {
     };
 
     let mut ann = viewer(&hub, "ann").await;
-    wire::send(&mut ann, &connect(2, false)).await.expect("send");
+    wire::send(&mut ann, &connect(2, false))
+        .await
+        .expect("send");
     agent.allow_next().await;
-    let ConsoleReply::Session { session: anns } = reply(&mut ann, 2).await.expect("session")
-    else {
+    let ConsoleReply::Session { session: anns } = reply(&mut ann, 2).await.expect("session") else {
         panic!("no session")
     };
     assert!(matches!(agent.next().await, HubToAgent::Session { .. }));
 
     // Bob knows the id (ListSessions shows the team's sessions) but has no session there.
     let mut bob = viewer(&hub, "bob").await;
-    wire::send(&mut bob, &watch(3, &anns.id)).await.expect("send");
+    wire::send(&mut bob, &watch(3, &anns.id))
+        .await
+        .expect("send");
     assert_eq!(
         reply(&mut bob, 3).await.expect_err("not his session").code,
         ErrorCode::NotFound
@@ -438,7 +441,9 @@ async fn a_colleague_joins_a_session_only_through_their_own_connect() {
     let ConsoleReply::Session { .. } = reply(&mut bob, 4).await.expect("bob's session") else {
         panic!("no session")
     };
-    wire::send(&mut bob, &watch(5, &anns.id)).await.expect("send");
+    wire::send(&mut bob, &watch(5, &anns.id))
+        .await
+        .expect("send");
     let ConsoleReply::Watching { stream } = reply(&mut bob, 5).await.expect("joined") else {
         panic!("not watching")
     };

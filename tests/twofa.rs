@@ -11,7 +11,8 @@ use common::{ManualClock, PASSWORD, TestAgent, TestHub, enrolment_link};
 use tether::client::{ClientError, HubClient};
 use tether::hub::Limits;
 use tether::protocol::{
-    AuditQuery, AuditRecord, ConsoleReply, ConsoleRequest, ErrorCode, Role, TwoFactorState,
+    AuditQuery, AuditRecord, ConsoleReply, ConsoleRequest, CredentialScopes, CredentialTarget,
+    ErrorCode, Role, TwoFactorState,
 };
 use tether::secrets::totp::TotpSecret;
 
@@ -321,6 +322,22 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     })
     .await
     .expect("end");
+    // Support credentials bob issues while he may still start sessions.
+    let issue = || ConsoleRequest::IssueCredentials {
+        target: CredentialTarget::Workstation {
+            workstation: ws.clone(),
+        },
+        minutes: 60,
+        scopes: CredentialScopes {
+            control: true,
+            ..CredentialScopes::default()
+        },
+    };
+    let ConsoleReply::CredentialsIssued { reveal, .. } =
+        bob.request(issue()).await.expect("credentials")
+    else {
+        panic!("no credentials")
+    };
 
     // Required for everyone: bob's password-only login may still browse...
     ann.request(ConsoleRequest::SetGlobalTwoFactor {
@@ -349,6 +366,21 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     let bob2 = login(&hub, "bob", None).await.expect("login still allowed");
     assert_eq!(
         hub_code(bob2.request(connect()).await),
+        ErrorCode::TwoFactorSetupRequired
+    );
+    // Nor round it through support credentials: no new ones, and the old ones open nothing
+    // until the technician who issued them has 2FA.
+    assert_eq!(
+        hub_code(bob.request(issue()).await),
+        ErrorCode::TwoFactorSetupRequired
+    );
+    let guest = client(&hub).await;
+    guest
+        .guest_login(&reveal.user, reveal.password.expose(), reveal.code.expose())
+        .await
+        .expect("guest login");
+    assert_eq!(
+        hub_code(guest.request(connect()).await),
         ErrorCode::TwoFactorSetupRequired
     );
     let refused = search(

@@ -322,11 +322,13 @@ impl Hub {
         let row = self.team_workstation(&user.team_id, key).await?;
         // Guests: only their target, view only without the control scope.
         let guest = super::credentials::check_session_start(self, user, &row).await?;
-        // Technicians: none while their 2FA is required but not active. (Guests have no 2FA:
-        // their password and security code are the two factors.)
-        if guest.is_none() {
-            super::twofa::check_session_start(self, user, key).await?;
-        }
+        // None while the technician's 2FA is required but not active. A guest's own two
+        // factors are their password and security code; the technician who issued the
+        // credentials must pass the same check, or credentials would get round it.
+        let accountable = guest
+            .as_ref()
+            .map_or_else(|| user.clone(), |g| g.counted_as(user));
+        super::twofa::check_session_start(self, &accountable, key).await?;
         let view_only = view_only || guest.as_ref().is_some_and(|g| !g.scopes.control);
         let otp_used = self.check_connect_otp(user, &row, otp).await?;
         let otp_row = otp_used.as_ref().map(|_| row.clone());

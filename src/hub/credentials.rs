@@ -848,6 +848,9 @@ async fn issue(
     scopes: CredentialScopes,
 ) -> Result<ConsoleReply, ProtocolError> {
     check_duration_minutes(minutes).map_err(ProtocolError::bad_request)?;
+    // Credentials open sessions: a technician who may not start one (2FA required but not
+    // active) may not hand that power to a guest either.
+    super::twofa::check_session_start(hub, user, "support credentials").await?;
     let (target, label) = match target {
         CredentialTarget::Workstation { workstation } => {
             let row = hub.team_workstation(&user.team_id, &workstation).await?;
