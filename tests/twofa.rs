@@ -184,6 +184,12 @@ async fn enrolment_then_every_login_needs_a_fresh_code() {
             .iter()
             .any(|r| r.detail["reason"] == "2fa code already used")
     );
+    // A right password without the code is a failed login too, audited.
+    assert!(
+        fails
+            .iter()
+            .any(|r| r.detail["reason"] == "2fa code missing")
+    );
     let oks = search(&bob, kind("login.ok")).await;
     assert!(oks.iter().any(|r| r.detail["method"] == "password+totp"));
     let changes = search(&bob, kind("2fa")).await;

@@ -305,7 +305,7 @@ impl App {
             None
         };
         // The viewer's screen: every row but the status line.
-        let area = ratatui::layout::Rect::new(0, 0, size.width, size.height - 1);
+        let area = ratatui::layout::Rect::new(0, 0, size.width, size.height.saturating_sub(1));
         let bytes = self.painter.paint(desktop, area, size.height, covered);
         if !bytes.is_empty() {
             let mut out = io::stdout();

@@ -82,6 +82,11 @@ pub(super) async fn check_login(
         return Ok(false);
     };
     let Some(code) = code else {
+        // The password was right: still a login that did not happen, and audited as such
+        // (a guessed password must not be checkable without a trace).
+        let detail = serde_json::json!({ "from": from, "reason": "2fa code missing" });
+        hub.audit(entry(hub, &rec.info, "login.fail", None, detail))
+            .await?;
         return Err(ProtocolError::new(
             ErrorCode::TwoFactorRequired,
             "enter the 6-digit code from your authenticator app",
