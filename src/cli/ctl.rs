@@ -787,7 +787,9 @@ async fn snapshot(
         return Err("unexpected answer".into());
     };
     let mine: Option<SessionInfo> = sessions.into_iter().find(|s| {
-        s.workstation_id == ws.id && s.technician.email == me.email && s.ended_at.is_none()
+        // By name: user names are unique on a hub, e-mails need not be (a guest carries the
+        // issuing technician's).
+        s.workstation_id == ws.id && s.technician.name == me.name && s.ended_at.is_none()
     });
     let (session, opened) = match mine {
         Some(s) => (s, false),
