@@ -703,3 +703,38 @@ async fn repeated_login_failures_slow_down_the_account() {
     );
     client.login("ann", PASSWORD).await.expect("unlocked");
 }
+
+/// Parallel wrong passwords cannot all pass one stale lock-out check: attempts on one account
+/// take turns, so after the fifth failure the others wait like sequential ones would.
+#[tokio::test]
+async fn parallel_wrong_passwords_meet_the_lock_out_too() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let mut tries = Vec::new();
+    for _ in 0..12 {
+        let (url, pin) = (hub.url.clone(), hub.pin());
+        tries.push(tokio::spawn(async move {
+            let (client, _) = HubClient::connect(&url, pin).await.expect("connect");
+            hub_error(
+                client
+                    .login("ann", "wrong password!!")
+                    .await
+                    .expect_err("refused"),
+            )
+            .code
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tries {
+        codes.push(t.await.expect("task"));
+    }
+    let wrong = codes
+        .iter()
+        .filter(|c| **c == ErrorCode::InvalidCredentials)
+        .count();
+    let limited = codes
+        .iter()
+        .filter(|c| **c == ErrorCode::RateLimited)
+        .count();
+    assert_eq!((wrong, limited), (5, 7), "{codes:?}");
+}

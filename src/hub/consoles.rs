@@ -275,6 +275,7 @@ async fn login(
     code: Option<crate::protocol::Secret>,
     peer: SocketAddr,
 ) -> Result<(ConsoleReply, Session), ProtocolError> {
+    let _turn = hub.login_gate.enter(name).await;
     let lookup = name.to_owned();
     let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
     let now = hub.now();

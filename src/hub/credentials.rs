@@ -309,6 +309,7 @@ pub(super) async fn guest_login(
     code: String,
     peer: SocketAddr,
 ) -> Result<GuestAuth, ProtocolError> {
+    let _turn = hub.login_gate.enter(name).await;
     let lookup = name.to_owned();
     let record = hub.db(move |s| s.credential_by_user(&lookup)).await?;
     let now = hub.now();

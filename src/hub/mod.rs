@@ -151,6 +151,8 @@ pub struct Hub {
     twofa_key: crate::secrets::totp::SealingKey,
     /// Guests of support credentials: their connections, sessions and the expiry timer.
     credentials: credentials::Registry,
+    /// One login attempt at a time per account name (see [`LoginGate`]).
+    login_gate: LoginGate,
     /// One-time passwords: the sealing key and the mail server.
     otp: otp::OtpState,
 }
@@ -206,6 +208,7 @@ impl Hub {
             next_stream: 1.into(),
             twofa_key,
             credentials: credentials::Registry::default(),
+            login_gate: LoginGate::default(),
             otp,
         }))
     }
@@ -381,6 +384,55 @@ const MAX_LOCKOUT_SECS: i64 = 15 * 60;
 
 /// How long to wait after the `failures`-th failure in a row: nothing for the first four, then
 /// 1 s, 2 s, 4 s ... capped at 15 minutes.
+/// Serialises password checks per account name (technician, admin re-entering their password,
+/// or guest): the lock-out check, the password and code checks and the failure count then
+/// happen as one step, so parallel wrong attempts cannot all pass one stale lock-out check.
+/// Different accounts never wait for each other; an idle name holds no memory.
+#[derive(Default)]
+pub(crate) struct LoginGate {
+    names: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LoginGate {
+    /// Wait for this name's turn; the turn ends when the returned value is dropped.
+    pub(crate) async fn enter(&self, name: &str) -> LoginTurn<'_> {
+        let lock = self
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        let guard = lock.lock_owned().await;
+        LoginTurn {
+            gate: self,
+            name: name.to_owned(),
+            guard: Some(guard),
+        }
+    }
+}
+
+/// A turn at the [`LoginGate`].
+pub(crate) struct LoginTurn<'a> {
+    gate: &'a LoginGate,
+    name: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for LoginTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut names = self.gate.names.lock().unwrap_or_else(|p| p.into_inner());
+        // Nobody waiting (the map holds the only reference): forget the name.
+        if names
+            .get(&self.name)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            names.remove(&self.name);
+        }
+    }
+}
+
 pub fn lockout_delay(failures: u32) -> Option<chrono::Duration> {
     let over = failures.checked_sub(FREE_FAILURES + 1)?;
     let secs = 1i64

@@ -153,18 +153,41 @@ async fn reauthenticate(
     if admin.role != Role::Admin {
         return Err(forbidden("only admins change 2FA settings"));
     }
+    // The same turn, lock-out and failure count as a login: an open admin console is no
+    // place to guess the admin's password.
+    let _turn = hub.login_gate.enter(&admin.name).await;
     let name = admin.name.clone();
-    let rec = hub.db(move |s| s.user_by_name(&name)).await?;
+    let rec = hub
+        .db(move |s| s.user_by_name(&name))
+        .await?
+        .ok_or_else(ProtocolError::internal)?;
+    let now = hub.now();
+    if rec.failed_logins >= super::consoles::MAX_FAILED_LOGINS
+        || rec.locked_until.is_some_and(|t| t > now)
+    {
+        let mut err = ProtocolError::new(
+            ErrorCode::RateLimited,
+            "too many wrong passwords: try again later",
+        );
+        err.retry_after_secs = rec
+            .locked_until
+            .filter(|t| *t > now)
+            .map(|t| (t - now).num_seconds().max(1).unsigned_abs());
+        return Err(err);
+    }
     let password = password.expose().to_owned();
-    let ok = tokio::task::spawn_blocking(move || {
-        rec.is_some_and(|r| secrets::verify_password(&password, &r.password_hash))
-    })
-    .await
-    .map_err(|_| ProtocolError::internal())?;
+    let hash = rec.password_hash.clone();
+    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+        .await
+        .map_err(|_| ProtocolError::internal())?;
     if ok {
         return Ok(());
     }
-    let detail = serde_json::json!({ "reason": "wrong password", "change": what });
+    let id = rec.info.id.clone();
+    let until = super::lockout_delay(rec.failed_logins + 1).map(|d| now + d);
+    let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
+    let detail =
+        serde_json::json!({ "reason": "wrong password", "change": what, "failures": failures });
     hub.audit(entry(hub, admin, "2fa.reauth_fail", None, detail))
         .await?;
     Err(ProtocolError::new(
