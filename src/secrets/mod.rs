@@ -33,6 +33,8 @@ pub enum SecretError {
     Random(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("sealing failed")]
+    Seal,
 }
 
 fn argon2() -> Result<Argon2<'static>, SecretError> {

@@ -149,7 +149,7 @@ impl SealKey {
                     aad: &aad,
                 },
             )
-            .map_err(|_| SecretError::Hash("cannot seal a value".into()))?;
+            .map_err(|_| SecretError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(hex::encode(out))
