@@ -7,7 +7,8 @@
 //!   tokio, no ratatui.
 //! - [`secrets`]: everything that makes or checks a secret. Argon2id password hashes, random
 //!   tokens from the OS's CSPRNG, SHA-256 token hashes, constant-time comparison, and technician
-//!   TOTP (`secrets::totp`: RFC 6238 codes, otpauth URIs, secrets sealed at rest).
+//!   TOTP (`secrets::totp`: RFC 6238 codes, otpauth URIs), and `secrets::seal`: the one
+//!   AEAD (XChaCha20-Poly1305, key in the hub's `seal.key`) for secrets the hub reads back.
 //! - [`tls`]: the hub's self-signed certificate (rcgen), its fingerprint, and the client side's
 //!   certificate pinning (like ssh's known_hosts), on rustls with the `ring` provider.
 //! - [`wire`]: WebSocket-over-TLS plumbing both ends share: connect with a pin, limits, send and

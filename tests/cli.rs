@@ -434,3 +434,46 @@ fn a_bad_render_mode_is_refused_with_the_choices() {
         );
     }
 }
+
+/// The hub refuses to start on a sealing key others may read, and says how to fix it.
+#[cfg(unix)]
+#[test]
+fn the_hub_refuses_a_seal_key_others_may_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hubdata");
+    drop(HubProcess::start(home.path(), &data, &[], Stdio::null()));
+    let key = data.join("seal.key");
+    let mode = std::fs::metadata(&key)
+        .expect("seal.key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let child = Command::new(BIN)
+        .args(["hub", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("TETHER_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hub");
+    let mut hub = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = hub.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the hub started on a loose key");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut hub.0.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(
+        stderr.contains("seal.key") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}

@@ -24,13 +24,21 @@ fn now() -> DateTime<Utc> {
         .expect("valid date")
 }
 
-fn render(state: &State) -> String {
+fn terminal(state: &State) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
     let theme = Theme::builtin("dark").expect("theme");
     terminal
         .draw(|frame| ui::draw(state, &theme, frame))
         .expect("draw");
-    terminal.backend().to_string()
+    terminal
+}
+
+fn render(state: &State) -> String {
+    terminal(state).backend().to_string()
+}
+
+fn buffer(state: &State) -> ratatui::buffer::Buffer {
+    terminal(state).backend().buffer().clone()
 }
 
 fn press(state: &mut State, code: KeyCode) -> Vec<Effect> {
@@ -173,6 +181,25 @@ fn issued(resent: bool, emergency: bool, channel: OtpChannel, to: &str) -> OtpIs
             error: None,
         },
     }
+}
+
+/// A technician's `p` dialog for till-1 after requesting a code: it went to the outbox.
+fn otp_dialog() -> State {
+    let mut state = logged_in(Role::Technician);
+    select(&mut state, "till-1");
+    press(&mut state, KeyCode::Char('p'));
+    let effects = press(&mut state, KeyCode::Char('r'));
+    let [(id, ConsoleRequest::RequestOtp { .. })] = &requests(&effects)[..] else {
+        panic!("expected a RequestOtp, got {effects:?}");
+    };
+    reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Otp {
+            otp: issued(false, false, OtpChannel::Outbox, "ann@support.example"),
+        }),
+    );
+    state
 }
 
 #[test]
@@ -527,4 +554,40 @@ fn admins_require_an_otp_from_the_table_and_technicians_cannot() {
             .iter()
             .any(|w| w.id == "w3" && w.otp_required)
     );
+}
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/png.rs"]
+mod png;
+
+/// The OTP dialog as a PNG: with `TETHER_WRITE_SCREENSHOTS=1` into `screenshots/`, else into a
+/// temporary directory (and checked).
+#[test]
+fn screenshots() {
+    if !common::peers::file_available(png::FONT, "fonts-dejavu-core", "screenshots") {
+        return;
+    }
+    let renderer = png::Renderer::new(15.0).expect("font loads");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = if std::env::var_os("TETHER_WRITE_SCREENSHOTS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots")
+    } else {
+        tmp.path().to_path_buf()
+    };
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    let state = otp_dialog();
+    let screen = render(&state);
+    assert!(
+        screen.contains("outbox") && screen.contains("10:00 UTC"),
+        "{screen}"
+    );
+    let image = renderer.render(&buffer(&state));
+    let path = dir.join("otp-80x24.png");
+    image.save(&path).expect("write png");
+    let back = image::open(&path).expect("decode png").to_rgb8();
+    assert_eq!(back.dimensions(), image.dimensions());
+    assert_eq!(back.width() % 80, 0, "whole cells");
+    let colours: std::collections::HashSet<_> = back.pixels().map(|p| p.0).collect();
+    assert!(colours.len() > 8, "only {} colours", colours.len());
 }

@@ -1096,6 +1096,13 @@ fn screenshots() {
         ("sessions-120x40", sessions, 120, 40),
         ("terminal-80x24", terminal(80, 24, false), 80, 24),
         ("desktop-80x24", desktop(false), 80, 24),
+        ("credentials-reveal-80x24", credentials_revealed().0, 80, 24),
+        (
+            "credentials-already-active-80x24",
+            credentials_already_active(),
+            80,
+            24,
+        ),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));
@@ -1194,8 +1201,8 @@ fn credentials_issue_dialog() {
     insta::assert_snapshot!("credentials_issue_80x24", screen);
 }
 
-#[test]
-fn credentials_reveal_once_dialog() {
+/// The form submitted and the hub's answer in: the reveal-once dialog.
+fn credentials_revealed() -> (State, tether::protocol::RevealedCredential) {
     let mut state = credentials_form(80, 24);
     let (id, target, label) = issue_from_form(&mut state);
     let reveal = tether::protocol::RevealedCredential {
@@ -1214,6 +1221,12 @@ fn credentials_reveal_once_dialog() {
             reveal: Box::new(reveal.clone()),
         }),
     );
+    (state, reveal)
+}
+
+#[test]
+fn credentials_reveal_once_dialog() {
+    let (mut state, reveal) = credentials_revealed();
     let screen = render(&state, 80, 24);
     for shown in [
         "Zq7pW3mK9xR2tB6nV4cH",
@@ -1236,8 +1249,8 @@ fn credentials_reveal_once_dialog() {
     assert!(screen.contains("cannot be shown again"), "{screen}");
 }
 
-#[test]
-fn credentials_already_active_dialog() {
+/// The form submitted for a target that already has active credentials.
+fn credentials_already_active() -> State {
     let mut state = credentials_form(80, 24);
     let (id, target, label) = issue_from_form(&mut state);
     let credential = sample_credential(target, &label);
@@ -1250,6 +1263,12 @@ fn credentials_already_active_dialog() {
             message,
         }),
     );
+    state
+}
+
+#[test]
+fn credentials_already_active_dialog() {
+    let mut state = credentials_already_active();
     let screen = render(&state, 80, 24);
     assert!(
         screen.contains("already active and will") && screen.contains("expire in 24 hours"),

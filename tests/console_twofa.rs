@@ -251,8 +251,8 @@ fn user_menu() {
     insta::assert_snapshot!("twofa_user_menu_80x24", render(&state));
 }
 
-#[test]
-fn users_view() {
+/// An admin's users view (`U`), three users listed, the second selected.
+fn users_listed() -> State {
     let mut state = logged_in(Role::Admin, TwoFactorState::Active);
     let (id, _) = requests(&press(&mut state, KeyCode::Char('U')))
         .pop()
@@ -280,14 +280,20 @@ fn users_view() {
         }),
     );
     press(&mut state, KeyCode::Char('j'));
+    state
+}
+
+#[test]
+fn users_view() {
+    let mut state = users_listed();
     insta::assert_snapshot!("twofa_users_80x24", render(&state));
     press(&mut state, KeyCode::Char('x'));
     type_text(&mut state, "secret");
     insta::assert_snapshot!("twofa_admin_password_80x24", render(&state));
 }
 
-#[test]
-fn audit_view() {
+/// The audit log view (`L`) with five records, then `filter` typed after `/` (if any).
+fn audit_listed(filter: &str) -> State {
     let mut state = logged_in(Role::Technician, TwoFactorState::Off);
     let (id, _) = requests(&press(&mut state, KeyCode::Char('L')))
         .pop()
@@ -331,9 +337,19 @@ fn audit_view() {
         ),
     ];
     reply(&mut state, id, Ok(ConsoleReply::Audit { records }));
-    press(&mut state, KeyCode::Char('/'));
-    type_text(&mut state, "kind:login user:bob");
-    insta::assert_snapshot!("twofa_audit_80x24", render(&state));
+    if !filter.is_empty() {
+        press(&mut state, KeyCode::Char('/'));
+        type_text(&mut state, filter);
+    }
+    state
+}
+
+#[test]
+fn audit_view() {
+    insta::assert_snapshot!(
+        "twofa_audit_80x24",
+        render(&audit_listed("kind:login user:bob"))
+    );
 }
 
 #[path = "common/mod.rs"]
@@ -362,6 +378,8 @@ fn screenshots() {
             "activate-2fa-80x24",
             logged_in(Role::Technician, TwoFactorState::Pending),
         ),
+        ("users-80x24", users_listed()),
+        ("audit-80x24", audit_listed("")),
     ] {
         let image = renderer.render(&buffer(&state));
         let path = dir.join(format!("{name}.png"));

@@ -624,6 +624,79 @@ async fn codes_and_outbox_bodies_are_not_stored_in_clear() {
     }
 }
 
+#[tokio::test]
+async fn codes_and_bodies_are_sealed_under_the_one_hub_key_and_bound_to_their_row() {
+    let r = rig().await;
+    let dir = r.hub.dir.path().join("hub");
+    // One key for every sealed value: seal.key, owner-only, 32 bytes.
+    let meta = std::fs::metadata(dir.join("seal.key")).expect("seal.key");
+    assert_eq!(meta.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    for old in ["otp.key", "twofa.key"] {
+        assert!(!dir.join(old).exists(), "{old} should be gone");
+    }
+
+    request_otp(&r.bob, &r.ws, None).await.expect("bob's code");
+    request_otp(&r.cat, &r.ws, None).await.expect("cat's code");
+    let bobs = newest_code_for(&r.ann, "bob@example.com").await;
+    let cats = newest_code_for(&r.ann, "cat@example.com").await;
+    assert_ne!(bobs, cats);
+    resend_otp(&r.cat, &r.ws).await.expect("cat's code resends");
+
+    // Copy bob's sealed code and mail body into cat's rows, as someone with the database but
+    // not the key might: they do not open there.
+    let conn = rusqlite::Connection::open(dir.join("hub.sqlite3")).expect("open db");
+    let bob_otp: String = conn
+        .query_row(
+            "SELECT o.id FROM otps o JOIN users u ON u.id = o.user_id WHERE u.name = 'bob'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("bob's otp");
+    let swapped = conn
+        .execute(
+            "UPDATE otps SET sealed = (SELECT sealed FROM otps WHERE id = ?1) \
+             WHERE user_id = (SELECT id FROM users WHERE name = 'cat')",
+            [&bob_otp],
+        )
+        .expect("swap code");
+    assert_eq!(swapped, 1);
+    let swapped = conn
+        .execute(
+            "UPDATE outbox SET body_sealed = \
+             (SELECT body_sealed FROM outbox WHERE otp_id = ?1 ORDER BY id LIMIT 1) \
+             WHERE otp_id IS NOT NULL AND otp_id <> ?1",
+            [&bob_otp],
+        )
+        .expect("swap body");
+    assert!(swapped >= 1);
+    drop(conn);
+
+    let refused = resend_otp(&r.cat, &r.ws)
+        .await
+        .expect_err("another row's sealed code");
+    assert_eq!(refused.code, ErrorCode::Internal);
+    assert!(refused.message.contains("cannot be resent"), "{refused:?}");
+    resend_otp(&r.bob, &r.ws)
+        .await
+        .expect("bob's own row still opens");
+    let messages = outbox(&r.ann).await;
+    let for_cat: Vec<_> = messages
+        .iter()
+        .filter(|m| m.to.contains("cat@example.com"))
+        .collect();
+    assert!(!for_cat.is_empty());
+    for m in for_cat {
+        assert!(m.body.starts_with("(cannot be read"), "{:?}", m.body);
+        assert!(!m.body.contains(&bobs));
+    }
+    assert_eq!(newest_code_for(&r.ann, "bob@example.com").await, bobs);
+}
+
 /// Run `f` until it returns `Some`, polling; fail after `within` with `what`.
 fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + within;

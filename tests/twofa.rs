@@ -260,6 +260,82 @@ async fn a_used_code_stays_used_after_a_restart() {
 }
 
 #[tokio::test]
+async fn totp_secrets_are_sealed_under_seal_key_for_their_user_only() {
+    let clock = clock_at_step_start();
+    let hub = hub_with(clock.clone()).await;
+    hub.add_user("cid", Role::Technician, "Desk").await;
+    let s = step_of(&clock);
+    let bob = login(&hub, "bob", None).await.expect("bob");
+    let bobs = enrol(&bob, s).await;
+    let cid = login(&hub, "cid", None).await.expect("cid");
+    let cids = enrol(&cid, s).await;
+    drop((bob, cid));
+    let data = hub.dir.path().join("hub");
+    let key = std::fs::read(data.join("seal.key")).expect("seal.key");
+    assert_eq!(key.len(), 32);
+    assert!(!data.join("twofa.key").exists());
+
+    // The database holds neither secret in clear; bob's sealed secret copied into cid's row
+    // does not open there (the user id is bound in).
+    let conn = rusqlite::Connection::open(data.join("hub.sqlite3")).expect("open db");
+    let sealed: String = conn
+        .query_row(
+            "SELECT totp_secret FROM users WHERE name = 'bob'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("bob's sealed secret");
+    for secret in [&bobs, &cids] {
+        assert!(!sealed.contains(&hex::encode(secret.as_bytes())));
+    }
+    conn.execute(
+        "UPDATE users SET totp_secret = ?1 WHERE name = 'cid'",
+        [&sealed],
+    )
+    .expect("swap");
+    drop(conn);
+    clock.advance(Duration::from_secs(30));
+    for secret in [&bobs, &cids] {
+        assert_eq!(
+            hub_code(login(&hub, "cid", Some(&code(secret, s + 1))).await),
+            ErrorCode::Internal,
+            "a secret sealed for bob is refused for cid"
+        );
+    }
+    login(&hub, "bob", Some(&code(&bobs, s + 1)))
+        .await
+        .expect("bob's own row opens");
+
+    // A key file others may read, or of the wrong size, stops the hub with a clear error.
+    let dir = hub.stop().await;
+    let data = dir.path().join("hub");
+    let open = || {
+        let config = tether::hub::HubConfig {
+            data_dir: data.clone(),
+            public_addr: None,
+            limits: Limits::default(),
+            smtp: None,
+        };
+        let store = tether::hub::store::SqliteStore::open_dir(&data).expect("store");
+        tether::hub::Hub::with_store(config, Arc::new(store), clock.clone()).map(|_| ())
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = data.join("seal.key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = open().expect_err("a world-readable key");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    std::fs::write(data.join("seal.key"), &key[..16]).expect("truncate");
+    let err = open().expect_err("a short key");
+    assert!(err.to_string().contains("16 bytes, not 32"), "{err}");
+    std::fs::write(data.join("seal.key"), &key).expect("restore");
+    open().expect("the restored key opens");
+}
+
+#[tokio::test]
 async fn twenty_parallel_logins_with_one_code_exactly_one_succeeds() {
     let clock = clock_at_step_start();
     let hub = Arc::new(hub_with(clock.clone()).await);

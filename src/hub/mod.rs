@@ -101,10 +101,8 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("cannot read or create the 2FA key: {0}")]
-    TwoFactorKey(std::io::Error),
-    #[error("the one-time password key: {0}")]
-    OtpKey(std::io::Error),
+    #[error(transparent)]
+    SealKey(#[from] crate::secrets::seal::SealKeyError),
 }
 
 /// How to start a hub.
@@ -147,13 +145,13 @@ pub struct Hub {
     /// Viewers' streams of open sessions.
     streams: Mutex<HashMap<crate::protocol::StreamId, relay::Route>>,
     next_stream: std::sync::atomic::AtomicU64,
-    /// Seals technician TOTP secrets at rest (`twofa.key` in the data dir).
-    twofa_key: crate::secrets::totp::SealingKey,
+    /// Seals the secrets the hub reads back (TOTP secrets, codes, outbox bodies): `seal.key`.
+    seal_key: crate::secrets::seal::SealKey,
     /// Guests of support credentials: their connections, sessions and the expiry timer.
     credentials: credentials::Registry,
     /// One login attempt at a time per account name (see [`LoginGate`]).
     login_gate: LoginGate,
-    /// One-time passwords: the sealing key and the mail server.
+    /// One-time passwords: the mail server.
     otp: otp::OtpState,
 }
 
@@ -181,12 +179,8 @@ impl Hub {
         }
         let identity = HubIdentity::load_or_create(&config.data_dir, &names)?;
         let tls = identity.server_config()?;
-        let twofa_key = crate::secrets::totp::SealingKey::load_or_create(&config.data_dir)
-            .map_err(HubError::TwoFactorKey)?;
-        let otp = otp::OtpState {
-            sealer: otp::Sealer::load_or_create(&config.data_dir).map_err(HubError::OtpKey)?,
-            smtp: config.smtp,
-        };
+        let seal_key = crate::secrets::seal::SealKey::load_or_create(&config.data_dir)?;
+        let otp = otp::OtpState { smtp: config.smtp };
         let public_addr = OnceLock::new();
         if let Some(addr) = config.public_addr {
             let _ = public_addr.set(crate::client::store::hub_key(&addr));
@@ -206,7 +200,7 @@ impl Hub {
             sessions: Mutex::default(),
             streams: Mutex::default(),
             next_stream: 1.into(),
-            twofa_key,
+            seal_key,
             credentials: credentials::Registry::default(),
             login_gate: LoginGate::default(),
             otp,

@@ -8,19 +8,17 @@
 //! one SQL UPDATE, so of many simultaneous uses exactly one succeeds. If the connection then
 //! does not open (the end user denies, a wrong passcode), the code is given back.
 //!
-//! Resending the same code needs the code. It is kept sealed (ChaCha20-Poly1305) under a key
-//! in `otp.key` in the hub's data dir (0600), separate from the database: a copy of the
-//! database alone reveals no code. Outbox bodies are sealed the same way.
+//! Resending the same code needs the code. It is kept sealed by [`crate::secrets::seal`]
+//! (purpose `otp:<id>`) under the hub's `seal.key`, separate from the database: a copy of the
+//! database alone reveals no code. Outbox bodies are sealed the same way (`outbox:<code id>`).
 //!
 //! Rules chosen where DOMAIN.md is silent: one new code per technician and workstation an
 //! hour (an emergency request is exempt: it is for when the normal way failed, it goes to the
 //! admins and is flagged); expiry is audited once, when the hub next handles a code.
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use super::Hub;
 use super::store::{NewAudit, NewOtp, NewOutbox, OtpRow, OtpUse, WorkstationRow};
@@ -29,9 +27,8 @@ use crate::protocol::{
     ProtocolError, Refusal, Role, Secret, UserInfo, format_otp, normalize_otp,
 };
 use crate::secrets;
+use crate::secrets::seal::Purpose;
 
-/// The sealing key's file in the hub's data dir.
-pub const KEY_FILE: &str = "otp.key";
 /// A new code for the same technician and workstation at most this often.
 pub const REQUEST_INTERVAL: chrono::Duration = chrono::Duration::hours(1);
 /// Longest emergency reason.
@@ -48,72 +45,8 @@ pub struct SmtpConfig {
     pub starttls: bool,
 }
 
-/// Seals codes for resending, under a key kept beside (not in) the database.
-pub struct Sealer {
-    key: LessSafeKey,
-}
-
-impl Sealer {
-    /// Load `otp.key` from `dir`, or make one (32 bytes from the CSPRNG, owner-only).
-    pub fn load_or_create(dir: &Path) -> std::io::Result<Self> {
-        let path = dir.join(KEY_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut b = vec![0u8; 32];
-                secrets::random_bytes(&mut b).map_err(std::io::Error::other)?;
-                crate::paths::write_private(&path, &b)?;
-                b
-            }
-            Err(e) => return Err(e),
-        };
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| {
-            std::io::Error::other(format!(
-                "{} is not a 32-byte key: move it away and restart (codes issued so far cannot be resent)",
-                path.display()
-            ))
-        })?;
-        Ok(Self {
-            key: LessSafeKey::new(unbound),
-        })
-    }
-
-    /// Hex of nonce and ciphertext; `context` is bound in (a sealed value cannot be moved).
-    pub fn seal(&self, context: &str, plain: &str) -> Result<String, ProtocolError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        secrets::random_bytes(&mut nonce).map_err(|_| ProtocolError::internal())?;
-        let mut data = plain.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut data,
-            )
-            .map_err(|_| ProtocolError::internal())?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        Ok(hex::encode(out))
-    }
-
-    pub fn open(&self, context: &str, sealed: &str) -> Option<String> {
-        let bytes = hex::decode(sealed).ok()?;
-        if bytes.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, data) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut data = data.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut data)
-            .ok()?;
-        String::from_utf8(plain.to_vec()).ok()
-    }
-}
-
 /// The OTP feature's part of the hub.
 pub(super) struct OtpState {
-    pub sealer: Sealer,
     pub smtp: Option<SmtpConfig>,
 }
 
@@ -220,6 +153,13 @@ async fn send_mail(smtp: &SmtpConfig, mail: &Mail) -> Result<(), String> {
 }
 
 impl Hub {
+    /// Seal text for keeping in the database under the hub's key.
+    fn seal_text(&self, purpose: Purpose<'_>, plain: &str) -> Result<String, ProtocolError> {
+        self.seal_key
+            .seal(purpose, plain.as_bytes())
+            .map_err(|_| ProtocolError::internal())
+    }
+
     fn otp_audit(
         &self,
         user: &UserInfo,
@@ -301,7 +241,7 @@ impl Hub {
             at: self.now(),
             recipients: mail.to.join(", "),
             subject: mail.subject.clone(),
-            body_sealed: self.otp.sealer.seal("outbox", &mail.body)?,
+            body_sealed: self.seal_text(Purpose::Outbox(otp_id), &mail.body)?,
             kind: mail.kind.into(),
             why: why.clone(),
             otp_id: Some(otp_id.to_owned()),
@@ -405,7 +345,7 @@ impl Hub {
             used_at: None,
             emergency: reason.is_some(),
             reason: reason.clone(),
-            sealed: self.otp.sealer.seal(&format!("otp:{id}"), &code)?,
+            sealed: self.seal_text(Purpose::Otp(&id), &code)?,
         };
         let new = NewOtp {
             id: otp.id.clone(),
@@ -466,14 +406,13 @@ impl Hub {
                 )
             })?;
         let code = self
-            .otp
-            .sealer
-            .open(&format!("otp:{}", otp.id), &otp.sealed)
+            .seal_key
+            .open_text(Purpose::Otp(&otp.id), &otp.sealed)
             .ok_or_else(|| {
-                tracing::error!(otp = %otp.id, "cannot unseal a one-time password: was otp.key replaced?");
+                tracing::error!(otp = %otp.id, "cannot unseal a one-time password: was seal.key replaced?");
                 ProtocolError::new(
                     ErrorCode::Internal,
-                    "this one-time password cannot be resent (the hub's otp.key changed): request a new one",
+                    "this one-time password cannot be resent (the hub's seal.key changed): request a new one",
                 )
             })?;
         let to = self.otp_recipients(user, otp.emergency).await?;
@@ -691,11 +630,13 @@ impl Hub {
             .into_iter()
             .map(|r| OutboxMessage {
                 body: self
-                    .otp
-                    .sealer
-                    .open("outbox", &r.body_sealed)
+                    .seal_key
+                    .open_text(
+                        Purpose::Outbox(r.otp_id.as_deref().unwrap_or("")),
+                        &r.body_sealed,
+                    )
                     .unwrap_or_else(|| {
-                        "(cannot be read: the hub's otp.key changed since this was written)".into()
+                        "(cannot be read: the hub's seal.key changed since this was written)".into()
                     }),
                 id: r.id,
                 at: r.at,
@@ -736,29 +677,5 @@ mod tests {
             normalize_otp(&format_otp(&a).to_lowercase()).as_deref(),
             Ok(a.as_str())
         );
-    }
-
-    #[test]
-    fn sealed_codes_open_only_with_their_key_and_context() {
-        let dir = tempfile::tempdir().expect("dir");
-        let sealer = Sealer::load_or_create(dir.path()).expect("key");
-        let sealed = sealer.seal("otp:1", "ABCD").expect("seal");
-        assert!(!sealed.contains("ABCD"));
-        assert_eq!(sealer.open("otp:1", &sealed).as_deref(), Some("ABCD"));
-        assert_eq!(sealer.open("otp:2", &sealed), None, "bound to its context");
-        let again = Sealer::load_or_create(dir.path()).expect("same key");
-        assert_eq!(again.open("otp:1", &sealed).as_deref(), Some("ABCD"));
-        let other = tempfile::tempdir().expect("dir");
-        let stranger = Sealer::load_or_create(other.path()).expect("key");
-        assert_eq!(stranger.open("otp:1", &sealed), None);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-                .expect("key file")
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 }

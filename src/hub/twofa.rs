@@ -18,6 +18,7 @@ use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
     TwoFactorStatus, UserInfo, UserTwoFactor,
 };
+use crate::secrets::seal::Purpose;
 use crate::secrets::{self, totp};
 
 /// The hub setting that requires 2FA for everyone ("on" / "off").
@@ -43,6 +44,13 @@ fn entry(
 
 fn unix(hub: &Hub) -> u64 {
     u64::try_from(hub.now().timestamp()).unwrap_or(0)
+}
+
+/// A user's sealed TOTP secret (pending or active), opened with the hub's key.
+fn open_totp(hub: &Hub, user_id: &str, sealed: &str) -> Option<totp::TotpSecret> {
+    hub.seal_key
+        .open(Purpose::Totp(user_id), sealed)
+        .map(totp::TotpSecret::from_bytes)
 }
 
 fn forbidden(message: &str) -> ProtocolError {
@@ -92,8 +100,8 @@ pub(super) async fn check_login(
             "enter the 6-digit code from your authenticator app",
         ));
     };
-    let Some(secret) = hub.twofa_key.open(&rec.info.id, &sealed) else {
-        tracing::error!(user = %rec.info.name, "a stored TOTP secret does not open with this hub's twofa.key");
+    let Some(secret) = open_totp(hub, &rec.info.id, &sealed) else {
+        tracing::error!(user = %rec.info.name, "a stored TOTP secret does not open with this hub's seal.key");
         return Err(ProtocolError::internal());
     };
     let (reason, accepted) = match totp::matching_step(&secret, code.expose(), unix(hub)) {
@@ -221,8 +229,8 @@ pub(super) async fn handle(
                 .map_err(|_| ProtocolError::internal())?;
             let base32 = secret.base32().map_err(|_| ProtocolError::internal())?;
             let sealed = hub
-                .twofa_key
-                .seal(&user.id, &secret)
+                .seal_key
+                .seal(Purpose::Totp(&user.id), secret.as_bytes())
                 .map_err(|_| ProtocolError::internal())?;
             let id = user.id.clone();
             hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
@@ -254,10 +262,7 @@ pub(super) async fn handle(
                     "no 2FA enrolment is waiting: enable 2FA first",
                 ));
             };
-            let secret = hub
-                .twofa_key
-                .open(&user.id, &sealed)
-                .ok_or_else(ProtocolError::internal)?;
+            let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
             let step = totp::matching_step(&secret, code.expose(), unix(hub));
             let activated = match step {
                 Some(step) => {

@@ -4,8 +4,10 @@
 //! - Tokens (login tokens, workstation keys, enrolment tokens): 256 random bits from the OS's
 //!   CSPRNG, shown once, stored only as SHA-256 hashes (they are high-entropy, so a fast hash is
 //!   right; a slow one would only cost CPU).
+//! - Secrets the hub must read back (TOTP secrets, codes for resending): sealed, see [`seal`].
 //! - Comparisons of secrets: constant time (`subtle`).
 
+pub mod seal;
 pub mod totp;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -31,6 +33,8 @@ pub enum SecretError {
     Random(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("sealing failed")]
+    Seal,
 }
 
 fn argon2() -> Result<Argon2<'static>, SecretError> {

@@ -1,14 +1,11 @@
 //! Technician 2FA: TOTP (RFC 6238: HMAC-SHA-1, 6 digits, 30 s steps) on `totp-rs`, the
-//! otpauth URI an authenticator app scans, and the sealing of TOTP secrets at rest.
+//! otpauth URI an authenticator app scans.
 //!
 //! The hub must keep each TOTP secret to verify codes, so it cannot keep only a hash. It keeps
-//! it sealed (XChaCha20-Poly1305, the user id as associated data) under a 256-bit key that
-//! lives in the hub's data dir (`twofa.key`, mode 0600), never in the database: a copy of the
-//! database alone (a backup, a dump) reveals no secret. The secret is shown once, at
-//! enrolment; it is never logged or returned again.
+//! it sealed by [`super::seal`] (purpose `totp:<user id>`) under the hub's `seal.key`, never in
+//! the database: a copy of the database alone (a backup, a dump) reveals no secret. The secret
+//! is shown once, at enrolment; it is never logged or returned again.
 
-use chacha20poly1305::XChaCha20Poly1305;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use totp_rs::{Algorithm, Builder, Totp};
 
 use super::{SecretError, constant_time_eq, random_bytes};
@@ -112,99 +109,6 @@ pub fn matching_step(secret: &TotpSecret, code: &str, unix: u64) -> Option<u64> 
     found
 }
 
-/// The key that seals TOTP secrets at rest.
-#[derive(Clone)]
-pub struct SealingKey([u8; 32]);
-
-impl std::fmt::Debug for SealingKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealingKey(<redacted>)")
-    }
-}
-
-/// Its file name in the hub's data dir.
-pub const KEY_FILE: &str = "twofa.key";
-
-impl SealingKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// A fresh random key.
-    pub fn generate() -> Result<Self, SecretError> {
-        let mut key = [0u8; 32];
-        random_bytes(&mut key)?;
-        Ok(Self(key))
-    }
-
-    /// Read `dir/twofa.key` (hex), creating it (mode 0600) at first start.
-    pub fn load_or_create(dir: &std::path::Path) -> std::io::Result<Self> {
-        let path = dir.join(KEY_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim()).ok().and_then(|b| {
-                    let arr: Option<[u8; 32]> = b.try_into().ok();
-                    arr
-                });
-                bytes.map(Self).ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{} is not a 64-digit hex key", path.display()),
-                    )
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate().map_err(std::io::Error::other)?;
-                crate::paths::create_private_dir(dir)?;
-                crate::paths::write_private(&path, hex::encode(key.0).as_bytes())?;
-                Ok(key)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Seal a secret for `user`: hex of a random 24-byte nonce and the ciphertext.
-    pub fn seal(&self, user: &str, secret: &TotpSecret) -> Result<String, SecretError> {
-        let cipher = XChaCha20Poly1305::new(&self.0.into());
-        let mut nonce = [0u8; 24];
-        random_bytes(&mut nonce)?;
-        let sealed = cipher
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: secret.as_bytes(),
-                    aad: user.as_bytes(),
-                },
-            )
-            .map_err(|_| SecretError::Hash("cannot seal a TOTP secret".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(hex::encode(out))
-    }
-
-    /// Open what `seal` made for the same user; `None` when it was made for another user, with
-    /// another key, or was altered.
-    pub fn open(&self, user: &str, sealed: &str) -> Option<TotpSecret> {
-        let bytes = hex::decode(sealed).ok()?;
-        if bytes.len() < 24 {
-            return None;
-        }
-        let (nonce, body) = bytes.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().ok()?;
-        let cipher = XChaCha20Poly1305::new(&self.0.into());
-        cipher
-            .decrypt(
-                &nonce.into(),
-                Payload {
-                    msg: body,
-                    aad: user.as_bytes(),
-                },
-            )
-            .ok()
-            .map(TotpSecret)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,32 +188,5 @@ mod tests {
             TotpSecret::from_base32(&secret.base32().expect("b32")),
             Some(secret)
         );
-    }
-
-    #[test]
-    fn sealed_secrets_open_only_for_their_user_and_key() {
-        let key = SealingKey::generate().expect("key");
-        let secret = TotpSecret::generate().expect("secret");
-        let sealed = key.seal("us_1", &secret).expect("seal");
-        assert!(!sealed.contains(&hex::encode(secret.as_bytes())));
-        assert_eq!(key.open("us_1", &sealed), Some(secret.clone()));
-        assert_eq!(key.open("us_2", &sealed), None, "bound to its user");
-        let other = SealingKey::generate().expect("other");
-        assert_eq!(other.open("us_1", &sealed), None);
-        let mut tampered = sealed.into_bytes();
-        let last = tampered.len() - 1;
-        tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
-        let tampered = String::from_utf8(tampered).expect("hex");
-        assert_eq!(key.open("us_1", &tampered), None);
-    }
-
-    #[test]
-    fn the_key_file_is_made_once_and_read_back() {
-        let dir = tempfile::tempdir().expect("dir");
-        let a = SealingKey::load_or_create(dir.path()).expect("create");
-        let b = SealingKey::load_or_create(dir.path()).expect("load");
-        assert_eq!(a.0, b.0);
-        std::fs::write(dir.path().join(KEY_FILE), "nonsense").expect("write");
-        assert!(SealingKey::load_or_create(dir.path()).is_err());
     }
 }

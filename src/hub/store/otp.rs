@@ -74,6 +74,8 @@ pub struct OutboxRow {
     pub body_sealed: String,
     pub kind: String,
     pub why: String,
+    /// The code the message carries (its body is sealed for it).
+    pub otp_id: Option<String>,
 }
 
 pub trait OtpStore {

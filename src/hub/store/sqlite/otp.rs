@@ -243,7 +243,7 @@ impl OtpStore for SqliteStore {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare(
-                "SELECT id, at, recipients, subject, body_sealed, kind, why FROM outbox \
+                "SELECT id, at, recipients, subject, body_sealed, kind, why, otp_id FROM outbox \
                  ORDER BY id DESC LIMIT ?1",
             )
             .map_err(db)?;
@@ -257,11 +257,12 @@ impl OtpStore for SqliteStore {
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
+                    r.get(7)?,
                 ))
             })
             .map_err(db)?;
         rows.map(|r| {
-            let (id, at, recipients, subject, body_sealed, kind, why) = r.map_err(db)?;
+            let (id, at, recipients, subject, body_sealed, kind, why, otp_id) = r.map_err(db)?;
             Ok(OutboxRow {
                 id,
                 at: parse_ts(&at)?,
@@ -270,6 +271,7 @@ impl OtpStore for SqliteStore {
                 body_sealed,
                 kind,
                 why,
+                otp_id,
             })
         })
         .collect()
