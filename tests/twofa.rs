@@ -479,8 +479,21 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
         "audited, by workstation"
     );
 
-    // Once active, sessions start again.
-    enrol(&bob, step_of(&clock)).await;
+    // Once active, sessions start again, but only for a login that proved the code: the
+    // connections logged in with the password alone (still up) are refused.
+    let secret = enrol(&bob, step_of(&clock)).await;
+    assert_eq!(
+        hub_code(bob.request(connect()).await),
+        ErrorCode::TwoFactorRequired
+    );
+    assert_eq!(
+        hub_code(bob2.request(connect()).await),
+        ErrorCode::TwoFactorRequired
+    );
+    clock.advance(Duration::from_secs(30));
+    let bob = login(&hub, "bob", Some(&code(&secret, step_of(&clock))))
+        .await
+        .expect("login with the code");
     let ConsoleReply::Session { session } = bob.request(connect()).await.expect("connect") else {
         panic!("no session")
     };

@@ -50,6 +50,8 @@ struct Session {
     token_hash: String,
     /// Set for a guest logged in with support credentials.
     guest: Option<super::credentials::GuestGrant>,
+    /// This login proved a second factor (a TOTP code, or a guest's security code).
+    second_factor: bool,
 }
 
 pub(super) async fn serve(
@@ -142,11 +144,15 @@ pub(super) async fn serve(
                     // task so this connection keeps serving requests and events meanwhile.
                     if let ConsoleRequest::Connect { workstation, secret, view_only, otp } = request.body {
                         let (hub, user, out, id) = (hub.clone(), session.user.clone(), out.clone(), request.id);
+                        let second_factor = session.second_factor;
                         tokio::spawn(async move {
-                            let result = hub
-                                .connect(&user, viewer, &workstation, secret, otp, view_only)
-                                .await
-                                .map(|session| ConsoleReply::Session { session });
+                            let result = match super::twofa::check_connection(&hub, &user, second_factor).await {
+                                Ok(()) => hub
+                                    .connect(&user, viewer, &workstation, secret, otp, view_only)
+                                    .await
+                                    .map(|session| ConsoleReply::Session { session }),
+                                Err(e) => Err(e),
+                            };
                             Conn { out }.reply(id, result).await;
                         });
                         continue;
@@ -213,6 +219,7 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
                     user: g.user,
                     token_hash: g.token_hash,
                     guest: Some(g.grant),
+                    second_factor: true,
                 },
             )
         }),
@@ -381,6 +388,7 @@ async fn login(
             user: rec.info,
             token_hash,
             guest: None,
+            second_factor: with_code,
         },
     ))
 }
@@ -404,6 +412,7 @@ async fn resume(
             user: g.user,
             token_hash: g.token_hash,
             guest: Some(g.grant),
+            second_factor: true,
         };
         return Ok((g.reply, session));
     }
@@ -412,12 +421,14 @@ async fn resume(
             let detail = serde_json::json!({ "from": from, "method": "token" });
             hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
                 .await?;
+            let second_factor = super::twofa::is_active(hub, &user).await?;
             Ok((
                 ConsoleReply::Resumed { user: user.clone() },
                 Session {
                     user,
                     token_hash,
                     guest: None,
+                    second_factor,
                 },
             ))
         }
@@ -614,6 +625,7 @@ async fn handle(
             view_only,
             otp,
         } => {
+            super::twofa::check_connection(hub, user, session.second_factor).await?;
             let session = hub
                 .connect(user, 0, &workstation, secret, otp, view_only)
                 .await?;

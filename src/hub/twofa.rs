@@ -151,6 +151,30 @@ pub(super) async fn check_session_start(
     ))
 }
 
+/// At session start, for a connection that logged in without a code (or resumed a token made
+/// before): where 2FA has become active since, the session is refused until the user logs in
+/// again with a code. (Tokens made without a code are revoked when 2FA becomes active; this
+/// covers connections that were already up then.)
+pub(super) async fn check_connection(
+    hub: &Hub,
+    user: &UserInfo,
+    second_factor: bool,
+) -> Result<(), ProtocolError> {
+    if second_factor || status(hub, user).await?.state != TwoFactorState::Active {
+        return Ok(());
+    }
+    Err(ProtocolError::new(
+        ErrorCode::TwoFactorRequired,
+        "your 2FA became active after this login: log in again with your code",
+    ))
+}
+
+/// Whether the user's 2FA is active now (a resumed token then was made with a code: those made
+/// without one were revoked when it became active).
+pub(super) async fn is_active(hub: &Hub, user: &UserInfo) -> Result<bool, ProtocolError> {
+    Ok(status(hub, user).await?.state == TwoFactorState::Active)
+}
+
 /// Check the admin's own password again (admin 2FA changes).
 async fn reauthenticate(
     hub: &Hub,
@@ -249,6 +273,9 @@ pub(super) async fn handle(
             })
         }
         ConsoleRequest::TwoFactorConfirm { code } => {
+            // The user's login turn: a password-only login cannot slip its token in between
+            // the activation and the revocation of the logins made without a code.
+            let _turn = hub.login_gate.enter(&user.name).await;
             let id = user.id.clone();
             let rec = hub.db(move |s| s.two_factor(&id)).await?;
             if rec.secret.is_some() {
