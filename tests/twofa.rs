@@ -76,6 +76,7 @@ async fn enrol(tech: &HubClient, step: u64) -> TotpSecret {
     else {
         panic!("no enrolment")
     };
+    let uri = uri.expose();
     assert!(uri.starts_with("otpauth://totp/Tether:"), "{uri}");
     assert!(uri.contains(secret.expose()));
     let secret = TotpSecret::from_base32(secret.expose()).expect("base32 secret");

@@ -91,13 +91,15 @@ pub async fn two_fa(client: &HubClient, json: bool, command: TwoFaCommand) -> Re
                 return Err(unexpected());
             };
             if json {
-                return print_json(&serde_json::json!({ "uri": uri, "secret": secret.expose() }));
+                return print_json(
+                    &serde_json::json!({ "uri": uri.expose(), "secret": secret.expose() }),
+                );
             }
-            let qr = crate::render::qr::QrModules::new(&uri, 2).map_err(Failure::from)?;
+            let qr = crate::render::qr::QrModules::new(uri.expose(), 2).map_err(Failure::from)?;
             for line in qr.text_lines() {
                 println!("{line}");
             }
-            println!("{uri}");
+            println!("{}", uri.expose());
             eprintln!(
                 "scan the code (or type the secret {}) into your authenticator app, then run: tether ctl 2fa confirm CODE",
                 secret.expose()

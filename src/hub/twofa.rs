@@ -268,7 +268,7 @@ pub(super) async fn handle(
             ))
             .await?;
             Ok(ConsoleReply::TwoFactorEnrolment {
-                uri,
+                uri: uri.into(),
                 secret: base32.into(),
             })
         }

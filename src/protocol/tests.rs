@@ -429,3 +429,16 @@ fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
         "a password must not show in Debug output"
     );
 }
+
+#[test]
+fn the_enrolment_reply_prints_neither_the_secret_nor_the_uri_that_carries_it() {
+    let reply = ConsoleReply::TwoFactorEnrolment {
+        uri: "otpauth://totp/Tether:ann?secret=JBSWY3DPEHPK3PXPJBSWY3DP&issuer=Tether".into(),
+        secret: "JBSWY3DPEHPK3PXPJBSWY3DP".into(),
+    };
+    let shown = format!("{reply:?}");
+    assert!(!shown.contains("JBSWY3DP"), "{shown}");
+    // On the wire both travel in full.
+    let json = serde_json::to_string(&reply).expect("json");
+    assert!(json.contains("secret=JBSWY3DPEHPK3PXPJBSWY3DP"));
+}

@@ -772,8 +772,8 @@ pub enum ConsoleReply {
     },
     /// A new TOTP secret: the only time it is ever shown.
     TwoFactorEnrolment {
-        /// `otpauth://totp/...`, for the QR code.
-        uri: String,
+        /// `otpauth://totp/...`, for the QR code. It carries the secret: redacted like it.
+        uri: Secret,
         /// The same secret in base32, to type in by hand.
         secret: Secret,
     },

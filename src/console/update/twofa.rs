@@ -548,7 +548,7 @@ pub fn on_reply(
         }
         (TwoFaPending::Enable, Ok(ConsoleReply::TwoFactorEnrolment { uri, secret })) => {
             if let Some(Dialog::Enrol(d)) = &mut state.dialog {
-                d.uri = Some(uri);
+                d.uri = Some(uri.expose().to_owned());
                 d.secret = Some(secret);
             }
             // Closed meanwhile: the pending secret stays unconfirmed and unused.
