@@ -747,13 +747,14 @@ async fn handle(
         ConsoleRequest::ListOutbox { limit } => Ok(ConsoleReply::Outbox {
             messages: hub.list_outbox(user, limit).await?,
         }),
+        // The unfiltered form of SearchAudit (older consoles and scripts): one implementation.
         ConsoleRequest::ListAudit { limit, before } => {
-            let limit = limit.clamp(1, 1000);
-            let scope = (user.role != Role::Admin).then_some(team);
-            let records = hub
-                .db(move |s| s.audit(scope.as_ref(), limit, before))
-                .await?;
-            Ok(ConsoleReply::Audit { records })
+            let search = ConsoleRequest::SearchAudit {
+                query: crate::protocol::AuditQuery::default(),
+                limit,
+                before,
+            };
+            super::twofa::handle(hub, user, search).await
         }
     }
 }

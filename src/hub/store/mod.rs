@@ -252,13 +252,6 @@ pub trait Store: Send + Sync + CredentialStore + OtpStore {
 
     // Audit
     fn append_audit(&self, entry: NewAudit) -> StoreResult<AuditRecord>;
-    /// Newest first; `team` limits to one team's records (admins pass `None`).
-    fn audit(
-        &self,
-        team: Option<&TeamId>,
-        limit: u32,
-        before: Option<i64>,
-    ) -> StoreResult<Vec<AuditRecord>>;
     fn verify_audit(&self) -> StoreResult<AuditVerdict>;
 
     // Technician 2FA (issue 5)

@@ -986,24 +986,6 @@ impl Store for SqliteStore {
         finish_audit(RawAudit { hash, ..raw })
     }
 
-    fn audit(
-        &self,
-        team: Option<&TeamId>,
-        limit: u32,
-        before: Option<i64>,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        let conn = self.conn()?;
-        let sql = format!(
-            "SELECT {AUDIT_COLS} FROM audit WHERE (?1 IS NULL OR team_id = ?1) AND (?2 IS NULL OR id < ?2) \
-             ORDER BY id DESC LIMIT ?3"
-        );
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let rows = stmt
-            .query_map(params![team, before, limit], audit_row)
-            .map_err(db)?;
-        rows.map(|r| finish_audit(r.map_err(db)?)).collect()
-    }
-
     fn verify_audit(&self) -> StoreResult<AuditVerdict> {
         let conn = self.conn()?;
         let sql = format!("SELECT {AUDIT_COLS} FROM audit ORDER BY id");
