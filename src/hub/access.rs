@@ -619,6 +619,7 @@ impl Hub {
         else {
             return;
         };
+        self.credentials.forget_session(id);
         self.drop_session_streams(id);
         let now = self.now();
         let (sid, why) = (id.clone(), reason.to_owned());

@@ -116,6 +116,14 @@ impl Registry {
             .insert(session.clone(), credential.clone());
     }
 
+    /// A session ended (for whatever reason): it is nobody's any more.
+    pub(super) fn forget_session(&self, session: &SessionId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(session);
+    }
+
     fn owns_session(&self, grant: &GuestGrant, session: &SessionId) -> bool {
         self.sessions
             .lock()
