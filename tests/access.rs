@@ -780,3 +780,48 @@ async fn a_session_nobody_watches_ends_and_sessions_list() {
     .await
     .expect("the agent lists the live session");
 }
+
+/// The console that asked goes away while the end user decides: the session that opens anyway
+/// starts unwatched, and the idle sweep ends it (it is not left open for ever).
+#[tokio::test]
+async fn a_session_whose_console_left_while_the_end_user_decided_is_swept() {
+    let limits = Limits {
+        session_idle: Duration::from_millis(400),
+        ..Limits::default()
+    };
+    let hub = TestHub::start_in(tempfile::tempdir().expect("tempdir"), limits).await;
+    let mut r = rig_with(Consent::new(ConsentPolicy::Ask), hub).await;
+    let (script, _) = r.hub.console("bob").await;
+    let ws = r.ws.clone();
+    let asking = tokio::spawn(async move { connect(&script, &ws, None).await });
+    // The question is on the agent's screen; then the console is gone.
+    let mut changes = r.agent.shared.consent.subscribe();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while r.agent.shared.consent.current().is_none() {
+            changes.changed().await.expect("consent alive");
+        }
+    })
+    .await
+    .expect("the end user is asked");
+    asking.abort();
+    let _ = asking.await;
+    // Yes, after all: a session opens, with nobody left to watch it.
+    answer_question(&r.agent.shared, true).await;
+    let opened = wait_event(
+        &mut r.ann.1,
+        Duration::from_secs(5),
+        |e| matches!(e, HubEvent::Session { session: s } if s.ended_at.is_none()),
+    )
+    .await;
+    let HubEvent::Session { session: opened } = opened else {
+        unreachable!()
+    };
+    let ended = wait_event(&mut r.ann.1, Duration::from_secs(5), |e| {
+        matches!(e, HubEvent::Session { session: s } if s.id == opened.id && s.ended_at.is_some())
+    })
+    .await;
+    let HubEvent::Session { session: ended } = ended else {
+        unreachable!()
+    };
+    assert!(ended.end_reason.unwrap_or_default().contains("no viewer"));
+}

@@ -449,19 +449,30 @@ impl Hub {
                 });
                 self.audit(self.user_audit(user, "session.start", &ws, detail))
                     .await?;
-                self.sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(
+                {
+                    let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                    // The console may have gone while the agent decided: then the session
+                    // starts unwatched, and the idle sweep ends it in time.
+                    let open = self
+                        .open_viewers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains(&viewer);
+                    sessions.insert(
                         session.id.clone(),
                         LiveSession {
                             info: session.clone(),
                             team: row.team_id.clone(),
                             owner: user.id.clone(),
-                            viewers: HashSet::from([viewer]),
-                            unwatched_since: None,
+                            viewers: if open {
+                                HashSet::from([viewer])
+                            } else {
+                                HashSet::new()
+                            },
+                            unwatched_since: (!open).then(tokio::time::Instant::now),
                         },
                     );
+                }
                 if let Some(g) = &guest {
                     super::credentials::session_started(self, user, g, &session).await?;
                     // The credentials may have ended while the agent was deciding (their
@@ -683,12 +694,14 @@ impl Hub {
     /// A console connection closed: it no longer watches any session.
     pub(super) fn detach_viewer(&self, viewer: u64) {
         let now = tokio::time::Instant::now();
-        for s in self
-            .sessions
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the sessions lock: a session being opened for this viewer sees either the
+        // viewer open (and is detached here) or gone (and starts unwatched).
+        self.open_viewers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .values_mut()
-        {
+            .remove(&viewer);
+        for s in sessions.values_mut() {
             if s.viewers.remove(&viewer) && s.viewers.is_empty() {
                 s.unwatched_since = Some(now);
             }

@@ -91,7 +91,7 @@ pub(super) async fn serve(
     };
     tracing::info!(user = %session.user.name, %peer, "console connected");
 
-    let viewer = hub.new_conn();
+    let viewer = hub.new_viewer();
     let mut events = hub.subscribe(&session.user.team_id);
     let mut guest_end = credentials::watch_guest(&hub, session.guest.as_ref()).await;
     let reason = loop {

@@ -151,6 +151,8 @@ pub struct Hub {
     credentials: credentials::Registry,
     /// One login attempt at a time per account name (see [`LoginGate`]).
     login_gate: LoginGate,
+    /// Console connections still open (their ids); lock after `sessions`.
+    open_viewers: Mutex<std::collections::HashSet<u64>>,
     /// One-time passwords: the mail server.
     otp: otp::OtpState,
 }
@@ -203,6 +205,7 @@ impl Hub {
             seal_key,
             credentials: credentials::Registry::default(),
             login_gate: LoginGate::default(),
+            open_viewers: Mutex::default(),
             otp,
         }))
     }
@@ -356,6 +359,16 @@ impl Hub {
     fn new_conn(&self) -> u64 {
         self.next_conn
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A console connection's id, registered as open until [`Hub::detach_viewer`].
+    fn new_viewer(&self) -> u64 {
+        let id = self.new_conn();
+        self.open_viewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        id
     }
 
     /// Mark a workstation offline if `conn` is still its connection. True when it was.
