@@ -9,9 +9,11 @@
 //! with a message when missing unless `TETHER_TEST_PEERS=require`.
 
 mod common;
+#[path = "common/sixel.rs"]
+#[allow(dead_code)]
+mod sixel;
+use sixel::sixel2png;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -331,28 +333,6 @@ fn blank(like: &Framebuffer) -> Framebuffer {
 
 fn db(a: &Framebuffer, b: &Framebuffer) -> f64 {
     psnr(a, b).expect("same size")
-}
-
-/// libsixel's decoder on one sixel image.
-fn sixel2png(sixel: &[u8]) -> Framebuffer {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("out.png");
-    let mut child = Command::new("sixel2png")
-        .arg("-o")
-        .arg(&out)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("sixel2png runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(sixel)
-        .expect("feed sixel2png");
-    assert!(child.wait().expect("sixel2png ends").success());
-    let img = image::open(&out).expect("sixel2png wrote a PNG").to_rgba8();
-    let (w, h) = img.dimensions();
-    Framebuffer::from_rgba(w, h, img.into_raw()).expect("RGBA")
 }
 
 #[tokio::test]
