@@ -599,7 +599,17 @@ async fn a_failed_email_goes_to_the_outbox_and_the_requester_is_told() {
         .await
         .expect("nothing lost");
     let audit = audit_actions(&r.ann).await;
-    assert!(audit.iter().any(|a| a.action == "otp.delivery_failed"));
+    let id_of = |action: &str| {
+        audit
+            .iter()
+            .find(|a| a.action == action)
+            .unwrap_or_else(|| panic!("{action} audited"))
+            .id
+    };
+    assert!(
+        id_of("otp.issue") < id_of("otp.delivery_failed"),
+        "the code is audited before it is delivered"
+    );
 }
 
 #[tokio::test]
@@ -886,4 +896,209 @@ async fn starttls_when_asked_is_required_and_a_server_without_it_is_not_trusted_
     connect(&r.bob, &r.ws, Some(&code))
         .await
         .expect("from the outbox");
+}
+
+async fn clocked_rig() -> (Rig, Arc<ManualClock>) {
+    let clock = ManualClock::new();
+    let hub = TestHub::start_clocked(
+        tempfile::tempdir().expect("tempdir"),
+        Limits::default(),
+        clock.clone(),
+    )
+    .await;
+    (rig_on(hub).await, clock)
+}
+
+#[tokio::test]
+async fn ten_parallel_requests_for_one_pair_issue_exactly_one_code() {
+    let (r, clock) = clocked_rig().await;
+    // Ten connections of bob's, so the requests really run side by side on the hub.
+    let mut bobs = Vec::new();
+    for _ in 0..10 {
+        bobs.push(r.hub.console("bob").await.0);
+    }
+    // A few rounds, an hour apart: a race that is lost only sometimes shows.
+    for round in 1..=4 {
+        let attempts = bobs.iter().map(|bob| request_otp(bob, &r.ws, None));
+        let results = futures_util::future::join_all(attempts).await;
+        let issued: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+        assert_eq!(
+            issued.len(),
+            1,
+            "round {round}: exactly one code: {results:?}"
+        );
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(e.code, ErrorCode::RateLimited, "{e:?}");
+            assert_eq!(e.retry_after_secs, Some(3600), "{e:?}");
+        }
+        let audit = audit_actions(&r.ann).await;
+        let count = |action: &str| audit.iter().filter(|a| a.action == action).count();
+        assert_eq!(count("otp.issue"), round);
+        assert_eq!(count("otp.request_refused"), 9 * round);
+        assert_eq!(
+            outbox(&r.ann).await.len(),
+            round,
+            "one code a round, not ten"
+        );
+        clock.advance(Duration::from_secs(3600));
+    }
+}
+
+#[tokio::test]
+async fn emergency_works_after_a_normal_request_but_once_an_hour_and_resend_once_a_minute() {
+    let (r, clock) = clocked_rig().await;
+    request_otp(&r.bob, &r.ws, None).await.expect("normal");
+    clock.advance(Duration::from_secs(5 * 60));
+    let first = request_otp(&r.bob, &r.ws, Some("mail is down"))
+        .await
+        .expect("emergency after a normal code");
+    assert!(first.emergency);
+    clock.advance(Duration::from_secs(10 * 60));
+    let again = request_otp(&r.bob, &r.ws, Some("still down"))
+        .await
+        .expect_err("a second emergency within the hour");
+    assert_eq!(again.code, ErrorCode::RateLimited);
+    assert_eq!(again.retry_after_secs, Some(50 * 60));
+    assert!(
+        again.message.contains("emergency") && again.message.contains("50 min"),
+        "{}",
+        again.message
+    );
+    // Another technician's emergency is their own pair.
+    request_otp(&r.cat, &r.ws, Some("on call"))
+        .await
+        .expect("cat's emergency");
+    let admin_mail = |m: &&OutboxMessage| m.kind == "emergency";
+    assert_eq!(outbox(&r.ann).await.iter().filter(admin_mail).count(), 2);
+    clock.advance(Duration::from_secs(50 * 60));
+    request_otp(&r.bob, &r.ws, Some("down again"))
+        .await
+        .expect("an hour after the first emergency");
+
+    // Resend (bob's newest code, the emergency one): once a minute per pair.
+    let (r2, clock2) = (r, clock);
+    let resent = resend_otp(&r2.bob, &r2.ws).await.expect("resend");
+    assert!(resent.resent);
+    clock2.advance(Duration::from_secs(20));
+    let flood = resend_otp(&r2.bob, &r2.ws)
+        .await
+        .expect_err("a second resend within the minute");
+    assert_eq!(flood.code, ErrorCode::RateLimited);
+    assert_eq!(flood.retry_after_secs, Some(40));
+    clock2.advance(Duration::from_secs(40));
+    resend_otp(&r2.bob, &r2.ws)
+        .await
+        .expect("a minute after the last resend");
+    // Another technician's resend is their own pair.
+    request_otp(&r2.cat, &r2.ws, None)
+        .await
+        .expect("cat's code");
+    resend_otp(&r2.cat, &r2.ws).await.expect("cat's resend");
+}
+
+#[tokio::test]
+async fn an_expiry_is_audited_when_it_happens_without_further_requests() {
+    let (r, clock) = clocked_rig().await;
+    let issued = request_otp(&r.bob, &r.ws, None).await.expect("request");
+    clock.advance(Duration::from_secs(30 * 60));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let expired = loop {
+        // Reading the audit notes nothing itself: only the hub's timer can have written this.
+        let audit = audit_actions(&r.ann).await;
+        if let Some(e) = audit.into_iter().find(|a| a.action == "otp.expire") {
+            break e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no otp.expire within 5 s of the expiry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(expired.detail["otp"], serde_json::json!(issued.id));
+    assert_eq!(expired.at, issued.expires_at, "at the moment it expired");
+    assert_eq!(expired.actor, "hub");
+}
+
+#[tokio::test]
+async fn an_otp_is_audited_before_delivery_and_one_that_reaches_nobody_is_withdrawn() {
+    let r = rig().await;
+    // The outbox cannot be written: the code reaches nobody.
+    let db = r.hub.dir.path().join("hub").join("hub.sqlite3");
+    let conn = rusqlite::Connection::open(&db).expect("open db");
+    conn.execute_batch("ALTER TABLE outbox RENAME TO outbox_away")
+        .expect("hide the outbox");
+    let failed = request_otp(&r.bob, &r.ws, None)
+        .await
+        .expect_err("undeliverable");
+    assert_eq!(failed.code, ErrorCode::Internal, "{failed:?}");
+    let left: i64 = conn
+        .query_row("SELECT COUNT(*) FROM otps", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(left, 0, "the undelivered code is removed");
+    conn.execute_batch("ALTER TABLE outbox_away RENAME TO outbox")
+        .expect("restore the outbox");
+    drop(conn);
+    // It did not count toward the hourly limit.
+    let issued = request_otp(&r.bob, &r.ws, None)
+        .await
+        .expect("a new code at once");
+
+    let mut audit = audit_actions(&r.ann).await;
+    audit.sort_by_key(|a| a.id);
+    let actions: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.action.starts_with("otp.") && a.action != "otp.require")
+        .map(|a| a.action.as_str())
+        .collect();
+    assert_eq!(actions, ["otp.issue", "otp.withdraw", "otp.issue"]);
+    let last = audit
+        .iter()
+        .rfind(|a| a.action == "otp.issue")
+        .expect("issue");
+    assert_eq!(last.detail["otp"], serde_json::json!(issued.id));
+}
+
+#[tokio::test]
+async fn a_slow_mail_server_does_not_hold_up_the_technicians_connection() {
+    // A mail server that accepts the connection and then says nothing (lettre waits up to 10 s).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let smtp = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().expect("addr").port(),
+        from: "hub@example.com".into(),
+        starttls: false,
+    };
+    let hub = TestHub::start_smtp(
+        tempfile::tempdir().expect("tempdir"),
+        Limits::default(),
+        Arc::new(tether::hub::SystemClock),
+        Some(smtp),
+    )
+    .await;
+    let r = rig_on(hub).await;
+    let pending = request_otp(&r.bob, &r.ws, None);
+    tokio::pin!(pending);
+    let silent = tokio::select! {
+        accepted = listener.accept() => accepted.expect("the hub dials the mail server").0,
+        done = &mut pending => panic!("answered before the mail server was reached: {done:?}"),
+    };
+    // The mail server is stalling: the same connection still answers another request.
+    let other = tokio::time::timeout(
+        Duration::from_secs(3),
+        r.bob.request(ConsoleRequest::ListSessions),
+    )
+    .await
+    .expect("the connection answers while the mail is pending")
+    .expect("sessions");
+    assert!(matches!(other, ConsoleReply::Sessions { .. }), "{other:?}");
+    // The mail server goes away: the code lands in the outbox and the request is answered.
+    drop(silent);
+    drop(listener);
+    let issued = tokio::time::timeout(Duration::from_secs(15), pending)
+        .await
+        .expect("answered")
+        .expect("issued");
+    assert_eq!(issued.delivery.channel, OtpChannel::Outbox);
 }

@@ -157,6 +157,20 @@ pub(super) async fn serve(
                         });
                         continue;
                     }
+                    // Delivering a one-time password may wait on a mail server (up to 10 s): the
+                    // same, so events and other requests are not held up.
+                    if let ConsoleRequest::RequestOtp { .. } | ConsoleRequest::ResendOtp { .. } = &request.body {
+                        let (hub, user, out, id) = (hub.clone(), session.user.clone(), out.clone(), request.id);
+                        tokio::spawn(async move {
+                            let result = match request.body {
+                                ConsoleRequest::RequestOtp { workstation, emergency } => hub.request_otp(&user, &workstation, emergency).await,
+                                ConsoleRequest::ResendOtp { workstation } => hub.resend_otp(&user, &workstation).await,
+                                _ => Err(ProtocolError::internal()),
+                            };
+                            Conn { out }.reply(id, result.map(|otp| ConsoleReply::Otp { otp })).await;
+                        });
+                        continue;
+                    }
                     let logout = matches!(request.body, ConsoleRequest::Logout);
                     let result = handle(&hub, &session, viewer, &out, request.body).await;
                     conn.reply(request.id, result).await;

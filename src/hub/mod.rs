@@ -182,7 +182,7 @@ impl Hub {
         let identity = HubIdentity::load_or_create(&config.data_dir, &names)?;
         let tls = identity.server_config()?;
         let seal_key = crate::secrets::seal::SealKey::load_or_create(&config.data_dir)?;
-        let otp = otp::OtpState { smtp: config.smtp };
+        let otp = otp::OtpState::new(config.smtp);
         let public_addr = OnceLock::new();
         if let Some(addr) = config.public_addr {
             let _ = public_addr.set(crate::client::store::hub_key(&addr));

@@ -13,24 +13,37 @@
 //! database alone reveals no code. Outbox bodies are sealed the same way (`outbox:<code id>`).
 //!
 //! Rules chosen where DOMAIN.md is silent: one new code per technician and workstation an
-//! hour (an emergency request is exempt: it is for when the normal way failed, it goes to the
-//! admins and is flagged); expiry is audited once, when the hub next handles a code.
+//! hour, and separately one emergency code per technician and workstation an hour (so an
+//! emergency still works after a normal request, but nobody can flood the admins' mailboxes);
+//! a resend at most once a minute per technician and workstation. The hourly check and the
+//! insert are one SQL statement, so parallel requests get one code between them. Every code is
+//! audited right after it is stored and before it is delivered; a code that reaches neither a
+//! mail server nor the outbox is removed again (audited). Expiry is audited promptly by a timer
+//! on the hub's clock ([`expiry_timer`]), `at` the moment the code expired.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use tokio::sync::{Notify, watch};
 
 use super::Hub;
 use super::store::{NewAudit, NewOtp, NewOutbox, OtpRow, OtpUse, WorkstationRow};
 use crate::protocol::{
     ClientId, ErrorCode, OTP_ALPHABET, OTP_LEN, OtpChannel, OtpDelivery, OtpIssued, OutboxMessage,
-    ProtocolError, Refusal, Role, Secret, UserInfo, format_otp, normalize_otp,
+    ProtocolError, Refusal, Role, Secret, UserId, UserInfo, WorkstationId, format_otp,
+    normalize_otp,
 };
 use crate::secrets;
 use crate::secrets::seal::Purpose;
 
 /// A new code for the same technician and workstation at most this often.
 pub const REQUEST_INTERVAL: chrono::Duration = chrono::Duration::hours(1);
+/// A resend for the same technician and workstation at most this often.
+pub const RESEND_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
+/// The expiry timer re-reads the store at least this often (a wall clock may be set back).
+const MAX_TIMER_SLEEP: Duration = Duration::from_secs(60);
 /// Longest emergency reason.
 pub const MAX_REASON: usize = 500;
 
@@ -48,6 +61,32 @@ pub struct SmtpConfig {
 /// The OTP feature's part of the hub.
 pub(super) struct OtpState {
     pub smtp: Option<SmtpConfig>,
+    /// A code was issued: the expiry timer re-plans.
+    wake: Notify,
+    /// The last resend per technician and workstation (kept in memory: a restart forgets it).
+    resends: Mutex<HashMap<(UserId, WorkstationId), DateTime<Utc>>>,
+}
+
+impl OtpState {
+    pub fn new(smtp: Option<SmtpConfig>) -> Self {
+        Self {
+            smtp,
+            wake: Notify::new(),
+            resends: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Seconds (rounded up, at least 1) from `now` until `next`.
+fn secs_until(now: DateTime<Utc>, next: DateTime<Utc>) -> u64 {
+    let ms = (next - now).num_milliseconds().max(1);
+    u64::try_from((ms + 999) / 1000).unwrap_or(1)
+}
+
+fn rate_limited(message: String, wait: u64) -> ProtocolError {
+    let mut err = ProtocolError::new(ErrorCode::RateLimited, message);
+    err.retry_after_secs = Some(wait);
+    err
 }
 
 /// A new code in canonical form: 16 characters, 5 bits each (256 is a multiple of 32, so
@@ -181,13 +220,13 @@ impl Hub {
         }
     }
 
-    /// Audit codes that expired unused (each once).
+    /// Audit codes that expired unused (each once), at the moment each expired.
     async fn note_expired_otps(&self) -> Result<(), ProtocolError> {
         let now = self.now();
         let expired = self.db(move |s| s.expire_otps(now)).await?;
         for otp in expired {
             let entry = NewAudit {
-                at: now,
+                at: otp.expires_at,
                 actor: "hub".into(),
                 actor_email: None,
                 team_id: Some(otp.team_id.clone()),
@@ -305,34 +344,6 @@ impl Hub {
         };
         // As stored (microseconds), so a resend reports the same times.
         let now = self.now().trunc_subsecs(6);
-        if reason.is_none() {
-            let (uid, wid) = (user.id.clone(), row.info.id.clone());
-            let last = self
-                .db(move |s| s.latest_otp(&uid, &wid, Some(false)))
-                .await?;
-            if let Some(last) = last.filter(|l| l.issued_at + REQUEST_INTERVAL > now) {
-                let next = last.issued_at + REQUEST_INTERVAL;
-                let ms = (next - now).num_milliseconds().max(1);
-                let wait = u64::try_from((ms + 999) / 1000).unwrap_or(1);
-                let detail = serde_json::json!({ "retry_after_secs": wait, "last": last.id });
-                self.audit(self.otp_audit(user, "otp.request_refused", &row, detail))
-                    .await?;
-                let mut err = ProtocolError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "a one-time password for {} was issued at {}: a new one is possible in {} min \
-                         (at {}); resend the current one meanwhile",
-                        row.info.hostname,
-                        when(last.issued_at),
-                        wait.div_ceil(60),
-                        when(next)
-                    ),
-                );
-                err.retry_after_secs = Some(wait);
-                return Err(err);
-            }
-        }
-
         let code = new_code()?;
         let id = secrets::new_id("otp").map_err(|_| ProtocolError::internal())?;
         let otp = OtpRow {
@@ -359,27 +370,111 @@ impl Hub {
             reason: otp.reason.clone(),
             sealed: otp.sealed.clone(),
         };
-        self.db(move |s| s.insert_otp(new)).await?;
-        let to = self.otp_recipients(user, otp.emergency).await?;
-        let delivery = self
-            .deliver(user, &row, &id, otp_mail(user, &row, &code, &otp, to))
+        // The hourly check and the insert in one statement: parallel requests get one code.
+        let since = now - REQUEST_INTERVAL;
+        let blocked = self
+            .db(move |s| s.insert_otp_unless_recent(new, since))
             .await?;
+        if let Some(last) = blocked {
+            let next = last.issued_at + REQUEST_INTERVAL;
+            let wait = secs_until(now, next);
+            let detail = serde_json::json!({
+                "retry_after_secs": wait,
+                "last": last.id,
+                "emergency": otp.emergency,
+            });
+            self.audit(self.otp_audit(user, "otp.request_refused", &row, detail))
+                .await?;
+            let kind = if otp.emergency {
+                "an emergency one-time password"
+            } else {
+                "a one-time password"
+            };
+            return Err(rate_limited(
+                format!(
+                    "{kind} for {} was issued at {}: a new one is possible in {} min \
+                     (at {}); resend the current one meanwhile",
+                    row.info.hostname,
+                    when(last.issued_at),
+                    wait.div_ceil(60),
+                    when(next)
+                ),
+                wait,
+            ));
+        }
+        self.otp.wake.notify_one();
+        let to = self.otp_recipients(user, otp.emergency).await;
+        let to = match to {
+            Ok(to) => to,
+            Err(e) => {
+                self.withdraw_otp(user, &row, &id, &e).await;
+                return Err(e);
+            }
+        };
+        // Audited before it leaves the hub: no code exists unaudited.
         let action = if otp.emergency {
             "otp.emergency"
         } else {
             "otp.issue"
+        };
+        let planned = match &self.otp.smtp {
+            Some(_) if !to.is_empty() => OtpChannel::Email,
+            _ => OtpChannel::Outbox,
         };
         let detail = serde_json::json!({
             "otp": id,
             "emergency": otp.emergency,
             "reason": reason,
             "expires_at": otp.expires_at,
-            "delivery": delivery.channel,
-            "to": delivery.to,
+            "delivery": planned,
+            "to": to,
         });
-        self.audit(self.otp_audit(user, action, &row, detail))
-            .await?;
+        if let Err(e) = self.audit(self.otp_audit(user, action, &row, detail)).await {
+            // Not audited: it must not exist.
+            let gone = id.clone();
+            if let Err(d) = self.db(move |s| s.delete_otp(&gone)).await {
+                tracing::error!(otp = %id, %d, "an unaudited one-time password could not be removed");
+            }
+            return Err(e);
+        }
+        let delivery = match self
+            .deliver(user, &row, &id, otp_mail(user, &row, &code, &otp, to))
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                self.withdraw_otp(user, &row, &id, &e).await;
+                return Err(e);
+            }
+        };
         Ok(issued(&row, &otp, false, delivery))
+    }
+
+    /// Remove a code that reached nobody (neither a mail server nor the outbox), so it does not
+    /// count toward the hourly limit; audited.
+    async fn withdraw_otp(
+        &self,
+        user: &UserInfo,
+        row: &WorkstationRow,
+        id: &str,
+        why: &ProtocolError,
+    ) {
+        let gone = id.to_owned();
+        let removed = self.db(move |s| s.delete_otp(&gone)).await;
+        if let Err(e) = &removed {
+            tracing::error!(otp = %id, %e, "an undelivered one-time password could not be removed");
+        }
+        let detail = serde_json::json!({
+            "otp": id,
+            "because": why.message,
+            "removed": removed.is_ok(),
+        });
+        if let Err(e) = self
+            .audit(self.otp_audit(user, "otp.withdraw", row, detail))
+            .await
+        {
+            tracing::error!(otp = %id, %e, "could not audit an undelivered one-time password");
+        }
     }
 
     /// Deliver the technician's still valid code for a workstation again.
@@ -415,6 +510,24 @@ impl Hub {
                     "this one-time password cannot be resent (the hub's seal.key changed): request a new one",
                 )
             })?;
+        // At most once a minute per technician and workstation: checked and noted at once.
+        {
+            let mut resends = self.otp.resends.lock().unwrap_or_else(|p| p.into_inner());
+            resends.retain(|_, at| *at + RESEND_INTERVAL > now);
+            let pair = (user.id.clone(), row.info.id.clone());
+            if let Some(last) = resends.get(&pair) {
+                let next = *last + RESEND_INTERVAL;
+                let wait = secs_until(now, next);
+                return Err(rate_limited(
+                    format!(
+                        "the one-time password for {} was just resent: again in {wait} s",
+                        row.info.hostname
+                    ),
+                    wait,
+                ));
+            }
+            resends.insert(pair, now);
+        }
         let to = self.otp_recipients(user, otp.emergency).await?;
         let delivery = self
             .deliver(user, &row, &otp.id, otp_mail(user, &row, &code, &otp, to))
@@ -646,6 +759,40 @@ impl Hub {
                 why: r.why,
             })
             .collect())
+    }
+}
+
+/// The expiry timer: audits each code's expiry when it happens (on the hub's clock), and
+/// re-plans when a code is issued or the clock jumps.
+pub(super) async fn expiry_timer(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
+    let mut jumps = hub.clock.jumps();
+    loop {
+        if let Err(e) = hub.note_expired_otps().await {
+            tracing::warn!(%e, "could not audit expired one-time passwords");
+        }
+        let next = match hub.db(|s| s.next_otp_expiry()).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(%e, "could not read the next one-time password expiry");
+                None
+            }
+        };
+        let wait = next
+            .and_then(|t| (t - hub.now()).to_std().ok())
+            .map_or(MAX_TIMER_SLEEP, |d| {
+                d.min(MAX_TIMER_SLEEP) + Duration::from_millis(1)
+            });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = hub.otp.wake.notified() => {}
+            _ = async {
+                match jumps.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub async fn run(
         hub.clone(),
         stop_rx.clone(),
     ));
+    tasks.spawn(super::otp::expiry_timer(hub.clone(), stop_rx.clone()));
     // Ends sessions nobody watches; checks often enough for short test limits.
     let sweep =
         (hub.limits.session_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));

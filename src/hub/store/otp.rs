@@ -91,6 +91,19 @@ pub trait OtpStore {
     /// The groups of a team that require a code (`None`: the team's own).
     fn otp_groups(&self, team: &TeamId) -> StoreResult<Vec<Option<ClientId>>>;
     fn insert_otp(&self, otp: NewOtp) -> StoreResult<()>;
+    /// Insert a code unless the same technician already has one of the same kind (normal or
+    /// emergency) for the workstation issued after `since`: the check and the insert are one
+    /// statement, so of parallel requests only one gets a code. Returns the code in the way
+    /// (nothing inserted), or `None` (inserted).
+    fn insert_otp_unless_recent(
+        &self,
+        otp: NewOtp,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<OtpRow>>;
+    /// Remove a code that could not be delivered at all (it never reached anyone, nor the outbox).
+    fn delete_otp(&self, id: &str) -> StoreResult<()>;
+    /// The earliest expiry of a code not yet used nor noted as expired.
+    fn next_otp_expiry(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// The newest code of a technician for a workstation; with `emergency`, only of that kind.
     fn latest_otp(
         &self,

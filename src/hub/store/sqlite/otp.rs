@@ -123,6 +123,75 @@ impl OtpStore for SqliteStore {
         Ok(())
     }
 
+    fn insert_otp_unless_recent(
+        &self,
+        o: NewOtp,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Option<OtpRow>> {
+        let conn = self.conn()?;
+        let inserted = conn
+            .execute(
+                "INSERT INTO otps (id, code_hash, user_id, workstation_id, team_id, issued_at, \
+                 expires_at, emergency, reason, sealed) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (\
+                 SELECT 1 FROM otps WHERE user_id = ?3 AND workstation_id = ?4 \
+                 AND emergency = ?8 AND issued_at > ?11)",
+                params![
+                    o.id,
+                    o.code_hash,
+                    o.user_id,
+                    o.workstation_id,
+                    o.team_id,
+                    ts(o.issued_at),
+                    ts(o.expires_at),
+                    o.emergency,
+                    o.reason,
+                    o.sealed,
+                    ts(since)
+                ],
+            )
+            .map_err(db)?;
+        if inserted == 1 {
+            return Ok(None);
+        }
+        // Still under the store's one connection lock: the row that refused it.
+        conn.query_row(
+            &format!(
+                "SELECT {OTP_COLS} FROM otps WHERE user_id = ?1 AND workstation_id = ?2 \
+                 AND emergency = ?3 AND issued_at > ?4 ORDER BY issued_at DESC, rowid DESC LIMIT 1"
+            ),
+            params![o.user_id, o.workstation_id, o.emergency, ts(since)],
+            otp_row,
+        )
+        .optional()
+        .map_err(db)?
+        .map(finish_otp)
+        .transpose()?
+        .map(Some)
+        .ok_or_else(|| {
+            crate::hub::store::StoreError::Database("otp insert refused without a cause".into())
+        })
+    }
+
+    fn delete_otp(&self, id: &str) -> StoreResult<()> {
+        let conn = self.conn()?;
+        conn.execute("DELETE FROM otps WHERE id = ?1", [id])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn next_otp_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let conn = self.conn()?;
+        let next: Option<String> = conn
+            .query_row(
+                "SELECT MIN(expires_at) FROM otps WHERE used_at IS NULL AND expiry_noted = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        next.as_deref().map(parse_ts).transpose()
+    }
+
     fn latest_otp(
         &self,
         user: &UserId,
