@@ -443,3 +443,50 @@ async fn x11_source_reports_a_missing_display() {
         "{error:?}"
     );
 }
+
+/// On a local display the X11 source reads pixels through MIT-SHM (a segment the server makes,
+/// read back with `pread`), and they are exactly what `GetImage` reads, whole screen or part.
+#[test]
+fn x11_pixels_come_through_shared_memory_and_match_get_image() {
+    use tether::agent::screen::grab::{Grabber, Transport};
+    let Some(server) = Xvnc::start(
+        "x11_pixels_come_through_shared_memory_and_match_get_image",
+        (WIDTH, HEIGHT),
+        &["-SecurityTypes", "None"],
+    ) else {
+        return;
+    };
+    let x = server.x();
+    paint_known_picture(&x);
+    x.conn.sync().expect("sync");
+
+    let mut shm = Grabber::connect(Some(&server.display), true).expect("connect");
+    assert_eq!(shm.transport(), Transport::Shm, "Xvnc offers MIT-SHM 1.2");
+    let mut plain = Grabber::connect(Some(&server.display), false).expect("connect");
+    assert_eq!(plain.transport(), Transport::GetImage);
+
+    let mut by_shm = Framebuffer::new(WIDTH, HEIGHT);
+    let mut by_get = Framebuffer::new(WIDTH, HEIGHT);
+    let all = by_shm.bounds();
+    shm.fetch(&mut by_shm, all).expect("shm fetch");
+    plain.fetch(&mut by_get, all).expect("GetImage fetch");
+    assert!(same_outside_cursor(&by_shm, &expected_picture()));
+    assert!(by_shm == by_get, "both transports read the same pixels");
+
+    // A part of the screen lands in its place and nowhere else.
+    let part = Rect::new(40, 50, 230, 130);
+    let mut partial = Framebuffer::new(WIDTH, HEIGHT);
+    shm.fetch(&mut partial, part).expect("shm fetch of a part");
+    for y in 0..HEIGHT {
+        for x in 0..WIDTH {
+            let inside = x >= part.x && x < part.right() && y >= part.y && y < part.bottom();
+            let want = if inside {
+                by_get.pixel(x, y)
+            } else {
+                [0, 0, 0, 255]
+            };
+            assert_eq!(partial.pixel(x, y), want, "pixel {x},{y}");
+        }
+    }
+    assert_eq!(shm.transport(), Transport::Shm, "still on shared memory");
+}

@@ -17,6 +17,7 @@
 //! captured with x11rb, input through XTest).
 
 mod damage;
+pub mod grab;
 mod spec;
 pub mod synthetic;
 mod vnc;

@@ -6,9 +6,8 @@
 //! Either way the fetched pixels are compared tile by tile with the last picture, so damage
 //! names only what really changed (X reports drawing, not change).
 //!
-//! Pixels come through `GetImage`, not MIT-SHM: shared memory needs `mmap`, which is
-//! `unsafe`, and this crate forbids unsafe code. With DAMAGE only changed areas cross the
-//! socket, which keeps `GetImage` affordable.
+//! Pixels are read by [`Grabber`]: through MIT-SHM where the server offers it (a local
+//! display), else with `GetImage`.
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -19,11 +18,12 @@ use x11rb::connection::{Connection, RequestConnection as _};
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
-use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat, ImageOrder};
+use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
 use super::damage::{copy_rect, diff_tiles};
+use super::grab::{Grabber, display_label};
 use super::{INPUT_QUEUE, Publisher, Screen, ScreenError, button_changes, coalesce};
 use crate::frame::{Framebuffer, Rect};
 use crate::protocol::InputEvent;
@@ -59,7 +59,7 @@ pub(super) async fn start(display: Option<&str>) -> Result<Screen, ScreenError> 
             }
         }
     });
-    let label = capture.display.clone();
+    let label = capture.grab.display.clone();
     std::thread::Builder::new()
         .name("tether-x11-capture".into())
         .spawn(move || capture.run(publisher, fb, thread_rx))
@@ -75,26 +75,8 @@ pub(super) async fn start(display: Option<&str>) -> Result<Screen, ScreenError> 
     ))
 }
 
-fn display_label(display: Option<&str>) -> String {
-    display.map_or_else(
-        || std::env::var("DISPLAY").unwrap_or_else(|_| "(DISPLAY unset)".into()),
-        str::to_owned,
-    )
-}
-
-/// How the server lays out a 32-bit pixel.
-#[derive(Debug, Clone, Copy)]
-struct PixelLayout {
-    msb_first: bool,
-    shifts: [u32; 3],
-}
-
 struct Capture {
-    conn: RustConnection,
-    display: String,
-    root: xproto::Window,
-    size: (u16, u16),
-    layout: PixelLayout,
+    grab: Grabber,
     /// The damage object on the root window and a region to move its damage into.
     damage: Option<(damage::Damage, xfixes::Region)>,
     keys: Keymap,
@@ -109,46 +91,29 @@ type X11Result<T> = Result<T, String>;
 
 impl Capture {
     fn open(display: Option<&str>) -> Result<(Self, Framebuffer), ScreenError> {
-        let label = display_label(display);
-        let (conn, screen_num) =
-            RustConnection::connect(display).map_err(|e| ScreenError::X11Connect {
-                display: label.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut grab = Grabber::connect(display, true)?;
+        let label = grab.display.clone();
         let fail = |reason: String| ScreenError::X11 {
             display: label.clone(),
             reason,
         };
-        let setup = conn.setup();
-        let screen = setup
-            .roots
-            .get(screen_num)
-            .ok_or_else(|| fail(format!("no screen {screen_num}")))?;
-        let layout = pixel_layout(setup, screen).map_err(&fail)?;
-        let (root, size) = (
-            screen.root,
-            (screen.width_in_pixels, screen.height_in_pixels),
-        );
-        let damage = setup_damage(&conn, root);
+        let damage = setup_damage(&grab.conn, grab.root);
         if damage.is_none() {
             tracing::info!(display = %label, "no DAMAGE extension: fetching the whole screen each frame");
         }
-        let keys = Keymap::load(&conn).map_err(&fail)?;
+        let keys = Keymap::load(&grab.conn).map_err(&fail)?;
+        let size = grab.size();
+        let mut fb = Framebuffer::new(u32::from(size.0), u32::from(size.1));
+        let all = fb.bounds();
+        grab.fetch(&mut fb, all).map_err(&fail)?;
         let capture = Capture {
-            conn,
-            display: label.clone(),
-            root,
-            size,
-            layout,
+            grab,
             damage,
             keys,
             buttons: 0,
             shift_held: false,
             down: HashMap::new(),
         };
-        let mut fb = Framebuffer::new(u32::from(size.0), u32::from(size.1));
-        let all = fb.bounds();
-        capture.fetch(&mut fb, all).map_err(&fail)?;
         Ok((capture, fb))
     }
 
@@ -173,7 +138,7 @@ impl Capture {
                             result = self.inject(event);
                         }
                         if let Err(e) =
-                            result.and_then(|()| self.conn.flush().map_err(|e| e.to_string()))
+                            result.and_then(|()| self.grab.conn.flush().map_err(|e| e.to_string()))
                         {
                             break format!("sending input failed: {e}");
                         }
@@ -188,11 +153,14 @@ impl Capture {
             next = Instant::now() + period;
             captures = captures.wrapping_add(1);
             if captures.is_multiple_of(SIZE_CHECK_EVERY) {
-                match self.check_size() {
+                match self.grab.check_size() {
                     Ok(true) => {
-                        work = Framebuffer::new(u32::from(self.size.0), u32::from(self.size.1));
+                        work = Framebuffer::new(
+                            u32::from(self.grab.size().0),
+                            u32::from(self.grab.size().1),
+                        );
                         let all = work.bounds();
-                        if let Err(e) = self.fetch(&mut work, all) {
+                        if let Err(e) = self.grab.fetch(&mut work, all) {
                             break e;
                         }
                         publisher.publish(&work, &[all]);
@@ -212,8 +180,8 @@ impl Capture {
                 copy_rect(&mut last, &work, *r);
             }
         };
-        tracing::info!(display = %self.display, %reason, "X11 screen source stopped");
-        publisher.finish(format!("X display {}: {reason}", self.display));
+        tracing::info!(display = %self.grab.display, %reason, "X11 screen source stopped");
+        publisher.finish(format!("X display {}: {reason}", self.grab.display));
     }
 
     /// Fetch what may have changed into `work`; returns where it differs from `last`.
@@ -221,7 +189,9 @@ impl Capture {
         let areas = match self.damage {
             Some((damage, region)) => {
                 let mut notified = false;
-                while let Some(event) = self.conn.poll_for_event().map_err(|e| e.to_string())? {
+                while let Some(event) =
+                    self.grab.conn.poll_for_event().map_err(|e| e.to_string())?
+                {
                     notified |= matches!(event, Event::DamageNotify(_));
                 }
                 if !notified {
@@ -229,10 +199,12 @@ impl Capture {
                 }
                 // Move the damage into our region (emptying the damage object, which re-arms
                 // the notification) and read it back.
-                self.conn
+                self.grab
+                    .conn
                     .damage_subtract(damage, x11rb::NONE, region)
                     .map_err(|e| e.to_string())?;
                 let reply = self
+                    .grab
                     .conn
                     .xfixes_fetch_region(region)
                     .map_err(|e| e.to_string())?
@@ -256,7 +228,7 @@ impl Capture {
             None => vec![work.bounds()],
         };
         for area in &areas {
-            self.fetch(work, *area)?;
+            self.grab.fetch(work, *area)?;
         }
         let mut changed = Vec::new();
         for area in &areas {
@@ -265,94 +237,19 @@ impl Capture {
         Ok(coalesce(&changed, work.bounds()))
     }
 
-    /// Copy the screen's pixels in `area` into `fb`.
-    fn fetch(&self, fb: &mut Framebuffer, area: Rect) -> X11Result<()> {
-        let area = area.intersect(&fb.bounds());
-        if area.is_empty() {
-            return Ok(());
-        }
-        // Rows of at most ~4 MB a request: big screens stay under the server's request limits.
-        let rows_per_request =
-            ((4 << 20) / (area.width as usize * 4)).clamp(1, area.height as usize) as u32;
-        let mut y = area.y;
-        while y < area.bottom() {
-            let h = rows_per_request.min(area.bottom() - y);
-            let reply = self
-                .conn
-                .get_image(
-                    ImageFormat::Z_PIXMAP,
-                    self.root,
-                    area.x as i16,
-                    y as i16,
-                    area.width as u16,
-                    h as u16,
-                    !0,
-                )
-                .map_err(|e| e.to_string())?
-                .reply()
-                .map_err(|e| format!("GetImage failed: {e}"))?;
-            let row_len = area.width as usize * 4;
-            if reply.data.len() < row_len * h as usize {
-                return Err(format!(
-                    "GetImage returned {} bytes for {}x{h}",
-                    reply.data.len(),
-                    area.width
-                ));
-            }
-            let stride = fb.width() as usize * 4;
-            let [rs, gs, bs] = self.layout.shifts;
-            let pixels = fb.as_rgba_mut();
-            for (row, src) in reply
-                .data
-                .chunks_exact(row_len)
-                .take(h as usize)
-                .enumerate()
-            {
-                let start = (y as usize + row) * stride + area.x as usize * 4;
-                for (dst, px) in pixels[start..start + row_len]
-                    .chunks_exact_mut(4)
-                    .zip(src.chunks_exact(4))
-                {
-                    let bytes = [px[0], px[1], px[2], px[3]];
-                    let v = if self.layout.msb_first {
-                        u32::from_be_bytes(bytes)
-                    } else {
-                        u32::from_le_bytes(bytes)
-                    };
-                    dst.copy_from_slice(&[(v >> rs) as u8, (v >> gs) as u8, (v >> bs) as u8, 255]);
-                }
-            }
-            y += h;
-        }
-        Ok(())
-    }
-
-    /// Whether the root window changed size (and take the new size).
-    fn check_size(&mut self) -> X11Result<bool> {
-        let geometry = self
-            .conn
-            .get_geometry(self.root)
-            .map_err(|e| e.to_string())?
-            .reply()
-            .map_err(|e| e.to_string())?;
-        let size = (geometry.width, geometry.height);
-        let changed = size != self.size;
-        self.size = size;
-        Ok(changed)
-    }
-
     fn inject(&mut self, event: InputEvent) -> X11Result<()> {
         let e = |e: x11rb::errors::ConnectionError| e.to_string();
         match event {
             InputEvent::Pointer { x, y, buttons } => {
-                let x = x.min(u32::from(self.size.0.saturating_sub(1))) as i16;
-                let y = y.min(u32::from(self.size.1.saturating_sub(1))) as i16;
-                self.conn
+                let x = x.min(u32::from(self.grab.size().0.saturating_sub(1))) as i16;
+                let y = y.min(u32::from(self.grab.size().1.saturating_sub(1))) as i16;
+                self.grab
+                    .conn
                     .xtest_fake_input(
                         xproto::MOTION_NOTIFY_EVENT,
                         0,
                         x11rb::CURRENT_TIME,
-                        self.root,
+                        self.grab.root,
                         x,
                         y,
                         0,
@@ -364,8 +261,17 @@ impl Capture {
                     } else {
                         xproto::BUTTON_RELEASE_EVENT
                     };
-                    self.conn
-                        .xtest_fake_input(kind, button, x11rb::CURRENT_TIME, self.root, 0, 0, 0)
+                    self.grab
+                        .conn
+                        .xtest_fake_input(
+                            kind,
+                            button,
+                            x11rb::CURRENT_TIME,
+                            self.grab.root,
+                            0,
+                            0,
+                            0,
+                        )
                         .map_err(e)?;
                 }
                 self.buttons = buttons;
@@ -373,7 +279,7 @@ impl Capture {
             InputEvent::Key { keysym, down: true } => {
                 let (keycode, shifted) = match self.keys.find(keysym) {
                     Some(found) => found,
-                    None => (self.keys.bind_spare(&self.conn, keysym)?, false),
+                    None => (self.keys.bind_spare(&self.grab.conn, keysym)?, false),
                 };
                 // RFB sends the shifted keysym ("A"); X wants Shift held for the second column.
                 let add_shift = shifted && !self.shift_held;
@@ -415,36 +321,12 @@ impl Capture {
         } else {
             xproto::KEY_RELEASE_EVENT
         };
-        self.conn
-            .xtest_fake_input(kind, keycode, x11rb::CURRENT_TIME, self.root, 0, 0, 0)
+        self.grab
+            .conn
+            .xtest_fake_input(kind, keycode, x11rb::CURRENT_TIME, self.grab.root, 0, 0, 0)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
-}
-
-fn pixel_layout(setup: &xproto::Setup, screen: &xproto::Screen) -> X11Result<PixelLayout> {
-    let bpp = setup
-        .pixmap_formats
-        .iter()
-        .find(|f| f.depth == screen.root_depth)
-        .map(|f| f.bits_per_pixel);
-    let visual = screen
-        .allowed_depths
-        .iter()
-        .flat_map(|d| &d.visuals)
-        .find(|v| v.visual_id == screen.root_visual)
-        .ok_or("the root visual is not listed")?;
-    let masks = [visual.red_mask, visual.green_mask, visual.blue_mask];
-    if bpp != Some(32) || masks.iter().any(|m| m.count_ones() != 8) {
-        return Err(format!(
-            "only 24-bit colour in 32-bit pixels is supported (this screen: depth {}, {:?} bits a pixel)",
-            screen.root_depth, bpp
-        ));
-    }
-    Ok(PixelLayout {
-        msb_first: setup.image_byte_order == ImageOrder::MSB_FIRST,
-        shifts: masks.map(u32::trailing_zeros),
-    })
 }
 
 /// A damage object on the root window, reporting once damage appears, and a region to read
