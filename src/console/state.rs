@@ -337,16 +337,7 @@ impl State {
     /// How far the help can scroll: its lines less what fits (the overlay leaves a row above and
     /// below, plus its border).
     pub fn help_max_scroll(&self) -> u16 {
-        let sections: Vec<usize> = self
-            .keymap
-            .help()
-            .iter()
-            .map(|(_, rows)| rows.len())
-            .filter(|&rows| rows > 0)
-            .collect();
-        let lines =
-            sections.iter().map(|rows| rows + 1).sum::<usize>() + sections.len().saturating_sub(1);
-        u16::try_from(lines)
+        u16::try_from(crate::console::ui::help_line_count(self, self.size.0))
             .unwrap_or(u16::MAX)
             .saturating_sub(self.size.1.saturating_sub(4))
     }

@@ -10,6 +10,7 @@ mod otp;
 mod terminal;
 mod twofa;
 
+pub use help::line_count as help_line_count;
 pub use terminal::rate_label;
 
 use ratatui::Frame;
