@@ -91,6 +91,7 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
                 .as_ref()
                 .map(|d| {
                     let latency = match d.latency {
+                        Some(l) if l.as_millis() == 0 => " · lat <1 ms".to_owned(),
                         Some(l) => format!(" · lat {} ms", l.as_millis()),
                         None => " · lat —".to_owned(),
                     };
