@@ -2,8 +2,10 @@
 //! (hub, agent with the synthetic 1920x1080 desktop at 30 frames a second, a technician
 //! watching as the console does) with a throttling TCP proxy between technician and hub: a
 //! token bucket of 10 Mbit/s each way (16 KiB burst). Activity: the desktop's own animation
-//! (a wandering pointer, a clock, a progress bar, a blinking caret) and the technician typing
-//! ten keys a second into a window. Reports frames drawn a second, the bytes a second the
+//! (a wandering pointer, a clock, a progress bar, a blinking caret) plus, in turn, the
+//! technician typing ten keys a second into a window, and the technician dragging a window
+//! (about 700x450 pixels) around by its title bar, 30 moves a second: a large area repainted
+//! every frame, as when moving windows or scrolling. Reports frames drawn a second, the bytes a second the
 //! link carried towards the console (TLS included), and capture-to-draw latency, for a text
 //! console (half blocks, 200x60 cells) and a sixel console (1920x1080 pixels).
 //!
@@ -15,12 +17,36 @@ mod rig;
 use std::time::{Duration, Instant};
 
 use rig::{Drawing, Rig, Throttle, Watcher, login, ms, percentile};
+use tether::agent::screen::synthetic::SyntheticDesktop;
 use tether::protocol::InputEvent;
 use tether::protocol::stream::now_micros;
 use tether::render::CellSize;
 
 /// Time to let the first (whole) picture through before measuring.
 const WARM_UP: Duration = Duration::from_secs(3);
+
+/// What the technician does while the frames are counted.
+#[derive(Clone, Copy, Debug)]
+enum Activity {
+    /// Ten keys a second into the focused window.
+    Typing,
+    /// A window dragged around by its title bar, 30 moves a second.
+    Dragging,
+}
+
+/// A value bouncing between 0 and `span` as `v` grows.
+fn bounce(v: u32, span: u32) -> u32 {
+    let m = v % (2 * span);
+    if m < span { m } else { 2 * span - m }
+}
+
+/// Where the dragging pointer is at move `step`, starting from `grip`.
+fn drag_point(grip: (u32, u32), step: u32) -> (u32, u32) {
+    (
+        (grip.0 + bounce(step * 11, 600)).saturating_sub(300),
+        (grip.1 + bounce(step * 7, 240)).saturating_sub(120),
+    )
+}
 
 fn main() {
     let env = |name: &str, default: f64| {
@@ -44,14 +70,23 @@ fn main() {
             .expect("hub address");
         let throttle = Throttle::start(hub_addr, mbit * 1_000_000.0 / 8.0).await;
         let url = format!("wss://{}", throttle.addr);
-        let modes = [
-            ("half blocks, 200x60 cells", Drawing::text(200, 60)),
-            (
-                "sixel, 192x54 cells of 10x20 (1920x1080 px)",
-                Drawing::sixel(192, 54, CellSize::new(10, 20)),
-            ),
-        ];
-        for (name, mut drawing) in modes {
+        // The dragged window: the synthetic desktop is deterministic, so the bench knows where
+        // the agent's window 2 ("Inbox", drawn last, never covered) is.
+        let window = SyntheticDesktop::new(1920, 1080, 7)
+            .window_rect(2)
+            .expect("window 2");
+        let grip = (window.x + 40, window.y + 6);
+        let runs = [Activity::Typing, Activity::Dragging].into_iter().flat_map(|activity| {
+            [
+                ("half blocks, 200x60 cells", Drawing::text(200, 60)),
+                (
+                    "sixel, 192x54 cells of 10x20 (1920x1080 px)",
+                    Drawing::sixel(192, 54, CellSize::new(10, 20)),
+                ),
+            ]
+            .map(|(name, drawing)| (activity, name, drawing))
+        });
+        for (activity, name, mut drawing) in runs {
             let tech = login(&url, rig.pin.clone()).await;
             let (width, height) = drawing.pixels();
             let mut watcher = Watcher::open(tech, &rig.workstation, width, height).await;
@@ -70,20 +105,37 @@ fn main() {
             let mut next_key = start;
             let text = b"the quick brown fox jumps over the lazy dog ";
             let mut typed = 0usize;
+            let mut step = 0u32;
+            let (gx, gy) = grip;
+            if let Activity::Dragging = activity {
+                for buttons in [0, 1] {
+                    watcher.input(vec![InputEvent::Pointer { x: gx, y: gy, buttons }]);
+                }
+            }
             loop {
-                // Type ten keys a second, between frames.
+                // Type ten keys a second, or move the window 30 times a second, between frames.
                 let now = Instant::now();
                 if now >= next_key {
-                    let keysym = u32::from(text[typed % text.len()]);
-                    typed += 1;
-                    watcher.input(vec![
-                        InputEvent::Key { keysym, down: true },
-                        InputEvent::Key {
-                            keysym,
-                            down: false,
-                        },
-                    ]);
-                    next_key = now + Duration::from_millis(100);
+                    match activity {
+                        Activity::Typing => {
+                            let keysym = u32::from(text[typed % text.len()]);
+                            typed += 1;
+                            watcher.input(vec![
+                                InputEvent::Key { keysym, down: true },
+                                InputEvent::Key {
+                                    keysym,
+                                    down: false,
+                                },
+                            ]);
+                            next_key = now + Duration::from_millis(100);
+                        }
+                        Activity::Dragging => {
+                            step += 1;
+                            let (x, y) = drag_point(grip, step);
+                            watcher.input(vec![InputEvent::Pointer { x, y, buttons: 1 }]);
+                            next_key = now + Duration::from_millis(33);
+                        }
+                    }
                 }
                 let Some(frame) = watcher.next(deadline.min(next_key)).await else {
                     if Instant::now() >= deadline {
@@ -114,11 +166,17 @@ fn main() {
                     samples.push(age);
                 }
             }
+            if let Activity::Dragging = activity {
+                // Put the window back where it was, for the next run.
+                for buttons in [1, 0] {
+                    watcher.input(vec![InputEvent::Pointer { x: gx, y: gy, buttons }]);
+                }
+            }
             let elapsed = secs;
             let bytes = throttle.sent_to_client() - bytes_at_start.unwrap_or(0);
             samples.sort();
             println!(
-                "throughput {name} through {mbit} Mbit/s: {:.1} fps ({frames} frames in {elapsed:.0} s), {:.0} KB/s on the link ({:.0}% of it), {:.1} KB a frame, latency p50 {} p99 {}",
+                "throughput {activity:?}, {name} through {mbit} Mbit/s: {:.1} fps ({frames} frames in {elapsed:.0} s), {:.0} KB/s on the link ({:.0}% of it), {:.1} KB a frame, latency p50 {} p99 {}",
                 frames as f64 / elapsed,
                 bytes as f64 / elapsed / 1024.0,
                 bytes as f64 / elapsed * 8.0 / (mbit * 1_000_000.0) * 100.0,
@@ -128,7 +186,7 @@ fn main() {
             );
             if let Some((took, bytes)) = whole {
                 println!(
-                    "throughput {name}: the first, whole picture took {} through the link ({:.0} KB)",
+                    "throughput {activity:?}, {name}: the first, whole picture took {} through the link ({:.0} KB)",
                     ms(took),
                     bytes as f64 / 1024.0
                 );

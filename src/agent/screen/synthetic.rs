@@ -152,6 +152,8 @@ pub struct SyntheticDesktop {
     buttons: u8,
     /// Set once the technician moves the pointer: it stops wandering.
     pointer_driven: bool,
+    /// A window being dragged by its title bar: which, and where in it the pointer holds it.
+    drag: Option<(usize, (u32, u32))>,
 }
 
 impl SyntheticDesktop {
@@ -218,6 +220,7 @@ impl SyntheticDesktop {
             pointer: (0, 0),
             buttons: 0,
             pointer_driven: false,
+            drag: None,
         };
         desktop.pointer = desktop.wandering_pointer(k);
         let bounds = desktop.fb.bounds();
@@ -302,8 +305,15 @@ impl SyntheticDesktop {
                     self.pointer_driven = true;
                     damage.push(pointer_rect(at));
                 }
-                let pressed = button_changes(self.buttons, buttons).any(|(b, down)| b == 1 && down);
+                let changes: Vec<(u8, bool)> = button_changes(self.buttons, buttons).collect();
+                let pressed = changes.contains(&(1, true));
+                if changes.contains(&(1, false)) {
+                    self.drag = None;
+                }
                 self.buttons = buttons;
+                if let Some((i, grip)) = self.drag {
+                    damage.extend(self.move_window(i, at, grip));
+                }
                 // The topmost window under a left click takes the focus.
                 if pressed
                     && let Some(i) = (0..self.windows.len())
@@ -316,6 +326,16 @@ impl SyntheticDesktop {
                         damage.push(self.windows[w].caret());
                     }
                     self.focused = i;
+                }
+                // A press on a title bar picks the window up (it moves with the pointer).
+                if pressed
+                    && let Some(i) = (0..self.windows.len())
+                        .rev()
+                        .find(|&i| self.windows[i].contains(at.0, at.1))
+                    && at.1 < self.windows[i].title_bar().bottom()
+                {
+                    let rect = self.windows[i].rect;
+                    self.drag = Some((i, (at.0 - rect.x, at.1 - rect.y)));
                 }
             }
             InputEvent::Key { keysym, down: true } => {
@@ -358,6 +378,35 @@ impl SyntheticDesktop {
         }
         self.redraw(&damage);
         damage
+    }
+
+    /// Move window `i` so that the point `grip` of it is under `at` (kept on the screen, above
+    /// the taskbar); returns the damage (where it was and where it is).
+    fn move_window(&mut self, i: usize, at: (u32, u32), grip: (u32, u32)) -> Vec<Rect> {
+        let usable = self.fb.height().saturating_sub(TASKBAR);
+        let Some(window) = self.windows.get_mut(i) else {
+            return Vec::new();
+        };
+        let old = window.rect;
+        let x =
+            at.0.saturating_sub(grip.0)
+                .min(self.fb.width().saturating_sub(old.width));
+        let y =
+            at.1.saturating_sub(grip.1)
+                .min(usable.saturating_sub(old.height));
+        if (x, y) == (old.x, old.y) {
+            return Vec::new();
+        }
+        let shift = |r: &mut Rect| {
+            r.x = (i64::from(r.x) + i64::from(x) - i64::from(old.x)) as u32;
+            r.y = (i64::from(r.y) + i64::from(y) - i64::from(old.y)) as u32;
+        };
+        shift(&mut window.rect);
+        window.words.iter_mut().for_each(shift);
+        if let Some(bar) = window.progress.as_mut() {
+            shift(bar);
+        }
+        vec![old, window.rect]
     }
 
     fn wandering_pointer(&self, k: u64) -> (u32, u32) {

@@ -288,6 +288,41 @@ fn synthetic_keys_type_into_the_focused_window_and_clicks_move_the_focus() {
 }
 
 #[test]
+fn synthetic_windows_move_when_dragged_by_the_title_bar() {
+    let mut desk = SyntheticDesktop::new(800, 600, 11);
+    let start = desk.window_rect(2).expect("window 2");
+    // Window 2 is drawn last, so its title bar is never covered.
+    let grip = (start.x + 30, start.y + 5);
+    let pointer = |desk: &mut SyntheticDesktop, (x, y): (u32, u32), buttons: u8| {
+        let before = desk.framebuffer().clone();
+        let damage = desk.apply_input(&InputEvent::Pointer { x, y, buttons });
+        assert!(covers_changes(&before, desk.framebuffer(), &damage));
+    };
+    pointer(&mut desk, grip, 0);
+    pointer(&mut desk, grip, 1);
+    let to = (grip.0.saturating_sub(25), grip.1 + 40);
+    pointer(&mut desk, to, 1);
+    let moved = desk.window_rect(2).expect("window 2");
+    assert_eq!((moved.x, moved.y), (start.x - 25, start.y + 40));
+    assert_eq!((moved.width, moved.height), (start.width, start.height));
+    // Released, the pointer moves alone.
+    pointer(&mut desk, to, 0);
+    pointer(&mut desk, (to.0 + 50, to.1 + 50), 0);
+    assert_eq!(desk.window_rect(2), Some(moved));
+    // A press in a window's body does not pick it up; and a window stays on the screen.
+    let body = (moved.x + 20, moved.y + 60);
+    pointer(&mut desk, body, 1);
+    pointer(&mut desk, (body.0 + 30, body.1), 1);
+    pointer(&mut desk, (body.0 + 30, body.1), 0);
+    assert_eq!(desk.window_rect(2), Some(moved));
+    let grip = (moved.x + 30, moved.y + 5);
+    pointer(&mut desk, grip, 1);
+    pointer(&mut desk, (799, 599), 1);
+    let r = desk.window_rect(2).expect("window 2");
+    assert!(r.right() <= 800 && r.bottom() <= 600 - 32, "{r:?}");
+}
+
+#[test]
 fn synthetic_survives_tiny_screens() {
     let mut desk = SyntheticDesktop::new(16, 16, 0);
     for _ in 0..40 {
