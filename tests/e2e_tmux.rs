@@ -228,6 +228,12 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
         Duration::from_secs(30),
         |s| s.contains("online: workstation"),
     );
+    // The person at the computer sees the agent's status, not its log (which goes to a file).
+    let agent_screen = tmux.screen_of("t:agent");
+    assert!(
+        agent_screen.contains("Log: ") && !agent_screen.contains(" INFO "),
+        "{agent_screen}"
+    );
     tether(agent_home.path(), &["agent", "passcode", "on"], None);
     let shown = tether(agent_home.path(), &["agent", "passcode", "show"], None);
     let passcode = shown

@@ -90,7 +90,7 @@ pub fn run(paths: &Paths, args: AgentArgs) -> Result<(), Failure> {
     let data_dir = args.data.clone().unwrap_or_else(|| paths.agent_data());
     match args.command {
         Some(command) => control_command(&data_dir, command),
-        None => run_agent(data_dir, args),
+        None => run_agent(paths, data_dir, args),
     }
 }
 
@@ -271,8 +271,26 @@ async fn show_changes(
     }
 }
 
-fn run_agent(data_dir: PathBuf, args: AgentArgs) -> Result<(), Failure> {
-    crate::logging::to_stderr();
+fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Failure> {
+    let interactive = std::io::stdin().is_terminal();
+    let consent = args.consent.unwrap_or(if interactive {
+        ConsentPolicy::Ask
+    } else {
+        ConsentPolicy::Deny
+    });
+    // A person answers in this terminal: it shows only the agent's status and questions, the
+    // log goes to a file. A service (no terminal) logs to standard error, for its journal.
+    let _log_guard = if interactive && consent == ConsentPolicy::Ask {
+        let dir = paths.logs();
+        let guard = crate::logging::to_file(&dir, "agent");
+        if guard.is_some() {
+            println!("Log: {}", dir.join("agent.*.log").display());
+        }
+        guard
+    } else {
+        crate::logging::to_stderr();
+        None
+    };
     let link = args
         .link
         .map(|l| l.parse::<crate::protocol::EnrolmentLink>())
@@ -284,12 +302,6 @@ fn run_agent(data_dir: PathBuf, args: AgentArgs) -> Result<(), Failure> {
             message: m,
             code: 2,
         })?;
-    let interactive = std::io::stdin().is_terminal();
-    let consent = args.consent.unwrap_or(if interactive {
-        ConsentPolicy::Ask
-    } else {
-        ConsentPolicy::Deny
-    });
     let opts = crate::agent::AgentOptions {
         data_dir: data_dir.clone(),
         link,
