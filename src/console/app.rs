@@ -7,7 +7,7 @@ use std::io::{self, Stdout, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use crossterm::event::{
@@ -28,6 +28,7 @@ use super::clipboard::{Clipboard, TerminalEnv};
 use super::config::Config;
 use super::desktop::{self, GraphicsPainter};
 use super::keymap::Keymap;
+use super::late_replies::{self, LateReplies};
 use super::net::{self, NetCommand, NetEvent};
 use super::state::State;
 use super::state::{Dialog, Screen, ViewerMode};
@@ -57,7 +58,12 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     // Ask the terminal before crossterm's event reader exists, so the replies are not read
     // as keys (and nothing else reads stdin meanwhile).
     let over = opts.render.or(config.render).unwrap_or_default();
-    let (modes, cell) = render_setup(&env, over);
+    let (modes, cell, asked) = render_setup(&env, over);
+    let late_replies = if asked {
+        LateReplies::new(Instant::now(), late_replies::WINDOW)
+    } else {
+        LateReplies::off()
+    };
     tracing::info!(?modes, ?cell, %over, "live desktop render modes");
     state.render_modes = modes;
     state.cell = cell;
@@ -75,6 +81,7 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         mouse_captured: false,
         painter: GraphicsPainter::default(),
         screenshots,
+        late_replies,
     };
     let size = terminal.terminal.size()?;
     app.dispatch(Msg::Resize {
@@ -97,7 +104,8 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
 
 /// The render modes to offer (the first is used first) and the terminal's cell size in pixels.
 /// A text mode asked for by name needs no question to the terminal.
-fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize) {
+/// Also says whether the terminal was asked (its answers may come late).
+fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, bool) {
     use std::io::IsTerminal as _;
     let ask = !matches!(over, RenderOverride::HalfBlock | RenderOverride::Sextant)
         && io::stdout().is_terminal();
@@ -110,6 +118,7 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     (
         detect::supported(&caps, env, over),
         caps.cell.unwrap_or_default(),
+        ask,
     )
 }
 
@@ -222,6 +231,8 @@ struct App {
     painter: GraphicsPainter,
     /// Where screenshots are written.
     screenshots: PathBuf,
+    /// Drops the terminal's late answers to the capability questions.
+    late_replies: LateReplies,
 }
 
 impl App {
@@ -316,6 +327,10 @@ impl App {
     }
 
     fn on_terminal_event(&mut self, event: Event) {
+        if self.late_replies.swallow(&event, Instant::now()) {
+            tracing::debug!(?event, "dropped: part of a late terminal answer");
+            return;
+        }
         let msg = match event {
             Event::Key(key) => Msg::Key(key),
             Event::Paste(text) => Msg::Paste(text),

@@ -13,6 +13,7 @@ pub mod clipboard;
 pub mod config;
 pub mod desktop;
 pub mod keymap;
+mod late_replies;
 pub mod net;
 pub mod state;
 pub mod terminal_view;
