@@ -1,0 +1,214 @@
+//! Several consoles on one desktop, end to end over the hub: each technician's view is scaled to
+//! their own size and paced by their own acknowledgements (a viewer who stops acknowledging
+//! holds up nobody else), and input from one reaches the desktop both see.
+
+mod common;
+
+use std::time::Duration;
+
+use common::viewer::{reply, viewer};
+use common::{TestAgent, TestHub, answer_question, enrolment_link};
+use futures_util::StreamExt;
+use tether::agent::ScreenSource;
+use tether::agent::consent::{Consent, ConsentPolicy};
+use tether::frame::Rect;
+use tether::protocol::stream::{self, StreamFrame};
+use tether::protocol::{
+    ConsoleReply, ConsoleRequest, InputEvent, Request, Role, StreamId, ViewSpec,
+};
+use tether::wire::{self, ClientStream};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The next stream frame within `within`, if any (text messages are skipped).
+async fn frame_within(ws: &mut ClientStream, within: Duration) -> Option<StreamFrame> {
+    tokio::time::timeout(within, async {
+        loop {
+            if let Message::Binary(b) = ws.next().await.expect("open").expect("message") {
+                return stream::decode(&b).expect("a valid frame");
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+fn size_and_area(frame: &StreamFrame) -> ((u32, u32), u64) {
+    let StreamFrame::Pixels {
+        width,
+        height,
+        rects,
+        ..
+    } = frame
+    else {
+        panic!("not pixels: {frame:?}")
+    };
+    let area = rects
+        .iter()
+        .map(|r| u64::from(r.rect.width) * u64::from(r.rect.height))
+        .sum();
+    ((*width, *height), area)
+}
+
+async fn send(ws: &mut ClientStream, id: u64, body: ConsoleRequest) {
+    wire::send(ws, &Request { id, body }).await.expect("send");
+}
+
+/// `user` connects to `workstation` and watches it at `width` x `height`.
+async fn connect_and_watch(
+    hub: &TestHub,
+    user: &str,
+    workstation: &tether::protocol::WorkstationId,
+    (width, height): (u32, u32),
+) -> (ClientStream, StreamId) {
+    let mut ws = viewer(hub, user).await;
+    let connect = ConsoleRequest::Connect {
+        workstation: workstation.clone(),
+        secret: None,
+        view_only: false,
+        otp: None,
+    };
+    send(&mut ws, 2, connect).await;
+    let ConsoleReply::Session { session } = reply(&mut ws, 2).await.expect("session") else {
+        panic!("no session for {user}")
+    };
+    let watch = ConsoleRequest::Watch {
+        session: session.id,
+        view: ViewSpec::Pixels { width, height },
+    };
+    send(&mut ws, 3, watch).await;
+    let ConsoleReply::Watching { stream } = reply(&mut ws, 3).await.expect("watching") else {
+        panic!("{user} is not watching")
+    };
+    (ws, stream)
+}
+
+#[tokio::test]
+async fn two_consoles_watch_one_desktop_each_at_their_own_size_and_pace() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    hub.add_user("bob", Role::Technician, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let link = enrolment_link(&tech, "Acme").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let screen: ScreenSource = "synthetic:640x400@7".parse().expect("screen");
+    let mut agent = TestAgent::start_full(
+        dir.path(),
+        Some(link),
+        "desk-1",
+        Consent::new(ConsentPolicy::Ask),
+        screen,
+    );
+    let ws_id = agent.online().await;
+    // Unattended access, so both connect without a question.
+    tech.request(ConsoleRequest::RequestAccess {
+        workstation: ws_id.clone(),
+    })
+    .await
+    .expect("request");
+    answer_question(&agent.shared, true).await;
+    answer_question(&agent.shared, true).await;
+
+    let wait = Duration::from_secs(10);
+    let (mut ann, ann_stream) = connect_and_watch(&hub, "ann", &ws_id, (320, 240)).await;
+    let (mut bob, bob_stream) = connect_and_watch(&hub, "bob", &ws_id, (640, 400)).await;
+    let first = frame_within(&mut ann, wait)
+        .await
+        .expect("ann's first frame");
+    assert_eq!(size_and_area(&first), ((320, 200), 320 * 200));
+    let mut bob_seq = 0;
+    let mut bob_frames = 0;
+    let mut id = 10;
+    // Ann does not acknowledge; Bob keeps receiving at his own size.
+    while bob_frames < 10 {
+        let f = frame_within(&mut bob, wait)
+            .await
+            .expect("bob's frames go on");
+        let ((w, h), _) = size_and_area(&f);
+        assert_eq!((w, h), (640, 400));
+        bob_seq = f.seq();
+        bob_frames += 1;
+        id += 1;
+        send(
+            &mut bob,
+            id,
+            ConsoleRequest::Ack {
+                stream: bob_stream,
+                seq: bob_seq,
+            },
+        )
+        .await;
+    }
+    assert!(bob_seq >= 10);
+    assert!(
+        frame_within(&mut ann, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "ann has one frame in flight and gets no other until she acknowledges it"
+    );
+    // Her acknowledgement brings the next frame: everything that changed meanwhile.
+    id += 1;
+    send(
+        &mut ann,
+        id,
+        ConsoleRequest::Ack {
+            stream: ann_stream,
+            seq: first.seq(),
+        },
+    )
+    .await;
+    let caught_up = frame_within(&mut ann, wait)
+        .await
+        .expect("ann's next frame");
+    assert_eq!(size_and_area(&caught_up).0, (320, 200));
+    id += 1;
+    send(
+        &mut ann,
+        id,
+        ConsoleRequest::Ack {
+            stream: ann_stream,
+            seq: caught_up.seq(),
+        },
+    )
+    .await;
+
+    // Bob moves the pointer to the bottom-right; Ann sees it redrawn there, at her scale.
+    let to = vec![InputEvent::Pointer {
+        x: 600,
+        y: 360,
+        buttons: 0,
+    }];
+    id += 1;
+    send(
+        &mut bob,
+        id,
+        ConsoleRequest::Input {
+            stream: bob_stream,
+            events: to,
+        },
+    )
+    .await;
+    let near = Rect::new(290, 170, 30, 30);
+    let mut seen = false;
+    for _ in 0..60 {
+        let f = frame_within(&mut ann, wait)
+            .await
+            .expect("ann's frames go on");
+        id += 1;
+        send(
+            &mut ann,
+            id,
+            ConsoleRequest::Ack {
+                stream: ann_stream,
+                seq: f.seq(),
+            },
+        )
+        .await;
+        if let StreamFrame::Pixels { rects, .. } = &f
+            && rects.iter().any(|r| r.rect.intersect(&near).width > 0)
+        {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "bob's pointer move reached the desktop ann watches");
+}
