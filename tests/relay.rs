@@ -549,7 +549,10 @@ async fn frames_a_backed_up_viewer_cannot_take_are_reported_dropped_not_acked() 
     match dropped {
         HubToAgent::Dropped { stream: s, seq: d } => {
             assert_eq!(s, stream);
-            assert!((1..=seq).contains(&d), "a frame that was sent: {d} of {seq}");
+            assert!(
+                (1..=seq).contains(&d),
+                "a frame that was sent: {d} of {seq}"
+            );
         }
         other => panic!("expected Dropped, got {other:?}"),
     }

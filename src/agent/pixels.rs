@@ -321,14 +321,17 @@ mod tests {
         }
     }
 
-    /// A 64 x 48 screen the test draws on, streamed at its size to a viewer that acknowledges
-    /// nothing by itself.
-    fn streaming() -> (
+    /// The screen's publisher, the stream's commands, its frames and its task.
+    type Streaming = (
         Publisher,
         mpsc::UnboundedSender<PixelCommand>,
         mpsc::Receiver<Vec<u8>>,
         tokio::task::JoinHandle<Option<String>>,
-    ) {
+    );
+
+    /// A 64 x 48 screen the test draws on, streamed at its size to a viewer that acknowledges
+    /// nothing by itself.
+    fn streaming() -> Streaming {
         let (publisher, pictures) = Publisher::new(Framebuffer::new(64, 48));
         let (input, _) = mpsc::channel(1);
         let screen = Screen::assemble(pictures, input, publisher.ended(), None);

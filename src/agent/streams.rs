@@ -360,3 +360,87 @@ async fn run_terminal(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::console::terminal_view::TerminalView;
+
+    /// The next output frame for the viewer: its stream, seq and bytes.
+    async fn next(frames: &mut mpsc::Receiver<Vec<u8>>) -> (StreamId, u64, Vec<u8>) {
+        let frame = tokio::time::timeout(Duration::from_secs(10), frames.recv())
+            .await
+            .expect("output in time")
+            .expect("open");
+        match stream::decode(&frame).expect("decode") {
+            StreamFrame::TerminalOutput { stream, seq, bytes } => (stream, seq, bytes),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_terminal_frame_redraws_that_viewers_screen() {
+        let shell = TerminalSession::spawn(80, 24, Some("/bin/sh")).expect("spawn shell");
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (frames_tx, mut frames) = mpsc::channel(64);
+        let _task = tokio::spawn(run_terminal(shell, rx, frames_tx));
+        commands
+            .send(TerminalCommand::Attach(1, 80, 24))
+            .expect("attach");
+        commands
+            .send(TerminalCommand::Input(b"echo tether-$((6*7))\r".to_vec()))
+            .expect("type");
+        // The viewer draws everything but the frame with the answer: that one the hub dropped.
+        let mut view = TerminalView::new(80, 24);
+        let mut shown = String::new();
+        let lost = loop {
+            let (stream, seq, bytes) = next(&mut frames).await;
+            assert_eq!(stream, 1);
+            shown.push_str(&String::from_utf8_lossy(&bytes));
+            commands
+                .send(TerminalCommand::Ack(stream, seq))
+                .expect("ack");
+            if shown.contains("tether-42") {
+                break seq;
+            }
+            view.feed(&bytes);
+        };
+        view.feed(b"\r\nstale junk");
+        assert!(!view.text().contains("tether-42"));
+
+        commands
+            .send(TerminalCommand::Dropped(1, lost))
+            .expect("dropped");
+        let (stream, seq, redraw) = next(&mut frames).await;
+        assert_eq!(stream, 1);
+        assert!(seq > lost, "a new frame, after what was sent");
+        view.feed(&redraw);
+        let text = view.text();
+        assert!(
+            text.contains("tether-42"),
+            "the lost output is back:\n{text}"
+        );
+        assert!(
+            !text.contains("stale junk"),
+            "the screen was redrawn:\n{text}"
+        );
+
+        // A frame dropped before that redraw is already made good by it.
+        commands
+            .send(TerminalCommand::Dropped(1, lost))
+            .expect("dropped");
+        commands
+            .send(TerminalCommand::Input(b"echo next-$((2*3))\r".to_vec()))
+            .expect("type");
+        let mut after = String::new();
+        while !after.contains("next-6") {
+            let (_, seq, bytes) = next(&mut frames).await;
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("tether-42"), "no second redraw: {text:?}");
+            after.push_str(&text);
+            commands.send(TerminalCommand::Ack(1, seq)).expect("ack");
+        }
+    }
+}
