@@ -253,3 +253,83 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
     assert!(ended.contains("revoked"), "{ended}");
     assert_eq!(hub.hub.stream_count(), 0);
 }
+
+/// A screen that cannot be captured (an X display that does not exist) ends the viewer's
+/// stream with the reason, instead of leaving the viewer waiting for a picture.
+#[tokio::test]
+async fn a_screen_that_cannot_start_ends_the_stream_with_the_reason() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let link = enrolment_link(&tech, "Acme").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let screen: ScreenSource = "x11::4093".parse().expect("screen");
+    let mut agent = TestAgent::start_full(
+        dir.path(),
+        Some(link),
+        "desk-2",
+        Consent::new(ConsentPolicy::Ask),
+        screen,
+    );
+    let ws_id = agent.online().await;
+    tech.request(ConsoleRequest::RequestAccess {
+        workstation: ws_id.clone(),
+    })
+    .await
+    .expect("request");
+    answer_question(&agent.shared, true).await;
+    answer_question(&agent.shared, true).await;
+
+    let mut ann = viewer(&hub, "ann").await;
+    let connect = Request {
+        id: 2,
+        body: ConsoleRequest::Connect {
+            workstation: ws_id,
+            secret: None,
+            view_only: false,
+            otp: None,
+        },
+    };
+    wire::send(&mut ann, &connect).await.expect("send");
+    let ConsoleReply::Session { session } = reply(&mut ann, 2).await.expect("session") else {
+        panic!("no session")
+    };
+    let view = ViewSpec::Pixels {
+        width: 320,
+        height: 240,
+    };
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 3,
+            body: ConsoleRequest::Watch {
+                session: session.id.clone(),
+                view,
+            },
+        },
+    )
+    .await
+    .expect("send");
+    let ConsoleReply::Watching { stream } = reply(&mut ann, 3).await.expect("watching") else {
+        panic!("not watching")
+    };
+    let reason = loop {
+        match next(&mut ann, Duration::from_secs(10)).await {
+            Some(Next::Event(HubEvent::StreamEnded { stream: s, reason })) => {
+                assert_eq!(s, stream);
+                break reason;
+            }
+            Some(Next::Event(HubEvent::Session { session: s })) if s.id == session.id => {
+                assert!(s.ended_at.is_none(), "the session itself goes on: {s:?}");
+            }
+            Some(Next::Event(_)) => {}
+            Some(Next::Frame(f)) => panic!("a picture from a screen that is not there: {f:?}"),
+            None => panic!("the viewer never learnt why no picture comes"),
+        }
+    };
+    assert!(
+        reason.starts_with("the screen source cannot start") && reason.contains(":4093"),
+        "{reason}"
+    );
+    assert_eq!(hub.hub.stream_count(), 0, "the hub closed the stream");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestHub;
 use common::viewer::{next_frame, reply, viewer};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tether::client::HubClient;
 use tether::frame::Rect;
 use tether::protocol::stream::{self, RectUpdate, StreamFrame};
@@ -466,4 +466,163 @@ async fn a_colleague_joins_a_session_only_through_their_own_connect() {
             .code,
         ErrorCode::Forbidden
     );
+}
+
+/// Ann's session on `agent`'s workstation, watched at `view`: the session and the stream.
+async fn watched(
+    agent: &mut FakeAgent,
+    ann: &mut ClientStream,
+    view: ViewSpec,
+) -> (tether::protocol::SessionInfo, u64) {
+    let connect = Request {
+        id: 2,
+        body: ConsoleRequest::Connect {
+            workstation: "pc-1".into(),
+            secret: None,
+            view_only: false,
+            otp: None,
+        },
+    };
+    wire::send(ann, &connect).await.expect("send");
+    agent.allow_next().await;
+    let ConsoleReply::Session { session } = reply(ann, 2).await.expect("session") else {
+        panic!("no session")
+    };
+    assert!(matches!(agent.next().await, HubToAgent::Session { .. }));
+    let watch = Request {
+        id: 3,
+        body: ConsoleRequest::Watch {
+            session: session.id.clone(),
+            view,
+        },
+    };
+    wire::send(ann, &watch).await.expect("send");
+    let ConsoleReply::Watching { stream } = reply(ann, 3).await.expect("watching") else {
+        panic!("not watching")
+    };
+    assert!(matches!(agent.next().await, HubToAgent::Watch { .. }));
+    (session, stream)
+}
+
+/// Terminal output from the scripted agent: the encoded frame.
+fn output(stream: u64, seq: u64, bytes: Vec<u8>) -> Vec<u8> {
+    stream::encode(&StreamFrame::TerminalOutput { stream, seq, bytes }).expect("encode")
+}
+
+/// A viewer whose connection is backed up loses frames at the hub; the agent hears which
+/// (`Dropped`, so it can make them good), never a made-up ack that would leave it stale.
+#[tokio::test]
+async fn frames_a_backed_up_viewer_cannot_take_are_reported_dropped_not_acked() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let mut agent = FakeAgent::enrol(&hub, &tech, "pc-1").await;
+    let mut ann = viewer(&hub, "ann").await;
+    let (_, stream) = watched(
+        &mut agent,
+        &mut ann,
+        ViewSpec::Terminal { cols: 80, rows: 24 },
+    )
+    .await;
+
+    // Ann reads nothing: her socket and then the hub's queue for her fill up.
+    let mut seq = 0;
+    let dropped = 'sending: loop {
+        assert!(seq < 20_000, "no frame was ever dropped");
+        for _ in 0..200 {
+            seq += 1;
+            let frame = output(stream, seq, vec![b'x'; 16 * 1024]);
+            agent.ws.send(Message::binary(frame)).await.expect("send");
+        }
+        let heard = tokio::time::timeout(
+            Duration::from_millis(200),
+            wire::recv::<_, HubToAgent>(&mut agent.ws),
+        )
+        .await;
+        match heard {
+            Err(_) => {}
+            Ok(Ok(HubToAgent::Reply { result: Ok(_), .. })) => {}
+            Ok(Ok(msg)) => break 'sending msg,
+            Ok(Err(e)) => panic!("agent link: {e}"),
+        }
+    };
+    match dropped {
+        HubToAgent::Dropped { stream: s, seq: d } => {
+            assert_eq!(s, stream);
+            assert!(
+                (1..=seq).contains(&d),
+                "a frame that was sent: {d} of {seq}"
+            );
+        }
+        other => panic!("expected Dropped, got {other:?}"),
+    }
+}
+
+/// `session.end` records how many bytes of stream frames the hub relayed, both ways.
+#[tokio::test]
+async fn the_session_end_audit_counts_the_bytes_relayed() {
+    let hub = TestHub::start().await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let (tech, _) = hub.console("ann").await;
+    let mut agent = FakeAgent::enrol(&hub, &tech, "pc-1").await;
+    let mut ann = viewer(&hub, "ann").await;
+    let (session, stream) = watched(
+        &mut agent,
+        &mut ann,
+        ViewSpec::Terminal { cols: 80, rows: 24 },
+    )
+    .await;
+
+    let mut relayed = 0u64;
+    for (seq, len) in [(1u64, 10usize), (2, 3000), (3, 70_000)] {
+        let frame = output(stream, seq, vec![b'y'; len]);
+        relayed += frame.len() as u64;
+        agent.ws.send(Message::binary(frame)).await.expect("send");
+        assert_eq!(next_frame(&mut ann).await.seq(), seq);
+    }
+    let keys = stream::encode(&StreamFrame::TerminalInput {
+        stream,
+        seq: 1,
+        bytes: b"ls -l\r".to_vec(),
+    })
+    .expect("encode");
+    relayed += keys.len() as u64;
+    ann.send(Message::binary(keys.clone())).await.expect("send");
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Message::Binary(b) = agent.ws.next().await.expect("open").expect("message") {
+                return b.to_vec();
+            }
+        }
+    })
+    .await
+    .expect("the keys reached the agent");
+    assert_eq!(got, keys);
+
+    wire::send(
+        &mut ann,
+        &Request {
+            id: 9,
+            body: ConsoleRequest::EndSession {
+                session: session.id.clone(),
+            },
+        },
+    )
+    .await
+    .expect("send");
+    reply(&mut ann, 9).await.expect("ended");
+    let query = tether::protocol::AuditQuery {
+        kind: Some("session.end".into()),
+        ..Default::default()
+    };
+    let records = hub
+        .hub
+        .store()
+        .search_audit(None, &query, 10, None)
+        .expect("audit");
+    let [record] = records.as_slice() else {
+        panic!("one session.end record: {records:?}")
+    };
+    assert_eq!(record.detail["session"], session.id.as_str());
+    assert_eq!(record.detail["bytes"].as_u64(), Some(relayed));
 }

@@ -78,6 +78,7 @@ pub(super) fn on_hub_message(
         } => streams.watch(stream, session, view),
         HubToAgent::Unwatch { stream } => streams.unwatch(stream),
         HubToAgent::Ack { stream, seq } => streams.ack(stream, seq),
+        HubToAgent::Dropped { stream, seq } => streams.dropped(stream, seq),
         // Keyboard and mouse for a desktop arrive with the screen capture; terminals get
         // their keystrokes as binary frames.
         HubToAgent::Input { stream, events } => streams.input(stream, events),

@@ -322,7 +322,7 @@ async fn connect_once(
         }))
     });
     let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    let mut streams = streams::Streams::new(frames_tx, opts.screen.clone());
+    let mut streams = streams::Streams::new(frames_tx, answers.clone(), opts.screen.clone());
     let ended = loop {
         tokio::select! {
             msg = stream.next() => match msg {

@@ -402,6 +402,9 @@ pub struct Viewer {
     /// A note for the status line (screenshot saved, Ctrl-Alt-Del sent), with when it was
     /// set: shown for a few seconds in place of the rates.
     pub notice: Option<(StatusKind, String, DateTime<Utc>)>,
+    /// The workstation ended the stream (its screen would not start, or stopped): its notice
+    /// stays in the status line until a new stream starts.
+    pub stopped: bool,
 }
 
 /// What the live terminal's keys do.
@@ -432,6 +435,7 @@ impl Viewer {
             desktop: None,
             view_only: false,
             notice: None,
+            stopped: false,
         }
     }
 

@@ -1594,6 +1594,10 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             on_session_event(state, session);
             Vec::new()
         }
+        NetEvent::Event(HubEvent::StreamEnded { stream, reason }) => {
+            viewer::on_stream_ended(state, stream, &reason);
+            Vec::new()
+        }
         NetEvent::Disconnected { reason } => {
             if state.screen == Screen::Main {
                 state.connection = Connection::Reconnecting {

@@ -43,6 +43,8 @@ pub(super) struct LiveSession {
     viewers: HashSet<u64>,
     /// When the last viewer left (a session opened by `ctl` starts unwatched).
     unwatched_since: Option<tokio::time::Instant>,
+    /// Bytes of stream frames relayed for it, both ways (shared with its streams' routes).
+    pub relayed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LiveSession {
@@ -470,6 +472,7 @@ impl Hub {
                                 HashSet::new()
                             },
                             unwatched_since: (!open).then(tokio::time::Instant::now),
+                            relayed: std::sync::Arc::default(),
                         },
                     );
                 }
@@ -643,6 +646,7 @@ impl Hub {
             },
         };
         let duration = (now - live.info.started_at).num_seconds().max(0);
+        let bytes = live.relayed.load(Ordering::Relaxed);
         let entry = NewAudit {
             at: now,
             actor: live.info.technician.name.clone(),
@@ -656,7 +660,7 @@ impl Hub {
                 "method": live.info.method.label(),
                 "reason": reason,
                 "duration_secs": duration,
-                "bytes": 0,
+                "bytes": bytes,
             }),
         };
         if let Err(e) = self.audit(entry).await {
@@ -756,6 +760,7 @@ impl Hub {
                     "hostname": session.hostname,
                     "technician": session.technician.name,
                     "reason": "the hub restarted",
+                    // Counted in memory: what a session relayed before a restart is lost.
                     "bytes": 0,
                 }),
             };

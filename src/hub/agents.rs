@@ -128,6 +128,11 @@ pub(super) async fn serve(
                             hub.resolve_attempt(&id, attempt, outcome);
                             Ok(AgentReply::Done)
                         }
+                        AgentRequest::StreamEnded { stream, reason } => {
+                            tracing::info!(workstation = %id, stream, reason, "the agent ended a stream");
+                            hub.stream_ended_by_agent(&id, stream, reason);
+                            Ok(AgentReply::Done)
+                        }
                         _ => Err(ProtocolError::bad_request("already authenticated")),
                     };
                     send(&out, &HubToAgent::Reply { id: request.id, result }).await;
@@ -240,7 +245,8 @@ async fn authenticate(
         }
         AgentRequest::Report { .. }
         | AgentRequest::Policy { .. }
-        | AgentRequest::ConnectAnswer { .. } => Err(ProtocolError::new(
+        | AgentRequest::ConnectAnswer { .. }
+        | AgentRequest::StreamEnded { .. } => Err(ProtocolError::new(
             ErrorCode::Unauthenticated,
             "enrol or say hello first",
         )),

@@ -521,6 +521,8 @@ pub(super) fn guest_event(
                         CredentialTarget::Client { .. } => false,
                     })
         }
+        // Sent only to the stream's own viewer, never to a team.
+        HubEvent::StreamEnded { .. } => false,
     };
     visible.then_some(event)
 }

@@ -332,7 +332,9 @@ impl Hub {
         (conn, kicked)
     }
 
-    /// Send a message to a workstation's agent; false when it is not connected.
+    /// Send a message to a workstation's agent; false when it is not connected or its
+    /// connection is backed up. Never waits: a lost stream ack or drop notice is made good by
+    /// the agent's in-flight timeout.
     fn send_to_agent(&self, id: &WorkstationId, msg: &HubToAgent) -> bool {
         let out = {
             let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
@@ -340,7 +342,14 @@ impl Hub {
         };
         let Some(out) = out else { return false };
         match crate::protocol::encode(msg) {
-            Ok(text) => out.try_send(Message::text(text)).is_ok(),
+            Ok(text) => match out.try_send(Message::text(text)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(workstation = %id, "agent connection backed up: message dropped");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
             Err(_) => false,
         }
     }

@@ -4,10 +4,13 @@
 //! the agent, and from then on passes binary frames through by that id without decoding them
 //! (it reads only the header). Flow control is end to end: the agent sends a frame, the viewer
 //! acknowledges it, the agent sends the next; so a slow link drops frames at the source
-//! instead of queueing them here. Every route is checked both ways: a frame from an agent must
+//! instead of queueing them here. When a viewer's connection is backed up all the same, the
+//! hub drops the frame and tells the agent (`Dropped`), which sends that area again from its
+//! latest picture (a terminal: redraws the viewer's screen). Every route is checked both ways: a frame from an agent must
 //! be for a stream of its own workstation, input from a console for a stream it opened.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -15,8 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::Hub;
 use crate::protocol::stream::{FrameKind, peek_header};
 use crate::protocol::{
-    ErrorCode, HubToAgent, InputEvent, ProtocolError, SessionId, StreamId, UserInfo, ViewSpec,
-    WorkstationId,
+    ErrorCode, HubEvent, HubToAgent, HubToConsole, InputEvent, ProtocolError, SessionId, StreamId,
+    UserInfo, ViewSpec, WorkstationId,
 };
 
 /// Largest pixel view a viewer may ask for.
@@ -31,6 +34,8 @@ pub(super) struct Route {
     viewer: u64,
     to_viewer: mpsc::Sender<Message>,
     view_only: bool,
+    /// The session's count of relayed bytes (for its `session.end` audit record).
+    relayed: Arc<AtomicU64>,
 }
 
 fn forbidden(message: &str) -> ProtocolError {
@@ -66,7 +71,7 @@ impl Hub {
         view: ViewSpec,
     ) -> Result<StreamId, ProtocolError> {
         check_view(view)?;
-        let (workstation, view_only) = {
+        let (workstation, view_only, relayed) = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
             let (owner, workstation) = sessions
                 .get(session)
@@ -89,7 +94,11 @@ impl Hub {
                 .get_mut(session)
                 .ok_or_else(|| ProtocolError::not_found("open session"))?;
             live.attach_viewer(viewer);
-            (workstation, live.info.view_only || own_view_only)
+            (
+                workstation,
+                live.info.view_only || own_view_only,
+                live.relayed.clone(),
+            )
         };
         let stream = {
             let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,6 +115,7 @@ impl Hub {
                     viewer,
                     to_viewer: to_viewer.clone(),
                     view_only,
+                    relayed,
                 },
             );
             id
@@ -187,18 +197,21 @@ impl Hub {
                 "terminal input goes to an agent, not from one",
             ));
         }
-        let to_viewer = {
+        let (to_viewer, relayed) = {
             let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
             match streams.get(&stream) {
-                Some(r) if &r.workstation == from => r.to_viewer.clone(),
+                Some(r) if &r.workstation == from => (r.to_viewer.clone(), r.relayed.clone()),
                 // A stream that just ended: the frame is simply late.
                 _ => return Ok(()),
             }
         };
-        if to_viewer.try_send(Message::binary(bytes)).is_err() {
-            // The viewer's connection is backed up: drop this frame and let the agent send
-            // the next (latest wins) rather than stall waiting for an ack that cannot come.
-            self.send_to_agent(from, &HubToAgent::Ack { stream, seq });
+        let len = bytes.len() as u64;
+        if to_viewer.try_send(Message::binary(bytes)).is_ok() {
+            relayed.fetch_add(len, Ordering::Relaxed);
+        } else {
+            // The viewer's connection is backed up: drop this frame and say so, so the agent
+            // sends that area again from its latest picture (an ack would leave it stale).
+            self.send_to_agent(from, &HubToAgent::Dropped { stream, seq });
         }
         Ok(())
     }
@@ -216,13 +229,45 @@ impl Hub {
                 "a viewer sends only terminal input frames",
             ));
         }
-        let (workstation, view_only) =
-            self.owned_route(viewer, stream, |r| (r.workstation.clone(), r.view_only))?;
+        let (workstation, view_only, relayed) = self.owned_route(viewer, stream, |r| {
+            (r.workstation.clone(), r.view_only, r.relayed.clone())
+        })?;
         if view_only {
             return Err(forbidden("this session is view only"));
         }
-        self.send_binary_to_agent(&workstation, bytes);
+        let len = bytes.len() as u64;
+        if self.send_binary_to_agent(&workstation, bytes) {
+            relayed.fetch_add(len, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// The agent ended a stream of its own (its screen could not start, or stopped): close
+    /// the route and tell its viewer why.
+    pub(super) fn stream_ended_by_agent(
+        &self,
+        from: &WorkstationId,
+        stream: StreamId,
+        reason: String,
+    ) {
+        let route = {
+            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            if streams.get(&stream).is_none_or(|r| &r.workstation != from) {
+                return; // not its stream, or already gone
+            }
+            streams.remove(&stream)
+        };
+        let Some(route) = route else { return };
+        let event = HubToConsole::Event {
+            event: HubEvent::StreamEnded { stream, reason },
+        };
+        let Ok(text) = crate::protocol::encode(&event) else {
+            return;
+        };
+        // Waits for room rather than lose the reason; never holds up the agent's connection.
+        tokio::spawn(async move {
+            let _ = route.to_viewer.send(Message::text(text)).await;
+        });
     }
 
     /// A console connection closed: its streams end.

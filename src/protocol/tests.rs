@@ -254,6 +254,37 @@ fn agent_messages_round_trip() {
 }
 
 #[test]
+fn stream_messages_round_trip_with_stable_names() {
+    round_trip(&HubToAgent::Ack { stream: 3, seq: 9 });
+    round_trip(&HubToAgent::Dropped { stream: 3, seq: 9 });
+    round_trip(&Request {
+        id: 4,
+        body: AgentRequest::StreamEnded {
+            stream: 3,
+            reason: "the screen source stopped".into(),
+        },
+    });
+    round_trip(&HubToConsole::Event {
+        event: HubEvent::StreamEnded {
+            stream: 3,
+            reason: "the screen source stopped".into(),
+        },
+    });
+    assert_eq!(
+        encode(&HubToAgent::Dropped { stream: 3, seq: 9 }).expect("encode"),
+        r#"{"type":"dropped","stream":3,"seq":9}"#
+    );
+    assert_eq!(
+        encode(&HubEvent::StreamEnded {
+            stream: 3,
+            reason: "gone".into()
+        })
+        .expect("encode"),
+        r#"{"type":"stream_ended","stream":3,"reason":"gone"}"#
+    );
+}
+
+#[test]
 fn decode_refuses_oversized_and_malformed() {
     let big = format!(
         "{{\"id\":1,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}",

@@ -830,6 +830,9 @@ pub enum HubEvent {
     Client { client: ClientInfo },
     /// A session started, or ended (then `ended_at` and `end_reason` are set).
     Session { session: SessionInfo },
+    /// One viewer's stream ended on the workstation's side (its screen could not start or
+    /// stopped), and why. Sent only to the console that watches it; the session stays open.
+    StreamEnded { stream: StreamId, reason: String },
 }
 
 /// Everything the hub sends a console.
@@ -879,6 +882,9 @@ pub enum AgentRequest {
         attempt: AttemptId,
         outcome: ConnectOutcome,
     },
+    /// A viewer's stream ended here (the screen could not start, or stopped): the hub closes
+    /// it and tells the viewer `reason`.
+    StreamEnded { stream: StreamId, reason: String },
 }
 
 /// The hub's successful answers to agent requests.
@@ -954,6 +960,13 @@ pub enum HubToAgent {
     },
     /// The viewer drew frame `seq`: send the next when there is one.
     Ack {
+        stream: StreamId,
+        seq: u64,
+    },
+    /// Frame `seq` (and any frame still in flight before it) never reached the viewer: its
+    /// connection was backed up and the hub dropped it. Send the same area again from the
+    /// latest picture (a terminal: redraw the viewer's screen), as the frame is not coming.
+    Dropped {
         stream: StreamId,
         seq: u64,
     },

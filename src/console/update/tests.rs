@@ -2769,6 +2769,53 @@ mod live_desktop {
     }
 
     #[test]
+    fn a_stream_the_workstation_ends_says_why_until_a_new_one_starts() {
+        let mut state = viewing(false);
+        let ended = |stream: u64, reason: &str| {
+            NetEvent::Event(HubEvent::StreamEnded {
+                stream,
+                reason: reason.into(),
+            })
+        };
+        // Another stream's end is not this viewer's business.
+        net(&mut state, ended(STREAM + 1, "not ours"));
+        assert!(
+            state
+                .viewer
+                .as_ref()
+                .is_some_and(|v| v.stream == Some(STREAM) && v.notice.is_none())
+        );
+        net(
+            &mut state,
+            ended(STREAM, "the screen source stopped: X display :3 went away"),
+        );
+        let (kind, text) = notice(&state);
+        assert_eq!(kind, StatusKind::Error);
+        assert!(text.contains("X display :3 went away"), "{text}");
+        assert!(
+            state.viewer.as_ref().is_some_and(|v| v.stream.is_none()),
+            "the viewer stays open on the last picture, without a stream"
+        );
+        // Unlike other notices, the reason stays while there is no picture.
+        let later = state.now + Duration::seconds(60);
+        update(&mut state, Msg::Tick(later));
+        assert!(notice(&state).1.contains("went away"));
+        // Resizing asks again; once a stream runs, the reason goes.
+        let effects = update(
+            &mut state,
+            Msg::Resize {
+                width: 120,
+                height: 40,
+            },
+        );
+        let [(id, ..)] = &watches(&effects)[..] else {
+            panic!("expected a Watch, got {effects:?}");
+        };
+        watching(&mut state, *id);
+        assert!(state.viewer.as_ref().is_some_and(|v| v.notice.is_none()));
+    }
+
+    #[test]
     fn view_only_toggle_stops_all_input_and_shows_in_the_status_line() {
         let mut state = viewing(false);
         pixels(

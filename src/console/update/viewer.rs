@@ -133,6 +133,9 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
         return vec![unwatch(stream)];
     };
     viewer.stream = Some(stream);
+    if std::mem::take(&mut viewer.stopped) {
+        viewer.notice = None;
+    }
     let mut effects = Vec::new();
     let mut grabbed = Vec::new();
     if let Some(desktop) = &mut viewer.desktop {
@@ -773,10 +776,11 @@ pub(super) fn on_tick(state: &mut State) -> Vec<Effect> {
         effects.extend(watch(state));
     }
     if let Some(viewer) = &mut state.viewer {
-        if viewer
-            .notice
-            .as_ref()
-            .is_some_and(|(_, _, since)| (now - *since).num_seconds() >= NOTICE_SECONDS)
+        if !viewer.stopped
+            && viewer
+                .notice
+                .as_ref()
+                .is_some_and(|(_, _, since)| (now - *since).num_seconds() >= NOTICE_SECONDS)
         {
             viewer.notice = None;
             state.dirty = true;
@@ -795,6 +799,22 @@ pub(super) fn on_tick(state: &mut State) -> Vec<Effect> {
         }
     }
     effects
+}
+
+/// The workstation ended the open stream (its screen would not start, or stopped): the last
+/// picture stays, and the status line says why until a new stream starts (resizing the
+/// console asks again).
+pub(super) fn on_stream_ended(state: &mut State, stream: StreamId, reason: &str) {
+    let Some(viewer) = state.viewer.as_mut().filter(|v| v.stream == Some(stream)) else {
+        return; // a stream this console already left
+    };
+    viewer.stream = None;
+    viewer.stopped = true;
+    notify(
+        state,
+        StatusKind::Error,
+        format!("The workstation stopped the stream: {reason}"),
+    );
 }
 
 /// The session changed or ended. An ended session closes its terminal; returns whether the
