@@ -391,7 +391,7 @@ fn capability_detection_against_canned_replies() {
     let mut tmux_env = env("tmux-256color", Some("tmux"));
     tmux_env.tmux = true;
     tmux_env.tmux_passthrough = true;
-    let through = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[?62;c\x1b[?1;2c");
+    let through = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[6;18;9t\x1b[?62;c\x1b[?1;2c");
     assert_eq!(
         choose(&through, &tmux_env, RenderOverride::Auto),
         RenderMode::Kitty { tmux: true }
@@ -424,10 +424,32 @@ fn capability_detection_against_canned_replies() {
         choose(&none, &env("xterm", None), RenderOverride::Auto),
         RenderMode::HalfBlock
     );
-    // ...though kitty's environment is trusted when the terminal stayed silent.
+    // ...though kitty's environment is trusted when the terminal stayed silent, once the
+    // cell's pixel size is known (`query` falls back to the window size the kernel has).
+    let silent_with_cell = Capabilities {
+        cell: Some(CellSize::new(9, 18)),
+        ..Capabilities::default()
+    };
+    assert_eq!(
+        choose(&silent_with_cell, &kitty_env, RenderOverride::Auto),
+        RenderMode::Kitty { tmux: false }
+    );
+    // Without a cell size no graphics are chosen (a guessed one could make an image taller
+    // than its rows, reaching the last row and scrolling the screen): text instead.
     assert_eq!(
         choose(&none, &kitty_env, RenderOverride::Auto),
-        RenderMode::Kitty { tmux: false }
+        RenderMode::Sextant
+    );
+    let sixel_no_cell = parse_replies(b"\x1b[?1;0;256S\x1b[?63;1;2;4;6;9;15;16;22;28c");
+    assert!(sixel_no_cell.sixel && sixel_no_cell.cell.is_none());
+    assert_eq!(
+        choose(&sixel_no_cell, &xterm_env, RenderOverride::Auto),
+        RenderMode::HalfBlock
+    );
+    // Asked for by name, graphics are used all the same.
+    assert_eq!(
+        choose(&sixel_no_cell, &xterm_env, RenderOverride::Sixel),
+        RenderMode::Sixel { tmux: false }
     );
     // Sextant where the terminal draws them itself.
     assert_eq!(
