@@ -57,8 +57,8 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     // Ask the terminal before crossterm's event reader exists, so the replies are not read
     // as keys (and nothing else reads stdin meanwhile).
     let over = opts.render.or(config.render).unwrap_or_default();
-    let (modes, cell) = render_setup(&env, over);
-    tracing::info!(?modes, ?cell, %over, "live desktop render modes");
+    let (modes, cell, sixel_colors) = render_setup(&env, over);
+    tracing::info!(?modes, ?cell, sixel_colors, %over, "live desktop render modes");
     state.render_modes = modes;
     state.cell = cell;
     let screenshots = screenshots_dir(&opts.paths);
@@ -73,7 +73,7 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         queue: VecDeque::new(),
         quit: false,
         mouse_captured: false,
-        painter: GraphicsPainter::default(),
+        painter: GraphicsPainter::with_sixel_colors(sixel_colors),
         screenshots,
     };
     let size = terminal.terminal.size()?;
@@ -95,9 +95,10 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     result
 }
 
-/// The render modes to offer (the first is used first) and the terminal's cell size in pixels.
-/// A text mode asked for by name needs no question to the terminal.
-fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize) {
+/// The render modes to offer (the first is used first), the terminal's cell size in pixels and
+/// its sixel colour registers (at most 256). A text mode asked for by name needs no question
+/// to the terminal.
+fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, u16) {
     use std::io::IsTerminal as _;
     let ask = !matches!(over, RenderOverride::HalfBlock | RenderOverride::Sextant)
         && io::stdout().is_terminal();
@@ -110,6 +111,7 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     (
         detect::supported(&caps, env, over),
         caps.cell.unwrap_or_default(),
+        detect::sixel_colors(&caps),
     )
 }
 
