@@ -92,6 +92,48 @@ fn sixel_decoded_by_libsixel_matches_the_source() {
     assert!(db >= SIXEL_MIN_DB, "after the tile: {db:.2} dB");
 }
 
+/// A picture in other colours than the test desktop (a green-blue gradient, like a new
+/// wallpaper or a video).
+fn gradient(w: u32, h: u32) -> Framebuffer {
+    let mut img = Framebuffer::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            img.set_pixel(x, y, [20, (x * 255 / w) as u8, (y * 255 / h) as u8, 255]);
+        }
+    }
+    img
+}
+
+#[test]
+fn a_new_picture_through_damage_gets_a_palette_of_its_own() {
+    let test = "a_new_picture_through_damage_gets_a_palette_of_its_own";
+    if !peers::available("sixel2png", test) {
+        return;
+    }
+    let cell = CellSize::new(10, 20);
+    let area = CellRect::new(0, 0, 96, 27);
+    let next = gradient(960, 540);
+    // What the encoder reaches on the new picture from scratch...
+    let mut fresh = SixelView::new(area, 28, cell, 256);
+    let mut out = Vec::new();
+    fresh.render(&next, &mut out);
+    let normal = psnr(&next, &sixel2png(&sixel_images(&out)[0].2)).expect("same size");
+    // ...and through damage, after the desktop made the palette.
+    let mut view = SixelView::new(area, 28, cell, 256);
+    out.clear();
+    view.render(&testimage::desktop(960, 540), &mut out);
+    out.clear();
+    view.render_damage(&next, &[next.bounds()], &mut out);
+    let images = sixel_images(&out);
+    assert_eq!(images.len(), 1, "one whole picture");
+    let db = psnr(&next, &sixel2png(&images[0].2)).expect("same size");
+    eprintln!("new picture through damage: {db:.2} dB ({normal:.2} dB from scratch)");
+    assert!(
+        db >= normal - 0.5,
+        "{db:.2} dB, {normal:.2} dB from scratch"
+    );
+}
+
 #[test]
 fn half_block_cells_match_the_scaled_source() {
     let desktop = testimage::desktop(1920, 1080);
