@@ -612,7 +612,8 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
                         height: sh,
                     } = desktop.screen;
                     format!(
-                        "Taking a screenshot, scaled from {sw}x{sh} to {width}x{height} (the hub streams at most {} pixels a side)…",
+                        "Taking a screenshot, scaled from {sw}x{sh} to {width}x{height} \
+                         (the hub streams at most {} pixels a side)…",
                         desktop::MAX_VIEW_PIXELS
                     )
                 } else {
