@@ -92,6 +92,48 @@ fn sixel_decoded_by_libsixel_matches_the_source() {
     assert!(db >= SIXEL_MIN_DB, "after the tile: {db:.2} dB");
 }
 
+/// A picture in other colours than the test desktop (a green-blue gradient, like a new
+/// wallpaper or a video).
+fn gradient(w: u32, h: u32) -> Framebuffer {
+    let mut img = Framebuffer::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            img.set_pixel(x, y, [20, (x * 255 / w) as u8, (y * 255 / h) as u8, 255]);
+        }
+    }
+    img
+}
+
+#[test]
+fn a_new_picture_through_damage_gets_a_palette_of_its_own() {
+    let test = "a_new_picture_through_damage_gets_a_palette_of_its_own";
+    if !peers::available("sixel2png", test) {
+        return;
+    }
+    let cell = CellSize::new(10, 20);
+    let area = CellRect::new(0, 0, 96, 27);
+    let next = gradient(960, 540);
+    // What the encoder reaches on the new picture from scratch...
+    let mut fresh = SixelView::new(area, 28, cell, 256);
+    let mut out = Vec::new();
+    fresh.render(&next, &mut out);
+    let normal = psnr(&next, &sixel2png(&sixel_images(&out)[0].2)).expect("same size");
+    // ...and through damage, after the desktop made the palette.
+    let mut view = SixelView::new(area, 28, cell, 256);
+    out.clear();
+    view.render(&testimage::desktop(960, 540), &mut out);
+    out.clear();
+    view.render_damage(&next, &[next.bounds()], &mut out);
+    let images = sixel_images(&out);
+    assert_eq!(images.len(), 1, "one whole picture");
+    let db = psnr(&next, &sixel2png(&images[0].2)).expect("same size");
+    eprintln!("new picture through damage: {db:.2} dB ({normal:.2} dB from scratch)");
+    assert!(
+        db >= normal - 0.5,
+        "{db:.2} dB, {normal:.2} dB from scratch"
+    );
+}
+
 #[test]
 fn half_block_cells_match_the_scaled_source() {
     let desktop = testimage::desktop(1920, 1080);
@@ -391,7 +433,7 @@ fn capability_detection_against_canned_replies() {
     let mut tmux_env = env("tmux-256color", Some("tmux"));
     tmux_env.tmux = true;
     tmux_env.tmux_passthrough = true;
-    let through = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[?62;c\x1b[?1;2c");
+    let through = parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b[6;18;9t\x1b[?62;c\x1b[?1;2c");
     assert_eq!(
         choose(&through, &tmux_env, RenderOverride::Auto),
         RenderMode::Kitty { tmux: true }
@@ -424,10 +466,32 @@ fn capability_detection_against_canned_replies() {
         choose(&none, &env("xterm", None), RenderOverride::Auto),
         RenderMode::HalfBlock
     );
-    // ...though kitty's environment is trusted when the terminal stayed silent.
+    // ...though kitty's environment is trusted when the terminal stayed silent, once the
+    // cell's pixel size is known (`query` falls back to the window size the kernel has).
+    let silent_with_cell = Capabilities {
+        cell: Some(CellSize::new(9, 18)),
+        ..Capabilities::default()
+    };
+    assert_eq!(
+        choose(&silent_with_cell, &kitty_env, RenderOverride::Auto),
+        RenderMode::Kitty { tmux: false }
+    );
+    // Without a cell size no graphics are chosen (a guessed one could make an image taller
+    // than its rows, reaching the last row and scrolling the screen): text instead.
     assert_eq!(
         choose(&none, &kitty_env, RenderOverride::Auto),
-        RenderMode::Kitty { tmux: false }
+        RenderMode::Sextant
+    );
+    let sixel_no_cell = parse_replies(b"\x1b[?1;0;256S\x1b[?63;1;2;4;6;9;15;16;22;28c");
+    assert!(sixel_no_cell.sixel && sixel_no_cell.cell.is_none());
+    assert_eq!(
+        choose(&sixel_no_cell, &xterm_env, RenderOverride::Auto),
+        RenderMode::HalfBlock
+    );
+    // Asked for by name, graphics are used all the same.
+    assert_eq!(
+        choose(&sixel_no_cell, &xterm_env, RenderOverride::Sixel),
+        RenderMode::Sixel { tmux: false }
     );
     // Sextant where the terminal draws them itself.
     assert_eq!(

@@ -13,7 +13,9 @@ use sixel::{sixel_images, sixel2png};
 use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as CellRect;
-use tether::console::desktop::{DesktopView, GraphicsPainter};
+use tether::console::desktop::{
+    DesktopView, GraphicsPainter, MAX_VIEW_PIXELS, ViewLimit, ZoomChange,
+};
 use tether::frame::{Framebuffer, Rect};
 use tether::protocol::ScreenSize;
 use tether::protocol::stream::RectUpdate;
@@ -243,9 +245,11 @@ fn zoomed_sixel_shows_the_panned_part_at_full_resolution() {
         CELL,
         ColorDepth::TrueColor,
     );
-    assert!(view.zoom_by(1));
+    assert_eq!(view.zoom_by(1, COLS, ROWS - 1), ZoomChange::Changed);
     let (w, h) = view.pixels_for(COLS, ROWS - 1);
-    assert_eq!((w, h), (2400, 1560), "twice the cell area");
+    // Twice the cell area would be 2400x1560: more than the remote's 1920 pixels across, so
+    // the agent is asked for no more than it has (no upscaling).
+    assert_eq!((w, h), (1920, 1248));
     let (w, h) = tether::render::fit(1920, 1080, w, h);
     let frame = testimage::desktop(w, h);
     view.apply(w, h, &[rgb_of(&frame, frame.bounds())]);
@@ -265,4 +269,56 @@ fn zoomed_sixel_shows_the_panned_part_at_full_resolution() {
         let db = psnr(&expected, &decoded).expect("same size");
         assert!(db >= 34.0, "{db:.2} dB");
     }
+}
+
+#[test]
+fn zooming_on_a_wide_terminal_never_asks_more_than_the_hub_sends() {
+    // 200x60 cells of 10x20 pixels (the viewer on 200x59) and a 5K remote: zoom 3 once asked
+    // for 6000x3540 pixels, which the hub refuses, closing the viewer.
+    let (cols, rows) = (200u16, 60u16);
+    let area = CellRect::new(0, 0, cols, rows - 1);
+    let screen = ScreenSize {
+        width: 5120,
+        height: 2880,
+    };
+    let mut view = DesktopView::with_mode(
+        screen,
+        RenderMode::Sixel { tmux: false },
+        CELL,
+        ColorDepth::TrueColor,
+    );
+    let mut asked = vec![view.pixels_for(area.width, area.height)];
+    let mut last = ZoomChange::Changed;
+    for _ in 0..3 {
+        last = view.zoom_by(1, area.width, area.height);
+        if last == ZoomChange::Changed {
+            asked.push(view.pixels_for(area.width, area.height));
+        }
+    }
+    assert_eq!(asked, [(2000, 1180), (4000, 2360), (4096, 2416)]);
+    assert_eq!(
+        last,
+        ZoomChange::Limited(ViewLimit::Hub),
+        "zoom 4 gets nothing more"
+    );
+    assert_eq!(view.zoom, 3);
+    for (w, h) in &asked {
+        assert!(*w <= MAX_VIEW_PIXELS && *h <= MAX_VIEW_PIXELS, "{w}x{h}");
+    }
+    // The agent's picture for the last size is drawn panned, never reaching the last row.
+    let (w, h) = tether::render::fit(5120, 2880, 4096, 2416);
+    assert_eq!((w, h), (4096, 2304));
+    let frame = testimage::desktop(w, h);
+    view.apply(w, h, &[rgb_of(&frame, frame.bounds())]);
+    view.pan_by(area, 100, 40);
+    let mut painter = GraphicsPainter::default();
+    let out = painter.paint(Some(&mut view), area, rows, false);
+    let images = sixel_images(inner(&out));
+    assert_eq!(images.len(), 1);
+    assert!(!out.contains(&b'\n'));
+    let bottom = u32::from(images[0].1) + raster_height(&images[0].2).div_ceil(20);
+    assert!(
+        bottom < u32::from(rows),
+        "the image ends above the last row"
+    );
 }

@@ -58,13 +58,13 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     // Ask the terminal before crossterm's event reader exists, so the replies are not read
     // as keys (and nothing else reads stdin meanwhile).
     let over = opts.render.or(config.render).unwrap_or_default();
-    let (modes, cell, asked) = render_setup(&env, over);
+    let (modes, cell, sixel_colors, asked) = render_setup(&env, over);
     let late_replies = if asked {
         LateReplies::new(Instant::now(), late_replies::WINDOW)
     } else {
         LateReplies::off()
     };
-    tracing::info!(?modes, ?cell, %over, "live desktop render modes");
+    tracing::info!(?modes, ?cell, sixel_colors, %over, "live desktop render modes");
     state.render_modes = modes;
     state.cell = cell;
     let screenshots = screenshots_dir(&opts.paths);
@@ -79,7 +79,7 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         queue: VecDeque::new(),
         quit: false,
         mouse_captured: false,
-        painter: GraphicsPainter::default(),
+        painter: GraphicsPainter::with_sixel_colors(sixel_colors),
         screenshots,
         late_replies,
     };
@@ -102,10 +102,10 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     result
 }
 
-/// The render modes to offer (the first is used first) and the terminal's cell size in pixels.
-/// A text mode asked for by name needs no question to the terminal.
-/// Also says whether the terminal was asked (its answers may come late).
-fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, bool) {
+/// The render modes to offer (the first is used first), the terminal's cell size in pixels,
+/// its sixel colour registers (at most 256), and whether the terminal was asked (its answers
+/// may come late). A text mode asked for by name needs no question to the terminal.
+fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, u16, bool) {
     use std::io::IsTerminal as _;
     let ask = !matches!(over, RenderOverride::HalfBlock | RenderOverride::Sextant)
         && io::stdout().is_terminal();
@@ -118,6 +118,7 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     (
         detect::supported(&caps, env, over),
         caps.cell.unwrap_or_default(),
+        detect::sixel_colors(&caps),
         ask,
     )
 }

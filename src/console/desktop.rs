@@ -11,10 +11,37 @@ use ratatui::layout::Rect as CellRect;
 use crate::frame::{Framebuffer, Rect};
 use crate::protocol::stream::{RectUpdate, StreamFrame};
 use crate::protocol::{InputEvent, ScreenSize};
+use crate::render::sixel::Palette;
 use crate::render::{CellSize, ColorDepth, Glyphs, KittyView, RenderMode, SixelView, TextView};
 
 /// The largest zoom: the picture asked for at this many times the console's size.
 pub const MAX_ZOOM: u8 = 4;
+
+/// The largest picture side the hub streams (its `relay::MAX_VIEW_PIXELS`): a larger `Watch`
+/// is refused, and a refused `Watch` closes the viewer.
+pub const MAX_VIEW_PIXELS: u32 = 4096;
+
+/// What kept the picture asked for smaller than the console's area times the zoom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewLimit {
+    /// Nothing: the area times the zoom.
+    None,
+    /// Graphics modes: the remote screen's own size (more would only be upscaled).
+    Remote,
+    /// The hub's largest view, [`MAX_VIEW_PIXELS`] a side.
+    Hub,
+}
+
+/// What a zoom step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoomChange {
+    /// Zoomed: ask for the new size.
+    Changed,
+    /// Already at 1x (out) or [`MAX_ZOOM`] (in).
+    AtEnd,
+    /// Zooming in would get no more pixels: the picture is already as large as this allows.
+    Limited(ViewLimit),
+}
 
 /// The console's copy of a remote screen.
 #[derive(Debug)]
@@ -46,8 +73,9 @@ pub struct DesktopView {
     /// Frames received since the last tick, and in the last full second.
     pub frames_this_second: u32,
     pub frames_per_second: u32,
-    /// Frames that arrived before the `Watching` reply named their stream.
-    pub early: Vec<StreamFrame>,
+    /// Frames that arrived before the `Watching` reply named their stream, with their size
+    /// on the link.
+    pub early: Vec<(StreamFrame, u64)>,
     /// Capture to arrival of the last frame, when frames carry their capture time (shown
     /// as `lat —` until they do).
     pub latency: Option<std::time::Duration>,
@@ -57,12 +85,18 @@ pub struct DesktopView {
     /// A screenshot under way: the stream was asked at the remote's own size and its frames
     /// fill this picture until it is whole.
     pub grab: Option<Grab>,
+    /// The screenshot under way was scaled down to this size (the remote is larger than the
+    /// hub streams), for the status line once it is saved.
+    pub shot_scaled: Option<(u32, u32)>,
 }
 
-/// A screenshot at the remote's own size, filled from the stream.
+/// A screenshot at the remote's own size (or the largest the hub streams), filled from the
+/// stream.
 #[derive(Debug)]
 pub struct Grab {
     pub picture: Framebuffer,
+    /// The picture's size, as asked of the agent.
+    pub size: (u32, u32),
     /// Pixels received so far (the first update after a resize is the whole picture).
     covered: u64,
     /// When it was asked (it is given up after a while).
@@ -70,9 +104,10 @@ pub struct Grab {
 }
 
 impl Grab {
-    pub fn new(since: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn new(since: chrono::DateTime<chrono::Utc>, size: (u32, u32)) -> Self {
         Self {
             picture: Framebuffer::new(0, 0),
+            size,
             covered: 0,
             since,
         }
@@ -116,10 +151,22 @@ impl DesktopView {
             latency: None,
             asked: None,
             grab: None,
+            shot_scaled: None,
         }
     }
 
-    /// A frame from the agent: into the screenshot under way when it has the remote's own
+    /// The size a screenshot is asked at: the remote's own, or scaled down (keeping its
+    /// aspect) to the hub's largest view; `true` when scaled.
+    pub fn screenshot_size(&self) -> ((u32, u32), bool) {
+        let ScreenSize { width, height } = self.screen;
+        if width <= MAX_VIEW_PIXELS && height <= MAX_VIEW_PIXELS {
+            return ((width.max(1), height.max(1)), false);
+        }
+        let size = crate::render::fit(width, height, MAX_VIEW_PIXELS, MAX_VIEW_PIXELS);
+        (size, true)
+    }
+
+    /// A frame from the agent: into the screenshot under way when it has the screenshot's
     /// size, dropped when larger than asked (stale), else applied. Returns the screenshot
     /// once whole.
     pub fn receive(
@@ -128,8 +175,7 @@ impl DesktopView {
         height: u32,
         rects: &[RectUpdate],
     ) -> Option<Framebuffer> {
-        let native = (width, height) == (self.screen.width, self.screen.height);
-        if let Some(grab) = self.grab.as_mut().filter(|_| native) {
+        if let Some(grab) = self.grab.as_mut().filter(|g| g.size == (width, height)) {
             if (grab.picture.width(), grab.picture.height()) != (width, height) {
                 grab.picture = Framebuffer::new(width, height);
                 grab.covered = 0;
@@ -177,28 +223,68 @@ impl DesktopView {
 
     /// The pixel size to ask the agent for, to fill `cols` x `rows` cells.
     pub fn pixels_for(&self, cols: u16, rows: u16) -> (u32, u32) {
-        let (gw, gh) = self.cell_pixels();
-        let zoom = u32::from(self.zoom.max(1));
-        (
-            u32::from(cols.max(1)) * gw * zoom,
-            u32::from(rows.max(1)) * gh * zoom,
-        )
+        self.view_for(cols, rows, self.zoom).0
     }
 
-    /// Zoom in (`step` 1) or out (-1); returns whether the zoom changed (then ask for the new
-    /// size). The pan follows, so the same part of the screen stays in view.
-    pub fn zoom_by(&mut self, step: i8) -> bool {
+    /// The pixel size to ask for at `zoom`, and what limited it: `cols` x `rows` cells times
+    /// the zoom, scaled down (both sides together) so that graphics modes never ask for more
+    /// than the remote screen has and no side exceeds the hub's [`MAX_VIEW_PIXELS`].
+    pub fn view_for(&self, cols: u16, rows: u16, zoom: u8) -> ((u32, u32), ViewLimit) {
+        let (gw, gh) = self.cell_pixels();
+        let zoom = u64::from(zoom.max(1));
+        let mut w = u64::from(cols.max(1)) * u64::from(gw) * zoom;
+        let mut h = u64::from(rows.max(1)) * u64::from(gh) * zoom;
+        let mut limit = ViewLimit::None;
+        let (sw, sh) = (u64::from(self.screen.width), u64::from(self.screen.height));
+        if self.is_graphics() && sw > 0 && sh > 0 {
+            // The agent fits the screen into the view: its scale is the smaller of the two
+            // sides' ratios. Above 1 it would upscale, so the view shrinks to scale 1.
+            if w * sh <= h * sw {
+                if w > sw {
+                    (w, h) = (sw, h * sw / w);
+                    limit = ViewLimit::Remote;
+                }
+            } else if h > sh {
+                (w, h) = (w * sh / h, sh);
+                limit = ViewLimit::Remote;
+            }
+        }
+        let max = u64::from(MAX_VIEW_PIXELS);
+        if w > max || h > max {
+            (w, h) = if w >= h {
+                (max, h * max / w)
+            } else {
+                (w * max / h, max)
+            };
+            limit = ViewLimit::Hub;
+        }
+        let side = |v: u64| u32::try_from(v.clamp(1, max)).unwrap_or(MAX_VIEW_PIXELS);
+        ((side(w), side(h)), limit)
+    }
+
+    /// Zoom in (`step` 1) or out (-1) on a console area of `cols` x `rows` cells. Zooming in
+    /// stops where it would get no more pixels (the remote's own size in graphics modes, or
+    /// the hub's largest view). On a change (ask for the new size) the pan follows, so the
+    /// same part of the screen stays in view.
+    pub fn zoom_by(&mut self, step: i8, cols: u16, rows: u16) -> ZoomChange {
         let old = self.zoom.max(1);
         let new = old.saturating_add_signed(step).clamp(1, MAX_ZOOM);
         if new == old {
-            return false;
+            return ZoomChange::AtEnd;
         }
+        let (before, _) = self.view_for(cols, rows, old);
+        let (after, limit) = self.view_for(cols, rows, new);
+        if new > old && after.0 <= before.0 && after.1 <= before.1 {
+            return ZoomChange::Limited(limit);
+        }
+        // The picture grows (or shrinks) by the ratio of the sizes asked, limits included.
         let scale = |v: u16| {
-            u16::try_from(u32::from(v) * u32::from(new) / u32::from(old)).unwrap_or(u16::MAX)
+            u16::try_from(u64::from(v) * u64::from(after.0) / u64::from(before.0.max(1)))
+                .unwrap_or(u16::MAX)
         };
         self.pan = (scale(self.pan.0), scale(self.pan.1));
         self.zoom = new;
-        true
+        ZoomChange::Changed
     }
 
     /// Move the view over a zoomed picture by `dx`, `dy` cells (clamped to the picture).
@@ -437,18 +523,18 @@ pub struct GraphicsPainter {
     target: Option<Target>,
     /// The picture in view on whole cells (what the target shows).
     canvas: Framebuffer,
+    /// Sixel colour registers to use (the terminal's, at most 256).
+    sixel_colors: u16,
+    /// The last sixel view's palette, between views: a whole repaint (pan, resize, a menu
+    /// closed, a mode change) keeps the colours and skips building a palette.
+    palette: Option<Palette>,
     /// Bytes written to the terminal so far (for measurements).
     pub written: u64,
 }
 
 impl Default for GraphicsPainter {
     fn default() -> Self {
-        Self {
-            shown: None,
-            target: None,
-            canvas: Framebuffer::new(0, 0),
-            written: 0,
-        }
+        Self::with_sixel_colors(crate::render::sixel::DEFAULT_COLORS)
     }
 }
 
@@ -456,6 +542,19 @@ impl Default for GraphicsPainter {
 const KITTY_IMAGE_ID: u32 = 0x7e7e;
 
 impl GraphicsPainter {
+    /// A painter for a terminal with `colors` sixel colour registers (see
+    /// [`detect::sixel_colors`](crate::render::detect::sixel_colors)).
+    pub fn with_sixel_colors(colors: u16) -> Self {
+        Self {
+            shown: None,
+            target: None,
+            canvas: Framebuffer::new(0, 0),
+            sixel_colors: colors,
+            palette: None,
+            written: 0,
+        }
+    }
+
     /// The bytes that bring the terminal up to date with `desktop`, drawn in `area` (the
     /// viewer's screen area, above the status line) of a terminal `terminal_rows` tall.
     /// `covered`: a menu or dialog is drawn over the picture, so graphics wait (a kitty image
@@ -549,11 +648,12 @@ impl GraphicsPainter {
                 view.set_tmux_passthrough(tmux_kitty);
                 Target::Kitty(view)
             } else {
-                let mut view = SixelView::new(
+                let mut view = SixelView::with_palette(
                     drawn,
                     terminal_rows,
                     desktop.cell,
-                    crate::render::sixel::DEFAULT_COLORS,
+                    self.sixel_colors,
+                    self.palette.take(),
                 );
                 view.set_tmux_passthrough(tmux_sixel);
                 Target::Sixel(view)
@@ -578,8 +678,14 @@ impl GraphicsPainter {
     /// Take the picture off the terminal: a kitty image is deleted (sixel pixels are painted
     /// over by ratatui's cells).
     fn clear(&mut self, out: &mut Vec<u8>) {
-        if let Some(Target::Kitty(view)) = &mut self.target {
-            view.delete(out);
+        match &mut self.target {
+            Some(Target::Kitty(view)) => view.delete(out),
+            Some(Target::Sixel(view)) => {
+                if let Some(palette) = view.take_palette() {
+                    self.palette = Some(palette);
+                }
+            }
+            None => {}
         }
         self.target = None;
         self.shown = None;
@@ -714,11 +820,6 @@ pub fn text_events(text: &str) -> Vec<InputEvent> {
     events
 }
 
-/// Pixels of a rectangle update, for the received-bytes rate.
-pub fn frame_bytes(rects: &[RectUpdate]) -> u64 {
-    rects.iter().map(|r| r.rgb.len() as u64).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,6 +875,140 @@ mod tests {
                 (0x42, true),
                 (0x42, false)
             ]
+        );
+    }
+
+    fn sixel_view(screen: (u32, u32)) -> DesktopView {
+        DesktopView::with_mode(
+            ScreenSize {
+                width: screen.0,
+                height: screen.1,
+            },
+            RenderMode::Sixel { tmux: false },
+            CellSize::new(10, 20),
+            ColorDepth::TrueColor,
+        )
+    }
+
+    #[test]
+    fn the_view_asked_never_exceeds_the_hub_limit_keeping_its_aspect() {
+        // Sextants (2x3 pixels a cell) on a very wide terminal, zoomed: 4800x1800 at zoom 3.
+        let mut d = DesktopView::new(
+            ScreenSize {
+                width: 7680,
+                height: 4320,
+            },
+            Glyphs::Sextant,
+            ColorDepth::TrueColor,
+        );
+        d.zoom = 3;
+        assert_eq!(d.view_for(800, 200, 3), ((4096, 1536), ViewLimit::Hub));
+        assert_eq!(d.pixels_for(800, 200), (4096, 1536));
+        // Tall as well as wide: the longer side is the one cut to the limit.
+        assert_eq!(d.view_for(200, 900, 3), ((606, 4096), ViewLimit::Hub));
+        // Graphics: at most the remote's own size, then at most the hub's.
+        let d = sixel_view((5120, 2880));
+        assert_eq!(d.view_for(192, 53, 1), ((1920, 1060), ViewLimit::None));
+        assert_eq!(d.view_for(192, 53, 3), ((4096, 2261), ViewLimit::Hub));
+        let d = sixel_view((1280, 720));
+        // 1920x1060 is wider than 16:9: its height bounds the picture, and is cut to 720.
+        assert_eq!(d.view_for(192, 53, 1), ((1304, 720), ViewLimit::Remote));
+        // A narrow area (2000x2120): its width bounds it.
+        assert_eq!(d.view_for(100, 53, 2), ((1280, 1356), ViewLimit::Remote));
+        for zoom in 1..=MAX_ZOOM {
+            let ((w, h), _) = d.view_for(1000, 1000, zoom);
+            assert!(w <= MAX_VIEW_PIXELS && h <= MAX_VIEW_PIXELS);
+            let (fw, fh) = crate::render::fit(1280, 720, w, h);
+            assert!(fw <= 1280 && fh <= 720, "upscaled to {fw}x{fh}");
+        }
+    }
+
+    #[test]
+    fn zoom_stops_where_no_more_pixels_come() {
+        let mut d = sixel_view((1920, 1080));
+        // 120x39 cells of 10x20: 1200x780, then 2400x1560 -> the remote's 1920 wide.
+        assert_eq!(d.zoom_by(1, 120, 39), ZoomChange::Changed);
+        assert_eq!(d.pixels_for(120, 39), (1920, 1248));
+        assert_eq!(
+            d.zoom_by(1, 120, 39),
+            ZoomChange::Limited(ViewLimit::Remote)
+        );
+        assert_eq!(d.zoom, 2);
+        assert_eq!(d.zoom_by(-1, 120, 39), ZoomChange::Changed);
+        assert_eq!(d.zoom_by(-1, 120, 39), ZoomChange::AtEnd);
+        // The pan follows the picture's real growth (1200 -> 1920 wide: x1.6).
+        d.pan = (10, 10);
+        assert_eq!(d.zoom_by(1, 120, 39), ZoomChange::Changed);
+        assert_eq!(d.pan, (16, 16));
+    }
+
+    #[test]
+    fn a_screenshot_larger_than_the_hub_sends_is_scaled() {
+        let d = sixel_view((1920, 1080));
+        assert_eq!(d.screenshot_size(), ((1920, 1080), false));
+        let d = sixel_view((7680, 2160));
+        assert_eq!(d.screenshot_size(), ((4096, 1152), true));
+    }
+
+    /// A 1200x680 picture on 120x34 cells of 10x20 in `view`, the desktop test image.
+    fn show_picture(view: &mut DesktopView) {
+        let img = crate::render::testimage::desktop(1200, 680);
+        let mut rgb = Vec::new();
+        for px in img.as_rgba().chunks_exact(4) {
+            rgb.extend_from_slice(&px[..3]);
+        }
+        view.apply(
+            1200,
+            680,
+            &[RectUpdate {
+                rect: img.bounds(),
+                rgb,
+            }],
+        );
+    }
+
+    fn painted_palette(painter: &GraphicsPainter) -> Option<Vec<[u8; 3]>> {
+        match &painter.target {
+            Some(Target::Sixel(v)) => v.palette().map(|p| p.colors().to_vec()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn whole_sixel_repaints_keep_the_palette() {
+        let mut view = sixel_view((1920, 1080));
+        show_picture(&mut view);
+        let area = CellRect::new(0, 0, 120, 39);
+        let mut painter = GraphicsPainter::default();
+        assert!(!painter.paint(Some(&mut view), area, 40, false).is_empty());
+        let first = painted_palette(&painter);
+        assert!(first.is_some());
+        // A menu over the picture, then closed: the whole picture again, same colours.
+        assert!(painter.paint(Some(&mut view), area, 40, true).is_empty());
+        assert!(!painter.paint(Some(&mut view), area, 40, false).is_empty());
+        assert_eq!(painted_palette(&painter), first);
+        // A smaller console (the picture is placed again elsewhere): still the same.
+        let smaller = CellRect::new(0, 0, 100, 30);
+        assert!(
+            !painter
+                .paint(Some(&mut view), smaller, 31, false)
+                .is_empty()
+        );
+        assert_eq!(painted_palette(&painter), first);
+    }
+
+    #[test]
+    fn the_sixel_palette_has_the_terminals_registers() {
+        let mut view = sixel_view((1920, 1080));
+        show_picture(&mut view);
+        let area = CellRect::new(0, 0, 120, 39);
+        let mut painter = GraphicsPainter::with_sixel_colors(64);
+        let out = painter.paint(Some(&mut view), area, 40, false);
+        let colors = painted_palette(&painter).map(|p| p.len());
+        assert!(colors.is_some_and(|n| n > 32 && n <= 64), "{colors:?}");
+        assert!(
+            !String::from_utf8_lossy(&out).contains("#64;"),
+            "no register past 63"
         );
     }
 

@@ -197,8 +197,9 @@ const MIN_SIXEL_REGISTERS: u16 = 64;
 
 /// Pick the mode. An explicit override wins (wrapped for tmux when inside it). Otherwise:
 /// kitty graphics, then sixel, as the terminal answered (or, for kitty, as the environment
-/// says); inside tmux only with passthrough allowed, else text; sextants where the terminal
-/// draws them itself, half blocks everywhere else.
+/// says); inside tmux only with passthrough allowed, and only when the cell's pixel size is
+/// known (a guessed one could make an image taller than its rows and scroll the screen); else
+/// sextants where the terminal draws them itself, half blocks everywhere else.
 pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> RenderMode {
     let tmux = env.tmux;
     match over {
@@ -208,16 +209,8 @@ pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> R
         RenderOverride::Sextant => return RenderMode::Sextant,
         RenderOverride::Auto => {}
     }
-    let graphics_ok = !tmux || env.tmux_passthrough;
-    let kitty = caps.kitty || (!tmux && !caps.answered && env.kitty_window);
-    if graphics_ok && kitty {
-        return RenderMode::Kitty { tmux };
-    }
-    let registers_ok = caps
-        .sixel_registers
-        .is_none_or(|n| n >= MIN_SIXEL_REGISTERS);
-    if graphics_ok && caps.sixel && registers_ok {
-        return RenderMode::Sixel { tmux };
+    if let Some(mode) = graphics_modes(caps, env).first() {
+        return *mode;
     }
     if env.draws_sextants() {
         RenderMode::Sextant
@@ -226,20 +219,41 @@ pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> R
     }
 }
 
-/// Every mode worth offering on this terminal, the one [`choose`] picks first: then kitty and
-/// sixel where the terminal has them (and tmux lets them through), then the two text modes.
-/// The viewer's render-mode key cycles through this list.
-pub fn supported(caps: &Capabilities, env: &Environment, over: RenderOverride) -> Vec<RenderMode> {
+/// The graphics modes this terminal draws well, best first: kitty, then sixel with enough
+/// colour registers; none inside tmux without passthrough or when the cell size is unknown.
+fn graphics_modes(caps: &Capabilities, env: &Environment) -> Vec<RenderMode> {
     let tmux = env.tmux;
-    let graphics_ok = !tmux || env.tmux_passthrough;
-    let mut modes = vec![choose(caps, env, over)];
-    let kitty = caps.kitty || (!tmux && !caps.answered && env.kitty_window);
-    if graphics_ok && kitty {
+    if (tmux && !env.tmux_passthrough) || caps.cell.is_none() {
+        return Vec::new();
+    }
+    let mut modes = Vec::new();
+    if caps.kitty || (!tmux && !caps.answered && env.kitty_window) {
         modes.push(RenderMode::Kitty { tmux });
     }
-    if graphics_ok && caps.sixel {
+    let registers_ok = caps
+        .sixel_registers
+        .is_none_or(|n| n >= MIN_SIXEL_REGISTERS);
+    if caps.sixel && registers_ok {
         modes.push(RenderMode::Sixel { tmux });
     }
+    modes
+}
+
+/// The palette size for sixel: the terminal's colour registers, at most 256 (our encoder's
+/// limit); 256 when it did not say.
+pub fn sixel_colors(caps: &Capabilities) -> u16 {
+    caps.sixel_registers
+        .map_or(super::sixel::DEFAULT_COLORS, |n| {
+            n.min(super::sixel::DEFAULT_COLORS)
+        })
+}
+
+/// Every mode worth offering on this terminal, the one [`choose`] picks first (an override
+/// included): then the graphics modes `choose` would accept, then the two text modes.
+/// The viewer's render-mode key cycles through this list.
+pub fn supported(caps: &Capabilities, env: &Environment, over: RenderOverride) -> Vec<RenderMode> {
+    let mut modes = vec![choose(caps, env, over)];
+    modes.extend(graphics_modes(caps, env));
     modes.push(RenderMode::HalfBlock);
     modes.push(RenderMode::Sextant);
     let mut seen = Vec::new();
@@ -483,7 +497,7 @@ mod tests {
 
     #[test]
     fn supported_modes_start_with_the_choice() {
-        let xterm = parse_replies(b"\x1b[?1;1;256S\x1b[?62;4;22c");
+        let xterm = parse_replies(b"\x1b[6;20;10t\x1b[?1;1;256S\x1b[?62;4;22c");
         let env = Environment::default();
         assert_eq!(
             supported(&xterm, &env, RenderOverride::Auto),
@@ -510,6 +524,47 @@ mod tests {
             supported(&xterm, &tmux, RenderOverride::Auto),
             [RenderMode::HalfBlock, RenderMode::Sextant]
         );
+    }
+
+    #[test]
+    fn the_mode_list_offers_only_what_choose_would_pick() {
+        let env = Environment::default();
+        // 16 colour registers: choose() prefers text, so the menu does not offer sixel either.
+        let xterm16 = parse_replies(b"\x1b[6;20;10t\x1b[?1;0;16S\x1b[?62;4;22c");
+        assert_eq!(
+            choose(&xterm16, &env, RenderOverride::Auto),
+            RenderMode::HalfBlock
+        );
+        assert_eq!(
+            supported(&xterm16, &env, RenderOverride::Auto),
+            [RenderMode::HalfBlock, RenderMode::Sextant]
+        );
+        // ...unless asked for by name.
+        assert_eq!(
+            supported(&xterm16, &env, RenderOverride::Sixel),
+            [
+                RenderMode::Sixel { tmux: false },
+                RenderMode::HalfBlock,
+                RenderMode::Sextant
+            ]
+        );
+        // No cell size: a guessed one could let an image reach the last row.
+        let no_cell = parse_replies(b"\x1b[?1;0;256S\x1b[?62;4;22c");
+        assert_eq!(
+            choose(&no_cell, &env, RenderOverride::Auto),
+            RenderMode::HalfBlock
+        );
+        assert_eq!(
+            supported(&no_cell, &env, RenderOverride::Auto),
+            [RenderMode::HalfBlock, RenderMode::Sextant]
+        );
+    }
+
+    #[test]
+    fn the_sixel_palette_has_as_many_colours_as_registers() {
+        assert_eq!(sixel_colors(&parse_replies(b"\x1b[?1;0;64S")), 64);
+        assert_eq!(sixel_colors(&parse_replies(b"\x1b[?1;0;1024S")), 256);
+        assert_eq!(sixel_colors(&Capabilities::default()), 256);
     }
 
     #[test]

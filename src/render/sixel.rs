@@ -505,18 +505,34 @@ impl SixelView {
     /// A view on `area` (cells) of a terminal `terminal_rows` tall with cells of `cell`
     /// pixels and `max_colors` colour registers. The area is cut short of the last row.
     pub fn new(area: CellRect, terminal_rows: u16, cell: CellSize, max_colors: u16) -> Self {
+        Self::with_palette(area, terminal_rows, cell, max_colors, None)
+    }
+
+    /// As [`new`](Self::new), starting from the palette of an earlier view (taken with
+    /// [`take_palette`](Self::take_palette)): a whole repaint (pan, resize, a menu closed)
+    /// then keeps the colours on screen and skips building a palette, unless the picture no
+    /// longer fits it. A palette with more colours than `max_colors` is not used.
+    pub fn with_palette(
+        area: CellRect,
+        terminal_rows: u16,
+        cell: CellSize,
+        max_colors: u16,
+        palette: Option<Palette>,
+    ) -> Self {
+        let max_colors = max_colors.clamp(2, 256);
+        let palette = palette.filter(|p| p.len() <= usize::from(max_colors));
         let last_usable = terminal_rows.saturating_sub(1);
         let height = area.height.min(last_usable.saturating_sub(area.y));
         let area = CellRect::new(area.x, area.y, area.width, height);
         Self {
             area,
             cell,
-            max_colors: max_colors.clamp(2, 256),
+            max_colors,
             scaled: Framebuffer::new(
                 u32::from(area.width) * u32::from(cell.width),
                 u32::from(area.height) * u32::from(cell.height),
             ),
-            palette: None,
+            palette,
             scratch: Scratch::default(),
             tmux: false,
             image: Vec::new(),
@@ -548,10 +564,23 @@ impl SixelView {
         self.palette = None;
     }
 
+    /// The kept palette, to start the next view with (see [`with_palette`](Self::with_palette)).
+    pub fn take_palette(&mut self) -> Option<Palette> {
+        self.palette.take()
+    }
+
     /// Scale all of `src` and append the whole picture to `out`. Keeps the palette unless the
     /// picture no longer fits it (below [`PALETTE_REFRESH_DB`] on a sample).
     pub fn render(&mut self, src: &Framebuffer, out: &mut Vec<u8>) {
         scale_into(src, &mut self.scaled);
+        self.refresh_palette();
+        let all = self.scaled.bounds();
+        self.emit(all, out);
+    }
+
+    /// Make a new palette when there is none or the scaled picture no longer fits the kept
+    /// one (below [`PALETTE_REFRESH_DB`] on a sample).
+    fn refresh_palette(&mut self) {
         let keep = match self.palette.as_mut() {
             Some(p) => p.sample_psnr(&self.scaled, 17) >= PALETTE_REFRESH_DB,
             None => false,
@@ -559,8 +588,6 @@ impl SixelView {
         if !keep {
             self.palette = Some(Palette::from_image(&self.scaled, self.max_colors));
         }
-        let all = self.scaled.bounds();
-        self.emit(all, out);
     }
 
     /// Re-scale what source `damage` touches and append only the cell-aligned tiles over it.
@@ -585,7 +612,9 @@ impl SixelView {
             .sum();
         let whole = u64::from(self.scaled.width()) * u64::from(self.scaled.height());
         if area * 10 > whole * 6 {
-            // Most of the picture changed: one image costs fewer headers than many.
+            // Most of the picture changed: one image costs fewer headers than many, and the
+            // new picture may no longer fit the palette (a new wallpaper, a video).
+            self.refresh_palette();
             let all = self.scaled.bounds();
             self.emit(all, out);
             return;
@@ -801,6 +830,79 @@ mod tests {
             { String::from_utf8_lossy(&out[..30.min(out.len())]) }
         );
         assert!(out.len() * 20 < full, "{} of {full}", out.len());
+    }
+
+    /// A picture in other colours than the test desktop: a green-blue gradient.
+    fn gradient(w: u32, h: u32) -> Framebuffer {
+        let mut img = Framebuffer::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let g = (x * 255 / w.max(1)) as u8;
+                let b = (y * 255 / h.max(1)) as u8;
+                img.set_pixel(x, y, [20, g, b, 255]);
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn a_large_change_through_damage_makes_a_new_palette() {
+        let cell = CellSize::new(10, 20);
+        let mut view = SixelView::new(CellRect::new(0, 0, 32, 9), 24, cell, 256);
+        let mut out = Vec::new();
+        view.render(&testimage::desktop(320, 180), &mut out);
+        let mut old = view.palette().cloned().expect("a palette");
+        // The new picture: what the encoder reaches on it with a palette of its own...
+        let next = gradient(320, 180);
+        let mut own = Palette::from_image(&next, 256);
+        let mut fresh = Vec::new();
+        encode(&next, &mut own, &mut Scratch::default(), &mut fresh);
+        let normal = crate::render::psnr(&next, &decode(&fresh)).unwrap_or(0.0);
+        // ...and how badly the desktop's palette would draw it.
+        let stale = old.sample_psnr(&next, 1);
+        assert!(
+            stale < PALETTE_REFRESH_DB,
+            "{stale} dB with the old palette"
+        );
+        out.clear();
+        view.render_damage(&next, &[next.bounds()], &mut out);
+        let db = crate::render::psnr(&next, &decode(&out)).unwrap_or(0.0);
+        assert!(
+            db >= normal - 0.5 && db > stale + 3.0,
+            "{db:.2} dB, {normal:.2} normally, {stale:.2} with the old palette"
+        );
+        assert_ne!(
+            view.palette().map(|p| p.colors().to_vec()),
+            Some(old.colors().to_vec())
+        );
+    }
+
+    #[test]
+    fn a_new_view_keeps_the_palette_it_is_given() {
+        let cell = CellSize::new(10, 20);
+        let img = testimage::desktop(320, 180);
+        let mut first = SixelView::new(CellRect::new(0, 0, 32, 9), 24, cell, 256);
+        let mut out = Vec::new();
+        first.render(&img, &mut out);
+        let colors = first.palette().map(|p| p.colors().to_vec());
+        // A whole repaint elsewhere (a pan, a resize): same colours, no new palette.
+        let kept = first.take_palette();
+        let mut second = SixelView::with_palette(CellRect::new(2, 1, 32, 9), 24, cell, 256, kept);
+        let mut marked = img.clone();
+        marked.fill(Rect::new(50, 50, 20, 20), [255, 0, 0, 255]);
+        out.clear();
+        second.render(&marked, &mut out);
+        assert_eq!(second.palette().map(|p| p.colors().to_vec()), colors);
+        assert!(out.starts_with(b"\x1b[2;3H"), "placed on its own area");
+        let db = crate::render::psnr(&marked, &decode(&out)).unwrap_or(0.0);
+        assert!(db >= 30.0, "{db:.2} dB");
+        // A palette larger than the registers is not used.
+        let big = second.take_palette();
+        let mut small = SixelView::with_palette(CellRect::new(0, 0, 32, 9), 24, cell, 16, big);
+        assert!(small.palette().is_none());
+        out.clear();
+        small.render(&img, &mut out);
+        assert!(small.palette().is_some_and(|p| p.len() <= 16));
     }
 
     #[test]

@@ -2256,15 +2256,14 @@ mod live_desktop {
         state
     }
 
-    /// A frame of `width` x `height` with one rectangle filled with `rgb`.
-    fn pixels(
-        state: &mut State,
+    /// A frame of `width` x `height` with one rectangle filled with `rgb`, as sent.
+    fn pixel_frame(
         stream: u64,
         seq: u64,
         (width, height): (u32, u32),
         rect: Rect,
         rgb: [u8; 3],
-    ) -> Vec<Effect> {
+    ) -> Vec<u8> {
         let count = (rect.width * rect.height) as usize;
         let frame = StreamFrame::Pixels {
             stream,
@@ -2277,10 +2276,22 @@ mod live_desktop {
                 rgb: rgb.repeat(count),
             }],
         };
+        stream::encode(&frame).expect("encode")
+    }
+
+    /// A frame of `width` x `height` with one rectangle filled with `rgb`.
+    fn pixels(
+        state: &mut State,
+        stream: u64,
+        seq: u64,
+        size: (u32, u32),
+        rect: Rect,
+        rgb: [u8; 3],
+    ) -> Vec<Effect> {
         net(
             state,
             NetEvent::Frame {
-                bytes: stream::encode(&frame).expect("encode"),
+                bytes: pixel_frame(stream, seq, size, rect, rgb),
                 received_at: 0,
             },
         )
@@ -2416,11 +2427,19 @@ mod live_desktop {
         assert!(acks(&effects).is_empty());
         assert_eq!(desktop(&state).framebuffer.pixel(1, 1), [0, 0, 0, 255]);
 
-        // The tick turns the second's frames into fps and bytes/s.
+        // The tick turns the second's frames into fps and bytes/s: the bytes that came over
+        // the link (compressed), not the pixels they unpacked to.
         update(&mut state, Msg::Tick(t0() + Duration::seconds(1)));
         let viewer = state.viewer.as_ref().expect("viewer");
         assert_eq!(desktop(&state).frames_per_second, 3);
-        assert_eq!(viewer.bytes_per_second, (80 * 45 + 3 * 2 + 1) * 3);
+        let wire = [
+            pixel_frame(STREAM, 1, (80, 45), Rect::new(0, 0, 80, 45), red),
+            pixel_frame(STREAM, 2, (80, 45), Rect::new(2, 4, 3, 2), blue),
+            pixel_frame(STREAM, 3, (40, 20), Rect::new(0, 0, 1, 1), blue),
+        ];
+        let wire: u64 = wire.iter().map(|f| f.len() as u64).sum();
+        assert_eq!(viewer.bytes_per_second, wire);
+        assert!(wire < (80 * 45 + 3 * 2 + 1) * 3 / 4, "{wire} bytes");
     }
 
     #[test]
@@ -3080,5 +3099,149 @@ mod live_desktop {
         );
         assert_eq!(sizes, [(80, 46), (160, 69), (800, 460)]);
         assert!(desktop(&state).mode_label().contains("sixel"));
+    }
+
+    /// A terminal of `size` cells with `cell`-pixel cells drawing in `mode`, viewing a remote
+    /// of `screen` pixels: the state after `Watching`, and the size first asked.
+    fn viewing_at(
+        screen: ScreenSize,
+        mode: RenderMode,
+        cell: CellSize,
+        (width, height): (u16, u16),
+    ) -> (State, (u32, u32)) {
+        let mut state = logged_in();
+        state.render_modes = vec![mode, RenderMode::HalfBlock];
+        state.cell = cell;
+        state.workstations[0].screen = Some(screen);
+        update(&mut state, Msg::Resize { width, height });
+        let effects = key(&mut state, KeyCode::Enter);
+        let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+            panic!("expected a Connect, got {effects:?}");
+        };
+        let opened = session("s1", ("w1", "reception"), "ann", 0);
+        let effects = net(
+            &mut state,
+            NetEvent::Reply {
+                id: *id,
+                result: Ok(ConsoleReply::Session { session: opened }),
+            },
+        );
+        let [(id, _, w, h)] = &watches(&effects)[..] else {
+            panic!("expected one Watch, got {effects:?}");
+        };
+        let asked = (*w, *h);
+        watching(&mut state, *id);
+        (state, asked)
+    }
+
+    /// The menu (it stays open between zoom steps), then a zoom key: the pixel sizes asked
+    /// (none when the zoom did not change).
+    fn zoom_in(state: &mut State) -> Vec<(u32, u32)> {
+        if state
+            .viewer
+            .as_ref()
+            .is_some_and(|v| v.mode != crate::console::state::ViewerMode::Menu)
+        {
+            ctrl(state, ']');
+        }
+        let effects = key(state, KeyCode::Char('+'));
+        watches(&effects)
+            .into_iter()
+            .map(|(_, _, w, h)| (w, h))
+            .collect()
+    }
+
+    #[test]
+    fn zooming_sixel_on_a_wide_terminal_stays_within_the_hub_and_the_remote() {
+        // 192+ columns of 10x20 pixels: zoom 3 once asked for 6000x3540, which the hub
+        // refuses, closing the viewer.
+        let big = ScreenSize {
+            width: 5120,
+            height: 2880,
+        };
+        let sixel = RenderMode::Sixel { tmux: false };
+        let (mut state, first) = viewing_at(big, sixel, CellSize::new(10, 20), (200, 60));
+        assert_eq!(first, (2000, 1180));
+        assert_eq!(zoom_in(&mut state), [(4000, 2360)]);
+        // 6000x3540 is more than the remote has (5120 wide), and more than the hub sends.
+        assert_eq!(zoom_in(&mut state), [(4096, 2416)]);
+        assert_eq!(desktop(&state).zoom, 3);
+        // Zoom 4 would get no more pixels: it stays at 3 and says why.
+        assert!(zoom_in(&mut state).is_empty());
+        assert_eq!(desktop(&state).zoom, 3);
+        let (_, text) = notice(&state);
+        assert!(
+            text.contains("Zoom stays at 3x") && text.contains("4096"),
+            "{text}"
+        );
+        assert!(state.viewer.is_some(), "the viewer stays open");
+
+        // A 1920x1080 remote already fills 200x59 cells of 10x20 at its own size: the
+        // viewer does not ask the agent to upscale it, and zooming gets nothing more.
+        let (mut state, first) = viewing_at(SCREEN, sixel, CellSize::new(10, 20), (200, 60));
+        assert_eq!(first, (1920, 1132));
+        assert!(zoom_in(&mut state).is_empty());
+        assert_eq!(desktop(&state).zoom, 1);
+        let (_, text) = notice(&state);
+        assert!(text.contains("every pixel of the remote screen"), "{text}");
+        // Half blocks draw far fewer pixels than the remote has: zooming works as before.
+        let (mut state, first) = viewing_at(
+            SCREEN,
+            RenderMode::HalfBlock,
+            CellSize::new(10, 20),
+            (200, 60),
+        );
+        assert_eq!(first, (200, 118));
+        assert_eq!(zoom_in(&mut state), [(400, 236)]);
+    }
+
+    #[test]
+    fn a_screenshot_of_a_remote_larger_than_the_hub_sends_is_scaled_and_says_so() {
+        let huge = ScreenSize {
+            width: 6000,
+            height: 3000,
+        };
+        let (mut state, _) =
+            viewing_at(huge, RenderMode::HalfBlock, CellSize::new(10, 20), (80, 24));
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('s'));
+        let [(_, _, 4096, 2048)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 4096x2048, got {effects:?}");
+        };
+        let (_, text) = notice(&state);
+        assert!(
+            text.contains("scaled from 6000x3000 to 4096x2048"),
+            "{text}"
+        );
+        let effects = pixels(
+            &mut state,
+            STREAM,
+            1,
+            (4096, 2048),
+            Rect::new(0, 0, 4096, 2048),
+            [7, 8, 9],
+        );
+        let [picture] = &effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::SaveScreenshot { picture, .. } => Some(picture),
+                _ => None,
+            })
+            .collect::<Vec<_>>()[..]
+        else {
+            panic!("expected a SaveScreenshot, got {effects:?}");
+        };
+        assert_eq!((picture.width(), picture.height()), (4096, 2048));
+        let path = std::path::PathBuf::from("/tmp/tether-reception-1.png");
+        update(&mut state, Msg::ScreenshotSaved(Ok(path)));
+        let (kind, text) = notice(&state);
+        assert_eq!(kind, StatusKind::Success);
+        assert!(text.contains("scaled to 4096x2048"), "{text}");
+        // The next one of a screen the hub sends whole says nothing of scaling.
+        update(
+            &mut state,
+            Msg::ScreenshotSaved(Ok(std::path::PathBuf::from("/tmp/x.png"))),
+        );
+        assert!(!notice(&state).1.contains("scaled"));
     }
 }

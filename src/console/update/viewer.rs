@@ -8,7 +8,7 @@ use ratatui::layout::Rect as CellRect;
 
 use super::{Effect, key_hint, request, set_status};
 use crate::console::action::Action;
-use crate::console::desktop::{self, DesktopView};
+use crate::console::desktop::{self, DesktopView, ViewLimit, ZoomChange};
 use crate::console::net::NetCommand;
 use crate::console::state::{
     Connection, Pending, State, StatusKind, Viewer, ViewerMode, terminal_size,
@@ -139,7 +139,7 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
     let mut effects = Vec::new();
     let mut grabbed = Vec::new();
     if let Some(desktop) = &mut viewer.desktop {
-        for frame in std::mem::take(&mut desktop.early) {
+        for (frame, wire_bytes) in std::mem::take(&mut desktop.early) {
             if let StreamFrame::Pixels {
                 stream: early_stream,
                 seq,
@@ -153,9 +153,8 @@ pub(super) fn on_watching(state: &mut State, session: &SessionId, stream: Stream
                 if let Some(shot) = apply_pixels(
                     &mut viewer.bytes_this_second,
                     desktop,
-                    width,
-                    height,
-                    &rects,
+                    (width, height, &rects),
+                    wire_bytes,
                 ) {
                     grabbed.push(shot);
                 }
@@ -231,7 +230,8 @@ pub(super) fn on_frame(state: &mut State, bytes: &[u8], received_at: u64) -> Vec
         }
     };
     if matches!(frame, StreamFrame::Pixels { .. }) {
-        return on_pixels(state, frame, received_at);
+        let wire_bytes = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        return on_pixels(state, frame, wire_bytes, received_at);
     }
     let StreamFrame::TerminalOutput { stream, seq, bytes } = frame else {
         return Vec::new();
@@ -255,8 +255,14 @@ pub(super) fn on_frame(state: &mut State, bytes: &[u8], received_at: u64) -> Vec
 }
 
 /// A picture update for the open desktop: applied and acknowledged (the agent sends the next
-/// one only after the ack).
-fn on_pixels(state: &mut State, frame: StreamFrame, received_at: u64) -> Vec<Effect> {
+/// one only after the ack). `wire_bytes`: the message's size as received (compressed), for
+/// the status line's rate.
+fn on_pixels(
+    state: &mut State,
+    frame: StreamFrame,
+    wire_bytes: u64,
+    received_at: u64,
+) -> Vec<Effect> {
     // Capture to arrival, by the two machines' wall clocks; none when they disagree.
     let latency = frame.capture_age(received_at);
     let Some(viewer) = &mut state.viewer else {
@@ -283,9 +289,8 @@ fn on_pixels(state: &mut State, frame: StreamFrame, received_at: u64) -> Vec<Eff
             let shot = apply_pixels(
                 &mut viewer.bytes_this_second,
                 desktop,
-                width,
-                height,
-                &rects,
+                (width, height, &rects),
+                wire_bytes,
             );
             if latency.is_some() {
                 desktop.latency = latency;
@@ -299,28 +304,31 @@ fn on_pixels(state: &mut State, frame: StreamFrame, received_at: u64) -> Vec<Eff
         }
         // A frame can overtake the `Watching` reply: keep it until the reply names the stream.
         None if watched && desktop.early.len() < EARLY_FRAMES => {
-            desktop.early.push(StreamFrame::Pixels {
-                stream,
-                seq,
-                captured_at,
-                width,
-                height,
-                rects,
-            });
+            desktop.early.push((
+                StreamFrame::Pixels {
+                    stream,
+                    seq,
+                    captured_at,
+                    width,
+                    height,
+                    rects,
+                },
+                wire_bytes,
+            ));
             Vec::new()
         }
         _ => Vec::new(),
     }
 }
 
+/// A picture update into the desktop; the rate counts the bytes that came over the link.
 fn apply_pixels(
     bytes_this_second: &mut u64,
     desktop: &mut DesktopView,
-    width: u32,
-    height: u32,
-    rects: &[crate::protocol::stream::RectUpdate],
+    (width, height, rects): (u32, u32, &[crate::protocol::stream::RectUpdate]),
+    wire_bytes: u64,
 ) -> Option<crate::frame::Framebuffer> {
-    *bytes_this_second = bytes_this_second.saturating_add(desktop::frame_bytes(rects));
+    *bytes_this_second = bytes_this_second.saturating_add(wire_bytes);
     desktop.receive(width, height, rects)
 }
 
@@ -471,11 +479,32 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Cancel | Action::TerminalMenu => viewer.mode = ViewerMode::Live,
         Action::ZoomIn | Action::ZoomOut => {
             let step = if action == Action::ZoomIn { 1 } else { -1 };
-            if let Some(desktop) = &mut viewer.desktop
-                && desktop.zoom_by(step)
-            {
-                viewer.watched = None;
-                return watch(state);
+            let (cols, rows) = terminal_size(state.size);
+            let Some(desktop) = &mut viewer.desktop else {
+                return Vec::new();
+            };
+            let zoom = desktop.zoom;
+            match desktop.zoom_by(step, cols, rows) {
+                ZoomChange::Changed => {
+                    viewer.watched = None;
+                    return watch(state);
+                }
+                ZoomChange::AtEnd => {}
+                // No more pixels to get: the zoom stays, and the status line says why.
+                ZoomChange::Limited(limit) => {
+                    let why = match limit {
+                        ViewLimit::Hub => format!(
+                            "the hub streams at most {} pixels a side",
+                            desktop::MAX_VIEW_PIXELS
+                        ),
+                        _ => "it already shows every pixel of the remote screen".to_owned(),
+                    };
+                    notify(
+                        state,
+                        StatusKind::Info,
+                        format!("Zoom stays at {zoom}x: {why}."),
+                    );
+                }
             }
         }
         Action::PanLeft | Action::PanRight | Action::Up | Action::Down => {
@@ -573,12 +602,27 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
                 if desktop.grab.is_some() {
                     return Vec::new(); // one at a time
                 }
-                // The stream at the remote's own size until one whole picture has come.
-                let ScreenSize { width, height } = desktop.screen;
-                desktop.grab = Some(desktop::Grab::new(state.now));
+                // The stream at the remote's own size (or the hub's largest) until one whole
+                // picture has come.
+                let ((width, height), scaled) = desktop.screenshot_size();
+                desktop.grab = Some(desktop::Grab::new(state.now, (width, height)));
                 desktop.asked = Some((width, height));
+                desktop.shot_scaled = scaled.then_some((width, height));
                 viewer.watched = None;
-                notify(state, StatusKind::Info, "Taking a screenshot…");
+                let text = if scaled {
+                    let ScreenSize {
+                        width: sw,
+                        height: sh,
+                    } = desktop.screen;
+                    format!(
+                        "Taking a screenshot, scaled from {sw}x{sh} to {width}x{height} \
+                         (the hub streams at most {} pixels a side)…",
+                        desktop::MAX_VIEW_PIXELS
+                    )
+                } else {
+                    "Taking a screenshot…".to_owned()
+                };
+                notify(state, StatusKind::Info, text);
                 return vec![request(
                     state,
                     ConsoleRequest::Watch {
@@ -721,12 +765,27 @@ pub(super) fn on_screenshot_saved(
     state: &mut State,
     result: Result<std::path::PathBuf, String>,
 ) -> Vec<Effect> {
+    let scaled = state
+        .viewer
+        .as_mut()
+        .and_then(|v| v.desktop.as_mut())
+        .and_then(|d| d.shot_scaled.take());
     match result {
-        Ok(path) => notify(
-            state,
-            StatusKind::Success,
-            format!("Saved {}", path.display()),
-        ),
+        Ok(path) => {
+            let note = scaled
+                .map(|(w, h)| {
+                    format!(
+                        " (scaled to {w}x{h}: the hub streams at most {} pixels a side)",
+                        desktop::MAX_VIEW_PIXELS
+                    )
+                })
+                .unwrap_or_default();
+            notify(
+                state,
+                StatusKind::Success,
+                format!("Saved {}{note}", path.display()),
+            );
+        }
         Err(e) => notify(
             state,
             StatusKind::Error,
@@ -765,6 +824,7 @@ pub(super) fn on_tick(state: &mut State) -> Vec<Effect> {
         if let Some(viewer) = &mut state.viewer {
             if let Some(desktop) = &mut viewer.desktop {
                 desktop.grab = None;
+                desktop.shot_scaled = None;
             }
             viewer.watched = None;
         }
