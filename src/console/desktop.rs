@@ -17,9 +17,9 @@ use crate::render::{CellSize, ColorDepth, Glyphs, KittyView, RenderMode, SixelVi
 /// The largest zoom: the picture asked for at this many times the console's size.
 pub const MAX_ZOOM: u8 = 4;
 
-/// The largest picture side the hub streams (its `relay::MAX_VIEW_PIXELS`): a larger `Watch`
-/// is refused, and a refused `Watch` closes the viewer.
-pub const MAX_VIEW_PIXELS: u32 = 4096;
+/// The largest picture side the hub streams: a larger `Watch` is refused, and a refused `Watch`
+/// closes the viewer.
+pub use crate::protocol::MAX_VIEW_PIXELS;
 
 /// What kept the picture asked for smaller than the console's area times the zoom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

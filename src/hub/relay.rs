@@ -22,10 +22,7 @@ use crate::protocol::{
     UserInfo, ViewSpec, WorkstationId,
 };
 
-/// Largest pixel view a viewer may ask for.
-pub const MAX_VIEW_PIXELS: u32 = 4096;
-/// Largest terminal a viewer may ask for.
-pub const MAX_VIEW_CELLS: u16 = 1000;
+pub use crate::protocol::{MAX_VIEW_CELLS, MAX_VIEW_PIXELS};
 
 /// One viewer's stream.
 pub(super) struct Route {

@@ -34,6 +34,12 @@ pub const MAX_WS_MESSAGE: usize = 4 * 1024 * 1024;
 /// Largest single WebSocket frame.
 pub const MAX_WS_FRAME: usize = 1024 * 1024;
 
+/// Largest pixel view (a side) a viewer may ask for; the hub refuses a larger `Watch`.
+pub const MAX_VIEW_PIXELS: u32 = 4096;
+
+/// Largest terminal view (a side, in cells) a viewer may ask for.
+pub const MAX_VIEW_CELLS: u16 = 1000;
+
 /// Matches a reply to its request. Chosen by the requester, echoed by the responder.
 pub type RequestId = u64;
 
