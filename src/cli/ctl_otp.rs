@@ -85,19 +85,24 @@ pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit())
         .map_or((s, "m"), |i| s.split_at(i));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: give a number and a unit, e.g. 30m"))?;
+    let range = || format!("{s:?}: give a duration between 1 s and 24 h, e.g. 30m");
+    // Digits only, so a parse failure is a number too large for i64: out of range, not garbage.
+    let n: i64 = match num.parse() {
+        Ok(n) => n,
+        Err(_) if !num.is_empty() => return Err(range()),
+        Err(_) => return Err(format!("{s:?}: give a number and a unit, e.g. 30m")),
+    };
+    // Checked constructors: chrono's `seconds`/`minutes`/`hours` panic on huge values.
     let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
+        "s" => chrono::TimeDelta::try_seconds(n),
+        "m" => chrono::TimeDelta::try_minutes(n),
+        "h" => chrono::TimeDelta::try_hours(n),
         _ => return Err(format!("{s:?}: the unit is s, m or h")),
     };
-    if n <= 0 || d > chrono::Duration::days(1) {
-        return Err(format!("{s:?}: between 1 s and 24 h"));
+    match d {
+        Some(d) if n > 0 && d <= chrono::TimeDelta::days(1) => Ok(d),
+        _ => Err(range()),
     }
-    Ok(d)
 }
 
 async fn ask(client: &HubClient, body: ConsoleRequest) -> Result<ConsoleReply, Failure> {
@@ -260,5 +265,23 @@ mod tests {
         assert!(parse_duration("3d").is_err());
         assert!(parse_duration("25h").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_refused_not_a_panic() {
+        for huge in [
+            "9223372036854775807s",
+            "9223372036854775807m",
+            "9223372036854775807h",
+            "153722867280912931m",
+            "2562047788015216h",
+            "99999999999999999999999h",
+        ] {
+            let e = parse_duration(huge).expect_err(huge);
+            assert!(e.contains("between 1 s and 24 h"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("24h"), Ok(chrono::TimeDelta::days(1)));
+        assert_eq!(parse_duration("86400s"), Ok(chrono::TimeDelta::days(1)));
+        assert!(parse_duration("86401s").is_err());
     }
 }
