@@ -1176,7 +1176,7 @@ impl Default for Keymap {
                 L::Main,
                 A::RequireOtp,
                 &[c('P')],
-                "Require a one-time password for every connection to the selected workstation, or stop (admins)",
+                "Require a one-time password for every connection to the selected workstation (in the clients pane: to every workstation of the selected client's group), or stop (admins)",
                 None,
             ),
             b(
