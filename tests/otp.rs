@@ -10,7 +10,7 @@ use common::{ManualClock, TestAgent, TestHub, enrolment_link, wait_event};
 use tether::agent::consent::ConsentPolicy;
 use tether::client::{ClientError, HubClient};
 use tether::hub::Limits;
-use tether::hub::otp::SmtpConfig;
+use tether::hub::otp::{SmtpConfig, SmtpSecurity};
 use tether::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, OtpChannel, OtpIssued, OutboxMessage,
     Presence, ProtocolError, Refusal, Role, SessionInfo, WorkstationInfo, normalize_otp,
@@ -522,7 +522,8 @@ async fn otps_are_delivered_through_a_real_smtp_server() {
         host: "127.0.0.1".into(),
         port: sink.port,
         from: "hub@example.com".into(),
-        starttls: false,
+        security: SmtpSecurity::Plain,
+        login: None,
     };
     let hub = TestHub::start_smtp(
         tempfile::tempdir().expect("tempdir"),
@@ -572,7 +573,8 @@ async fn a_failed_email_goes_to_the_outbox_and_the_requester_is_told() {
         host: "127.0.0.1".into(),
         port,
         from: "hub@example.com".into(),
-        starttls: false,
+        security: SmtpSecurity::Plain,
+        login: None,
     };
     let hub = TestHub::start_smtp(
         tempfile::tempdir().expect("tempdir"),
@@ -878,7 +880,8 @@ async fn starttls_when_asked_is_required_and_a_server_without_it_is_not_trusted_
         host: "127.0.0.1".into(),
         port: sink.port,
         from: "hub@example.com".into(),
-        starttls: true,
+        security: SmtpSecurity::StartTls,
+        login: None,
     };
     let hub = TestHub::start_smtp(
         tempfile::tempdir().expect("tempdir"),
@@ -1068,7 +1071,8 @@ async fn a_slow_mail_server_does_not_hold_up_the_technicians_connection() {
         host: "127.0.0.1".into(),
         port: listener.local_addr().expect("addr").port(),
         from: "hub@example.com".into(),
-        starttls: false,
+        security: SmtpSecurity::Plain,
+        login: None,
     };
     let hub = TestHub::start_smtp(
         tempfile::tempdir().expect("tempdir"),
