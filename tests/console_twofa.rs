@@ -32,7 +32,11 @@ fn now() -> DateTime<Utc> {
 }
 
 fn buffer(state: &State) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
+    buffer_sized(state, 80, 24)
+}
+
+fn buffer_sized(state: &State, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     let theme = Theme::builtin("dark").expect("theme");
     terminal
         .draw(|frame| ui::draw(state, &theme, frame))
@@ -41,7 +45,10 @@ fn buffer(state: &State) -> Buffer {
 }
 
 fn render(state: &State) -> String {
-    let buffer = buffer(state);
+    text_of(&buffer(state))
+}
+
+fn text_of(buffer: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..buffer.area.height {
         for x in 0..buffer.area.width {
@@ -242,6 +249,38 @@ fn enrolment_draws_a_scannable_qr_code_with_the_uri() {
             assert_eq!(cell.bg, Color::Rgb(255, 255, 255));
         }
     }
+}
+
+#[test]
+fn an_enrolment_qr_code_that_does_not_fit_is_not_cropped_but_explained() {
+    for (width, height) in [(80, 18), (60, 24)] {
+        let mut state = enrolling();
+        update::update(&mut state, Msg::Resize { width, height });
+        let buffer = buffer_sized(&state, width, height);
+        let screen = text_of(&buffer);
+        // No part of a QR code: a cropped one cannot be scanned.
+        assert!(
+            !buffer
+                .content
+                .iter()
+                .any(|c| c.bg == Color::Rgb(255, 255, 255)),
+            "{width}x{height}:\n{screen}"
+        );
+        let flat: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat = flat.replace(" │ │ ", " ");
+        assert!(
+            flat.contains("enlarge the terminal to scan it"),
+            "{width}x{height}:\n{screen}"
+        );
+        // The key is still there to type.
+        assert!(screen.contains("GEZD GNBV"), "{width}x{height}:\n{screen}");
+        if (width, height) == (80, 18) {
+            insta::assert_snapshot!("twofa_enrol_qr_does_not_fit_80x18", screen);
+        }
+    }
+    // At 80x24 it fits, whole, and nothing is said about it.
+    let state = enrolling();
+    assert!(!render(&state).contains("does not fit"));
 }
 
 #[test]
