@@ -331,6 +331,81 @@ fn users_view() {
     insta::assert_snapshot!("twofa_admin_password_80x24", render(&state));
 }
 
+#[test]
+fn an_admin_resets_a_users_2fa_from_the_users_view() {
+    // Not one's own: said, nothing asked.
+    let mut state = users_listed();
+    press(&mut state, KeyCode::Char('k'));
+    assert!(requests(&press(&mut state, KeyCode::Char('R'))).is_empty());
+    assert!(state.dialog.is_none());
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("ask another admin"), "{status}");
+
+    // bob: the admin's password first, then the request; done, the list reloads.
+    let mut state = users_listed();
+    assert!(
+        requests(&press(&mut state, KeyCode::Char('R'))).is_empty(),
+        "asks first"
+    );
+    type_text(&mut state, "secret");
+    insta::assert_snapshot!("twofa_reset_password_80x24", render(&state));
+    let effects = press(&mut state, KeyCode::Enter);
+    let [(id, ConsoleRequest::ResetUserTwoFactor { user, password })] = &requests(&effects)[..]
+    else {
+        panic!("expected ResetUserTwoFactor, got {effects:?}");
+    };
+    assert_eq!((user.as_str(), password.expose()), ("bob", "secret"));
+    let effects = reply(&mut state, *id, Ok(ConsoleReply::Done));
+    assert!(
+        requests(&effects)
+            .iter()
+            .any(|(_, r)| matches!(r, ConsoleRequest::ListUsers)),
+        "reloads the users"
+    );
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("2FA reset for bob"), "{status}");
+
+    // A wrong password is said, and nothing changed.
+    let mut state = users_listed();
+    press(&mut state, KeyCode::Char('R'));
+    type_text(&mut state, "wrong");
+    let (id, _) = requests(&press(&mut state, KeyCode::Enter))
+        .pop()
+        .expect("reset request");
+    reply(
+        &mut state,
+        id,
+        Err(ProtocolError::new(
+            ErrorCode::InvalidCredentials,
+            "wrong password",
+        )),
+    );
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        status.contains("refused") && status.contains("Nothing changed"),
+        "{status}"
+    );
+    // The key is in the help, from the keymap.
+    let help = Keymap::default().help();
+    assert!(
+        help.iter()
+            .flat_map(|(_, rows)| rows)
+            .any(|(keys, d)| keys == "R" && d.starts_with("Reset the selected user's 2FA"))
+    );
+}
+
 /// The audit log view (`L`) with five records, then `filter` typed after `/` (if any).
 fn audit_listed(filter: &str) -> State {
     let mut state = logged_in(Role::Technician, TwoFactorState::Off);

@@ -1493,6 +1493,13 @@ fn twofa_bindings() -> Vec<Binding> {
         ),
         b(
             L::Users,
+            A::ResetTwoFa,
+            &[c('R')],
+            "Reset the selected user's 2FA (a lost phone): off, or pending where required; their logins end",
+            Some("reset"),
+        ),
+        b(
+            L::Users,
             A::Refresh,
             &[c('r')],
             "Reload the users",

@@ -137,11 +137,14 @@ pub(super) fn draw_dialog(
         Dialog::AdminPassword(prompt) => {
             let width = 60u16.min(area.width.saturating_sub(2));
             let text_width = usize::from(width.saturating_sub(4));
-            let mut lines = vec![
-                Line::styled(prompt.change.describe(), theme.style(Role::Accent)),
-                Line::default(),
-                Line::from("Admin changes to 2FA need your own password again:"),
-            ];
+            let mut lines: Vec<Line> = word_wrap(&prompt.change.describe(), text_width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style(Role::Accent)))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::from(
+                "Admin changes to 2FA need your own password again:",
+            ));
             let row = lines.len();
             lines.push(field(
                 theme,
