@@ -56,7 +56,7 @@ const CODE_TAG_LABEL: &str = "guest-security-code";
 const CODE_TAG_PREFIX: &str = "hmac-sha256:";
 /// What the schema migration left in place of security codes stored as plain SHA-256 by older
 /// hubs; such credentials are revoked at start ([`retire_unkeyed`]).
-pub(crate) const UNKEYED_CODE_REMOVED: &str = "unkeyed-code-removed";
+const UNKEYED_CODE_REMOVED: &str = "unkeyed-code-removed";
 
 /// Why a guest's connection closes.
 const EXPIRED: &str = "the support credentials expired";

@@ -52,10 +52,7 @@ fn lines(state: &State, theme: Option<&Theme>, width: usize) -> Vec<Line<'static
                 Span::raw(wrapped.next().unwrap_or_default()),
             ]));
             for more in wrapped {
-                lines.push(Line::from(vec![
-                    Span::raw(" ".repeat(indent)),
-                    Span::raw(more),
-                ]));
+                lines.push(Line::from(vec![Span::raw(" ".repeat(indent)), Span::raw(more)]));
             }
         }
     }
