@@ -556,6 +556,127 @@ fn admins_require_an_otp_from_the_table_and_technicians_cannot() {
     );
 }
 
+#[test]
+fn admins_require_an_otp_for_a_clients_group_from_the_clients_pane() {
+    use tether::console::state::Pane;
+    use tether::protocol::GroupDefaults;
+    // A technician: told, nothing sent.
+    let mut state = logged_in(Role::Technician);
+    state.focus = Pane::Clients;
+    assert!(requests(&press(&mut state, KeyCode::Char('P'))).is_empty());
+    assert!(
+        state
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("Only admins")),
+        "{:?}",
+        state.status
+    );
+
+    // An admin on Acme Dental in the clients pane: P reads the groups, then sets the opposite.
+    let mut state = logged_in(Role::Admin);
+    press(&mut state, KeyCode::Tab);
+    assert_eq!(state.focus, Pane::Clients);
+    press(&mut state, KeyCode::Char('j'));
+    assert_eq!(state.selected_client.as_deref(), Some("c-acme"));
+    let group = |otp: bool| GroupDefaults {
+        client_id: Some("c-acme".into()),
+        client_name: Some("Acme Dental".into()),
+        requires: SecretRequirements::default(),
+        otp,
+    };
+    for (now, then) in [(false, true), (true, false)] {
+        let effects = press(&mut state, KeyCode::Char('P'));
+        let [(id, ConsoleRequest::ListGroups)] = &requests(&effects)[..] else {
+            panic!("expected ListGroups, got {effects:?}");
+        };
+        // The team's own group says nothing about Acme's.
+        let team = GroupDefaults {
+            client_id: None,
+            client_name: None,
+            requires: SecretRequirements::default(),
+            otp: !now,
+        };
+        let effects = reply(
+            &mut state,
+            *id,
+            Ok(ConsoleReply::Groups {
+                groups: vec![team, group(now)],
+            }),
+        );
+        let [(id, ConsoleRequest::SetGroupOtp { client, required })] = &requests(&effects)[..]
+        else {
+            panic!("expected SetGroupOtp, got {effects:?}");
+        };
+        assert_eq!(client.as_deref(), Some("c-acme"));
+        assert_eq!(*required, then);
+        reply(&mut state, *id, Ok(ConsoleReply::Done));
+        let status = state
+            .status
+            .as_ref()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        let expected = if then {
+            "Every workstation of Acme Dental's group now requires a one-time password"
+        } else {
+            "Acme Dental's group no longer requires a one-time password"
+        };
+        assert!(status.contains(expected), "{status}");
+    }
+
+    // "All clients" is the team's own group; a refusal is said, not swallowed.
+    press(&mut state, KeyCode::Char('k'));
+    assert_eq!(state.selected_client, None);
+    let effects = press(&mut state, KeyCode::Char('P'));
+    let [(id, ConsoleRequest::ListGroups)] = &requests(&effects)[..] else {
+        panic!("expected ListGroups, got {effects:?}");
+    };
+    let effects = reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Groups { groups: Vec::new() }),
+    );
+    let [
+        (
+            id,
+            ConsoleRequest::SetGroupOtp {
+                client: None,
+                required: true,
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("expected SetGroupOtp for the team, got {effects:?}");
+    };
+    reply(
+        &mut state,
+        *id,
+        Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "only admins change security defaults",
+        )),
+    );
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        status.contains("the team's group: the one-time password setting did not change"),
+        "{status}"
+    );
+
+    // The help says what P does in each pane.
+    let help = Keymap::default().help();
+    assert!(
+        help.iter()
+            .flat_map(|(_, rows)| rows)
+            .any(|(keys, d)| keys == "P"
+                && d.contains("selected workstation")
+                && d.contains("clients pane"))
+    );
+}
+
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/png.rs"]

@@ -32,7 +32,11 @@ fn now() -> DateTime<Utc> {
 }
 
 fn buffer(state: &State) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
+    buffer_sized(state, 80, 24)
+}
+
+fn buffer_sized(state: &State, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     let theme = Theme::builtin("dark").expect("theme");
     terminal
         .draw(|frame| ui::draw(state, &theme, frame))
@@ -41,7 +45,10 @@ fn buffer(state: &State) -> Buffer {
 }
 
 fn render(state: &State) -> String {
-    let buffer = buffer(state);
+    text_of(&buffer(state))
+}
+
+fn text_of(buffer: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..buffer.area.height {
         for x in 0..buffer.area.width {
@@ -245,6 +252,38 @@ fn enrolment_draws_a_scannable_qr_code_with_the_uri() {
 }
 
 #[test]
+fn an_enrolment_qr_code_that_does_not_fit_is_not_cropped_but_explained() {
+    for (width, height) in [(80, 18), (60, 24)] {
+        let mut state = enrolling();
+        update::update(&mut state, Msg::Resize { width, height });
+        let buffer = buffer_sized(&state, width, height);
+        let screen = text_of(&buffer);
+        // No part of a QR code: a cropped one cannot be scanned.
+        assert!(
+            !buffer
+                .content
+                .iter()
+                .any(|c| c.bg == Color::Rgb(255, 255, 255)),
+            "{width}x{height}:\n{screen}"
+        );
+        let flat: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat = flat.replace(" │ │ ", " ");
+        assert!(
+            flat.contains("enlarge the terminal to scan it"),
+            "{width}x{height}:\n{screen}"
+        );
+        // The key is still there to type.
+        assert!(screen.contains("GEZD GNBV"), "{width}x{height}:\n{screen}");
+        if (width, height) == (80, 18) {
+            insta::assert_snapshot!("twofa_enrol_qr_does_not_fit_80x18", screen);
+        }
+    }
+    // At 80x24 it fits, whole, and nothing is said about it.
+    let state = enrolling();
+    assert!(!render(&state).contains("does not fit"));
+}
+
+#[test]
 fn user_menu() {
     let mut state = logged_in(Role::Admin, TwoFactorState::Off);
     press(&mut state, KeyCode::Char('m'));
@@ -290,6 +329,81 @@ fn users_view() {
     press(&mut state, KeyCode::Char('x'));
     type_text(&mut state, "secret");
     insta::assert_snapshot!("twofa_admin_password_80x24", render(&state));
+}
+
+#[test]
+fn an_admin_resets_a_users_2fa_from_the_users_view() {
+    // Not one's own: said, nothing asked.
+    let mut state = users_listed();
+    press(&mut state, KeyCode::Char('k'));
+    assert!(requests(&press(&mut state, KeyCode::Char('R'))).is_empty());
+    assert!(state.dialog.is_none());
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("ask another admin"), "{status}");
+
+    // bob: the admin's password first, then the request; done, the list reloads.
+    let mut state = users_listed();
+    assert!(
+        requests(&press(&mut state, KeyCode::Char('R'))).is_empty(),
+        "asks first"
+    );
+    type_text(&mut state, "secret");
+    insta::assert_snapshot!("twofa_reset_password_80x24", render(&state));
+    let effects = press(&mut state, KeyCode::Enter);
+    let [(id, ConsoleRequest::ResetUserTwoFactor { user, password })] = &requests(&effects)[..]
+    else {
+        panic!("expected ResetUserTwoFactor, got {effects:?}");
+    };
+    assert_eq!((user.as_str(), password.expose()), ("bob", "secret"));
+    let effects = reply(&mut state, *id, Ok(ConsoleReply::Done));
+    assert!(
+        requests(&effects)
+            .iter()
+            .any(|(_, r)| matches!(r, ConsoleRequest::ListUsers)),
+        "reloads the users"
+    );
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("2FA reset for bob"), "{status}");
+
+    // A wrong password is said, and nothing changed.
+    let mut state = users_listed();
+    press(&mut state, KeyCode::Char('R'));
+    type_text(&mut state, "wrong");
+    let (id, _) = requests(&press(&mut state, KeyCode::Enter))
+        .pop()
+        .expect("reset request");
+    reply(
+        &mut state,
+        id,
+        Err(ProtocolError::new(
+            ErrorCode::InvalidCredentials,
+            "wrong password",
+        )),
+    );
+    let status = state
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(
+        status.contains("refused") && status.contains("Nothing changed"),
+        "{status}"
+    );
+    // The key is in the help, from the keymap.
+    let help = Keymap::default().help();
+    assert!(
+        help.iter()
+            .flat_map(|(_, rows)| rows)
+            .any(|(keys, d)| keys == "R" && d.starts_with("Reset the selected user's 2FA"))
+    );
 }
 
 /// The audit log view (`L`) with five records, then `filter` typed after `/` (if any).

@@ -688,3 +688,219 @@ async fn a_guest_still_needs_the_workstations_secret() {
     assert_eq!(with.method, AuthMethod::SupportCredentials);
     assert!(!with.secrets.is_empty());
 }
+
+/// Admin ann and technician bob of team Desk, and client Acme: enough to issue credentials
+/// for a client, without agents.
+async fn desk(hub: &TestHub) -> (HubClient, UnboundedReceiver<HubEvent>) {
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    hub.add_user("bob", Role::Technician, "Desk").await;
+    let (ann, events) = hub.console("ann").await;
+    enrolment_link(&ann, "Acme").await;
+    (ann, events)
+}
+
+fn acme() -> CredentialTarget {
+    CredentialTarget::Client {
+        client: "Acme".into(),
+    }
+}
+
+fn db_path(hub: &TestHub) -> std::path::PathBuf {
+    hub.dir.path().join("hub").join("hub.sqlite3")
+}
+
+fn stored_code_hashes(hub: &TestHub) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db_path(hub)).expect("open db");
+    let mut stmt = conn
+        .prepare("SELECT code_hash FROM support_credentials")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[tokio::test]
+async fn the_security_code_is_stored_keyed_not_as_its_sha256() {
+    let hub = TestHub::start().await;
+    let (ann, _events) = desk(&hub).await;
+    let (_, reveal) = issue_new(&ann, acme(), 60, VIEW).await;
+    let code = reveal.code.expose();
+    let plain = tether::secrets::hash_token(code);
+    let hashes = stored_code_hashes(&hub);
+    assert_eq!(hashes.len(), 1);
+    assert!(hashes[0].starts_with("hmac-sha256:"), "{}", hashes[0]);
+    assert!(!hashes[0].contains(&plain), "SHA-256 of the code is stored");
+    assert!(!hashes[0].contains(code));
+    // Nothing in the database files reveals it either.
+    for file in ["hub.sqlite3", "hub.sqlite3-wal"] {
+        let bytes = std::fs::read(hub.dir.path().join("hub").join(file)).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&plain), "{file}");
+    }
+    // The keyed tag still lets the guest in, and a wrong code still does not.
+    guest(&hub, &reveal).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let e = guest_login_error(&hub, &reveal.user, reveal.password.expose(), wrong).await;
+    assert_eq!(e.code, ErrorCode::InvalidCredentials);
+}
+
+#[tokio::test]
+async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credentials_revoked() {
+    let hub = TestHub::start().await;
+    let (ann, _events) = desk(&hub).await;
+    let (old, reveal) = issue_new(&ann, acme(), 60, VIEW).await;
+    drop(ann);
+    let db = db_path(&hub);
+    let dir = hub.stop().await;
+    // As an older hub left it: a plain SHA-256 of the code, the schema one migration back.
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open db");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        conn.execute(
+            "UPDATE support_credentials SET code_hash = ?1",
+            [tether::secrets::hash_token(reveal.code.expose())],
+        )
+        .expect("downgrade");
+        conn.pragma_update(None, "user_version", version - 1)
+            .expect("version");
+    }
+    let hub = TestHub::start_in(dir, Limits::default()).await;
+    let plain = tether::secrets::hash_token(reveal.code.expose());
+    let (ann, _events) = hub.console("ann").await;
+    // The hub revokes them (audited) as it starts; the old hash is gone.
+    let deadline = Instant::now() + 5 * SECOND;
+    let listed = loop {
+        let ConsoleReply::Credentials { credentials } = ann
+            .request(ConsoleRequest::ListCredentials)
+            .await
+            .expect("list")
+        else {
+            panic!("not a list")
+        };
+        let c = credentials
+            .into_iter()
+            .find(|c| c.id == old.id)
+            .expect("listed");
+        if c.state != CredentialState::Active || Instant::now() > deadline {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(listed.state, CredentialState::Revoked);
+    assert!(!stored_code_hashes(&hub).iter().any(|h| h.contains(&plain)));
+    assert!(
+        audit_actions(&ann)
+            .await
+            .iter()
+            .any(|a| a == "credentials.revoke")
+    );
+    let e = guest_login_error(
+        &hub,
+        &reveal.user,
+        reveal.password.expose(),
+        reveal.code.expose(),
+    )
+    .await;
+    assert_eq!(e.code, ErrorCode::InvalidCredentials, "{e}");
+    // New ones can be issued for the same target at once.
+    issue_new(&ann, acme(), 60, VIEW).await;
+}
+
+#[tokio::test]
+async fn ten_parallel_issues_for_one_target_give_one_set_and_nine_already_active() {
+    let hub = TestHub::start().await;
+    let (_ann, _events) = desk(&hub).await;
+    let mut consoles = Vec::new();
+    for _ in 0..10 {
+        consoles.push(hub.console("ann").await.0);
+    }
+    let replies =
+        futures_util::future::join_all(consoles.iter().map(|c| issue(c, acme(), 60, VIEW))).await;
+    let issued = replies
+        .iter()
+        .filter(|r| matches!(r, ConsoleReply::CredentialsIssued { .. }))
+        .count();
+    let active = replies
+        .iter()
+        .filter(|r| {
+            matches!(r, ConsoleReply::CredentialsAlreadyActive { message, .. }
+                if message.contains("already active"))
+        })
+        .count();
+    assert_eq!((issued, active), (1, 9), "{replies:?}");
+    assert_eq!(stored_code_hashes(&hub).len(), 1, "one set stored");
+}
+
+#[tokio::test]
+async fn parallel_regenerations_leave_exactly_one_active_set() {
+    let hub = TestHub::start().await;
+    let (ann, _events) = desk(&hub).await;
+    let (first, _) = issue_new(&ann, acme(), 60, VIEW).await;
+    let mut consoles = Vec::new();
+    for _ in 0..5 {
+        consoles.push(hub.console("ann").await.0);
+    }
+    let replies = futures_util::future::join_all(consoles.iter().map(|c| {
+        c.request(ConsoleRequest::RegenerateCredentials {
+            credential: first.id.clone(),
+        })
+    }))
+    .await;
+    let issued = replies
+        .iter()
+        .filter(|r| matches!(r, Ok(ConsoleReply::CredentialsIssued { .. })))
+        .count();
+    assert_eq!(issued, 1, "{replies:?}");
+    let ConsoleReply::Credentials { credentials } = ann
+        .request(ConsoleRequest::ListCredentials)
+        .await
+        .expect("list")
+    else {
+        panic!("not a list")
+    };
+    let states: Vec<_> = credentials.iter().map(|c| c.state).collect();
+    assert_eq!(credentials.len(), 2, "{states:?}");
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| **s == CredentialState::Active)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_replacement_that_cannot_be_stored_leaves_the_old_credentials_valid() {
+    use tether::hub::store::{IssueOutcome, NewCredential};
+    let hub = TestHub::start().await;
+    let (ann, _events) = desk(&hub).await;
+    let (bob, _) = hub.console("bob").await;
+    let (anns, _) = issue_new(&ann, acme(), 60, VIEW).await;
+    let (bobs, bob_reveal) = issue_new(&bob, acme(), 60, VIEW).await;
+    let store = hub.hub.store().clone();
+    let rec = store.credential(&anns.id).expect("read").expect("stored");
+    // Replace bob's with a second active set of ann's for Acme: refused, and bob's revocation
+    // is rolled back with it.
+    let mut info = anns.clone();
+    info.id = "sc_second".into();
+    info.user = "guest-second".into();
+    let new = NewCredential {
+        info,
+        team_id: rec.team_id.clone(),
+        issued_by_id: rec.issued_by_id.clone(),
+        password_hash: rec.password_hash.clone(),
+        code_hash: rec.code_hash.clone(),
+    };
+    let outcome = store
+        .issue_credential(new, Some(&bobs.id), chrono::Utc::now())
+        .expect("issue");
+    assert!(
+        matches!(&outcome, IssueOutcome::AlreadyActive(r) if r.info.id == anns.id),
+        "{outcome:?}"
+    );
+    let bob_rec = store.credential(&bobs.id).expect("read").expect("stored");
+    assert_eq!(bob_rec.info.revoked_at, None, "not revoked");
+    guest(&hub, &bob_reveal).await;
+}

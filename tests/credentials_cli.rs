@@ -14,24 +14,32 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 fn guest_login(home: &std::path::Path, hub: &HubProcess, reveal: &serde_json::Value) -> Output {
+    guest_login_with(home, hub, reveal, &[])
+}
+
+fn guest_login_with(
+    home: &std::path::Path,
+    hub: &HubProcess,
+    reveal: &serde_json::Value,
+    extra: &[&str],
+) -> Output {
     let field = |k: &str| reveal[k].as_str().expect(k).to_owned();
-    tether(
-        home,
-        &[
-            "login",
-            "--guest",
-            "--hub",
-            &field("hub"),
-            "--user",
-            &field("user"),
-            "--code",
-            &field("code"),
-            "--password-stdin",
-            "--fingerprint",
-            &hub.fingerprint,
-        ],
-        Some(&format!("{}\n", field("password"))),
-    )
+    let (user, code, url) = (field("user"), field("code"), field("hub"));
+    let mut args = vec![
+        "login",
+        "--guest",
+        "--hub",
+        &url,
+        "--user",
+        &user,
+        "--code",
+        &code,
+        "--password-stdin",
+        "--fingerprint",
+        &hub.fingerprint,
+    ];
+    args.extend_from_slice(extra);
+    tether(home, &args, Some(&format!("{}\n", field("password"))))
 }
 
 #[test]
@@ -40,8 +48,28 @@ fn credentials_verbs_and_guest_login_end_to_end() {
     let data = home.path().join("hubdata");
     create_admin(home.path(), &data, "ann");
     let hub = HubProcess::start(home.path(), &data, &[], Stdio::null());
-    login(home.path(), &hub, "ann");
     let h = home.path();
+    // A technician's login with --json: who, on which hub, until when; the token stays stored.
+    let me = json(&tether(
+        h,
+        &[
+            "login",
+            "--json",
+            "--hub",
+            &hub.url(),
+            "--user",
+            "ann",
+            "--password-stdin",
+            "--fingerprint",
+            &hub.fingerprint,
+        ],
+        Some(&format!("{}\n", common::PASSWORD)),
+    ));
+    assert_eq!(me["user"]["name"], "ann");
+    assert_eq!(me["id"], me["user"]["id"]);
+    assert!(me["guest"].is_null() && me["expires_at"].is_string());
+    assert!(me.get("token").is_none(), "{me}");
+    login(home.path(), &hub, "ann");
 
     ok(&tether(h, &["ctl", "clients", "add", "Acme"], None));
     ok(&tether(h, &["ctl", "clients", "add", "Other"], None));
@@ -179,7 +207,23 @@ fn credentials_verbs_and_guest_login_end_to_end() {
     let out = tether(g, &["ctl", "workstations", "list"], None);
     assert_eq!(out.status.code(), Some(3), "the guest's token was revoked");
     assert!(!guest_login(g, &hub, &reveal).status.success());
-    ok(&guest_login(g, &hub, &regenerated["reveal"]));
+    // With --json: the guest, the target and scopes, the expiry; never the token.
+    let logged = json(&guest_login_with(
+        g,
+        &hub,
+        &regenerated["reveal"],
+        &["--json"],
+    ));
+    assert_eq!(logged["id"], logged["user"]["id"]);
+    assert_eq!(logged["user"]["name"], regenerated["reveal"]["user"]);
+    assert_eq!(logged["guest"]["credential"], new_id.as_str());
+    assert_eq!(logged["guest"]["scopes"]["control"], false);
+    assert_eq!(logged["hub"], hub.url());
+    assert_eq!(logged["fingerprint"], hub.fingerprint.as_str());
+    assert!(logged["expires_at"].is_string());
+    assert!(logged.get("token").is_none(), "{logged}");
+    let seen = json(&tether(g, &["ctl", "--json", "workstations", "list"], None));
+    assert_eq!(seen[0]["id"], ws.as_str(), "the JSON login was stored");
 
     // Revoke, in words.
     let out = ok(&tether(h, &["ctl", "credentials", "revoke", &new_id], None));

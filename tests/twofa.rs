@@ -717,6 +717,95 @@ async fn audit_search_filters_and_team_scope() {
 
 /// The ctl verbs through the real binary: `2fa enable|confirm|status`, `users list|require-2fa|
 /// unrequire-2fa`, `settings require-2fa`, `login --code`, `audit list` with filters.
+#[tokio::test]
+async fn an_admin_resets_another_users_2fa_over_the_network() {
+    let clock = clock_at_step_start();
+    let hub = hub_with(clock.clone()).await;
+    let ann = login(&hub, "ann", None).await.expect("admin");
+    let bob = login(&hub, "bob", None).await.expect("bob");
+    let secret = enrol(&bob, step_of(&clock)).await;
+    clock.advance(Duration::from_secs(30));
+    // bob's login with his code: a token the reset must end.
+    let (token, _, _) = client(&hub)
+        .await
+        .login_with_code("bob", PASSWORD, Some(&code(&secret, step_of(&clock))))
+        .await
+        .expect("bob with his code");
+    let reset = |user: &str, password: &str| ConsoleRequest::ResetUserTwoFactor {
+        user: user.into(),
+        password: password.into(),
+    };
+    let state_of = |reply: ConsoleReply, name: &str| match reply {
+        ConsoleReply::Users { users, .. } => users
+            .into_iter()
+            .find(|u| u.name == name)
+            .map(|u| u.state)
+            .expect("listed"),
+        other => panic!("unexpected {other:?}"),
+    };
+
+    // Technicians may not; a wrong admin password changes nothing; nor can an admin reset
+    // their own (a stolen admin login must not remove the admin's 2FA).
+    assert_eq!(
+        hub_code(bob.request(reset("zed", PASSWORD)).await),
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        hub_code(ann.request(reset("bob", "not my password at all")).await),
+        ErrorCode::InvalidCredentials
+    );
+    assert_eq!(
+        hub_code(ann.request(reset("ann", PASSWORD)).await),
+        ErrorCode::Conflict
+    );
+    assert_eq!(
+        hub_code(ann.request(reset("nobody", PASSWORD)).await),
+        ErrorCode::NotFound
+    );
+    let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
+    assert_eq!(state_of(users, "bob"), TwoFactorState::Active);
+
+    ann.request(reset("bob", PASSWORD))
+        .await
+        .expect("reset bob");
+    let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
+    assert_eq!(state_of(users, "bob"), TwoFactorState::Off);
+    // His logins ended; his password alone works again.
+    assert!(matches!(
+        hub_code(client(&hub).await.resume(&token).await),
+        ErrorCode::Unauthenticated | ErrorCode::Expired
+    ));
+    let bob = login(&hub, "bob", None).await.expect("password only");
+
+    // Where 2FA is required for him, a reset leaves him pending: he enrols at his next login.
+    ann.request(ConsoleRequest::SetUserTwoFactor {
+        user: "bob".into(),
+        required: true,
+        password: PASSWORD.into(),
+    })
+    .await
+    .expect("require bob");
+    clock.advance(Duration::from_secs(30));
+    enrol(&bob, step_of(&clock)).await;
+    ann.request(reset("bob", PASSWORD))
+        .await
+        .expect("reset bob");
+    let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
+    assert_eq!(state_of(users, "bob"), TwoFactorState::Pending);
+
+    let resets = search(&ann, kind("2fa.reset")).await;
+    assert_eq!(resets.len(), 2, "{resets:?}");
+    assert!(
+        resets
+            .iter()
+            .all(|r| r.actor == "ann" && r.target.as_deref() == Some("bob"))
+    );
+    assert_eq!(resets[0].detail["after"], "pending");
+    assert_eq!(resets[1].detail["after"], "off");
+    assert_eq!(resets[1].detail["was_active"], true);
+    assert!(resets[1].detail["logins_revoked"].as_u64() >= Some(1));
+}
+
 #[test]
 fn ctl_verbs_end_to_end() {
     use common::bin::{HubProcess, create_admin, fails, login, ok, run as tether};
@@ -892,6 +981,35 @@ fn ctl_verbs_end_to_end() {
     );
     assert!(fails(&bad).contains("not a time"));
 
+    // Over the network, an admin resets another user's 2FA (asked for their password again),
+    // never their own.
+    let wrong = tether(
+        home.path(),
+        &["ctl", "users", "reset-2fa", "bob", "--password-stdin"],
+        Some("not my password at all\n"),
+    );
+    assert!(fails(&wrong).contains("password"));
+    let own = tether(
+        home.path(),
+        &["ctl", "users", "reset-2fa", "ann", "--password-stdin"],
+        Some(&pw),
+    );
+    assert!(fails(&own).contains("another admin"));
+    let reset = json(
+        &["users", "reset-2fa", "bob", "--password-stdin"],
+        Some(&pw),
+    );
+    assert_eq!(
+        (reset["user"].as_str(), reset["state"].as_str()),
+        (Some("bob"), Some("off"))
+    );
+    let said = ok(&tether(
+        home.path(),
+        &["ctl", "users", "reset-2fa", "bob", "--password-stdin"],
+        Some(&pw),
+    ));
+    assert!(said.contains("2FA reset for bob: now off"), "{said}");
+
     // A lost phone: the operator resets ann's 2FA; her password alone works again.
     drop(hub);
     let out = tether(
@@ -911,4 +1029,9 @@ fn ctl_verbs_end_to_end() {
     assert_eq!(json(&["2fa", "status"], None)["state"], "off");
     let resets = json(&["audit", "list", "--kind", "2fa.reset"], None);
     assert_eq!(resets[0]["detail"]["was_active"], true);
+    assert_eq!(
+        resets.as_array().map(Vec::len),
+        Some(3),
+        "two by ann, one offline"
+    );
 }

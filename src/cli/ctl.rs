@@ -287,6 +287,16 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
         token,
         expires_at,
     })?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "id": user.id,
+            "hub": hub,
+            "user": user,
+            "guest": serde_json::Value::Null,
+            "expires_at": expires_at,
+            "fingerprint": fingerprint,
+        }));
+    }
     println!(
         "logged in to {hub} as {} ({}, team {}); certificate {fingerprint} pinned",
         user.name,
@@ -319,6 +329,16 @@ async fn guest_login(
         token: login.token,
         expires_at: login.expires_at,
     })?;
+    if args.json {
+        return print_json(&serde_json::json!({
+            "id": login.user.id,
+            "hub": hub,
+            "user": login.user,
+            "guest": login.guest,
+            "expires_at": login.expires_at,
+            "fingerprint": fingerprint,
+        }));
+    }
     println!(
         "logged in to {hub} as guest {} for {} ({}) until {}; certificate {fingerprint} pinned",
         login.user.name,

@@ -39,6 +39,14 @@ pub enum UsersCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Reset another user's 2FA (a lost phone): off again, or pending where required; their
+    /// logins end (admins; your password on standard input).
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +193,7 @@ pub async fn users(client: &HubClient, json: bool, command: UsersCommand) -> Res
         }
         UsersCommand::Require2fa { user, .. } => (user, true),
         UsersCommand::Unrequire2fa { user, .. } => (user, false),
+        UsersCommand::Reset2fa { user, .. } => return reset(client, json, &user).await,
     };
     let password = read_secret_line()?;
     ask(ConsoleRequest::SetUserTwoFactor {
@@ -202,6 +211,43 @@ pub async fn users(client: &HubClient, json: bool, command: UsersCommand) -> Res
             "required"
         } else {
             "no longer required"
+        }
+    );
+    Ok(())
+}
+
+/// `users reset-2fa NAME`: then the user's 2FA state as it is now.
+async fn reset(client: &HubClient, json: bool, user: &str) -> Result<(), Failure> {
+    let ask = |body| async { client.request(body).await.map_err(hub_error) };
+    let password = read_secret_line()?;
+    ask(ConsoleRequest::ResetUserTwoFactor {
+        user: user.to_owned(),
+        password: password.into(),
+    })
+    .await?;
+    let ConsoleReply::Users { users, .. } = ask(ConsoleRequest::ListUsers).await? else {
+        return Err(unexpected());
+    };
+    let now = users
+        .into_iter()
+        .find(|u| u.name == user || u.id == user)
+        .ok_or_else(unexpected)?;
+    if json {
+        return print_json(&serde_json::json!({
+            "id": now.id,
+            "user": now.name,
+            "reset": true,
+            "state": now.state,
+        }));
+    }
+    println!(
+        "2FA reset for {}: now {}; their logins were ended{}",
+        now.name,
+        now.state.label(),
+        if now.state == crate::protocol::TwoFactorState::Pending {
+            " (2FA is required: they enrol again at their next login)"
+        } else {
+            ""
         }
     );
     Ok(())

@@ -110,6 +110,9 @@ pub struct LoginArgs {
     /// code from your authenticator app, where your 2FA is active.
     #[arg(long)]
     pub code: Option<String>,
+    /// Print the login as JSON (without the token, which stays in the login store).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Errors shown to the user, with the exit code they map to.

@@ -139,6 +139,8 @@ pub enum Action {
     /// Require a one-time password for every connection to the selected workstation, or stop
     /// (admins).
     RequireOtp,
+    /// In the users view: reset the selected user's 2FA (a lost phone; admins).
+    ResetTwoFa,
 }
 
 impl Action {
@@ -210,6 +212,7 @@ impl Action {
             Action::OtpResend => "otp_resend",
             Action::OtpEmergency => "otp_emergency",
             Action::RequireOtp => "require_otp",
+            Action::ResetTwoFa => "reset_two_fa",
         }
     }
 }
@@ -249,6 +252,7 @@ mod tests {
             Action::HourLess,
             Action::CopyPassword,
             Action::RegenerateCredentials,
+            Action::ResetTwoFa,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

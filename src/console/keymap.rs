@@ -1176,7 +1176,7 @@ impl Default for Keymap {
                 L::Main,
                 A::RequireOtp,
                 &[c('P')],
-                "Require a one-time password for every connection to the selected workstation, or stop (admins)",
+                "Require a one-time password for every connection to the selected workstation (in the clients pane: to every workstation of the selected client's group), or stop (admins)",
                 None,
             ),
             b(
@@ -1490,6 +1490,13 @@ fn twofa_bindings() -> Vec<Binding> {
             &[c('A')],
             "Require 2FA for everyone, or stop",
             Some("all"),
+        ),
+        b(
+            L::Users,
+            A::ResetTwoFa,
+            &[c('R')],
+            "Reset the selected user's 2FA (a lost phone): off, or pending where required; their logins end",
+            Some("reset"),
         ),
         b(
             L::Users,

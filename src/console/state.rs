@@ -737,6 +737,14 @@ pub enum Pending {
         hostname: String,
         required: bool,
     },
+    /// An admin toggles a group's one-time password requirement: first the groups are read
+    /// (`required` `None`), then the opposite of the group's setting is sent.
+    GroupOtp {
+        client: Option<ClientId>,
+        /// "Acme Dental", or "the team" for the team's own group.
+        label: String,
+        required: Option<bool>,
+    },
 }
 
 /// The status line.

@@ -1729,7 +1729,10 @@ fn on_reply(
         }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
-        Pending::Otp { .. } | Pending::Outbox | Pending::RequireOtp { .. } => {
+        Pending::Otp { .. }
+        | Pending::Outbox
+        | Pending::RequireOtp { .. }
+        | Pending::GroupOtp { .. } => {
             otp::on_failed(state, pending, &error);
             return Vec::new();
         }
@@ -2065,6 +2068,9 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 StatusKind::Success,
                 "Link revoked: it can no longer enrol workstations.",
             );
+        }
+        (pending @ Pending::GroupOtp { .. }, reply) => {
+            return otp::on_group_reply(state, pending, reply);
         }
         (pending @ (Pending::Otp { .. } | Pending::Outbox | Pending::RequireOtp { .. }), reply) => {
             otp::on_reply(state, pending, reply);

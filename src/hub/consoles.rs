@@ -736,6 +736,7 @@ async fn handle(
         | ConsoleRequest::ListUsers
         | ConsoleRequest::SetUserTwoFactor { .. }
         | ConsoleRequest::SetGlobalTwoFactor { .. }
+        | ConsoleRequest::ResetUserTwoFactor { .. }
         | ConsoleRequest::SearchAudit { .. }) => super::twofa::handle(hub, user, request).await,
         ConsoleRequest::RequestOtp {
             workstation,

@@ -1,8 +1,10 @@
 //! Time-boxed support credentials and guests (DOMAIN.md, "Time-boxed support credentials").
 //!
 //! A technician issues credentials for one workstation or for all of one client's; the hub
-//! shows the password and the six-digit security code once and keeps only their hashes
-//! (argon2id and SHA-256). A guest logs in with user name, password and code and then:
+//! shows the password and the six-digit security code once and keeps only their hashes:
+//! argon2id for the password, and for the code (a million values: any plain hash of it is
+//! reversed at once) an HMAC under a subkey of the hub's `seal.key`, which is not in the
+//! database ([`code_tag`]). A guest logs in with user name, password and code and then:
 //!
 //! - acts within the issuing technician's team, under their own guest name (audit, the agent's
 //!   list of who is connected), with the issuer's e-mail as the responsible contact;
@@ -28,7 +30,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
 use super::Hub;
-use super::store::{CredentialRecord, NewAudit, NewCredential, WorkstationRow};
+use super::store::{CredentialRecord, IssueOutcome, NewAudit, NewCredential, WorkstationRow};
 use crate::protocol::credentials::{already_active_message, check_duration_minutes};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, CredentialId, CredentialInfo, CredentialScopes, CredentialState,
@@ -48,6 +50,13 @@ const USER_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
 const LIST_DAYS: i64 = 7;
 /// The expiry timer re-reads the store at least this often (a wall clock may be set back).
 const MAX_TIMER_SLEEP: Duration = Duration::from_secs(60);
+
+/// Subkey label of security-code tags; stored tags start with [`CODE_TAG_PREFIX`].
+const CODE_TAG_LABEL: &str = "guest-security-code";
+const CODE_TAG_PREFIX: &str = "hmac-sha256:";
+/// What the schema migration left in place of security codes stored as plain SHA-256 by older
+/// hubs; such credentials are revoked at start ([`retire_unkeyed`]).
+const UNKEYED_CODE_REMOVED: &str = "unkeyed-code-removed";
 
 /// Why a guest's connection closes.
 const EXPIRED: &str = "the support credentials expired";
@@ -214,6 +223,15 @@ pub fn new_code() -> Result<String, ProtocolError> {
     random_string(b"0123456789", 6)
 }
 
+/// The stored form of a security code: an HMAC of the credential id and the code, under the
+/// hub's subkey for codes (bound to the row, so equal codes of two credentials differ).
+fn code_tag(hub: &Hub, credential: &str, code: &str) -> String {
+    let mac = hub
+        .seal_key
+        .keyed_hash(CODE_TAG_LABEL, format!("{credential}:{code}").as_bytes());
+    format!("{CODE_TAG_PREFIX}{}", hex::encode(mac))
+}
+
 fn forbidden(message: &str) -> ProtocolError {
     ProtocolError::new(ErrorCode::Forbidden, message)
 }
@@ -363,19 +381,21 @@ pub(super) async fn guest_login(
 
     // Unknown users are checked against a dummy hash (and a dummy code hash), so every failure
     // costs the same time.
+    let given_tag = code_tag(
+        hub,
+        record.as_ref().map_or("sc_unknown", |r| r.info.id.as_str()),
+        code.trim(),
+    );
     let stored = record
         .as_ref()
         .map(|r| (r.password_hash.clone(), r.code_hash.clone()));
     let ok = tokio::task::spawn_blocking(move || {
         let (hash, code_hash) = match &stored {
             Some((h, c)) => (h.as_str(), c.clone()),
-            None => (secrets::dummy_password_hash(), "0".repeat(64)),
+            None => (secrets::dummy_password_hash(), UNKEYED_CODE_REMOVED.into()),
         };
         let password_ok = secrets::verify_password(&password, hash);
-        let code_ok = secrets::constant_time_eq(
-            secrets::hash_token(code.trim()).as_bytes(),
-            code_hash.as_bytes(),
-        );
+        let code_ok = secrets::constant_time_eq(given_tag.as_bytes(), code_hash.as_bytes());
         password_ok & code_ok & stored.is_some()
     })
     .await
@@ -769,7 +789,7 @@ pub(super) async fn handle(
             target,
             minutes,
             scopes,
-        } => issue(hub, user, target, minutes, scopes).await,
+        } => issue(hub, user, target, minutes, scopes, None).await,
         ConsoleRequest::ListCredentials => {
             let now = hub.now();
             let team = user.team_id.clone();
@@ -806,12 +826,12 @@ pub(super) async fn handle(
         }
         ConsoleRequest::RegenerateCredentials { credential } => {
             let rec = team_credential(hub, user, &credential).await?;
-            if state_at(&rec, hub.now()) == CredentialState::Active {
-                revoke(hub, user, &rec, "regenerated").await?;
-            }
             let minutes = (rec.info.expires_at - rec.info.issued_at).num_minutes();
             let minutes = u32::try_from(minutes.clamp(1, i64::from(u32::MAX))).unwrap_or(1);
-            issue(hub, user, rec.info.target.clone(), minutes, rec.info.scopes).await
+            // Revoking the old and issuing the new happen in one transaction (or neither).
+            let replacing = (state_at(&rec, hub.now()) == CredentialState::Active).then_some(&rec);
+            let target = rec.info.target.clone();
+            issue(hub, user, target, minutes, rec.info.scopes, replacing).await
         }
         _ => Err(ProtocolError::bad_request("not a credentials request")),
     }
@@ -851,12 +871,15 @@ async fn revoke(
     Ok(())
 }
 
+/// Issue credentials; with `replacing`, revoke those in the same store transaction
+/// (Regenerate), so a failure leaves the old ones as they were.
 async fn issue(
     hub: &Hub,
     user: &UserInfo,
     target: CredentialTarget,
     minutes: u32,
     scopes: CredentialScopes,
+    replacing: Option<&CredentialRecord>,
 ) -> Result<ConsoleReply, ProtocolError> {
     check_duration_minutes(minutes).map_err(ProtocolError::bad_request)?;
     // Credentials open sessions: a technician who may not start one (2FA required but not
@@ -886,6 +909,9 @@ async fn issue(
         user.team_id.clone(),
         now - chrono::Duration::days(LIST_DAYS),
     );
+    let replaced_id = replacing.map(|r| r.info.id.clone());
+    // A quick look first, to skip the password hashing in the common case; the store's
+    // transaction below is what guarantees one active set per technician and target.
     let existing = hub
         .db(move |s| s.team_credentials(&team, since))
         .await?
@@ -893,14 +919,11 @@ async fn issue(
         .find(|r| {
             r.issued_by_id == user.id
                 && r.info.target == target
+                && Some(&r.info.id) != replaced_id.as_ref()
                 && state_at(r, now) == CredentialState::Active
         });
     if let Some(rec) = existing {
-        let credential = info_at(&rec, now);
-        return Ok(ConsoleReply::CredentialsAlreadyActive {
-            message: already_active_message(&credential, now),
-            credential: Box::new(credential),
-        });
+        return Ok(already_active(&rec, now));
     }
 
     let guest_user = format!("guest-{}", random_string(USER_ALPHABET, USER_CHARS)?);
@@ -928,9 +951,30 @@ async fn issue(
         team_id: user.team_id.clone(),
         issued_by_id: user.id.clone(),
         password_hash,
-        code_hash: secrets::hash_token(&code),
+        code_hash: code_tag(hub, &info.id, &code),
     };
-    hub.db(move |s| s.insert_credential(new)).await?;
+    let replaced = replacing.map(|r| r.info.id.clone());
+    let outcome = hub
+        .db(move |s| s.issue_credential(new, replaced.as_ref(), now))
+        .await?;
+    match outcome {
+        IssueOutcome::AlreadyActive(rec) => return Ok(already_active(&rec, now)),
+        IssueOutcome::Issued { revoked } => {
+            if let Some(old) = replacing {
+                if revoked {
+                    hub.audit(user_audit(
+                        hub,
+                        user,
+                        "credentials.revoke",
+                        &old.info,
+                        serde_json::json!({ "reason": "regenerated" }),
+                    ))
+                    .await?;
+                }
+                end_guests(hub, &old.info.id, REVOKED).await;
+            }
+        }
+    }
     hub.audit(user_audit(
         hub,
         user,
@@ -956,6 +1000,55 @@ async fn issue(
         credential: Box::new(info),
         reveal: Box::new(reveal),
     })
+}
+
+fn already_active(rec: &CredentialRecord, now: DateTime<Utc>) -> ConsoleReply {
+    let credential = info_at(rec, now);
+    ConsoleReply::CredentialsAlreadyActive {
+        message: already_active_message(&credential, now),
+        credential: Box::new(credential),
+    }
+}
+
+/// Revoke (audited) unexpired credentials whose security code an older hub stored as plain
+/// SHA-256: the migration removed those hashes, so their guests could not log in any more.
+async fn retire_unkeyed(hub: &Hub) {
+    let live = match hub.db(|s| s.live_credentials()).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::error!(%e, "cannot read support credentials");
+            return;
+        }
+    };
+    let now = hub.now();
+    for rec in live {
+        if rec.code_hash != UNKEYED_CODE_REMOVED || rec.info.expires_at <= now {
+            continue;
+        }
+        let id = rec.info.id.clone();
+        if matches!(
+            hub.db(move |s| s.revoke_credential(&id, now)).await,
+            Ok(true)
+        ) {
+            let entry = audit(
+                hub,
+                "hub",
+                None,
+                Some(&rec.team_id),
+                "credentials.revoke",
+                Some(rec.info.id.clone()),
+                serde_json::json!({
+                    "guest": rec.info.user,
+                    "issued_by": rec.info.issued_by,
+                    "target": rec.info.target_label,
+                    "reason": "security code stored unkeyed by an older hub: issue new credentials",
+                }),
+            );
+            if let Err(e) = hub.audit(entry).await {
+                tracing::error!(%e, "credential revocation not audited");
+            }
+        }
+    }
 }
 
 /// End every guest connection and session of these credentials.
@@ -1037,6 +1130,7 @@ async fn expire_due(hub: &Hub) -> Option<DateTime<Utc>> {
 /// The expiry timer: sleeps until the next expiry on the hub's clock, and re-plans when
 /// credentials are issued or the clock jumps.
 pub(super) async fn expiry_timer(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
+    retire_unkeyed(&hub).await;
     let mut jumps = hub.clock.jumps();
     loop {
         let next = expire_due(&hub).await;

@@ -54,8 +54,43 @@ pub struct SmtpConfig {
     pub port: u16,
     /// The sender address.
     pub from: String,
-    /// Upgrade with STARTTLS (required when set); plain SMTP otherwise (a local relay).
-    pub starttls: bool,
+    pub security: SmtpSecurity,
+    /// Log in to the mail server (only over TLS: see [`SmtpConfig::check`]).
+    pub login: Option<SmtpLogin>,
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpSecurity {
+    /// Plain SMTP: for a relay on the same host or network, never with a login.
+    #[default]
+    Plain,
+    /// Upgrade with STARTTLS, required (usually port 587).
+    StartTls,
+    /// TLS from the first byte ("implicit TLS", usually port 465).
+    Tls,
+}
+
+/// A mail server login. The password's `Debug` is redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpLogin {
+    pub user: String,
+    pub password: Secret,
+}
+
+impl SmtpConfig {
+    /// Refuse what would send a password in plain text.
+    pub fn check(&self) -> Result<(), String> {
+        if self.login.is_some() && self.security == SmtpSecurity::Plain {
+            return Err(format!(
+                "refusing to log in to the mail server {}:{} over plain text: add --smtp-starttls \
+                 (usually port 587) or --smtp-tls (usually port 465), or drop --smtp-user for a \
+                 relay that needs no login",
+                self.host, self.port
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The OTP feature's part of the hub.
@@ -175,15 +210,23 @@ async fn send_mail(smtp: &SmtpConfig, mail: &Mail) -> Result<(), String> {
     let message = builder
         .body(mail.body.clone())
         .map_err(|e| format!("cannot build the message: {e}"))?;
-    let transport = if smtp.starttls {
-        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-            .map_err(|e| format!("{}: {e}", smtp.host))?
-    } else {
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+    smtp.check()?;
+    let mut builder = match smtp.security {
+        SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+            .map_err(|e| format!("{}: {e}", smtp.host))?,
+        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+            .map_err(|e| format!("{}: {e}", smtp.host))?,
+        SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
     }
     .port(smtp.port)
-    .timeout(Some(Duration::from_secs(10)))
-    .build();
+    .timeout(Some(Duration::from_secs(10)));
+    if let Some(login) = &smtp.login {
+        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            login.user.clone(),
+            login.password.expose().to_owned(),
+        ));
+    }
+    let transport = builder.build();
     transport
         .send(message)
         .await

@@ -228,6 +228,62 @@ async fn reauthenticate(
     ))
 }
 
+/// An admin resets another user's 2FA (a lost or replaced phone): the secret and any
+/// enrolment go, so the user is off again, or pending where 2FA is required (they enrol anew
+/// at their next login); every login token of theirs is revoked. Audited as `2fa.reset`.
+async fn reset_user(
+    hub: &Hub,
+    admin: &UserInfo,
+    target: &str,
+    password: &Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    if admin.role != Role::Admin {
+        return Err(forbidden("only admins reset 2FA"));
+    }
+    reauthenticate(hub, admin, password, "reset").await?;
+    let rows = hub.db(|s| s.users_two_factor()).await?;
+    let (info, rec) = rows
+        .into_iter()
+        .find(|(u, _)| u.name == target || u.id == target)
+        .ok_or_else(|| ProtocolError::not_found("user"))?;
+    if info.id == admin.id {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "you cannot reset your own 2FA: ask another admin (this keeps a stolen admin login from removing it)",
+        ));
+    }
+    let global = global_required(hub).await?;
+    let before = TwoFactorState::of(rec.secret.is_some(), global || rec.required);
+    // The user's login turn: a login with the old code cannot slip a token in between.
+    let _turn = hub.login_gate.enter(&info.name).await;
+    let id = info.id.clone();
+    let revoked = hub
+        .db(move |s| {
+            s.reset_two_factor(&id)?;
+            s.delete_user_tokens(&id)
+        })
+        .await?;
+    let after = TwoFactorState::of(false, global || rec.required);
+    let detail = serde_json::json!({
+        "user": info.name,
+        "email": info.email,
+        "team": info.team,
+        "was_active": rec.secret.is_some(),
+        "before": before.label(),
+        "after": after.label(),
+        "logins_revoked": revoked,
+    });
+    hub.audit(entry(
+        hub,
+        admin,
+        "2fa.reset",
+        Some(info.name.clone()),
+        detail,
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
 /// The 2FA and users requests.
 pub(super) async fn handle(
     hub: &Hub,
@@ -386,6 +442,10 @@ pub(super) async fn handle(
             .await?;
             Ok(ConsoleReply::Done)
         }
+        ConsoleRequest::ResetUserTwoFactor {
+            user: target,
+            password,
+        } => reset_user(hub, user, &target, &password).await,
         ConsoleRequest::SetGlobalTwoFactor { required, password } => {
             let what = if required { "global on" } else { "global off" };
             reauthenticate(hub, user, &password, what).await?;

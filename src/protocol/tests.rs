@@ -54,6 +54,10 @@ fn console_requests_round_trip() {
             required: true,
             password: "pw".into(),
         },
+        ConsoleRequest::ResetUserTwoFactor {
+            user: "bob".into(),
+            password: "pw".into(),
+        },
         ConsoleRequest::SearchAudit {
             query: crate::protocol::AuditQuery {
                 actor: Some("ann".into()),

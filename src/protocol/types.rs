@@ -667,6 +667,13 @@ pub enum ConsoleRequest {
     ListOutbox {
         limit: u32,
     },
+    /// Reset another user's 2FA (a lost phone): their secret goes, so their 2FA is off again
+    /// (pending where it is required), and their logins end (admins). `password` is the
+    /// admin's own, asked again.
+    ResetUserTwoFactor {
+        user: String,
+        password: Secret,
+    },
 }
 
 impl ConsoleRequest {
@@ -711,6 +718,7 @@ impl ConsoleRequest {
             ConsoleRequest::SetWorkstationOtp { .. } => "set_workstation_otp",
             ConsoleRequest::SetGroupOtp { .. } => "set_group_otp",
             ConsoleRequest::ListOutbox { .. } => "list_outbox",
+            ConsoleRequest::ResetUserTwoFactor { .. } => "reset_user_two_factor",
         }
     }
 }

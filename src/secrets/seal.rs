@@ -180,6 +180,34 @@ impl SealKey {
     pub fn open_text(&self, purpose: Purpose<'_>, sealed: &str) -> Option<String> {
         String::from_utf8(self.open(purpose, sealed)?).ok()
     }
+
+    /// A keyed hash of `data` (HMAC-SHA256) under a subkey of this key bound to `label`, for
+    /// secrets the hub only compares and whose space is small (six-digit codes): without
+    /// `seal.key`, a copy of the database does not reveal them by trying every value.
+    pub fn keyed_hash(&self, label: &str, data: &[u8]) -> [u8; 32] {
+        let subkey = hmac_sha256(&self.0, format!("tether-subkey:{label}").as_bytes());
+        hmac_sha256(&subkey, data)
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) for keys up to one block, which is all this module uses.
+fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let (mut ipad, mut opad) = ([0x36u8; BLOCK], [0x5cu8; BLOCK]);
+    for (i, k) in key.iter().enumerate() {
+        ipad[i] ^= k;
+        opad[i] ^= k;
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(data)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 #[cfg(test)]
@@ -203,6 +231,28 @@ mod tests {
         let again = key.seal(Purpose::Otp("otp_1"), b"ABCDEFGH").expect("seal");
         assert_ne!(sealed, again);
         assert_eq!(sealed.len(), 2 * (NONCE_LEN + 8 + 16));
+    }
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        // RFC 4231 test case 2 uses a 4-byte key; zero-padding it to 32 bytes is the same key.
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(b"Jefe");
+        assert_eq!(
+            hex::encode(hmac_sha256(&key, b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_key_label_and_data() {
+        let key = SealKey::generate().expect("key");
+        let a = key.keyed_hash("guest-code", b"123456");
+        assert_eq!(a, key.keyed_hash("guest-code", b"123456"));
+        assert_ne!(a, key.keyed_hash("other", b"123456"));
+        assert_ne!(a, key.keyed_hash("guest-code", b"123457"));
+        let other = SealKey::generate().expect("other");
+        assert_ne!(a, other.keyed_hash("guest-code", b"123456"));
     }
 
     #[test]

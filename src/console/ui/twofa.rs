@@ -137,11 +137,14 @@ pub(super) fn draw_dialog(
         Dialog::AdminPassword(prompt) => {
             let width = 60u16.min(area.width.saturating_sub(2));
             let text_width = usize::from(width.saturating_sub(4));
-            let mut lines = vec![
-                Line::styled(prompt.change.describe(), theme.style(Role::Accent)),
-                Line::default(),
-                Line::from("Admin changes to 2FA need your own password again:"),
-            ];
+            let mut lines: Vec<Line> = word_wrap(&prompt.change.describe(), text_width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.style(Role::Accent)))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::from(
+                "Admin changes to 2FA need your own password again:",
+            ));
             let row = lines.len();
             lines.push(field(
                 theme,
@@ -174,13 +177,18 @@ fn draw_enrol(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, enrol
         .uri
         .as_deref()
         .and_then(|uri| QrModules::new(uri, 2).ok());
+    let width = area.width.min(80);
+    // A cropped QR code cannot be scanned: draw it whole or not at all (and say why).
+    let (qr, cropped) = match qr {
+        Some(q) if !qr_fits(&q, width, area.height) => (None, true),
+        other => (other, false),
+    };
     let (qr_cols, qr_rows) = qr.as_ref().map_or((0, 0), |q| {
         (
             u16::try_from(q.width).unwrap_or(u16::MAX),
             u16::try_from(q.width.div_ceil(2)).unwrap_or(u16::MAX),
         )
     });
-    let width = area.width.min(80);
     let text_cols = width.saturating_sub(qr_cols + 5).max(20);
     let text_width = usize::from(text_cols);
 
@@ -188,14 +196,25 @@ fn draw_enrol(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, enrol
     let mut cursor = None;
     match (&enrol.uri, &enrol.secret) {
         (Some(uri), Some(secret)) => {
-            lines.extend(
-                word_wrap(
-                    "Scan the code with your authenticator app, or type the key:",
-                    text_width,
-                )
-                .into_iter()
-                .map(Line::from),
-            );
+            if cropped {
+                lines.extend(
+                    word_wrap(
+                        "The QR code does not fit: enlarge the terminal to scan it; or type the key below.",
+                        text_width,
+                    )
+                    .into_iter()
+                    .map(|l| Line::styled(l, theme.style(Role::Warning))),
+                );
+            } else {
+                lines.extend(
+                    word_wrap(
+                        "Scan the code with your authenticator app, or type the key:",
+                        text_width,
+                    )
+                    .into_iter()
+                    .map(Line::from),
+                );
+            }
             let key: Vec<String> = secret
                 .expose()
                 .as_bytes()
@@ -257,6 +276,14 @@ fn draw_enrol(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, enrol
     if let Some((row, column)) = cursor {
         set_cursor(frame, text_area, row, column);
     }
+}
+
+/// Whether the whole QR code, its border and at least 20 columns of text beside it fit in a
+/// dialog `width` wide on a screen `height` high.
+fn qr_fits(qr: &QrModules, width: u16, height: u16) -> bool {
+    let cols = u16::try_from(qr.width).unwrap_or(u16::MAX);
+    let rows = u16::try_from(qr.width.div_ceil(2)).unwrap_or(u16::MAX);
+    cols.saturating_add(5 + 20) <= width && rows.saturating_add(2) <= height
 }
 
 /// Dark modules black, light ones white, two per cell.

@@ -11,8 +11,8 @@ use super::{
 use crate::console::action::Action;
 use crate::console::keymap::Layer;
 use crate::console::state::{
-    Dialog, OtpDialog, OtpPrompt, OtpStep, OutboxDialog, Pending, SecretPrompt, State, StatusKind,
-    TextInput,
+    Dialog, OtpDialog, OtpPrompt, OtpStep, OutboxDialog, Pane, Pending, SecretPrompt, State,
+    StatusKind, TextInput,
 };
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, OtpChannel, OtpIssued, ProtocolError, Role, Secret,
@@ -53,6 +53,9 @@ pub(super) fn toggle_required(state: &mut State) -> Vec<Effect> {
         );
         return Vec::new();
     }
+    if state.focus == Pane::Clients {
+        return toggle_group(state);
+    }
     let Some(w) = selected_or_hint(state) else {
         return Vec::new();
     };
@@ -68,6 +71,97 @@ pub(super) fn toggle_required(state: &mut State) -> Vec<Effect> {
             required,
         },
     )]
+}
+
+/// `P` in the clients pane: the selected client's group (its workstations, and those it enrols
+/// later), or the team's own group on "All clients". The hub's setting is read first, so the
+/// key toggles what is really set, not what the table suggests.
+fn toggle_group(state: &mut State) -> Vec<Effect> {
+    let client = state.selected_client.clone();
+    let label = match &client {
+        None => "the team".to_owned(),
+        Some(id) => state
+            .clients
+            .iter()
+            .find(|c| &c.id == id)
+            .map_or_else(|| id.clone(), |c| c.name.clone()),
+    };
+    set_status(
+        state,
+        StatusKind::Info,
+        format!("Reading the one-time password setting of {label}'s group…"),
+    );
+    vec![request(
+        state,
+        ConsoleRequest::ListGroups,
+        Pending::GroupOtp {
+            client,
+            label,
+            required: None,
+        },
+    )]
+}
+
+/// The hub's answers to [`toggle_group`]: the groups (then the change is sent), or done.
+pub(super) fn on_group_reply(
+    state: &mut State,
+    pending: Pending,
+    reply: ConsoleReply,
+) -> Vec<Effect> {
+    let Pending::GroupOtp {
+        client,
+        label,
+        required,
+    } = pending
+    else {
+        return Vec::new();
+    };
+    match (required, reply) {
+        (None, ConsoleReply::Groups { groups }) => {
+            let now = groups
+                .iter()
+                .find(|g| g.client_id == client)
+                .is_some_and(|g| g.otp);
+            let required = !now;
+            vec![request(
+                state,
+                ConsoleRequest::SetGroupOtp {
+                    client: client.clone(),
+                    required,
+                },
+                Pending::GroupOtp {
+                    client,
+                    label,
+                    required: Some(required),
+                },
+            )]
+        }
+        (Some(required), ConsoleReply::Done) => {
+            let again = key_hint(state, Action::RequireOtp, "P");
+            let text = if required {
+                format!(
+                    "Every workstation of {label}'s group now requires a one-time password for every connection ({again} again to stop)."
+                )
+            } else {
+                format!(
+                    "{label}'s group no longer requires a one-time password (workstations that require one themselves still do)."
+                )
+            };
+            set_status(state, StatusKind::Success, text);
+            Vec::new()
+        }
+        (_, reply) => {
+            set_status(
+                state,
+                StatusKind::Error,
+                format!(
+                    "The hub answered the group's one-time password setting with {}; please report this bug.",
+                    super::reply_kind(&reply)
+                ),
+            );
+            Vec::new()
+        }
+    }
 }
 
 fn is_admin(state: &State) -> bool {
@@ -451,6 +545,14 @@ pub(super) fn on_failed(state: &mut State, pending: Pending, error: &ProtocolErr
                 d.error = Some(sentence(&error.message));
             }
         }
+        Pending::GroupOtp { label, .. } => set_status(
+            state,
+            StatusKind::Error,
+            format!(
+                "{label}'s group: the one-time password setting did not change: {}",
+                sentence(&error.message)
+            ),
+        ),
         Pending::RequireOtp { hostname, .. } => set_status(
             state,
             StatusKind::Error,

@@ -73,8 +73,17 @@ impl std::fmt::Debug for EnrolDialog {
 /// An admin 2FA change waiting for the admin's password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminChange {
-    User { name: String, required: bool },
-    Global { required: bool },
+    User {
+        name: String,
+        required: bool,
+    },
+    Global {
+        required: bool,
+    },
+    /// Reset another user's 2FA.
+    Reset {
+        name: String,
+    },
 }
 
 impl AdminChange {
@@ -90,6 +99,11 @@ impl AdminChange {
             } => format!("Stop requiring 2FA for {name}"),
             AdminChange::Global { required: true } => "Require 2FA for everyone".to_owned(),
             AdminChange::Global { required: false } => "Stop requiring 2FA for everyone".to_owned(),
+            AdminChange::Reset { name } => {
+                format!(
+                    "Reset 2FA for {name}: their authenticator stops working and their logins end"
+                )
+            }
         }
     }
 }
@@ -125,6 +139,9 @@ pub enum TwoFaPending {
     },
     SetGlobal {
         required: bool,
+    },
+    ResetUser {
+        name: String,
     },
     /// `older`: a page before the records shown, appended to them.
     SearchAudit {
@@ -417,6 +434,13 @@ pub fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect>
                             ConsoleRequest::SetGlobalTwoFactor { required, password },
                             TwoFaPending::SetGlobal { required },
                         ),
+                        AdminChange::Reset { name } => (
+                            ConsoleRequest::ResetUserTwoFactor {
+                                user: name.clone(),
+                                password,
+                            },
+                            TwoFaPending::ResetUser { name },
+                        ),
                     };
                     vec![request(state, body, Pending::TwoFa(pending))]
                 }
@@ -456,6 +480,26 @@ pub fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect>
                         required: !state.twofa.global,
                     };
                     ask_password(state, change);
+                }
+                Action::ResetTwoFa => {
+                    let Some(user) = state.twofa.users.get(*sel) else {
+                        return Vec::new();
+                    };
+                    let name = user.name.clone();
+                    let me = state
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.user.as_ref())
+                        .is_some_and(|u| u.name == name);
+                    if me {
+                        set_status(
+                            state,
+                            StatusKind::Warning,
+                            "You cannot reset your own 2FA: ask another admin.",
+                        );
+                        return Vec::new();
+                    }
+                    ask_password(state, AdminChange::Reset { name });
                 }
                 _ => {}
             }
@@ -598,6 +642,16 @@ pub fn on_reply(
             set_status(state, StatusKind::Success, text);
             return open_users(state);
         }
+        (TwoFaPending::ResetUser { name }, Ok(_)) => {
+            set_status(
+                state,
+                StatusKind::Success,
+                format!(
+                    "2FA reset for {name}: their logins ended; they enrol again if 2FA is required."
+                ),
+            );
+            return open_users(state);
+        }
         (TwoFaPending::SetGlobal { required }, Ok(_)) => {
             let text = if required {
                 "2FA is now required for everyone."
@@ -630,9 +684,9 @@ pub fn on_reply(
         }
         (pending, Err(error)) => {
             let what = match pending {
-                TwoFaPending::SetUser { .. } | TwoFaPending::SetGlobal { .. } => {
-                    "The 2FA change was refused"
-                }
+                TwoFaPending::SetUser { .. }
+                | TwoFaPending::SetGlobal { .. }
+                | TwoFaPending::ResetUser { .. } => "The 2FA change was refused",
                 TwoFaPending::ListUsers => "Loading users failed",
                 _ => "2FA",
             };

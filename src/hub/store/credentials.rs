@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use super::StoreResult;
 use crate::protocol::{CredentialId, CredentialInfo, TeamId, UserId};
 
-/// New credentials to store: the password as an argon2id PHC string, the code as SHA-256.
+/// New credentials to store: the password as an argon2id PHC string, the code as an HMAC under
+/// a key outside the database (see `hub::credentials::code_tag`).
 #[derive(Debug, Clone)]
 pub struct NewCredential {
     pub info: CredentialInfo,
@@ -32,8 +33,26 @@ pub struct CredentialRecord {
     pub expiry_noted: bool,
 }
 
+/// What [`CredentialStore::issue_credential`] did.
+#[derive(Debug, Clone)]
+pub enum IssueOutcome {
+    /// Stored; `revoked` when the replaced credentials were revoked by this call.
+    Issued { revoked: bool },
+    /// Nothing changed: the issuer already has these active credentials for the target.
+    AlreadyActive(Box<CredentialRecord>),
+}
+
 pub trait CredentialStore {
     fn insert_credential(&self, new: NewCredential) -> StoreResult<()>;
+    /// In one transaction: revoke `replacing` (if given and not yet revoked), then store `new`
+    /// unless its issuer still has credentials for the same target that are active at `now`
+    /// (then nothing changes, not even the revocation). Parallel issues: exactly one stores.
+    fn issue_credential(
+        &self,
+        new: NewCredential,
+        replacing: Option<&CredentialId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IssueOutcome>;
     fn credential(&self, id: &CredentialId) -> StoreResult<Option<CredentialRecord>>;
     fn credential_by_user(&self, user: &str) -> StoreResult<Option<CredentialRecord>>;
     /// A team's credentials issued since `since`, or still unexpired, newest first.

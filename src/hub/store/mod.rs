@@ -7,7 +7,7 @@ mod credentials;
 mod otp;
 mod sqlite;
 
-pub use credentials::{CredentialRecord, CredentialStore, NewCredential};
+pub use credentials::{CredentialRecord, CredentialStore, IssueOutcome, NewCredential};
 pub use otp::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow};
 
 pub use sqlite::SqliteStore;

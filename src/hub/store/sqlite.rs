@@ -214,6 +214,13 @@ CREATE TABLE outbox (
     otp_id TEXT REFERENCES otps(id)
 );
 "#,
+    r#"
+-- Guests' security codes were stored as plain SHA-256: a million possible codes, reversed at
+-- once from a copy of the database. Codes are now an HMAC under a key outside the database
+-- (hub/credentials.rs); the old hashes go, and the hub revokes (audited) those still active.
+UPDATE support_credentials SET code_hash = 'unkeyed-code-removed'
+    WHERE code_hash NOT LIKE 'hmac-sha256:%';
+"#,
 ];
 
 #[path = "sqlite_credentials.rs"]

@@ -1,11 +1,11 @@
 //! SQLite side of [`CredentialStore`]: the `support_credentials` and `guest_tokens` tables.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, db, parse_ts, ts};
 use crate::hub::store::{
-    CredentialRecord, CredentialStore, NewCredential, StoreError, StoreResult,
+    CredentialRecord, CredentialStore, IssueOutcome, NewCredential, StoreError, StoreResult,
 };
 use crate::protocol::{
     CredentialId, CredentialInfo, CredentialScopes, CredentialState, CredentialTarget, TeamId,
@@ -106,21 +106,86 @@ fn finish(raw: Raw) -> StoreResult<CredentialRecord> {
     })
 }
 
+fn credentials_in(
+    conn: &Connection,
+    clause: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> StoreResult<Vec<CredentialRecord>> {
+    let sql = format!("SELECT {COLS} FROM {FROM} WHERE {clause} ORDER BY c.issued_at DESC");
+    let mut stmt = conn.prepare(&sql).map_err(db)?;
+    let raws = stmt
+        .query_map(args, row)
+        .map_err(db)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db)?;
+    raws.into_iter().map(finish).collect()
+}
+
+fn insert_in(conn: &Connection, new: &NewCredential) -> StoreResult<()> {
+    let i = &new.info;
+    conn.execute(
+        "INSERT INTO support_credentials (id, team_id, issued_by, user_name, password_hash, code_hash, \
+         target_kind, target_id, target_label, scope_control, scope_chat, scope_history, issued_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            i.id,
+            new.team_id,
+            new.issued_by_id,
+            i.user,
+            new.password_hash,
+            new.code_hash,
+            i.target.kind(),
+            i.target.id(),
+            i.target_label,
+            i.scopes.control,
+            i.scopes.chat,
+            i.scopes.history,
+            ts(i.issued_at),
+            ts(i.expires_at),
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Revoke one credential and drop its guests' tokens; true when this call revoked it.
+fn revoke_in(conn: &Connection, id: &CredentialId, at: DateTime<Utc>) -> StoreResult<bool> {
+    let n = conn
+        .execute(
+            "UPDATE support_credentials SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, ts(at)],
+        )
+        .map_err(db)?;
+    conn.execute("DELETE FROM guest_tokens WHERE credential_id = ?1", [id])
+        .map_err(db)?;
+    Ok(n == 1)
+}
+
+/// The issuer's credentials for the same target that are still active at `now`.
+fn active_for_in(
+    conn: &Connection,
+    new: &NewCredential,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<CredentialRecord>> {
+    let now = ts(now);
+    let (kind, target) = (new.info.target.kind(), new.info.target.id());
+    Ok(credentials_in(
+        conn,
+        "c.team_id = ?1 AND c.issued_by = ?2 AND c.target_kind = ?3 AND c.target_id = ?4 \
+         AND c.revoked_at IS NULL AND c.expires_at > ?5",
+        &[&new.team_id, &new.issued_by_id, &kind, &target, &now],
+    )?
+    .into_iter()
+    .next())
+}
+
 impl SqliteStore {
     fn credentials_where(
         &self,
         clause: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> StoreResult<Vec<CredentialRecord>> {
-        let conn = self.conn()?;
-        let sql = format!("SELECT {COLS} FROM {FROM} WHERE {clause} ORDER BY c.issued_at DESC");
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let raws = stmt
-            .query_map(args, row)
-            .map_err(db)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db)?;
-        raws.into_iter().map(finish).collect()
+        credentials_in(&*self.conn()?, clause, args)
     }
 
     fn one_credential(
@@ -134,31 +199,30 @@ impl SqliteStore {
 
 impl CredentialStore for SqliteStore {
     fn insert_credential(&self, new: NewCredential) -> StoreResult<()> {
-        let conn = self.conn()?;
-        let i = &new.info;
-        conn.execute(
-            "INSERT INTO support_credentials (id, team_id, issued_by, user_name, password_hash, code_hash, \
-             target_kind, target_id, target_label, scope_control, scope_chat, scope_history, issued_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                i.id,
-                new.team_id,
-                new.issued_by_id,
-                i.user,
-                new.password_hash,
-                new.code_hash,
-                i.target.kind(),
-                i.target.id(),
-                i.target_label,
-                i.scopes.control,
-                i.scopes.chat,
-                i.scopes.history,
-                ts(i.issued_at),
-                ts(i.expires_at),
-            ],
-        )
-        .map_err(db)?;
-        Ok(())
+        insert_in(&*self.conn()?, &new)
+    }
+
+    fn issue_credential(
+        &self,
+        new: NewCredential,
+        replacing: Option<&CredentialId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<IssueOutcome> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let revoked = match replacing {
+            Some(old) => revoke_in(&tx, old, now)?,
+            None => false,
+        };
+        if let Some(active) = active_for_in(&tx, &new, now)? {
+            // Dropping `tx` rolls back: a replaced credential stays as it was.
+            return Ok(IssueOutcome::AlreadyActive(Box::new(active)));
+        }
+        insert_in(&tx, &new)?;
+        tx.commit().map_err(db)?;
+        Ok(IssueOutcome::Issued { revoked })
     }
 
     fn credential(&self, id: &CredentialId) -> StoreResult<Option<CredentialRecord>> {
@@ -188,16 +252,9 @@ impl CredentialStore for SqliteStore {
     fn revoke_credential(&self, id: &CredentialId, at: DateTime<Utc>) -> StoreResult<bool> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(db)?;
-        let n = tx
-            .execute(
-                "UPDATE support_credentials SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, ts(at)],
-            )
-            .map_err(db)?;
-        tx.execute("DELETE FROM guest_tokens WHERE credential_id = ?1", [id])
-            .map_err(db)?;
+        let changed = revoke_in(&tx, id, at)?;
         tx.commit().map_err(db)?;
-        Ok(n == 1)
+        Ok(changed)
     }
 
     fn note_credential_expired(&self, id: &CredentialId) -> StoreResult<bool> {
