@@ -726,8 +726,10 @@ async fn an_admin_resets_another_users_2fa_over_the_network() {
     let secret = enrol(&bob, step_of(&clock)).await;
     clock.advance(Duration::from_secs(30));
     // bob's login with his code: a token the reset must end.
-    let (token, _, _) = client(&hub)
+    let (bob_open, mut bob_events) = HubClient::connect(&hub.url, hub.pin())
         .await
+        .expect("connect");
+    let (token, _, _) = bob_open
         .login_with_code("bob", PASSWORD, Some(&code(&secret, step_of(&clock))))
         .await
         .expect("bob with his code");
@@ -770,7 +772,13 @@ async fn an_admin_resets_another_users_2fa_over_the_network() {
         .expect("reset bob");
     let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
     assert_eq!(state_of(users, "bob"), TwoFactorState::Off);
-    // His logins ended; his password alone works again.
+    // His logins ended, and so did his open console connections (within a second).
+    tokio::time::timeout(Duration::from_secs(1), async {
+        while bob_events.recv().await.is_some() {}
+    })
+    .await
+    .expect("bob's open connection closed within a second of the reset");
+    // His password alone works again.
     assert!(matches!(
         hub_code(client(&hub).await.resume(&token).await),
         ErrorCode::Unauthenticated | ErrorCode::Expired

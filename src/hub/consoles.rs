@@ -94,10 +94,16 @@ pub(super) async fn serve(
     let viewer = hub.new_viewer();
     let mut events = hub.subscribe(&session.user.team_id);
     let mut guest_end = credentials::watch_guest(&hub, session.guest.as_ref()).await;
+    let mut user_end = hub.user_ends(&session.user.id);
     let reason = loop {
         tokio::select! {
             _ = stop.changed() => break "hub shutting down",
             why = credentials::ended(&mut guest_end) => break why,
+            Ok(()) = user_end.changed() => {
+                let why = (*user_end.borrow_and_update()).unwrap_or("your logins were ended");
+                tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
+                break why;
+            }
             event = events.recv() => match event {
                 // A guest sees only their target's events.
                 Ok(event) if session.guest.is_some() => {

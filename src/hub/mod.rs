@@ -23,14 +23,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 pub use server::run;
 
 use crate::protocol::{
-    AttemptId, HubEvent, HubToAgent, Presence, ProtocolError, SessionId, TeamId, WorkstationId,
-    WorkstationInfo,
+    AttemptId, HubEvent, HubToAgent, Presence, ProtocolError, SessionId, TeamId, UserId,
+    WorkstationId, WorkstationInfo,
 };
 use crate::tls::{HubIdentity, TlsError};
 use store::{NewAudit, SqliteStore, Store, StoreError};
@@ -155,6 +155,9 @@ pub struct Hub {
     open_viewers: Mutex<std::collections::HashSet<u64>>,
     /// One-time passwords: the mail server.
     otp: otp::OtpState,
+    /// Per user: tells their open console connections to close (why), e.g. when an admin
+    /// resets their 2FA and so ends their logins.
+    user_ends: Mutex<HashMap<UserId, watch::Sender<Option<&'static str>>>>,
 }
 
 impl Hub {
@@ -207,6 +210,7 @@ impl Hub {
             login_gate: LoginGate::default(),
             open_viewers: Mutex::default(),
             otp,
+            user_ends: Mutex::default(),
         }))
     }
 
@@ -257,6 +261,22 @@ impl Hub {
     /// Append to the audit log. A failure to audit fails the action that asked for it.
     async fn audit(&self, entry: NewAudit) -> Result<(), ProtocolError> {
         self.db(move |s| s.append_audit(entry)).await.map(|_| ())
+    }
+
+    /// Learn when `user`'s logins are ended while a connection of theirs is open.
+    fn user_ends(&self, user: &UserId) -> watch::Receiver<Option<&'static str>> {
+        let mut ends = self.user_ends.lock().unwrap_or_else(|p| p.into_inner());
+        ends.entry(user.clone())
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe()
+    }
+
+    /// Close every open console connection of `user`, saying `why`.
+    fn end_user_connections(&self, user: &UserId, why: &'static str) {
+        let ends = self.user_ends.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = ends.get(user) {
+            tx.send_replace(Some(why));
+        }
     }
 
     /// Receive the live events of one team.

@@ -263,6 +263,11 @@ async fn reset_user(
             s.delete_user_tokens(&id)
         })
         .await?;
+    // Logins ended: so do the connections made with them.
+    hub.end_user_connections(
+        &info.id,
+        "an admin reset your two-factor authentication: log in again",
+    );
     let after = TwoFactorState::of(false, global || rec.required);
     let detail = serde_json::json!({
         "user": info.name,
