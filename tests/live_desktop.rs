@@ -6,17 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::viewer::{reply, viewer};
-use common::{TestAgent, TestHub, answer_question, enrolment_link};
+use common::viewer::DesktopRig;
 use futures_util::StreamExt;
-use tether::agent::ScreenSource;
-use tether::agent::consent::{Consent, ConsentPolicy};
 use tether::frame::{Framebuffer, Rect};
 use tether::protocol::stream::{self, StreamFrame};
-use tether::protocol::{
-    AccessEvent, ConsoleReply, ConsoleRequest, HubEvent, HubToConsole, InputEvent, Request, Role,
-    ViewSpec,
-};
+use tether::protocol::{AccessEvent, ConsoleRequest, HubEvent, HubToConsole, InputEvent, Request};
 use tether::wire::{self, ClientStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -78,62 +72,10 @@ fn apply(fb: &mut Framebuffer, frame: &StreamFrame) -> u64 {
 
 #[tokio::test]
 async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
-    let hub = TestHub::start().await;
-    hub.add_user("ann", Role::Admin, "Desk").await;
-    let (tech, _) = hub.console("ann").await;
-    let link = enrolment_link(&tech, "Acme").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let screen: ScreenSource = "synthetic:640x400@7".parse().expect("screen");
-    let mut agent = TestAgent::start_full(
-        dir.path(),
-        Some(link),
-        "desk-1",
-        Consent::new(ConsentPolicy::Ask),
-        screen,
-    );
-    let ws_id = agent.online().await;
-    tech.request(ConsoleRequest::RequestAccess {
-        workstation: ws_id.clone(),
-    })
-    .await
-    .expect("request");
-    answer_question(&agent.shared, true).await;
-    answer_question(&agent.shared, true).await;
-
-    let mut ann = viewer(&hub, "ann").await;
-    let connect = Request {
-        id: 2,
-        body: ConsoleRequest::Connect {
-            workstation: ws_id,
-            secret: None,
-            view_only: false,
-            otp: None,
-        },
-    };
-    wire::send(&mut ann, &connect).await.expect("send");
-    let ConsoleReply::Session { session } = reply(&mut ann, 2).await.expect("session") else {
-        panic!("no session")
-    };
+    let rig = DesktopRig::start("synthetic:640x400@7", "desk-1", &["ann"]).await;
+    let (hub, agent) = (&rig.hub, &rig.agent);
     // The viewer draws in 320 x 240: the 640 x 400 desktop arrives letterboxed to 320 x 200.
-    let view = ViewSpec::Pixels {
-        width: 320,
-        height: 240,
-    };
-    wire::send(
-        &mut ann,
-        &Request {
-            id: 3,
-            body: ConsoleRequest::Watch {
-                session: session.id.clone(),
-                view,
-            },
-        },
-    )
-    .await
-    .expect("send");
-    let ConsoleReply::Watching { stream } = reply(&mut ann, 3).await.expect("watching") else {
-        panic!("not watching")
-    };
+    let (mut ann, session, stream) = rig.connect_and_watch("ann", (320, 240)).await;
 
     let mut fb = Framebuffer::new(320, 200);
     let mut id = 10;
@@ -258,61 +200,9 @@ async fn a_desktop_streams_damage_at_the_viewers_size_and_takes_input() {
 /// stream with the reason, instead of leaving the viewer waiting for a picture.
 #[tokio::test]
 async fn a_screen_that_cannot_start_ends_the_stream_with_the_reason() {
-    let hub = TestHub::start().await;
-    hub.add_user("ann", Role::Admin, "Desk").await;
-    let (tech, _) = hub.console("ann").await;
-    let link = enrolment_link(&tech, "Acme").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let screen: ScreenSource = "x11::4093".parse().expect("screen");
-    let mut agent = TestAgent::start_full(
-        dir.path(),
-        Some(link),
-        "desk-2",
-        Consent::new(ConsentPolicy::Ask),
-        screen,
-    );
-    let ws_id = agent.online().await;
-    tech.request(ConsoleRequest::RequestAccess {
-        workstation: ws_id.clone(),
-    })
-    .await
-    .expect("request");
-    answer_question(&agent.shared, true).await;
-    answer_question(&agent.shared, true).await;
-
-    let mut ann = viewer(&hub, "ann").await;
-    let connect = Request {
-        id: 2,
-        body: ConsoleRequest::Connect {
-            workstation: ws_id,
-            secret: None,
-            view_only: false,
-            otp: None,
-        },
-    };
-    wire::send(&mut ann, &connect).await.expect("send");
-    let ConsoleReply::Session { session } = reply(&mut ann, 2).await.expect("session") else {
-        panic!("no session")
-    };
-    let view = ViewSpec::Pixels {
-        width: 320,
-        height: 240,
-    };
-    wire::send(
-        &mut ann,
-        &Request {
-            id: 3,
-            body: ConsoleRequest::Watch {
-                session: session.id.clone(),
-                view,
-            },
-        },
-    )
-    .await
-    .expect("send");
-    let ConsoleReply::Watching { stream } = reply(&mut ann, 3).await.expect("watching") else {
-        panic!("not watching")
-    };
+    let rig = DesktopRig::start("x11::4093", "desk-2", &["ann"]).await;
+    let hub = &rig.hub;
+    let (mut ann, session, stream) = rig.connect_and_watch("ann", (320, 240)).await;
     let reason = loop {
         match next(&mut ann, Duration::from_secs(10)).await {
             Some(Next::Event(HubEvent::StreamEnded { stream: s, reason })) => {

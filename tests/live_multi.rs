@@ -6,16 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::viewer::{reply, viewer};
-use common::{TestAgent, TestHub, answer_question, enrolment_link};
+use common::viewer::DesktopRig;
 use futures_util::StreamExt;
-use tether::agent::ScreenSource;
-use tether::agent::consent::{Consent, ConsentPolicy};
 use tether::frame::Rect;
 use tether::protocol::stream::{self, StreamFrame};
-use tether::protocol::{
-    ConsoleReply, ConsoleRequest, InputEvent, Request, Role, StreamId, ViewSpec,
-};
+use tether::protocol::{ConsoleRequest, InputEvent, Request};
 use tether::wire::{self, ClientStream};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -53,64 +48,12 @@ async fn send(ws: &mut ClientStream, id: u64, body: ConsoleRequest) {
     wire::send(ws, &Request { id, body }).await.expect("send");
 }
 
-/// `user` connects to `workstation` and watches it at `width` x `height`.
-async fn connect_and_watch(
-    hub: &TestHub,
-    user: &str,
-    workstation: &tether::protocol::WorkstationId,
-    (width, height): (u32, u32),
-) -> (ClientStream, StreamId) {
-    let mut ws = viewer(hub, user).await;
-    let connect = ConsoleRequest::Connect {
-        workstation: workstation.clone(),
-        secret: None,
-        view_only: false,
-        otp: None,
-    };
-    send(&mut ws, 2, connect).await;
-    let ConsoleReply::Session { session } = reply(&mut ws, 2).await.expect("session") else {
-        panic!("no session for {user}")
-    };
-    let watch = ConsoleRequest::Watch {
-        session: session.id,
-        view: ViewSpec::Pixels { width, height },
-    };
-    send(&mut ws, 3, watch).await;
-    let ConsoleReply::Watching { stream } = reply(&mut ws, 3).await.expect("watching") else {
-        panic!("{user} is not watching")
-    };
-    (ws, stream)
-}
-
 #[tokio::test]
 async fn two_consoles_watch_one_desktop_each_at_their_own_size_and_pace() {
-    let hub = TestHub::start().await;
-    hub.add_user("ann", Role::Admin, "Desk").await;
-    hub.add_user("bob", Role::Technician, "Desk").await;
-    let (tech, _) = hub.console("ann").await;
-    let link = enrolment_link(&tech, "Acme").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let screen: ScreenSource = "synthetic:640x400@7".parse().expect("screen");
-    let mut agent = TestAgent::start_full(
-        dir.path(),
-        Some(link),
-        "desk-1",
-        Consent::new(ConsentPolicy::Ask),
-        screen,
-    );
-    let ws_id = agent.online().await;
-    // Unattended access, so both connect without a question.
-    tech.request(ConsoleRequest::RequestAccess {
-        workstation: ws_id.clone(),
-    })
-    .await
-    .expect("request");
-    answer_question(&agent.shared, true).await;
-    answer_question(&agent.shared, true).await;
-
+    let rig = DesktopRig::start("synthetic:640x400@7", "desk-1", &["ann", "bob"]).await;
     let wait = Duration::from_secs(10);
-    let (mut ann, ann_stream) = connect_and_watch(&hub, "ann", &ws_id, (320, 240)).await;
-    let (mut bob, bob_stream) = connect_and_watch(&hub, "bob", &ws_id, (640, 400)).await;
+    let (mut ann, _, ann_stream) = rig.connect_and_watch("ann", (320, 240)).await;
+    let (mut bob, _, bob_stream) = rig.connect_and_watch("bob", (640, 400)).await;
     let first = frame_within(&mut ann, wait)
         .await
         .expect("ann's first frame");

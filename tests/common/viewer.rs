@@ -64,3 +64,95 @@ pub async fn next_frame(ws: &mut ClientStream) -> StreamFrame {
     .await
     .expect("a frame in time")
 }
+
+/// A hub with technicians of team "Desk" (the first an admin) and an agent showing `screen`,
+/// with unattended access granted, so that connecting needs no question.
+pub struct DesktopRig {
+    pub hub: TestHub,
+    pub agent: super::TestAgent,
+    pub workstation: tether::protocol::WorkstationId,
+    _dir: tempfile::TempDir,
+}
+
+impl DesktopRig {
+    pub async fn start(screen: &str, hostname: &str, users: &[&str]) -> Self {
+        use tether::agent::consent::{Consent, ConsentPolicy};
+        use tether::protocol::Role;
+        let hub = TestHub::start().await;
+        for (i, user) in users.iter().enumerate() {
+            let role = if i == 0 {
+                Role::Admin
+            } else {
+                Role::Technician
+            };
+            hub.add_user(user, role, "Desk").await;
+        }
+        let (tech, _) = hub.console(users[0]).await;
+        let link = super::enrolment_link(&tech, "Acme").await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut agent = super::TestAgent::start_full(
+            dir.path(),
+            Some(link),
+            hostname,
+            Consent::new(ConsentPolicy::Ask),
+            screen.parse().expect("screen"),
+        );
+        let workstation = agent.online().await;
+        tech.request(ConsoleRequest::RequestAccess {
+            workstation: workstation.clone(),
+        })
+        .await
+        .expect("request");
+        super::answer_question(&agent.shared, true).await;
+        super::answer_question(&agent.shared, true).await;
+        Self {
+            hub,
+            agent,
+            workstation,
+            _dir: dir,
+        }
+    }
+
+    /// `user` connects (raw, seeing frames) and watches at `width` x `height` pixels: the
+    /// connection, the session and the stream.
+    pub async fn connect_and_watch(
+        &self,
+        user: &str,
+        (width, height): (u32, u32),
+    ) -> (
+        ClientStream,
+        tether::protocol::SessionInfo,
+        tether::protocol::StreamId,
+    ) {
+        let mut ws = viewer(&self.hub, user).await;
+        let connect = ConsoleRequest::Connect {
+            workstation: self.workstation.clone(),
+            secret: None,
+            view_only: false,
+            otp: None,
+        };
+        wire::send(
+            &mut ws,
+            &Request {
+                id: 2,
+                body: connect,
+            },
+        )
+        .await
+        .expect("send");
+        let ConsoleReply::Session { session } = reply(&mut ws, 2).await.expect("session") else {
+            panic!("no session for {user}")
+        };
+        let watch = ConsoleRequest::Watch {
+            session: session.id.clone(),
+            view: tether::protocol::ViewSpec::Pixels { width, height },
+        };
+        wire::send(&mut ws, &Request { id: 3, body: watch })
+            .await
+            .expect("send");
+        let ConsoleReply::Watching { stream } = reply(&mut ws, 3).await.expect("watching") else {
+            panic!("{user} is not watching")
+        };
+        (ws, session, stream)
+    }
+}
