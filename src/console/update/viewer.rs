@@ -276,10 +276,10 @@ fn on_pixels(
     let StreamFrame::Pixels {
         stream,
         seq,
-        captured_at,
         width,
         height,
-        rects,
+        ref rects,
+        ..
     } = frame
     else {
         return Vec::new();
@@ -289,7 +289,7 @@ fn on_pixels(
             let shot = apply_pixels(
                 &mut viewer.bytes_this_second,
                 desktop,
-                (width, height, &rects),
+                (width, height, rects),
                 wire_bytes,
             );
             if latency.is_some() {
@@ -304,17 +304,7 @@ fn on_pixels(
         }
         // A frame can overtake the `Watching` reply: keep it until the reply names the stream.
         None if watched && desktop.early.len() < EARLY_FRAMES => {
-            desktop.early.push((
-                StreamFrame::Pixels {
-                    stream,
-                    seq,
-                    captured_at,
-                    width,
-                    height,
-                    rects,
-                },
-                wire_bytes,
-            ));
+            desktop.early.push((frame, wire_bytes));
             Vec::new()
         }
         _ => Vec::new(),
