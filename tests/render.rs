@@ -241,7 +241,7 @@ fn a_pointer_move_costs_under_a_kilobyte() {
     out.clear();
     sixel.render_damage(&after, &damage, &mut out);
     eprintln!("pointer move, sixel: {} bytes", out.len());
-    assert!(out.len() <= 2048, "sixel: {} bytes", out.len());
+    assert!(out.len() <= 1024, "sixel: {} bytes", out.len());
 }
 
 #[test]
