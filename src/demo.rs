@@ -195,6 +195,7 @@ impl Demo {
                         height,
                         seed: i as u64,
                     },
+                    shell: true,
                     report: Some(report),
                 };
                 agents.push(DemoAgent {

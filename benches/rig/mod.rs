@@ -86,6 +86,7 @@ impl Rig {
             data_dir: agent_dir.clone(),
             link: Some(link),
             screen: screen.parse::<ScreenSource>().expect("screen"),
+            shell: true,
             report: None,
         };
         let policy = Policy::load(&agent_dir, chrono::Utc::now()).expect("policy");

@@ -98,6 +98,8 @@ pub struct AgentOptions {
     pub screen: ScreenSource,
     /// Report these details instead of the real machine's (the demo's synthetic fleet).
     pub report: Option<WorkstationReport>,
+    /// Technicians may open a shell (a terminal session) here.
+    pub shell: bool,
 }
 
 /// The details of this machine. The screen size is the source's own for synthetic screens and
@@ -322,7 +324,8 @@ async fn connect_once(
         }))
     });
     let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    let mut streams = streams::Streams::new(frames_tx, answers.clone(), opts.screen.clone());
+    let mut streams =
+        streams::Streams::new(frames_tx, answers.clone(), opts.screen.clone(), opts.shell);
     let ended = loop {
         tokio::select! {
             msg = stream.next() => match msg {

@@ -55,6 +55,8 @@ pub(super) struct Streams {
     source: ScreenSource,
     screen: std::sync::Arc<tokio::sync::Mutex<Option<Screen>>>,
     desktops: HashMap<StreamId, PixelHandle>,
+    /// Technicians may open a shell here (`tether agent --shell on`).
+    shell: bool,
 }
 
 impl Streams {
@@ -64,6 +66,7 @@ impl Streams {
         frames: mpsc::Sender<Vec<u8>>,
         to_hub: mpsc::UnboundedSender<AgentRequest>,
         source: ScreenSource,
+        shell: bool,
     ) -> Self {
         Self {
             frames,
@@ -73,6 +76,7 @@ impl Streams {
             source,
             screen: std::sync::Arc::default(),
             desktops: HashMap::new(),
+            shell,
         }
     }
 
@@ -80,6 +84,12 @@ impl Streams {
     pub(super) fn watch(&mut self, stream: StreamId, session: SessionId, view: ViewSpec) {
         match view {
             ViewSpec::Terminal { cols, rows } => {
+                if !self.shell {
+                    let reason = "this computer offers no shell: its agent runs with --shell off";
+                    tracing::info!(stream, "a shell was asked for and refused (--shell off)");
+                    self.end(stream, reason.into());
+                    return;
+                }
                 if self
                     .terminals
                     .get(&session)
@@ -94,6 +104,7 @@ impl Streams {
                         }
                         Err(e) => {
                             tracing::error!(%e, "cannot start a shell for the session");
+                            self.end(stream, format!("the shell cannot start: {e}"));
                             return;
                         }
                     }
@@ -144,6 +155,13 @@ impl Streams {
                 self.sessions.insert(stream, session);
             }
         }
+    }
+
+    /// Tell the hub (and so the viewer) that `stream` ended here, and why.
+    fn end(&self, stream: StreamId, reason: String) {
+        let _ = self
+            .to_hub
+            .send(AgentRequest::StreamEnded { stream, reason });
     }
 
     fn terminal_of(&self, stream: StreamId) -> Option<&TerminalHandle> {

@@ -33,6 +33,17 @@ pub struct AgentArgs {
     /// (without asking). Default: ask when standard input is a terminal, else deny.
     #[arg(long, value_enum)]
     pub consent: Option<ConsentPolicy>,
+    /// Whether technicians may open a shell (a terminal session) on this computer. Off: only
+    /// the screen is shared, and a request for a shell is refused with the reason.
+    #[arg(long, value_enum, default_value = "on")]
+    pub shell: OnOff,
+}
+
+/// A switch on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 /// Talk to the agent running with the same data dir.
@@ -307,6 +318,7 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
         link,
         screen,
         report: None,
+        shell: args.shell == OnOff::On,
     };
     runtime()?.block_on(async move {
         // The socket first: it also tells whether another agent already runs on this data dir,

@@ -185,6 +185,18 @@ impl TestAgent {
         consent: Consent,
         screen: ScreenSource,
     ) -> Self {
+        Self::start_shell(data_dir, link, hostname, consent, screen, true)
+    }
+
+    /// The same, saying whether technicians may open a shell (`--shell on|off`).
+    pub fn start_shell(
+        data_dir: &std::path::Path,
+        link: Option<EnrolmentLink>,
+        hostname: &str,
+        consent: Consent,
+        screen: ScreenSource,
+        shell: bool,
+    ) -> Self {
         let report = tether::protocol::WorkstationReport {
             hostname: hostname.into(),
             os: "TestOS 1".into(),
@@ -197,6 +209,7 @@ impl TestAgent {
             link,
             screen,
             report: Some(report),
+            shell,
         };
         // With the passcode off (a fresh data dir) loading is quick; when a test turned it on
         // before a restart, loading issues a new one (argon2id), which is fine in a test.

@@ -76,6 +76,11 @@ pub struct DesktopRig {
 
 impl DesktopRig {
     pub async fn start(screen: &str, hostname: &str, users: &[&str]) -> Self {
+        Self::start_with(screen, hostname, users, true).await
+    }
+
+    /// The same, saying whether the agent offers a shell (`--shell on|off`).
+    pub async fn start_with(screen: &str, hostname: &str, users: &[&str], shell: bool) -> Self {
         use tether::agent::consent::{Consent, ConsentPolicy};
         use tether::protocol::Role;
         let hub = TestHub::start().await;
@@ -90,12 +95,13 @@ impl DesktopRig {
         let (tech, _) = hub.console(users[0]).await;
         let link = super::enrolment_link(&tech, "Acme").await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut agent = super::TestAgent::start_full(
+        let mut agent = super::TestAgent::start_shell(
             dir.path(),
             Some(link),
             hostname,
             Consent::new(ConsentPolicy::Ask),
             screen.parse().expect("screen"),
+            shell,
         );
         let workstation = agent.online().await;
         tech.request(ConsoleRequest::RequestAccess {
@@ -124,6 +130,20 @@ impl DesktopRig {
         tether::protocol::SessionInfo,
         tether::protocol::StreamId,
     ) {
+        let view = tether::protocol::ViewSpec::Pixels { width, height };
+        self.connect_and_view(user, view).await
+    }
+
+    /// `user` connects (raw, seeing frames) and watches with `view`.
+    pub async fn connect_and_view(
+        &self,
+        user: &str,
+        view: tether::protocol::ViewSpec,
+    ) -> (
+        ClientStream,
+        tether::protocol::SessionInfo,
+        tether::protocol::StreamId,
+    ) {
         let mut ws = viewer(&self.hub, user).await;
         let connect = ConsoleRequest::Connect {
             workstation: self.workstation.clone(),
@@ -145,7 +165,7 @@ impl DesktopRig {
         };
         let watch = ConsoleRequest::Watch {
             session: session.id.clone(),
-            view: tether::protocol::ViewSpec::Pixels { width, height },
+            view,
         };
         wire::send(&mut ws, &Request { id: 3, body: watch })
             .await
