@@ -904,3 +904,55 @@ async fn a_replacement_that_cannot_be_stored_leaves_the_old_credentials_valid() 
     assert_eq!(bob_rec.info.revoked_at, None, "not revoked");
     guest(&hub, &bob_reveal).await;
 }
+
+/// The sessions a client lists: id, and whether it ended.
+async fn sessions(client: &HubClient) -> Vec<(String, bool)> {
+    match client
+        .request(ConsoleRequest::ListSessions)
+        .await
+        .expect("sessions")
+    {
+        ConsoleReply::Sessions { sessions } => sessions
+            .into_iter()
+            .map(|s| (s.id, s.ended_at.is_some()))
+            .collect(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The history scope: without it a guest sees only their own open sessions; with it, also the
+/// target's past ones.
+#[tokio::test]
+async fn the_history_scope_shows_the_targets_past_sessions_and_only_with_it() {
+    let r = rig(TestHub::start().await).await;
+    // A guest without history: their session, then ended; afterwards they see nothing.
+    let (first, reveal) = issue_new(&r.ann, ws("acme-1"), 60, VIEW).await;
+    let (g, _gevents) = guest(&r.hub, &reveal).await;
+    let past = connect(&g, "acme-1", true).await.expect("guest connects");
+    assert_eq!(sessions(&g).await, vec![(past.id.clone(), false)]);
+    g.request(ConsoleRequest::EndSession {
+        session: past.id.clone(),
+    })
+    .await
+    .expect("end");
+    assert_eq!(
+        sessions(&g).await,
+        vec![],
+        "no history scope: no past sessions"
+    );
+
+    // New credentials for the same target, with history: the past session is listed.
+    r.ann
+        .request(ConsoleRequest::RevokeCredentials {
+            credential: first.id.clone(),
+        })
+        .await
+        .expect("revoke");
+    let with_history = CredentialScopes {
+        history: true,
+        ..VIEW
+    };
+    let (_, reveal) = issue_new(&r.ann, ws("acme-1"), 60, with_history).await;
+    let (h, _hevents) = guest(&r.hub, &reveal).await;
+    assert_eq!(sessions(&h).await, vec![(past.id.clone(), true)]);
+}
