@@ -81,7 +81,7 @@ fn print_figures(desktop: &Framebuffer) {
             icy.len()
         );
     }
-    for glyphs in [Glyphs::HalfBlock, Glyphs::Sextant] {
+    for glyphs in [Glyphs::HalfBlock, Glyphs::Quadrant, Glyphs::Sextant] {
         let mut text = TextView::new(glyphs, ColorDepth::TrueColor, 200, 60);
         text.update(desktop);
         let (gw, gh) = glyphs.cell_pixels();
@@ -122,6 +122,10 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("halfblock 256 colours, full frame", |b| {
         let mut view = TextView::new(Glyphs::HalfBlock, ColorDepth::Palette256, 200, 60);
+        b.iter(|| view.update(black_box(&desktop)));
+    });
+    c.bench_function("quadrant 1920x1080 -> 200x60 cells, full frame", |b| {
+        let mut view = TextView::new(Glyphs::Quadrant, ColorDepth::TrueColor, 200, 60);
         b.iter(|| view.update(black_box(&desktop)));
     });
     c.bench_function("sextant 1920x1080 -> 200x60 cells, full frame", |b| {

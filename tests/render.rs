@@ -154,14 +154,21 @@ fn half_block_cells_match_the_scaled_source() {
         let db = psnr(&reference, &seen).expect("same size");
         assert!(db >= min_db, "{depth:?}: {db:.2} dB");
     }
-    // Sextants: two colours for six pixels. On this picture the split keeps 25+ dB at the
-    // finer 400x180 grid; a wrong pattern bit order falls under 20.
-    let mut view = TextView::new(Glyphs::Sextant, ColorDepth::TrueColor, 200, 60);
-    view.update(&desktop);
-    let bytes = terminal_bytes(&blank, view.cells());
-    let seen = cells_to_pixels(&parse_ansi(&bytes, 200, 60), Glyphs::Sextant);
-    let db = psnr(&scale(&desktop, 400, 180), &seen).expect("same size");
-    assert!(db >= 25.0, "sextants: {db:.2} dB");
+    // Quadrants and sextants: two colours for four or six pixels. On this picture the split
+    // keeps 25+ dB at the finer 400x120 and 400x180 grids; a wrong pattern bit order falls
+    // under 20.
+    for (glyphs, (w, h)) in [
+        (Glyphs::Quadrant, (400, 120)),
+        (Glyphs::Sextant, (400, 180)),
+    ] {
+        let mut view = TextView::new(glyphs, ColorDepth::TrueColor, 200, 60);
+        view.update(&desktop);
+        let bytes = terminal_bytes(&blank, view.cells());
+        let seen = cells_to_pixels(&parse_ansi(&bytes, 200, 60), glyphs);
+        let db = psnr(&scale(&desktop, w, h), &seen).expect("same size");
+        eprintln!("{glyphs:?}: {db:.2} dB");
+        assert!(db >= 25.0, "{glyphs:?}: {db:.2} dB");
+    }
 }
 
 #[test]
@@ -225,7 +232,7 @@ fn a_pointer_move_costs_under_a_kilobyte() {
     let mut after = desktop.clone();
     testimage::draw_pointer(&mut after, 805, 503);
     let damage = [Rect::new(800, 500, 16, 16), Rect::new(805, 503, 16, 16)];
-    for glyphs in [Glyphs::HalfBlock, Glyphs::Sextant] {
+    for glyphs in [Glyphs::HalfBlock, Glyphs::Quadrant, Glyphs::Sextant] {
         let mut view = TextView::new(glyphs, ColorDepth::TrueColor, 200, 60);
         view.update(&before);
         let shown = view.cells().clone();

@@ -72,7 +72,8 @@ pub struct ConsoleArgs {
     /// Theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long)]
     pub theme: Option<String>,
-    /// How to draw live desktops: auto (ask the terminal), sixel, kitty, halfblocks, sextants.
+    /// How to draw live desktops: auto (ask the terminal), sixel, kitty, halfblocks, quadrants,
+    /// sextants.
     #[arg(long, value_name = "MODE")]
     pub render: Option<crate::render::RenderOverride>,
 }
@@ -82,7 +83,8 @@ pub struct DemoArgs {
     /// Theme: dark, light, high-contrast, or a path to a theme file.
     #[arg(long)]
     pub theme: Option<String>,
-    /// How to draw live desktops: auto (ask the terminal), sixel, kitty, halfblocks, sextants.
+    /// How to draw live desktops: auto (ask the terminal), sixel, kitty, halfblocks, quadrants,
+    /// sextants.
     #[arg(long, value_name = "MODE")]
     pub render: Option<crate::render::RenderOverride>,
 }

@@ -89,6 +89,7 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
     let mode = match args.mode {
         Mode::Auto if tty => match detect::choose(&caps, &env, RenderOverride::Auto) {
             RenderMode::HalfBlock => Mode::Halfblock,
+            RenderMode::Quadrant => Mode::Quadrant,
             RenderMode::Sextant => Mode::Sextant,
             RenderMode::Sixel { .. } => Mode::Sixel,
             RenderMode::Kitty { .. } => Mode::Kitty,

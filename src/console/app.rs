@@ -107,8 +107,10 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
 /// may come late). A text mode asked for by name needs no question to the terminal.
 fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, u16, bool) {
     use std::io::IsTerminal as _;
-    let ask = !matches!(over, RenderOverride::HalfBlock | RenderOverride::Sextant)
-        && io::stdout().is_terminal();
+    let ask = !matches!(
+        over,
+        RenderOverride::HalfBlock | RenderOverride::Quadrant | RenderOverride::Sextant
+    ) && io::stdout().is_terminal();
     let caps = if ask {
         detect::query(env, detect::QUERY_TIMEOUT)
     } else {

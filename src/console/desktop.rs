@@ -117,7 +117,8 @@ impl Grab {
 impl DesktopView {
     pub fn new(screen: ScreenSize, glyphs: Glyphs, depth: ColorDepth) -> Self {
         let mode = match glyphs {
-            Glyphs::Sextant | Glyphs::Quadrant => RenderMode::Sextant,
+            Glyphs::Sextant => RenderMode::Sextant,
+            Glyphs::Quadrant => RenderMode::Quadrant,
             Glyphs::HalfBlock => RenderMode::HalfBlock,
         };
         Self::with_mode(screen, mode, CellSize::DEFAULT, depth)
@@ -324,10 +325,12 @@ impl DesktopView {
         }
     }
 
-    /// Switch between half blocks and sextants; the picture is redrawn from what is kept.
+    /// Cycle through the text modes (half blocks, quadrants, sextants); the picture is redrawn
+    /// from what is kept.
     pub fn toggle_glyphs(&mut self) {
         let next = match self.mode {
-            RenderMode::HalfBlock => RenderMode::Sextant,
+            RenderMode::HalfBlock => RenderMode::Quadrant,
+            RenderMode::Quadrant => RenderMode::Sextant,
             _ => RenderMode::HalfBlock,
         };
         self.set_mode(next);
@@ -362,6 +365,7 @@ impl DesktopView {
     pub fn mode_label(&self) -> String {
         let glyphs = match self.mode {
             RenderMode::HalfBlock => "half blocks",
+            RenderMode::Quadrant => "quadrants",
             RenderMode::Sextant => "sextants",
             RenderMode::Sixel { .. } => "sixel",
             RenderMode::Kitty { .. } => "kitty",

@@ -693,7 +693,7 @@ impl Default for Keymap {
                 L::DesktopMenu,
                 A::SwitchGlyphs,
                 &[c('m')],
-                "Next render mode (sixel, kitty, half blocks, sextants)",
+                "Next render mode (sixel, kitty, 3 kinds of text cells)",
                 Some("mode"),
             ),
             b(

@@ -114,7 +114,11 @@ impl State {
             quitting: false,
             dirty: true,
             color_depth: ColorDepth::TrueColor,
-            render_modes: vec![RenderMode::HalfBlock, RenderMode::Sextant],
+            render_modes: vec![
+                RenderMode::HalfBlock,
+                RenderMode::Quadrant,
+                RenderMode::Sextant,
+            ],
             cell: CellSize::DEFAULT,
             twofa: super::update::twofa::TwoFaState::default(),
             guest: None,

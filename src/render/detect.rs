@@ -116,6 +116,8 @@ impl Environment {
 pub enum RenderMode {
     /// Text: `▀` cells, 1x2 pixels each.
     HalfBlock,
+    /// Text: quadrant cells (`▖▗▘▝▚▞▙▛▜▟`, in nearly every font), 2x2 pixels each.
+    Quadrant,
     /// Text: sextant cells, 2x3 pixels each.
     Sextant,
     /// Sixel graphics (through tmux's passthrough when `tmux` is set).
@@ -129,6 +131,7 @@ impl RenderMode {
     pub fn glyphs(self) -> Option<Glyphs> {
         match self {
             RenderMode::HalfBlock => Some(Glyphs::HalfBlock),
+            RenderMode::Quadrant => Some(Glyphs::Quadrant),
             RenderMode::Sextant => Some(Glyphs::Sextant),
             _ => None,
         }
@@ -137,6 +140,7 @@ impl RenderMode {
     pub fn name(self) -> &'static str {
         match self {
             RenderMode::HalfBlock => "halfblock",
+            RenderMode::Quadrant => "quadrant",
             RenderMode::Sextant => "sextant",
             RenderMode::Sixel { .. } => "sixel",
             RenderMode::Kitty { .. } => "kitty",
@@ -158,6 +162,7 @@ pub enum RenderOverride {
     Sixel,
     Kitty,
     HalfBlock,
+    Quadrant,
     Sextant,
 }
 
@@ -172,9 +177,10 @@ impl FromStr for RenderOverride {
             "halfblock" | "halfblocks" | "half-block" | "half-blocks" | "half" => {
                 Ok(Self::HalfBlock)
             }
+            "quadrant" | "quadrants" => Ok(Self::Quadrant),
             "sextant" | "sextants" => Ok(Self::Sextant),
             other => Err(format!(
-                "unknown render mode `{other}`: use auto, sixel, kitty, halfblock or sextant"
+                "unknown render mode `{other}`: use auto, sixel, kitty, halfblock, quadrant or sextant"
             )),
         }
     }
@@ -187,6 +193,7 @@ impl fmt::Display for RenderOverride {
             Self::Sixel => "sixel",
             Self::Kitty => "kitty",
             Self::HalfBlock => "halfblock",
+            Self::Quadrant => "quadrant",
             Self::Sextant => "sextant",
         })
     }
@@ -206,6 +213,7 @@ pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> R
         RenderOverride::Sixel => return RenderMode::Sixel { tmux },
         RenderOverride::Kitty => return RenderMode::Kitty { tmux },
         RenderOverride::HalfBlock => return RenderMode::HalfBlock,
+        RenderOverride::Quadrant => return RenderMode::Quadrant,
         RenderOverride::Sextant => return RenderMode::Sextant,
         RenderOverride::Auto => {}
     }
@@ -249,12 +257,13 @@ pub fn sixel_colors(caps: &Capabilities) -> u16 {
 }
 
 /// Every mode worth offering on this terminal, the one [`choose`] picks first (an override
-/// included): then the graphics modes `choose` would accept, then the two text modes.
+/// included): then the graphics modes `choose` would accept, then the three text modes.
 /// The viewer's render-mode key cycles through this list.
 pub fn supported(caps: &Capabilities, env: &Environment, over: RenderOverride) -> Vec<RenderMode> {
     let mut modes = vec![choose(caps, env, over)];
     modes.extend(graphics_modes(caps, env));
     modes.push(RenderMode::HalfBlock);
+    modes.push(RenderMode::Quadrant);
     modes.push(RenderMode::Sextant);
     let mut seen = Vec::new();
     modes.retain(|m| {
@@ -493,6 +502,7 @@ mod tests {
     fn plural_names_parse_too() {
         assert_eq!("halfblocks".parse(), Ok(RenderOverride::HalfBlock));
         assert_eq!("sextants".parse(), Ok(RenderOverride::Sextant));
+        assert_eq!("quadrants".parse(), Ok(RenderOverride::Quadrant));
     }
 
     #[test]
@@ -504,6 +514,7 @@ mod tests {
             [
                 RenderMode::Sixel { tmux: false },
                 RenderMode::HalfBlock,
+                RenderMode::Quadrant,
                 RenderMode::Sextant
             ]
         );
@@ -512,7 +523,8 @@ mod tests {
             [
                 RenderMode::Sextant,
                 RenderMode::Sixel { tmux: false },
-                RenderMode::HalfBlock
+                RenderMode::HalfBlock,
+                RenderMode::Quadrant
             ]
         );
         // Inside tmux without passthrough: text only.
@@ -522,7 +534,11 @@ mod tests {
         };
         assert_eq!(
             supported(&xterm, &tmux, RenderOverride::Auto),
-            [RenderMode::HalfBlock, RenderMode::Sextant]
+            [
+                RenderMode::HalfBlock,
+                RenderMode::Quadrant,
+                RenderMode::Sextant
+            ]
         );
     }
 
@@ -537,7 +553,11 @@ mod tests {
         );
         assert_eq!(
             supported(&xterm16, &env, RenderOverride::Auto),
-            [RenderMode::HalfBlock, RenderMode::Sextant]
+            [
+                RenderMode::HalfBlock,
+                RenderMode::Quadrant,
+                RenderMode::Sextant
+            ]
         );
         // ...unless asked for by name.
         assert_eq!(
@@ -545,6 +565,7 @@ mod tests {
             [
                 RenderMode::Sixel { tmux: false },
                 RenderMode::HalfBlock,
+                RenderMode::Quadrant,
                 RenderMode::Sextant
             ]
         );
@@ -556,7 +577,11 @@ mod tests {
         );
         assert_eq!(
             supported(&no_cell, &env, RenderOverride::Auto),
-            [RenderMode::HalfBlock, RenderMode::Sextant]
+            [
+                RenderMode::HalfBlock,
+                RenderMode::Quadrant,
+                RenderMode::Sextant
+            ]
         );
     }
 

@@ -2644,7 +2644,13 @@ mod live_desktop {
             "Esc goes to the remote"
         );
 
-        // m: sextants, asked for at their pixel size (2x3 a cell).
+        // m: quadrants, asked for at their pixel size (2x2 a cell); m again: sextants (2x3).
+        ctrl(&mut state, ']');
+        let effects = key(&mut state, KeyCode::Char('m'));
+        assert_eq!(desktop(&state).glyphs, Glyphs::Quadrant);
+        let [(_, _, 160, 46)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 160x46, got {effects:?}");
+        };
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('m'));
         assert_eq!(state.layer(), Layer::Desktop);
