@@ -223,3 +223,68 @@ async fn a_screen_that_cannot_start_ends_the_stream_with_the_reason() {
     );
     assert_eq!(hub.hub.stream_count(), 0, "the hub closed the stream");
 }
+
+/// A real X display changes resolution while it is watched (RandR, as a user would with
+/// `xrandr`): the agent reports the new size, every console of the team learns it, and the
+/// viewer's frames follow it.
+#[tokio::test]
+async fn a_resolution_change_is_reported_and_the_frames_follow() {
+    let test = "a_resolution_change_is_reported_and_the_frames_follow";
+    if !common::peers::available("xrandr", test) {
+        return;
+    }
+    let Some(server) = common::xvnc::Xvnc::start(test, (640, 480), &["-SecurityTypes", "None"])
+    else {
+        return;
+    };
+    let rig = DesktopRig::start(&format!("x11:{}", server.display), "desk-3", &["ann"]).await;
+    let (_tech, mut events) = rig.hub.console("ann").await;
+    // Frames at the viewer's size: 640x480 letterboxed into 320x320 is 320x240.
+    let (mut ann, _, stream) = rig.connect_and_watch("ann", (320, 320)).await;
+    let mut id = 10;
+    let mut ack = async |ws: &mut ClientStream, seq: u64| {
+        id += 1;
+        let body = ConsoleRequest::Ack { stream, seq };
+        wire::send(ws, &Request { id, body }).await.expect("ack");
+    };
+    let size_of = |f: &StreamFrame| match f {
+        StreamFrame::Pixels { width, height, .. } => (*width, *height),
+        other => panic!("not pixels: {other:?}"),
+    };
+    let first = loop {
+        if let Some(Next::Frame(f)) = next(&mut ann, Duration::from_secs(10)).await {
+            break f;
+        }
+    };
+    assert_eq!(size_of(&first), (320, 240));
+    ack(&mut ann, first.seq()).await;
+
+    let status = std::process::Command::new("xrandr")
+        .args(["-display", &server.display, "-s", "1024x768"])
+        .status()
+        .expect("run xrandr");
+    assert!(status.success(), "xrandr -s 1024x768");
+    let reported = common::wait_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, HubEvent::Workstation { workstation } if workstation.id == rig.workstation
+            && workstation.screen.is_some_and(|s| (s.width, s.height) == (1024, 768)))
+    })
+    .await;
+    assert!(matches!(reported, HubEvent::Workstation { .. }));
+    // The viewer's frames follow: 1024x768 letterboxed into 320x320 is 320x240 again, but the
+    // picture is sent whole (a resize) at the new proportions' scale.
+    let mut followed = false;
+    for _ in 0..100 {
+        let Some(Next::Frame(f)) = next(&mut ann, Duration::from_secs(10)).await else {
+            continue;
+        };
+        ack(&mut ann, f.seq()).await;
+        if let StreamFrame::Pixels { rects, .. } = &f {
+            let area: u32 = rects.iter().map(|r| r.rect.width * r.rect.height).sum();
+            if area >= 320 * 240 {
+                followed = true;
+                break;
+            }
+        }
+    }
+    assert!(followed, "a whole new picture after the resize");
+}

@@ -315,7 +315,9 @@ async fn connect_once(
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
     // A live screen that was not up yet: its size is reported once it is.
+    // A screen whose resolution changes while it is watched reports through the same channel.
     let (sized_tx, mut sized) = tokio::sync::mpsc::channel::<crate::protocol::ScreenSize>(1);
+    let resized_tx = sized_tx.clone();
     let _probe = (report.screen.is_none() && opts.screen.is_live()).then(|| {
         let spec = opts.screen.clone();
         AbortOnDrop(tokio::spawn(async move {
@@ -325,7 +327,8 @@ async fn connect_once(
     });
     let (frames_tx, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     let mut streams =
-        streams::Streams::new(frames_tx, answers.clone(), opts.screen.clone(), opts.shell);
+        streams::Streams::new(frames_tx, answers.clone(), opts.screen.clone(), opts.shell)
+            .reporting_sizes_to(resized_tx);
     let ended = loop {
         tokio::select! {
             msg = stream.next() => match msg {
@@ -352,7 +355,10 @@ async fn connect_once(
                 }
             }
             Some(size) = sized.recv() => {
-                tracing::info!(width = size.width, height = size.height, "the screen is up: reporting its size");
+                if report.screen == Some(size) {
+                    continue;
+                }
+                tracing::info!(width = size.width, height = size.height, "reporting the screen's size");
                 report.screen = Some(size);
                 let update = send(AgentRequest::Report { report: report.clone() });
                 if let Err(e) = wire::send(&mut sink, &update).await {

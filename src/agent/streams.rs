@@ -18,7 +18,7 @@ use super::pixels::{self, PixelCommand};
 use super::screen::{self, Screen, ScreenSource};
 use super::terminal::TerminalSession;
 use crate::protocol::stream::{self, StreamFrame};
-use crate::protocol::{AgentRequest, InputEvent, SessionId, StreamId, ViewSpec};
+use crate::protocol::{AgentRequest, InputEvent, ScreenSize, SessionId, StreamId, ViewSpec};
 
 /// Frames a terminal viewer may have unacknowledged.
 pub const TERMINAL_WINDOW: u64 = 16;
@@ -57,6 +57,8 @@ pub(super) struct Streams {
     desktops: HashMap<StreamId, PixelHandle>,
     /// Technicians may open a shell here (`tether agent --shell on`).
     shell: bool,
+    /// Where a capture reports the screen's size when it starts and when it changes.
+    sizes: Option<mpsc::Sender<ScreenSize>>,
 }
 
 impl Streams {
@@ -77,7 +79,15 @@ impl Streams {
             screen: std::sync::Arc::default(),
             desktops: HashMap::new(),
             shell,
+            sizes: None,
         }
+    }
+
+    /// Report the screen's size (as each capture starts, and on every resolution change) to
+    /// `sizes`, for the hub and the consoles.
+    pub(super) fn reporting_sizes_to(mut self, sizes: mpsc::Sender<ScreenSize>) -> Self {
+        self.sizes = Some(sizes);
+        self
     }
 
     /// A viewer starts watching (or resizes).
@@ -120,11 +130,12 @@ impl Streams {
                     return;
                 }
                 let (commands, rx) = mpsc::unbounded_channel();
-                let (shared, source, frames, to_hub) = (
+                let (shared, source, frames, to_hub, sizes) = (
                     self.screen.clone(),
                     self.source.clone(),
                     self.frames.clone(),
                     self.to_hub.clone(),
+                    self.sizes.clone(),
                 );
                 let task = tokio::spawn(async move {
                     let screen = {
@@ -132,7 +143,12 @@ impl Streams {
                         match slot.as_ref().filter(|s| s.ended().is_none()) {
                             Some(s) => Ok(s.clone()),
                             None => match screen::start(&source).await {
-                                Ok(s) => Ok(slot.insert(s).clone()),
+                                Ok(s) => {
+                                    if let Some(sizes) = sizes {
+                                        report_sizes(&s, sizes);
+                                    }
+                                    Ok(slot.insert(s).clone())
+                                }
                                 Err(e) => {
                                     tracing::error!(%e, "cannot capture the screen");
                                     Err(format!("the screen source cannot start: {e}"))
@@ -377,6 +393,26 @@ async fn run_terminal(
             }
         }
     }
+}
+
+/// Send `screen`'s size to `sizes` now and whenever it changes, until the capture ends.
+fn report_sizes(screen: &Screen, sizes: mpsc::Sender<ScreenSize>) {
+    let mut viewer = screen.viewer();
+    let mut last = None;
+    tokio::spawn(async move {
+        while let Ok(update) = viewer.next_update().await {
+            let size = ScreenSize {
+                width: update.fb.width(),
+                height: update.fb.height(),
+            };
+            if last != Some(size) {
+                last = Some(size);
+                if sizes.send(size).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]

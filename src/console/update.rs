@@ -1583,8 +1583,10 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             None => Vec::new(), // a reply to a request from before a reconnect
         },
         NetEvent::Event(HubEvent::Workstation { workstation }) => {
+            let screen = workstation.screen;
+            let id = workstation.id.clone();
             on_workstation_event(state, workstation);
-            Vec::new()
+            viewer::on_remote_screen(state, &id, screen)
         }
         NetEvent::Event(HubEvent::Client { client }) => {
             upsert_client(state, client);

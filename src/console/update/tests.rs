@@ -2256,6 +2256,39 @@ mod live_desktop {
         state
     }
 
+    #[test]
+    fn a_new_remote_resolution_moves_the_pointer_mapping_and_asks_again() {
+        let mut state = viewing(false);
+        let mut info = state.workstations[0].clone();
+        let smaller = ScreenSize {
+            width: 1280,
+            height: 720,
+        };
+        info.screen = Some(smaller);
+        let effects = net(
+            &mut state,
+            NetEvent::Event(HubEvent::Workstation {
+                workstation: info.clone(),
+            }),
+        );
+        assert_eq!(desktop(&state).screen, smaller);
+        assert_eq!(watches(&effects).len(), 1, "asked again: {effects:?}");
+        // The same size again, or another workstation's: nothing to do.
+        let effects = net(
+            &mut state,
+            NetEvent::Event(HubEvent::Workstation { workstation: info }),
+        );
+        assert!(watches(&effects).is_empty());
+        let mut other = state.workstations[1].clone();
+        other.screen = Some(SCREEN);
+        let effects = net(
+            &mut state,
+            NetEvent::Event(HubEvent::Workstation { workstation: other }),
+        );
+        assert!(watches(&effects).is_empty());
+        assert_eq!(desktop(&state).screen, smaller);
+    }
+
     /// A frame of `width` x `height` with one rectangle filled with `rgb`, as sent.
     fn pixel_frame(
         stream: u64,

@@ -113,6 +113,33 @@ pub(super) fn watch(state: &mut State) -> Vec<Effect> {
     )]
 }
 
+/// The workstation reported its screen's size: when the open desktop is that workstation's and
+/// the size changed (a new resolution), pointer positions follow it and the picture is asked
+/// again (graphics modes ask for at most the remote's own size).
+pub(super) fn on_remote_screen(
+    state: &mut State,
+    workstation: &str,
+    screen: Option<ScreenSize>,
+) -> Vec<Effect> {
+    let Some(screen) = screen else {
+        return Vec::new();
+    };
+    let Some(viewer) = state
+        .viewer
+        .as_mut()
+        .filter(|v| v.session.workstation_id == workstation)
+    else {
+        return Vec::new();
+    };
+    let Some(desktop) = viewer.desktop.as_mut().filter(|d| d.screen != screen) else {
+        return Vec::new();
+    };
+    desktop.screen = screen;
+    viewer.watched = None;
+    state.dirty = true;
+    watch(state)
+}
+
 /// The console's size changed: the view follows at once, the remote with the next `Watch`.
 pub(super) fn resize(state: &mut State) -> Vec<Effect> {
     let (cols, rows) = terminal_size(state.size);
