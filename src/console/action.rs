@@ -141,6 +141,8 @@ pub enum Action {
     RequireOtp,
     /// In the users view: reset the selected user's 2FA (a lost phone; admins).
     ResetTwoFa,
+    /// Show or leave the team's support credentials (revoke, regenerate).
+    CredentialsList,
 }
 
 impl Action {
@@ -213,6 +215,7 @@ impl Action {
             Action::OtpEmergency => "otp_emergency",
             Action::RequireOtp => "require_otp",
             Action::ResetTwoFa => "reset_two_fa",
+            Action::CredentialsList => "credentials_list",
         }
     }
 }
@@ -253,6 +256,7 @@ mod tests {
             Action::CopyPassword,
             Action::RegenerateCredentials,
             Action::ResetTwoFa,
+            Action::CredentialsList,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

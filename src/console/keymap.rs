@@ -248,11 +248,15 @@ pub enum Layer {
     OtpPrompt,
     /// The hub's outbox.
     Outbox,
+    /// The team's support credentials, as a table.
+    CredentialsList,
+    /// "Revoke (or regenerate) these support credentials?"
+    CredentialsConfirm,
 }
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 31] = [
+    pub const ALL: [Layer; 33] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -284,6 +288,8 @@ impl Layer {
         Layer::OtpReason,
         Layer::OtpPrompt,
         Layer::Outbox,
+        Layer::CredentialsList,
+        Layer::CredentialsConfirm,
     ];
 
     pub fn title(self) -> &'static str {
@@ -319,6 +325,8 @@ impl Layer {
             Layer::OtpReason => "Emergency reason",
             Layer::OtpPrompt => "Typing a one-time password",
             Layer::Outbox => "Outbox",
+            Layer::CredentialsList => "Support credentials list",
+            Layer::CredentialsConfirm => "Revoke or regenerate support credentials",
         }
     }
 
@@ -1162,6 +1170,7 @@ impl Default for Keymap {
             ),
             b(L::CredentialsActive, A::Quit, &[quit], "Quit", None),
         ];
+        bindings.extend(credentials_list_bindings());
         bindings.extend(twofa_bindings());
         // One-time passwords (issue 5).
         bindings.extend([
@@ -1592,6 +1601,118 @@ fn twofa_bindings() -> Vec<Binding> {
             Some("done"),
         ),
         b(L::AuditFilter, A::Quit, &[quit], "Quit", None),
+    ]
+}
+
+/// The support credentials list (`C`) and its confirmation.
+fn credentials_list_bindings() -> Vec<Binding> {
+    use Action as A;
+    use KeyCode as K;
+    use Layer as L;
+    let c = |ch: char| KeyCombo::plain(K::Char(ch));
+    let k = KeyCombo::plain;
+    let quit = KeyCombo::ctrl('c');
+    let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
+        layer,
+        action,
+        keys: keys.to_vec(),
+        description,
+        hint,
+    };
+    vec![
+        b(
+            L::Main,
+            A::CredentialsList,
+            &[c('C')],
+            "The team's support credentials: revoke or regenerate them",
+            None,
+        ),
+        b(
+            L::CredentialsList,
+            A::RevokeCredentials,
+            &[c('r')],
+            "Revoke the selected credentials (asks first): their guests are disconnected at once",
+            Some("revoke"),
+        ),
+        b(
+            L::CredentialsList,
+            A::RegenerateCredentials,
+            &[c('g')],
+            "Regenerate the selected credentials (asks first): new password and code, shown once",
+            Some("regenerate"),
+        ),
+        b(
+            L::CredentialsList,
+            A::Refresh,
+            &[c('R')],
+            "Reload the support credentials",
+            Some("refresh"),
+        ),
+        b(
+            L::CredentialsList,
+            A::Cancel,
+            &[k(K::Esc), c('C')],
+            "Back to the workstations",
+            Some("back"),
+        ),
+        b(
+            L::CredentialsList,
+            A::Up,
+            &[c('k'), k(K::Up)],
+            "Select the row above",
+            None,
+        ),
+        b(
+            L::CredentialsList,
+            A::Down,
+            &[c('j'), k(K::Down)],
+            "Select the row below",
+            None,
+        ),
+        b(
+            L::CredentialsList,
+            A::First,
+            &[k(K::Home)],
+            "Jump to the newest credentials",
+            None,
+        ),
+        b(
+            L::CredentialsList,
+            A::Last,
+            &[k(K::End), c('G')],
+            "Jump to the oldest credentials",
+            None,
+        ),
+        b(
+            L::CredentialsList,
+            A::UserMenu,
+            &[c('m')],
+            "User menu",
+            None,
+        ),
+        b(
+            L::CredentialsList,
+            A::Help,
+            &[c('?')],
+            "Show every key binding",
+            Some("help"),
+        ),
+        b(L::CredentialsList, A::Quit, &[c('q'), quit], "Quit", None),
+        b(
+            L::CredentialsConfirm,
+            A::Yes,
+            &[c('y'), k(K::Enter)],
+            "Yes: revoke (or regenerate) them",
+            Some("yes"),
+        ),
+        b(
+            L::CredentialsConfirm,
+            A::Cancel,
+            &[k(K::Esc), c('n')],
+            "No: keep them as they are",
+            Some("no"),
+        ),
+        b(L::CredentialsConfirm, A::Quit, &[quit], "Quit", None),
     ]
 }
 

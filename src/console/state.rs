@@ -78,6 +78,8 @@ pub struct State {
     pub twofa: super::update::twofa::TwoFaState,
     /// Logged in as a guest with support credentials: what they allow.
     pub guest: Option<crate::protocol::GuestInfo>,
+    /// The support credentials view (`C`).
+    pub credential_list: CredentialList,
 }
 
 impl State {
@@ -122,6 +124,7 @@ impl State {
             cell: CellSize::DEFAULT,
             twofa: super::update::twofa::TwoFaState::default(),
             guest: None,
+            credential_list: CredentialList::default(),
         }
     }
 
@@ -165,6 +168,7 @@ impl State {
                 Layer::AuditFilter
             }
             (None, Screen::Main) if self.view == View::Audit => Layer::Audit,
+            (None, Screen::Main) if self.view == View::Credentials => Layer::CredentialsList,
             (None, Screen::Main) if self.filtering => Layer::Filter,
             (None, Screen::Main) => Layer::Main,
         }
@@ -291,6 +295,7 @@ impl State {
             | A::AddClient
             | A::ShowLink
             | A::SupportCredentials
+            | A::CredentialsList
                 if self.guest.is_some() =>
             {
                 false
@@ -369,6 +374,26 @@ pub enum View {
     Users,
     /// The audit log, filtered.
     Audit,
+    /// The team's support credentials.
+    Credentials,
+}
+
+/// The support credentials view: the team's credentials as the hub lists them (active ones,
+/// and those ended in the last 7 days), newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialList {
+    pub items: Vec<crate::protocol::CredentialInfo>,
+    pub selected: usize,
+    /// A `ListCredentials` is on its way.
+    pub loading: bool,
+    /// The last load failed: why.
+    pub error: Option<String>,
+}
+
+impl CredentialList {
+    pub fn selected(&self) -> Option<&crate::protocol::CredentialInfo> {
+        self.items.get(self.selected)
+    }
 }
 
 /// A live terminal session shown full screen: the remote shell over all rows but the last,
@@ -736,6 +761,8 @@ pub enum Pending {
     },
     /// The outbox listing.
     Outbox,
+    /// The support credentials view's list.
+    ListCredentials,
     /// An admin requires (or stops requiring) a one-time password on a workstation.
     RequireOtp {
         hostname: String,
@@ -884,6 +911,7 @@ impl CredentialsDialog {
             }
             CredentialsStage::Revealed { .. } => Layer::CredentialsReveal,
             CredentialsStage::AlreadyActive { .. } => Layer::CredentialsActive,
+            CredentialsStage::Confirm { .. } => Layer::CredentialsConfirm,
         }
     }
 }
@@ -904,6 +932,11 @@ pub enum CredentialsStage {
     AlreadyActive {
         credential: crate::protocol::CredentialInfo,
         message: String,
+    },
+    /// From the list: "revoke (or regenerate) these?"
+    Confirm {
+        credential: crate::protocol::CredentialInfo,
+        regenerate: bool,
     },
 }
 

@@ -398,6 +398,8 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         Layer::Otp | Layer::OtpReason | Layer::OtpPrompt | Layer::Outbox => {
             otp::on_action(state, layer, action)
         }
+        Layer::CredentialsConfirm => credentials::on_action(state, action),
+        Layer::CredentialsList => credential_list::on_action(state, action),
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -432,6 +434,7 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
     }
     match action {
         Action::SupportCredentials => return credentials::open(state),
+        Action::CredentialsList => return credential_list::open(state),
         Action::Help => state.dialog = Some(Dialog::Help { scroll: 0 }),
         Action::FocusNext | Action::FocusPrev => {
             state.focus = match state.focus {
@@ -1712,7 +1715,12 @@ fn on_reply(
         return twofa::on_reply(state, pending, result);
     }
     if let Pending::Credentials { target_label } = &pending {
-        return credentials::on_reply(state, target_label, result);
+        let mut effects = credentials::on_reply(state, target_label, result);
+        effects.extend(credential_list::reload_if_open(state));
+        return effects;
+    }
+    if pending == Pending::ListCredentials {
+        return credential_list::on_reply(state, result);
     }
     let error = match result {
         Ok(reply) => return on_reply_ok(state, pending, reply),
@@ -1729,6 +1737,7 @@ fn on_reply(
         Pending::Credentials { target_label } => {
             format!("Support credentials for {target_label}")
         }
+        Pending::ListCredentials => "Loading support credentials".to_owned(),
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
         Pending::Otp { .. }
@@ -2118,11 +2127,13 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
     }
 }
 
+mod credential_list;
 mod credentials;
 mod otp;
 pub mod twofa;
 mod viewer;
 
+pub use credential_list::state_at as credential_state_at;
 pub use credentials::{guest_banner, hours_label};
 pub use otp::{also_needs as otp_also_needs, delivery_text as otp_delivery_text};
 

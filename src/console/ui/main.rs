@@ -45,6 +45,8 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) 
         super::twofa::draw_users(state, theme, frame, body);
     } else if state.view == View::Audit {
         super::twofa::draw_audit(state, theme, frame, body);
+    } else if state.view == View::Credentials {
+        super::credentials::draw_list(state, theme, frame, body);
     } else {
         draw_clients(state, theme, frame, clients);
         draw_workstations(state, theme, frame, table);
@@ -578,7 +580,7 @@ fn status_text(state: &State, width: u16) -> (Vec<String>, Role) {
 }
 
 fn draw_footer(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
-    if matches!(state.view, View::Users | View::Audit) {
+    if matches!(state.view, View::Users | View::Audit | View::Credentials) {
         return super::twofa::draw_footer(state, theme, frame, area);
     }
     if state.view == View::Sessions || !state.filtering {

@@ -191,6 +191,40 @@ pub(super) fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                 },
             )];
         }
+        (
+            CredentialsStage::Confirm {
+                credential,
+                regenerate,
+            },
+            action,
+        ) => {
+            let (id, regenerate) = (credential.id.clone(), *regenerate);
+            match action {
+                Action::Yes => {
+                    let (body, what) = if regenerate {
+                        (
+                            ConsoleRequest::RegenerateCredentials { credential: id },
+                            format!("Regenerating the support credentials for {label}…"),
+                        )
+                    } else {
+                        (
+                            ConsoleRequest::RevokeCredentials { credential: id },
+                            format!("Revoking the support credentials for {label}…"),
+                        )
+                    };
+                    dialog.stage = CredentialsStage::Waiting { what };
+                    return vec![request(
+                        state,
+                        body,
+                        Pending::Credentials {
+                            target_label: label,
+                        },
+                    )];
+                }
+                Action::Cancel => state.dialog = None,
+                _ => {}
+            }
+        }
         _ => {}
     }
     Vec::new()
@@ -348,6 +382,7 @@ pub(super) fn technician_only(action: Action) -> bool {
             | Action::UserMenu
             | Action::Users
             | Action::AuditLog
+            | Action::CredentialsList
     )
 }
 
