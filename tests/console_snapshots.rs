@@ -1103,6 +1103,7 @@ fn screenshots() {
             80,
             24,
         ),
+        ("credentials-list-80x24", credentials_list(80, 24), 80, 24),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));
@@ -1280,6 +1281,193 @@ fn credentials_already_active_dialog() {
         &requests(&effects)[..],
         [(_, ConsoleRequest::RegenerateCredentials { credential })] if credential == "sc_7"
     ));
+}
+
+/// The team's credentials as a hub lists them (unordered): active ones for a workstation and
+/// for a client, one the hub still calls active that expired by the console's clock, one
+/// expired and one revoked.
+fn team_credentials() -> Vec<tether::protocol::CredentialInfo> {
+    use tether::protocol::CredentialTarget as T;
+    let ws = |id: &str| T::Workstation {
+        workstation: id.into(),
+    };
+    let mut list = Vec::new();
+    let mut add = |id: &str,
+                   user: &str,
+                   target: T,
+                   label: &str,
+                   by: &str,
+                   issued_hours_ago: i64,
+                   hours: i64,
+                   scopes: (bool, bool, bool)| {
+        let mut c = sample_credential(target, label);
+        c.id = id.into();
+        c.user = user.into();
+        c.issued_by = by.into();
+        c.issued_at = now() - Duration::hours(issued_hours_ago);
+        c.expires_at = c.issued_at + Duration::hours(hours);
+        (c.scopes.control, c.scopes.chat, c.scopes.history) = scopes;
+        if c.expires_at <= now() - Duration::hours(1) {
+            c.state = tether::protocol::CredentialState::Expired;
+        }
+        list.push(c);
+    };
+    add(
+        "sc_2",
+        "guest-p4w8n2ha",
+        ws("w4"),
+        "till-1",
+        "bob",
+        30,
+        24,
+        (false, false, false),
+    );
+    add(
+        "sc_5",
+        "guest-k7m2q9tx",
+        ws("w1"),
+        "reception-pc",
+        "ann",
+        1,
+        24,
+        (true, false, true),
+    );
+    add(
+        "sc_4",
+        "guest-r3t6y8ub",
+        T::Client {
+            client: ACME.0.into(),
+        },
+        ACME.1,
+        "ann",
+        3,
+        72,
+        (true, true, false),
+    );
+    // Issued 8 hours ago for 8 hours: the hub said active, the console's clock says expired.
+    add(
+        "sc_3",
+        "guest-h2j5k9cv",
+        ws("w2"),
+        "dentist-laptop",
+        "bob",
+        8,
+        8,
+        (false, false, true),
+    );
+    add(
+        "sc_1",
+        "guest-x9z3m6qe",
+        ws("w6"),
+        "partner-mbp",
+        "ann",
+        50,
+        168,
+        (true, false, false),
+    );
+    list[4].state = tether::protocol::CredentialState::Revoked;
+    list[4].revoked_at = Some(now() - Duration::hours(26));
+    list
+}
+
+/// Logged in, `C` pressed and the list answered.
+fn credentials_list(width: u16, height: u16) -> State {
+    let mut state = logged_in(width, height);
+    let effects = press(&mut state, KeyCode::Char('C'));
+    let [(id, ConsoleRequest::ListCredentials)] = &requests(&effects)[..] else {
+        panic!("C asks for the list: {effects:?}");
+    };
+    reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Credentials {
+            credentials: team_credentials(),
+        }),
+    );
+    state
+}
+
+#[test]
+fn credentials_list_view() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let mut state = credentials_list(width, height);
+        let screen = render(&state, width, height);
+        // Newest first, and the one past its expiry shows as expired by the console's clock.
+        let order: Vec<usize> = [
+            "guest-k7m2q9tx",
+            "guest-r3t6y8ub",
+            "guest-h2j5k9cv",
+            "guest-p4w8n2ha",
+            "guest-x9z3m6qe",
+        ]
+        .iter()
+        .map(|user| {
+            screen
+                .find(user)
+                .unwrap_or_else(|| panic!("{user} in {screen}"))
+        })
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{screen}");
+        let dentist = screen
+            .lines()
+            .find(|l| l.contains("guest-h2j5k9cv"))
+            .expect("row");
+        assert!(dentist.contains("expired"), "{dentist}");
+        assert!(screen.contains("2 active of 5"), "{screen}");
+        assert!(
+            screen.contains("r revoke") && screen.contains("g regenerate"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(format!("credentials_list_{width}x{height}"), screen);
+        // Revoke asks first.
+        press(&mut state, KeyCode::Char('r'));
+        let screen = render(&state, width, height);
+        assert!(screen.contains("Revoke support credentials?"), "{screen}");
+        if width == 80 {
+            insta::assert_snapshot!("credentials_list_revoke_80x24", screen);
+        }
+        // Regenerate the selected (newest) ones: asked first, then the new secrets shown once
+        // and the list asked again.
+        assert!(requests(&press(&mut state, KeyCode::Esc)).is_empty());
+        assert!(requests(&press(&mut state, KeyCode::Char('g'))).is_empty());
+        let effects = press(&mut state, KeyCode::Char('y'));
+        let [(id, ConsoleRequest::RegenerateCredentials { credential })] = &requests(&effects)[..]
+        else {
+            panic!("regenerate: {effects:?}");
+        };
+        assert_eq!(credential, "sc_5");
+        let mut new = sample_credential(
+            tether::protocol::CredentialTarget::Workstation {
+                workstation: "w1".into(),
+            },
+            "reception-pc",
+        );
+        new.id = "sc_6".into();
+        let effects = reply(
+            &mut state,
+            *id,
+            Ok(ConsoleReply::CredentialsIssued {
+                credential: Box::new(new),
+                reveal: Box::new(tether::protocol::RevealedCredential {
+                    hub: HUB.into(),
+                    fingerprint: FINGERPRINT.into(),
+                    user: "guest-k7m2q9tx".into(),
+                    password: "Zq7pW3mK9xR2tB6nV4cH".into(),
+                    code: "402913".into(),
+                    expires_at: now() + Duration::hours(24),
+                }),
+            }),
+        );
+        assert!(matches!(
+            &requests(&effects)[..],
+            [(_, ConsoleRequest::ListCredentials)]
+        ));
+        let screen = render(&state, width, height);
+        assert!(
+            screen.contains("shown once") && screen.contains("Zq7pW3mK9xR2tB6nV4cH"),
+            "{screen}"
+        );
+    }
 }
 
 #[test]

@@ -262,7 +262,13 @@ fn expiry_cell(state: &State, credential: &CredentialInfo, wide: bool) -> String
             format!("{at} · in {}", expires_in(state.now, credential.expires_at))
         }
         (CredentialState::Active, false) => {
-            format!("in {}", expires_in(state.now, credential.expires_at))
+            // "in 23 h": 7 days fit the column too.
+            let left = expires_in(state.now, credential.expires_at)
+                .replace(" hours", " h")
+                .replace(" hour", " h")
+                .replace(" minutes", " min")
+                .replace(" minute", " min");
+            format!("in {left}")
         }
         _ => at,
     }
@@ -323,7 +329,7 @@ pub(super) fn draw_list(state: &State, theme: &Theme, frame: &mut Frame, area: R
             Constraint::Length(14),
             Constraint::Fill(1),
             Constraint::Length(16),
-            Constraint::Length(8),
+            Constraint::Length(6),
             Constraint::Length(7),
             Constraint::Length(11),
         ]
@@ -337,9 +343,18 @@ pub(super) fn draw_list(state: &State, theme: &Theme, frame: &mut Frame, area: R
         "EXPIRES",
     ])
     .style(theme.style(Role::TableHeader));
+    let fixed: u16 = widths
+        .iter()
+        .map(|w| match w {
+            Constraint::Length(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    // Borders, the highlight symbol and the gaps between the six columns.
+    let target_width = area.width.saturating_sub(2 + 2 + 5 + fixed);
     let width_of = |i: usize| match widths[i] {
         Constraint::Length(n) => usize::from(n),
-        _ => usize::MAX,
+        _ => usize::from(target_width),
     };
     let rows = list.items.iter().map(|c| {
         let now_state = credential_state_at(c, state.now);
@@ -360,7 +375,7 @@ pub(super) fn draw_list(state: &State, theme: &Theme, frame: &mut Frame, area: R
         };
         Row::new(vec![
             cell(c.user.clone(), 0, text),
-            Cell::from(Span::styled(target, theme.style(text))),
+            cell(target, 1, text),
             cell(c.scopes.label(), 2, text),
             cell(c.issued_by.clone(), 3, text),
             cell(now_state.label().to_owned(), 4, role),
