@@ -2138,4 +2138,6 @@ pub use credentials::{guest_banner, hours_label};
 pub use otp::{also_needs as otp_also_needs, delivery_text as otp_delivery_text};
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

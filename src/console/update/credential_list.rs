@@ -152,35 +152,16 @@ pub(super) fn on_reply(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration, TimeZone};
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use chrono::Duration;
+    use crossterm::event::KeyCode;
 
     use super::super::{Msg, update};
     use super::*;
     use crate::console::keymap::{Keymap, Layer};
-    use crate::console::net::{NetCommand, NetEvent};
+    use crate::console::net::NetEvent;
     use crate::console::state::Screen;
+    use crate::console::update::test_support::{key, requests, t0};
     use crate::protocol::{CredentialScopes, CredentialTarget, RevealedCredential};
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
-            .single()
-            .expect("valid date")
-    }
-
-    fn key(state: &mut State, code: KeyCode) -> Vec<Effect> {
-        update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-
-    fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Net(NetCommand::Request { id, body }) => Some((*id, body.clone())),
-                _ => None,
-            })
-            .collect()
-    }
 
     fn reply(state: &mut State, id: u64, result: Result<ConsoleReply, ProtocolError>) {
         update(state, Msg::Net(NetEvent::Reply { id, result }));

@@ -388,7 +388,7 @@ pub(super) fn technician_only(action: Action) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, TimeZone, Utc};
+
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::super::{Msg, Startup, start, update};
@@ -396,30 +396,11 @@ mod tests {
     use crate::console::keymap::Keymap;
     use crate::console::net::{NetCommand, NetEvent};
     use crate::console::state::{LoginPhase, Screen};
+    use crate::console::update::test_support::{key, requests, t0};
     use crate::protocol::{
         ClientInfo, CredentialInfo, CredentialScopes, CredentialState, GuestInfo, Presence,
         RevealedCredential, Role, UserInfo, WorkstationInfo,
     };
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
-            .single()
-            .expect("valid date")
-    }
-
-    fn key(state: &mut State, code: KeyCode) -> Vec<Effect> {
-        update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-
-    fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Net(NetCommand::Request { id, body }) => Some((*id, body.clone())),
-                _ => None,
-            })
-            .collect()
-    }
 
     fn user(name: &str) -> UserInfo {
         UserInfo {

@@ -1,20 +1,15 @@
 //! `update` driven by messages, as the app drives it.
 
-use chrono::{Duration, TimeZone};
+use chrono::Duration;
 use crossterm::event::{KeyCode, KeyModifiers};
 
 use super::*;
 use crate::console::keymap::Keymap;
+use crate::console::update::test_support::{key, net, requests, t0, type_text};
 use crate::protocol::{ClientInfo, LinkInfo, Presence, Role, UserInfo, WorkstationInfo};
 
 const HUB: &str = "wss://hub.example.org:7443";
 const FP: &str = "SHA256:aa";
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
-        .single()
-        .expect("valid date")
-}
 
 fn new_state() -> State {
     State::new(
@@ -25,35 +20,11 @@ fn new_state() -> State {
     )
 }
 
-fn key(state: &mut State, code: KeyCode) -> Vec<Effect> {
-    update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-}
-
 fn ctrl(state: &mut State, c: char) -> Vec<Effect> {
     update(
         state,
         Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
     )
-}
-
-fn type_text(state: &mut State, text: &str) {
-    for c in text.chars() {
-        key(state, KeyCode::Char(c));
-    }
-}
-
-fn net(state: &mut State, event: NetEvent) -> Vec<Effect> {
-    update(state, Msg::Net(event))
-}
-
-fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Net(NetCommand::Request { id, body }) => Some((*id, body.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn user() -> UserInfo {

@@ -1,50 +1,20 @@
 //! The 2FA, users and audit flows of `update`, driven by messages as the app drives them.
 
-use chrono::{DateTime, TimeZone, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyCode;
 
 use super::*;
 use crate::console::keymap::Keymap;
 use crate::console::net::NetEvent;
 use crate::console::state::{LoginField, Screen};
+use crate::console::update::test_support::{key, net, requests, t0, type_text};
 use crate::console::update::{Msg, Startup, start, update};
 use crate::protocol::{AuditQuery, AuditRecord, Presence, UserInfo, WorkstationInfo};
 
 const HUB: &str = "wss://hub.example.org:7443";
 const FP: &str = "SHA256:aa";
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0)
-        .single()
-        .expect("valid date")
-}
-
 fn new_state() -> State {
     State::new(t0(), Keymap::default(), vec!["dark".into()], 0)
-}
-
-fn key(state: &mut State, code: KeyCode) -> Vec<Effect> {
-    update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-}
-
-fn type_text(state: &mut State, text: &str) {
-    for c in text.chars() {
-        key(state, KeyCode::Char(c));
-    }
-}
-
-fn net(state: &mut State, event: NetEvent) -> Vec<Effect> {
-    update(state, Msg::Net(event))
-}
-
-fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Net(NetCommand::Request { id, body }) => Some((*id, body.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The one request among `effects`.
