@@ -565,20 +565,6 @@ impl Default for Keymap {
             ),
             b(
                 L::Sessions,
-                A::Up,
-                &[c('k'), k(K::Up)],
-                "Select the row above",
-                None,
-            ),
-            b(
-                L::Sessions,
-                A::Down,
-                &[c('j'), k(K::Down)],
-                "Select the row below",
-                None,
-            ),
-            b(
-                L::Sessions,
                 A::First,
                 &[k(K::Home), c('g')],
                 "Jump to the first row",
@@ -1172,6 +1158,15 @@ impl Default for Keymap {
         ];
         bindings.extend(credentials_list_bindings());
         bindings.extend(twofa_bindings());
+        for layer in [
+            L::Sessions,
+            L::CredentialsList,
+            L::UserMenu,
+            L::Users,
+            L::Audit,
+        ] {
+            bindings.extend(row_nav(layer));
+        }
         // One-time passwords (issue 5).
         bindings.extend([
             b(
@@ -1389,24 +1384,6 @@ fn twofa_bindings() -> Vec<Binding> {
         description,
         hint,
     };
-    let up = |layer| {
-        b(
-            layer,
-            A::Up,
-            &[c('k'), k(K::Up)],
-            "Select the row above",
-            None,
-        )
-    };
-    let down = |layer| {
-        b(
-            layer,
-            A::Down,
-            &[c('j'), k(K::Down)],
-            "Select the row below",
-            None,
-        )
-    };
     vec![
         b(
             L::Main,
@@ -1438,8 +1415,6 @@ fn twofa_bindings() -> Vec<Binding> {
             "Close the menu",
             Some("close"),
         ),
-        up(L::UserMenu),
-        down(L::UserMenu),
         b(L::UserMenu, A::Quit, &[quit], "Quit", None),
         b(
             L::TwoFactorOffer,
@@ -1521,8 +1496,6 @@ fn twofa_bindings() -> Vec<Binding> {
             "Back to the workstations",
             Some("back"),
         ),
-        up(L::Users),
-        down(L::Users),
         b(L::Users, A::UserMenu, &[c('m')], "User menu", None),
         b(
             L::Users,
@@ -1553,8 +1526,6 @@ fn twofa_bindings() -> Vec<Binding> {
             "Back to the workstations",
             Some("back"),
         ),
-        up(L::Audit),
-        down(L::Audit),
         b(L::Audit, A::PageUp, &[k(K::PageUp)], "Move a page up", None),
         b(
             L::Audit,
@@ -1601,6 +1572,27 @@ fn twofa_bindings() -> Vec<Binding> {
             Some("done"),
         ),
         b(L::AuditFilter, A::Quit, &[quit], "Quit", None),
+    ]
+}
+
+/// Up and down a list: the same keys on every list screen.
+fn row_nav(layer: Layer) -> [Binding; 2] {
+    let key = |code| KeyCombo::plain(code);
+    [
+        Binding {
+            layer,
+            action: Action::Up,
+            keys: vec![key(KeyCode::Char('k')), key(KeyCode::Up)],
+            description: "Select the row above",
+            hint: None,
+        },
+        Binding {
+            layer,
+            action: Action::Down,
+            keys: vec![key(KeyCode::Char('j')), key(KeyCode::Down)],
+            description: "Select the row below",
+            hint: None,
+        },
     ]
 }
 
@@ -1654,20 +1646,6 @@ fn credentials_list_bindings() -> Vec<Binding> {
             &[k(K::Esc), c('C')],
             "Back to the workstations",
             Some("back"),
-        ),
-        b(
-            L::CredentialsList,
-            A::Up,
-            &[c('k'), k(K::Up)],
-            "Select the row above",
-            None,
-        ),
-        b(
-            L::CredentialsList,
-            A::Down,
-            &[c('j'), k(K::Down)],
-            "Select the row below",
-            None,
         ),
         b(
             L::CredentialsList,
