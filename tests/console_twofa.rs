@@ -425,7 +425,31 @@ fn audit_listed(filter: &str) -> State {
             prev_hash: String::new(),
             hash: String::new(),
         };
+    // An end user's answer on a workstation this console knows: shown by its host name.
+    state.workstations.push(tether::protocol::WorkstationInfo {
+        id: "w-till".into(),
+        client_id: "c1".into(),
+        client_name: "Acme Dental".into(),
+        hostname: "till-1".into(),
+        os: "Debian 12".into(),
+        user: "kasse".into(),
+        screen: None,
+        agent_version: "0.1.0".into(),
+        presence: tether::protocol::Presence::Online,
+        last_seen: now(),
+        enrolled_at: now(),
+        unattended: Default::default(),
+        requires: Default::default(),
+        otp_required: false,
+    });
     let records = vec![
+        record(
+            6,
+            0,
+            "agent:w-till",
+            "access.grant",
+            serde_json::json!({ "hostname": "till-1", "from": "requested" }),
+        ),
         record(
             5,
             1,
@@ -464,6 +488,7 @@ fn audit_view() {
         "twofa_audit_80x24",
         render(&audit_listed("kind:login user:bob"))
     );
+    insta::assert_snapshot!("twofa_audit_all_80x24", render(&audit_listed("")));
 }
 
 #[path = "common/mod.rs"]

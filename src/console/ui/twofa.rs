@@ -375,6 +375,15 @@ pub(super) fn draw_users(state: &State, theme: &Theme, frame: &mut Frame, area: 
 }
 
 /// The audit view's body: the filter line, then the records.
+/// Who did it, as the table shows it: an agent (the end user at a workstation) by the
+/// workstation's host name when this console knows it.
+fn actor_label(state: &State, actor: &str) -> String {
+    actor
+        .strip_prefix("agent:")
+        .and_then(|id| state.workstations.iter().find(|w| w.id == id))
+        .map_or_else(|| actor.to_owned(), |w| format!("⌂{}", w.hostname))
+}
+
 pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let audit = &state.twofa.audit;
     let [filter_area, table_area, detail_area] = Layout::vertical([
@@ -431,16 +440,16 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
         } else {
             Role::Text
         };
-        let target = r
-            .detail
-            .get("hostname")
-            .and_then(|h| h.as_str())
+        // Names a person reads: the workstation's host name, the guest of credentials.
+        let target = ["hostname", "guest"]
+            .iter()
+            .find_map(|k| r.detail.get(*k).and_then(|h| h.as_str()))
             .map(str::to_owned)
             .or_else(|| r.target.clone())
             .unwrap_or_default();
         Row::new(vec![
             Cell::from(r.at.format("%m-%d %H:%M:%S").to_string()),
-            Cell::from(r.actor.clone()),
+            Cell::from(actor_label(state, &r.actor)),
             Cell::from(Span::styled(r.action.clone(), theme.style(role))),
             Cell::from(target),
             Cell::from(r.detail.to_string()),
