@@ -387,17 +387,8 @@ impl Default for Keymap {
         use Action as A;
         use KeyCode as K;
         use Layer as L;
-        let c = |ch: char| KeyCombo::plain(K::Char(ch));
-        let k = KeyCombo::plain;
         let quit = KeyCombo::ctrl('c');
         let menu = KeyCombo::ctrl(']');
-        let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
-            layer,
-            action,
-            keys: keys.to_vec(),
-            description,
-            hint,
-        };
         let mut bindings = vec![
             b(L::Main, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
             b(
@@ -1374,16 +1365,7 @@ fn twofa_bindings() -> Vec<Binding> {
     use Action as A;
     use KeyCode as K;
     use Layer as L;
-    let c = |ch: char| KeyCombo::plain(K::Char(ch));
-    let k = KeyCombo::plain;
     let quit = KeyCombo::ctrl('c');
-    let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
-        layer,
-        action,
-        keys: keys.to_vec(),
-        description,
-        hint,
-    };
     vec![
         b(
             L::Main,
@@ -1575,24 +1557,50 @@ fn twofa_bindings() -> Vec<Binding> {
     ]
 }
 
+/// A binding of the default keymap.
+fn b(
+    layer: Layer,
+    action: Action,
+    keys: &[KeyCombo],
+    description: &'static str,
+    hint: Option<&'static str>,
+) -> Binding {
+    Binding {
+        layer,
+        action,
+        keys: keys.to_vec(),
+        description,
+        hint,
+    }
+}
+
+/// A character key without modifiers.
+fn c(ch: char) -> KeyCombo {
+    KeyCombo::plain(KeyCode::Char(ch))
+}
+
+/// Any key without modifiers.
+fn k(code: KeyCode) -> KeyCombo {
+    KeyCombo::plain(code)
+}
+
 /// Up and down a list: the same keys on every list screen.
 fn row_nav(layer: Layer) -> [Binding; 2] {
-    let key = |code| KeyCombo::plain(code);
     [
-        Binding {
+        b(
             layer,
-            action: Action::Up,
-            keys: vec![key(KeyCode::Char('k')), key(KeyCode::Up)],
-            description: "Select the row above",
-            hint: None,
-        },
-        Binding {
+            Action::Up,
+            &[c('k'), k(KeyCode::Up)],
+            "Select the row above",
+            None,
+        ),
+        b(
             layer,
-            action: Action::Down,
-            keys: vec![key(KeyCode::Char('j')), key(KeyCode::Down)],
-            description: "Select the row below",
-            hint: None,
-        },
+            Action::Down,
+            &[c('j'), k(KeyCode::Down)],
+            "Select the row below",
+            None,
+        ),
     ]
 }
 
@@ -1601,16 +1609,7 @@ fn credentials_list_bindings() -> Vec<Binding> {
     use Action as A;
     use KeyCode as K;
     use Layer as L;
-    let c = |ch: char| KeyCombo::plain(K::Char(ch));
-    let k = KeyCombo::plain;
     let quit = KeyCombo::ctrl('c');
-    let b = |layer, action, keys: &[KeyCombo], description, hint| Binding {
-        layer,
-        action,
-        keys: keys.to_vec(),
-        description,
-        hint,
-    };
     vec![
         b(
             L::Main,

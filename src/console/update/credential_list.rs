@@ -160,12 +160,8 @@ mod tests {
     use crate::console::keymap::{Keymap, Layer};
     use crate::console::net::NetEvent;
     use crate::console::state::Screen;
-    use crate::console::update::test_support::{key, requests, t0};
+    use crate::console::update::test_support::{key, reply, requests, status_text, t0};
     use crate::protocol::{CredentialScopes, CredentialTarget, RevealedCredential};
-
-    fn reply(state: &mut State, id: u64, result: Result<ConsoleReply, ProtocolError>) {
-        update(state, Msg::Net(NetEvent::Reply { id, result }));
-    }
 
     fn credential(id: &str, user: &str, issued_hours_ago: i64, hours: i64) -> CredentialInfo {
         let issued_at = t0() - Duration::hours(issued_hours_ago);
@@ -248,10 +244,7 @@ mod tests {
         assert!(requests(&key(&mut state, KeyCode::Char('r'))).is_empty());
         assert!(state.dialog.is_none());
         assert!(
-            state
-                .status
-                .as_ref()
-                .is_some_and(|s| s.text.contains("already expired")),
+            status_text(&state).contains("already expired"),
             "{:?}",
             state.status
         );
@@ -293,10 +286,7 @@ mod tests {
         );
         assert!(state.dialog.is_none());
         assert!(
-            state
-                .status
-                .as_ref()
-                .is_some_and(|s| s.text.contains("Revoked")),
+            status_text(&state).contains("Revoked"),
             "{:?}",
             state.status
         );

@@ -396,7 +396,7 @@ mod tests {
     use crate::console::keymap::Keymap;
     use crate::console::net::{NetCommand, NetEvent};
     use crate::console::state::{LoginPhase, Screen};
-    use crate::console::update::test_support::{key, requests, t0};
+    use crate::console::update::test_support::{key, requests, status_text, t0};
     use crate::protocol::{
         ClientInfo, CredentialInfo, CredentialScopes, CredentialState, GuestInfo, Presence,
         RevealedCredential, Role, UserInfo, WorkstationInfo,
@@ -677,10 +677,7 @@ mod tests {
         );
         assert!(state.dialog.is_none());
         assert!(
-            state
-                .status
-                .as_ref()
-                .is_some_and(|s| s.text.contains("Revoked")),
+            status_text(&state).contains("Revoked"),
             "{:?}",
             state.status
         );

@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::{Effect, Msg, update};
 use crate::console::net::{NetCommand, NetEvent};
 use crate::console::state::State;
-use crate::protocol::ConsoleRequest;
+use crate::protocol::{ConsoleReply, ConsoleRequest, ProtocolError};
 
 /// The tests' "now".
 pub(crate) fn t0() -> DateTime<Utc> {
@@ -41,4 +41,22 @@ pub(crate) fn requests(effects: &[Effect]) -> Vec<(u64, ConsoleRequest)> {
             _ => None,
         })
         .collect()
+}
+
+/// The hub's answer to request `id`.
+pub(crate) fn reply(
+    state: &mut State,
+    id: u64,
+    result: Result<ConsoleReply, ProtocolError>,
+) -> Vec<Effect> {
+    net(state, NetEvent::Reply { id, result })
+}
+
+/// What the status line says now (countdowns included; empty when nothing).
+pub(crate) fn status_text(state: &State) -> String {
+    state
+        .status
+        .as_ref()
+        .map(|s| s.text_at(state.now))
+        .unwrap_or_default()
 }

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyModifiers};
 
 use super::*;
 use crate::console::keymap::Keymap;
-use crate::console::update::test_support::{key, net, requests, t0, type_text};
+use crate::console::update::test_support::{key, net, requests, status_text, t0, type_text};
 use crate::protocol::{ClientInfo, LinkInfo, Presence, Role, UserInfo, WorkstationInfo};
 
 const HUB: &str = "wss://hub.example.org:7443";
@@ -817,12 +817,7 @@ fn add_client_selects_it_and_offers_the_link() {
         },
     );
     assert_eq!(state.selected_client.as_deref(), Some("c3"));
-    assert!(
-        state
-            .status
-            .as_ref()
-            .is_some_and(|s| s.text.contains("Press l"))
-    );
+    assert!(status_text(&state).contains("Press l"));
     let effects = key(&mut state, KeyCode::Char('l'));
     assert!(
         matches!(&requests(&effects)[..], [(_, ConsoleRequest::CreateLink { client, valid_days: None })] if client == "c3")
@@ -1166,14 +1161,6 @@ fn session(id: &str, workstation: (&str, &str), technician: &str, minutes_ago: i
 
 fn session_event(state: &mut State, session: SessionInfo) -> Vec<Effect> {
     net(state, NetEvent::Event(HubEvent::Session { session }))
-}
-
-fn status_text(state: &State) -> String {
-    state
-        .status
-        .as_ref()
-        .map(|s| s.text_at(state.now))
-        .unwrap_or_default()
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::*;
 use crate::console::keymap::Keymap;
 use crate::console::net::NetEvent;
 use crate::console::state::{LoginField, Screen};
-use crate::console::update::test_support::{key, net, requests, t0, type_text};
+use crate::console::update::test_support::{key, net, reply, requests, status_text, t0, type_text};
 use crate::console::update::{Msg, Startup, start, update};
 use crate::protocol::{AuditQuery, AuditRecord, Presence, UserInfo, WorkstationInfo};
 
@@ -22,10 +22,6 @@ fn one_request(effects: &[Effect]) -> (u64, ConsoleRequest) {
     let sent = requests(effects);
     assert_eq!(sent.len(), 1, "{sent:?}");
     sent.into_iter().next().expect("one request")
-}
-
-fn reply(state: &mut State, id: u64, result: Result<ConsoleReply, ProtocolError>) -> Vec<Effect> {
-    net(state, NetEvent::Reply { id, result })
 }
 
 fn user(role: Role) -> UserInfo {
@@ -397,12 +393,7 @@ fn admins_require_2fa_per_user_or_for_everyone_with_their_password() {
     state.twofa.global = true;
     assert!(key(&mut state, KeyCode::Char('x')).is_empty());
     assert_eq!(state.dialog, None);
-    assert!(
-        state
-            .status
-            .as_ref()
-            .is_some_and(|s| s.text.contains("global"))
-    );
+    assert!(status_text(&state).contains("global"));
     key(&mut state, KeyCode::Esc);
     assert_eq!(state.view, View::Workstations);
 }
