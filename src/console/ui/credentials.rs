@@ -4,9 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap,
-};
+use ratatui::widgets::{Cell, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{hard_wrap, hints_line, spinner, truncate, word_wrap};
 use crate::console::keymap::Layer;
@@ -289,15 +287,11 @@ pub(super) fn draw_list(state: &State, theme: &Theme, frame: &mut Frame, area: R
         .map(|u| format!(" · team {}", u.team))
         .unwrap_or_default();
     let title = format!(
-        " Support credentials{team} · {active} active of {}{} ",
+        "Support credentials{team} · {active} active of {}{}",
         list.items.len(),
         if list.loading { " · loading…" } else { "" }
     );
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(theme.style(Role::BorderFocused))
-        .title(Span::styled(title, theme.style(Role::Title)));
+    let block = super::main::pane_block(theme, &title, true);
     if list.items.is_empty() {
         let text = match (&list.error, list.loading) {
             (Some(error), _) => Line::styled(error.clone(), theme.style(Role::Danger)),

@@ -131,7 +131,7 @@ fn draw_header(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn pane_block(theme: &Theme, title: &str, focused: bool) -> Block<'static> {
+pub(super) fn pane_block(theme: &Theme, title: &str, focused: bool) -> Block<'static> {
     let border = if focused {
         Role::BorderFocused
     } else {

@@ -318,15 +318,11 @@ fn draw_qr(frame: &mut Frame, area: Rect, qr: &QrModules) {
 /// The users view's body.
 pub(super) fn draw_users(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = if state.twofa.global {
-        " Users · 2FA required for everyone "
+        "Users · 2FA required for everyone"
     } else {
-        " Users · 2FA "
+        "Users · 2FA"
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(theme.style(Role::BorderFocused))
-        .title(Span::styled(title, theme.style(Role::Title)));
+    let block = super::main::pane_block(theme, title, true);
     let rows = state.twofa.users.iter().map(|u| {
         let (label, role) = match u.state {
             TwoFactorState::Active => ("active", Role::Success),
@@ -419,16 +415,12 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
         set_cursor(frame, filter_area, 0, label.width() + before.width());
     }
     let title = format!(
-        " Audit log · {} record{}{} ",
+        "Audit log · {} record{}{}",
         audit.records.len(),
         if audit.records.len() == 1 { "" } else { "s" },
         if audit.loading { " · loading…" } else { "" }
     );
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(theme.style(Role::BorderFocused))
-        .title(Span::styled(title, theme.style(Role::Title)));
+    let block = super::main::pane_block(theme, &title, true);
     let rows = audit.records.iter().map(|r| {
         let role = if r.action.ends_with("fail")
             || r.action.contains("refused")
