@@ -1010,6 +1010,33 @@ fn already_active(rec: &CredentialRecord, now: DateTime<Utc>) -> ConsoleReply {
     }
 }
 
+/// Audit, as the hub itself, what happened to `rec`: its guest, issuer and target, and `extra`.
+async fn audit_by_hub(
+    hub: &Hub,
+    rec: &CredentialRecord,
+    action: &str,
+    (key, value): (&str, serde_json::Value),
+) {
+    let mut detail = serde_json::json!({
+        "guest": rec.info.user,
+        "issued_by": rec.info.issued_by,
+        "target": rec.info.target_label,
+    });
+    detail[key] = value;
+    let entry = audit(
+        hub,
+        "hub",
+        None,
+        Some(&rec.team_id),
+        action,
+        Some(rec.info.id.clone()),
+        detail,
+    );
+    if let Err(e) = hub.audit(entry).await {
+        tracing::error!(%e, action, "credentials event not audited");
+    }
+}
+
 /// Revoke (audited) unexpired credentials whose security code an older hub stored as plain
 /// SHA-256: the migration removed those hashes, so their guests could not log in any more.
 async fn retire_unkeyed(hub: &Hub) {
@@ -1030,23 +1057,8 @@ async fn retire_unkeyed(hub: &Hub) {
             hub.db(move |s| s.revoke_credential(&id, now)).await,
             Ok(true)
         ) {
-            let entry = audit(
-                hub,
-                "hub",
-                None,
-                Some(&rec.team_id),
-                "credentials.revoke",
-                Some(rec.info.id.clone()),
-                serde_json::json!({
-                    "guest": rec.info.user,
-                    "issued_by": rec.info.issued_by,
-                    "target": rec.info.target_label,
-                    "reason": "security code stored unkeyed by an older hub: issue new credentials",
-                }),
-            );
-            if let Err(e) = hub.audit(entry).await {
-                tracing::error!(%e, "credential revocation not audited");
-            }
+            let reason = "security code stored unkeyed by an older hub: issue new credentials";
+            audit_by_hub(hub, &rec, "credentials.revoke", ("reason", reason.into())).await;
         }
     }
 }
@@ -1104,23 +1116,8 @@ async fn expire_due(hub: &Hub) -> Option<DateTime<Utc>> {
             hub.db(move |s| s.note_credential_expired(&id)).await,
             Ok(true)
         ) {
-            let entry = audit(
-                hub,
-                "hub",
-                None,
-                Some(&rec.team_id),
-                "credentials.expire",
-                Some(rec.info.id.clone()),
-                serde_json::json!({
-                    "guest": rec.info.user,
-                    "issued_by": rec.info.issued_by,
-                    "target": rec.info.target_label,
-                    "expires_at": rec.info.expires_at,
-                }),
-            );
-            if let Err(e) = hub.audit(entry).await {
-                tracing::error!(%e, "credential expiry not audited");
-            }
+            let expires_at = serde_json::json!(rec.info.expires_at);
+            audit_by_hub(hub, &rec, "credentials.expire", ("expires_at", expires_at)).await;
         }
         end_guests(hub, &rec.info.id, EXPIRED).await;
     }
