@@ -6,41 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::viewer::DesktopRig;
-use futures_util::StreamExt;
+use common::viewer::{DesktopRig, Next, next};
 use tether::frame::{Framebuffer, Rect};
-use tether::protocol::stream::{self, StreamFrame};
-use tether::protocol::{AccessEvent, ConsoleRequest, HubEvent, HubToConsole, InputEvent, Request};
+use tether::protocol::stream::StreamFrame;
+use tether::protocol::{AccessEvent, ConsoleRequest, HubEvent, InputEvent, Request};
 use tether::wire::{self, ClientStream};
-use tokio_tungstenite::tungstenite::Message;
-
-/// What a raw viewer receives next.
-enum Next {
-    Frame(StreamFrame),
-    Event(HubEvent),
-}
-
-async fn next(ws: &mut ClientStream, within: Duration) -> Option<Next> {
-    tokio::time::timeout(within, async {
-        loop {
-            match ws.next().await.expect("open").expect("message") {
-                Message::Binary(b) => {
-                    return Next::Frame(stream::decode(&b).expect("a valid frame"));
-                }
-                Message::Text(t) => {
-                    if let HubToConsole::Event { event } =
-                        tether::protocol::decode(t.as_str()).expect("decode")
-                    {
-                        return Next::Event(event);
-                    }
-                }
-                _ => {}
-            }
-        }
-    })
-    .await
-    .ok()
-}
 
 /// Apply a pixels frame to the viewer's copy of the screen; returns the damaged area.
 fn apply(fb: &mut Framebuffer, frame: &StreamFrame) -> u64 {

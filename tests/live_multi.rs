@@ -6,26 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::viewer::DesktopRig;
-use futures_util::StreamExt;
+use common::viewer::{DesktopRig, frame_within, send};
 use tether::frame::Rect;
-use tether::protocol::stream::{self, StreamFrame};
-use tether::protocol::{ConsoleRequest, InputEvent, Request};
-use tether::wire::{self, ClientStream};
-use tokio_tungstenite::tungstenite::Message;
-
-/// The next stream frame within `within`, if any (text messages are skipped).
-async fn frame_within(ws: &mut ClientStream, within: Duration) -> Option<StreamFrame> {
-    tokio::time::timeout(within, async {
-        loop {
-            if let Message::Binary(b) = ws.next().await.expect("open").expect("message") {
-                return stream::decode(&b).expect("a valid frame");
-            }
-        }
-    })
-    .await
-    .ok()
-}
+use tether::protocol::stream::StreamFrame;
+use tether::protocol::{ConsoleRequest, InputEvent};
 
 fn size_and_area(frame: &StreamFrame) -> ((u32, u32), u64) {
     let StreamFrame::Pixels {
@@ -42,10 +26,6 @@ fn size_and_area(frame: &StreamFrame) -> ((u32, u32), u64) {
         .map(|r| u64::from(r.rect.width) * u64::from(r.rect.height))
         .sum();
     ((*width, *height), area)
-}
-
-async fn send(ws: &mut ClientStream, id: u64, body: ConsoleRequest) {
-    wire::send(ws, &Request { id, body }).await.expect("send");
 }
 
 #[tokio::test]

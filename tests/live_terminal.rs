@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::viewer::{DesktopRig, next_frame, reply, viewer};
+use common::viewer::{DesktopRig, Next, next, next_frame, reply, viewer};
 use common::{TestAgent, TestHub, answer_question, enrolment_link, wait_event};
 use futures_util::{SinkExt, StreamExt};
 use tether::agent::consent::{Consent, ConsentPolicy};
@@ -201,25 +201,17 @@ async fn an_agent_without_a_shell_refuses_a_terminal_and_says_why() {
     let rig = DesktopRig::start_with("none", "db-02", &["ann"], false).await;
     let view = ViewSpec::Terminal { cols: 80, rows: 24 };
     let (mut ann, _, stream) = rig.connect_and_view("ann", view).await;
-    let reason = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ann.next().await.expect("open").expect("message") {
-                Message::Text(t) => {
-                    if let tether::protocol::HubToConsole::Event {
-                        event: HubEvent::StreamEnded { stream: s, reason },
-                    } = tether::protocol::decode(t.as_str()).expect("decode")
-                    {
-                        assert_eq!(s, stream);
-                        return reason;
-                    }
-                }
-                Message::Binary(b) => panic!("output from a shell that must not run: {b:?}"),
-                _ => {}
+    let reason = loop {
+        match next(&mut ann, Duration::from_secs(10)).await {
+            Some(Next::Event(HubEvent::StreamEnded { stream: s, reason })) => {
+                assert_eq!(s, stream);
+                break reason;
             }
+            Some(Next::Event(_)) => {}
+            Some(Next::Frame(f)) => panic!("output from a shell that must not run: {f:?}"),
+            None => panic!("the stream did not end with a reason"),
         }
-    })
-    .await
-    .expect("the stream ended with a reason");
+    };
     assert!(reason.contains("--shell off"), "{reason}");
     assert_eq!(rig.hub.hub.stream_count(), 0, "the hub closed the stream");
 }

@@ -53,8 +53,16 @@ pub async fn reply(
     .expect("reply in time")
 }
 
+/// The next stream frame, within 10 s (text messages are skipped).
 pub async fn next_frame(ws: &mut ClientStream) -> StreamFrame {
-    tokio::time::timeout(Duration::from_secs(10), async {
+    frame_within(ws, Duration::from_secs(10))
+        .await
+        .expect("a frame in time")
+}
+
+/// The next stream frame within `within`, if any (text messages are skipped).
+pub async fn frame_within(ws: &mut ClientStream, within: Duration) -> Option<StreamFrame> {
+    tokio::time::timeout(within, async {
         loop {
             if let Message::Binary(b) = ws.next().await.expect("open").expect("message") {
                 return stream::decode(&b).expect("a valid frame");
@@ -62,7 +70,41 @@ pub async fn next_frame(ws: &mut ClientStream) -> StreamFrame {
         }
     })
     .await
-    .expect("a frame in time")
+    .ok()
+}
+
+/// What a raw viewer receives next: a stream frame or a hub event.
+pub enum Next {
+    Frame(StreamFrame),
+    Event(tether::protocol::HubEvent),
+}
+
+/// The next frame or event within `within`, if any (replies are skipped).
+pub async fn next(ws: &mut ClientStream, within: Duration) -> Option<Next> {
+    tokio::time::timeout(within, async {
+        loop {
+            match ws.next().await.expect("open").expect("message") {
+                Message::Binary(b) => {
+                    return Next::Frame(stream::decode(&b).expect("a valid frame"));
+                }
+                Message::Text(t) => {
+                    if let tether::protocol::HubToConsole::Event { event } =
+                        tether::protocol::decode(t.as_str()).expect("decode")
+                    {
+                        return Next::Event(event);
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Send request `body` as `id`, not waiting for its reply.
+pub async fn send(ws: &mut ClientStream, id: u64, body: ConsoleRequest) {
+    wire::send(ws, &Request { id, body }).await.expect("send");
 }
 
 /// A hub with technicians of team "Desk" (the first an admin) and an agent showing `screen`,
