@@ -43,6 +43,50 @@ struct Segment {
     bytes: usize,
 }
 
+impl Segment {
+    /// `ShmGetImage` of `area` of `root` into the segment, then `pread` of it into `out`.
+    fn read(
+        &self,
+        conn: &RustConnection,
+        root: xproto::Window,
+        area: Rect,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let len = area.width as usize * area.height as usize * 4;
+        if len > self.bytes.max(4) {
+            return Err(format!(
+                "{}x{} does not fit the segment",
+                area.width, area.height
+            ));
+        }
+        let reply = conn
+            .shm_get_image(
+                root,
+                area.x as i16,
+                area.y as i16,
+                area.width as u16,
+                area.height as u16,
+                !0,
+                ImageFormat::Z_PIXMAP.into(),
+                self.seg,
+                0,
+            )
+            .map_err(|e| e.to_string())?
+            .reply()
+            .map_err(|e| format!("ShmGetImage failed: {e}"))?;
+        if (reply.size as usize) < len {
+            return Err(format!(
+                "ShmGetImage wrote {} bytes for {}x{}",
+                reply.size, area.width, area.height
+            ));
+        }
+        out.resize(len, 0);
+        self.file
+            .read_exact_at(out, 0)
+            .map_err(|e| format!("reading the shared segment: {e}"))
+    }
+}
+
 /// An X connection that reads the root window's pixels into a [`Framebuffer`].
 pub struct Grabber {
     pub(super) conn: RustConnection,
@@ -161,51 +205,13 @@ impl Grabber {
             bytes,
         };
         // One small read proves the whole path (the server can write, we can read).
-        let mut probe = [0u8; 4];
-        self.shm_read(&segment, 0, 0, 1, 1, &mut probe)?;
+        segment.read(
+            &self.conn,
+            self.root,
+            Rect::new(0, 0, 1, 1),
+            &mut Vec::new(),
+        )?;
         Ok(segment)
-    }
-
-    /// `ShmGetImage` of one area into the segment, then `pread` of it into `out`.
-    fn shm_read(
-        &self,
-        segment: &Segment,
-        x: u32,
-        y: u32,
-        width: u32,
-        height: u32,
-        out: &mut [u8],
-    ) -> X11Result<()> {
-        let len = width as usize * height as usize * 4;
-        if len > segment.bytes.max(4) || out.len() < len {
-            return Err(format!("{width}x{height} does not fit the segment"));
-        }
-        let reply = self
-            .conn
-            .shm_get_image(
-                self.root,
-                x as i16,
-                y as i16,
-                width as u16,
-                height as u16,
-                !0,
-                ImageFormat::Z_PIXMAP.into(),
-                segment.seg,
-                0,
-            )
-            .map_err(|e| e.to_string())?
-            .reply()
-            .map_err(|e| format!("ShmGetImage failed: {e}"))?;
-        if (reply.size as usize) < len {
-            return Err(format!(
-                "ShmGetImage wrote {} bytes for {width}x{height}",
-                reply.size
-            ));
-        }
-        segment
-            .file
-            .read_exact_at(&mut out[..len], 0)
-            .map_err(|e| format!("reading the shared segment: {e}"))
     }
 
     fn drop_segment(&mut self) {
@@ -239,30 +245,21 @@ impl Grabber {
         if area.is_empty() {
             return Ok(());
         }
-        if let Some(segment) = self.shm.take() {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            scratch.resize(area.width as usize * area.height as usize * 4, 0);
-            let read = self.shm_read(
-                &segment,
-                area.x,
-                area.y,
-                area.width,
-                area.height,
-                &mut scratch,
-            );
-            self.shm = Some(segment);
-            match read {
-                Ok(()) => {
-                    self.convert(fb, area.x, area.y, area.width, &scratch, area.height);
-                    self.scratch = scratch;
-                    return Ok(());
-                }
-                Err(reason) => {
-                    // Give up on shared memory for good; GetImage still works.
-                    tracing::warn!(display = %self.display, %reason, "MIT-SHM failed: reading pixels with GetImage from now on");
-                    self.drop_segment();
-                }
+        let read = self
+            .shm
+            .as_ref()
+            .map(|segment| segment.read(&self.conn, self.root, area, &mut self.scratch));
+        match read {
+            Some(Ok(())) => {
+                self.convert(fb, area.x, area.y, area.width, &self.scratch, area.height);
+                return Ok(());
             }
+            Some(Err(reason)) => {
+                // Give up on shared memory for good; GetImage still works.
+                tracing::warn!(display = %self.display, %reason, "MIT-SHM failed: reading pixels with GetImage from now on");
+                self.drop_segment();
+            }
+            None => {}
         }
         self.fetch_get_image(fb, area)
     }
