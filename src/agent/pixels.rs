@@ -257,7 +257,16 @@ pub(super) async fn run(
             let mut rects = lost.rects;
             if let Some(update) = viewer.try_update() {
                 captured_at = update.captured_at;
-                rects.extend(take_update(&update, area, &mut target));
+                let changed = take_update(&update, area, &mut target);
+                // A screen resized meanwhile: the new target is sent whole, and the lost
+                // rectangles (of the old size) could lie outside it.
+                if target
+                    .as_ref()
+                    .is_some_and(|t| (t.width(), t.height()) != lost.size)
+                {
+                    rects.clear();
+                }
+                rects.extend(changed);
             }
             let Some(t) = target.as_ref() else { continue };
             match send_damage(stream, &mut seq, captured_at, t, rects, &frames).await {
@@ -356,6 +365,32 @@ mod tests {
 
     async fn nothing(frames: &mut mpsc::Receiver<Vec<u8>>, within: Duration) -> bool {
         tokio::time::timeout(within, frames.recv()).await.is_err()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_dropped_across_a_screen_resize_is_sent_as_the_new_whole_picture() {
+        let (mut publisher, commands, mut frames, task) = streaming();
+        let (first, _) = rects_of(&next(&mut frames).await);
+        commands.send(PixelCommand::Ack(first)).expect("send");
+        // A damaged corner far from the origin is in flight...
+        let mut fb = Framebuffer::new(64, 48);
+        let corner = Rect::new(48, 32, 16, 16);
+        paint(&mut publisher, &mut fb, corner, 100);
+        let (dropped, rects) = rects_of(&next(&mut frames).await);
+        assert_eq!(rects, vec![corner]);
+        // ...when the screen becomes 64 x 16 (so is the view: the corner is gone), and the
+        // frame is lost.
+        let small = Framebuffer::new(64, 16);
+        publisher.publish(&small, &[small.bounds()]);
+        tokio::task::yield_now().await;
+        commands.send(PixelCommand::Dropped(dropped)).expect("send");
+        let (_, rects) = rects_of(&next(&mut frames).await);
+        assert_eq!(
+            rects,
+            vec![Rect::new(0, 0, 64, 16)],
+            "the new picture, whole"
+        );
+        assert!(!task.is_finished(), "the stream goes on");
     }
 
     #[tokio::test(start_paused = true)]
