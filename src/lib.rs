@@ -31,11 +31,14 @@
 //! - [`console`]: the ratatui app. Elm-shaped: a pure `update` turns messages into state changes
 //!   and effects, a pure `draw` paints the state, and the loop runs effects afterwards.
 //! - [`demo`]: a hub, a few dozen synthetic agents and a logged-in console in one process.
+//! - [`bench`]: `tether bench keys|hub|link|viewers|console`: what users feel, measured end to
+//!   end on real TLS WebSockets over loopback.
 //! - [`cli`]: the command line (clap), dispatching to the roles above; `main.rs` only calls it.
 //! - [`paths`]: where config, state and data live (`TETHER_HOME`, else the XDG directories).
 //! - [`logging`]: logs go to a file under the state dir, never to a terminal a TUI owns.
 
 pub mod agent;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod console;

@@ -47,6 +47,8 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Draw a PNG picture in the terminal with the viewer's renderer (to stdout).
     Render(render::RenderArgs),
+    /// Measure what users feel, end to end: keys, hub at size, a slow link, viewers, console.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -197,6 +199,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Login(args) => runtime()?.block_on(ctl::login(&paths, args)),
         Command::Ctl(args) => runtime()?.block_on(ctl::run(&paths, args)),
         Command::Render(args) => render::run(args),
+        Command::Bench(args) => crate::bench::run(args).map_err(|e| Failure {
+            message: format!("{e:#}"),
+            code: 1,
+        }),
     }
 }
 
