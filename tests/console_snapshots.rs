@@ -878,14 +878,12 @@ fn live_terminal_view_only_and_reconnecting() {
 /// title bar, a grey taskbar).
 fn desktop(view_only: bool) -> State {
     let mut state = logged_in(80, 24);
-    for w in &mut state.workstations {
-        if w.id == "w4" {
-            w.screen = Some(tether::protocol::ScreenSize {
-                width: 1920,
-                height: 1080,
-            });
-        }
-    }
+    state.workstations.update("w4", |w| {
+        w.screen = Some(tether::protocol::ScreenSize {
+            width: 1920,
+            height: 1080,
+        });
+    });
     for _ in 0..4 {
         press(&mut state, KeyCode::Char('j'));
     }

@@ -18,7 +18,7 @@ use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
@@ -219,6 +219,18 @@ fn startup(opts: &ConsoleOptions, store: &LoginStore) -> Startup {
     }
 }
 
+/// The shortest time between two draws: a refresh of a fast display (120 Hz). A key typed
+/// after a quiet moment is drawn at once; only bursts are held to this rate.
+const DRAW_INTERVAL: Duration = Duration::from_millis(8);
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 struct App {
     state: State,
     themes: Themes,
@@ -248,13 +260,18 @@ impl App {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut net_open = true;
+        // When the screen was last drawn: draws are capped to the display's rate, so a burst
+        // of hub events or frames costs one draw per refresh, not one per event.
+        let mut drawn_at: Option<Instant> = None;
         loop {
-            if self.state.dirty {
+            let due = drawn_at.map(|at| at + DRAW_INTERVAL);
+            if self.state.dirty && due.is_none_or(|due| Instant::now() >= due) {
                 let theme = self.themes.get(self.state.theme);
                 terminal
                     .terminal
                     .draw(|frame| ui::draw(&self.state, theme, frame))?;
                 self.state.dirty = false;
+                drawn_at = Some(Instant::now());
             }
             // Sixel or kitty pictures go straight to the terminal, after ratatui's frame.
             self.paint_graphics(terminal)?;
@@ -268,6 +285,15 @@ impl App {
                 return Ok(());
             }
             self.follow_mouse_capture()?;
+            // A draw held back by the cap is made when its time comes, even with no new event.
+            let held = self
+                .state
+                .dirty
+                .then_some(due)
+                .flatten()
+                .map(tokio::time::Instant::from_std);
+            // Every input is awaited: the stream's waker is the loop's, so a key wakes the
+            // loop the moment crossterm reads it (never on the next tick).
             tokio::select! {
                 event = terminal_events.next() => match event {
                     Some(Ok(event)) => self.on_terminal_event(event),
@@ -282,16 +308,29 @@ impl App {
                     }
                 },
                 _ = tick.tick() => self.dispatch(Msg::Tick(Utc::now())),
+                () = sleep_until_some(held) => {}
             }
-            // Drain everything already queued, then draw once.
+            // Drain everything already queued, then draw once. The terminal stream is polled
+            // with this task's own waker (`biased` select with a ready fallback), never with a
+            // no-op one: crossterm keeps the waker of the last poll, and a no-op waker would
+            // leave keys unread until something else woke the loop.
             loop {
                 let mut handled = false;
                 while let Ok(event) = net_events.try_recv() {
                     self.dispatch(Msg::Net(event));
                     handled = true;
                 }
-                while let Some(Some(Ok(event))) = terminal_events.next().now_or_never() {
-                    self.on_terminal_event(event);
+                loop {
+                    let event = tokio::select! {
+                        biased;
+                        event = terminal_events.next() => event,
+                        () = std::future::ready(()) => break,
+                    };
+                    match event {
+                        Some(Ok(event)) => self.on_terminal_event(event),
+                        Some(Err(e)) => return Err(e.into()),
+                        None => return Ok(()),
+                    }
                     handled = true;
                 }
                 if !handled || self.quit {

@@ -12,6 +12,7 @@ mod app;
 pub mod clipboard;
 pub mod config;
 pub mod desktop;
+pub mod fleet;
 pub mod keymap;
 mod late_replies;
 pub mod net;

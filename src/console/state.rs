@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::desktop::DesktopView;
+use super::fleet::Visible;
 use super::keymap::{Keymap, Layer};
 use super::terminal_view::TerminalView;
 use crate::protocol::{
@@ -39,7 +40,8 @@ pub struct State {
     pub connection: Connection,
     /// Sorted by name.
     pub clients: Vec<ClientInfo>,
-    pub workstations: Vec<WorkstationInfo>,
+    /// Indexed, sorted and counted as it changes (a desk may have 100k).
+    pub workstations: super::fleet::Fleet,
     /// `None` is "All clients".
     pub selected_client: Option<ClientId>,
     pub selected_workstation: Option<WorkstationId>,
@@ -94,7 +96,7 @@ impl State {
             session: None,
             connection: Connection::Offline,
             clients: Vec::new(),
-            workstations: Vec::new(),
+            workstations: super::fleet::Fleet::new(),
             selected_client: None,
             selected_workstation: None,
             table_offset: 0,
@@ -182,78 +184,43 @@ impl State {
 
     /// The clients pane: "All clients" first, then each client, with online/total counts.
     pub fn client_rows(&self) -> Vec<ClientRow> {
-        let count = |client: Option<&ClientId>| {
-            let mine = self
-                .workstations
-                .iter()
-                .filter(|w| client.is_none_or(|c| &w.client_id == c));
-            mine.fold((0, 0), |(online, total), w| {
-                (
-                    online + usize::from(w.presence != Presence::Offline),
-                    total + 1,
-                )
-            })
-        };
-        let (online, total) = count(None);
+        let counts = self.workstations.counts(None);
         let mut rows = vec![ClientRow {
             id: None,
             name: "All clients".to_owned(),
-            online,
-            total,
+            online: counts.online,
+            total: counts.total,
         }];
         rows.extend(self.clients.iter().map(|c| {
-            let (online, total) = count(Some(&c.id));
+            let counts = self.workstations.counts(Some(&c.id));
             ClientRow {
                 id: Some(c.id.clone()),
                 name: c.name.clone(),
-                online,
-                total,
+                online: counts.online,
+                total: counts.total,
             }
         }));
         rows
     }
 
     /// The workstations table's rows: the selected client's, matching the filter, sorted by
-    /// client then hostname.
-    pub fn visible_workstations(&self) -> Vec<&WorkstationInfo> {
-        let terms: Vec<String> = self
-            .filter
-            .value
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        let mut rows: Vec<&WorkstationInfo> = self
-            .workstations
-            .iter()
-            .filter(|w| {
-                self.selected_client
-                    .as_ref()
-                    .is_none_or(|c| &w.client_id == c)
-            })
-            .filter(|w| terms.iter().all(|term| matches_filter(w, term)))
-            .collect();
-        rows.sort_by_cached_key(|w| {
-            (
-                w.client_name.to_lowercase(),
-                w.hostname.to_lowercase(),
-                w.id.clone(),
-            )
-        });
-        rows
+    /// client then hostname (kept by the fleet as it changes, not sorted here).
+    pub fn visible_workstations(&self) -> Visible<'_> {
+        self.workstations
+            .view(self.selected_client.as_ref(), &self.filter.value)
     }
 
     /// Index of the selected row among `visible_workstations`.
-    pub fn selected_row(&self, rows: &[&WorkstationInfo]) -> Option<usize> {
+    pub fn selected_row(&self, rows: &Visible<'_>) -> Option<usize> {
         let id = self.selected_workstation.as_ref()?;
-        rows.iter().position(|w| &w.id == id)
+        rows.position(id)
     }
 
     /// The workstation selected in the table, if it is visible.
     pub fn selected(&self) -> Option<&WorkstationInfo> {
         let id = self.selected_workstation.as_ref()?;
-        self.visible_workstations()
-            .into_iter()
-            .find(|w| &w.id == id)
+        let rows = self.visible_workstations();
+        rows.position(id).and_then(|row| rows.get(row))
     }
 
     /// The logged-in technician's name.
@@ -350,13 +317,6 @@ impl State {
             .unwrap_or(u16::MAX)
             .saturating_sub(self.size.1.saturating_sub(4))
     }
-}
-
-/// Case-insensitive match of one lower-cased term against what the table shows.
-fn matches_filter(w: &WorkstationInfo, term: &str) -> bool {
-    [&w.hostname, &w.user, &w.os, &w.client_name]
-        .iter()
-        .any(|field| field.to_lowercase().contains(term))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -933,14 +933,7 @@ fn key_hint(state: &State, action: Action, fallback: &str) -> String {
 }
 
 fn upsert_workstation(state: &mut State, workstation: WorkstationInfo) {
-    match state
-        .workstations
-        .iter_mut()
-        .find(|w| w.id == workstation.id)
-    {
-        Some(row) => *row = workstation,
-        None => state.workstations.push(workstation),
-    }
+    state.workstations.upsert(workstation);
     fix_selection(state);
 }
 
@@ -948,8 +941,7 @@ fn upsert_workstation(state: &mut State, workstation: WorkstationInfo) {
 fn on_workstation_event(state: &mut State, workstation: WorkstationInfo) {
     let before = state
         .workstations
-        .iter()
-        .find(|w| w.id == workstation.id)
+        .get(&workstation.id)
         .map(|w| w.unattended);
     let host = workstation.hostname.clone();
     let news = match (before, workstation.unattended) {
@@ -1092,10 +1084,11 @@ fn move_selection(state: &mut State, pane: Pane, action: Action) {
             fix_selection(state);
         }
         Pane::Workstations => {
-            state.selected_workstation = state
+            let id = state
                 .visible_workstations()
                 .get(target)
                 .map(|w| w.id.clone());
+            state.selected_workstation = id;
             scroll_into_view(state);
         }
     }
@@ -1103,10 +1096,12 @@ fn move_selection(state: &mut State, pane: Pane, action: Action) {
 
 /// Scroll the table just enough to show the selected row.
 fn scroll_into_view(state: &mut State) {
-    let rows = state.visible_workstations();
+    let (len, selected) = {
+        let rows = state.visible_workstations();
+        (rows.len(), state.selected_row(&rows).unwrap_or(0))
+    };
     let page = state.page_rows();
-    let selected = state.selected_row(&rows).unwrap_or(0);
-    let last_offset = rows.len().saturating_sub(page);
+    let last_offset = len.saturating_sub(page);
     let offset = state.table_offset.min(last_offset);
     state.table_offset = if selected < offset {
         selected
@@ -1126,9 +1121,15 @@ fn fix_selection(state: &mut State) {
     {
         state.selected_client = None;
     }
-    let rows = state.visible_workstations();
-    if state.selected_row(&rows).is_none() {
-        state.selected_workstation = rows.first().map(|w| w.id.clone());
+    let first = {
+        let rows = state.visible_workstations();
+        match state.selected_row(&rows) {
+            Some(_) => None,
+            None => Some(rows.first().map(|w| w.id.clone())),
+        }
+    };
+    if let Some(first) = first {
+        state.selected_workstation = first;
     }
     scroll_into_view(state);
 }
@@ -1160,12 +1161,9 @@ fn show_link(state: &mut State) -> Vec<Effect> {
             .iter()
             .find(|c| &c.id == id)
             .map(|c| (c.id.clone(), c.name.clone())),
-        None => {
-            let rows = state.visible_workstations();
-            state
-                .selected_row(&rows)
-                .map(|i| (rows[i].client_id.clone(), rows[i].client_name.clone()))
-        }
+        None => state
+            .selected()
+            .map(|w| (w.client_id.clone(), w.client_name.clone())),
     };
     let Some((client_id, client_name)) = client else {
         let add = state
@@ -1690,13 +1688,7 @@ fn upsert_client(state: &mut State, client: crate::protocol::ClientInfo) {
     match state.clients.iter_mut().find(|c| c.id == client.id) {
         Some(row) => {
             // A renamed client: its workstations show the new name too.
-            for w in state
-                .workstations
-                .iter_mut()
-                .filter(|w| w.client_id == client.id)
-            {
-                w.client_name.clone_from(&client.name);
-            }
+            state.workstations.rename_client(&client.id, &client.name);
             *row = client;
         }
         None => state.clients.push(client),
@@ -1762,8 +1754,8 @@ fn on_reply(
             };
             let offline = state
                 .workstations
-                .iter()
-                .any(|w| &w.id == workstation && w.presence == Presence::Offline);
+                .get(workstation)
+                .is_some_and(|w| w.presence == Presence::Offline);
             let next = if offline {
                 "Try again when it is back online."
             } else {
@@ -2002,10 +1994,7 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
                 session_summary(&session)
             );
             state.lockouts.remove(&session.workstation_id);
-            let known = state
-                .workstations
-                .iter()
-                .any(|w| w.id == session.workstation_id);
+            let known = state.workstations.contains(&session.workstation_id);
             on_session_event(state, session.clone());
             set_status(state, StatusKind::Success, text);
             if known {
@@ -2033,7 +2022,8 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
             fix_selection(state);
         }
         (Pending::ListWorkstations, ConsoleReply::Workstations { workstations }) => {
-            state.workstations = workstations;
+            state.workstations.clear();
+            state.workstations.extend(workstations);
             fix_selection(state);
             if state
                 .status

@@ -13,6 +13,7 @@ use unicode_width::UnicodeWidthStr;
 use super::{hints_line, hints_line_where, spinner, truncate, word_wrap};
 use crate::client::store::hub_key;
 use crate::console::action::Action;
+use crate::console::fleet::TextWidths;
 use crate::console::keymap::Layer;
 use crate::console::state::{Connection, Pane, State, StatusKind, View, relative_age};
 use crate::console::theme::{Role, Theme};
@@ -320,25 +321,22 @@ const LOCK: &str = "✱";
 
 /// The columns that fit in `width`. Hostname, presence and access always (access with less
 /// detail when narrow); then client (when all clients are shown), user and OS while they fit;
-/// then "Last seen", which otherwise folds into the presence of offline rows.
+/// then "Last seen", which otherwise folds into the presence of offline rows. Text columns are
+/// as wide as the widest text of the whole view (`widths`, kept by the fleet), so they hold
+/// still while scrolling; the access column is sized by the rows on screen (`rows`).
 fn columns<'a>(
     state: &'a State,
     theme: &'a Theme,
     rows: &[&WorkstationInfo],
+    widths: TextWidths,
     width: u16,
 ) -> Vec<Column<'a>> {
-    let fit = |title: &str, cap: usize, get: fn(&WorkstationInfo) -> &str| {
-        let widest = rows
-            .iter()
-            .map(|w| get(w).width())
-            .max()
-            .unwrap_or(0)
-            .max(title.width())
-            .min(cap);
+    let fit = |title: &str, cap: usize, widest: usize| {
+        let widest = widest.max(title.width()).min(cap);
         u16::try_from(widest).unwrap_or(u16::MAX)
     };
     let to_u16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
-    let hostname_width = fit("Hostname", 28, |w| &w.hostname).max(12);
+    let hostname_width = fit("Hostname", 28, widths.hostname).max(12);
     let presence_width = 12;
     let fixed = hostname_width + 1 + presence_width + 1;
     // The most detailed Access column that fits next to hostname and presence.
@@ -375,17 +373,17 @@ fn columns<'a>(
         }
         fits
     };
-    let client_width = fit("Client", 22, |w| &w.client_name);
+    let client_width = fit("Client", 22, widths.client);
     let client = (state.selected_client.is_none() && keep(&mut used, client_width)).then(|| {
         Column::new("Client", client_width, |w: &WorkstationInfo| {
             text_cell(&w.client_name)
         })
     });
-    let user_width = fit("User", 16, |w| &w.user);
+    let user_width = fit("User", 16, widths.user);
     let user = keep(&mut used, user_width)
         .then(|| Column::new("User", user_width, |w: &WorkstationInfo| text_cell(&w.user)));
     // The OS column shrinks (down to 10) before it is dropped: "Windows 1…" still says a lot.
-    let os_width = fit("OS", 22, |w| &w.os);
+    let os_width = fit("OS", 22, widths.os);
     let room = width.saturating_sub(used + 1);
     let os = (room >= 10).then(|| {
         let os_width = os_width.min(room);
@@ -445,10 +443,7 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         None => "Workstations".to_owned(),
     };
     let mut block = pane_block(theme, &title, focused);
-    let online = rows
-        .iter()
-        .filter(|w| w.presence != Presence::Offline)
-        .count();
+    let online = rows.online();
     let mut counts = vec![Span::styled(
         format!(" {online}/{} online ", rows.len()),
         theme.style(Role::Muted),
@@ -503,7 +498,11 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         .width
         .saturating_sub(2)
         .saturating_sub(u16::try_from(HIGHLIGHT.width()).unwrap_or(2));
-    let columns = columns(state, theme, &rows, table_width);
+    // Only the rows that fit are built: a table of 100k rows costs what a screenful does.
+    let height = usize::from(area.height.saturating_sub(3)).max(state.page_rows());
+    let offset = state.table_offset.min(rows.len().saturating_sub(1));
+    let window = rows.window(offset, height);
+    let columns = columns(state, theme, &window, rows.widths(), table_width);
     let header = Row::new(columns.iter().map(|c| {
         let cell = Line::from(c.title);
         Cell::from(if c.right {
@@ -513,7 +512,7 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         })
     }))
     .style(theme.style(Role::TableHeader));
-    let body = rows.iter().map(|w| {
+    let body = window.iter().map(|w| {
         let row = Row::new(columns.iter().map(|c| (c.cell)(w)));
         if w.presence == Presence::Offline {
             row.style(theme.style(Role::Muted))
@@ -528,9 +527,12 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         .highlight_symbol(HIGHLIGHT)
         .highlight_spacing(HighlightSpacing::Always)
         .row_highlight_style(selection_style(theme, focused));
-    let mut table_state = TableState::default()
-        .with_offset(state.table_offset)
-        .with_selected(state.selected_row(&rows));
+    let mut table_state = TableState::default().with_offset(0).with_selected(
+        state
+            .selected_row(&rows)
+            .and_then(|row| row.checked_sub(offset))
+            .filter(|row| *row < window.len()),
+    );
     frame.render_stateful_widget(table, area, &mut table_state);
 }
 
@@ -548,14 +550,9 @@ fn status_text(state: &State, width: u16) -> (Vec<String>, Role) {
         }
         None => {
             let all = &state.workstations;
-            let online = all
-                .iter()
-                .filter(|w| w.presence == Presence::Online)
-                .count();
-            let in_session = all
-                .iter()
-                .filter(|w| w.presence == Presence::InSession)
-                .count();
+            let counts = all.counts(None);
+            let in_session = counts.in_session;
+            let online = counts.online - in_session;
             let mut text = format!(
                 "{} clients · {} workstations · {online} online · {in_session} in session",
                 state.clients.len(),
@@ -687,8 +684,7 @@ fn draw_sessions(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let client_of = |s: &SessionInfo| {
         state
             .workstations
-            .iter()
-            .find(|w| w.id == s.workstation_id)
+            .get(&s.workstation_id)
             .map(|w| w.client_name.clone())
             .unwrap_or_default()
     };

@@ -376,7 +376,7 @@ pub(super) fn draw_users(state: &State, theme: &Theme, frame: &mut Frame, area: 
 fn actor_label(state: &State, actor: &str) -> String {
     actor
         .strip_prefix("agent:")
-        .and_then(|id| state.workstations.iter().find(|w| w.id == id))
+        .and_then(|id| state.workstations.get(id))
         .map_or_else(|| actor.to_owned(), |w| format!("⌂{}", w.hostname))
 }
 

@@ -437,7 +437,8 @@ mod tests {
             unattended: Default::default(),
             requires: Default::default(),
             otp_required: false,
-        }];
+        }]
+        .into();
         state.selected_workstation = Some("w1".into());
         state
     }

@@ -340,8 +340,8 @@ pub(super) fn connect_step(
 ) -> Vec<Effect> {
     let otp_required = state
         .workstations
-        .iter()
-        .any(|w| w.id == attempt.workstation && w.otp_required);
+        .get(&attempt.workstation)
+        .is_some_and(|w| w.otp_required);
     if otp_required && otp.is_none() {
         state.dialog = Some(Dialog::OtpPrompt(OtpPrompt {
             workstation: attempt.workstation,
@@ -479,13 +479,9 @@ pub(super) fn on_reply(state: &mut State, pending: Pending, reply: ConsoleReply)
             }
         }
         (Pending::RequireOtp { hostname, required }, ConsoleReply::Workstation { workstation }) => {
-            if let Some(w) = state
-                .workstations
-                .iter_mut()
-                .find(|w| w.id == workstation.id)
-            {
+            state.workstations.update(&workstation.id, |w| {
                 w.otp_required = workstation.otp_required;
-            }
+            });
             let text = match (required, workstation.otp_required) {
                 (true, _) => {
                     format!("{hostname} now requires a one-time password for every connection.")

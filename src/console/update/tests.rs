@@ -1122,13 +1122,10 @@ use crate::protocol::{
 /// Logged in, with the access state and required secrets of one workstation set.
 fn with_access(id: &str, unattended: UnattendedState, requires: SecretRequirements) -> State {
     let mut state = logged_in();
-    let row = state
-        .workstations
-        .iter_mut()
-        .find(|w| w.id == id)
-        .expect("workstation");
-    row.unattended = unattended;
-    row.requires = requires;
+    assert!(state.workstations.update(id, |row| {
+        row.unattended = unattended;
+        row.requires = requires;
+    }));
     state
 }
 
@@ -1737,9 +1734,11 @@ mod live_terminal {
 
         // A workstation with a screen is not shown as a terminal.
         let mut state = logged_in();
-        state.workstations[0].screen = Some(crate::protocol::ScreenSize {
-            width: 1920,
-            height: 1080,
+        state.workstations.update_nth(0, |w| {
+            w.screen = Some(crate::protocol::ScreenSize {
+                width: 1920,
+                height: 1080,
+            })
         });
         let effects = key(&mut state, KeyCode::Enter);
         let [(id, _)] = &requests(&effects)[..] else {
@@ -2157,7 +2156,9 @@ mod live_desktop {
     /// the accepted `Connect`.
     fn connect(view_only: bool) -> (State, Vec<Effect>) {
         let mut state = logged_in();
-        state.workstations[0].screen = Some(SCREEN);
+        state
+            .workstations
+            .update_nth(0, |w| w.screen = Some(SCREEN));
         let effects = key(
             &mut state,
             if view_only {
@@ -3022,7 +3023,9 @@ mod live_desktop {
             RenderMode::Sextant,
         ];
         state.cell = CellSize::new(10, 20);
-        state.workstations[0].screen = Some(SCREEN);
+        state
+            .workstations
+            .update_nth(0, |w| w.screen = Some(SCREEN));
         state.viewer = None;
         let (mut state, effects) = {
             let effects = key(&mut state, KeyCode::Enter);
@@ -3109,7 +3112,9 @@ mod live_desktop {
         let mut state = logged_in();
         state.render_modes = vec![mode, RenderMode::HalfBlock];
         state.cell = cell;
-        state.workstations[0].screen = Some(screen);
+        state
+            .workstations
+            .update_nth(0, |w| w.screen = Some(screen));
         update(&mut state, Msg::Resize { width, height });
         let effects = key(&mut state, KeyCode::Enter);
         let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {

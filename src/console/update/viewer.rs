@@ -41,8 +41,7 @@ pub(super) fn open(state: &mut State, session: SessionInfo) -> Vec<Effect> {
     let (cols, rows) = terminal_size(state.size);
     let screen = state
         .workstations
-        .iter()
-        .find(|w| w.id == session.workstation_id)
+        .get(&session.workstation_id)
         .and_then(|w| w.screen);
     let previous = state.viewer.take();
     if let Some(screen) = screen {
@@ -675,7 +674,7 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::RequestAccess => {
             let id = viewer.session.workstation_id.clone();
             viewer.mode = ViewerMode::Live;
-            let Some(w) = state.workstations.iter().find(|w| w.id == id).cloned() else {
+            let Some(w) = state.workstations.get(&id).cloned() else {
                 return Vec::new();
             };
             return super::request_access_to(state, w);
@@ -727,11 +726,11 @@ pub(super) fn detach(state: &mut State) -> Vec<Effect> {
     let session = viewer.session.clone();
     close(state, Some(&session));
     // The row of the session is selected, so the keys the status line names apply to it.
-    if state
+    let visible = state
         .visible_workstations()
-        .iter()
-        .any(|w| w.id == session.workstation_id)
-    {
+        .position(&session.workstation_id)
+        .is_some();
+    if visible {
         state.selected_workstation = Some(session.workstation_id.clone());
         super::scroll_into_view(state);
     }
