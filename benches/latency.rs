@@ -7,11 +7,10 @@
 //!
 //! `cargo bench --bench latency` (`TETHER_BENCH_SECS`, default 15, per mode).
 
-mod rig;
-
 use std::time::{Duration, Instant};
 
-use rig::{Drawing, Rig, Watcher, login, ms, percentile};
+use tether::bench::percentile;
+use tether::bench::rig::{Drawing, Rig, Watcher, login};
 use tether::protocol::stream::now_micros;
 use tether::render::CellSize;
 
@@ -25,7 +24,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let rig = Rig::start("synthetic:1920x1080@7").await;
+        let rig = Rig::start("synthetic:1920x1080@7").await.expect("rig");
         let modes = [
             ("half blocks, 200x60 cells", Drawing::text(200, 60)),
             (
@@ -34,23 +33,25 @@ fn main() {
             ),
         ];
         for (name, mut drawing) in modes {
-            let tech = login(&rig.url, rig.pin.clone()).await;
+            let tech = login(&rig.url, rig.pin.clone()).await.expect("login");
             let (width, height) = drawing.pixels();
-            let mut watcher = Watcher::open(tech, &rig.workstation, width, height).await;
+            let mut watcher = Watcher::open(tech, &rig.workstation, width, height)
+                .await
+                .expect("watch");
             let mut samples: Vec<Duration> = Vec::new();
             let mut first = None;
             let mut out = Vec::new();
             let mut terminal_bytes = 0u64;
             let start = Instant::now();
             let deadline = start + Duration::from_secs(secs);
-            while let Some(frame) = watcher.next(deadline).await {
+            while let Some(frame) = watcher.next(deadline).await.expect("stream") {
                 out.clear();
-                drawing.draw(&frame, &mut out);
+                drawing.draw(&frame, &mut out).expect("draw");
                 terminal_bytes += out.len() as u64;
                 let age = frame
                     .capture_age(now_micros())
                     .expect("frames carry their capture time");
-                watcher.ack(frame.seq());
+                watcher.ack(frame.seq()).expect("ack");
                 if first.is_none() {
                     // The whole picture, scaled and sent from scratch: reported apart.
                     first = Some(age);
@@ -64,12 +65,17 @@ fn main() {
                 "latency {name}: {} frames in {elapsed:.1} s ({:.1} fps), p50 {}, p99 {}, max {}; first picture {}; {:.0} KB/s to the terminal",
                 samples.len(),
                 samples.len() as f64 / elapsed,
-                ms(percentile(&samples, 50)),
-                ms(percentile(&samples, 99)),
+                ms(percentile(&samples, 50.0)),
+                ms(percentile(&samples, 99.0)),
                 ms(samples.last().copied().unwrap_or_default()),
                 ms(first.unwrap_or_default()),
                 terminal_bytes as f64 / elapsed / 1024.0,
             );
         }
     });
+}
+
+/// A duration in milliseconds, as text.
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", tether::bench::ms(d))
 }

@@ -12,12 +12,11 @@
 //! `cargo bench --bench throughput` (`TETHER_BENCH_SECS`, default 15, per mode;
 //! `TETHER_BENCH_MBIT`, default 10).
 
-mod rig;
-
 use std::time::{Duration, Instant};
 
-use rig::{Drawing, Rig, Throttle, Watcher, login, ms, percentile};
 use tether::agent::screen::synthetic::SyntheticDesktop;
+use tether::bench::percentile;
+use tether::bench::rig::{Drawing, LinkShape, Rig, Throttle, Watcher, login};
 use tether::protocol::InputEvent;
 use tether::protocol::stream::now_micros;
 use tether::render::CellSize;
@@ -62,13 +61,21 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let rig = Rig::start("synthetic:1920x1080@7").await;
+        let rig = Rig::start("synthetic:1920x1080@7").await.expect("rig");
         let hub_addr = rig
             .url
             .trim_start_matches("wss://")
             .parse()
             .expect("hub address");
-        let throttle = Throttle::start(hub_addr, mbit * 1_000_000.0 / 8.0).await;
+        let throttle = Throttle::start(
+            hub_addr,
+            LinkShape {
+                bytes_per_second: mbit * 1_000_000.0 / 8.0,
+                delay: Duration::ZERO,
+            },
+        )
+        .await
+        .expect("proxy");
         let url = format!("wss://{}", throttle.addr);
         // The dragged window: the synthetic desktop is deterministic, so the bench knows where
         // the agent's window 2 ("Inbox", drawn last, never covered) is.
@@ -87,9 +94,11 @@ fn main() {
             .map(|(name, drawing)| (activity, name, drawing))
         });
         for (activity, name, mut drawing) in runs {
-            let tech = login(&url, rig.pin.clone()).await;
+            let tech = login(&url, rig.pin.clone()).await.expect("login");
             let (width, height) = drawing.pixels();
-            let mut watcher = Watcher::open(tech, &rig.workstation, width, height).await;
+            let mut watcher = Watcher::open(tech, &rig.workstation, width, height)
+                .await
+                .expect("watch");
             let mut out = Vec::new();
             let start = Instant::now();
             // The first picture is the whole screen, as after opening a maximised window:
@@ -109,7 +118,7 @@ fn main() {
             let (gx, gy) = grip;
             if let Activity::Dragging = activity {
                 for buttons in [0, 1] {
-                    watcher.input(vec![InputEvent::Pointer { x: gx, y: gy, buttons }]);
+                    watcher.input(vec![InputEvent::Pointer { x: gx, y: gy, buttons }]).expect("input");
                 }
             }
             loop {
@@ -126,25 +135,25 @@ fn main() {
                                     keysym,
                                     down: false,
                                 },
-                            ]);
+                            ]).expect("input");
                             next_key = now + Duration::from_millis(100);
                         }
                         Activity::Dragging => {
                             step += 1;
                             let (x, y) = drag_point(grip, step);
-                            watcher.input(vec![InputEvent::Pointer { x, y, buttons: 1 }]);
+                            watcher.input(vec![InputEvent::Pointer { x, y, buttons: 1 }]).expect("input");
                             next_key = now + Duration::from_millis(33);
                         }
                     }
                 }
-                let Some(frame) = watcher.next(deadline.min(next_key)).await else {
+                let Some(frame) = watcher.next(deadline.min(next_key)).await.expect("stream") else {
                     if Instant::now() >= deadline {
                         break;
                     }
                     continue;
                 };
                 out.clear();
-                drawing.draw(&frame, &mut out);
+                drawing.draw(&frame, &mut out).expect("draw");
                 if whole.is_none()
                     && let tether::protocol::stream::StreamFrame::Pixels {
                         width, height, rects, ..
@@ -159,7 +168,7 @@ fn main() {
                     }
                 }
                 let age = frame.capture_age(now_micros()).expect("capture time");
-                watcher.ack(frame.seq());
+                watcher.ack(frame.seq()).expect("ack");
                 if Instant::now() >= measure_from {
                     bytes_at_start.get_or_insert(throttle.sent_to_client());
                     frames += 1;
@@ -169,7 +178,7 @@ fn main() {
             if let Activity::Dragging = activity {
                 // Put the window back where it was, for the next run.
                 for buttons in [1, 0] {
-                    watcher.input(vec![InputEvent::Pointer { x: gx, y: gy, buttons }]);
+                    watcher.input(vec![InputEvent::Pointer { x: gx, y: gy, buttons }]).expect("input");
                 }
             }
             let elapsed = secs;
@@ -181,8 +190,8 @@ fn main() {
                 bytes as f64 / elapsed / 1024.0,
                 bytes as f64 / elapsed * 8.0 / (mbit * 1_000_000.0) * 100.0,
                 bytes as f64 / frames.max(1) as f64 / 1024.0,
-                ms(percentile(&samples, 50)),
-                ms(percentile(&samples, 99)),
+                ms(percentile(&samples, 50.0)),
+                ms(percentile(&samples, 99.0)),
             );
             if let Some((took, bytes)) = whole {
                 println!(
@@ -193,4 +202,9 @@ fn main() {
             }
         }
     });
+}
+
+/// A duration in milliseconds, as text.
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", tether::bench::ms(d))
 }

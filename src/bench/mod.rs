@@ -12,6 +12,7 @@ mod console;
 mod hub;
 mod keys;
 mod link;
+pub mod rig;
 mod viewers;
 
 use std::time::Duration;
