@@ -10,7 +10,7 @@
 
 mod console;
 mod hub;
-mod keys;
+pub mod keys;
 mod link;
 pub mod rig;
 mod viewers;
