@@ -181,6 +181,9 @@ mod tests {
         r.add("a long figure name", 1.5, "ms", "<= 10 ms");
         r.add("b", 20.0, "fps", "");
         let table = r.table();
-        assert!(table.contains("a long figure name      1.50 ms  <= 10 ms"), "{table}");
+        assert!(
+            table.contains("a long figure name      1.50 ms  <= 10 ms"),
+            "{table}"
+        );
     }
 }

@@ -51,6 +51,9 @@ pub struct State {
     pub view: View,
     /// The team's open sessions, newest first.
     pub sessions: Vec<SessionInfo>,
+    /// More pages of the workstation list are on their way: the hub's total, where it gave
+    /// one (the pane shows "loaded of total" meanwhile).
+    pub workstations_loading: Option<Option<u64>>,
     pub selected_session: Option<SessionId>,
     /// Sessions this console asked to end, so their end reads as expected, not as news.
     pub ending: Vec<SessionId>,
@@ -95,6 +98,7 @@ impl State {
             connection: Connection::Offline,
             clients: Vec::new(),
             workstations: Vec::new(),
+            workstations_loading: None,
             selected_client: None,
             selected_workstation: None,
             table_offset: 0,
@@ -711,8 +715,13 @@ pub struct LinkDialog {
 /// A request waiting for its reply, and what to do with the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
+    /// The first page of a list (it replaces what is shown); the `More` forms are the pages
+    /// after it, requested as each arrives (they append).
     ListClients,
     ListWorkstations,
+    MoreClients,
+    MoreWorkstations,
+    MoreSessions,
     AddClient {
         name: String,
     },

@@ -7,6 +7,7 @@
 pub mod credentials;
 mod link;
 mod otp;
+mod page;
 pub mod stream;
 mod twofa;
 mod types;
@@ -17,13 +18,14 @@ pub use credentials::{
 };
 pub use link::{EnrolmentLink, LinkError};
 pub use otp::*;
+pub use page::{Cursor, PageRequest};
 pub use twofa::*;
 pub use types::*;
 
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change; the hub refuses other versions with [`ErrorCode::VersionMismatch`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest control (JSON) message either side accepts. Larger ones are refused unparsed.
 pub const MAX_CONTROL_MESSAGE: usize = 64 * 1024;

@@ -40,7 +40,9 @@ fn load(state: &mut State) -> Vec<Effect> {
     state.credential_list.loading = true;
     vec![request(
         state,
-        ConsoleRequest::ListCredentials,
+        ConsoleRequest::ListCredentials {
+            page: crate::protocol::PageRequest::first(),
+        },
         Pending::ListCredentials,
     )]
 }
@@ -116,7 +118,9 @@ pub(super) fn on_reply(
     let list = &mut state.credential_list;
     list.loading = false;
     match result {
-        Ok(ConsoleReply::Credentials { mut credentials }) => {
+        Ok(ConsoleReply::Credentials {
+            mut credentials, ..
+        }) => {
             // Newest first; the selection stays on the same credentials when they are still
             // listed.
             credentials.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then_with(|| b.id.cmp(&a.id)));

@@ -264,7 +264,9 @@ fn open_users(state: &mut State) -> Vec<Effect> {
     state.view = View::Users;
     vec![request(
         state,
-        ConsoleRequest::ListUsers,
+        ConsoleRequest::ListUsers {
+            page: crate::protocol::PageRequest::first(),
+        },
         Pending::TwoFa(TwoFaPending::ListUsers),
     )]
 }
@@ -297,6 +299,7 @@ fn audit_page(state: &mut State, older: bool) -> Vec<Effect> {
             query,
             limit: AUDIT_PAGE,
             before,
+            page: crate::protocol::PageRequest::first(),
         },
         Pending::TwoFa(TwoFaPending::SearchAudit { older }),
     )]
@@ -627,7 +630,7 @@ pub fn on_reply(
                 d.error = Some(sentence(&error.message));
             }
         }
-        (TwoFaPending::ListUsers, Ok(ConsoleReply::Users { users, global })) => {
+        (TwoFaPending::ListUsers, Ok(ConsoleReply::Users { users, global, .. })) => {
             state.twofa.selected_user =
                 state.twofa.selected_user.min(users.len().saturating_sub(1));
             state.twofa.users = users;
@@ -663,7 +666,7 @@ pub fn on_reply(
             effects.extend(status_request(state));
             return effects;
         }
-        (TwoFaPending::SearchAudit { older }, Ok(ConsoleReply::Audit { records })) => {
+        (TwoFaPending::SearchAudit { older }, Ok(ConsoleReply::Audit { records, .. })) => {
             let audit = &mut state.twofa.audit;
             audit.loading = false;
             audit.more = records.len() >= AUDIT_PAGE as usize;

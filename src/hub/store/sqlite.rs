@@ -943,6 +943,65 @@ impl Store for SqliteStore {
         rows.map(|r| Ok(finish_ws(r.map_err(db)?)?.0)).collect()
     }
 
+    fn workstations_page(
+        &self,
+        team: &TeamId,
+        client: Option<&ClientId>,
+        filter: Option<&WorkstationFilter>,
+        after: Option<&WorkstationKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<WorkstationRow>> {
+        let conn = self.conn()?;
+        // Keyset paging on the list order; the filter runs here in Rust (Unicode case folding,
+        // as the console's), stepping the query lazily so only what a page needs is read.
+        let sql = format!(
+            "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id \
+             WHERE c.team_id = ?1 AND (?2 IS NULL OR c.id = ?2) \
+             AND (?3 IS NULL OR c.name > ?3 COLLATE NOCASE OR (c.name = ?3 COLLATE NOCASE AND \
+                  (w.hostname > ?4 COLLATE NOCASE OR (w.hostname = ?4 COLLATE NOCASE AND w.id > ?5)))) \
+             ORDER BY c.name COLLATE NOCASE, w.hostname COLLATE NOCASE, w.id LIMIT ?6"
+        );
+        let (name, host, id) = match after {
+            Some((n, h, i)) => (Some(n), Some(h), Some(i)),
+            None => (None, None, None),
+        };
+        // With a filter the rows skipped are not known in advance: no SQL limit (-1), the loop
+        // below stops at `limit` matches.
+        let sql_limit = if filter.is_some() {
+            -1
+        } else {
+            i64::from(limit)
+        };
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![team, client, name, host, id, sql_limit], ws_row)
+            .map_err(db)?;
+        let mut page = Vec::new();
+        for raw in rows {
+            if page.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                break;
+            }
+            let row = finish_ws(raw.map_err(db)?)?.0;
+            if filter.is_none_or(|f| f.matches(&row.info)) {
+                page.push(row);
+            }
+        }
+        Ok(page)
+    }
+
+    fn count_workstations(&self, team: &TeamId, client: Option<&ClientId>) -> StoreResult<u64> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM workstations w JOIN clients c ON c.id = w.client_id \
+                 WHERE c.team_id = ?1 AND (?2 IS NULL OR c.id = ?2)",
+                params![team, client],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn append_audit(&self, e: NewAudit) -> StoreResult<AuditRecord> {
         let mut conn = self.conn()?;
         let tx = conn
