@@ -154,7 +154,7 @@ pub(super) async fn serve(
                         Ok(r) => r,
                         Err(e) => {
                             tracing::debug!(%peer, %e, "bad message from console");
-                            conn.error(e).await;
+                            refuse(&conn, &text, e).await;
                             continue;
                         }
                     };
@@ -230,12 +230,22 @@ pub(super) async fn serve(
     close(out, writer, reason).await;
 }
 
+/// Answer a message that could not be decoded (too large, malformed): as a reply to its
+/// request where its id can be read, so the console's request fails at once; else as an error.
+/// The connection stays open.
+async fn refuse(conn: &Conn, text: &str, error: ProtocolError) {
+    match protocol::envelope_id(text) {
+        Some(id) => conn.reply(id, Err(error)).await,
+        None => conn.error(error).await,
+    }
+}
+
 /// Handle one message before authentication. Returns the session when it authenticates.
 async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> Option<Session> {
     let request: Request<ConsoleRequest> = match protocol::decode(text) {
         Ok(r) => r,
         Err(e) => {
-            conn.error(e).await;
+            refuse(conn, text, e).await;
             return None;
         }
     };

@@ -155,5 +155,25 @@ pub fn decode<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ProtocolError>
         .map_err(|e| ProtocolError::bad_request(format!("malformed message: {e}")))
 }
 
+/// The request id of a request or reply, read from the start of the message without parsing
+/// the rest: for a message too large (or too broken) to decode, so that the request it carries
+/// or answers fails at once rather than waiting out a timeout. Relies on serde_json's compact
+/// output, which both ends use: `{"id":N,...}` (a request) or `{"type":"reply","id":N,...}`.
+pub fn envelope_id(text: &str) -> Option<RequestId> {
+    let rest = text
+        .strip_prefix(r#"{"id":"#)
+        .or_else(|| text.strip_prefix(r#"{"type":"reply","id":"#))?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..digits].parse().ok()
+}
+
+/// The error for a message over [`MAX_CONTROL_MESSAGE`], as the side that refused it says it.
+pub fn too_large(what: &str, bytes: usize) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::TooLarge,
+        format!("{what} of {bytes} bytes is over the limit of {MAX_CONTROL_MESSAGE}"),
+    )
+}
+
 #[cfg(test)]
 mod tests;

@@ -200,7 +200,7 @@ mod tests {
         let mut state = State::new(t0(), Keymap::default(), vec!["dark".into()], 0);
         state.screen = Screen::Main;
         let effects = key(&mut state, KeyCode::Char('C'));
-        let [(id, ConsoleRequest::ListCredentials)] = &requests(&effects)[..] else {
+        let [(id, ConsoleRequest::ListCredentials { .. })] = &requests(&effects)[..] else {
             panic!("C asks for the list: {effects:?}")
         };
         assert_eq!(state.view, View::Credentials);
@@ -210,6 +210,8 @@ mod tests {
             &mut state,
             *id,
             Ok(ConsoleReply::Credentials {
+                next: None,
+                total: None,
                 credentials: listed(),
             }),
         );
@@ -295,7 +297,7 @@ mod tests {
             state.status
         );
         // The list is asked again, and shows the change; the selection stays on sc_1.
-        let [(id, ConsoleRequest::ListCredentials)] = &requests(&effects)[..] else {
+        let [(id, ConsoleRequest::ListCredentials { .. })] = &requests(&effects)[..] else {
             panic!("reload: {effects:?}")
         };
         let mut now_listed = listed();
@@ -304,6 +306,8 @@ mod tests {
             &mut state,
             *id,
             Ok(ConsoleReply::Credentials {
+                next: None,
+                total: None,
                 credentials: now_listed,
             }),
         );
@@ -346,7 +350,7 @@ mod tests {
         assert_eq!(state.layer(), Layer::CredentialsReveal);
         assert!(matches!(
             &requests(&effects)[..],
-            [(_, ConsoleRequest::ListCredentials)]
+            [(_, ConsoleRequest::ListCredentials { .. })]
         ));
         // Closing the reveal goes back to the list.
         key(&mut state, KeyCode::Esc);
