@@ -328,3 +328,46 @@ pub struct GuestLogin {
     pub user: UserInfo,
     pub guest: crate::protocol::GuestInfo,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorCode, MAX_CONTROL_MESSAGE};
+
+    fn waiting(
+        pending: &Pending,
+        id: RequestId,
+    ) -> oneshot::Receiver<Result<ConsoleReply, ProtocolError>> {
+        let (tx, rx) = oneshot::channel();
+        pending.lock().expect("lock").insert(id, tx);
+        rx
+    }
+
+    #[test]
+    fn an_oversized_reply_fails_its_request_at_once_and_only_that_one() {
+        let pending: Pending = Arc::default();
+        let mut five = waiting(&pending, 5);
+        let mut six = waiting(&pending, 6);
+        let reply = format!(
+            r#"{{"type":"reply","id":5,"result":{{"Ok":{{"type":"clients","clients":["{}"]}}}}}}"#,
+            "x".repeat(MAX_CONTROL_MESSAGE)
+        );
+        fail_oversized(&pending, &reply);
+        let err = five
+            .try_recv()
+            .expect("answered at once")
+            .expect_err("an error");
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert!(err.message.contains("over the limit"), "{err}");
+        assert!(six.try_recv().is_err(), "another request still waits");
+
+        // No id to be read: every waiting request fails, none waits out the timeout.
+        fail_oversized(&pending, &"y".repeat(MAX_CONTROL_MESSAGE + 1));
+        let err = six
+            .try_recv()
+            .expect("answered at once")
+            .expect_err("an error");
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert!(pending.lock().expect("lock").is_empty());
+    }
+}
