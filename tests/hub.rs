@@ -448,6 +448,13 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         ws.send(Message::text(bad)).await.expect("send");
         match next_reply(&mut ws).await {
             HubToConsole::Error { error } => assert_eq!(error.code, ErrorCode::BadRequest, "{bad}"),
+            // Where the request's id can be read, the answer is that request's (failed) reply.
+            HubToConsole::Reply {
+                id: 1,
+                result: Err(error),
+            } if bad.starts_with("{\"id\":1") => {
+                assert_eq!(error.code, ErrorCode::BadRequest, "{bad}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -458,14 +465,18 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         next_reply(&mut ws).await,
         HubToConsole::Error { .. }
     ));
-    // Over the control limit: refused unparsed, connection kept.
+    // Over the control limit: refused unparsed as the reply to request 9 (so the requester
+    // fails it at once), connection kept.
     let big = format!(
         "{{\"id\":9,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}",
         "x".repeat(protocol::MAX_CONTROL_MESSAGE)
     );
     ws.send(Message::text(big)).await.expect("send");
     match next_reply(&mut ws).await {
-        HubToConsole::Error { error } => assert_eq!(error.code, ErrorCode::TooLarge),
+        HubToConsole::Reply {
+            id: 9,
+            result: Err(error),
+        } => assert_eq!(error.code, ErrorCode::TooLarge),
         other => panic!("unexpected {other:?}"),
     }
     // Still usable: log in and work on the same connection.

@@ -556,13 +556,7 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
         ErrorCode::InvalidCredentials
     );
     let states = |reply: ConsoleReply| match reply {
-        ConsoleReply::Users {
-            next: None,
-            total: None,
-            users,
-            global,
-            ..
-        } => (
+        ConsoleReply::Users { users, global, .. } => (
             global,
             users
                 .into_iter()
