@@ -770,8 +770,9 @@ pub enum Pending {
     },
     /// The outbox listing.
     Outbox,
-    /// The support credentials view's list.
+    /// The support credentials view's list: its first page, then the pages after it.
     ListCredentials,
+    MoreCredentials,
     /// An admin requires (or stops requiring) a one-time password on a workstation.
     RequireOtp {
         hostname: String,

@@ -1767,8 +1767,11 @@ fn on_reply(
         effects.extend(credential_list::reload_if_open(state));
         return effects;
     }
+    if pending == Pending::MoreCredentials {
+        return credential_list::on_reply(state, false, result);
+    }
     if pending == Pending::ListCredentials {
-        return credential_list::on_reply(state, result);
+        return credential_list::on_reply(state, true, result);
     }
     let error = match result {
         Ok(reply) => return on_reply_ok(state, pending, reply),
@@ -1789,7 +1792,9 @@ fn on_reply(
         Pending::Credentials { target_label } => {
             format!("Support credentials for {target_label}")
         }
-        Pending::ListCredentials => "Loading support credentials".to_owned(),
+        Pending::ListCredentials | Pending::MoreCredentials => {
+            "Loading support credentials".to_owned()
+        }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
         Pending::Otp { .. }
