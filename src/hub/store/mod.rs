@@ -71,13 +71,18 @@ pub struct WorkstationRow {
     pub team_id: TeamId,
 }
 
-/// Where a workstation sorts in lists: client name and host name (compared in any case), then
-/// its id, which makes the order total.
-pub type WorkstationKey = (String, String, WorkstationId);
+/// Where a workstation sorts in lists: its client's name (in any case) and id, then its host
+/// name (in any case) and id, which makes the order total.
+pub type WorkstationKey = (String, ClientId, String, WorkstationId);
 
 /// A workstation's place in list order, for the cursor after it.
 pub fn workstation_key(w: &WorkstationInfo) -> WorkstationKey {
-    (w.client_name.clone(), w.hostname.clone(), w.id.clone())
+    (
+        w.client_name.clone(),
+        w.client_id.clone(),
+        w.hostname.clone(),
+        w.id.clone(),
+    )
 }
 
 /// The console's `/` filter: a case-insensitive substring of the host name, client name, OS
@@ -215,8 +220,8 @@ pub trait Store: Send + Sync + CredentialStore + OtpStore {
         team: &TeamId,
         client: Option<&ClientId>,
     ) -> StoreResult<Vec<WorkstationRow>>;
-    /// One page of a team's workstations in list order (client name, host name, both in any
-    /// case, then id), starting after `after`: at most `limit` rows, only those matching
+    /// One page of a team's workstations in list order (see [`WorkstationKey`]), starting
+    /// after `after`: at most `limit` rows, only those matching
     /// `filter` (lower-cased; see [`WorkstationFilter`]). Reads no more rows than it returns
     /// plus those the filter skips, so a large team is never loaded whole.
     fn workstations_page(

@@ -221,7 +221,52 @@ CREATE TABLE outbox (
 UPDATE support_credentials SET code_hash = 'unkeyed-code-removed'
     WHERE code_hash NOT LIKE 'hmac-sha256:%';
 "#,
+    r#"
+-- issue 10: lists are paged by keyset, walking these in order: a team's clients by name, a
+-- client's workstations by host name (both in any case, ids breaking ties).
+CREATE INDEX clients_team_name ON clients(team_id, name COLLATE NOCASE, id);
+CREATE INDEX workstations_client_host ON workstations(client_id, hostname COLLATE NOCASE, id);
+"#,
 ];
+
+/// One client's workstations in list order (host name in any case, then id), after `after`,
+/// added to `page` until it holds `want` rows; only those matching `filter`.
+fn workstations_of_client(
+    conn: &Connection,
+    client: &str,
+    after: Option<(&String, &String)>,
+    filter: Option<&WorkstationFilter>,
+    want: usize,
+    page: &mut Vec<WorkstationRow>,
+) -> StoreResult<()> {
+    let base = format!(
+        "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id WHERE w.client_id = ?1"
+    );
+    // Two forms, so the first page's has no cursor test that would keep SQLite from seeking.
+    let sql = match after {
+        Some(_) => format!(
+            "{base} AND w.hostname >= ?2 COLLATE NOCASE AND (w.hostname > ?2 COLLATE NOCASE OR w.id > ?3) \
+             ORDER BY w.hostname COLLATE NOCASE, w.id"
+        ),
+        None => format!("{base} ORDER BY w.hostname COLLATE NOCASE, w.id"),
+    };
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let mut rows = match after {
+        Some((host, id)) => stmt.query(params![client, host, id]),
+        None => stmt.query(params![client]),
+    }
+    .map_err(db)?;
+    while page.len() < want {
+        let Some(row) = rows.next().map_err(db)? else {
+            break;
+        };
+        let row = finish_ws(ws_row(row).map_err(db)?)?.0;
+        if filter.is_none_or(|f| f.matches(&row.info)) {
+            page.push(row);
+        }
+    }
+    Ok(())
+}
 
 #[path = "sqlite_credentials.rs"]
 mod credentials;
@@ -952,39 +997,57 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<WorkstationRow>> {
         let conn = self.conn()?;
-        // Keyset paging on the list order; the filter runs here in Rust (Unicode case folding,
-        // as the console's), stepping the query lazily so only what a page needs is read.
-        let sql = format!(
-            "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id \
-             WHERE c.team_id = ?1 AND (?2 IS NULL OR c.id = ?2) \
-             AND (?3 IS NULL OR c.name > ?3 COLLATE NOCASE OR (c.name = ?3 COLLATE NOCASE AND \
-                  (w.hostname > ?4 COLLATE NOCASE OR (w.hostname = ?4 COLLATE NOCASE AND w.id > ?5)))) \
-             ORDER BY c.name COLLATE NOCASE, w.hostname COLLATE NOCASE, w.id LIMIT ?6"
-        );
-        let (name, host, id) = match after {
-            Some((n, h, i)) => (Some(n), Some(h), Some(i)),
-            None => (None, None, None),
-        };
-        // With a filter the rows skipped are not known in advance: no SQL limit (-1), the loop
-        // below stops at `limit` matches.
-        let sql_limit = if filter.is_some() {
-            -1
-        } else {
-            i64::from(limit)
-        };
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let rows = stmt
-            .query_map(params![team, client, name, host, id, sql_limit], ws_row)
-            .map_err(db)?;
+        let want = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut page = Vec::new();
-        for raw in rows {
-            if page.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+        // Keyset paging by walking the indexes: the clients in name order, and each client's
+        // workstations in host-name order, seeking past the cursor. A page reads about as many
+        // rows as it returns (plus those the filter skips), however large the team; one query
+        // joining and sorting the whole team cost ~78 ms a page at 20,000 workstations.
+        if let Some((name, client_id, host, id)) = after {
+            if client.is_none_or(|c| c == client_id) {
+                workstations_of_client(
+                    &conn,
+                    client_id,
+                    Some((host, id)),
+                    filter,
+                    want,
+                    &mut page,
+                )?;
+            }
+            if client.is_none() {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id FROM clients WHERE team_id = ?1 \
+                         AND name >= ?2 COLLATE NOCASE AND (name > ?2 COLLATE NOCASE OR id > ?3) \
+                         ORDER BY name COLLATE NOCASE, id",
+                    )
+                    .map_err(db)?;
+                let ids = stmt
+                    .query_map(params![team, name, client_id], |r| r.get::<_, String>(0))
+                    .map_err(db)?;
+                for id in ids {
+                    if page.len() >= want {
+                        break;
+                    }
+                    workstations_of_client(&conn, &id.map_err(db)?, None, filter, want, &mut page)?;
+                }
+            }
+            return Ok(page);
+        }
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM clients WHERE team_id = ?1 AND (?2 IS NULL OR id = ?2) \
+                 ORDER BY name COLLATE NOCASE, id",
+            )
+            .map_err(db)?;
+        let ids = stmt
+            .query_map(params![team, client], |r| r.get::<_, String>(0))
+            .map_err(db)?;
+        for id in ids {
+            if page.len() >= want {
                 break;
             }
-            let row = finish_ws(raw.map_err(db)?)?.0;
-            if filter.is_none_or(|f| f.matches(&row.info)) {
-                page.push(row);
-            }
+            workstations_of_client(&conn, &id.map_err(db)?, None, filter, want, &mut page)?;
         }
         Ok(page)
     }
