@@ -19,6 +19,8 @@ use crate::protocol::{
 };
 
 mod otp;
+#[cfg(test)]
+mod page_tests;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
