@@ -156,6 +156,27 @@ fn ctl_lists_every_workstation_and_audit_record_a_page_at_a_time() {
     assert_eq!(limited.len(), 777);
     assert_eq!(limited[..], rows[..777], "the first 777 of the same list");
 
+    // Filtered on the hub, in any case, over host name, client, OS and user.
+    let out = ok(&tether(
+        home.path(),
+        &[
+            "ctl",
+            "--json",
+            "workstations",
+            "list",
+            "--filter",
+            "PC-0001",
+        ],
+        None,
+    ));
+    let found = json_array(&out);
+    assert_eq!(found.len(), 10, "reception-pc-00010 to 00019, in either case");
+    assert!(found.iter().all(|r| {
+        r["hostname"]
+            .as_str()
+            .is_some_and(|h| h.to_lowercase().contains("pc-0001"))
+    }));
+
     // The table prints every row too (a header and one line each).
     let out = ok(&tether(home.path(), &["ctl", "workstations", "list"], None));
     assert_eq!(out.lines().count(), WORKSTATIONS + 1);

@@ -221,6 +221,10 @@ pub enum WorkstationsCommand {
         /// Only this client's (id or name).
         #[arg(long)]
         client: Option<String>,
+        /// Only those whose host name, client, OS or user contains TEXT (in any case), as
+        /// the console's `/` filter; the hub filters, so only matches are sent.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
     },
     /// Require a one-time password for every connection to a workstation. Admins only.
     RequireOtp {
@@ -518,14 +522,14 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             println!("revoked link {link}");
         }
         CtlCommand::Workstations {
-            command: WorkstationsCommand::List { client },
+            command: WorkstationsCommand::List { client, filter },
         } => {
             let fetch = |page| {
-                let client = client.clone();
+                let (client, filter) = (client.clone(), filter.clone());
                 async {
                     let body = ConsoleRequest::ListWorkstations {
                         client,
-                        filter: None,
+                        filter,
                         page,
                     };
                     match ask(body).await? {
