@@ -170,7 +170,11 @@ fn ctl_lists_every_workstation_and_audit_record_a_page_at_a_time() {
         None,
     ));
     let found = json_array(&out);
-    assert_eq!(found.len(), 10, "reception-pc-00010 to 00019, in either case");
+    assert_eq!(
+        found.len(),
+        10,
+        "reception-pc-00010 to 00019, in either case"
+    );
     assert!(found.iter().all(|r| {
         r["hostname"]
             .as_str()
