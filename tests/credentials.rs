@@ -775,7 +775,8 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
     drop(ann);
     let db = db_path(&hub);
     let dir = hub.stop().await;
-    // As an older hub left it: a plain SHA-256 of the code, the schema one migration back.
+    // As an older hub left it: a plain SHA-256 of the code, the schema from before the code
+    // migration (two back: the paging indexes came after it, and re-create harmlessly).
     {
         let conn = rusqlite::Connection::open(&db).expect("open db");
         let version: i64 = conn
@@ -786,7 +787,7 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
             [tether::secrets::hash_token(reveal.code.expose())],
         )
         .expect("downgrade");
-        conn.pragma_update(None, "user_version", version - 1)
+        conn.pragma_update(None, "user_version", version - 2)
             .expect("version");
     }
     let hub = TestHub::start_in(dir, Limits::default()).await;

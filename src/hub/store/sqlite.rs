@@ -226,8 +226,9 @@ UPDATE support_credentials SET code_hash = 'unkeyed-code-removed'
     r#"
 -- issue 10: lists are paged by keyset, walking these in order: a team's clients by name, a
 -- client's workstations by host name (both in any case, ids breaking ties).
-CREATE INDEX clients_team_name ON clients(team_id, name COLLATE NOCASE, id);
-CREATE INDEX workstations_client_host ON workstations(client_id, hostname COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS clients_team_name ON clients(team_id, name COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS workstations_client_host
+    ON workstations(client_id, hostname COLLATE NOCASE, id);
 "#,
 ];
 
