@@ -107,13 +107,14 @@ async fn agent_state(agent: &TestAgent, state: UnattendedState) {
 async fn audit_actions(tech: &HubClient) -> Vec<String> {
     match tech
         .request(ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 1000,
             before: None,
         })
         .await
         .expect("audit")
     {
-        ConsoleReply::Audit { records } => records.into_iter().map(|r| r.action).collect(),
+        ConsoleReply::Audit { records, .. } => records.into_iter().map(|r| r.action).collect(),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -350,11 +351,13 @@ async fn three_sessions_end_together(r: &mut Rig, cut: impl AsyncFnOnce(&Rig), r
     }
     let (tech, _) = &consoles[0];
     match tech
-        .request(ConsoleRequest::ListSessions)
+        .request(ConsoleRequest::ListSessions {
+            page: Default::default(),
+        })
         .await
         .expect("sessions")
     {
-        ConsoleReply::Sessions { sessions } => assert!(sessions.is_empty(), "{sessions:?}"),
+        ConsoleReply::Sessions { sessions, .. } => assert!(sessions.is_empty(), "{sessions:?}"),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -703,11 +706,13 @@ async fn group_defaults_apply_at_enrolment() {
     .await
     .expect("set");
     match ann
-        .request(ConsoleRequest::ListGroups)
+        .request(ConsoleRequest::ListGroups {
+            page: Default::default(),
+        })
         .await
         .expect("groups")
     {
-        ConsoleReply::Groups { groups } => {
+        ConsoleReply::Groups { groups, .. } => {
             assert_eq!(groups.len(), 1);
             assert_eq!(groups[0].client_name.as_deref(), Some("Bank"));
             assert!(groups[0].requires.passcode);
@@ -747,11 +752,13 @@ async fn a_session_nobody_watches_ends_and_sessions_list() {
     match r
         .ann
         .0
-        .request(ConsoleRequest::ListSessions)
+        .request(ConsoleRequest::ListSessions {
+            page: Default::default(),
+        })
         .await
         .expect("sessions")
     {
-        ConsoleReply::Sessions { sessions } => assert_eq!(sessions[0].id, session.id),
+        ConsoleReply::Sessions { sessions, .. } => assert_eq!(sessions[0].id, session.id),
         other => panic!("unexpected {other:?}"),
     }
     drop(script);

@@ -127,7 +127,9 @@ fn logged_in(role: Role) -> State {
     );
     for (id, body) in requests(&effects) {
         let result = match body {
-            ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+            ConsoleRequest::ListClients { .. } => Ok(ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: vec![ClientInfo {
                     id: "c-acme".into(),
                     name: "Acme Dental".into(),
@@ -135,13 +137,17 @@ fn logged_in(role: Role) -> State {
                 }],
             }),
             ConsoleRequest::ListWorkstations { .. } => Ok(ConsoleReply::Workstations {
+                next: None,
+                total: None,
                 workstations: vec![
                     ws("w1", "reception-pc", true, true),
                     ws("w2", "till-1", false, true),
                     ws("w3", "front-desk", false, false),
                 ],
             }),
-            ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
+            ConsoleRequest::ListSessions { .. } => Ok(ConsoleReply::Sessions {
+                next: None,
+                total: None,
                 sessions: Vec::new(),
             }),
             ConsoleRequest::TwoFactorStatus => Ok(ConsoleReply::TwoFactor {
@@ -438,7 +444,15 @@ fn admins_read_the_outbox_and_technicians_are_told_they_cannot() {
             why: "e-mail failed: connection refused".into(),
         },
     ];
-    reply(&mut state, *id, Ok(ConsoleReply::Outbox { messages }));
+    reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Outbox {
+            messages,
+            next: None,
+            total: None,
+        }),
+    );
     let screen = render(&state);
     assert!(
         screen.contains("7KQM-2XPA-H9RD-WT4E") && screen.contains("Outbox · 2"),
@@ -587,7 +601,7 @@ fn admins_require_an_otp_for_a_clients_group_from_the_clients_pane() {
     };
     for (now, then) in [(false, true), (true, false)] {
         let effects = press(&mut state, KeyCode::Char('P'));
-        let [(id, ConsoleRequest::ListGroups)] = &requests(&effects)[..] else {
+        let [(id, ConsoleRequest::ListGroups { .. })] = &requests(&effects)[..] else {
             panic!("expected ListGroups, got {effects:?}");
         };
         // The team's own group says nothing about Acme's.
@@ -601,6 +615,8 @@ fn admins_require_an_otp_for_a_clients_group_from_the_clients_pane() {
             &mut state,
             *id,
             Ok(ConsoleReply::Groups {
+                next: None,
+                total: None,
                 groups: vec![team, group(now)],
             }),
         );
@@ -628,13 +644,17 @@ fn admins_require_an_otp_for_a_clients_group_from_the_clients_pane() {
     press(&mut state, KeyCode::Char('k'));
     assert_eq!(state.selected_client, None);
     let effects = press(&mut state, KeyCode::Char('P'));
-    let [(id, ConsoleRequest::ListGroups)] = &requests(&effects)[..] else {
+    let [(id, ConsoleRequest::ListGroups { .. })] = &requests(&effects)[..] else {
         panic!("expected ListGroups, got {effects:?}");
     };
     let effects = reply(
         &mut state,
         *id,
-        Ok(ConsoleReply::Groups { groups: Vec::new() }),
+        Ok(ConsoleReply::Groups {
+            next: None,
+            total: None,
+            groups: Vec::new(),
+        }),
     );
     let [
         (

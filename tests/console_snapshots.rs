@@ -297,17 +297,25 @@ fn logged_in(width: u16, height: u16) -> State {
     );
     for (id, body) in requests(&effects) {
         let result = match body {
-            ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+            ConsoleRequest::ListClients { .. } => Ok(ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: vec![
                     client(LAW.0, LAW.1),
                     client(ACME.0, ACME.1),
                     client(BAKERY.0, BAKERY.1),
                 ],
             }),
-            ConsoleRequest::ListWorkstations { client: None } => Ok(ConsoleReply::Workstations {
-                workstations: sample_workstations(),
-            }),
-            ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
+            ConsoleRequest::ListWorkstations { client: None, .. } => {
+                Ok(ConsoleReply::Workstations {
+                    next: None,
+                    total: None,
+                    workstations: sample_workstations(),
+                })
+            }
+            ConsoleRequest::ListSessions { .. } => Ok(ConsoleReply::Sessions {
+                next: None,
+                total: None,
                 sessions: sample_sessions(),
             }),
             ConsoleRequest::TwoFactorStatus => Ok(ConsoleReply::TwoFactor {
@@ -1372,13 +1380,15 @@ fn team_credentials() -> Vec<tether::protocol::CredentialInfo> {
 fn credentials_list(width: u16, height: u16) -> State {
     let mut state = logged_in(width, height);
     let effects = press(&mut state, KeyCode::Char('C'));
-    let [(id, ConsoleRequest::ListCredentials)] = &requests(&effects)[..] else {
+    let [(id, ConsoleRequest::ListCredentials { .. })] = &requests(&effects)[..] else {
         panic!("C asks for the list: {effects:?}");
     };
     reply(
         &mut state,
         *id,
         Ok(ConsoleReply::Credentials {
+            next: None,
+            total: None,
             credentials: team_credentials(),
         }),
     );
@@ -1458,7 +1468,7 @@ fn credentials_list_view() {
         );
         assert!(matches!(
             &requests(&effects)[..],
-            [(_, ConsoleRequest::ListCredentials)]
+            [(_, ConsoleRequest::ListCredentials { .. })]
         ));
         let screen = render(&state, width, height);
         assert!(
@@ -1534,16 +1544,26 @@ fn guest_main_screen() {
     // The hub answers a guest's lists with the target only.
     for (id, body) in requests(&effects) {
         let result = match body {
-            ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
+            ConsoleRequest::ListClients { .. } => Ok(ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: vec![client(ACME.0, ACME.1)],
             }),
-            ConsoleRequest::ListWorkstations { client: None } => Ok(ConsoleReply::Workstations {
-                workstations: sample_workstations()
-                    .into_iter()
-                    .filter(|w| w.id == "w1")
-                    .collect(),
+            ConsoleRequest::ListWorkstations { client: None, .. } => {
+                Ok(ConsoleReply::Workstations {
+                    next: None,
+                    total: None,
+                    workstations: sample_workstations()
+                        .into_iter()
+                        .filter(|w| w.id == "w1")
+                        .collect(),
+                })
+            }
+            ConsoleRequest::ListSessions { .. } => Ok(ConsoleReply::Sessions {
+                next: None,
+                total: None,
+                sessions: vec![],
             }),
-            ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions { sessions: vec![] }),
             other => panic!("unexpected request {other:?}"),
         };
         update::update(&mut state, Msg::Net(NetEvent::Reply { id, result }));

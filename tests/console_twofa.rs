@@ -119,13 +119,19 @@ fn logged_in(role: Role, tf: TwoFactorState) -> State {
     );
     for (id, body) in requests(&effects) {
         let result = match body {
-            ConsoleRequest::ListClients => ConsoleReply::Clients {
+            ConsoleRequest::ListClients { .. } => ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: Vec::new(),
             },
             ConsoleRequest::ListWorkstations { .. } => ConsoleReply::Workstations {
+                next: None,
+                total: None,
                 workstations: Vec::new(),
             },
-            ConsoleRequest::ListSessions => ConsoleReply::Sessions {
+            ConsoleRequest::ListSessions { .. } => ConsoleReply::Sessions {
+                next: None,
+                total: None,
                 sessions: Vec::new(),
             },
             ConsoleRequest::TwoFactorStatus => ConsoleReply::TwoFactor {
@@ -310,6 +316,8 @@ fn users_listed() -> State {
         &mut state,
         id,
         Ok(ConsoleReply::Users {
+            next: None,
+            total: None,
             users: vec![
                 user("ann", Role::Admin, TwoFactorState::Active, false),
                 user("bob", Role::Technician, TwoFactorState::Pending, true),
@@ -363,7 +371,7 @@ fn an_admin_resets_a_users_2fa_from_the_users_view() {
     assert!(
         requests(&effects)
             .iter()
-            .any(|(_, r)| matches!(r, ConsoleRequest::ListUsers)),
+            .any(|(_, r)| matches!(r, ConsoleRequest::ListUsers { .. })),
         "reloads the users"
     );
     let status = state
@@ -474,7 +482,15 @@ fn audit_listed(filter: &str) -> State {
             serde_json::json!({ "from": "10.0.0.5", "method": "password+totp" }),
         ),
     ];
-    reply(&mut state, id, Ok(ConsoleReply::Audit { records }));
+    reply(
+        &mut state,
+        id,
+        Ok(ConsoleReply::Audit {
+            records,
+            next: None,
+            total: None,
+        }),
+    );
     if !filter.is_empty() {
         press(&mut state, KeyCode::Char('/'));
         type_text(&mut state, filter);

@@ -168,13 +168,14 @@ async fn connect(
 async fn audit_actions(tech: &HubClient) -> Vec<String> {
     match tech
         .request(ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 1000,
             before: None,
         })
         .await
         .expect("audit")
     {
-        ConsoleReply::Audit { records } => records.into_iter().map(|r| r.action).collect(),
+        ConsoleReply::Audit { records, .. } => records.into_iter().map(|r| r.action).collect(),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -233,8 +234,12 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
         other => panic!("unexpected {other:?}"),
     }
     // Lists hold only the target.
-    let ConsoleReply::Workstations { workstations } = g
-        .request(ConsoleRequest::ListWorkstations { client: None })
+    let ConsoleReply::Workstations { workstations, .. } = g
+        .request(ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default(),
+        })
         .await
         .expect("list")
     else {
@@ -247,8 +252,12 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
             .collect::<Vec<_>>(),
         vec![r.acme1.as_str()]
     );
-    let ConsoleReply::Clients { clients } =
-        g.request(ConsoleRequest::ListClients).await.expect("list")
+    let ConsoleReply::Clients { clients, .. } = g
+        .request(ConsoleRequest::ListClients {
+            page: Default::default(),
+        })
+        .await
+        .expect("list")
     else {
         panic!("not clients")
     };
@@ -268,6 +277,7 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
     }
     for forbidden in [
         ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 10,
             before: None,
         },
@@ -275,7 +285,9 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
         ConsoleRequest::RequestAccess {
             workstation: r.acme1.clone(),
         },
-        ConsoleRequest::ListCredentials,
+        ConsoleRequest::ListCredentials {
+            page: Default::default(),
+        },
         ConsoleRequest::IssueCredentials {
             target: ws(&r.acme1),
             minutes: 60,
@@ -292,8 +304,10 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
     assert_eq!(session.method, AuthMethod::SupportCredentials);
     assert!(session.view_only, "forced view only");
     assert_eq!(session.technician.name, reveal.user);
-    let ConsoleReply::Sessions { sessions } = g
-        .request(ConsoleRequest::ListSessions)
+    let ConsoleReply::Sessions { sessions, .. } = g
+        .request(ConsoleRequest::ListSessions {
+            page: Default::default(),
+        })
         .await
         .expect("sessions")
     else {
@@ -342,9 +356,10 @@ async fn guest_sees_only_the_target_and_view_only_input_is_refused() {
         );
     }
     // Both uses are recorded against the credentials: the login and the session.
-    let ConsoleReply::Audit { records } = r
+    let ConsoleReply::Audit { records, .. } = r
         .ann
         .request(ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 1000,
             before: None,
         })
@@ -379,8 +394,12 @@ async fn client_credentials_cover_all_of_its_workstations_and_control_allows_inp
     let (cred, reveal) = issue_new(&r.ann, target, 240, CONTROL).await;
     assert_eq!(cred.target_label, "Acme");
     let (g, _e) = guest(&r.hub, &reveal).await;
-    let ConsoleReply::Workstations { workstations } = g
-        .request(ConsoleRequest::ListWorkstations { client: None })
+    let ConsoleReply::Workstations { workstations, .. } = g
+        .request(ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default(),
+        })
         .await
         .expect("list")
     else {
@@ -437,9 +456,11 @@ async fn credentials_expire_and_end_guest_sessions_within_a_second() {
 
     // A minute before expiry nothing happens.
     clock.advance(Duration::from_secs(59 * 60));
-    g.request(ConsoleRequest::ListSessions)
-        .await
-        .expect("still valid at 59 minutes");
+    g.request(ConsoleRequest::ListSessions {
+        page: Default::default(),
+    })
+    .await
+    .expect("still valid at 59 minutes");
 
     // At expiry: the session ends and the guest is disconnected within a second.
     let started = Instant::now();
@@ -457,9 +478,11 @@ async fn credentials_expire_and_end_guest_sessions_within_a_second() {
     );
 
     // The credentials are listed as expired, their expiry audited, and they no longer log in.
-    let ConsoleReply::Credentials { credentials } = r
+    let ConsoleReply::Credentials { credentials, .. } = r
         .ann
-        .request(ConsoleRequest::ListCredentials)
+        .request(ConsoleRequest::ListCredentials {
+            page: Default::default(),
+        })
         .await
         .expect("list")
     else {
@@ -752,7 +775,8 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
     drop(ann);
     let db = db_path(&hub);
     let dir = hub.stop().await;
-    // As an older hub left it: a plain SHA-256 of the code, the schema one migration back.
+    // As an older hub left it: a plain SHA-256 of the code, the schema from before the code
+    // migration (two back: the paging indexes came after it, and re-create harmlessly).
     {
         let conn = rusqlite::Connection::open(&db).expect("open db");
         let version: i64 = conn
@@ -763,7 +787,7 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
             [tether::secrets::hash_token(reveal.code.expose())],
         )
         .expect("downgrade");
-        conn.pragma_update(None, "user_version", version - 1)
+        conn.pragma_update(None, "user_version", version - 2)
             .expect("version");
     }
     let hub = TestHub::start_in(dir, Limits::default()).await;
@@ -772,8 +796,10 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
     // The hub revokes them (audited) as it starts; the old hash is gone.
     let deadline = Instant::now() + 5 * SECOND;
     let listed = loop {
-        let ConsoleReply::Credentials { credentials } = ann
-            .request(ConsoleRequest::ListCredentials)
+        let ConsoleReply::Credentials { credentials, .. } = ann
+            .request(ConsoleRequest::ListCredentials {
+                page: Default::default(),
+            })
             .await
             .expect("list")
         else {
@@ -853,8 +879,10 @@ async fn parallel_regenerations_leave_exactly_one_active_set() {
         .filter(|r| matches!(r, Ok(ConsoleReply::CredentialsIssued { .. })))
         .count();
     assert_eq!(issued, 1, "{replies:?}");
-    let ConsoleReply::Credentials { credentials } = ann
-        .request(ConsoleRequest::ListCredentials)
+    let ConsoleReply::Credentials { credentials, .. } = ann
+        .request(ConsoleRequest::ListCredentials {
+            page: Default::default(),
+        })
         .await
         .expect("list")
     else {
@@ -908,11 +936,13 @@ async fn a_replacement_that_cannot_be_stored_leaves_the_old_credentials_valid() 
 /// The sessions a client lists: id, and whether it ended.
 async fn sessions(client: &HubClient) -> Vec<(String, bool)> {
     match client
-        .request(ConsoleRequest::ListSessions)
+        .request(ConsoleRequest::ListSessions {
+            page: Default::default(),
+        })
         .await
         .expect("sessions")
     {
-        ConsoleReply::Sessions { sessions } => sessions
+        ConsoleReply::Sessions { sessions, .. } => sessions
             .into_iter()
             .map(|s| (s.id, s.ended_at.is_some()))
             .collect(),

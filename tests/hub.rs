@@ -55,11 +55,15 @@ async fn new_link(tech: &HubClient, client: &str) -> (String, EnrolmentLink) {
 
 async fn workstations(tech: &HubClient) -> Vec<tether::protocol::WorkstationInfo> {
     match tech
-        .request(ConsoleRequest::ListWorkstations { client: None })
+        .request(ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default(),
+        })
         .await
         .expect("list")
     {
-        ConsoleReply::Workstations { workstations } => workstations,
+        ConsoleReply::Workstations { workstations, .. } => workstations,
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -115,7 +119,9 @@ async fn login_succeeds_and_failures_look_the_same() {
         .expect("connect");
     let e = hub_error(
         fresh
-            .request(ConsoleRequest::ListClients)
+            .request(ConsoleRequest::ListClients {
+                page: Default::default(),
+            })
             .await
             .expect_err("refused"),
     );
@@ -211,12 +217,13 @@ async fn enrolment_presence_and_reconnect_with_the_stored_key() {
     assert_ne!(second_id, ws_id);
     let links = match tech
         .request(ConsoleRequest::ListLinks {
+            page: Default::default(),
             client: client.clone(),
         })
         .await
         .expect("links")
     {
-        ConsoleReply::Links { links } => links,
+        ConsoleReply::Links { links, .. } => links,
         other => panic!("unexpected {other:?}"),
     };
     assert_eq!(links.len(), 1);
@@ -238,13 +245,14 @@ async fn enrolment_presence_and_reconnect_with_the_stored_key() {
 
     let audit = match tech
         .request(ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 100,
             before: None,
         })
         .await
         .expect("audit")
     {
-        ConsoleReply::Audit { records } => records,
+        ConsoleReply::Audit { records, .. } => records,
         other => panic!("unexpected {other:?}"),
     };
     let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
@@ -287,11 +295,13 @@ async fn teams_are_isolated_even_when_ids_are_known() {
 
     // Bob's team sees none of it, not by listing and not by guessing ids.
     match bob
-        .request(ConsoleRequest::ListClients)
+        .request(ConsoleRequest::ListClients {
+            page: Default::default(),
+        })
         .await
         .expect("list")
     {
-        ConsoleReply::Clients { clients } => assert!(clients.is_empty(), "{clients:?}"),
+        ConsoleReply::Clients { clients, .. } => assert!(clients.is_empty(), "{clients:?}"),
         other => panic!("unexpected {other:?}"),
     }
     assert!(workstations(&bob).await.is_empty());
@@ -305,9 +315,12 @@ async fn teams_are_isolated_even_when_ids_are_known() {
             valid_days: None,
         },
         ConsoleRequest::ListLinks {
+            page: Default::default(),
             client: alpha_client.clone(),
         },
         ConsoleRequest::ListWorkstations {
+            filter: None,
+            page: Default::default(),
             client: Some(alpha_client.clone()),
         },
         ConsoleRequest::RevokeLink {
@@ -327,13 +340,14 @@ async fn teams_are_isolated_even_when_ids_are_known() {
     // Technicians see their team's audit only.
     match bob
         .request(ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 100,
             before: None,
         })
         .await
         .expect("audit")
     {
-        ConsoleReply::Audit { records } => {
+        ConsoleReply::Audit { records, .. } => {
             assert!(records.iter().all(|r| r.actor == "bob"), "{records:?}");
             assert!(!records.is_empty());
         }
@@ -434,6 +448,13 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         ws.send(Message::text(bad)).await.expect("send");
         match next_reply(&mut ws).await {
             HubToConsole::Error { error } => assert_eq!(error.code, ErrorCode::BadRequest, "{bad}"),
+            // Where the request's id can be read, the answer is that request's (failed) reply.
+            HubToConsole::Reply {
+                id: 1,
+                result: Err(error),
+            } if bad.starts_with("{\"id\":1") => {
+                assert_eq!(error.code, ErrorCode::BadRequest, "{bad}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -444,14 +465,18 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         next_reply(&mut ws).await,
         HubToConsole::Error { .. }
     ));
-    // Over the control limit: refused unparsed, connection kept.
+    // Over the control limit: refused unparsed as the reply to request 9 (so the requester
+    // fails it at once), connection kept.
     let big = format!(
         "{{\"id\":9,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}",
         "x".repeat(protocol::MAX_CONTROL_MESSAGE)
     );
     ws.send(Message::text(big)).await.expect("send");
     match next_reply(&mut ws).await {
-        HubToConsole::Error { error } => assert_eq!(error.code, ErrorCode::TooLarge),
+        HubToConsole::Reply {
+            id: 9,
+            result: Err(error),
+        } => assert_eq!(error.code, ErrorCode::TooLarge),
         other => panic!("unexpected {other:?}"),
     }
     // Still usable: log in and work on the same connection.
@@ -481,7 +506,9 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         &mut ws,
         &Request {
             id: 3,
-            body: ConsoleRequest::ListClients,
+            body: ConsoleRequest::ListClients {
+                page: Default::default(),
+            },
         },
     )
     .await
@@ -539,7 +566,9 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         &mut ws,
         &Request {
             id: 4,
-            body: ConsoleRequest::ListClients,
+            body: ConsoleRequest::ListClients {
+                page: Default::default(),
+            },
         },
     )
     .await
@@ -620,7 +649,13 @@ async fn unauthenticated_and_silent_peers_are_dropped() {
     })
     .await;
     // The technician's own connection answered its pings all along and is still alive.
-    assert!(tech.request(ConsoleRequest::ListClients).await.is_ok());
+    assert!(
+        tech.request(ConsoleRequest::ListClients {
+            page: Default::default()
+        })
+        .await
+        .is_ok()
+    );
     drop(agent);
 }
 
@@ -652,11 +687,13 @@ async fn data_and_certificate_survive_a_restart() {
         .await
         .expect("the login token survives a restart");
     match client
-        .request(ConsoleRequest::ListClients)
+        .request(ConsoleRequest::ListClients {
+            page: Default::default(),
+        })
         .await
         .expect("list")
     {
-        ConsoleReply::Clients { clients } => assert_eq!(clients[0].name, "Durable"),
+        ConsoleReply::Clients { clients, .. } => assert_eq!(clients[0].name, "Durable"),
         other => panic!("unexpected {other:?}"),
     }
 }

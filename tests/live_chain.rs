@@ -155,8 +155,12 @@ async fn watch(server: &Xvnc, view: ViewSpec) -> Watch {
         screen,
     );
     let ws_id = agent.online().await;
-    let ConsoleReply::Workstations { workstations } = tech
-        .request(ConsoleRequest::ListWorkstations { client: None })
+    let ConsoleReply::Workstations { workstations, .. } = tech
+        .request(ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default(),
+        })
         .await
         .expect("list")
     else {
@@ -591,8 +595,12 @@ async fn a_screen_that_starts_after_the_agent_is_reported_once_it_is_up() {
         screen,
     );
     let ws_id = agent.online().await;
-    let ConsoleReply::Workstations { workstations } = tech
-        .request(ConsoleRequest::ListWorkstations { client: None })
+    let ConsoleReply::Workstations { workstations, .. } = tech
+        .request(ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default(),
+        })
         .await
         .expect("list")
     else {

@@ -86,11 +86,14 @@ async fn require(admin: &HubClient, ws: &str, required: bool) -> WorkstationInfo
 
 async fn outbox(admin: &HubClient) -> Vec<OutboxMessage> {
     match admin
-        .request(ConsoleRequest::ListOutbox { limit: 100 })
+        .request(ConsoleRequest::ListOutbox {
+            limit: 100,
+            page: Default::default(),
+        })
         .await
         .expect("outbox")
     {
-        ConsoleReply::Outbox { messages } => messages,
+        ConsoleReply::Outbox { messages, .. } => messages,
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -118,13 +121,14 @@ async fn newest_code_for(admin: &HubClient, to: &str) -> String {
 async fn audit_actions(admin: &HubClient) -> Vec<tether::protocol::AuditRecord> {
     match admin
         .request(ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 1000,
             before: None,
         })
         .await
         .expect("audit")
     {
-        ConsoleReply::Audit { records } => records,
+        ConsoleReply::Audit { records, .. } => records,
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -398,7 +402,10 @@ async fn an_emergency_request_goes_to_the_admins_and_is_flagged() {
     // Technicians neither read the outbox nor change requirements.
     let e = r
         .bob
-        .request(ConsoleRequest::ListOutbox { limit: 10 })
+        .request(ConsoleRequest::ListOutbox {
+            limit: 10,
+            page: Default::default(),
+        })
         .await
         .map_err(hub_error)
         .expect_err("bob reads the outbox");
@@ -440,11 +447,13 @@ async fn a_group_can_require_otps_and_without_a_requirement_none_is_issued() {
     assert_eq!(e.refusal, Some(Refusal::OtpRequired));
     let groups = match r
         .ann
-        .request(ConsoleRequest::ListGroups)
+        .request(ConsoleRequest::ListGroups {
+            page: Default::default(),
+        })
         .await
         .expect("groups")
     {
-        ConsoleReply::Groups { groups } => groups,
+        ConsoleReply::Groups { groups, .. } => groups,
         other => panic!("unexpected {other:?}"),
     };
     assert!(
@@ -1102,7 +1111,9 @@ async fn a_slow_mail_server_does_not_hold_up_the_technicians_connection() {
     // The mail server is stalling: the same connection still answers another request.
     let other = tokio::time::timeout(
         Duration::from_secs(3),
-        r.bob.request(ConsoleRequest::ListSessions),
+        r.bob.request(ConsoleRequest::ListSessions {
+            page: Default::default(),
+        }),
     )
     .await
     .expect("the connection answers while the mail is pending")

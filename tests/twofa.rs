@@ -97,6 +97,7 @@ async fn enrol(tech: &HubClient, step: u64) -> TotpSecret {
 async fn search(tech: &HubClient, query: AuditQuery) -> Vec<AuditRecord> {
     match tech
         .request(ConsoleRequest::SearchAudit {
+            page: Default::default(),
             query,
             limit: 500,
             before: None,
@@ -104,7 +105,7 @@ async fn search(tech: &HubClient, query: AuditQuery) -> Vec<AuditRecord> {
         .await
         .expect("search audit")
     {
-        ConsoleReply::Audit { records } => records,
+        ConsoleReply::Audit { records, .. } => records,
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -438,9 +439,13 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     };
     assert_eq!(status.state, TwoFactorState::Pending);
     assert!(status.global && status.required);
-    bob.request(ConsoleRequest::ListWorkstations { client: None })
-        .await
-        .expect("browsing is allowed");
+    bob.request(ConsoleRequest::ListWorkstations {
+        client: None,
+        filter: None,
+        page: Default::default(),
+    })
+    .await
+    .expect("browsing is allowed");
     // ...but the session-start API itself refuses, on this connection and on a new one.
     assert_eq!(
         hub_code(bob.request(connect()).await),
@@ -520,7 +525,12 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
 
     // Technicians cannot list users or change settings.
     assert_eq!(
-        hub_code(bob.request(ConsoleRequest::ListUsers).await),
+        hub_code(
+            bob.request(ConsoleRequest::ListUsers {
+                page: Default::default()
+            })
+            .await
+        ),
         ErrorCode::Forbidden
     );
     assert_eq!(
@@ -546,7 +556,7 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
         ErrorCode::InvalidCredentials
     );
     let states = |reply: ConsoleReply| match reply {
-        ConsoleReply::Users { users, global } => (
+        ConsoleReply::Users { users, global, .. } => (
             global,
             users
                 .into_iter()
@@ -555,7 +565,13 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
         ),
         other => panic!("unexpected {other:?}"),
     };
-    let (global, users) = states(ann.request(ConsoleRequest::ListUsers).await.expect("users"));
+    let (global, users) = states(
+        ann.request(ConsoleRequest::ListUsers {
+            page: Default::default(),
+        })
+        .await
+        .expect("users"),
+    );
     assert!(!global);
     assert!(users.iter().all(|(_, s)| *s == TwoFactorState::Off));
 
@@ -563,7 +579,13 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
         .await
         .expect("require bob");
     enrol(&ann, step_of(&clock)).await;
-    let (_, users) = states(ann.request(ConsoleRequest::ListUsers).await.expect("users"));
+    let (_, users) = states(
+        ann.request(ConsoleRequest::ListUsers {
+            page: Default::default(),
+        })
+        .await
+        .expect("users"),
+    );
     assert_eq!(
         users,
         vec![
@@ -584,7 +606,13 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
         hub_code(ann.request(set("bob", false, PASSWORD)).await),
         ErrorCode::Conflict
     );
-    let (global, users) = states(ann.request(ConsoleRequest::ListUsers).await.expect("users"));
+    let (global, users) = states(
+        ann.request(ConsoleRequest::ListUsers {
+            page: Default::default(),
+        })
+        .await
+        .expect("users"),
+    );
     assert!(global);
     assert_eq!(users[2], ("zed".to_owned(), TwoFactorState::Pending));
     ann.request(ConsoleRequest::SetGlobalTwoFactor {
@@ -764,13 +792,23 @@ async fn an_admin_resets_another_users_2fa_over_the_network() {
         hub_code(ann.request(reset("nobody", PASSWORD)).await),
         ErrorCode::NotFound
     );
-    let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
+    let users = ann
+        .request(ConsoleRequest::ListUsers {
+            page: Default::default(),
+        })
+        .await
+        .expect("users");
     assert_eq!(state_of(users, "bob"), TwoFactorState::Active);
 
     ann.request(reset("bob", PASSWORD))
         .await
         .expect("reset bob");
-    let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
+    let users = ann
+        .request(ConsoleRequest::ListUsers {
+            page: Default::default(),
+        })
+        .await
+        .expect("users");
     assert_eq!(state_of(users, "bob"), TwoFactorState::Off);
     // His logins ended, and so did his open console connections (within a second).
     tokio::time::timeout(Duration::from_secs(1), async {
@@ -798,7 +836,12 @@ async fn an_admin_resets_another_users_2fa_over_the_network() {
     ann.request(reset("bob", PASSWORD))
         .await
         .expect("reset bob");
-    let users = ann.request(ConsoleRequest::ListUsers).await.expect("users");
+    let users = ann
+        .request(ConsoleRequest::ListUsers {
+            page: Default::default(),
+        })
+        .await
+        .expect("users");
     assert_eq!(state_of(users, "bob"), TwoFactorState::Pending);
 
     let resets = search(&ann, kind("2fa.reset")).await;

@@ -20,7 +20,8 @@ use crate::console::theme::Theme;
 use crate::console::ui;
 use crate::console::update::{Effect, Msg, Startup, start, update};
 use crate::protocol::{
-    ClientInfo, ConsoleReply, ConsoleRequest, HubEvent, Presence, Role, UserInfo, WorkstationInfo,
+    ClientInfo, ConsoleReply, ConsoleRequest, Cursor, HubEvent, Presence, Role, UserInfo,
+    WorkstationInfo,
 };
 
 #[derive(Debug, clap::Args)]
@@ -199,10 +200,15 @@ struct Console {
 impl Console {
     /// `update` with one message, then one draw, as the app loop does; the time of both.
     fn step(&mut self, msg: Msg) -> anyhow::Result<Duration> {
+        Ok(self.step_with(msg)?.0)
+    }
+
+    /// As [`Console::step`], with the effects `update` asked for.
+    fn step_with(&mut self, msg: Msg) -> anyhow::Result<(Duration, Vec<Effect>)> {
         let started = Instant::now();
-        update(&mut self.state, msg);
+        let effects = update(&mut self.state, msg);
         self.draw()?;
-        Ok(started.elapsed())
+        Ok((started.elapsed(), effects))
     }
 
     fn draw(&mut self) -> anyhow::Result<()> {
@@ -266,28 +272,70 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         ),
     );
 
-    // The lists arrive: clients, then every workstation, then the (empty) sessions.
+    // The lists arrive as the hub sends them: pages cut by the hub's own pager (its byte
+    // budget), each next page asked for by the console as the last one lands.
     let mut load = Duration::ZERO;
-    let mut rows = Some(workstations.clone());
-    for (id, body) in requests(&effects) {
+    let mut first_page = None;
+    let mut queue: std::collections::VecDeque<(u64, ConsoleRequest)> = requests(&effects).into();
+    while let Some((id, body)) = queue.pop_front() {
         let reply = match body {
             ConsoleRequest::ListClients { .. } => ConsoleReply::Clients {
                 clients: clients.clone(),
+                next: None,
+                total: None,
             },
-            ConsoleRequest::ListWorkstations { .. } => ConsoleReply::Workstations {
-                workstations: rows.take().unwrap_or_default(),
-            },
+            ConsoleRequest::ListWorkstations { page, .. } => {
+                let start: usize = page
+                    .after
+                    .as_ref()
+                    .and_then(|c| c.0.parse().ok())
+                    .unwrap_or(0);
+                let cut = crate::hub::pager::paginate(
+                    "workstations",
+                    workstations[start.min(workstations.len())..]
+                        .iter()
+                        .cloned(),
+                    crate::hub::pager::MAX_PAGE_ROWS,
+                    crate::hub::pager::PAGE_BUDGET,
+                    |w| w.id.clone(),
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let end = start + cut.rows.len();
+                ConsoleReply::Workstations {
+                    workstations: cut.rows,
+                    next: (end < workstations.len()).then(|| Cursor(end.to_string())),
+                    total: Some(workstations.len() as u64),
+                }
+            }
             ConsoleRequest::ListSessions { .. } => ConsoleReply::Sessions {
                 sessions: Vec::new(),
+                next: None,
+                total: None,
             },
             _ => continue,
         };
-        load += console.step(Msg::Net(NetEvent::Reply {
+        let (took, effects) = console.step_with(Msg::Net(NetEvent::Reply {
             id,
             result: Ok(reply),
         }))?;
+        load += took;
+        if first_page.is_none() && !console.state.workstations.is_empty() {
+            first_page = Some(load);
+        }
+        queue.extend(requests(&effects));
     }
-    report.add("load the whole list (update + draw)", ms(load), "ms", "");
+    report.add(
+        "first page on screen (update + draw, from login)",
+        ms(first_page.unwrap_or_default()),
+        "ms",
+        "",
+    );
+    report.add(
+        "every page loaded (update + draw, all pages)",
+        ms(load),
+        "ms",
+        "",
+    );
     let shown = console.state.visible_workstations().len();
     anyhow::ensure!(
         shown == args.rows,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 
+use super::ctl_list::{self, Format, ListOptions};
 use super::{EXIT_NOT_LOGGED_IN, Failure, LoginArgs, read_secret_line};
 
 #[path = "ctl_credentials.rs"]
@@ -14,8 +15,8 @@ use crate::client::store::{LoginStore, StoredLogin, hub_url};
 use crate::client::{ClientError, HubClient};
 use crate::paths::Paths;
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, SecretRequirements, SessionInfo, UserInfo,
-    WorkstationInfo,
+    ConsoleReply, ConsoleRequest, ErrorCode, PageRequest, SecretRequirements, SessionInfo,
+    UserInfo, WorkstationInfo,
 };
 use crate::tls::{Pin, normalize_fingerprint, parse_fingerprint};
 
@@ -24,6 +25,12 @@ pub struct CtlArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print JSON lines: lists print one record a line, as the hub's pages arrive.
+    #[arg(long, global = true)]
+    pub jsonl: bool,
+    /// Lists stop after N rows (default: every row, fetched a page at a time).
+    #[arg(long, global = true, value_name = "N")]
+    pub limit: Option<u64>,
     /// Hub to use; default: the last one logged in to.
     #[arg(long, global = true)]
     pub hub: Option<String>,
@@ -214,6 +221,10 @@ pub enum WorkstationsCommand {
         /// Only this client's (id or name).
         #[arg(long)]
         client: Option<String>,
+        /// Only those whose host name, client, OS or user contains TEXT (in any case), as
+        /// the console's `/` filter; the hub filters, so only matches are sent.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
     },
     /// Require a one-time password for every connection to a workstation. Admins only.
     RequireOtp {
@@ -410,25 +421,26 @@ pub(super) fn when(t: DateTime<Utc>) -> String {
 
 pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
     let (client, me) = connect(paths, args.hub.as_deref()).await?;
-    let json = args.json;
+    let json = args.json || args.jsonl;
+    let list = ListOptions {
+        format: Format::new(args.json, args.jsonl),
+        limit: args.limit,
+    };
     let ask = |body| async { client.request(body).await.map_err(hub_error) };
     match args.command {
         CtlCommand::Clients {
             command: ClientsCommand::List,
         } => {
-            let ConsoleReply::Clients { clients } = ask(ConsoleRequest::ListClients).await? else {
-                return Err("unexpected answer".into());
+            let fetch = |page| async {
+                match ask(ConsoleRequest::ListClients { page }).await? {
+                    ConsoleReply::Clients { clients, next, .. } => Ok((clients, next)),
+                    _ => Err(Failure::from("unexpected answer")),
+                }
             };
-            if json {
-                return print_json(&clients);
-            }
-            print_table(
-                &["ID", "NAME", "ADDED"],
-                clients
-                    .into_iter()
-                    .map(|c| vec![c.id, c.name, when(c.created_at)])
-                    .collect(),
-            );
+            ctl_list::print(list, fetch, &["ID", "NAME", "ADDED"], |c| {
+                vec![c.id, c.name, when(c.created_at)]
+            })
+            .await?;
         }
         CtlCommand::Clients {
             command: ClientsCommand::Add { name },
@@ -467,19 +479,24 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
         CtlCommand::Clients {
             command: ClientsCommand::Links { client },
         } => {
-            let ConsoleReply::Links { links } = ask(ConsoleRequest::ListLinks { client }).await?
-            else {
-                return Err("unexpected answer".into());
+            let fetch = |page| {
+                let client = client.clone();
+                async {
+                    match ask(ConsoleRequest::ListLinks { client, page }).await? {
+                        ConsoleReply::Links { links, next, .. } => Ok((links, next)),
+                        _ => Err(Failure::from("unexpected answer")),
+                    }
+                }
             };
-            if json {
-                return print_json(&links);
-            }
-            let rows = links
-                .into_iter()
-                .map(|l| {
+            let now = Utc::now();
+            ctl_list::print(
+                list,
+                fetch,
+                &["ID", "STATE", "USES", "CREATED", "EXPIRES"],
+                |l| {
                     let state = if l.revoked {
                         "revoked"
-                    } else if l.expires_at <= Utc::now() {
+                    } else if l.expires_at <= now {
                         "expired"
                     } else {
                         "valid"
@@ -491,9 +508,9 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                         when(l.created_at),
                         when(l.expires_at),
                     ]
-                })
-                .collect();
-            print_table(&["ID", "STATE", "USES", "CREATED", "EXPIRES"], rows);
+                },
+            )
+            .await?;
         }
         CtlCommand::Clients {
             command: ClientsCommand::RevokeLink { link },
@@ -505,32 +522,27 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             println!("revoked link {link}");
         }
         CtlCommand::Workstations {
-            command: WorkstationsCommand::List { client },
+            command: WorkstationsCommand::List { client, filter },
         } => {
-            let ConsoleReply::Workstations { workstations } =
-                ask(ConsoleRequest::ListWorkstations { client }).await?
-            else {
-                return Err("unexpected answer".into());
+            let fetch = |page| {
+                let (client, filter) = (client.clone(), filter.clone());
+                async {
+                    let body = ConsoleRequest::ListWorkstations {
+                        client,
+                        filter,
+                        page,
+                    };
+                    match ask(body).await? {
+                        ConsoleReply::Workstations {
+                            workstations, next, ..
+                        } => Ok((workstations, next)),
+                        _ => Err(Failure::from("unexpected answer")),
+                    }
+                }
             };
-            if json {
-                return print_json(&workstations);
-            }
-            let rows = workstations
-                .into_iter()
-                .map(|w| {
-                    vec![
-                        w.id,
-                        w.hostname,
-                        w.client_name,
-                        w.os,
-                        w.user,
-                        w.presence.label().into(),
-                        super::ctl_otp::otp_cell(w.otp_required),
-                        when(w.last_seen),
-                    ]
-                })
-                .collect();
-            print_table(
+            ctl_list::print(
+                list,
+                fetch,
                 &[
                     "ID",
                     "HOSTNAME",
@@ -541,17 +553,29 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
                     "OTP",
                     "LAST SEEN",
                 ],
-                rows,
-            );
+                |w| {
+                    vec![
+                        w.id,
+                        w.hostname,
+                        w.client_name,
+                        w.os,
+                        w.user,
+                        w.presence.label().into(),
+                        super::ctl_otp::otp_cell(w.otp_required),
+                        when(w.last_seen),
+                    ]
+                },
+            )
+            .await?;
         }
         CtlCommand::Audit {
             command: AuditCommand::List(filters),
-        } => return super::ctl_twofa::audit(&client, json, filters).await,
+        } => return super::ctl_twofa::audit(&client, list, filters).await,
         CtlCommand::TwoFa { command } => {
             return super::ctl_twofa::two_fa(&client, json, command).await;
         }
         CtlCommand::Users { command } => {
-            return super::ctl_twofa::users(&client, json, command).await;
+            return super::ctl_twofa::users(&client, json, list.limit, command).await;
         }
         CtlCommand::Settings { command } => {
             return super::ctl_twofa::settings(&client, json, command).await;
@@ -619,7 +643,7 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             return super::ctl_otp::otp(&client, json, command).await;
         }
         CtlCommand::Outbox { command } => {
-            return super::ctl_otp::outbox(&client, json, command).await;
+            return super::ctl_otp::outbox(&client, json, list.limit, command).await;
         }
         CtlCommand::Workstations {
             command: WorkstationsCommand::RequireOtp { workstation, state },
@@ -638,10 +662,13 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
         CtlCommand::Sessions {
             command: SessionsCommand::List,
         } => {
-            let ConsoleReply::Sessions { sessions } = ask(ConsoleRequest::ListSessions).await?
-            else {
-                return Err("unexpected answer".into());
-            };
+            let sessions = ctl_list::collect(list.limit, |page| async {
+                match ask(ConsoleRequest::ListSessions { page }).await? {
+                    ConsoleReply::Sessions { sessions, next, .. } => Ok((sessions, next)),
+                    _ => Err(Failure::from("unexpected answer")),
+                }
+            })
+            .await?;
             if json {
                 return print_json(&sessions);
             }
@@ -701,14 +728,18 @@ pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {
             );
         }
         CtlCommand::Credentials { command } => {
-            return credentials::run(&client, json, command).await;
+            return credentials::run(&client, json, list.limit, command).await;
         }
         CtlCommand::Groups {
             command: GroupsCommand::List,
         } => {
-            let ConsoleReply::Groups { groups } = ask(ConsoleRequest::ListGroups).await? else {
-                return Err("unexpected answer".into());
-            };
+            let groups = ctl_list::collect(list.limit, |page| async {
+                match ask(ConsoleRequest::ListGroups { page }).await? {
+                    ConsoleReply::Groups { groups, next, .. } => Ok((groups, next)),
+                    _ => Err(Failure::from("unexpected answer")),
+                }
+            })
+            .await?;
             if json {
                 return print_json(&groups);
             }
@@ -773,6 +804,37 @@ struct Snapshot {
 /// How long to wait for the whole first frame.
 const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A workstation of the team by id or host name, page by page until found.
+async fn find_workstation(
+    client: &HubClient,
+    workstation: &str,
+) -> Result<Option<WorkstationInfo>, Failure> {
+    let mut after = None;
+    loop {
+        let body = ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: PageRequest { after, limit: None },
+        };
+        let ConsoleReply::Workstations {
+            workstations, next, ..
+        } = client.request(body).await.map_err(hub_error)?
+        else {
+            return Err("unexpected answer".into());
+        };
+        if let Some(ws) = workstations
+            .into_iter()
+            .find(|w| w.id == workstation || w.hostname == workstation)
+        {
+            return Ok(Some(ws));
+        }
+        match next {
+            Some(cursor) => after = Some(cursor),
+            None => return Ok(None),
+        }
+    }
+}
+
 async fn snapshot(
     client: &HubClient,
     me: &UserInfo,
@@ -781,16 +843,8 @@ async fn snapshot(
     secret_stdin: bool,
     otp: Option<String>,
 ) -> Result<Snapshot, Failure> {
-    let ConsoleReply::Workstations { workstations } = client
-        .request(ConsoleRequest::ListWorkstations { client: None })
-        .await
-        .map_err(hub_error)?
-    else {
-        return Err("unexpected answer".into());
-    };
-    let ws: WorkstationInfo = workstations
-        .into_iter()
-        .find(|w| w.id == workstation || w.hostname == workstation)
+    let ws = find_workstation(client, workstation)
+        .await?
         .ok_or_else(|| Failure::from(format!("no workstation {workstation} in your team")))?;
     let Some(screen) = ws.screen else {
         return Err(format!(
@@ -799,13 +853,14 @@ async fn snapshot(
         )
         .into());
     };
-    let ConsoleReply::Sessions { sessions } = client
-        .request(ConsoleRequest::ListSessions)
-        .await
-        .map_err(hub_error)?
-    else {
-        return Err("unexpected answer".into());
-    };
+    let sessions = ctl_list::collect(None, |page| async {
+        match client.request(ConsoleRequest::ListSessions { page }).await {
+            Ok(ConsoleReply::Sessions { sessions, next, .. }) => Ok((sessions, next)),
+            Ok(_) => Err(Failure::from("unexpected answer")),
+            Err(e) => Err(hub_error(e)),
+        }
+    })
+    .await?;
     let mine: Option<SessionInfo> = sessions.into_iter().find(|s| {
         // By name: user names are unique on a hub, e-mails need not be (a guest carries the
         // issuing technician's).

@@ -103,6 +103,7 @@ fn issued(reply: ConsoleReply, json: bool) -> Result<(), Failure> {
 pub async fn run(
     client: &HubClient,
     json: bool,
+    limit: Option<u64>,
     command: CredentialsCommand,
 ) -> Result<(), Failure> {
     let ask = |body| async { client.request(body).await.map_err(hub_error) };
@@ -141,11 +142,15 @@ pub async fn run(
             issued(reply, json)
         }
         CredentialsCommand::List => {
-            let ConsoleReply::Credentials { credentials } =
-                ask(ConsoleRequest::ListCredentials).await?
-            else {
-                return Err("unexpected answer".into());
-            };
+            let credentials = super::super::ctl_list::collect(limit, |page| async {
+                match ask(ConsoleRequest::ListCredentials { page }).await? {
+                    ConsoleReply::Credentials {
+                        credentials, next, ..
+                    } => Ok((credentials, next)),
+                    _ => Err(Failure::from("unexpected answer")),
+                }
+            })
+            .await?;
             if json {
                 return print_json(&credentials);
             }

@@ -27,10 +27,7 @@ pub enum OtpCommand {
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
     /// Mail the hub kept instead of sending (admins).
-    List {
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-    },
+    List,
 }
 
 /// `tether hub` flags for one-time passwords.
@@ -210,13 +207,30 @@ pub async fn otp(client: &HubClient, json: bool, command: OtpCommand) -> Result<
     }
 }
 
-pub async fn outbox(client: &HubClient, json: bool, command: OutboxCommand) -> Result<(), Failure> {
-    let OutboxCommand::List { limit } = command;
-    let ConsoleReply::Outbox { messages } =
-        ask(client, ConsoleRequest::ListOutbox { limit }).await?
-    else {
-        return Err("unexpected answer".into());
-    };
+pub async fn outbox(
+    client: &HubClient,
+    json: bool,
+    limit: Option<u64>,
+    command: OutboxCommand,
+) -> Result<(), Failure> {
+    let OutboxCommand::List = command;
+    // The hub keeps the newest 500 for reading; `--limit` stops earlier.
+    let newest = limit.map_or(500, |n| u32::try_from(n).unwrap_or(500));
+    let messages = super::ctl_list::collect(limit, |page| async move {
+        match ask(
+            client,
+            ConsoleRequest::ListOutbox {
+                limit: newest,
+                page,
+            },
+        )
+        .await?
+        {
+            ConsoleReply::Outbox { messages, next, .. } => Ok((messages, next)),
+            _ => Err(Failure::from("unexpected answer")),
+        }
+    })
+    .await?;
     if json {
         return print_json(&messages);
     }

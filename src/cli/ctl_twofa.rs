@@ -64,8 +64,6 @@ pub enum SettingsCommand {
 /// Filters of `ctl audit list`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditFilters {
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
     /// Who did it (a user name, agent:<id>, hub).
     #[arg(long)]
     pub user: Option<String>,
@@ -158,14 +156,16 @@ pub async fn two_fa(client: &HubClient, json: bool, command: TwoFaCommand) -> Re
     Ok(())
 }
 
-pub async fn users(client: &HubClient, json: bool, command: UsersCommand) -> Result<(), Failure> {
+pub async fn users(
+    client: &HubClient,
+    json: bool,
+    limit: Option<u64>,
+    command: UsersCommand,
+) -> Result<(), Failure> {
     let ask = |body| async { client.request(body).await.map_err(hub_error) };
     let (user, required) = match command {
         UsersCommand::List => {
-            let ConsoleReply::Users { users, global } = ask(ConsoleRequest::ListUsers).await?
-            else {
-                return Err(unexpected());
-            };
+            let (users, global) = all_users(client, limit).await?;
             if json {
                 return print_json(&serde_json::json!({ "global": global, "users": users }));
             }
@@ -216,6 +216,34 @@ pub async fn users(client: &HubClient, json: bool, command: UsersCommand) -> Res
     Ok(())
 }
 
+/// Every user (or the first `limit`), page by page, and whether 2FA is required of everyone.
+async fn all_users(
+    client: &HubClient,
+    limit: Option<u64>,
+) -> Result<(Vec<crate::protocol::UserTwoFactor>, bool), Failure> {
+    let global = std::cell::Cell::new(false);
+    let users = super::ctl_list::collect(limit, |page| {
+        let global = &global;
+        async move {
+            match client.request(ConsoleRequest::ListUsers { page }).await {
+                Ok(ConsoleReply::Users {
+                    users,
+                    global: g,
+                    next,
+                    ..
+                }) => {
+                    global.set(g);
+                    Ok((users, next))
+                }
+                Ok(_) => Err(unexpected()),
+                Err(e) => Err(hub_error(e)),
+            }
+        }
+    })
+    .await?;
+    Ok((users, global.get()))
+}
+
 /// `users reset-2fa NAME`: then the user's 2FA state as it is now.
 async fn reset(client: &HubClient, json: bool, user: &str) -> Result<(), Failure> {
     let ask = |body| async { client.request(body).await.map_err(hub_error) };
@@ -225,9 +253,7 @@ async fn reset(client: &HubClient, json: bool, user: &str) -> Result<(), Failure
         password: password.into(),
     })
     .await?;
-    let ConsoleReply::Users { users, .. } = ask(ConsoleRequest::ListUsers).await? else {
-        return Err(unexpected());
-    };
+    let (users, _) = all_users(client, None).await?;
     let now = users
         .into_iter()
         .find(|u| u.name == user || u.id == user)
@@ -282,7 +308,11 @@ pub async fn settings(
     Ok(())
 }
 
-pub async fn audit(client: &HubClient, json: bool, f: AuditFilters) -> Result<(), Failure> {
+pub async fn audit(
+    client: &HubClient,
+    list: super::ctl_list::ListOptions,
+    f: AuditFilters,
+) -> Result<(), Failure> {
     let query = AuditQuery {
         actor: f.user,
         workstation: f.workstation,
@@ -290,23 +320,27 @@ pub async fn audit(client: &HubClient, json: bool, f: AuditFilters) -> Result<()
         since: f.since,
         until: f.until,
     };
-    let ConsoleReply::Audit { records } = client
-        .request(ConsoleRequest::SearchAudit {
-            query,
-            limit: f.limit,
-            before: None,
-        })
-        .await
-        .map_err(hub_error)?
-    else {
-        return Err(unexpected());
+    let fetch = |page| {
+        let query = query.clone();
+        async move {
+            let body = ConsoleRequest::SearchAudit {
+                query,
+                limit: crate::hub::pager::MAX_PAGE_ROWS,
+                before: None,
+                page,
+            };
+            match client.request(body).await {
+                Ok(ConsoleReply::Audit { records, next, .. }) => Ok((records, next)),
+                Ok(_) => Err(unexpected()),
+                Err(e) => Err(hub_error(e)),
+            }
+        }
     };
-    if json {
-        return print_json(&records);
-    }
-    let rows = records
-        .into_iter()
-        .map(|r| {
+    super::ctl_list::print(
+        list,
+        fetch,
+        &["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"],
+        |r| {
             vec![
                 r.id.to_string(),
                 when(r.at),
@@ -315,8 +349,7 @@ pub async fn audit(client: &HubClient, json: bool, f: AuditFilters) -> Result<()
                 r.target.unwrap_or_default(),
                 r.detail.to_string(),
             ]
-        })
-        .collect();
-    print_table(&["ID", "AT", "ACTOR", "ACTION", "TARGET", "DETAIL"], rows);
-    Ok(())
+        },
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod ctl;
+mod ctl_list;
 mod ctl_otp;
 mod ctl_twofa;
 mod render;

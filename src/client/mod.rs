@@ -103,6 +103,10 @@ impl HubClient {
                         break;
                     }
                 };
+                if text.len() > protocol::MAX_CONTROL_MESSAGE {
+                    fail_oversized(&reader_pending, text.as_str());
+                    continue;
+                }
                 match crate::protocol::decode::<HubToConsole>(text.as_str()) {
                     Ok(HubToConsole::Reply { id, result }) => {
                         let waiter = reader_pending.lock().ok().and_then(|mut p| p.remove(&id));
@@ -116,8 +120,20 @@ impl HubClient {
                     Ok(HubToConsole::Error { error }) => {
                         tracing::warn!(%error, "hub reported an error")
                     }
-                    // A message we cannot parse (a newer hub?): log it and keep going.
-                    Err(e) => tracing::warn!(%e, "unreadable message from hub"),
+                    // A reply we cannot parse fails its request now; any other message (a newer
+                    // hub's event?) is logged and skipped.
+                    Err(e) => match protocol::envelope_id(text.as_str()) {
+                        Some(id) => {
+                            let waiter = reader_pending.lock().ok().and_then(|mut p| p.remove(&id));
+                            if let Some(waiter) = waiter {
+                                let _ = waiter.send(Err(ProtocolError::new(
+                                    e.code,
+                                    format!("the hub's reply could not be read: {e}"),
+                                )));
+                            }
+                        }
+                        None => tracing::warn!(%e, "unreadable message from hub"),
+                    },
                 }
             }
             // Dropping the waiters tells every pending request that the connection is gone.
@@ -172,6 +188,13 @@ impl HubClient {
             .map_err(|_| ClientError::Closed)?
             .insert(id, tx);
         let text = protocol::encode(&Request { id, body })?;
+        // The hub would refuse it unread: say so now, not after the timeout.
+        if text.len() > protocol::MAX_CONTROL_MESSAGE {
+            if let Ok(mut p) = self.pending.lock() {
+                p.remove(&id);
+            }
+            return Err(protocol::too_large("the request", text.len()).into());
+        }
         if self.outgoing.send(Message::text(text)).is_err() {
             return Err(ClientError::Closed);
         }
@@ -269,6 +292,34 @@ impl HubClient {
     }
 }
 
+/// A message over the limit arrived: it is not parsed. The request it answers (its id is at
+/// the start) fails at once with a clear error; if the id cannot be read, every waiting request
+/// fails, as any of them may have been the one answered.
+fn fail_oversized(pending: &Pending, text: &str) {
+    let error = || {
+        let mut e = protocol::too_large("the hub's reply", text.len());
+        e.message
+            .push_str(": ask for less (lists come a page at a time from hubs that page them)");
+        e
+    };
+    tracing::warn!(bytes = text.len(), "oversized message from the hub");
+    let Ok(mut waiting) = pending.lock() else {
+        return;
+    };
+    match protocol::envelope_id(text) {
+        Some(id) => {
+            if let Some(waiter) = waiting.remove(&id) {
+                let _ = waiter.send(Err(error()));
+            }
+        }
+        None => {
+            for (_, waiter) in waiting.drain() {
+                let _ = waiter.send(Err(error()));
+            }
+        }
+    }
+}
+
 /// A guest's successful login.
 #[derive(Debug, Clone)]
 pub struct GuestLogin {
@@ -276,4 +327,47 @@ pub struct GuestLogin {
     pub expires_at: DateTime<Utc>,
     pub user: UserInfo,
     pub guest: crate::protocol::GuestInfo,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorCode, MAX_CONTROL_MESSAGE};
+
+    fn waiting(
+        pending: &Pending,
+        id: RequestId,
+    ) -> oneshot::Receiver<Result<ConsoleReply, ProtocolError>> {
+        let (tx, rx) = oneshot::channel();
+        pending.lock().expect("lock").insert(id, tx);
+        rx
+    }
+
+    #[test]
+    fn an_oversized_reply_fails_its_request_at_once_and_only_that_one() {
+        let pending: Pending = Arc::default();
+        let mut five = waiting(&pending, 5);
+        let mut six = waiting(&pending, 6);
+        let reply = format!(
+            r#"{{"type":"reply","id":5,"result":{{"Ok":{{"type":"clients","clients":["{}"]}}}}}}"#,
+            "x".repeat(MAX_CONTROL_MESSAGE)
+        );
+        fail_oversized(&pending, &reply);
+        let err = five
+            .try_recv()
+            .expect("answered at once")
+            .expect_err("an error");
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert!(err.message.contains("over the limit"), "{err}");
+        assert!(six.try_recv().is_err(), "another request still waits");
+
+        // No id to be read: every waiting request fails, none waits out the timeout.
+        fail_oversized(&pending, &"y".repeat(MAX_CONTROL_MESSAGE + 1));
+        let err = six
+            .try_recv()
+            .expect("answered at once")
+            .expect_err("an error");
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert!(pending.lock().expect("lock").is_empty());
+    }
 }

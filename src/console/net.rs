@@ -164,6 +164,18 @@ struct Live {
     hub: String,
     fingerprint: String,
     token: String,
+    /// When it was established: a connection that lasted counts as healthy.
+    since: tokio::time::Instant,
+}
+
+/// A connection that lasted this long was healthy: after it drops, reconnecting starts again
+/// from the shortest wait. One that drops sooner keeps the wait growing, so a hub that closes
+/// every connection at once is not hammered once a second by each console.
+const HEALTHY_CONNECTION: Duration = Duration::from_secs(30);
+
+/// The wait before reconnect attempt `attempt` (0 first): jittered, growing, capped at 30 s.
+fn reconnect_wait(attempt: u32) -> Duration {
+    crate::agent::backoff(attempt).min(Duration::from_secs(30))
 }
 
 impl Live {
@@ -184,6 +196,7 @@ impl Live {
             hub,
             fingerprint,
             token,
+            since: tokio::time::Instant::now(),
         }
     }
 }
@@ -346,10 +359,14 @@ async fn run(
                 }),
                 FromHub::Closed => {
                     if let Some(l) = live.take() {
+                        if l.since.elapsed() >= HEALTHY_CONNECTION {
+                            attempt = 0;
+                        } else {
+                            attempt = attempt.saturating_add(1);
+                        }
                         lost = Some((l.hub, l.fingerprint, l.token));
                     }
-                    attempt = 0;
-                    let wait = crate::agent::backoff(attempt);
+                    let wait = reconnect_wait(attempt);
                     retry.as_mut().reset(tokio::time::Instant::now() + wait);
                     emit(NetEvent::Disconnected { reason: format!("connection lost; reconnecting in {} s", wait.as_secs().max(1)) });
                 }
@@ -371,6 +388,7 @@ async fn run(
                 };
                 match outcome {
                     Ok((client, rx, (info, guest))) => {
+                        // `attempt` is kept: it resets only once this connection proves healthy.
                         lost = None;
                         live = Some(Live::new(client, rx, hub, fingerprint, token));
                         emit(logged_in(info, guest, None));
@@ -382,7 +400,7 @@ async fn run(
                     }
                     Err(None) => {
                         attempt = attempt.saturating_add(1);
-                        let wait = crate::agent::backoff(attempt);
+                        let wait = reconnect_wait(attempt);
                         retry.as_mut().reset(tokio::time::Instant::now() + wait);
                         emit(NetEvent::Disconnected { reason: format!("hub unreachable; retrying in {} s", wait.as_secs().max(1)) });
                     }

@@ -53,6 +53,9 @@ pub struct State {
     pub view: View,
     /// The team's open sessions, newest first.
     pub sessions: Vec<SessionInfo>,
+    /// More pages of the workstation list are on their way: the hub's total, where it gave
+    /// one (the pane shows "loaded of total" meanwhile).
+    pub workstations_loading: Option<Option<u64>>,
     pub selected_session: Option<SessionId>,
     /// Sessions this console asked to end, so their end reads as expected, not as news.
     pub ending: Vec<SessionId>,
@@ -97,6 +100,7 @@ impl State {
             connection: Connection::Offline,
             clients: Vec::new(),
             workstations: super::fleet::Fleet::new(),
+            workstations_loading: None,
             selected_client: None,
             selected_workstation: None,
             table_offset: 0,
@@ -671,8 +675,13 @@ pub struct LinkDialog {
 /// A request waiting for its reply, and what to do with the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
+    /// The first page of a list (it replaces what is shown); the `More` forms are the pages
+    /// after it, requested as each arrives (they append).
     ListClients,
     ListWorkstations,
+    MoreClients,
+    MoreWorkstations,
+    MoreSessions,
     AddClient {
         name: String,
     },
@@ -721,8 +730,9 @@ pub enum Pending {
     },
     /// The outbox listing.
     Outbox,
-    /// The support credentials view's list.
+    /// The support credentials view's list: its first page, then the pages after it.
     ListCredentials,
+    MoreCredentials,
     /// An admin requires (or stops requiring) a one-time password on a workstation.
     RequireOtp {
         hostname: String,

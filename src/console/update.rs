@@ -16,8 +16,9 @@ use super::state::{
 };
 use crate::client::store::StoredLogin;
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, Presence, ProtocolError, Refusal, Secret,
-    SecretRequirements, SessionInfo, UnattendedState, WorkstationId, WorkstationInfo,
+    ConsoleReply, ConsoleRequest, Cursor, ErrorCode, HubEvent, PageRequest, Presence,
+    ProtocolError, Refusal, Secret, SecretRequirements, SessionInfo, UnattendedState,
+    WorkstationId, WorkstationInfo,
 };
 
 /// Everything that can happen to the console.
@@ -1142,15 +1143,60 @@ fn request(state: &mut State, body: ConsoleRequest, pending: Pending) -> Effect 
 }
 
 fn refresh(state: &mut State) -> Vec<Effect> {
+    // Pages of an earlier load would mix into this one: their replies are dropped.
+    state.pending.retain(|_, p| {
+        !matches!(
+            p,
+            Pending::ListClients
+                | Pending::ListWorkstations
+                | Pending::ListSessions
+                | Pending::MoreClients
+                | Pending::MoreWorkstations
+                | Pending::MoreSessions
+        )
+    });
+    let first = PageRequest::first;
     vec![
-        request(state, ConsoleRequest::ListClients, Pending::ListClients),
         request(
             state,
-            ConsoleRequest::ListWorkstations { client: None },
+            ConsoleRequest::ListClients { page: first() },
+            Pending::ListClients,
+        ),
+        request(
+            state,
+            ConsoleRequest::ListWorkstations {
+                client: None,
+                filter: None,
+                page: first(),
+            },
             Pending::ListWorkstations,
         ),
-        request(state, ConsoleRequest::ListSessions, Pending::ListSessions),
+        request(
+            state,
+            ConsoleRequest::ListSessions { page: first() },
+            Pending::ListSessions,
+        ),
     ]
+}
+
+/// The request for the page after `next` of a list being loaded, if there is one: the first
+/// page shows at once, the rest arrive in the background.
+fn next_page(state: &mut State, pending: Pending, next: Option<Cursor>) -> Vec<Effect> {
+    let Some(cursor) = next else {
+        return Vec::new();
+    };
+    let page = PageRequest::after(cursor);
+    let body = match pending {
+        Pending::MoreClients => ConsoleRequest::ListClients { page },
+        Pending::MoreWorkstations => ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page,
+        },
+        Pending::MoreSessions => ConsoleRequest::ListSessions { page },
+        _ => return Vec::new(),
+    };
+    vec![request(state, body, pending)]
 }
 
 fn show_link(state: &mut State) -> Vec<Effect> {
@@ -1601,6 +1647,8 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
             viewer::on_stream_ended(state, stream, &reason);
             Vec::new()
         }
+        // Events were missed: what is shown may be stale, so load the lists again.
+        NetEvent::Event(HubEvent::Resync) => refresh(state),
         NetEvent::Disconnected { reason } => {
             if state.screen == Screen::Main {
                 state.connection = Connection::Reconnecting {
@@ -1711,16 +1759,23 @@ fn on_reply(
         effects.extend(credential_list::reload_if_open(state));
         return effects;
     }
+    if pending == Pending::MoreCredentials {
+        return credential_list::on_reply(state, false, result);
+    }
     if pending == Pending::ListCredentials {
-        return credential_list::on_reply(state, result);
+        return credential_list::on_reply(state, true, result);
     }
     let error = match result {
         Ok(reply) => return on_reply_ok(state, pending, reply),
         Err(error) => error,
     };
     let what = match &pending {
-        Pending::ListClients => "Loading clients".to_owned(),
-        Pending::ListWorkstations => "Loading workstations".to_owned(),
+        Pending::ListClients | Pending::MoreClients => "Loading clients".to_owned(),
+        Pending::ListWorkstations | Pending::MoreWorkstations => {
+            state.workstations_loading = None;
+            "Loading workstations".to_owned()
+        }
+        Pending::MoreSessions => "Loading sessions".to_owned(),
         Pending::TwoFa(_) => "2FA".to_owned(),
         Pending::AddClient { name } => format!("Adding client {name}"),
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
@@ -1729,7 +1784,9 @@ fn on_reply(
         Pending::Credentials { target_label } => {
             format!("Support credentials for {target_label}")
         }
-        Pending::ListCredentials => "Loading support credentials".to_owned(),
+        Pending::ListCredentials | Pending::MoreCredentials => {
+            "Loading support credentials".to_owned()
+        }
         Pending::Connect { .. } => return on_connect_refused(state, pending, &error),
         Pending::Watch { session } => return viewer::on_watch_failed(state, session, &error),
         Pending::Otp { .. }
@@ -1942,12 +1999,18 @@ fn on_connect_refused(state: &mut State, pending: Pending, error: &ProtocolError
 
 fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<Effect> {
     match (pending, reply) {
-        (Pending::ListSessions, ConsoleReply::Sessions { sessions }) => {
-            state.sessions = sessions
-                .into_iter()
-                .filter(|s| s.ended_at.is_none())
-                .collect();
+        (
+            pending @ (Pending::ListSessions | Pending::MoreSessions),
+            ConsoleReply::Sessions { sessions, next, .. },
+        ) => {
+            if pending == Pending::ListSessions {
+                state.sessions.clear();
+            }
+            state
+                .sessions
+                .extend(sessions.into_iter().filter(|s| s.ended_at.is_none()));
             fix_session_selection(state);
+            return next_page(state, Pending::MoreSessions, next);
         }
         (Pending::RequestAccess { hostname, .. }, ConsoleReply::Workstation { workstation }) => {
             upsert_workstation(state, workstation);
@@ -2014,17 +2077,38 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
         (Pending::Watch { session }, ConsoleReply::Watching { stream }) => {
             return viewer::on_watching(state, &session, stream);
         }
-        (Pending::ListClients, ConsoleReply::Clients { clients }) => {
-            state.clients = Vec::new();
+        (
+            pending @ (Pending::ListClients | Pending::MoreClients),
+            ConsoleReply::Clients { clients, next, .. },
+        ) => {
+            if pending == Pending::ListClients {
+                state.clients = Vec::new();
+            }
             for client in clients {
                 upsert_client(state, client);
             }
             fix_selection(state);
+            return next_page(state, Pending::MoreClients, next);
         }
-        (Pending::ListWorkstations, ConsoleReply::Workstations { workstations }) => {
-            state.workstations.clear();
+        (
+            pending @ (Pending::ListWorkstations | Pending::MoreWorkstations),
+            ConsoleReply::Workstations {
+                workstations,
+                next,
+                total,
+            },
+        ) => {
+            if pending == Pending::ListWorkstations {
+                state.workstations.clear();
+            }
+            // A row a live event already added is replaced by the page's (the hub sent it
+            // later on the same connection, so it is newer): the fleet upserts by id.
             state.workstations.extend(workstations);
+            state.workstations_loading = next.is_some().then_some(total);
             fix_selection(state);
+            if next.is_some() {
+                return next_page(state, Pending::MoreWorkstations, next);
+            }
             if state
                 .status
                 .as_ref()

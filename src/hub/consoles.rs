@@ -9,12 +9,13 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::credentials;
+use super::pager;
 use super::server::{Incoming, Reader, close, spawn_writer};
-use super::store::NewAudit;
+use super::store::{NewAudit, WorkstationFilter, WorkstationKey, workstation_key};
 use super::{Hub, store::NewLink};
 use crate::protocol::{
     self, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, GroupDefaults, HubEvent,
-    HubToConsole, PROTOCOL_VERSION, ProtocolError, Request, Role, UserInfo,
+    HubToConsole, PROTOCOL_VERSION, PageRequest, ProtocolError, Request, Role, UserInfo,
 };
 use crate::secrets;
 use crate::wire::ServerStream;
@@ -35,8 +36,35 @@ impl Conn {
         }
     }
 
+    /// Answer request `id`. A reply over the message limit is never sent: lists are paged to
+    /// stay under it, and anything else that would pass it becomes a clear error instead.
     async fn reply(&self, id: u64, result: Result<ConsoleReply, ProtocolError>) {
-        self.send(&HubToConsole::Reply { id, result }).await;
+        let reply = HubToConsole::Reply { id, result };
+        match protocol::encode(&reply) {
+            Ok(text) if text.len() <= protocol::MAX_CONTROL_MESSAGE => {
+                let _ = self.out.send(Message::text(text)).await;
+            }
+            Ok(text) => {
+                tracing::error!(
+                    bytes = text.len(),
+                    "a reply over the message limit was refused"
+                );
+                let error = ProtocolError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "the reply would be {} bytes, over the limit of {}: ask for a smaller page",
+                        text.len(),
+                        protocol::MAX_CONTROL_MESSAGE
+                    ),
+                );
+                self.send(&HubToConsole::Reply {
+                    id,
+                    result: Err(error),
+                })
+                .await;
+            }
+            Err(e) => tracing::error!(%e, "cannot encode a reply for a console"),
+        }
     }
 
     async fn error(&self, error: ProtocolError) {
@@ -112,10 +140,11 @@ pub(super) async fn serve(
                     }
                 }
                 Ok(event) => conn.send(&HubToConsole::Event { event }).await,
-                // A console too slow for the event stream: it refreshes its lists on reconnect.
+                // A console too slow for the event stream missed some: it reloads its lists
+                // on this connection (a reconnect would only add load and lag again).
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(user = %session.user.name, n, "console lagged; closing so it resyncs");
-                    break "too far behind on events: reconnect";
+                    tracing::warn!(user = %session.user.name, n, "console lagged; asking it to resync");
+                    conn.send(&HubToConsole::Event { event: HubEvent::Resync }).await;
                 }
                 Err(broadcast::error::RecvError::Closed) => break "hub shutting down",
             },
@@ -125,7 +154,7 @@ pub(super) async fn serve(
                         Ok(r) => r,
                         Err(e) => {
                             tracing::debug!(%peer, %e, "bad message from console");
-                            conn.error(e).await;
+                            refuse(&conn, &text, e).await;
                             continue;
                         }
                     };
@@ -201,12 +230,22 @@ pub(super) async fn serve(
     close(out, writer, reason).await;
 }
 
+/// Answer a message that could not be decoded (too large, malformed): as a reply to its
+/// request where its id can be read, so the console's request fails at once; else as an error.
+/// The connection stays open.
+async fn refuse(conn: &Conn, text: &str, error: ProtocolError) {
+    match protocol::envelope_id(text) {
+        Some(id) => conn.reply(id, Err(error)).await,
+        None => conn.error(error).await,
+    }
+}
+
 /// Handle one message before authentication. Returns the session when it authenticates.
 async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> Option<Session> {
     let request: Request<ConsoleRequest> = match protocol::decode(text) {
         Ok(r) => r,
         Err(e) => {
-            conn.error(e).await;
+            refuse(conn, text, e).await;
             return None;
         }
     };
@@ -498,7 +537,7 @@ async fn handle(
             "already logged in on this connection",
         )),
         request @ (ConsoleRequest::IssueCredentials { .. }
-        | ConsoleRequest::ListCredentials
+        | ConsoleRequest::ListCredentials { .. }
         | ConsoleRequest::RevokeCredentials { .. }
         | ConsoleRequest::RegenerateCredentials { .. }) => {
             credentials::handle(hub, user, request).await
@@ -516,9 +555,18 @@ async fn handle(
             .await?;
             Ok(ConsoleReply::Done)
         }
-        ConsoleRequest::ListClients => Ok(ConsoleReply::Clients {
-            clients: hub.db(move |s| s.clients(&team)).await?,
-        }),
+        ConsoleRequest::ListClients { page } => {
+            let clients = hub.db(move |s| s.clients(&team)).await?;
+            let total = clients.len() as u64;
+            let page = pager::page_in_memory("clients", clients, &page, |c| {
+                (c.name.to_lowercase(), c.id.clone())
+            })?;
+            Ok(ConsoleReply::Clients {
+                clients: page.rows,
+                next: page.next,
+                total: Some(total),
+            })
+        }
         ConsoleRequest::AddClient { name } => {
             let name = client_name(&name)?;
             let id = secrets::new_id("cl").map_err(|_| ProtocolError::internal())?;
@@ -583,7 +631,7 @@ async fn handle(
             .await?;
             Ok(ConsoleReply::Link { link, url })
         }
-        ConsoleRequest::ListLinks { client } => {
+        ConsoleRequest::ListLinks { client, page } => {
             let t = team.clone();
             let links = hub
                 .db(move |s| match s.client(&t, &client)? {
@@ -592,7 +640,16 @@ async fn handle(
                 })
                 .await?
                 .ok_or_else(|| ProtocolError::not_found("client"))?;
-            Ok(ConsoleReply::Links { links })
+            let total = links.len() as u64;
+            // Newest first, as the store lists them.
+            let page = pager::page_in_memory("links", links, &page, |l| {
+                (std::cmp::Reverse(l.created_at), l.id.clone())
+            })?;
+            Ok(ConsoleReply::Links {
+                links: page.rows,
+                next: page.next,
+                total: Some(total),
+            })
         }
         ConsoleRequest::RevokeLink { link } => {
             let revoked = hub
@@ -610,26 +667,11 @@ async fn handle(
             .await?;
             Ok(ConsoleReply::Done)
         }
-        ConsoleRequest::ListWorkstations { client } => {
-            let rows = hub
-                .db(move |s| {
-                    let client_id = match client {
-                        Some(c) => match s.client(&team, &c)? {
-                            Some(found) => Some(found.id),
-                            None => return Ok(None),
-                        },
-                        None => None,
-                    };
-                    s.workstations(&team, client_id.as_ref()).map(Some)
-                })
-                .await?
-                .ok_or_else(|| ProtocolError::not_found("client"))?;
-            let workstations = rows
-                .into_iter()
-                .map(|r| hub.with_presence(r.info))
-                .collect();
-            Ok(ConsoleReply::Workstations { workstations })
-        }
+        ConsoleRequest::ListWorkstations {
+            client,
+            filter,
+            page,
+        } => list_workstations(hub, team, client, filter, page).await,
         ConsoleRequest::RequestAccess { workstation } => {
             let workstation = hub.request_access(user, &workstation).await?;
             Ok(ConsoleReply::Workstation { workstation })
@@ -651,9 +693,18 @@ async fn handle(
                 .await?;
             Ok(ConsoleReply::Session { session })
         }
-        ConsoleRequest::ListSessions => Ok(ConsoleReply::Sessions {
-            sessions: hub.open_sessions(&team),
-        }),
+        ConsoleRequest::ListSessions { page } => {
+            let sessions = hub.open_sessions(&team);
+            let total = sessions.len() as u64;
+            let page = pager::page_in_memory("sessions", sessions, &page, |s| {
+                (std::cmp::Reverse(s.started_at), s.id.clone())
+            })?;
+            Ok(ConsoleReply::Sessions {
+                sessions: page.rows,
+                next: page.next,
+                total: Some(total),
+            })
+        }
         ConsoleRequest::Watch { session: id, view } => Ok(ConsoleReply::Watching {
             stream: hub.watch(user, viewer, out, &id, view)?,
         }),
@@ -666,7 +717,7 @@ async fn handle(
         ConsoleRequest::Input { stream, events } => hub
             .input(viewer, stream, events)
             .map(|()| ConsoleReply::Done),
-        ConsoleRequest::ListGroups => {
+        ConsoleRequest::ListGroups { page } => {
             let groups = hub
                 .db(move |s| {
                     let clients = s.clients(&team)?;
@@ -696,7 +747,14 @@ async fn handle(
                     Ok(groups)
                 })
                 .await?;
-            Ok(ConsoleReply::Groups { groups })
+            let total = groups.len() as u64;
+            // The team's own group (no client) first, then by client id.
+            let page = pager::page_in_memory("groups", groups, &page, |g| g.client_id.clone())?;
+            Ok(ConsoleReply::Groups {
+                groups: page.rows,
+                next: page.next,
+                total: Some(total),
+            })
         }
         ConsoleRequest::SetGroupDefaults { client, requires } => {
             if user.role != Role::Admin {
@@ -739,7 +797,7 @@ async fn handle(
         request @ (ConsoleRequest::TwoFactorStatus
         | ConsoleRequest::TwoFactorEnable
         | ConsoleRequest::TwoFactorConfirm { .. }
-        | ConsoleRequest::ListUsers
+        | ConsoleRequest::ListUsers { .. }
         | ConsoleRequest::SetUserTwoFactor { .. }
         | ConsoleRequest::SetGlobalTwoFactor { .. }
         | ConsoleRequest::ResetUserTwoFactor { .. }
@@ -765,19 +823,83 @@ async fn handle(
             hub.set_group_otp(user, client, required).await?;
             Ok(ConsoleReply::Done)
         }
-        ConsoleRequest::ListOutbox { limit } => Ok(ConsoleReply::Outbox {
-            messages: hub.list_outbox(user, limit).await?,
-        }),
+        ConsoleRequest::ListOutbox { limit, page } => {
+            let (messages, next) = hub.list_outbox(user, limit, &page).await?;
+            Ok(ConsoleReply::Outbox {
+                messages,
+                next,
+                total: None,
+            })
+        }
         // The unfiltered form of SearchAudit (older consoles and scripts): one implementation.
-        ConsoleRequest::ListAudit { limit, before } => {
+        ConsoleRequest::ListAudit {
+            limit,
+            before,
+            page,
+        } => {
             let search = ConsoleRequest::SearchAudit {
                 query: crate::protocol::AuditQuery::default(),
                 limit,
                 before,
+                page,
             };
             super::twofa::handle(hub, user, search).await
         }
     }
+}
+
+/// One page of the team's workstations, with their live presence: keyset paging in the store,
+/// so a 20,000-workstation team is never read whole to answer a page.
+async fn list_workstations(
+    hub: &Hub,
+    team: String,
+    client: Option<String>,
+    filter: Option<String>,
+    page: PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let after: Option<WorkstationKey> = pager::start("workstations", &page)?;
+    let fetch = pager::fetch_rows(&page);
+    let filter = filter.as_deref().and_then(WorkstationFilter::new);
+    let unfiltered = filter.is_none();
+    let (rows, total) = hub
+        .db(move |s| {
+            let client_id = match client {
+                Some(c) => match s.client(&team, &c)? {
+                    Some(found) => Some(found.id),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            let rows = s.workstations_page(
+                &team,
+                client_id.as_ref(),
+                filter.as_ref(),
+                after.as_ref(),
+                fetch,
+            )?;
+            // Counting a filtered list would read it whole: only the plain count is cheap.
+            let total = match unfiltered {
+                true => Some(s.count_workstations(&team, client_id.as_ref())?),
+                false => None,
+            };
+            Ok(Some((rows, total)))
+        })
+        .await?
+        .ok_or_else(|| ProtocolError::not_found("client"))?;
+    // Measured as sent: with live presence filled in.
+    let infos = rows.into_iter().map(|r| hub.with_presence(r.info));
+    let page = pager::paginate(
+        "workstations",
+        infos,
+        pager::rows_wanted(&page),
+        pager::PAGE_BUDGET,
+        workstation_key,
+    )?;
+    Ok(ConsoleReply::Workstations {
+        workstations: page.rows,
+        next: page.next,
+        total,
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
 use super::Hub;
-use super::store::{CredentialRecord, IssueOutcome, NewAudit, NewCredential, WorkstationRow};
+use super::pager;
+use super::store::{
+    CredentialRecord, IssueOutcome, NewAudit, NewCredential, WorkstationFilter, WorkstationRow,
+    workstation_key,
+};
 use crate::protocol::credentials::{already_active_message, check_duration_minutes};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, CredentialId, CredentialInfo, CredentialScopes, CredentialState,
@@ -543,6 +547,7 @@ pub(super) fn guest_event(
         }
         // Sent only to the stream's own viewer, never to a team.
         HubEvent::StreamEnded { .. } => false,
+        HubEvent::Resync => true,
     };
     visible.then_some(event)
 }
@@ -585,7 +590,7 @@ pub(super) async fn guest_gate(
             .await?;
             Ok(Gate::Reply(ConsoleReply::Done))
         }
-        ConsoleRequest::ListClients => {
+        ConsoleRequest::ListClients { page } => {
             let rows = target_workstations(hub, grant).await?;
             let team = user.team_id.clone();
             let ids: Vec<String> = rows.iter().map(|r| r.info.client_id.clone()).collect();
@@ -598,10 +603,23 @@ pub(super) async fn guest_gate(
                 .await?
                 .into_iter()
                 .filter(|c| client_id.as_ref() == Some(&c.id))
-                .collect();
-            Ok(Gate::Reply(ConsoleReply::Clients { clients }))
+                .collect::<Vec<_>>();
+            let total = clients.len() as u64;
+            let page = pager::page_in_memory("clients", clients, &page, |c| {
+                (c.name.to_lowercase(), c.id.clone())
+            })?;
+            Ok(Gate::Reply(ConsoleReply::Clients {
+                clients: page.rows,
+                next: page.next,
+                total: Some(total),
+            }))
         }
-        ConsoleRequest::ListWorkstations { client } => {
+        ConsoleRequest::ListWorkstations {
+            client,
+            filter,
+            page,
+        } => {
+            let filter = filter.as_deref().and_then(WorkstationFilter::new);
             let workstations = target_workstations(hub, grant)
                 .await?
                 .into_iter()
@@ -611,8 +629,15 @@ pub(super) async fn guest_gate(
                         .is_none_or(|c| c == &r.info.client_id || c == &r.info.client_name)
                 })
                 .map(|r| hub.with_presence(r.info))
-                .collect();
-            Ok(Gate::Reply(ConsoleReply::Workstations { workstations }))
+                .filter(|w| filter.as_ref().is_none_or(|f| f.matches(w)))
+                .collect::<Vec<_>>();
+            let total = workstations.len() as u64;
+            let page = pager::page_in_memory("workstations", workstations, &page, workstation_key)?;
+            Ok(Gate::Reply(ConsoleReply::Workstations {
+                workstations: page.rows,
+                next: page.next,
+                total: Some(total),
+            }))
         }
         ConsoleRequest::Connect {
             workstation,
@@ -630,7 +655,7 @@ pub(super) async fn guest_gate(
                 view_only: view_only || !grant.scopes.control,
             }))
         }
-        ConsoleRequest::ListSessions => {
+        ConsoleRequest::ListSessions { page } => {
             let mut sessions: Vec<SessionInfo> = hub
                 .open_sessions(&user.team_id)
                 .into_iter()
@@ -651,8 +676,15 @@ pub(super) async fn guest_gate(
                     }
                 }
             }
-            sessions.sort_by_key(|s| std::cmp::Reverse(s.started_at));
-            Ok(Gate::Reply(ConsoleReply::Sessions { sessions }))
+            let total = sessions.len() as u64;
+            let page = pager::page_in_memory("sessions", sessions, &page, |s| {
+                (std::cmp::Reverse(s.started_at), s.id.clone())
+            })?;
+            Ok(Gate::Reply(ConsoleReply::Sessions {
+                sessions: page.rows,
+                next: page.next,
+                total: Some(total),
+            }))
         }
         ConsoleRequest::Watch { ref session, .. } | ConsoleRequest::EndSession { ref session }
             if !hub.credentials.owns_session(grant, session) =>
@@ -790,7 +822,7 @@ pub(super) async fn handle(
             minutes,
             scopes,
         } => issue(hub, user, target, minutes, scopes, None).await,
-        ConsoleRequest::ListCredentials => {
+        ConsoleRequest::ListCredentials { page } => {
             let now = hub.now();
             let team = user.team_id.clone();
             let since = now - chrono::Duration::days(LIST_DAYS);
@@ -799,8 +831,16 @@ pub(super) async fn handle(
                 .await?
                 .iter()
                 .map(|r| info_at(r, now))
-                .collect();
-            Ok(ConsoleReply::Credentials { credentials })
+                .collect::<Vec<_>>();
+            let total = credentials.len() as u64;
+            let page = pager::page_in_memory("credentials", credentials, &page, |c| {
+                (std::cmp::Reverse(c.issued_at), c.id.clone())
+            })?;
+            Ok(ConsoleReply::Credentials {
+                credentials: page.rows,
+                next: page.next,
+                total: Some(total),
+            })
         }
         ConsoleRequest::RevokeCredentials { credential } => {
             let rec = team_credential(hub, user, &credential).await?;

@@ -13,6 +13,7 @@ mod agents;
 mod consoles;
 mod credentials;
 pub mod otp;
+pub mod pager;
 mod relay;
 mod server;
 mod twofa;

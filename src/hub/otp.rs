@@ -760,30 +760,24 @@ impl Hub {
         Ok(())
     }
 
-    /// The outbox, newest first, bodies unsealed. Admins only; reading it is audited.
+    /// A page of the outbox, newest first, bodies unsealed, and the cursor of the next. Admins
+    /// only; reading it is audited.
     pub(super) async fn list_outbox(
         &self,
         user: &UserInfo,
         limit: u32,
-    ) -> Result<Vec<OutboxMessage>, ProtocolError> {
+        page: &crate::protocol::PageRequest,
+    ) -> Result<(Vec<OutboxMessage>, Option<crate::protocol::Cursor>), ProtocolError> {
         if user.role != Role::Admin {
             return Err(forbidden("only admins read the hub's outbox"));
         }
+        let after: Option<std::cmp::Reverse<i64>> = super::pager::start("outbox", page)?;
         self.note_expired_otps().await?;
         let limit = limit.clamp(1, 500);
         let rows = self.db(move |s| s.outbox(limit)).await?;
-        let entry = NewAudit {
-            at: self.now(),
-            actor: user.name.clone(),
-            actor_email: Some(user.email.clone()),
-            team_id: Some(user.team_id.clone()),
-            action: "outbox.read".into(),
-            target: None,
-            detail: serde_json::json!({ "messages": rows.len() }),
-        };
-        self.audit(entry).await?;
-        Ok(rows
+        let messages = rows
             .into_iter()
+            .filter(|r| after.is_none_or(|a| std::cmp::Reverse(r.id) > a))
             .map(|r| OutboxMessage {
                 body: self
                     .seal_key
@@ -800,8 +794,25 @@ impl Hub {
                 subject: r.subject,
                 kind: r.kind,
                 why: r.why,
-            })
-            .collect())
+            });
+        let page = super::pager::paginate(
+            "outbox",
+            messages,
+            super::pager::rows_wanted(page),
+            super::pager::PAGE_BUDGET,
+            |m| std::cmp::Reverse(m.id),
+        )?;
+        let entry = NewAudit {
+            at: self.now(),
+            actor: user.name.clone(),
+            actor_email: Some(user.email.clone()),
+            team_id: Some(user.team_id.clone()),
+            action: "outbox.read".into(),
+            target: None,
+            detail: serde_json::json!({ "messages": page.rows.len() }),
+        };
+        self.audit(entry).await?;
+        Ok((page.rows, page.next))
     }
 }
 

@@ -390,7 +390,7 @@ pub(super) async fn handle(
                 status: status(hub, user).await?,
             })
         }
-        ConsoleRequest::ListUsers => {
+        ConsoleRequest::ListUsers { page } => {
             if user.role != Role::Admin {
                 return Err(forbidden("only admins list users"));
             }
@@ -408,8 +408,17 @@ pub(super) async fn handle(
                     team_id: info.team_id,
                     team: info.team,
                 })
-                .collect();
-            Ok(ConsoleReply::Users { users, global })
+                .collect::<Vec<_>>();
+            let total = users.len() as u64;
+            let page = super::pager::page_in_memory("users", users, &page, |u| {
+                (u.name.clone(), u.id.clone())
+            })?;
+            Ok(ConsoleReply::Users {
+                users: page.rows,
+                global,
+                next: page.next,
+                total: Some(total),
+            })
         }
         ConsoleRequest::SetUserTwoFactor {
             user: target,
@@ -471,13 +480,29 @@ pub(super) async fn handle(
             query,
             limit,
             before,
+            page,
         } => {
-            let limit = limit.clamp(1, 1000);
+            // Newest first by id: the cursor is the last id sent, and the page starts below it.
+            let after: Option<i64> = super::pager::start("audit", &page)?;
+            let before = match (before, after) {
+                (Some(b), Some(a)) => Some(b.min(a)),
+                (b, a) => b.or(a),
+            };
+            let limit = page.limit.map_or(limit, |l| l.min(limit.max(1)));
+            let limit = limit.clamp(1, super::pager::MAX_PAGE_ROWS);
             let scope = (user.role != Role::Admin).then(|| user.team_id.clone());
             let records = hub
-                .db(move |s| s.search_audit(scope.as_ref(), &query, limit, before))
+                .db(move |s| s.search_audit(scope.as_ref(), &query, limit + 1, before))
                 .await?;
-            Ok(ConsoleReply::Audit { records })
+            let page =
+                super::pager::paginate("audit", records, limit, super::pager::PAGE_BUDGET, |r| {
+                    r.id
+                })?;
+            Ok(ConsoleReply::Audit {
+                records: page.rows,
+                next: page.next,
+                total: None,
+            })
         }
         _ => Err(ProtocolError::bad_request("not a 2FA request")),
     }

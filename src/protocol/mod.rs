@@ -7,6 +7,7 @@
 pub mod credentials;
 mod link;
 mod otp;
+mod page;
 pub mod stream;
 mod twofa;
 mod types;
@@ -17,13 +18,14 @@ pub use credentials::{
 };
 pub use link::{EnrolmentLink, LinkError};
 pub use otp::*;
+pub use page::{Cursor, PageRequest};
 pub use twofa::*;
 pub use types::*;
 
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change; the hub refuses other versions with [`ErrorCode::VersionMismatch`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest control (JSON) message either side accepts. Larger ones are refused unparsed.
 pub const MAX_CONTROL_MESSAGE: usize = 64 * 1024;
@@ -151,6 +153,26 @@ pub fn decode<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ProtocolError>
     }
     serde_json::from_str(text)
         .map_err(|e| ProtocolError::bad_request(format!("malformed message: {e}")))
+}
+
+/// The request id of a request or reply, read from the start of the message without parsing
+/// the rest: for a message too large (or too broken) to decode, so that the request it carries
+/// or answers fails at once rather than waiting out a timeout. Relies on serde_json's compact
+/// output, which both ends use: `{"id":N,...}` (a request) or `{"type":"reply","id":N,...}`.
+pub fn envelope_id(text: &str) -> Option<RequestId> {
+    let rest = text
+        .strip_prefix(r#"{"id":"#)
+        .or_else(|| text.strip_prefix(r#"{"type":"reply","id":"#))?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..digits].parse().ok()
+}
+
+/// The error for a message over [`MAX_CONTROL_MESSAGE`], as the side that refused it says it.
+pub fn too_large(what: &str, bytes: usize) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::TooLarge,
+        format!("{what} of {bytes} bytes is over the limit of {MAX_CONTROL_MESSAGE}"),
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,29 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 
+#[test]
+fn the_request_id_is_found_at_the_start_of_requests_and_replies() {
+    let request = encode(&Request {
+        id: 42,
+        body: ConsoleRequest::Logout,
+    })
+    .expect("encode");
+    assert_eq!(envelope_id(&request), Some(42));
+    let reply = encode(&HubToConsole::Reply {
+        id: 7,
+        result: Ok(ConsoleReply::Done),
+    })
+    .expect("encode");
+    assert_eq!(envelope_id(&reply), Some(7));
+    let event = encode(&HubToConsole::Event {
+        event: HubEvent::Resync,
+    })
+    .expect("encode");
+    assert_eq!(envelope_id(&event), None);
+    assert_eq!(envelope_id("{\"id\":"), None);
+    assert_eq!(envelope_id("not json"), None);
+}
+
 fn round_trip<T>(value: &T)
 where
     T: serde::Serialize + for<'a> serde::Deserialize<'a> + PartialEq + std::fmt::Debug,
@@ -59,6 +82,7 @@ fn console_requests_round_trip() {
             password: "pw".into(),
         },
         ConsoleRequest::SearchAudit {
+            page: Default::default(),
             query: crate::protocol::AuditQuery {
                 actor: Some("ann".into()),
                 kind: Some("login".into()),
@@ -72,7 +96,9 @@ fn console_requests_round_trip() {
             token: "t".into(),
         },
         ConsoleRequest::Logout,
-        ConsoleRequest::ListClients,
+        ConsoleRequest::ListClients {
+            page: Default::default(),
+        },
         ConsoleRequest::AddClient {
             name: "Acme \"quoted\" ünïcode".into(),
         },
@@ -85,13 +111,19 @@ fn console_requests_round_trip() {
             valid_days: None,
         },
         ConsoleRequest::ListLinks {
+            page: Default::default(),
             client: "cl_1".into(),
         },
         ConsoleRequest::RevokeLink {
             link: "ln_1".into(),
         },
-        ConsoleRequest::ListWorkstations { client: None },
+        ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default(),
+        },
         ConsoleRequest::ListAudit {
+            page: Default::default(),
             limit: 50,
             before: Some(10),
         },
@@ -134,6 +166,8 @@ fn hub_to_console_round_trip() {
         HubToConsole::Reply {
             id: 9,
             result: Ok(ConsoleReply::Workstations {
+                next: None,
+                total: None,
                 workstations: vec![workstation()],
             }),
         },
@@ -154,6 +188,8 @@ fn hub_to_console_round_trip() {
         HubToConsole::Reply {
             id: 11,
             result: Ok(ConsoleReply::Audit {
+                next: None,
+                total: None,
                 records: vec![AuditRecord {
                     id: 1,
                     at: t,
@@ -314,7 +350,9 @@ fn decode_refuses_oversized_and_malformed() {
 fn wire_names_are_stable() {
     let text = encode(&Request {
         id: 5,
-        body: ConsoleRequest::ListClients,
+        body: ConsoleRequest::ListClients {
+            page: Default::default(),
+        },
     })
     .expect("encode");
     assert_eq!(text, r#"{"id":5,"body":{"type":"list_clients"}}"#);

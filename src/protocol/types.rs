@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ProtocolError, RequestId};
+use super::{Cursor, ProtocolError, RequestId};
 
 /// WebSocket path a console connects to.
 pub const CONSOLE_PATH: &str = "/v1/console";
@@ -504,7 +504,11 @@ pub enum ConsoleRequest {
     },
     /// Revoke this connection's login token.
     Logout,
-    ListClients,
+    ListClients {
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
+    },
     AddClient {
         name: String,
     },
@@ -516,6 +520,9 @@ pub enum ConsoleRequest {
     },
     ListLinks {
         client: ClientId,
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
     },
     RevokeLink {
         link: LinkId,
@@ -523,12 +530,22 @@ pub enum ConsoleRequest {
     ListWorkstations {
         #[serde(default)]
         client: Option<ClientId>,
+        /// Only workstations whose host name, client name, OS or user contains this text, in
+        /// any case (the console's `/` filter, done on the hub for very large teams).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<String>,
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
     },
-    /// The newest `limit` audit records (of the team; admins see all), newest first.
+    /// Audit records (of the team; admins see all), newest first, at most `limit` a page.
     ListAudit {
         limit: u32,
         #[serde(default)]
         before: Option<i64>,
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
     },
     /// Ask the end user for unattended access to a workstation (id or hostname).
     RequestAccess {
@@ -551,7 +568,11 @@ pub enum ConsoleRequest {
         otp: Option<Secret>,
     },
     /// Open sessions of the team.
-    ListSessions,
+    ListSessions {
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
+    },
     /// Watch an open session's screen (or terminal) at this size. Sent again, it changes the
     /// size. Frames arrive as binary messages on this connection, tagged with the stream id the
     /// reply gives; acknowledge each with `Ack` (one frame in flight, latest wins).
@@ -574,7 +595,11 @@ pub enum ConsoleRequest {
         events: Vec<InputEvent>,
     },
     /// The team's groups and their security defaults.
-    ListGroups,
+    ListGroups {
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
+    },
     /// Set a group's security defaults (admins): the client's group, or the team's when
     /// `client` is `None`. Applied to workstations enrolled from then on.
     SetGroupDefaults {
@@ -595,7 +620,11 @@ pub enum ConsoleRequest {
         code: Secret,
     },
     /// Every user with their 2FA state (admins).
-    ListUsers,
+    ListUsers {
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
+    },
     /// Require 2FA for one user, or not (admins; refused while the global setting is on).
     /// `password` is the admin's own, asked again.
     SetUserTwoFactor {
@@ -615,6 +644,9 @@ pub enum ConsoleRequest {
         limit: u32,
         #[serde(default)]
         before: Option<i64>,
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
     },
     /// Log in as a guest with support credentials; the reply is `GuestLoggedIn`.
     GuestLogin {
@@ -632,7 +664,11 @@ pub enum ConsoleRequest {
         scopes: super::CredentialScopes,
     },
     /// The team's support credentials (active, and those ended in the last 7 days).
-    ListCredentials,
+    ListCredentials {
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
+    },
     RevokeCredentials {
         credential: super::CredentialId,
     },
@@ -666,6 +702,9 @@ pub enum ConsoleRequest {
     /// The hub's outbox, newest first (admins).
     ListOutbox {
         limit: u32,
+        /// Which page; the first by default.
+        #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
+        page: super::PageRequest,
     },
     /// Reset another user's 2FA (a lost phone): their secret goes, so their 2FA is off again
     /// (pending where it is required), and their logins end (admins). `password` is the
@@ -683,7 +722,7 @@ impl ConsoleRequest {
             ConsoleRequest::Login { .. } => "login",
             ConsoleRequest::Resume { .. } => "resume",
             ConsoleRequest::Logout => "logout",
-            ConsoleRequest::ListClients => "list_clients",
+            ConsoleRequest::ListClients { .. } => "list_clients",
             ConsoleRequest::AddClient { .. } => "add_client",
             ConsoleRequest::CreateLink { .. } => "create_link",
             ConsoleRequest::ListLinks { .. } => "list_links",
@@ -693,8 +732,8 @@ impl ConsoleRequest {
             ConsoleRequest::RequestAccess { .. } => "request_access",
             ConsoleRequest::WithdrawAccess { .. } => "withdraw_access",
             ConsoleRequest::Connect { .. } => "connect",
-            ConsoleRequest::ListSessions => "list_sessions",
-            ConsoleRequest::ListGroups => "list_groups",
+            ConsoleRequest::ListSessions { .. } => "list_sessions",
+            ConsoleRequest::ListGroups { .. } => "list_groups",
             ConsoleRequest::Watch { .. } => "watch",
             ConsoleRequest::Unwatch { .. } => "unwatch",
             ConsoleRequest::Ack { .. } => "ack",
@@ -704,13 +743,13 @@ impl ConsoleRequest {
             ConsoleRequest::TwoFactorStatus => "two_factor_status",
             ConsoleRequest::TwoFactorEnable => "two_factor_enable",
             ConsoleRequest::TwoFactorConfirm { .. } => "two_factor_confirm",
-            ConsoleRequest::ListUsers => "list_users",
+            ConsoleRequest::ListUsers { .. } => "list_users",
             ConsoleRequest::SetUserTwoFactor { .. } => "set_user_two_factor",
             ConsoleRequest::SetGlobalTwoFactor { .. } => "set_global_two_factor",
             ConsoleRequest::SearchAudit { .. } => "search_audit",
             ConsoleRequest::GuestLogin { .. } => "guest_login",
             ConsoleRequest::IssueCredentials { .. } => "issue_credentials",
-            ConsoleRequest::ListCredentials => "list_credentials",
+            ConsoleRequest::ListCredentials { .. } => "list_credentials",
             ConsoleRequest::RevokeCredentials { .. } => "revoke_credentials",
             ConsoleRequest::RegenerateCredentials { .. } => "regenerate_credentials",
             ConsoleRequest::RequestOtp { .. } => "request_otp",
@@ -737,6 +776,12 @@ pub enum ConsoleReply {
     },
     Clients {
         clients: Vec<ClientInfo>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     Client {
         client: ClientInfo,
@@ -748,12 +793,30 @@ pub enum ConsoleReply {
     },
     Links {
         links: Vec<LinkInfo>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     Workstations {
         workstations: Vec<WorkstationInfo>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     Audit {
         records: Vec<AuditRecord>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     /// The workstation after an access request or withdrawal.
     Workstation {
@@ -765,9 +828,21 @@ pub enum ConsoleReply {
     },
     Sessions {
         sessions: Vec<SessionInfo>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     Groups {
         groups: Vec<GroupDefaults>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     /// Watching: frames of `stream` follow as binary messages.
     Watching {
@@ -789,6 +864,12 @@ pub enum ConsoleReply {
     Users {
         users: Vec<super::UserTwoFactor>,
         global: bool,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     /// A guest logged in with support credentials.
     GuestLoggedIn {
@@ -814,6 +895,12 @@ pub enum ConsoleReply {
     },
     Credentials {
         credentials: Vec<super::CredentialInfo>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
     Credential {
         credential: Box<super::CredentialInfo>,
@@ -825,6 +912,12 @@ pub enum ConsoleReply {
     /// The hub's outbox.
     Outbox {
         messages: Vec<super::OutboxMessage>,
+        /// Where the next page starts; `None` on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<Cursor>,
+        /// Rows in the whole (filtered) list, where the hub knows it cheaply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
     },
 }
 
@@ -841,6 +934,9 @@ pub enum HubEvent {
     /// One viewer's stream ended on the workstation's side (its screen could not start or
     /// stopped), and why. Sent only to the console that watches it; the session stays open.
     StreamEnded { stream: StreamId, reason: String },
+    /// This console fell behind the team's events and missed some: reload every list rather
+    /// than trust what it holds (sent instead of closing the connection).
+    Resync,
 }
 
 /// Everything the hub sends a console.

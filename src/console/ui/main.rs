@@ -448,6 +448,15 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
         format!(" {online}/{} online ", rows.len()),
         theme.style(Role::Muted),
     )];
+    // Later pages still on their way: say how far the list is.
+    if let Some(total) = state.workstations_loading {
+        let loaded = state.workstations.len();
+        let text = match total {
+            Some(total) => format!(" loading {loaded} of {total} "),
+            None => format!(" loading: {loaded} so far "),
+        };
+        counts.insert(0, Span::styled(text, theme.style(Role::Accent)));
+    }
     if !state.filter.value.is_empty() && !state.filtering {
         counts.insert(
             0,

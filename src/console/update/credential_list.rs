@@ -37,10 +37,16 @@ pub(super) fn open(state: &mut State) -> Vec<Effect> {
 }
 
 fn load(state: &mut State) -> Vec<Effect> {
+    // Pages of an earlier load would mix into this one: their replies are dropped.
+    state
+        .pending
+        .retain(|_, p| !matches!(p, Pending::ListCredentials | Pending::MoreCredentials));
     state.credential_list.loading = true;
     vec![request(
         state,
-        ConsoleRequest::ListCredentials,
+        ConsoleRequest::ListCredentials {
+            page: crate::protocol::PageRequest::first(),
+        },
         Pending::ListCredentials,
     )]
 }
@@ -107,16 +113,28 @@ fn ask(state: &mut State, regenerate: bool) {
     }));
 }
 
-/// The hub's list.
+/// The hub's list, a page at a time: the `first` page replaces what is shown, each later one
+/// adds to it, and the next is asked for as each arrives.
 pub(super) fn on_reply(
     state: &mut State,
+    first: bool,
     result: Result<ConsoleReply, ProtocolError>,
 ) -> Vec<Effect> {
     state.dirty = true;
     let list = &mut state.credential_list;
     list.loading = false;
     match result {
-        Ok(ConsoleReply::Credentials { mut credentials }) => {
+        Ok(ConsoleReply::Credentials {
+            mut credentials,
+            next,
+            ..
+        }) => {
+            if !first {
+                let ids: std::collections::HashSet<&str> =
+                    credentials.iter().map(|c| c.id.as_str()).collect();
+                list.items.retain(|c| !ids.contains(c.id.as_str()));
+                credentials.append(&mut list.items);
+            }
             // Newest first; the selection stays on the same credentials when they are still
             // listed.
             credentials.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then_with(|| b.id.cmp(&a.id)));
@@ -127,6 +145,16 @@ pub(super) fn on_reply(
                 .min(credentials.len().saturating_sub(1));
             list.items = credentials;
             list.error = None;
+            if let Some(cursor) = next {
+                list.loading = true;
+                return vec![request(
+                    state,
+                    ConsoleRequest::ListCredentials {
+                        page: crate::protocol::PageRequest::after(cursor),
+                    },
+                    Pending::MoreCredentials,
+                )];
+            }
         }
         Ok(reply) => {
             set_status(
@@ -196,7 +224,7 @@ mod tests {
         let mut state = State::new(t0(), Keymap::default(), vec!["dark".into()], 0);
         state.screen = Screen::Main;
         let effects = key(&mut state, KeyCode::Char('C'));
-        let [(id, ConsoleRequest::ListCredentials)] = &requests(&effects)[..] else {
+        let [(id, ConsoleRequest::ListCredentials { .. })] = &requests(&effects)[..] else {
             panic!("C asks for the list: {effects:?}")
         };
         assert_eq!(state.view, View::Credentials);
@@ -206,10 +234,55 @@ mod tests {
             &mut state,
             *id,
             Ok(ConsoleReply::Credentials {
+                next: None,
+                total: None,
                 credentials: listed(),
             }),
         );
         state
+    }
+
+    #[test]
+    fn a_long_list_arrives_a_page_at_a_time_and_shows_whole() {
+        let mut state = State::new(t0(), Keymap::default(), vec!["dark".into()], 0);
+        state.screen = Screen::Main;
+        let effects = key(&mut state, KeyCode::Char('C'));
+        let [(id, ConsoleRequest::ListCredentials { .. })] = &requests(&effects)[..] else {
+            panic!("C asks for the list: {effects:?}")
+        };
+        let cursor = crate::protocol::Cursor("after-sc_2".into());
+        let mut first = listed();
+        let last = first.split_off(2);
+        let effects = reply(
+            &mut state,
+            *id,
+            Ok(ConsoleReply::Credentials {
+                next: Some(cursor.clone()),
+                total: Some(3),
+                credentials: first,
+            }),
+        );
+        assert_eq!(
+            ids(&state),
+            ["sc_2", "sc_1"],
+            "the first page shows at once"
+        );
+        let [(id, ConsoleRequest::ListCredentials { page })] = &requests(&effects)[..] else {
+            panic!("the next page is asked for: {effects:?}")
+        };
+        assert_eq!(page.after.as_ref(), Some(&cursor));
+        assert!(state.credential_list.loading, "still loading");
+        reply(
+            &mut state,
+            *id,
+            Ok(ConsoleReply::Credentials {
+                next: None,
+                total: Some(3),
+                credentials: last,
+            }),
+        );
+        assert_eq!(ids(&state), ["sc_3", "sc_2", "sc_1"]);
+        assert!(!state.credential_list.loading);
     }
 
     fn ids(state: &State) -> Vec<&str> {
@@ -291,7 +364,7 @@ mod tests {
             state.status
         );
         // The list is asked again, and shows the change; the selection stays on sc_1.
-        let [(id, ConsoleRequest::ListCredentials)] = &requests(&effects)[..] else {
+        let [(id, ConsoleRequest::ListCredentials { .. })] = &requests(&effects)[..] else {
             panic!("reload: {effects:?}")
         };
         let mut now_listed = listed();
@@ -300,6 +373,8 @@ mod tests {
             &mut state,
             *id,
             Ok(ConsoleReply::Credentials {
+                next: None,
+                total: None,
                 credentials: now_listed,
             }),
         );
@@ -342,7 +417,7 @@ mod tests {
         assert_eq!(state.layer(), Layer::CredentialsReveal);
         assert!(matches!(
             &requests(&effects)[..],
-            [(_, ConsoleRequest::ListCredentials)]
+            [(_, ConsoleRequest::ListCredentials { .. })]
         ));
         // Closing the reveal goes back to the list.
         key(&mut state, KeyCode::Esc);

@@ -93,7 +93,9 @@ fn toggle_group(state: &mut State) -> Vec<Effect> {
     );
     vec![request(
         state,
-        ConsoleRequest::ListGroups,
+        ConsoleRequest::ListGroups {
+            page: crate::protocol::PageRequest::first(),
+        },
         Pending::GroupOtp {
             client,
             label,
@@ -117,7 +119,7 @@ pub(super) fn on_group_reply(
         return Vec::new();
     };
     match (required, reply) {
-        (None, ConsoleReply::Groups { groups }) => {
+        (None, ConsoleReply::Groups { groups, .. }) => {
             let now = groups
                 .iter()
                 .find(|g| g.client_id == client)
@@ -189,7 +191,10 @@ pub(super) fn open_outbox(state: &mut State) -> Vec<Effect> {
     }));
     vec![request(
         state,
-        ConsoleRequest::ListOutbox { limit: 100 },
+        ConsoleRequest::ListOutbox {
+            limit: 100,
+            page: crate::protocol::PageRequest::first(),
+        },
         Pending::Outbox,
     )]
 }
@@ -321,7 +326,10 @@ fn on_outbox_action(state: &mut State, action: Action) -> Vec<Effect> {
             d.error = None;
             return vec![request(
                 state,
-                ConsoleRequest::ListOutbox { limit: 100 },
+                ConsoleRequest::ListOutbox {
+                    limit: 100,
+                    page: crate::protocol::PageRequest::first(),
+                },
                 Pending::Outbox,
             )];
         }
@@ -495,7 +503,7 @@ pub(super) fn on_reply(state: &mut State, pending: Pending, reply: ConsoleReply)
             };
             set_status(state, StatusKind::Success, text);
         }
-        (Pending::Outbox, ConsoleReply::Outbox { messages }) => {
+        (Pending::Outbox, ConsoleReply::Outbox { messages, .. }) => {
             if let Some(Dialog::Outbox(d)) = &mut state.dialog {
                 d.messages = Some(messages);
                 d.error = None;

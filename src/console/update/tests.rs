@@ -95,10 +95,14 @@ fn logged_in() -> State {
     );
     for (id, body) in requests(&effects) {
         let reply = match body {
-            ConsoleRequest::ListClients => ConsoleReply::Clients {
+            ConsoleRequest::ListClients { .. } => ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: vec![client("c2", "Bakery"), client("c1", "Acme")],
             },
-            ConsoleRequest::ListWorkstations { client: None } => ConsoleReply::Workstations {
+            ConsoleRequest::ListWorkstations { client: None, .. } => ConsoleReply::Workstations {
+                next: None,
+                total: None,
                 workstations: vec![
                     ws(
                         "w1",
@@ -127,7 +131,9 @@ fn logged_in() -> State {
                     ),
                 ],
             },
-            ConsoleRequest::ListSessions => ConsoleReply::Sessions {
+            ConsoleRequest::ListSessions { .. } => ConsoleReply::Sessions {
+                next: None,
+                total: None,
                 sessions: Vec::new(),
             },
             // 2FA off: no "activate" offer.
@@ -181,12 +187,20 @@ fn login_sends_both_list_requests_with_distinct_ids() {
         sent.iter()
             .any(|(_, b)| *b == ConsoleRequest::TwoFactorStatus)
     );
-    assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListClients));
-    assert!(sent.iter().any(|(_, b)| *b == ConsoleRequest::ListSessions));
-    assert!(
-        sent.iter()
-            .any(|(_, b)| *b == ConsoleRequest::ListWorkstations { client: None })
-    );
+    assert!(sent.iter().any(|(_, b)| *b
+        == ConsoleRequest::ListClients {
+            page: Default::default()
+        }));
+    assert!(sent.iter().any(|(_, b)| *b
+        == ConsoleRequest::ListSessions {
+            page: Default::default()
+        }));
+    assert!(sent.iter().any(|(_, b)| *b
+        == ConsoleRequest::ListWorkstations {
+            client: None,
+            filter: None,
+            page: Default::default()
+        }));
     assert_eq!(state.screen, Screen::Main);
     assert_eq!(state.connection, Connection::Connected);
 }
@@ -216,8 +230,14 @@ fn replies_are_matched_by_id_not_by_order() {
             .map(|(id, _)| *id)
             .expect("sent")
     };
-    let clients_id = id_of(&ConsoleRequest::ListClients);
-    let workstations_id = id_of(&ConsoleRequest::ListWorkstations { client: None });
+    let clients_id = id_of(&ConsoleRequest::ListClients {
+        page: Default::default(),
+    });
+    let workstations_id = id_of(&ConsoleRequest::ListWorkstations {
+        client: None,
+        filter: None,
+        page: Default::default(),
+    });
 
     // An unknown id changes nothing.
     net(
@@ -225,6 +245,8 @@ fn replies_are_matched_by_id_not_by_order() {
         NetEvent::Reply {
             id: 999,
             result: Ok(ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: vec![client("cx", "X")],
             }),
         },
@@ -243,7 +265,11 @@ fn replies_are_matched_by_id_not_by_order() {
         &mut state,
         NetEvent::Reply {
             id: workstations_id,
-            result: Ok(ConsoleReply::Workstations { workstations }),
+            result: Ok(ConsoleReply::Workstations {
+                workstations,
+                next: None,
+                total: None,
+            }),
         },
     );
     net(
@@ -251,6 +277,8 @@ fn replies_are_matched_by_id_not_by_order() {
         NetEvent::Reply {
             id: clients_id,
             result: Ok(ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: vec![client("c1", "Acme")],
             }),
         },
@@ -270,7 +298,11 @@ fn replies_are_matched_by_id_not_by_order() {
         &mut state,
         NetEvent::Reply {
             id: clients_id,
-            result: Ok(ConsoleReply::Clients { clients: vec![] }),
+            result: Ok(ConsoleReply::Clients {
+                next: None,
+                total: None,
+                clients: vec![],
+            }),
         },
     );
     assert_eq!(state.clients.len(), 1);
@@ -920,7 +952,9 @@ fn disconnect_then_reconnect_reloads_the_lists() {
     let bodies: Vec<_> = requests(&effects).into_iter().map(|(_, b)| b).collect();
     assert_eq!(bodies.len(), 3);
     assert!(
-        bodies.contains(&ConsoleRequest::ListSessions),
+        bodies.contains(&ConsoleRequest::ListSessions {
+            page: Default::default()
+        }),
         "sessions reload too"
     );
     assert_eq!(state.connection, Connection::Connected);
@@ -987,9 +1021,17 @@ fn refresh_requests_every_list() {
     assert_eq!(
         bodies,
         [
-            ConsoleRequest::ListClients,
-            ConsoleRequest::ListWorkstations { client: None },
-            ConsoleRequest::ListSessions,
+            ConsoleRequest::ListClients {
+                page: Default::default()
+            },
+            ConsoleRequest::ListWorkstations {
+                client: None,
+                filter: None,
+                page: Default::default()
+            },
+            ConsoleRequest::ListSessions {
+                page: Default::default()
+            },
         ]
     );
 }

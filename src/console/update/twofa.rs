@@ -133,6 +133,8 @@ pub enum TwoFaPending {
     Enable,
     Confirm,
     ListUsers,
+    /// A page after the first of the users list.
+    MoreUsers,
     SetUser {
         name: String,
         required: bool,
@@ -262,9 +264,18 @@ fn open_users(state: &mut State) -> Vec<Effect> {
         return Vec::new();
     }
     state.view = View::Users;
+    // Pages of an earlier load would mix into this one: their replies are dropped.
+    state.pending.retain(|_, p| {
+        !matches!(
+            p,
+            Pending::TwoFa(TwoFaPending::ListUsers | TwoFaPending::MoreUsers)
+        )
+    });
     vec![request(
         state,
-        ConsoleRequest::ListUsers,
+        ConsoleRequest::ListUsers {
+            page: crate::protocol::PageRequest::first(),
+        },
         Pending::TwoFa(TwoFaPending::ListUsers),
     )]
 }
@@ -297,6 +308,7 @@ fn audit_page(state: &mut State, older: bool) -> Vec<Effect> {
             query,
             limit: AUDIT_PAGE,
             before,
+            page: crate::protocol::PageRequest::first(),
         },
         Pending::TwoFa(TwoFaPending::SearchAudit { older }),
     )]
@@ -627,11 +639,34 @@ pub fn on_reply(
                 d.error = Some(sentence(&error.message));
             }
         }
-        (TwoFaPending::ListUsers, Ok(ConsoleReply::Users { users, global })) => {
-            state.twofa.selected_user =
-                state.twofa.selected_user.min(users.len().saturating_sub(1));
-            state.twofa.users = users;
+        (
+            pending @ (TwoFaPending::ListUsers | TwoFaPending::MoreUsers),
+            Ok(ConsoleReply::Users {
+                users,
+                global,
+                next,
+                ..
+            }),
+        ) => {
+            if pending == TwoFaPending::ListUsers {
+                state.twofa.users = users;
+            } else {
+                state.twofa.users.extend(users);
+            }
+            state.twofa.selected_user = state
+                .twofa
+                .selected_user
+                .min(state.twofa.users.len().saturating_sub(1));
             state.twofa.global = global;
+            if let Some(cursor) = next {
+                return vec![request(
+                    state,
+                    ConsoleRequest::ListUsers {
+                        page: crate::protocol::PageRequest::after(cursor),
+                    },
+                    Pending::TwoFa(TwoFaPending::MoreUsers),
+                )];
+            }
         }
         (TwoFaPending::SetUser { name, required }, Ok(_)) => {
             let text = if required {
@@ -663,7 +698,7 @@ pub fn on_reply(
             effects.extend(status_request(state));
             return effects;
         }
-        (TwoFaPending::SearchAudit { older }, Ok(ConsoleReply::Audit { records })) => {
+        (TwoFaPending::SearchAudit { older }, Ok(ConsoleReply::Audit { records, .. })) => {
             let audit = &mut state.twofa.audit;
             audit.loading = false;
             audit.more = records.len() >= AUDIT_PAGE as usize;
@@ -687,7 +722,7 @@ pub fn on_reply(
                 TwoFaPending::SetUser { .. }
                 | TwoFaPending::SetGlobal { .. }
                 | TwoFaPending::ResetUser { .. } => "The 2FA change was refused",
-                TwoFaPending::ListUsers => "Loading users failed",
+                TwoFaPending::ListUsers | TwoFaPending::MoreUsers => "Loading users failed",
                 _ => "2FA",
             };
             let hint = if error.code == ErrorCode::InvalidCredentials {

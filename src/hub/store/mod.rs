@@ -71,6 +71,39 @@ pub struct WorkstationRow {
     pub team_id: TeamId,
 }
 
+/// Where a workstation sorts in lists: its client's name (in any case) and id, then its host
+/// name (in any case) and id, which makes the order total.
+pub type WorkstationKey = (String, ClientId, String, WorkstationId);
+
+/// A workstation's place in list order, for the cursor after it.
+pub fn workstation_key(w: &WorkstationInfo) -> WorkstationKey {
+    (
+        w.client_name.clone(),
+        w.client_id.clone(),
+        w.hostname.clone(),
+        w.id.clone(),
+    )
+}
+
+/// The console's `/` filter: a case-insensitive substring of the host name, client name, OS
+/// or user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkstationFilter(String);
+
+impl WorkstationFilter {
+    /// `None` for empty text: no filter.
+    pub fn new(text: &str) -> Option<Self> {
+        let term = text.trim().to_lowercase();
+        (!term.is_empty()).then_some(Self(term))
+    }
+
+    pub fn matches(&self, w: &WorkstationInfo) -> bool {
+        [&w.hostname, &w.client_name, &w.os, &w.user]
+            .iter()
+            .any(|field| field.to_lowercase().contains(&self.0))
+    }
+}
+
 /// A new workstation; `key_hash` is the SHA-256 of its long-lived key.
 #[derive(Debug, Clone)]
 pub struct NewWorkstation {
@@ -187,6 +220,20 @@ pub trait Store: Send + Sync + CredentialStore + OtpStore {
         team: &TeamId,
         client: Option<&ClientId>,
     ) -> StoreResult<Vec<WorkstationRow>>;
+    /// One page of a team's workstations in list order (see [`WorkstationKey`]), starting
+    /// after `after`: at most `limit` rows, only those matching
+    /// `filter` (lower-cased; see [`WorkstationFilter`]). Reads no more rows than it returns
+    /// plus those the filter skips, so a large team is never loaded whole.
+    fn workstations_page(
+        &self,
+        team: &TeamId,
+        client: Option<&ClientId>,
+        filter: Option<&WorkstationFilter>,
+        after: Option<&WorkstationKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<WorkstationRow>>;
+    /// How many workstations a team (or one of its clients) has.
+    fn count_workstations(&self, team: &TeamId, client: Option<&ClientId>) -> StoreResult<u64>;
 
     // Access control
     fn set_unattended(&self, id: &WorkstationId, state: UnattendedState) -> StoreResult<()>;

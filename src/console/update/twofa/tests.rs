@@ -64,13 +64,19 @@ fn logged_in(role: Role, tf: TwoFactorState) -> State {
     );
     for (id, body) in requests(&effects) {
         let result = match body {
-            ConsoleRequest::ListClients => ConsoleReply::Clients {
+            ConsoleRequest::ListClients { .. } => ConsoleReply::Clients {
+                next: None,
+                total: None,
                 clients: Vec::new(),
             },
             ConsoleRequest::ListWorkstations { .. } => ConsoleReply::Workstations {
+                next: None,
+                total: None,
                 workstations: vec![workstation()],
             },
-            ConsoleRequest::ListSessions => ConsoleReply::Sessions {
+            ConsoleRequest::ListSessions { .. } => ConsoleReply::Sessions {
+                next: None,
+                total: None,
                 sessions: Vec::new(),
             },
             ConsoleRequest::TwoFactorStatus => ConsoleReply::TwoFactor { status: status(tf) },
@@ -314,7 +320,12 @@ fn enrolment_confirms_one_code_then_logs_in_again_with_2fa() {
 fn admins_require_2fa_per_user_or_for_everyone_with_their_password() {
     let mut state = logged_in(Role::Admin, TwoFactorState::Active);
     let (id, body) = one_request(&key(&mut state, KeyCode::Char('U')));
-    assert_eq!(body, ConsoleRequest::ListUsers);
+    assert_eq!(
+        body,
+        ConsoleRequest::ListUsers {
+            page: Default::default()
+        }
+    );
     assert_eq!(state.layer(), Layer::Users);
     let users = vec![
         UserTwoFactor {
@@ -342,6 +353,8 @@ fn admins_require_2fa_per_user_or_for_everyone_with_their_password() {
         &mut state,
         id,
         Ok(ConsoleReply::Users {
+            next: None,
+            total: None,
             users: users.clone(),
             global: false,
         }),
@@ -366,7 +379,12 @@ fn admins_require_2fa_per_user_or_for_everyone_with_their_password() {
     );
     // Done: the list reloads.
     let (_, body) = one_request(&reply(&mut state, id, Ok(ConsoleReply::Done)));
-    assert_eq!(body, ConsoleRequest::ListUsers);
+    assert_eq!(
+        body,
+        ConsoleRequest::ListUsers {
+            page: Default::default()
+        }
+    );
     // The global switch: A, password, request.
     key(&mut state, KeyCode::Char('A'));
     type_text(&mut state, "wrong");
@@ -414,6 +432,7 @@ fn the_audit_view_filters_by_who_workstation_kind_and_time() {
     assert_eq!(
         body,
         ConsoleRequest::SearchAudit {
+            page: Default::default(),
             query: AuditQuery::default(),
             limit: AUDIT_PAGE,
             before: None,
@@ -423,6 +442,8 @@ fn the_audit_view_filters_by_who_workstation_kind_and_time() {
         &mut state,
         id,
         Ok(ConsoleReply::Audit {
+            next: None,
+            total: None,
             records: Vec::new(),
         }),
     );
@@ -477,7 +498,15 @@ fn the_audit_view_loads_older_pages_past_the_end() {
     let page: Vec<AuditRecord> = (0..i64::from(AUDIT_PAGE))
         .map(|i| record(500 - i))
         .collect();
-    reply(&mut state, id, Ok(ConsoleReply::Audit { records: page }));
+    reply(
+        &mut state,
+        id,
+        Ok(ConsoleReply::Audit {
+            next: None,
+            total: None,
+            records: page,
+        }),
+    );
     assert!(state.twofa.audit.more);
     assert!(
         key(&mut state, KeyCode::Char('j')).is_empty(),
@@ -489,6 +518,7 @@ fn the_audit_view_loads_older_pages_past_the_end() {
     assert_eq!(
         body,
         ConsoleRequest::SearchAudit {
+            page: Default::default(),
             query: AuditQuery::default(),
             limit: AUDIT_PAGE,
             before: Some(301),
@@ -498,6 +528,8 @@ fn the_audit_view_loads_older_pages_past_the_end() {
         &mut state,
         id,
         Ok(ConsoleReply::Audit {
+            next: None,
+            total: None,
             records: vec![record(300), record(299)],
         }),
     );
