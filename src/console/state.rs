@@ -681,6 +681,8 @@ pub enum Pending {
     ListWorkstations,
     MoreClients,
     MoreWorkstations,
+    /// The filter's matches, asked of the hub while the team is still loading.
+    FilterOnHub,
     MoreSessions,
     AddClient {
         name: String,

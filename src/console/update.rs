@@ -339,8 +339,30 @@ fn on_key(state: &mut State, key: &KeyEvent) -> Vec<Effect> {
             state.login.error = None;
         }
         state.dirty = true;
+        if layer == Layer::Filter {
+            return filter_on_hub(state);
+        }
     }
     Vec::new()
+}
+
+/// While a large team's pages are still loading, the filter also asks the hub: the matches it
+/// has not sent yet show at once instead of when the background load reaches them (the fleet
+/// takes them by id, so the load later finds them already there).
+fn filter_on_hub(state: &mut State) -> Vec<Effect> {
+    // An answer to an earlier filter is of no use any more.
+    state
+        .pending
+        .retain(|_, p| !matches!(p, Pending::FilterOnHub));
+    if state.workstations_loading.is_none() || state.filter.value.trim().is_empty() {
+        return Vec::new();
+    }
+    let body = ConsoleRequest::ListWorkstations {
+        client: None,
+        filter: Some(state.filter.value.clone()),
+        page: PageRequest::first(),
+    };
+    vec![request(state, body, Pending::FilterOnHub)]
 }
 
 fn quit(state: &mut State) -> Vec<Effect> {
@@ -1776,6 +1798,7 @@ fn on_reply(
             "Loading workstations".to_owned()
         }
         Pending::MoreSessions => "Loading sessions".to_owned(),
+        Pending::FilterOnHub => "Filtering on the hub".to_owned(),
         Pending::TwoFa(_) => "2FA".to_owned(),
         Pending::AddClient { name } => format!("Adding client {name}"),
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
@@ -2089,6 +2112,10 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
             }
             fix_selection(state);
             return next_page(state, Pending::MoreClients, next);
+        }
+        (Pending::FilterOnHub, ConsoleReply::Workstations { workstations, .. }) => {
+            state.workstations.extend(workstations);
+            fix_selection(state);
         }
         (
             pending @ (Pending::ListWorkstations | Pending::MoreWorkstations),

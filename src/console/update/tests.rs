@@ -3289,3 +3289,54 @@ mod live_desktop {
         assert!(!notice(&state).1.contains("scaled"));
     }
 }
+
+#[test]
+fn while_a_large_team_loads_the_filter_also_asks_the_hub_and_shows_its_matches() {
+    let mut state = logged_in();
+    // Pages still to come.
+    state.workstations_loading = Some(Some(20_000));
+    key(&mut state, KeyCode::Char('/'));
+    let first = key(&mut state, KeyCode::Char('o'));
+    let second = key(&mut state, KeyCode::Char('f'));
+    let [(stale, ConsoleRequest::ListWorkstations { filter, .. })] = &requests(&first)[..] else {
+        panic!("expected a filtered list request, got {first:?}");
+    };
+    assert_eq!(filter.as_deref(), Some("o"));
+    let [(id, ConsoleRequest::ListWorkstations { filter, .. })] = &requests(&second)[..] else {
+        panic!("expected a filtered list request, got {second:?}");
+    };
+    assert_eq!(filter.as_deref(), Some("of"));
+    // Only the newest filter's answer counts.
+    assert!(!state.pending.contains_key(stale));
+    let far = ws(
+        "w19999",
+        ACME,
+        "office-19999",
+        "Debian 12",
+        "ops",
+        Presence::Online,
+    );
+    crate::console::update::test_support::reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::Workstations {
+            workstations: vec![far],
+            next: None,
+            total: Some(1),
+        }),
+    );
+    let rows = state.visible_workstations();
+    // The hub's match, not loaded yet, beside the loaded one.
+    assert_eq!(
+        rows.iter().map(|w| w.hostname.as_str()).collect::<Vec<_>>(),
+        ["office-19999", "office-mac"]
+    );
+}
+
+#[test]
+fn a_fully_loaded_team_filters_without_asking_the_hub() {
+    let mut state = logged_in();
+    assert_eq!(state.workstations_loading, None);
+    key(&mut state, KeyCode::Char('/'));
+    assert!(requests(&key(&mut state, KeyCode::Char('o'))).is_empty());
+}
