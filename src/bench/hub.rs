@@ -183,7 +183,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     settle_briefly().await;
     let full_kb = hub.rss_kb().context("reading the hub's memory")?;
     report.add(
-        &format!("hub RSS, {all} agents"),
+        format!("hub RSS, {all} agents"),
         kb_to_mb(full_kb),
         "MB",
         if all >= 20_000 { "<= 1024 MB" } else { "" },
@@ -195,7 +195,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "",
     );
     let cpu = hub.cpu_percent(args.idle).await?;
-    report.add(&format!("hub CPU, idle with {all} agents"), cpu, "%", "");
+    report.add(format!("hub CPU, idle with {all} agents"), cpu, "%", "");
 
     // Presence fan-out: one agent at a time drops, then returns.
     let mut fanout = Vec::new();
@@ -227,6 +227,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 
     // The storm: every agent drops at once and comes back after a real agent's backoff.
     let closed_before = consoles.iter().filter(|c| c.view().closed).count();
+    let arrived_before = fleet.arrivals();
     let storm = Instant::now();
     for tx in &commands {
         tx.send(AgentCommand::Drop).await?;
@@ -235,7 +236,15 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         tx.send(AgentCommand::Return(crate::agent::backoff(0)))
             .await?;
     }
-    let settled = wait_consoles(&consoles, args.timeout, |v| v.online == all || v.closed).await;
+    // Settled when every agent is back (the hub welcomed it) and every console shows it so;
+    // the consoles' "all online" from before the storm does not count.
+    let settled = match fleet
+        .wait_arrivals(args.timeout, arrived_before + all)
+        .await
+    {
+        Ok(()) => wait_consoles(&consoles, args.timeout, |v| v.online == all || v.closed).await,
+        Err(e) => Err(e),
+    };
     let all_open = consoles.iter().all(|c| !c.view().closed);
     match (settled, all_open) {
         (Ok(()), true) => report.add(
@@ -280,7 +289,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     tokio::time::sleep(args.settle).await;
     let left_kb = hub.rss_kb().context("reading the hub's memory")?;
     report.add(
-        &format!("hub RSS {:.0} s after all left", args.settle.as_secs_f64()),
+        format!("hub RSS {:.0} s after all left", args.settle.as_secs_f64()),
         kb_to_mb(left_kb),
         "MB",
         "",
@@ -622,6 +631,8 @@ async fn seen_by_all(
 #[derive(Clone)]
 struct Fleet {
     online: Arc<AtomicUsize>,
+    /// Welcomes so far, counting returns.
+    arrivals: Arc<AtomicUsize>,
     failures: Arc<AtomicU64>,
     changed: Arc<Notify>,
 }
@@ -630,6 +641,7 @@ impl Fleet {
     fn new() -> Self {
         Self {
             online: Arc::default(),
+            arrivals: Arc::default(),
             failures: Arc::default(),
             changed: Arc::new(Notify::new()),
         }
@@ -639,7 +651,12 @@ impl Fleet {
         self.online.load(Ordering::Relaxed)
     }
 
+    fn arrivals(&self) -> usize {
+        self.arrivals.load(Ordering::Relaxed)
+    }
+
     fn came(&self) {
+        self.arrivals.fetch_add(1, Ordering::Relaxed);
         self.online.fetch_add(1, Ordering::Relaxed);
         self.changed.notify_waiters();
     }
@@ -649,17 +666,25 @@ impl Fleet {
         self.changed.notify_waiters();
     }
 
+    async fn wait_arrivals(&self, timeout: Duration, arrivals: usize) -> anyhow::Result<()> {
+        self.until(timeout, |f| f.arrivals() >= arrivals).await
+    }
+
     async fn wait(&self, timeout: Duration, done: impl Fn(usize) -> bool) -> anyhow::Result<()> {
+        self.until(timeout, |f| done(f.online())).await
+    }
+
+    async fn until(&self, timeout: Duration, done: impl Fn(&Self) -> bool) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if done(self.online()) {
+            if done(self) {
                 return Ok(());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                anyhow::ensure!(done(self.online()), "timed out after {timeout:?}");
+                anyhow::ensure!(done(self), "timed out after {timeout:?}");
                 return Ok(());
             }
         }
