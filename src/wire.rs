@@ -54,12 +54,24 @@ pub enum WireError {
     Protocol(#[from] ProtocolError),
 }
 
-/// The WebSocket limits both ends use (tungstenite's defaults are 64 MiB and unbounded writes).
+/// Bytes read from the socket at a time. tungstenite's default (128 KiB, allocated and zeroed
+/// up front) cost a hub 128 KiB per idle agent; a large message still gets a buffer of its own
+/// size, read in chunks of this.
+pub const WS_READ_CHUNK: usize = 4 * 1024;
+
+/// The WebSocket limits and buffers both ends use (tungstenite's defaults are 64 MiB messages,
+/// 128 KiB read and write buffers per socket, and unbounded writes).
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(protocol::MAX_WS_MESSAGE))
         .max_frame_size(Some(protocol::MAX_WS_FRAME))
-        .max_write_buffer_size(8 * protocol::MAX_WS_MESSAGE)
+        .read_buffer_size(WS_READ_CHUNK)
+        // Every send is flushed at once (the writer tasks await each one), so batching in a
+        // second buffer only held memory.
+        .write_buffer_size(0)
+        // One message being written and one more: a peer that stops reading fails the write
+        // instead of growing the buffer.
+        .max_write_buffer_size(2 * protocol::MAX_WS_MESSAGE)
 }
 
 /// Split `wss://host:port[/...]` (or `host:port`) into host and port.
@@ -165,5 +177,23 @@ where
             }
             Some(Ok(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_buffers_are_small_and_bounded() {
+        let config = ws_config();
+        // Per idle connection: a small read buffer, no batching write buffer.
+        assert!(config.read_buffer_size <= 8 * 1024, "{config:?}");
+        assert_eq!(config.write_buffer_size, 0);
+        // Bounded, yet room for the largest message the protocol allows.
+        assert!(config.max_write_buffer_size > protocol::MAX_WS_MESSAGE);
+        assert!(config.max_write_buffer_size <= 4 * protocol::MAX_WS_MESSAGE);
+        assert_eq!(config.max_message_size, Some(protocol::MAX_WS_MESSAGE));
+        assert_eq!(config.max_frame_size, Some(protocol::MAX_WS_FRAME));
     }
 }

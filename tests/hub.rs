@@ -775,3 +775,43 @@ async fn parallel_wrong_passwords_meet_the_lock_out_too() {
         .count();
     assert_eq!((wrong, limited), (5, 7), "{codes:?}");
 }
+
+#[tokio::test]
+async fn connections_past_the_cap_are_refused_and_a_freed_place_is_reused() {
+    let limits = Limits {
+        max_connections: 3,
+        ..Limits::default()
+    };
+    let hub = TestHub::start_in(tempfile::tempdir().expect("tempdir"), limits).await;
+    hub.add_user("ann", Role::Admin, "Desk").await;
+    let mut open = hub.hub.open_connections();
+    let mut consoles = Vec::new();
+    for _ in 0..3 {
+        consoles.push(hub.console("ann").await.0);
+    }
+    assert_eq!(*open.borrow_and_update(), 3);
+
+    // The fourth is closed before its TLS handshake: the client fails at once, not at a timeout.
+    let refused = tokio::time::timeout(5 * SECOND, HubClient::connect(&hub.url, hub.pin()))
+        .await
+        .expect("refused promptly");
+    assert!(refused.is_err(), "a fourth connection was accepted");
+    assert_eq!(*open.borrow(), 3);
+
+    // The three keep working.
+    for (n, tech) in consoles.iter().enumerate() {
+        add_client(tech, &format!("Client {n}")).await;
+    }
+
+    // One leaves; once the hub has let it go, a new connection takes its place.
+    drop(consoles.remove(0));
+    tokio::time::timeout(5 * SECOND, open.wait_for(|n| *n < 3))
+        .await
+        .expect("the hub notices the closed connection")
+        .expect("hub running");
+    let (again, _) = hub.console("ann").await;
+    add_client(&again, "After").await;
+    for (n, tech) in consoles.iter().enumerate() {
+        add_client(tech, &format!("Still {n}")).await;
+    }
+}

@@ -63,6 +63,9 @@ pub struct HubArgs {
     /// `host:port` that enrolment links send agents to (default: the listening address).
     #[arg(long)]
     pub public_addr: Option<String>,
+    /// Connections open at once (agents and consoles); past it new ones are refused.
+    #[arg(long, default_value_t = crate::hub::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     #[command(flatten)]
     pub otp: ctl_otp::HubOtpArgs,
 }
@@ -224,6 +227,12 @@ async fn shutdown_signal() {
 
 fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
     crate::logging::to_stderr();
+    if args.max_connections == 0 {
+        return Err(Failure {
+            message: "--max-connections must be at least 1".into(),
+            code: 2,
+        });
+    }
     let data_dir = args.data.unwrap_or_else(|| paths.hub_data());
     let mut config = crate::hub::HubConfig {
         data_dir: data_dir.clone(),
@@ -232,6 +241,7 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
         ..Default::default()
     };
     config.limits.otp_ttl = args.otp.otp_ttl;
+    config.limits.max_connections = args.max_connections;
     let hub = crate::hub::Hub::open(config)?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 pub use server::run;
 
@@ -36,9 +36,12 @@ use crate::protocol::{
 use crate::tls::{HubIdentity, TlsError};
 use store::{NewAudit, SqliteStore, Store, StoreError};
 
-/// Time limits the hub enforces. Tests shorten them; the defaults are the product's.
+/// Limits the hub enforces. Tests shorten them; the defaults are the product's.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Connections open at once (`tether hub --max-connections`); past it new ones are closed
+    /// before their TLS handshake.
+    pub max_connections: usize,
     /// A new connection must authenticate within this.
     pub auth_timeout: Duration,
     /// The hub pings every peer this often.
@@ -59,9 +62,13 @@ pub struct Limits {
     pub otp_ttl: chrono::Duration,
 }
 
+/// Room for a large desk's agents and its consoles, well under what 2 GB of memory holds.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 50_000;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
@@ -159,6 +166,8 @@ pub struct Hub {
     /// Per user: tells their open console connections to close (why), e.g. when an admin
     /// resets their 2FA and so ends their logins.
     user_ends: Mutex<HashMap<UserId, watch::Sender<Option<&'static str>>>>,
+    /// Connections open now (accepted and not yet closed), counted against `max_connections`.
+    connections: watch::Sender<usize>,
 }
 
 impl Hub {
@@ -212,6 +221,7 @@ impl Hub {
             open_viewers: Mutex::default(),
             otp,
             user_ends: Mutex::default(),
+            connections: watch::Sender::new(0),
         }))
     }
 
@@ -225,6 +235,11 @@ impl Hub {
         self.public_addr
             .get()
             .map_or("localhost:7443", String::as_str)
+    }
+
+    /// How many connections are open, updated as they come and go.
+    pub fn open_connections(&self) -> watch::Receiver<usize> {
+        self.connections.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -377,7 +392,7 @@ impl Hub {
 
     /// Pass a binary stream frame to a workstation's agent; false when it is not connected
     /// or its connection is backed up (the frame is dropped: latest wins).
-    fn send_binary_to_agent(&self, id: &WorkstationId, bytes: Vec<u8>) -> bool {
+    fn send_binary_to_agent(&self, id: &WorkstationId, bytes: tungstenite::Bytes) -> bool {
         let out = {
             let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
             online.get(id).map(|o| o.out.clone())

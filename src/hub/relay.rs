@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use super::Hub;
 use crate::protocol::stream::{FrameKind, peek_header};
@@ -181,11 +181,11 @@ impl Hub {
         Ok(())
     }
 
-    /// A binary frame from an agent: pass it to its viewer.
+    /// A binary frame from an agent: pass it to its viewer (the same bytes, not a copy).
     pub(super) fn relay_from_agent(
         &self,
         from: &WorkstationId,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     ) -> Result<(), ProtocolError> {
         let (kind, stream, seq) =
             peek_header(&bytes).map_err(|e| ProtocolError::bad_request(e.to_string()))?;
@@ -214,11 +214,7 @@ impl Hub {
     }
 
     /// A binary frame from a viewer (keystrokes for a terminal session): pass it to the agent.
-    pub(super) fn relay_from_viewer(
-        &self,
-        viewer: u64,
-        bytes: Vec<u8>,
-    ) -> Result<(), ProtocolError> {
+    pub(super) fn relay_from_viewer(&self, viewer: u64, bytes: Bytes) -> Result<(), ProtocolError> {
         let (kind, stream, _) =
             peek_header(&bytes).map_err(|e| ProtocolError::bad_request(e.to_string()))?;
         if kind != FrameKind::TerminalInput {

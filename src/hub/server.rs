@@ -9,17 +9,19 @@ use std::time::Duration;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use super::Hub;
 use crate::protocol::{AGENT_PATH, CONSOLE_PATH};
 use crate::wire::{ServerStream, ws_config};
 
 /// Serve `listener` until `shutdown` completes; then close every connection (5 s grace).
+/// At most `limits.max_connections` are open at once: past that, a new connection is closed as
+/// soon as it is accepted, before it costs a TLS handshake.
 pub async fn run(
     hub: Arc<Hub>,
     listener: TcpListener,
@@ -41,14 +43,24 @@ pub async fn run(
         (hub.limits.session_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut sweeper = tokio::time::interval(sweep);
     sweeper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let slots = Arc::new(Semaphore::new(hub.limits.max_connections));
+    let mut refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    tasks.spawn(handle(hub.clone(), tcp, peer, stop_rx.clone()));
-                }
+                Ok((tcp, peer)) => match slots.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let slot = ConnectionSlot::take(&hub, permit);
+                        tasks.spawn(handle(hub.clone(), tcp, peer, stop_rx.clone(), slot));
+                    }
+                    Err(_) => {
+                        // Dropping the socket refuses it; the peer retries with its backoff.
+                        drop(tcp);
+                        refusals.count(peer, hub.limits.max_connections);
+                    }
+                },
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(%e, "accept failed");
@@ -71,6 +83,58 @@ pub async fn run(
     Ok(())
 }
 
+/// A connection's place under `max_connections`, given back when the connection ends.
+struct ConnectionSlot {
+    hub: Arc<Hub>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ConnectionSlot {
+    fn take(hub: &Arc<Hub>, permit: OwnedSemaphorePermit) -> Self {
+        hub.connections.send_modify(|n| *n += 1);
+        Self {
+            hub: hub.clone(),
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.hub
+            .connections
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Logs refused connections at most once a second, so a reconnect storm against a full hub
+/// says what happens without flooding the log.
+#[derive(Default)]
+struct Refusals {
+    since_last_log: u64,
+    last_log: Option<std::time::Instant>,
+}
+
+impl Refusals {
+    fn count(&mut self, peer: SocketAddr, max: usize) {
+        self.since_last_log += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                %peer,
+                refused = self.since_last_log,
+                max,
+                "connection refused: the hub has --max-connections open"
+            );
+            self.since_last_log = 0;
+            self.last_log = Some(now);
+        }
+    }
+}
+
 fn default_public_addr(local: SocketAddr) -> String {
     if local.ip().is_unspecified() {
         let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into());
@@ -80,7 +144,13 @@ fn default_public_addr(local: SocketAddr) -> String {
     }
 }
 
-async fn handle(hub: Arc<Hub>, tcp: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
+async fn handle(
+    hub: Arc<Hub>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+    _slot: ConnectionSlot,
+) {
     let _ = tcp.set_nodelay(true);
     let acceptor = tokio_rustls::TlsAcceptor::from(hub.tls.clone());
     let deadline = hub.limits.auth_timeout;
@@ -167,8 +237,9 @@ pub(super) async fn close(
 /// What the read side of a connection saw.
 pub(super) enum Incoming {
     Text(String),
-    /// A binary message: a live session's stream frame.
-    Binary(Vec<u8>),
+    /// A binary message: a live session's stream frame, shared with the read buffer it arrived
+    /// in so relaying it copies nothing.
+    Binary(Bytes),
     /// The peer closed, the transport failed, or it was silent too long.
     Gone(String),
 }
@@ -208,7 +279,7 @@ impl Reader {
                     self.last_heard = tokio::time::Instant::now();
                     match msg {
                         Some(Ok(Message::Text(t))) => return Incoming::Text(t.as_str().to_owned()),
-                        Some(Ok(Message::Binary(b))) => return Incoming::Binary(b.to_vec()),
+                        Some(Ok(Message::Binary(b))) => return Incoming::Binary(b),
                         Some(Ok(Message::Close(_))) | None => return Incoming::Gone("closed by peer".into()),
                         Some(Ok(_)) => {}
                         Some(Err(e)) => return Incoming::Gone(e.to_string()),
