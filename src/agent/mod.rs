@@ -11,6 +11,7 @@ pub mod screen;
 pub mod shared;
 mod streams;
 pub mod terminal;
+mod views;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -1,28 +1,32 @@
 //! Desktop streams: the screen, scaled to the size each viewer draws at, sent as changed
-//! rectangles. One frame in flight per viewer, latest wins: the next frame is taken from the
-//! screen only when the viewer acknowledged the last, and the screen's viewer hands over all
-//! damage since then in one update, so a slow link skips frames instead of queueing them.
+//! rectangles, paced by a window of bytes in flight.
+//!
+//! Each viewer keeps sending while the bytes it has not had acknowledged stay under its
+//! [`Window`]: the link's bandwidth times its round trip, both measured from the acks' timing
+//! (as BBR does: the delivery rate's recent maximum and the round trip's recent minimum),
+//! bounded by [`WindowLimits`]. So a long link is kept full instead of carrying one frame per
+//! round trip. Latest wins all the same: while the window is full nothing is taken from the
+//! screen, whose damage accumulates; when room opens, the current pixels of all of it go in
+//! one frame, so a slow viewer skips pictures and never queues stale ones.
+//!
+//! Viewers at the same size share one scaled picture and its compressed bands
+//! ([`super::views`]); each keeps only its place in it and its frames in flight.
+//!
 //! A frame the hub dropped (`Dropped`), or whose ack did not come within
 //! [`IN_FLIGHT_TIMEOUT`], is sent again from the scaled picture, which holds the latest pixels
 //! of its area: nothing stays stale on the viewer's screen.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::screen::{Screen, ScreenError, Update};
-use crate::frame::{Framebuffer, Rect};
-use crate::protocol::stream::{self, RectUpdate, StreamFrame};
+use super::screen::{Screen, ScreenError};
+use super::views::{Position, SharedView, Views};
+use crate::frame::Rect;
 use crate::protocol::{InputEvent, StreamId};
-use crate::render::{fit, scale};
-
-/// Frames larger than this (compressed) are split, to stay well under the WebSocket message
-/// limit.
-const MAX_FRAME_BYTES: usize = 2 * 1024 * 1024;
-/// Rectangles taller than this are cut into bands before encoding, so one frame never has to
-/// hold a whole large picture at once.
-const BAND_ROWS: u32 = 64;
 
 pub(super) enum PixelCommand {
     /// The viewer drew frame `seq`.
@@ -35,142 +39,239 @@ pub(super) enum PixelCommand {
     Input(Vec<InputEvent>),
 }
 
-/// The RGB bytes of one rectangle of `fb`.
-fn rgb_of(fb: &Framebuffer, rect: Rect) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rect.width as usize * rect.height as usize * 3);
-    for y in rect.y..rect.bottom() {
-        let row = fb.row(y);
-        for px in row[rect.x as usize * 4..rect.right() as usize * 4].chunks_exact(4) {
-            out.extend_from_slice(&px[..3]);
-        }
-    }
-    out
-}
-
-/// Cut rectangles into bands of at most [`BAND_ROWS`] rows.
-fn bands(rects: &[Rect]) -> Vec<Rect> {
-    let mut out = Vec::new();
-    for r in rects {
-        let mut y = r.y;
-        while y < r.bottom() {
-            let h = BAND_ROWS.min(r.bottom() - y);
-            out.push(Rect::new(r.x, y, r.width, h));
-            y += h;
-        }
-    }
-    out
-}
-
-/// Encode the damaged parts of `target` as frames of at most [`MAX_FRAME_BYTES`] each, each
-/// stamped with the picture's capture time. Returns the frames and the last sequence number
-/// used.
-pub(super) fn encode_damage(
-    stream: StreamId,
-    mut seq: u64,
-    captured_at: u64,
-    target: &Framebuffer,
-    damage: &[Rect],
-) -> Result<(Vec<Vec<u8>>, u64), stream::StreamError> {
-    let mut frames = Vec::new();
-    let mut rects = Vec::new();
-    let mut size = 0usize;
-    let flush = |rects: &mut Vec<RectUpdate>, seq: &mut u64, frames: &mut Vec<Vec<u8>>| {
-        if rects.is_empty() {
-            return Ok(());
-        }
-        *seq += 1;
-        let frame = StreamFrame::Pixels {
-            stream,
-            seq: *seq,
-            captured_at,
-            width: target.width(),
-            height: target.height(),
-            rects: std::mem::take(rects),
-        };
-        frames.push(stream::encode(&frame)?);
-        Ok::<(), stream::StreamError>(())
-    };
-    for band in bands(damage) {
-        let rgb = rgb_of(target, band);
-        // Raw size is an upper bound on the compressed size: good enough to split on.
-        if size + rgb.len() > MAX_FRAME_BYTES {
-            flush(&mut rects, &mut seq, &mut frames)?;
-            size = 0;
-        }
-        size += rgb.len();
-        rects.push(RectUpdate { rect: band, rgb });
-    }
-    flush(&mut rects, &mut seq, &mut frames)?;
-    Ok((frames, seq))
-}
-
 /// A frame in flight longer than this is taken as dropped and its area sent again: acks
 /// travel best effort (a backed-up link may lose one), and one lost ack must not freeze the
 /// picture.
 pub(super) const IN_FLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The frames of one update, sent together and not yet known to be drawn.
+/// Frames a viewer may have in flight at most, however small: the hub queues at most a few
+/// hundred messages for a console's connection before it drops frames.
+pub(super) const MAX_FRAMES_IN_FLIGHT: u64 = 32;
+
+/// How the window of bytes in flight may grow and shrink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WindowLimits {
+    /// Before any ack has measured the link.
+    pub start: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Default for WindowLimits {
+    /// From 256 KiB (two frames of a window drag at 1080p), within 64 KiB .. 4 MiB (a
+    /// 100 Mbit/s link with a 300 ms round trip).
+    fn default() -> Self {
+        Self {
+            start: 256 * 1024,
+            min: 64 * 1024,
+            max: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// How long a delivery-rate sample counts towards the maximum: a few seconds, so a link that
+/// got slower is noticed soon, and a pause in the picture does not forget the link.
+const RATE_MEMORY: Duration = Duration::from_secs(5);
+/// How long a round-trip sample counts towards the minimum.
+const RTT_MEMORY: Duration = Duration::from_secs(10);
+/// The window is this many times bandwidth x round trip: room for acks that come in bursts
+/// (BBR's congestion-window gain).
+const WINDOW_GAIN: f64 = 2.0;
+
+/// The link as the acks show it, and the window of bytes in flight it allows.
+#[derive(Debug)]
+pub(super) struct Window {
+    limits: WindowLimits,
+    bytes: u64,
+    /// Bytes acknowledged so far, and when the last ack came.
+    delivered: u64,
+    delivered_at: Option<Instant>,
+    /// Delivery rates (bytes a second) and round trips sampled lately, with when.
+    rates: VecDeque<(Instant, f64)>,
+    rtts: VecDeque<(Instant, Duration)>,
+}
+
+/// What a batch of frames remembers of the link when it was sent, for the samples its ack
+/// makes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SendStamp {
+    at: Instant,
+    delivered: u64,
+    delivered_at: Instant,
+}
+
+impl Window {
+    pub(super) fn new(limits: WindowLimits) -> Self {
+        Self {
+            limits,
+            bytes: limits.start.clamp(limits.min, limits.max),
+            delivered: 0,
+            delivered_at: None,
+            rates: VecDeque::new(),
+            rtts: VecDeque::new(),
+        }
+    }
+
+    /// Bytes that may be in flight now.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub(super) fn stamp(&self, now: Instant) -> SendStamp {
+        SendStamp {
+            at: now,
+            delivered: self.delivered,
+            delivered_at: self.delivered_at.unwrap_or(now),
+        }
+    }
+
+    /// A batch of `bytes` sent at `stamp` was acknowledged at `now`: sample the round trip
+    /// and the delivery rate since, and size the window to the link.
+    pub(super) fn acked(&mut self, bytes: u64, stamp: SendStamp, now: Instant) {
+        self.delivered += bytes;
+        self.delivered_at = Some(now);
+        self.rtts.push_back((now, now.duration_since(stamp.at)));
+        // Bytes acknowledged from the last ack before the send to this one, over that time:
+        // what the link delivered while this batch crossed it.
+        let elapsed = now.duration_since(stamp.delivered_at).as_secs_f64();
+        if elapsed > 0.0 {
+            let rate = (self.delivered - stamp.delivered) as f64 / elapsed;
+            self.rates.push_back((now, rate));
+        }
+        forget_older(&mut self.rates, now, RATE_MEMORY);
+        forget_older(&mut self.rtts, now, RTT_MEMORY);
+        let rate = self.rates.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+        let Some(rtt) = self.rtts.iter().map(|(_, d)| *d).min() else {
+            return;
+        };
+        if rate > 0.0 {
+            let bdp = WINDOW_GAIN * rate * rtt.as_secs_f64();
+            self.bytes = (bdp as u64).clamp(self.limits.min, self.limits.max);
+        }
+    }
+}
+
+/// Drop samples older than `memory`, keeping the newest.
+fn forget_older<T>(samples: &mut VecDeque<(Instant, T)>, now: Instant, memory: Duration) {
+    while samples.len() > 1
+        && samples
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > memory)
+    {
+        samples.pop_front();
+    }
+}
+
+/// The frames of one send, not yet known to be drawn.
 struct InFlight {
     /// Sequence numbers of its first and last frame.
     first: u64,
     last: u64,
-    /// The rectangles they carried, in the target's coordinates, and the target's size then.
+    /// The rectangles they carried, in the view's picture of `generation`.
     rects: Vec<Rect>,
-    size: (u32, u32),
+    generation: u64,
+    bytes: u64,
+    stamp: SendStamp,
     /// When to stop waiting for the ack.
     deadline: Instant,
 }
 
-/// Encode `damage` of `target` and send it; the frames now in flight, or why not.
-async fn send_damage(
-    stream: StreamId,
-    seq: &mut u64,
-    captured_at: u64,
-    target: &Framebuffer,
-    damage: Vec<Rect>,
-    frames: &mpsc::Sender<Vec<u8>>,
-) -> Result<Option<InFlight>, Closed> {
-    match encode_damage(stream, *seq, captured_at, target, &damage) {
-        Ok((encoded, last)) => {
-            if encoded.is_empty() {
-                return Ok(None);
-            }
-            let first = *seq + 1;
-            *seq = last;
-            for frame in encoded {
-                frames.send(frame).await.map_err(|_| Closed)?;
-            }
-            Ok(Some(InFlight {
-                first,
-                last,
-                rects: damage,
-                size: (target.width(), target.height()),
-                deadline: Instant::now() + IN_FLIGHT_TIMEOUT,
-            }))
-        }
-        Err(e) => {
-            tracing::error!(stream, %e, "cannot encode a frame");
-            Ok(None)
-        }
+impl InFlight {
+    fn frames(&self) -> u64 {
+        self.last + 1 - self.first
     }
 }
 
 /// The link to the hub is gone.
 struct Closed;
 
-/// Scale `update` into `target` (made afresh at the size that fits `area` when it has
-/// another); returns the target's rectangles that changed.
-fn take_update(update: &Update, area: (u32, u32), target: &mut Option<Framebuffer>) -> Vec<Rect> {
-    let (w, h) = fit(update.fb.width(), update.fb.height(), area.0, area.1);
-    match target {
-        Some(t) if !update.resized && (t.width(), t.height()) == (w, h) => {
-            scale::scale_damaged(&update.fb, t, &update.damage)
+/// One viewer's stream: where it is in its view, and what it has in flight.
+struct ViewerLink<'a> {
+    stream: StreamId,
+    screen: &'a Screen,
+    frames: &'a mpsc::Sender<Vec<u8>>,
+    view: Arc<Mutex<SharedView>>,
+    position: Option<Position>,
+    seq: u64,
+    in_flight: VecDeque<InFlight>,
+    window: Window,
+}
+
+impl ViewerLink<'_> {
+    /// Room for another send: bytes and frames in flight under the window.
+    fn room(&self) -> bool {
+        let bytes: u64 = self.in_flight.iter().map(|f| f.bytes).sum();
+        let frames: u64 = self.in_flight.iter().map(InFlight::frames).sum();
+        bytes < self.window.bytes() && frames < MAX_FRAMES_IN_FLIGHT
+    }
+
+    /// Bring the view up to the screen's latest picture and send what this viewer lacks of
+    /// it, with `lost` (rectangles of a picture generation that did not arrive).
+    async fn send_latest(&mut self, lost: Option<(u64, Vec<Rect>)>) -> Result<(), Closed> {
+        let (encoded, rects, generation) = {
+            let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+            view.advance(&self.screen.latest());
+            let now = view.position();
+            let mut rects = view.damage_since(self.position);
+            if let Some((generation, lost)) = lost
+                && generation == now.generation
+            {
+                rects.extend(lost);
+                rects = view.coalesced(&rects);
+            }
+            self.position = Some(now);
+            let mut seq = self.seq;
+            match view.encode(self.stream, &mut seq, &rects) {
+                Ok(encoded) => {
+                    self.seq = seq;
+                    (encoded, rects, now.generation)
+                }
+                Err(e) => {
+                    tracing::error!(stream = self.stream, %e, "cannot encode a frame");
+                    return Ok(());
+                }
+            }
+        };
+        if encoded.is_empty() {
+            return Ok(());
         }
-        _ => {
-            let t = target.insert(Framebuffer::new(w, h));
-            scale::scale_into(&update.fb, t);
-            vec![t.bounds()]
+        let count = encoded.len() as u64;
+        let bytes = encoded.iter().map(|f| f.len() as u64).sum();
+        let now = Instant::now();
+        let batch = InFlight {
+            first: self.seq + 1 - count,
+            last: self.seq,
+            rects,
+            generation,
+            bytes,
+            stamp: self.window.stamp(now),
+            deadline: now + IN_FLIGHT_TIMEOUT,
+        };
+        for frame in encoded {
+            self.frames.send(frame).await.map_err(|_| Closed)?;
         }
+        self.in_flight.push_back(batch);
+        Ok(())
+    }
+
+    /// The viewer drew frame `seq`: every batch up to it is through (acks travel in order).
+    fn acked(&mut self, seq: u64) {
+        let now = Instant::now();
+        while let Some(batch) = self.in_flight.front()
+            && batch.last <= seq
+        {
+            self.window.acked(batch.bytes, batch.stamp, now);
+            self.in_flight.pop_front();
+        }
+    }
+
+    /// The batch that carried frame `seq`, out of flight: its area goes again.
+    fn lost(&mut self, seq: u64) -> Option<InFlight> {
+        let i = self
+            .in_flight
+            .iter()
+            .position(|f| (f.first..=f.last).contains(&seq))?;
+        self.in_flight.remove(i)
     }
 }
 
@@ -180,33 +281,44 @@ fn take_update(update: &Update, area: (u32, u32), target: &mut Option<Framebuffe
 pub(super) async fn run(
     screen: Screen,
     stream: StreamId,
-    (max_width, max_height): (u32, u32),
+    area: (u32, u32),
     mut commands: mpsc::UnboundedReceiver<PixelCommand>,
     frames: mpsc::Sender<Vec<u8>>,
+    views: Arc<Views>,
+    limits: WindowLimits,
 ) -> Option<String> {
-    let mut viewer = screen.viewer();
-    let mut area = (max_width, max_height);
-    let mut target: Option<Framebuffer> = None;
-    let mut seq = 0u64;
-    let mut captured_at = 0u64;
-    let mut in_flight: Option<InFlight> = None;
+    // Only wakes this stream when the screen has a newer picture; the picture itself comes
+    // from the shared view.
+    let mut updates = screen.viewer();
+    let mut link = ViewerLink {
+        stream,
+        screen: &screen,
+        frames: &frames,
+        view: views.view(area),
+        position: None,
+        seq: 0,
+        in_flight: VecDeque::new(),
+        window: Window::new(limits),
+    };
+    // A new size is drawn whole at once, even on a screen that does not change.
+    let mut redraw = false;
     loop {
-        // A frame that did not arrive (the hub says so, or no ack came in time): its area is
-        // sent again from the target, which holds the latest pixels of it.
-        let mut resend = false;
-        let deadline = in_flight.as_ref().map(|f| f.deadline);
+        if redraw && link.room() {
+            redraw = false;
+            if link.send_latest(None).await.is_err() {
+                return None;
+            }
+        }
+        let room = link.room();
+        let deadline = link.in_flight.front().map(|f| f.deadline);
+        // A frame that did not arrive (the hub says so, or no ack came in time).
+        let mut lost = None;
         tokio::select! {
             command = commands.recv() => match command {
                 None => return None,
-                Some(PixelCommand::Ack(acked)) => {
-                    if in_flight.as_ref().is_some_and(|f| acked >= f.last) {
-                        in_flight = None;
-                    }
-                }
-                Some(PixelCommand::Dropped(dropped)) => {
-                    // A frame of an earlier batch: its area went again with a later one.
-                    resend = in_flight.as_ref().is_some_and(|f| (f.first..=f.last).contains(&dropped));
-                }
+                Some(PixelCommand::Ack(seq)) => link.acked(seq),
+                // A frame of a batch no longer in flight: its area went again already.
+                Some(PixelCommand::Dropped(seq)) => lost = link.lost(seq),
                 Some(PixelCommand::Input(events)) => {
                     for event in events {
                         if let Err(e) = screen.input(event) {
@@ -215,18 +327,18 @@ pub(super) async fn run(
                     }
                 }
                 Some(PixelCommand::Resize(w, h)) => {
-                    area = (w, h);
-                    // Drawn afresh at the new size with the next update.
-                    target = None;
+                    link.view = views.view((w, h));
+                    link.position = None;
+                    redraw = true;
                 }
             },
             () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 tracing::debug!(stream, "no ack in time: sending the frame's area again");
-                resend = true;
+                lost = link.in_flight.pop_front();
             }
-            update = viewer.next_update(), if in_flight.is_none() => {
-                let update = match update {
-                    Ok(u) => u,
+            update = updates.next_update(), if room => {
+                match update {
+                    Ok(_) => {}
                     Err(ScreenError::Ended(reason)) => {
                         tracing::info!(stream, reason, "the screen ended");
                         return Some(format!("the screen source stopped: {reason}"));
@@ -235,44 +347,21 @@ pub(super) async fn run(
                         tracing::warn!(stream, %e, "screen update failed");
                         return Some(format!("the screen source failed: {e}"));
                     }
-                };
-                let damage = take_update(&update, area, &mut target);
-                let Some(t) = target.as_ref() else { continue };
-                captured_at = update.captured_at;
-                match send_damage(stream, &mut seq, captured_at, t, damage, &frames).await {
-                    Ok(sent) => in_flight = sent,
-                    Err(Closed) => return None,
+                }
+                if link.send_latest(None).await.is_err() {
+                    return None;
                 }
             }
         }
-        if resend && let Some(lost) = in_flight.take() {
-            // After a resize the next update redraws everything anyway.
-            if target
-                .as_ref()
-                .is_none_or(|t| (t.width(), t.height()) != lost.size)
-            {
-                continue;
-            }
-            // Whatever changed meanwhile goes with it, so the area has its newest pixels.
-            let mut rects = lost.rects;
-            if let Some(update) = viewer.try_update() {
-                captured_at = update.captured_at;
-                let changed = take_update(&update, area, &mut target);
-                // A screen resized meanwhile: the new target is sent whole, and the lost
-                // rectangles (of the old size) could lie outside it.
-                if target
-                    .as_ref()
-                    .is_some_and(|t| (t.width(), t.height()) != lost.size)
-                {
-                    rects.clear();
-                }
-                rects.extend(changed);
-            }
-            let Some(t) = target.as_ref() else { continue };
-            match send_damage(stream, &mut seq, captured_at, t, rects, &frames).await {
-                Ok(sent) => in_flight = sent,
-                Err(Closed) => return None,
-            }
+        // Sent again at once whatever the window: its bytes are out of flight already, and
+        // with whatever changed meanwhile, so the area has its newest pixels.
+        if let Some(lost) = lost
+            && link
+                .send_latest(Some((lost.generation, lost.rects)))
+                .await
+                .is_err()
+        {
+            return None;
         }
     }
 }
@@ -281,46 +370,8 @@ pub(super) async fn run(
 mod tests {
     use super::super::screen::Publisher;
     use super::*;
-
-    #[test]
-    fn damage_is_encoded_in_bands_and_split_under_the_limit() {
-        let mut fb = Framebuffer::new(1024, 1024);
-        fb.fill(Rect::new(0, 0, 1024, 1024), [10, 20, 30, 255]);
-        let (frames, last) =
-            encode_damage(7, 0, 1_763_780_000_000_000, &fb, &[fb.bounds()]).expect("encode");
-        // 1024 x 1024 x 3 bytes = 3 MiB raw: two frames of at most 2 MiB raw each.
-        assert_eq!(frames.len(), 2);
-        assert_eq!(last, 2);
-        let mut covered = 0u64;
-        for (i, f) in frames.iter().enumerate() {
-            match stream::decode(f).expect("decode") {
-                StreamFrame::Pixels {
-                    stream: 7,
-                    seq,
-                    captured_at: 1_763_780_000_000_000,
-                    width: 1024,
-                    height: 1024,
-                    rects,
-                } => {
-                    assert_eq!(seq, i as u64 + 1);
-                    for r in rects {
-                        assert!(r.rect.height <= BAND_ROWS);
-                        assert_eq!(&r.rgb[..3], &[10, 20, 30]);
-                        covered += u64::from(r.rect.width) * u64::from(r.rect.height);
-                    }
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        assert_eq!(covered, 1024 * 1024, "every damaged pixel is sent once");
-        assert!(
-            encode_damage(7, 5, 1, &fb, &[])
-                .expect("encode")
-                .0
-                .is_empty(),
-            "no damage, no frame"
-        );
-    }
+    use crate::frame::Framebuffer;
+    use crate::protocol::stream::{self, StreamFrame};
 
     /// The rectangles a pixels frame carries.
     fn rects_of(frame: &[u8]) -> (u64, Vec<Rect>) {
@@ -338,15 +389,28 @@ mod tests {
         tokio::task::JoinHandle<Option<String>>,
     );
 
+    /// One frame in flight at a time: the window never has room for a second.
+    const ONE_AT_A_TIME: WindowLimits = WindowLimits {
+        start: 1,
+        min: 1,
+        max: 1,
+    };
+
     /// A 64 x 48 screen the test draws on, streamed at its size to a viewer that acknowledges
-    /// nothing by itself.
+    /// nothing by itself, one frame in flight at a time.
     fn streaming() -> Streaming {
-        let (publisher, pictures) = Publisher::new(Framebuffer::new(64, 48));
+        streaming_with((64, 48), ONE_AT_A_TIME)
+    }
+
+    /// A `size` screen the test draws on, streamed at its size with a window of `limits`.
+    fn streaming_with(size: (u32, u32), limits: WindowLimits) -> Streaming {
+        let (publisher, pictures) = Publisher::new(Framebuffer::new(size.0, size.1));
         let (input, _) = mpsc::channel(1);
         let screen = Screen::assemble(pictures, input, publisher.ended(), None);
         let (commands, rx) = mpsc::unbounded_channel();
-        let (frames_tx, frames) = mpsc::channel(16);
-        let task = tokio::spawn(run(screen, 5, (64, 48), rx, frames_tx));
+        let (frames_tx, frames) = mpsc::channel(64);
+        let views = Arc::new(Views::default());
+        let task = tokio::spawn(run(screen, 5, size, rx, frames_tx, views, limits));
         (publisher, commands, frames, task)
     }
 
@@ -492,5 +556,195 @@ mod tests {
             why.as_deref(),
             Some("the screen source stopped: X display :3 went away")
         );
+    }
+
+    /// Fill `rect` with noise (which does not compress), different for each `seed`.
+    fn noise(fb: &mut Framebuffer, rect: Rect, seed: u32) {
+        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        for py in rect.y..rect.bottom() {
+            for px in rect.x..rect.right() {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let [r, g, b, _] = x.to_le_bytes();
+                fb.set_pixel(px, py, [r, g, b, 255]);
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_are_pipelined_up_to_the_window_and_stale_damage_is_not_queued() {
+        const WINDOW: u64 = 100_000;
+        let fixed = WindowLimits {
+            start: WINDOW,
+            min: WINDOW,
+            max: WINDOW,
+        };
+        let (mut publisher, commands, mut frames, _task) = streaming_with((512, 128), fixed);
+        let mut fb = Framebuffer::new(512, 128);
+        let (first, _) = rects_of(&next(&mut frames).await);
+        commands.send(PixelCommand::Ack(first)).expect("send");
+        // Squares of noise (about 12 KB each), none acknowledged: each goes at once while the
+        // bytes in flight are under the window, and then nothing goes.
+        let mut unacked = 0u64;
+        let mut sent = Vec::new();
+        for i in 0..16u32 {
+            let square = Rect::new((i % 8) * 64, (i / 8) * 64, 64, 64);
+            noise(&mut fb, square, i);
+            publisher.publish(&fb, &[square]);
+            if unacked < WINDOW {
+                let frame = next(&mut frames).await;
+                let (seq, rects) = rects_of(&frame);
+                assert_eq!(rects, vec![square], "frame {seq} carries the new square");
+                unacked += frame.len() as u64;
+                sent.push(seq);
+            } else {
+                assert!(
+                    nothing(&mut frames, Duration::from_millis(100)).await,
+                    "nothing more once {unacked} bytes are in flight"
+                );
+            }
+        }
+        assert!(sent.len() >= 2, "a second frame before the first was acked");
+        assert!(unacked >= WINDOW, "stopped at the window, not before");
+        assert!(sent.len() < 16, "and did stop: {} frames", sent.len());
+        // While the window is full one square changes twice and another once: nothing is
+        // queued, and when the acks open the window one frame brings the latest of both.
+        let twice = Rect::new(0, 0, 64, 64);
+        noise(&mut fb, twice, 100);
+        publisher.publish(&fb, &[twice]);
+        tokio::task::yield_now().await;
+        noise(&mut fb, twice, 101);
+        let once = Rect::new(448, 64, 64, 64);
+        noise(&mut fb, once, 102);
+        publisher.publish(&fb, &[twice, once]);
+        assert!(nothing(&mut frames, Duration::from_millis(100)).await);
+        let last = *sent.last().expect("sent");
+        commands.send(PixelCommand::Ack(last)).expect("send");
+        let frame = next(&mut frames).await;
+        let StreamFrame::Pixels { rects, .. } = stream::decode(&frame).expect("decode") else {
+            panic!("not pixels")
+        };
+        let mut latest = Framebuffer::new(512, 128);
+        crate::console::desktop::put_rects(&mut latest, &rects);
+        for square in [twice, once] {
+            for (y, x) in [(0, 0), (63, 63), (20, 41)] {
+                let (x, y) = (square.x + x, square.y + y);
+                assert_eq!(
+                    latest.pixel(x, y),
+                    fb.pixel(x, y),
+                    "the latest pixels at {x},{y}"
+                );
+            }
+        }
+        assert!(
+            nothing(&mut frames, Duration::from_millis(100)).await,
+            "one frame for all the damage, no stale ones after it"
+        );
+    }
+
+    /// The throughput and final window of a stream sending batches of `batch` bytes as the
+    /// window allows over a simulated link of `rate` bytes a second and `rtt` round trip (the
+    /// link sends one batch at a time; its ack comes `rtt` after it is through).
+    fn simulate(rate: f64, rtt: Duration, batch: u64) -> (f64, u64) {
+        let mut window = Window::new(WindowLimits::default());
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut link_free = t0;
+        let mut flight: VecDeque<(SendStamp, Instant)> = VecDeque::new();
+        let warm = t0 + Duration::from_secs(2);
+        let end = t0 + Duration::from_secs(6);
+        let mut delivered = 0u64;
+        while now < end {
+            while (flight.len() as u64) * batch < window.bytes() {
+                let through = link_free.max(now) + Duration::from_secs_f64(batch as f64 / rate);
+                link_free = through;
+                flight.push_back((window.stamp(now), through + rtt));
+            }
+            let Some((stamp, at)) = flight.pop_front() else {
+                break;
+            };
+            now = at;
+            window.acked(batch, stamp, now);
+            if now > warm {
+                delivered += batch;
+            }
+        }
+        let secs = now.duration_since(warm).as_secs_f64();
+        (delivered as f64 / secs, window.bytes())
+    }
+
+    #[test]
+    fn the_window_grows_to_fill_a_long_fast_link_and_shrinks_on_a_slow_one() {
+        let rtt = Duration::from_millis(100);
+        // 40 Mbit/s over 100 ms: more than the starting window is needed to fill it (one
+        // frame per round trip would use a tenth of it).
+        let (throughput, window) = simulate(5_000_000.0, rtt, 50_000);
+        assert!(throughput >= 0.9 * 5_000_000.0, "{throughput:.0} B/s");
+        assert!(window > WindowLimits::default().start, "{window}");
+        // 10 Mbit/s: filled too.
+        let (throughput, _) = simulate(1_250_000.0, rtt, 50_000);
+        assert!(throughput >= 0.9 * 1_250_000.0, "{throughput:.0} B/s");
+        // 1 Mbit/s: the link is still full, with a smaller window (less waits in queues).
+        let (throughput, window) = simulate(125_000.0, rtt, 10_000);
+        assert!(throughput >= 0.9 * 125_000.0, "{throughput:.0} B/s");
+        assert!(window < WindowLimits::default().start, "{window}");
+        assert!(window >= WindowLimits::default().min);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn viewers_at_the_same_size_get_the_same_frames_from_one_encode() {
+        let (mut publisher, pictures) = Publisher::new(Framebuffer::new(64, 48));
+        let (input, _) = mpsc::channel(1);
+        let screen = Screen::assemble(pictures, input, publisher.ended(), None);
+        let views = Arc::new(Views::default());
+        let (frames_tx, mut frames) = mpsc::channel(64);
+        let mut viewers = Vec::new();
+        for (stream, area) in [(1, (64, 48)), (2, (64, 48)), (3, (32, 24))] {
+            let (commands, rx) = mpsc::unbounded_channel();
+            let task = tokio::spawn(run(
+                screen.clone(),
+                stream,
+                area,
+                rx,
+                frames_tx.clone(),
+                views.clone(),
+                WindowLimits::default(),
+            ));
+            viewers.push((commands, task));
+        }
+        // Each frame by stream: the bytes after the header (stream and seq) are the picture.
+        let by_stream = |frames: Vec<Vec<u8>>| {
+            let mut out = std::collections::BTreeMap::new();
+            for f in frames {
+                let (_, stream, _) = stream::peek_header(&f).expect("header");
+                out.insert(stream, f);
+            }
+            out
+        };
+        let mut three = Vec::new();
+        for _ in 0..3 {
+            three.push(next(&mut frames).await);
+        }
+        let first = by_stream(three);
+        assert_eq!(first[&1][18..], first[&2][18..], "the same whole picture");
+        assert_eq!(
+            views.encodes(),
+            2,
+            "one encode for the two at 64x48, one at 32x24"
+        );
+        let mut fb = Framebuffer::new(64, 48);
+        let square = Rect::new(8, 8, 16, 16);
+        fb.fill(square, [200, 10, 10, 255]);
+        publisher.publish(&fb, &[square]);
+        let mut three = Vec::new();
+        for _ in 0..3 {
+            three.push(next(&mut frames).await);
+        }
+        let changed = by_stream(three);
+        assert_eq!(changed[&1][18..], changed[&2][18..], "the same change");
+        assert_eq!(rects_of(&changed[&1]).1, vec![square]);
+        assert_eq!(views.encodes(), 4, "again one encode per size");
+        assert!(viewers.iter().all(|(_, t)| !t.is_finished()));
     }
 }

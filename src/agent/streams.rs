@@ -11,12 +11,14 @@
 //! for its viewer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::pixels::{self, PixelCommand};
+use super::pixels::{self, PixelCommand, WindowLimits};
 use super::screen::{self, Screen, ScreenSource};
 use super::terminal::TerminalSession;
+use super::views::Views;
 use crate::protocol::stream::{self, StreamFrame};
 use crate::protocol::{AgentRequest, InputEvent, ScreenSize, SessionId, StreamId, ViewSpec};
 
@@ -53,8 +55,10 @@ pub(super) struct Streams {
     /// Where desktop pictures come from, and the capture while anyone watches it (one
     /// capture, shared by every desktop viewer).
     source: ScreenSource,
-    screen: std::sync::Arc<tokio::sync::Mutex<Option<Screen>>>,
+    screen: Arc<tokio::sync::Mutex<Option<Screen>>>,
     desktops: HashMap<StreamId, PixelHandle>,
+    /// The screen scaled once per distinct viewer size, shared by the viewers at that size.
+    views: Arc<Views>,
     /// Technicians may open a shell here (`tether agent --shell on`).
     shell: bool,
     /// Where a capture reports the screen's size when it starts and when it changes.
@@ -76,8 +80,9 @@ impl Streams {
             terminals: HashMap::new(),
             sessions: HashMap::new(),
             source,
-            screen: std::sync::Arc::default(),
+            screen: Arc::default(),
             desktops: HashMap::new(),
+            views: Arc::default(),
             shell,
             sizes: None,
         }
@@ -130,12 +135,13 @@ impl Streams {
                     return;
                 }
                 let (commands, rx) = mpsc::unbounded_channel();
-                let (shared, source, frames, to_hub, sizes) = (
+                let (shared, source, frames, to_hub, sizes, views) = (
                     self.screen.clone(),
                     self.source.clone(),
                     self.frames.clone(),
                     self.to_hub.clone(),
                     self.sizes.clone(),
+                    self.views.clone(),
                 );
                 let task = tokio::spawn(async move {
                     let screen = {
@@ -158,7 +164,9 @@ impl Streams {
                     };
                     let ended = match screen {
                         Ok(screen) => {
-                            pixels::run(screen, stream, (width, height), rx, frames).await
+                            let area = (width, height);
+                            let limits = WindowLimits::default();
+                            pixels::run(screen, stream, area, rx, frames, views, limits).await
                         }
                         Err(reason) => Some(reason),
                     };

@@ -390,6 +390,64 @@ fn apply_rects(fb: &mut Framebuffer, width: u32, height: u32, rects: &[RectUpdat
     if resized { Vec::new() } else { damage }
 }
 
+/// A technician dragging the synthetic desktop's window 2 ("Inbox", drawn last, never
+/// covered; about 700x450 pixels) around by its title bar: a large area repainted every move,
+/// as when moving windows or scrolling. The desktop is deterministic, so the window's place is
+/// known here.
+pub struct Drag {
+    grip: (u32, u32),
+    step: u32,
+}
+
+/// How often [`Drag::next_move`] is meant to be called: 30 moves a second.
+pub const DRAG_MOVE: Duration = Duration::from_millis(33);
+
+impl Drag {
+    /// The drag on a `width` x `height` synthetic desktop of seed `seed`.
+    pub fn new(width: u32, height: u32, seed: u64) -> anyhow::Result<Drag> {
+        let window = crate::agent::screen::synthetic::SyntheticDesktop::new(width, height, seed)
+            .window_rect(2)
+            .ok_or_else(|| anyhow!("the synthetic desktop has no window 2"))?;
+        Ok(Drag {
+            grip: (window.x + 40, window.y + 6),
+            step: 0,
+        })
+    }
+
+    /// Move to the title bar and press the button.
+    pub fn press(&self) -> Vec<InputEvent> {
+        let (x, y) = self.grip;
+        vec![
+            InputEvent::Pointer { x, y, buttons: 0 },
+            InputEvent::Pointer { x, y, buttons: 1 },
+        ]
+    }
+
+    /// The next move, the button held.
+    pub fn next_move(&mut self) -> Vec<InputEvent> {
+        self.step += 1;
+        let (gx, gy) = self.grip;
+        let x = (gx + bounce(self.step * 11, 600)).saturating_sub(300);
+        let y = (gy + bounce(self.step * 7, 240)).saturating_sub(120);
+        vec![InputEvent::Pointer { x, y, buttons: 1 }]
+    }
+
+    /// Put the window back where it was and let go.
+    pub fn release(&self) -> Vec<InputEvent> {
+        let (x, y) = self.grip;
+        vec![
+            InputEvent::Pointer { x, y, buttons: 1 },
+            InputEvent::Pointer { x, y, buttons: 0 },
+        ]
+    }
+}
+
+/// A value bouncing between 0 and `span` as `v` grows.
+fn bounce(v: u32, span: u32) -> u32 {
+    let m = v % (2 * span);
+    if m < span { m } else { 2 * span - m }
+}
+
 /// One direction of a slow link: how fast, how late.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkShape {

@@ -2,9 +2,10 @@
 //!
 //! A console asks to watch an open session of its team; the hub gives the stream an id, tells
 //! the agent, and from then on passes binary frames through by that id without decoding them
-//! (it reads only the header). Flow control is end to end: the agent sends a frame, the viewer
-//! acknowledges it, the agent sends the next; so a slow link drops frames at the source
-//! instead of queueing them here. When a viewer's connection is backed up all the same, the
+//! (it reads only the header). Flow control is end to end: the agent keeps sending while the
+//! bytes its viewer has not acknowledged stay under a window sized to the link (and at most
+//! `MAX_FRAMES_IN_FLIGHT` frames, well under a console connection's queue), so a slow link
+//! skips frames at the source instead of queueing them here. When a viewer's connection is backed up all the same, the
 //! hub drops the frame and tells the agent (`Dropped`), which sends that area again from its
 //! latest picture (a terminal: redraws the viewer's screen). Every route is checked both ways: a frame from an agent must
 //! be for a stream of its own workstation, input from a console for a stream it opened.

@@ -201,19 +201,7 @@ pub fn encode(frame: &StreamFrame) -> Result<Vec<u8>, StreamError> {
                 if r.rgb.len() as u64 != u64::from(r.rect.width) * u64::from(r.rect.height) * 3 {
                     return Err(StreamError::BadPixels);
                 }
-                for v in [r.rect.x, r.rect.y, r.rect.width, r.rect.height] {
-                    out.extend_from_slice(&v.to_be_bytes());
-                }
-                let mut z =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-                z.write_all(&r.rgb)
-                    .map_err(|e| StreamError::Compression(e.to_string()))?;
-                let packed = z
-                    .finish()
-                    .map_err(|e| StreamError::Compression(e.to_string()))?;
-                let len = u32::try_from(packed.len()).map_err(|_| StreamError::BadPixels)?;
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&packed);
+                put_packed_rect(&mut out, r.rect, &pack_rgb(&r.rgb)?, *width, *height)?;
             }
         }
         StreamFrame::TerminalOutput { stream, seq, bytes } => {
@@ -226,6 +214,67 @@ pub fn encode(frame: &StreamFrame) -> Result<Vec<u8>, StreamError> {
         }
     }
     Ok(out)
+}
+
+/// A rectangle's RGB bytes compressed as a pixels frame carries them (zlib, fast level).
+/// Agents compress a rectangle once and put the bytes in the frames of every viewer that needs
+/// it ([`encode_packed_pixels`]).
+pub fn pack_rgb(rgb: &[u8]) -> Result<Vec<u8>, StreamError> {
+    let mut z = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(rgb.len() / 4),
+        flate2::Compression::fast(),
+    );
+    z.write_all(rgb)
+        .map_err(|e| StreamError::Compression(e.to_string()))?;
+    z.finish()
+        .map_err(|e| StreamError::Compression(e.to_string()))
+}
+
+/// A pixels frame from rectangles already compressed by [`pack_rgb`]: the same bytes
+/// [`encode`] makes from their RGB.
+pub fn encode_packed_pixels(
+    stream: u64,
+    seq: u64,
+    captured_at: u64,
+    (width, height): (u32, u32),
+    rects: &[(Rect, &[u8])],
+) -> Result<Vec<u8>, StreamError> {
+    if rects.len() > MAX_RECTS {
+        return Err(StreamError::TooManyRects(rects.len()));
+    }
+    let packed: usize = rects.iter().map(|(_, z)| z.len() + 20).sum();
+    let mut out = Vec::with_capacity(HEADER + 18 + packed);
+    header(&mut out, FrameKind::Pixels, stream, seq);
+    out.extend_from_slice(&captured_at.to_be_bytes());
+    out.extend_from_slice(&width.to_be_bytes());
+    out.extend_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(
+        &u16::try_from(rects.len())
+            .map_err(|_| StreamError::TooManyRects(rects.len()))?
+            .to_be_bytes(),
+    );
+    for (rect, packed) in rects {
+        put_packed_rect(&mut out, *rect, packed, width, height)?;
+    }
+    Ok(out)
+}
+
+/// One rectangle of a pixels frame: where, then its compressed pixels with their length.
+fn put_packed_rect(
+    out: &mut Vec<u8>,
+    rect: Rect,
+    packed: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<(), StreamError> {
+    check_rect(rect, width, height)?;
+    for v in [rect.x, rect.y, rect.width, rect.height] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let len = u32::try_from(packed.len()).map_err(|_| StreamError::BadPixels)?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(packed);
+    Ok(())
 }
 
 fn check_rect(rect: Rect, width: u32, height: u32) -> Result<(), StreamError> {

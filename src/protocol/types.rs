@@ -575,7 +575,8 @@ pub enum ConsoleRequest {
     },
     /// Watch an open session's screen (or terminal) at this size. Sent again, it changes the
     /// size. Frames arrive as binary messages on this connection, tagged with the stream id the
-    /// reply gives; acknowledge each with `Ack` (one frame in flight, latest wins).
+    /// reply gives; acknowledge each with `Ack` (the agent keeps a window of bytes in flight, sized
+    /// to the link, and latest wins).
     Watch {
         session: SessionId,
         view: ViewSpec,
@@ -584,7 +585,7 @@ pub enum ConsoleRequest {
     Unwatch {
         stream: StreamId,
     },
-    /// The frame `seq` of `stream` is drawn: the agent may send the next.
+    /// The frame `seq` of `stream` is drawn: its bytes leave the agent's window.
     Ack {
         stream: StreamId,
         seq: u64,
@@ -1062,13 +1063,13 @@ pub enum HubToAgent {
     Unwatch {
         stream: StreamId,
     },
-    /// The viewer drew frame `seq`: send the next when there is one.
+    /// The viewer drew frame `seq` (and those before it): room in the window for more.
     Ack {
         stream: StreamId,
         seq: u64,
     },
-    /// Frame `seq` (and any frame still in flight before it) never reached the viewer: its
-    /// connection was backed up and the hub dropped it. Send the same area again from the
+    /// Frame `seq` never reached the viewer: its connection was backed up and the hub dropped
+    /// it. Send the same area again from the
     /// latest picture (a terminal: redraw the viewer's screen), as the frame is not coming.
     Dropped {
         stream: StreamId,
