@@ -31,7 +31,7 @@ use crate::frame::Framebuffer;
 pub use cells::{ColorDepth, Glyphs, TextView};
 pub use detect::{Capabilities, Environment, RenderMode, RenderOverride};
 pub use kitty::KittyView;
-pub use sixel::SixelView;
+pub use sixel::{PaneOrigin, SixelView};
 
 /// Pixels per terminal cell, as the terminal reports them (or a guess).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
