@@ -19,6 +19,7 @@ use tether::protocol::ScreenSize;
 use tether::render::{CellSize, ColorDepth, RenderMode};
 
 #[path = "common/sixel.rs"]
+#[allow(dead_code)]
 mod sixel;
 
 /// The outer terminal: 100x32 cells of 10x20 pixels. tmux's status line is on top, so the pane
