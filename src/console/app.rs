@@ -346,7 +346,10 @@ impl App {
             Event::Key(key) => Msg::Key(key),
             Event::Paste(text) => Msg::Paste(text),
             Event::Mouse(mouse) => Msg::Mouse(mouse),
-            Event::Resize(width, height) => Msg::Resize { width, height },
+            Event::Resize(width, height) => {
+                self.painter.follow_tmux_pane();
+                Msg::Resize { width, height }
+            }
             _ => return,
         };
         self.dispatch(msg);

@@ -562,11 +562,24 @@ impl GraphicsPainter {
         }
     }
 
-    /// Sixel through tmux's passthrough goes to the outer terminal at `pane` (see
-    /// [`PaneOrigin`]: tmux would put it wherever its own cursor was).
+    /// Sixel and kitty through tmux's passthrough go to the outer terminal at `pane` (see
+    /// [`PaneOrigin`]: tmux would put them wherever its own cursor was).
     pub fn in_tmux_pane(mut self, pane: Option<PaneOrigin>) -> Self {
         self.tmux_pane = pane;
         self
+    }
+
+    /// The terminal was resized: inside tmux the pane may have moved too (a split), so ask
+    /// tmux again and draw the picture whole where it is now.
+    pub fn follow_tmux_pane(&mut self) {
+        if self.tmux_pane.is_none() {
+            return;
+        }
+        let now = crate::render::detect::tmux_pane_origin();
+        if now.is_some() && now != self.tmux_pane {
+            self.tmux_pane = now;
+            self.shown = None;
+        }
     }
 
     /// The bytes that bring the terminal up to date with `desktop`, drawn in `area` (the
@@ -659,7 +672,7 @@ impl GraphicsPainter {
             };
             let mut target = if matches!(desktop.mode, RenderMode::Kitty { .. }) {
                 let mut view = KittyView::new(KITTY_IMAGE_ID, drawn, src.width(), src.height());
-                view.set_tmux_passthrough(tmux_kitty);
+                view.set_tmux_pane(tmux_kitty.then(|| self.tmux_pane.unwrap_or_default()));
                 Target::Kitty(view)
             } else {
                 let mut view = SixelView::with_palette(

@@ -72,21 +72,7 @@ impl Environment {
                 })
                 .unwrap_or(false);
         let tmux_pane = if tmux_passthrough {
-            // The pane's own position in its window, plus the status lines when they are on
-            // top. `-t $TMUX_PANE`: our pane, not whichever one is active.
-            let pane = var("TMUX_PANE").unwrap_or_default();
-            std::process::Command::new("tmux")
-                .args(["display-message", "-p"])
-                .args(if pane.is_empty() {
-                    vec![]
-                } else {
-                    vec!["-t", &pane]
-                })
-                .arg("#{pane_left} #{pane_top} #{status} #{status-position}")
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .and_then(|o| parse_pane_origin(&String::from_utf8_lossy(&o.stdout)))
+            tmux_pane_origin()
         } else {
             None
         };
@@ -294,6 +280,25 @@ fn graphics_modes(caps: &Capabilities, env: &Environment) -> Vec<RenderMode> {
         modes.push(RenderMode::Sixel { tmux });
     }
     modes
+}
+
+/// Where our tmux pane starts on the terminal tmux runs in, as tmux says now (`None` outside
+/// tmux or when it does not answer). Panes move when windows are split or resized.
+pub fn tmux_pane_origin() -> Option<PaneOrigin> {
+    // `-t $TMUX_PANE`: our pane, not whichever one is active.
+    let pane = std::env::var("TMUX_PANE").unwrap_or_default();
+    std::process::Command::new("tmux")
+        .args(["display-message", "-p"])
+        .args(if pane.is_empty() {
+            vec![]
+        } else {
+            vec!["-t", pane.as_str()]
+        })
+        .arg("#{pane_left} #{pane_top} #{status} #{status-position}")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| parse_pane_origin(&String::from_utf8_lossy(&o.stdout)))
 }
 
 /// The pane's origin on the outer terminal from tmux's
