@@ -17,7 +17,7 @@ use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as CellRect;
 use tether::frame::{Framebuffer, Rect};
-use tether::render::decode::{cells_to_pixels, parse_ansi};
+use tether::render::decode::{box_reference, cells_to_pixels, parse_ansi};
 use tether::render::detect::{Capabilities, choose, parse_replies, query_bytes};
 use tether::render::{
     CellSize, ColorDepth, Environment, Glyphs, KittyView, PaneOrigin, RenderMode, RenderOverride,
@@ -174,36 +174,6 @@ fn half_block_cells_match_the_scaled_source() {
 /// Artwork the renderer was not tuned on: Debian's "softwaves" GRUB background (1920x1080,
 /// soft gradients, thin bright curves and the swirl logo), from the `desktop-base` package.
 const ARTWORK: &str = "/usr/share/desktop-base/softwaves-theme/grub/grub-16x9.png";
-
-/// The box filter from its definition, in f64 and independent of the scaler: each target pixel
-/// is the mean of the source pixels under its box, partial pixels weighted by the area covered.
-fn box_reference(src: &Framebuffer, w: u32, h: u32) -> Framebuffer {
-    let (sx, sy) = (
-        f64::from(src.width()) / f64::from(w),
-        f64::from(src.height()) / f64::from(h),
-    );
-    let cover = |a: f64, b: f64, s: u32| b.min(f64::from(s) + 1.0) - a.max(f64::from(s));
-    let mut out = Framebuffer::new(w, h);
-    for ty in 0..h {
-        let (y0, y1) = (f64::from(ty) * sy, f64::from(ty + 1) * sy);
-        for tx in 0..w {
-            let (x0, x1) = (f64::from(tx) * sx, f64::from(tx + 1) * sx);
-            let mut sum = [0f64; 3];
-            for y in y0.floor() as u32..(y1.ceil() as u32).min(src.height()) {
-                for x in x0.floor() as u32..(x1.ceil() as u32).min(src.width()) {
-                    let weight = cover(x0, x1, x) * cover(y0, y1, y);
-                    let p = src.pixel(x, y);
-                    for c in 0..3 {
-                        sum[c] += weight * f64::from(p[c]);
-                    }
-                }
-            }
-            let [r, g, b] = sum.map(|v| (v / (sx * sy)).round().clamp(0.0, 255.0) as u8);
-            out.set_pixel(tx, ty, [r, g, b, 255]);
-        }
-    }
-    out
-}
 
 #[test]
 fn half_blocks_are_not_worse_than_chafa() {
