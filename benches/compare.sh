@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Our renderer (`tether render`) beside Debian's chafa and img2sixel on the same 1920x1080
-# desktop picture: time per run, bytes written, and PSNR of what a terminal would show.
+# picture (the test desktop, or IMG=FILE.png): time per run, bytes written, and PSNR of what a
+# terminal would show.
 #
 #   bash benches/compare.sh            (RUNS=5 by default; needs chafa, img2sixel, sixel2png:
 #                                       apt-get install chafa libsixel-bin)
+#   IMG=/usr/share/desktop-base/softwaves-theme/grub/grub-16x9.png bash benches/compare.sh
 #
 # Times are whole runs of each program (start, PNG decode, scale, encode, write), averaged over
 # RUNS, on the release build. PSNR: sixel is decoded by libsixel's sixel2png and compared with
 # the picture; text is read by a small terminal model (render::decode) and compared with the
-# picture scaled by the image crate's triangle filter (not our box scaler) to the cells'
-# resolution (200x120 for half blocks, 400x180 for sextants).
+# picture box-averaged exactly in f64 (render::decode::box_reference, not our scaler) to the
+# cells' resolution (200x120 for half blocks, 400x180 for sextants).
 # chafa's default symbol set uses glyphs that have no exact pixel meaning, so it gets no PSNR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +29,12 @@ TETHER="$CARGO_TARGET_DIR/release/tether"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-IMG="$work/desktop.png"
-tool testimage "$IMG"
+if [[ -n ${IMG:-} ]]; then
+  [[ -f $IMG ]] || { echo "compare.sh: no picture $IMG" >&2; exit 1; }
+else
+  IMG="$work/desktop.png"
+  tool testimage "$IMG"
+fi
 
 # run NAME KIND(text:GLYPHS:SIZE | sixel | none) COMMAND...
 run() {

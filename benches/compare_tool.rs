@@ -8,27 +8,22 @@
 //! - `ansi-psnr REFERENCE.png TEXT COLSxROWS halfblock|sextant`: the ANSI text read by a small
 //!   terminal model, its cells turned into pixels, compared with the scaled reference.
 //!
-//! References are scaled by the image crate (triangle filter), not by our box scaler.
+//! References are box-averaged exactly (`render::decode::box_reference`, f64, from the
+//! definition), not by our box scaler: the filter a terminal picture approximates, with neither
+//! side scored against its own resampling.
 
 use std::process::ExitCode;
 
 use tether::frame::{Framebuffer, Rect};
-use tether::render::decode::{cells_to_pixels, parse_ansi};
+use tether::render::decode::{box_reference, cells_to_pixels, parse_ansi};
 use tether::render::{Glyphs, psnr, testimage};
 
-/// The reference at another size, scaled by the image crate (triangle filter): independent of
-/// our own box scaler, so ours is not scored against itself.
+/// The reference at another size, box-averaged exactly.
 fn scale(fb: &Framebuffer, width: u32, height: u32) -> Framebuffer {
     if (fb.width(), fb.height()) == (width, height) {
         return fb.clone();
     }
-    let Some(img) = image::RgbaImage::from_raw(fb.width(), fb.height(), fb.as_rgba().to_vec())
-    else {
-        return Framebuffer::new(width, height);
-    };
-    let out = image::imageops::resize(&img, width, height, image::imageops::FilterType::Triangle);
-    Framebuffer::from_rgba(width, height, out.into_raw())
-        .unwrap_or_else(|| Framebuffer::new(width, height))
+    box_reference(fb, width, height)
 }
 
 fn load(path: &str) -> Result<Framebuffer, String> {

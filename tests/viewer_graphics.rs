@@ -107,7 +107,7 @@ fn terminal_bytes(before: &Buffer, after: &Buffer) -> Vec<u8> {
 }
 
 #[test]
-fn sixel_viewer_draws_the_frame_then_a_pointer_move_in_under_a_kilobyte() {
+fn sixel_viewer_draws_the_frame_then_a_pointer_move_as_one_small_tile() {
     let (mut view, frame) = viewer(RenderMode::Sixel { tmux: false });
     view.apply(
         frame.width(),
@@ -129,7 +129,7 @@ fn sixel_viewer_draws_the_frame_then_a_pointer_move_in_under_a_kilobyte() {
     assert_eq!((images[0].0, images[0].1), (placed.x, placed.y));
     if peers::available(
         "sixel2png",
-        "sixel_viewer_draws_the_frame_then_a_pointer_move_in_under_a_kilobyte",
+        "sixel_viewer_draws_the_frame_then_a_pointer_move_as_one_small_tile",
     ) {
         let decoded = sixel2png(&images[0].2);
         // The picture on whole cells: 1200x675 one to one on 120x34 cells (1200x680), the
@@ -168,8 +168,11 @@ fn sixel_viewer_draws_the_frame_then_a_pointer_move_in_under_a_kilobyte() {
         cells.len()
     );
     assert!(!out.is_empty(), "the move is drawn");
+    // One 30x20-pixel tile. The agent's picture is the desktop box-scaled 1.6:1 with exact
+    // weights, so its edges are blended into more colours than a whole-pixel box gave (972
+    // bytes then, 1425 now).
     assert!(
-        out.len() + cells.len() <= 1024,
+        out.len() + cells.len() <= 1536,
         "{} bytes",
         out.len() + cells.len()
     );

@@ -67,6 +67,14 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
     tracing::info!(?modes, ?cell, sixel_colors, %over, "live desktop render modes");
     state.render_modes = modes;
     state.cell = cell;
+    let text_asked = matches!(
+        over,
+        RenderOverride::HalfBlock | RenderOverride::Quadrant | RenderOverride::Sextant
+    );
+    if !text_asked && let Some(why) = env.graphics_refused() {
+        tracing::info!(why, "graphics through tmux refused");
+        state.render_note = Some(why.to_owned());
+    }
     let screenshots = screenshots_dir(&opts.paths);
     let (net, net_events) = net::spawn();
     let mut terminal = TerminalGuard::enter()?;
@@ -79,7 +87,7 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         queue: VecDeque::new(),
         quit: false,
         mouse_captured: false,
-        painter: GraphicsPainter::with_sixel_colors(sixel_colors),
+        painter: GraphicsPainter::with_sixel_colors(sixel_colors).in_tmux_pane(env.tmux_pane),
         screenshots,
         late_replies,
     };
@@ -377,7 +385,10 @@ impl App {
             Event::Key(key) => Msg::Key(key),
             Event::Paste(text) => Msg::Paste(text),
             Event::Mouse(mouse) => Msg::Mouse(mouse),
-            Event::Resize(width, height) => Msg::Resize { width, height },
+            Event::Resize(width, height) => {
+                self.painter.follow_tmux_pane();
+                Msg::Resize { width, height }
+            }
             _ => return,
         };
         self.dispatch(msg);

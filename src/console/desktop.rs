@@ -11,7 +11,7 @@ use ratatui::layout::Rect as CellRect;
 use crate::frame::{Framebuffer, Rect};
 use crate::protocol::stream::{RectUpdate, StreamFrame};
 use crate::protocol::{InputEvent, ScreenSize};
-use crate::render::sixel::Palette;
+use crate::render::sixel::{Palette, PaneOrigin};
 use crate::render::{CellSize, ColorDepth, Glyphs, KittyView, RenderMode, SixelView, TextView};
 
 /// The largest zoom: the picture asked for at this many times the console's size.
@@ -532,6 +532,8 @@ pub struct GraphicsPainter {
     /// The last sixel view's palette, between views: a whole repaint (pan, resize, a menu
     /// closed, a mode change) keeps the colours and skips building a palette.
     palette: Option<Palette>,
+    /// Inside tmux: where the console's pane starts on the outer terminal.
+    tmux_pane: Option<PaneOrigin>,
     /// Bytes written to the terminal so far (for measurements).
     pub written: u64,
 }
@@ -555,7 +557,28 @@ impl GraphicsPainter {
             canvas: Framebuffer::new(0, 0),
             sixel_colors: colors,
             palette: None,
+            tmux_pane: None,
             written: 0,
+        }
+    }
+
+    /// Sixel and kitty through tmux's passthrough go to the outer terminal at `pane` (see
+    /// [`PaneOrigin`]: tmux would put them wherever its own cursor was).
+    pub fn in_tmux_pane(mut self, pane: Option<PaneOrigin>) -> Self {
+        self.tmux_pane = pane;
+        self
+    }
+
+    /// The terminal was resized: inside tmux the pane may have moved too (a split), so ask
+    /// tmux again and draw the picture whole where it is now.
+    pub fn follow_tmux_pane(&mut self) {
+        if self.tmux_pane.is_none() {
+            return;
+        }
+        let now = crate::render::detect::tmux_pane_origin();
+        if now.is_some() && now != self.tmux_pane {
+            self.tmux_pane = now;
+            self.shown = None;
         }
     }
 
@@ -649,7 +672,7 @@ impl GraphicsPainter {
             };
             let mut target = if matches!(desktop.mode, RenderMode::Kitty { .. }) {
                 let mut view = KittyView::new(KITTY_IMAGE_ID, drawn, src.width(), src.height());
-                view.set_tmux_passthrough(tmux_kitty);
+                view.set_tmux_pane(tmux_kitty.then(|| self.tmux_pane.unwrap_or_default()));
                 Target::Kitty(view)
             } else {
                 let mut view = SixelView::with_palette(
@@ -659,7 +682,7 @@ impl GraphicsPainter {
                     self.sixel_colors,
                     self.palette.take(),
                 );
-                view.set_tmux_passthrough(tmux_sixel);
+                view.set_tmux_pane(tmux_sixel.then(|| self.tmux_pane.unwrap_or_default()));
                 Target::Sixel(view)
             };
             match &mut target {

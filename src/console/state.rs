@@ -28,6 +28,9 @@ pub struct State {
     /// The render modes this terminal supports for a live desktop, the one to start with
     /// first (set by the app from the capability detection and `--render`).
     pub render_modes: Vec<RenderMode>,
+    /// Why pictures are drawn as text although graphics were possible (tmux would not pass
+    /// them): said in the viewer's status line when a desktop opens.
+    pub render_note: Option<String>,
     /// Pixels per terminal cell, as the terminal said (graphics modes size pictures by it).
     pub cell: CellSize,
     pub theme_names: Vec<String>,
@@ -127,6 +130,7 @@ impl State {
                 RenderMode::Quadrant,
                 RenderMode::Sextant,
             ],
+            render_note: None,
             cell: CellSize::DEFAULT,
             twofa: super::update::twofa::TwoFaState::default(),
             guest: None,

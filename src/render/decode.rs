@@ -1,7 +1,8 @@
 //! The way back from text to pixels: a minimal terminal that reads ANSI output (ours through
 //! ratatui's backend, or chafa's) into cells, and a rasteriser that turns block-character
 //! cells into pixels. Tests use them to measure what a viewer would actually see (PSNR), and
-//! `benches/compare.sh` to score chafa's output the same way as ours.
+//! `benches/compare.sh` to score chafa's output the same way as ours, both against
+//! [`box_reference`]: the exact box-averaged picture, computed from its definition.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as CellRect;
@@ -307,6 +308,41 @@ impl Term {
         self.bg = Color::Reset;
         self.reverse = false;
     }
+}
+
+/// `src` box-averaged to `width` x `height` straight from the definition, in f64: each target
+/// pixel the mean of the source pixels under its box, partial pixels weighted by the area
+/// covered. Slow, and deliberately independent of [`scale`](super::scale): the reference that
+/// our renderer and chafa are both scored against.
+pub fn box_reference(src: &Framebuffer, width: u32, height: u32) -> Framebuffer {
+    let mut out = Framebuffer::new(width, height);
+    if src.width() == 0 || src.height() == 0 || width == 0 || height == 0 {
+        return out;
+    }
+    let (sx, sy) = (
+        f64::from(src.width()) / f64::from(width),
+        f64::from(src.height()) / f64::from(height),
+    );
+    let cover = |a: f64, b: f64, s: u32| b.min(f64::from(s) + 1.0) - a.max(f64::from(s));
+    for ty in 0..height {
+        let (y0, y1) = (f64::from(ty) * sy, f64::from(ty + 1) * sy);
+        for tx in 0..width {
+            let (x0, x1) = (f64::from(tx) * sx, f64::from(tx + 1) * sx);
+            let mut sum = [0f64; 3];
+            for y in y0.floor() as u32..(y1.ceil() as u32).min(src.height()) {
+                for x in x0.floor() as u32..(x1.ceil() as u32).min(src.width()) {
+                    let weight = cover(x0, x1, x) * cover(y0, y1, y);
+                    let p = src.pixel(x, y);
+                    for c in 0..3 {
+                        sum[c] += weight * f64::from(p[c]);
+                    }
+                }
+            }
+            let [r, g, b] = sum.map(|v| (v / (sx * sy)).round().clamp(0.0, 255.0) as u8);
+            out.set_pixel(tx, ty, [r, g, b, 255]);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

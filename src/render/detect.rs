@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::CellSize;
 use super::cells::{ColorDepth, Glyphs};
+use super::sixel::PaneOrigin;
 
 /// How long [`query`] waits for the terminal.
 pub const QUERY_TIMEOUT: Duration = Duration::from_millis(200);
@@ -51,6 +52,9 @@ pub struct Environment {
     pub tmux: bool,
     /// `tmux show -gv allow-passthrough` said `on` (or `all`).
     pub tmux_passthrough: bool,
+    /// Inside tmux: where our pane starts on the terminal tmux runs in, as tmux said. Sixel
+    /// goes through tmux only with it (see [`PaneOrigin`]).
+    pub tmux_pane: Option<PaneOrigin>,
 }
 
 impl Environment {
@@ -67,6 +71,11 @@ impl Environment {
                     o.status.success() && matches!(v.trim(), "on" | "all")
                 })
                 .unwrap_or(false);
+        let tmux_pane = if tmux_passthrough {
+            tmux_pane_origin()
+        } else {
+            None
+        };
         Self {
             term: var("TERM"),
             term_program: var("TERM_PROGRAM"),
@@ -74,7 +83,30 @@ impl Environment {
             kitty_window: var("KITTY_WINDOW_ID").is_some(),
             tmux,
             tmux_passthrough,
+            tmux_pane,
         }
+    }
+
+    /// Why graphics cannot be drawn here although the terminal tmux runs in might draw them,
+    /// or `None`. Said to the technician when the console draws text instead.
+    pub fn graphics_refused(&self) -> Option<&'static str> {
+        if !self.tmux {
+            None
+        } else if !self.tmux_passthrough {
+            Some(
+                "inside tmux without allow-passthrough: the picture is drawn as text (`tmux set -g allow-passthrough on` lets sixel and kitty through)",
+            )
+        } else if self.tmux_pane.is_none() {
+            Some("tmux did not say where this pane is: the picture is drawn as text")
+        } else {
+            None
+        }
+    }
+
+    /// Graphics can reach the terminal: outside tmux, or through its passthrough to a known
+    /// pane position.
+    fn graphics_reach(&self) -> bool {
+        self.graphics_refused().is_none()
     }
 
     fn term_is(&self, names: &[&str]) -> bool {
@@ -210,6 +242,9 @@ const MIN_SIXEL_REGISTERS: u16 = 64;
 pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> RenderMode {
     let tmux = env.tmux;
     match over {
+        // Asked for by name, graphics are used even when the terminal did not answer; only
+        // tmux refusing to pass them (it would swallow them whole) makes text instead.
+        RenderOverride::Sixel | RenderOverride::Kitty if !env.graphics_reach() => {}
         RenderOverride::Sixel => return RenderMode::Sixel { tmux },
         RenderOverride::Kitty => return RenderMode::Kitty { tmux },
         RenderOverride::HalfBlock => return RenderMode::HalfBlock,
@@ -231,7 +266,7 @@ pub fn choose(caps: &Capabilities, env: &Environment, over: RenderOverride) -> R
 /// colour registers; none inside tmux without passthrough or when the cell size is unknown.
 fn graphics_modes(caps: &Capabilities, env: &Environment) -> Vec<RenderMode> {
     let tmux = env.tmux;
-    if (tmux && !env.tmux_passthrough) || caps.cell.is_none() {
+    if !env.graphics_reach() || caps.cell.is_none() {
         return Vec::new();
     }
     let mut modes = Vec::new();
@@ -245,6 +280,43 @@ fn graphics_modes(caps: &Capabilities, env: &Environment) -> Vec<RenderMode> {
         modes.push(RenderMode::Sixel { tmux });
     }
     modes
+}
+
+/// Where our tmux pane starts on the terminal tmux runs in, as tmux says now (`None` outside
+/// tmux or when it does not answer). Panes move when windows are split or resized.
+pub fn tmux_pane_origin() -> Option<PaneOrigin> {
+    // `-t $TMUX_PANE`: our pane, not whichever one is active.
+    let pane = std::env::var("TMUX_PANE").unwrap_or_default();
+    std::process::Command::new("tmux")
+        .args(["display-message", "-p"])
+        .args(if pane.is_empty() {
+            vec![]
+        } else {
+            vec!["-t", pane.as_str()]
+        })
+        .arg("#{pane_left} #{pane_top} #{status} #{status-position}")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| parse_pane_origin(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// The pane's origin on the outer terminal from tmux's
+/// `#{pane_left} #{pane_top} #{status} #{status-position}`: status lines on top push it down.
+pub fn parse_pane_origin(reply: &str) -> Option<PaneOrigin> {
+    let mut words = reply.split_whitespace();
+    let col: u16 = words.next()?.parse().ok()?;
+    let row: u16 = words.next()?.parse().ok()?;
+    let status_lines = match words.next()? {
+        "off" => 0,
+        "on" => 1,
+        n => n.parse().ok()?,
+    };
+    let top = words.next()? == "top";
+    Some(PaneOrigin {
+        col,
+        row: row.saturating_add(if top { status_lines } else { 0 }),
+    })
 }
 
 /// The palette size for sixel: the terminal's colour registers, at most 256 (our encoder's
@@ -496,6 +568,52 @@ mod tests {
         assert_eq!("half-block".parse(), Ok(RenderOverride::HalfBlock));
         assert!("braille".parse::<RenderOverride>().is_err());
         assert_eq!(RenderOverride::Sextant.to_string(), "sextant");
+    }
+
+    #[test]
+    fn the_pane_origin_counts_status_lines_on_top() {
+        let at = |col, row| Some(PaneOrigin { col, row });
+        assert_eq!(parse_pane_origin("0 0 on bottom\n"), at(0, 0));
+        assert_eq!(parse_pane_origin("61 0 on top\n"), at(61, 1));
+        assert_eq!(parse_pane_origin("0 12 2 top"), at(0, 14));
+        assert_eq!(parse_pane_origin("5 3 off top"), at(5, 3));
+        assert_eq!(parse_pane_origin(""), None);
+        assert_eq!(parse_pane_origin("x 3 on top"), None);
+    }
+
+    #[test]
+    fn graphics_by_name_inside_tmux_need_passthrough_and_the_pane() {
+        let sixel = parse_replies(b"\x1b[6;20;10t\x1b[?1;1;256S\x1b[?62;4;22c");
+        let mut env = Environment {
+            tmux: true,
+            ..Environment::default()
+        };
+        // tmux would swallow the images: text, and the reason to show.
+        assert_eq!(
+            choose(&sixel, &env, RenderOverride::Sixel),
+            RenderMode::HalfBlock
+        );
+        assert!(
+            env.graphics_refused()
+                .is_some_and(|why| why.contains("allow-passthrough"))
+        );
+        env.tmux_passthrough = true;
+        assert_eq!(
+            choose(&sixel, &env, RenderOverride::Sixel),
+            RenderMode::HalfBlock,
+            "no pane position: images would land anywhere"
+        );
+        assert!(env.graphics_refused().is_some());
+        env.tmux_pane = Some(PaneOrigin { col: 0, row: 1 });
+        assert_eq!(env.graphics_refused(), None);
+        assert_eq!(
+            choose(&sixel, &env, RenderOverride::Sixel),
+            RenderMode::Sixel { tmux: true }
+        );
+        assert_eq!(
+            choose(&sixel, &env, RenderOverride::Auto),
+            RenderMode::Sixel { tmux: true }
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use flate2::write::ZlibEncoder;
 use ratatui::layout::Rect as CellRect;
 
 use super::scale::{merge_overlapping, scale_damaged, scale_into};
-use super::sixel::{move_to, tmux_wrap};
+use super::sixel::{PaneOrigin, move_to, tmux_wrap};
 use crate::frame::{Framebuffer, Rect};
 
 /// Largest base64 payload in one escape sequence, as the protocol requires.
@@ -82,6 +82,8 @@ pub struct KittyView {
     scaled: Framebuffer,
     placed: bool,
     tmux: bool,
+    /// Inside tmux: where its pane starts on the outer terminal (see [`PaneOrigin`]).
+    tmux_pane: PaneOrigin,
 }
 
 impl KittyView {
@@ -95,12 +97,15 @@ impl KittyView {
             scaled: Framebuffer::new(width.max(1), height.max(1)),
             placed: false,
             tmux: false,
+            tmux_pane: PaneOrigin::default(),
         }
     }
 
-    /// Wrap commands for tmux's passthrough.
-    pub fn set_tmux_passthrough(&mut self, on: bool) {
-        self.tmux = on;
+    /// Wrap commands for tmux's passthrough to the terminal tmux runs in, where the pane starts
+    /// at `pane`; `None` writes them plainly.
+    pub fn set_tmux_pane(&mut self, pane: Option<PaneOrigin>) {
+        self.tmux = pane.is_some();
+        self.tmux_pane = pane.unwrap_or_default();
     }
 
     pub fn id(&self) -> u32 {
@@ -125,7 +130,19 @@ impl KittyView {
             return;
         }
         let (w, h) = (self.scaled.width(), self.scaled.height());
-        move_to(out, self.area.x, self.area.y);
+        if self.tmux {
+            // tmux places passed-through bytes at its own idea of the outer cursor: the move
+            // goes through too, in outer coordinates.
+            let mut at = Vec::new();
+            move_to(
+                &mut at,
+                self.tmux_pane.col.saturating_add(self.area.x),
+                self.tmux_pane.row.saturating_add(self.area.y),
+            );
+            tmux_wrap(&at, out);
+        } else {
+            move_to(out, self.area.x, self.area.y);
+        }
         // C=1: the cursor stays put, so placing the image can never scroll the screen.
         let control = format!(
             "a=T,i={},f=24,s={w},v={h},c={},r={},C=1",
@@ -170,6 +187,19 @@ impl KittyView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inside_tmux_the_placement_moves_the_outer_cursor() {
+        let mut view = KittyView::new(5, CellRect::new(2, 1, 8, 4), 80, 80);
+        view.set_tmux_pane(Some(PaneOrigin { col: 40, row: 3 }));
+        let mut out = Vec::new();
+        view.render(&Framebuffer::new(80, 80), &mut out);
+        assert!(
+            out.starts_with(b"\x1bPtmux;\x1b\x1b[5;43H\x1b\\\x1bPtmux;\x1b\x1b_Ga=T"),
+            "{:?}",
+            String::from_utf8_lossy(&out[..40])
+        );
+    }
 
     #[test]
     fn chunks_stay_under_the_limit() {

@@ -3,13 +3,15 @@
 //! [`detect::query`].
 //!
 //! The pipeline is scale, then encode:
-//! - [`scale`]: area-averaging (box) downscale to the target pixel size, whole or only where the
-//!   source changed.
+//! - [`scale`]: area-averaging (box) scale to the target pixel size with exact fractional pixel
+//!   weights, whole or only where the source changed (the same pixels either way).
 //! - [`cells`]: text cells in a ratatui [`Buffer`](ratatui::buffer::Buffer): half blocks (1x2
 //!   pixels a cell), quadrants (2x2) and sextants (2x3), 24-bit or 256 colours. Only cells over
 //!   damaged pixels are touched, and ratatui's diff sends only the cells that changed.
 //! - [`sixel`]: our own sixel encoder with a palette kept between frames, re-sending only the
-//!   damaged cell-aligned tiles, never on the terminal's last row.
+//!   damaged cell-aligned tiles, never on the terminal's last row. Inside tmux each image goes
+//!   through its passthrough with its own cursor move to the pane's place on the outer terminal
+//!   ([`PaneOrigin`]); without passthrough the console draws text and says why.
 //! - [`kitty`]: the kitty graphics protocol: the image placed once under an id and edited in place.
 //! - [`detect`]: what the terminal can do (asked, with environment fallbacks) and which
 //!   [`RenderMode`] to use.
@@ -31,7 +33,7 @@ use crate::frame::Framebuffer;
 pub use cells::{ColorDepth, Glyphs, TextView};
 pub use detect::{Capabilities, Environment, RenderMode, RenderOverride};
 pub use kitty::KittyView;
-pub use sixel::SixelView;
+pub use sixel::{PaneOrigin, SixelView};
 
 /// Pixels per terminal cell, as the terminal reports them (or a guess).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

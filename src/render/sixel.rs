@@ -487,8 +487,21 @@ pub struct SixelView {
     scaled: Framebuffer,
     palette: Option<Palette>,
     scratch: Scratch,
-    tmux: bool,
+    /// Inside tmux: where its pane's top-left cell is on the outer terminal.
+    tmux_pane: Option<PaneOrigin>,
     image: Vec<u8>,
+}
+
+/// Where a tmux pane's top-left cell is on the terminal tmux runs in (0-based column and row).
+///
+/// tmux (3.3a, without sixel of its own) writes passed-through bytes wherever the outer
+/// terminal's cursor happens to be, not at the pane's cursor: a cursor move written to the
+/// pane only moves tmux's idea of it. So each image goes through with its own cursor move, in
+/// outer coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PaneOrigin {
+    pub col: u16,
+    pub row: u16,
 }
 
 impl std::fmt::Debug for SixelView {
@@ -534,14 +547,15 @@ impl SixelView {
             ),
             palette,
             scratch: Scratch::default(),
-            tmux: false,
+            tmux_pane: None,
             image: Vec::new(),
         }
     }
 
-    /// Wrap images for tmux's passthrough.
-    pub fn set_tmux_passthrough(&mut self, on: bool) {
-        self.tmux = on;
+    /// Wrap images, with their cursor moves, for tmux's passthrough to the terminal tmux runs
+    /// in, where the pane starts at `pane`; `None` writes them plainly.
+    pub fn set_tmux_pane(&mut self, pane: Option<PaneOrigin>) {
+        self.tmux_pane = pane;
     }
 
     /// The cells the picture covers (never the terminal's last row).
@@ -641,7 +655,6 @@ impl SixelView {
             .area
             .y
             .saturating_add((r.y / u32::from(self.cell.height)) as u16);
-        move_to(out, col, row);
         let tile;
         let img = if r == self.scaled.bounds() {
             &self.scaled
@@ -649,12 +662,21 @@ impl SixelView {
             tile = self.scaled.crop(r);
             &tile
         };
-        if self.tmux {
-            self.image.clear();
-            encode(img, palette, &mut self.scratch, &mut self.image);
-            tmux_wrap(&self.image, out);
-        } else {
-            encode(img, palette, &mut self.scratch, out);
+        match self.tmux_pane {
+            Some(pane) => {
+                self.image.clear();
+                move_to(
+                    &mut self.image,
+                    pane.col.saturating_add(col),
+                    pane.row.saturating_add(row),
+                );
+                encode(img, palette, &mut self.scratch, &mut self.image);
+                tmux_wrap(&self.image, out);
+            }
+            None => {
+                move_to(out, col, row);
+                encode(img, palette, &mut self.scratch, out);
+            }
         }
     }
 }
@@ -903,6 +925,31 @@ mod tests {
         out.clear();
         small.render(&img, &mut out);
         assert!(small.palette().is_some_and(|p| p.len() <= 16));
+    }
+
+    #[test]
+    fn inside_tmux_each_image_carries_its_outer_cursor_move() {
+        let cell = CellSize::new(10, 20);
+        let mut view = SixelView::new(CellRect::new(2, 1, 32, 9), 24, cell, 256);
+        view.set_tmux_pane(Some(PaneOrigin { col: 40, row: 3 }));
+        let img = testimage::desktop(320, 180);
+        let mut out = Vec::new();
+        view.render(&img, &mut out);
+        // Cell (2, 1) of a pane at (40, 3): row 5, column 43, 1-based; nothing outside.
+        assert!(
+            out.starts_with(b"\x1bPtmux;\x1b\x1b[5;43H\x1b\x1bP"),
+            "{:?}",
+            &out[..24]
+        );
+        let mut changed = img.clone();
+        changed.fill(Rect::new(105, 45, 12, 12), [255, 0, 255, 255]);
+        out.clear();
+        view.render_damage(&changed, &[Rect::new(105, 45, 12, 12)], &mut out);
+        assert!(
+            out.starts_with(b"\x1bPtmux;\x1b\x1b[7;53H"),
+            "{:?}",
+            &out[..24]
+        );
     }
 
     #[test]

@@ -3038,6 +3038,52 @@ mod live_desktop {
     }
 
     #[test]
+    fn a_desktop_drawn_as_text_instead_of_graphics_says_why() {
+        let why = "inside tmux without allow-passthrough: the picture is drawn as text";
+        for (note, mode) in [
+            (Some(why), RenderMode::HalfBlock),
+            (None, RenderMode::HalfBlock),
+            (Some(why), RenderMode::Sixel { tmux: false }),
+        ] {
+            let mut state = logged_in();
+            state.render_note = note.map(str::to_owned);
+            state.render_modes = vec![mode];
+            state.workstations[0].screen = Some(ScreenSize {
+                width: 800,
+                height: 600,
+            });
+            update(
+                &mut state,
+                Msg::Resize {
+                    width: 100,
+                    height: 30,
+                },
+            );
+            let effects = key(&mut state, KeyCode::Enter);
+            let [(id, ConsoleRequest::Connect { .. })] = &requests(&effects)[..] else {
+                panic!("expected a Connect, got {effects:?}");
+            };
+            let opened = session("s1", ("w1", "reception"), "ann", 0);
+            net(
+                &mut state,
+                NetEvent::Reply {
+                    id: *id,
+                    result: Ok(ConsoleReply::Session { session: opened }),
+                },
+            );
+            let shown = state.viewer.as_ref().and_then(|v| v.notice.clone());
+            match (note, mode.glyphs()) {
+                (Some(_), Some(_)) => assert_eq!(
+                    shown.map(|(kind, text, _)| (kind, text)),
+                    Some((StatusKind::Warning, why.to_owned()))
+                ),
+                // Nothing to explain: no note, or graphics after all.
+                _ => assert!(shown.is_none(), "{mode:?}: {shown:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn fit_goes_back_to_the_whole_screen() {
         let mut state = viewing(false);
         ctrl(&mut state, ']');

@@ -57,8 +57,12 @@ pub(super) fn open(state: &mut State, session: SessionInfo) -> Vec<Effect> {
             .and_then(|v| v.desktop)
             .unwrap_or_else(|| DesktopView::with_mode(screen, mode, state.cell, state.color_depth));
         let mut viewer = Viewer::new(session, TerminalView::new(1, 1));
+        let text_instead = !desktop.is_graphics();
         viewer.desktop = Some(desktop);
         viewer.view_only = view_only;
+        if let (Some(note), true) = (&state.render_note, text_instead) {
+            viewer.notice = Some((StatusKind::Warning, note.clone(), state.now));
+        }
         state.viewer = Some(viewer);
         state.dirty = true;
         effects.extend(watch(state));
