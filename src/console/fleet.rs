@@ -9,7 +9,6 @@
 //! technician typing) narrows the rows it already had instead of scanning all of them.
 
 use std::cell::{Ref, RefCell};
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use unicode_width::UnicodeWidthStr as _;
@@ -24,6 +23,8 @@ struct Entry {
     key: (String, String, WorkstationId),
     /// Lower-cased hostname, user, OS and client name, `\n`-separated: what the filter searches.
     hay: String,
+    /// The widths of its text columns, measured once.
+    widths: TextWidths,
 }
 
 impl Entry {
@@ -38,7 +39,18 @@ impl Entry {
             info.hostname, info.user, info.os, info.client_name
         )
         .to_lowercase();
-        Self { info, key, hay }
+        let widths = TextWidths {
+            hostname: info.hostname.width(),
+            client: info.client_name.width(),
+            user: info.user.width(),
+            os: info.os.width(),
+        };
+        Self {
+            info,
+            key,
+            hay,
+            widths,
+        }
     }
 
     /// Whether its text (what sorting and filtering see) is the same as `other`'s.
@@ -51,13 +63,16 @@ impl Entry {
             && terms.iter().all(|t| self.hay.contains(t))
     }
 
+    /// As [`Entry::matches`], with the terms' finders made once for many rows.
+    fn matches_with(&self, client: Option<&ClientId>, finders: &[memchr::memmem::Finder]) -> bool {
+        client.is_none_or(|c| &self.info.client_id == c)
+            && finders
+                .iter()
+                .all(|f| f.find(self.hay.as_bytes()).is_some())
+    }
+
     fn widths(&self) -> TextWidths {
-        TextWidths {
-            hostname: self.info.hostname.width(),
-            client: self.info.client_name.width(),
-            user: self.info.user.width(),
-            os: self.info.os.width(),
-        }
+        self.widths
     }
 }
 
@@ -115,6 +130,9 @@ struct ViewCache {
     widths: TextWidths,
 }
 
+/// How many earlier views are kept (a filter typed that long can be deleted without a search).
+const RECENT_VIEWS: usize = 32;
+
 /// The team's workstations. See the module comment for why it is shaped so.
 #[derive(Debug, Default)]
 pub struct Fleet {
@@ -128,6 +146,9 @@ pub struct Fleet {
     per_client: HashMap<ClientId, Counts>,
     /// The last view asked for; refreshed on demand, kept current by small changes.
     view: RefCell<ViewCache>,
+    /// Earlier views of this generation (the filter as it was typed), newest last: deleting
+    /// a character of the filter finds its view here instead of searching every row again.
+    recent: RefCell<Vec<ViewCache>>,
 }
 
 impl Clone for Fleet {
@@ -140,6 +161,7 @@ impl Clone for Fleet {
             team: self.team,
             per_client: self.per_client.clone(),
             view: RefCell::new(ViewCache::default()),
+            recent: RefCell::new(Vec::new()),
         }
     }
 }
@@ -339,8 +361,22 @@ impl Fleet {
         if !current {
             match self.view.try_borrow_mut() {
                 Ok(mut view) => {
-                    let fresh = self.build_view(&view, client, filter);
-                    *view = fresh;
+                    let mut recent = self.recent.borrow_mut();
+                    recent.retain(|v| v.generation == Some(self.generation));
+                    let earlier = recent
+                        .iter()
+                        .rposition(|v| v.client.as_ref() == client && v.filter == filter);
+                    let fresh = match earlier {
+                        Some(at) => recent.remove(at),
+                        None => self.build_view(&view, client, filter),
+                    };
+                    let old = std::mem::replace(&mut *view, fresh);
+                    if old.generation == Some(self.generation) {
+                        recent.push(old);
+                        if recent.len() > RECENT_VIEWS {
+                            recent.remove(0);
+                        }
+                    }
                 }
                 // Another view of a different client or filter is still held (rare): this one
                 // is built for the caller alone.
@@ -362,22 +398,51 @@ impl Fleet {
     fn build_view(&self, old: &ViewCache, client: Option<&ClientId>, filter: String) -> ViewCache {
         let terms: Vec<&str> = filter.split_whitespace().collect();
         // Typing more only narrows: search the rows the shorter filter left.
+        // (Only when that leaves few rows: reading many rows in table order jumps around
+        // memory, and a pass in memory order is then faster.)
         let narrows = old.generation == Some(self.generation)
             && old.client.as_ref() == client
-            && filter.starts_with(&old.filter);
-        let candidates: &[usize] = if narrows { &old.rows } else { &self.order };
-        let rows: Vec<usize> = candidates
+            && filter.starts_with(&old.filter)
+            && old.rows.len() < self.entries.len() / 4;
+        let finders: Vec<memchr::memmem::Finder> = terms
             .iter()
-            .copied()
-            .filter(|&i| self.entries[i].matches(client, &terms))
+            .map(|t| memchr::memmem::Finder::new(t.as_bytes()))
             .collect();
         let mut widths = TextWidths::default();
         let mut online = 0;
-        for &i in &rows {
-            let entry = &self.entries[i];
+        let mut take = |entry: &Entry| {
             widths.grow(entry.widths());
             online += usize::from(entry.info.presence != Presence::Offline);
-        }
+        };
+        let rows: Vec<usize> = if narrows {
+            old.rows
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let entry = &self.entries[i];
+                    let hit = entry.matches_with(client, &finders);
+                    if hit {
+                        take(entry);
+                    }
+                    hit
+                })
+                .collect()
+        } else {
+            // Every row: read in memory order (the rows' text lies roughly in that order, so
+            // the reads stream instead of jumping), then picked out in table order.
+            let hits: Vec<bool> = self
+                .entries
+                .iter()
+                .map(|entry| {
+                    let hit = entry.matches_with(client, &finders);
+                    if hit {
+                        take(entry);
+                    }
+                    hit
+                })
+                .collect();
+            self.order.iter().copied().filter(|&i| hits[i]).collect()
+        };
         ViewCache {
             generation: Some(self.generation),
             client: client.cloned(),
@@ -431,16 +496,21 @@ impl Fleet {
         if self.entries[index].same_text(&entry) {
             // Presence, access, last seen: the order and every view's rows stay; only the
             // view's online count may move.
-            let view = self.view.get_mut();
-            if view.generation == Some(self.generation) && old_online != new_online {
-                let filter = view.filter.clone();
-                let terms: Vec<&str> = filter.split_whitespace().collect();
-                if entry.matches(view.client.as_ref(), &terms) {
-                    view.online = if new_online {
-                        view.online + 1
-                    } else {
-                        view.online.saturating_sub(1)
-                    };
+            if old_online != new_online {
+                let generation = self.generation;
+                let recent = self.recent.get_mut();
+                for view in recent.iter_mut().chain([self.view.get_mut()]) {
+                    if view.generation != Some(generation) {
+                        continue;
+                    }
+                    let terms: Vec<&str> = view.filter.split_whitespace().collect();
+                    if entry.matches(view.client.as_ref(), &terms) {
+                        view.online = if new_online {
+                            view.online + 1
+                        } else {
+                            view.online.saturating_sub(1)
+                        };
+                    }
                 }
             }
             self.entries[index] = entry;
@@ -473,21 +543,20 @@ impl Fleet {
     }
 }
 
-/// Merge two index lists, each sorted by their entries' keys.
+/// Merge two index lists, each sorted by their entries' keys. `b` is a page (small) and `a`
+/// the whole fleet (large): each of `b` finds its place in `a` by binary search, and the runs of
+/// `a` between are copied whole, so a page costs O(k log n) comparisons, not O(n).
 fn merge_by_key(a: &[usize], b: &[usize], entries: &[Entry]) -> Vec<usize> {
     let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if entries[b[j]].key.cmp(&entries[a[i]].key) == Ordering::Less {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
+    let mut from = 0;
+    for &new in b {
+        let key = &entries[new].key;
+        let at = from + a[from..].partition_point(|&i| entries[i].key <= *key);
+        out.extend_from_slice(&a[from..at]);
+        out.push(new);
+        from = at;
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+    out.extend_from_slice(&a[from..]);
     out
 }
 

@@ -157,9 +157,16 @@ fn draw_clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let focused = state.focus == Pane::Clients && !state.filtering;
     let block = pane_block(theme, "Clients", focused);
     let inner_width = usize::from(area.width.saturating_sub(2)).saturating_sub(HIGHLIGHT.width());
+    // Only the rows that fit are built (a desk may have thousands of clients); the window
+    // ends at the selection when it is further down, as the list would scroll to it.
+    let selected = state.selected_client_row();
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let start = (selected + 1).saturating_sub(height);
     let items: Vec<ListItem> = state
         .client_rows()
         .into_iter()
+        .skip(start)
+        .take(height)
         .map(|row| {
             let counts = format!("{}/{}", row.online, row.total);
             let name_width = inner_width.saturating_sub(counts.width() + 1);
@@ -182,7 +189,7 @@ fn draw_clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         .highlight_symbol(HIGHLIGHT)
         .highlight_spacing(HighlightSpacing::Always)
         .highlight_style(selection_style(theme, focused));
-    let mut list_state = ListState::default().with_selected(Some(state.selected_client_row()));
+    let mut list_state = ListState::default().with_selected(Some(selected - start));
     frame.render_stateful_widget(list, area, &mut list_state);
 }
 

@@ -3048,9 +3048,11 @@ mod live_desktop {
             let mut state = logged_in();
             state.render_note = note.map(str::to_owned);
             state.render_modes = vec![mode];
-            state.workstations[0].screen = Some(ScreenSize {
-                width: 800,
-                height: 600,
+            state.workstations.update_nth(0, |w| {
+                w.screen = Some(ScreenSize {
+                    width: 800,
+                    height: 600,
+                })
             });
             update(
                 &mut state,
