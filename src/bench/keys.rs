@@ -198,7 +198,11 @@ fn cat_times(keys: usize, gap: Duration, tmux: Option<&Path>) -> anyhow::Result<
     let mut pty = PtyScreen::spawn(cmd)?;
     if tmux.is_some() {
         // tmux is up when its status line is drawn.
-        pty.wait_for(ECHO_TIMEOUT, |s| s.contents().contains("cat"))?;
+        pty.wait_for(ECHO_TIMEOUT, |s| {
+            !s.contents_between(ROWS - 1, 0, ROWS - 1, COLS)
+                .trim()
+                .is_empty()
+        })?;
     }
     let times = pty.echo_times(keys, gap);
     if let Some(tmux) = tmux {
@@ -252,13 +256,20 @@ pub fn console_in_session(exe: &Path, rig: &Rig, home: &Path) -> anyhow::Result<
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<Report> {
-    let exe = std::env::current_exe().context("this program's path")?;
-    // The agent on its own runtime, as on its own machine.
+    // The agent on its own runtime, as on its own machine; shut down without blocking, on
+    // every path (a runtime dropped inside this one would panic).
     let agent_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let rig = Rig::start_on("terminal", agent_runtime.handle()).await?;
+    let result = measure(args, agent_runtime.handle()).await;
+    agent_runtime.shutdown_background();
+    result
+}
+
+async fn measure(args: &Args, agent: &tokio::runtime::Handle) -> anyhow::Result<Report> {
+    let exe = std::env::current_exe().context("this program's path")?;
+    let rig = Rig::start_on("terminal", agent).await?;
     let home = tempfile::tempdir()?;
     rig.write_login(home.path()).await?;
     let keys = args.keys.max(1);
@@ -277,7 +288,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         Ok((tether, cat, tmux))
     })?;
     drop(rig);
-    agent_runtime.shutdown_background();
 
     let mut report = Report::new(
         "keys",
