@@ -434,22 +434,24 @@ fn audit_listed(filter: &str) -> State {
             hash: String::new(),
         };
     // An end user's answer on a workstation this console knows: shown by its host name.
-    state.workstations.push(tether::protocol::WorkstationInfo {
-        id: "w-till".into(),
-        client_id: "c1".into(),
-        client_name: "Acme Dental".into(),
-        hostname: "till-1".into(),
-        os: "Debian 12".into(),
-        user: "kasse".into(),
-        screen: None,
-        agent_version: "0.1.0".into(),
-        presence: tether::protocol::Presence::Online,
-        last_seen: now(),
-        enrolled_at: now(),
-        unattended: Default::default(),
-        requires: Default::default(),
-        otp_required: false,
-    });
+    state
+        .workstations
+        .upsert(tether::protocol::WorkstationInfo {
+            id: "w-till".into(),
+            client_id: "c1".into(),
+            client_name: "Acme Dental".into(),
+            hostname: "till-1".into(),
+            os: "Debian 12".into(),
+            user: "kasse".into(),
+            screen: None,
+            agent_version: "0.1.0".into(),
+            presence: tether::protocol::Presence::Online,
+            last_seen: now(),
+            enrolled_at: now(),
+            unattended: Default::default(),
+            requires: Default::default(),
+            otp_required: false,
+        });
     let records = vec![
         record(
             6,

@@ -403,19 +403,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
             })))?,
         );
     }
-    events.sort();
-    report.add(
-        "presence event, p50",
-        ms(percentile(&events, 50.0)),
-        "ms",
-        "",
-    );
-    report.add(
-        "presence event, p99",
-        ms(percentile(&events, 99.0)),
-        "ms",
-        "<= 1 ms",
-    );
+    report.add_p50_p99("presence event", &mut events, ("", "<= 1 ms"));
 
     // Idle: the loop's one-second tick is all that happens.
     let mut ticks = Vec::new();
@@ -460,6 +448,23 @@ mod tests {
                 .any(|r| r.figure.starts_with("presence event"))
         );
         assert!(report.table().contains("filter keystroke"));
+        // The filter the bench types found exactly the rows that hold its text.
+        let (_, rows) = team(500, 20);
+        let holding = rows
+            .iter()
+            .filter(|w| {
+                [&w.hostname, &w.user, &w.os, &w.client_name]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains("office-ws-1"))
+            })
+            .count();
+        let found = report
+            .rows
+            .iter()
+            .find(|r| r.figure.starts_with("rows matching"))
+            .map(|r| r.value);
+        assert_eq!(found, Some(holding as f64));
+        assert!(holding > 0, "the made-up team has rows to find");
     }
 
     #[test]

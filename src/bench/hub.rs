@@ -22,7 +22,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, Semaphore, mpsc};
 
-use super::{Report, ms, percentile};
+use super::Report;
 use crate::client::HubClient;
 use crate::hub::store::{NewLink, NewUser, NewWorkstation, SqliteStore, Store};
 use crate::protocol::{
@@ -211,19 +211,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             .await?;
         fanout.extend(seen_by_all(&consoles, index, Presence::Online, t0, args.timeout).await?);
     }
-    fanout.sort();
-    report.add(
-        "presence fan-out p50",
-        ms(percentile(&fanout, 50.0)),
-        "ms",
-        "",
-    );
-    report.add(
-        "presence fan-out p99",
-        ms(percentile(&fanout, 99.0)),
-        "ms",
-        "<= 1000 ms",
-    );
+    report.add_p50_p99("presence fan-out", &mut fanout, ("", "<= 1000 ms"));
 
     // The storm: every agent drops at once and comes back after a real agent's backoff.
     let closed_before = consoles.iter().filter(|c| c.view().closed).count();

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use portable_pty::{CommandBuilder, PtySize};
 
+use super::Report;
 use super::rig::Rig;
-use super::{Report, ms, percentile};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -297,29 +297,15 @@ async fn measure(args: &Args, agent: &tokio::runtime::Handle) -> anyhow::Result<
             args.gap_ms
         ),
     );
-    let mut add = |name: &str, mut times: Vec<Duration>, goals: (&str, &str)| {
-        times.sort();
-        report.add(
-            format!("{name}, p50"),
-            ms(percentile(&times, 50.0)),
-            "ms",
-            goals.0,
-        );
-        report.add(
-            format!("{name}, p99"),
-            ms(percentile(&times, 99.0)),
-            "ms",
-            goals.1,
-        );
-    };
-    add(
+    let (mut tether, mut cat) = (tether, cat);
+    report.add_p50_p99(
         "tether console -> remote shell",
-        tether,
+        &mut tether,
         ("<= 10 ms", "<= 30 ms"),
     );
-    add("cat in a pty (anchor)", cat, ("", ""));
-    if let Some(tmux) = tmux {
-        add("cat in tmux (anchor)", tmux, ("", ""));
+    report.add_p50_p99("cat in a pty (anchor)", &mut cat, ("", ""));
+    if let Some(mut tmux) = tmux {
+        report.add_p50_p99("cat in tmux (anchor)", &mut tmux, ("", ""));
     }
     Ok(report)
 }

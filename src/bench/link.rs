@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::rig::{DRAG_MOVE, Drag, Drawing, LinkShape, Rig, Throttle, Watcher, login};
-use super::{Report, ms, percentile};
+use super::{Report, ms};
 use crate::protocol::stream::{StreamFrame, now_micros};
 use crate::render::CellSize;
 
@@ -198,7 +198,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         delay: args.rtt / 2,
     };
     let throttle = Throttle::start(rig.hub_addr()?, shape).await?;
-    let figures = drag_through(&rig, &throttle, args.size, args.mode, args.secs).await?;
+    let mut figures = drag_through(&rig, &throttle, args.size, args.mode, args.secs).await?;
     let mbit = args.rate * 8.0 / 1e6;
     let mode = match args.mode {
         Mode::Sixel => format!("sixel at {w}x{h}"),
@@ -233,18 +233,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "KB",
         "",
     );
-    report.add(
-        "latency p50 (capture to drawn)",
-        ms(percentile(&figures.latency, 50.0)),
-        "ms",
-        "",
-    );
-    report.add(
-        "latency p99 (capture to drawn)",
-        ms(percentile(&figures.latency, 99.0)),
-        "ms",
-        "",
-    );
+    report.add_p50_p99("latency (capture to drawn)", &mut figures.latency, ("", ""));
     report.add("first whole picture drawn", ms(figures.first), "ms", "");
     Ok(report)
 }

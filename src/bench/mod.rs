@@ -94,6 +94,24 @@ impl Report {
         });
     }
 
+    /// The median and 99th percentile of `samples` (sorted here), as "NAME, p50" and
+    /// "NAME, p99" in milliseconds, with their goals.
+    pub fn add_p50_p99(&mut self, name: &str, samples: &mut [Duration], goals: (&str, &str)) {
+        samples.sort();
+        self.add(
+            format!("{name}, p50"),
+            ms(percentile(samples, 50.0)),
+            "ms",
+            goals.0,
+        );
+        self.add(
+            format!("{name}, p99"),
+            ms(percentile(samples, 99.0)),
+            "ms",
+            goals.1,
+        );
+    }
+
     /// The table as text: one line per figure, columns aligned.
     pub fn table(&self) -> String {
         let w0 = self

@@ -11,6 +11,7 @@
 use std::cell::{Ref, RefCell};
 use std::collections::HashMap;
 
+use memchr::memmem::Finder;
 use unicode_width::UnicodeWidthStr as _;
 
 use crate::protocol::{ClientId, Presence, WorkstationId, WorkstationInfo};
@@ -58,21 +59,13 @@ impl Entry {
         self.key == other.key && self.hay == other.hay
     }
 
-    fn matches(&self, client: Option<&ClientId>, terms: &[&str]) -> bool {
-        client.is_none_or(|c| &self.info.client_id == c)
-            && terms.iter().all(|t| self.hay.contains(t))
-    }
-
-    /// As [`Entry::matches`], with the terms' finders made once for many rows.
-    fn matches_with(&self, client: Option<&ClientId>, finders: &[memchr::memmem::Finder]) -> bool {
+    /// Whether it belongs to a view: its client, and every filter term (one finder each, made
+    /// once per filter) somewhere in its text.
+    fn matches(&self, client: Option<&ClientId>, finders: &[Finder<'static>]) -> bool {
         client.is_none_or(|c| &self.info.client_id == c)
             && finders
                 .iter()
                 .all(|f| f.find(self.hay.as_bytes()).is_some())
-    }
-
-    fn widths(&self) -> TextWidths {
-        self.widths
     }
 }
 
@@ -124,6 +117,8 @@ struct ViewCache {
     client: Option<ClientId>,
     /// The filter as typed, lower-cased.
     filter: String,
+    /// A finder for each of its terms.
+    finders: Vec<Finder<'static>>,
     /// Indices into `Fleet::entries`, in table order.
     rows: Vec<usize>,
     online: usize,
@@ -235,11 +230,6 @@ impl Fleet {
         }
     }
 
-    /// Same as [`Fleet::upsert`], for code written against a list.
-    pub fn push(&mut self, info: WorkstationInfo) {
-        self.upsert(info);
-    }
-
     /// Change one workstation in place; false when there is none with that id.
     pub fn update(&mut self, id: &str, change: impl FnOnce(&mut WorkstationInfo)) -> bool {
         let Some(index) = self.by_id.get(id).copied() else {
@@ -331,14 +321,12 @@ impl Fleet {
         // The view, if current, takes the new rows that belong to it the same way.
         let view = self.view.get_mut();
         if view.generation == Some(previous) {
-            let filter = view.filter.clone();
-            let terms: Vec<&str> = filter.split_whitespace().collect();
             let belong: Vec<usize> = fresh
                 .into_iter()
-                .filter(|&i| entries[i].matches(view.client.as_ref(), &terms))
+                .filter(|&i| entries[i].matches(view.client.as_ref(), &view.finders))
                 .collect();
             for &i in &belong {
-                view.widths.grow(entries[i].widths());
+                view.widths.grow(entries[i].widths);
                 if entries[i].info.presence != Presence::Offline {
                     view.online += 1;
                 }
@@ -396,7 +384,6 @@ impl Fleet {
     }
 
     fn build_view(&self, old: &ViewCache, client: Option<&ClientId>, filter: String) -> ViewCache {
-        let terms: Vec<&str> = filter.split_whitespace().collect();
         // Typing more only narrows: search the rows the shorter filter left.
         // (Only when that leaves few rows: reading many rows in table order jumps around
         // memory, and a pass in memory order is then faster.)
@@ -404,14 +391,11 @@ impl Fleet {
             && old.client.as_ref() == client
             && filter.starts_with(&old.filter)
             && old.rows.len() < self.entries.len() / 4;
-        let finders: Vec<memchr::memmem::Finder> = terms
-            .iter()
-            .map(|t| memchr::memmem::Finder::new(t.as_bytes()))
-            .collect();
+        let finders = finders(&filter);
         let mut widths = TextWidths::default();
         let mut online = 0;
         let mut take = |entry: &Entry| {
-            widths.grow(entry.widths());
+            widths.grow(entry.widths);
             online += usize::from(entry.info.presence != Presence::Offline);
         };
         let rows: Vec<usize> = if narrows {
@@ -420,7 +404,7 @@ impl Fleet {
                 .copied()
                 .filter(|&i| {
                     let entry = &self.entries[i];
-                    let hit = entry.matches_with(client, &finders);
+                    let hit = entry.matches(client, &finders);
                     if hit {
                         take(entry);
                     }
@@ -434,7 +418,7 @@ impl Fleet {
                 .entries
                 .iter()
                 .map(|entry| {
-                    let hit = entry.matches_with(client, &finders);
+                    let hit = entry.matches(client, &finders);
                     if hit {
                         take(entry);
                     }
@@ -447,6 +431,7 @@ impl Fleet {
             generation: Some(self.generation),
             client: client.cloned(),
             filter,
+            finders,
             rows,
             online,
             widths,
@@ -474,13 +459,11 @@ impl Fleet {
         let view = self.view.get_mut();
         if view.generation == Some(self.generation - 1) {
             view.generation = Some(self.generation);
-            let filter = view.filter.clone();
-            let terms: Vec<&str> = filter.split_whitespace().collect();
             let entry = &entries[index];
-            if entry.matches(view.client.as_ref(), &terms) {
+            if entry.matches(view.client.as_ref(), &view.finders) {
                 let at = view.rows.partition_point(|&i| entries[i].key < entry.key);
                 view.rows.insert(at, index);
-                view.widths.grow(entry.widths());
+                view.widths.grow(entry.widths);
                 view.online += usize::from(entry.info.presence != Presence::Offline);
             }
         }
@@ -503,8 +486,7 @@ impl Fleet {
                     if view.generation != Some(generation) {
                         continue;
                     }
-                    let terms: Vec<&str> = view.filter.split_whitespace().collect();
-                    if entry.matches(view.client.as_ref(), &terms) {
+                    if entry.matches(view.client.as_ref(), &view.finders) {
                         view.online = if new_online {
                             view.online + 1
                         } else {
@@ -541,6 +523,14 @@ impl Fleet {
         self.order = order;
         self.generation += 1;
     }
+}
+
+/// One finder per whitespace-separated term of a (lower-cased) filter.
+fn finders(filter: &str) -> Vec<Finder<'static>> {
+    filter
+        .split_whitespace()
+        .map(|t| Finder::new(t.as_bytes()).into_owned())
+        .collect()
 }
 
 /// Merge two index lists, each sorted by their entries' keys. `b` is a page (small) and `a`
