@@ -26,8 +26,8 @@ use super::Report;
 use crate::client::HubClient;
 use crate::hub::store::{NewLink, NewUser, NewWorkstation, SqliteStore, Store};
 use crate::protocol::{
-    AGENT_PATH, AgentReply, AgentRequest, HubEvent, HubToAgent, PROTOCOL_VERSION, Presence,
-    Request, Role, SecretRequirements, WorkstationReport,
+    AGENT_PATH, AgentReply, AgentRequest, ConsoleReply, ConsoleRequest, HubEvent, HubToAgent,
+    PROTOCOL_VERSION, PageRequest, Presence, Request, Role, SecretRequirements, WorkstationReport,
 };
 use crate::tls::{Pin, parse_fingerprint};
 use crate::wire::{self, ClientStream};
@@ -254,7 +254,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "hub log: consoles that lagged",
         hub.log_lines_with("lagged") as f64,
         "",
-        "0",
+        "",
+    );
+    report.add(
+        "console reloads after a resync",
+        consoles.iter().map(|c| c.view().resyncs).sum::<usize>() as f64,
+        "",
+        "",
     );
     report.add(
         "agent connection attempts failed",
@@ -493,11 +499,64 @@ struct ConsoleView {
     online: usize,
     /// The hub closed the connection.
     closed: bool,
+    /// Times the hub told this console it had fallen behind and it reloaded.
+    resyncs: usize,
+}
+
+impl ConsoleView {
+    /// Records workstation `index`'s presence; whether it changed.
+    fn set(&mut self, index: usize, new: Presence) -> bool {
+        let Some(old) = self.presence.get(index).copied() else {
+            return false;
+        };
+        if old == new {
+            return false;
+        }
+        let (was, is) = (old != Presence::Offline, new != Presence::Offline);
+        if was && !is {
+            self.online -= 1;
+        } else if is && !was {
+            self.online += 1;
+        }
+        self.presence[index] = new;
+        self.changed_at[index] = Instant::now();
+        true
+    }
+}
+
+/// Every workstation's presence, page by page, as a console reloads after a resync.
+async fn list_presence(client: &HubClient) -> anyhow::Result<Vec<(usize, Presence)>> {
+    let mut listed = Vec::new();
+    let mut page = PageRequest::first();
+    loop {
+        let reply = client
+            .request(ConsoleRequest::ListWorkstations {
+                client: None,
+                filter: None,
+                page: page.clone(),
+            })
+            .await?;
+        let ConsoleReply::Workstations {
+            workstations, next, ..
+        } = reply
+        else {
+            anyhow::bail!("unexpected answer to a workstation list: {reply:?}");
+        };
+        listed.extend(
+            workstations
+                .iter()
+                .filter_map(|w| Some((workstation_index(&w.id)?, w.presence))),
+        );
+        match next {
+            Some(after) => page = PageRequest::after(after),
+            None => return Ok(listed),
+        }
+    }
 }
 
 struct Console {
     view: Arc<(Mutex<ConsoleView>, Notify)>,
-    _client: HubClient,
+    _client: Arc<HubClient>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -512,36 +571,44 @@ impl Console {
                 changed_at: vec![now; agents],
                 online: 0,
                 closed: false,
+                resyncs: 0,
             }),
             Notify::new(),
         ));
+        let client = Arc::new(client);
         let shared = view.clone();
+        let lister = client.clone();
         let task = tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                let HubEvent::Workstation { workstation } = event else {
-                    continue;
-                };
-                let Some(index) = workstation_index(&workstation.id) else {
-                    continue;
-                };
-                let mut v = shared.0.lock().unwrap_or_else(|p| p.into_inner());
-                let Some(old) = v.presence.get(index).copied() else {
-                    continue;
-                };
-                let new = workstation.presence;
-                if old == new {
-                    continue;
+                match event {
+                    HubEvent::Workstation { workstation } => {
+                        let Some(index) = workstation_index(&workstation.id) else {
+                            continue;
+                        };
+                        let mut v = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+                        if v.set(index, workstation.presence) {
+                            drop(v);
+                            shared.1.notify_waiters();
+                        }
+                    }
+                    // The hub skipped events this console was too slow for: reload the list, as
+                    // the real console does, while later events wait in the client's queue.
+                    HubEvent::Resync => {
+                        shared.0.lock().unwrap_or_else(|p| p.into_inner()).resyncs += 1;
+                        match list_presence(&lister).await {
+                            Ok(listed) => {
+                                let mut v = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+                                for (index, presence) in listed {
+                                    v.set(index, presence);
+                                }
+                                drop(v);
+                                shared.1.notify_waiters();
+                            }
+                            Err(e) => tracing::warn!(%e, "bench console could not reload"),
+                        }
+                    }
+                    _ => {}
                 }
-                let (was, is) = (old != Presence::Offline, new != Presence::Offline);
-                if was && !is {
-                    v.online -= 1;
-                } else if is && !was {
-                    v.online += 1;
-                }
-                v.presence[index] = new;
-                v.changed_at[index] = Instant::now();
-                drop(v);
-                shared.1.notify_waiters();
             }
             shared.0.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
             shared.1.notify_waiters();

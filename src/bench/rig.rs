@@ -33,7 +33,8 @@ use crate::hub::store::{NewUser, SqliteStore};
 use crate::hub::{Hub, HubConfig, Limits};
 use crate::protocol::stream::{self, RectUpdate, StreamFrame};
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, EnrolmentLink, InputEvent, Role, StreamId, ViewSpec,
+    ConsoleReply, ConsoleRequest, EnrolmentLink, HubEvent, InputEvent, Presence, Role, StreamId,
+    ViewSpec,
 };
 use crate::render::{CellSize, ColorDepth, Glyphs, SixelView};
 use crate::tls::{Pin, parse_fingerprint};
@@ -67,9 +68,26 @@ impl Rig {
     /// As [`Rig::start`], with the agent on its own `agent` runtime, so its threads' CPU time is
     /// the agent's alone.
     pub async fn start_on(screen: &str, agent: &tokio::runtime::Handle) -> anyhow::Result<Rig> {
-        let screen = screen
+        Self::start_with(screen, AgentPlace::Runtime(agent))
+            .await
+            .map(|(rig, _)| rig)
+    }
+
+    /// As [`Rig::start`], with the agent a child process (`tether agent`, this binary), so its
+    /// CPU time and memory are read from `/proc/PID` as an operator would see them.
+    pub async fn start_with_agent_process(screen: &str) -> anyhow::Result<(Rig, AgentProcess)> {
+        let (rig, child) = Self::start_with(screen, AgentPlace::Process).await?;
+        let child = child.context("the agent process did not start")?;
+        Ok((rig, child))
+    }
+
+    async fn start_with(
+        screen_arg: &str,
+        place: AgentPlace<'_>,
+    ) -> anyhow::Result<(Rig, Option<AgentProcess>)> {
+        let screen = screen_arg
             .parse::<ScreenSource>()
-            .map_err(|e| anyhow!("screen source {screen:?}: {e}"))?;
+            .map_err(|e| anyhow!("screen source {screen_arg:?}: {e}"))?;
         let dir = tempfile::tempdir().context("temporary directory")?;
         let config = HubConfig {
             data_dir: dir.path().join("hub"),
@@ -104,46 +122,74 @@ impl Rig {
             .await;
         });
 
-        let tech = login(&url, pin.clone()).await?;
+        let (tech, mut events) = HubClient::connect(&url, pin.clone()).await?;
+        tech.login(USER, PASSWORD).await?;
         let link = enrolment_link(&tech).await?;
         let agent_dir = dir.path().join("agent");
         std::fs::create_dir_all(&agent_dir)?;
-        let opts = AgentOptions {
-            data_dir: agent_dir.clone(),
-            link: Some(link),
-            screen,
-            shell: true,
-            report: None,
-        };
-        let policy = Policy::load(&agent_dir, chrono::Utc::now()).context("agent policy")?;
-        let shared = Arc::new(AgentShared::new(
-            agent_dir,
-            policy,
-            Consent::new(ConsentPolicy::Accept),
-        ));
-        let mut status = shared.status.subscribe();
         let (agent_stop, agent_stopped) = oneshot::channel::<()>();
-        agent.spawn(crate::agent::run(opts, shared, async {
-            let _ = agent_stopped.await;
-        }));
-        let online = tokio::time::timeout(
-            WAIT,
-            status.wait_for(|s| matches!(s, AgentStatus::Online { .. })),
-        )
-        .await
-        .context("the agent did not come online in 30 s")??
-        .clone();
-        let AgentStatus::Online { workstation_id, .. } = online else {
-            bail!("the agent is not online");
+        let (workstation, child) = match place {
+            AgentPlace::Runtime(agent) => {
+                let opts = AgentOptions {
+                    data_dir: agent_dir.clone(),
+                    link: Some(link),
+                    screen,
+                    shell: true,
+                    report: None,
+                };
+                let policy =
+                    Policy::load(&agent_dir, chrono::Utc::now()).context("agent policy")?;
+                let shared = Arc::new(AgentShared::new(
+                    agent_dir,
+                    policy,
+                    Consent::new(ConsentPolicy::Accept),
+                ));
+                let mut status = shared.status.subscribe();
+                agent.spawn(crate::agent::run(opts, shared, async {
+                    let _ = agent_stopped.await;
+                }));
+                let online = tokio::time::timeout(
+                    WAIT,
+                    status.wait_for(|s| matches!(s, AgentStatus::Online { .. })),
+                )
+                .await
+                .context("the agent did not come online in 30 s")??
+                .clone();
+                let AgentStatus::Online { workstation_id, .. } = online else {
+                    bail!("the agent is not online");
+                };
+                (workstation_id, None)
+            }
+            AgentPlace::Process => {
+                let child = AgentProcess::spawn(&agent_dir, &link.to_string(), screen_arg)?;
+                // The hub tells the technician's console when the new workstation comes online.
+                let online = tokio::time::timeout(WAIT, async {
+                    while let Some(event) = events.recv().await {
+                        if let HubEvent::Workstation { workstation } = event
+                            && workstation.presence != Presence::Offline
+                        {
+                            return Some(workstation.id);
+                        }
+                    }
+                    None
+                })
+                .await
+                .context("the agent process did not come online in 30 s")?
+                .context("the hub closed the technician's connection")?;
+                (online, Some(child))
+            }
         };
-        Ok(Rig {
-            url,
-            pin,
-            fingerprint,
-            workstation: workstation_id,
-            _stops: vec![hub_stop, agent_stop],
-            _dir: dir,
-        })
+        Ok((
+            Rig {
+                url,
+                pin,
+                fingerprint,
+                workstation,
+                _stops: vec![hub_stop, agent_stop],
+                _dir: dir,
+            },
+            child,
+        ))
     }
 
     /// The hub's socket address.
@@ -167,6 +213,70 @@ impl Rig {
             expires_at,
         })?;
         Ok(())
+    }
+}
+
+/// Where the rig runs its agent.
+enum AgentPlace<'a> {
+    /// In this process, on this runtime.
+    Runtime(&'a tokio::runtime::Handle),
+    /// As a child process.
+    Process,
+}
+
+/// `tether agent` as a child process, killed when dropped.
+pub struct AgentProcess {
+    child: std::process::Child,
+}
+
+impl AgentProcess {
+    fn spawn(dir: &Path, link: &str, screen: &str) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding this binary")?;
+        // Its terminal output (the passcode among it) goes to a file beside its data.
+        let out = std::fs::File::create(dir.join("agent.out"))?;
+        let child = std::process::Command::new(exe)
+            .arg("agent")
+            .args(["--data", &dir.to_string_lossy()])
+            .args(["--link", link, "--screen", screen, "--consent", "accept"])
+            .env("TETHER_HOME", dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting `tether agent`")?;
+        Ok(Self { child })
+    }
+
+    /// The agent's resident set, in bytes.
+    pub fn rss(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .context("no VmRSS for the agent process")?;
+        Ok(kb * 1024.0)
+    }
+
+    /// CPU seconds the agent used so far (user + system, all its threads).
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        let close = stat.rfind(')').context("unreadable /proc stat")?;
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        match (ticks(11), ticks(12)) {
+            // The kernel's USER_HZ is 100 on every Linux ABI.
+            (Some(user), Some(system)) => Ok((user + system) / 100.0),
+            _ => bail!("unreadable /proc stat for the agent"),
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

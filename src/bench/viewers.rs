@@ -1,12 +1,13 @@
 //! `tether bench viewers`: what each viewer of one screen costs the agent and the hub.
 //!
-//! The rig's hub and agent on loopback TLS, each on its own tokio runtime with named threads
-//! (`tether-hub`, `tether-agent`), so the CPU time of each is read per thread from
-//! `/proc/self/task/*/stat`; the viewers (technicians that acknowledge every frame without
-//! drawing it) run on the bench's own runtime. One technician drags a window on the synthetic
-//! 1920x1080 desktop throughout. Measured: 1 viewer, then `--count` viewers at the same size,
-//! then `--count` viewers each at another size. Memory is the process's resident set growth
-//! per viewer added (agent, hub and the viewers' connections together: one process).
+//! The rig's hub on loopback TLS, on its own tokio runtime with named threads (`tether-hub`),
+//! so its CPU time is read per thread from `/proc/self/task/*/stat`; the agent is a child
+//! process (`tether agent`, as an operator runs it), its CPU and memory read from `/proc/PID`;
+//! the viewers (technicians that acknowledge every frame without drawing it) run on the
+//! bench's own runtime. One technician drags a window on the synthetic 1920x1080 desktop
+//! throughout. Measured: 1 viewer, then `--count` viewers at the same size, then `--count`
+//! viewers each at another size; memory is the resident set's growth per viewer added, the
+//! agent's alone and this process's (hub and viewer connections).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use anyhow::{Context, bail};
 use tokio::sync::watch;
 
 use super::Report;
-use super::rig::{DRAG_MOVE, Drag, Rig, Watcher, login};
+use super::rig::{AgentProcess, DRAG_MOVE, Drag, Rig, Watcher, login};
 use crate::protocol::stream::peek_header;
 
 #[derive(Debug, clap::Args)]
@@ -34,7 +35,6 @@ const SEED: u64 = 7;
 const WARM_UP: Duration = Duration::from_secs(3);
 
 /// Thread names, as `/proc` shows them (at most 15 bytes).
-const AGENT_THREADS: &str = "tether-agent";
 const HUB_THREADS: &str = "tether-hub";
 
 /// The kernel's USER_HZ: `/proc` counts CPU time in these ticks (100 on every Linux ABI).
@@ -166,14 +166,17 @@ struct Phase {
     fps: f64,
 }
 
-/// CPU (fraction of a core) of agent and hub threads over `secs`, with `viewers` watching.
-async fn measure(viewers: &[Viewing], secs: f64) -> anyhow::Result<Phase> {
+/// CPU (fraction of a core) of the agent process and the hub's threads over `secs`, with
+/// `viewers` watching.
+async fn measure(viewers: &[Viewing], agent: &AgentProcess, secs: f64) -> anyhow::Result<Phase> {
     tokio::time::sleep(WARM_UP).await;
     let before = thread_cpu()?;
+    let agent_before = agent.cpu_seconds()?;
     let frames_before: u64 = viewers.iter().map(|v| *v.frames.borrow()).sum();
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     let after = thread_cpu()?;
+    let agent_after = agent.cpu_seconds()?;
     let elapsed = start.elapsed().as_secs_f64();
     let frames: u64 = viewers.iter().map(|v| *v.frames.borrow()).sum::<u64>() - frames_before;
     let used = |prefix: &str| {
@@ -186,7 +189,7 @@ async fn measure(viewers: &[Viewing], secs: f64) -> anyhow::Result<Phase> {
         (sum(&after) - sum(&before)).max(0.0) / elapsed
     };
     Ok(Phase {
-        agent: used(AGENT_THREADS),
+        agent: (agent_after - agent_before).max(0.0) / elapsed,
         hub: used(HUB_THREADS),
         fps: frames as f64 / elapsed / viewers.len().max(1) as f64,
     })
@@ -196,49 +199,46 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     if args.count < 2 {
         bail!("--count is at least 2: the figures compare one viewer with several");
     }
-    let agent_rt = OwnRuntime::new(AGENT_THREADS)?;
     let hub_rt = OwnRuntime::new(HUB_THREADS)?;
-    let agent = agent_rt.handle()?;
-    // The hub is spawned by the rig on the runtime the rig starts on.
-    let rig = hub_rt
+    // The hub is spawned by the rig on the runtime the rig starts on; the agent is a child
+    // process, so its memory is its own.
+    let (rig, agent) = hub_rt
         .handle()?
         .spawn(async move {
-            Rig::start_on(
-                &format!("synthetic:{}x{}@{SEED}", SCREEN.0, SCREEN.1),
-                &agent,
-            )
-            .await
+            Rig::start_with_agent_process(&format!("synthetic:{}x{}@{SEED}", SCREEN.0, SCREEN.1))
+                .await
         })
         .await??;
     let n = args.count as usize;
 
     let mut viewers =
         vec![open_viewer(&rig, SCREEN, Some(Drag::new(SCREEN.0, SCREEN.1, SEED)?)).await?];
-    let one = measure(&viewers, args.secs).await?;
-    let rss_one = rss()?;
+    let one = measure(&viewers, &agent, args.secs).await?;
+    let (rss_one, agent_one) = (rss()?, agent.rss()?);
 
     for _ in 1..n {
         viewers.push(open_viewer(&rig, SCREEN, None).await?);
     }
-    let same = measure(&viewers, args.secs).await?;
-    let rss_same = rss()?;
+    let same = measure(&viewers, &agent, args.secs).await?;
+    let (rss_same, agent_same) = (rss()?, agent.rss()?);
 
     viewers.truncate(1);
     // Each another size, as technicians' terminals are: a few cells apart.
     for i in 1..n as u32 {
         viewers.push(open_viewer(&rig, (SCREEN.0 - 20 * i, SCREEN.1 - 12 * i), None).await?);
     }
-    let sizes = measure(&viewers, args.secs).await?;
-    let rss_sizes = rss()?;
+    let sizes = measure(&viewers, &agent, args.secs).await?;
+    let (rss_sizes, agent_sizes) = (rss()?, agent.rss()?);
 
     let extra = (n - 1) as f64;
     let mut report = Report::new(
         "viewers",
         format!(
             "{n} technicians watching a {}x{} synthetic desktop while one drags a window, on \
-             loopback TLS; agent and hub on their own runtimes, CPU from their threads' \
-             /proc/self/task/*/stat times over {:.0} s; memory: process RSS growth per viewer \
-             (agent + hub + viewer connections)",
+             loopback TLS; the agent a child process (CPU and RSS from /proc/PID), the hub on \
+             its own runtime (CPU from its threads' /proc/self/task/*/stat) over {:.0} s; \
+             memory: agent RSS growth per viewer, and this process's (hub + the viewers' \
+             connections)",
             SCREEN.0, SCREEN.1, args.secs
         ),
     );
@@ -274,14 +274,27 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "%",
         "",
     );
+    report.add("agent RSS, 1 viewer", agent_one / 1e6, "MB", "");
     report.add(
-        "memory per extra viewer, same size",
-        (rss_same - rss_one) / extra / 1e6,
+        "agent memory per extra viewer, same size",
+        (agent_same - agent_one) / extra / 1e6,
         "MB",
         "<= 1 MB",
     );
     report.add(
-        "memory per extra viewer, other sizes",
+        "agent memory per extra viewer, other sizes",
+        (agent_sizes - agent_one) / extra / 1e6,
+        "MB",
+        "",
+    );
+    report.add(
+        "hub + viewers' memory per extra viewer, same size",
+        (rss_same - rss_one) / extra / 1e6,
+        "MB",
+        "",
+    );
+    report.add(
+        "hub + viewers' memory per extra viewer, other sizes",
         (rss_sizes - rss_one) / extra / 1e6,
         "MB",
         "",
@@ -301,5 +314,6 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     );
     drop(viewers);
     drop(rig);
+    drop(agent);
     Ok(report)
 }
