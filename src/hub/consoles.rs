@@ -9,13 +9,14 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::credentials;
+use super::dispatch::{self, Owed, Principal, Scope};
 use super::pager;
 use super::server::{Incoming, Reader, close, spawn_writer};
 use super::store::{NewAudit, WorkstationFilter, WorkstationKey, workstation_key};
 use super::{Hub, store::NewLink};
 use crate::protocol::{
     self, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, GroupDefaults, HubEvent,
-    HubToConsole, PROTOCOL_VERSION, PageRequest, ProtocolError, Request, Role, UserInfo,
+    HubToConsole, PROTOCOL_VERSION, PageRequest, ProtocolError, Request, UserInfo,
 };
 use crate::secrets;
 use crate::wire::ServerStream;
@@ -72,12 +73,12 @@ impl Conn {
     }
 }
 
-/// An authenticated technician on this connection.
+/// An authenticated technician (or guest) on this connection.
 struct Session {
     user: UserInfo,
     token_hash: String,
-    /// Set for a guest logged in with support credentials.
-    guest: Option<super::credentials::GuestGrant>,
+    /// Who this is for the gate: every request is authorized against it.
+    principal: Principal,
     /// This login proved a second factor (a TOTP code, or a guest's security code).
     second_factor: bool,
 }
@@ -96,7 +97,7 @@ pub(super) async fn serve(
     // Authenticate first, within the deadline.
     let deadline = tokio::time::sleep(hub.limits.auth_timeout);
     tokio::pin!(deadline);
-    let session = loop {
+    let mut session = loop {
         tokio::select! {
             () = &mut deadline => {
                 close(out, writer, "authentication timed out").await;
@@ -121,7 +122,7 @@ pub(super) async fn serve(
 
     let viewer = hub.new_viewer();
     let mut events = hub.subscribe(&session.user.team_id);
-    let mut guest_end = credentials::watch_guest(&hub, session.guest.as_ref()).await;
+    let mut guest_end = credentials::watch_guest(&hub, session.principal.grant()).await;
     let mut user_end = hub.user_ends(&session.user.id);
     let reason = loop {
         tokio::select! {
@@ -134,8 +135,8 @@ pub(super) async fn serve(
             }
             event = events.recv() => match event {
                 // A guest sees only their target's events.
-                Ok(event) if session.guest.is_some() => {
-                    if let Some(event) = credentials::guest_event(&hub, session.guest.as_ref(), event) {
+                Ok(event) if session.principal.grant().is_some() => {
+                    if let Some(event) = credentials::guest_event(&hub, session.principal.grant(), event) {
                         conn.send(&HubToConsole::Event { event }).await;
                     }
                 }
@@ -158,7 +159,15 @@ pub(super) async fn serve(
                             continue;
                         }
                     };
-                    if let Some(grant) = &session.guest {
+                    // The gate: nothing below runs for a request the principal may not make.
+                    let scope = match dispatch::authorize(&session.principal, &session.user.team_id, &request.body) {
+                        Ok(scope) => scope,
+                        Err(e) => {
+                            conn.reply(request.id, Err(e)).await;
+                            continue;
+                        }
+                    };
+                    if let Some(grant) = session.principal.grant() {
                         let logout = matches!(request.body, ConsoleRequest::Logout);
                         match credentials::guest_gate(&hub, grant, &session.user, &session.token_hash, request.body).await {
                             Ok(credentials::Gate::Pass(body)) => request.body = body,
@@ -207,7 +216,13 @@ pub(super) async fn serve(
                         continue;
                     }
                     let logout = matches!(request.body, ConsoleRequest::Logout);
-                    let result = handle(&hub, &session, viewer, &out, request.body).await;
+                    let confirm = matches!(request.body, ConsoleRequest::TwoFactorConfirm { .. });
+                    let result = handle(&hub, &session, &scope, viewer, &out, request.body).await;
+                    // 2FA became active on a connection that logged in without a code: the
+                    // confirm code proved the phone, not this login; the next login needs a code.
+                    if confirm && result.is_ok() && !session.second_factor {
+                        session.principal = Principal::Unfinished(Owed::Code);
+                    }
                     conn.reply(request.id, result).await;
                     if logout {
                         break "logged out";
@@ -277,7 +292,7 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
                 Session {
                     user: g.user,
                     token_hash: g.token_hash,
-                    guest: Some(g.grant),
+                    principal: Principal::Guest(g.grant),
                     second_factor: true,
                 },
             )
@@ -418,6 +433,8 @@ async fn login(
     };
 
     let with_code = super::twofa::check_login(hub, &rec, code.as_ref(), &from).await?;
+    // A password alone where 2FA is required but not active is an unfinished login.
+    let owed = !with_code && super::twofa::enrolment_owed(hub, &rec.info).await?;
 
     let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let token_hash = secrets::hash_token(&token);
@@ -444,9 +461,9 @@ async fn login(
     Ok((
         reply,
         Session {
+            principal: Principal::of(&rec.info, owed),
             user: rec.info,
             token_hash,
-            guest: None,
             second_factor: with_code,
         },
     ))
@@ -470,7 +487,7 @@ async fn resume(
         let session = Session {
             user: g.user,
             token_hash: g.token_hash,
-            guest: Some(g.grant),
+            principal: Principal::Guest(g.grant),
             second_factor: true,
         };
         return Ok((g.reply, session));
@@ -481,12 +498,13 @@ async fn resume(
             hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
                 .await?;
             let second_factor = super::twofa::is_active(hub, &user).await?;
+            let owed = !second_factor && super::twofa::enrolment_owed(hub, &user).await?;
             Ok((
                 ConsoleReply::Resumed { user: user.clone() },
                 Session {
+                    principal: Principal::of(&user, owed),
                     user,
                     token_hash,
-                    guest: None,
                     second_factor,
                 },
             ))
@@ -524,6 +542,7 @@ fn client_name(name: &str) -> Result<String, ProtocolError> {
 async fn handle(
     hub: &Hub,
     session: &Session,
+    scope: &Scope,
     viewer: u64,
     out: &mpsc::Sender<Message>,
     request: ConsoleRequest,
@@ -757,12 +776,6 @@ async fn handle(
             })
         }
         ConsoleRequest::SetGroupDefaults { client, requires } => {
-            if user.role != Role::Admin {
-                return Err(ProtocolError::new(
-                    ErrorCode::Forbidden,
-                    "only admins change security defaults",
-                ));
-            }
             let t = team.clone();
             let client = match client {
                 None => None,
@@ -801,7 +814,9 @@ async fn handle(
         | ConsoleRequest::SetUserTwoFactor { .. }
         | ConsoleRequest::SetGlobalTwoFactor { .. }
         | ConsoleRequest::ResetUserTwoFactor { .. }
-        | ConsoleRequest::SearchAudit { .. }) => super::twofa::handle(hub, user, request).await,
+        | ConsoleRequest::SearchAudit { .. }) => {
+            super::twofa::handle(hub, user, scope, request).await
+        }
         ConsoleRequest::RequestOtp {
             workstation,
             emergency,
@@ -843,7 +858,7 @@ async fn handle(
                 before,
                 page,
             };
-            super::twofa::handle(hub, user, search).await
+            super::twofa::handle(hub, user, scope, search).await
         }
     }
 }

@@ -12,6 +12,7 @@ mod access;
 mod agents;
 mod consoles;
 mod credentials;
+mod dispatch;
 pub mod otp;
 pub mod pager;
 mod relay;

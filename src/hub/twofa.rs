@@ -8,11 +8,13 @@
 //!   after a restart.
 //! - A wrong or replayed code counts as a failed login (the same growing delays and the same
 //!   100-in-a-row lock as wrong passwords), so 10^6 codes cannot be tried.
-//! - Required (globally or for the user) but not active: the technician may log in and browse,
-//!   but the hub refuses every session start until 2FA is active.
-//! - Admin changes ask for the admin's password again; every change is audited.
+//! - Required (globally or for the user) but not active: the password alone is an unfinished
+//!   login (hub/dispatch.rs): it may only enrol in 2FA or log out until 2FA is active.
+//! - Admin changes ask for the admin's password again; every change is audited. Who may make
+//!   them, and over which teams, the gate decides (hub/dispatch.rs): services get the scope.
 
 use super::Hub;
+use super::dispatch::{Scope, Teams};
 use super::store::{NewAudit, UserRecord};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
@@ -169,6 +171,11 @@ pub(super) async fn check_connection(
     ))
 }
 
+/// Whether the user owes 2FA enrolment: required for them (or for everyone) but not active.
+pub(super) async fn enrolment_owed(hub: &Hub, user: &UserInfo) -> Result<bool, ProtocolError> {
+    Ok(status(hub, user).await?.state == TwoFactorState::Pending)
+}
+
 /// Whether the user's 2FA is active now (a resumed token then was made with a code: those made
 /// without one were revoked when it became active).
 pub(super) async fn is_active(hub: &Hub, user: &UserInfo) -> Result<bool, ProtocolError> {
@@ -182,9 +189,6 @@ async fn reauthenticate(
     password: &Secret,
     what: &str,
 ) -> Result<(), ProtocolError> {
-    if admin.role != Role::Admin {
-        return Err(forbidden("only admins change 2FA settings"));
-    }
     // The same turn, lock-out and failure count as a login: an open admin console is no
     // place to guess the admin's password.
     let _turn = hub.login_gate.enter(&admin.name).await;
@@ -234,18 +238,12 @@ async fn reauthenticate(
 async fn reset_user(
     hub: &Hub,
     admin: &UserInfo,
+    teams: &Teams,
     target: &str,
     password: &Secret,
 ) -> Result<ConsoleReply, ProtocolError> {
-    if admin.role != Role::Admin {
-        return Err(forbidden("only admins reset 2FA"));
-    }
     reauthenticate(hub, admin, password, "reset").await?;
-    let rows = hub.db(|s| s.users_two_factor()).await?;
-    let (info, rec) = rows
-        .into_iter()
-        .find(|(u, _)| u.name == target || u.id == target)
-        .ok_or_else(|| ProtocolError::not_found("user"))?;
+    let (info, rec) = managed_user(hub, teams, target).await?;
     if info.id == admin.id {
         return Err(ProtocolError::new(
             ErrorCode::Conflict,
@@ -289,10 +287,40 @@ async fn reset_user(
     Ok(ConsoleReply::Done)
 }
 
-/// The 2FA and users requests.
+/// A user the manager may manage: in one of `teams` (any other is "not found", the same answer
+/// as a missing one), and an owner's account only for an owner.
+async fn managed_user(
+    hub: &Hub,
+    teams: &Teams,
+    target: &str,
+) -> Result<(UserInfo, crate::hub::store::TwoFactorRecord), ProtocolError> {
+    let rows = hub.db(|s| s.users_two_factor()).await?;
+    let (info, rec) = rows
+        .into_iter()
+        .find(|(u, _)| (u.name == target || u.id == target) && teams.covers(&u.team_id))
+        .ok_or_else(|| ProtocolError::not_found("user"))?;
+    if info.role == Role::Owner && *teams != Teams::All {
+        return Err(forbidden(
+            "only the hub's owner manages the owner's account",
+        ));
+    }
+    Ok((info, rec))
+}
+
+/// The teams a management request reaches, as the gate decided.
+fn managed(scope: &Scope) -> Result<&Teams, ProtocolError> {
+    match scope {
+        Scope::Manage(teams) => Ok(teams),
+        // The gate gives every users and audit request a Manage scope: anything else is a bug.
+        _ => Err(ProtocolError::internal()),
+    }
+}
+
+/// The 2FA and users requests, within the scope the gate gave them.
 pub(super) async fn handle(
     hub: &Hub,
     user: &UserInfo,
+    scope: &Scope,
     request: ConsoleRequest,
 ) -> Result<ConsoleReply, ProtocolError> {
     match request {
@@ -391,13 +419,12 @@ pub(super) async fn handle(
             })
         }
         ConsoleRequest::ListUsers { page } => {
-            if user.role != Role::Admin {
-                return Err(forbidden("only admins list users"));
-            }
+            let teams = managed(scope)?;
             let global = global_required(hub).await?;
             let rows = hub.db(|s| s.users_two_factor()).await?;
             let users = rows
                 .into_iter()
+                .filter(|(info, _)| teams.covers(&info.team_id))
                 .map(|(info, rec)| UserTwoFactor {
                     state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
                     required: rec.required,
@@ -425,9 +452,7 @@ pub(super) async fn handle(
             required,
             password,
         } => {
-            if user.role != Role::Admin {
-                return Err(forbidden("only admins change 2FA settings"));
-            }
+            let teams = managed(scope)?;
             if global_required(hub).await? {
                 return Err(ProtocolError::new(
                     ErrorCode::Conflict,
@@ -436,11 +461,7 @@ pub(super) async fn handle(
             }
             let what = if required { "require" } else { "unrequire" };
             reauthenticate(hub, user, &password, what).await?;
-            let rows = hub.db(|s| s.users_two_factor()).await?;
-            let (info, _) = rows
-                .into_iter()
-                .find(|(u, _)| u.name == target || u.id == target)
-                .ok_or_else(|| ProtocolError::not_found("user"))?;
+            let (info, _) = managed_user(hub, teams, &target).await?;
             let id = info.id.clone();
             hub.db(move |s| s.set_two_factor_required(&id, required))
                 .await?;
@@ -459,7 +480,7 @@ pub(super) async fn handle(
         ConsoleRequest::ResetUserTwoFactor {
             user: target,
             password,
-        } => reset_user(hub, user, &target, &password).await,
+        } => reset_user(hub, user, managed(scope)?, &target, &password).await,
         ConsoleRequest::SetGlobalTwoFactor { required, password } => {
             let what = if required { "global on" } else { "global off" };
             reauthenticate(hub, user, &password, what).await?;
@@ -490,7 +511,7 @@ pub(super) async fn handle(
             };
             let limit = page.limit.map_or(limit, |l| l.min(limit.max(1)));
             let limit = limit.clamp(1, super::pager::MAX_PAGE_ROWS);
-            let scope = (user.role != Role::Admin).then(|| user.team_id.clone());
+            let scope = managed(scope)?.only().cloned();
             let records = hub
                 .db(move |s| s.search_audit(scope.as_ref(), &query, limit + 1, before))
                 .await?;

@@ -16,12 +16,15 @@ pub type ClientId = String;
 pub type WorkstationId = String;
 pub type LinkId = String;
 
-/// A technician's role on the hub.
+/// A technician's role on the hub. An admin manages their own team; the owner manages every
+/// team and the hub-wide settings (made only on the hub's machine: `tether admin create-user
+/// --role owner`, never over the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
     Technician,
+    Owner,
 }
 
 impl Role {
@@ -29,6 +32,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Technician => "technician",
+            Role::Owner => "owner",
         }
     }
 }
@@ -39,7 +43,10 @@ impl std::str::FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "technician" => Ok(Role::Technician),
-            other => Err(format!("unknown role {other:?}: use admin or technician")),
+            "owner" => Ok(Role::Owner),
+            other => Err(format!(
+                "unknown role {other:?}: use technician, admin or owner"
+            )),
         }
     }
 }

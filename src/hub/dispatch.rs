@@ -1,0 +1,715 @@
+//! The gate every console request passes once a connection has logged in: who is asking (a
+//! [`Principal`]) and one exhaustive [`authorize`] that decides, before any service runs, whether
+//! the request is allowed and what it may reach (a [`Scope`]). Services then act within that
+//! scope; they make no role decisions of their own.
+//!
+//! Neither match below has a wildcard arm, on purpose: a new `ConsoleRequest` variant (or a new
+//! kind of principal) does not compile until it has a rule here, and the test at the end keeps
+//! the whole table written out, so a changed rule is a changed line in a reviewable table.
+
+use super::credentials::GuestGrant;
+use crate::protocol::{ConsoleRequest, ErrorCode, ProtocolError, Role, TeamId, UserInfo};
+
+/// Who is on a connection once it has logged in.
+#[derive(Debug, Clone)]
+pub(super) enum Principal {
+    /// A technician: their team's clients, workstations, sessions and credentials.
+    Technician,
+    /// An admin of one team: that team's users, 2FA, security settings and audit as well.
+    TeamAdmin,
+    /// The hub's owner: every team's users and audit, and the hub-wide settings.
+    Owner,
+    /// A guest with support credentials: their grant's target, within its scopes.
+    Guest(GuestGrant),
+    /// The password was right but a second factor is still owed: this connection may only
+    /// finish 2FA enrolment (status, enable, confirm) or log out.
+    Unfinished(Owed),
+}
+
+/// What an unfinished login still owes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owed {
+    /// 2FA is required for the user but not active: enrol first.
+    Enrolment,
+    /// 2FA became active after this connection logged in without a code: log in again with one.
+    Code,
+}
+
+impl Principal {
+    /// The principal of a technician's login. `enrolment_owed`: their 2FA is required but not
+    /// active, so the password alone is not a finished login.
+    pub(super) fn of(user: &UserInfo, enrolment_owed: bool) -> Self {
+        if enrolment_owed {
+            return Principal::Unfinished(Owed::Enrolment);
+        }
+        match user.role {
+            Role::Technician => Principal::Technician,
+            Role::Admin => Principal::TeamAdmin,
+            Role::Owner => Principal::Owner,
+        }
+    }
+
+    /// The guest's grant, for a guest.
+    pub(super) fn grant(&self) -> Option<&GuestGrant> {
+        match self {
+            Principal::Guest(grant) => Some(grant),
+            _ => None,
+        }
+    }
+}
+
+/// Which teams a management request reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Teams {
+    /// One team: a team admin's own (or a technician's own, for reading its audit).
+    One(TeamId),
+    /// Every team: the owner.
+    All,
+}
+
+impl Teams {
+    pub(super) fn covers(&self, team: &TeamId) -> bool {
+        match self {
+            Teams::One(own) => own == team,
+            Teams::All => true,
+        }
+    }
+
+    /// The one team, for store calls that take an optional team filter (`None`: all).
+    pub(super) fn only(&self) -> Option<&TeamId> {
+        match self {
+            Teams::One(team) => Some(team),
+            Teams::All => None,
+        }
+    }
+}
+
+/// What an authorized request may reach: the service acts within it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// This account or this connection only: logout, one's own 2FA, one's own streams and
+    /// one's own mail in the outbox.
+    Own,
+    /// The principal's team.
+    Team,
+    /// Team management and audit: the managed teams.
+    Manage(Teams),
+    /// Hub-wide settings.
+    Hub,
+    /// A guest's request: the credentials service narrows it to the grant's target.
+    Grant,
+}
+
+/// What a request needs, whoever asks: the first half of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// A login: only before one, never on a logged-in connection.
+    Login,
+    /// Leaving: anyone logged in.
+    Logout,
+    /// One's own 2FA enrolment: the only thing besides logout an unfinished login may do.
+    OwnTwoFactor,
+    /// Team work a guest may also do, narrowed to its grant.
+    TeamOrGrant,
+    /// This connection's streams (a guest's too).
+    Stream,
+    /// Keyboard and mouse: a guest needs the control scope.
+    Input,
+    /// Team work for technicians and up; never a guest.
+    Team,
+    /// One's own messages in the outbox.
+    OwnMail,
+    /// The team's security settings: its admins (and the owner, in their own team).
+    TeamSetting,
+    /// Users and their 2FA: a team admin in their team, the owner in every team.
+    Users,
+    /// The audit log: technicians and admins of their team, the owner of every team.
+    Audit,
+    /// Settings of the whole hub: the owner only.
+    HubSetting,
+}
+
+/// What each request needs. No wildcard arm: a new request does not compile without a rule.
+fn need(request: &ConsoleRequest) -> Need {
+    match request {
+        ConsoleRequest::Login { .. }
+        | ConsoleRequest::Resume { .. }
+        | ConsoleRequest::GuestLogin { .. } => Need::Login,
+        ConsoleRequest::Logout => Need::Logout,
+        ConsoleRequest::TwoFactorStatus
+        | ConsoleRequest::TwoFactorEnable
+        | ConsoleRequest::TwoFactorConfirm { .. } => Need::OwnTwoFactor,
+        ConsoleRequest::ListClients { .. }
+        | ConsoleRequest::ListWorkstations { .. }
+        | ConsoleRequest::Connect { .. }
+        | ConsoleRequest::ListSessions { .. }
+        | ConsoleRequest::Watch { .. }
+        | ConsoleRequest::EndSession { .. } => Need::TeamOrGrant,
+        ConsoleRequest::Unwatch { .. } | ConsoleRequest::Ack { .. } => Need::Stream,
+        ConsoleRequest::Input { .. } => Need::Input,
+        ConsoleRequest::AddClient { .. }
+        | ConsoleRequest::CreateLink { .. }
+        | ConsoleRequest::ListLinks { .. }
+        | ConsoleRequest::RevokeLink { .. }
+        | ConsoleRequest::RequestAccess { .. }
+        | ConsoleRequest::WithdrawAccess { .. }
+        | ConsoleRequest::ListGroups { .. }
+        | ConsoleRequest::IssueCredentials { .. }
+        | ConsoleRequest::ListCredentials { .. }
+        | ConsoleRequest::RevokeCredentials { .. }
+        | ConsoleRequest::RegenerateCredentials { .. }
+        | ConsoleRequest::RequestOtp { .. }
+        | ConsoleRequest::ResendOtp { .. } => Need::Team,
+        ConsoleRequest::ListOutbox { .. } => Need::OwnMail,
+        ConsoleRequest::SetGroupDefaults { .. }
+        | ConsoleRequest::SetWorkstationOtp { .. }
+        | ConsoleRequest::SetGroupOtp { .. } => Need::TeamSetting,
+        ConsoleRequest::ListUsers { .. }
+        | ConsoleRequest::SetUserTwoFactor { .. }
+        | ConsoleRequest::ResetUserTwoFactor { .. } => Need::Users,
+        ConsoleRequest::ListAudit { .. } | ConsoleRequest::SearchAudit { .. } => Need::Audit,
+        ConsoleRequest::SetGlobalTwoFactor { .. } => Need::HubSetting,
+    }
+}
+
+/// Decide one request of a logged-in principal of team `team`: the scope it may act in, or the
+/// answer that refuses it. Called for every request before any service runs.
+pub(super) fn authorize(
+    principal: &Principal,
+    team: &TeamId,
+    request: &ConsoleRequest,
+) -> Result<Scope, ProtocolError> {
+    let need = need(request);
+    let guest_refused = || {
+        ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("not allowed with support credentials ({})", request.kind()),
+        )
+    };
+    let admins_only = || {
+        ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("only a team admin may do this ({})", request.kind()),
+        )
+    };
+    let unfinished = |owed: Owed| match (owed, need) {
+        (_, Need::Logout | Need::OwnTwoFactor) => Ok(Scope::Own),
+        (Owed::Enrolment, _) => Err(ProtocolError::new(
+            ErrorCode::TwoFactorSetupRequired,
+            "two-factor authentication is required for you: finish setting it up (user menu, \
+             Enable 2FA) before anything else, or log out",
+        )),
+        (Owed::Code, _) => Err(ProtocolError::new(
+            ErrorCode::TwoFactorRequired,
+            "your 2FA became active after this login: log in again with your code",
+        )),
+    };
+    match need {
+        Need::Login => Err(ProtocolError::bad_request(
+            "already logged in on this connection",
+        )),
+        Need::Logout | Need::OwnTwoFactor | Need::Stream => match principal {
+            Principal::Technician | Principal::TeamAdmin | Principal::Owner => Ok(Scope::Own),
+            Principal::Guest(_) if need == Need::OwnTwoFactor => Err(guest_refused()),
+            Principal::Guest(_) => Ok(Scope::Own),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::TeamOrGrant => match principal {
+            Principal::Technician | Principal::TeamAdmin | Principal::Owner => Ok(Scope::Team),
+            Principal::Guest(_) => Ok(Scope::Grant),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::Input => match principal {
+            Principal::Technician | Principal::TeamAdmin | Principal::Owner => Ok(Scope::Own),
+            Principal::Guest(grant) if grant.scopes.control => Ok(Scope::Grant),
+            Principal::Guest(_) => Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "these support credentials allow viewing only: keyboard and mouse are refused",
+            )),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::Team => match principal {
+            Principal::Technician | Principal::TeamAdmin | Principal::Owner => Ok(Scope::Team),
+            Principal::Guest(_) => Err(guest_refused()),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::OwnMail => match principal {
+            Principal::Technician | Principal::TeamAdmin | Principal::Owner => Ok(Scope::Own),
+            Principal::Guest(_) => Err(guest_refused()),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::TeamSetting => match principal {
+            Principal::TeamAdmin | Principal::Owner => Ok(Scope::Team),
+            Principal::Technician => Err(admins_only()),
+            Principal::Guest(_) => Err(guest_refused()),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::Users => match principal {
+            Principal::TeamAdmin => Ok(Scope::Manage(Teams::One(team.clone()))),
+            Principal::Owner => Ok(Scope::Manage(Teams::All)),
+            Principal::Technician => Err(admins_only()),
+            Principal::Guest(_) => Err(guest_refused()),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::Audit => match principal {
+            Principal::Technician | Principal::TeamAdmin => {
+                Ok(Scope::Manage(Teams::One(team.clone())))
+            }
+            Principal::Owner => Ok(Scope::Manage(Teams::All)),
+            Principal::Guest(_) => Err(guest_refused()),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+        Need::HubSetting => match principal {
+            Principal::Owner => Ok(Scope::Hub),
+            Principal::Technician | Principal::TeamAdmin => Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "only the hub's owner changes hub-wide settings",
+            )),
+            Principal::Guest(_) => Err(guest_refused()),
+            Principal::Unfinished(owed) => unfinished(*owed),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{
+        AuditQuery, CredentialScopes, CredentialTarget, PageRequest, SecretRequirements, ViewSpec,
+    };
+
+    /// One sample of every request. The match is exhaustive (no wildcard): a new variant
+    /// breaks this test's compile until it has a sample, and so a row in the table below.
+    fn sample(kind: &str) -> ConsoleRequest {
+        let page = PageRequest::default;
+        let all = [
+            ConsoleRequest::Login {
+                version: 1,
+                user: "bob".into(),
+                password: "pw".into(),
+                code: None,
+            },
+            ConsoleRequest::Resume {
+                version: 1,
+                token: "t".into(),
+            },
+            ConsoleRequest::Logout,
+            ConsoleRequest::ListClients { page: page() },
+            ConsoleRequest::AddClient { name: "c".into() },
+            ConsoleRequest::CreateLink {
+                client: "c".into(),
+                valid_days: None,
+            },
+            ConsoleRequest::ListLinks {
+                client: "c".into(),
+                page: page(),
+            },
+            ConsoleRequest::RevokeLink { link: "l".into() },
+            ConsoleRequest::ListWorkstations {
+                client: None,
+                filter: None,
+                page: page(),
+            },
+            ConsoleRequest::ListAudit {
+                limit: 1,
+                before: None,
+                page: page(),
+            },
+            ConsoleRequest::RequestAccess {
+                workstation: "w".into(),
+            },
+            ConsoleRequest::WithdrawAccess {
+                workstation: "w".into(),
+            },
+            ConsoleRequest::Connect {
+                workstation: "w".into(),
+                secret: None,
+                view_only: false,
+                otp: None,
+            },
+            ConsoleRequest::ListSessions { page: page() },
+            ConsoleRequest::Watch {
+                session: "s".into(),
+                view: ViewSpec::Terminal { cols: 80, rows: 24 },
+            },
+            ConsoleRequest::Unwatch { stream: 1 },
+            ConsoleRequest::Ack { stream: 1, seq: 1 },
+            ConsoleRequest::Input {
+                stream: 1,
+                events: Vec::new(),
+            },
+            ConsoleRequest::ListGroups { page: page() },
+            ConsoleRequest::SetGroupDefaults {
+                client: None,
+                requires: SecretRequirements::default(),
+            },
+            ConsoleRequest::EndSession {
+                session: "s".into(),
+            },
+            ConsoleRequest::TwoFactorStatus,
+            ConsoleRequest::TwoFactorEnable,
+            ConsoleRequest::TwoFactorConfirm { code: "1".into() },
+            ConsoleRequest::ListUsers { page: page() },
+            ConsoleRequest::SetUserTwoFactor {
+                user: "u".into(),
+                required: true,
+                password: "pw".into(),
+            },
+            ConsoleRequest::SetGlobalTwoFactor {
+                required: true,
+                password: "pw".into(),
+            },
+            ConsoleRequest::SearchAudit {
+                query: AuditQuery::default(),
+                limit: 1,
+                before: None,
+                page: page(),
+            },
+            ConsoleRequest::GuestLogin {
+                version: 1,
+                user: "g".into(),
+                password: "pw".into(),
+                code: "1".into(),
+            },
+            ConsoleRequest::IssueCredentials {
+                target: CredentialTarget::Workstation {
+                    workstation: "w".into(),
+                },
+                minutes: 1,
+                scopes: CredentialScopes::default(),
+            },
+            ConsoleRequest::ListCredentials { page: page() },
+            ConsoleRequest::RevokeCredentials {
+                credential: "c".into(),
+            },
+            ConsoleRequest::RegenerateCredentials {
+                credential: "c".into(),
+            },
+            ConsoleRequest::RequestOtp {
+                workstation: "w".into(),
+                emergency: None,
+            },
+            ConsoleRequest::ResendOtp {
+                workstation: "w".into(),
+            },
+            ConsoleRequest::SetWorkstationOtp {
+                workstation: "w".into(),
+                required: true,
+            },
+            ConsoleRequest::SetGroupOtp {
+                client: None,
+                required: true,
+            },
+            ConsoleRequest::ListOutbox {
+                limit: 1,
+                page: page(),
+            },
+            ConsoleRequest::ResetUserTwoFactor {
+                user: "u".into(),
+                password: "pw".into(),
+            },
+        ];
+        // Exhaustive on purpose (see above): each arm names the variant it samples.
+        let covered = |r: &ConsoleRequest| match r {
+            ConsoleRequest::Login { .. }
+            | ConsoleRequest::Resume { .. }
+            | ConsoleRequest::Logout
+            | ConsoleRequest::ListClients { .. }
+            | ConsoleRequest::AddClient { .. }
+            | ConsoleRequest::CreateLink { .. }
+            | ConsoleRequest::ListLinks { .. }
+            | ConsoleRequest::RevokeLink { .. }
+            | ConsoleRequest::ListWorkstations { .. }
+            | ConsoleRequest::ListAudit { .. }
+            | ConsoleRequest::RequestAccess { .. }
+            | ConsoleRequest::WithdrawAccess { .. }
+            | ConsoleRequest::Connect { .. }
+            | ConsoleRequest::ListSessions { .. }
+            | ConsoleRequest::Watch { .. }
+            | ConsoleRequest::Unwatch { .. }
+            | ConsoleRequest::Ack { .. }
+            | ConsoleRequest::Input { .. }
+            | ConsoleRequest::ListGroups { .. }
+            | ConsoleRequest::SetGroupDefaults { .. }
+            | ConsoleRequest::EndSession { .. }
+            | ConsoleRequest::TwoFactorStatus
+            | ConsoleRequest::TwoFactorEnable
+            | ConsoleRequest::TwoFactorConfirm { .. }
+            | ConsoleRequest::ListUsers { .. }
+            | ConsoleRequest::SetUserTwoFactor { .. }
+            | ConsoleRequest::SetGlobalTwoFactor { .. }
+            | ConsoleRequest::SearchAudit { .. }
+            | ConsoleRequest::GuestLogin { .. }
+            | ConsoleRequest::IssueCredentials { .. }
+            | ConsoleRequest::ListCredentials { .. }
+            | ConsoleRequest::RevokeCredentials { .. }
+            | ConsoleRequest::RegenerateCredentials { .. }
+            | ConsoleRequest::RequestOtp { .. }
+            | ConsoleRequest::ResendOtp { .. }
+            | ConsoleRequest::SetWorkstationOtp { .. }
+            | ConsoleRequest::SetGroupOtp { .. }
+            | ConsoleRequest::ListOutbox { .. }
+            | ConsoleRequest::ResetUserTwoFactor { .. } => true,
+        };
+        all.into_iter()
+            .filter(covered)
+            .find(|r| r.kind() == kind)
+            .unwrap_or_else(|| panic!("no sample of {kind}"))
+    }
+
+    fn grant(control: bool) -> GuestGrant {
+        GuestGrant {
+            credential: "sc1".into(),
+            team_id: "team-a".into(),
+            issued_by_id: "u1".into(),
+            target: CredentialTarget::Workstation {
+                workstation: "w".into(),
+            },
+            scopes: CredentialScopes {
+                control,
+                ..CredentialScopes::default()
+            },
+        }
+    }
+
+    /// The whole table, kept here by hand: one row per request, one column per principal
+    /// (technician, team admin, owner, view-only guest, guest with control, unfinished login).
+    /// `own` `team` `one` (this team) `all` `hub` `grant` allow; `login` `guest` `admins`
+    /// `owner` `view` `2fa` are the refusals (already logged in, not for guests, admins only,
+    /// owner only, view-only guest, second factor owed).
+    const TABLE: &[(&str, [&str; 6])] = &[
+        (
+            "login",
+            ["login", "login", "login", "login", "login", "login"],
+        ),
+        (
+            "resume",
+            ["login", "login", "login", "login", "login", "login"],
+        ),
+        (
+            "guest_login",
+            ["login", "login", "login", "login", "login", "login"],
+        ),
+        ("logout", ["own", "own", "own", "own", "own", "own"]),
+        (
+            "two_factor_status",
+            ["own", "own", "own", "guest", "guest", "own"],
+        ),
+        (
+            "two_factor_enable",
+            ["own", "own", "own", "guest", "guest", "own"],
+        ),
+        (
+            "two_factor_confirm",
+            ["own", "own", "own", "guest", "guest", "own"],
+        ),
+        (
+            "list_clients",
+            ["team", "team", "team", "grant", "grant", "2fa"],
+        ),
+        (
+            "list_workstations",
+            ["team", "team", "team", "grant", "grant", "2fa"],
+        ),
+        ("connect", ["team", "team", "team", "grant", "grant", "2fa"]),
+        (
+            "list_sessions",
+            ["team", "team", "team", "grant", "grant", "2fa"],
+        ),
+        ("watch", ["team", "team", "team", "grant", "grant", "2fa"]),
+        (
+            "end_session",
+            ["team", "team", "team", "grant", "grant", "2fa"],
+        ),
+        ("unwatch", ["own", "own", "own", "own", "own", "2fa"]),
+        ("ack", ["own", "own", "own", "own", "own", "2fa"]),
+        ("input", ["own", "own", "own", "view", "grant", "2fa"]),
+        (
+            "add_client",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "create_link",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "list_links",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "revoke_link",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "request_access",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "withdraw_access",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "list_groups",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "issue_credentials",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "list_credentials",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "revoke_credentials",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "regenerate_credentials",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "request_otp",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "resend_otp",
+            ["team", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "list_outbox",
+            ["own", "own", "own", "guest", "guest", "2fa"],
+        ),
+        (
+            "set_group_defaults",
+            ["admins", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "set_workstation_otp",
+            ["admins", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "set_group_otp",
+            ["admins", "team", "team", "guest", "guest", "2fa"],
+        ),
+        (
+            "list_users",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "set_user_two_factor",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "reset_user_two_factor",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        ("list_audit", ["one", "one", "all", "guest", "guest", "2fa"]),
+        (
+            "search_audit",
+            ["one", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "set_global_two_factor",
+            ["owner", "owner", "hub", "guest", "guest", "2fa"],
+        ),
+    ];
+
+    /// The table's word for a decision.
+    fn word(team: &TeamId, decision: Result<Scope, ProtocolError>) -> &'static str {
+        match decision {
+            Ok(Scope::Own) => "own",
+            Ok(Scope::Team) => "team",
+            Ok(Scope::Manage(Teams::One(t))) if &t == team => "one",
+            Ok(Scope::Manage(Teams::One(_))) => "another team",
+            Ok(Scope::Manage(Teams::All)) => "all",
+            Ok(Scope::Hub) => "hub",
+            Ok(Scope::Grant) => "grant",
+            Err(e) => match e.code {
+                ErrorCode::BadRequest => "login",
+                ErrorCode::TwoFactorSetupRequired => "2fa",
+                ErrorCode::Forbidden if e.message.contains("support credentials allow") => "view",
+                ErrorCode::Forbidden if e.message.contains("support credentials") => "guest",
+                ErrorCode::Forbidden if e.message.contains("team admin") => "admins",
+                ErrorCode::Forbidden if e.message.contains("owner") => "owner",
+                _ => "unexpected refusal",
+            },
+        }
+    }
+
+    #[test]
+    fn every_request_for_every_principal_matches_the_table() {
+        let team: TeamId = "team-a".into();
+        let principals = [
+            Principal::Technician,
+            Principal::TeamAdmin,
+            Principal::Owner,
+            Principal::Guest(grant(false)),
+            Principal::Guest(grant(true)),
+            Principal::Unfinished(Owed::Enrolment),
+        ];
+        let mut rows = 0;
+        for (kind, expected) in TABLE {
+            let request = sample(kind);
+            for (principal, want) in principals.iter().zip(expected) {
+                let got = word(&team, authorize(principal, &team, &request));
+                assert_eq!(got, *want, "{kind} by {principal:?}");
+            }
+            rows += 1;
+        }
+        // Every variant has a row: the samples are exhaustive, so count them against the table.
+        let kinds: std::collections::HashSet<&str> = TABLE.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds.len(), rows, "a request has two rows");
+        for kind in kinds {
+            assert_eq!(sample(kind).kind(), kind);
+        }
+    }
+
+    #[test]
+    fn a_login_owing_its_code_may_only_look_at_its_2fa_or_leave() {
+        let team: TeamId = "team-a".into();
+        let owed = Principal::Unfinished(Owed::Code);
+        for (kind, _) in TABLE {
+            let decision = authorize(&owed, &team, &sample(kind));
+            match *kind {
+                "logout" | "two_factor_status" | "two_factor_enable" | "two_factor_confirm" => {
+                    assert_eq!(decision, Ok(Scope::Own), "{kind}");
+                }
+                "login" | "resume" | "guest_login" => assert!(decision.is_err()),
+                _ => assert_eq!(
+                    decision.map_err(|e| e.code),
+                    Err(ErrorCode::TwoFactorRequired),
+                    "{kind}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn roles_become_principals_and_an_owed_enrolment_wins() {
+        let user = |role| UserInfo {
+            id: "u".into(),
+            name: "n".into(),
+            email: String::new(),
+            role,
+            team_id: "t".into(),
+            team: "T".into(),
+        };
+        assert!(matches!(
+            Principal::of(&user(Role::Technician), false),
+            Principal::Technician
+        ));
+        assert!(matches!(
+            Principal::of(&user(Role::Admin), false),
+            Principal::TeamAdmin
+        ));
+        assert!(matches!(
+            Principal::of(&user(Role::Owner), false),
+            Principal::Owner
+        ));
+        assert!(matches!(
+            Principal::of(&user(Role::Owner), true),
+            Principal::Unfinished(Owed::Enrolment)
+        ));
+    }
+}
