@@ -160,7 +160,7 @@ pub(super) async fn serve(
                         }
                     };
                     // The gate: nothing below runs for a request the principal may not make.
-                    let scope = match dispatch::authorize(&session.principal, &session.user.team_id, &request.body) {
+                    let scope = match authorize(&hub, &mut session, &request.body).await {
                         Ok(scope) => scope,
                         Err(e) => {
                             conn.reply(request.id, Err(e)).await;
@@ -243,6 +243,25 @@ pub(super) async fn serve(
     hub.drop_viewer_streams(viewer);
     hub.detach_viewer(viewer);
     close(out, writer, reason).await;
+}
+
+/// The gate for one request of this connection. A login that owed 2FA enrolment and finds 2FA
+/// active now (enrolled on another connection) owes a code instead: it is told to log in again
+/// with one rather than to enrol.
+async fn authorize(
+    hub: &Hub,
+    session: &mut Session,
+    request: &ConsoleRequest,
+) -> Result<Scope, ProtocolError> {
+    let decision = dispatch::authorize(&session.principal, &session.user.team_id, request);
+    if decision.is_err()
+        && matches!(session.principal, Principal::Unfinished(Owed::Enrolment))
+        && super::twofa::is_active(hub, &session.user).await?
+    {
+        session.principal = Principal::Unfinished(Owed::Code);
+        return dispatch::authorize(&session.principal, &session.user.team_id, request);
+    }
+    decision
 }
 
 /// Answer a message that could not be decoded (too large, malformed): as a reply to its

@@ -282,9 +282,10 @@ impl OtpStore for SqliteStore {
 
     fn admin_emails(&self, team: &TeamId) -> StoreResult<Vec<String>> {
         let conn = self.conn()?;
+        // An owner's role column says 'admin' too (hub_owners lists them).
         let mut stmt = conn
             .prepare(
-                "SELECT email FROM users WHERE role IN ('admin', 'owner') AND team_id = ?1 \
+                "SELECT email FROM users WHERE role = 'admin' AND team_id = ?1 \
                  AND email <> '' ORDER BY name",
             )
             .map_err(db)?;
