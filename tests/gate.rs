@@ -539,3 +539,52 @@ async fn a_password_only_login_owing_2fa_may_only_enrol_or_log_out() {
     );
     t.agent.stop().await;
 }
+
+/// 2FA not required: a technician turns it on from a connection logged in with the password
+/// alone. That connection proved no code at login, so from then on it gets nothing either.
+#[tokio::test]
+async fn enrolling_on_a_password_only_connection_does_not_finish_its_login() {
+    let t = two_teams().await;
+    let ConsoleReply::TwoFactorEnrolment { secret, .. } = t
+        .bob
+        .request(ConsoleRequest::TwoFactorEnable)
+        .await
+        .expect("enable")
+    else {
+        panic!("no enrolment")
+    };
+    let secret = TotpSecret::from_base32(secret.expose()).expect("secret");
+    t.bob
+        .request(ConsoleRequest::TwoFactorConfirm {
+            code: code(&secret, step_of(&t.clock)).into(),
+        })
+        .await
+        .expect("confirm");
+    for request in [
+        ConsoleRequest::IssueCredentials {
+            target: CredentialTarget::Workstation {
+                workstation: t.ws.clone(),
+            },
+            minutes: 60,
+            scopes: CredentialScopes {
+                control: true,
+                ..CredentialScopes::default()
+            },
+        },
+        ConsoleRequest::ListClients {
+            page: Default::default(),
+        },
+    ] {
+        let kind = request.kind();
+        assert_eq!(
+            hub_code(t.bob.request(request).await),
+            ErrorCode::TwoFactorRequired,
+            "{kind}"
+        );
+    }
+    t.bob
+        .request(ConsoleRequest::Logout)
+        .await
+        .expect("logging out is still allowed");
+    t.agent.stop().await;
+}
