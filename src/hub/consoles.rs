@@ -9,9 +9,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::credentials;
-use super::dispatch::{self, Owed, Principal, Scope};
+use super::dispatch;
 use super::pager;
-use super::server::{Incoming, Reader, close, spawn_writer};
+use super::principal::{Owed, Principal, Scope};
+use super::socket::{Incoming, Reader, close, spawn_writer, version_mismatch};
 use super::store::{NewAudit, WorkstationFilter, WorkstationKey, workstation_key};
 use super::{Hub, store::NewLink};
 use crate::protocol::{
@@ -21,8 +22,6 @@ use crate::protocol::{
 use crate::secrets;
 use crate::wire::ServerStream;
 
-/// Failed logins in a row after which only an admin can unlock the account.
-pub const MAX_FAILED_LOGINS: u32 = 100;
 struct Conn {
     out: mpsc::Sender<Message>,
 }
@@ -340,16 +339,6 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
     }
 }
 
-/// The answer to a peer that speaks another protocol version.
-pub(super) fn version_mismatch(theirs: u32) -> ProtocolError {
-    ProtocolError::new(
-        ErrorCode::VersionMismatch,
-        format!(
-            "this hub speaks protocol {PROTOCOL_VERSION}, the peer {theirs}: run the same tether version on both"
-        ),
-    )
-}
-
 fn audit_entry(
     hub: &Hub,
     user: &UserInfo,
@@ -386,13 +375,13 @@ async fn login(
             .locked_until
             .filter(|t| *t > now)
             .map(|t| (t - now).num_seconds().max(1));
-        if rec.failed_logins >= MAX_FAILED_LOGINS || locked_for.is_some() {
+        if rec.failed_logins >= super::MAX_FAILED_LOGINS || locked_for.is_some() {
             let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
             hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
                 .await?;
             let mut err = ProtocolError::new(
                 ErrorCode::RateLimited,
-                if rec.failed_logins >= MAX_FAILED_LOGINS {
+                if rec.failed_logins >= super::MAX_FAILED_LOGINS {
                     "this account is locked after too many failed logins: an admin must unlock it"
                         .to_owned()
                 } else {

@@ -31,6 +31,7 @@ use tokio::sync::{Notify, watch};
 
 use super::Hub;
 use super::pager;
+use super::principal::GuestGrant;
 use super::store::{
     CredentialRecord, IssueOutcome, NewAudit, NewCredential, WorkstationFilter, WorkstationRow,
     workstation_key,
@@ -39,7 +40,7 @@ use crate::protocol::credentials::{already_active_message, check_duration_minute
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, CredentialId, CredentialInfo, CredentialScopes, CredentialState,
     CredentialTarget, ErrorCode, GuestInfo, HubEvent, ProtocolError, RevealedCredential, SessionId,
-    SessionInfo, UserId, UserInfo, WorkstationInfo,
+    SessionInfo, UserInfo,
 };
 use crate::secrets;
 
@@ -65,40 +66,6 @@ const UNKEYED_CODE_REMOVED: &str = "unkeyed-code-removed";
 /// Why a guest's connection closes.
 const EXPIRED: &str = "the support credentials expired";
 const REVOKED: &str = "the support credentials were revoked";
-
-/// What the hub knows of a logged-in guest.
-#[derive(Debug, Clone)]
-pub(super) struct GuestGrant {
-    pub credential: CredentialId,
-    pub team_id: String,
-    pub issued_by_id: UserId,
-    pub target: CredentialTarget,
-    pub scopes: CredentialScopes,
-}
-
-impl GuestGrant {
-    fn from_record(rec: &CredentialRecord) -> Self {
-        Self {
-            credential: rec.info.id.clone(),
-            team_id: rec.team_id.clone(),
-            issued_by_id: rec.issued_by_id.clone(),
-            target: rec.info.target.clone(),
-            scopes: rec.info.scopes,
-        }
-    }
-
-    /// Whether a workstation is (one of) the target(s).
-    fn covers(&self, row: &WorkstationRow) -> bool {
-        self.covers_info(&row.info)
-    }
-
-    fn covers_info(&self, info: &WorkstationInfo) -> bool {
-        match &self.target {
-            CredentialTarget::Workstation { workstation } => &info.id == workstation,
-            CredentialTarget::Client { client } => &info.client_id == client,
-        }
-    }
-}
 
 /// The hub's live knowledge of guests: their connections and sessions, and the expiry timer's
 /// wake-up.
@@ -352,7 +319,7 @@ pub(super) async fn guest_login(
             .locked_until
             .filter(|t| *t > now)
             .map(|t| (t - now).num_seconds().max(1));
-        let max = super::consoles::MAX_FAILED_LOGINS;
+        let max = super::MAX_FAILED_LOGINS;
         if rec.failed_logins >= max || locked_for.is_some() {
             let detail =
                 serde_json::json!({ "from": from, "failures": rec.failed_logins, "guest": true });
@@ -797,17 +764,6 @@ pub(super) async fn session_started(
         }),
     ))
     .await
-}
-
-impl GuestGrant {
-    /// Whom a guest's wrong secrets count against: the issuing technician, on whose behalf the
-    /// guest acts (the lock-out counters belong to accounts).
-    pub(super) fn counted_as(&self, user: &UserInfo) -> UserInfo {
-        UserInfo {
-            id: self.issued_by_id.clone(),
-            ..user.clone()
-        }
-    }
 }
 
 /// Requests about credentials from technicians.

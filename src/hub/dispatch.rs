@@ -7,98 +7,8 @@
 //! kind of principal) does not compile until it has a rule here, and the test at the end keeps
 //! the whole table written out, so a changed rule is a changed line in a reviewable table.
 
-use super::credentials::GuestGrant;
-use crate::protocol::{ConsoleRequest, ErrorCode, ProtocolError, Role, TeamId, UserInfo};
-
-/// Who is on a connection once it has logged in.
-#[derive(Debug, Clone)]
-pub(super) enum Principal {
-    /// A technician: their team's clients, workstations, sessions and credentials.
-    Technician,
-    /// An admin of one team: that team's users, 2FA, security settings and audit as well.
-    TeamAdmin,
-    /// The hub's owner: every team's users and audit, and the hub-wide settings.
-    Owner,
-    /// A guest with support credentials: their grant's target, within its scopes.
-    Guest(GuestGrant),
-    /// The password was right but a second factor is still owed: this connection may only
-    /// finish 2FA enrolment (status, enable, confirm) or log out.
-    Unfinished(Owed),
-}
-
-/// What an unfinished login still owes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Owed {
-    /// 2FA is required for the user but not active: enrol first.
-    Enrolment,
-    /// 2FA became active after this connection logged in without a code: log in again with one.
-    Code,
-}
-
-impl Principal {
-    /// The principal of a technician's login. `enrolment_owed`: their 2FA is required but not
-    /// active, so the password alone is not a finished login.
-    pub(super) fn of(user: &UserInfo, enrolment_owed: bool) -> Self {
-        if enrolment_owed {
-            return Principal::Unfinished(Owed::Enrolment);
-        }
-        match user.role {
-            Role::Technician => Principal::Technician,
-            Role::Admin => Principal::TeamAdmin,
-            Role::Owner => Principal::Owner,
-        }
-    }
-
-    /// The guest's grant, for a guest.
-    pub(super) fn grant(&self) -> Option<&GuestGrant> {
-        match self {
-            Principal::Guest(grant) => Some(grant),
-            _ => None,
-        }
-    }
-}
-
-/// Which teams a management request reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Teams {
-    /// One team: a team admin's own (or a technician's own, for reading its audit).
-    One(TeamId),
-    /// Every team: the owner.
-    All,
-}
-
-impl Teams {
-    pub(super) fn covers(&self, team: &TeamId) -> bool {
-        match self {
-            Teams::One(own) => own == team,
-            Teams::All => true,
-        }
-    }
-
-    /// The one team, for store calls that take an optional team filter (`None`: all).
-    pub(super) fn only(&self) -> Option<&TeamId> {
-        match self {
-            Teams::One(team) => Some(team),
-            Teams::All => None,
-        }
-    }
-}
-
-/// What an authorized request may reach: the service acts within it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Scope {
-    /// This account or this connection only: logout, one's own 2FA, one's own streams and
-    /// one's own mail in the outbox.
-    Own,
-    /// The principal's team.
-    Team,
-    /// Team management and audit: the managed teams.
-    Manage(Teams),
-    /// Hub-wide settings.
-    Hub,
-    /// A guest's request: the credentials service narrows it to the grant's target.
-    Grant,
-}
+use super::principal::{Owed, Principal, Scope, Teams};
+use crate::protocol::{ConsoleRequest, ErrorCode, ProtocolError, TeamId};
 
 /// What a request needs, whoever asks: the first half of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,9 +184,11 @@ pub(super) fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::principal::GuestGrant;
     use crate::protocol::{
         AuditQuery, CredentialScopes, CredentialTarget, PageRequest, SecretRequirements, ViewSpec,
     };
+    use crate::protocol::{Role, UserInfo};
 
     /// One sample of every request. The match is exhaustive (no wildcard): a new variant
     /// breaks this test's compile until it has a sample, and so a row in the table below.

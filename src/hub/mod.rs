@@ -15,8 +15,10 @@ mod credentials;
 mod dispatch;
 pub mod otp;
 pub mod pager;
+mod principal;
 mod relay;
 mod server;
+mod socket;
 mod twofa;
 
 use std::collections::HashMap;
@@ -429,6 +431,9 @@ impl Hub {
         }
     }
 }
+
+/// Failed logins in a row after which only an admin can unlock the account.
+pub const MAX_FAILED_LOGINS: u32 = 100;
 
 /// Consecutive failures allowed before waits start (logins and workstation secrets alike).
 const FREE_FAILURES: u32 = 4;

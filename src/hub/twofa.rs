@@ -14,7 +14,7 @@
 //!   them, and over which teams, the gate decides (hub/dispatch.rs): services get the scope.
 
 use super::Hub;
-use super::dispatch::{Scope, Teams};
+use super::principal::{Scope, Teams};
 use super::store::{NewAudit, UserRecord};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
@@ -198,9 +198,7 @@ async fn reauthenticate(
         .await?
         .ok_or_else(ProtocolError::internal)?;
     let now = hub.now();
-    if rec.failed_logins >= super::consoles::MAX_FAILED_LOGINS
-        || rec.locked_until.is_some_and(|t| t > now)
-    {
+    if rec.failed_logins >= super::MAX_FAILED_LOGINS || rec.locked_until.is_some_and(|t| t > now) {
         let mut err = ProtocolError::new(
             ErrorCode::RateLimited,
             "too many wrong passwords: try again later",
