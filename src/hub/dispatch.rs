@@ -1,14 +1,19 @@
 //! The gate every console request passes once a connection has logged in: who is asking (a
 //! [`Principal`]) and one exhaustive [`authorize`] that decides, before any service runs, whether
-//! the request is allowed and what it may reach (a [`Scope`]). Services then act within that
-//! scope; they make no role decisions of their own.
+//! the request is allowed and what it may reach (a [`Scope`]); then one exhaustive [`route`] to
+//! the service that answers it. Services act within the scope; they make no role decisions.
 //!
-//! Neither match below has a wildcard arm, on purpose: a new `ConsoleRequest` variant (or a new
-//! kind of principal) does not compile until it has a rule here, and the test at the end keeps
+//! No match here has a wildcard arm, on purpose: a new `ConsoleRequest` variant (or a new kind
+//! of principal) does not compile until it has a rule and a route, and the test at the end keeps
 //! the whole table written out, so a changed rule is a changed line in a reviewable table.
 
-use super::principal::{Owed, Principal, Scope, Teams};
-use crate::protocol::{ConsoleRequest, ErrorCode, ProtocolError, TeamId};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::auth::{self, Session};
+use super::principal::{GuestGrant, Owed, Principal, Scope, Teams};
+use super::{Hub, clients, credentials, pager, twofa};
+use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, TeamId};
 
 /// What a request needs, whoever asks: the first half of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,10 +186,244 @@ pub(super) fn authorize(
     }
 }
 
+/// The gate for one request of a connection: [`authorize`] against its principal. A login that
+/// owed 2FA enrolment and finds 2FA active now (enrolled on another connection) owes a code
+/// instead, and is told to log in again with one rather than to enrol.
+pub(super) async fn authorize_session(
+    hub: &Hub,
+    session: &mut Session,
+    request: &ConsoleRequest,
+) -> Result<Scope, ProtocolError> {
+    let decision = authorize(&session.principal, &session.user.team_id, request);
+    if decision.is_err()
+        && matches!(session.principal, Principal::Unfinished(Owed::Enrolment))
+        && twofa::is_active(hub, &session.user).await?
+    {
+        session.principal = Principal::Unfinished(Owed::Code);
+        return authorize(&session.principal, &session.user.team_id, request);
+    }
+    decision
+}
+
+/// Requests that may wait long (for the end user's answer, for a mail server): the connection
+/// answers them on their own task.
+pub(super) fn waits(request: &ConsoleRequest) -> bool {
+    matches!(
+        request,
+        ConsoleRequest::Connect { .. }
+            | ConsoleRequest::RequestOtp { .. }
+            | ConsoleRequest::ResendOtp { .. }
+    )
+}
+
+/// The scope's teams, for users and audit requests (the gate gives those a `Manage` scope).
+fn managed(scope: &Scope) -> Result<&Teams, ProtocolError> {
+    match scope {
+        Scope::Manage(teams) => Ok(teams),
+        Scope::Own | Scope::Team | Scope::Hub | Scope::Grant => Err(ProtocolError::internal()),
+    }
+}
+
+/// The guest's grant where the gate narrowed the request to it.
+fn narrowed<'a>(
+    session: &'a Session,
+    scope: &Scope,
+) -> Result<Option<&'a GuestGrant>, ProtocolError> {
+    match (scope, session.principal.grant()) {
+        (Scope::Grant, Some(grant)) => Ok(Some(grant)),
+        // Only a guest's requests are narrowed to a grant: anything else is a bug, refused.
+        (Scope::Grant, None) => Err(ProtocolError::internal()),
+        (Scope::Own | Scope::Team | Scope::Manage(_) | Scope::Hub, _) => Ok(None),
+    }
+}
+
+/// Hand an authorized request to the service that answers it, within `scope`.
+pub(super) async fn route(
+    hub: &Hub,
+    session: &Session,
+    scope: &Scope,
+    viewer: u64,
+    out: &mpsc::Sender<Message>,
+    request: ConsoleRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let user = &session.user;
+    let guest = narrowed(session, scope)?;
+    match request {
+        ConsoleRequest::Login { .. }
+        | ConsoleRequest::Resume { .. }
+        | ConsoleRequest::GuestLogin { .. } => Err(ProtocolError::bad_request(
+            "already logged in on this connection",
+        )),
+        ConsoleRequest::Logout => auth::logout(hub, session).await,
+        ConsoleRequest::ListClients { page } => match guest {
+            Some(grant) => credentials::guest_clients(hub, grant, user, page).await,
+            None => clients::list_clients(hub, user, page).await,
+        },
+        ConsoleRequest::AddClient { name } => clients::add_client(hub, user, name).await,
+        ConsoleRequest::CreateLink { client, valid_days } => {
+            clients::create_link(hub, user, client, valid_days).await
+        }
+        ConsoleRequest::ListLinks { client, page } => {
+            clients::list_links(hub, user, client, page).await
+        }
+        ConsoleRequest::RevokeLink { link } => clients::revoke_link(hub, user, link).await,
+        ConsoleRequest::ListWorkstations {
+            client,
+            filter,
+            page,
+        } => match guest {
+            Some(grant) => credentials::guest_workstations(hub, grant, client, filter, page).await,
+            None => {
+                clients::list_workstations(hub, user.team_id.clone(), client, filter, page).await
+            }
+        },
+        ConsoleRequest::RequestAccess { workstation } => {
+            let workstation = hub.request_access(user, &workstation).await?;
+            Ok(ConsoleReply::Workstation { workstation })
+        }
+        ConsoleRequest::WithdrawAccess { workstation } => {
+            let workstation = hub.withdraw_access(user, &workstation).await?;
+            Ok(ConsoleReply::Workstation { workstation })
+        }
+        ConsoleRequest::Connect {
+            workstation,
+            secret,
+            view_only,
+            otp,
+        } => {
+            let (workstation, view_only) = match guest {
+                Some(grant) => {
+                    credentials::guest_connect(hub, grant, &workstation, view_only).await?
+                }
+                None => (workstation, view_only),
+            };
+            twofa::check_connection(hub, user, session.second_factor).await?;
+            let session = hub
+                .connect(user, viewer, &workstation, secret, otp, view_only)
+                .await?;
+            Ok(ConsoleReply::Session { session })
+        }
+        ConsoleRequest::ListSessions { page } => match guest {
+            Some(grant) => credentials::guest_sessions(hub, grant, user, page).await,
+            None => {
+                let sessions = hub.open_sessions(&user.team_id);
+                let total = sessions.len() as u64;
+                let page = pager::page_in_memory("sessions", sessions, &page, |s| {
+                    (std::cmp::Reverse(s.started_at), s.id.clone())
+                })?;
+                Ok(ConsoleReply::Sessions {
+                    sessions: page.rows,
+                    next: page.next,
+                    total: Some(total),
+                })
+            }
+        },
+        ConsoleRequest::Watch { session: id, view } => {
+            if let Some(grant) = guest {
+                credentials::guest_session(hub, grant, &id)?;
+            }
+            Ok(ConsoleReply::Watching {
+                stream: hub.watch(user, viewer, out, &id, view)?,
+            })
+        }
+        ConsoleRequest::EndSession { session: id } => {
+            if let Some(grant) = guest {
+                credentials::guest_session(hub, grant, &id)?;
+            }
+            hub.end_session_by(user, &id).await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::Unwatch { stream } => {
+            hub.unwatch(viewer, stream).map(|()| ConsoleReply::Done)
+        }
+        ConsoleRequest::Ack { stream, seq } => {
+            hub.ack(viewer, stream, seq).map(|()| ConsoleReply::Done)
+        }
+        ConsoleRequest::Input { stream, events } => hub
+            .input(viewer, stream, events)
+            .map(|()| ConsoleReply::Done),
+        ConsoleRequest::ListGroups { page } => clients::list_groups(hub, user, page).await,
+        ConsoleRequest::SetGroupDefaults { client, requires } => {
+            clients::set_group_defaults(hub, user, client, requires).await
+        }
+        ConsoleRequest::TwoFactorStatus => twofa::status_reply(hub, user).await,
+        ConsoleRequest::TwoFactorEnable => twofa::enable(hub, user).await,
+        ConsoleRequest::TwoFactorConfirm { code } => twofa::confirm(hub, user, code).await,
+        ConsoleRequest::ListUsers { page } => twofa::list_users(hub, managed(scope)?, page).await,
+        ConsoleRequest::SetUserTwoFactor {
+            user: target,
+            required,
+            password,
+        } => twofa::set_user(hub, user, managed(scope)?, target, required, password).await,
+        ConsoleRequest::ResetUserTwoFactor {
+            user: target,
+            password,
+        } => twofa::reset_user(hub, user, managed(scope)?, &target, &password).await,
+        ConsoleRequest::SetGlobalTwoFactor { required, password } => {
+            twofa::set_global(hub, user, required, password).await
+        }
+        ConsoleRequest::SearchAudit {
+            query,
+            limit,
+            before,
+            page,
+        } => twofa::search_audit(hub, managed(scope)?, query, limit, before, page).await,
+        // The unfiltered form of SearchAudit (older consoles and scripts): one implementation.
+        ConsoleRequest::ListAudit {
+            limit,
+            before,
+            page,
+        } => {
+            let query = crate::protocol::AuditQuery::default();
+            twofa::search_audit(hub, managed(scope)?, query, limit, before, page).await
+        }
+        ConsoleRequest::IssueCredentials {
+            target,
+            minutes,
+            scopes,
+        } => credentials::issue(hub, user, target, minutes, scopes, None).await,
+        ConsoleRequest::ListCredentials { page } => credentials::list(hub, user, page).await,
+        ConsoleRequest::RevokeCredentials { credential } => {
+            credentials::revoke_by(hub, user, credential).await
+        }
+        ConsoleRequest::RegenerateCredentials { credential } => {
+            credentials::regenerate(hub, user, credential).await
+        }
+        ConsoleRequest::RequestOtp {
+            workstation,
+            emergency,
+        } => Ok(ConsoleReply::Otp {
+            otp: hub.request_otp(user, &workstation, emergency).await?,
+        }),
+        ConsoleRequest::ResendOtp { workstation } => Ok(ConsoleReply::Otp {
+            otp: hub.resend_otp(user, &workstation).await?,
+        }),
+        ConsoleRequest::SetWorkstationOtp {
+            workstation,
+            required,
+        } => Ok(ConsoleReply::Workstation {
+            workstation: hub
+                .set_workstation_otp(user, &workstation, required)
+                .await?,
+        }),
+        ConsoleRequest::SetGroupOtp { client, required } => {
+            hub.set_group_otp(user, client, required).await?;
+            Ok(ConsoleReply::Done)
+        }
+        ConsoleRequest::ListOutbox { limit, page } => {
+            let (messages, next) = hub.list_outbox(user, limit, &page).await?;
+            Ok(ConsoleReply::Outbox {
+                messages,
+                next,
+                total: None,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::principal::GuestGrant;
     use crate::protocol::{
         AuditQuery, CredentialScopes, CredentialTarget, PageRequest, SecretRequirements, ViewSpec,
     };

@@ -10,6 +10,8 @@ pub mod store;
 
 mod access;
 mod agents;
+mod auth;
+mod clients;
 mod consoles;
 mod credentials;
 mod dispatch;

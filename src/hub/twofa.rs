@@ -14,11 +14,11 @@
 //!   them, and over which teams, the gate decides (hub/dispatch.rs): services get the scope.
 
 use super::Hub;
-use super::principal::{Scope, Teams};
+use super::principal::Teams;
 use super::store::{NewAudit, UserRecord};
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
-    TwoFactorStatus, UserInfo, UserTwoFactor,
+    ConsoleReply, ErrorCode, ProtocolError, Role, Secret, TwoFactorState, TwoFactorStatus,
+    UserInfo, UserTwoFactor,
 };
 use crate::secrets::seal::Purpose;
 use crate::secrets::{self, totp};
@@ -233,7 +233,7 @@ async fn reauthenticate(
 /// An admin resets another user's 2FA (a lost or replaced phone): the secret and any
 /// enrolment go, so the user is off again, or pending where 2FA is required (they enrol anew
 /// at their next login); every login token of theirs is revoked. Audited as `2fa.reset`.
-async fn reset_user(
+pub(super) async fn reset_user(
     hub: &Hub,
     admin: &UserInfo,
     teams: &Teams,
@@ -305,224 +305,230 @@ async fn managed_user(
     Ok((info, rec))
 }
 
-/// The teams a management request reaches, as the gate decided.
-fn managed(scope: &Scope) -> Result<&Teams, ProtocolError> {
-    match scope {
-        Scope::Manage(teams) => Ok(teams),
-        // The gate gives every users and audit request a Manage scope: anything else is a bug.
-        _ => Err(ProtocolError::internal()),
-    }
-}
-
-/// The 2FA and users requests, within the scope the gate gave them.
-pub(super) async fn handle(
+/// The technician's own 2FA status.
+pub(super) async fn status_reply(
     hub: &Hub,
     user: &UserInfo,
-    scope: &Scope,
-    request: ConsoleRequest,
 ) -> Result<ConsoleReply, ProtocolError> {
-    match request {
-        ConsoleRequest::TwoFactorStatus => Ok(ConsoleReply::TwoFactor {
-            status: status(hub, user).await?,
-        }),
-        ConsoleRequest::TwoFactorEnable => {
-            let id = user.id.clone();
-            let rec = hub.db(move |s| s.two_factor(&id)).await?;
-            if rec.secret.is_some() {
-                return Err(ProtocolError::new(
-                    ErrorCode::Conflict,
-                    "2FA is already active for you",
-                ));
-            }
-            let secret = totp::TotpSecret::generate().map_err(|_| ProtocolError::internal())?;
-            let uri = secret
-                .otpauth_uri(&user.name)
-                .map_err(|_| ProtocolError::internal())?;
-            let base32 = secret.base32().map_err(|_| ProtocolError::internal())?;
-            let sealed = hub
-                .seal_key
-                .seal(Purpose::Totp(&user.id), secret.as_bytes())
-                .map_err(|_| ProtocolError::internal())?;
-            let id = user.id.clone();
-            hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
-                .await?;
-            hub.audit(entry(
-                hub,
-                user,
-                "2fa.enable",
-                Some(user.name.clone()),
-                serde_json::json!({}),
-            ))
-            .await?;
-            Ok(ConsoleReply::TwoFactorEnrolment {
-                uri: uri.into(),
-                secret: base32.into(),
-            })
-        }
-        ConsoleRequest::TwoFactorConfirm { code } => {
-            // The user's login turn: a password-only login cannot slip its token in between
-            // the activation and the revocation of the logins made without a code.
-            let _turn = hub.login_gate.enter(&user.name).await;
-            let id = user.id.clone();
-            let rec = hub.db(move |s| s.two_factor(&id)).await?;
-            if rec.secret.is_some() {
-                return Err(ProtocolError::new(
-                    ErrorCode::Conflict,
-                    "2FA is already active for you",
-                ));
-            }
-            let Some(sealed) = rec.pending else {
-                return Err(ProtocolError::bad_request(
-                    "no 2FA enrolment is waiting: enable 2FA first",
-                ));
-            };
-            let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
-            let step = totp::matching_step(&secret, code.expose(), unix(hub));
-            let activated = match step {
-                Some(step) => {
-                    let (id, step) = (user.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
-                    hub.db(move |s| s.activate_two_factor(&id, &sealed, step))
-                        .await?
-                }
-                None => false,
-            };
-            if !activated {
-                hub.audit(entry(
-                    hub,
-                    user,
-                    "2fa.confirm_fail",
-                    Some(user.name.clone()),
-                    serde_json::json!({ "reason": "wrong code" }),
-                ))
-                .await?;
-                return Err(ProtocolError::new(
-                    ErrorCode::InvalidCredentials,
-                    "that code is not valid: type the code your app shows now (and check the phone's clock)",
-                ));
-            }
-            // Logins made without a code end: the next one needs a code (this connection stays
-            // up until it closes; the console logs out at once).
-            let id = user.id.clone();
-            let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
-            hub.audit(entry(
-                hub,
-                user,
-                "2fa.confirm",
-                Some(user.name.clone()),
-                serde_json::json!({ "logins_revoked": revoked }),
-            ))
-            .await?;
-            Ok(ConsoleReply::TwoFactor {
-                status: status(hub, user).await?,
-            })
-        }
-        ConsoleRequest::ListUsers { page } => {
-            let teams = managed(scope)?;
-            let global = global_required(hub).await?;
-            let rows = hub.db(|s| s.users_two_factor()).await?;
-            let users = rows
-                .into_iter()
-                .filter(|(info, _)| teams.covers(&info.team_id))
-                .map(|(info, rec)| UserTwoFactor {
-                    state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
-                    required: rec.required,
-                    id: info.id,
-                    name: info.name,
-                    email: info.email,
-                    role: info.role,
-                    team_id: info.team_id,
-                    team: info.team,
-                })
-                .collect::<Vec<_>>();
-            let total = users.len() as u64;
-            let page = super::pager::page_in_memory("users", users, &page, |u| {
-                (u.name.clone(), u.id.clone())
-            })?;
-            Ok(ConsoleReply::Users {
-                users: page.rows,
-                global,
-                next: page.next,
-                total: Some(total),
-            })
-        }
-        ConsoleRequest::SetUserTwoFactor {
-            user: target,
-            required,
-            password,
-        } => {
-            let teams = managed(scope)?;
-            if global_required(hub).await? {
-                return Err(ProtocolError::new(
-                    ErrorCode::Conflict,
-                    "2FA is required for everyone: per-user settings are unavailable while the global setting is on",
-                ));
-            }
-            let what = if required { "require" } else { "unrequire" };
-            reauthenticate(hub, user, &password, what).await?;
-            let (info, _) = managed_user(hub, teams, &target).await?;
-            let id = info.id.clone();
-            hub.db(move |s| s.set_two_factor_required(&id, required))
-                .await?;
-            let detail =
-                serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
-            hub.audit(entry(
-                hub,
-                user,
-                &format!("2fa.{what}"),
-                Some(info.name.clone()),
-                detail,
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::ResetUserTwoFactor {
-            user: target,
-            password,
-        } => reset_user(hub, user, managed(scope)?, &target, &password).await,
-        ConsoleRequest::SetGlobalTwoFactor { required, password } => {
-            let what = if required { "global on" } else { "global off" };
-            reauthenticate(hub, user, &password, what).await?;
-            let value = if required { "on" } else { "off" };
-            hub.db(move |s| s.set_setting(GLOBAL_SETTING, value))
-                .await?;
-            hub.audit(entry(
-                hub,
-                user,
-                "2fa.global",
-                None,
-                serde_json::json!({ "required": required }),
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::SearchAudit {
-            query,
-            limit,
-            before,
-            page,
-        } => {
-            // Newest first by id: the cursor is the last id sent, and the page starts below it.
-            let after: Option<i64> = super::pager::start("audit", &page)?;
-            let before = match (before, after) {
-                (Some(b), Some(a)) => Some(b.min(a)),
-                (b, a) => b.or(a),
-            };
-            let limit = page.limit.map_or(limit, |l| l.min(limit.max(1)));
-            let limit = limit.clamp(1, super::pager::MAX_PAGE_ROWS);
-            let scope = managed(scope)?.only().cloned();
-            let records = hub
-                .db(move |s| s.search_audit(scope.as_ref(), &query, limit + 1, before))
-                .await?;
-            let page =
-                super::pager::paginate("audit", records, limit, super::pager::PAGE_BUDGET, |r| {
-                    r.id
-                })?;
-            Ok(ConsoleReply::Audit {
-                records: page.rows,
-                next: page.next,
-                total: None,
-            })
-        }
-        _ => Err(ProtocolError::bad_request("not a 2FA request")),
+    Ok(ConsoleReply::TwoFactor {
+        status: status(hub, user).await?,
+    })
+}
+
+/// Start (or restart) enrolment: a new TOTP secret, shown once.
+pub(super) async fn enable(hub: &Hub, user: &UserInfo) -> Result<ConsoleReply, ProtocolError> {
+    let id = user.id.clone();
+    let rec = hub.db(move |s| s.two_factor(&id)).await?;
+    if rec.secret.is_some() {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "2FA is already active for you",
+        ));
     }
+    let secret = totp::TotpSecret::generate().map_err(|_| ProtocolError::internal())?;
+    let uri = secret
+        .otpauth_uri(&user.name)
+        .map_err(|_| ProtocolError::internal())?;
+    let base32 = secret.base32().map_err(|_| ProtocolError::internal())?;
+    let sealed = hub
+        .seal_key
+        .seal(Purpose::Totp(&user.id), secret.as_bytes())
+        .map_err(|_| ProtocolError::internal())?;
+    let id = user.id.clone();
+    hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
+        .await?;
+    hub.audit(entry(
+        hub,
+        user,
+        "2fa.enable",
+        Some(user.name.clone()),
+        serde_json::json!({}),
+    ))
+    .await?;
+    Ok(ConsoleReply::TwoFactorEnrolment {
+        uri: uri.into(),
+        secret: base32.into(),
+    })
+}
+
+/// Confirm enrolment with one valid code (spent by it): 2FA is active from then on.
+pub(super) async fn confirm(
+    hub: &Hub,
+    user: &UserInfo,
+    code: Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    // The user's login turn: a password-only login cannot slip its token in between
+    // the activation and the revocation of the logins made without a code.
+    let _turn = hub.login_gate.enter(&user.name).await;
+    let id = user.id.clone();
+    let rec = hub.db(move |s| s.two_factor(&id)).await?;
+    if rec.secret.is_some() {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "2FA is already active for you",
+        ));
+    }
+    let Some(sealed) = rec.pending else {
+        return Err(ProtocolError::bad_request(
+            "no 2FA enrolment is waiting: enable 2FA first",
+        ));
+    };
+    let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
+    let step = totp::matching_step(&secret, code.expose(), unix(hub));
+    let activated = match step {
+        Some(step) => {
+            let (id, step) = (user.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
+            hub.db(move |s| s.activate_two_factor(&id, &sealed, step))
+                .await?
+        }
+        None => false,
+    };
+    if !activated {
+        hub.audit(entry(
+            hub,
+            user,
+            "2fa.confirm_fail",
+            Some(user.name.clone()),
+            serde_json::json!({ "reason": "wrong code" }),
+        ))
+        .await?;
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidCredentials,
+            "that code is not valid: type the code your app shows now (and check the phone's clock)",
+        ));
+    }
+    // Logins made without a code end: the next one needs a code (this connection stays
+    // up until it closes; the console logs out at once).
+    let id = user.id.clone();
+    let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
+    hub.audit(entry(
+        hub,
+        user,
+        "2fa.confirm",
+        Some(user.name.clone()),
+        serde_json::json!({ "logins_revoked": revoked }),
+    ))
+    .await?;
+    Ok(ConsoleReply::TwoFactor {
+        status: status(hub, user).await?,
+    })
+}
+
+/// The users of the managed teams, with their 2FA state.
+pub(super) async fn list_users(
+    hub: &Hub,
+    teams: &Teams,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let global = global_required(hub).await?;
+    let rows = hub.db(|s| s.users_two_factor()).await?;
+    let users = rows
+        .into_iter()
+        .filter(|(info, _)| teams.covers(&info.team_id))
+        .map(|(info, rec)| UserTwoFactor {
+            state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
+            required: rec.required,
+            id: info.id,
+            name: info.name,
+            email: info.email,
+            role: info.role,
+            team_id: info.team_id,
+            team: info.team,
+        })
+        .collect::<Vec<_>>();
+    let total = users.len() as u64;
+    let page =
+        super::pager::page_in_memory("users", users, &page, |u| (u.name.clone(), u.id.clone()))?;
+    Ok(ConsoleReply::Users {
+        users: page.rows,
+        global,
+        next: page.next,
+        total: Some(total),
+    })
+}
+
+/// Require 2FA for one user of the managed teams, or not.
+pub(super) async fn set_user(
+    hub: &Hub,
+    user: &UserInfo,
+    teams: &Teams,
+    target: String,
+    required: bool,
+    password: Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    if global_required(hub).await? {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "2FA is required for everyone: per-user settings are unavailable while the global setting is on",
+        ));
+    }
+    let what = if required { "require" } else { "unrequire" };
+    reauthenticate(hub, user, &password, what).await?;
+    let (info, _) = managed_user(hub, teams, &target).await?;
+    let id = info.id.clone();
+    hub.db(move |s| s.set_two_factor_required(&id, required))
+        .await?;
+    let detail = serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
+    hub.audit(entry(
+        hub,
+        user,
+        &format!("2fa.{what}"),
+        Some(info.name.clone()),
+        detail,
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
+/// Require 2FA for everyone, or not (the gate lets only the owner ask).
+pub(super) async fn set_global(
+    hub: &Hub,
+    user: &UserInfo,
+    required: bool,
+    password: Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    let what = if required { "global on" } else { "global off" };
+    reauthenticate(hub, user, &password, what).await?;
+    let value = if required { "on" } else { "off" };
+    hub.db(move |s| s.set_setting(GLOBAL_SETTING, value))
+        .await?;
+    hub.audit(entry(
+        hub,
+        user,
+        "2fa.global",
+        None,
+        serde_json::json!({ "required": required }),
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
+/// The audit records of the managed teams, filtered, newest first.
+pub(super) async fn search_audit(
+    hub: &Hub,
+    teams: &Teams,
+    query: crate::protocol::AuditQuery,
+    limit: u32,
+    before: Option<i64>,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    // Newest first by id: the cursor is the last id sent, and the page starts below it.
+    let after: Option<i64> = super::pager::start("audit", &page)?;
+    let before = match (before, after) {
+        (Some(b), Some(a)) => Some(b.min(a)),
+        (b, a) => b.or(a),
+    };
+    let limit = page.limit.map_or(limit, |l| l.min(limit.max(1)));
+    let limit = limit.clamp(1, super::pager::MAX_PAGE_ROWS);
+    let scope = teams.only().cloned();
+    let records = hub
+        .db(move |s| s.search_audit(scope.as_ref(), &query, limit + 1, before))
+        .await?;
+    let page =
+        super::pager::paginate("audit", records, limit, super::pager::PAGE_BUDGET, |r| r.id)?;
+    Ok(ConsoleReply::Audit {
+        records: page.rows,
+        next: page.next,
+        total: None,
+    })
 }
