@@ -233,8 +233,9 @@ CREATE INDEX IF NOT EXISTS workstations_client_host
     r#"
 -- issue 11: the hub's owner (every team, the hub-wide settings). Kept beside the role, whose
 -- column says 'admin' for an owner: its CHECK predates owners, and SQLite changes a CHECK only
--- by rebuilding the table, which every other table references.
-CREATE TABLE hub_owners (
+-- by rebuilding the table, which every other table references. (Re-runnable, as the paging
+-- indexes are: a test replays the migrations after the code migration.)
+CREATE TABLE IF NOT EXISTS hub_owners (
     user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE
 );
 "#,
