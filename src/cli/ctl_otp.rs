@@ -4,7 +4,7 @@
 use clap::Subcommand;
 
 use super::Failure;
-use super::ctl::{OnOff, hub_error, print_json, when};
+use super::ctl_output::{OnOff, hub_error, print_json, when};
 use crate::client::HubClient;
 use crate::hub::otp::{SmtpConfig, SmtpLogin, SmtpSecurity};
 use crate::protocol::{ConsoleReply, ConsoleRequest, OtpChannel, OtpIssued, Secret};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use super::Failure;
-use super::ctl::{OnOff, hub_error, print_json, print_table, when};
+use super::ctl_output::{OnOff, hub_error, print_json, print_table, when};
 use super::read_secret_line;
 use crate::client::HubClient;
 use crate::protocol::{AuditQuery, ConsoleReply, ConsoleRequest};
