@@ -97,12 +97,12 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: super::ctl_twofa::TwoFaCommand,
     },
-    /// Users and their 2FA (admins).
+    /// Users and their 2FA (admins: their team's; the owner: every team's).
     Users {
         #[command(subcommand)]
         command: super::ctl_twofa::UsersCommand,
     },
-    /// Hub-wide settings (admins).
+    /// Hub-wide settings (the hub's owner).
     Settings {
         #[command(subcommand)]
         command: super::ctl_twofa::SettingsCommand,
@@ -117,7 +117,8 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: super::ctl_otp::OtpCommand,
     },
-    /// The hub's outbox: mail it kept instead of sending (admins).
+    /// Your mail in the hub's outbox, kept instead of sent: your codes, and as an admin your
+    /// team's emergency codes.
     Outbox {
         #[command(subcommand)]
         command: super::ctl_otp::OutboxCommand,
@@ -231,7 +232,7 @@ pub enum WorkstationsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// The newest records, filtered (technicians see their team's, admins all).
+    /// The newest records, filtered (your team's; the hub's owner sees every team's).
     List(super::ctl_twofa::AuditFilters),
 }
 

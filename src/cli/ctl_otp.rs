@@ -171,7 +171,7 @@ fn describe(otp: &OtpIssued) -> String {
     };
     let how = match otp.delivery.channel {
         OtpChannel::Email => format!("e-mailed to {whom}"),
-        OtpChannel::Outbox => format!("in the hub's outbox for {whom} (an admin passes it on)"),
+        OtpChannel::Outbox => format!("in the hub's outbox for {whom} (tether ctl outbox list)"),
     };
     format!(
         "{what} for {} ({}): {how}; valid once until {}",

@@ -51,7 +51,7 @@ pub enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
-    /// Require 2FA for everyone, or not (admins; your password on standard input).
+    /// Require 2FA for everyone, or not (the hub's owner; your password on standard input).
     #[command(name = "require-2fa")]
     Require2fa {
         #[arg(value_enum)]

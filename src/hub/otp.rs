@@ -328,7 +328,7 @@ impl Hub {
         Ok(OtpDelivery {
             channel: OtpChannel::Outbox,
             to: mail.to,
-            error: failure.map(|e| format!("{e}; the code is in the hub's outbox for an admin")),
+            error: failure.map(|e| format!("{e}; the code is in the hub's outbox for its recipients (tether ctl outbox list)")),
         })
     }
 
