@@ -18,10 +18,11 @@
 //! - [`render`]: a framebuffer drawn in a terminal: box scaling, text cells (half blocks,
 //!   sextants) into ratatui buffers, our own sixel encoder, kitty graphics, and capability
 //!   detection. Pure and benchmarked (`benches/render.rs`).
-//! - [`hub`]: the server. Accepts connections, authenticates technicians and agents, keeps
-//!   presence, fans out live events per team, and writes the hash-chained audit log. Its store
-//!   sits behind a trait; SQLite is the default. Technician 2FA, the users admin view and the
-//!   audit search live in `hub::twofa`.
+//! - [`hub`]: the server, in three layers. Transport (`server`, `socket`, `consoles`, `agents`:
+//!   accept, TLS, WebSocket, handshake, fan-out; no decisions); one gate (`dispatch`: each
+//!   connection's `Principal` and one exhaustive `authorize` table, then one exhaustive route);
+//!   services, each owning its state (`auth`, `clients`, `access`, `credentials`, `otp`,
+//!   `twofa`, `relay`, `audit`). Its store sits behind a trait; SQLite is the default.
 //! - [`agent`]: runs on the supported computer. Enrols with a link, keeps its workstation key,
 //!   reports the machine and stays connected with jittered backoff. Its access policy (unattended
 //!   state, temporary passcode, permanent password), the end user's prompts and the local

@@ -41,7 +41,8 @@ async fn hub_with(clock: Arc<ManualClock>) -> TestHub {
         clock,
     )
     .await;
-    hub.add_user("ann", Role::Admin, "Desk").await;
+    // The hub's owner: the global switch and every team are hers (team admins: tests/gate.rs).
+    hub.add_user("ann", Role::Owner, "Desk").await;
     hub.add_user("bob", Role::Technician, "Desk").await;
     hub.add_user("zed", Role::Technician, "Elsewhere").await;
     hub
@@ -179,6 +180,21 @@ async fn enrolment_then_every_login_needs_a_fresh_code() {
     // Enabling again while active is refused: the secret is never shown twice.
     let again = bob.request(ConsoleRequest::TwoFactorEnable).await;
     assert_eq!(hub_code(again), ErrorCode::Conflict);
+    // The connection that enrolled logged in with the password alone: the confirming code
+    // proved the phone, not that login, so it may do nothing else until a login with a code.
+    assert_eq!(
+        hub_code(
+            bob.request(ConsoleRequest::ListClients {
+                page: Default::default()
+            })
+            .await
+        ),
+        ErrorCode::TwoFactorRequired
+    );
+    clock.advance(Duration::from_secs(30));
+    let bob = login(&hub, "bob", Some(&code(&secret, s + 2)))
+        .await
+        .expect("a login with a code");
 
     let fails = search(&bob, kind("login.fail")).await;
     assert!(
@@ -423,7 +439,8 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
         panic!("no credentials")
     };
 
-    // Required for everyone: bob's password-only login may still browse...
+    // Required for everyone: bob's connection, logged in before, may still browse (its
+    // session starts are re-checked below)...
     ann.request(ConsoleRequest::SetGlobalTwoFactor {
         required: true,
         password: PASSWORD.into(),
@@ -446,7 +463,8 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     })
     .await
     .expect("browsing is allowed");
-    // ...but the session-start API itself refuses, on this connection and on a new one.
+    // ...but the session-start API itself refuses on it; and a new password-only login is
+    // unfinished: it may enrol or log out, nothing else (no lists, no session, no credentials).
     assert_eq!(
         hub_code(bob.request(connect()).await),
         ErrorCode::TwoFactorSetupRequired
@@ -454,6 +472,17 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     let bob2 = login(&hub, "bob", None).await.expect("login still allowed");
     assert_eq!(
         hub_code(bob2.request(connect()).await),
+        ErrorCode::TwoFactorSetupRequired
+    );
+    assert_eq!(
+        hub_code(
+            bob2.request(ConsoleRequest::ListWorkstations {
+                client: None,
+                filter: None,
+                page: Default::default(),
+            })
+            .await
+        ),
         ErrorCode::TwoFactorSetupRequired
     );
     // Nor round it through support credentials: no new ones, and the old ones open nothing
@@ -578,7 +607,12 @@ async fn admin_settings_need_the_password_and_respect_the_global_switch() {
     ann.request(set("bob", true, PASSWORD))
         .await
         .expect("require bob");
-    enrol(&ann, step_of(&clock)).await;
+    let secret = enrol(&ann, step_of(&clock)).await;
+    // Her connection logged in without a code: from now on only a login with one manages.
+    clock.advance(Duration::from_secs(30));
+    let ann = login(&hub, "ann", Some(&code(&secret, step_of(&clock))))
+        .await
+        .expect("ann with her code");
     let (_, users) = states(
         ann.request(ConsoleRequest::ListUsers {
             page: Default::default(),
@@ -699,7 +733,7 @@ async fn audit_search_filters_and_team_scope() {
     assert_eq!(early.len(), 1);
     assert_eq!(early[0].actor, "bob");
 
-    // Technicians see their team's only; admins everything.
+    // Technicians see their team's only; the owner everything.
     let seen_by_zed = search(&zed, kind("login")).await;
     assert!(!seen_by_zed.is_empty());
     assert!(seen_by_zed.iter().all(|r| r.actor == "zed"));
@@ -777,7 +811,7 @@ async fn an_admin_resets_another_users_2fa_over_the_network() {
     // Technicians may not; a wrong admin password changes nothing; nor can an admin reset
     // their own (a stolen admin login must not remove the admin's 2FA).
     assert_eq!(
-        hub_code(bob.request(reset("zed", PASSWORD)).await),
+        hub_code(bob_open.request(reset("zed", PASSWORD)).await),
         ErrorCode::Forbidden
     );
     assert_eq!(
@@ -859,12 +893,30 @@ async fn an_admin_resets_another_users_2fa_over_the_network() {
 
 #[test]
 fn ctl_verbs_end_to_end() {
-    use common::bin::{HubProcess, create_admin, fails, login, ok, run as tether};
+    use common::bin::{HubProcess, fails, login, ok, run as tether};
     use std::process::Stdio;
 
     let home = tempfile::tempdir().expect("tempdir");
     let data = home.path().join("hubdata");
-    create_admin(home.path(), &data, "ann");
+    // The owner: `settings require-2fa` is hub-wide.
+    ok(&tether(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data.to_str().expect("utf8"),
+            "create-user",
+            "ann",
+            "--role",
+            "owner",
+            "--team",
+            "Desk",
+            "--email",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    ));
     ok(&tether(
         home.path(),
         &[

@@ -20,7 +20,8 @@ pub struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create a technician or admin account.
+    /// Create a technician, team admin or hub owner (`--role owner`: every team and the
+    /// hub-wide settings; made only here, never over the network).
     CreateUser {
         name: String,
         #[arg(long)]

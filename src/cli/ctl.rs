@@ -2,11 +2,12 @@
 //! `--json` prints machine-readable records (each with its `id`); exit codes: 0 success,
 //! 1 failure, 2 usage, 3 not logged in (or the login expired).
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use clap::Subcommand;
 use serde::Serialize;
 
 use super::ctl_list::{self, Format, ListOptions};
+use super::ctl_output::{OnOff, hub_error, print_json, print_table, when};
 use super::{EXIT_NOT_LOGGED_IN, Failure, LoginArgs, read_secret_line};
 
 #[path = "ctl_credentials.rs"]
@@ -96,12 +97,12 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: super::ctl_twofa::TwoFaCommand,
     },
-    /// Users and their 2FA (admins).
+    /// Users and their 2FA (admins: their team's; the owner: every team's).
     Users {
         #[command(subcommand)]
         command: super::ctl_twofa::UsersCommand,
     },
-    /// Hub-wide settings (admins).
+    /// Hub-wide settings (the hub's owner).
     Settings {
         #[command(subcommand)]
         command: super::ctl_twofa::SettingsCommand,
@@ -116,7 +117,8 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: super::ctl_otp::OtpCommand,
     },
-    /// The hub's outbox: mail it kept instead of sending (admins).
+    /// Your mail in the hub's outbox, kept instead of sent: your codes, and as an admin your
+    /// team's emergency codes.
     Outbox {
         #[command(subcommand)]
         command: super::ctl_otp::OutboxCommand,
@@ -159,12 +161,6 @@ pub enum SessionCommand {
         #[arg(long)]
         otp: Option<String>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnOff {
-    On,
-    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,22 +232,8 @@ pub enum WorkstationsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// The newest records, filtered (technicians see their team's, admins all).
+    /// The newest records, filtered (your team's; the hub's owner sees every team's).
     List(super::ctl_twofa::AuditFilters),
-}
-
-pub(super) fn hub_error(e: ClientError) -> Failure {
-    match &e {
-        ClientError::Hub(p)
-            if matches!(p.code, ErrorCode::Expired | ErrorCode::Unauthenticated) =>
-        {
-            Failure {
-                message: format!("{e}: run tether login again"),
-                code: EXIT_NOT_LOGGED_IN,
-            }
-        }
-        _ => Failure::from(e),
-    }
 }
 
 pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
@@ -383,40 +365,6 @@ async fn connect(paths: &Paths, hub: Option<&str>) -> Result<(HubClient, UserInf
         HubClient::connect(&login.hub, Pin::Fingerprint(parse_fingerprint(&known)?)).await?;
     let me = client.resume(&login.token).await.map_err(hub_error)?;
     Ok((client, me))
-}
-
-pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-/// Aligned columns for people.
-pub(super) fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
-    use unicode_width::UnicodeWidthStr;
-    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.width());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            out.push_str(cell);
-            if i + 1 < widths.len() {
-                out.push_str(&" ".repeat(w - cell.width() + 2));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
-    for row in rows {
-        line(row);
-    }
-}
-
-pub(super) fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 pub async fn run(paths: &Paths, args: CtlArgs) -> Result<(), Failure> {

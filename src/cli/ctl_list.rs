@@ -132,7 +132,7 @@ where
     })
     .await?;
     match options.format {
-        Format::Table => super::ctl::print_table(header, table),
+        Format::Table => super::ctl_output::print_table(header, table),
         Format::Json => {
             out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
             out.flush()?;

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 
 use super::Failure;
-use super::ctl::{OnOff, hub_error, print_json, when};
+use super::ctl_output::{OnOff, hub_error, print_json, when};
 use crate::client::HubClient;
 use crate::hub::otp::{SmtpConfig, SmtpLogin, SmtpSecurity};
 use crate::protocol::{ConsoleReply, ConsoleRequest, OtpChannel, OtpIssued, Secret};
@@ -171,7 +171,7 @@ fn describe(otp: &OtpIssued) -> String {
     };
     let how = match otp.delivery.channel {
         OtpChannel::Email => format!("e-mailed to {whom}"),
-        OtpChannel::Outbox => format!("in the hub's outbox for {whom} (an admin passes it on)"),
+        OtpChannel::Outbox => format!("in the hub's outbox for {whom} (tether ctl outbox list)"),
     };
     format!(
         "{what} for {} ({}): {how}; valid once until {}",

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use super::Failure;
-use super::ctl::{OnOff, hub_error, print_json, print_table, when};
+use super::ctl_output::{OnOff, hub_error, print_json, print_table, when};
 use super::read_secret_line;
 use crate::client::HubClient;
 use crate::protocol::{AuditQuery, ConsoleReply, ConsoleRequest};
@@ -51,7 +51,7 @@ pub enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SettingsCommand {
-    /// Require 2FA for everyone, or not (admins; your password on standard input).
+    /// Require 2FA for everyone, or not (the hub's owner; your password on standard input).
     #[command(name = "require-2fa")]
     Require2fa {
         #[arg(value_enum)]

@@ -6,6 +6,7 @@ mod agent;
 mod ctl;
 mod ctl_list;
 mod ctl_otp;
+mod ctl_output;
 mod ctl_twofa;
 mod render;
 

@@ -351,7 +351,7 @@ impl Hub {
         row: WorkstationRow,
         secret: Option<Secret>,
         view_only: bool,
-        guest: Option<super::credentials::GuestGrant>,
+        guest: Option<super::principal::GuestGrant>,
     ) -> Result<SessionInfo, ProtocolError> {
         let counted = guest
             .as_ref()

@@ -9,8 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::Hub;
-use super::consoles::version_mismatch;
-use super::server::{Incoming, Reader, close, spawn_writer};
+use super::socket::{Incoming, Reader, close, spawn_writer, version_mismatch};
 use super::store::{NewAudit, NewWorkstation, WorkstationRow};
 use crate::protocol::{
     self, AgentReply, AgentRequest, ErrorCode, HubEvent, HubToAgent, PROTOCOL_VERSION,

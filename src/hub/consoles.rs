@@ -1,5 +1,6 @@
-//! A technician's connection: authenticate (password or token), then serve requests and push
-//! the team's live events. Every answer is scoped to the technician's team.
+//! A console's connection, the transport's part: authenticate first (hub/auth.rs), then pass
+//! each request through the gate (hub/dispatch.rs) and send its answer, and push the team's
+//! live events (a guest's filtered to their target). It makes no decisions of its own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,20 +9,14 @@ use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::credentials;
-use super::pager;
-use super::server::{Incoming, Reader, close, spawn_writer};
-use super::store::{NewAudit, WorkstationFilter, WorkstationKey, workstation_key};
-use super::{Hub, store::NewLink};
+use super::principal::{Owed, Principal};
+use super::socket::{Incoming, Reader, close, spawn_writer};
+use super::{Hub, auth, credentials, dispatch};
 use crate::protocol::{
-    self, ConsoleReply, ConsoleRequest, EnrolmentLink, ErrorCode, GroupDefaults, HubEvent,
-    HubToConsole, PROTOCOL_VERSION, PageRequest, ProtocolError, Request, Role, UserInfo,
+    self, ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, HubToConsole, ProtocolError, Request,
 };
-use crate::secrets;
 use crate::wire::ServerStream;
 
-/// Failed logins in a row after which only an admin can unlock the account.
-pub const MAX_FAILED_LOGINS: u32 = 100;
 struct Conn {
     out: mpsc::Sender<Message>,
 }
@@ -72,16 +67,6 @@ impl Conn {
     }
 }
 
-/// An authenticated technician on this connection.
-struct Session {
-    user: UserInfo,
-    token_hash: String,
-    /// Set for a guest logged in with support credentials.
-    guest: Option<super::credentials::GuestGrant>,
-    /// This login proved a second factor (a TOTP code, or a guest's security code).
-    second_factor: bool,
-}
-
 pub(super) async fn serve(
     hub: Arc<Hub>,
     ws: ServerStream,
@@ -96,7 +81,7 @@ pub(super) async fn serve(
     // Authenticate first, within the deadline.
     let deadline = tokio::time::sleep(hub.limits.auth_timeout);
     tokio::pin!(deadline);
-    let session = loop {
+    let mut session = loop {
         tokio::select! {
             () = &mut deadline => {
                 close(out, writer, "authentication timed out").await;
@@ -108,8 +93,19 @@ pub(super) async fn serve(
             }
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
-                    if let Some(session) = authenticate(&hub, &conn, &text, peer).await {
-                        break session;
+                    let request: Request<ConsoleRequest> = match protocol::decode(&text) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            refuse(&conn, &text, e).await;
+                            continue;
+                        }
+                    };
+                    match auth::authenticate(&hub, request.body, peer).await {
+                        Ok((reply, session)) => {
+                            conn.reply(request.id, Ok(reply)).await;
+                            break session;
+                        }
+                        Err(e) => conn.reply(request.id, Err(e)).await,
                     }
                 }
                 Incoming::Binary(_) => conn.error(ProtocolError::bad_request("log in first")).await,
@@ -121,7 +117,7 @@ pub(super) async fn serve(
 
     let viewer = hub.new_viewer();
     let mut events = hub.subscribe(&session.user.team_id);
-    let mut guest_end = credentials::watch_guest(&hub, session.guest.as_ref()).await;
+    let mut guest_end = credentials::watch_guest(&hub, session.principal.grant()).await;
     let mut user_end = hub.user_ends(&session.user.id);
     let reason = loop {
         tokio::select! {
@@ -134,8 +130,8 @@ pub(super) async fn serve(
             }
             event = events.recv() => match event {
                 // A guest sees only their target's events.
-                Ok(event) if session.guest.is_some() => {
-                    if let Some(event) = credentials::guest_event(&hub, session.guest.as_ref(), event) {
+                Ok(event) if session.principal.grant().is_some() => {
+                    if let Some(event) = credentials::guest_event(&hub, session.principal.grant(), event) {
                         conn.send(&HubToConsole::Event { event }).await;
                     }
                 }
@@ -150,7 +146,7 @@ pub(super) async fn serve(
             },
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
-                    let mut request: Request<ConsoleRequest> = match protocol::decode(&text) {
+                    let request: Request<ConsoleRequest> = match protocol::decode(&text) {
                         Ok(r) => r,
                         Err(e) => {
                             tracing::debug!(%peer, %e, "bad message from console");
@@ -158,56 +154,33 @@ pub(super) async fn serve(
                             continue;
                         }
                     };
-                    if let Some(grant) = &session.guest {
-                        let logout = matches!(request.body, ConsoleRequest::Logout);
-                        match credentials::guest_gate(&hub, grant, &session.user, &session.token_hash, request.body).await {
-                            Ok(credentials::Gate::Pass(body)) => request.body = body,
-                            Ok(credentials::Gate::Reply(reply)) => {
-                                conn.reply(request.id, Ok(reply)).await;
-                                if logout {
-                                    break "logged out";
-                                }
-                                continue;
-                            }
-                            Err(e) => {
-                                conn.reply(request.id, Err(e)).await;
-                                continue;
-                            }
+                    // The gate: nothing runs for a request the principal may not make.
+                    let scope = match dispatch::authorize_session(&hub, &mut session, &request.body).await {
+                        Ok(scope) => scope,
+                        Err(e) => {
+                            conn.reply(request.id, Err(e)).await;
+                            continue;
                         }
-                    }
-                    // Connecting waits for the end user (up to a minute): answer it on its own
-                    // task so this connection keeps serving requests and events meanwhile.
-                    if let ConsoleRequest::Connect { workstation, secret, view_only, otp } = request.body {
-                        let (hub, user, out, id) = (hub.clone(), session.user.clone(), out.clone(), request.id);
-                        let second_factor = session.second_factor;
+                    };
+                    // A request that waits (for the end user, up to a minute; for a mail
+                    // server, up to 10 s) is answered on its own task, so this connection keeps
+                    // serving requests and events meanwhile.
+                    if dispatch::waits(&request.body) {
+                        let (hub, session, out) = (hub.clone(), session.clone(), out.clone());
                         tokio::spawn(async move {
-                            let result = match super::twofa::check_connection(&hub, &user, second_factor).await {
-                                Ok(()) => hub
-                                    .connect(&user, viewer, &workstation, secret, otp, view_only)
-                                    .await
-                                    .map(|session| ConsoleReply::Session { session }),
-                                Err(e) => Err(e),
-                            };
-                            Conn { out }.reply(id, result).await;
-                        });
-                        continue;
-                    }
-                    // Delivering a one-time password may wait on a mail server (up to 10 s): the
-                    // same, so events and other requests are not held up.
-                    if let ConsoleRequest::RequestOtp { .. } | ConsoleRequest::ResendOtp { .. } = &request.body {
-                        let (hub, user, out, id) = (hub.clone(), session.user.clone(), out.clone(), request.id);
-                        tokio::spawn(async move {
-                            let result = match request.body {
-                                ConsoleRequest::RequestOtp { workstation, emergency } => hub.request_otp(&user, &workstation, emergency).await,
-                                ConsoleRequest::ResendOtp { workstation } => hub.resend_otp(&user, &workstation).await,
-                                _ => Err(ProtocolError::internal()),
-                            };
-                            Conn { out }.reply(id, result.map(|otp| ConsoleReply::Otp { otp })).await;
+                            let result = dispatch::route(&hub, &session, &scope, viewer, &out, request.body).await;
+                            Conn { out }.reply(request.id, result).await;
                         });
                         continue;
                     }
                     let logout = matches!(request.body, ConsoleRequest::Logout);
-                    let result = handle(&hub, &session, viewer, &out, request.body).await;
+                    let confirm = matches!(request.body, ConsoleRequest::TwoFactorConfirm { .. });
+                    let result = dispatch::route(&hub, &session, &scope, viewer, &out, request.body).await;
+                    // 2FA became active on a connection that logged in without a code: the
+                    // confirm code proved the phone, not this login; the next login needs a code.
+                    if confirm && result.is_ok() && !session.second_factor {
+                        session.principal = Principal::Unfinished(Owed::Code);
+                    }
                     conn.reply(request.id, result).await;
                     if logout {
                         break "logged out";
@@ -237,706 +210,5 @@ async fn refuse(conn: &Conn, text: &str, error: ProtocolError) {
     match protocol::envelope_id(text) {
         Some(id) => conn.reply(id, Err(error)).await,
         None => conn.error(error).await,
-    }
-}
-
-/// Handle one message before authentication. Returns the session when it authenticates.
-async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> Option<Session> {
-    let request: Request<ConsoleRequest> = match protocol::decode(text) {
-        Ok(r) => r,
-        Err(e) => {
-            refuse(conn, text, e).await;
-            return None;
-        }
-    };
-    let result = match request.body {
-        ConsoleRequest::Login { version, .. } | ConsoleRequest::Resume { version, .. }
-            if version != PROTOCOL_VERSION =>
-        {
-            Err(version_mismatch(version))
-        }
-        ConsoleRequest::GuestLogin { version, .. } if version != PROTOCOL_VERSION => {
-            Err(version_mismatch(version))
-        }
-        ConsoleRequest::GuestLogin {
-            user,
-            password,
-            code,
-            ..
-        } => credentials::guest_login(
-            hub,
-            &user,
-            password.expose().to_owned(),
-            code.expose().to_owned(),
-            peer,
-        )
-        .await
-        .map(|g| {
-            (
-                g.reply,
-                Session {
-                    user: g.user,
-                    token_hash: g.token_hash,
-                    guest: Some(g.grant),
-                    second_factor: true,
-                },
-            )
-        }),
-        ConsoleRequest::Login {
-            user,
-            password,
-            code,
-            ..
-        } => login(hub, &user, password.expose().to_owned(), code, peer).await,
-        ConsoleRequest::Resume { token, .. } => resume(hub, token.expose(), peer).await,
-        _ => Err(ProtocolError::new(
-            ErrorCode::Unauthenticated,
-            "log in first",
-        )),
-    };
-    match result {
-        Ok((reply, session)) => {
-            conn.reply(request.id, Ok(reply)).await;
-            Some(session)
-        }
-        Err(e) => {
-            conn.reply(request.id, Err(e)).await;
-            None
-        }
-    }
-}
-
-/// The answer to a peer that speaks another protocol version.
-pub(super) fn version_mismatch(theirs: u32) -> ProtocolError {
-    ProtocolError::new(
-        ErrorCode::VersionMismatch,
-        format!(
-            "this hub speaks protocol {PROTOCOL_VERSION}, the peer {theirs}: run the same tether version on both"
-        ),
-    )
-}
-
-fn audit_entry(
-    hub: &Hub,
-    user: &UserInfo,
-    action: &str,
-    target: Option<String>,
-    detail: serde_json::Value,
-) -> NewAudit {
-    NewAudit {
-        at: hub.now(),
-        actor: user.name.clone(),
-        actor_email: Some(user.email.clone()),
-        team_id: Some(user.team_id.clone()),
-        action: action.into(),
-        target,
-        detail,
-    }
-}
-
-async fn login(
-    hub: &Hub,
-    name: &str,
-    password: String,
-    code: Option<crate::protocol::Secret>,
-    peer: SocketAddr,
-) -> Result<(ConsoleReply, Session), ProtocolError> {
-    let _turn = hub.login_gate.enter(name).await;
-    let lookup = name.to_owned();
-    let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
-    let now = hub.now();
-    let from = peer.ip().to_string();
-
-    if let Some(rec) = &record {
-        let locked_for = rec
-            .locked_until
-            .filter(|t| *t > now)
-            .map(|t| (t - now).num_seconds().max(1));
-        if rec.failed_logins >= MAX_FAILED_LOGINS || locked_for.is_some() {
-            let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
-            hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
-                .await?;
-            let mut err = ProtocolError::new(
-                ErrorCode::RateLimited,
-                if rec.failed_logins >= MAX_FAILED_LOGINS {
-                    "this account is locked after too many failed logins: an admin must unlock it"
-                        .to_owned()
-                } else {
-                    format!(
-                        "too many failed logins: try again in {} s",
-                        locked_for.unwrap_or(1)
-                    )
-                },
-            );
-            err.retry_after_secs = locked_for.map(|s| s.unsigned_abs());
-            return Err(err);
-        }
-    }
-
-    // Unknown users are checked against a dummy hash, so both failures cost the same time.
-    let stored = record.as_ref().map(|r| r.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || {
-        let hash = stored
-            .as_deref()
-            .unwrap_or_else(|| secrets::dummy_password_hash());
-        secrets::verify_password(&password, hash) && stored.is_some()
-    })
-    .await
-    .map_err(|_| ProtocolError::internal())?;
-
-    let Some(rec) = record.clone().filter(|_| ok) else {
-        let (team, email, failures) = match &record {
-            Some(rec) => {
-                let id = rec.info.id.clone();
-                let next = rec.failed_logins + 1;
-                let until = super::lockout_delay(next).map(|d| now + d);
-                let count = hub.db(move |s| s.record_login_failure(&id, until)).await?;
-                (
-                    Some(rec.info.team_id.clone()),
-                    Some(rec.info.email.clone()),
-                    count,
-                )
-            }
-            None => (None, None, 0),
-        };
-        let detail = serde_json::json!({
-            "from": from,
-            "reason": if record.is_some() { "wrong password" } else { "unknown user" },
-            "failures": failures,
-        });
-        let entry = NewAudit {
-            at: now,
-            actor: name.to_owned(),
-            actor_email: email,
-            team_id: team,
-            action: "login.fail".into(),
-            target: None,
-            detail,
-        };
-        hub.audit(entry).await?;
-        return Err(ProtocolError::invalid_credentials());
-    };
-
-    let with_code = super::twofa::check_login(hub, &rec, code.as_ref(), &from).await?;
-
-    let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
-    let token_hash = secrets::hash_token(&token);
-    let expires_at = now + hub.limits.token_ttl;
-    let (user_id, th) = (rec.info.id.clone(), token_hash.clone());
-    hub.db(move |s| {
-        s.reset_login_failures(&user_id)?;
-        s.insert_login_token(&th, &user_id, expires_at)
-    })
-    .await?;
-    hub.audit(audit_entry(
-        hub,
-        &rec.info,
-        "login.ok",
-        None,
-        serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
-    ))
-    .await?;
-    let reply = ConsoleReply::LoggedIn {
-        token: token.into(),
-        expires_at,
-        user: rec.info.clone(),
-    };
-    Ok((
-        reply,
-        Session {
-            user: rec.info,
-            token_hash,
-            guest: None,
-            second_factor: with_code,
-        },
-    ))
-}
-
-async fn resume(
-    hub: &Hub,
-    token: &str,
-    peer: SocketAddr,
-) -> Result<(ConsoleReply, Session), ProtocolError> {
-    let token_hash = secrets::hash_token(token);
-    let now = hub.now();
-    let th = token_hash.clone();
-    let user = hub.db(move |s| s.user_by_token(&th, now)).await?;
-    let from = peer.ip().to_string();
-    let guest = match user {
-        Some(_) => None,
-        None => credentials::guest_resume(hub, &token_hash, peer).await?,
-    };
-    if let Some(g) = guest {
-        let session = Session {
-            user: g.user,
-            token_hash: g.token_hash,
-            guest: Some(g.grant),
-            second_factor: true,
-        };
-        return Ok((g.reply, session));
-    }
-    match user {
-        Some(user) => {
-            let detail = serde_json::json!({ "from": from, "method": "token" });
-            hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
-                .await?;
-            let second_factor = super::twofa::is_active(hub, &user).await?;
-            Ok((
-                ConsoleReply::Resumed { user: user.clone() },
-                Session {
-                    user,
-                    token_hash,
-                    guest: None,
-                    second_factor,
-                },
-            ))
-        }
-        None => {
-            let entry = NewAudit {
-                at: now,
-                actor: "unknown".into(),
-                actor_email: None,
-                team_id: None,
-                action: "login.fail".into(),
-                target: None,
-                detail: serde_json::json!({ "from": from, "reason": "unknown or expired token" }),
-            };
-            hub.audit(entry).await?;
-            Err(ProtocolError::new(
-                ErrorCode::Expired,
-                "the login has expired or was revoked: log in again",
-            ))
-        }
-    }
-}
-
-/// A client name as typed: trimmed, 1 to 100 characters, no control characters.
-fn client_name(name: &str) -> Result<String, ProtocolError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ProtocolError::bad_request(
-            "a client name has 1 to 100 characters and no control characters",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-async fn handle(
-    hub: &Hub,
-    session: &Session,
-    viewer: u64,
-    out: &mpsc::Sender<Message>,
-    request: ConsoleRequest,
-) -> Result<ConsoleReply, ProtocolError> {
-    let user = &session.user;
-    let team = user.team_id.clone();
-    match request {
-        ConsoleRequest::Login { .. }
-        | ConsoleRequest::Resume { .. }
-        | ConsoleRequest::GuestLogin { .. } => Err(ProtocolError::bad_request(
-            "already logged in on this connection",
-        )),
-        request @ (ConsoleRequest::IssueCredentials { .. }
-        | ConsoleRequest::ListCredentials { .. }
-        | ConsoleRequest::RevokeCredentials { .. }
-        | ConsoleRequest::RegenerateCredentials { .. }) => {
-            credentials::handle(hub, user, request).await
-        }
-        ConsoleRequest::Logout => {
-            let th = session.token_hash.clone();
-            hub.db(move |s| s.delete_login_token(&th)).await?;
-            hub.audit(audit_entry(
-                hub,
-                user,
-                "logout",
-                None,
-                serde_json::json!({}),
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::ListClients { page } => {
-            let clients = hub.db(move |s| s.clients(&team)).await?;
-            let total = clients.len() as u64;
-            let page = pager::page_in_memory("clients", clients, &page, |c| {
-                (c.name.to_lowercase(), c.id.clone())
-            })?;
-            Ok(ConsoleReply::Clients {
-                clients: page.rows,
-                next: page.next,
-                total: Some(total),
-            })
-        }
-        ConsoleRequest::AddClient { name } => {
-            let name = client_name(&name)?;
-            let id = secrets::new_id("cl").map_err(|_| ProtocolError::internal())?;
-            let at = hub.now();
-            let t = team.clone();
-            let client = hub.db(move |s| s.create_client(&id, &t, &name, at)).await?;
-            let detail = serde_json::json!({ "name": client.name });
-            hub.audit(audit_entry(
-                hub,
-                user,
-                "client.add",
-                Some(client.id.clone()),
-                detail,
-            ))
-            .await?;
-            hub.publish(
-                &team,
-                HubEvent::Client {
-                    client: client.clone(),
-                },
-            );
-            Ok(ConsoleReply::Client { client })
-        }
-        ConsoleRequest::CreateLink { client, valid_days } => {
-            let days = valid_days.unwrap_or(hub.limits.default_link_days);
-            if days == 0 || days > hub.limits.max_link_days {
-                return Err(ProtocolError::bad_request(format!(
-                    "a link is valid for 1 to {} days",
-                    hub.limits.max_link_days
-                )));
-            }
-            let t = team.clone();
-            let client = hub
-                .db(move |s| s.client(&t, &client))
-                .await?
-                .ok_or_else(|| ProtocolError::not_found("client"))?;
-            let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
-            let now = hub.now();
-            let new = NewLink {
-                id: secrets::new_id("ln").map_err(|_| ProtocolError::internal())?,
-                client_id: client.id.clone(),
-                token_hash: secrets::hash_token(&token),
-                created_by: user.id.clone(),
-                created_at: now,
-                expires_at: now + chrono::Duration::days(i64::from(days)),
-            };
-            let link = hub.db(move |s| s.create_link(new)).await?;
-            let url = EnrolmentLink {
-                hub: hub.public_addr().to_owned(),
-                token,
-                fingerprint: hub.fingerprint().to_owned(),
-            }
-            .to_string();
-            let detail = serde_json::json!({ "link": link.id, "expires_at": link.expires_at, "client": client.name });
-            hub.audit(audit_entry(
-                hub,
-                user,
-                "link.create",
-                Some(client.id),
-                detail,
-            ))
-            .await?;
-            Ok(ConsoleReply::Link { link, url })
-        }
-        ConsoleRequest::ListLinks { client, page } => {
-            let t = team.clone();
-            let links = hub
-                .db(move |s| match s.client(&t, &client)? {
-                    Some(c) => s.links(&c.id).map(Some),
-                    None => Ok(None),
-                })
-                .await?
-                .ok_or_else(|| ProtocolError::not_found("client"))?;
-            let total = links.len() as u64;
-            // Newest first, as the store lists them.
-            let page = pager::page_in_memory("links", links, &page, |l| {
-                (std::cmp::Reverse(l.created_at), l.id.clone())
-            })?;
-            Ok(ConsoleReply::Links {
-                links: page.rows,
-                next: page.next,
-                total: Some(total),
-            })
-        }
-        ConsoleRequest::RevokeLink { link } => {
-            let revoked = hub
-                .db(move |s| s.revoke_link(&team, &link))
-                .await?
-                .ok_or_else(|| ProtocolError::not_found("link"))?;
-            let detail = serde_json::json!({ "client": revoked.client_id });
-            hub.audit(audit_entry(
-                hub,
-                user,
-                "link.revoke",
-                Some(revoked.id),
-                detail,
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::ListWorkstations {
-            client,
-            filter,
-            page,
-        } => list_workstations(hub, team, client, filter, page).await,
-        ConsoleRequest::RequestAccess { workstation } => {
-            let workstation = hub.request_access(user, &workstation).await?;
-            Ok(ConsoleReply::Workstation { workstation })
-        }
-        ConsoleRequest::WithdrawAccess { workstation } => {
-            let workstation = hub.withdraw_access(user, &workstation).await?;
-            Ok(ConsoleReply::Workstation { workstation })
-        }
-        // Handled on its own task by the connection loop; here only if called directly.
-        ConsoleRequest::Connect {
-            workstation,
-            secret,
-            view_only,
-            otp,
-        } => {
-            super::twofa::check_connection(hub, user, session.second_factor).await?;
-            let session = hub
-                .connect(user, 0, &workstation, secret, otp, view_only)
-                .await?;
-            Ok(ConsoleReply::Session { session })
-        }
-        ConsoleRequest::ListSessions { page } => {
-            let sessions = hub.open_sessions(&team);
-            let total = sessions.len() as u64;
-            let page = pager::page_in_memory("sessions", sessions, &page, |s| {
-                (std::cmp::Reverse(s.started_at), s.id.clone())
-            })?;
-            Ok(ConsoleReply::Sessions {
-                sessions: page.rows,
-                next: page.next,
-                total: Some(total),
-            })
-        }
-        ConsoleRequest::Watch { session: id, view } => Ok(ConsoleReply::Watching {
-            stream: hub.watch(user, viewer, out, &id, view)?,
-        }),
-        ConsoleRequest::Unwatch { stream } => {
-            hub.unwatch(viewer, stream).map(|()| ConsoleReply::Done)
-        }
-        ConsoleRequest::Ack { stream, seq } => {
-            hub.ack(viewer, stream, seq).map(|()| ConsoleReply::Done)
-        }
-        ConsoleRequest::Input { stream, events } => hub
-            .input(viewer, stream, events)
-            .map(|()| ConsoleReply::Done),
-        ConsoleRequest::ListGroups { page } => {
-            let groups = hub
-                .db(move |s| {
-                    let clients = s.clients(&team)?;
-                    let name =
-                        |id: &str| clients.iter().find(|c| c.id == id).map(|c| c.name.clone());
-                    let otp = s.otp_groups(&team)?;
-                    let mut groups: Vec<GroupDefaults> = s
-                        .list_security_defaults(&team)?
-                        .into_iter()
-                        .map(|(client_id, requires)| GroupDefaults {
-                            client_name: client_id.as_deref().and_then(name),
-                            otp: otp.contains(&client_id),
-                            client_id,
-                            requires,
-                        })
-                        .collect();
-                    for client_id in otp {
-                        if !groups.iter().any(|g| g.client_id == client_id) {
-                            groups.push(GroupDefaults {
-                                client_name: client_id.as_deref().and_then(name),
-                                client_id,
-                                requires: crate::protocol::SecretRequirements::default(),
-                                otp: true,
-                            });
-                        }
-                    }
-                    Ok(groups)
-                })
-                .await?;
-            let total = groups.len() as u64;
-            // The team's own group (no client) first, then by client id.
-            let page = pager::page_in_memory("groups", groups, &page, |g| g.client_id.clone())?;
-            Ok(ConsoleReply::Groups {
-                groups: page.rows,
-                next: page.next,
-                total: Some(total),
-            })
-        }
-        ConsoleRequest::SetGroupDefaults { client, requires } => {
-            if user.role != Role::Admin {
-                return Err(ProtocolError::new(
-                    ErrorCode::Forbidden,
-                    "only admins change security defaults",
-                ));
-            }
-            let t = team.clone();
-            let client = match client {
-                None => None,
-                Some(c) => Some(
-                    hub.db(move |s| s.client(&t, &c))
-                        .await?
-                        .ok_or_else(|| ProtocolError::not_found("client"))?,
-                ),
-            };
-            let (t, cid) = (team.clone(), client.as_ref().map(|c| c.id.clone()));
-            hub.db(move |s| s.set_security_defaults(&t, cid.as_ref(), requires))
-                .await?;
-            let detail = serde_json::json!({
-                "group": client.as_ref().map_or_else(|| "team".to_owned(), |c| c.name.clone()),
-                "require_passcode": requires.passcode,
-                "require_password": requires.password,
-            });
-            hub.audit(audit_entry(
-                hub,
-                user,
-                "group.defaults",
-                client.map(|c| c.id),
-                detail,
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::EndSession { session: id } => {
-            hub.end_session_by(user, &id).await?;
-            Ok(ConsoleReply::Done)
-        }
-        request @ (ConsoleRequest::TwoFactorStatus
-        | ConsoleRequest::TwoFactorEnable
-        | ConsoleRequest::TwoFactorConfirm { .. }
-        | ConsoleRequest::ListUsers { .. }
-        | ConsoleRequest::SetUserTwoFactor { .. }
-        | ConsoleRequest::SetGlobalTwoFactor { .. }
-        | ConsoleRequest::ResetUserTwoFactor { .. }
-        | ConsoleRequest::SearchAudit { .. }) => super::twofa::handle(hub, user, request).await,
-        ConsoleRequest::RequestOtp {
-            workstation,
-            emergency,
-        } => Ok(ConsoleReply::Otp {
-            otp: hub.request_otp(user, &workstation, emergency).await?,
-        }),
-        ConsoleRequest::ResendOtp { workstation } => Ok(ConsoleReply::Otp {
-            otp: hub.resend_otp(user, &workstation).await?,
-        }),
-        ConsoleRequest::SetWorkstationOtp {
-            workstation,
-            required,
-        } => Ok(ConsoleReply::Workstation {
-            workstation: hub
-                .set_workstation_otp(user, &workstation, required)
-                .await?,
-        }),
-        ConsoleRequest::SetGroupOtp { client, required } => {
-            hub.set_group_otp(user, client, required).await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::ListOutbox { limit, page } => {
-            let (messages, next) = hub.list_outbox(user, limit, &page).await?;
-            Ok(ConsoleReply::Outbox {
-                messages,
-                next,
-                total: None,
-            })
-        }
-        // The unfiltered form of SearchAudit (older consoles and scripts): one implementation.
-        ConsoleRequest::ListAudit {
-            limit,
-            before,
-            page,
-        } => {
-            let search = ConsoleRequest::SearchAudit {
-                query: crate::protocol::AuditQuery::default(),
-                limit,
-                before,
-                page,
-            };
-            super::twofa::handle(hub, user, search).await
-        }
-    }
-}
-
-/// One page of the team's workstations, with their live presence: keyset paging in the store,
-/// so a 20,000-workstation team is never read whole to answer a page.
-async fn list_workstations(
-    hub: &Hub,
-    team: String,
-    client: Option<String>,
-    filter: Option<String>,
-    page: PageRequest,
-) -> Result<ConsoleReply, ProtocolError> {
-    let after: Option<WorkstationKey> = pager::start("workstations", &page)?;
-    let fetch = pager::fetch_rows(&page);
-    let filter = filter.as_deref().and_then(WorkstationFilter::new);
-    let unfiltered = filter.is_none();
-    let (rows, total) = hub
-        .db(move |s| {
-            let client_id = match client {
-                Some(c) => match s.client(&team, &c)? {
-                    Some(found) => Some(found.id),
-                    None => return Ok(None),
-                },
-                None => None,
-            };
-            let rows = s.workstations_page(
-                &team,
-                client_id.as_ref(),
-                filter.as_ref(),
-                after.as_ref(),
-                fetch,
-            )?;
-            // Counting a filtered list would read it whole: only the plain count is cheap.
-            let total = match unfiltered {
-                true => Some(s.count_workstations(&team, client_id.as_ref())?),
-                false => None,
-            };
-            Ok(Some((rows, total)))
-        })
-        .await?
-        .ok_or_else(|| ProtocolError::not_found("client"))?;
-    // Measured as sent: with live presence filled in.
-    let infos = rows.into_iter().map(|r| hub.with_presence(r.info));
-    let page = pager::paginate(
-        "workstations",
-        infos,
-        pager::rows_wanted(&page),
-        pager::PAGE_BUDGET,
-        workstation_key,
-    )?;
-    Ok(ConsoleReply::Workstations {
-        workstations: page.rows,
-        next: page.next,
-        total,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lockout_delays_grow_and_cap() {
-        assert_eq!(crate::hub::lockout_delay(1), None);
-        assert_eq!(crate::hub::lockout_delay(4), None);
-        assert_eq!(
-            crate::hub::lockout_delay(5),
-            Some(chrono::Duration::seconds(1))
-        );
-        assert_eq!(
-            crate::hub::lockout_delay(6),
-            Some(chrono::Duration::seconds(2))
-        );
-        assert_eq!(
-            crate::hub::lockout_delay(8),
-            Some(chrono::Duration::seconds(8))
-        );
-        assert_eq!(
-            crate::hub::lockout_delay(40),
-            Some(chrono::Duration::seconds(900))
-        );
-        assert_eq!(
-            crate::hub::lockout_delay(99),
-            Some(chrono::Duration::seconds(900))
-        );
-    }
-
-    #[test]
-    fn client_names_are_checked() {
-        assert_eq!(client_name("  Acme  ").expect("ok"), "Acme");
-        assert!(client_name("").is_err());
-        assert!(client_name("a\nb").is_err());
-        assert!(client_name(&"x".repeat(101)).is_err());
     }
 }

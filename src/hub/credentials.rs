@@ -31,15 +31,16 @@ use tokio::sync::{Notify, watch};
 
 use super::Hub;
 use super::pager;
+use super::principal::GuestGrant;
 use super::store::{
     CredentialRecord, IssueOutcome, NewAudit, NewCredential, WorkstationFilter, WorkstationRow,
     workstation_key,
 };
 use crate::protocol::credentials::{already_active_message, check_duration_minutes};
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, CredentialId, CredentialInfo, CredentialScopes, CredentialState,
+    ConsoleReply, CredentialId, CredentialInfo, CredentialScopes, CredentialState,
     CredentialTarget, ErrorCode, GuestInfo, HubEvent, ProtocolError, RevealedCredential, SessionId,
-    SessionInfo, UserId, UserInfo, WorkstationInfo,
+    SessionInfo, UserInfo,
 };
 use crate::secrets;
 
@@ -65,40 +66,6 @@ const UNKEYED_CODE_REMOVED: &str = "unkeyed-code-removed";
 /// Why a guest's connection closes.
 const EXPIRED: &str = "the support credentials expired";
 const REVOKED: &str = "the support credentials were revoked";
-
-/// What the hub knows of a logged-in guest.
-#[derive(Debug, Clone)]
-pub(super) struct GuestGrant {
-    pub credential: CredentialId,
-    pub team_id: String,
-    pub issued_by_id: UserId,
-    pub target: CredentialTarget,
-    pub scopes: CredentialScopes,
-}
-
-impl GuestGrant {
-    fn from_record(rec: &CredentialRecord) -> Self {
-        Self {
-            credential: rec.info.id.clone(),
-            team_id: rec.team_id.clone(),
-            issued_by_id: rec.issued_by_id.clone(),
-            target: rec.info.target.clone(),
-            scopes: rec.info.scopes,
-        }
-    }
-
-    /// Whether a workstation is (one of) the target(s).
-    fn covers(&self, row: &WorkstationRow) -> bool {
-        self.covers_info(&row.info)
-    }
-
-    fn covers_info(&self, info: &WorkstationInfo) -> bool {
-        match &self.target {
-            CredentialTarget::Workstation { workstation } => &info.id == workstation,
-            CredentialTarget::Client { client } => &info.client_id == client,
-        }
-    }
-}
 
 /// The hub's live knowledge of guests: their connections and sessions, and the expiry timer's
 /// wake-up.
@@ -236,10 +203,6 @@ fn code_tag(hub: &Hub, credential: &str, code: &str) -> String {
     format!("{CODE_TAG_PREFIX}{}", hex::encode(mac))
 }
 
-fn forbidden(message: &str) -> ProtocolError {
-    ProtocolError::new(ErrorCode::Forbidden, message)
-}
-
 /// The one answer to a failed guest login, whatever was wrong.
 fn invalid_guest() -> ProtocolError {
     ProtocolError::new(
@@ -352,7 +315,7 @@ pub(super) async fn guest_login(
             .locked_until
             .filter(|t| *t > now)
             .map(|t| (t - now).num_seconds().max(1));
-        let max = super::consoles::MAX_FAILED_LOGINS;
+        let max = super::MAX_FAILED_LOGINS;
         if rec.failed_logins >= max || locked_for.is_some() {
             let detail =
                 serde_json::json!({ "from": from, "failures": rec.failed_logins, "guest": true });
@@ -552,157 +515,149 @@ pub(super) fn guest_event(
     visible.then_some(event)
 }
 
-/// What the gate makes of a guest's request.
-pub(super) enum Gate {
-    /// Allowed: handle it as for a technician (possibly rewritten).
-    Pass(ConsoleRequest),
-    /// Answered here.
-    Reply(ConsoleReply),
-}
-
-/// Every request a guest makes passes here first: only the target is visible, and only what
-/// the scopes allow is done.
-pub(super) async fn guest_gate(
+/// A guest logs out: their token goes (the credentials stay valid until they end).
+pub(super) async fn guest_logout(
     hub: &Hub,
     grant: &GuestGrant,
     user: &UserInfo,
     token_hash: &str,
-    request: ConsoleRequest,
-) -> Result<Gate, ProtocolError> {
-    match request {
-        ConsoleRequest::Login { .. }
-        | ConsoleRequest::Resume { .. }
-        | ConsoleRequest::GuestLogin { .. } => Err(ProtocolError::bad_request(
-            "already logged in on this connection",
-        )),
-        ConsoleRequest::Logout => {
-            let th = token_hash.to_owned();
-            hub.db(move |s| s.delete_guest_token(&th)).await?;
-            hub.audit(audit(
-                hub,
-                &user.name,
-                Some(&user.email),
-                Some(&user.team_id),
-                "logout",
-                Some(grant.credential.clone()),
-                serde_json::json!({ "guest": true }),
-            ))
-            .await?;
-            Ok(Gate::Reply(ConsoleReply::Done))
-        }
-        ConsoleRequest::ListClients { page } => {
-            let rows = target_workstations(hub, grant).await?;
-            let team = user.team_id.clone();
-            let ids: Vec<String> = rows.iter().map(|r| r.info.client_id.clone()).collect();
-            let client_id = match &grant.target {
-                CredentialTarget::Client { client } => Some(client.clone()),
-                CredentialTarget::Workstation { .. } => ids.first().cloned(),
-            };
-            let clients = hub
-                .db(move |s| s.clients(&team))
-                .await?
-                .into_iter()
-                .filter(|c| client_id.as_ref() == Some(&c.id))
-                .collect::<Vec<_>>();
-            let total = clients.len() as u64;
-            let page = pager::page_in_memory("clients", clients, &page, |c| {
-                (c.name.to_lowercase(), c.id.clone())
-            })?;
-            Ok(Gate::Reply(ConsoleReply::Clients {
-                clients: page.rows,
-                next: page.next,
-                total: Some(total),
-            }))
-        }
-        ConsoleRequest::ListWorkstations {
-            client,
-            filter,
-            page,
-        } => {
-            let filter = filter.as_deref().and_then(WorkstationFilter::new);
-            let workstations = target_workstations(hub, grant)
-                .await?
-                .into_iter()
-                .filter(|r| {
-                    client
-                        .as_ref()
-                        .is_none_or(|c| c == &r.info.client_id || c == &r.info.client_name)
-                })
-                .map(|r| hub.with_presence(r.info))
-                .filter(|w| filter.as_ref().is_none_or(|f| f.matches(w)))
-                .collect::<Vec<_>>();
-            let total = workstations.len() as u64;
-            let page = pager::page_in_memory("workstations", workstations, &page, workstation_key)?;
-            Ok(Gate::Reply(ConsoleReply::Workstations {
-                workstations: page.rows,
-                next: page.next,
-                total: Some(total),
-            }))
-        }
-        ConsoleRequest::Connect {
-            workstation,
-            secret,
-            otp,
-            view_only,
-        } => {
-            let row = guest_workstation(hub, grant, &workstation).await?;
-            Ok(Gate::Pass(ConsoleRequest::Connect {
-                workstation: row.info.id,
-                secret,
-                // Where the workstation requires a one-time password, a guest's Connect is
-                // refused for want of one: codes are issued to technicians only.
-                otp,
-                view_only: view_only || !grant.scopes.control,
-            }))
-        }
-        ConsoleRequest::ListSessions { page } => {
-            let mut sessions: Vec<SessionInfo> = hub
-                .open_sessions(&user.team_id)
-                .into_iter()
-                .filter(|s| hub.credentials.owns_session(grant, &s.id))
-                .collect();
-            if grant.scopes.history {
-                let targets: Vec<String> = target_workstations(hub, grant)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.info.id)
-                    .collect();
-                let team = user.team_id.clone();
-                let past = hub.db(move |s| s.sessions(&team, false, 500)).await?;
-                for s in past {
-                    if targets.contains(&s.workstation_id) && !sessions.iter().any(|m| m.id == s.id)
-                    {
-                        sessions.push(s);
-                    }
-                }
+) -> Result<ConsoleReply, ProtocolError> {
+    let th = token_hash.to_owned();
+    hub.db(move |s| s.delete_guest_token(&th)).await?;
+    hub.audit(audit(
+        hub,
+        &user.name,
+        Some(&user.email),
+        Some(&user.team_id),
+        "logout",
+        Some(grant.credential.clone()),
+        serde_json::json!({ "guest": true }),
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
+/// The client of the guest's target, the only one a guest sees.
+pub(super) async fn guest_clients(
+    hub: &Hub,
+    grant: &GuestGrant,
+    user: &UserInfo,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let rows = target_workstations(hub, grant).await?;
+    let team = user.team_id.clone();
+    let ids: Vec<String> = rows.iter().map(|r| r.info.client_id.clone()).collect();
+    let client_id = match &grant.target {
+        CredentialTarget::Client { client } => Some(client.clone()),
+        CredentialTarget::Workstation { .. } => ids.first().cloned(),
+    };
+    let clients = hub
+        .db(move |s| s.clients(&team))
+        .await?
+        .into_iter()
+        .filter(|c| client_id.as_ref() == Some(&c.id))
+        .collect::<Vec<_>>();
+    let total = clients.len() as u64;
+    let page = pager::page_in_memory("clients", clients, &page, |c| {
+        (c.name.to_lowercase(), c.id.clone())
+    })?;
+    Ok(ConsoleReply::Clients {
+        clients: page.rows,
+        next: page.next,
+        total: Some(total),
+    })
+}
+
+/// The guest's target workstations, with live presence.
+pub(super) async fn guest_workstations(
+    hub: &Hub,
+    grant: &GuestGrant,
+    client: Option<String>,
+    filter: Option<String>,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let filter = filter.as_deref().and_then(WorkstationFilter::new);
+    let workstations = target_workstations(hub, grant)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            client
+                .as_ref()
+                .is_none_or(|c| c == &r.info.client_id || c == &r.info.client_name)
+        })
+        .map(|r| hub.with_presence(r.info))
+        .filter(|w| filter.as_ref().is_none_or(|f| f.matches(w)))
+        .collect::<Vec<_>>();
+    let total = workstations.len() as u64;
+    let page = pager::page_in_memory("workstations", workstations, &page, workstation_key)?;
+    Ok(ConsoleReply::Workstations {
+        workstations: page.rows,
+        next: page.next,
+        total: Some(total),
+    })
+}
+
+/// The workstation a guest's connection is for (one of the target, by id or host name), and
+/// whether it must be view only (without the control scope it always is).
+pub(super) async fn guest_connect(
+    hub: &Hub,
+    grant: &GuestGrant,
+    workstation: &str,
+    view_only: bool,
+) -> Result<(String, bool), ProtocolError> {
+    let row = guest_workstation(hub, grant, workstation).await?;
+    // Where the workstation requires a one-time password, a guest's Connect is refused for
+    // want of one: codes are issued to technicians only.
+    Ok((row.info.id, view_only || !grant.scopes.control))
+}
+
+/// The guest's own sessions (and, with the history scope, every session on the target).
+pub(super) async fn guest_sessions(
+    hub: &Hub,
+    grant: &GuestGrant,
+    user: &UserInfo,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let mut sessions: Vec<SessionInfo> = hub
+        .open_sessions(&user.team_id)
+        .into_iter()
+        .filter(|s| hub.credentials.owns_session(grant, &s.id))
+        .collect();
+    if grant.scopes.history {
+        let targets: Vec<String> = target_workstations(hub, grant)
+            .await?
+            .into_iter()
+            .map(|r| r.info.id)
+            .collect();
+        let team = user.team_id.clone();
+        let past = hub.db(move |s| s.sessions(&team, false, 500)).await?;
+        for s in past {
+            if targets.contains(&s.workstation_id) && !sessions.iter().any(|m| m.id == s.id) {
+                sessions.push(s);
             }
-            let total = sessions.len() as u64;
-            let page = pager::page_in_memory("sessions", sessions, &page, |s| {
-                (std::cmp::Reverse(s.started_at), s.id.clone())
-            })?;
-            Ok(Gate::Reply(ConsoleReply::Sessions {
-                sessions: page.rows,
-                next: page.next,
-                total: Some(total),
-            }))
         }
-        ConsoleRequest::Watch { ref session, .. } | ConsoleRequest::EndSession { ref session }
-            if !hub.credentials.owns_session(grant, session) =>
-        {
-            Err(ProtocolError::not_found("open session"))
-        }
-        ConsoleRequest::Input { .. } if !grant.scopes.control => Err(forbidden(
-            "these support credentials allow viewing only: keyboard and mouse are refused",
-        )),
-        request @ (ConsoleRequest::Watch { .. }
-        | ConsoleRequest::EndSession { .. }
-        | ConsoleRequest::Unwatch { .. }
-        | ConsoleRequest::Ack { .. }
-        | ConsoleRequest::Input { .. }) => Ok(Gate::Pass(request)),
-        other => Err(forbidden(&format!(
-            "not allowed with support credentials ({})",
-            other.kind()
-        ))),
+    }
+    let total = sessions.len() as u64;
+    let page = pager::page_in_memory("sessions", sessions, &page, |s| {
+        (std::cmp::Reverse(s.started_at), s.id.clone())
+    })?;
+    Ok(ConsoleReply::Sessions {
+        sessions: page.rows,
+        next: page.next,
+        total: Some(total),
+    })
+}
+
+/// A session a guest may watch or end: only one they opened.
+pub(super) fn guest_session(
+    hub: &Hub,
+    grant: &GuestGrant,
+    session: &SessionId,
+) -> Result<(), ProtocolError> {
+    if hub.credentials.owns_session(grant, session) {
+        Ok(())
+    } else {
+        Err(ProtocolError::not_found("open session"))
     }
 }
 
@@ -799,82 +754,73 @@ pub(super) async fn session_started(
     .await
 }
 
-impl GuestGrant {
-    /// Whom a guest's wrong secrets count against: the issuing technician, on whose behalf the
-    /// guest acts (the lock-out counters belong to accounts).
-    pub(super) fn counted_as(&self, user: &UserInfo) -> UserInfo {
-        UserInfo {
-            id: self.issued_by_id.clone(),
-            ..user.clone()
-        }
-    }
-}
-
-/// Requests about credentials from technicians.
-pub(super) async fn handle(
+/// The team's support credentials: active, and those ended in the last 7 days.
+pub(super) async fn list(
     hub: &Hub,
     user: &UserInfo,
-    request: ConsoleRequest,
+    page: crate::protocol::PageRequest,
 ) -> Result<ConsoleReply, ProtocolError> {
-    match request {
-        ConsoleRequest::IssueCredentials {
-            target,
-            minutes,
-            scopes,
-        } => issue(hub, user, target, minutes, scopes, None).await,
-        ConsoleRequest::ListCredentials { page } => {
-            let now = hub.now();
-            let team = user.team_id.clone();
-            let since = now - chrono::Duration::days(LIST_DAYS);
-            let credentials = hub
-                .db(move |s| s.team_credentials(&team, since))
-                .await?
-                .iter()
-                .map(|r| info_at(r, now))
-                .collect::<Vec<_>>();
-            let total = credentials.len() as u64;
-            let page = pager::page_in_memory("credentials", credentials, &page, |c| {
-                (std::cmp::Reverse(c.issued_at), c.id.clone())
-            })?;
-            Ok(ConsoleReply::Credentials {
-                credentials: page.rows,
-                next: page.next,
-                total: Some(total),
-            })
+    let now = hub.now();
+    let team = user.team_id.clone();
+    let since = now - chrono::Duration::days(LIST_DAYS);
+    let credentials = hub
+        .db(move |s| s.team_credentials(&team, since))
+        .await?
+        .iter()
+        .map(|r| info_at(r, now))
+        .collect::<Vec<_>>();
+    let total = credentials.len() as u64;
+    let page = pager::page_in_memory("credentials", credentials, &page, |c| {
+        (std::cmp::Reverse(c.issued_at), c.id.clone())
+    })?;
+    Ok(ConsoleReply::Credentials {
+        credentials: page.rows,
+        next: page.next,
+        total: Some(total),
+    })
+}
+
+/// Revoke a team's credentials (any technician of the team may).
+pub(super) async fn revoke_by(
+    hub: &Hub,
+    user: &UserInfo,
+    credential: CredentialId,
+) -> Result<ConsoleReply, ProtocolError> {
+    let rec = team_credential(hub, user, &credential).await?;
+    let now = hub.now();
+    match state_at(&rec, now) {
+        CredentialState::Active => {}
+        other => {
+            return Err(ProtocolError::new(
+                ErrorCode::Conflict,
+                format!("these support credentials are already {}", other.label()),
+            ));
         }
-        ConsoleRequest::RevokeCredentials { credential } => {
-            let rec = team_credential(hub, user, &credential).await?;
-            let now = hub.now();
-            match state_at(&rec, now) {
-                CredentialState::Active => {}
-                other => {
-                    return Err(ProtocolError::new(
-                        ErrorCode::Conflict,
-                        format!("these support credentials are already {}", other.label()),
-                    ));
-                }
-            }
-            revoke(hub, user, &rec, "revoked").await?;
-            let id = rec.info.id.clone();
-            let rec = hub
-                .db(move |s| s.credential(&id))
-                .await?
-                .ok_or_else(ProtocolError::internal)?;
-            Ok(ConsoleReply::Credential {
-                credential: Box::new(info_at(&rec, hub.now())),
-            })
-        }
-        ConsoleRequest::RegenerateCredentials { credential } => {
-            let rec = team_credential(hub, user, &credential).await?;
-            let minutes = (rec.info.expires_at - rec.info.issued_at).num_minutes();
-            let minutes = u32::try_from(minutes.clamp(1, i64::from(u32::MAX))).unwrap_or(1);
-            // Revoking the old and issuing the new happen in one transaction (or neither).
-            let replacing = (state_at(&rec, hub.now()) == CredentialState::Active).then_some(&rec);
-            let target = rec.info.target.clone();
-            issue(hub, user, target, minutes, rec.info.scopes, replacing).await
-        }
-        _ => Err(ProtocolError::bad_request("not a credentials request")),
     }
+    revoke(hub, user, &rec, "revoked").await?;
+    let id = rec.info.id.clone();
+    let rec = hub
+        .db(move |s| s.credential(&id))
+        .await?
+        .ok_or_else(ProtocolError::internal)?;
+    Ok(ConsoleReply::Credential {
+        credential: Box::new(info_at(&rec, hub.now())),
+    })
+}
+
+/// Revoke and issue new ones for the same target, duration and scopes.
+pub(super) async fn regenerate(
+    hub: &Hub,
+    user: &UserInfo,
+    credential: CredentialId,
+) -> Result<ConsoleReply, ProtocolError> {
+    let rec = team_credential(hub, user, &credential).await?;
+    let minutes = (rec.info.expires_at - rec.info.issued_at).num_minutes();
+    let minutes = u32::try_from(minutes.clamp(1, i64::from(u32::MAX))).unwrap_or(1);
+    // Revoking the old and issuing the new happen in one transaction (or neither).
+    let replacing = (state_at(&rec, hub.now()) == CredentialState::Active).then_some(&rec);
+    let target = rec.info.target.clone();
+    issue(hub, user, target, minutes, rec.info.scopes, replacing).await
 }
 
 async fn team_credential(
@@ -913,7 +859,7 @@ async fn revoke(
 
 /// Issue credentials; with `replacing`, revoke those in the same store transaction
 /// (Regenerate), so a failure leaves the old ones as they were.
-async fn issue(
+pub(super) async fn issue(
     hub: &Hub,
     user: &UserInfo,
     target: CredentialTarget,

@@ -1,5 +1,11 @@
 //! The hub: one TLS port for consoles and agents, the store, presence and the audit log.
 //!
+//! Three layers, importing downwards only: transport ([`server`] accepts, TLS, WebSocket and
+//! the handshake; `consoles` and `agents` own each connection; `socket` is what they share),
+//! the gate (`dispatch`: every console request is authorized against the connection's
+//! `principal`, then routed), and the services (`auth`, `clients`, `access`, `credentials`,
+//! `otp`, `twofa`, `relay`, [`audit`]) that answer within the scope the gate gave them.
+//!
 //! `Hub::open` prepares everything from a data dir; [`run`] serves a listener until a shutdown
 //! future completes (tests bind `127.0.0.1:0` and pass their own). One task per connection owns
 //! its socket; presence and other live changes fan out to consoles through one broadcast
@@ -10,12 +16,17 @@ pub mod store;
 
 mod access;
 mod agents;
+mod auth;
+mod clients;
 mod consoles;
 mod credentials;
+mod dispatch;
 pub mod otp;
 pub mod pager;
+mod principal;
 mod relay;
 mod server;
+mod socket;
 mod twofa;
 
 use std::collections::HashMap;
@@ -428,6 +439,9 @@ impl Hub {
         }
     }
 }
+
+/// Failed logins in a row after which only an admin can unlock the account.
+pub const MAX_FAILED_LOGINS: u32 = 100;
 
 /// Consecutive failures allowed before waits start (logins and workstation secrets alike).
 const FREE_FAILURES: u32 = 4;

@@ -139,10 +139,6 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn forbidden(message: &str) -> ProtocolError {
-    ProtocolError::new(ErrorCode::Forbidden, message)
-}
-
 fn refusal(reason: Refusal, message: String) -> ProtocolError {
     let mut err = ProtocolError::new(ErrorCode::Forbidden, message);
     err.refusal = Some(reason);
@@ -332,18 +328,20 @@ impl Hub {
         Ok(OtpDelivery {
             channel: OtpChannel::Outbox,
             to: mail.to,
-            error: failure.map(|e| format!("{e}; the code is in the hub's outbox for an admin")),
+            error: failure.map(|e| format!("{e}; the code is in the hub's outbox for its recipients (tether ctl outbox list)")),
         })
     }
 
-    /// Who a code goes to: the technician, or for an emergency every admin.
+    /// Who a code goes to: the technician, or for an emergency the admins of their team (and
+    /// its owner): never another team's.
     async fn otp_recipients(
         &self,
         user: &UserInfo,
         emergency: bool,
     ) -> Result<Vec<String>, ProtocolError> {
         if emergency {
-            self.db(|s| s.admin_emails()).await
+            let team = user.team_id.clone();
+            self.db(move |s| s.admin_emails(&team)).await
         } else if user.email.is_empty() {
             Ok(Vec::new())
         } else {
@@ -691,11 +689,6 @@ impl Hub {
         key: &str,
         required: bool,
     ) -> Result<crate::protocol::WorkstationInfo, ProtocolError> {
-        if user.role != Role::Admin {
-            return Err(forbidden(
-                "only admins change whether a workstation requires a one-time password",
-            ));
-        }
         let row = self.team_workstation(&user.team_id, key).await?;
         let wid = row.info.id.clone();
         self.db(move |s| s.set_workstation_otp(&wid, required))
@@ -720,9 +713,6 @@ impl Hub {
         client: Option<ClientId>,
         required: bool,
     ) -> Result<(), ProtocolError> {
-        if user.role != Role::Admin {
-            return Err(forbidden("only admins change security defaults"));
-        }
         let team = user.team_id.clone();
         let client_id = match client {
             None => None,
@@ -760,21 +750,24 @@ impl Hub {
         Ok(())
     }
 
-    /// A page of the outbox, newest first, bodies unsealed, and the cursor of the next. Admins
-    /// only; reading it is audited.
+    /// A page of the reader's outbox, newest first, bodies unsealed, and the cursor of the
+    /// next; reading it is audited. A message is shown only to its recipient: a code to the
+    /// technician who asked for it, an emergency code to the admins (and owner) of that
+    /// technician's team. Nobody else ever sees a code, whatever their role.
     pub(super) async fn list_outbox(
         &self,
         user: &UserInfo,
         limit: u32,
         page: &crate::protocol::PageRequest,
     ) -> Result<(Vec<OutboxMessage>, Option<crate::protocol::Cursor>), ProtocolError> {
-        if user.role != Role::Admin {
-            return Err(forbidden("only admins read the hub's outbox"));
-        }
         let after: Option<std::cmp::Reverse<i64>> = super::pager::start("outbox", page)?;
         self.note_expired_otps().await?;
         let limit = limit.clamp(1, 500);
-        let rows = self.db(move |s| s.outbox(limit)).await?;
+        let reader = user.id.clone();
+        let admin_of = matches!(user.role, Role::Admin | Role::Owner).then(|| user.team_id.clone());
+        let rows = self
+            .db(move |s| s.outbox(&reader, admin_of.as_ref(), limit))
+            .await?;
         let messages = rows
             .into_iter()
             .filter(|r| after.is_none_or(|a| std::cmp::Reverse(r.id) > a))

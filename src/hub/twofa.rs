@@ -8,15 +8,17 @@
 //!   after a restart.
 //! - A wrong or replayed code counts as a failed login (the same growing delays and the same
 //!   100-in-a-row lock as wrong passwords), so 10^6 codes cannot be tried.
-//! - Required (globally or for the user) but not active: the technician may log in and browse,
-//!   but the hub refuses every session start until 2FA is active.
-//! - Admin changes ask for the admin's password again; every change is audited.
+//! - Required (globally or for the user) but not active: the password alone is an unfinished
+//!   login (hub/dispatch.rs): it may only enrol in 2FA or log out until 2FA is active.
+//! - Admin changes ask for the admin's password again; every change is audited. Who may make
+//!   them, and over which teams, the gate decides (hub/dispatch.rs): services get the scope.
 
 use super::Hub;
+use super::principal::Teams;
 use super::store::{NewAudit, UserRecord};
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
-    TwoFactorStatus, UserInfo, UserTwoFactor,
+    ConsoleReply, ErrorCode, ProtocolError, Role, Secret, TwoFactorState, TwoFactorStatus,
+    UserInfo, UserTwoFactor,
 };
 use crate::secrets::seal::Purpose;
 use crate::secrets::{self, totp};
@@ -169,6 +171,11 @@ pub(super) async fn check_connection(
     ))
 }
 
+/// Whether the user owes 2FA enrolment: required for them (or for everyone) but not active.
+pub(super) async fn enrolment_owed(hub: &Hub, user: &UserInfo) -> Result<bool, ProtocolError> {
+    Ok(status(hub, user).await?.state == TwoFactorState::Pending)
+}
+
 /// Whether the user's 2FA is active now (a resumed token then was made with a code: those made
 /// without one were revoked when it became active).
 pub(super) async fn is_active(hub: &Hub, user: &UserInfo) -> Result<bool, ProtocolError> {
@@ -182,9 +189,6 @@ async fn reauthenticate(
     password: &Secret,
     what: &str,
 ) -> Result<(), ProtocolError> {
-    if admin.role != Role::Admin {
-        return Err(forbidden("only admins change 2FA settings"));
-    }
     // The same turn, lock-out and failure count as a login: an open admin console is no
     // place to guess the admin's password.
     let _turn = hub.login_gate.enter(&admin.name).await;
@@ -194,9 +198,7 @@ async fn reauthenticate(
         .await?
         .ok_or_else(ProtocolError::internal)?;
     let now = hub.now();
-    if rec.failed_logins >= super::consoles::MAX_FAILED_LOGINS
-        || rec.locked_until.is_some_and(|t| t > now)
-    {
+    if rec.failed_logins >= super::MAX_FAILED_LOGINS || rec.locked_until.is_some_and(|t| t > now) {
         let mut err = ProtocolError::new(
             ErrorCode::RateLimited,
             "too many wrong passwords: try again later",
@@ -231,21 +233,15 @@ async fn reauthenticate(
 /// An admin resets another user's 2FA (a lost or replaced phone): the secret and any
 /// enrolment go, so the user is off again, or pending where 2FA is required (they enrol anew
 /// at their next login); every login token of theirs is revoked. Audited as `2fa.reset`.
-async fn reset_user(
+pub(super) async fn reset_user(
     hub: &Hub,
     admin: &UserInfo,
+    teams: &Teams,
     target: &str,
     password: &Secret,
 ) -> Result<ConsoleReply, ProtocolError> {
-    if admin.role != Role::Admin {
-        return Err(forbidden("only admins reset 2FA"));
-    }
     reauthenticate(hub, admin, password, "reset").await?;
-    let rows = hub.db(|s| s.users_two_factor()).await?;
-    let (info, rec) = rows
-        .into_iter()
-        .find(|(u, _)| u.name == target || u.id == target)
-        .ok_or_else(|| ProtocolError::not_found("user"))?;
+    let (info, rec) = managed_user(hub, teams, target).await?;
     if info.id == admin.id {
         return Err(ProtocolError::new(
             ErrorCode::Conflict,
@@ -289,221 +285,250 @@ async fn reset_user(
     Ok(ConsoleReply::Done)
 }
 
-/// The 2FA and users requests.
-pub(super) async fn handle(
+/// A user the manager may manage: in one of `teams` (any other is "not found", the same answer
+/// as a missing one), and an owner's account only for an owner.
+async fn managed_user(
+    hub: &Hub,
+    teams: &Teams,
+    target: &str,
+) -> Result<(UserInfo, crate::hub::store::TwoFactorRecord), ProtocolError> {
+    let rows = hub.db(|s| s.users_two_factor()).await?;
+    let (info, rec) = rows
+        .into_iter()
+        .find(|(u, _)| (u.name == target || u.id == target) && teams.covers(&u.team_id))
+        .ok_or_else(|| ProtocolError::not_found("user"))?;
+    if info.role == Role::Owner && *teams != Teams::All {
+        return Err(forbidden(
+            "only the hub's owner manages the owner's account",
+        ));
+    }
+    Ok((info, rec))
+}
+
+/// The technician's own 2FA status.
+pub(super) async fn status_reply(
     hub: &Hub,
     user: &UserInfo,
-    request: ConsoleRequest,
 ) -> Result<ConsoleReply, ProtocolError> {
-    match request {
-        ConsoleRequest::TwoFactorStatus => Ok(ConsoleReply::TwoFactor {
-            status: status(hub, user).await?,
-        }),
-        ConsoleRequest::TwoFactorEnable => {
-            let id = user.id.clone();
-            let rec = hub.db(move |s| s.two_factor(&id)).await?;
-            if rec.secret.is_some() {
-                return Err(ProtocolError::new(
-                    ErrorCode::Conflict,
-                    "2FA is already active for you",
-                ));
-            }
-            let secret = totp::TotpSecret::generate().map_err(|_| ProtocolError::internal())?;
-            let uri = secret
-                .otpauth_uri(&user.name)
-                .map_err(|_| ProtocolError::internal())?;
-            let base32 = secret.base32().map_err(|_| ProtocolError::internal())?;
-            let sealed = hub
-                .seal_key
-                .seal(Purpose::Totp(&user.id), secret.as_bytes())
-                .map_err(|_| ProtocolError::internal())?;
-            let id = user.id.clone();
-            hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
-                .await?;
-            hub.audit(entry(
-                hub,
-                user,
-                "2fa.enable",
-                Some(user.name.clone()),
-                serde_json::json!({}),
-            ))
-            .await?;
-            Ok(ConsoleReply::TwoFactorEnrolment {
-                uri: uri.into(),
-                secret: base32.into(),
-            })
-        }
-        ConsoleRequest::TwoFactorConfirm { code } => {
-            // The user's login turn: a password-only login cannot slip its token in between
-            // the activation and the revocation of the logins made without a code.
-            let _turn = hub.login_gate.enter(&user.name).await;
-            let id = user.id.clone();
-            let rec = hub.db(move |s| s.two_factor(&id)).await?;
-            if rec.secret.is_some() {
-                return Err(ProtocolError::new(
-                    ErrorCode::Conflict,
-                    "2FA is already active for you",
-                ));
-            }
-            let Some(sealed) = rec.pending else {
-                return Err(ProtocolError::bad_request(
-                    "no 2FA enrolment is waiting: enable 2FA first",
-                ));
-            };
-            let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
-            let step = totp::matching_step(&secret, code.expose(), unix(hub));
-            let activated = match step {
-                Some(step) => {
-                    let (id, step) = (user.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
-                    hub.db(move |s| s.activate_two_factor(&id, &sealed, step))
-                        .await?
-                }
-                None => false,
-            };
-            if !activated {
-                hub.audit(entry(
-                    hub,
-                    user,
-                    "2fa.confirm_fail",
-                    Some(user.name.clone()),
-                    serde_json::json!({ "reason": "wrong code" }),
-                ))
-                .await?;
-                return Err(ProtocolError::new(
-                    ErrorCode::InvalidCredentials,
-                    "that code is not valid: type the code your app shows now (and check the phone's clock)",
-                ));
-            }
-            // Logins made without a code end: the next one needs a code (this connection stays
-            // up until it closes; the console logs out at once).
-            let id = user.id.clone();
-            let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
-            hub.audit(entry(
-                hub,
-                user,
-                "2fa.confirm",
-                Some(user.name.clone()),
-                serde_json::json!({ "logins_revoked": revoked }),
-            ))
-            .await?;
-            Ok(ConsoleReply::TwoFactor {
-                status: status(hub, user).await?,
-            })
-        }
-        ConsoleRequest::ListUsers { page } => {
-            if user.role != Role::Admin {
-                return Err(forbidden("only admins list users"));
-            }
-            let global = global_required(hub).await?;
-            let rows = hub.db(|s| s.users_two_factor()).await?;
-            let users = rows
-                .into_iter()
-                .map(|(info, rec)| UserTwoFactor {
-                    state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
-                    required: rec.required,
-                    id: info.id,
-                    name: info.name,
-                    email: info.email,
-                    role: info.role,
-                    team_id: info.team_id,
-                    team: info.team,
-                })
-                .collect::<Vec<_>>();
-            let total = users.len() as u64;
-            let page = super::pager::page_in_memory("users", users, &page, |u| {
-                (u.name.clone(), u.id.clone())
-            })?;
-            Ok(ConsoleReply::Users {
-                users: page.rows,
-                global,
-                next: page.next,
-                total: Some(total),
-            })
-        }
-        ConsoleRequest::SetUserTwoFactor {
-            user: target,
-            required,
-            password,
-        } => {
-            if user.role != Role::Admin {
-                return Err(forbidden("only admins change 2FA settings"));
-            }
-            if global_required(hub).await? {
-                return Err(ProtocolError::new(
-                    ErrorCode::Conflict,
-                    "2FA is required for everyone: per-user settings are unavailable while the global setting is on",
-                ));
-            }
-            let what = if required { "require" } else { "unrequire" };
-            reauthenticate(hub, user, &password, what).await?;
-            let rows = hub.db(|s| s.users_two_factor()).await?;
-            let (info, _) = rows
-                .into_iter()
-                .find(|(u, _)| u.name == target || u.id == target)
-                .ok_or_else(|| ProtocolError::not_found("user"))?;
-            let id = info.id.clone();
-            hub.db(move |s| s.set_two_factor_required(&id, required))
-                .await?;
-            let detail =
-                serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
-            hub.audit(entry(
-                hub,
-                user,
-                &format!("2fa.{what}"),
-                Some(info.name.clone()),
-                detail,
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::ResetUserTwoFactor {
-            user: target,
-            password,
-        } => reset_user(hub, user, &target, &password).await,
-        ConsoleRequest::SetGlobalTwoFactor { required, password } => {
-            let what = if required { "global on" } else { "global off" };
-            reauthenticate(hub, user, &password, what).await?;
-            let value = if required { "on" } else { "off" };
-            hub.db(move |s| s.set_setting(GLOBAL_SETTING, value))
-                .await?;
-            hub.audit(entry(
-                hub,
-                user,
-                "2fa.global",
-                None,
-                serde_json::json!({ "required": required }),
-            ))
-            .await?;
-            Ok(ConsoleReply::Done)
-        }
-        ConsoleRequest::SearchAudit {
-            query,
-            limit,
-            before,
-            page,
-        } => {
-            // Newest first by id: the cursor is the last id sent, and the page starts below it.
-            let after: Option<i64> = super::pager::start("audit", &page)?;
-            let before = match (before, after) {
-                (Some(b), Some(a)) => Some(b.min(a)),
-                (b, a) => b.or(a),
-            };
-            let limit = page.limit.map_or(limit, |l| l.min(limit.max(1)));
-            let limit = limit.clamp(1, super::pager::MAX_PAGE_ROWS);
-            let scope = (user.role != Role::Admin).then(|| user.team_id.clone());
-            let records = hub
-                .db(move |s| s.search_audit(scope.as_ref(), &query, limit + 1, before))
-                .await?;
-            let page =
-                super::pager::paginate("audit", records, limit, super::pager::PAGE_BUDGET, |r| {
-                    r.id
-                })?;
-            Ok(ConsoleReply::Audit {
-                records: page.rows,
-                next: page.next,
-                total: None,
-            })
-        }
-        _ => Err(ProtocolError::bad_request("not a 2FA request")),
+    Ok(ConsoleReply::TwoFactor {
+        status: status(hub, user).await?,
+    })
+}
+
+/// Start (or restart) enrolment: a new TOTP secret, shown once.
+pub(super) async fn enable(hub: &Hub, user: &UserInfo) -> Result<ConsoleReply, ProtocolError> {
+    let id = user.id.clone();
+    let rec = hub.db(move |s| s.two_factor(&id)).await?;
+    if rec.secret.is_some() {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "2FA is already active for you",
+        ));
     }
+    let secret = totp::TotpSecret::generate().map_err(|_| ProtocolError::internal())?;
+    let uri = secret
+        .otpauth_uri(&user.name)
+        .map_err(|_| ProtocolError::internal())?;
+    let base32 = secret.base32().map_err(|_| ProtocolError::internal())?;
+    let sealed = hub
+        .seal_key
+        .seal(Purpose::Totp(&user.id), secret.as_bytes())
+        .map_err(|_| ProtocolError::internal())?;
+    let id = user.id.clone();
+    hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
+        .await?;
+    hub.audit(entry(
+        hub,
+        user,
+        "2fa.enable",
+        Some(user.name.clone()),
+        serde_json::json!({}),
+    ))
+    .await?;
+    Ok(ConsoleReply::TwoFactorEnrolment {
+        uri: uri.into(),
+        secret: base32.into(),
+    })
+}
+
+/// Confirm enrolment with one valid code (spent by it): 2FA is active from then on.
+pub(super) async fn confirm(
+    hub: &Hub,
+    user: &UserInfo,
+    code: Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    // The user's login turn: a password-only login cannot slip its token in between
+    // the activation and the revocation of the logins made without a code.
+    let _turn = hub.login_gate.enter(&user.name).await;
+    let id = user.id.clone();
+    let rec = hub.db(move |s| s.two_factor(&id)).await?;
+    if rec.secret.is_some() {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "2FA is already active for you",
+        ));
+    }
+    let Some(sealed) = rec.pending else {
+        return Err(ProtocolError::bad_request(
+            "no 2FA enrolment is waiting: enable 2FA first",
+        ));
+    };
+    let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
+    let step = totp::matching_step(&secret, code.expose(), unix(hub));
+    let activated = match step {
+        Some(step) => {
+            let (id, step) = (user.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
+            hub.db(move |s| s.activate_two_factor(&id, &sealed, step))
+                .await?
+        }
+        None => false,
+    };
+    if !activated {
+        hub.audit(entry(
+            hub,
+            user,
+            "2fa.confirm_fail",
+            Some(user.name.clone()),
+            serde_json::json!({ "reason": "wrong code" }),
+        ))
+        .await?;
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidCredentials,
+            "that code is not valid: type the code your app shows now (and check the phone's clock)",
+        ));
+    }
+    // Logins made without a code end: the next one needs a code (this connection stays
+    // up until it closes; the console logs out at once).
+    let id = user.id.clone();
+    let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
+    hub.audit(entry(
+        hub,
+        user,
+        "2fa.confirm",
+        Some(user.name.clone()),
+        serde_json::json!({ "logins_revoked": revoked }),
+    ))
+    .await?;
+    Ok(ConsoleReply::TwoFactor {
+        status: status(hub, user).await?,
+    })
+}
+
+/// The users of the managed teams, with their 2FA state.
+pub(super) async fn list_users(
+    hub: &Hub,
+    teams: &Teams,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    let global = global_required(hub).await?;
+    let rows = hub.db(|s| s.users_two_factor()).await?;
+    let users = rows
+        .into_iter()
+        .filter(|(info, _)| teams.covers(&info.team_id))
+        .map(|(info, rec)| UserTwoFactor {
+            state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
+            required: rec.required,
+            id: info.id,
+            name: info.name,
+            email: info.email,
+            role: info.role,
+            team_id: info.team_id,
+            team: info.team,
+        })
+        .collect::<Vec<_>>();
+    let total = users.len() as u64;
+    let page =
+        super::pager::page_in_memory("users", users, &page, |u| (u.name.clone(), u.id.clone()))?;
+    Ok(ConsoleReply::Users {
+        users: page.rows,
+        global,
+        next: page.next,
+        total: Some(total),
+    })
+}
+
+/// Require 2FA for one user of the managed teams, or not.
+pub(super) async fn set_user(
+    hub: &Hub,
+    user: &UserInfo,
+    teams: &Teams,
+    target: String,
+    required: bool,
+    password: Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    if global_required(hub).await? {
+        return Err(ProtocolError::new(
+            ErrorCode::Conflict,
+            "2FA is required for everyone: per-user settings are unavailable while the global setting is on",
+        ));
+    }
+    let what = if required { "require" } else { "unrequire" };
+    reauthenticate(hub, user, &password, what).await?;
+    let (info, _) = managed_user(hub, teams, &target).await?;
+    let id = info.id.clone();
+    hub.db(move |s| s.set_two_factor_required(&id, required))
+        .await?;
+    let detail = serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
+    hub.audit(entry(
+        hub,
+        user,
+        &format!("2fa.{what}"),
+        Some(info.name.clone()),
+        detail,
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
+/// Require 2FA for everyone, or not (the gate lets only the owner ask).
+pub(super) async fn set_global(
+    hub: &Hub,
+    user: &UserInfo,
+    required: bool,
+    password: Secret,
+) -> Result<ConsoleReply, ProtocolError> {
+    let what = if required { "global on" } else { "global off" };
+    reauthenticate(hub, user, &password, what).await?;
+    let value = if required { "on" } else { "off" };
+    hub.db(move |s| s.set_setting(GLOBAL_SETTING, value))
+        .await?;
+    hub.audit(entry(
+        hub,
+        user,
+        "2fa.global",
+        None,
+        serde_json::json!({ "required": required }),
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
+/// The audit records of the managed teams, filtered, newest first.
+pub(super) async fn search_audit(
+    hub: &Hub,
+    teams: &Teams,
+    query: crate::protocol::AuditQuery,
+    limit: u32,
+    before: Option<i64>,
+    page: crate::protocol::PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
+    // Newest first by id: the cursor is the last id sent, and the page starts below it.
+    let after: Option<i64> = super::pager::start("audit", &page)?;
+    let before = match (before, after) {
+        (Some(b), Some(a)) => Some(b.min(a)),
+        (b, a) => b.or(a),
+    };
+    let limit = page.limit.map_or(limit, |l| l.min(limit.max(1)));
+    let limit = limit.clamp(1, super::pager::MAX_PAGE_ROWS);
+    let scope = teams.only().cloned();
+    let records = hub
+        .db(move |s| s.search_audit(scope.as_ref(), &query, limit + 1, before))
+        .await?;
+    let page =
+        super::pager::paginate("audit", records, limit, super::pager::PAGE_BUDGET, |r| r.id)?;
+    Ok(ConsoleReply::Audit {
+        records: page.rows,
+        next: page.next,
+        total: None,
+    })
 }

@@ -16,12 +16,15 @@ pub type ClientId = String;
 pub type WorkstationId = String;
 pub type LinkId = String;
 
-/// A technician's role on the hub.
+/// A technician's role on the hub. An admin manages their own team; the owner manages every
+/// team and the hub-wide settings (made only on the hub's machine: `tether admin create-user
+/// --role owner`, never over the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
     Technician,
+    Owner,
 }
 
 impl Role {
@@ -29,6 +32,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Technician => "technician",
+            Role::Owner => "owner",
         }
     }
 }
@@ -39,7 +43,10 @@ impl std::str::FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "technician" => Ok(Role::Technician),
-            other => Err(format!("unknown role {other:?}: use admin or technician")),
+            "owner" => Ok(Role::Owner),
+            other => Err(format!(
+                "unknown role {other:?}: use technician, admin or owner"
+            )),
         }
     }
 }
@@ -538,7 +545,8 @@ pub enum ConsoleRequest {
         #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
         page: super::PageRequest,
     },
-    /// Audit records (of the team; admins see all), newest first, at most `limit` a page.
+    /// Audit records (of the team; the hub's owner sees all), newest first, at most `limit` a
+    /// page.
     ListAudit {
         limit: u32,
         #[serde(default)]
@@ -620,7 +628,7 @@ pub enum ConsoleRequest {
     TwoFactorConfirm {
         code: Secret,
     },
-    /// Every user with their 2FA state (admins).
+    /// The users with their 2FA state (admins: of their team; the owner: all).
     ListUsers {
         /// Which page; the first by default.
         #[serde(default, skip_serializing_if = "super::PageRequest::is_first")]
@@ -633,12 +641,12 @@ pub enum ConsoleRequest {
         required: bool,
         password: Secret,
     },
-    /// Require 2FA for everyone, or not (admins). `password` is the admin's own.
+    /// Require 2FA for everyone, or not (the hub's owner). `password` is the owner's own.
     SetGlobalTwoFactor {
         required: bool,
         password: Secret,
     },
-    /// The audit log, filtered (of the team; admins see all), newest first.
+    /// The audit log, filtered (of the team; the hub's owner sees all), newest first.
     SearchAudit {
         #[serde(default)]
         query: super::AuditQuery,
@@ -700,7 +708,8 @@ pub enum ConsoleRequest {
         client: Option<ClientId>,
         required: bool,
     },
-    /// The hub's outbox, newest first (admins).
+    /// The asker's mail in the hub's outbox, newest first: their codes, and for an admin their
+    /// team's emergency codes.
     ListOutbox {
         limit: u32,
         /// Which page; the first by default.

@@ -123,9 +123,15 @@ pub trait OtpStore {
     fn release_otp(&self, id: &str) -> StoreResult<()>;
     /// Codes that expired unused since the last call, each reported once.
     fn expire_otps(&self, now: DateTime<Utc>) -> StoreResult<Vec<OtpRow>>;
-    /// E-mail addresses of every admin (emergency codes go to them).
-    fn admin_emails(&self) -> StoreResult<Vec<String>>;
+    /// E-mail addresses of a team's admins and owners (its emergency codes go to them).
+    fn admin_emails(&self, team: &TeamId) -> StoreResult<Vec<String>>;
     fn add_outbox(&self, message: NewOutbox) -> StoreResult<i64>;
-    /// Newest first.
-    fn outbox(&self, limit: u32) -> StoreResult<Vec<OutboxRow>>;
+    /// The messages `reader` is a recipient of, newest first: codes issued to them, and with
+    /// `admin_of`, the emergency codes of that team (which go to its admins, not the asker).
+    fn outbox(
+        &self,
+        reader: &UserId,
+        admin_of: Option<&TeamId>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>>;
 }

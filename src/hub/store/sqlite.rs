@@ -230,6 +230,15 @@ CREATE INDEX IF NOT EXISTS clients_team_name ON clients(team_id, name COLLATE NO
 CREATE INDEX IF NOT EXISTS workstations_client_host
     ON workstations(client_id, hostname COLLATE NOCASE, id);
 "#,
+    r#"
+-- issue 11: the hub's owner (every team, the hub-wide settings). Kept beside the role, whose
+-- column says 'admin' for an owner: its CHECK predates owners, and SQLite changes a CHECK only
+-- by rebuilding the table, which every other table references. (Re-runnable, as the paging
+-- indexes are: a test replays the migrations after the code migration.)
+CREATE TABLE IF NOT EXISTS hub_owners (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE
+);
+"#,
 ];
 
 /// One client's workstations in list order (host name in any case, then id), after `after`,
@@ -364,7 +373,9 @@ impl SqliteStore {
     }
 }
 
-const USER_COLS: &str = "u.id, u.name, u.email, u.role, u.team_id, t.name, u.password_hash, u.failed_logins, u.locked_until";
+const USER_COLS: &str = "u.id, u.name, u.email, \
+    CASE WHEN EXISTS (SELECT 1 FROM hub_owners o WHERE o.user_id = u.id) THEN 'owner' ELSE u.role END, \
+    u.team_id, t.name, u.password_hash, u.failed_logins, u.locked_until";
 
 fn user_record(r: &Row<'_>) -> rusqlite::Result<(UserInfo, String, u32, Option<String>, String)> {
     let role: String = r.get(3)?;
@@ -681,14 +692,23 @@ impl Store for SqliteStore {
             }
         };
         let id = new_id("us")?;
+        // An owner is an admin of their own team, and listed in hub_owners (see the migration).
+        let role = match new.role {
+            Role::Owner => Role::Admin,
+            other => other,
+        };
         tx.execute(
             "INSERT INTO users (id, name, email, role, team_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, new.name, new.email, new.role.as_str(), team_id, new.password_hash, now],
+            params![id, new.name, new.email, role.as_str(), team_id, new.password_hash, now],
         )
         .map_err(|e| match db(e) {
             StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?}", new.name)),
             other => other,
         })?;
+        if new.role == Role::Owner {
+            tx.execute("INSERT INTO hub_owners (user_id) VALUES (?1)", [&id])
+                .map_err(db)?;
+        }
         tx.commit().map_err(db)?;
         Ok(UserInfo {
             id,

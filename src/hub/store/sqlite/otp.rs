@@ -280,12 +280,16 @@ impl OtpStore for SqliteStore {
         rows.map(|r| finish_otp(r.map_err(db)?)).collect()
     }
 
-    fn admin_emails(&self) -> StoreResult<Vec<String>> {
+    fn admin_emails(&self, team: &TeamId) -> StoreResult<Vec<String>> {
         let conn = self.conn()?;
+        // An owner's role column says 'admin' too (hub_owners lists them).
         let mut stmt = conn
-            .prepare("SELECT email FROM users WHERE role = 'admin' AND email <> '' ORDER BY name")
+            .prepare(
+                "SELECT email FROM users WHERE role = 'admin' AND team_id = ?1 \
+                 AND email <> '' ORDER BY name",
+            )
             .map_err(db)?;
-        let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
+        let rows = stmt.query_map([team], |r| r.get(0)).map_err(db)?;
         rows.map(|r| r.map_err(db)).collect()
     }
 
@@ -308,16 +312,25 @@ impl OtpStore for SqliteStore {
         Ok(conn.last_insert_rowid())
     }
 
-    fn outbox(&self, limit: u32) -> StoreResult<Vec<OutboxRow>> {
+    fn outbox(
+        &self,
+        reader: &UserId,
+        admin_of: Option<&TeamId>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxRow>> {
         let conn = self.conn()?;
+        // Every message carries a code: its recipients follow from the code's row.
         let mut stmt = conn
             .prepare(
-                "SELECT id, at, recipients, subject, body_sealed, kind, why, otp_id FROM outbox \
-                 ORDER BY id DESC LIMIT ?1",
+                "SELECT o.id, o.at, o.recipients, o.subject, o.body_sealed, o.kind, o.why, \
+                 o.otp_id FROM outbox o JOIN otps p ON p.id = o.otp_id \
+                 WHERE (p.emergency = 0 AND p.user_id = ?1) \
+                    OR (p.emergency = 1 AND p.team_id = ?2) \
+                 ORDER BY o.id DESC LIMIT ?3",
             )
             .map_err(db)?;
         let rows = stmt
-            .query_map([limit], |r| {
+            .query_map(params![reader, admin_of, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,

@@ -1,0 +1,324 @@
+//! Who is on a console connection: logins (password, and the 2FA code where it is active),
+//! resumed logins, guests' logins (hub/credentials.rs), and logging out. A login's result is a
+//! [`Session`] with its [`Principal`]: a password alone where 2FA is owed is an unfinished one.
+
+use std::net::SocketAddr;
+
+use super::credentials;
+use super::principal::Principal;
+use super::store::NewAudit;
+use super::{Hub, socket::version_mismatch};
+use crate::protocol::{
+    ConsoleReply, ConsoleRequest, ErrorCode, PROTOCOL_VERSION, ProtocolError, UserInfo,
+};
+use crate::secrets;
+
+/// An authenticated technician (or guest) on this connection.
+#[derive(Clone)]
+pub(super) struct Session {
+    pub user: UserInfo,
+    pub token_hash: String,
+    /// Who this is for the gate: every request is authorized against it.
+    pub principal: Principal,
+    /// This login proved a second factor (a TOTP code, or a guest's security code).
+    pub second_factor: bool,
+}
+
+/// One request before authentication: a login, a resumed login or a guest's login makes the
+/// connection's session; anything else is refused until then.
+pub(super) async fn authenticate(
+    hub: &Hub,
+    request: ConsoleRequest,
+    peer: SocketAddr,
+) -> Result<(ConsoleReply, Session), ProtocolError> {
+    match request {
+        ConsoleRequest::Login { version, .. } | ConsoleRequest::Resume { version, .. }
+            if version != PROTOCOL_VERSION =>
+        {
+            Err(version_mismatch(version))
+        }
+        ConsoleRequest::GuestLogin { version, .. } if version != PROTOCOL_VERSION => {
+            Err(version_mismatch(version))
+        }
+        ConsoleRequest::GuestLogin {
+            user,
+            password,
+            code,
+            ..
+        } => credentials::guest_login(
+            hub,
+            &user,
+            password.expose().to_owned(),
+            code.expose().to_owned(),
+            peer,
+        )
+        .await
+        .map(|g| {
+            (
+                g.reply,
+                Session {
+                    user: g.user,
+                    token_hash: g.token_hash,
+                    principal: Principal::Guest(g.grant),
+                    second_factor: true,
+                },
+            )
+        }),
+        ConsoleRequest::Login {
+            user,
+            password,
+            code,
+            ..
+        } => login(hub, &user, password.expose().to_owned(), code, peer).await,
+        ConsoleRequest::Resume { token, .. } => resume(hub, token.expose(), peer).await,
+        // Not a login: nothing else is served before one.
+        _ => Err(ProtocolError::new(
+            ErrorCode::Unauthenticated,
+            "log in first",
+        )),
+    }
+}
+
+/// Log out: the connection's login token goes (a guest's: theirs; the credentials stay).
+pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply, ProtocolError> {
+    if let Principal::Guest(grant) = &session.principal {
+        return credentials::guest_logout(hub, grant, &session.user, &session.token_hash).await;
+    }
+    let th = session.token_hash.clone();
+    hub.db(move |s| s.delete_login_token(&th)).await?;
+    hub.audit(audit_entry(
+        hub,
+        &session.user,
+        "logout",
+        None,
+        serde_json::json!({}),
+    ))
+    .await?;
+    Ok(ConsoleReply::Done)
+}
+
+fn audit_entry(
+    hub: &Hub,
+    user: &UserInfo,
+    action: &str,
+    target: Option<String>,
+    detail: serde_json::Value,
+) -> NewAudit {
+    NewAudit {
+        at: hub.now(),
+        actor: user.name.clone(),
+        actor_email: Some(user.email.clone()),
+        team_id: Some(user.team_id.clone()),
+        action: action.into(),
+        target,
+        detail,
+    }
+}
+
+async fn login(
+    hub: &Hub,
+    name: &str,
+    password: String,
+    code: Option<crate::protocol::Secret>,
+    peer: SocketAddr,
+) -> Result<(ConsoleReply, Session), ProtocolError> {
+    let _turn = hub.login_gate.enter(name).await;
+    let lookup = name.to_owned();
+    let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
+    let now = hub.now();
+    let from = peer.ip().to_string();
+
+    if let Some(rec) = &record {
+        let locked_for = rec
+            .locked_until
+            .filter(|t| *t > now)
+            .map(|t| (t - now).num_seconds().max(1));
+        if rec.failed_logins >= super::MAX_FAILED_LOGINS || locked_for.is_some() {
+            let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
+            hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
+                .await?;
+            let mut err = ProtocolError::new(
+                ErrorCode::RateLimited,
+                if rec.failed_logins >= super::MAX_FAILED_LOGINS {
+                    "this account is locked after too many failed logins: an admin must unlock it"
+                        .to_owned()
+                } else {
+                    format!(
+                        "too many failed logins: try again in {} s",
+                        locked_for.unwrap_or(1)
+                    )
+                },
+            );
+            err.retry_after_secs = locked_for.map(|s| s.unsigned_abs());
+            return Err(err);
+        }
+    }
+
+    // Unknown users are checked against a dummy hash, so both failures cost the same time.
+    let stored = record.as_ref().map(|r| r.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || {
+        let hash = stored
+            .as_deref()
+            .unwrap_or_else(|| secrets::dummy_password_hash());
+        secrets::verify_password(&password, hash) && stored.is_some()
+    })
+    .await
+    .map_err(|_| ProtocolError::internal())?;
+
+    let Some(rec) = record.clone().filter(|_| ok) else {
+        let (team, email, failures) = match &record {
+            Some(rec) => {
+                let id = rec.info.id.clone();
+                let next = rec.failed_logins + 1;
+                let until = super::lockout_delay(next).map(|d| now + d);
+                let count = hub.db(move |s| s.record_login_failure(&id, until)).await?;
+                (
+                    Some(rec.info.team_id.clone()),
+                    Some(rec.info.email.clone()),
+                    count,
+                )
+            }
+            None => (None, None, 0),
+        };
+        let detail = serde_json::json!({
+            "from": from,
+            "reason": if record.is_some() { "wrong password" } else { "unknown user" },
+            "failures": failures,
+        });
+        let entry = NewAudit {
+            at: now,
+            actor: name.to_owned(),
+            actor_email: email,
+            team_id: team,
+            action: "login.fail".into(),
+            target: None,
+            detail,
+        };
+        hub.audit(entry).await?;
+        return Err(ProtocolError::invalid_credentials());
+    };
+
+    let with_code = super::twofa::check_login(hub, &rec, code.as_ref(), &from).await?;
+    // A password alone where 2FA is required but not active is an unfinished login.
+    let owed = !with_code && super::twofa::enrolment_owed(hub, &rec.info).await?;
+
+    let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
+    let token_hash = secrets::hash_token(&token);
+    let expires_at = now + hub.limits.token_ttl;
+    let (user_id, th) = (rec.info.id.clone(), token_hash.clone());
+    hub.db(move |s| {
+        s.reset_login_failures(&user_id)?;
+        s.insert_login_token(&th, &user_id, expires_at)
+    })
+    .await?;
+    hub.audit(audit_entry(
+        hub,
+        &rec.info,
+        "login.ok",
+        None,
+        serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
+    ))
+    .await?;
+    let reply = ConsoleReply::LoggedIn {
+        token: token.into(),
+        expires_at,
+        user: rec.info.clone(),
+    };
+    Ok((
+        reply,
+        Session {
+            principal: Principal::of(&rec.info, owed),
+            user: rec.info,
+            token_hash,
+            second_factor: with_code,
+        },
+    ))
+}
+
+async fn resume(
+    hub: &Hub,
+    token: &str,
+    peer: SocketAddr,
+) -> Result<(ConsoleReply, Session), ProtocolError> {
+    let token_hash = secrets::hash_token(token);
+    let now = hub.now();
+    let th = token_hash.clone();
+    let user = hub.db(move |s| s.user_by_token(&th, now)).await?;
+    let from = peer.ip().to_string();
+    let guest = match user {
+        Some(_) => None,
+        None => credentials::guest_resume(hub, &token_hash, peer).await?,
+    };
+    if let Some(g) = guest {
+        let session = Session {
+            user: g.user,
+            token_hash: g.token_hash,
+            principal: Principal::Guest(g.grant),
+            second_factor: true,
+        };
+        return Ok((g.reply, session));
+    }
+    match user {
+        Some(user) => {
+            let detail = serde_json::json!({ "from": from, "method": "token" });
+            hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
+                .await?;
+            let second_factor = super::twofa::is_active(hub, &user).await?;
+            let owed = !second_factor && super::twofa::enrolment_owed(hub, &user).await?;
+            Ok((
+                ConsoleReply::Resumed { user: user.clone() },
+                Session {
+                    principal: Principal::of(&user, owed),
+                    user,
+                    token_hash,
+                    second_factor,
+                },
+            ))
+        }
+        None => {
+            let entry = NewAudit {
+                at: now,
+                actor: "unknown".into(),
+                actor_email: None,
+                team_id: None,
+                action: "login.fail".into(),
+                target: None,
+                detail: serde_json::json!({ "from": from, "reason": "unknown or expired token" }),
+            };
+            hub.audit(entry).await?;
+            Err(ProtocolError::new(
+                ErrorCode::Expired,
+                "the login has expired or was revoked: log in again",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lockout_delays_grow_and_cap() {
+        assert_eq!(crate::hub::lockout_delay(1), None);
+        assert_eq!(crate::hub::lockout_delay(4), None);
+        assert_eq!(
+            crate::hub::lockout_delay(5),
+            Some(chrono::Duration::seconds(1))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(6),
+            Some(chrono::Duration::seconds(2))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(8),
+            Some(chrono::Duration::seconds(8))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(40),
+            Some(chrono::Duration::seconds(900))
+        );
+        assert_eq!(
+            crate::hub::lockout_delay(99),
+            Some(chrono::Duration::seconds(900))
+        );
+    }
+}
