@@ -311,6 +311,7 @@ fn users_listed() -> State {
         team: "Blue".into(),
         state,
         required,
+        disabled: false,
     };
     reply(
         &mut state,

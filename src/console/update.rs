@@ -2225,6 +2225,7 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Credential { .. } => "credential",
         ConsoleReply::Otp { .. } => "otp",
         ConsoleReply::Outbox { .. } => "outbox",
+        ConsoleReply::UserAdded { .. } => "user_added",
     }
 }
 

@@ -128,9 +128,11 @@ pub(super) async fn serve(
             _ = stop.changed() => break "hub shutting down",
             why = credentials::ended(&mut guest_end) => break why,
             Ok(()) = user_end.changed() => {
-                let why = (*user_end.borrow_and_update()).unwrap_or("your logins were ended");
-                tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
-                break why;
+                let end = *user_end.borrow_and_update();
+                if let Some(why) = super::users::ends(end, viewer, session.second_factor) {
+                    tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
+                    break why;
+                }
             }
             event = events.recv() => match event {
                 // A guest sees only their target's events.
@@ -249,6 +251,12 @@ async fn authenticate(hub: &Hub, conn: &Conn, text: &str, peer: SocketAddr) -> O
             return None;
         }
     };
+    if let ConsoleRequest::RedeemEnrolment { .. } = request.body {
+        let from = peer.ip().to_string();
+        let reply = super::users::redeem(hub, request.body, &from).await;
+        conn.reply(request.id, reply).await;
+        return None;
+    }
     let result = match request.body {
         ConsoleRequest::Login { version, .. } | ConsoleRequest::Resume { version, .. }
             if version != PROTOCOL_VERSION =>
@@ -384,7 +392,8 @@ async fn login(
     .await
     .map_err(|_| ProtocolError::internal())?;
 
-    let Some(rec) = record.clone().filter(|_| ok) else {
+    let disabled = super::users::is_disabled(hub, record.as_ref()).await?;
+    let Some(rec) = record.clone().filter(|_| ok && !disabled) else {
         let (team, email, failures) = match &record {
             Some(rec) => {
                 let id = rec.info.id.clone();
@@ -401,7 +410,11 @@ async fn login(
         };
         let detail = serde_json::json!({
             "from": from,
-            "reason": if record.is_some() { "wrong password" } else { "unknown user" },
+            "reason": match (&record, disabled) {
+                (None, _) => "unknown user",
+                (Some(_), true) => "account disabled",
+                (Some(_), false) => "wrong password",
+            },
             "failures": failures,
         });
         let entry = NewAudit {
@@ -477,6 +490,7 @@ async fn resume(
     }
     match user {
         Some(user) => {
+            super::users::check_resume(hub, &user).await?;
             let detail = serde_json::json!({ "from": from, "method": "token" });
             hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
                 .await?;
@@ -794,9 +808,13 @@ async fn handle(
             hub.end_session_by(user, &id).await?;
             Ok(ConsoleReply::Done)
         }
+        request @ ConsoleRequest::TwoFactorConfirm { .. } => {
+            let reply = super::twofa::handle(hub, user, request).await?;
+            hub.end_password_only_connections(&user.id, viewer);
+            Ok(reply)
+        }
         request @ (ConsoleRequest::TwoFactorStatus
         | ConsoleRequest::TwoFactorEnable
-        | ConsoleRequest::TwoFactorConfirm { .. }
         | ConsoleRequest::ListUsers { .. }
         | ConsoleRequest::SetUserTwoFactor { .. }
         | ConsoleRequest::SetGlobalTwoFactor { .. }
@@ -832,6 +850,14 @@ async fn handle(
             })
         }
         // The unfiltered form of SearchAudit (older consoles and scripts): one implementation.
+        request @ (ConsoleRequest::AddUser { .. }
+        | ConsoleRequest::SetUserRole { .. }
+        | ConsoleRequest::DisableUser { .. }
+        | ConsoleRequest::EnableUser { .. }
+        | ConsoleRequest::RemoveUser { .. }) => super::users::handle(hub, user, request).await,
+        ConsoleRequest::RedeemEnrolment { .. } => Err(ProtocolError::bad_request(
+            "already logged in on this connection",
+        )),
         ConsoleRequest::ListAudit {
             limit,
             before,

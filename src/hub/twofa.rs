@@ -13,6 +13,7 @@
 //! - Admin changes ask for the admin's password again; every change is audited.
 
 use super::Hub;
+use super::store::users::Revocation;
 use super::store::{NewAudit, UserRecord};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret, TwoFactorState,
@@ -260,13 +261,13 @@ async fn reset_user(
     let revoked = hub
         .db(move |s| {
             s.reset_two_factor(&id)?;
-            s.delete_user_tokens(&id)
+            s.revoke_user_logins(&id, Revocation::TwoFactorReset)
         })
         .await?;
     // Logins ended: so do the connections made with them.
     hub.end_user_connections(
         &info.id,
-        "an admin reset your two-factor authentication: log in again",
+        super::users::message(Some(Revocation::TwoFactorReset)),
     );
     let after = TwoFactorState::of(false, global || rec.required);
     let detail = serde_json::json!({
@@ -401,6 +402,7 @@ pub(super) async fn handle(
                 .map(|(info, rec)| UserTwoFactor {
                     state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
                     required: rec.required,
+                    disabled: rec.disabled,
                     id: info.id,
                     name: info.name,
                     email: info.email,
