@@ -100,7 +100,15 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        // Checked at start; should it be set back before 1970 while running, the epoch (and
+        // a logged error) rather than chrono's panic.
+        match crate::clock::check_system() {
+            Ok(()) => Utc::now(),
+            Err(e) => {
+                tracing::error!(%e, "the system clock went back before 1970");
+                DateTime::UNIX_EPOCH
+            }
+        }
     }
 }
 
