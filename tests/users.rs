@@ -78,7 +78,7 @@ async fn request(client: &HubClient, body: ConsoleRequest) -> Result<ConsoleRepl
 async fn disabling_closes_the_users_connections_and_their_logins_end() {
     let hub = hub().await;
     let (ann, _, _ann_events) = logged_in(&hub, "ann").await;
-    let (_bob, token, mut bob_events) = logged_in(&hub, "bob").await;
+    let (bob, token, mut bob_events) = logged_in(&hub, "bob").await;
 
     request(&ann, ConsoleRequest::DisableUser { user: "bob".into() })
         .await
@@ -87,6 +87,15 @@ async fn disabling_closes_the_users_connections_and_their_logins_end() {
         closed_within(&mut bob_events, CLOSE_WITHIN).await,
         "bob's console is still connected a second after he was disabled"
     );
+    // Told why, in the close; and a request now fails at once.
+    assert_eq!(
+        bob.close_reason().as_deref(),
+        Some("an admin disabled your account")
+    );
+    assert!(matches!(
+        bob.request(ConsoleRequest::TwoFactorStatus).await,
+        Err(ClientError::Closed)
+    ));
     let err = resume(&hub, &token)
         .await
         .expect_err("a disabled user's token");
@@ -183,7 +192,7 @@ async fn removing_ends_the_user_for_good_and_keeps_their_name_in_the_audit_log()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_reset_2fa_from_another_process_closes_the_users_console_within_a_second() {
     let hub = hub().await;
-    let (_bob, token, mut bob_events) = logged_in(&hub, "bob").await;
+    let (bob, token, mut bob_events) = logged_in(&hub, "bob").await;
     let home = tempfile::tempdir().expect("home");
     let data = hub.dir.path().join("hub");
     let (home_path, data) = (home.path().to_path_buf(), data.display().to_string());
@@ -200,6 +209,10 @@ async fn admin_reset_2fa_from_another_process_closes_the_users_console_within_a_
     assert!(
         closed_within(&mut bob_events, CLOSE_WITHIN).await,
         "bob's console is still connected a second after `tether admin reset-2fa`"
+    );
+    assert_eq!(
+        bob.close_reason().as_deref(),
+        Some("an admin reset your two-factor authentication: log in again")
     );
     let err = resume(&hub, &token)
         .await
