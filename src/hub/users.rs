@@ -440,7 +440,7 @@ pub(super) async fn redeem(
         .db(move |s| s.enrolment_pending(&name, &hash, now))
         .await?
     {
-        tracing::info!(from, "an enrolment code was refused");
+        tracing::debug!(from, "an enrolment code was refused");
         return Err(invalid_code());
     }
     let password_hash = hash_new_password(&password).await?;
@@ -448,7 +448,7 @@ pub(super) async fn redeem(
         .db(move |s| s.redeem_enrolment(&user, &code_hash, now, &password_hash))
         .await?;
     let Some(info) = redeemed else {
-        tracing::info!(from, "an enrolment code was refused");
+        tracing::debug!(from, "an enrolment code was refused");
         return Err(invalid_code());
     };
     let detail = serde_json::json!({ "from": from });
