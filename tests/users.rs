@@ -79,6 +79,32 @@ async fn disabling_closes_the_users_connections_and_their_logins_end() {
     let hub = hub().await;
     let (ann, _, _ann_events) = logged_in(&hub, "ann").await;
     let (bob, token, mut bob_events) = logged_in(&hub, "bob").await;
+    // A guest acting on bob's behalf, with support credentials he issued.
+    let ConsoleReply::Client { client } = request(
+        &ann,
+        ConsoleRequest::AddClient {
+            name: "Acme".into(),
+        },
+    )
+    .await
+    .expect("client") else {
+        panic!("client");
+    };
+    let issue = ConsoleRequest::IssueCredentials {
+        target: tether::protocol::CredentialTarget::Client { client: client.id },
+        minutes: 60,
+        scopes: tether::protocol::CredentialScopes::default(),
+    };
+    let ConsoleReply::CredentialsIssued { reveal, .. } =
+        request(&bob, issue).await.expect("credentials")
+    else {
+        panic!("credentials");
+    };
+    let (guest, mut guest_events) = connect(&hub).await;
+    guest
+        .guest_login(&reveal.user, reveal.password.expose(), reveal.code.expose())
+        .await
+        .expect("guest login");
 
     request(&ann, ConsoleRequest::DisableUser { user: "bob".into() })
         .await
@@ -96,6 +122,14 @@ async fn disabling_closes_the_users_connections_and_their_logins_end() {
         bob.request(ConsoleRequest::TwoFactorStatus).await,
         Err(ClientError::Closed)
     ));
+    assert!(
+        closed_within(&mut guest_events, CLOSE_WITHIN).await,
+        "the guest of a disabled technician is still connected"
+    );
+    let (late, _events) = connect(&hub).await;
+    late.guest_login(&reveal.user, reveal.password.expose(), reveal.code.expose())
+        .await
+        .expect_err("a disabled technician's credentials log nobody in");
     let err = resume(&hub, &token)
         .await
         .expect_err("a disabled user's token");

@@ -10,7 +10,8 @@
 //! - The store keeps a revocation log; every hub polls its newest number a few times a second
 //!   and closes the connections of the users named since, so a change made by another process
 //!   (`tether admin`) or another hub reaches this one.
-//! - A disabled or removed user gets the answer a wrong password gets, at the same cost.
+//! - A disabled or removed user gets the answer a wrong password gets, at the same cost; the
+//!   support credentials they issued are revoked (a guest acts on their behalf).
 //! - A team admin manages only their team's users: another team's user is "not found".
 //! - An admin cannot disable, remove or demote themselves (the last admin cannot lock the team
 //!   out; another admin does it).
@@ -300,7 +301,10 @@ pub(super) async fn handle(
             let id = target.id.clone();
             let revoked = hub.db(move |s| s.set_user_disabled(&id, true)).await?;
             hub.end_user_connections(&target.id, message(Some(Revocation::Disabled)));
-            let detail = serde_json::json!({ "logins_revoked": revoked });
+            let credentials =
+                super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer disabled")
+                    .await?;
+            let detail = serde_json::json!({ "logins_revoked": revoked, "credentials_revoked": credentials });
             hub.audit(entry(hub, admin, "user.disable", &target, detail))
                 .await?;
             Ok(ConsoleReply::Done)
@@ -325,7 +329,14 @@ pub(super) async fn handle(
             let id = target.id.clone();
             let revoked = hub.db(move |s| s.remove_user(&id)).await?;
             hub.end_user_connections(&target.id, message(Some(Revocation::Removed)));
-            let detail = serde_json::json!({ "email": target.email, "logins_revoked": revoked });
+            let credentials =
+                super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer removed")
+                    .await?;
+            let detail = serde_json::json!({
+                "email": target.email,
+                "logins_revoked": revoked,
+                "credentials_revoked": credentials,
+            });
             hub.audit(entry(hub, admin, "user.remove", &target, detail))
                 .await?;
             Ok(ConsoleReply::Done)
