@@ -12,6 +12,7 @@ use common::bin::{fails, ok, run};
 use common::{ManualClock, PASSWORD, TestHub};
 use tether::client::{ClientError, HubClient};
 use tether::hub::Limits;
+use tether::hub::store::users::{Revocation, UserStore};
 use tether::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, PROTOCOL_VERSION, Role};
 use tether::secrets::totp::TotpSecret;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -144,7 +145,24 @@ async fn disabling_closes_the_users_connections_and_their_logins_end() {
     request(&ann, ConsoleRequest::EnableUser { user: "bob".into() })
         .await
         .expect("enable");
-    logged_in(&hub, "bob").await;
+    let (bob_again, _, _bob_again_events) = logged_in(&hub, "bob").await;
+    // The revocation log, read again by the hub, closes only connections from before it:
+    // once a later entry (zoe's, written to the store directly, so only the log reaches the
+    // hub) has closed her console, bob's entries were read too, and his new login stands.
+    let (_zoe, _, mut zoe_events) = logged_in(&hub, "zoe").await;
+    let store = hub.hub.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let zoe = store.user_by_name("zoe").expect("lookup").expect("zoe");
+        store
+            .revoke_user_logins(&zoe.info.id, Revocation::TwoFactorReset)
+            .expect("revoke")
+    })
+    .await
+    .expect("join");
+    assert!(closed_within(&mut zoe_events, CLOSE_WITHIN).await);
+    request(&bob_again, ConsoleRequest::TwoFactorStatus)
+        .await
+        .expect("a login made after the disabling stays open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

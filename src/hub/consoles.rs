@@ -96,7 +96,9 @@ pub(super) async fn serve(
     // Authenticate first, within the deadline.
     let deadline = tokio::time::sleep(hub.limits.auth_timeout);
     tokio::pin!(deadline);
-    let session = loop {
+    // With when the authentication that succeeded began: logins ended after that end this
+    // connection, those ended before it do not.
+    let (session, started) = loop {
         tokio::select! {
             () = &mut deadline => {
                 close(out, writer, "authentication timed out").await;
@@ -108,8 +110,9 @@ pub(super) async fn serve(
             }
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
+                    let started = chrono::Utc::now();
                     if let Some(session) = authenticate(&hub, &conn, &text, peer).await {
-                        break session;
+                        break (session, started);
                     }
                 }
                 Incoming::Binary(_) => conn.error(ProtocolError::bad_request("log in first")).await,
@@ -129,7 +132,7 @@ pub(super) async fn serve(
             why = credentials::ended(&mut guest_end) => break why,
             Ok(()) = user_end.changed() => {
                 let end = *user_end.borrow_and_update();
-                if let Some(why) = super::users::ends(end, viewer, session.second_factor) {
+                if let Some(why) = super::users::ends(end, viewer, session.second_factor, started) {
                     tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
                     break why;
                 }

@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::Hub;
@@ -49,6 +50,9 @@ pub(super) struct UserEnd {
     pub password_only: bool,
     /// This connection stays (the one that activated 2FA).
     pub except: Option<u64>,
+    /// When the logins ended: connections authenticated later stay (the revocation log is read
+    /// again after this hub already signalled its own entries).
+    pub at: DateTime<Utc>,
 }
 
 /// What a user's console is told when their logins end.
@@ -67,11 +71,16 @@ pub(super) fn message(why: Option<Revocation>) -> &'static str {
     }
 }
 
-/// Whether `end` closes the connection `viewer` (that logged in with a second factor or not);
-/// the reason to send when it does.
-pub(super) fn ends(end: Option<UserEnd>, viewer: u64, second_factor: bool) -> Option<&'static str> {
+/// Whether `end` closes the connection `viewer` (that logged in with a second factor or not,
+/// its authentication begun at `since`); the reason to send when it does.
+pub(super) fn ends(
+    end: Option<UserEnd>,
+    viewer: u64,
+    second_factor: bool,
+    since: DateTime<Utc>,
+) -> Option<&'static str> {
     let end = end?;
-    if end.except == Some(viewer) || (end.password_only && second_factor) {
+    if end.except == Some(viewer) || (end.password_only && second_factor) || end.at < since {
         return None;
     }
     Some(end.why)
@@ -97,12 +106,18 @@ impl Hub {
 
     /// Close every open console connection of `user`, saying `why`.
     pub(super) fn end_user_connections(&self, user: &UserId, why: &'static str) {
+        self.end_user_connections_at(user, why, Utc::now());
+    }
+
+    /// Close the console connections of `user` authenticated before `at`, saying `why`.
+    fn end_user_connections_at(&self, user: &UserId, why: &'static str, at: DateTime<Utc>) {
         self.signal_user(
             user,
             UserEnd {
                 why,
                 password_only: false,
                 except: None,
+                at,
             },
         );
     }
@@ -115,6 +130,7 @@ impl Hub {
                 why: "two-factor authentication is now active for you: log in again with your code",
                 password_only: true,
                 except: Some(except),
+                at: Utc::now(),
             },
         );
     }
@@ -148,7 +164,7 @@ pub(super) async fn watch_revocations(hub: std::sync::Arc<Hub>, mut stop: watch:
         };
         for row in rows {
             last = last.max(row.seq);
-            hub.end_user_connections(&row.user, message(row.reason));
+            hub.end_user_connections_at(&row.user, message(row.reason), row.at);
         }
     }
 }
@@ -489,29 +505,38 @@ mod tests {
 
     #[test]
     fn an_end_closes_the_connections_it_names() {
-        assert_eq!(ends(None, 1, false), None);
+        let at = Utc::now();
+        let before = at - chrono::Duration::seconds(1);
+        assert_eq!(ends(None, 1, false, before), None);
         let all = UserEnd {
             why: "x",
             password_only: false,
             except: None,
+            at,
         };
-        assert_eq!(ends(Some(all), 1, true), Some("x"));
+        assert_eq!(ends(Some(all), 1, true, before), Some("x"));
+        assert_eq!(
+            ends(Some(all), 1, true, at),
+            Some("x"),
+            "authenticated as it ended"
+        );
+        let later = at + chrono::Duration::seconds(1);
+        assert_eq!(
+            ends(Some(all), 1, true, later),
+            None,
+            "a login after the end stays"
+        );
         let activation = UserEnd {
             why: "y",
             password_only: true,
             except: Some(1),
+            at,
         };
-        assert_eq!(
-            ends(Some(activation), 1, false),
-            None,
-            "the activating connection stays"
-        );
-        assert_eq!(
-            ends(Some(activation), 2, true),
-            None,
-            "a login with a code stays"
-        );
-        assert_eq!(ends(Some(activation), 2, false), Some("y"));
+        let stays = ends(Some(activation), 1, false, before);
+        assert_eq!(stays, None, "the activating connection stays");
+        let with_code = ends(Some(activation), 2, true, before);
+        assert_eq!(with_code, None, "a login with a code stays");
+        assert_eq!(ends(Some(activation), 2, false, before), Some("y"));
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct RevocationRow {
     pub user: UserId,
     /// `None` when a newer hub wrote a reason this one does not know (still a revocation).
     pub reason: Option<Revocation>,
+    /// When it was written: only connections authenticated before then close.
+    pub at: DateTime<Utc>,
 }
 
 pub trait UserStore {

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{SqliteStore, StoreResult, USER_COLS, db, finish_user, new_id, ts, user_record};
+use super::{
+    SqliteStore, StoreResult, USER_COLS, db, finish_user, new_id, parse_ts, ts, user_record,
+};
 use crate::hub::store::users::{NewEnrolment, Revocation, RevocationRow, UserStatus, UserStore};
 use crate::hub::store::{NewUser, StoreError};
 use crate::protocol::{Role, TeamId, UserId, UserInfo};
@@ -233,20 +235,25 @@ impl UserStore for SqliteStore {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, user_id, reason FROM user_revocations WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, user_id, reason, at FROM user_revocations WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(db)?;
         let rows = stmt
             .query_map(params![seq, limit], |r| {
-                let reason: String = r.get(2)?;
-                Ok(RevocationRow {
-                    seq: r.get(0)?,
-                    user: r.get(1)?,
-                    reason: Revocation::parse(&reason),
-                })
+                let (reason, at): (String, String) = (r.get(2)?, r.get(3)?);
+                Ok((r.get(0)?, r.get(1)?, reason, at))
             })
             .map_err(db)?;
-        rows.map(|r| r.map_err(db)).collect()
+        rows.map(|r| {
+            let (seq, user, reason, at): (i64, String, String, String) = r.map_err(db)?;
+            Ok(RevocationRow {
+                seq,
+                user,
+                reason: Revocation::parse(&reason),
+                at: parse_ts(&at)?,
+            })
+        })
+        .collect()
     }
 
     fn last_revocation(&self) -> StoreResult<i64> {
