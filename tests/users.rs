@@ -12,7 +12,7 @@ use common::bin::{fails, ok, run};
 use common::{ManualClock, PASSWORD, TestHub};
 use tether::client::{ClientError, HubClient};
 use tether::hub::Limits;
-use tether::hub::store::users::{Revocation, UserStore};
+use tether::hub::store::users::Revocation;
 use tether::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, HubEvent, PROTOCOL_VERSION, Role};
 use tether::secrets::totp::TotpSecret;
 use tokio::sync::mpsc::UnboundedReceiver;
