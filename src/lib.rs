@@ -42,6 +42,7 @@ pub mod agent;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod console;
 pub mod demo;
 pub mod frame;

@@ -311,6 +311,7 @@ fn users_listed() -> State {
         team: "Blue".into(),
         state,
         required,
+        disabled: false,
     };
     reply(
         &mut state,
@@ -328,6 +329,104 @@ fn users_listed() -> State {
     );
     press(&mut state, KeyCode::Char('j'));
     state
+}
+
+/// Issue 11: the lifecycle keys of the users view, each listed for `?`, with a question
+/// before the changes that close someone's consoles; all at 80x24.
+#[test]
+fn users_lifecycle_keys() {
+    let mut state = users_listed();
+    // Add: name, e-mail, role (Tab moves, space toggles the role), Enter sends.
+    assert!(requests(&press(&mut state, KeyCode::Char('a'))).is_empty());
+    type_text(&mut state, "dora");
+    press(&mut state, KeyCode::Tab);
+    type_text(&mut state, "dora@example.org");
+    press(&mut state, KeyCode::Tab);
+    press(&mut state, KeyCode::Char(' '));
+    insta::assert_snapshot!("users_add_80x24", render(&state));
+    let [(id, request)] = &requests(&press(&mut state, KeyCode::Enter))[..] else {
+        panic!("one request");
+    };
+    assert_eq!(
+        request,
+        &ConsoleRequest::AddUser {
+            name: "dora".into(),
+            role: Role::Admin,
+            email: Some("dora@example.org".into()),
+            password: None,
+        }
+    );
+    let user = UserInfo {
+        id: "u-dora".into(),
+        name: "dora".into(),
+        email: "dora@example.org".into(),
+        role: Role::Admin,
+        team_id: "t1".into(),
+        team: "Blue".into(),
+    };
+    let enrolment = tether::protocol::UserEnrolment {
+        code: "Xq3v9bW2kLmN8pR4tY6uZa1cD5eF7gH0jK2sV4wQ9xE".into(),
+        expires_at: now() + Duration::hours(72),
+    };
+    reply(
+        &mut state,
+        *id,
+        Ok(ConsoleReply::UserAdded {
+            user,
+            enrolment: Some(enrolment),
+        }),
+    );
+    let shown = render(&state);
+    assert!(
+        shown.contains("Xq3v9bW2kLmN8pR4tY6uZa1cD5eF7gH0jK2sV4wQ9xE"),
+        "{shown}"
+    );
+    insta::assert_snapshot!("users_added_80x24", shown);
+    // Closing it reloads the list; the code is gone from the screen.
+    let reload = requests(&press(&mut state, KeyCode::Enter));
+    assert!(matches!(
+        reload[..],
+        [(_, ConsoleRequest::ListUsers { .. })]
+    ));
+    assert!(!render(&state).contains("Xq3v9bW2"));
+
+    // Disable bob (selected): asked first; `n` changes nothing, `y` sends it.
+    assert!(requests(&press(&mut state, KeyCode::Char('d'))).is_empty());
+    insta::assert_snapshot!("users_disable_confirm_80x24", render(&state));
+    assert!(requests(&press(&mut state, KeyCode::Char('n'))).is_empty());
+    press(&mut state, KeyCode::Char('d'));
+    let sent = requests(&press(&mut state, KeyCode::Char('y')));
+    assert!(matches!(&sent[..], [(_, ConsoleRequest::DisableUser { user })] if user == "bob"));
+    // Remove and role change likewise ask first.
+    press(&mut state, KeyCode::Char('X'));
+    let sent = requests(&press(&mut state, KeyCode::Char('y')));
+    assert!(matches!(&sent[..], [(_, ConsoleRequest::RemoveUser { user })] if user == "bob"));
+    press(&mut state, KeyCode::Char('o'));
+    let sent = requests(&press(&mut state, KeyCode::Char('y')));
+    assert!(matches!(
+        &sent[..],
+        [(_, ConsoleRequest::SetUserRole { user, role: Role::Admin })] if user == "bob"
+    ));
+    // Not on yourself (ann, the first row).
+    press(&mut state, KeyCode::Char('k'));
+    press(&mut state, KeyCode::Char('d'));
+    assert!(render(&state).contains("cannot disable, remove or demote yourself"));
+
+    // Every key is in the help, from the keymap.
+    let help = Keymap::default().help();
+    for (key, what) in [
+        ("a", "Add a user"),
+        ("o", "Make the selected user admin"),
+        ("d", "Disable the selected user"),
+        ("X", "Remove the selected user"),
+    ] {
+        assert!(
+            help.iter()
+                .flat_map(|(_, rows)| rows)
+                .any(|(keys, d)| keys == key && d.starts_with(what)),
+            "{key}: {what}"
+        );
+    }
 }
 
 #[test]

@@ -776,8 +776,9 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
     let db = db_path(&hub);
     let dir = hub.stop().await;
     // As an older hub left it: a plain SHA-256 of the code, the schema from before the code
-    // migration (three back: the paging indexes and the owners table came after it, and both
-    // re-create harmlessly).
+    // migration (four back: the paging indexes and the owners table came after it, and both
+    // re-create harmlessly; the user lifecycle's columns and tables of issue 11 are dropped, as
+    // that hub had none).
     {
         let conn = rusqlite::Connection::open(&db).expect("open db");
         let version: i64 = conn
@@ -788,7 +789,12 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
             [tether::secrets::hash_token(reveal.code.expose())],
         )
         .expect("downgrade");
-        conn.pragma_update(None, "user_version", version - 3)
+        conn.execute_batch(
+            "DROP TABLE user_revocations; DROP TABLE user_enrolments; \
+             ALTER TABLE users DROP COLUMN disabled; ALTER TABLE users DROP COLUMN removed_at;",
+        )
+        .expect("schema of an older hub");
+        conn.pragma_update(None, "user_version", version - 4)
             .expect("version");
     }
     let hub = TestHub::start_in(dir, Limits::default()).await;

@@ -515,16 +515,17 @@ async fn the_hub_refuses_sessions_while_2fa_is_required_but_not_active() {
     );
 
     // Once active, sessions start again, but only for a login that proved the code: the
-    // connections logged in with the password alone (still up) are refused.
+    // connection that activated it is refused, and the other password-only ones are closed
+    // (issue 11; a request racing the close is refused).
     let secret = enrol(&bob, step_of(&clock)).await;
     assert_eq!(
         hub_code(bob.request(connect()).await),
         ErrorCode::TwoFactorRequired
     );
-    assert_eq!(
-        hub_code(bob2.request(connect()).await),
-        ErrorCode::TwoFactorRequired
-    );
+    match bob2.request(connect()).await {
+        Err(ClientError::Closed) => {}
+        other => assert_eq!(hub_code(other), ErrorCode::TwoFactorRequired),
+    }
     clock.advance(Duration::from_secs(30));
     let bob = login(&hub, "bob", Some(&code(&secret, step_of(&clock))))
         .await

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{Failure, read_secret_line};
+use crate::hub::store::users::UserStore;
 use crate::hub::store::{AuditVerdict, NewAudit, NewUser, SqliteStore, Store};
 use crate::paths::Paths;
 use crate::protocol::Role;
@@ -141,6 +142,11 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
             })?;
             let was_active = store.two_factor(&user.info.id)?.secret.is_some();
             store.reset_two_factor(&user.info.id)?;
+            // The running hub reads this and closes the user's open consoles within a second.
+            let revoked = store.revoke_user_logins(
+                &user.info.id,
+                crate::hub::store::users::Revocation::TwoFactorReset,
+            )?;
             store.append_audit(NewAudit {
                 at: chrono::Utc::now(),
                 actor: "admin-cli".into(),
@@ -148,7 +154,7 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 team_id: Some(user.info.team_id.clone()),
                 action: "2fa.reset".into(),
                 target: Some(user.info.name.clone()),
-                detail: serde_json::json!({ "name": user.info.name, "was_active": was_active }),
+                detail: serde_json::json!({ "name": user.info.name, "was_active": was_active, "logins_revoked": revoked }),
             })?;
             println!(
                 "2FA reset for {}{}",

@@ -205,14 +205,27 @@ fn view(shared: &AgentShared) -> View {
     }
 }
 
-fn changes(before: &View, after: &View) -> Vec<String> {
+/// The line about a new passcode. The code itself only on a terminal: a service's standard
+/// output is a journal that others read and keep.
+fn passcode_line(code: &str, next: &str, terminal: bool) -> String {
+    if terminal {
+        format!("temporary passcode: {code} (replaced at {next})")
+    } else {
+        tracing::info!(replaced_at = next, "a temporary passcode was issued");
+        format!(
+            "temporary passcode issued (replaced at {next}); see it with: tether agent passcode show"
+        )
+    }
+}
+
+fn changes(before: &View, after: &View, terminal: bool) -> Vec<String> {
     let mut lines = Vec::new();
     if before.unattended != after.unattended {
         lines.push(unattended_line(after.unattended).to_owned());
     }
     if before.passcode != after.passcode {
         lines.push(match &after.passcode {
-            Some((code, next)) => format!("temporary passcode: {code} (replaced at {next})"),
+            Some((code, next)) => passcode_line(code, next, terminal),
             None => "temporary passcode off".to_owned(),
         });
     }
@@ -250,12 +263,13 @@ async fn show_changes(
     mut status: tokio::sync::watch::Receiver<AgentStatus>,
     mut shown: tokio::sync::watch::Receiver<u64>,
 ) {
+    let terminal = std::io::stdout().is_terminal();
     let mut before = view(&shared);
     if before.unattended != UnattendedState::None {
         println!("{}", unattended_line(before.unattended));
     }
     if let Some((code, next)) = &before.passcode {
-        println!("temporary passcode: {code} (replaced at {next})");
+        println!("{}", passcode_line(code, next, terminal));
     }
     loop {
         tokio::select! {
@@ -273,7 +287,7 @@ async fn show_changes(
                     return;
                 }
                 let after = view(&shared);
-                for line in changes(&before, &after) {
+                for line in changes(&before, &after, terminal) {
                     println!("{line}");
                 }
                 before = after;
@@ -384,7 +398,7 @@ mod tests {
             "Alice (alice@example.com), control, unattended".into(),
         );
         assert_eq!(
-            changes(&before, &after),
+            changes(&before, &after, true),
             vec![
                 "Unattended access granted".to_owned(),
                 "temporary passcode: K7P-4QX-9MZ (replaced at 2026-03-02 09:00 UTC)".to_owned(),
@@ -392,14 +406,24 @@ mod tests {
             ]
         );
         assert_eq!(
-            changes(&after, &before),
+            changes(&after, &before, true),
             vec![
                 "No unattended access".to_owned(),
                 "temporary passcode off".to_owned(),
                 "disconnected: Alice (alice@example.com), control, unattended".to_owned(),
             ]
         );
-        assert!(changes(&after, &after).is_empty());
+        assert!(changes(&after, &after, true).is_empty());
+        // Not a terminal (a service's journal): that a passcode was issued, never the code.
+        let journal = changes(&before, &after, false);
+        assert!(
+            journal[1].starts_with("temporary passcode issued"),
+            "{journal:?}"
+        );
+        assert!(
+            !journal.iter().any(|l| l.contains("K7P-4QX-9MZ")),
+            "{journal:?}"
+        );
     }
 
     #[test]

@@ -262,6 +262,17 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
     if args.guest {
         return guest_login(&store, &hub, &client, &args, &password).await;
     }
+    if let Some(code) = &args.enrol {
+        client
+            .request(ConsoleRequest::RedeemEnrolment {
+                version: crate::protocol::PROTOCOL_VERSION,
+                user: args.user.clone(),
+                code: code.clone().into(),
+                password: password.clone().into(),
+            })
+            .await
+            .map_err(hub_error)?;
+    }
     let (token, expires_at, user) = client
         .login_with_code(&args.user, &password, args.code.as_deref())
         .await

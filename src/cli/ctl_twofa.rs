@@ -6,6 +6,7 @@ use clap::Subcommand;
 
 use super::Failure;
 use super::ctl_output::{OnOff, hub_error, print_json, print_table, when};
+use super::ctl_users::Change;
 use super::read_secret_line;
 use crate::client::HubClient;
 use crate::protocol::{AuditQuery, ConsoleReply, ConsoleRequest};
@@ -47,6 +48,30 @@ pub enum UsersCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Add a user to your team (admins). Without --password-stdin, prints a one-time
+    /// enrolment code with which they set their own password (`tether login --enrol`).
+    Add {
+        name: String,
+        /// technician or admin.
+        #[arg(long)]
+        role: crate::protocol::Role,
+        #[arg(long)]
+        email: Option<String>,
+        /// Set the password yourself, from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's role (admins); their open consoles close.
+    Role {
+        name: String,
+        role: crate::protocol::Role,
+    },
+    /// Disable a user (admins): their logins and open consoles end; they cannot log in.
+    Disable { name: String },
+    /// Enable a disabled or locked user again (admins).
+    Enable { name: String },
+    /// Remove a user for good (admins); their name stays in the audit log.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +219,32 @@ pub async fn users(
         UsersCommand::Require2fa { user, .. } => (user, true),
         UsersCommand::Unrequire2fa { user, .. } => (user, false),
         UsersCommand::Reset2fa { user, .. } => return reset(client, json, &user).await,
+        UsersCommand::Add {
+            name,
+            role,
+            email,
+            password_stdin,
+        } => {
+            let change = Change::Add {
+                name,
+                role,
+                email,
+                password_stdin,
+            };
+            return super::ctl_users::run(client, json, change).await;
+        }
+        UsersCommand::Role { name, role } => {
+            return super::ctl_users::run(client, json, Change::Role { name, role }).await;
+        }
+        UsersCommand::Disable { name } => {
+            return super::ctl_users::run(client, json, Change::Disable { name }).await;
+        }
+        UsersCommand::Enable { name } => {
+            return super::ctl_users::run(client, json, Change::Enable { name }).await;
+        }
+        UsersCommand::Remove { name } => {
+            return super::ctl_users::run(client, json, Change::Remove { name }).await;
+        }
     };
     let password = read_secret_line()?;
     ask(ConsoleRequest::SetUserTwoFactor {

@@ -8,6 +8,7 @@ mod ctl_list;
 mod ctl_otp;
 mod ctl_output;
 mod ctl_twofa;
+mod ctl_users;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -119,6 +120,10 @@ pub struct LoginArgs {
     /// code from your authenticator app, where your 2FA is active.
     #[arg(long)]
     pub code: Option<String>,
+    /// First set your password with the one-time enrolment code your admin gave you (the
+    /// password on standard input), then log in with it.
+    #[arg(long, value_name = "CODE", conflicts_with = "guest")]
+    pub enrol: Option<String>,
     /// Print the login as JSON (without the token, which stays in the login store).
     #[arg(long)]
     pub json: bool,
@@ -175,6 +180,8 @@ pub(crate) fn read_secret_line() -> Result<String, Failure> {
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    // Hub, agent, console and admin all date what they record: refuse a clock they cannot use.
+    crate::clock::check_system()?;
     let paths = Paths::from_env();
     match cli.command {
         Command::Hub(args) => run_hub(&paths, args),

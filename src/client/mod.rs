@@ -50,6 +50,12 @@ pub struct HubClient {
     /// Binary stream frames of live sessions, until someone takes them.
     frames: Mutex<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
     tasks: [tokio::task::JoinHandle<()>; 2],
+    /// Set (under the `pending` lock) when the connection has ended: a request made after
+    /// that fails at once instead of waiting out its timeout.
+    ended: Arc<std::sync::atomic::AtomicBool>,
+    /// Why the hub closed the connection, as its close frame said (an admin disabled the
+    /// account, ...).
+    close_reason: Arc<Mutex<Option<String>>>,
 }
 
 impl Drop for HubClient {
@@ -75,6 +81,9 @@ impl HubClient {
         // terminal output in flight per stream), so this queue stays short.
         let (frame_tx, frame_rx) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let close_reason: Arc<Mutex<Option<String>>> = Arc::default();
+        let (reader_ended, reader_reason) = (ended.clone(), close_reason.clone());
 
         let writer = tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
@@ -93,7 +102,15 @@ impl HubClient {
                         let _ = frame_tx.send(bytes.to_vec());
                         continue;
                     }
-                    Some(Ok(Message::Close(_))) | None => {
+                    Some(Ok(Message::Close(frame))) => {
+                        let why = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        tracing::info!(why, "hub closed the connection");
+                        if let Ok(mut r) = reader_reason.lock() {
+                            *r = Some(why).filter(|w| !w.is_empty());
+                        }
+                        break;
+                    }
+                    None => {
                         tracing::info!("hub connection closed");
                         break;
                     }
@@ -139,6 +156,7 @@ impl HubClient {
             // Dropping the waiters tells every pending request that the connection is gone.
             if let Ok(mut p) = reader_pending.lock() {
                 p.clear();
+                reader_ended.store(true, Ordering::Relaxed);
             }
         });
         let client = Self {
@@ -148,8 +166,15 @@ impl HubClient {
             fingerprint,
             frames: Mutex::new(Some(frame_rx)),
             tasks: [writer, reader],
+            ended,
+            close_reason,
         };
         Ok((client, evt_rx))
+    }
+
+    /// Why the hub closed this connection, when it said (after it closed).
+    pub fn close_reason(&self) -> Option<String> {
+        self.close_reason.lock().ok()?.clone()
     }
 
     /// The hub certificate's fingerprint seen on this connection.
@@ -183,10 +208,13 @@ impl HubClient {
     pub async fn request(&self, body: ConsoleRequest) -> Result<ConsoleReply, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .map_err(|_| ClientError::Closed)?
-            .insert(id, tx);
+        {
+            let mut pending = self.pending.lock().map_err(|_| ClientError::Closed)?;
+            if self.ended.load(Ordering::Relaxed) {
+                return Err(ClientError::Closed);
+            }
+            pending.insert(id, tx);
+        }
         let text = protocol::encode(&Request { id, body })?;
         // The hub would refuse it unread: say so now, not after the timeout.
         if text.len() > protocol::MAX_CONTROL_MESSAGE {

@@ -98,6 +98,14 @@ pub enum Action {
     ToggleRequired,
     /// In the users view: require 2FA for everyone, or stop.
     ToggleGlobal,
+    /// In the users view: add a user (admins).
+    AddUser,
+    /// In the users view: technician to admin, or back.
+    ChangeRole,
+    /// In the users view: disable the selected user, or enable them again.
+    DisableUser,
+    /// In the users view: remove the selected user for good.
+    RemoveUser,
     /// Support credentials for the selected workstation, or for all of the selected client's.
     SupportCredentials,
     /// On the login form: switch between a technician's login and a guest's.
@@ -194,6 +202,10 @@ impl Action {
             Action::AuditLog => "audit_log",
             Action::ToggleRequired => "toggle_required",
             Action::ToggleGlobal => "toggle_global",
+            Action::AddUser => "add_user",
+            Action::ChangeRole => "change_role",
+            Action::DisableUser => "disable_user",
+            Action::RemoveUser => "remove_user",
             Action::SupportCredentials => "support_credentials",
             Action::GuestLogin => "guest_login",
             Action::Toggle => "toggle",
@@ -257,6 +269,10 @@ mod tests {
             Action::RegenerateCredentials,
             Action::ResetTwoFa,
             Action::CredentialsList,
+            Action::AddUser,
+            Action::ChangeRole,
+            Action::DisableUser,
+            Action::RemoveUser,
         ] {
             let json = serde_json::to_string(&action).expect("serialize");
             assert_eq!(json, format!("\"{}\"", action.name()));

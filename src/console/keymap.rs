@@ -230,6 +230,12 @@ pub enum Layer {
     AdminPassword,
     /// The users view (admins).
     Users,
+    /// Adding a user: name, e-mail, role.
+    UserAdd,
+    /// A new user's enrolment code, shown once.
+    UserAdded,
+    /// Disable, remove or change the role of a user?
+    UserConfirm,
     /// The audit log.
     Audit,
     /// Typing the audit log's filter.
@@ -256,7 +262,7 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 33] = [
+    pub const ALL: [Layer; 36] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -279,6 +285,9 @@ impl Layer {
         Layer::Enrol,
         Layer::AdminPassword,
         Layer::Users,
+        Layer::UserAdd,
+        Layer::UserAdded,
+        Layer::UserConfirm,
         Layer::Audit,
         Layer::AuditFilter,
         Layer::CredentialsForm,
@@ -316,6 +325,9 @@ impl Layer {
             Layer::Enrol => "Enable 2FA",
             Layer::AdminPassword => "Your password, for a 2FA change",
             Layer::Users => "Users (admins)",
+            Layer::UserAdd => "Add a user",
+            Layer::UserAdded => "A new user's enrolment code",
+            Layer::UserConfirm => "Change a user",
             Layer::Audit => "Audit log",
             Layer::AuditFilter => "While filtering the audit log",
             Layer::CredentialsForm => "Support credentials",
@@ -1478,6 +1490,86 @@ fn twofa_bindings() -> Vec<Binding> {
             "Back to the workstations",
             Some("back"),
         ),
+        b(
+            L::Users,
+            A::AddUser,
+            &[c('a')],
+            "Add a user to your team (they set their password with a one-time code)",
+            Some("add"),
+        ),
+        b(
+            L::Users,
+            A::ChangeRole,
+            &[c('o')],
+            "Make the selected user admin, or technician (their consoles close)",
+            None,
+        ),
+        b(
+            L::Users,
+            A::DisableUser,
+            &[c('d')],
+            "Disable the selected user (logins end, consoles close), or enable them",
+            None,
+        ),
+        b(
+            L::Users,
+            A::RemoveUser,
+            &[c('X')],
+            "Remove the selected user for good (their name stays in the audit log)",
+            None,
+        ),
+        b(
+            L::UserAdd,
+            A::Confirm,
+            &[k(K::Enter)],
+            "Add the user",
+            Some("add"),
+        ),
+        b(
+            L::UserAdd,
+            A::FocusNext,
+            &[k(K::Tab)],
+            "Next field: name, e-mail, role",
+            Some("next"),
+        ),
+        b(
+            L::UserAdd,
+            A::Toggle,
+            &[c(' ')],
+            "On the role: technician or admin",
+            Some("role"),
+        ),
+        b(
+            L::UserAdd,
+            A::Cancel,
+            &[k(K::Esc)],
+            "Add nobody",
+            Some("cancel"),
+        ),
+        b(L::UserAdd, A::Quit, &[quit], "Quit", None),
+        b(
+            L::UserAdded,
+            A::Confirm,
+            &[k(K::Enter), k(K::Esc)],
+            "Close (the code is not shown again)",
+            Some("close"),
+        ),
+        b(L::UserAdded, A::Quit, &[quit], "Quit", None),
+        b(
+            L::UserConfirm,
+            A::Yes,
+            &[c('y'), k(K::Enter)],
+            "Make the change",
+            Some("yes"),
+        ),
+        b(
+            L::UserConfirm,
+            A::No,
+            &[c('n'), k(K::Esc)],
+            "Change nothing",
+            Some("no"),
+        ),
+        b(L::UserConfirm, A::Quit, &[quit], "Quit", None),
         b(L::Users, A::UserMenu, &[c('m')], "User menu", None),
         b(
             L::Users,

@@ -358,6 +358,8 @@ async fn run(
                     received_at: crate::protocol::stream::now_micros(),
                 }),
                 FromHub::Closed => {
+                    // What the hub said as it closed (an admin disabled the account...) first.
+                    let said = live.as_ref().and_then(|l| l.client.close_reason());
                     if let Some(l) = live.take() {
                         if l.since.elapsed() >= HEALTHY_CONNECTION {
                             attempt = 0;
@@ -368,7 +370,12 @@ async fn run(
                     }
                     let wait = reconnect_wait(attempt);
                     retry.as_mut().reset(tokio::time::Instant::now() + wait);
-                    emit(NetEvent::Disconnected { reason: format!("connection lost; reconnecting in {} s", wait.as_secs().max(1)) });
+                    let secs = wait.as_secs().max(1);
+                    let reason = match said {
+                        Some(said) => format!("the hub closed the connection: {said}; reconnecting in {secs} s"),
+                        None => format!("connection lost; reconnecting in {secs} s"),
+                    };
+                    emit(NetEvent::Disconnected { reason });
                 }
             },
             () = &mut retry, if lost.is_some() => {

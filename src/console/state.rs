@@ -158,6 +158,7 @@ impl State {
             (Some(Dialog::Otp(_)), _) => Layer::Otp,
             (Some(Dialog::OtpPrompt(_)), _) => Layer::OtpPrompt,
             (Some(Dialog::Outbox(_)), _) => Layer::Outbox,
+            (Some(Dialog::Users(d)), _) => d.layer(),
             (None, Screen::Login) => Layer::Login,
             (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
                 match self.viewer.as_ref().map(|v| v.mode) {
@@ -621,6 +622,8 @@ pub enum Dialog {
     OtpPrompt(OtpPrompt),
     /// The hub's outbox (admins, `O`).
     Outbox(OutboxDialog),
+    /// The users view's lifecycle dialogs: add, the new user's code, confirm a change.
+    Users(super::update::users::UsersDialog),
 }
 
 /// The masked secret prompt. The typed value lives here only until it is sent.
@@ -679,6 +682,8 @@ pub struct LinkDialog {
 /// A request waiting for its reply, and what to do with the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
+    /// The users view's lifecycle requests (issue 11).
+    Users(super::update::users::UsersPending),
     /// The first page of a list (it replaces what is shown); the `More` forms are the pages
     /// after it, requested as each arrives (they append).
     ListClients,

@@ -306,6 +306,7 @@ fn text_field(state: &mut State) -> Option<&mut TextInput> {
             Some(Dialog::Otp(d)) => d.reason.as_mut(),
             _ => None,
         },
+        Layer::UserAdd => users::text_field(state),
         _ => twofa::text_field(state),
     }
 }
@@ -423,6 +424,9 @@ fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
         }
         Layer::CredentialsConfirm => credentials::on_action(state, action),
         Layer::CredentialsList => credential_list::on_action(state, action),
+        Layer::UserAdd | Layer::UserAdded | Layer::UserConfirm => {
+            users::on_action(state, layer, action)
+        }
         Layer::Help => {
             let max_scroll = state.help_max_scroll();
             let page = state.size.1.saturating_sub(8).max(1);
@@ -1776,6 +1780,9 @@ fn on_reply(
     if let Pending::TwoFa(pending) = pending {
         return twofa::on_reply(state, pending, result);
     }
+    if let Pending::Users(pending) = pending {
+        return users::on_reply(state, pending, result);
+    }
     if let Pending::Credentials { target_label } = &pending {
         let mut effects = credentials::on_reply(state, target_label, result);
         effects.extend(credential_list::reload_if_open(state));
@@ -1800,6 +1807,7 @@ fn on_reply(
         Pending::MoreSessions => "Loading sessions".to_owned(),
         Pending::FilterOnHub => "Filtering on the hub".to_owned(),
         Pending::TwoFa(_) => "2FA".to_owned(),
+        Pending::Users(_) => "Users".to_owned(),
         Pending::AddClient { name } => format!("Adding client {name}"),
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
@@ -2225,6 +2233,7 @@ fn reply_kind(reply: &ConsoleReply) -> &'static str {
         ConsoleReply::Credential { .. } => "credential",
         ConsoleReply::Otp { .. } => "otp",
         ConsoleReply::Outbox { .. } => "outbox",
+        ConsoleReply::UserAdded { .. } => "user_added",
     }
 }
 
@@ -2232,6 +2241,7 @@ mod credential_list;
 mod credentials;
 mod otp;
 pub mod twofa;
+pub mod users;
 mod viewer;
 
 pub use credential_list::state_at as credential_state_at;

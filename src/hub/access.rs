@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use chrono::Utc;
 use tokio::sync::oneshot;
 
 use super::Hub;
@@ -734,11 +733,26 @@ impl Hub {
         }
     }
 
-    /// At start: sessions recorded as open cannot have survived a restart.
+    /// At a clean stop: every open session ends, recorded as such.
+    pub(super) async fn end_all_sessions(&self, reason: &str) {
+        let ids: Vec<SessionId> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            self.end_session(&id, reason).await;
+        }
+    }
+
+    /// At start: sessions recorded as open cannot have survived a restart, and a hub that
+    /// stopped cleanly ended its own, so these were cut by a crash (or a kill).
     pub(super) async fn close_stale_sessions(&self) {
-        let now = Utc::now();
+        let now = self.now();
         let closed = match self
-            .db(move |s| s.close_open_sessions(now, "the hub restarted"))
+            .db(move |s| s.close_open_sessions(now, HUB_CRASHED))
             .await
         {
             Ok(closed) => closed,
@@ -759,7 +773,7 @@ impl Hub {
                     "session": session.id,
                     "hostname": session.hostname,
                     "technician": session.technician.name,
-                    "reason": "the hub restarted",
+                    "reason": HUB_CRASHED,
                     // Counted in memory: what a session relayed before a restart is lost.
                     "bytes": 0,
                 }),
@@ -770,6 +784,11 @@ impl Hub {
         }
     }
 }
+
+/// Why sessions ended when the hub was stopped cleanly.
+pub(super) const HUB_STOPPED: &str = "the hub stopped";
+/// Why sessions found open at start ended: the hub did not stop cleanly.
+pub(super) const HUB_CRASHED: &str = "the hub restarted after a crash";
 
 fn with_hostname(mut detail: serde_json::Value, hostname: &str) -> serde_json::Value {
     if let Some(map) = detail.as_object_mut() {

@@ -165,7 +165,8 @@ async fn login(
     .await
     .map_err(|_| ProtocolError::internal())?;
 
-    let Some(rec) = record.clone().filter(|_| ok) else {
+    let disabled = super::users::is_disabled(hub, record.as_ref()).await?;
+    let Some(rec) = record.clone().filter(|_| ok && !disabled) else {
         let (team, email, failures) = match &record {
             Some(rec) => {
                 let id = rec.info.id.clone();
@@ -182,7 +183,11 @@ async fn login(
         };
         let detail = serde_json::json!({
             "from": from,
-            "reason": if record.is_some() { "wrong password" } else { "unknown user" },
+            "reason": match (&record, disabled) {
+                (None, _) => "unknown user",
+                (Some(_), true) => "account disabled",
+                (Some(_), false) => "wrong password",
+            },
             "failures": failures,
         });
         let entry = NewAudit {
@@ -260,6 +265,7 @@ async fn resume(
     }
     match user {
         Some(user) => {
+            super::users::check_resume(hub, &user).await?;
             let detail = serde_json::json!({ "from": from, "method": "token" });
             hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
                 .await?;

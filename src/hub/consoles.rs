@@ -81,7 +81,9 @@ pub(super) async fn serve(
     // Authenticate first, within the deadline.
     let deadline = tokio::time::sleep(hub.limits.auth_timeout);
     tokio::pin!(deadline);
-    let mut session = loop {
+    // With when the authentication that succeeded began: logins ended after that end this
+    // connection, those ended before it do not.
+    let (mut session, started) = loop {
         tokio::select! {
             () = &mut deadline => {
                 close(out, writer, "authentication timed out").await;
@@ -100,10 +102,19 @@ pub(super) async fn serve(
                             continue;
                         }
                     };
+                    // A new user setting their password with an enrolment code: answered, and
+                    // the connection stays unauthenticated (they log in next).
+                    if let ConsoleRequest::RedeemEnrolment { .. } = request.body {
+                        let from = peer.ip().to_string();
+                        let reply = super::users::redeem(&hub, request.body, &from).await;
+                        conn.reply(request.id, reply).await;
+                        continue;
+                    }
+                    let started = chrono::Utc::now();
                     match auth::authenticate(&hub, request.body, peer).await {
                         Ok((reply, session)) => {
                             conn.reply(request.id, Ok(reply)).await;
-                            break session;
+                            break (session, started);
                         }
                         Err(e) => conn.reply(request.id, Err(e)).await,
                     }
@@ -124,9 +135,11 @@ pub(super) async fn serve(
             _ = stop.changed() => break "hub shutting down",
             why = credentials::ended(&mut guest_end) => break why,
             Ok(()) = user_end.changed() => {
-                let why = (*user_end.borrow_and_update()).unwrap_or("your logins were ended");
-                tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
-                break why;
+                let end = *user_end.borrow_and_update();
+                if let Some(why) = super::users::ends(end, viewer, session.second_factor, started) {
+                    tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
+                    break why;
+                }
             }
             event = events.recv() => match event {
                 // A guest sees only their target's events.
@@ -180,6 +193,10 @@ pub(super) async fn serve(
                     // confirm code proved the phone, not this login; the next login needs a code.
                     if confirm && result.is_ok() && !session.second_factor {
                         session.principal = Principal::Unfinished(Owed::Code);
+                    }
+                    // And the user's other connections that logged in without a code close.
+                    if confirm && result.is_ok() {
+                        hub.end_password_only_connections(&session.user.id, viewer);
                     }
                     conn.reply(request.id, result).await;
                     if logout {

@@ -857,6 +857,25 @@ async fn revoke(
     Ok(())
 }
 
+/// Revoke every live credential that `issuer` issued: their account was disabled or removed,
+/// and a guest acts on their behalf (issue 11). Returns how many.
+pub(super) async fn revoke_issued_by(
+    hub: &Hub,
+    admin: &UserInfo,
+    issuer: &crate::protocol::UserId,
+    why: &str,
+) -> Result<usize, ProtocolError> {
+    let live = hub.db(|s| s.live_credentials()).await?;
+    let theirs: Vec<CredentialRecord> = live
+        .into_iter()
+        .filter(|r| &r.issued_by_id == issuer)
+        .collect();
+    for rec in &theirs {
+        revoke(hub, admin, rec, why).await?;
+    }
+    Ok(theirs.len())
+}
+
 /// Issue credentials; with `replacing`, revoke those in the same store transaction
 /// (Regenerate), so a failure leaves the old ones as they were.
 pub(super) async fn issue(

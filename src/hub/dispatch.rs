@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::auth::{self, Session};
 use super::principal::{GuestGrant, Owed, Principal, Scope, Teams};
-use super::{Hub, clients, credentials, pager, twofa};
+use super::{Hub, clients, credentials, pager, twofa, users};
 use crate::protocol::{ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, TeamId};
 
 /// What a request needs, whoever asks: the first half of the table.
@@ -49,7 +49,8 @@ fn need(request: &ConsoleRequest) -> Need {
     match request {
         ConsoleRequest::Login { .. }
         | ConsoleRequest::Resume { .. }
-        | ConsoleRequest::GuestLogin { .. } => Need::Login,
+        | ConsoleRequest::GuestLogin { .. }
+        | ConsoleRequest::RedeemEnrolment { .. } => Need::Login,
         ConsoleRequest::Logout => Need::Logout,
         ConsoleRequest::TwoFactorStatus
         | ConsoleRequest::TwoFactorEnable
@@ -81,7 +82,12 @@ fn need(request: &ConsoleRequest) -> Need {
         | ConsoleRequest::SetGroupOtp { .. } => Need::TeamSetting,
         ConsoleRequest::ListUsers { .. }
         | ConsoleRequest::SetUserTwoFactor { .. }
-        | ConsoleRequest::ResetUserTwoFactor { .. } => Need::Users,
+        | ConsoleRequest::ResetUserTwoFactor { .. }
+        | ConsoleRequest::AddUser { .. }
+        | ConsoleRequest::SetUserRole { .. }
+        | ConsoleRequest::DisableUser { .. }
+        | ConsoleRequest::EnableUser { .. }
+        | ConsoleRequest::RemoveUser { .. } => Need::Users,
         ConsoleRequest::ListAudit { .. } | ConsoleRequest::SearchAudit { .. } => Need::Audit,
         ConsoleRequest::SetGlobalTwoFactor { .. } => Need::HubSetting,
     }
@@ -251,10 +257,18 @@ pub(super) async fn route(
     match request {
         ConsoleRequest::Login { .. }
         | ConsoleRequest::Resume { .. }
-        | ConsoleRequest::GuestLogin { .. } => Err(ProtocolError::bad_request(
+        | ConsoleRequest::GuestLogin { .. }
+        | ConsoleRequest::RedeemEnrolment { .. } => Err(ProtocolError::bad_request(
             "already logged in on this connection",
         )),
         ConsoleRequest::Logout => auth::logout(hub, session).await,
+        request @ (ConsoleRequest::AddUser { .. }
+        | ConsoleRequest::SetUserRole { .. }
+        | ConsoleRequest::DisableUser { .. }
+        | ConsoleRequest::EnableUser { .. }
+        | ConsoleRequest::RemoveUser { .. }) => {
+            users::handle(hub, user, managed(scope)?, request).await
+        }
         ConsoleRequest::ListClients { page } => match guest {
             Some(grant) => credentials::guest_clients(hub, grant, user, page).await,
             None => clients::list_clients(hub, user, page).await,
@@ -501,6 +515,25 @@ mod tests {
             ConsoleRequest::TwoFactorEnable,
             ConsoleRequest::TwoFactorConfirm { code: "1".into() },
             ConsoleRequest::ListUsers { page: page() },
+            ConsoleRequest::AddUser {
+                name: "u".into(),
+                role: Role::Technician,
+                email: None,
+                password: None,
+            },
+            ConsoleRequest::SetUserRole {
+                user: "u".into(),
+                role: Role::Admin,
+            },
+            ConsoleRequest::DisableUser { user: "u".into() },
+            ConsoleRequest::EnableUser { user: "u".into() },
+            ConsoleRequest::RemoveUser { user: "u".into() },
+            ConsoleRequest::RedeemEnrolment {
+                version: 1,
+                user: "u".into(),
+                code: "c".into(),
+                password: "pw".into(),
+            },
             ConsoleRequest::SetUserTwoFactor {
                 user: "u".into(),
                 required: true,
@@ -600,7 +633,13 @@ mod tests {
             | ConsoleRequest::SetWorkstationOtp { .. }
             | ConsoleRequest::SetGroupOtp { .. }
             | ConsoleRequest::ListOutbox { .. }
-            | ConsoleRequest::ResetUserTwoFactor { .. } => true,
+            | ConsoleRequest::ResetUserTwoFactor { .. }
+            | ConsoleRequest::AddUser { .. }
+            | ConsoleRequest::SetUserRole { .. }
+            | ConsoleRequest::DisableUser { .. }
+            | ConsoleRequest::EnableUser { .. }
+            | ConsoleRequest::RemoveUser { .. }
+            | ConsoleRequest::RedeemEnrolment { .. } => true,
         };
         all.into_iter()
             .filter(covered)
@@ -639,6 +678,10 @@ mod tests {
         ),
         (
             "guest_login",
+            ["login", "login", "login", "login", "login", "login"],
+        ),
+        (
+            "redeem_enrolment",
             ["login", "login", "login", "login", "login", "login"],
         ),
         ("logout", ["own", "own", "own", "own", "own", "own"]),
@@ -755,6 +798,26 @@ mod tests {
             "reset_user_two_factor",
             ["admins", "one", "all", "guest", "guest", "2fa"],
         ),
+        (
+            "add_user",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "set_user_role",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "disable_user",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "enable_user",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
+        (
+            "remove_user",
+            ["admins", "one", "all", "guest", "guest", "2fa"],
+        ),
         ("list_audit", ["one", "one", "all", "guest", "guest", "2fa"]),
         (
             "search_audit",
@@ -826,7 +889,9 @@ mod tests {
                 "logout" | "two_factor_status" | "two_factor_enable" | "two_factor_confirm" => {
                     assert_eq!(decision, Ok(Scope::Own), "{kind}");
                 }
-                "login" | "resume" | "guest_login" => assert!(decision.is_err()),
+                "login" | "resume" | "guest_login" | "redeem_enrolment" => {
+                    assert!(decision.is_err())
+                }
                 _ => assert_eq!(
                     decision.map_err(|e| e.code),
                     Err(ErrorCode::TwoFactorRequired),

@@ -28,6 +28,7 @@ mod relay;
 mod server;
 mod socket;
 mod twofa;
+mod users;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -110,7 +111,15 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        // Checked at start; should it be set back before 1970 while running, the epoch (and
+        // a logged error) rather than chrono's panic.
+        match crate::clock::check_system() {
+            Ok(()) => Utc::now(),
+            Err(e) => {
+                tracing::error!(%e, "the system clock went back before 1970");
+                DateTime::UNIX_EPOCH
+            }
+        }
     }
 }
 
@@ -176,7 +185,7 @@ pub struct Hub {
     otp: otp::OtpState,
     /// Per user: tells their open console connections to close (why), e.g. when an admin
     /// resets their 2FA and so ends their logins.
-    user_ends: Mutex<HashMap<UserId, watch::Sender<Option<&'static str>>>>,
+    user_ends: Mutex<HashMap<UserId, watch::Sender<Option<users::UserEnd>>>>,
     /// Connections open now (accepted and not yet closed), counted against `max_connections`.
     connections: watch::Sender<usize>,
 }
@@ -288,22 +297,6 @@ impl Hub {
     /// Append to the audit log. A failure to audit fails the action that asked for it.
     async fn audit(&self, entry: NewAudit) -> Result<(), ProtocolError> {
         self.db(move |s| s.append_audit(entry)).await.map(|_| ())
-    }
-
-    /// Learn when `user`'s logins are ended while a connection of theirs is open.
-    fn user_ends(&self, user: &UserId) -> watch::Receiver<Option<&'static str>> {
-        let mut ends = self.user_ends.lock().unwrap_or_else(|p| p.into_inner());
-        ends.entry(user.clone())
-            .or_insert_with(|| watch::channel(None).0)
-            .subscribe()
-    }
-
-    /// Close every open console connection of `user`, saying `why`.
-    fn end_user_connections(&self, user: &UserId, why: &'static str) {
-        let ends = self.user_ends.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = ends.get(user) {
-            tx.send_replace(Some(why));
-        }
     }
 
     /// Receive the live events of one team.

@@ -35,6 +35,10 @@ pub async fn run(
         stop_rx.clone(),
     ));
     tasks.spawn(super::otp::expiry_timer(hub.clone(), stop_rx.clone()));
+    tasks.spawn(super::users::watch_revocations(
+        hub.clone(),
+        stop_rx.clone(),
+    ));
     // Ends sessions nobody watches; checks often enough for short test limits.
     let sweep =
         (hub.limits.session_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
@@ -69,6 +73,8 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(true);
+    // Recorded as a clean stop; sessions found open at the next start were cut by a crash.
+    hub.end_all_sessions(super::access::HUB_STOPPED).await;
     let drained = tokio::time::timeout(Duration::from_secs(5), async {
         while tasks.join_next().await.is_some() {}
     })

@@ -15,6 +15,7 @@
 
 use super::Hub;
 use super::principal::Teams;
+use super::store::users::Revocation;
 use super::store::{NewAudit, UserRecord};
 use crate::protocol::{
     ConsoleReply, ErrorCode, ProtocolError, Role, Secret, TwoFactorState, TwoFactorStatus,
@@ -256,13 +257,13 @@ pub(super) async fn reset_user(
     let revoked = hub
         .db(move |s| {
             s.reset_two_factor(&id)?;
-            s.delete_user_tokens(&id)
+            s.revoke_user_logins(&id, Revocation::TwoFactorReset)
         })
         .await?;
     // Logins ended: so do the connections made with them.
     hub.end_user_connections(
         &info.id,
-        "an admin reset your two-factor authentication: log in again",
+        super::users::message(Some(Revocation::TwoFactorReset)),
     );
     let after = TwoFactorState::of(false, global || rec.required);
     let detail = serde_json::json!({
@@ -428,6 +429,7 @@ pub(super) async fn list_users(
         .map(|(info, rec)| UserTwoFactor {
             state: TwoFactorState::of(rec.secret.is_some(), global || rec.required),
             required: rec.required,
+            disabled: rec.disabled,
             id: info.id,
             name: info.name,
             email: info.email,

@@ -62,6 +62,9 @@ pub struct UserTwoFactor {
     pub state: TwoFactorState,
     /// Required for this user by an admin (the global setting aside).
     pub required: bool,
+    /// Disabled by an admin: cannot log in.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Filters of an audit search; every one that is set must match.

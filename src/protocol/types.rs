@@ -62,6 +62,13 @@ pub struct UserInfo {
     pub team: String,
 }
 
+/// A one-time code with which a new user sets their own password (`tether login --enrol`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEnrolment {
+    pub code: Secret,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A customer the team supports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientInfo {
@@ -723,6 +730,41 @@ pub enum ConsoleRequest {
         user: String,
         password: Secret,
     },
+    /// Add a user to the team (admins). With `password` the admin sets it; without, the reply
+    /// carries a one-time enrolment code with which the user sets their own.
+    AddUser {
+        name: String,
+        role: Role,
+        #[serde(default)]
+        email: Option<String>,
+        #[serde(default)]
+        password: Option<Secret>,
+    },
+    /// Change a user's role (admins); their open connections end.
+    SetUserRole {
+        user: String,
+        role: Role,
+    },
+    /// Disable a user (admins): their logins and connections end; they cannot log in.
+    DisableUser {
+        user: String,
+    },
+    /// Enable a disabled (or locked) user again (admins).
+    EnableUser {
+        user: String,
+    },
+    /// Remove a user (admins): as disabling, for good; their name stays in the audit log.
+    RemoveUser {
+        user: String,
+    },
+    /// Before login: set your password with the enrolment code an admin gave you. The reply
+    /// is `Done`; then log in with the new password.
+    RedeemEnrolment {
+        version: u32,
+        user: String,
+        code: Secret,
+        password: Secret,
+    },
 }
 
 impl ConsoleRequest {
@@ -768,6 +810,12 @@ impl ConsoleRequest {
             ConsoleRequest::SetGroupOtp { .. } => "set_group_otp",
             ConsoleRequest::ListOutbox { .. } => "list_outbox",
             ConsoleRequest::ResetUserTwoFactor { .. } => "reset_user_two_factor",
+            ConsoleRequest::AddUser { .. } => "add_user",
+            ConsoleRequest::SetUserRole { .. } => "set_user_role",
+            ConsoleRequest::DisableUser { .. } => "disable_user",
+            ConsoleRequest::EnableUser { .. } => "enable_user",
+            ConsoleRequest::RemoveUser { .. } => "remove_user",
+            ConsoleRequest::RedeemEnrolment { .. } => "redeem_enrolment",
         }
     }
 }
@@ -928,6 +976,13 @@ pub enum ConsoleReply {
         /// Rows in the whole (filtered) list, where the hub knows it cheaply.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         total: Option<u64>,
+    },
+    /// A new user; `enrolment` (when the admin set no password) is the only time its code is
+    /// shown.
+    UserAdded {
+        user: UserInfo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enrolment: Option<UserEnrolment>,
     },
 }
 

@@ -155,6 +155,12 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
             (title, border, lines)
         }
         Dialog::Help { .. } => return,
+        Dialog::Users(users) => {
+            let (title, border, lines, at) =
+                super::users::draw(state, theme, text_width, width.saturating_sub(4), users);
+            cursor = at;
+            (title, border, lines)
+        }
         Dialog::UserMenu { .. }
         | Dialog::TwoFactorOffer
         | Dialog::Enrol(_)

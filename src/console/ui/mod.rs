@@ -9,6 +9,7 @@ mod main;
 mod otp;
 mod terminal;
 mod twofa;
+mod users;
 
 pub use help::line_count as help_line_count;
 pub use terminal::rate_label;

@@ -325,6 +325,8 @@ pub(super) fn draw_users(state: &State, theme: &Theme, frame: &mut Frame, area: 
     let block = super::main::pane_block(theme, title, true);
     let rows = state.twofa.users.iter().map(|u| {
         let (label, role) = match u.state {
+            // Disabled says more than any 2FA state: they cannot log in at all.
+            _ if u.disabled => ("disabled", Role::Danger),
             TwoFactorState::Active => ("active", Role::Success),
             TwoFactorState::Pending => ("pending", Role::Warning),
             TwoFactorState::Off => ("off", Role::Muted),

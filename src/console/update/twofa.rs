@@ -254,7 +254,7 @@ pub fn on_view_action(state: &mut State, action: Action) -> Vec<Effect> {
     }
 }
 
-fn open_users(state: &mut State) -> Vec<Effect> {
+pub(super) fn open_users(state: &mut State) -> Vec<Effect> {
     if !is_admin(state) {
         set_status(
             state,
@@ -512,6 +512,9 @@ pub fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect>
                         return Vec::new();
                     }
                     ask_password(state, AdminChange::Reset { name });
+                }
+                Action::AddUser | Action::ChangeRole | Action::DisableUser | Action::RemoveUser => {
+                    return super::users::on_users_action(state, action);
                 }
                 _ => {}
             }

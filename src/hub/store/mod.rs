@@ -6,6 +6,7 @@
 mod credentials;
 mod otp;
 mod sqlite;
+pub mod users;
 
 pub use credentials::{CredentialRecord, CredentialStore, IssueOutcome, NewCredential};
 pub use otp::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow};
@@ -149,6 +150,8 @@ pub struct TwoFactorRecord {
     pub pending: Option<String>,
     /// The last TOTP step accepted: a code of this step or older is never accepted again.
     pub last_step: Option<i64>,
+    /// The account is disabled (issue 11; read with the 2FA record for the users list).
+    pub disabled: bool,
 }
 
 /// The outcome of checking the audit chain.
@@ -160,7 +163,7 @@ pub enum AuditVerdict {
     Broken { id: i64, reason: String },
 }
 
-pub trait Store: Send + Sync + CredentialStore + OtpStore {
+pub trait Store: Send + Sync + CredentialStore + OtpStore + users::UserStore {
     // Accounts
     fn create_user(&self, new: NewUser) -> StoreResult<UserInfo>;
     fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;

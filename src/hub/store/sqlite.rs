@@ -21,6 +21,7 @@ use crate::protocol::{
 mod otp;
 #[cfg(test)]
 mod page_tests;
+mod users;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -237,6 +238,26 @@ CREATE INDEX IF NOT EXISTS workstations_client_host
 -- indexes are: a test replays the migrations after the code migration.)
 CREATE TABLE IF NOT EXISTS hub_owners (
     user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE
+);
+"#,
+    r#"
+-- issue 11: user lifecycle. A removed user's row stays (disabled, removed_at set) so the name
+-- in audit records and sessions always names one person.
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN removed_at TEXT;
+-- One-time enrolment codes (SHA-256): the new user sets their own password with one.
+CREATE TABLE user_enrolments (
+    code_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    expires_at TEXT NOT NULL
+);
+-- Ended logins (disabled, removed, 2FA reset, locked, role changed): every hub polls this for
+-- new rows and closes that user's open connections, whoever wrote them (tether admin too).
+CREATE TABLE user_revocations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
 );
 "#,
 ];
@@ -737,13 +758,23 @@ impl Store for SqliteStore {
         user: &UserId,
         locked_until: Option<DateTime<Utc>>,
     ) -> StoreResult<u32> {
-        let conn = self.conn()?;
-        conn.query_row(
-            "UPDATE users SET failed_logins = failed_logins + 1, locked_until = ?2 WHERE id = ?1 RETURNING failed_logins",
-            params![user, locked_until.map(ts)],
-            |r| r.get(0),
-        )
-        .map_err(db)
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let failures = tx
+            .query_row(
+                "UPDATE users SET failed_logins = failed_logins + 1, locked_until = ?2 WHERE id = ?1 RETURNING failed_logins",
+                params![user, locked_until.map(ts)],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        // Locked until an admin unlocks it: the account's logins end with it, in this transaction.
+        if failures == crate::hub::MAX_FAILED_LOGINS {
+            users::revoke_in(&tx, user, crate::hub::store::users::Revocation::Locked)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(failures)
     }
 
     fn reset_login_failures(&self, user: &UserId) -> StoreResult<()> {

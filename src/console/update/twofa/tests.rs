@@ -337,6 +337,7 @@ fn admins_require_2fa_per_user_or_for_everyone_with_their_password() {
             team: "Blue".into(),
             state: TwoFactorState::Active,
             required: false,
+            disabled: false,
         },
         UserTwoFactor {
             id: "u2".into(),
@@ -347,6 +348,7 @@ fn admins_require_2fa_per_user_or_for_everyone_with_their_password() {
             team: "Blue".into(),
             state: TwoFactorState::Off,
             required: false,
+            disabled: false,
         },
     ];
     reply(

@@ -8,7 +8,8 @@ use super::{
 };
 use crate::protocol::{AuditQuery, AuditRecord, TeamId, UserId, UserInfo};
 
-const TWOFA_COLS: &str = "u.totp_required, u.totp_secret, u.totp_pending, u.totp_last_step";
+const TWOFA_COLS: &str =
+    "u.totp_required, u.totp_secret, u.totp_pending, u.totp_last_step, u.disabled";
 
 fn record_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TwoFactorRecord> {
     Ok(TwoFactorRecord {
@@ -16,6 +17,7 @@ fn record_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TwoFactorReco
         secret: r.get(at + 1)?,
         pending: r.get(at + 2)?,
         last_step: r.get(at + 3)?,
+        disabled: r.get(at + 4)?,
     })
 }
 
@@ -100,7 +102,8 @@ impl SqliteStore {
     pub(super) fn two_factor_users(&self) -> StoreResult<Vec<(UserInfo, TwoFactorRecord)>> {
         let conn = self.conn()?;
         let sql = format!(
-            "SELECT {USER_COLS}, {TWOFA_COLS} FROM users u JOIN teams t ON t.id = u.team_id ORDER BY u.name"
+            "SELECT {USER_COLS}, {TWOFA_COLS} FROM users u JOIN teams t ON t.id = u.team_id \
+             WHERE u.removed_at IS NULL ORDER BY u.name"
         );
         let mut stmt = conn.prepare(&sql).map_err(db)?;
         let rows = stmt
