@@ -50,6 +50,7 @@ pub(super) async fn serve(
     ws: ServerStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    mut preauth: super::preauth::PreauthSlot,
 ) {
     let (sink, stream) = ws.split();
     let (out, writer) = spawn_writer(sink);
@@ -69,6 +70,10 @@ pub(super) async fn serve(
             }
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
+                    if text.len() > super::preauth::MAX_PREAUTH_MESSAGE {
+                        close(out, writer, "message too large before authentication").await;
+                        return;
+                    }
                     let request: Request<AgentRequest> = match protocol::decode(&text) {
                         Ok(r) => r,
                         Err(error) => {
@@ -93,6 +98,7 @@ pub(super) async fn serve(
         }
     };
 
+    preauth.release();
     let id = row.info.id.clone();
     let team = row.team_id.clone();
     let (conn, mut kicked) = hub.agent_online(&id, out.clone());

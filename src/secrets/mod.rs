@@ -9,6 +9,7 @@
 
 pub mod seal;
 pub mod totp;
+pub mod work;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -84,6 +85,7 @@ pub fn hash_password(password: &str) -> Result<String, SecretError> {
     let mut salt = [0u8; 16];
     random_bytes(&mut salt)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| SecretError::Hash(e.to_string()))?;
+    work::count_run();
     let hash = argon2()?
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| SecretError::Hash(e.to_string()))?;
@@ -96,6 +98,7 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
+    work::count_run();
     Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok()
