@@ -465,20 +465,6 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
         next_reply(&mut ws).await,
         HubToConsole::Error { .. }
     ));
-    // Over the control limit: refused unparsed as the reply to request 9 (so the requester
-    // fails it at once), connection kept.
-    let big = format!(
-        "{{\"id\":9,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}",
-        "x".repeat(protocol::MAX_CONTROL_MESSAGE)
-    );
-    ws.send(Message::text(big)).await.expect("send");
-    match next_reply(&mut ws).await {
-        HubToConsole::Reply {
-            id: 9,
-            result: Err(error),
-        } => assert_eq!(error.code, ErrorCode::TooLarge),
-        other => panic!("unexpected {other:?}"),
-    }
     // Still usable: log in and work on the same connection.
     let login = Request {
         id: 2,
@@ -497,6 +483,20 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
             result: Ok(ConsoleReply::LoggedIn { .. })
         }
     ));
+    // Once logged in (before, over 4 KiB closes: tests/limits.rs), over the control limit: refused unparsed as the reply to request 9 (so the requester
+    // fails it at once), connection kept.
+    let big = format!(
+        "{{\"id\":9,\"body\":{{\"type\":\"add_client\",\"name\":\"{}\"}}}}",
+        "x".repeat(protocol::MAX_CONTROL_MESSAGE)
+    );
+    ws.send(Message::text(big)).await.expect("send");
+    match next_reply(&mut ws).await {
+        HubToConsole::Reply {
+            id: 9,
+            result: Err(error),
+        } => assert_eq!(error.code, ErrorCode::TooLarge),
+        other => panic!("unexpected {other:?}"),
+    }
     ws.send(Message::text("{garbage")).await.expect("send");
     assert!(matches!(
         next_reply(&mut ws).await,
