@@ -57,7 +57,7 @@ fn records(hub: &TestHub, kind: &str) -> Vec<AuditRecord> {
 #[tokio::test]
 async fn unknown_and_real_names_answer_alike_through_the_lock_out() {
     let (hub, clock) = clocked(Limits::default()).await;
-    for n in 1..=8 {
+    let both = || async {
         let real = try_login(&hub, "ann", "wrong password!!").await.expect_err("wrong");
         let unknown = try_login(&hub, "nobody-here", "wrong password!!")
             .await
@@ -65,16 +65,19 @@ async fn unknown_and_real_names_answer_alike_through_the_lock_out() {
         assert_eq!(
             (real.code, &real.message, real.retry_after_secs),
             (unknown.code, &unknown.message, unknown.retry_after_secs),
-            "try {n}"
         );
-        if n >= 6 {
-            assert_eq!(real.code, ErrorCode::RateLimited, "try {n}");
-        }
-        // Past the fifth, each try is made after the wait is over, so each is a failure.
-        if let Some(wait) = real.retry_after_secs {
-            clock.advance(Duration::from_secs(wait));
-        }
+        (real.code, real.retry_after_secs)
+    };
+    for n in 1..=5 {
+        assert_eq!(both().await, (ErrorCode::InvalidCredentials, None), "try {n}");
     }
+    for n in 6..=8 {
+        assert_eq!(both().await, (ErrorCode::RateLimited, Some(1)), "try {n}");
+    }
+    // Once the wait is over, one more failure each, then a longer wait for both.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(both().await, (ErrorCode::InvalidCredentials, None));
+    assert_eq!(both().await, (ErrorCode::RateLimited, Some(2)));
 }
 
 /// A client that waits `retry_after_secs` is not refused again.
