@@ -412,10 +412,7 @@ async fn login(
         secrets::verify_password(&password, hash) && stored.is_some()
     })
     .await
-    .map_err(|e| match e {
-        secrets::work::WorkError::Busy => super::preauth::busy(),
-        secrets::work::WorkError::Interrupted => ProtocolError::internal(),
-    })?;
+    .map_err(super::preauth::work_error)?;
 
     let Some(rec) = record.clone().filter(|_| ok) else {
         let until = |n| super::lockout_delay(n).map(|d| now + d);

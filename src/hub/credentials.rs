@@ -416,10 +416,7 @@ pub(super) async fn guest_login(
         password_ok & code_ok & stored.is_some()
     })
     .await
-    .map_err(|e| match e {
-        secrets::work::WorkError::Busy => super::preauth::busy(),
-        secrets::work::WorkError::Interrupted => ProtocolError::internal(),
-    })?;
+    .map_err(super::preauth::work_error)?;
 
     let Some(rec) = record.clone().filter(|_| ok) else {
         let until = |n| super::lockout_delay(n).map(|d| now + d);
@@ -989,9 +986,9 @@ async fn issue(
     let password = new_password()?;
     let code = new_code()?;
     let pw = password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+    let password_hash = secrets::work::bounded(move || secrets::hash_password(&pw))
         .await
-        .map_err(|_| ProtocolError::internal())?
+        .map_err(super::preauth::work_error)?
         .map_err(|_| ProtocolError::internal())?;
     let info = CredentialInfo {
         id: secrets::new_id("sc").map_err(|_| ProtocolError::internal())?,

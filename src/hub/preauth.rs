@@ -167,6 +167,14 @@ pub fn busy() -> ProtocolError {
     err
 }
 
+/// The answer when an argon2 run did not happen: busy (try again) or an internal error.
+pub fn work_error(e: crate::secrets::work::WorkError) -> ProtocolError {
+    match e {
+        crate::secrets::work::WorkError::Busy => busy(),
+        crate::secrets::work::WorkError::Interrupted => ProtocolError::internal(),
+    }
+}
+
 /// A place among a source's unauthenticated connections, given back on drop (when the
 /// connection authenticates or ends).
 pub struct PreauthSlot {

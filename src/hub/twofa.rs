@@ -209,9 +209,9 @@ async fn reauthenticate(
     }
     let password = password.expose().to_owned();
     let hash = rec.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+    let ok = secrets::work::bounded(move || secrets::verify_password(&password, &hash))
         .await
-        .map_err(|_| ProtocolError::internal())?;
+        .map_err(super::preauth::work_error)?;
     if ok {
         return Ok(());
     }

@@ -1,14 +1,15 @@
 //! Argon2id under a bound, for the hub and the agent alike.
 //!
 //! Each run holds 19 MiB for ~25 ms: left to tokio's blocking pool (~512 threads), 48 parallel
-//! logins grew a hub by ~750 MiB. So at most one run per core at a time
-//! (`available_parallelism`), a bounded queue behind them, and past the queue a clear "busy"
-//! answer instead of more waiting. The bound is process-wide because the memory is.
+//! logins grew a hub by ~750 MiB, never given back (glibc keeps a freed run's memory in the
+//! arena of the thread that ran it, and every new blocking thread may get an arena of its
+//! own). So runs happen on a fixed set of threads, one per core (`available_parallelism`): at
+//! most that many at a time and that many arenas holding their memory. Behind them a bounded
+//! queue, and past the queue a clear "busy" answer instead of more waiting. The bound is
+//! process-wide because the memory is.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-use tokio::sync::Semaphore;
+use std::sync::{Mutex, OnceLock, mpsc};
 
 /// Callers that may wait for a run, per core: a valid login queued behind a full queue still
 /// answers in about a second (32 runs of ~25 ms per core).
@@ -20,13 +21,16 @@ pub enum WorkError {
     /// Every core is busy and the queue is full: try again shortly.
     #[error("busy checking passwords: try again in a second")]
     Busy,
-    /// The run panicked or the runtime is shutting down.
+    /// The run panicked, or its threads could not be started.
     #[error("the password check was interrupted")]
     Interrupted,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 struct Gate {
-    running: Semaphore,
+    /// Runs for the worker threads; `None` when none could be started.
+    jobs: Option<mpsc::SyncSender<Job>>,
     /// Callers admitted (running or waiting), against `admit_max`.
     admitted: AtomicUsize,
     admit_max: usize,
@@ -36,10 +40,37 @@ fn gate() -> &'static Gate {
     static GATE: OnceLock<Gate> = OnceLock::new();
     GATE.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let admit_max = cores * (QUEUE_PER_CORE + 1);
+        let (tx, rx) = mpsc::sync_channel::<Job>(admit_max);
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        let mut workers = 0;
+        for n in 0..cores {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            // A panicking run drops its answer (the caller sees Interrupted);
+                            // the thread lives on for the next.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => workers += 1,
+                Err(e) => tracing::error!(%e, "cannot start a password-checking thread"),
+            }
+        }
         Gate {
-            running: Semaphore::new(cores),
+            jobs: (workers > 0).then_some(tx),
             admitted: AtomicUsize::new(0),
-            admit_max: cores * (QUEUE_PER_CORE + 1),
+            admit_max,
         }
     })
 }
@@ -66,25 +97,31 @@ impl Drop for Admission {
     }
 }
 
-/// Run `work` (argon2id hashing or checking) on the blocking pool once a core is free.
+/// Run `work` (argon2id hashing or checking) on one of the per-core threads once one is free.
 /// Refuses at once with [`WorkError::Busy`] when the queue is full.
 pub async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, WorkError> {
     let gate = gate();
+    let Some(jobs) = &gate.jobs else {
+        return Err(WorkError::Interrupted);
+    };
     if gate.admitted.fetch_add(1, Ordering::AcqRel) >= gate.admit_max {
         gate.admitted.fetch_sub(1, Ordering::AcqRel);
         return Err(WorkError::Busy);
     }
-    let _admission = Admission(gate);
-    let _permit = gate
-        .running
-        .acquire()
-        .await
-        .map_err(|_| WorkError::Interrupted)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| WorkError::Interrupted)
+    // Held until the run has finished, so the queue counts runs, not waiting futures.
+    let admission = Admission(gate);
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _admission = admission;
+        let _ = done.send(work());
+    });
+    jobs.try_send(job).map_err(|e| match e {
+        mpsc::TrySendError::Full(_) => WorkError::Busy,
+        mpsc::TrySendError::Disconnected(_) => WorkError::Interrupted,
+    })?;
+    result.await.map_err(|_| WorkError::Interrupted)
 }
 
 #[cfg(test)]
@@ -94,7 +131,7 @@ mod tests {
     #[tokio::test]
     async fn runs_are_bounded_by_cores_and_the_queue_refuses_past_its_bound() {
         let gate = gate();
-        let cores = gate.running.available_permits();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let release = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let running = std::sync::Arc::new(AtomicUsize::new(0));
         let peak = std::sync::Arc::new(AtomicUsize::new(0));
