@@ -49,6 +49,7 @@ fn gate() -> &'static Gate {
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
+                    KEEP_BLOCKS.with(|keep| keep.set(true));
                     loop {
                         // The lock is held only while waiting for the next job.
                         let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
@@ -73,6 +74,28 @@ fn gate() -> &'static Gate {
             admit_max,
         }
     })
+}
+
+thread_local! {
+    /// Argon2 memory kept between runs on this thread.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Set on the per-core threads: only they keep their memory.
+    static KEEP_BLOCKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Lend `n` blocks of argon2 memory to `run`. The per-core threads keep theirs between runs
+/// (one 19 MiB allocation each, for the life of the process); any other thread (an admin
+/// command, a test) allocates for the run and frees after.
+pub(super) fn with_blocks<T>(n: usize, run: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    let mut blocks = BLOCKS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if blocks.len() < n {
+        blocks = vec![argon2::Block::default(); n];
+    }
+    let out = run(&mut blocks[..n]);
+    if KEEP_BLOCKS.with(std::cell::Cell::get) {
+        BLOCKS.with(|b| *b.borrow_mut() = blocks);
+    }
+    out
 }
 
 /// Argon2id runs started in this process (hashes and checks): lets tests prove a refusal
