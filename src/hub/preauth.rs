@@ -102,9 +102,41 @@ impl std::fmt::Display for Source {
 struct SourceState {
     /// Unauthenticated connections open now.
     open: u32,
+    /// Password checks of this source running or queued now.
+    hashing: u32,
     /// Failures in the bucket, as of `at` (it empties at the refill rate).
     level: f64,
     at: DateTime<Utc>,
+}
+
+impl SourceState {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            open: 0,
+            hashing: 0,
+            level: 0.0,
+            at: now,
+        }
+    }
+}
+
+/// Password checks one source may have running or queued at once: a flood from one address
+/// cannot queue ahead of everyone else's logins (more than that answer "busy").
+pub const HASHING_PER_SOURCE: u32 = 4;
+
+/// A source's turn at a password check, given back on drop.
+pub struct HashTurn {
+    preauth: Arc<Preauth>,
+    source: Source,
+}
+
+impl Drop for HashTurn {
+    fn drop(&mut self) {
+        let mut sources = lock(&self.preauth.sources);
+        if let Some(s) = sources.peek_mut(&self.source) {
+            s.hashing = s.hashing.saturating_sub(1);
+        }
+    }
 }
 
 /// The per-source limits and the tables of names and audit windows (see the module doc).
@@ -225,11 +257,7 @@ impl Preauth {
     pub fn open(self: &Arc<Self>, peer: SocketAddr, now: DateTime<Utc>) -> Option<PreauthSlot> {
         let source = Source::of(peer);
         let mut sources = lock(&self.sources);
-        let state = sources.get_or_insert_mut(source, || SourceState {
-            open: 0,
-            level: 0.0,
-            at: now,
-        });
+        let state = sources.get_or_insert_mut(source, || SourceState::new(now));
         if state.open >= self.max_open {
             return None;
         }
@@ -258,14 +286,30 @@ impl Preauth {
         Ok(())
     }
 
+    /// A turn at a password check for `peer`, or the "busy" answer when its source has
+    /// [`HASHING_PER_SOURCE`] running or queued already.
+    pub fn hash_turn(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        now: DateTime<Utc>,
+    ) -> Result<HashTurn, ProtocolError> {
+        let source = Source::of(peer);
+        let mut sources = lock(&self.sources);
+        let state = sources.get_or_insert_mut(source, || SourceState::new(now));
+        if state.hashing >= HASHING_PER_SOURCE {
+            return Err(busy());
+        }
+        state.hashing += 1;
+        Ok(HashTurn {
+            preauth: self.clone(),
+            source,
+        })
+    }
+
     /// Count one failure against the source.
     pub fn failed(&self, peer: SocketAddr, now: DateTime<Utc>) {
         let mut sources = lock(&self.sources);
-        let state = sources.get_or_insert_mut(Source::of(peer), || SourceState {
-            open: 0,
-            level: 0.0,
-            at: now,
-        });
+        let state = sources.get_or_insert_mut(Source::of(peer), || SourceState::new(now));
         state.level = self.drained(state, now) + 1.0;
         state.at = now;
     }
@@ -429,6 +473,11 @@ impl super::Hub {
         }
     }
 
+    /// A turn at a password check for `peer` (see [`Preauth::hash_turn`]).
+    pub(super) fn hash_turn(&self, peer: SocketAddr) -> Result<HashTurn, ProtocolError> {
+        self.preauth.hash_turn(peer, self.now())
+    }
+
     /// Take a place among `peer`'s unauthenticated connections; `None` when it holds too many.
     pub(super) fn preauth_slot(&self, peer: SocketAddr) -> Option<PreauthSlot> {
         self.preauth.open(peer, self.now())
@@ -507,6 +556,19 @@ mod tests {
         let _three = p.open(peer("10.0.0.1"), at(0)).expect("an authenticated one frees a place");
         drop(one);
         assert!(p.open(peer("10.0.0.1"), at(0)).is_some(), "a closed one too");
+    }
+
+    #[test]
+    fn password_checks_are_capped_per_source() {
+        let p = Arc::new(Preauth::new(8, 10, std::time::Duration::from_secs(1)));
+        let turns: Vec<_> = (0..HASHING_PER_SOURCE)
+            .map(|_| p.hash_turn(peer("10.0.0.1"), at(0)).expect("turn"))
+            .collect();
+        let e = p.hash_turn(peer("10.0.0.1"), at(0)).err().expect("busy");
+        assert_eq!((e.code, e.retry_after_secs), (ErrorCode::RateLimited, Some(1)));
+        assert!(p.hash_turn(peer("10.0.0.2"), at(0)).is_ok(), "other sources unaffected");
+        drop(turns);
+        assert!(p.hash_turn(peer("10.0.0.1"), at(0)).is_ok(), "turns are given back");
     }
 
     #[test]
