@@ -16,7 +16,10 @@ use crate::protocol::{self, ProtocolError};
 use crate::tls::{self, Pin, SeenCertificate, TlsError};
 
 pub type ClientStream = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
-pub type ServerStream = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+/// The hub's side: TLS, then the per-phase message limits, then the WebSocket.
+pub type ServerStream = WebSocketStream<
+    crate::hub::frame_guard::FrameGuard<tokio_rustls::server::TlsStream<TcpStream>>,
+>;
 
 /// How long a TCP connect plus TLS and WebSocket handshakes may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

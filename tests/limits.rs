@@ -39,7 +39,11 @@ async fn try_login(hub: &TestHub, user: &str, password: &str) -> Result<(), Prot
     let (client, _) = HubClient::connect(&hub.url, hub.pin())
         .await
         .expect("connect");
-    client.login(user, password).await.map(|_| ()).map_err(hub_error)
+    client
+        .login(user, password)
+        .await
+        .map(|_| ())
+        .map_err(hub_error)
 }
 
 fn records(hub: &TestHub, kind: &str) -> Vec<AuditRecord> {
@@ -58,7 +62,9 @@ fn records(hub: &TestHub, kind: &str) -> Vec<AuditRecord> {
 async fn unknown_and_real_names_answer_alike_through_the_lock_out() {
     let (hub, clock) = clocked(Limits::default()).await;
     let both = || async {
-        let real = try_login(&hub, "ann", "wrong password!!").await.expect_err("wrong");
+        let real = try_login(&hub, "ann", "wrong password!!")
+            .await
+            .expect_err("wrong");
         let unknown = try_login(&hub, "nobody-here", "wrong password!!")
             .await
             .expect_err("wrong");
@@ -69,7 +75,11 @@ async fn unknown_and_real_names_answer_alike_through_the_lock_out() {
         (real.code, real.retry_after_secs)
     };
     for n in 1..=5 {
-        assert_eq!(both().await, (ErrorCode::InvalidCredentials, None), "try {n}");
+        assert_eq!(
+            both().await,
+            (ErrorCode::InvalidCredentials, None),
+            "try {n}"
+        );
     }
     for n in 6..=8 {
         assert_eq!(both().await, (ErrorCode::RateLimited, Some(1)), "try {n}");
@@ -85,11 +95,15 @@ async fn unknown_and_real_names_answer_alike_through_the_lock_out() {
 async fn waiting_retry_after_is_enough() {
     let (hub, clock) = clocked(Limits::default()).await;
     for _ in 0..5 {
-        try_login(&hub, "ann", "wrong password!!").await.expect_err("wrong");
+        try_login(&hub, "ann", "wrong password!!")
+            .await
+            .expect_err("wrong");
     }
     clock.advance(Duration::from_secs(1));
     // The sixth failure locks for 2 s; half a second later 1.5 s remain.
-    try_login(&hub, "ann", "wrong password!!").await.expect_err("wrong");
+    try_login(&hub, "ann", "wrong password!!")
+        .await
+        .expect_err("wrong");
     clock.advance(Duration::from_millis(500));
     let locked = try_login(&hub, "ann", PASSWORD).await.expect_err("locked");
     assert_eq!(locked.code, ErrorCode::RateLimited);
@@ -128,7 +142,39 @@ async fn an_oversized_message_before_login_closes_the_connection() {
         .expect("the hub answered or closed in time");
         assert!(closed, "{path}: answered instead of closing");
     }
-    try_login(&hub, "ann", PASSWORD).await.expect("others unaffected");
+    try_login(&hub, "ann", PASSWORD)
+        .await
+        .expect("others unaffected");
+}
+
+/// A frame announcing a large message before login closes the connection as its header
+/// arrives: the hub does not wait for (or read) the rest.
+#[tokio::test]
+async fn an_announced_large_message_closes_before_its_payload() {
+    use tokio::io::AsyncWriteExt;
+    let hub = TestHub::start().await;
+    let (mut ws, _) = wire::connect(&hub.url, CONSOLE_PATH, hub.pin())
+        .await
+        .expect("connect");
+    // A masked text frame header announcing 1 MiB, and only 16 bytes of it.
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[0; 16]);
+    let tls = ws.get_mut();
+    tls.write_all(&frame).await.expect("write");
+    tls.flush().await.expect("flush");
+    // Well within the 10 s the hub would otherwise wait for a login.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the hub waited for the announced megabyte");
 }
 
 fn report() -> WorkstationReport {
@@ -165,7 +211,10 @@ async fn agent_key_guesses_are_limited_per_source() {
             },
         };
         wire::send(&mut agent, &hello).await.expect("send");
-        match wire::recv::<_, HubToAgent>(&mut agent).await.expect("reply") {
+        match wire::recv::<_, HubToAgent>(&mut agent)
+            .await
+            .expect("reply")
+        {
             HubToAgent::Reply { result: Err(e), .. } => match e.code {
                 ErrorCode::InvalidCredentials => refused += 1,
                 ErrorCode::RateLimited => {
@@ -205,25 +254,35 @@ async fn pre_auth_failures_are_summed_per_source_and_minute() {
     };
     for id in 1..=50 {
         wire::send(&mut agent, &enrol(id)).await.expect("send");
-        let reply = wire::recv::<_, HubToAgent>(&mut agent).await.expect("reply");
+        let reply = wire::recv::<_, HubToAgent>(&mut agent)
+            .await
+            .expect("reply");
         assert!(
             matches!(&reply, HubToAgent::Reply { result: Err(e), .. } if e.code == ErrorCode::InvalidCredentials),
             "{reply:?}"
         );
     }
     let first = records(&hub, "workstation.enrol_refused");
-    assert_eq!(first.len(), 1, "one record for the first minute's 50 refusals");
+    assert_eq!(
+        first.len(),
+        1,
+        "one record for the first minute's 50 refusals"
+    );
     assert_eq!(first[0].detail["count"], 1);
     clock.advance(Duration::from_secs(60));
     wire::send(&mut agent, &enrol(51)).await.expect("send");
-    wire::recv::<_, HubToAgent>(&mut agent).await.expect("reply");
+    wire::recv::<_, HubToAgent>(&mut agent)
+        .await
+        .expect("reply");
     let now = records(&hub, "workstation.enrol_refused");
     assert_eq!(now.len(), 2);
     // Newest first: the 49 counted since the first record, and this one.
     assert_eq!(now[0].detail["count"], 50, "{:?}", now[0].detail);
     // Unknown names are summed too.
     for _ in 0..20 {
-        try_login(&hub, "nobody-here", "wrong password!!").await.expect_err("wrong");
+        try_login(&hub, "nobody-here", "wrong password!!")
+            .await
+            .expect_err("wrong");
     }
     let fails = records(&hub, "login.fail");
     assert_eq!(fails.len(), 1, "{fails:?}");

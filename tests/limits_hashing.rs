@@ -24,8 +24,17 @@ async fn an_over_long_password_answers_like_a_wrong_one_without_hashing() {
         .expect("connect");
 
     let before = argon2_runs();
-    let wrong = hub_error(client.login("ann", "wrong password!!").await.expect_err("wrong"));
-    assert_eq!(argon2_runs() - before, 1, "a wrong password is checked once");
+    let wrong = hub_error(
+        client
+            .login("ann", "wrong password!!")
+            .await
+            .expect_err("wrong"),
+    );
+    assert_eq!(
+        argon2_runs() - before,
+        1,
+        "a wrong password is checked once"
+    );
 
     for long in [129, 60 * 1024 / 16] {
         let before = argon2_runs();

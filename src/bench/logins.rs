@@ -80,7 +80,14 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 
     // Warm up (the first unknown name makes the dummy hash), then read the idle figure.
     valid_login(url.clone(), pin.clone()).await?;
-    let _ = login_once(&url, pin.clone(), None, "nobody-warm-up", "wrong password!!").await;
+    let _ = login_once(
+        &url,
+        pin.clone(),
+        None,
+        "nobody-warm-up",
+        "wrong password!!",
+    )
+    .await;
     let idle_kb = hub.rss_kb().context("reading the hub's memory")?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -105,7 +112,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         if let Some(kb) = hub.rss_kb() {
             peak_kb = peak_kb.max(kb);
         }
-        if valid.as_ref().is_some_and(tokio::task::JoinHandle::is_finished)
+        if valid
+            .as_ref()
+            .is_some_and(tokio::task::JoinHandle::is_finished)
             && let Some(done) = valid.take()
         {
             match done.await {

@@ -14,6 +14,7 @@ mod consoles;
 mod credentials;
 pub mod otp;
 pub mod pager;
+pub mod frame_guard;
 pub mod preauth;
 mod lockout;
 mod relay;

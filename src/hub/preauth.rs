@@ -213,11 +213,22 @@ pub struct PreauthSlot {
     preauth: Arc<Preauth>,
     source: Source,
     held: bool,
+    /// Read by the connection's [`FrameGuard`](super::frame_guard::FrameGuard): set, the
+    /// pre-auth message limit no longer applies.
+    authenticated: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PreauthSlot {
-    /// The connection authenticated: it no longer counts against its source.
+    /// The flag [`PreauthSlot::release`] sets.
+    pub fn authenticated(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.authenticated.clone()
+    }
+
+    /// The connection authenticated: it no longer counts against its source, and its
+    /// messages are held to the limits after authentication.
     pub fn release(&mut self) {
+        self.authenticated
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if std::mem::take(&mut self.held) {
             let mut sources = lock(&self.preauth.sources);
             if let Some(s) = sources.peek_mut(&self.source) {
@@ -266,6 +277,7 @@ impl Preauth {
             preauth: self.clone(),
             source,
             held: true,
+            authenticated: Arc::default(),
         })
     }
 
@@ -541,7 +553,10 @@ mod tests {
         let c = Source::of(peer("2001:db8:1:3::1"));
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_eq!(Source::of(peer("::ffff:10.0.0.1")), Source::of(peer("10.0.0.1")));
+        assert_eq!(
+            Source::of(peer("::ffff:10.0.0.1")),
+            Source::of(peer("10.0.0.1"))
+        );
         assert_eq!(a.to_string(), "2001:db8:1:2::/64");
     }
 
@@ -551,11 +566,19 @@ mod tests {
         let one = p.open(peer("10.0.0.1"), at(0)).expect("first");
         let mut two = p.open(peer("10.0.0.1"), at(0)).expect("second");
         assert!(p.open(peer("10.0.0.1"), at(0)).is_none(), "third refused");
-        assert!(p.open(peer("10.0.0.2"), at(0)).is_some(), "other sources unaffected");
+        assert!(
+            p.open(peer("10.0.0.2"), at(0)).is_some(),
+            "other sources unaffected"
+        );
         two.release();
-        let _three = p.open(peer("10.0.0.1"), at(0)).expect("an authenticated one frees a place");
+        let _three = p
+            .open(peer("10.0.0.1"), at(0))
+            .expect("an authenticated one frees a place");
         drop(one);
-        assert!(p.open(peer("10.0.0.1"), at(0)).is_some(), "a closed one too");
+        assert!(
+            p.open(peer("10.0.0.1"), at(0)).is_some(),
+            "a closed one too"
+        );
     }
 
     #[test]
@@ -565,10 +588,19 @@ mod tests {
             .map(|_| p.hash_turn(peer("10.0.0.1"), at(0)).expect("turn"))
             .collect();
         let e = p.hash_turn(peer("10.0.0.1"), at(0)).err().expect("busy");
-        assert_eq!((e.code, e.retry_after_secs), (ErrorCode::RateLimited, Some(1)));
-        assert!(p.hash_turn(peer("10.0.0.2"), at(0)).is_ok(), "other sources unaffected");
+        assert_eq!(
+            (e.code, e.retry_after_secs),
+            (ErrorCode::RateLimited, Some(1))
+        );
+        assert!(
+            p.hash_turn(peer("10.0.0.2"), at(0)).is_ok(),
+            "other sources unaffected"
+        );
         drop(turns);
-        assert!(p.hash_turn(peer("10.0.0.1"), at(0)).is_ok(), "turns are given back");
+        assert!(
+            p.hash_turn(peer("10.0.0.1"), at(0)).is_ok(),
+            "turns are given back"
+        );
     }
 
     #[test]
@@ -581,7 +613,10 @@ mod tests {
         }
         p.failed(src, at(0));
         let e = p.check(src, at(0)).expect_err("full");
-        assert_eq!((e.code, e.retry_after_secs), (ErrorCode::RateLimited, Some(3)));
+        assert_eq!(
+            (e.code, e.retry_after_secs),
+            (ErrorCode::RateLimited, Some(3))
+        );
         assert!(p.check(src, at(2)).is_err(), "2.5 s are needed");
         assert!(p.check(src, at(3)).is_ok(), "waiting retry_after is enough");
         assert!(p.check(peer("10.0.0.2"), at(0)).is_ok());
@@ -590,8 +625,14 @@ mod tests {
     #[test]
     fn retry_after_rounds_up() {
         let now = at(0);
-        assert_eq!(wait_secs(now + chrono::Duration::milliseconds(1001), now), 2);
-        assert_eq!(wait_secs(now + chrono::Duration::milliseconds(1000), now), 1);
+        assert_eq!(
+            wait_secs(now + chrono::Duration::milliseconds(1001), now),
+            2
+        );
+        assert_eq!(
+            wait_secs(now + chrono::Duration::milliseconds(1000), now),
+            1
+        );
         assert_eq!(wait_secs(now, now), 1);
     }
 
@@ -612,7 +653,10 @@ mod tests {
         assert_eq!(first.len(), 1, "the first is written at once");
         assert_eq!(first[0].detail["count"], 1);
         for s in 1..=59 {
-            assert!(p.note(src, entry(s)).is_empty(), "within the minute: counted only");
+            assert!(
+                p.note(src, entry(s)).is_empty(),
+                "within the minute: counted only"
+            );
         }
         assert!(p.due(at(59)).is_empty());
         let other = p.note(Source::of(peer("10.0.0.2")), entry(30));

@@ -167,6 +167,8 @@ async fn handle(
             .accept(tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
+        // Oversized messages close the connection as their header arrives.
+        let tls = super::frame_guard::FrameGuard::new(tls, preauth.authenticated());
         let mut path = String::new();
         #[allow(clippy::result_large_err)] // the shape tungstenite's callback demands
         let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {

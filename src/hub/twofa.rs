@@ -204,7 +204,7 @@ async fn reauthenticate(
         err.retry_after_secs = rec
             .locked_until
             .filter(|t| *t > now)
-            .map(|t| (t - now).num_seconds().max(1).unsigned_abs());
+            .map(|t| super::preauth::wait_secs(t, now));
         return Err(err);
     }
     let password = password.expose().to_owned();

@@ -155,7 +155,8 @@ mod tests {
     async fn runs_are_bounded_by_cores_and_the_queue_refuses_past_its_bound() {
         let gate = gate();
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let release = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let release =
+            std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let running = std::sync::Arc::new(AtomicUsize::new(0));
         let peak = std::sync::Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
@@ -166,9 +167,13 @@ mod tests {
                 peak.fetch_max(now, Ordering::SeqCst);
                 // Hold the core until the test has tried one caller too many.
                 let (lock, cv) = &*release;
-                let mut go = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut go = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 while !*go {
-                    go = cv.wait(go).unwrap_or_else(std::sync::PoisonError::into_inner);
+                    go = cv
+                        .wait(go)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
                 running.fetch_sub(1, Ordering::SeqCst);
             })));
