@@ -845,9 +845,9 @@ async fn parallel_wrong_passcodes_reach_the_agent_at_most_five_times() {
     let answers = futures_util::future::join_all(tries).await;
     let wrong = answers
         .iter()
-        .filter(|a| {
-            matches!(a, Err(e) if e.refusal == Some(tether::protocol::Refusal::WrongSecret))
-        })
+        .filter(
+            |a| matches!(a, Err(e) if e.refusal == Some(tether::protocol::Refusal::WrongSecret)),
+        )
         .count();
     let locked = answers
         .iter()

@@ -116,7 +116,8 @@ impl AgentShared {
         presented: Option<&Secret>,
     ) -> Result<Vec<SecretKind>, Refusal> {
         // Longer than any secret can be: wrong, without reaching argon2id.
-        if presented.is_some_and(|s| !crate::hub::preauth::Field::WorkstationSecret.fits(s.expose()))
+        if presented
+            .is_some_and(|s| !crate::hub::preauth::Field::WorkstationSecret.fits(s.expose()))
         {
             return Err(Refusal::WrongSecret);
         }

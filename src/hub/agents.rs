@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::Hub;
-use super::preauth::Field;
 use super::consoles::version_mismatch;
+use super::preauth::Field;
 use super::server::{Incoming, Reader, close, spawn_writer};
 use super::store::{NewAudit, NewWorkstation, WorkstationRow};
 use crate::protocol::{
@@ -224,7 +224,8 @@ async fn authenticate(
             ..
         } => {
             let report = sanitize(report);
-            let fits = Field::WorkstationId.fits(&workstation_id) && Field::Token.fits(key.expose());
+            let fits =
+                Field::WorkstationId.fits(&workstation_id) && Field::Token.fits(key.expose());
             let found = match fits {
                 true => {
                     let wid = workstation_id.clone();

@@ -350,8 +350,7 @@ pub(super) async fn guest_login(
         detail: serde_json::json!({ "from": peer.ip().to_string(), "guest": true, "reason": reason }),
     };
     // Before any lookup or hashing, with the answer a wrong password gets.
-    if !(Field::UserName.fits(name) && Field::Password.fits(&password) && Field::Code.fits(&code))
-    {
+    if !(Field::UserName.fits(name) && Field::Password.fits(&password) && Field::Code.fits(&code)) {
         hub.preauth_failed(peer, unknown("a field over its maximum"))
             .await?;
         return Err(invalid_guest());

@@ -110,7 +110,9 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
         return false;
     };
-    let version = parsed.version.map_or(Ok(Version::default()), Version::try_from);
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
     let (Ok(algorithm), Ok(version), Ok(params)) = (
         Algorithm::try_from(parsed.algorithm),
         version,

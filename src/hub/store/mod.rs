@@ -121,10 +121,7 @@ pub struct NewWorkstation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectReservation {
     /// Locked out after `failures` in a row, until then.
-    Locked {
-        failures: u32,
-        until: DateTime<Utc>,
-    },
+    Locked { failures: u32, until: DateTime<Utc> },
     /// Counted in advance as a failure: the counts with it.
     Reserved(FailureCounts),
 }
