@@ -16,7 +16,10 @@ use crate::protocol::{self, ProtocolError};
 use crate::tls::{self, Pin, SeenCertificate, TlsError};
 
 pub type ClientStream = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
-pub type ServerStream = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+/// The hub's side: TLS, then the per-phase message limits, then the WebSocket.
+pub type ServerStream = WebSocketStream<
+    crate::hub::frame_guard::FrameGuard<tokio_rustls::server::TlsStream<TcpStream>>,
+>;
 
 /// How long a TCP connect plus TLS and WebSocket handshakes may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +92,17 @@ pub fn host_port(hub: &str) -> Result<(String, u16), WireError> {
 
 /// Connect to `hub` at WebSocket `path`, trusting only `pin`. Also returns the fingerprint seen.
 pub async fn connect(hub: &str, path: &str, pin: Pin) -> Result<(ClientStream, String), WireError> {
+    connect_from(hub, path, pin, None).await
+}
+
+/// [`connect`] from a chosen local address (`tether bench logins` spreads its peers over
+/// loopback addresses, as many hosts would).
+pub async fn connect_from(
+    hub: &str,
+    path: &str,
+    pin: Pin,
+    local: Option<std::net::IpAddr>,
+) -> Result<(ClientStream, String), WireError> {
     let (host, port) = host_port(hub)?;
     let key = format!("{host}:{port}");
     let expected = match &pin {
@@ -98,7 +112,7 @@ pub async fn connect(hub: &str, path: &str, pin: Pin) -> Result<(ClientStream, S
     let seen = SeenCertificate::default();
     let config = tls::client_config(pin, seen.clone())?;
     let attempt = async {
-        let tcp = TcpStream::connect((host.as_str(), port))
+        let tcp = tcp_connect(&host, port, local)
             .await
             .map_err(|source| WireError::Connect {
                 hub: key.clone(),
@@ -137,6 +151,29 @@ pub async fn connect(hub: &str, path: &str, pin: Pin) -> Result<(ClientStream, S
         .map_err(|_| WireError::Timeout(key.clone()))??;
     let fingerprint = seen.get().unwrap_or_default();
     Ok((ws, fingerprint))
+}
+
+async fn tcp_connect(
+    host: &str,
+    port: u16,
+    local: Option<std::net::IpAddr>,
+) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect((host, port)).await;
+    };
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        match socket.connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Send one typed control message as a text frame.

@@ -832,3 +832,33 @@ async fn a_session_whose_console_left_while_the_end_user_decided_is_swept() {
     };
     assert!(ended.end_reason.unwrap_or_default().contains("no viewer"));
 }
+
+/// Wrong secrets sent in parallel are reserved in the store before they are relayed: of 100,
+/// at most five reach the agent (the rest are refused as locked out), and the burst replaces
+/// the passcode at most once.
+#[tokio::test]
+async fn parallel_wrong_passcodes_reach_the_agent_at_most_five_times() {
+    let (r, _clock, _passcode) = clocked_passcode_rig().await;
+    let ws = r.ws.clone();
+    let (bob, _) = r.hub.console("bob").await;
+    let tries = (0..100).map(|_| connect(&bob, &ws, Some("WRONG-WRONG")));
+    let answers = futures_util::future::join_all(tries).await;
+    let wrong = answers
+        .iter()
+        .filter(
+            |a| matches!(a, Err(e) if e.refusal == Some(tether::protocol::Refusal::WrongSecret)),
+        )
+        .count();
+    let locked = answers
+        .iter()
+        .filter(|a| matches!(a, Err(e) if e.code == ErrorCode::RateLimited))
+        .count();
+    assert_eq!(wrong + locked, 100, "{answers:?}");
+    // The hub records each answer the agent gave.
+    let actions = audit_actions(&r.ann.0).await;
+    let reached = actions.iter().filter(|a| *a == "connect.refused").count();
+    let replaced = actions.iter().filter(|a| *a == "passcode.replace").count();
+    assert!(reached <= 5, "{reached} wrong secrets reached the agent");
+    assert_eq!(reached, wrong);
+    assert!(replaced <= 1, "the passcode was replaced {replaced} times");
+}

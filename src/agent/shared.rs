@@ -115,10 +115,19 @@ impl AgentShared {
         &self,
         presented: Option<&Secret>,
     ) -> Result<Vec<SecretKind>, Refusal> {
+        // Longer than any secret can be: wrong, without reaching argon2id.
+        if presented
+            .is_some_and(|s| !crate::hub::preauth::Field::WorkstationSecret.fits(s.expose()))
+        {
+            return Err(Refusal::WrongSecret);
+        }
         let check = self.policy().secret_check();
         let presented = presented.map(|s| s.expose().to_owned());
-        match tokio::task::spawn_blocking(move || check.verify(presented.as_deref())).await {
+        match crate::secrets::work::bounded(move || check.verify(presented.as_deref())).await {
             Ok(result) => result,
+            // Every core busy checking and the queue full: not a wrong secret, so not counted
+            // against the technician; they try again.
+            Err(crate::secrets::work::WorkError::Busy) => Err(Refusal::NoAnswer),
             Err(e) => {
                 // Only a panic gets here; refusing is the safe answer.
                 tracing::error!(%e, "secret check failed");

@@ -59,7 +59,7 @@ pub struct Args {
 }
 
 /// `500ms`, `10s`, `2m`, or bare seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -115,7 +115,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         tokio::task::spawn_blocking(move || seed(&data, agents)).await??;
     }
     let seeded_in = seeding.elapsed();
-    let hub = HubProcess::start(&data, dir.path(), args.agents + args.consoles + 64).await?;
+    let hub = HubProcess::start(
+        &data,
+        dir.path(),
+        args.agents + args.consoles + 64,
+        Some(args.agents + args.consoles + 64),
+    )
+    .await?;
     let pin = parse_fingerprint(&hub.fingerprint)?;
     let url = hub.url.clone();
 
@@ -310,7 +316,7 @@ async fn settle_briefly() {
 
 /// Raise this process's open-file limit (the child hub inherits it): N agents need N sockets
 /// here and N in the hub.
-fn raise_open_files(wanted: u64) -> anyhow::Result<()> {
+pub(super) fn raise_open_files(wanted: u64) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -369,26 +375,38 @@ fn seed(data: &Path, agents: usize) -> anyhow::Result<()> {
 }
 
 /// The hub under test: a child `tether hub`, killed when dropped.
-struct HubProcess {
+pub(super) struct HubProcess {
     child: Child,
-    pid: u32,
-    url: String,
-    fingerprint: String,
+    pub(super) pid: u32,
+    pub(super) url: String,
+    pub(super) fingerprint: String,
     log: PathBuf,
 }
 
 impl HubProcess {
-    async fn start(data: &Path, dir: &Path, max_connections: usize) -> anyhow::Result<Self> {
+    pub(super) async fn start(
+        data: &Path,
+        dir: &Path,
+        max_connections: usize,
+        preauth_per_source: Option<usize>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this program to run the hub")?;
         let log = dir.join("hub.log");
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg("hub")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data")
             .arg(data)
             .arg("--max-connections")
-            .arg(max_connections.to_string())
+            .arg(max_connections.to_string());
+        // Every peer of a bench comes from loopback: where asked, its agents must not meet the
+        // per-address cap a real fleet spreads over many addresses.
+        if let Some(n) = preauth_per_source {
+            command.arg("--preauth-per-source").arg(n.to_string());
+        }
+        let mut child = command
             .env(
                 "TETHER_LOG",
                 std::env::var("TETHER_LOG").unwrap_or_else(|_| "info".into()),
@@ -438,7 +456,7 @@ impl HubProcess {
     }
 
     /// Resident memory, from `/proc/PID/status`.
-    fn rss_kb(&self) -> Option<u64> {
+    pub(super) fn rss_kb(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
@@ -474,7 +492,7 @@ impl HubProcess {
             .unwrap_or(0)
     }
 
-    fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         self.kill();
     }
 

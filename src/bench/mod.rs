@@ -7,11 +7,13 @@
 //! - `link --rtt 100ms --rate 10mbit`: a window drag through a delaying, rate-limiting proxy.
 //! - `viewers --count N`: what each extra viewer of one screen costs agent and hub.
 //! - `console --rows N`: the console's own `update` + `draw` at a desk's size.
+//! - `logins --concurrent 500`: a wrong-login flood: the hub's memory and a valid login's wait.
 
 mod console;
 mod hub;
 pub mod keys;
 mod link;
+mod logins;
 pub mod rig;
 mod viewers;
 
@@ -40,6 +42,8 @@ pub enum BenchCommand {
     Viewers(viewers::Args),
     /// The console's update and draw with many rows: filter, event and draw times.
     Console(console::Args),
+    /// Concurrent wrong logins: the hub's memory and a valid login's latency meanwhile.
+    Logins(logins::Args),
 }
 
 /// One bench's figures: a title and rows of (figure, measured, goal).
@@ -168,6 +172,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     BenchCommand::Hub(a) => hub::run(a).await,
                     BenchCommand::Link(a) => link::run(a).await,
                     BenchCommand::Viewers(a) => viewers::run(a).await,
+                    BenchCommand::Logins(a) => logins::run(a).await,
                     BenchCommand::Console(_) => unreachable!("handled above"),
                 }
             })?

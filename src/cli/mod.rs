@@ -68,6 +68,10 @@ pub struct HubArgs {
     /// Connections open at once (agents and consoles); past it new ones are refused.
     #[arg(long, default_value_t = crate::hub::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Unauthenticated connections one address (IPv6: one /64) may hold open; past it new
+    /// ones from there are refused (a desk behind one NAT may need more).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub preauth_per_source: u32,
     #[command(flatten)]
     pub otp: ctl_otp::HubOtpArgs,
 }
@@ -250,6 +254,7 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
     };
     config.limits.otp_ttl = args.otp.otp_ttl;
     config.limits.max_connections = args.max_connections;
+    config.limits.preauth_per_source = args.preauth_per_source;
     let hub = crate::hub::Hub::open(config)?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

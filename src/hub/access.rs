@@ -66,7 +66,7 @@ fn technician(user: &UserInfo) -> TechnicianRef {
 }
 
 impl Hub {
-    fn user_audit(
+    pub(super) fn user_audit(
         &self,
         user: &UserInfo,
         action: &str,
@@ -84,7 +84,7 @@ impl Hub {
         }
     }
 
-    fn agent_audit(
+    pub(super) fn agent_audit(
         &self,
         team: &TeamId,
         action: &str,
@@ -357,26 +357,12 @@ impl Hub {
             .map_or_else(|| user.clone(), |g| g.counted_as(user));
         self.require_online(&row, "it can only be reached while its agent is connected")?;
         let ws = row.info.clone();
-        let (uid, wid) = (counted.id.clone(), ws.id.clone());
-        let (failures, locked_until) = self.db(move |s| s.connect_lock(&uid, &wid)).await?;
-        let now = self.now();
-        if let Some(until) = locked_until.filter(|t| *t > now) {
-            let wait = (until - now).num_milliseconds().max(1);
-            let wait_secs = u64::try_from((wait + 999) / 1000).unwrap_or(1);
-            let detail = serde_json::json!({ "failures": failures, "wait_secs": wait_secs });
-            self.audit(self.user_audit(user, "connect.locked", &ws, detail))
-                .await?;
-            let mut err = ProtocolError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "too many wrong secrets for {}: try again in {wait_secs} s",
-                    ws.hostname
-                ),
-            );
-            err.retry_after_secs = Some(wait_secs);
-            return Err(err);
-        }
-
+        // Reserved before the secret is relayed: parallel attempts see each other's counts.
+        let counts = self.reserve_secret_attempt(user, &counted, &row).await?;
+        // Longer than any secret can be: answered as a wrong one, never relayed.
+        let fits = secret
+            .as_ref()
+            .is_none_or(|s| super::preauth::Field::WorkstationSecret.fits(s.expose()));
         let presented = secret.is_some();
         let attempt: AttemptId = self.next_attempt.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -397,16 +383,32 @@ impl Hub {
             view_only,
             support_credentials: guest.is_some(),
         };
-        if !self.send_to_agent(&ws.id, &ask) {
+        if !fits {
             self.attempts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&attempt);
+        } else if !self.send_to_agent(&ws.id, &ask) {
+            self.attempts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&attempt);
+            self.release_secret_attempt(&counted, &row).await;
             return Err(conflict(format!("{} went offline", ws.hostname)));
         }
-        let outcome = match tokio::time::timeout(self.limits.connect_wait, rx).await {
+        let answer = async {
+            if fits {
+                tokio::time::timeout(self.limits.connect_wait, rx).await
+            } else {
+                Ok(Ok(ConnectOutcome::Refused {
+                    reason: Refusal::WrongSecret,
+                }))
+            }
+        };
+        let outcome = match answer.await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => {
+                self.release_secret_attempt(&counted, &row).await;
                 return Err(conflict(format!(
                     "{} went offline before it answered",
                     ws.hostname
@@ -512,8 +514,10 @@ impl Hub {
                     .await?;
                 let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
                 err.refusal = Some(reason);
-                if reason.is_secret_failure() {
-                    err.retry_after_secs = self.count_secret_failure(&counted, &row).await?;
+                if !reason.is_secret_failure() {
+                    self.release_secret_attempt(&counted, &row).await;
+                } else {
+                    err.retry_after_secs = self.secret_failed(user, &row, counts).await?;
                     if let Some(wait) = err.retry_after_secs {
                         err.message = format!(
                             "{}; locked out for {wait} s after repeated failures",
@@ -524,42 +528,6 @@ impl Hub {
                 Err(err)
             }
         }
-    }
-
-    /// Count a wrong secret. Returns the lock-out it starts, in seconds, if any.
-    async fn count_secret_failure(
-        &self,
-        user: &UserInfo,
-        row: &WorkstationRow,
-    ) -> Result<Option<u64>, ProtocolError> {
-        let now = self.now();
-        let (uid, wid) = (user.id.clone(), row.info.id.clone());
-        let counts = self
-            .db(move |s| {
-                s.record_connect_failure(&uid, &wid, &|n| super::lockout_delay(n).map(|d| now + d))
-            })
-            .await?;
-        let wait = super::lockout_delay(counts.technician);
-        if let Some(wait) = wait {
-            let detail = serde_json::json!({ "failures": counts.technician, "wait_secs": wait.num_seconds() });
-            self.audit(self.user_audit(user, "connect.lockout", &row.info, detail))
-                .await?;
-        }
-        if counts.workstation >= PASSCODE_REPLACE_AFTER {
-            let reason = format!("{} wrong secrets in a row", counts.workstation);
-            self.send_to_agent(
-                &row.info.id,
-                &HubToAgent::RefreshPasscode {
-                    reason: reason.clone(),
-                },
-            );
-            let wid = row.info.id.clone();
-            self.db(move |s| s.reset_workstation_failures(&wid)).await?;
-            let detail = serde_json::json!({ "reason": reason });
-            self.audit(self.agent_audit(&row.team_id, "passcode.replace", &row.info, detail))
-                .await?;
-        }
-        Ok(wait.map(|d| u64::try_from(d.num_seconds()).unwrap_or(1)))
     }
 
     /// An agent's answer to an attempt. Only the workstation asked may answer it.

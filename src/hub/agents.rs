@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::Hub;
+use super::preauth::Field;
 use super::socket::{Incoming, Reader, close, spawn_writer, version_mismatch};
 use super::store::{NewAudit, NewWorkstation, WorkstationRow};
 use crate::protocol::{
@@ -49,6 +50,7 @@ pub(super) async fn serve(
     ws: ServerStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    mut preauth: super::preauth::PreauthSlot,
 ) {
     let (sink, stream) = ws.split();
     let (out, writer) = spawn_writer(sink);
@@ -68,6 +70,10 @@ pub(super) async fn serve(
             }
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
+                    if text.len() > super::preauth::MAX_PREAUTH_MESSAGE {
+                        close(out, writer, "message too large before authentication").await;
+                        return;
+                    }
                     let request: Request<AgentRequest> = match protocol::decode(&text) {
                         Ok(r) => r,
                         Err(error) => {
@@ -92,6 +98,7 @@ pub(super) async fn serve(
         }
     };
 
+    preauth.release();
     let id = row.info.id.clone();
     let team = row.team_id.clone();
     let (conn, mut kicked) = hub.agent_online(&id, out.clone());
@@ -199,6 +206,7 @@ async fn authenticate(
     request: AgentRequest,
     peer: SocketAddr,
 ) -> Result<(AgentReply, WorkstationRow), ProtocolError> {
+    hub.preauth_gate(peer).await?;
     match request {
         AgentRequest::Enrol { version, .. } | AgentRequest::Hello { version, .. }
             if version != PROTOCOL_VERSION =>
@@ -215,13 +223,30 @@ async fn authenticate(
             ..
         } => {
             let report = sanitize(report);
-            let wid = workstation_id.clone();
-            let found = hub.db(move |s| s.workstation_with_key(&wid)).await?;
+            let fits =
+                Field::WorkstationId.fits(&workstation_id) && Field::Token.fits(key.expose());
+            let found = match fits {
+                true => {
+                    let wid = workstation_id.clone();
+                    hub.db(move |s| s.workstation_with_key(&wid)).await?
+                }
+                false => None,
+            };
             let presented = secrets::hash_token(key.expose());
             let Some((row, _)) = found.filter(|(_, stored)| {
                 secrets::constant_time_eq(stored.as_bytes(), presented.as_bytes())
             }) else {
-                tracing::warn!(%peer, workstation = %workstation_id, "agent key refused");
+                tracing::debug!(%peer, "agent key refused");
+                let entry = NewAudit {
+                    at: hub.now(),
+                    actor: format!("host:{}", report.hostname),
+                    actor_email: None,
+                    team_id: None,
+                    action: "workstation.key_refused".into(),
+                    target: None,
+                    detail: serde_json::json!({ "from": peer.ip().to_string() }),
+                };
+                hub.preauth_failed(peer, entry).await?;
                 return Err(ProtocolError::new(
                     ErrorCode::InvalidCredentials,
                     "this workstation's key is not known to the hub: enrol again with a new link",
@@ -258,8 +283,13 @@ async fn enrol(
     report: WorkstationReport,
     peer: SocketAddr,
 ) -> Result<(AgentReply, WorkstationRow), ProtocolError> {
-    let th = secrets::hash_token(token);
-    let found = hub.db(move |s| s.link_by_token(&th)).await?;
+    let found = match Field::Token.fits(token) {
+        true => {
+            let th = secrets::hash_token(token);
+            hub.db(move |s| s.link_by_token(&th)).await?
+        }
+        false => None,
+    };
     let now = hub.now();
     let refuse = |team: Option<String>, reason: &str| NewAudit {
         at: now,
@@ -272,13 +302,16 @@ async fn enrol(
     };
     let (link, team, client_name) = match found {
         None => {
-            hub.audit(refuse(None, "unknown link")).await?;
+            // Summed per source and minute: a flood of guesses is one record a minute.
+            hub.preauth_failed(peer, refuse(None, "unknown link"))
+                .await?;
             return Err(ProtocolError::new(
                 ErrorCode::InvalidCredentials,
                 "this enrolment link is not known to the hub",
             ));
         }
         Some((link, team, _)) if link.revoked => {
+            hub.preauth_counted(peer);
             hub.audit(refuse(Some(team), "revoked link")).await?;
             return Err(ProtocolError::new(
                 ErrorCode::Expired,
@@ -286,6 +319,7 @@ async fn enrol(
             ));
         }
         Some((link, team, _)) if link.expires_at <= now => {
+            hub.preauth_counted(peer);
             hub.audit(refuse(Some(team), "expired link")).await?;
             return Err(ProtocolError::new(
                 ErrorCode::Expired,

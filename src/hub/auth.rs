@@ -122,79 +122,93 @@ async fn login(
     code: Option<crate::protocol::Secret>,
     peer: SocketAddr,
 ) -> Result<(ConsoleReply, Session), ProtocolError> {
+    use super::preauth::{Field, NameFailures, locked_answer};
+    let now = hub.now();
+    let from = peer.ip().to_string();
+    let unknown = |reason: &str| NewAudit {
+        at: now,
+        actor: "unknown".into(),
+        actor_email: None,
+        team_id: None,
+        action: "login.fail".into(),
+        target: None,
+        detail: serde_json::json!({ "from": from, "reason": reason }),
+    };
+    // Before any lookup or hashing, with the answer a wrong password gets.
+    let too_long = !Field::UserName.fits(name)
+        || !Field::Password.fits(&password)
+        || code.as_ref().is_some_and(|c| !Field::Code.fits(c.expose()));
+    if too_long {
+        hub.preauth_failed(peer, unknown("a field over its maximum"))
+            .await?;
+        return Err(ProtocolError::invalid_credentials());
+    }
     let _turn = hub.login_gate.enter(name).await;
     let lookup = name.to_owned();
     let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
     let now = hub.now();
-    let from = peer.ip().to_string();
 
-    if let Some(rec) = &record {
-        let locked_for = rec
-            .locked_until
-            .filter(|t| *t > now)
-            .map(|t| (t - now).num_seconds().max(1));
-        if rec.failed_logins >= super::MAX_FAILED_LOGINS || locked_for.is_some() {
-            let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
-            hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
-                .await?;
-            let mut err = ProtocolError::new(
-                ErrorCode::RateLimited,
-                if rec.failed_logins >= super::MAX_FAILED_LOGINS {
-                    "this account is locked after too many failed logins: an admin must unlock it"
-                        .to_owned()
-                } else {
-                    format!(
-                        "too many failed logins: try again in {} s",
-                        locked_for.unwrap_or(1)
-                    )
-                },
-            );
-            err.retry_after_secs = locked_for.map(|s| s.unsigned_abs());
-            return Err(err);
+    // Names nobody holds are counted too, so both lock the same way at the same try.
+    let counted = match &record {
+        Some(rec) => NameFailures {
+            failures: rec.failed_logins,
+            locked_until: rec.locked_until,
+        },
+        None => hub.preauth.unknown_name(name),
+    };
+    let locked_message =
+        "this account is locked after too many failed logins: an admin must unlock it";
+    if let Some(err) = locked_answer(counted, now, super::MAX_FAILED_LOGINS, locked_message) {
+        match &record {
+            Some(rec) => {
+                hub.preauth_counted(peer);
+                let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
+                hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
+                    .await?;
+            }
+            None => {
+                hub.preauth_failed(peer, unknown("unknown user, locked"))
+                    .await?;
+            }
         }
+        return Err(err);
     }
 
     // Unknown users are checked against a dummy hash, so both failures cost the same time.
     let stored = record.as_ref().map(|r| r.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || {
+    // One source cannot queue more than a few checks ahead of everyone else's logins.
+    let _turn_at_hashing = hub.hash_turn(peer)?;
+    let ok = secrets::work::bounded(move || {
         let hash = stored
             .as_deref()
             .unwrap_or_else(|| secrets::dummy_password_hash());
         secrets::verify_password(&password, hash) && stored.is_some()
     })
     .await
-    .map_err(|_| ProtocolError::internal())?;
+    .map_err(super::preauth::work_error)?;
 
     let disabled = super::users::is_disabled(hub, record.as_ref()).await?;
     let Some(rec) = record.clone().filter(|_| ok && !disabled) else {
-        let (team, email, failures) = match &record {
-            Some(rec) => {
-                let id = rec.info.id.clone();
-                let next = rec.failed_logins + 1;
-                let until = super::lockout_delay(next).map(|d| now + d);
-                let count = hub.db(move |s| s.record_login_failure(&id, until)).await?;
-                (
-                    Some(rec.info.team_id.clone()),
-                    Some(rec.info.email.clone()),
-                    count,
-                )
-            }
-            None => (None, None, 0),
+        let until = |n| super::lockout_delay(n).map(|d| now + d);
+        let Some(rec) = &record else {
+            hub.preauth.unknown_name_failed(name, until);
+            hub.preauth_failed(peer, unknown("unknown user")).await?;
+            return Err(ProtocolError::invalid_credentials());
         };
+        hub.preauth_counted(peer);
+        let id = rec.info.id.clone();
+        let next = until(rec.failed_logins + 1);
+        let failures = hub.db(move |s| s.record_login_failure(&id, next)).await?;
         let detail = serde_json::json!({
             "from": from,
-            "reason": match (&record, disabled) {
-                (None, _) => "unknown user",
-                (Some(_), true) => "account disabled",
-                (Some(_), false) => "wrong password",
-            },
+            "reason": if disabled { "account disabled" } else { "wrong password" },
             "failures": failures,
         });
         let entry = NewAudit {
             at: now,
             actor: name.to_owned(),
-            actor_email: email,
-            team_id: team,
+            actor_email: Some(rec.info.email.clone()),
+            team_id: Some(rec.info.team_id.clone()),
             action: "login.fail".into(),
             target: None,
             detail,
@@ -245,8 +259,28 @@ async fn resume(
     token: &str,
     peer: SocketAddr,
 ) -> Result<(ConsoleReply, Session), ProtocolError> {
-    let token_hash = secrets::hash_token(token);
     let now = hub.now();
+    let expired = || {
+        ProtocolError::new(
+            ErrorCode::Expired,
+            "the login has expired or was revoked: log in again",
+        )
+    };
+    let unknown = |reason: &str| NewAudit {
+        at: now,
+        actor: "unknown".into(),
+        actor_email: None,
+        team_id: None,
+        action: "login.fail".into(),
+        target: None,
+        detail: serde_json::json!({ "from": peer.ip().to_string(), "reason": reason }),
+    };
+    if !super::preauth::Field::Token.fits(token) {
+        hub.preauth_failed(peer, unknown("a field over its maximum"))
+            .await?;
+        return Err(expired());
+    }
+    let token_hash = secrets::hash_token(token);
     let th = token_hash.clone();
     let user = hub.db(move |s| s.user_by_token(&th, now)).await?;
     let from = peer.ip().to_string();
@@ -282,20 +316,9 @@ async fn resume(
             ))
         }
         None => {
-            let entry = NewAudit {
-                at: now,
-                actor: "unknown".into(),
-                actor_email: None,
-                team_id: None,
-                action: "login.fail".into(),
-                target: None,
-                detail: serde_json::json!({ "from": from, "reason": "unknown or expired token" }),
-            };
-            hub.audit(entry).await?;
-            Err(ProtocolError::new(
-                ErrorCode::Expired,
-                "the login has expired or was revoked: log in again",
-            ))
+            hub.preauth_failed(peer, unknown("unknown or expired token"))
+                .await?;
+            Err(expired())
         }
     }
 }

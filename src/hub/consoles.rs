@@ -72,6 +72,7 @@ pub(super) async fn serve(
     ws: ServerStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    mut preauth: super::preauth::PreauthSlot,
 ) {
     let (sink, stream) = ws.split();
     let (out, writer) = spawn_writer(sink);
@@ -95,6 +96,10 @@ pub(super) async fn serve(
             }
             incoming = reader.next() => match incoming {
                 Incoming::Text(text) => {
+                    if text.len() > super::preauth::MAX_PREAUTH_MESSAGE {
+                        close(out, writer, "message too large before authentication").await;
+                        return;
+                    }
                     let request: Request<ConsoleRequest> = match protocol::decode(&text) {
                         Ok(r) => r,
                         Err(e) => {
@@ -102,6 +107,11 @@ pub(super) async fn serve(
                             continue;
                         }
                     };
+                    // Per source: past its failures, nothing is looked up or hashed.
+                    if let Err(e) = hub.preauth_gate(peer).await {
+                        conn.reply(request.id, Err(e)).await;
+                        continue;
+                    }
                     // A new user setting their password with an enrolment code: answered, and
                     // the connection stays unauthenticated (they log in next).
                     if let ConsoleRequest::RedeemEnrolment { .. } = request.body {
@@ -124,6 +134,7 @@ pub(super) async fn serve(
             }
         }
     };
+    preauth.release();
     tracing::info!(user = %session.user.name, %peer, "console connected");
 
     let viewer = hub.new_viewer();

@@ -302,6 +302,22 @@ pub(super) async fn guest_login(
     code: String,
     peer: SocketAddr,
 ) -> Result<GuestAuth, ProtocolError> {
+    use super::preauth::{Field, NameFailures, locked_answer};
+    let unknown = |reason: &str| NewAudit {
+        at: hub.now(),
+        actor: "unknown".into(),
+        actor_email: None,
+        team_id: None,
+        action: "login.fail".into(),
+        target: None,
+        detail: serde_json::json!({ "from": peer.ip().to_string(), "guest": true, "reason": reason }),
+    };
+    // Before any lookup or hashing, with the answer a wrong password gets.
+    if !(Field::UserName.fits(name) && Field::Password.fits(&password) && Field::Code.fits(&code)) {
+        hub.preauth_failed(peer, unknown("a field over its maximum"))
+            .await?;
+        return Err(invalid_guest());
+    }
     let _turn = hub.login_gate.enter(name).await;
     let lookup = name.to_owned();
     let record = hub.db(move |s| s.credential_by_user(&lookup)).await?;
@@ -310,40 +326,36 @@ pub(super) async fn guest_login(
     let team = record.as_ref().map(|r| r.team_id.clone());
     let email = record.as_ref().map(|r| r.issued_by_email.clone());
 
-    if let Some(rec) = &record {
-        let locked_for = rec
-            .locked_until
-            .filter(|t| *t > now)
-            .map(|t| (t - now).num_seconds().max(1));
-        let max = super::MAX_FAILED_LOGINS;
-        if rec.failed_logins >= max || locked_for.is_some() {
-            let detail =
-                serde_json::json!({ "from": from, "failures": rec.failed_logins, "guest": true });
-            hub.audit(audit(
-                hub,
-                name,
-                email.as_deref(),
-                team.as_deref(),
-                "login.locked",
-                Some(rec.info.id.clone()),
-                detail,
-            ))
-            .await?;
-            let mut err = ProtocolError::new(
-                ErrorCode::RateLimited,
-                if rec.failed_logins >= max {
-                    "these credentials are locked after too many failed logins: ask your technician for new ones"
-                        .to_owned()
-                } else {
-                    format!(
-                        "too many failed logins: try again in {} s",
-                        locked_for.unwrap_or(1)
-                    )
-                },
-            );
-            err.retry_after_secs = locked_for.map(|s| s.unsigned_abs());
+    // Names nobody holds are counted too, so both lock the same way at the same try.
+    let counted = match &record {
+        Some(rec) => NameFailures {
+            failures: rec.failed_logins,
+            locked_until: rec.locked_until,
+        },
+        None => hub.preauth.unknown_name(name),
+    };
+    let locked_message = "these credentials are locked after too many failed logins: ask your technician for new ones";
+    let max = super::MAX_FAILED_LOGINS;
+    if let Some(err) = locked_answer(counted, now, max, locked_message) {
+        let Some(rec) = &record else {
+            hub.preauth_failed(peer, unknown("unknown user, locked"))
+                .await?;
             return Err(err);
-        }
+        };
+        hub.preauth_counted(peer);
+        let detail =
+            serde_json::json!({ "from": from, "failures": rec.failed_logins, "guest": true });
+        hub.audit(audit(
+            hub,
+            name,
+            email.as_deref(),
+            team.as_deref(),
+            "login.locked",
+            Some(rec.info.id.clone()),
+            detail,
+        ))
+        .await?;
+        return Err(err);
     }
 
     // Unknown users are checked against a dummy hash (and a dummy code hash), so every failure
@@ -356,7 +368,9 @@ pub(super) async fn guest_login(
     let stored = record
         .as_ref()
         .map(|r| (r.password_hash.clone(), r.code_hash.clone()));
-    let ok = tokio::task::spawn_blocking(move || {
+    // One source cannot queue more than a few checks ahead of everyone else's logins.
+    let _turn_at_hashing = hub.hash_turn(peer)?;
+    let ok = secrets::work::bounded(move || {
         let (hash, code_hash) = match &stored {
             Some((h, c)) => (h.as_str(), c.clone()),
             None => (secrets::dummy_password_hash(), UNKEYED_CODE_REMOVED.into()),
@@ -366,17 +380,20 @@ pub(super) async fn guest_login(
         password_ok & code_ok & stored.is_some()
     })
     .await
-    .map_err(|_| ProtocolError::internal())?;
+    .map_err(super::preauth::work_error)?;
 
     let Some(rec) = record.clone().filter(|_| ok) else {
-        let failures = match &record {
-            Some(rec) => {
-                let id = rec.info.id.clone();
-                let next = rec.failed_logins + 1;
-                let until = super::lockout_delay(next).map(|d| now + d);
-                hub.db(move |s| s.record_guest_failure(&id, until)).await?
-            }
-            None => 0,
+        let until = |n| super::lockout_delay(n).map(|d| now + d);
+        let Some(rec) = &record else {
+            hub.preauth.unknown_name_failed(name, until);
+            hub.preauth_failed(peer, unknown("unknown user")).await?;
+            return Err(invalid_guest());
+        };
+        hub.preauth_counted(peer);
+        let failures = {
+            let id = rec.info.id.clone();
+            let next = until(rec.failed_logins + 1);
+            hub.db(move |s| s.record_guest_failure(&id, next)).await?
         };
         let detail = serde_json::json!({
             "from": from,
@@ -935,9 +952,9 @@ pub(super) async fn issue(
     let password = new_password()?;
     let code = new_code()?;
     let pw = password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || secrets::hash_password(&pw))
+    let password_hash = secrets::work::bounded(move || secrets::hash_password(&pw))
         .await
-        .map_err(|_| ProtocolError::internal())?
+        .map_err(super::preauth::work_error)?
         .map_err(|_| ProtocolError::internal())?;
     let info = CredentialInfo {
         id: secrets::new_id("sc").map_err(|_| ProtocolError::internal())?,

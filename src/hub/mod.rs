@@ -21,8 +21,11 @@ mod clients;
 mod consoles;
 mod credentials;
 mod dispatch;
+pub mod frame_guard;
+mod lockout;
 pub mod otp;
 pub mod pager;
+pub mod preauth;
 mod principal;
 mod relay;
 mod server;
@@ -72,6 +75,12 @@ pub struct Limits {
     pub session_idle: Duration,
     /// Lifetime of a one-time password (`tether hub --otp-ttl`).
     pub otp_ttl: chrono::Duration,
+    /// Unauthenticated connections one source address (IPv6: one /64) may hold open.
+    pub preauth_per_source: u32,
+    /// Failed attempts (logins, tokens, agent keys, links) one source may make in a burst...
+    pub failures_per_source: u32,
+    /// ...then one more each this often.
+    pub source_refill: Duration,
 }
 
 /// Room for a large desk's agents and its consoles, well under what 2 GB of memory holds.
@@ -90,6 +99,9 @@ impl Default for Limits {
             connect_wait: Duration::from_secs(70),
             session_idle: Duration::from_secs(10 * 60),
             otp_ttl: chrono::Duration::minutes(30),
+            preauth_per_source: 64,
+            failures_per_source: 30,
+            source_refill: Duration::from_secs(2),
         }
     }
 }
@@ -188,6 +200,8 @@ pub struct Hub {
     user_ends: Mutex<HashMap<UserId, watch::Sender<Option<users::UserEnd>>>>,
     /// Connections open now (accepted and not yet closed), counted against `max_connections`.
     connections: watch::Sender<usize>,
+    /// What unauthenticated peers may cost, per source and per name.
+    preauth: Arc<preauth::Preauth>,
 }
 
 impl Hub {
@@ -225,7 +239,6 @@ impl Hub {
             identity,
             tls,
             public_addr,
-            limits: config.limits,
             clock,
             online: Mutex::default(),
             teams: Mutex::default(),
@@ -242,6 +255,12 @@ impl Hub {
             otp,
             user_ends: Mutex::default(),
             connections: watch::Sender::new(0),
+            preauth: Arc::new(preauth::Preauth::new(
+                config.limits.preauth_per_source,
+                config.limits.failures_per_source,
+                config.limits.source_refill,
+            )),
+            limits: config.limits,
         }))
     }
 

@@ -69,7 +69,10 @@ pub async fn run(
                 }
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = sweeper.tick() => hub.end_unwatched_sessions().await,
+            _ = sweeper.tick() => {
+                hub.end_unwatched_sessions().await;
+                hub.flush_preauth_audit().await;
+            }
         }
     }
     let _ = stop_tx.send(true);
@@ -154,6 +157,11 @@ async fn handle(
     stop: watch::Receiver<bool>,
     _slot: ConnectionSlot,
 ) {
+    // Refused before its TLS handshake: this source already holds its unauthenticated share.
+    let Some(preauth) = hub.preauth_slot(peer) else {
+        tracing::debug!(%peer, "connection refused: too many unauthenticated from this source");
+        return;
+    };
     let _ = tcp.set_nodelay(true);
     let acceptor = tokio_rustls::TlsAcceptor::from(hub.tls.clone());
     let deadline = hub.limits.auth_timeout;
@@ -162,6 +170,8 @@ async fn handle(
             .accept(tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
+        // Oversized messages close the connection as their header arrives.
+        let tls = super::frame_guard::FrameGuard::new(tls, preauth.authenticated());
         let mut path = String::new();
         #[allow(clippy::result_large_err)] // the shape tungstenite's callback demands
         let route = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
@@ -191,8 +201,8 @@ async fn handle(
         }
     };
     if path == AGENT_PATH {
-        super::agents::serve(hub, ws, peer, stop).await;
+        super::agents::serve(hub, ws, peer, stop, preauth).await;
     } else {
-        super::consoles::serve(hub, ws, peer, stop).await;
+        super::consoles::serve(hub, ws, peer, stop, preauth).await;
     }
 }

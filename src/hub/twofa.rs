@@ -207,14 +207,14 @@ async fn reauthenticate(
         err.retry_after_secs = rec
             .locked_until
             .filter(|t| *t > now)
-            .map(|t| (t - now).num_seconds().max(1).unsigned_abs());
+            .map(|t| super::preauth::wait_secs(t, now));
         return Err(err);
     }
     let password = password.expose().to_owned();
     let hash = rec.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+    let ok = secrets::work::bounded(move || secrets::verify_password(&password, &hash))
         .await
-        .map_err(|_| ProtocolError::internal())?;
+        .map_err(super::preauth::work_error)?;
     if ok {
         return Ok(());
     }

@@ -9,8 +9,9 @@
 
 pub mod seal;
 pub mod totp;
+pub mod work;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -78,27 +79,73 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// Hash a password with argon2id and a fresh random salt. Slow on purpose: call it off the
-/// async executor (`spawn_blocking`).
+/// Hash a password with argon2id and a fresh random salt. Slow on purpose: call it through
+/// [`work::bounded`].
 pub fn hash_password(password: &str) -> Result<String, SecretError> {
     let mut salt = [0u8; 16];
     random_bytes(&mut salt)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| SecretError::Hash(e.to_string()))?;
-    let hash = argon2()?
-        .hash_password(password.as_bytes(), &salt)
+    let argon = argon2()?;
+    let output = run_argon2(&argon, password, salt.as_salt(), Params::DEFAULT_OUTPUT_LEN)
         .map_err(|e| SecretError::Hash(e.to_string()))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon
+            .params()
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| SecretError::Hash(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
     Ok(hash.to_string())
 }
 
-/// Check a password against a stored PHC string. The comparison inside is constant time.
-/// A malformed stored hash counts as a mismatch.
+/// Check a password against a stored PHC string. The comparison inside is constant time
+/// (`Output`'s equality). A malformed stored hash counts as a mismatch.
 pub fn verify_password(password: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        version,
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    // Only hashes this program made are stored; a forged huge one must not cost gigabytes.
+    if params.m_cost() > 4 * ARGON2_M_KIB {
+        return false;
+    }
+    let argon = Argon2::new(algorithm, version, params);
+    run_argon2(&argon, password, salt, expected.len()).is_ok_and(|computed| computed == expected)
+}
+
+/// One argon2 run into an output of `len` bytes, on memory [`work::with_blocks`] lends (kept
+/// on the per-core threads, so runs do not churn 19 MiB allocations that glibc then keeps).
+fn run_argon2(
+    argon: &Argon2<'_>,
+    password: &str,
+    salt: argon2::password_hash::Salt<'_>,
+    len: usize,
+) -> Result<argon2::password_hash::Output, argon2::password_hash::Error> {
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf)?;
+    work::count_run();
+    let blocks = argon.params().block_count();
+    argon2::password_hash::Output::init_with(len, |out| {
+        work::with_blocks(blocks, |memory| {
+            argon.hash_password_into_with_memory(password.as_bytes(), salt, out, memory)
+        })
+        .map_err(Into::into)
+    })
 }
 
 /// A PHC string of a random password: verifying against it costs what a real check costs, so
@@ -201,6 +248,28 @@ const COMMON_PASSWORDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashes made before the memory was lent (by the crate's own hasher) still verify, and
+    /// the crate's own verifier accepts ours.
+    #[test]
+    fn hashes_match_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::encode_b64(b"sixteen byte sal").expect("salt");
+        let theirs = argon2()
+            .expect("argon2")
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_password("correct horse battery", &theirs));
+        assert!(!verify_password("correct horse batterz", &theirs));
+        let ours = hash_password("correct horse battery").expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("phc");
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+    }
 
     #[test]
     fn password_hash_is_argon2id_with_owasp_parameters_and_verifies() {

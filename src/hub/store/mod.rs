@@ -118,6 +118,15 @@ pub struct NewWorkstation {
     pub requires: SecretRequirements,
 }
 
+/// A connection attempt's place before its secret is relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectReservation {
+    /// Locked out after `failures` in a row, until then.
+    Locked { failures: u32, until: DateTime<Utc> },
+    /// Counted in advance as a failure: the counts with it.
+    Reserved(FailureCounts),
+}
+
 /// Consecutive secret failures after one more was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCounts {
@@ -261,20 +270,31 @@ pub trait Store: Send + Sync + CredentialStore + OtpStore + users::UserStore {
         &self,
         team: &TeamId,
     ) -> StoreResult<Vec<(Option<ClientId>, SecretRequirements)>>;
-    /// Consecutive failures of `user` on `workstation`, and until when they are locked out.
-    fn connect_lock(
+    /// Reserve one connection attempt of `user` on `workstation` before its secret is relayed,
+    /// in one transaction: refused while locked out, else counted as a failure in advance with
+    /// the lock-out `lock` gives the new count. Parallel attempts so see each other's counts.
+    fn reserve_connect_attempt(
         &self,
         user: &UserId,
         workstation: &WorkstationId,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)>;
-    /// Count a secret failure for the technician and the workstation; `lock` computes the
-    /// lock-out from the technician's new count.
-    fn record_connect_failure(
+        now: DateTime<Utc>,
+        lock: &dyn Fn(u32) -> Option<DateTime<Utc>>,
+    ) -> StoreResult<ConnectReservation>;
+    /// Give back a reservation whose attempt did not fail on its secret (the end user said no,
+    /// no answer, offline); `lock` gives the lock-out for the lowered count.
+    fn release_connect_attempt(
         &self,
         user: &UserId,
         workstation: &WorkstationId,
         lock: &dyn Fn(u32) -> Option<DateTime<Utc>>,
-    ) -> StoreResult<FailureCounts>;
+    ) -> StoreResult<()>;
+    /// After a wrong secret: once the workstation's count reached `after`, start it again and
+    /// return it, for exactly one caller (so one burst replaces the passcode once).
+    fn claim_passcode_replacement(
+        &self,
+        workstation: &WorkstationId,
+        after: u32,
+    ) -> StoreResult<Option<u32>>;
     /// A success clears the technician's count and the workstation's.
     fn reset_connect_failures(&self, user: &UserId, workstation: &WorkstationId)
     -> StoreResult<()>;

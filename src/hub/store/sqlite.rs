@@ -18,6 +18,7 @@ use crate::protocol::{
     UnattendedState,
 };
 
+mod lockout;
 mod otp;
 #[cfg(test)]
 mod page_tests;
@@ -1295,65 +1296,31 @@ impl Store for SqliteStore {
         rows.map(|r| r.map_err(db)).collect()
     }
 
-    fn connect_lock(
+    fn reserve_connect_attempt(
         &self,
         user: &UserId,
         workstation: &WorkstationId,
-    ) -> StoreResult<(u32, Option<DateTime<Utc>>)> {
-        let conn = self.conn()?;
-        let found: Option<(u32, Option<String>)> = conn
-            .query_row(
-                "SELECT failures, locked_until FROM connect_failures WHERE user_id = ?1 AND workstation_id = ?2",
-                params![user, workstation],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db)?;
-        match found {
-            None => Ok((0, None)),
-            Some((n, until)) => Ok((n, until.as_deref().map(parse_ts).transpose()?)),
-        }
+        now: DateTime<Utc>,
+        lock: &dyn Fn(u32) -> Option<DateTime<Utc>>,
+    ) -> StoreResult<ConnectReservation> {
+        self.reserve_attempt(user, workstation, now, lock)
     }
 
-    fn record_connect_failure(
+    fn release_connect_attempt(
         &self,
         user: &UserId,
         workstation: &WorkstationId,
         lock: &dyn Fn(u32) -> Option<DateTime<Utc>>,
-    ) -> StoreResult<FailureCounts> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let previous: u32 = tx
-            .query_row(
-                "SELECT failures FROM connect_failures WHERE user_id = ?1 AND workstation_id = ?2",
-                params![user, workstation],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?
-            .unwrap_or(0);
-        let technician = previous + 1;
-        tx.execute(
-            "INSERT INTO connect_failures (user_id, workstation_id, failures, locked_until) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (user_id, workstation_id) DO UPDATE SET failures = excluded.failures, \
-             locked_until = excluded.locked_until",
-            params![user, workstation, technician, lock(technician).map(ts)],
-        )
-        .map_err(db)?;
-        let workstation_count: u32 = tx
-            .query_row(
-                "UPDATE workstations SET secret_failures = secret_failures + 1 WHERE id = ?1 RETURNING secret_failures",
-                [workstation],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(FailureCounts {
-            technician,
-            workstation: workstation_count,
-        })
+    ) -> StoreResult<()> {
+        self.release_attempt(user, workstation, lock)
+    }
+
+    fn claim_passcode_replacement(
+        &self,
+        workstation: &WorkstationId,
+        after: u32,
+    ) -> StoreResult<Option<u32>> {
+        self.claim_replacement(workstation, after)
     }
 
     fn reset_connect_failures(
