@@ -151,14 +151,8 @@ pub struct TwoFactorRecord {
     pub last_step: Option<i64>,
 }
 
-/// The outcome of checking the audit chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditVerdict {
-    /// Every record's hash matches and links to the one before.
-    Intact { records: u64 },
-    /// The first record whose hash or link is wrong, and why.
-    Broken { id: i64, reason: String },
-}
+/// What checking the audit chain found (see `hub::audit::verify`).
+pub use crate::hub::audit::AuditReport;
 
 pub trait Store: Send + Sync + CredentialStore + OtpStore {
     // Accounts
@@ -298,8 +292,18 @@ pub trait Store: Send + Sync + CredentialStore + OtpStore {
     ) -> StoreResult<Vec<(TeamId, SessionInfo)>>;
 
     // Audit
+    /// Append a record to the keyed chain and advance its signed head.
     fn append_audit(&self, entry: NewAudit) -> StoreResult<AuditRecord>;
-    fn verify_audit(&self) -> StoreResult<AuditVerdict>;
+    /// Check the whole chain against its signed head.
+    fn verify_audit(&self) -> StoreResult<AuditReport>;
+    /// Write the records from `since` as JSON lines (`hub::audit::ExportLine`), with the chain
+    /// key when `with_key`; returns how many records.
+    fn export_audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        with_key: bool,
+        out: &mut dyn std::io::Write,
+    ) -> StoreResult<u64>;
 
     // Technician 2FA (issue 5)
     /// A user's 2FA record (default when the user does not exist).
