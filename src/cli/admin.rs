@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{Failure, read_secret_line};
-use crate::hub::store::{AuditReport, NewAudit, NewUser, SqliteStore, Store};
+use crate::hub::store::{AuditReport, AuditedChange, NewAudit, NewUser, SqliteStore, Store};
 use crate::paths::Paths;
 use crate::protocol::Role;
 
@@ -230,8 +230,7 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 message: format!("no user named {name:?}"),
                 code: 1,
             })?;
-            store.reset_login_failures(&user.info.id)?;
-            store.append_audit(NewAudit {
+            let record = NewAudit {
                 at: chrono::Utc::now(),
                 actor: "admin-cli".into(),
                 actor_email: None,
@@ -239,7 +238,11 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 action: "user.unlock".into(),
                 target: Some(user.info.id.clone()),
                 detail: serde_json::json!({ "name": user.info.name, "failures": user.failed_logins }),
-            })?;
+            };
+            let change = AuditedChange::UnlockUser {
+                user: user.info.id.clone(),
+            };
+            store.commit_audited(change, &|_| vec![record.clone()])?;
             println!(
                 "unlocked {} (after {} failed logins)",
                 user.info.name, user.failed_logins
@@ -252,8 +255,8 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 code: 1,
             })?;
             let was_active = store.two_factor(&user.info.id)?.secret.is_some();
-            store.reset_two_factor(&user.info.id)?;
-            store.append_audit(NewAudit {
+            // 2FA off, the user's login tokens revoked and the record: one commit.
+            let record = NewAudit {
                 at: chrono::Utc::now(),
                 actor: "admin-cli".into(),
                 actor_email: None,
@@ -261,6 +264,16 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 action: "2fa.reset".into(),
                 target: Some(user.info.name.clone()),
                 detail: serde_json::json!({ "name": user.info.name, "was_active": was_active }),
+            };
+            let change = AuditedChange::ResetTwoFactor {
+                user: user.info.id.clone(),
+            };
+            store.commit_audited(change, &|o| {
+                let mut record = record.clone();
+                if let Some(detail) = record.detail.as_object_mut() {
+                    detail.insert("logins_revoked".into(), o.rows().into());
+                }
+                vec![record]
             })?;
             println!(
                 "2FA reset for {}{}",

@@ -420,7 +420,8 @@ impl std::fmt::Display for Finding {
             }
             Self::MissingBefore { id } => write!(
                 f,
-                "deleted: record {id} links to a record that is no longer in the log"
+                "deleted: record {id} links to a record that is no longer in the log (removed, \
+                 or rewritten and its link recomputed)"
             ),
             Self::Reordered { ids } => write!(
                 f,

@@ -1106,8 +1106,21 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&self, e: NewAudit) -> StoreResult<AuditRecord> {
-        let ((), record) = self.audited(|_| Ok(()), |()| Some(e))?;
-        record.ok_or_else(|| StoreError::Database("the audit record was not appended".into()))
+        let ((), records) = self.audited(|_| Ok(()), |()| vec![e])?;
+        records
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Database("the audit record was not appended".into()))
+    }
+
+    fn commit_audited(
+        &self,
+        change: AuditedChange,
+        audit: &dyn Fn(&ChangeOutcome) -> Vec<NewAudit>,
+    ) -> StoreResult<ChangeOutcome> {
+        let record = |o: &ChangeOutcome| if o.changed() { audit(o) } else { Vec::new() };
+        self.audited(|tx| audit::apply(tx, change), record)
+            .map(|(outcome, _)| outcome)
     }
 
     fn verify_audit(&self) -> StoreResult<AuditReport> {

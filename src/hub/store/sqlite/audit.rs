@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    AuditRecord, CHAIN_COLS, GENESIS, HeadFile, NewAudit, RawAudit, SqliteStore, Store, StoreError,
-    StoreResult, chain, chain_record, chain_row, db, finish_audit, ts,
+    AuditRecord, AuditedChange, CHAIN_COLS, ChangeOutcome, GENESIS, HeadFile, IssueOutcome,
+    NewAudit, RawAudit, SqliteStore, Store, StoreError, StoreResult, chain, chain_record,
+    chain_row, credentials, db, finish_audit, ts,
 };
 use crate::hub::audit::{AuditReport, ChainStart, ExportLine};
 
@@ -28,6 +29,98 @@ fn tampered(what: String) -> StoreError {
         "{what}: nothing more is audited (so audited changes are refused) until an operator runs \
          `tether admin audit verify` and then `tether admin audit reseal`"
     ))
+}
+
+/// Make one audited change inside the transaction `tx`.
+pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<ChangeOutcome> {
+    let done = |rows| Ok(ChangeOutcome::Done { rows });
+    match change {
+        AuditedChange::ResetTwoFactor { user } => {
+            tx.execute(
+                "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL \
+                 WHERE id = ?1",
+                [&user],
+            )
+            .map_err(db)?;
+            done(delete_tokens(tx, &user)?)
+        }
+        AuditedChange::ActivateTwoFactor { user, sealed, step } => {
+            let activated = tx
+                .execute(
+                    "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ?3 \
+                     WHERE id = ?1 AND totp_pending = ?2 AND (totp_last_step IS NULL OR totp_last_step < ?3)",
+                    params![user, sealed, step],
+                )
+                .map_err(db)?;
+            if activated == 1 {
+                done(delete_tokens(tx, &user)?)
+            } else {
+                Ok(ChangeOutcome::Unchanged)
+            }
+        }
+        AuditedChange::SetTwoFactorRequired { user, required } => {
+            tx.execute(
+                "UPDATE users SET totp_required = ?2 WHERE id = ?1",
+                params![user, required],
+            )
+            .map_err(db)?;
+            done(0)
+        }
+        AuditedChange::SetSetting { key, value } => {
+            tx.execute(
+                "INSERT INTO hub_settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map_err(db)?;
+            done(0)
+        }
+        AuditedChange::SetUnattended { workstation, state } => {
+            tx.execute(
+                "UPDATE workstations SET unattended = ?2 WHERE id = ?1",
+                params![workstation, state.label()],
+            )
+            .map_err(db)?;
+            done(0)
+        }
+        AuditedChange::UnlockUser { user } => {
+            tx.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+                [&user],
+            )
+            .map_err(db)?;
+            done(0)
+        }
+        AuditedChange::IssueCredential {
+            new,
+            replacing,
+            now,
+        } => {
+            let revoked = match &replacing {
+                Some(old) => credentials::revoke_in(tx, old, now)?,
+                None => false,
+            };
+            if let Some(active) = credentials::active_for_in(tx, &new, now)? {
+                return Ok(ChangeOutcome::Issued(IssueOutcome::AlreadyActive(
+                    Box::new(active),
+                )));
+            }
+            credentials::insert_in(tx, &new)?;
+            Ok(ChangeOutcome::Issued(IssueOutcome::Issued { revoked }))
+        }
+        AuditedChange::RevokeCredential { id, at } => {
+            if credentials::revoke_in(tx, &id, at)? {
+                done(0)
+            } else {
+                Ok(ChangeOutcome::Unchanged)
+            }
+        }
+    }
+}
+
+fn delete_tokens(tx: &Connection, user: &str) -> StoreResult<usize> {
+    tx.execute("DELETE FROM login_tokens WHERE user_id = ?1", [user])
+        .map_err(db)
 }
 
 impl SqliteStore {
@@ -83,33 +176,38 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Make a change and append its audit record in one transaction: if the change, the record
-    /// or the commit fails, neither is kept. `audit` sees what the change returned and may say
-    /// there is nothing to record (nothing changed).
+    /// Make a change and append its audit records in one transaction: if the change, a record
+    /// or the commit fails, nothing is kept. `audit` sees what the change returned; no records
+    /// means nothing to record, and then nothing is kept either.
     pub(super) fn audited<T>(
         &self,
         change: impl FnOnce(&Connection) -> StoreResult<T>,
-        audit: impl FnOnce(&T) -> Option<NewAudit>,
-    ) -> StoreResult<(T, Option<AuditRecord>)> {
+        audit: impl FnOnce(&T) -> Vec<NewAudit>,
+    ) -> StoreResult<(T, Vec<AuditRecord>)> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
         let value = change(&tx)?;
-        let appended = match audit(&value) {
-            Some(entry) => Some(self.append_in(&tx, entry)?),
-            None => None,
-        };
+        let entries = audit(&value);
+        if entries.is_empty() {
+            // Nothing to record: nothing is kept (dropping `tx` rolls back).
+            return Ok((value, Vec::new()));
+        }
+        let mut appended = Vec::with_capacity(entries.len());
+        for entry in entries {
+            appended.push(self.append_in(&tx, entry)?);
+        }
         tx.commit().map_err(db)?;
         // Still under the store's lock, so this process's heads are written in order.
-        let record = match appended {
-            Some((raw, keyed_from)) => {
-                self.advance_head(raw.id, &raw.hash, keyed_from);
-                Some(finish_audit(raw)?)
-            }
-            None => None,
-        };
-        Ok((value, record))
+        if let Some((raw, keyed_from)) = appended.last() {
+            self.advance_head(raw.id, &raw.hash, *keyed_from);
+        }
+        let records = appended
+            .into_iter()
+            .map(|(raw, _)| finish_audit(raw))
+            .collect::<StoreResult<_>>()?;
+        Ok((value, records))
     }
 
     /// Append a record inside `tx`, after checking that the log still extends its signed head
@@ -307,5 +405,241 @@ impl SqliteStore {
         }
         out.flush().map_err(io)?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DB_FILE, MIGRATIONS, NewUser, Store};
+    use super::*;
+    use crate::hub::audit::{AuditFields, AuditKeys, Finding, HEAD_FILE};
+    use crate::protocol::Role;
+
+    fn entry(action: &str) -> NewAudit {
+        NewAudit {
+            at: Utc::now(),
+            actor: "ann".into(),
+            actor_email: None,
+            team_id: None,
+            action: action.into(),
+            target: None,
+            detail: serde_json::json!({}),
+        }
+    }
+
+    fn raw(dir: &std::path::Path) -> Connection {
+        let conn = Connection::open(dir.join(DB_FILE)).expect("open");
+        conn.execute_batch(
+            "DROP TRIGGER IF EXISTS audit_append_only_update; \
+             DROP TRIGGER IF EXISTS audit_append_only_delete;",
+        )
+        .expect("drop the guards");
+        conn
+    }
+
+    #[test]
+    fn an_unkeyed_log_is_kept_and_the_keyed_chain_starts_after_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        // A database as the hub before issue 11 left it: three records with SHA-256 links.
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).expect("migrate");
+            }
+            conn.pragma_update(None, "user_version", 7)
+                .expect("version");
+            let mut prev = GENESIS.to_owned();
+            for id in 1..=3 {
+                let at = format!("2026-01-0{id}T00:00:00.000000Z");
+                let f = AuditFields {
+                    id,
+                    at: &at,
+                    actor: "ann",
+                    actor_email: None,
+                    team_id: None,
+                    action: "login.ok",
+                    target: None,
+                    detail: "{}",
+                };
+                let hash = chain::chain_hash(&prev, &f);
+                conn.execute(
+                    "INSERT INTO audit (id, at, actor, action, detail, prev_hash, hash) \
+                     VALUES (?1, ?2, 'ann', 'login.ok', '{}', ?3, ?4)",
+                    params![id, at, prev, hash],
+                )
+                .expect("insert");
+                prev = hash;
+            }
+        }
+        let store = SqliteStore::open_dir(dir.path()).expect("open and migrate");
+        let report = store.verify_audit().expect("verify");
+        assert!(report.intact(), "{report:?}");
+        assert_eq!((report.records, report.keyed_from), (4, 4));
+        let keyed = store
+            .search_audit(None, &Default::default(), 1, None)
+            .expect("search");
+        assert_eq!(keyed[0].action, "audit.keyed");
+        assert_eq!(keyed[0].detail["unkeyed_records"], 3);
+        // Opening again changes nothing.
+        drop(store);
+        let store = SqliteStore::open_dir(dir.path()).expect("reopen");
+        assert_eq!(store.verify_audit().expect("verify").records, 4);
+        // The unkeyed part is still covered: an edit there is found.
+        raw(dir.path())
+            .execute("UPDATE audit SET actor = 'mallory' WHERE id = 2", [])
+            .expect("tamper");
+        assert_eq!(
+            store.verify_audit().expect("verify").findings,
+            [Finding::Edited { ids: vec![2] }]
+        );
+    }
+
+    #[test]
+    fn a_log_cut_under_a_running_hub_is_not_covered_by_a_new_head() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open_dir(dir.path()).expect("open");
+        for n in 0..5 {
+            store
+                .append_audit(entry(&format!("test.{n}")))
+                .expect("append");
+        }
+        raw(dir.path())
+            .execute("DELETE FROM audit WHERE id > 3", [])
+            .expect("cut");
+        let refused = store
+            .append_audit(entry("test.after"))
+            .expect_err("refused");
+        assert!(refused.to_string().contains("signed head"), "{refused}");
+        assert_eq!(
+            store.verify_audit().expect("verify").findings,
+            [Finding::Truncated {
+                head_count: 5,
+                last_id: 3
+            }]
+        );
+        // An operator who has looked starts a new head; the reseal says what was found.
+        let reseal = store
+            .reseal_audit("admin-cli", "restored from backup")
+            .expect("reseal");
+        assert_eq!(reseal.id, 4);
+        assert!(
+            reseal.detail["found"][0]
+                .as_str()
+                .expect("text")
+                .contains("truncated")
+        );
+        assert!(store.verify_audit().expect("verify").intact());
+        store
+            .append_audit(entry("test.again"))
+            .expect("appends again");
+    }
+
+    #[test]
+    fn a_deleted_or_forged_head_stops_appends_and_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open_dir(dir.path()).expect("open");
+        store.append_audit(entry("test.1")).expect("append");
+        std::fs::remove_file(dir.path().join(HEAD_FILE)).expect("delete head");
+        drop(store);
+        // Reopening does not quietly make a new head over keyed records.
+        let store = SqliteStore::open_dir(dir.path()).expect("reopen");
+        assert!(store.append_audit(entry("test.2")).is_err());
+        assert_eq!(
+            store.verify_audit().expect("verify").findings,
+            [Finding::HeadMissing]
+        );
+        // A head signed by another key (another hub's seal.key) is not this hub's.
+        let other = AuditKeys::derive(&crate::secrets::seal::SealKey::generate().expect("key"))
+            .expect("keys");
+        let (id, link): (i64, String) = raw(dir.path())
+            .query_row("SELECT id, hash FROM audit", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("tail");
+        chain::write_head(dir.path(), &other.sign_head(id, &link, 1, "t")).expect("write");
+        assert!(store.append_audit(entry("test.3")).is_err());
+        assert!(matches!(
+            store.verify_audit().expect("verify").findings[..],
+            [Finding::HeadInvalid(_)]
+        ));
+    }
+
+    #[test]
+    fn a_failure_to_audit_changes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open_dir(dir.path()).expect("open");
+        let user = store
+            .create_user(NewUser {
+                name: "bob".into(),
+                email: "bob@example.com".into(),
+                role: Role::Technician,
+                team: "Desk".into(),
+                password_hash: "x".into(),
+            })
+            .expect("user");
+        store
+            .set_two_factor_pending(&user.id, "sealed")
+            .expect("pending");
+        assert!(
+            store
+                .activate_two_factor(&user.id, "sealed", 1)
+                .expect("activate")
+        );
+        let far = Utc::now() + chrono::Duration::hours(1);
+        store
+            .insert_login_token("t1", &user.id, far)
+            .expect("token");
+        let records = || store.verify_audit().expect("verify").records;
+        let before = records();
+        let reset = || {
+            let record = entry("2fa.reset");
+            store.commit_audited(
+                AuditedChange::ResetTwoFactor {
+                    user: user.id.clone(),
+                },
+                &|_| vec![record.clone()],
+            )
+        };
+        // The audit append fails (its head cannot be trusted): no reset, no revoked token.
+        std::fs::write(dir.path().join(HEAD_FILE), "{}").expect("spoil the head");
+        assert!(reset().is_err());
+        assert!(store.two_factor(&user.id).expect("2fa").secret.is_some());
+        assert!(
+            store
+                .user_by_token("t1", Utc::now())
+                .expect("token")
+                .is_some()
+        );
+        assert_eq!(records(), before);
+        // With the head back, the same call commits both.
+        store.reseal_audit("admin-cli", "test").expect("reseal");
+        let outcome = reset().expect("reset");
+        assert_eq!(outcome.rows(), 1, "the token was revoked");
+        assert!(store.two_factor(&user.id).expect("2fa").secret.is_none());
+        assert!(
+            store
+                .user_by_token("t1", Utc::now())
+                .expect("token")
+                .is_none()
+        );
+        assert_eq!(records(), before + 2, "the reseal and the reset");
+    }
+
+    #[test]
+    fn nothing_to_change_records_nothing_and_keeps_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open_dir(dir.path()).expect("open");
+        let outcome = store
+            .commit_audited(
+                AuditedChange::ActivateTwoFactor {
+                    user: "us_none".into(),
+                    sealed: "x".into(),
+                    step: 1,
+                },
+                &|_| vec![entry("2fa.confirm")],
+            )
+            .expect("commit");
+        assert!(!outcome.changed());
+        assert_eq!(store.verify_audit().expect("verify").records, 0);
     }
 }
