@@ -410,7 +410,7 @@ async fn audit_chain_verifies_and_a_tampered_row_is_named() {
         "a broken chain must fail the command"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("edited: records 3 "),
+        String::from_utf8_lossy(&out.stderr).contains("edited: record 3 "),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

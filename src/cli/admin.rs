@@ -92,7 +92,7 @@ fn report(what: &str, report: &AuditReport, public_key: &str) -> Result<(), Fail
     }
     if report.intact() {
         println!(
-            "{what} intact: {} records, chain verified (keyed from record {}), head signed by              {public_key}",
+            "{what} intact: {} records, chain verified (keyed from record {}), head signed by {public_key}",
             report.records, report.keyed_from
         );
         return Ok(());

@@ -425,19 +425,19 @@ impl std::fmt::Display for Finding {
             ),
             Self::Reordered { ids } => write!(
                 f,
-                "reordered: records {} are not in the order they were written",
-                ranges(ids)
+                "reordered: {} out of the order they were written in",
+                numbered(ids)
             ),
             Self::Edited { ids } => write!(
                 f,
-                "edited: records {} do not match their links (changed after they were written)",
-                ranges(ids)
+                "edited: {} changed after being written (content does not match the link)",
+                numbered(ids)
             ),
             Self::Recomputed { ids } => write!(
                 f,
-                "recomputed chain: records {} carry plain SHA-256 links where keyed ones belong \
+                "recomputed chain: {} linked by plain SHA-256 where the keyed HMAC belongs \
                  (rewritten by someone without the hub's key)",
-                ranges(ids)
+                numbered(ids)
             ),
             Self::Truncated {
                 head_count,
@@ -464,6 +464,12 @@ impl std::fmt::Display for Finding {
             Self::HeadInvalid(why) => write!(f, "head invalid: {why}"),
         }
     }
+}
+
+/// `record 7`, `records 1-3, 7`.
+fn numbered(ids: &[i64]) -> String {
+    let plural = if ids.len() == 1 { "" } else { "s" };
+    format!("record{plural} {}", ranges(ids))
 }
 
 /// `1-3, 7`.
