@@ -218,7 +218,7 @@ fn verify_names_each_kind_of_tampering_through_the_binary() {
 fn offline_check(export: &str, pinned: &[u8]) -> Result<u64, String> {
     let mut lines = export
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l));
+        .map(serde_json::from_str::<serde_json::Value>);
     let header = lines.next().ok_or("empty")?.map_err(|e| e.to_string())?;
     let key = hex::decode(header["chain_key"].as_str().ok_or("no chain key")?)
         .map_err(|e| e.to_string())?;
