@@ -9,7 +9,6 @@ use common::{PASSWORD, TestAgent, TestHub, wait_event};
 use futures_util::{SinkExt, StreamExt};
 use tether::client::{ClientError, HubClient};
 use tether::hub::Limits;
-use tether::hub::store::AuditVerdict;
 use tether::protocol::{
     self, AGENT_PATH, AgentRequest, CONSOLE_PATH, ConsoleReply, ConsoleRequest, EnrolmentLink,
     ErrorCode, HubEvent, HubToAgent, HubToConsole, PROTOCOL_VERSION, Presence, Request, Role,
@@ -368,10 +367,9 @@ async fn audit_chain_verifies_and_a_tampered_row_is_named() {
         .expect("connect");
     let _ = bad.login("ann", "not the password").await;
 
-    assert_eq!(
-        hub.hub.store().verify_audit().expect("verify"),
-        AuditVerdict::Intact { records: 4 }
-    );
+    let report = hub.hub.store().verify_audit().expect("verify");
+    assert!(report.intact(), "{report:?}");
+    assert_eq!(report.records, 4);
     let bin = env!("CARGO_BIN_EXE_tether");
     let data = hub.dir.path().join("hub");
     let ok = std::process::Command::new(bin)
@@ -397,10 +395,10 @@ async fn audit_chain_verifies_and_a_tampered_row_is_named() {
     )
     .expect("tamper");
     drop(conn);
-    assert!(matches!(
-        hub.hub.store().verify_audit().expect("verify"),
-        AuditVerdict::Broken { id: 3, .. }
-    ));
+    assert_eq!(
+        hub.hub.store().verify_audit().expect("verify").findings,
+        [tether::hub::audit::Finding::Edited { ids: vec![3] }]
+    );
     let out = std::process::Command::new(bin)
         .args(["admin", "--data"])
         .arg(&data)
@@ -412,7 +410,7 @@ async fn audit_chain_verifies_and_a_tampered_row_is_named() {
         "a broken chain must fail the command"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("record 3"),
+        String::from_utf8_lossy(&out.stderr).contains("edited: record 3 "),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

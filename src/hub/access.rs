@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
 
 use super::Hub;
-use super::store::{NewAudit, WorkstationRow};
+use super::store::{AuditedChange, NewAudit, WorkstationRow};
 use crate::protocol::{
     AccessEvent, AgentPolicy, AttemptId, ConnectOutcome, ErrorCode, HubEvent, HubToAgent,
     ProtocolError, Refusal, Secret, SessionId, SessionInfo, TeamId, TechnicianRef, UnattendedState,
@@ -284,7 +284,6 @@ impl Hub {
             (_, theirs) => theirs,
         };
         if next != current {
-            self.set_unattended(id, next).await?;
             let action = match next {
                 UnattendedState::Granted => Some("access.grant"),
                 UnattendedState::Denied => Some("access.deny"),
@@ -292,9 +291,17 @@ impl Hub {
                 _ => None,
             };
             if let Some(action) = action {
+                // The end user's decision and its record: one commit.
                 let detail = serde_json::json!({ "from": current.label() });
-                self.audit(self.agent_audit(&row.team_id, action, &row.info, detail))
+                let record = self.agent_audit(&row.team_id, action, &row.info, detail);
+                let change = AuditedChange::SetUnattended {
+                    workstation: id.clone(),
+                    state: next,
+                };
+                self.db(move |s| s.commit_audited(change, &|_| vec![record.clone()]))
                     .await?;
+            } else {
+                self.set_unattended(id, next).await?;
             }
             if current == UnattendedState::Granted && next != UnattendedState::Granted {
                 self.end_sessions_on(id, "unattended access revoked on the workstation")

@@ -1,15 +1,73 @@
-//! The audit log's hash chain.
+//! The audit log's keyed hash chain and its signed head.
 //!
-//! Each record's hash is SHA-256 over its previous record's hash and its own fields, in the
-//! exact text form they are stored in, so any change to a stored row, a deletion or a
-//! re-ordering breaks the chain at the first affected record.
+//! Each record's link is HMAC-SHA256, under a key derived from the hub's `seal.key`, of its
+//! previous record's link and its own fields in the exact text form they are stored in
+//! ([`canonical`]): any change to a stored row, a deletion or a re-ordering breaks the chain at
+//! the first affected record, and someone who can write the database but not read `seal.key`
+//! cannot compute a new chain. Records written before the chain was keyed keep their plain
+//! SHA-256 links; the first keyed record links to the last of them, so they stay covered.
+//!
+//! The chain cannot show records cut from its end. So at each append the hub writes the chain's
+//! head (how many records, the last link, from which record links are keyed) beside the
+//! database, signed with Ed25519 under another key derived from `seal.key`. The signature is
+//! checked with the public key alone: an auditor given the chain key (to check links offline)
+//! still cannot sign a head, so cannot hide a rewrite either.
+//!
+//! [`verify`] walks the chain and names what it finds; the README's "Audit log" section gives
+//! the same algorithm for an auditor's own tools.
 
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use ring::hmac;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::secrets::seal::SealKey;
 
 /// The `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The stored text of one record, as hashed.
+/// The head's file name, beside the database in the hub's data dir.
+pub const HEAD_FILE: &str = "audit.head";
+
+/// HKDF labels of the two keys derived from `seal.key`.
+pub const CHAIN_KEY_LABEL: &str = "tether/audit/chain/v1";
+pub const HEAD_KEY_LABEL: &str = "tether/audit/head/v1";
+
+/// What the head signs starts with this line.
+const HEAD_CONTEXT: &str = "tether-audit-head-v1";
+
+/// How a record's link is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkKind {
+    /// SHA-256 of the canonical bytes: records written before the chain was keyed.
+    #[serde(rename = "sha256")]
+    Sha256,
+    /// HMAC-SHA256 of the canonical bytes under the chain key.
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::HmacSha256 => "hmac-sha256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sha256" => Some(Self::Sha256),
+            "hmac-sha256" => Some(Self::HmacSha256),
+            _ => None,
+        }
+    }
+}
+
+/// The stored text of one record, as linked.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditFields<'a> {
     pub id: i64,
@@ -22,10 +80,10 @@ pub struct AuditFields<'a> {
     pub detail: &'a str,
 }
 
-/// Hash of a record chained to `prev_hash` (hex). Fields are length-prefixed so no two
+/// The bytes a link covers: the previous link (hex) then the record's id (decimal) and fields,
+/// each as `s` + its length (8 bytes, big-endian) + its UTF-8, or `n` when absent, so no two
 /// different records share an input.
-pub fn chain_hash(prev_hash: &str, f: &AuditFields<'_>) -> String {
-    let mut h = Sha256::new();
+pub fn canonical(prev_hash: &str, f: &AuditFields<'_>) -> Vec<u8> {
     let id = f.id.to_string();
     let parts: [Option<&str>; 9] = [
         Some(prev_hash),
@@ -38,17 +96,597 @@ pub fn chain_hash(prev_hash: &str, f: &AuditFields<'_>) -> String {
         f.target,
         Some(f.detail),
     ];
+    let mut out = Vec::with_capacity(128 + f.detail.len());
     for part in parts {
         match part {
             Some(s) => {
-                h.update(b"s");
-                h.update((s.len() as u64).to_be_bytes());
-                h.update(s.as_bytes());
+                out.push(b's');
+                out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
             }
-            None => h.update(b"n"),
+            None => out.push(b'n'),
         }
     }
-    hex::encode(h.finalize())
+    out
+}
+
+/// The unkeyed link of records written before the chain was keyed (hex).
+pub fn chain_hash(prev_hash: &str, f: &AuditFields<'_>) -> String {
+    hex::encode(Sha256::digest(canonical(prev_hash, f)))
+}
+
+/// The keyed link under `chain_key` (hex).
+pub fn keyed_link(chain_key: &[u8], prev_hash: &str, f: &AuditFields<'_>) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, chain_key);
+    hex::encode(hmac::sign(&key, &canonical(prev_hash, f)))
+}
+
+/// The link of `kind` (hex).
+pub fn link(kind: LinkKind, chain_key: &[u8], prev_hash: &str, f: &AuditFields<'_>) -> String {
+    match kind {
+        LinkKind::Sha256 => chain_hash(prev_hash, f),
+        LinkKind::HmacSha256 => keyed_link(chain_key, prev_hash, f),
+    }
+}
+
+/// The audit keys, derived from `seal.key`. `Debug` is redacted.
+pub struct AuditKeys {
+    chain: [u8; 32],
+    head: Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuditKeys(public {})", self.public_key_hex())
+    }
+}
+
+impl AuditKeys {
+    pub fn derive(seal: &SealKey) -> Result<Self, String> {
+        let head = Ed25519KeyPair::from_seed_unchecked(&seal.derive(HEAD_KEY_LABEL))
+            .map_err(|e| format!("the audit head key: {e}"))?;
+        Ok(Self {
+            chain: seal.derive(CHAIN_KEY_LABEL),
+            head,
+        })
+    }
+
+    pub fn chain_key(&self) -> &[u8; 32] {
+        &self.chain
+    }
+
+    pub fn public_key(&self) -> &[u8] {
+        self.head.public_key().as_ref()
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.public_key())
+    }
+
+    /// A head for `count` records ending in `last`, signed now.
+    pub fn sign_head(&self, count: i64, last: &str, keyed_from: i64, at: &str) -> AuditHead {
+        let mut head = AuditHead {
+            version: 1,
+            count,
+            last: last.to_owned(),
+            keyed_from,
+            at: at.to_owned(),
+            public_key: self.public_key_hex(),
+            signature: String::new(),
+        };
+        head.signature = hex::encode(self.head.sign(&head.signed_bytes()));
+        head
+    }
+}
+
+/// The chain's head as last appended: the file `audit.head`, one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    pub version: u32,
+    /// Records in the chain: the id of the last.
+    pub count: i64,
+    /// The last record's link (`GENESIS` when there are none).
+    pub last: String,
+    /// The first record with a keyed link; those before have SHA-256 links.
+    pub keyed_from: i64,
+    /// When it was signed (RFC 3339, UTC).
+    pub at: String,
+    /// The Ed25519 public key it claims (hex): compare with the one you pinned.
+    pub public_key: String,
+    /// Ed25519 over [`AuditHead::signed_bytes`] (hex).
+    pub signature: String,
+}
+
+impl AuditHead {
+    /// `tether-audit-head-v1\n{count}\n{last}\n{keyed_from}\n{at}`.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        format!(
+            "{HEAD_CONTEXT}\n{}\n{}\n{}\n{}",
+            self.count, self.last, self.keyed_from, self.at
+        )
+        .into_bytes()
+    }
+
+    /// Whether `public_key` signed this head.
+    pub fn signed_by(&self, public_key: &[u8]) -> bool {
+        let Ok(signature) = hex::decode(&self.signature) else {
+            return false;
+        };
+        UnparsedPublicKey::new(&ED25519, public_key)
+            .verify(&self.signed_bytes(), &signature)
+            .is_ok()
+    }
+}
+
+/// The head file as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadFile {
+    Missing,
+    /// Unreadable, not a head, or not signed by this hub's key.
+    Invalid(String),
+    Valid(AuditHead),
+}
+
+/// Read the head in `dir` and check its signature against `public_key`.
+pub fn read_head(dir: &Path, public_key: &[u8]) -> HeadFile {
+    let path = dir.join(HEAD_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HeadFile::Missing,
+        Err(e) => return HeadFile::Invalid(format!("{}: {e}", path.display())),
+    };
+    match serde_json::from_str::<AuditHead>(&text) {
+        Err(e) => HeadFile::Invalid(format!("{} is not an audit head: {e}", path.display())),
+        Ok(head) if !head.signed_by(public_key) => HeadFile::Invalid(format!(
+            "{} is not signed by this hub's audit key",
+            path.display()
+        )),
+        Ok(head) => HeadFile::Valid(head),
+    }
+}
+
+/// Replace the head in `dir` atomically (a unique temporary file, then rename), so a reader
+/// sees the old head or the new one. Not fsynced: the database commits with
+/// `synchronous=NORMAL`, and a head that lags after a power loss is harmless (see README).
+pub fn write_head(dir: &Path, head: &AuditHead) -> std::io::Result<()> {
+    use std::io::Write;
+    let json = serde_json::to_vec(head).map_err(std::io::Error::other)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".audit.head.")
+        .tempfile_in(dir)?;
+    tmp.write_all(&json)?;
+    tmp.write_all(b"\n")?;
+    tmp.persist(dir.join(HEAD_FILE)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// One stored record with its link, as the verifier reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainRecord {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_email: Option<String>,
+    pub team_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    /// The detail exactly as stored (JSON text): the link covers these bytes.
+    pub detail: String,
+    pub link: LinkKind,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl ChainRecord {
+    pub fn fields(&self) -> AuditFields<'_> {
+        AuditFields {
+            id: self.id,
+            at: &self.at,
+            actor: &self.actor,
+            actor_email: self.actor_email.as_deref(),
+            team_id: self.team_id.as_deref(),
+            action: &self.action,
+            target: self.target.as_deref(),
+            detail: &self.detail,
+        }
+    }
+}
+
+/// One line of `tether admin audit export`: a header, the records in order, then the signed
+/// head they end under (when there is a valid one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ExportLine {
+    Header {
+        format: String,
+        version: u32,
+        /// The first record exported, and the link it must follow.
+        first_id: i64,
+        prev_hash: String,
+        /// The hub's audit public key (hex): compare with the one you pinned.
+        public_key: String,
+        /// The chain key (hex), when asked for with `--with-key` (that request is audited).
+        chain_key: Option<String>,
+        /// Why no head follows the records, if none does.
+        head_problem: Option<String>,
+    },
+    Record(ChainRecord),
+    Head(AuditHead),
+}
+
+/// Check an export offline: the head's signature under `public_key` (the one you pinned), then
+/// every link under `chain_key`, as [`verify`] does on the hub.
+pub fn verify_export<I>(
+    lines: I,
+    public_key: &[u8],
+    chain_key: &[u8],
+) -> Result<AuditReport, String>
+where
+    I: IntoIterator<Item = Result<String, String>>,
+{
+    let mut start = None;
+    let mut records = Vec::new();
+    let mut head = HeadFile::Missing;
+    for (n, line) in (1..).zip(lines) {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ExportLine =
+            serde_json::from_str(&line).map_err(|e| format!("line {n}: {e}"))?;
+        match parsed {
+            ExportLine::Header {
+                first_id,
+                prev_hash,
+                head_problem,
+                ..
+            } => {
+                if let Some(why) = head_problem {
+                    head = HeadFile::Invalid(why);
+                }
+                start = Some(ChainStart {
+                    first_id,
+                    prev_hash,
+                });
+            }
+            ExportLine::Record(r) => records.push(r),
+            ExportLine::Head(h) if h.signed_by(public_key) => head = HeadFile::Valid(h),
+            ExportLine::Head(_) => {
+                head = HeadFile::Invalid("the head is not signed by the pinned key".into());
+            }
+        }
+    }
+    let start = start.ok_or("no header line: not an audit export")?;
+    verify(records.into_iter().map(Ok), &start, &head, chain_key)
+}
+
+/// Something wrong with the chain or its head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Records missing between two that are there.
+    Deleted {
+        from: i64,
+        to: i64,
+    },
+    /// A record links to one that is not in the log: the one before it was removed.
+    MissingBefore {
+        id: i64,
+    },
+    /// Records not in the order they were written.
+    Reordered {
+        ids: Vec<i64>,
+    },
+    /// Records whose content does not match their link.
+    Edited {
+        ids: Vec<i64>,
+    },
+    /// Records whose link is a plain SHA-256 where a keyed one belongs: the chain was
+    /// recomputed by someone without the key.
+    Recomputed {
+        ids: Vec<i64>,
+    },
+    /// Records cut from the end: the signed head counts more.
+    Truncated {
+        head_count: i64,
+        last_id: i64,
+    },
+    /// The record the head counts to is not the one it signed.
+    HeadMismatch {
+        id: i64,
+    },
+    /// Keyed links start elsewhere than the signed head says.
+    KeyedFromMoved {
+        head: i64,
+        found: i64,
+    },
+    HeadMissing,
+    HeadInvalid(String),
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deleted { from, to } if from == to => {
+                write!(
+                    f,
+                    "deleted: record {from} is missing from the middle of the log"
+                )
+            }
+            Self::Deleted { from, to } => {
+                write!(
+                    f,
+                    "deleted: records {from}-{to} are missing from the middle of the log"
+                )
+            }
+            Self::MissingBefore { id } => write!(
+                f,
+                "deleted: record {id} links to a record that is no longer in the log (removed, \
+                 or rewritten and its link recomputed)"
+            ),
+            Self::Reordered { ids } => write!(
+                f,
+                "reordered: {} out of the order they were written in",
+                numbered(ids)
+            ),
+            Self::Edited { ids } => write!(
+                f,
+                "edited: {} changed after being written (content does not match the link)",
+                numbered(ids)
+            ),
+            Self::Recomputed { ids } => write!(
+                f,
+                "recomputed chain: {} linked by plain SHA-256 where the keyed HMAC belongs \
+                 (rewritten by someone without the hub's key)",
+                numbered(ids)
+            ),
+            Self::Truncated {
+                head_count,
+                last_id,
+            } => write!(
+                f,
+                "truncated: {} records cut from the end (the signed head counts {head_count}, \
+                 the log ends at {last_id})",
+                head_count - last_id
+            ),
+            Self::HeadMismatch { id } => write!(
+                f,
+                "rewritten: record {id} is not the one the signed head names as record {id}"
+            ),
+            Self::KeyedFromMoved { head, found } => write!(
+                f,
+                "recomputed chain: keyed links start at record {found}, the signed head says {head}"
+            ),
+            Self::HeadMissing => write!(
+                f,
+                "head missing: {HEAD_FILE} is not beside the database, so records cut from the \
+                 end cannot be ruled out"
+            ),
+            Self::HeadInvalid(why) => write!(f, "head invalid: {why}"),
+        }
+    }
+}
+
+/// `record 7`, `records 1-3, 7`.
+fn numbered(ids: &[i64]) -> String {
+    let plural = if ids.len() == 1 { "" } else { "s" };
+    format!("record{plural} {}", ranges(ids))
+}
+
+/// `1-3, 7`.
+fn ranges(ids: &[i64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let start = ids[i];
+        let mut end = start;
+        while i + 1 < ids.len() && ids[i + 1] == end + 1 {
+            i += 1;
+            end = ids[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(", ")
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    pub records: u64,
+    /// The first keyed record (one past the last record when none is keyed yet).
+    pub keyed_from: i64,
+    pub findings: Vec<Finding>,
+    /// Facts an auditor may want that are not tampering.
+    pub notes: Vec<String>,
+}
+
+impl AuditReport {
+    pub fn intact(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Where a verified stretch starts: the whole log from record 1, or an export from its first.
+#[derive(Debug, Clone)]
+pub struct ChainStart {
+    pub first_id: i64,
+    pub prev_hash: String,
+}
+
+impl Default for ChainStart {
+    fn default() -> Self {
+        Self {
+            first_id: 1,
+            prev_hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+/// Walk `records` (in id order) from `start`, checking each link under `chain_key` and the
+/// whole against `head`, and name every kind of damage found.
+pub fn verify<I>(
+    records: I,
+    start: &ChainStart,
+    head: &HeadFile,
+    chain_key: &[u8],
+) -> Result<AuditReport, String>
+where
+    I: IntoIterator<Item = Result<ChainRecord, String>>,
+{
+    let signed = match head {
+        HeadFile::Valid(h) => Some(h),
+        _ => None,
+    };
+    let mut findings = Vec::new();
+    let (mut edited, mut recomputed, mut reordered) = (Vec::new(), Vec::new(), BTreeSet::new());
+    // Links seen so far (to the id holding them), and links asked for but not seen yet.
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    let mut wanted: HashMap<String, i64> = HashMap::new();
+    let mut expected_id = start.first_id;
+    let mut prev = start.prev_hash.clone();
+    let mut prev_id: Option<i64> = None;
+    let mut records_n = 0u64;
+    let mut first_keyed: Option<i64> = None;
+    let mut head_record: Option<String> = None;
+    for record in records {
+        let r = record?;
+        records_n += 1;
+        let gap = r.id > expected_id;
+        if gap {
+            findings.push(Finding::Deleted {
+                from: expected_id,
+                to: r.id - 1,
+            });
+        }
+        if r.prev_hash != prev {
+            match seen.get(&r.prev_hash) {
+                // Links to an earlier record, but not the one just before it (unless that
+                // one was itself moved: then this is where the order resumes).
+                Some(&earlier) if Some(earlier) != prev_id && !reordered.contains(&earlier) => {
+                    reordered.insert(r.id);
+                }
+                Some(_) => {}
+                None => {
+                    wanted.insert(r.prev_hash.clone(), r.id);
+                }
+            }
+        }
+        if let Some(id) = wanted.remove(&r.hash) {
+            // A record seen earlier links to this later one.
+            reordered.insert(id);
+            reordered.insert(r.id);
+        }
+        // Which link this record must have: the signed head says where keyed links start;
+        // without one, the record's own mark (a prefix of unkeyed records, then keyed).
+        let keyed = match signed {
+            Some(h) => r.id >= h.keyed_from,
+            None => r.link == LinkKind::HmacSha256 || first_keyed.is_some(),
+        };
+        if r.link == LinkKind::HmacSha256 && first_keyed.is_none() {
+            first_keyed = Some(r.id);
+        }
+        let fields = r.fields();
+        if keyed {
+            if keyed_link(chain_key, &r.prev_hash, &fields) != r.hash {
+                if chain_hash(&r.prev_hash, &fields) == r.hash {
+                    recomputed.push(r.id);
+                } else {
+                    edited.push(r.id);
+                }
+            }
+        } else if chain_hash(&r.prev_hash, &fields) != r.hash {
+            edited.push(r.id);
+        }
+        if signed.is_some_and(|h| h.count == r.id) {
+            head_record = Some(r.hash.clone());
+        }
+        seen.insert(r.hash.clone(), r.id);
+        prev = r.hash;
+        prev_id = Some(r.id);
+        expected_id = r.id + 1;
+    }
+    let last_id = prev_id.unwrap_or(start.first_id - 1);
+    let deleted_at: BTreeSet<i64> = findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Deleted { to, .. } => Some(to + 1),
+            _ => None,
+        })
+        .collect();
+    let mut missing: Vec<i64> = wanted
+        .into_values()
+        .filter(|id| !deleted_at.contains(id) && !reordered.contains(id))
+        .collect();
+    missing.sort_unstable();
+    findings.extend(missing.into_iter().map(|id| Finding::MissingBefore { id }));
+    // A record moved elsewhere fails its own link too (its id changed): name the move only.
+    edited.retain(|id| !reordered.contains(id));
+    recomputed.retain(|id| !reordered.contains(id));
+    if !reordered.is_empty() {
+        findings.push(Finding::Reordered {
+            ids: reordered.into_iter().collect(),
+        });
+    }
+    if !recomputed.is_empty() {
+        findings.push(Finding::Recomputed { ids: recomputed });
+    }
+    if !edited.is_empty() {
+        findings.push(Finding::Edited { ids: edited });
+    }
+    let mut notes = Vec::new();
+    let keyed_from = match (signed, first_keyed) {
+        (Some(h), found) => {
+            if let Some(found) = found
+                && found > h.keyed_from
+            {
+                findings.push(Finding::KeyedFromMoved {
+                    head: h.keyed_from,
+                    found,
+                });
+            }
+            h.keyed_from
+        }
+        (None, Some(found)) => found,
+        (None, None) => last_id + 1,
+    };
+    match head {
+        HeadFile::Missing => findings.push(Finding::HeadMissing),
+        HeadFile::Invalid(why) => findings.push(Finding::HeadInvalid(why.clone())),
+        HeadFile::Valid(h) => {
+            if last_id < h.count {
+                findings.push(Finding::Truncated {
+                    head_count: h.count,
+                    last_id,
+                });
+            } else if h.count >= start.first_id && head_record.as_deref() != Some(&h.last) {
+                findings.push(Finding::HeadMismatch { id: h.count });
+            }
+            if last_id > h.count {
+                notes.push(format!(
+                    "{} records after the signed head ({}): written as the head was being \
+                     replaced, or before a crash",
+                    last_id - h.count,
+                    h.count
+                ));
+            }
+        }
+    }
+    if keyed_from > start.first_id {
+        notes.push(format!(
+            "records before {keyed_from} have plain SHA-256 links (written before the chain \
+             was keyed); the keyed links after them cover them"
+        ));
+    }
+    Ok(AuditReport {
+        records: records_n,
+        keyed_from,
+        findings,
+        notes,
+    })
 }
 
 #[cfg(test)]
@@ -106,6 +744,202 @@ mod tests {
         ];
         for f in changed {
             assert_ne!(base, chain_hash(GENESIS, &f), "{f:?}");
+            assert_ne!(
+                keyed_link(&[7; 32], GENESIS, &fields()),
+                keyed_link(&[7; 32], GENESIS, &f),
+                "{f:?}"
+            );
         }
+    }
+
+    #[test]
+    fn keyed_links_need_the_key() {
+        let a = keyed_link(&[1; 32], GENESIS, &fields());
+        assert_ne!(a, keyed_link(&[2; 32], GENESIS, &fields()));
+        assert_ne!(a, chain_hash(GENESIS, &fields()));
+        // HMAC-SHA256 as RFC 2104 defines it, over the canonical bytes.
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for i in 0..32 {
+            ipad[i] ^= 1;
+            opad[i] ^= 1;
+        }
+        let inner = Sha256::new()
+            .chain_update(ipad)
+            .chain_update(canonical(GENESIS, &fields()))
+            .finalize();
+        let outer = Sha256::new()
+            .chain_update(opad)
+            .chain_update(inner)
+            .finalize();
+        assert_eq!(a, hex::encode(outer));
+    }
+
+    #[test]
+    fn a_head_is_signed_by_its_key_only() {
+        let keys = AuditKeys::derive(&SealKey::generate().expect("key")).expect("keys");
+        let head = keys.sign_head(3, &"a".repeat(64), 1, "2026-12-07T00:00:00Z");
+        assert!(head.signed_by(keys.public_key()));
+        let other = AuditKeys::derive(&SealKey::generate().expect("key")).expect("keys");
+        assert!(!head.signed_by(other.public_key()));
+        for forged in [
+            AuditHead {
+                count: 2,
+                ..head.clone()
+            },
+            AuditHead {
+                last: "b".repeat(64),
+                ..head.clone()
+            },
+            AuditHead {
+                keyed_from: 2,
+                ..head.clone()
+            },
+        ] {
+            assert!(!forged.signed_by(keys.public_key()), "{forged:?}");
+        }
+    }
+
+    fn chain(key: &[u8], n: i64) -> Vec<ChainRecord> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|id| {
+                let mut r = ChainRecord {
+                    id,
+                    at: format!("2026-12-07T00:00:{id:02}.000000Z"),
+                    actor: "ann".into(),
+                    actor_email: None,
+                    team_id: Some("tm_1".into()),
+                    action: "login.ok".into(),
+                    target: None,
+                    detail: format!("{{\"n\":{id}}}"),
+                    link: LinkKind::HmacSha256,
+                    prev_hash: prev.clone(),
+                    hash: String::new(),
+                };
+                r.hash = keyed_link(key, &prev, &r.fields());
+                prev = r.hash.clone();
+                r
+            })
+            .collect()
+    }
+
+    fn check(records: &[ChainRecord], keys: &AuditKeys, head: &AuditHead) -> AuditReport {
+        verify(
+            records.iter().cloned().map(Ok),
+            &ChainStart::default(),
+            &HeadFile::Valid(head.clone()),
+            keys.chain_key(),
+        )
+        .expect("verify")
+    }
+
+    #[test]
+    fn verify_names_each_kind_of_damage() {
+        let keys = AuditKeys::derive(&SealKey::generate().expect("key")).expect("keys");
+        let key = keys.chain_key().to_vec();
+        let log = chain(&key, 10);
+        let head = keys.sign_head(10, &log[9].hash, 1, "t");
+        let intact = check(&log, &keys, &head);
+        assert!(intact.intact(), "{intact:?}");
+        assert_eq!(intact.records, 10);
+
+        let cut = check(&log[..7], &keys, &head);
+        assert_eq!(
+            cut.findings,
+            [Finding::Truncated {
+                head_count: 10,
+                last_id: 7
+            }]
+        );
+
+        let mut deleted = log.clone();
+        deleted.remove(4);
+        assert_eq!(
+            check(&deleted, &keys, &head).findings,
+            [Finding::Deleted { from: 5, to: 5 }]
+        );
+
+        let mut swapped = log.clone();
+        swapped.swap(4, 5);
+        swapped[4].id = 5;
+        swapped[5].id = 6;
+        // Swapping whole rows, ids with them, then renumbering: what a re-ordering looks like.
+        assert_eq!(
+            check(&swapped, &keys, &head).findings,
+            [Finding::Reordered { ids: vec![5, 6] }]
+        );
+
+        let mut edited = log.clone();
+        edited[4].detail = "{\"n\":50}".into();
+        assert_eq!(
+            check(&edited, &keys, &head).findings,
+            [Finding::Edited { ids: vec![5] }]
+        );
+
+        let mut recomputed = log.clone();
+        recomputed[4].detail = "{\"n\":50}".into();
+        let mut prev = recomputed[3].hash.clone();
+        for r in &mut recomputed[4..] {
+            r.prev_hash = prev;
+            r.hash = chain_hash(&r.prev_hash, &r.fields());
+            prev = r.hash.clone();
+        }
+        assert_eq!(
+            check(&recomputed, &keys, &head).findings,
+            [
+                Finding::Recomputed {
+                    ids: vec![5, 6, 7, 8, 9, 10]
+                },
+                Finding::HeadMismatch { id: 10 }
+            ]
+        );
+
+        let missing = verify(
+            log.iter().cloned().map(Ok),
+            &ChainStart::default(),
+            &HeadFile::Missing,
+            &key,
+        )
+        .expect("verify");
+        assert_eq!(missing.findings, [Finding::HeadMissing]);
+    }
+
+    #[test]
+    fn records_after_the_head_are_a_note_and_unkeyed_ones_before_it_are_allowed() {
+        let keys = AuditKeys::derive(&SealKey::generate().expect("key")).expect("keys");
+        let mut log = chain(keys.chain_key(), 4);
+        // Re-link the first two as unkeyed, and the rest after them.
+        let mut prev = GENESIS.to_owned();
+        for (i, r) in log.iter_mut().enumerate() {
+            r.prev_hash = prev;
+            if i < 2 {
+                r.link = LinkKind::Sha256;
+                r.hash = chain_hash(&r.prev_hash, &r.fields());
+            } else {
+                r.hash = keyed_link(keys.chain_key(), &r.prev_hash, &r.fields());
+            }
+            prev = r.hash.clone();
+        }
+        let head = keys.sign_head(3, &log[2].hash, 3, "t");
+        let report = check(&log, &keys, &head);
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(report.keyed_from, 3);
+        assert_eq!(report.notes.len(), 2, "{:?}", report.notes);
+        // Keyed links moved later (the first keyed record recomputed plain) is named.
+        let head = keys.sign_head(4, &log[3].hash, 2, "t");
+        let report = check(&log, &keys, &head);
+        assert!(
+            report
+                .findings
+                .contains(&Finding::KeyedFromMoved { head: 2, found: 3 }),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn ranges_read_as_a_person_would_write_them() {
+        assert_eq!(ranges(&[1, 2, 3, 7, 9, 10]), "1-3, 7, 9-10");
+        assert_eq!(ranges(&[]), "");
     }
 }

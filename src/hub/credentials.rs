@@ -33,8 +33,8 @@ use super::Hub;
 use super::pager;
 use super::principal::GuestGrant;
 use super::store::{
-    CredentialRecord, IssueOutcome, NewAudit, NewCredential, WorkstationFilter, WorkstationRow,
-    workstation_key,
+    AuditedChange, ChangeOutcome, CredentialRecord, IssueOutcome, NewAudit, NewCredential,
+    WorkstationFilter, WorkstationRow, workstation_key,
 };
 use crate::protocol::credentials::{already_active_message, check_duration_minutes};
 use crate::protocol::{
@@ -858,18 +858,19 @@ async fn revoke(
     rec: &CredentialRecord,
     why: &str,
 ) -> Result<(), ProtocolError> {
-    let (id, now) = (rec.info.id.clone(), hub.now());
-    let changed = hub.db(move |s| s.revoke_credential(&id, now)).await?;
-    if changed {
-        hub.audit(user_audit(
-            hub,
-            user,
-            "credentials.revoke",
-            &rec.info,
-            serde_json::json!({ "reason": why }),
-        ))
+    let change = AuditedChange::RevokeCredential {
+        id: rec.info.id.clone(),
+        at: hub.now(),
+    };
+    let record = user_audit(
+        hub,
+        user,
+        "credentials.revoke",
+        &rec.info,
+        serde_json::json!({ "reason": why }),
+    );
+    hub.db(move |s| s.commit_audited(change, &|_| vec![record.clone()]))
         .await?;
-    }
     end_guests(hub, &rec.info.id, REVOKED).await;
     Ok(())
 }
@@ -975,29 +976,17 @@ pub(super) async fn issue(
         password_hash,
         code_hash: code_tag(hub, &info.id, &code),
     };
-    let replaced = replacing.map(|r| r.info.id.clone());
-    let outcome = hub
-        .db(move |s| s.issue_credential(new, replaced.as_ref(), now))
-        .await?;
-    match outcome {
-        IssueOutcome::AlreadyActive(rec) => return Ok(already_active(&rec, now)),
-        IssueOutcome::Issued { revoked } => {
-            if let Some(old) = replacing {
-                if revoked {
-                    hub.audit(user_audit(
-                        hub,
-                        user,
-                        "credentials.revoke",
-                        &old.info,
-                        serde_json::json!({ "reason": "regenerated" }),
-                    ))
-                    .await?;
-                }
-                end_guests(hub, &old.info.id, REVOKED).await;
-            }
-        }
-    }
-    hub.audit(user_audit(
+    // The replaced credentials' revocation, the new ones and both records: one commit.
+    let revoke_record = replacing.map(|old| {
+        user_audit(
+            hub,
+            user,
+            "credentials.revoke",
+            &old.info,
+            serde_json::json!({ "reason": "regenerated" }),
+        )
+    });
+    let issue_record = user_audit(
         hub,
         user,
         "credentials.issue",
@@ -1007,8 +996,34 @@ pub(super) async fn issue(
             "expires_at": info.expires_at,
             "scopes": scopes,
         }),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::IssueCredential {
+        new: Box::new(new),
+        replacing: replacing.map(|r| r.info.id.clone()),
+        now,
+    };
+    let outcome = hub
+        .db(move |s| {
+            s.commit_audited(change, &|o| {
+                let revoked = matches!(
+                    o,
+                    ChangeOutcome::Issued(IssueOutcome::Issued { revoked: true })
+                );
+                let revoke = revoke_record.clone().filter(|_| revoked);
+                revoke.into_iter().chain([issue_record.clone()]).collect()
+            })
+        })
+        .await?;
+    match outcome {
+        ChangeOutcome::Issued(IssueOutcome::AlreadyActive(rec)) => {
+            return Ok(already_active(&rec, now));
+        }
+        _ => {
+            if let Some(old) = replacing {
+                end_guests(hub, &old.info.id, REVOKED).await;
+            }
+        }
+    }
     hub.credentials.wake.notify_one();
     let reveal = RevealedCredential {
         hub: format!("wss://{}", hub.public_addr()),

@@ -16,7 +16,7 @@
 use super::Hub;
 use super::principal::Teams;
 use super::store::users::Revocation;
-use super::store::{NewAudit, UserRecord};
+use super::store::{AuditedChange, ChangeOutcome, NewAudit, UserRecord};
 use crate::protocol::{
     ConsoleReply, ErrorCode, ProtocolError, Role, Secret, TwoFactorState, TwoFactorStatus,
     UserInfo, UserTwoFactor,
@@ -43,6 +43,15 @@ fn entry(
         target,
         detail,
     }
+}
+
+/// `record` with how many login tokens the change revoked.
+fn with_revoked(record: &NewAudit, outcome: &ChangeOutcome) -> NewAudit {
+    let mut record = record.clone();
+    if let Some(detail) = record.detail.as_object_mut() {
+        detail.insert("logins_revoked".into(), outcome.rows().into());
+    }
+    record
 }
 
 fn unix(hub: &Hub) -> u64 {
@@ -253,18 +262,6 @@ pub(super) async fn reset_user(
     let before = TwoFactorState::of(rec.secret.is_some(), global || rec.required);
     // The user's login turn: a login with the old code cannot slip a token in between.
     let _turn = hub.login_gate.enter(&info.name).await;
-    let id = info.id.clone();
-    let revoked = hub
-        .db(move |s| {
-            s.reset_two_factor(&id)?;
-            s.revoke_user_logins(&id, Revocation::TwoFactorReset)
-        })
-        .await?;
-    // Logins ended: so do the connections made with them.
-    hub.end_user_connections(
-        &info.id,
-        super::users::message(Some(Revocation::TwoFactorReset)),
-    );
     let after = TwoFactorState::of(false, global || rec.required);
     let detail = serde_json::json!({
         "user": info.name,
@@ -273,16 +270,19 @@ pub(super) async fn reset_user(
         "was_active": rec.secret.is_some(),
         "before": before.label(),
         "after": after.label(),
-        "logins_revoked": revoked,
     });
-    hub.audit(entry(
-        hub,
-        admin,
-        "2fa.reset",
-        Some(info.name.clone()),
-        detail,
-    ))
-    .await?;
+    // 2FA off, the user's logins revoked (in the revocation log) and the record: one commit.
+    let record = entry(hub, admin, "2fa.reset", Some(info.name.clone()), detail);
+    let change = AuditedChange::ResetTwoFactor {
+        user: info.id.clone(),
+    };
+    hub.db(move |s| s.commit_audited(change, &|o| vec![with_revoked(&record, o)]))
+        .await?;
+    // Logins ended: so do the connections made with them.
+    hub.end_user_connections(
+        &info.id,
+        super::users::message(Some(Revocation::TwoFactorReset)),
+    );
     Ok(ConsoleReply::Done)
 }
 
@@ -376,11 +376,24 @@ pub(super) async fn confirm(
     };
     let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
     let step = totp::matching_step(&secret, code.expose(), unix(hub));
+    // Activation, the end of logins made without a code and `2fa.confirm`: one commit.
+    let record = entry(
+        hub,
+        user,
+        "2fa.confirm",
+        Some(user.name.clone()),
+        serde_json::json!({}),
+    );
     let activated = match step {
         Some(step) => {
-            let (id, step) = (user.id.clone(), i64::try_from(step).unwrap_or(i64::MAX));
-            hub.db(move |s| s.activate_two_factor(&id, &sealed, step))
+            let change = AuditedChange::ActivateTwoFactor {
+                user: user.id.clone(),
+                sealed,
+                step: i64::try_from(step).unwrap_or(i64::MAX),
+            };
+            hub.db(move |s| s.commit_audited(change, &|o| vec![with_revoked(&record, o)]))
                 .await?
+                .changed()
         }
         None => false,
     };
@@ -398,18 +411,7 @@ pub(super) async fn confirm(
             "that code is not valid: type the code your app shows now (and check the phone's clock)",
         ));
     }
-    // Logins made without a code end: the next one needs a code (this connection stays
-    // up until it closes; the console logs out at once).
-    let id = user.id.clone();
-    let revoked = hub.db(move |s| s.delete_user_tokens(&id)).await?;
-    hub.audit(entry(
-        hub,
-        user,
-        "2fa.confirm",
-        Some(user.name.clone()),
-        serde_json::json!({ "logins_revoked": revoked }),
-    ))
-    .await?;
+    // Logins made without a code ended with the activation: the next one needs a code.
     Ok(ConsoleReply::TwoFactor {
         status: status(hub, user).await?,
     })
@@ -467,18 +469,20 @@ pub(super) async fn set_user(
     let what = if required { "require" } else { "unrequire" };
     reauthenticate(hub, user, &password, what).await?;
     let (info, _) = managed_user(hub, teams, &target).await?;
-    let id = info.id.clone();
-    hub.db(move |s| s.set_two_factor_required(&id, required))
-        .await?;
     let detail = serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
-    hub.audit(entry(
+    let record = entry(
         hub,
         user,
         &format!("2fa.{what}"),
         Some(info.name.clone()),
         detail,
-    ))
-    .await?;
+    );
+    let change = AuditedChange::SetTwoFactorRequired {
+        user: info.id.clone(),
+        required,
+    };
+    hub.db(move |s| s.commit_audited(change, &|_| vec![record.clone()]))
+        .await?;
     Ok(ConsoleReply::Done)
 }
 
@@ -492,16 +496,19 @@ pub(super) async fn set_global(
     let what = if required { "global on" } else { "global off" };
     reauthenticate(hub, user, &password, what).await?;
     let value = if required { "on" } else { "off" };
-    hub.db(move |s| s.set_setting(GLOBAL_SETTING, value))
-        .await?;
-    hub.audit(entry(
+    let record = entry(
         hub,
         user,
         "2fa.global",
         None,
         serde_json::json!({ "required": required }),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::SetSetting {
+        key: GLOBAL_SETTING.into(),
+        value: value.into(),
+    };
+    hub.db(move |s| s.commit_audited(change, &|_| vec![record.clone()]))
+        .await?;
     Ok(ConsoleReply::Done)
 }
 

@@ -181,6 +181,20 @@ impl SealKey {
         String::from_utf8(self.open(purpose, sealed)?).ok()
     }
 
+    /// A 256-bit key for another use, derived by HKDF-SHA256 (RFC 5869) with `label` as its
+    /// info: keys of different labels are independent, and none reveals this key.
+    pub fn derive(&self, label: &str) -> [u8; KEY_LEN] {
+        use ring::hkdf;
+        let mut out = [0u8; KEY_LEN];
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tether-seal-derive").extract(&self.0);
+        // Expanding to one SHA-256 output (32 bytes) cannot fail: ring refuses only more than
+        // 255 outputs.
+        if let Ok(okm) = prk.expand(&[label.as_bytes()], hkdf::HKDF_SHA256) {
+            let _ = okm.fill(&mut out);
+        }
+        out
+    }
+
     /// A keyed hash of `data` (HMAC-SHA256) under a subkey of this key bound to `label`, for
     /// secrets the hub only compares and whose space is small (six-digit codes): without
     /// `seal.key`, a copy of the database does not reveal them by trying every value.
@@ -253,6 +267,21 @@ mod tests {
         assert_ne!(a, key.keyed_hash("guest-code", b"123457"));
         let other = SealKey::generate().expect("other");
         assert_ne!(a, other.keyed_hash("guest-code", b"123456"));
+    }
+
+    #[test]
+    fn derived_keys_depend_on_key_and_label() {
+        let key = SealKey::generate().expect("key");
+        let a = key.derive("tether/audit/chain/v1");
+        assert_eq!(a, key.derive("tether/audit/chain/v1"));
+        assert_ne!(a, key.derive("tether/audit/head/v1"));
+        assert_ne!(a, key.0);
+        assert_ne!(
+            a,
+            SealKey::generate()
+                .expect("other")
+                .derive("tether/audit/chain/v1")
+        );
     }
 
     #[test]

@@ -163,14 +163,75 @@ pub struct TwoFactorRecord {
     pub disabled: bool,
 }
 
-/// The outcome of checking the audit chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditVerdict {
-    /// Every record's hash matches and links to the one before.
-    Intact { records: u64 },
-    /// The first record whose hash or link is wrong, and why.
-    Broken { id: i64, reason: String },
+/// A change the store commits in one transaction with its audit record (see
+/// [`Store::commit_audited`]): a failure to audit changes nothing.
+#[derive(Debug, Clone)]
+pub enum AuditedChange {
+    /// A user's 2FA off (a lost phone, as [`Store::reset_two_factor`]) and every login token of
+    /// theirs revoked.
+    ResetTwoFactor { user: UserId },
+    /// A pending 2FA secret made active (as [`Store::activate_two_factor`]) and the user's
+    /// login tokens, made without a code, revoked.
+    ActivateTwoFactor {
+        user: UserId,
+        sealed: String,
+        step: i64,
+    },
+    /// An admin requires (or stops requiring) 2FA of a user.
+    SetTwoFactorRequired { user: UserId, required: bool },
+    /// A hub-wide setting.
+    SetSetting { key: String, value: String },
+    /// A workstation's unattended-access state (grant, deny, revoke).
+    SetUnattended {
+        workstation: WorkstationId,
+        state: UnattendedState,
+    },
+    /// A locked account's failures cleared.
+    UnlockUser { user: UserId },
+    /// As [`CredentialStore::issue_credential`].
+    IssueCredential {
+        new: Box<NewCredential>,
+        replacing: Option<crate::protocol::CredentialId>,
+        now: DateTime<Utc>,
+    },
+    /// As [`CredentialStore::revoke_credential`].
+    RevokeCredential {
+        id: crate::protocol::CredentialId,
+        at: DateTime<Utc>,
+    },
 }
+
+/// What an [`AuditedChange`] did.
+#[derive(Debug, Clone)]
+pub enum ChangeOutcome {
+    /// Done; `rows` counts what it touched besides (login tokens revoked).
+    Done { rows: usize },
+    /// Nothing to change, so nothing is recorded: 2FA not pending with that secret or step,
+    /// credentials already revoked.
+    Unchanged,
+    /// What issuing credentials did.
+    Issued(IssueOutcome),
+}
+
+impl ChangeOutcome {
+    /// Login tokens (or other rows) the change revoked besides.
+    pub fn rows(&self) -> usize {
+        match self {
+            Self::Done { rows } => *rows,
+            Self::Unchanged | Self::Issued(_) => 0,
+        }
+    }
+
+    pub fn changed(&self) -> bool {
+        !matches!(
+            self,
+            Self::Unchanged | Self::Issued(IssueOutcome::AlreadyActive(_))
+        )
+    }
+}
+
+/// What checking the audit chain found (see `hub::audit::verify`).
+pub use crate::hub::audit::AuditReport;
 
 pub trait Store: Send + Sync + CredentialStore + OtpStore + users::UserStore {
     // Accounts
@@ -321,8 +382,26 @@ pub trait Store: Send + Sync + CredentialStore + OtpStore + users::UserStore {
     ) -> StoreResult<Vec<(TeamId, SessionInfo)>>;
 
     // Audit
+    /// Append a record to the keyed chain and advance its signed head.
     fn append_audit(&self, entry: NewAudit) -> StoreResult<AuditRecord>;
-    fn verify_audit(&self) -> StoreResult<AuditVerdict>;
+    /// Make `change` and append the records `audit` makes from its outcome, in one
+    /// transaction: if the change, a record or the commit fails, nothing is kept. When `audit`
+    /// gives no record (or the change had nothing to do) nothing is kept either.
+    fn commit_audited(
+        &self,
+        change: AuditedChange,
+        audit: &dyn Fn(&ChangeOutcome) -> Vec<NewAudit>,
+    ) -> StoreResult<ChangeOutcome>;
+    /// Check the whole chain against its signed head.
+    fn verify_audit(&self) -> StoreResult<AuditReport>;
+    /// Write the records from `since` as JSON lines (`hub::audit::ExportLine`), with the chain
+    /// key when `with_key`; returns how many records.
+    fn export_audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        with_key: bool,
+        out: &mut dyn std::io::Write,
+    ) -> StoreResult<u64>;
 
     // Technician 2FA (issue 5)
     /// A user's 2FA record (default when the user does not exist).

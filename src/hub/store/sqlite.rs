@@ -9,10 +9,11 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+mod audit;
 mod twofa;
 
 use super::*;
-use crate::hub::audit::{AuditFields, GENESIS, chain_hash};
+use crate::hub::audit::{self as chain, AuditFields, AuditKeys, GENESIS, HeadFile, LinkKind};
 use crate::protocol::{
     AuthMethod, Presence, ScreenSize, SecretKind, SecretRequirements, SessionInfo, TechnicianRef,
     UnattendedState,
@@ -260,6 +261,13 @@ CREATE TABLE user_revocations (
     reason TEXT NOT NULL,
     at TEXT NOT NULL
 );
+);
+"#,
+    r#"
+-- issue 11: the audit chain is keyed (hub/audit.rs). Records already written keep their plain
+-- SHA-256 links, marked here; the first keyed record links to the last of them, and the signed
+-- head beside the database says where keyed links start.
+ALTER TABLE audit ADD COLUMN link TEXT NOT NULL DEFAULT 'sha256';
 "#,
 ];
 
@@ -310,6 +318,10 @@ pub const DB_FILE: &str = "hub.sqlite3";
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The data dir, where the audit head is written beside the database.
+    dir: std::path::PathBuf,
+    /// The audit chain's keys, derived from the dir's `seal.key`.
+    audit_keys: AuditKeys,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -338,15 +350,15 @@ fn parse_role(s: &str) -> StoreResult<Role> {
 }
 
 impl SqliteStore {
-    /// Open (creating and migrating) the store in `dir`.
+    /// Open (creating and migrating) the store in `dir`, with the audit keys derived from the
+    /// dir's `seal.key` (made at first start).
     pub fn open_dir(dir: &Path) -> StoreResult<Self> {
         crate::paths::create_private_dir(dir)
             .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
-        Self::open(&dir.join(DB_FILE))
-    }
-
-    pub fn open(path: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(db)?;
+        let seal = crate::secrets::seal::SealKey::load_or_create(dir)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let audit_keys = AuditKeys::derive(&seal).map_err(StoreError::Database)?;
+        let conn = Connection::open(dir.join(DB_FILE)).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -356,8 +368,11 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         let store = Self {
             conn: Mutex::new(conn),
+            dir: dir.to_owned(),
+            audit_keys,
         };
         store.migrate()?;
+        store.start_audit_head()?;
         Ok(store)
     }
 
@@ -549,6 +564,8 @@ fn finish_ws(raw: RawWorkstation) -> StoreResult<(WorkstationRow, String)> {
 
 const AUDIT_COLS: &str =
     "id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash";
+const CHAIN_COLS: &str =
+    "id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash, link";
 
 struct RawAudit {
     id: i64,
@@ -590,6 +607,27 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<RawAudit> {
         detail: r.get(7)?,
         prev_hash: r.get(8)?,
         hash: r.get(9)?,
+    })
+}
+
+fn chain_row(r: &Row<'_>) -> rusqlite::Result<(RawAudit, String)> {
+    Ok((audit_row(r)?, r.get(10)?))
+}
+
+fn chain_record((raw, link): (RawAudit, String)) -> Result<chain::ChainRecord, String> {
+    Ok(chain::ChainRecord {
+        link: LinkKind::parse(&link)
+            .ok_or_else(|| format!("record {}: unknown link kind {link:?}", raw.id))?,
+        id: raw.id,
+        at: raw.at,
+        actor: raw.actor,
+        actor_email: raw.actor_email,
+        team_id: raw.team_id,
+        action: raw.action,
+        target: raw.target,
+        detail: raw.detail,
+        prev_hash: raw.prev_hash,
+        hash: raw.hash,
     })
 }
 
@@ -1121,86 +1159,34 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&self, e: NewAudit) -> StoreResult<AuditRecord> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db)?;
-        let (id, prev_hash) = last.map_or((1, GENESIS.to_owned()), |(id, h)| (id + 1, h));
-        let detail =
-            serde_json::to_string(&e.detail).map_err(|e| StoreError::Database(e.to_string()))?;
-        let raw = RawAudit {
-            id,
-            at: ts(e.at),
-            actor: e.actor,
-            actor_email: e.actor_email,
-            team_id: e.team_id,
-            action: e.action,
-            target: e.target,
-            detail,
-            hash: String::new(),
-            prev_hash,
-        };
-        let hash = chain_hash(&raw.prev_hash, &raw.fields());
-        tx.execute(
-            "INSERT INTO audit (id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                raw.id,
-                raw.at,
-                raw.actor,
-                raw.actor_email,
-                raw.team_id,
-                raw.action,
-                raw.target,
-                raw.detail,
-                raw.prev_hash,
-                hash
-            ],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        finish_audit(RawAudit { hash, ..raw })
+        let ((), records) = self.audited(|_| Ok(()), |()| vec![e])?;
+        records
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Database("the audit record was not appended".into()))
     }
 
-    fn verify_audit(&self) -> StoreResult<AuditVerdict> {
-        let conn = self.conn()?;
-        let sql = format!("SELECT {AUDIT_COLS} FROM audit ORDER BY id");
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let rows = stmt.query_map([], audit_row).map_err(db)?;
-        let mut prev = GENESIS.to_owned();
-        let mut count = 0;
-        for (expected_id, row) in (1..).zip(rows) {
-            let raw = row.map_err(db)?;
-            if raw.id != expected_id {
-                return Ok(AuditVerdict::Broken {
-                    id: raw.id,
-                    reason: format!("record {expected_id} is missing (found {} next)", raw.id),
-                });
-            }
-            if raw.prev_hash != prev {
-                return Ok(AuditVerdict::Broken {
-                    id: raw.id,
-                    reason: "does not link to the record before".into(),
-                });
-            }
-            if chain_hash(&raw.prev_hash, &raw.fields()) != raw.hash {
-                return Ok(AuditVerdict::Broken {
-                    id: raw.id,
-                    reason: "its content does not match its hash".into(),
-                });
-            }
-            prev = raw.hash;
-            count += 1;
-        }
-        Ok(AuditVerdict::Intact { records: count })
+    fn commit_audited(
+        &self,
+        change: AuditedChange,
+        audit: &dyn Fn(&ChangeOutcome) -> Vec<NewAudit>,
+    ) -> StoreResult<ChangeOutcome> {
+        let record = |o: &ChangeOutcome| if o.changed() { audit(o) } else { Vec::new() };
+        self.audited(|tx| audit::apply(tx, change), record)
+            .map(|(outcome, _)| outcome)
+    }
+
+    fn verify_audit(&self) -> StoreResult<AuditReport> {
+        self.audit_report()
+    }
+
+    fn export_audit(
+        &self,
+        since: Option<DateTime<Utc>>,
+        with_key: bool,
+        out: &mut dyn std::io::Write,
+    ) -> StoreResult<u64> {
+        self.audit_export(since, with_key, out)
     }
 
     fn set_unattended(&self, id: &WorkstationId, state: UnattendedState) -> StoreResult<()> {

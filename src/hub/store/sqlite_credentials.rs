@@ -121,7 +121,7 @@ fn credentials_in(
     raws.into_iter().map(finish).collect()
 }
 
-fn insert_in(conn: &Connection, new: &NewCredential) -> StoreResult<()> {
+pub(super) fn insert_in(conn: &Connection, new: &NewCredential) -> StoreResult<()> {
     let i = &new.info;
     conn.execute(
         "INSERT INTO support_credentials (id, team_id, issued_by, user_name, password_hash, code_hash, \
@@ -149,7 +149,11 @@ fn insert_in(conn: &Connection, new: &NewCredential) -> StoreResult<()> {
 }
 
 /// Revoke one credential and drop its guests' tokens; true when this call revoked it.
-fn revoke_in(conn: &Connection, id: &CredentialId, at: DateTime<Utc>) -> StoreResult<bool> {
+pub(super) fn revoke_in(
+    conn: &Connection,
+    id: &CredentialId,
+    at: DateTime<Utc>,
+) -> StoreResult<bool> {
     let n = conn
         .execute(
             "UPDATE support_credentials SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
@@ -162,7 +166,7 @@ fn revoke_in(conn: &Connection, id: &CredentialId, at: DateTime<Utc>) -> StoreRe
 }
 
 /// The issuer's credentials for the same target that are still active at `now`.
-fn active_for_in(
+pub(super) fn active_for_in(
     conn: &Connection,
     new: &NewCredential,
     now: DateTime<Utc>,

@@ -272,8 +272,9 @@ mod tests {
     use super::*;
     use crate::hub::store::Store;
 
-    fn store_with_user() -> (SqliteStore, UserInfo) {
-        let store = SqliteStore::open(std::path::Path::new(":memory:")).expect("store");
+    fn store_with_user() -> (SqliteStore, UserInfo, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open_dir(dir.path()).expect("store");
         let user = store
             .create_user(NewUser {
                 name: "ann".into(),
@@ -283,12 +284,12 @@ mod tests {
                 password_hash: "x".into(),
             })
             .expect("user");
-        (store, user)
+        (store, user, dir)
     }
 
     #[test]
     fn an_enrolment_code_is_redeemed_once() {
-        let (store, ann) = store_with_user();
+        let (store, ann, _dir) = store_with_user();
         let now = Utc::now();
         let new = NewUser {
             name: "bob".into(),
@@ -326,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_hard_lock_and_disabling_revoke_tokens_and_are_logged() {
-        let (store, ann) = store_with_user();
+        let (store, ann, _dir) = store_with_user();
         let later = Utc::now() + chrono::Duration::days(1);
         store
             .insert_login_token("t1", &ann.id, later)
