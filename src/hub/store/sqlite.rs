@@ -265,9 +265,10 @@ CREATE TABLE user_revocations (
 "#,
     r#"
 -- issue 11: the audit chain is keyed (hub/audit.rs). Records already written keep their plain
--- SHA-256 links, marked here; the first keyed record links to the last of them, and the signed
--- head beside the database says where keyed links start.
-ALTER TABLE audit ADD COLUMN link TEXT NOT NULL DEFAULT 'sha256';
+-- SHA-256 links; the first keyed record links to the last of them. Where keyed links start is
+-- kept here (one row, written once) and in the signed head beside the database. Idempotent, as
+-- tests re-run migrations.
+CREATE TABLE IF NOT EXISTS audit_keying (keyed_from INTEGER NOT NULL);
 "#,
 ];
 
@@ -564,8 +565,6 @@ fn finish_ws(raw: RawWorkstation) -> StoreResult<(WorkstationRow, String)> {
 
 const AUDIT_COLS: &str =
     "id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash";
-const CHAIN_COLS: &str =
-    "id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash, link";
 
 struct RawAudit {
     id: i64,
@@ -610,14 +609,15 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<RawAudit> {
     })
 }
 
-fn chain_row(r: &Row<'_>) -> rusqlite::Result<(RawAudit, String)> {
-    Ok((audit_row(r)?, r.get(10)?))
-}
-
-fn chain_record((raw, link): (RawAudit, String)) -> Result<chain::ChainRecord, String> {
-    Ok(chain::ChainRecord {
-        link: LinkKind::parse(&link)
-            .ok_or_else(|| format!("record {}: unknown link kind {link:?}", raw.id))?,
+/// A stored record as the chain verifier reads it; records from `keyed_from` on have keyed
+/// links.
+fn chain_record(raw: RawAudit, keyed_from: i64) -> chain::ChainRecord {
+    chain::ChainRecord {
+        link: if raw.id >= keyed_from {
+            LinkKind::HmacSha256
+        } else {
+            LinkKind::Sha256
+        },
         id: raw.id,
         at: raw.at,
         actor: raw.actor,
@@ -628,7 +628,7 @@ fn chain_record((raw, link): (RawAudit, String)) -> Result<chain::ChainRecord, S
         detail: raw.detail,
         prev_hash: raw.prev_hash,
         hash: raw.hash,
-    })
+    }
 }
 
 fn finish_audit(raw: RawAudit) -> StoreResult<AuditRecord> {

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    AuditRecord, AuditedChange, CHAIN_COLS, ChangeOutcome, GENESIS, HeadFile, IssueOutcome,
-    NewAudit, RawAudit, SqliteStore, Store, StoreError, StoreResult, chain, chain_record,
-    chain_row, credentials, db, finish_audit, ts,
+    AUDIT_COLS, AuditRecord, AuditedChange, ChangeOutcome, GENESIS, HeadFile, IssueOutcome,
+    NewAudit, RawAudit, SqliteStore, Store, StoreError, StoreResult, audit_row, chain,
+    chain_record, credentials, db, finish_audit, ts,
 };
 use crate::hub::audit::{AuditReport, ChainStart, ExportLine};
 
@@ -22,6 +22,12 @@ fn tail(conn: &Connection) -> StoreResult<(i64, String)> {
         .optional()
         .map_err(db)?
         .unwrap_or((0, GENESIS.to_owned())))
+}
+
+/// The first keyed record, as the database keeps it; `None` before the chain was keyed.
+fn stored_keyed_from(conn: &Connection) -> StoreResult<Option<i64>> {
+    conn.query_row("SELECT MIN(keyed_from) FROM audit_keying", [], |r| r.get(0))
+        .map_err(db)
 }
 
 fn tampered(what: String) -> StoreError {
@@ -146,27 +152,29 @@ impl SqliteStore {
         if self.head() != HeadFile::Missing {
             return Ok(());
         }
-        let (count, last, keyed) = {
-            let conn = self.conn()?;
-            let (count, last) = tail(&conn)?;
-            let keyed: bool = conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM audit WHERE link <> 'sha256')",
-                    [],
-                    |r| r.get(0),
-                )
+        let (count, last) = {
+            let mut conn = self.conn()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
-            (count, last, keyed)
+            if stored_keyed_from(&tx)?.is_some() {
+                tracing::error!("the audit head is missing: run `tether admin audit verify`");
+                return Ok(());
+            }
+            let (count, last) = tail(&tx)?;
+            tx.execute(
+                "INSERT INTO audit_keying (keyed_from) VALUES (?1)",
+                [count + 1],
+            )
+            .map_err(db)?;
+            let head = self
+                .audit_keys
+                .sign_head(count, &last, count + 1, &ts(Utc::now()));
+            chain::write_head(&self.dir, &head)
+                .map_err(|e| StoreError::Database(format!("writing the audit head: {e}")))?;
+            tx.commit().map_err(db)?;
+            (count, last)
         };
-        if keyed {
-            tracing::error!("the audit head is missing: run `tether admin audit verify`");
-            return Ok(());
-        }
-        let head = self
-            .audit_keys
-            .sign_head(count, &last, count + 1, &ts(Utc::now()));
-        chain::write_head(&self.dir, &head)
-            .map_err(|e| StoreError::Database(format!("writing the audit head: {e}")))?;
         if count > 0 {
             self.append_audit(NewAudit {
                 at: Utc::now(),
@@ -258,8 +266,8 @@ impl SqliteStore {
         };
         raw.hash = chain::keyed_link(self.audit_keys.chain_key(), &raw.prev_hash, &raw.fields());
         tx.execute(
-            "INSERT INTO audit (id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash, link) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'hmac-sha256')",
+            "INSERT INTO audit (id, at, actor, actor_email, team_id, action, target, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 raw.id,
                 raw.at,
@@ -331,12 +339,16 @@ impl SqliteStore {
     pub(super) fn audit_report(&self) -> StoreResult<AuditReport> {
         let head = self.head();
         let conn = self.conn()?;
+        let keyed_from = stored_keyed_from(&conn)?.unwrap_or(i64::MAX);
         let mut stmt = conn
-            .prepare(&format!("SELECT {CHAIN_COLS} FROM audit ORDER BY id"))
+            .prepare(&format!("SELECT {AUDIT_COLS} FROM audit ORDER BY id"))
             .map_err(db)?;
-        let rows = stmt.query_map([], chain_row).map_err(db)?;
+        let rows = stmt.query_map([], audit_row).map_err(db)?;
         chain::verify(
-            rows.map(|r| r.map_err(|e| e.to_string()).and_then(chain_record)),
+            rows.map(|r| {
+                r.map(|raw| chain_record(raw, keyed_from))
+                    .map_err(|e| e.to_string())
+            }),
             &ChainStart::default(),
             &head,
             self.audit_keys.chain_key(),
@@ -393,15 +405,19 @@ impl SqliteStore {
         )?;
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {CHAIN_COLS} FROM audit WHERE id >= ?1 AND id <= ?2 ORDER BY id"
+                "SELECT {AUDIT_COLS} FROM audit WHERE id >= ?1 AND id <= ?2 ORDER BY id"
             ))
             .map_err(db)?;
         let rows = stmt
-            .query_map(params![first_id, upto], chain_row)
+            .query_map(params![first_id, upto], audit_row)
             .map_err(db)?;
+        let keyed_from = match &head {
+            HeadFile::Valid(h) => h.keyed_from,
+            _ => stored_keyed_from(&conn)?.unwrap_or(i64::MAX),
+        };
         let mut n = 0;
         for row in rows {
-            let record = chain_record(row.map_err(db)?).map_err(StoreError::Corrupt)?;
+            let record = chain_record(row.map_err(db)?, keyed_from);
             line(out, &ExportLine::Record(record))?;
             n += 1;
         }
