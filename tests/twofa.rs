@@ -327,15 +327,18 @@ async fn totp_secrets_are_sealed_under_seal_key_for_their_user_only() {
     // A key file others may read, or of the wrong size, stops the hub with a clear error.
     let dir = hub.stop().await;
     let data = dir.path().join("hub");
-    let open = || {
+    // The store reads the key too (the audit chain's keys derive from it): either may refuse.
+    let open = || -> Result<(), String> {
         let config = tether::hub::HubConfig {
             data_dir: data.clone(),
             public_addr: None,
             limits: Limits::default(),
             smtp: None,
         };
-        let store = tether::hub::store::SqliteStore::open_dir(&data).expect("store");
-        tether::hub::Hub::with_store(config, Arc::new(store), clock.clone()).map(|_| ())
+        let store = tether::hub::store::SqliteStore::open_dir(&data).map_err(|e| e.to_string())?;
+        tether::hub::Hub::with_store(config, Arc::new(store), clock.clone())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
     #[cfg(unix)]
     {
