@@ -5,7 +5,6 @@
 //! `cargo bench --bench audit`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tether::hub::audit::AuditEvent;
 use tether::hub::store::{NewAudit, SqliteStore, Store};
 
 fn record() -> NewAudit {
@@ -14,7 +13,7 @@ fn record() -> NewAudit {
         actor: "ann".into(),
         actor_email: Some("ann@example.com".into()),
         team_id: Some("tm_1".into()),
-        action: AuditEvent::LoginOk,
+        action: "login.ok".into(),
         target: None,
         detail: serde_json::json!({ "from": "192.0.2.7", "method": "password+totp" }),
     }
