@@ -5,6 +5,7 @@
 //! `cargo bench --bench audit`
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tether::hub::audit::AuditEvent;
 use tether::hub::store::{NewAudit, SqliteStore, Store};
 
 fn record() -> NewAudit {
@@ -13,7 +14,7 @@ fn record() -> NewAudit {
         actor: "ann".into(),
         actor_email: Some("ann@example.com".into()),
         team_id: Some("tm_1".into()),
-        action: "login.ok".into(),
+        action: AuditEvent::LoginOk,
         target: None,
         detail: serde_json::json!({ "from": "192.0.2.7", "method": "password+totp" }),
     }

@@ -30,7 +30,7 @@ const WORKSTATIONS: usize = 2000;
 const AUDIT_RECORDS: usize = 5000;
 
 /// A client with `WORKSTATIONS` workstations in `user`'s team, and `AUDIT_RECORDS` audit
-/// records of a kind nothing else writes (`test.seed`).
+/// records of a kind nothing else in these tests writes (`audit.export`).
 fn seed(store: &dyn Store, user: &str) {
     let user = store
         .user_by_name(user)
@@ -83,7 +83,7 @@ fn seed(store: &dyn Store, user: &str) {
                 actor: "seed".into(),
                 actor_email: None,
                 team_id: Some(team.clone()),
-                action: "test.seed".into(),
+                action: tether::hub::audit::AuditEvent::AuditExport,
                 target: Some(format!("row-{i}")),
                 detail: serde_json::json!({ "n": i, "note": "a record of the seeded audit log" }),
             })
@@ -103,7 +103,9 @@ fn json_lines(text: &str) -> Vec<serde_json::Value> {
 }
 
 fn seeded_audit(rows: &[serde_json::Value]) -> usize {
-    rows.iter().filter(|r| r["action"] == "test.seed").count()
+    rows.iter()
+        .filter(|r| r["action"] == "audit.export")
+        .count()
 }
 
 #[test]
@@ -201,7 +203,7 @@ fn ctl_lists_every_workstation_and_audit_record_a_page_at_a_time() {
 
     let out = ok(&tether(
         home.path(),
-        &["ctl", "--jsonl", "audit", "list", "--kind", "test.seed"],
+        &["ctl", "--jsonl", "audit", "list", "--kind", "audit.export"],
         None,
     ));
     assert_eq!(json_lines(&out).len(), AUDIT_RECORDS);

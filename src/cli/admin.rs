@@ -1,5 +1,6 @@
 //! `tether admin`: operations on a hub's data directory, for headless operators and tests.
 
+use crate::hub::audit::AuditEvent;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -213,7 +214,7 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 actor: "admin-cli".into(),
                 actor_email: None,
                 team_id: Some(user.team_id.clone()),
-                action: "user.create".into(),
+                action: AuditEvent::UserCreate,
                 target: Some(user.id.clone()),
                 detail: serde_json::json!({ "name": user.name, "role": user.role, "team": user.team }),
             })?;
@@ -236,7 +237,7 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 actor: "admin-cli".into(),
                 actor_email: None,
                 team_id: Some(user.info.team_id.clone()),
-                action: "user.unlock".into(),
+                action: AuditEvent::UserUnlock,
                 target: Some(user.info.id.clone()),
                 detail: serde_json::json!({ "name": user.info.name, "failures": user.failed_logins }),
             };
@@ -262,7 +263,7 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 actor: "admin-cli".into(),
                 actor_email: None,
                 team_id: Some(user.info.team_id.clone()),
-                action: "2fa.reset".into(),
+                action: AuditEvent::TwoFactorReset,
                 target: Some(user.info.name.clone()),
                 detail: serde_json::json!({ "name": user.info.name, "was_active": was_active }),
             };
@@ -310,11 +311,10 @@ fn audit(store: &SqliteStore, command: AuditCommand) -> Result<(), Failure> {
                 actor_email: None,
                 team_id: None,
                 action: if with_key {
-                    "audit.export_with_key"
+                    AuditEvent::AuditExportWithKey
                 } else {
-                    "audit.export"
-                }
-                .into(),
+                    AuditEvent::AuditExport
+                },
                 target: out.as_ref().map(|p| p.display().to_string()),
                 detail: serde_json::json!({ "since": since, "with_key": with_key }),
             })?;

@@ -7,6 +7,7 @@
 //! grant. The hub never sees a secret's stored form, and passes a presented one through
 //! without logging or keeping it.
 
+use crate::hub::audit::AuditEvent;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
@@ -69,7 +70,7 @@ impl Hub {
     pub(super) fn user_audit(
         &self,
         user: &UserInfo,
-        action: &str,
+        action: AuditEvent,
         ws: &WorkstationInfo,
         detail: serde_json::Value,
     ) -> NewAudit {
@@ -78,7 +79,7 @@ impl Hub {
             actor: user.name.clone(),
             actor_email: Some(user.email.clone()),
             team_id: Some(user.team_id.clone()),
-            action: action.into(),
+            action,
             target: Some(ws.id.clone()),
             detail: with_hostname(detail, &ws.hostname),
         }
@@ -87,7 +88,7 @@ impl Hub {
     pub(super) fn agent_audit(
         &self,
         team: &TeamId,
-        action: &str,
+        action: AuditEvent,
         ws: &WorkstationInfo,
         detail: serde_json::Value,
     ) -> NewAudit {
@@ -96,7 +97,7 @@ impl Hub {
             actor: format!("agent:{}", ws.id),
             actor_email: None,
             team_id: Some(team.clone()),
-            action: action.into(),
+            action,
             target: Some(ws.id.clone()),
             detail: with_hostname(detail, &ws.hostname),
         }
@@ -197,8 +198,13 @@ impl Hub {
             .apply(AccessEvent::Request)
             .map_err(conflict)?;
         self.set_unattended(&row.info.id, next).await?;
-        self.audit(self.user_audit(user, "access.request", &row.info, serde_json::json!({})))
-            .await?;
+        self.audit(self.user_audit(
+            user,
+            AuditEvent::AccessRequest,
+            &row.info,
+            serde_json::json!({}),
+        ))
+        .await?;
         self.send_to_agent(
             &row.info.id,
             &HubToAgent::AccessRequested {
@@ -223,8 +229,13 @@ impl Hub {
             .apply(AccessEvent::Withdraw)
             .map_err(conflict)?;
         self.set_unattended(&row.info.id, next).await?;
-        self.audit(self.user_audit(user, "access.withdraw", &row.info, serde_json::json!({})))
-            .await?;
+        self.audit(self.user_audit(
+            user,
+            AuditEvent::AccessWithdraw,
+            &row.info,
+            serde_json::json!({}),
+        ))
+        .await?;
         // If the agent is offline it learns of the withdrawal when it next says hello.
         self.send_to_agent(
             &row.info.id,
@@ -285,9 +296,9 @@ impl Hub {
         };
         if next != current {
             let action = match next {
-                UnattendedState::Granted => Some("access.grant"),
-                UnattendedState::Denied => Some("access.deny"),
-                UnattendedState::Revoked => Some("access.revoke"),
+                UnattendedState::Granted => Some(AuditEvent::AccessGrant),
+                UnattendedState::Denied => Some(AuditEvent::AccessDeny),
+                UnattendedState::Revoked => Some(AuditEvent::AccessRevoke),
                 _ => None,
             };
             if let Some(action) = action {
@@ -457,7 +468,7 @@ impl Hub {
                     "secrets": session.secrets,
                     "view_only": view_only,
                 });
-                self.audit(self.user_audit(user, "session.start", &ws, detail))
+                self.audit(self.user_audit(user, AuditEvent::SessionStart, &ws, detail))
                     .await?;
                 {
                     let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -517,7 +528,7 @@ impl Hub {
             }
             ConnectOutcome::Refused { reason } => {
                 let detail = serde_json::json!({ "reason": reason, "secret_presented": presented });
-                self.audit(self.user_audit(user, "connect.refused", &ws, detail))
+                self.audit(self.user_audit(user, AuditEvent::ConnectRefused, &ws, detail))
                     .await?;
                 let mut err = ProtocolError::new(ErrorCode::Forbidden, reason.message());
                 err.refusal = Some(reason);
@@ -626,7 +637,7 @@ impl Hub {
             actor: live.info.technician.name.clone(),
             actor_email: Some(live.info.technician.email.clone()),
             team_id: Some(live.team.clone()),
-            action: "session.end".into(),
+            action: AuditEvent::SessionEnd,
             target: Some(live.info.workstation_id.clone()),
             detail: serde_json::json!({
                 "session": live.info.id,
@@ -742,7 +753,7 @@ impl Hub {
                 actor: "hub".into(),
                 actor_email: None,
                 team_id: Some(team),
-                action: "session.end".into(),
+                action: AuditEvent::SessionEnd,
                 target: Some(session.workstation_id.clone()),
                 detail: serde_json::json!({
                     "session": session.id,

@@ -1,6 +1,7 @@
 //! An agent's connection: enrol with a link token or authenticate with the workstation key,
 //! then stay online (presence) until it goes away, keeping `last_seen` and the report current.
 
+use crate::hub::audit::AuditEvent;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -242,7 +243,7 @@ async fn authenticate(
                     actor: format!("host:{}", report.hostname),
                     actor_email: None,
                     team_id: None,
-                    action: "workstation.key_refused".into(),
+                    action: AuditEvent::WorkstationKeyRefused,
                     target: None,
                     detail: serde_json::json!({ "from": peer.ip().to_string() }),
                 };
@@ -296,7 +297,7 @@ async fn enrol(
         actor: format!("host:{}", report.hostname),
         actor_email: None,
         team_id: team,
-        action: "workstation.enrol_refused".into(),
+        action: AuditEvent::WorkstationEnrolRefused,
         target: None,
         detail: serde_json::json!({ "from": peer.ip().to_string(), "reason": reason }),
     };
@@ -347,7 +348,7 @@ async fn enrol(
         actor: agent_actor(&id),
         actor_email: None,
         team_id: Some(team),
-        action: "workstation.enrol".into(),
+        action: AuditEvent::WorkstationEnrol,
         target: Some(id.clone()),
         detail: serde_json::json!({
             "hostname": report.hostname,

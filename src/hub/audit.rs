@@ -26,6 +26,274 @@ use sha2::{Digest, Sha256};
 
 use crate::secrets::seal::SealKey;
 
+/// What an audit record says happened. Stored as [`AuditEvent::as_str`], the dotted names
+/// records have always had, so stored data and searches (`kind:login`) do not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditEvent {
+    /// The end user denied unattended access.
+    AccessDeny,
+    /// The end user granted unattended access.
+    AccessGrant,
+    /// A technician asked for unattended access.
+    AccessRequest,
+    /// The end user revoked unattended access.
+    AccessRevoke,
+    /// A technician withdrew their request.
+    AccessWithdraw,
+    /// The log was exported.
+    AuditExport,
+    /// The log was exported with its chain key.
+    AuditExportWithKey,
+    /// The chain became keyed (after records with plain links).
+    AuditKeyed,
+    /// An operator signed a new head after damage was found.
+    AuditReseal,
+    /// A client was added.
+    ClientAdd,
+    /// A connection refused: the technician is locked out.
+    ConnectLocked,
+    /// A technician locked out after wrong secrets.
+    ConnectLockout,
+    /// A connection refused.
+    ConnectRefused,
+    /// Support credentials expired.
+    CredentialsExpire,
+    /// Support credentials issued.
+    CredentialsIssue,
+    /// Support credentials revoked.
+    CredentialsRevoke,
+    /// A guest logged in with support credentials.
+    CredentialsUse,
+    /// A group's security defaults changed.
+    GroupDefaults,
+    /// An enrolment link made.
+    LinkCreate,
+    /// An enrolment link revoked.
+    LinkRevoke,
+    /// A failed login.
+    LoginFail,
+    /// A logout (its name has no dot: records have always said `logout`).
+    Logout,
+    /// A login refused: the account is locked.
+    LoginLocked,
+    /// A login.
+    LoginOk,
+    /// A one-time password reached neither mail nor outbox.
+    OtpDeliveryFailed,
+    /// An emergency one-time password issued.
+    OtpEmergency,
+    /// A one-time password expired.
+    OtpExpire,
+    /// A wrong one-time password.
+    OtpFail,
+    /// A one-time password issued.
+    OtpIssue,
+    /// A one-time password request refused.
+    OtpRequestRefused,
+    /// A workstation's one-time password requirement changed.
+    OtpRequire,
+    /// A group's one-time password requirement changed.
+    OtpRequireGroup,
+    /// A one-time password sent again.
+    OtpResend,
+    /// A one-time password returned unused.
+    OtpReturn,
+    /// A one-time password used.
+    OtpUse,
+    /// A one-time password withdrawn.
+    OtpWithdraw,
+    /// An admin read the outbox.
+    OutboxRead,
+    /// A workstation's passcode replaced after wrong tries.
+    PasscodeReplace,
+    /// A session ended.
+    SessionEnd,
+    /// A session started.
+    SessionStart,
+    /// An account created.
+    UserCreate,
+    /// A locked account unlocked.
+    UserUnlock,
+    /// A workstation enrolled.
+    WorkstationEnrol,
+    /// An enrolment refused.
+    WorkstationEnrolRefused,
+    /// 2FA activated.
+    TwoFactorConfirm,
+    /// A wrong code while activating 2FA.
+    TwoFactorConfirmFail,
+    /// 2FA enrolment started.
+    TwoFactorEnable,
+    /// 2FA required (or not) for everyone.
+    TwoFactorGlobal,
+    /// An admin's password check failed before a 2FA change.
+    TwoFactorReauthFail,
+    /// A user's 2FA reset.
+    TwoFactorReset,
+    /// 2FA required for a user.
+    TwoFactorRequire,
+    /// 2FA no longer required for a user.
+    TwoFactorUnrequire,
+    /// A user added (with an enrolment code or a password).
+    UserAdd,
+    /// A user disabled: logins ended.
+    UserDisable,
+    /// A user enabled again.
+    UserEnable,
+    /// A new user set their password with their enrolment code.
+    UserEnrol,
+    /// A user removed (the row stays, disabled).
+    UserRemove,
+    /// A user's role changed.
+    UserRole,
+    /// An agent presented a workstation key the hub does not know.
+    WorkstationKeyRefused,
+    /// A source refused for its pre-auth failures (summed a minute).
+    PreauthLimited,
+}
+
+impl AuditEvent {
+    /// Every event, for tests and documentation.
+    pub const ALL: &[Self] = &[
+        Self::AccessDeny,
+        Self::AccessGrant,
+        Self::AccessRequest,
+        Self::AccessRevoke,
+        Self::AccessWithdraw,
+        Self::AuditExport,
+        Self::AuditExportWithKey,
+        Self::AuditKeyed,
+        Self::AuditReseal,
+        Self::ClientAdd,
+        Self::ConnectLocked,
+        Self::ConnectLockout,
+        Self::ConnectRefused,
+        Self::CredentialsExpire,
+        Self::CredentialsIssue,
+        Self::CredentialsRevoke,
+        Self::CredentialsUse,
+        Self::GroupDefaults,
+        Self::LinkCreate,
+        Self::LinkRevoke,
+        Self::LoginFail,
+        Self::LoginLocked,
+        Self::LoginOk,
+        Self::OtpDeliveryFailed,
+        Self::OtpEmergency,
+        Self::OtpExpire,
+        Self::OtpFail,
+        Self::OtpIssue,
+        Self::OtpRequestRefused,
+        Self::OtpRequire,
+        Self::OtpRequireGroup,
+        Self::OtpResend,
+        Self::OtpReturn,
+        Self::OtpUse,
+        Self::OtpWithdraw,
+        Self::OutboxRead,
+        Self::PasscodeReplace,
+        Self::SessionEnd,
+        Self::SessionStart,
+        Self::UserCreate,
+        Self::UserUnlock,
+        Self::WorkstationEnrol,
+        Self::WorkstationEnrolRefused,
+        Self::TwoFactorConfirm,
+        Self::TwoFactorConfirmFail,
+        Self::TwoFactorEnable,
+        Self::TwoFactorGlobal,
+        Self::TwoFactorReauthFail,
+        Self::TwoFactorReset,
+        Self::TwoFactorRequire,
+        Self::TwoFactorUnrequire,
+        Self::UserAdd,
+        Self::UserDisable,
+        Self::UserEnable,
+        Self::UserEnrol,
+        Self::UserRemove,
+        Self::UserRole,
+        Self::WorkstationKeyRefused,
+        Self::PreauthLimited,
+    ];
+
+    /// The stored name: `kind.what`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDeny => "access.deny",
+            Self::AccessGrant => "access.grant",
+            Self::AccessRequest => "access.request",
+            Self::AccessRevoke => "access.revoke",
+            Self::AccessWithdraw => "access.withdraw",
+            Self::AuditExport => "audit.export",
+            Self::AuditExportWithKey => "audit.export_with_key",
+            Self::AuditKeyed => "audit.keyed",
+            Self::AuditReseal => "audit.reseal",
+            Self::ClientAdd => "client.add",
+            Self::ConnectLocked => "connect.locked",
+            Self::ConnectLockout => "connect.lockout",
+            Self::ConnectRefused => "connect.refused",
+            Self::CredentialsExpire => "credentials.expire",
+            Self::CredentialsIssue => "credentials.issue",
+            Self::CredentialsRevoke => "credentials.revoke",
+            Self::CredentialsUse => "credentials.use",
+            Self::GroupDefaults => "group.defaults",
+            Self::LinkCreate => "link.create",
+            Self::LinkRevoke => "link.revoke",
+            Self::LoginFail => "login.fail",
+            Self::Logout => "logout",
+            Self::LoginLocked => "login.locked",
+            Self::LoginOk => "login.ok",
+            Self::OtpDeliveryFailed => "otp.delivery_failed",
+            Self::OtpEmergency => "otp.emergency",
+            Self::OtpExpire => "otp.expire",
+            Self::OtpFail => "otp.fail",
+            Self::OtpIssue => "otp.issue",
+            Self::OtpRequestRefused => "otp.request_refused",
+            Self::OtpRequire => "otp.require",
+            Self::OtpRequireGroup => "otp.require_group",
+            Self::OtpResend => "otp.resend",
+            Self::OtpReturn => "otp.return",
+            Self::OtpUse => "otp.use",
+            Self::OtpWithdraw => "otp.withdraw",
+            Self::OutboxRead => "outbox.read",
+            Self::PasscodeReplace => "passcode.replace",
+            Self::SessionEnd => "session.end",
+            Self::SessionStart => "session.start",
+            Self::UserCreate => "user.create",
+            Self::UserUnlock => "user.unlock",
+            Self::WorkstationEnrol => "workstation.enrol",
+            Self::WorkstationEnrolRefused => "workstation.enrol_refused",
+            Self::TwoFactorConfirm => "2fa.confirm",
+            Self::TwoFactorConfirmFail => "2fa.confirm_fail",
+            Self::TwoFactorEnable => "2fa.enable",
+            Self::TwoFactorGlobal => "2fa.global",
+            Self::TwoFactorReauthFail => "2fa.reauth_fail",
+            Self::TwoFactorReset => "2fa.reset",
+            Self::TwoFactorRequire => "2fa.require",
+            Self::TwoFactorUnrequire => "2fa.unrequire",
+            Self::UserAdd => "user.add",
+            Self::UserDisable => "user.disable",
+            Self::UserEnable => "user.enable",
+            Self::UserEnrol => "user.enrol",
+            Self::UserRemove => "user.remove",
+            Self::UserRole => "user.role",
+            Self::WorkstationKeyRefused => "workstation.key_refused",
+            Self::PreauthLimited => "preauth.limited",
+        }
+    }
+
+    /// The event a stored name stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -935,6 +1203,36 @@ mod tests {
                 .contains(&Finding::KeyedFromMoved { head: 2, found: 3 }),
             "{report:?}"
         );
+    }
+
+    #[test]
+    fn events_keep_their_stored_names() {
+        let names: Vec<&str> = AuditEvent::ALL.iter().map(|e| e.as_str()).collect();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for e in AuditEvent::ALL {
+            assert_eq!(AuditEvent::parse(e.as_str()), Some(*e));
+            let name = e.as_str();
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._".contains(&b)),
+                "{name}"
+            );
+        }
+        // Names already in databases and in `kind:` searches stay as they were.
+        for (event, name) in [
+            (AuditEvent::LoginOk, "login.ok"),
+            (AuditEvent::TwoFactorReset, "2fa.reset"),
+            (
+                AuditEvent::WorkstationEnrolRefused,
+                "workstation.enrol_refused",
+            ),
+            (AuditEvent::CredentialsRevoke, "credentials.revoke"),
+            (AuditEvent::SessionEnd, "session.end"),
+        ] {
+            assert_eq!(event.as_str(), name);
+        }
+        assert_eq!(AuditEvent::parse("login"), None);
     }
 
     #[test]

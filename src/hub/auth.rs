@@ -2,6 +2,7 @@
 //! resumed logins, guests' logins (hub/credentials.rs), and logging out. A login's result is a
 //! [`Session`] with its [`Principal`]: a password alone where 2FA is owed is an unfinished one.
 
+use crate::hub::audit::AuditEvent;
 use std::net::SocketAddr;
 
 use super::credentials;
@@ -89,7 +90,7 @@ pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply,
     hub.audit(audit_entry(
         hub,
         &session.user,
-        "logout",
+        AuditEvent::Logout,
         None,
         serde_json::json!({}),
     ))
@@ -100,7 +101,7 @@ pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply,
 fn audit_entry(
     hub: &Hub,
     user: &UserInfo,
-    action: &str,
+    action: AuditEvent,
     target: Option<String>,
     detail: serde_json::Value,
 ) -> NewAudit {
@@ -109,7 +110,7 @@ fn audit_entry(
         actor: user.name.clone(),
         actor_email: Some(user.email.clone()),
         team_id: Some(user.team_id.clone()),
-        action: action.into(),
+        action,
         target,
         detail,
     }
@@ -130,7 +131,7 @@ async fn login(
         actor: "unknown".into(),
         actor_email: None,
         team_id: None,
-        action: "login.fail".into(),
+        action: AuditEvent::LoginFail,
         target: None,
         detail: serde_json::json!({ "from": from, "reason": reason }),
     };
@@ -163,8 +164,14 @@ async fn login(
             Some(rec) => {
                 hub.preauth_counted(peer);
                 let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
-                hub.audit(audit_entry(hub, &rec.info, "login.locked", None, detail))
-                    .await?;
+                hub.audit(audit_entry(
+                    hub,
+                    &rec.info,
+                    AuditEvent::LoginLocked,
+                    None,
+                    detail,
+                ))
+                .await?;
             }
             None => {
                 hub.preauth_failed(peer, unknown("unknown user, locked"))
@@ -209,7 +216,7 @@ async fn login(
             actor: name.to_owned(),
             actor_email: Some(rec.info.email.clone()),
             team_id: Some(rec.info.team_id.clone()),
-            action: "login.fail".into(),
+            action: AuditEvent::LoginFail,
             target: None,
             detail,
         };
@@ -233,7 +240,7 @@ async fn login(
     hub.audit(audit_entry(
         hub,
         &rec.info,
-        "login.ok",
+        AuditEvent::LoginOk,
         None,
         serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
     ))
@@ -271,7 +278,7 @@ async fn resume(
         actor: "unknown".into(),
         actor_email: None,
         team_id: None,
-        action: "login.fail".into(),
+        action: AuditEvent::LoginFail,
         target: None,
         detail: serde_json::json!({ "from": peer.ip().to_string(), "reason": reason }),
     };
@@ -301,7 +308,7 @@ async fn resume(
         Some(user) => {
             super::users::check_resume(hub, &user).await?;
             let detail = serde_json::json!({ "from": from, "method": "token" });
-            hub.audit(audit_entry(hub, &user, "login.ok", None, detail))
+            hub.audit(audit_entry(hub, &user, AuditEvent::LoginOk, None, detail))
                 .await?;
             let second_factor = super::twofa::is_active(hub, &user).await?;
             let owed = !second_factor && super::twofa::enrolment_owed(hub, &user).await?;

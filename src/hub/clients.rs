@@ -5,6 +5,7 @@
 use super::Hub;
 use super::pager;
 use super::store::{NewAudit, NewLink, WorkstationFilter, WorkstationKey, workstation_key};
+use crate::hub::audit::AuditEvent;
 use crate::protocol::{
     ClientId, ConsoleReply, EnrolmentLink, GroupDefaults, HubEvent, LinkId, PageRequest,
     ProtocolError, SecretRequirements, UserInfo,
@@ -14,7 +15,7 @@ use crate::secrets;
 fn audit_entry(
     hub: &Hub,
     user: &UserInfo,
-    action: &str,
+    action: AuditEvent,
     target: Option<String>,
     detail: serde_json::Value,
 ) -> NewAudit {
@@ -23,7 +24,7 @@ fn audit_entry(
         actor: user.name.clone(),
         actor_email: Some(user.email.clone()),
         team_id: Some(user.team_id.clone()),
-        action: action.into(),
+        action,
         target,
         detail,
     }
@@ -75,7 +76,7 @@ pub(super) async fn add_client(
     hub.audit(audit_entry(
         hub,
         user,
-        "client.add",
+        AuditEvent::ClientAdd,
         Some(client.id.clone()),
         detail,
     ))
@@ -130,7 +131,7 @@ pub(super) async fn create_link(
     hub.audit(audit_entry(
         hub,
         user,
-        "link.create",
+        AuditEvent::LinkCreate,
         Some(client.id),
         detail,
     ))
@@ -181,7 +182,7 @@ pub(super) async fn revoke_link(
     hub.audit(audit_entry(
         hub,
         user,
-        "link.revoke",
+        AuditEvent::LinkRevoke,
         Some(revoked.id),
         detail,
     ))
@@ -262,7 +263,7 @@ pub(super) async fn set_group_defaults(
     hub.audit(audit_entry(
         hub,
         user,
-        "group.defaults",
+        AuditEvent::GroupDefaults,
         client.map(|c| c.id),
         detail,
     ))

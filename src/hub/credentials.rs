@@ -21,6 +21,7 @@
 //! timer on the hub's [`Clock`](super::Clock) sleeps until the next expiry (and re-checks
 //! whenever the clock jumps, as a test's manual clock does).
 
+use crate::hub::audit::AuditEvent;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -216,7 +217,7 @@ fn audit(
     actor: &str,
     email: Option<&str>,
     team: Option<&str>,
-    action: &str,
+    action: AuditEvent,
     target: Option<String>,
     detail: serde_json::Value,
 ) -> NewAudit {
@@ -225,7 +226,7 @@ fn audit(
         actor: actor.to_owned(),
         actor_email: email.map(str::to_owned),
         team_id: team.map(str::to_owned),
-        action: action.into(),
+        action,
         target,
         detail,
     }
@@ -234,7 +235,7 @@ fn audit(
 fn user_audit(
     hub: &Hub,
     user: &UserInfo,
-    action: &str,
+    action: AuditEvent,
     rec: &CredentialInfo,
     mut detail: serde_json::Value,
 ) -> NewAudit {
@@ -308,7 +309,7 @@ pub(super) async fn guest_login(
         actor: "unknown".into(),
         actor_email: None,
         team_id: None,
-        action: "login.fail".into(),
+        action: AuditEvent::LoginFail,
         target: None,
         detail: serde_json::json!({ "from": peer.ip().to_string(), "guest": true, "reason": reason }),
     };
@@ -350,7 +351,7 @@ pub(super) async fn guest_login(
             name,
             email.as_deref(),
             team.as_deref(),
-            "login.locked",
+            AuditEvent::LoginLocked,
             Some(rec.info.id.clone()),
             detail,
         ))
@@ -406,7 +407,7 @@ pub(super) async fn guest_login(
             name,
             email.as_deref(),
             team.as_deref(),
-            "login.fail",
+            AuditEvent::LoginFail,
             record.as_ref().map(|r| r.info.id.clone()),
             detail,
         ))
@@ -421,7 +422,7 @@ pub(super) async fn guest_login(
             name,
             email.as_deref(),
             team.as_deref(),
-            "login.fail",
+            AuditEvent::LoginFail,
             Some(rec.info.id.clone()),
             detail,
         ))
@@ -446,7 +447,7 @@ pub(super) async fn guest_login(
         &user.name,
         Some(&user.email),
         Some(&user.team_id),
-        "credentials.use",
+        AuditEvent::CredentialsUse,
         Some(rec.info.id.clone()),
         serde_json::json!({ "from": from, "use": "guest login", "target": rec.info.target_label }),
     ))
@@ -485,7 +486,7 @@ pub(super) async fn guest_resume(
         &user.name,
         Some(&user.email),
         Some(&user.team_id),
-        "credentials.use",
+        AuditEvent::CredentialsUse,
         Some(rec.info.id.clone()),
         serde_json::json!({ "from": peer.ip().to_string(), "use": "guest token", "target": rec.info.target_label }),
     ))
@@ -546,7 +547,7 @@ pub(super) async fn guest_logout(
         &user.name,
         Some(&user.email),
         Some(&user.team_id),
-        "logout",
+        AuditEvent::Logout,
         Some(grant.credential.clone()),
         serde_json::json!({ "guest": true }),
     ))
@@ -758,7 +759,7 @@ pub(super) async fn session_started(
         &user.name,
         Some(&user.email),
         Some(&user.team_id),
-        "credentials.use",
+        AuditEvent::CredentialsUse,
         Some(grant.credential.clone()),
         serde_json::json!({
             "use": "guest session",
@@ -865,7 +866,7 @@ async fn revoke(
     let record = user_audit(
         hub,
         user,
-        "credentials.revoke",
+        AuditEvent::CredentialsRevoke,
         &rec.info,
         serde_json::json!({ "reason": why }),
     );
@@ -981,7 +982,7 @@ pub(super) async fn issue(
         user_audit(
             hub,
             user,
-            "credentials.revoke",
+            AuditEvent::CredentialsRevoke,
             &old.info,
             serde_json::json!({ "reason": "regenerated" }),
         )
@@ -989,7 +990,7 @@ pub(super) async fn issue(
     let issue_record = user_audit(
         hub,
         user,
-        "credentials.issue",
+        AuditEvent::CredentialsIssue,
         &info,
         serde_json::json!({
             "minutes": minutes,
@@ -1051,7 +1052,7 @@ fn already_active(rec: &CredentialRecord, now: DateTime<Utc>) -> ConsoleReply {
 async fn audit_by_hub(
     hub: &Hub,
     rec: &CredentialRecord,
-    action: &str,
+    action: AuditEvent,
     (key, value): (&str, serde_json::Value),
 ) {
     let mut detail = serde_json::json!({
@@ -1070,7 +1071,7 @@ async fn audit_by_hub(
         detail,
     );
     if let Err(e) = hub.audit(entry).await {
-        tracing::error!(%e, action, "credentials event not audited");
+        tracing::error!(%e, action = action.as_str(), "credentials event not audited");
     }
 }
 
@@ -1095,7 +1096,13 @@ async fn retire_unkeyed(hub: &Hub) {
             Ok(true)
         ) {
             let reason = "security code stored unkeyed by an older hub: issue new credentials";
-            audit_by_hub(hub, &rec, "credentials.revoke", ("reason", reason.into())).await;
+            audit_by_hub(
+                hub,
+                &rec,
+                AuditEvent::CredentialsRevoke,
+                ("reason", reason.into()),
+            )
+            .await;
         }
     }
 }
@@ -1154,7 +1161,13 @@ async fn expire_due(hub: &Hub) -> Option<DateTime<Utc>> {
             Ok(true)
         ) {
             let expires_at = serde_json::json!(rec.info.expires_at);
-            audit_by_hub(hub, &rec, "credentials.expire", ("expires_at", expires_at)).await;
+            audit_by_hub(
+                hub,
+                &rec,
+                AuditEvent::CredentialsExpire,
+                ("expires_at", expires_at),
+            )
+            .await;
         }
         end_guests(hub, &rec.info.id, EXPIRED).await;
     }

@@ -5,6 +5,7 @@
 //! attempt that did not fail on its secret (refused by the end user, no answer, offline) gives
 //! its reservation back.
 
+use crate::hub::audit::AuditEvent;
 use chrono::{DateTime, Utc};
 
 use super::Hub;
@@ -36,7 +37,7 @@ impl Hub {
             ConnectReservation::Locked { failures, until } => {
                 let wait_secs = super::preauth::wait_secs(until, now);
                 let detail = serde_json::json!({ "failures": failures, "wait_secs": wait_secs });
-                self.audit(self.user_audit(actor, "connect.locked", &row.info, detail))
+                self.audit(self.user_audit(actor, AuditEvent::ConnectLocked, &row.info, detail))
                     .await?;
                 let mut err = ProtocolError::new(
                     ErrorCode::RateLimited,
@@ -75,7 +76,7 @@ impl Hub {
         let wait = super::lockout_delay(counts.technician);
         if let Some(wait) = wait {
             let detail = serde_json::json!({ "failures": counts.technician, "wait_secs": wait.num_seconds() });
-            self.audit(self.user_audit(actor, "connect.lockout", &row.info, detail))
+            self.audit(self.user_audit(actor, AuditEvent::ConnectLockout, &row.info, detail))
                 .await?;
         }
         let wid = row.info.id.clone();
@@ -91,8 +92,13 @@ impl Hub {
                 },
             );
             let detail = serde_json::json!({ "reason": reason });
-            self.audit(self.agent_audit(&row.team_id, "passcode.replace", &row.info, detail))
-                .await?;
+            self.audit(self.agent_audit(
+                &row.team_id,
+                AuditEvent::PasscodeReplace,
+                &row.info,
+                detail,
+            ))
+            .await?;
         }
         Ok(wait.map(|d| u64::try_from(d.num_seconds()).unwrap_or(1)))
     }

@@ -21,6 +21,7 @@
 //! mail server nor the outbox is removed again (audited). Expiry is audited promptly by a timer
 //! on the hub's clock ([`expiry_timer`]), `at` the moment the code expired.
 
+use crate::hub::audit::AuditEvent;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -241,7 +242,7 @@ impl Hub {
     fn otp_audit(
         &self,
         user: &UserInfo,
-        action: &str,
+        action: AuditEvent,
         row: &WorkstationRow,
         mut detail: serde_json::Value,
     ) -> NewAudit {
@@ -253,7 +254,7 @@ impl Hub {
             actor: user.name.clone(),
             actor_email: Some(user.email.clone()),
             team_id: Some(user.team_id.clone()),
-            action: action.into(),
+            action,
             target: Some(row.info.id.clone()),
             detail,
         }
@@ -269,7 +270,7 @@ impl Hub {
                 actor: "hub".into(),
                 actor_email: None,
                 team_id: Some(otp.team_id.clone()),
-                action: "otp.expire".into(),
+                action: AuditEvent::OtpExpire,
                 target: Some(otp.workstation_id.clone()),
                 detail: serde_json::json!({
                     "otp": otp.id,
@@ -312,7 +313,7 @@ impl Hub {
         if let Some(e) = &failure {
             tracing::warn!(error = %e, "one-time password e-mail failed; kept in the outbox");
             let detail = serde_json::json!({ "otp": otp_id, "to": mail.to, "error": e });
-            self.audit(self.otp_audit(user, "otp.delivery_failed", row, detail))
+            self.audit(self.otp_audit(user, AuditEvent::OtpDeliveryFailed, row, detail))
                 .await?;
         }
         let new = NewOutbox {
@@ -424,7 +425,7 @@ impl Hub {
                 "last": last.id,
                 "emergency": otp.emergency,
             });
-            self.audit(self.otp_audit(user, "otp.request_refused", &row, detail))
+            self.audit(self.otp_audit(user, AuditEvent::OtpRequestRefused, &row, detail))
                 .await?;
             let kind = if otp.emergency {
                 "an emergency one-time password"
@@ -454,9 +455,9 @@ impl Hub {
         };
         // Audited before it leaves the hub: no code exists unaudited.
         let action = if otp.emergency {
-            "otp.emergency"
+            AuditEvent::OtpEmergency
         } else {
-            "otp.issue"
+            AuditEvent::OtpIssue
         };
         let planned = match &self.otp.smtp {
             Some(_) if !to.is_empty() => OtpChannel::Email,
@@ -511,7 +512,7 @@ impl Hub {
             "removed": removed.is_ok(),
         });
         if let Err(e) = self
-            .audit(self.otp_audit(user, "otp.withdraw", row, detail))
+            .audit(self.otp_audit(user, AuditEvent::OtpWithdraw, row, detail))
             .await
         {
             tracing::error!(otp = %id, %e, "could not audit an undelivered one-time password");
@@ -579,7 +580,7 @@ impl Hub {
             "delivery": delivery.channel,
             "to": delivery.to,
         });
-        self.audit(self.otp_audit(user, "otp.resend", &row, detail))
+        self.audit(self.otp_audit(user, AuditEvent::OtpResend, &row, detail))
             .await?;
         Ok(issued(&row, &otp, true, delivery))
     }
@@ -601,7 +602,7 @@ impl Hub {
         let Some(otp) = otp else {
             let detail =
                 serde_json::json!({ "reason": Refusal::OtpRequired, "secret_presented": false });
-            self.audit(self.otp_audit(user, "connect.refused", row, detail))
+            self.audit(self.otp_audit(user, AuditEvent::ConnectRefused, row, detail))
                 .await?;
             return Err(refusal(
                 Refusal::OtpRequired,
@@ -613,7 +614,7 @@ impl Hub {
         };
         let fail = |why: &'static str, otp_id: Option<String>| {
             let detail = serde_json::json!({ "reason": why, "otp": otp_id });
-            self.otp_audit(user, "otp.fail", row, detail)
+            self.otp_audit(user, AuditEvent::OtpFail, row, detail)
         };
         let Ok(code) = normalize_otp(otp.expose()) else {
             self.audit(fail("malformed", None)).await?;
@@ -628,7 +629,7 @@ impl Hub {
         let (why, id, message) = match used {
             OtpUse::Accepted(o) => {
                 let detail = serde_json::json!({ "otp": o.id, "emergency": o.emergency });
-                self.audit(self.otp_audit(user, "otp.use", row, detail))
+                self.audit(self.otp_audit(user, AuditEvent::OtpUse, row, detail))
                     .await?;
                 return Ok(Some(o.id));
             }
@@ -675,7 +676,7 @@ impl Hub {
         }
         let detail = serde_json::json!({ "otp": id, "because": why.message });
         if let Err(e) = self
-            .audit(self.otp_audit(user, "otp.return", row, detail))
+            .audit(self.otp_audit(user, AuditEvent::OtpReturn, row, detail))
             .await
         {
             tracing::warn!(%e, "could not audit a one-time password given back");
@@ -695,7 +696,7 @@ impl Hub {
             .await?;
         let info = self.workstation_info(&row.info.id).await?;
         let detail = serde_json::json!({ "required": required, "effective": info.otp_required });
-        self.audit(self.otp_audit(user, "otp.require", &row, detail))
+        self.audit(self.otp_audit(user, AuditEvent::OtpRequire, &row, detail))
             .await?;
         self.publish(
             &row.team_id,
@@ -730,7 +731,7 @@ impl Hub {
             actor: user.name.clone(),
             actor_email: Some(user.email.clone()),
             team_id: Some(team.clone()),
-            action: "otp.require_group".into(),
+            action: AuditEvent::OtpRequireGroup,
             target: client_id.clone(),
             detail: serde_json::json!({ "required": required }),
         };
@@ -800,7 +801,7 @@ impl Hub {
             actor: user.name.clone(),
             actor_email: Some(user.email.clone()),
             team_id: Some(user.team_id.clone()),
-            action: "outbox.read".into(),
+            action: AuditEvent::OutboxRead,
             target: None,
             detail: serde_json::json!({ "messages": page.rows.len() }),
         };

@@ -13,6 +13,7 @@
 //!
 //! Memory stays bounded: each table is an LRU of at most [`MAX_TRACKED`] entries.
 
+use crate::hub::audit::AuditEvent;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -146,7 +147,7 @@ pub struct Preauth {
     refill: chrono::Duration,
     sources: Mutex<LruCache<Source, SourceState>>,
     unknown_names: Mutex<LruCache<String, NameFailures>>,
-    audit: Mutex<LruCache<(Source, &'static str), AuditWindow>>,
+    audit: Mutex<LruCache<(Source, AuditEvent), AuditWindow>>,
 }
 
 /// A name's failed logins in a row and its lock, whether or not the name exists.
@@ -354,7 +355,7 @@ impl Preauth {
     /// [`Preauth::due`]), as one record with their count.
     pub fn note(&self, source: Source, entry: NewAudit) -> Vec<NewAudit> {
         let now = entry.at;
-        let key = (source, leak(&entry.action));
+        let key = (source, entry.action);
         let mut windows = lock(&self.audit);
         let mut evicted = None;
         let due = match windows.get_mut(&key) {
@@ -446,7 +447,7 @@ impl super::Hub {
             actor: format!("source:{}", Source::of(peer)),
             actor_email: None,
             team_id: None,
-            action: "preauth.limited".into(),
+            action: AuditEvent::PreauthLimited,
             target: None,
             detail: serde_json::json!({ "from": peer.ip().to_string() }),
         };
@@ -494,21 +495,6 @@ impl super::Hub {
     pub(super) fn preauth_slot(&self, peer: SocketAddr) -> Option<PreauthSlot> {
         self.preauth.open(peer, self.now())
     }
-}
-
-/// The action names pre-auth records use, interned (the window table keys on them).
-fn leak(action: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "login.fail",
-        "workstation.enrol_refused",
-        "workstation.key_refused",
-        "preauth.limited",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == action)
-        .copied()
-        .unwrap_or("preauth.other")
 }
 
 /// A record standing for `count` failures since `since`.
@@ -645,7 +631,7 @@ mod tests {
             actor: "host:x".into(),
             actor_email: None,
             team_id: None,
-            action: "workstation.enrol_refused".into(),
+            action: AuditEvent::WorkstationEnrolRefused,
             target: None,
             detail: serde_json::json!({ "reason": "unknown link" }),
         };

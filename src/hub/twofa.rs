@@ -17,6 +17,7 @@ use super::Hub;
 use super::principal::Teams;
 use super::store::users::Revocation;
 use super::store::{AuditedChange, ChangeOutcome, NewAudit, UserRecord};
+use crate::hub::audit::AuditEvent;
 use crate::protocol::{
     ConsoleReply, ErrorCode, ProtocolError, Role, Secret, TwoFactorState, TwoFactorStatus,
     UserInfo, UserTwoFactor,
@@ -30,7 +31,7 @@ pub const GLOBAL_SETTING: &str = "require_2fa";
 fn entry(
     hub: &Hub,
     user: &UserInfo,
-    action: &str,
+    action: AuditEvent,
     target: Option<String>,
     detail: serde_json::Value,
 ) -> NewAudit {
@@ -39,7 +40,7 @@ fn entry(
         actor: user.name.clone(),
         actor_email: Some(user.email.clone()),
         team_id: Some(user.team_id.clone()),
-        action: action.into(),
+        action,
         target,
         detail,
     }
@@ -105,7 +106,7 @@ pub(super) async fn check_login(
         // The password was right: still a login that did not happen, and audited as such
         // (a guessed password must not be checkable without a trace).
         let detail = serde_json::json!({ "from": from, "reason": "2fa code missing" });
-        hub.audit(entry(hub, &rec.info, "login.fail", None, detail))
+        hub.audit(entry(hub, &rec.info, AuditEvent::LoginFail, None, detail))
             .await?;
         return Err(ProtocolError::new(
             ErrorCode::TwoFactorRequired,
@@ -135,7 +136,7 @@ pub(super) async fn check_login(
     let until = super::lockout_delay(rec.failed_logins + 1).map(|d| now + d);
     let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
     let detail = serde_json::json!({ "from": from, "reason": reason, "failures": failures });
-    hub.audit(entry(hub, &rec.info, "login.fail", None, detail))
+    hub.audit(entry(hub, &rec.info, AuditEvent::LoginFail, None, detail))
         .await?;
     Err(ProtocolError::new(
         ErrorCode::TwoFactorRequired,
@@ -155,7 +156,7 @@ pub(super) async fn check_session_start(
     }
     let detail =
         serde_json::json!({ "reason": "2fa required but not active", "workstation": workstation });
-    hub.audit(entry(hub, user, "connect.refused", None, detail))
+    hub.audit(entry(hub, user, AuditEvent::ConnectRefused, None, detail))
         .await?;
     Err(ProtocolError::new(
         ErrorCode::TwoFactorSetupRequired,
@@ -232,8 +233,14 @@ async fn reauthenticate(
     let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
     let detail =
         serde_json::json!({ "reason": "wrong password", "change": what, "failures": failures });
-    hub.audit(entry(hub, admin, "2fa.reauth_fail", None, detail))
-        .await?;
+    hub.audit(entry(
+        hub,
+        admin,
+        AuditEvent::TwoFactorReauthFail,
+        None,
+        detail,
+    ))
+    .await?;
     Err(ProtocolError::new(
         ErrorCode::InvalidCredentials,
         "your password is wrong: 2FA changes need your own password",
@@ -272,7 +279,13 @@ pub(super) async fn reset_user(
         "after": after.label(),
     });
     // 2FA off, the user's logins revoked (in the revocation log) and the record: one commit.
-    let record = entry(hub, admin, "2fa.reset", Some(info.name.clone()), detail);
+    let record = entry(
+        hub,
+        admin,
+        AuditEvent::TwoFactorReset,
+        Some(info.name.clone()),
+        detail,
+    );
     let change = AuditedChange::ResetTwoFactor {
         user: info.id.clone(),
     };
@@ -341,7 +354,7 @@ pub(super) async fn enable(hub: &Hub, user: &UserInfo) -> Result<ConsoleReply, P
     hub.audit(entry(
         hub,
         user,
-        "2fa.enable",
+        AuditEvent::TwoFactorEnable,
         Some(user.name.clone()),
         serde_json::json!({}),
     ))
@@ -380,7 +393,7 @@ pub(super) async fn confirm(
     let record = entry(
         hub,
         user,
-        "2fa.confirm",
+        AuditEvent::TwoFactorConfirm,
         Some(user.name.clone()),
         serde_json::json!({}),
     );
@@ -401,7 +414,7 @@ pub(super) async fn confirm(
         hub.audit(entry(
             hub,
             user,
-            "2fa.confirm_fail",
+            AuditEvent::TwoFactorConfirmFail,
             Some(user.name.clone()),
             serde_json::json!({ "reason": "wrong code" }),
         ))
@@ -473,7 +486,11 @@ pub(super) async fn set_user(
     let record = entry(
         hub,
         user,
-        &format!("2fa.{what}"),
+        if required {
+            AuditEvent::TwoFactorRequire
+        } else {
+            AuditEvent::TwoFactorUnrequire
+        },
         Some(info.name.clone()),
         detail,
     );
@@ -499,7 +516,7 @@ pub(super) async fn set_global(
     let record = entry(
         hub,
         user,
-        "2fa.global",
+        AuditEvent::TwoFactorGlobal,
         None,
         serde_json::json!({ "required": required }),
     );

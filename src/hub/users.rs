@@ -18,6 +18,7 @@
 //! - A removed user's row stays, disabled: their name in the audit log names one person, and
 //!   is never given to a new user.
 
+use crate::hub::audit::AuditEvent;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -205,7 +206,7 @@ fn forbidden(message: &str) -> ProtocolError {
 fn entry(
     hub: &Hub,
     admin: &UserInfo,
-    action: &str,
+    action: AuditEvent,
     target: &UserInfo,
     detail: serde_json::Value,
 ) -> NewAudit {
@@ -219,7 +220,7 @@ fn entry(
         actor: admin.name.clone(),
         actor_email: Some(admin.email.clone()),
         team_id: Some(target.team_id.clone()),
-        action: action.into(),
+        action,
         target: Some(target.id.clone()),
         detail,
     }
@@ -322,7 +323,7 @@ pub(super) async fn handle(
             hub.end_user_connections(&target.id, message(Some(Revocation::RoleChanged)));
             let detail =
                 serde_json::json!({ "before": target.role.as_str(), "after": role.as_str() });
-            hub.audit(entry(hub, admin, "user.role", &target, detail))
+            hub.audit(entry(hub, admin, AuditEvent::UserRole, &target, detail))
                 .await?;
             Ok(ConsoleReply::Done)
         }
@@ -336,7 +337,7 @@ pub(super) async fn handle(
                 super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer disabled")
                     .await?;
             let detail = serde_json::json!({ "logins_revoked": revoked, "credentials_revoked": credentials });
-            hub.audit(entry(hub, admin, "user.disable", &target, detail))
+            hub.audit(entry(hub, admin, AuditEvent::UserDisable, &target, detail))
                 .await?;
             Ok(ConsoleReply::Done)
         }
@@ -347,7 +348,7 @@ pub(super) async fn handle(
             hub.audit(entry(
                 hub,
                 admin,
-                "user.enable",
+                AuditEvent::UserEnable,
                 &target,
                 serde_json::json!({}),
             ))
@@ -368,7 +369,7 @@ pub(super) async fn handle(
                 "logins_revoked": revoked,
                 "credentials_revoked": credentials,
             });
-            hub.audit(entry(hub, admin, "user.remove", &target, detail))
+            hub.audit(entry(hub, admin, AuditEvent::UserRemove, &target, detail))
                 .await?;
             Ok(ConsoleReply::Done)
         }
@@ -443,7 +444,7 @@ async fn add(
         "role": user.role.as_str(),
         "password": if shown.is_some() { "enrolment code" } else { "set by the admin" },
     });
-    hub.audit(entry(hub, admin, "user.add", &user, detail))
+    hub.audit(entry(hub, admin, AuditEvent::UserAdd, &user, detail))
         .await?;
     Ok(ConsoleReply::UserAdded {
         user,
@@ -499,7 +500,7 @@ pub(super) async fn redeem(
         actor: info.name.clone(),
         actor_email: Some(info.email.clone()),
         team_id: Some(info.team_id.clone()),
-        action: "user.enrol".into(),
+        action: AuditEvent::UserEnrol,
         target: Some(info.id.clone()),
         detail,
     })

@@ -143,7 +143,7 @@ pub struct NewAudit {
     pub actor: String,
     pub actor_email: Option<String>,
     pub team_id: Option<TeamId>,
-    pub action: String,
+    pub action: crate::hub::audit::AuditEvent,
     pub target: Option<String>,
     pub detail: serde_json::Value,
 }

@@ -261,7 +261,6 @@ CREATE TABLE user_revocations (
     reason TEXT NOT NULL,
     at TEXT NOT NULL
 );
-);
 "#,
     r#"
 -- issue 11: the audit chain is keyed (hub/audit.rs). Records already written keep their plain

@@ -1,6 +1,7 @@
 //! SQLite side of the audit chain (issue 11): appending a record in the same transaction as the
 //! change it records, with the signed head written beside the database; verifying; exporting.
 
+use crate::hub::audit::AuditEvent;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -181,7 +182,7 @@ impl SqliteStore {
                 actor: "hub".into(),
                 actor_email: None,
                 team_id: None,
-                action: "audit.keyed".into(),
+                action: AuditEvent::AuditKeyed,
                 target: None,
                 detail: serde_json::json!({ "unkeyed_records": count, "last_unkeyed_link": last }),
             })?;
@@ -258,7 +259,7 @@ impl SqliteStore {
             actor: e.actor,
             actor_email: e.actor_email,
             team_id: e.team_id,
-            action: e.action,
+            action: e.action.as_str().to_owned(),
             target: e.target,
             detail,
             hash: String::new(),
@@ -326,7 +327,7 @@ impl SqliteStore {
                 actor: actor.into(),
                 actor_email: None,
                 team_id: None,
-                action: "audit.reseal".into(),
+                action: AuditEvent::AuditReseal,
                 target: None,
                 detail: serde_json::json!({ "reason": reason, "found": findings }),
             },
@@ -436,13 +437,13 @@ mod tests {
     use crate::hub::audit::{AuditFields, AuditKeys, Finding, HEAD_FILE};
     use crate::protocol::Role;
 
-    fn entry(action: &str) -> NewAudit {
+    fn entry(action: AuditEvent) -> NewAudit {
         NewAudit {
             at: Utc::now(),
             actor: "ann".into(),
             actor_email: None,
             team_id: None,
-            action: action.into(),
+            action,
             target: None,
             detail: serde_json::json!({}),
         }
@@ -499,7 +500,7 @@ mod tests {
         let keyed = store
             .search_audit(None, &Default::default(), 1, None)
             .expect("search");
-        assert_eq!(keyed[0].action, "audit.keyed");
+        assert_eq!(keyed[0].action, AuditEvent::AuditKeyed.as_str());
         assert_eq!(keyed[0].detail["unkeyed_records"], 3);
         // Opening again changes nothing.
         drop(store);
@@ -519,16 +520,16 @@ mod tests {
     fn a_log_cut_under_a_running_hub_is_not_covered_by_a_new_head() {
         let dir = tempfile::tempdir().expect("dir");
         let store = SqliteStore::open_dir(dir.path()).expect("open");
-        for n in 0..5 {
+        for _ in 0..5 {
             store
-                .append_audit(entry(&format!("test.{n}")))
+                .append_audit(entry(AuditEvent::LoginOk))
                 .expect("append");
         }
         raw(dir.path())
             .execute("DELETE FROM audit WHERE id > 3", [])
             .expect("cut");
         let refused = store
-            .append_audit(entry("test.after"))
+            .append_audit(entry(AuditEvent::LoginOk))
             .expect_err("refused");
         assert!(refused.to_string().contains("signed head"), "{refused}");
         assert_eq!(
@@ -551,7 +552,7 @@ mod tests {
         );
         assert!(store.verify_audit().expect("verify").intact());
         store
-            .append_audit(entry("test.again"))
+            .append_audit(entry(AuditEvent::LoginOk))
             .expect("appends again");
     }
 
@@ -559,12 +560,14 @@ mod tests {
     fn a_deleted_or_forged_head_stops_appends_and_is_named() {
         let dir = tempfile::tempdir().expect("dir");
         let store = SqliteStore::open_dir(dir.path()).expect("open");
-        store.append_audit(entry("test.1")).expect("append");
+        store
+            .append_audit(entry(AuditEvent::LoginOk))
+            .expect("append");
         std::fs::remove_file(dir.path().join(HEAD_FILE)).expect("delete head");
         drop(store);
         // Reopening does not quietly make a new head over keyed records.
         let store = SqliteStore::open_dir(dir.path()).expect("reopen");
-        assert!(store.append_audit(entry("test.2")).is_err());
+        assert!(store.append_audit(entry(AuditEvent::LoginOk)).is_err());
         assert_eq!(
             store.verify_audit().expect("verify").findings,
             [Finding::HeadMissing]
@@ -578,7 +581,7 @@ mod tests {
             })
             .expect("tail");
         chain::write_head(dir.path(), &other.sign_head(id, &link, 1, "t")).expect("write");
-        assert!(store.append_audit(entry("test.3")).is_err());
+        assert!(store.append_audit(entry(AuditEvent::LoginOk)).is_err());
         assert!(matches!(
             store.verify_audit().expect("verify").findings[..],
             [Finding::HeadInvalid(_)]
@@ -613,7 +616,7 @@ mod tests {
         let records = || store.verify_audit().expect("verify").records;
         let before = records();
         let reset = || {
-            let record = entry("2fa.reset");
+            let record = entry(AuditEvent::TwoFactorReset);
             store.commit_audited(
                 AuditedChange::ResetTwoFactor {
                     user: user.id.clone(),
@@ -657,7 +660,7 @@ mod tests {
                     sealed: "x".into(),
                     step: 1,
                 },
-                &|_| vec![entry("2fa.confirm")],
+                &|_| vec![entry(AuditEvent::TwoFactorConfirm)],
             )
             .expect("commit");
         assert!(!outcome.changed());
