@@ -147,7 +147,7 @@ pub(super) async fn serve(
             why = credentials::ended(&mut guest_end) => break why,
             Ok(()) = user_end.changed() => {
                 let end = *user_end.borrow_and_update();
-                if let Some(why) = super::users::ends(end, viewer, session.second_factor, started) {
+                if let Some(why) = super::user_ends::ends(end, viewer, session.second_factor, started) {
                     tracing::info!(user = %session.user.name, %peer, why, "console closed: logins ended");
                     break why;
                 }

@@ -31,6 +31,7 @@ mod relay;
 mod server;
 mod socket;
 mod twofa;
+mod user_ends;
 mod users;
 
 use std::collections::HashMap;
@@ -197,7 +198,7 @@ pub struct Hub {
     otp: otp::OtpState,
     /// Per user: tells their open console connections to close (why), e.g. when an admin
     /// resets their 2FA and so ends their logins.
-    user_ends: Mutex<HashMap<UserId, watch::Sender<Option<users::UserEnd>>>>,
+    user_ends: Mutex<HashMap<UserId, watch::Sender<Option<user_ends::UserEnd>>>>,
     /// Connections open now (accepted and not yet closed), counted against `max_connections`.
     connections: watch::Sender<usize>,
     /// What unauthenticated peers may cost, per source and per name.

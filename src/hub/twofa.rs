@@ -294,7 +294,7 @@ pub(super) async fn reset_user(
     // Logins ended: so do the connections made with them.
     hub.end_user_connections(
         &info.id,
-        super::users::message(Some(Revocation::TwoFactorReset)),
+        super::user_ends::message(Some(Revocation::TwoFactorReset)),
     );
     Ok(ConsoleReply::Done)
 }
