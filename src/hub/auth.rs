@@ -184,8 +184,8 @@ async fn login(
     // Unknown users are checked against a dummy hash, so both failures cost the same time.
     let stored = record.as_ref().map(|r| r.password_hash.clone());
     // One source cannot queue more than a few checks ahead of everyone else's logins.
-    let _turn_at_hashing = hub.hash_turn(peer)?;
-    let ok = secrets::work::bounded(move || {
+    let turn_at_hashing = hub.hash_turn(peer)?;
+    let ok = secrets::work::bounded_as(turn_at_hashing.precedence(), move || {
         let hash = stored
             .as_deref()
             .unwrap_or_else(|| secrets::dummy_password_hash());

@@ -370,8 +370,8 @@ pub(super) async fn guest_login(
         .as_ref()
         .map(|r| (r.password_hash.clone(), r.code_hash.clone()));
     // One source cannot queue more than a few checks ahead of everyone else's logins.
-    let _turn_at_hashing = hub.hash_turn(peer)?;
-    let ok = secrets::work::bounded(move || {
+    let turn_at_hashing = hub.hash_turn(peer)?;
+    let ok = secrets::work::bounded_as(turn_at_hashing.precedence(), move || {
         let (hash, code_hash) = match &stored {
             Some((h, c)) => (h.as_str(), c.clone()),
             None => (secrets::dummy_password_hash(), UNKEYED_CODE_REMOVED.into()),

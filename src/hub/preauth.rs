@@ -108,6 +108,9 @@ struct SourceState {
     /// Failures in the bucket, as of `at` (it empties at the refill rate).
     level: f64,
     at: DateTime<Utc>,
+    /// The source's last failure: for a while after it, its password checks wait behind those
+    /// of sources with none.
+    last_failure: Option<DateTime<Utc>>,
 }
 
 impl SourceState {
@@ -117,9 +120,14 @@ impl SourceState {
             hashing: 0,
             level: 0.0,
             at: now,
+            last_failure: None,
         }
     }
 }
+
+/// How long after a failure a source's password checks wait behind clean sources' (longer
+/// than a flood's pauses: a spread-out flood fails every few seconds per address).
+const FAILED_LATELY_SECS: i64 = 300;
 
 /// Password checks one source may have running or queued at once: a flood from one address
 /// cannot queue ahead of everyone else's logins (more than that answer "busy").
@@ -129,6 +137,19 @@ pub const HASHING_PER_SOURCE: u32 = 4;
 pub struct HashTurn {
     preauth: Arc<Preauth>,
     source: Source,
+    /// The source had no failures left in its bucket: its check waits ahead of a flood's.
+    clean: bool,
+}
+
+impl HashTurn {
+    /// Where this check waits for a password thread.
+    pub fn precedence(&self) -> crate::secrets::work::Precedence {
+        if self.clean {
+            crate::secrets::work::Precedence::First
+        } else {
+            crate::secrets::work::Precedence::Normal
+        }
+    }
 }
 
 impl Drop for HashTurn {
@@ -313,9 +334,13 @@ impl Preauth {
             return Err(busy());
         }
         state.hashing += 1;
+        let clean = state
+            .last_failure
+            .is_none_or(|t| (now - t).num_seconds() >= FAILED_LATELY_SECS);
         Ok(HashTurn {
             preauth: self.clone(),
             source,
+            clean,
         })
     }
 
@@ -325,6 +350,7 @@ impl Preauth {
         let state = sources.get_or_insert_mut(Source::of(peer), || SourceState::new(now));
         state.level = self.drained(state, now) + 1.0;
         state.at = now;
+        state.last_failure = Some(now);
     }
 
     /// The failures of a name nobody holds (kept only in memory, bounded).
@@ -520,6 +546,22 @@ mod tests {
 
     fn peer(ip: &str) -> SocketAddr {
         SocketAddr::new(ip.parse().expect("ip"), 40_000)
+    }
+
+    #[test]
+    fn a_source_that_failed_lately_waits_behind_clean_ones() {
+        use crate::secrets::work::Precedence;
+        let p = Arc::new(Preauth::new(8, 3, std::time::Duration::from_secs(1)));
+        let (flood, clean) = (peer("10.0.0.1"), peer("10.0.0.2"));
+        p.failed(flood, at(0));
+        let turn = |who, secs| p.hash_turn(who, at(secs)).expect("turn").precedence();
+        assert_eq!(turn(flood, 1), Precedence::Normal);
+        assert_eq!(turn(clean, 1), Precedence::First);
+        assert_eq!(
+            turn(flood, FAILED_LATELY_SECS),
+            Precedence::First,
+            "forgiven in time"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! process-wide because the memory is.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 /// Callers that may wait for a run, per core: a valid login queued behind a full queue still
 /// answers in about a second (32 runs of ~25 ms per core).
@@ -28,11 +28,46 @@ pub enum WorkError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Which queue a run waits in. Workers take every waiting `First` run before any `Normal` one,
+/// so a login from an address with no recent failures is checked ahead of a flood's (issue 11:
+/// under 500 wrong logins from 250 addresses every valid login was answered "busy").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precedence {
+    /// From a caller with no recent failures.
+    First,
+    /// Everything else: the agent's checks, and callers that failed lately.
+    Normal,
+}
+
+impl Precedence {
+    fn index(self) -> usize {
+        match self {
+            Self::First => 0,
+            Self::Normal => 1,
+        }
+    }
+}
+
+/// The runs waiting, one queue per [`Precedence`].
+#[derive(Default)]
+struct Queues {
+    waiting: [std::collections::VecDeque<Job>; 2],
+}
+
+impl Queues {
+    fn next(&mut self) -> Option<Job> {
+        let [first, normal] = &mut self.waiting;
+        first.pop_front().or_else(|| normal.pop_front())
+    }
+}
+
+type Shared = std::sync::Arc<(Mutex<Queues>, Condvar)>;
+
 struct Gate {
     /// Runs for the worker threads; `None` when none could be started.
-    jobs: Option<mpsc::SyncSender<Job>>,
-    /// Callers admitted (running or waiting), against `admit_max`.
-    admitted: AtomicUsize,
+    queues: Option<Shared>,
+    /// Callers admitted (running or waiting) per precedence, each against `admit_max`.
+    admitted: [AtomicUsize; 2],
     admit_max: usize,
 }
 
@@ -41,26 +76,26 @@ fn gate() -> &'static Gate {
     GATE.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let admit_max = cores * (QUEUE_PER_CORE + 1);
-        let (tx, rx) = mpsc::sync_channel::<Job>(admit_max);
-        let rx = std::sync::Arc::new(Mutex::new(rx));
+        let queues: Shared = std::sync::Arc::default();
         let mut workers = 0;
         for n in 0..cores {
-            let rx = rx.clone();
+            let queues = queues.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
                     KEEP_BLOCKS.with(|keep| keep.set(true));
+                    let (lock, ready) = &*queues;
                     loop {
-                        // The lock is held only while waiting for the next job.
-                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        match job {
-                            // A panicking run drops its answer (the caller sees Interrupted);
-                            // the thread lives on for the next.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        let job = {
+                            let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                            loop {
+                                if let Some(job) = q.next() {
+                                    break job;
+                                }
+                                q = ready.wait(q).unwrap_or_else(|p| p.into_inner());
                             }
-                            Err(_) => return,
-                        }
+                        };
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 });
             match spawned {
@@ -69,8 +104,8 @@ fn gate() -> &'static Gate {
             }
         }
         Gate {
-            jobs: (workers > 0).then_some(tx),
-            admitted: AtomicUsize::new(0),
+            queues: (workers > 0).then_some(queues),
+            admitted: [AtomicUsize::new(0), AtomicUsize::new(0)],
             admit_max,
         }
     })
@@ -112,38 +147,45 @@ pub(super) fn count_run() {
 }
 
 /// Releases an admission however the caller ends (cancelled futures included).
-struct Admission(&'static Gate);
+struct Admission(&'static Gate, usize);
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+        self.0.admitted[self.1].fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// Run `work` (argon2id hashing or checking) on one of the per-core threads once one is free.
-/// Refuses at once with [`WorkError::Busy`] when the queue is full.
+/// Run `work` (an argon2 hash or check) on the password threads, waiting with the
+/// [`Precedence::Normal`] callers; [`WorkError::Busy`] at once when the queue is full.
 pub async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, WorkError> {
+    bounded_as(Precedence::Normal, work).await
+}
+
+/// As [`bounded`], waiting in the queue of `precedence` (each queue has its own bound).
+pub async fn bounded_as<T: Send + 'static>(
+    precedence: Precedence,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, WorkError> {
     let gate = gate();
-    let Some(jobs) = &gate.jobs else {
+    let Some(queues) = &gate.queues else {
         return Err(WorkError::Interrupted);
     };
-    if gate.admitted.fetch_add(1, Ordering::AcqRel) >= gate.admit_max {
-        gate.admitted.fetch_sub(1, Ordering::AcqRel);
+    let class = precedence.index();
+    if gate.admitted[class].fetch_add(1, Ordering::AcqRel) >= gate.admit_max {
+        gate.admitted[class].fetch_sub(1, Ordering::AcqRel);
         return Err(WorkError::Busy);
     }
-    // Held until the run has finished, so the queue counts runs, not waiting futures.
-    let admission = Admission(gate);
+    let admission = Admission(gate, class);
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let _admission = admission;
         let _ = done.send(work());
     });
-    jobs.try_send(job).map_err(|e| match e {
-        mpsc::TrySendError::Full(_) => WorkError::Busy,
-        mpsc::TrySendError::Disconnected(_) => WorkError::Interrupted,
-    })?;
+    let (lock, ready) = &**queues;
+    lock.lock().unwrap_or_else(|p| p.into_inner()).waiting[class].push_back(job);
+    ready.notify_one();
     result.await.map_err(|_| WorkError::Interrupted)
 }
 
@@ -151,8 +193,94 @@ pub async fn bounded<T: Send + 'static>(
 mod tests {
     use super::*;
 
+    /// The pool is process-wide: tests that fill it take turns.
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    #[tokio::test]
+    async fn a_first_run_overtakes_the_normal_ones_waiting() {
+        let _turn = TURN.lock().await;
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        // Hold every worker, each until the test lets that many go.
+        let released = std::sync::Arc::new((Mutex::new(0usize), Condvar::new()));
+        let running = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut blockers = Vec::new();
+        for i in 0..cores {
+            let (released, running) = (released.clone(), running.clone());
+            blockers.push(tokio::spawn(bounded(move || {
+                running.fetch_add(1, Ordering::SeqCst);
+                let (lock, cv) = &*released;
+                let mut n = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                while *n <= i {
+                    n = cv
+                        .wait(n)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            })));
+        }
+        let wait_for = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
+            tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while !done() {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect(what);
+        };
+        let r = running.clone();
+        wait_for(
+            "every worker held",
+            Box::new(move || r.load(Ordering::SeqCst) == cores),
+        )
+        .await;
+        // Three normal runs wait, then one first.
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for (precedence, name) in [
+            (Precedence::Normal, "normal"),
+            (Precedence::Normal, "normal"),
+            (Precedence::Normal, "normal"),
+            (Precedence::First, "first"),
+        ] {
+            let order = order.clone();
+            waiting.push(tokio::spawn(bounded_as(precedence, move || {
+                order
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(name);
+            })));
+        }
+        let gate = gate();
+        wait_for(
+            "runs queued",
+            Box::new(move || {
+                gate.admitted[0].load(Ordering::SeqCst) >= 1
+                    && gate.admitted[1].load(Ordering::SeqCst) >= cores + 3
+            }),
+        )
+        .await;
+        // One worker free: it takes the first run, though it came last.
+        *released.0.lock().expect("lock") = 1;
+        released.1.notify_all();
+        let o = order.clone();
+        wait_for(
+            "a run after the release",
+            Box::new(move || !o.lock().expect("order").is_empty()),
+        )
+        .await;
+        assert_eq!(order.lock().expect("order")[0], "first");
+        *released.0.lock().expect("lock") = cores;
+        released.1.notify_all();
+        for t in blockers.into_iter().chain(waiting) {
+            t.await.expect("task").expect("ran");
+        }
+        assert_eq!(order.lock().expect("order").len(), 4);
+    }
+
     #[tokio::test]
     async fn runs_are_bounded_by_cores_and_the_queue_refuses_past_its_bound() {
+        let _turn = TURN.lock().await;
         let gate = gate();
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let release =
@@ -180,7 +308,7 @@ mod tests {
         }
         // Every admission is taken once the queue is full: one more is refused.
         tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            while gate.admitted.load(Ordering::SeqCst) < gate.admit_max {
+            while gate.admitted[1].load(Ordering::SeqCst) < gate.admit_max {
                 tokio::task::yield_now().await;
             }
         })
