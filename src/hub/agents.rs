@@ -253,15 +253,28 @@ async fn authenticate(
                     "this workstation's key is not known to the hub: enrol again with a new link",
                 ));
             };
-            let now = hub.now();
-            let wid = row.info.id.clone();
-            let row = hub
-                .db(move |s| {
+            // A returning agent usually reports what the store has: then no write (in a
+            // reconnect storm every hello would otherwise queue a write on the one database
+            // connection). Its last_seen is kept by presence while online and written when
+            // it goes.
+            let info = &row.info;
+            let unchanged = info.hostname == report.hostname
+                && info.os == report.os
+                && info.user == report.user
+                && info.screen == report.screen
+                && info.agent_version == report.agent_version;
+            let row = if unchanged {
+                row
+            } else {
+                let now = hub.now();
+                let wid = row.info.id.clone();
+                hub.db(move |s| {
                     s.update_workstation(&wid, &report, now)?;
                     s.workstation(&wid)
                 })
                 .await?
-                .unwrap_or(row);
+                .unwrap_or(row)
+            };
             let reply = AgentReply::Welcome {
                 workstation_id: row.info.id.clone(),
                 client_name: row.info.client_name.clone(),
