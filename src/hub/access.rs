@@ -74,15 +74,12 @@ impl Hub {
         ws: &WorkstationInfo,
         detail: serde_json::Value,
     ) -> NewAudit {
-        NewAudit {
-            at: self.now(),
-            actor: user.name.clone(),
-            actor_email: Some(user.email.clone()),
-            team_id: Some(user.team_id.clone()),
+        self.user_record(
+            user,
             action,
-            target: Some(ws.id.clone()),
-            detail: with_hostname(detail, &ws.hostname),
-        }
+            Some(ws.id.clone()),
+            with_hostname(detail, &ws.hostname),
+        )
     }
 
     pub(super) fn agent_audit(

@@ -87,8 +87,7 @@ pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply,
     }
     let th = session.token_hash.clone();
     hub.db(move |s| s.delete_login_token(&th)).await?;
-    hub.audit(audit_entry(
-        hub,
+    hub.audit(hub.user_record(
         &session.user,
         AuditEvent::Logout,
         None,
@@ -98,21 +97,16 @@ pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply,
     Ok(ConsoleReply::Done)
 }
 
-fn audit_entry(
-    hub: &Hub,
-    user: &UserInfo,
-    action: AuditEvent,
-    target: Option<String>,
-    detail: serde_json::Value,
-) -> NewAudit {
+/// A failed login that names nobody (an unknown name or token, an over-long field).
+fn failed_unknown(now: chrono::DateTime<chrono::Utc>, peer: SocketAddr, reason: &str) -> NewAudit {
     NewAudit {
-        at: hub.now(),
-        actor: user.name.clone(),
-        actor_email: Some(user.email.clone()),
-        team_id: Some(user.team_id.clone()),
-        action,
-        target,
-        detail,
+        at: now,
+        actor: "unknown".into(),
+        actor_email: None,
+        team_id: None,
+        action: AuditEvent::LoginFail,
+        target: None,
+        detail: serde_json::json!({ "from": peer.ip().to_string(), "reason": reason }),
     }
 }
 
@@ -126,15 +120,7 @@ async fn login(
     use super::preauth::{Field, NameFailures, locked_answer};
     let now = hub.now();
     let from = peer.ip().to_string();
-    let unknown = |reason: &str| NewAudit {
-        at: now,
-        actor: "unknown".into(),
-        actor_email: None,
-        team_id: None,
-        action: AuditEvent::LoginFail,
-        target: None,
-        detail: serde_json::json!({ "from": from, "reason": reason }),
-    };
+    let unknown = |reason: &str| failed_unknown(now, peer, reason);
     // Before any lookup or hashing, with the answer a wrong password gets.
     let too_long = !Field::UserName.fits(name)
         || !Field::Password.fits(&password)
@@ -164,14 +150,8 @@ async fn login(
             Some(rec) => {
                 hub.preauth_counted(peer);
                 let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
-                hub.audit(audit_entry(
-                    hub,
-                    &rec.info,
-                    AuditEvent::LoginLocked,
-                    None,
-                    detail,
-                ))
-                .await?;
+                hub.audit(hub.user_record(&rec.info, AuditEvent::LoginLocked, None, detail))
+                    .await?;
             }
             None => {
                 hub.preauth_failed(peer, unknown("unknown user, locked"))
@@ -237,9 +217,7 @@ async fn login(
         s.insert_login_token(&th, &user_id, expires_at)
     })
     .await?;
-    hub.audit(audit_entry(
-        hub,
-        &rec.info,
+    hub.audit(hub.user_record(&rec.info,
         AuditEvent::LoginOk,
         None,
         serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
@@ -273,15 +251,7 @@ async fn resume(
             "the login has expired or was revoked: log in again",
         )
     };
-    let unknown = |reason: &str| NewAudit {
-        at: now,
-        actor: "unknown".into(),
-        actor_email: None,
-        team_id: None,
-        action: AuditEvent::LoginFail,
-        target: None,
-        detail: serde_json::json!({ "from": peer.ip().to_string(), "reason": reason }),
-    };
+    let unknown = |reason: &str| failed_unknown(now, peer, reason);
     if !super::preauth::Field::Token.fits(token) {
         hub.preauth_failed(peer, unknown("a field over its maximum"))
             .await?;
@@ -308,7 +278,7 @@ async fn resume(
         Some(user) => {
             super::users::check_resume(hub, &user).await?;
             let detail = serde_json::json!({ "from": from, "method": "token" });
-            hub.audit(audit_entry(hub, &user, AuditEvent::LoginOk, None, detail))
+            hub.audit(hub.user_record(&user, AuditEvent::LoginOk, None, detail))
                 .await?;
             let second_factor = super::twofa::is_active(hub, &user).await?;
             let owed = !second_factor && super::twofa::enrolment_owed(hub, &user).await?;

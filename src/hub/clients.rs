@@ -4,31 +4,13 @@
 
 use super::Hub;
 use super::pager;
-use super::store::{NewAudit, NewLink, WorkstationFilter, WorkstationKey, workstation_key};
+use super::store::{NewLink, WorkstationFilter, WorkstationKey, workstation_key};
 use crate::hub::audit::AuditEvent;
 use crate::protocol::{
     ClientId, ConsoleReply, EnrolmentLink, GroupDefaults, HubEvent, LinkId, PageRequest,
     ProtocolError, SecretRequirements, UserInfo,
 };
 use crate::secrets;
-
-fn audit_entry(
-    hub: &Hub,
-    user: &UserInfo,
-    action: AuditEvent,
-    target: Option<String>,
-    detail: serde_json::Value,
-) -> NewAudit {
-    NewAudit {
-        at: hub.now(),
-        actor: user.name.clone(),
-        actor_email: Some(user.email.clone()),
-        team_id: Some(user.team_id.clone()),
-        action,
-        target,
-        detail,
-    }
-}
 
 /// A client name as typed: trimmed, 1 to 100 characters, no control characters.
 pub(super) fn client_name(name: &str) -> Result<String, ProtocolError> {
@@ -49,8 +31,16 @@ pub(super) async fn list_clients(
 ) -> Result<ConsoleReply, ProtocolError> {
     let team = user.team_id.clone();
     let clients = hub.db(move |s| s.clients(&team)).await?;
+    clients_page(clients, &page)
+}
+
+/// One page of `clients`, in list order (name in any case, then id).
+pub(super) fn clients_page(
+    clients: Vec<crate::protocol::ClientInfo>,
+    page: &PageRequest,
+) -> Result<ConsoleReply, ProtocolError> {
     let total = clients.len() as u64;
-    let page = pager::page_in_memory("clients", clients, &page, |c| {
+    let page = pager::page_in_memory("clients", clients, page, |c| {
         (c.name.to_lowercase(), c.id.clone())
     })?;
     Ok(ConsoleReply::Clients {
@@ -73,14 +63,8 @@ pub(super) async fn add_client(
     let t = team.clone();
     let client = hub.db(move |s| s.create_client(&id, &t, &name, at)).await?;
     let detail = serde_json::json!({ "name": client.name });
-    hub.audit(audit_entry(
-        hub,
-        user,
-        AuditEvent::ClientAdd,
-        Some(client.id.clone()),
-        detail,
-    ))
-    .await?;
+    hub.audit(hub.user_record(user, AuditEvent::ClientAdd, Some(client.id.clone()), detail))
+        .await?;
     hub.publish(
         &team,
         HubEvent::Client {
@@ -128,14 +112,8 @@ pub(super) async fn create_link(
     }
     .to_string();
     let detail = serde_json::json!({ "link": link.id, "expires_at": link.expires_at, "client": client.name });
-    hub.audit(audit_entry(
-        hub,
-        user,
-        AuditEvent::LinkCreate,
-        Some(client.id),
-        detail,
-    ))
-    .await?;
+    hub.audit(hub.user_record(user, AuditEvent::LinkCreate, Some(client.id), detail))
+        .await?;
     Ok(ConsoleReply::Link { link, url })
 }
 
@@ -179,14 +157,8 @@ pub(super) async fn revoke_link(
         .await?
         .ok_or_else(|| ProtocolError::not_found("link"))?;
     let detail = serde_json::json!({ "client": revoked.client_id });
-    hub.audit(audit_entry(
-        hub,
-        user,
-        AuditEvent::LinkRevoke,
-        Some(revoked.id),
-        detail,
-    ))
-    .await?;
+    hub.audit(hub.user_record(user, AuditEvent::LinkRevoke, Some(revoked.id), detail))
+        .await?;
     Ok(ConsoleReply::Done)
 }
 
@@ -260,8 +232,7 @@ pub(super) async fn set_group_defaults(
         "require_passcode": requires.passcode,
         "require_password": requires.password,
     });
-    hub.audit(audit_entry(
-        hub,
+    hub.audit(hub.user_record(
         user,
         AuditEvent::GroupDefaults,
         client.map(|c| c.id),

@@ -575,15 +575,7 @@ pub(super) async fn guest_clients(
         .into_iter()
         .filter(|c| client_id.as_ref() == Some(&c.id))
         .collect::<Vec<_>>();
-    let total = clients.len() as u64;
-    let page = pager::page_in_memory("clients", clients, &page, |c| {
-        (c.name.to_lowercase(), c.id.clone())
-    })?;
-    Ok(ConsoleReply::Clients {
-        clients: page.rows,
-        next: page.next,
-        total: Some(total),
-    })
+    super::clients::clients_page(clients, &page)
 }
 
 /// The guest's target workstations, with live presence.

@@ -319,6 +319,25 @@ impl Hub {
         self.db(move |s| s.append_audit(entry)).await.map(|_| ())
     }
 
+    /// A record of something `user` did, in their team, now.
+    fn user_record(
+        &self,
+        user: &crate::protocol::UserInfo,
+        action: audit::AuditEvent,
+        target: Option<String>,
+        detail: serde_json::Value,
+    ) -> NewAudit {
+        NewAudit {
+            at: self.now(),
+            actor: user.name.clone(),
+            actor_email: Some(user.email.clone()),
+            team_id: Some(user.team_id.clone()),
+            action,
+            target,
+            detail,
+        }
+    }
+
     /// Receive the live events of one team.
     fn subscribe(&self, team: &TeamId) -> broadcast::Receiver<HubEvent> {
         let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());

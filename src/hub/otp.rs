@@ -249,15 +249,7 @@ impl Hub {
         if let Some(map) = detail.as_object_mut() {
             map.insert("hostname".into(), row.info.hostname.clone().into());
         }
-        NewAudit {
-            at: self.now(),
-            actor: user.name.clone(),
-            actor_email: Some(user.email.clone()),
-            team_id: Some(user.team_id.clone()),
-            action,
-            target: Some(row.info.id.clone()),
-            detail,
-        }
+        self.user_record(user, action, Some(row.info.id.clone()), detail)
     }
 
     /// Audit codes that expired unused (each once), at the moment each expired.

@@ -28,24 +28,6 @@ use crate::secrets::{self, totp};
 /// The hub setting that requires 2FA for everyone ("on" / "off").
 pub const GLOBAL_SETTING: &str = "require_2fa";
 
-fn entry(
-    hub: &Hub,
-    user: &UserInfo,
-    action: AuditEvent,
-    target: Option<String>,
-    detail: serde_json::Value,
-) -> NewAudit {
-    NewAudit {
-        at: hub.now(),
-        actor: user.name.clone(),
-        actor_email: Some(user.email.clone()),
-        team_id: Some(user.team_id.clone()),
-        action,
-        target,
-        detail,
-    }
-}
-
 /// `record` with how many login tokens the change revoked.
 fn with_revoked(record: &NewAudit, outcome: &ChangeOutcome) -> NewAudit {
     let mut record = record.clone();
@@ -106,7 +88,7 @@ pub(super) async fn check_login(
         // The password was right: still a login that did not happen, and audited as such
         // (a guessed password must not be checkable without a trace).
         let detail = serde_json::json!({ "from": from, "reason": "2fa code missing" });
-        hub.audit(entry(hub, &rec.info, AuditEvent::LoginFail, None, detail))
+        hub.audit(hub.user_record(&rec.info, AuditEvent::LoginFail, None, detail))
             .await?;
         return Err(ProtocolError::new(
             ErrorCode::TwoFactorRequired,
@@ -136,7 +118,7 @@ pub(super) async fn check_login(
     let until = super::lockout_delay(rec.failed_logins + 1).map(|d| now + d);
     let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
     let detail = serde_json::json!({ "from": from, "reason": reason, "failures": failures });
-    hub.audit(entry(hub, &rec.info, AuditEvent::LoginFail, None, detail))
+    hub.audit(hub.user_record(&rec.info, AuditEvent::LoginFail, None, detail))
         .await?;
     Err(ProtocolError::new(
         ErrorCode::TwoFactorRequired,
@@ -156,7 +138,7 @@ pub(super) async fn check_session_start(
     }
     let detail =
         serde_json::json!({ "reason": "2fa required but not active", "workstation": workstation });
-    hub.audit(entry(hub, user, AuditEvent::ConnectRefused, None, detail))
+    hub.audit(hub.user_record(user, AuditEvent::ConnectRefused, None, detail))
         .await?;
     Err(ProtocolError::new(
         ErrorCode::TwoFactorSetupRequired,
@@ -233,14 +215,8 @@ async fn reauthenticate(
     let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
     let detail =
         serde_json::json!({ "reason": "wrong password", "change": what, "failures": failures });
-    hub.audit(entry(
-        hub,
-        admin,
-        AuditEvent::TwoFactorReauthFail,
-        None,
-        detail,
-    ))
-    .await?;
+    hub.audit(hub.user_record(admin, AuditEvent::TwoFactorReauthFail, None, detail))
+        .await?;
     Err(ProtocolError::new(
         ErrorCode::InvalidCredentials,
         "your password is wrong: 2FA changes need your own password",
@@ -279,8 +255,7 @@ pub(super) async fn reset_user(
         "after": after.label(),
     });
     // 2FA off, the user's logins revoked (in the revocation log) and the record: one commit.
-    let record = entry(
-        hub,
+    let record = hub.user_record(
         admin,
         AuditEvent::TwoFactorReset,
         Some(info.name.clone()),
@@ -351,8 +326,7 @@ pub(super) async fn enable(hub: &Hub, user: &UserInfo) -> Result<ConsoleReply, P
     let id = user.id.clone();
     hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
         .await?;
-    hub.audit(entry(
-        hub,
+    hub.audit(hub.user_record(
         user,
         AuditEvent::TwoFactorEnable,
         Some(user.name.clone()),
@@ -390,8 +364,7 @@ pub(super) async fn confirm(
     let secret = open_totp(hub, &user.id, &sealed).ok_or_else(ProtocolError::internal)?;
     let step = totp::matching_step(&secret, code.expose(), unix(hub));
     // Activation, the end of logins made without a code and `2fa.confirm`: one commit.
-    let record = entry(
-        hub,
+    let record = hub.user_record(
         user,
         AuditEvent::TwoFactorConfirm,
         Some(user.name.clone()),
@@ -411,8 +384,7 @@ pub(super) async fn confirm(
         None => false,
     };
     if !activated {
-        hub.audit(entry(
-            hub,
+        hub.audit(hub.user_record(
             user,
             AuditEvent::TwoFactorConfirmFail,
             Some(user.name.clone()),
@@ -483,8 +455,7 @@ pub(super) async fn set_user(
     reauthenticate(hub, user, &password, what).await?;
     let (info, _) = managed_user(hub, teams, &target).await?;
     let detail = serde_json::json!({ "user": info.name, "email": info.email, "team": info.team });
-    let record = entry(
-        hub,
+    let record = hub.user_record(
         user,
         if required {
             AuditEvent::TwoFactorRequire
@@ -513,8 +484,7 @@ pub(super) async fn set_global(
     let what = if required { "global on" } else { "global off" };
     reauthenticate(hub, user, &password, what).await?;
     let value = if required { "on" } else { "off" };
-    let record = entry(
-        hub,
+    let record = hub.user_record(
         user,
         AuditEvent::TwoFactorGlobal,
         None,
