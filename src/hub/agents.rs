@@ -156,10 +156,16 @@ pub(super) async fn serve(
             }
         }
     };
+    let stopping = *stop.borrow();
     if hub.agent_offline(&id, conn) {
         hub.forget_attempts(&id);
-        hub.end_sessions_on(&id, "the workstation went offline")
-            .await;
+        // A clean stop ends every session as such; this connection may see the stop first.
+        let why = if stopping {
+            super::access::HUB_STOPPED
+        } else {
+            "the workstation went offline"
+        };
+        hub.end_sessions_on(&id, why).await;
         let now = hub.now();
         let wid = id.clone();
         let _ = hub.db(move |s| s.touch_workstation(&wid, now)).await;
