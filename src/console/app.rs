@@ -127,7 +127,9 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     tracing::info!(?caps, ?env, "terminal capabilities");
     (
         detect::supported(&caps, env, over),
-        caps.cell.unwrap_or_default(),
+        // Text modes need it too (their pixels are rarely square): the kernel's window size
+        // when the terminal was not asked, then a guess.
+        caps.cell.or_else(detect::window_cell).unwrap_or_default(),
         detect::sixel_colors(&caps),
         ask,
     )

@@ -2678,19 +2678,20 @@ mod live_desktop {
             "Esc goes to the remote"
         );
 
-        // m: quadrants, asked for at their pixel size (2x2 a cell); m again: sextants (2x3).
+        // m: quadrants, asked for in square pixels as wide as theirs (4 of the default 8x16
+        // cell: 160x92 for 80x23 cells); m again: sextants, 4x5.3 pixels, the same squares.
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('m'));
         assert_eq!(desktop(&state).glyphs, Glyphs::Quadrant);
-        let [(_, _, 160, 46)] = &watches(&effects)[..] else {
-            panic!("expected a Watch at 160x46, got {effects:?}");
+        let [(_, _, 160, 92)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 160x92, got {effects:?}");
         };
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('m'));
         assert_eq!(state.layer(), Layer::Desktop);
         assert_eq!(desktop(&state).glyphs, Glyphs::Sextant);
-        let [(_, _, 160, 69)] = &watches(&effects)[..] else {
-            panic!("expected a Watch at 160x69, got {effects:?}");
+        let [(_, _, 160, 92)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 160x92, got {effects:?}");
         };
 
         // d: back to the list, the stream stops, the session stays.
@@ -3187,7 +3188,8 @@ mod live_desktop {
                 RenderMode::Sixel { tmux: false }
             ]
         );
-        assert_eq!(sizes, [(80, 46), (160, 69), (800, 460)]);
+        // Sextants on 10x20 cells: 5x6.7-pixel glyph pixels, asked in 5x5 squares.
+        assert_eq!(sizes, [(80, 46), (160, 92), (800, 460)]);
         assert!(desktop(&state).mode_label().contains("sixel"));
     }
 
