@@ -285,7 +285,16 @@ pub async fn run(
     render: Option<crate::render::RenderOverride>,
 ) -> anyhow::Result<()> {
     let _log = crate::logging::to_file(&paths.logs(), "demo");
-    let demo = Demo::start().await?;
+    // Listening from the start: a stop while the fleet starts still removes the temporary
+    // data (dropping the start drops its directory); the console listens for itself.
+    let mut signals = crate::signals::listen();
+    let demo = tokio::select! {
+        demo = Demo::start() => demo?,
+        signal = crate::signals::stop_requested(signals.as_mut()) => {
+            tracing::info!(signal = signal.name(), "demo stopped while starting");
+            return Ok(());
+        }
+    };
     let preset = PresetLogin {
         hub: demo.hub_url.clone(),
         fingerprint: demo.fingerprint.clone(),

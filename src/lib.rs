@@ -37,6 +37,7 @@
 //! - [`cli`]: the command line (clap), dispatching to the roles above; `main.rs` only calls it.
 //! - [`paths`]: where config, state and data live (`TETHER_HOME`, else the XDG directories).
 //! - [`logging`]: logs go to a file under the state dir, never to a terminal a TUI owns.
+//! - [`signals`]: SIGTERM, SIGHUP and SIGINT as a requested stop, awaited in each role's loop.
 
 pub mod agent;
 pub mod bench;
@@ -52,5 +53,6 @@ pub mod paths;
 pub mod protocol;
 pub mod render;
 pub mod secrets;
+pub mod signals;
 pub mod tls;
 pub mod wire;

@@ -222,19 +222,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// Resolves on SIGTERM, SIGHUP or SIGINT (a requested stop: the role ends cleanly, status 0).
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    let mut signals = crate::signals::listen();
+    let stop = crate::signals::stop_requested(signals.as_mut()).await;
+    tracing::info!(signal = stop.name(), "stopping on request");
 }
 
 fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {

@@ -267,6 +267,8 @@ impl App {
         mut net_events: mpsc::UnboundedReceiver<NetEvent>,
     ) -> anyhow::Result<()> {
         let mut terminal_events = EventStream::new();
+        // SIGTERM, SIGHUP, SIGINT: leave as on a quit (in raw mode Ctrl-C is a key, not this).
+        let mut stop = crate::signals::listen();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut net_open = true;
@@ -305,6 +307,10 @@ impl App {
             // Every input is awaited: the stream's waker is the loop's, so a key wakes the
             // loop the moment crossterm reads it (never on the next tick).
             tokio::select! {
+                signal = crate::signals::stop_requested(stop.as_mut()) => {
+                    tracing::info!(signal = signal.name(), "console stopping on request");
+                    return Ok(());
+                }
                 event = terminal_events.next() => match event {
                     Some(Ok(event)) => self.on_terminal_event(event),
                     Some(Err(e)) => return Err(e.into()),

@@ -1,0 +1,128 @@
+//! A requested stop ends the demo cleanly, whichever way it comes: SIGTERM (`kill`), SIGHUP
+//! (the terminal closed), SIGINT (`kill -INT`), and Ctrl-C typed in the console (a key in raw
+//! mode, bound to quit). Each time: exit status 0, the terminal back in the main screen with
+//! the cursor shown, and no `tether-demo-*` data left in the temporary directory.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::bin::BIN;
+use common::tmux::{Tmux, shell_quote};
+
+/// How the demo is asked to stop.
+enum Ask {
+    Signal(&'static str),
+    Keys(&'static str),
+}
+
+fn demo_stops_cleanly(test: &str, ask: Ask) {
+    if !common::peers::available("tmux", test) {
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    // The demo's temporary data goes here, so the test can see it is gone afterwards.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pid_file = home.path().join("demo.pid");
+    let socket = format!("tether-test-{test}-{}", std::process::id());
+    // `exec` keeps the pid written: the signal goes to the demo itself, not a shell.
+    let command = format!(
+        "sh -c 'echo $$ > {pid}; TMPDIR={tmp} TETHER_HOME={home} exec {bin} demo'; \
+         echo TETHER-EXITED-$?; tmux -L {socket} wait-for -S exited; sleep 600",
+        pid = shell_quote(&pid_file),
+        tmp = shell_quote(tmp.path()),
+        home = shell_quote(home.path()),
+        bin = shell_quote(Path::new(BIN)),
+    );
+    let tmux = Tmux::start(test, 100, 30, &command);
+    assert_eq!(tmux.socket(), socket);
+
+    tmux.wait_for(
+        "the demo's workstation list",
+        Duration::from_secs(60),
+        |s| s.contains("xray-workstation") && s.contains("dispatch-01"),
+    );
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "the console runs on the alternate screen"
+    );
+    let demo_dirs = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("tether-demo-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        demo_dirs(tmp.path()).len(),
+        1,
+        "the demo keeps its data in TMPDIR"
+    );
+
+    match ask {
+        Ask::Signal(name) => {
+            let pid = std::fs::read_to_string(&pid_file).expect("the demo's pid");
+            let status = std::process::Command::new("kill")
+                .args([&format!("-{name}"), pid.trim()])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -{name} {pid}");
+        }
+        Ask::Keys(keys) => tmux.keys(&[keys]),
+    }
+
+    assert!(
+        tmux.wait_for_channel("exited", Duration::from_secs(30)),
+        "the demo did not stop within 30 s; screen:\n{}",
+        tmux.screen()
+    );
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("TETHER-EXITED-0"),
+        "a requested stop exits with status 0:\n{screen}"
+    );
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "alternate screen left on"
+    );
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor left hidden");
+    assert_eq!(
+        tmux.format("#{mouse_any_flag}"),
+        "0",
+        "mouse capture left on"
+    );
+    assert_eq!(
+        demo_dirs(tmp.path()),
+        Vec::<String>::new(),
+        "the demo's hub key, seal.key and database were left behind"
+    );
+}
+
+#[test]
+fn sigterm_ends_the_demo_cleanly() {
+    demo_stops_cleanly("sigterm_ends_the_demo_cleanly", Ask::Signal("TERM"));
+}
+
+#[test]
+fn sighup_ends_the_demo_cleanly() {
+    demo_stops_cleanly("sighup_ends_the_demo_cleanly", Ask::Signal("HUP"));
+}
+
+#[test]
+fn sigint_ends_the_demo_cleanly() {
+    demo_stops_cleanly("sigint_ends_the_demo_cleanly", Ask::Signal("INT"));
+}
+
+#[test]
+fn ctrl_c_typed_in_the_console_quits_as_the_keymap_says() {
+    demo_stops_cleanly(
+        "ctrl_c_typed_in_the_console_quits_as_the_keymap_says",
+        Ask::Keys("C-c"),
+    );
+}
