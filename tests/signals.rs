@@ -126,3 +126,65 @@ fn ctrl_c_typed_in_the_console_quits_as_the_keymap_says() {
         Ask::Keys("C-c"),
     );
 }
+
+/// `tether hub` in the foreground, stopped by `signal` once it says where it listens: status 0.
+fn hub_stops_cleanly(signal: &str) {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(BIN)
+        .args(["hub", "--listen", "127.0.0.1:0", "--data"])
+        .arg(home.path().join("hub"))
+        .env("TETHER_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn hub");
+    // Read, and kept open to the end: a hub's stdout does not close under it.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let hub = common::bin::Running(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("hub prints its address");
+    assert!(line.starts_with("tether hub listening on "), "{line}");
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &hub.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let status = exit_within(hub, Duration::from_secs(20));
+    assert_eq!(
+        status,
+        Some(0),
+        "the hub stopped by SIG{signal} exits with status 0"
+    );
+}
+
+/// The exit code of `process` once it ends (waited on a thread), or `None` when it has not
+/// ended within `within` (it is then killed) or ended by a signal.
+fn exit_within(mut process: common::bin::Running, within: Duration) -> Option<i32> {
+    let pid = process.0.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(process.0.wait().ok().and_then(|s| s.code()));
+        // The guard's kill after the wait is a no-op.
+    });
+    let code = match rx.recv_timeout(within) {
+        Ok(code) => code,
+        Err(_) => {
+            // Still running: end it (our own child, by its id) so the waiter returns.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            None
+        }
+    };
+    let _ = waiter.join();
+    code
+}
+
+#[test]
+fn the_hub_stops_cleanly_on_each_signal() {
+    for signal in ["TERM", "HUP", "INT"] {
+        hub_stops_cleanly(signal);
+    }
+}

@@ -335,6 +335,7 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
         shell: args.shell == OnOff::On,
     };
     runtime()?.block_on(async move {
+        let shutdown = shutdown_signal();
         // The socket first: it also tells whether another agent already runs on this data dir,
         // before loading the policy (which may issue and save a new passcode).
         let socket = ControlSocket::bind(&data_dir).await?;
@@ -367,7 +368,7 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
             })
         });
 
-        let result = crate::agent::run(opts, shared, shutdown_signal()).await;
+        let result = crate::agent::run(opts, shared, shutdown).await;
 
         // Stop answering, and remove the socket file, before exiting.
         let _ = stop_control.send(());

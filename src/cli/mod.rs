@@ -223,10 +223,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Resolves on SIGTERM, SIGHUP or SIGINT (a requested stop: the role ends cleanly, status 0).
-async fn shutdown_signal() {
+/// Listens from the call (inside the runtime), not from the first poll: a signal sent once the
+/// role has said it is ready is never the default, abrupt end.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     let mut signals = crate::signals::listen();
-    let stop = crate::signals::stop_requested(signals.as_mut()).await;
-    tracing::info!(signal = stop.name(), "stopping on request");
+    async move {
+        let stop = crate::signals::stop_requested(signals.as_mut()).await;
+        tracing::info!(signal = stop.name(), "stopping on request");
+    }
 }
 
 fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
@@ -249,6 +253,7 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
     config.limits.preauth_per_source = args.preauth_per_source;
     let hub = crate::hub::Hub::open(config)?;
     runtime()?.block_on(async move {
+        let shutdown = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| Failure::from(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -262,7 +267,7 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
         let _ = writeln!(out, "(also in {})", fp_file.display());
         let _ = out.flush();
         drop(out);
-        crate::hub::run(hub, listener, shutdown_signal()).await?;
+        crate::hub::run(hub, listener, shutdown).await?;
         Ok(())
     })
 }
