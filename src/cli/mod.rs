@@ -9,6 +9,7 @@ mod ctl_otp;
 mod ctl_output;
 mod ctl_twofa;
 mod ctl_users;
+mod prompt;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -108,8 +109,9 @@ pub struct LoginArgs {
     pub hub: String,
     #[arg(long)]
     pub user: String,
-    /// Read the password from the first line of standard input.
-    #[arg(long, required = true)]
+    /// Read the password from the first line of standard input (for scripts). Without it the
+    /// password is asked on the terminal, not shown as typed.
+    #[arg(long)]
     pub password_stdin: bool,
     /// The hub's certificate fingerprint (SHA256:...), as the hub printed it.
     #[arg(long, conflicts_with = "accept_new")]
