@@ -662,6 +662,45 @@ fn unreachable_stored_hub_keeps_the_token() {
 }
 
 #[test]
+fn stored_login_waits_for_a_hub_that_is_down_and_resumes_by_itself() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Stored {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "t".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    // The link task keeps the token and retries: it reports the hub down, not a failure.
+    let effects = net(
+        &mut state,
+        NetEvent::Disconnected {
+            reason: "connection refused; retrying in 2 s".into(),
+        },
+    );
+    assert!(effects.is_empty(), "neither forgotten nor asked again");
+    assert!(matches!(state.login.phase, LoginPhase::Resuming { .. }));
+    assert!(state.login.password.value.is_empty() && state.login.error.is_none());
+    assert!(
+        state
+            .login
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("saved login is kept"))
+    );
+    net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    assert_eq!(state.screen, Screen::Main);
+}
+
+#[test]
 fn unreachable_hub_keeps_the_typed_password_for_the_retry() {
     let mut state = new_state();
     start(
