@@ -1,6 +1,7 @@
 //! Tether: remote support for technicians who live in a terminal.
 //!
-//! One binary, four roles, and this crate is all of them. The map:
+//! One binary with every role (hub, agent, console, demo, and the admin, login, ctl, render and
+//! bench commands), and this crate is all of them. The map:
 //!
 //! - [`protocol`]: the wire types shared by every role. JSON control messages, one serde enum per
 //!   direction, request ids, typed errors, size limits, and the enrolment link format. Pure: no
