@@ -127,6 +127,50 @@ fn ctrl_c_typed_in_the_console_quits_as_the_keymap_says() {
     );
 }
 
+#[test]
+fn closing_the_demos_terminal_removes_its_data() {
+    let test = "closing_the_demos_terminal_removes_its_data";
+    if !common::peers::available("tmux", test) {
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pid_file = home.path().join("demo.pid");
+    let command = format!(
+        "sh -c 'echo $$ > {pid}; TMPDIR={tmp} TETHER_HOME={home} exec {bin} demo'",
+        pid = shell_quote(&pid_file),
+        tmp = shell_quote(tmp.path()),
+        home = shell_quote(home.path()),
+        bin = shell_quote(Path::new(BIN)),
+    );
+    let tmux = Tmux::start(test, 100, 30, &command);
+    tmux.wait_for(
+        "the demo's workstation list",
+        Duration::from_secs(60),
+        |s| s.contains("xray-workstation") && s.contains("dispatch-01"),
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the demo's pid");
+    // A second window keeps the server up, and tells when the demo's process is gone.
+    let watcher = format!(
+        "tail --pid={} -f /dev/null; tmux -L {} wait-for -S gone",
+        pid.trim(),
+        tmux.socket()
+    );
+    tmux.run(&["new-window", "-d", "-t", "t:", &watcher]);
+    // The terminal closes under the demo: its pane is killed (SIGHUP, then a dead tty).
+    tmux.run(&["kill-pane", "-t", "t:0"]);
+    assert!(
+        tmux.wait_for_channel("gone", Duration::from_secs(30)),
+        "the demo did not stop within 30 s of its terminal closing"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read tmp")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "the demo left its data behind: {left:?}");
+}
+
 /// `tether hub` in the foreground, stopped by `signal` once it says where it listens: status 0.
 fn hub_stops_cleanly(signal: &str) {
     use std::io::BufRead as _;
