@@ -112,13 +112,15 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
 
 /// The render modes to offer (the first is used first), the terminal's cell size in pixels,
 /// its sixel colour registers (at most 256), and whether the terminal was asked (its answers
-/// may come late). A text mode asked for by name needs no question to the terminal.
+/// may come late). A text mode asked for by name asks only when the kernel does not know the
+/// cell's pixel size (text keeps the picture's aspect with it).
 fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, u16, bool) {
     use std::io::IsTerminal as _;
-    let ask = !matches!(
+    let text = matches!(
         over,
         RenderOverride::HalfBlock | RenderOverride::Quadrant | RenderOverride::Sextant
-    ) && io::stdout().is_terminal();
+    );
+    let ask = (!text || detect::window_cell().is_none()) && io::stdout().is_terminal();
     let caps = if ask {
         detect::query(env, detect::QUERY_TIMEOUT)
     } else {
@@ -126,7 +128,12 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     };
     tracing::info!(?caps, ?env, "terminal capabilities");
     (
-        detect::supported(&caps, env, over),
+        // A text mode by name offers what it did unasked: the answers gave only the cell size.
+        if text {
+            detect::supported(&Capabilities::default(), env, over)
+        } else {
+            detect::supported(&caps, env, over)
+        },
         // Text modes need it too (their pixels are rarely square): the kernel's window size
         // when the terminal was not asked, then a guess.
         caps.cell.or_else(detect::window_cell).unwrap_or_default(),
