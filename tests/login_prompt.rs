@@ -55,6 +55,71 @@ fn login_on_a_terminal_asks_for_the_password_without_echo() {
 }
 
 #[test]
+fn login_on_a_terminal_asks_for_the_2fa_code_when_the_hub_does() {
+    use tether::secrets::totp::TotpSecret;
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hub");
+    common::bin::create_admin(home.path(), &data, "ann");
+    let hub = HubProcess::start(home.path(), &data, &[], std::process::Stdio::null());
+    common::bin::login(home.path(), &hub, "ann");
+    let enrolment: serde_json::Value = serde_json::from_str(&common::bin::ok(&common::bin::run(
+        home.path(),
+        &["ctl", "--json", "2fa", "enable"],
+        None,
+    )))
+    .expect("json");
+    let secret =
+        TotpSecret::from_base32(enrolment["secret"].as_str().expect("secret")).expect("base32");
+    let step = || u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") / 30;
+    let code = |s: u64| secret.code_for_step(s, 6).expect("code");
+    // Confirmed with the previous step's code, so the current one is left for the login.
+    let confirmed = (0..2).any(|_| {
+        common::bin::run(
+            home.path(),
+            &["ctl", "2fa", "confirm", &code(step() - 1)],
+            None,
+        )
+        .status
+        .success()
+    });
+    assert!(confirmed, "2FA confirmed");
+
+    // Another technician's machine: nothing saved there yet.
+    let other = tempfile::tempdir().expect("tempdir");
+    let mut login = CommandBuilder::new(BIN);
+    let url = hub.url();
+    login.args([
+        "login",
+        "--hub",
+        &url,
+        "--user",
+        "ann",
+        "--fingerprint",
+        &hub.fingerprint,
+    ]);
+    login.env("TETHER_HOME", other.path());
+    let mut pty = InPty::spawn(login);
+    let shown = pty.shown.clone();
+    shown.wait_for("Password for ann at", Duration::from_secs(20));
+    pty.keyboard
+        .write_all(format!("{}\r", common::PASSWORD).as_bytes())
+        .expect("type the password");
+    shown.wait_for(
+        "Code from your authenticator app: ",
+        Duration::from_secs(30),
+    );
+    pty.keyboard
+        .write_all(format!("{}\r", code(step())).as_bytes())
+        .expect("type the code");
+    let text = shown.wait_for("logged in to", Duration::from_secs(30));
+    assert!(pty.child.wait().expect("wait").success(), "{text}");
+    assert!(
+        !text.contains(common::PASSWORD),
+        "the password was echoed:\n{text}"
+    );
+}
+
+#[test]
 fn login_without_a_terminal_or_password_stdin_says_what_to_do() {
     let home = tempfile::tempdir().expect("tempdir");
     // No hub needed: it must not get as far as connecting (nor wait for input).

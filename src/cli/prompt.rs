@@ -74,11 +74,13 @@ fn edit(line: &mut String, key: &KeyEvent) -> Edit {
 /// shown, as ssh and sudo do). Cancelled by Ctrl-C or Esc.
 pub(crate) fn secret(question: &str) -> Result<String, Failure> {
     let mut err = std::io::stderr();
-    let _ = write!(err, "{question}");
-    let _ = err.flush();
     let mut line = String::new();
     let outcome = (|| -> std::io::Result<Edit> {
+        // Echo off before the question shows: an answer typed the moment it appears is not
+        // echoed by the terminal before we read it.
         let _raw = RawMode::enter()?;
+        write!(err, "{question}")?;
+        err.flush()?;
         loop {
             if let Event::Key(key) = event::read()? {
                 match edit(&mut line, &key) {
