@@ -1,6 +1,7 @@
 //! Tether: remote support for technicians who live in a terminal.
 //!
-//! One binary, four roles, and this crate is all of them. The map:
+//! One binary with every role (hub, agent, console, demo, and the admin, login, ctl, render and
+//! bench commands), and this crate is all of them. The map:
 //!
 //! - [`protocol`]: the wire types shared by every role. JSON control messages, one serde enum per
 //!   direction, request ids, typed errors, size limits, and the enrolment link format. Pure: no
@@ -37,6 +38,7 @@
 //! - [`cli`]: the command line (clap), dispatching to the roles above; `main.rs` only calls it.
 //! - [`paths`]: where config, state and data live (`TETHER_HOME`, else the XDG directories).
 //! - [`logging`]: logs go to a file under the state dir, never to a terminal a TUI owns.
+//! - [`signals`]: SIGTERM, SIGHUP and SIGINT as a requested stop, awaited in each role's loop.
 
 pub mod agent;
 pub mod bench;
@@ -52,5 +54,6 @@ pub mod paths;
 pub mod protocol;
 pub mod render;
 pub mod secrets;
+pub mod signals;
 pub mod tls;
 pub mod wire;

@@ -303,9 +303,11 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
     } else {
         ConsentPolicy::Deny
     });
-    // A person answers in this terminal: it shows only the agent's status and questions, the
-    // log goes to a file. A service (no terminal) logs to standard error, for its journal.
-    let _log_guard = if interactive && consent == ConsentPolicy::Ask {
+    // Started by hand in a terminal: it shows only the agent's status and questions (whatever
+    // the consent policy), the log goes to a file. A service (no terminal) logs to standard
+    // error, for its journal.
+    let by_hand = interactive || std::io::stdout().is_terminal();
+    let _log_guard = if by_hand {
         let dir = paths.logs();
         let guard = crate::logging::to_file(&dir, "agent");
         if guard.is_some() {
@@ -335,6 +337,7 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
         shell: args.shell == OnOff::On,
     };
     runtime()?.block_on(async move {
+        let shutdown = shutdown_signal();
         // The socket first: it also tells whether another agent already runs on this data dir,
         // before loading the policy (which may issue and save a new passcode).
         let socket = ControlSocket::bind(&data_dir).await?;
@@ -345,6 +348,10 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
             socket.path().display()
         );
         println!("technicians' requests: {}", consent.label());
+        // Said once at start, so nobody shares a test picture believing it is their screen.
+        let source = screen_line(&opts.screen, opts.shell);
+        tracing::info!(screen = ?opts.screen, "{source}");
+        println!("{source}");
         let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
         let control = tokio::spawn(socket.serve(shared.clone(), async {
             let _ = control_stopped.await;
@@ -367,7 +374,7 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
             })
         });
 
-        let result = crate::agent::run(opts, shared, shutdown_signal()).await;
+        let result = crate::agent::run(opts, shared, shutdown).await;
 
         // Stop answering, and remove the socket file, before exiting.
         let _ = stop_control.send(());
@@ -381,9 +388,65 @@ fn run_agent(paths: &Paths, data_dir: PathBuf, args: AgentArgs) -> Result<(), Fa
     })
 }
 
+/// What the agent shares, in the end user's words, with the way to a real screen when it is a
+/// test picture.
+fn screen_line(source: &crate::agent::ScreenSource, shell: bool) -> String {
+    use crate::agent::ScreenSource;
+    let shell_note = if shell {
+        "technicians may also open a shell"
+    } else {
+        "no shell (--shell off)"
+    };
+    match source {
+        ScreenSource::Synthetic { width, height, .. } => format!(
+            "screen shared: a synthetic test desktop ({width}x{height}), not this computer's screen; \
+             for the real one use --screen x11:0, --screen vnc://HOST:PORT or --screen terminal"
+        ),
+        ScreenSource::Vnc(target) => format!(
+            "screen shared: the VNC server at {}:{}; {shell_note}",
+            target.host, target.port
+        ),
+        ScreenSource::X11 { display: Some(d) } => {
+            format!("screen shared: X display {d}; {shell_note}")
+        }
+        ScreenSource::X11 { display: None } => {
+            format!("screen shared: the X display in $DISPLAY; {shell_note}")
+        }
+        ScreenSource::Terminal | ScreenSource::Headless if shell => {
+            "no screen shared: technicians get a shell in a terminal on this computer".to_owned()
+        }
+        ScreenSource::Terminal | ScreenSource::Headless => {
+            "no screen shared and no shell (--shell off): technicians can connect but see nothing"
+                .to_owned()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_says_which_screen_it_shares() {
+        let synthetic = screen_line(&"synthetic".parse().unwrap_or_default(), true);
+        assert!(
+            synthetic.contains("synthetic test desktop (1920x1080)"),
+            "{synthetic}"
+        );
+        assert!(synthetic.contains("--screen x11:0"), "{synthetic}");
+        let x = screen_line(&"x11:1".parse().unwrap_or_default(), true);
+        assert!(x.contains("X display :1"), "{x}");
+        let vnc = screen_line(&"vnc://127.0.0.1:5901".parse().unwrap_or_default(), false);
+        assert!(
+            vnc.contains("VNC server at 127.0.0.1:5901; no shell"),
+            "{vnc}"
+        );
+        let text = screen_line(&crate::agent::ScreenSource::Terminal, true);
+        assert!(
+            text.starts_with("no screen shared: technicians get a shell"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_person_at_the_machine_sees_what_changed() {

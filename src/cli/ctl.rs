@@ -239,7 +239,23 @@ pub enum AuditCommand {
 pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
     let store = LoginStore::new(paths.state.clone());
     let hub = hub_url(&args.hub);
-    let password = read_secret_line()?;
+    let interactive = !args.password_stdin && super::prompt::can_ask();
+    let password = if args.password_stdin {
+        read_secret_line()?
+    } else if interactive {
+        let what = if args.enrol.is_some() {
+            "New password"
+        } else {
+            "Password"
+        };
+        super::prompt::secret(&format!("{what} for {} at {hub}: ", args.user))?
+    } else {
+        return Err(Failure {
+            message: "standard input is not a terminal, so the password cannot be asked:                       pass --password-stdin and give it on standard input"
+                .into(),
+            code: 2,
+        });
+    };
     let pin = match (
         &args.fingerprint,
         store.known_fingerprint(&hub),
@@ -273,16 +289,33 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
             .await
             .map_err(hub_error)?;
     }
-    let (token, expires_at, user) = client
+    let first = client
         .login_with_code(&args.user, &password, args.code.as_deref())
-        .await
-        .map_err(|e| match &e {
-            ClientError::Hub(p) if p.code == ErrorCode::TwoFactorRequired => Failure {
-                message: format!("{e} (tether login --code N)"),
-                code: 1,
-            },
-            _ => Failure::from(e),
-        })?;
+        .await;
+    let asked_code = match &first {
+        // The password was right and 2FA is on: ask for the code, as the console does.
+        Err(ClientError::Hub(p))
+            if p.code == ErrorCode::TwoFactorRequired && args.code.is_none() && interactive =>
+        {
+            Some(super::prompt::line("Code from your authenticator app: ")?)
+        }
+        _ => None,
+    };
+    let outcome = match asked_code {
+        Some(code) => {
+            client
+                .login_with_code(&args.user, &password, Some(&code))
+                .await
+        }
+        None => first,
+    };
+    let (token, expires_at, user) = outcome.map_err(|e| match &e {
+        ClientError::Hub(p) if p.code == ErrorCode::TwoFactorRequired => Failure {
+            message: format!("{e} (tether login --code N)"),
+            code: 1,
+        },
+        _ => Failure::from(e),
+    })?;
     let fingerprint = normalize_fingerprint(client.fingerprint())?;
     store.trust(&hub, &fingerprint)?;
     store.save_login(StoredLogin {

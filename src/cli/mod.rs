@@ -9,6 +9,7 @@ mod ctl_otp;
 mod ctl_output;
 mod ctl_twofa;
 mod ctl_users;
+mod prompt;
 mod render;
 
 use std::io::{BufRead, Write};
@@ -108,8 +109,9 @@ pub struct LoginArgs {
     pub hub: String,
     #[arg(long)]
     pub user: String,
-    /// Read the password from the first line of standard input.
-    #[arg(long, required = true)]
+    /// Read the password from the first line of standard input (for scripts). Without it the
+    /// password is asked on the terminal, not shown as typed.
+    #[arg(long)]
     pub password_stdin: bool,
     /// The hub's certificate fingerprint (SHA256:...), as the hub printed it.
     #[arg(long, conflicts_with = "accept_new")]
@@ -222,19 +224,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
+/// Resolves on SIGTERM, SIGHUP or SIGINT (a requested stop: the role ends cleanly, status 0).
+/// Listens from the call (inside the runtime), not from the first poll: a signal sent once the
+/// role has said it is ready is never the default, abrupt end.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let mut signals = crate::signals::listen();
+    async move {
+        let stop = crate::signals::stop_requested(signals.as_mut()).await;
+        tracing::info!(signal = stop.name(), "stopping on request");
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
@@ -257,6 +255,7 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
     config.limits.preauth_per_source = args.preauth_per_source;
     let hub = crate::hub::Hub::open(config)?;
     runtime()?.block_on(async move {
+        let shutdown = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| Failure::from(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -270,7 +269,7 @@ fn run_hub(paths: &Paths, args: HubArgs) -> Result<(), Failure> {
         let _ = writeln!(out, "(also in {})", fp_file.display());
         let _ = out.flush();
         drop(out);
-        crate::hub::run(hub, listener, shutdown_signal()).await?;
+        crate::hub::run(hub, listener, shutdown).await?;
         Ok(())
     })
 }

@@ -101,6 +101,7 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
         .cell
         .map(|(w, h)| CellSize::new(w, h))
         .or(caps.cell)
+        .or_else(|| if tty { detect::window_cell() } else { None })
         .unwrap_or_default();
     let (cols, rows) = args.size.unwrap_or_else(|| {
         crossterm::terminal::size()

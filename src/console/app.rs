@@ -112,13 +112,15 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
 
 /// The render modes to offer (the first is used first), the terminal's cell size in pixels,
 /// its sixel colour registers (at most 256), and whether the terminal was asked (its answers
-/// may come late). A text mode asked for by name needs no question to the terminal.
+/// may come late). A text mode asked for by name asks only when the kernel does not know the
+/// cell's pixel size (text keeps the picture's aspect with it).
 fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, CellSize, u16, bool) {
     use std::io::IsTerminal as _;
-    let ask = !matches!(
+    let text = matches!(
         over,
         RenderOverride::HalfBlock | RenderOverride::Quadrant | RenderOverride::Sextant
-    ) && io::stdout().is_terminal();
+    );
+    let ask = (!text || detect::window_cell().is_none()) && io::stdout().is_terminal();
     let caps = if ask {
         detect::query(env, detect::QUERY_TIMEOUT)
     } else {
@@ -126,8 +128,15 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
     };
     tracing::info!(?caps, ?env, "terminal capabilities");
     (
-        detect::supported(&caps, env, over),
-        caps.cell.unwrap_or_default(),
+        // A text mode by name offers what it did unasked: the answers gave only the cell size.
+        if text {
+            detect::supported(&Capabilities::default(), env, over)
+        } else {
+            detect::supported(&caps, env, over)
+        },
+        // Text modes need it too (their pixels are rarely square): the kernel's window size
+        // when the terminal was not asked, then a guess.
+        caps.cell.or_else(detect::window_cell).unwrap_or_default(),
         detect::sixel_colors(&caps),
         ask,
     )
@@ -265,6 +274,8 @@ impl App {
         mut net_events: mpsc::UnboundedReceiver<NetEvent>,
     ) -> anyhow::Result<()> {
         let mut terminal_events = EventStream::new();
+        // SIGTERM, SIGHUP, SIGINT: leave as on a quit (in raw mode Ctrl-C is a key, not this).
+        let mut stop = crate::signals::listen();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut net_open = true;
@@ -303,6 +314,10 @@ impl App {
             // Every input is awaited: the stream's waker is the loop's, so a key wakes the
             // loop the moment crossterm reads it (never on the next tick).
             tokio::select! {
+                signal = crate::signals::stop_requested(stop.as_mut()) => {
+                    tracing::info!(signal = signal.name(), "console stopping on request");
+                    return Ok(());
+                }
                 event = terminal_events.next() => match event {
                     Some(Ok(event)) => self.on_terminal_event(event),
                     Some(Err(e)) => return Err(e.into()),

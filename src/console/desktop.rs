@@ -12,7 +12,9 @@ use crate::frame::{Framebuffer, Rect};
 use crate::protocol::stream::{RectUpdate, StreamFrame};
 use crate::protocol::{InputEvent, ScreenSize};
 use crate::render::sixel::{Palette, PaneOrigin};
-use crate::render::{CellSize, ColorDepth, Glyphs, KittyView, RenderMode, SixelView, TextView};
+use crate::render::{
+    CellGrid, CellSize, ColorDepth, Glyphs, KittyView, RenderMode, SixelView, TextView,
+};
 
 /// The largest zoom: the picture asked for at this many times the console's size.
 pub const MAX_ZOOM: u8 = 4;
@@ -201,13 +203,9 @@ impl DesktopView {
         self.mode.glyphs().is_none()
     }
 
-    /// Pixels of picture per terminal cell: the glyph's for text, the terminal's for graphics.
-    fn cell_pixels(&self) -> (u32, u32) {
-        if self.is_graphics() {
-            (u32::from(self.cell.width), u32::from(self.cell.height))
-        } else {
-            self.glyphs.cell_pixels()
-        }
+    /// How picture pixels lie on the terminal's cells in the current mode (their aspect).
+    fn grid(&self) -> CellGrid {
+        CellGrid::new(self.mode.glyphs(), self.cell)
     }
 
     /// The picture's size in cells.
@@ -215,11 +213,8 @@ impl DesktopView {
         if !self.is_graphics() {
             return self.view.size();
         }
-        let (cw, ch) = self.cell_pixels();
-        (
-            u16::try_from(self.framebuffer.width().div_ceil(cw)).unwrap_or(u16::MAX),
-            u16::try_from(self.framebuffer.height().div_ceil(ch)).unwrap_or(u16::MAX),
-        )
+        self.grid()
+            .cells(self.framebuffer.width(), self.framebuffer.height())
     }
 
     /// The pixel size to ask the agent for, to fill `cols` x `rows` cells.
@@ -231,10 +226,10 @@ impl DesktopView {
     /// the zoom, scaled down (both sides together) so that graphics modes never ask for more
     /// than the remote screen has and no side exceeds the hub's [`MAX_VIEW_PIXELS`].
     pub fn view_for(&self, cols: u16, rows: u16, zoom: u8) -> ((u32, u32), ViewLimit) {
-        let (gw, gh) = self.cell_pixels();
+        let (bw, bh) = self.grid().request(cols.max(1), rows.max(1));
         let zoom = u64::from(zoom.max(1));
-        let mut w = u64::from(cols.max(1)) * u64::from(gw) * zoom;
-        let mut h = u64::from(rows.max(1)) * u64::from(gh) * zoom;
+        let mut w = u64::from(bw) * zoom;
+        let mut h = u64::from(bh) * zoom;
         let mut limit = ViewLimit::None;
         let (sw, sh) = (u64::from(self.screen.width), u64::from(self.screen.height));
         if self.is_graphics() && sw > 0 && sh > 0 {
@@ -378,9 +373,13 @@ impl DesktopView {
     }
 
     fn rebuild_view(&mut self) {
-        let (gw, gh) = self.glyphs.cell_pixels();
-        let cols = u16::try_from(self.framebuffer.width().div_ceil(gw)).unwrap_or(u16::MAX);
-        let rows = u16::try_from(self.framebuffer.height().div_ceil(gh)).unwrap_or(u16::MAX);
+        // The picture's square pixels laid on cells with their real aspect (the view scales).
+        let (cols, rows) = if self.framebuffer.width() == 0 || self.framebuffer.height() == 0 {
+            (0, 0)
+        } else {
+            CellGrid::new(Some(self.glyphs), self.cell)
+                .cells(self.framebuffer.width(), self.framebuffer.height())
+        };
         self.view = TextView::new(self.glyphs, self.depth, cols, rows);
         self.view.update(&self.framebuffer);
     }
@@ -905,6 +904,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_1280x800_desktop_keeps_its_aspect_in_text_modes() {
+        // The case: 8x17-pixel cells, where quadrants drew it about half as wide.
+        let cell = CellSize::new(8, 17);
+        for mode in [
+            RenderMode::HalfBlock,
+            RenderMode::Quadrant,
+            RenderMode::Sextant,
+        ] {
+            let screen = ScreenSize {
+                width: 1280,
+                height: 800,
+            };
+            let mut d = DesktopView::with_mode(screen, mode, cell, ColorDepth::TrueColor);
+            let (bw, bh) = d.pixels_for(120, 40);
+            // The agent fits the screen into the box asked, in square pixels.
+            let (w, h) = crate::render::fit(1280, 800, bw, bh);
+            let rgb = vec![0; w as usize * h as usize * 3];
+            d.apply(
+                w,
+                h,
+                &[RectUpdate {
+                    rect: Rect::new(0, 0, w, h),
+                    rgb,
+                }],
+            );
+            let (cols, rows) = d.picture_cells();
+            let drawn = f64::from(cols) * 8.0 / (f64::from(rows) * 17.0);
+            assert!(
+                (drawn / 1.6 - 1.0).abs() < 0.03,
+                "{mode:?}: {cols}x{rows} cells, drawn {drawn:.3} wide for 1.6"
+            );
+        }
+    }
+
     fn sixel_view(screen: (u32, u32)) -> DesktopView {
         DesktopView::with_mode(
             ScreenSize {
@@ -919,7 +953,8 @@ mod tests {
 
     #[test]
     fn the_view_asked_never_exceeds_the_hub_limit_keeping_its_aspect() {
-        // Sextants (2x3 pixels a cell) on a very wide terminal, zoomed: 4800x1800 at zoom 3.
+        // Sextants on 8x16 cells (4x5.3-pixel glyph pixels, asked in 4x4 squares) on a very
+        // wide terminal, zoomed: 4800x2400 at zoom 3.
         let mut d = DesktopView::new(
             ScreenSize {
                 width: 7680,
@@ -929,10 +964,10 @@ mod tests {
             ColorDepth::TrueColor,
         );
         d.zoom = 3;
-        assert_eq!(d.view_for(800, 200, 3), ((4096, 1536), ViewLimit::Hub));
-        assert_eq!(d.pixels_for(800, 200), (4096, 1536));
+        assert_eq!(d.view_for(800, 200, 3), ((4096, 2048), ViewLimit::Hub));
+        assert_eq!(d.pixels_for(800, 200), (4096, 2048));
         // Tall as well as wide: the longer side is the one cut to the limit.
-        assert_eq!(d.view_for(200, 900, 3), ((606, 4096), ViewLimit::Hub));
+        assert_eq!(d.view_for(200, 900, 3), ((455, 4096), ViewLimit::Hub));
         // Graphics: at most the remote's own size, then at most the hub's.
         let d = sixel_view((5120, 2880));
         assert_eq!(d.view_for(192, 53, 1), ((1920, 1060), ViewLimit::None));

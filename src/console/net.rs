@@ -316,6 +316,15 @@ async fn run(
                     live = None;
                     lost = None;
                     match open(&hub, &fingerprint).await {
+                        // Down or unreachable says nothing about the token: keep it and retry
+                        // with the reconnect's backoff, as after a drop.
+                        Err(NetEvent::ConnectFailed { error, .. }) => {
+                            attempt = attempt.saturating_add(1);
+                            let wait = reconnect_wait(attempt);
+                            retry.as_mut().reset(tokio::time::Instant::now() + wait);
+                            lost = Some((hub, fingerprint, token));
+                            emit(NetEvent::Disconnected { reason: format!("{error}; retrying in {} s", wait.as_secs().max(1)) });
+                        }
                         Err(e) => emit(e),
                         Ok((client, rx)) => match resume(&client, &token).await {
                             Ok((info, guest)) => {

@@ -1698,6 +1698,11 @@ fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
                     None => format!("Connection lost ({reason}); reconnecting…"),
                 };
                 set_status(state, StatusKind::Warning, text);
+            } else if matches!(state.login.phase, LoginPhase::Resuming { .. }) {
+                // Started with the hub down: the saved login stays and is resumed by itself.
+                state.login.notice = Some(format!(
+                    "The hub is not reachable ({reason}). Your saved login is kept: you are logged in when it is back."
+                ));
             } else if state.login.phase.busy() {
                 let password = state.login.password.clone();
                 back_to_form(

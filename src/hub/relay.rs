@@ -291,6 +291,14 @@ impl Hub {
             .retain(|_, r| &r.session != session);
     }
 
+    /// The workstations with an open session (the demo never takes those offline).
+    pub fn workstations_in_session(&self) -> std::collections::HashSet<WorkstationId> {
+        self.sessions
+            .lock()
+            .map(|s| s.values().map(|l| l.info.workstation_id.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// How many streams are open (for tests and status).
     pub fn stream_count(&self) -> usize {
         self.streams.lock().map(|s| s.len()).unwrap_or(0)

@@ -475,14 +475,24 @@ pub fn query(env: &Environment, timeout: Duration) -> Capabilities {
         if caps.grid.is_none() && size.columns > 0 && size.rows > 0 {
             caps.grid = Some((size.columns, size.rows));
         }
-        if caps.cell.is_none() && size.width > 0 && size.height > 0 && size.columns > 0 {
-            caps.cell = Some(CellSize::new(
-                size.width / size.columns,
-                size.height / size.rows.max(1),
-            ));
+        if caps.cell.is_none() {
+            caps.cell = cell_of_window(size);
         }
     }
     caps
+}
+
+/// The cell size from the kernel's window size (`TIOCGWINSZ`), without asking the terminal:
+/// `None` where the terminal leaves the pixel fields at 0 (many do; then ask with [`query`]).
+pub fn window_cell() -> Option<CellSize> {
+    crossterm::terminal::window_size()
+        .ok()
+        .and_then(cell_of_window)
+}
+
+fn cell_of_window(size: crossterm::terminal::WindowSize) -> Option<CellSize> {
+    (size.width > 0 && size.height > 0 && size.columns > 0 && size.rows > 0)
+        .then(|| CellSize::new(size.width / size.columns, size.height / size.rows))
 }
 
 fn ask_tty(env: &Environment, timeout: Duration) -> std::io::Result<Capabilities> {

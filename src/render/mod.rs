@@ -43,10 +43,10 @@ pub struct CellSize {
 }
 
 impl CellSize {
-    /// What most terminals use at common font sizes; the guess when the terminal will not say.
+    /// The guess when the terminal will not say: VGA's 8x16 cell, common at default font sizes.
     pub const DEFAULT: CellSize = CellSize {
-        width: 10,
-        height: 20,
+        width: 8,
+        height: 16,
     };
 
     pub fn new(width: u16, height: u16) -> Self {
@@ -60,6 +60,71 @@ impl CellSize {
 impl Default for CellSize {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+/// How a picture's pixels lie on terminal cells: text glyphs split a cell into a few pixels
+/// (rarely square: a quadrant pixel of an 8x16 cell is 4x8), graphics draw the terminal's own.
+/// A screen source fits the remote into a box of square pixels, so the box is asked in the
+/// glyph pixel's shorter side and the picture is then laid on the cells with their real aspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellGrid {
+    /// `None` for graphics (sixel, kitty): one picture pixel is one terminal pixel.
+    pub glyphs: Option<Glyphs>,
+    pub cell: CellSize,
+}
+
+impl CellGrid {
+    pub fn new(glyphs: Option<Glyphs>, cell: CellSize) -> Self {
+        Self { glyphs, cell }
+    }
+
+    /// One square picture pixel in terminal pixels, as the fraction `(numerator, denominator)`:
+    /// the shorter side of the glyph's pixel, so no detail is lost along either axis.
+    fn unit(self) -> (u64, u64) {
+        let (cw, ch) = (u64::from(self.cell.width), u64::from(self.cell.height));
+        match self.glyphs {
+            None => (1, 1),
+            Some(g) => {
+                let (gw, gh) = g.cell_pixels();
+                let (gw, gh) = (u64::from(gw), u64::from(gh));
+                // cw/gw <= ch/gh, cross-multiplied.
+                if cw * gh <= ch * gw {
+                    (cw, gw)
+                } else {
+                    (ch, gh)
+                }
+            }
+        }
+    }
+
+    /// The box of square pixels to ask a screen source for, to fill `cols` x `rows` cells.
+    pub fn request(self, cols: u16, rows: u16) -> (u32, u32) {
+        let (n, d) = self.unit();
+        let side = |cells: u16, cell: u16| {
+            let v = u64::from(cells) * u64::from(cell) * d / n.max(1);
+            u32::try_from(v.max(1)).unwrap_or(u32::MAX)
+        };
+        (side(cols, self.cell.width), side(rows, self.cell.height))
+    }
+
+    /// The cells a picture of `width` x `height` square pixels covers, rounded to the nearest
+    /// (graphics: every cell it touches), at least one each way.
+    pub fn cells(self, width: u32, height: u32) -> (u16, u16) {
+        let (n, d) = self.unit();
+        let count = |px: u32, cell: u16| {
+            let (num, den) = (u64::from(px) * n, d * u64::from(cell).max(1));
+            let v = if self.glyphs.is_none() {
+                num.div_ceil(den)
+            } else {
+                (num + den / 2) / den
+            };
+            u16::try_from(v.max(1)).unwrap_or(u16::MAX)
+        };
+        (
+            count(width, self.cell.width),
+            count(height, self.cell.height),
+        )
     }
 }
 
@@ -130,6 +195,78 @@ mod tests {
             .map(|(x, y, _)| (*x, *y))
             .collect();
         assert_eq!(changed, [(0, 0), (3, 0), (0, 1), (3, 1)]);
+    }
+
+    /// Every mode, on cells of 8x16, 8x17 and 10x20 pixels, in a console area of `cols` x
+    /// `rows` cells: the remote fitted into the box asked, laid on cells, drawn in terminal
+    /// pixels. Returns the drawn width over height divided by the remote's.
+    fn drawn_aspect(glyphs: Option<Glyphs>, cell: CellSize, remote: (u32, u32)) -> f64 {
+        let grid = CellGrid::new(glyphs, cell);
+        let (bw, bh) = grid.request(120, 40);
+        let (pw, ph) = fit(remote.0, remote.1, bw, bh);
+        let (cols, rows) = grid.cells(pw, ph);
+        assert!(
+            cols <= 120 && rows <= 40,
+            "{glyphs:?} {cell:?}: {cols}x{rows}"
+        );
+        let (w, h) = match glyphs {
+            // Graphics draw the picture's own pixels.
+            None => (f64::from(pw), f64::from(ph)),
+            Some(_) => (
+                f64::from(cols) * f64::from(cell.width),
+                f64::from(rows) * f64::from(cell.height),
+            ),
+        };
+        (w / h) / (f64::from(remote.0) / f64::from(remote.1))
+    }
+
+    const MODES: [Option<Glyphs>; 4] = [
+        Some(Glyphs::HalfBlock),
+        Some(Glyphs::Quadrant),
+        Some(Glyphs::Sextant),
+        None,
+    ];
+    const CELLS: [(u16, u16); 3] = [(8, 16), (8, 17), (10, 20)];
+
+    #[test]
+    fn a_square_is_drawn_square_in_every_mode() {
+        for glyphs in MODES {
+            for (cw, ch) in CELLS {
+                let ratio = drawn_aspect(glyphs, CellSize::new(cw, ch), (600, 600));
+                assert!(
+                    (ratio - 1.0).abs() < 0.03,
+                    "{glyphs:?} on {cw}x{ch} cells: a square drawn {ratio:.3} wide"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_desktop_keeps_its_aspect_in_every_mode() {
+        for remote in [(1280, 800), (1920, 1080), (800, 1280)] {
+            for glyphs in MODES {
+                for (cw, ch) in CELLS {
+                    let ratio = drawn_aspect(glyphs, CellSize::new(cw, ch), remote);
+                    assert!(
+                        (ratio - 1.0).abs() < 0.03,
+                        "{remote:?} as {glyphs:?} on {cw}x{ch} cells: {ratio:.3} of its aspect"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_boxes_keep_every_glyph_pixel() {
+        // The box is never coarser than the cells' own pixels along either axis.
+        let grid = CellGrid::new(Some(Glyphs::Sextant), CellSize::new(8, 17));
+        assert_eq!(grid.request(80, 24), (160, 102));
+        let grid = CellGrid::new(Some(Glyphs::HalfBlock), CellSize::new(8, 16));
+        assert_eq!(grid.request(80, 24), (80, 48));
+        assert_eq!(grid.cells(80, 48), (80, 24));
+        let grid = CellGrid::new(None, CellSize::new(10, 20));
+        assert_eq!(grid.request(80, 24), (800, 480));
+        assert_eq!(grid.cells(801, 480), (81, 24));
     }
 
     #[test]

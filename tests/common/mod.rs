@@ -3,6 +3,8 @@
 
 pub mod bin;
 pub mod peers;
+pub mod pty;
+pub mod tmux;
 pub mod viewer;
 pub mod xvnc;
 

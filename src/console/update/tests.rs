@@ -662,6 +662,45 @@ fn unreachable_stored_hub_keeps_the_token() {
 }
 
 #[test]
+fn stored_login_waits_for_a_hub_that_is_down_and_resumes_by_itself() {
+    let mut state = new_state();
+    start(
+        &mut state,
+        Startup::Stored {
+            hub: HUB.into(),
+            user: "ann".into(),
+            token: "t".into(),
+            fingerprint: FP.into(),
+        },
+    );
+    // The link task keeps the token and retries: it reports the hub down, not a failure.
+    let effects = net(
+        &mut state,
+        NetEvent::Disconnected {
+            reason: "connection refused; retrying in 2 s".into(),
+        },
+    );
+    assert!(effects.is_empty(), "neither forgotten nor asked again");
+    assert!(matches!(state.login.phase, LoginPhase::Resuming { .. }));
+    assert!(state.login.password.value.is_empty() && state.login.error.is_none());
+    assert!(
+        state
+            .login
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("saved login is kept"))
+    );
+    net(
+        &mut state,
+        NetEvent::LoggedIn {
+            user: user(),
+            token: None,
+        },
+    );
+    assert_eq!(state.screen, Screen::Main);
+}
+
+#[test]
 fn unreachable_hub_keeps_the_typed_password_for_the_retry() {
     let mut state = new_state();
     start(
@@ -2678,19 +2717,20 @@ mod live_desktop {
             "Esc goes to the remote"
         );
 
-        // m: quadrants, asked for at their pixel size (2x2 a cell); m again: sextants (2x3).
+        // m: quadrants, asked for in square pixels as wide as theirs (4 of the default 8x16
+        // cell: 160x92 for 80x23 cells); m again: sextants, 4x5.3 pixels, the same squares.
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('m'));
         assert_eq!(desktop(&state).glyphs, Glyphs::Quadrant);
-        let [(_, _, 160, 46)] = &watches(&effects)[..] else {
-            panic!("expected a Watch at 160x46, got {effects:?}");
+        let [(_, _, 160, 92)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 160x92, got {effects:?}");
         };
         ctrl(&mut state, ']');
         let effects = key(&mut state, KeyCode::Char('m'));
         assert_eq!(state.layer(), Layer::Desktop);
         assert_eq!(desktop(&state).glyphs, Glyphs::Sextant);
-        let [(_, _, 160, 69)] = &watches(&effects)[..] else {
-            panic!("expected a Watch at 160x69, got {effects:?}");
+        let [(_, _, 160, 92)] = &watches(&effects)[..] else {
+            panic!("expected a Watch at 160x92, got {effects:?}");
         };
 
         // d: back to the list, the stream stops, the session stays.
@@ -3187,7 +3227,8 @@ mod live_desktop {
                 RenderMode::Sixel { tmux: false }
             ]
         );
-        assert_eq!(sizes, [(80, 46), (160, 69), (800, 460)]);
+        // Sextants on 10x20 cells: 5x6.7-pixel glyph pixels, asked in 5x5 squares.
+        assert_eq!(sizes, [(80, 46), (160, 92), (800, 460)]);
         assert!(desktop(&state).mode_label().contains("sixel"));
     }
 
