@@ -273,8 +273,14 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
             .await
             .map_err(hub_error)?;
     }
+    let device = store.device_token(&hub, &args.user);
     let (token, expires_at, user) = client
-        .login_with_code(&args.user, &password, args.code.as_deref())
+        .login_from_device(
+            &args.user,
+            &password,
+            args.code.as_deref(),
+            device.as_deref(),
+        )
         .await
         .map_err(|e| match &e {
             ClientError::Hub(p) if p.code == ErrorCode::TwoFactorRequired => Failure {
