@@ -188,9 +188,30 @@ async fn login(
         Some(hash) => format!("trusted device {hash}"),
         None => name.to_owned(),
     };
+    // One source cannot queue more than a few checks ahead of everyone else's logins; a
+    // trusted device waits ahead of all of them (one check at a time per device: its turn).
+    // Taken before any store work, so a flood answered "busy" costs no lookup.
+    let turn_at_hashing = match trusted {
+        Some(_) => None,
+        None => Some(hub.hash_turn(peer)?),
+    };
+    let precedence = turn_at_hashing
+        .as_ref()
+        .map_or(secrets::work::Precedence::Trusted, |t| t.precedence());
+    if !secrets::work::has_room(precedence) {
+        hub.preauth_counted(peer);
+        return Err(super::preauth::busy());
+    }
     let _turn = hub.login_gate.enter(&gate_key).await;
     let lookup = name.to_owned();
-    let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
+    let record = {
+        // Without a trusted device, the lookup waits in line with the flood's.
+        let _line = match trusted {
+            Some(_) => None,
+            None => hub.preauth.lookup_turn().await,
+        };
+        hub.db(move |s| s.user_by_name(&lookup)).await?
+    };
     let now = hub.now();
 
     // Names nobody holds are counted too, so both lock the same way at the same try.
@@ -209,10 +230,11 @@ async fn login(
     if let Some(err) = locked {
         match &record {
             Some(rec) => {
-                hub.preauth_counted(peer);
+                // No password was tried: summed per source a minute like the pre-auth
+                // failures, so a flood on a locked name does not write one record per try.
                 let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
-                hub.audit(hub.user_record(&rec.info, AuditEvent::LoginLocked, None, detail))
-                    .await?;
+                let record = hub.user_record(&rec.info, AuditEvent::LoginLocked, None, detail);
+                hub.preauth_failed(peer, record).await?;
             }
             None => {
                 hub.preauth_failed(peer, unknown("unknown user, locked"))
@@ -224,15 +246,6 @@ async fn login(
 
     // Unknown users are checked against a dummy hash, so both failures cost the same time.
     let stored = record.as_ref().map(|r| r.password_hash.clone());
-    // One source cannot queue more than a few checks ahead of everyone else's logins; a
-    // trusted device waits ahead of all of them (one check at a time per device: its turn).
-    let turn_at_hashing = match trusted {
-        Some(_) => None,
-        None => Some(hub.hash_turn(peer)?),
-    };
-    let precedence = turn_at_hashing
-        .as_ref()
-        .map_or(secrets::work::Precedence::Trusted, |t| t.precedence());
     let ok = secrets::work::bounded_as(precedence, move || {
         let hash = stored
             .as_deref()

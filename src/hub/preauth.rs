@@ -162,8 +162,15 @@ impl Drop for HashTurn {
     }
 }
 
+/// Store lookups that logins without a trusted device may make at once. Past it they wait in
+/// line (FIFO, in memory) instead of each holding a blocking thread on the store's lock: a
+/// flood's lookups then cannot queue ahead of a trusted device's, which skip this line.
+const UNTRUSTED_LOOKUPS: usize = 8;
+
 /// The per-source limits and the tables of names and audit windows (see the module doc).
 pub struct Preauth {
+    /// See [`UNTRUSTED_LOOKUPS`].
+    lookups: tokio::sync::Semaphore,
     max_open: u32,
     burst: u32,
     refill: chrono::Duration,
@@ -270,6 +277,7 @@ impl Drop for PreauthSlot {
 impl Preauth {
     pub fn new(max_open: u32, burst: u32, refill: std::time::Duration) -> Self {
         Self {
+            lookups: tokio::sync::Semaphore::new(UNTRUSTED_LOOKUPS),
             max_open,
             burst,
             refill: chrono::Duration::from_std(refill).unwrap_or(chrono::Duration::seconds(1)),
@@ -349,6 +357,12 @@ impl Preauth {
             source,
             clean,
         })
+    }
+
+    /// A place in line for a store lookup of a login without a trusted device (see
+    /// [`UNTRUSTED_LOOKUPS`]); `None` only if the line was closed, which it never is.
+    pub async fn lookup_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.lookups.acquire().await.ok()
     }
 
     /// Count one failure against the source.

@@ -166,6 +166,17 @@ pub(super) fn count_run() {
     RUNS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Whether a run of `precedence` would be admitted now (racy: a caller may still be refused
+/// after): lets a login that would be answered "busy" be answered before any other work.
+pub fn has_room(precedence: Precedence) -> bool {
+    !precedence.bounded() || admitted(precedence) < gate().admit_max
+}
+
+/// Runs of `precedence` admitted now (running or waiting): lets tests see a check queued.
+pub fn admitted(precedence: Precedence) -> usize {
+    gate().admitted[precedence.index()].load(Ordering::Acquire)
+}
+
 /// Releases an admission however the caller ends (cancelled futures included).
 struct Admission(&'static Gate, usize);
 
