@@ -195,9 +195,16 @@ async fn login(
         Some(_) => None,
         None => Some(hub.hash_turn(peer)?),
     };
-    let precedence = turn_at_hashing
-        .as_ref()
-        .map_or(secrets::work::Precedence::Trusted, |t| t.precedence());
+    let precedence = match turn_at_hashing.as_ref().map(super::preauth::HashTurn::precedence) {
+        None => secrets::work::Precedence::Trusted,
+        // Clean sources' queue full (a flood from many new addresses): wait with the rest.
+        Some(secrets::work::Precedence::First)
+            if !secrets::work::has_room(secrets::work::Precedence::First) =>
+        {
+            secrets::work::Precedence::Normal
+        }
+        Some(p) => p,
+    };
     if !secrets::work::has_room(precedence) {
         hub.preauth_counted(peer);
         return Err(super::preauth::busy());

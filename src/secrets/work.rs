@@ -37,10 +37,11 @@ pub enum Precedence {
     /// A login presenting a trusted device token for its name (at most one per device at a
     /// time, so never refused as busy: its callers bound it).
     Trusted,
-    /// From a caller with no recent failures and no other check waiting (at most one per
-    /// source at a time, so never refused as busy either).
+    /// From a caller with no recent failures and no other check waiting. Bounded like
+    /// `Normal` (else a flood from many new addresses queues all its first attempts here):
+    /// callers that find it full wait as `Normal` instead (see [`has_room`]).
     First,
-    /// Everything else: the agent's checks, and callers that failed lately. Bounded: past
+    /// Everything else: the agent's checks, and callers that failed lately. Past
     /// [`QUEUE_PER_CORE`] per core the answer is [`WorkError::Busy`].
     Normal,
 }
@@ -54,10 +55,9 @@ impl Precedence {
         }
     }
 
-    /// Only the flood's queue is refused when full; the others are bounded by their callers
-    /// (one run per trusted device, one per clean source).
+    /// Trusted devices' runs are never refused: their callers bound them (one per device).
     fn bounded(self) -> bool {
-        matches!(self, Self::Normal)
+        !matches!(self, Self::Trusted)
     }
 }
 
@@ -82,7 +82,8 @@ type Shared = std::sync::Arc<(Mutex<Queues>, Condvar)>;
 struct Gate {
     /// Runs for the worker threads; `None` when none could be started.
     queues: Option<Shared>,
-    /// Callers admitted (running or waiting) per precedence; `Normal`'s against `admit_max`.
+    /// Callers admitted (running or waiting) per precedence, each but `Trusted` against
+    /// `admit_max`.
     admitted: [AtomicUsize; 3],
     admit_max: usize,
 }
@@ -194,7 +195,7 @@ pub async fn bounded<T: Send + 'static>(
     bounded_as(Precedence::Normal, work).await
 }
 
-/// As [`bounded`], waiting in the queue of `precedence` (only `Normal`'s is refused when full).
+/// As [`bounded`], waiting in the queue of `precedence` (each bounded but `Trusted`'s).
 pub async fn bounded_as<T: Send + 'static>(
     precedence: Precedence,
     work: impl FnOnce() -> T + Send + 'static,
@@ -351,7 +352,8 @@ mod tests {
         .await
         .expect("callers admitted");
         assert_eq!(bounded(|| ()).await, Err(WorkError::Busy));
-        // A trusted device's check and a clean source's are never refused: they wait.
+        // A trusted device's check is never refused, and a clean source's has a queue of its
+        // own: neither is refused because the flood's is full.
         let trusted = tokio::spawn(bounded_as(Precedence::Trusted, || "trusted"));
         let first = tokio::spawn(bounded_as(Precedence::First, || "first"));
         tokio::time::timeout(std::time::Duration::from_secs(10), async {
