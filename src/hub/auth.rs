@@ -195,7 +195,10 @@ async fn login(
         Some(_) => None,
         None => Some(hub.hash_turn(peer)?),
     };
-    let precedence = match turn_at_hashing.as_ref().map(super::preauth::HashTurn::precedence) {
+    let precedence = match turn_at_hashing
+        .as_ref()
+        .map(super::preauth::HashTurn::precedence)
+    {
         None => secrets::work::Precedence::Trusted,
         // Clean sources' queue full (a flood from many new addresses): wait with the rest.
         Some(secrets::work::Precedence::First)
