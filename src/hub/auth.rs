@@ -188,27 +188,13 @@ async fn login(
         Some(hash) => format!("trusted device {hash}"),
         None => name.to_owned(),
     };
-    // One source cannot queue more than a few checks ahead of everyone else's logins; a
-    // trusted device waits ahead of all of them (one check at a time per device: its turn).
-    // Taken before any store work, so a flood answered "busy" costs no lookup.
-    let turn_at_hashing = match trusted {
-        Some(_) => None,
-        None => Some(hub.hash_turn(peer)?),
-    };
-    let precedence = match turn_at_hashing
-        .as_ref()
-        .map(super::preauth::HashTurn::precedence)
+    // When no queue has room for a check, a login without a trusted device is answered "busy"
+    // before any store work, so a flood answered "busy" costs no lookup.
+    let room = |p| secrets::work::has_room(p);
+    if trusted.is_none()
+        && !room(secrets::work::Precedence::First)
+        && !room(secrets::work::Precedence::Normal)
     {
-        None => secrets::work::Precedence::Trusted,
-        // Clean sources' queue full (a flood from many new addresses): wait with the rest.
-        Some(secrets::work::Precedence::First)
-            if !secrets::work::has_room(secrets::work::Precedence::First) =>
-        {
-            secrets::work::Precedence::Normal
-        }
-        Some(p) => p,
-    };
-    if !secrets::work::has_room(precedence) {
         hub.preauth_counted(peer);
         return Err(super::preauth::busy());
     }
@@ -256,6 +242,23 @@ async fn login(
 
     // Unknown users are checked against a dummy hash, so both failures cost the same time.
     let stored = record.as_ref().map(|r| r.password_hash.clone());
+    // One source cannot queue more than a few checks ahead of everyone else's logins; a
+    // trusted device waits ahead of all of them (one check at a time per device: its turn).
+    let turn_at_hashing = match trusted {
+        Some(_) => None,
+        None => Some(hub.hash_turn(peer)?),
+    };
+    let precedence = match turn_at_hashing
+        .as_ref()
+        .map(super::preauth::HashTurn::precedence)
+    {
+        None => secrets::work::Precedence::Trusted,
+        // Clean sources' queue full (a flood from many new addresses): wait with the rest.
+        Some(secrets::work::Precedence::First) if !room(secrets::work::Precedence::First) => {
+            secrets::work::Precedence::Normal
+        }
+        Some(p) => p,
+    };
     let ok = secrets::work::bounded_as(precedence, move || {
         let hash = stored
             .as_deref()
