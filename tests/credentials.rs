@@ -776,9 +776,9 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
     let db = db_path(&hub);
     let dir = hub.stop().await;
     // As an older hub left it: a plain SHA-256 of the code, the schema from before the code
-    // migration (five back: the paging indexes, the owners table and the audit keying table came
-    // after it, and re-create harmlessly; the user lifecycle's columns and tables of issue 11 are
-    // dropped, as that hub had none).
+    // migration (six back: the paging indexes, the owners table, the audit keying table and the
+    // trusted devices came after it, and re-create harmlessly; the user lifecycle's columns and
+    // tables of issue 11 are dropped, as that hub had none).
     {
         let conn = rusqlite::Connection::open(&db).expect("open db");
         let version: i64 = conn
@@ -794,7 +794,7 @@ async fn codes_stored_by_an_older_hub_as_sha256_are_removed_and_their_credential
              ALTER TABLE users DROP COLUMN disabled; ALTER TABLE users DROP COLUMN removed_at;",
         )
         .expect("schema of an older hub");
-        conn.pragma_update(None, "user_version", version - 5)
+        conn.pragma_update(None, "user_version", version - 6)
             .expect("version");
     }
     let hub = TestHub::start_in(dir, Limits::default()).await;

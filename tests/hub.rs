@@ -471,6 +471,7 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
             user: "ann".into(),
             password: PASSWORD.into(),
             code: None,
+            device: None,
         },
     };
     wire::send(&mut ws, &login).await.expect("send");
@@ -544,6 +545,7 @@ async fn malformed_and_oversized_messages_do_not_take_the_hub_down() {
             user: "ann".into(),
             password: PASSWORD.into(),
             code: None,
+            device: None,
         },
     };
     wire::send(&mut other, &old).await.expect("send");

@@ -289,8 +289,14 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
             .await
             .map_err(hub_error)?;
     }
+    let device = store.device_token(&hub, &args.user);
     let first = client
-        .login_with_code(&args.user, &password, args.code.as_deref())
+        .login_from_device(
+            &args.user,
+            &password,
+            args.code.as_deref(),
+            device.as_deref(),
+        )
         .await;
     let asked_code = match &first {
         // The password was right and 2FA is on: ask for the code, as the console does.
@@ -304,7 +310,7 @@ pub async fn login(paths: &Paths, args: LoginArgs) -> Result<(), Failure> {
     let outcome = match asked_code {
         Some(code) => {
             client
-                .login_with_code(&args.user, &password, Some(&code))
+                .login_from_device(&args.user, &password, Some(&code), device.as_deref())
                 .await
         }
         None => first,

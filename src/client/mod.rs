@@ -259,11 +259,25 @@ impl HubClient {
         password: &str,
         code: Option<&str>,
     ) -> Result<(String, DateTime<Utc>, UserInfo), ClientError> {
+        self.login_from_device(user, password, code, None).await
+    }
+
+    /// As [`Client::login_with_code`], presenting this console's device token for `user`
+    /// (see [`store::LoginStore::device_token`]): once a login with it succeeded, the hub
+    /// checks the next ones ahead of a login flood.
+    pub async fn login_from_device(
+        &self,
+        user: &str,
+        password: &str,
+        code: Option<&str>,
+        device: Option<&str>,
+    ) -> Result<(String, DateTime<Utc>, UserInfo), ClientError> {
         let body = ConsoleRequest::Login {
             version: PROTOCOL_VERSION,
             user: user.into(),
             password: password.into(),
             code: code.map(Into::into),
+            device: device.map(Into::into),
         };
         match self.request(body).await? {
             ConsoleReply::LoggedIn {

@@ -1,5 +1,7 @@
 //! Local login state, in the state dir: `known_hubs` (pinned certificate per hub, as ssh's
-//! known_hosts) and `logins.json` (one login token per hub, file mode 0600).
+//! known_hosts), `logins.json` (one login token per hub, file mode 0600) and `devices.json`
+//! (this console's device token per hub and user, 0600: kept through logouts, so the hub keeps
+//! trusting this device).
 
 use std::path::PathBuf;
 
@@ -34,6 +36,31 @@ impl LoginStore {
 
     fn logins_path(&self) -> PathBuf {
         self.dir.join("logins.json")
+    }
+
+    fn devices_path(&self) -> PathBuf {
+        self.dir.join("devices.json")
+    }
+
+    /// This console's device token for `user` on `hub`, made (256 random bits from the OS) and
+    /// kept on first use. Presented at every password login: once one succeeded, the hub
+    /// checks this device's logins ahead of a login flood. `None` when it cannot be kept (the
+    /// login then goes ahead as from a new device).
+    pub fn device_token(&self, hub: &str, user: &str) -> Option<String> {
+        let key = format!("{} {user}", hub_key(hub));
+        let mut all: std::collections::BTreeMap<String, String> =
+            std::fs::read(self.devices_path())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default();
+        if let Some(token) = all.get(&key) {
+            return Some(token.clone());
+        }
+        let token = crate::secrets::new_token().ok()?;
+        all.insert(key, token.clone());
+        let json = serde_json::to_vec_pretty(&all).ok()?;
+        crate::paths::write_private(&self.devices_path(), &json).ok()?;
+        Some(token)
     }
 
     /// The pinned fingerprint for `hub` (`host:port`, scheme stripped), if trusted before.
@@ -120,6 +147,41 @@ pub fn hub_url(hub: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_token_is_made_once_per_hub_and_user_and_kept_through_logout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LoginStore::new(dir.path().to_path_buf());
+        let ann = store.device_token("wss://a:1", "ann").expect("made");
+        assert_eq!(ann.len(), 43, "256 bits, base64url");
+        assert_eq!(
+            store.device_token("A:1", "ann").as_deref(),
+            Some(ann.as_str())
+        );
+        assert_ne!(
+            store.device_token("a:1", "bob").as_deref(),
+            Some(ann.as_str())
+        );
+        assert_ne!(
+            store.device_token("b:2", "ann").as_deref(),
+            Some(ann.as_str())
+        );
+        store.forget_login("a:1").expect("logout");
+        let again = LoginStore::new(dir.path().to_path_buf());
+        assert_eq!(
+            again.device_token("a:1", "ann").as_deref(),
+            Some(ann.as_str())
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("devices.json"))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "private");
+        }
+    }
 
     #[test]
     fn pins_and_logins_persist_per_hub() {

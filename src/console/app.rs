@@ -440,7 +440,14 @@ impl App {
     fn run_effects(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
-                Effect::Net(command) => {
+                Effect::Net(mut command) => {
+                    // The device token is the login store's, not the pure update's.
+                    if let NetCommand::Login {
+                        hub, user, device, ..
+                    } = &mut command
+                    {
+                        *device = self.store.device_token(hub, user);
+                    }
                     let shutdown = matches!(command, NetCommand::Shutdown);
                     if self.net.send(command).is_err() && !shutdown {
                         self.queue.push_back(Msg::EffectFailed(

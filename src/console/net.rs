@@ -29,6 +29,8 @@ pub enum NetCommand {
         password: String,
         /// The 2FA code, where the hub asked for one.
         code: Option<String>,
+        /// This console's device token for the user (the app adds it from its login store).
+        device: Option<String>,
     },
     /// Log out: revoke this login's token on the hub and close the connection.
     Logout,
@@ -284,12 +286,12 @@ async fn run(
                         .await;
                     }
                 }
-                Some(NetCommand::Login { hub, fingerprint, user, password, code }) => {
+                Some(NetCommand::Login { hub, fingerprint, user, password, code, device }) => {
                     live = None;
                     lost = None;
                     match open(&hub, &fingerprint).await {
                         Err(e) => emit(e),
-                        Ok((client, rx)) => match client.login_with_code(&user, &password, code.as_deref()).await {
+                        Ok((client, rx)) => match client.login_from_device(&user, &password, code.as_deref(), device.as_deref()).await {
                             Ok((token, expires, info)) => {
                                 live = Some(Live::new(client, rx, hub, fingerprint, token.clone()));
                                 emit(NetEvent::LoggedIn { user: info, token: Some((token, expires)) });

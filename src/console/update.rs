@@ -1443,6 +1443,7 @@ fn password_login(state: &mut State, hub: String, fingerprint: String) -> Vec<Ef
             .login
             .needs_code
             .then(|| state.login.code.value.trim().to_owned()),
+        device: None,
     })]
 }
 

@@ -69,8 +69,16 @@ pub(super) async fn authenticate(
             user,
             password,
             code,
+            device,
             ..
-        } => login(hub, &user, password.expose().to_owned(), code, peer).await,
+        } => {
+            let attempt = LoginAttempt {
+                password: password.expose().to_owned(),
+                code,
+                device,
+            };
+            login(hub, &user, attempt, peer).await
+        }
         ConsoleRequest::Resume { token, .. } => resume(hub, token.expose(), peer).await,
         // Not a login: nothing else is served before one.
         _ => Err(ProtocolError::new(
@@ -110,29 +118,96 @@ fn failed_unknown(now: chrono::DateTime<chrono::Utc>, peer: SocketAddr, reason: 
     }
 }
 
+/// What a login presents besides the name.
+struct LoginAttempt {
+    password: String,
+    code: Option<crate::protocol::Secret>,
+    /// The console's device token for this name (see [`trusted_device`]).
+    device: Option<crate::protocol::Secret>,
+}
+
+/// How long a device stays trusted after its last login.
+const DEVICE_TRUST_DAYS: i64 = 90;
+
+/// Wrong passwords in a row after which a device is no longer trusted: a stolen device token
+/// buys this many guesses beyond the name's own lock-out, no more.
+const DEVICE_MAX_FAILURES: u32 = 5;
+
+/// The SHA-256 of `device` when it is trusted for the user named `name`, compared in constant
+/// time with each of that user's devices. The same query runs for names nobody holds.
+async fn trusted_device(
+    hub: &Hub,
+    name: &str,
+    device: Option<&crate::protocol::Secret>,
+) -> Result<Option<String>, ProtocolError> {
+    let Some(device) = device else {
+        return Ok(None);
+    };
+    let presented = secrets::hash_token(device.expose());
+    let (lookup, now) = (name.to_owned(), hub.now());
+    let devices = hub.db(move |s| s.trusted_devices(&lookup, now)).await?;
+    // Every one compared, so the time does not tell which matched.
+    let trusted = devices.iter().fold(false, |found, d| {
+        secrets::constant_time_eq(d.as_bytes(), presented.as_bytes()) | found
+    });
+    Ok(trusted.then_some(presented))
+}
+
 async fn login(
     hub: &Hub,
     name: &str,
-    password: String,
-    code: Option<crate::protocol::Secret>,
+    attempt: LoginAttempt,
     peer: SocketAddr,
 ) -> Result<(ConsoleReply, Session), ProtocolError> {
     use super::preauth::{Field, NameFailures, locked_answer};
+    let LoginAttempt {
+        password,
+        code,
+        device,
+    } = attempt;
     let now = hub.now();
     let from = peer.ip().to_string();
     let unknown = |reason: &str| failed_unknown(now, peer, reason);
     // Before any lookup or hashing, with the answer a wrong password gets.
     let too_long = !Field::UserName.fits(name)
         || !Field::Password.fits(&password)
-        || code.as_ref().is_some_and(|c| !Field::Code.fits(c.expose()));
+        || code.as_ref().is_some_and(|c| !Field::Code.fits(c.expose()))
+        || device
+            .as_ref()
+            .is_some_and(|d| !Field::Token.fits(d.expose()));
     if too_long {
         hub.preauth_failed(peer, unknown("a field over its maximum"))
             .await?;
         return Err(ProtocolError::invalid_credentials());
     }
-    let _turn = hub.login_gate.enter(name).await;
+    // A trusted device's attempts take turns per device, not per name: a flood on the name
+    // cannot hold it back, and its own guesses still take turns with its failure count.
+    let trusted = trusted_device(hub, name, device.as_ref()).await?;
+    let gate_key = match &trusted {
+        // No user name is this long: the keys cannot meet.
+        Some(hash) => format!("trusted device {hash}"),
+        None => name.to_owned(),
+    };
+    // When no queue has room for a check, a login without a trusted device is answered "busy"
+    // before any store work, so a flood answered "busy" costs no lookup.
+    let room = |p| secrets::work::has_room(p);
+    if trusted.is_none()
+        && !room(secrets::work::Precedence::First)
+        && !room(secrets::work::Precedence::Normal)
+    {
+        hub.preauth_counted(peer);
+        return Err(super::preauth::busy());
+    }
+    let _turn = hub.login_gate.enter(&gate_key).await;
     let lookup = name.to_owned();
-    let record = hub.db(move |s| s.user_by_name(&lookup)).await?;
+    let record = {
+        // Without a trusted device, the lookup waits in line with the flood's.
+        let _line = match trusted {
+            Some(_) => None,
+            None => hub.preauth.lookup_turn().await,
+        };
+        hub.db(move |s| s.user_by_name(&lookup)).await?
+    };
     let now = hub.now();
 
     // Names nobody holds are counted too, so both lock the same way at the same try.
@@ -145,13 +220,17 @@ async fn login(
     };
     let locked_message =
         "this account is locked after too many failed logins: an admin must unlock it";
-    if let Some(err) = locked_answer(counted, now, super::MAX_FAILED_LOGINS, locked_message) {
+    // A trusted device is not held back by the lock-out that attempts from elsewhere build.
+    let locked = locked_answer(counted, now, super::MAX_FAILED_LOGINS, locked_message)
+        .filter(|_| trusted.is_none());
+    if let Some(err) = locked {
         match &record {
             Some(rec) => {
-                hub.preauth_counted(peer);
+                // No password was tried: summed per source a minute like the pre-auth
+                // failures, so a flood on a locked name does not write one record per try.
                 let detail = serde_json::json!({ "from": from, "failures": rec.failed_logins });
-                hub.audit(hub.user_record(&rec.info, AuditEvent::LoginLocked, None, detail))
-                    .await?;
+                let record = hub.user_record(&rec.info, AuditEvent::LoginLocked, None, detail);
+                hub.preauth_failed(peer, record).await?;
             }
             None => {
                 hub.preauth_failed(peer, unknown("unknown user, locked"))
@@ -163,9 +242,24 @@ async fn login(
 
     // Unknown users are checked against a dummy hash, so both failures cost the same time.
     let stored = record.as_ref().map(|r| r.password_hash.clone());
-    // One source cannot queue more than a few checks ahead of everyone else's logins.
-    let turn_at_hashing = hub.hash_turn(peer)?;
-    let ok = secrets::work::bounded_as(turn_at_hashing.precedence(), move || {
+    // One source cannot queue more than a few checks ahead of everyone else's logins; a
+    // trusted device waits ahead of all of them (one check at a time per device: its turn).
+    let turn_at_hashing = match trusted {
+        Some(_) => None,
+        None => Some(hub.hash_turn(peer)?),
+    };
+    let precedence = match turn_at_hashing
+        .as_ref()
+        .map(super::preauth::HashTurn::precedence)
+    {
+        None => secrets::work::Precedence::Trusted,
+        // Clean sources' queue full (a flood from many new addresses): wait with the rest.
+        Some(secrets::work::Precedence::First) if !room(secrets::work::Precedence::First) => {
+            secrets::work::Precedence::Normal
+        }
+        Some(p) => p,
+    };
+    let ok = secrets::work::bounded_as(precedence, move || {
         let hash = stored
             .as_deref()
             .unwrap_or_else(|| secrets::dummy_password_hash());
@@ -186,11 +280,17 @@ async fn login(
         let id = rec.info.id.clone();
         let next = until(rec.failed_logins + 1);
         let failures = hub.db(move |s| s.record_login_failure(&id, next)).await?;
-        let detail = serde_json::json!({
+        let mut detail = serde_json::json!({
             "from": from,
             "reason": if disabled { "account disabled" } else { "wrong password" },
             "failures": failures,
         });
+        if let Some(hash) = trusted.clone() {
+            let device_failures = hub
+                .db(move |s| s.trusted_device_failed(&hash, DEVICE_MAX_FAILURES))
+                .await?;
+            detail["device_failures"] = device_failures.into();
+        }
         let entry = NewAudit {
             at: now,
             actor: name.to_owned(),
@@ -212,15 +312,35 @@ async fn login(
     let token_hash = secrets::hash_token(&token);
     let expires_at = now + hub.limits.token_ttl;
     let (user_id, th) = (rec.info.id.clone(), token_hash.clone());
+    let device_now = match &trusted {
+        Some(_) => "trusted",
+        None if device.is_some() => "new",
+        None => "none",
+    };
+    // The device presented is trusted (again) from now on; a hash is all the hub keeps.
+    let device_hash = trusted.or_else(|| device.map(|d| secrets::hash_token(d.expose())));
+    let from_trusted = device_now == "trusted";
+    let device_until = now + chrono::Duration::days(DEVICE_TRUST_DAYS);
     hub.db(move |s| {
-        s.reset_login_failures(&user_id)?;
+        // A trusted device neither meets nor clears the lock-out others build on the name.
+        if !from_trusted {
+            s.reset_login_failures(&user_id)?;
+        }
+        if let Some(hash) = &device_hash {
+            s.trust_device(hash, &user_id, now, device_until)?;
+        }
         s.insert_login_token(&th, &user_id, expires_at)
     })
     .await?;
-    hub.audit(hub.user_record(&rec.info,
+    hub.audit(hub.user_record(
+        &rec.info,
         AuditEvent::LoginOk,
         None,
-        serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
+        serde_json::json!({
+            "from": from,
+            "method": if with_code { "password+totp" } else { "password" },
+            "device": device_now,
+        }),
     ))
     .await?;
     let reply = ConsoleReply::LoggedIn {

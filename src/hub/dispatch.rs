@@ -453,6 +453,7 @@ mod tests {
                 user: "bob".into(),
                 password: "pw".into(),
                 code: None,
+                device: None,
             },
             ConsoleRequest::Resume {
                 version: 1,

@@ -137,7 +137,8 @@ pub const HASHING_PER_SOURCE: u32 = 4;
 pub struct HashTurn {
     preauth: Arc<Preauth>,
     source: Source,
-    /// The source had no failures left in its bucket: its check waits ahead of a flood's.
+    /// The source had no failure lately and no other check waiting: its check waits ahead of
+    /// a flood's.
     clean: bool,
 }
 
@@ -161,8 +162,15 @@ impl Drop for HashTurn {
     }
 }
 
+/// Store lookups that logins without a trusted device may make at once. Past it they wait in
+/// line (FIFO, in memory) instead of each holding a blocking thread on the store's lock: a
+/// flood's lookups then cannot queue ahead of a trusted device's, which skip this line.
+const UNTRUSTED_LOOKUPS: usize = 8;
+
 /// The per-source limits and the tables of names and audit windows (see the module doc).
 pub struct Preauth {
+    /// See [`UNTRUSTED_LOOKUPS`].
+    lookups: tokio::sync::Semaphore,
     max_open: u32,
     burst: u32,
     refill: chrono::Duration,
@@ -269,6 +277,7 @@ impl Drop for PreauthSlot {
 impl Preauth {
     pub fn new(max_open: u32, burst: u32, refill: std::time::Duration) -> Self {
         Self {
+            lookups: tokio::sync::Semaphore::new(UNTRUSTED_LOOKUPS),
             max_open,
             burst,
             refill: chrono::Duration::from_std(refill).unwrap_or(chrono::Duration::seconds(1)),
@@ -331,17 +340,29 @@ impl Preauth {
         let mut sources = lock(&self.sources);
         let state = sources.get_or_insert_mut(source, || SourceState::new(now));
         if state.hashing >= HASHING_PER_SOURCE {
+            // Flooding: its checks wait behind clean sources' from now on.
+            state.last_failure = Some(now);
             return Err(busy());
         }
+        // Clean: no failure lately and no other check waiting, so a clean source has at most
+        // one check ahead of the flood (the `First` queue is bounded by the sources, not
+        // refused when long).
+        let clean = state.hashing == 0
+            && state
+                .last_failure
+                .is_none_or(|t| (now - t).num_seconds() >= FAILED_LATELY_SECS);
         state.hashing += 1;
-        let clean = state
-            .last_failure
-            .is_none_or(|t| (now - t).num_seconds() >= FAILED_LATELY_SECS);
         Ok(HashTurn {
             preauth: self.clone(),
             source,
             clean,
         })
+    }
+
+    /// A place in line for a store lookup of a login without a trusted device (see
+    /// [`UNTRUSTED_LOOKUPS`]); `None` only if the line was closed, which it never is.
+    pub async fn lookup_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.lookups.acquire().await.ok()
     }
 
     /// Count one failure against the source.
@@ -557,6 +578,14 @@ mod tests {
         let turn = |who, secs| p.hash_turn(who, at(secs)).expect("turn").precedence();
         assert_eq!(turn(flood, 1), Precedence::Normal);
         assert_eq!(turn(clean, 1), Precedence::First);
+        let waiting = p.hash_turn(clean, at(2)).expect("turn");
+        assert_eq!(waiting.precedence(), Precedence::First);
+        assert_eq!(
+            turn(clean, 2),
+            Precedence::Normal,
+            "a second check while one waits is not ahead of the flood"
+        );
+        drop(waiting);
         assert_eq!(
             turn(flood, FAILED_LATELY_SECS),
             Precedence::First,
@@ -625,9 +654,13 @@ mod tests {
             "other sources unaffected"
         );
         drop(turns);
-        assert!(
-            p.hash_turn(peer("10.0.0.1"), at(0)).is_ok(),
-            "turns are given back"
+        let again = p
+            .hash_turn(peer("10.0.0.1"), at(0))
+            .expect("turns are given back");
+        assert_eq!(
+            again.precedence(),
+            crate::secrets::work::Precedence::Normal,
+            "a source answered busy waits behind clean ones"
         );
     }
 

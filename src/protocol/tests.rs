@@ -68,6 +68,7 @@ fn console_requests_round_trip() {
             user: "ann".into(),
             password: "pw".into(),
             code: Some("123456".into()),
+            device: Some("dev-token".into()),
         },
         ConsoleRequest::TwoFactorConfirm {
             code: "654321".into(),
@@ -492,6 +493,7 @@ fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
         user: "ann".into(),
         password: "hunter2-hunter2".into(),
         code: Some("918273".into()),
+        device: Some("device-secret-5150".into()),
     };
     assert!(
         !format!("{login:?}").contains("918273"),
@@ -500,6 +502,10 @@ fn access_messages_round_trip_and_secrets_stay_out_of_debug() {
     assert!(
         !format!("{login:?}").contains("hunter2"),
         "a password must not show in Debug output"
+    );
+    assert!(
+        !format!("{login:?}").contains("5150"),
+        "a device token must not show in Debug output"
     );
 }
 

@@ -510,6 +510,12 @@ pub enum ConsoleRequest {
         /// The 2FA code (TOTP), where the user's 2FA is active.
         #[serde(default)]
         code: Option<Secret>,
+        /// This console's device token for this user (256 random bits, made by the console and
+        /// kept with its saved logins): after one successful login the hub trusts it for the
+        /// user, and a later login presenting it is checked ahead of a login flood and is not
+        /// held back by the lock-out others build on the name. Not a second factor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<Secret>,
     },
     /// Authenticate with a stored login token.
     Resume {

@@ -28,36 +28,52 @@ pub enum WorkError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Which queue a run waits in. Workers take every waiting `First` run before any `Normal` one,
-/// so a login from an address with no recent failures is checked ahead of a flood's (issue 11:
-/// under 500 wrong logins from 250 addresses every valid login was answered "busy").
+/// Which queue a run waits in. Workers take every waiting `Trusted` run, then every `First`
+/// one, before any `Normal` one: a login from a device that logged in before, then one from an
+/// address with no recent failures, is checked ahead of a flood's (issue 11: under 500 wrong
+/// logins from 250 addresses every valid login was answered "busy", then took 2.6 s at p99).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precedence {
-    /// From a caller with no recent failures.
+    /// A login presenting a trusted device token for its name (at most one per device at a
+    /// time, so never refused as busy: its callers bound it).
+    Trusted,
+    /// From a caller with no recent failures and no other check waiting. Bounded like
+    /// `Normal` (else a flood from many new addresses queues all its first attempts here):
+    /// callers that find it full wait as `Normal` instead (see [`has_room`]).
     First,
-    /// Everything else: the agent's checks, and callers that failed lately.
+    /// Everything else: the agent's checks, and callers that failed lately. Past
+    /// [`QUEUE_PER_CORE`] per core the answer is [`WorkError::Busy`].
     Normal,
 }
 
 impl Precedence {
     fn index(self) -> usize {
         match self {
-            Self::First => 0,
-            Self::Normal => 1,
+            Self::Trusted => 0,
+            Self::First => 1,
+            Self::Normal => 2,
         }
+    }
+
+    /// Trusted devices' runs are never refused: their callers bound them (one per device).
+    fn bounded(self) -> bool {
+        !matches!(self, Self::Trusted)
     }
 }
 
 /// The runs waiting, one queue per [`Precedence`].
 #[derive(Default)]
 struct Queues {
-    waiting: [std::collections::VecDeque<Job>; 2],
+    waiting: [std::collections::VecDeque<Job>; 3],
 }
 
 impl Queues {
     fn next(&mut self) -> Option<Job> {
-        let [first, normal] = &mut self.waiting;
-        first.pop_front().or_else(|| normal.pop_front())
+        let [trusted, first, normal] = &mut self.waiting;
+        trusted
+            .pop_front()
+            .or_else(|| first.pop_front())
+            .or_else(|| normal.pop_front())
     }
 }
 
@@ -66,8 +82,9 @@ type Shared = std::sync::Arc<(Mutex<Queues>, Condvar)>;
 struct Gate {
     /// Runs for the worker threads; `None` when none could be started.
     queues: Option<Shared>,
-    /// Callers admitted (running or waiting) per precedence, each against `admit_max`.
-    admitted: [AtomicUsize; 2],
+    /// Callers admitted (running or waiting) per precedence, each but `Trusted` against
+    /// `admit_max`.
+    admitted: [AtomicUsize; 3],
     admit_max: usize,
 }
 
@@ -105,7 +122,11 @@ fn gate() -> &'static Gate {
         }
         Gate {
             queues: (workers > 0).then_some(queues),
-            admitted: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            admitted: [
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+            ],
             admit_max,
         }
     })
@@ -146,6 +167,17 @@ pub(super) fn count_run() {
     RUNS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Whether a run of `precedence` would be admitted now (racy: a caller may still be refused
+/// after): lets a login that would be answered "busy" be answered before any other work.
+pub fn has_room(precedence: Precedence) -> bool {
+    !precedence.bounded() || admitted(precedence) < gate().admit_max
+}
+
+/// Runs of `precedence` admitted now (running or waiting): lets tests see a check queued.
+pub fn admitted(precedence: Precedence) -> usize {
+    gate().admitted[precedence.index()].load(Ordering::Acquire)
+}
+
 /// Releases an admission however the caller ends (cancelled futures included).
 struct Admission(&'static Gate, usize);
 
@@ -163,7 +195,7 @@ pub async fn bounded<T: Send + 'static>(
     bounded_as(Precedence::Normal, work).await
 }
 
-/// As [`bounded`], waiting in the queue of `precedence` (each queue has its own bound).
+/// As [`bounded`], waiting in the queue of `precedence` (each bounded but `Trusted`'s).
 pub async fn bounded_as<T: Send + 'static>(
     precedence: Precedence,
     work: impl FnOnce() -> T + Send + 'static,
@@ -173,7 +205,8 @@ pub async fn bounded_as<T: Send + 'static>(
         return Err(WorkError::Interrupted);
     };
     let class = precedence.index();
-    if gate.admitted[class].fetch_add(1, Ordering::AcqRel) >= gate.admit_max {
+    if gate.admitted[class].fetch_add(1, Ordering::AcqRel) >= gate.admit_max && precedence.bounded()
+    {
         gate.admitted[class].fetch_sub(1, Ordering::AcqRel);
         return Err(WorkError::Busy);
     }
@@ -197,7 +230,7 @@ mod tests {
     static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
     #[tokio::test]
-    async fn a_first_run_overtakes_the_normal_ones_waiting() {
+    async fn trusted_then_first_runs_overtake_the_normal_ones_waiting() {
         let _turn = TURN.lock().await;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         // Hold every worker, each until the test lets that many go.
@@ -234,7 +267,7 @@ mod tests {
             Box::new(move || r.load(Ordering::SeqCst) == cores),
         )
         .await;
-        // Three normal runs wait, then one first.
+        // Three normal runs wait, then one first, then one trusted.
         let order = std::sync::Arc::new(Mutex::new(Vec::new()));
         let mut waiting = Vec::new();
         for (precedence, name) in [
@@ -242,6 +275,7 @@ mod tests {
             (Precedence::Normal, "normal"),
             (Precedence::Normal, "normal"),
             (Precedence::First, "first"),
+            (Precedence::Trusted, "trusted"),
         ] {
             let order = order.clone();
             waiting.push(tokio::spawn(bounded_as(precedence, move || {
@@ -256,26 +290,29 @@ mod tests {
             "runs queued",
             Box::new(move || {
                 gate.admitted[0].load(Ordering::SeqCst) >= 1
-                    && gate.admitted[1].load(Ordering::SeqCst) >= cores + 3
+                    && gate.admitted[1].load(Ordering::SeqCst) >= 1
+                    && gate.admitted[2].load(Ordering::SeqCst) >= cores + 3
             }),
         )
         .await;
-        // One worker free: it takes the first run, though it came last.
+        // One worker free: it takes the trusted run, then the first, though they came last.
         *released.0.lock().expect("lock") = 1;
         released.1.notify_all();
         let o = order.clone();
         wait_for(
-            "a run after the release",
-            Box::new(move || !o.lock().expect("order").is_empty()),
+            "the waiting runs, on the one free worker",
+            Box::new(move || o.lock().expect("order").len() == 5),
         )
         .await;
-        assert_eq!(order.lock().expect("order")[0], "first");
+        assert_eq!(
+            *order.lock().expect("order"),
+            ["trusted", "first", "normal", "normal", "normal"]
+        );
         *released.0.lock().expect("lock") = cores;
         released.1.notify_all();
         for t in blockers.into_iter().chain(waiting) {
             t.await.expect("task").expect("ran");
         }
-        assert_eq!(order.lock().expect("order").len(), 4);
     }
 
     #[tokio::test]
@@ -308,18 +345,33 @@ mod tests {
         }
         // Every admission is taken once the queue is full: one more is refused.
         tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            while gate.admitted[1].load(Ordering::SeqCst) < gate.admit_max {
+            while gate.admitted[2].load(Ordering::SeqCst) < gate.admit_max {
                 tokio::task::yield_now().await;
             }
         })
         .await
         .expect("callers admitted");
         assert_eq!(bounded(|| ()).await, Err(WorkError::Busy));
+        // A trusted device's check is never refused, and a clean source's has a queue of its
+        // own: neither is refused because the flood's is full.
+        let trusted = tokio::spawn(bounded_as(Precedence::Trusted, || "trusted"));
+        let first = tokio::spawn(bounded_as(Precedence::First, || "first"));
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while gate.admitted[0].load(Ordering::SeqCst) < 1
+                || gate.admitted[1].load(Ordering::SeqCst) < 1
+            {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("admitted while the normal queue is full");
         *release.0.lock().expect("lock") = true;
         release.1.notify_all();
         for t in tasks {
             t.await.expect("task").expect("ran");
         }
+        assert_eq!(trusted.await.expect("task"), Ok("trusted"));
+        assert_eq!(first.await.expect("task"), Ok("first"));
         assert!(peak.load(Ordering::SeqCst) <= cores, "more runs than cores");
         assert_eq!(bounded(|| 7).await, Ok(7), "admitted again once drained");
     }

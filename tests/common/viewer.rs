@@ -22,6 +22,7 @@ pub async fn viewer(hub: &TestHub, user: &str) -> ClientStream {
             user: user.into(),
             password: super::PASSWORD.into(),
             code: None,
+            device: None,
         },
     };
     wire::send(&mut ws, &login).await.expect("login");

@@ -4,6 +4,7 @@
 //! here already hashed: nothing in the store can be used to log in or to enrol.
 
 mod credentials;
+pub mod devices;
 mod otp;
 mod sqlite;
 pub mod users;
@@ -233,7 +234,9 @@ impl ChangeOutcome {
 /// What checking the audit chain found (see `hub::audit::verify`).
 pub use crate::hub::audit::AuditReport;
 
-pub trait Store: Send + Sync + CredentialStore + OtpStore + users::UserStore {
+pub trait Store:
+    Send + Sync + CredentialStore + OtpStore + users::UserStore + devices::DeviceStore
+{
     // Accounts
     fn create_user(&self, new: NewUser) -> StoreResult<UserInfo>;
     fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;

@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 mod audit;
+mod devices;
 mod twofa;
 
 use super::*;
@@ -268,6 +269,26 @@ CREATE TABLE user_revocations (
 -- kept here (one row, written once) and in the signed head beside the database. Idempotent, as
 -- tests re-run migrations.
 CREATE TABLE IF NOT EXISTS audit_keying (keyed_from INTEGER NOT NULL);
+"#,
+    r#"
+-- issue 11 point 5: trusted devices (OWASP's device cookies, store/devices.rs): the SHA-256 of
+-- a console's device token, bound to the user it logged in as. Disabling, removing and
+-- resetting 2FA forget them with the user's logins; the failure lock does not (else anyone
+-- who knows a name could end its owner's trusted devices by guessing). Idempotent, as tests
+-- re-run migrations.
+CREATE TABLE IF NOT EXISTS trusted_devices (
+    device_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    last_login_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS trusted_devices_user ON trusted_devices(user_id, last_login_at);
+CREATE TRIGGER IF NOT EXISTS trusted_devices_revoked AFTER INSERT ON user_revocations
+    WHEN NEW.reason IN ('disabled', 'removed', '2fa_reset')
+BEGIN
+    DELETE FROM trusted_devices WHERE user_id = NEW.user_id;
+END;
 "#,
 ];
 
