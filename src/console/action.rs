@@ -34,6 +34,8 @@ pub enum Action {
     AddClient,
     /// Issue and show an enrolment link for the selected client.
     ShowLink,
+    /// In the enrolment link dialog: issue a new link for the client.
+    IssueLink,
     /// Copy the shown value (an enrolment link) to the clipboard.
     Copy,
     /// Revoke the enrolment link shown.
@@ -170,6 +172,7 @@ impl Action {
             Action::Filter => "filter",
             Action::AddClient => "add_client",
             Action::ShowLink => "show_link",
+            Action::IssueLink => "issue_link",
             Action::Copy => "copy",
             Action::RevokeLink => "revoke_link",
             Action::Refresh => "refresh",
@@ -243,6 +246,7 @@ mod tests {
             Action::FocusNext,
             Action::ShowLink,
             Action::RevokeLink,
+            Action::IssueLink,
             Action::CycleTheme,
             Action::ConnectViewOnly,
             Action::RequestAccess,

@@ -200,6 +200,8 @@ pub enum Layer {
     Desktop,
     /// The live desktop's menu (the escape key).
     DesktopMenu,
+    /// A live terminal or desktop whose session ended: its last screen, until dismissed.
+    SessionEnded,
     /// Typing a filter for the workstations table.
     Filter,
     /// Typing a workstation's passcode or password to connect.
@@ -262,7 +264,7 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 36] = [
+    pub const ALL: [Layer; 37] = [
         Layer::Main,
         Layer::Sessions,
         Layer::Terminal,
@@ -270,6 +272,7 @@ impl Layer {
         Layer::TerminalScroll,
         Layer::Desktop,
         Layer::DesktopMenu,
+        Layer::SessionEnded,
         Layer::Filter,
         Layer::Secret,
         Layer::Connecting,
@@ -310,10 +313,11 @@ impl Layer {
             Layer::TerminalScroll => "Scrolling a live terminal",
             Layer::Desktop => "Live desktop",
             Layer::DesktopMenu => "Live desktop menu",
+            Layer::SessionEnded => "A session that ended",
             Layer::Filter => "While filtering",
             Layer::Secret => "Passcode or password",
             Layer::Connecting => "While connecting",
-            Layer::Confirm => "Withdraw unattended access",
+            Layer::Confirm => "A question before a change (quit, unattended access, links, OTP)",
             Layer::Link => "Enrolment link",
             Layer::Input => "Add client",
             Layer::Login => "Login",
@@ -528,7 +532,7 @@ impl Default for Keymap {
                 L::Main,
                 A::ShowLink,
                 &[c('l')],
-                "Issue an enrolment link for the selected client",
+                "The selected client's enrolment link: its valid one, or a new one (asks first)",
                 Some("link"),
             ),
             b(
@@ -595,6 +599,13 @@ impl Default for Keymap {
                 Some("help"),
             ),
             b(L::Sessions, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
+            b(
+                L::SessionEnded,
+                A::Confirm,
+                &[k(K::Enter), k(K::Esc)],
+                "Back to the list (every other key is ignored, so typing meant for the remote runs nothing here)",
+                Some("back to list"),
+            ),
             b(
                 L::Terminal,
                 A::TerminalMenu,
@@ -860,16 +871,16 @@ impl Default for Keymap {
             b(
                 L::Confirm,
                 A::Yes,
-                &[c('y')],
-                "Withdraw: every open session on it ends",
-                Some("withdraw"),
+                &[c('y'), k(K::Enter)],
+                "Yes: do what the question says",
+                Some("yes"),
             ),
             b(
                 L::Confirm,
                 A::No,
                 &[c('n'), k(K::Esc)],
-                "Keep unattended access",
-                Some("cancel"),
+                "No: change nothing",
+                Some("no"),
             ),
             b(L::Confirm, A::Quit, &[quit], "Quit", None),
             b(
@@ -901,6 +912,13 @@ impl Default for Keymap {
                 &[c('c'), c('y')],
                 "Copy the link to the clipboard",
                 Some("copy"),
+            ),
+            b(
+                L::Link,
+                A::IssueLink,
+                &[c('n')],
+                "Issue a new link (earlier links stay valid until they expire)",
+                Some("new link"),
             ),
             b(
                 L::Link,
@@ -1835,7 +1853,9 @@ mod tests {
         for layer in Layer::ALL {
             // In a live terminal Ctrl-C belongs to the remote shell; scrolling never quits.
             let expected = match layer {
-                Layer::Terminal | Layer::TerminalScroll | Layer::Desktop => None,
+                Layer::Terminal | Layer::TerminalScroll | Layer::Desktop | Layer::SessionEnded => {
+                    None
+                }
                 _ => Some(Action::Quit),
             };
             assert_eq!(keymap.action(layer, &ctrl_c), expected, "{layer:?}");
@@ -2012,5 +2032,91 @@ mod tests {
                 .any(|(_, hint)| *hint == "theme"),
             "theme lost its only key"
         );
+    }
+}
+
+#[cfg(test)]
+mod dump {
+    use super::*;
+    fn key_name(k: &KeyCombo) -> String {
+        let mut s = String::new();
+        if k.modifiers.contains(KeyModifiers::CONTROL) {
+            s.push_str("ctrl-");
+        }
+        if k.modifiers.contains(KeyModifiers::ALT) {
+            s.push_str("alt-");
+        }
+        if k.modifiers.contains(KeyModifiers::SHIFT) {
+            s.push_str("shift-");
+        }
+        let name = match k.code {
+            KeyCode::Char(' ') => "space".to_owned(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "enter".into(),
+            KeyCode::Esc => "esc".into(),
+            KeyCode::Tab => "tab".into(),
+            KeyCode::BackTab => "backtab".into(),
+            KeyCode::Backspace => "backspace".into(),
+            KeyCode::Delete => "delete".into(),
+            KeyCode::Insert => "insert".into(),
+            KeyCode::Up => "up".into(),
+            KeyCode::Down => "down".into(),
+            KeyCode::Left => "left".into(),
+            KeyCode::Right => "right".into(),
+            KeyCode::Home => "home".into(),
+            KeyCode::End => "end".into(),
+            KeyCode::PageUp => "pgup".into(),
+            KeyCode::PageDown => "pgdn".into(),
+            KeyCode::F(n) => format!("f{n}"),
+            other => panic!("{other:?}"),
+        };
+        s.push_str(&name);
+        s
+    }
+    fn snake(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_uppercase() {
+                if i > 0 {
+                    out.push('_');
+                }
+                out.extend(c.to_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    #[test]
+    #[ignore]
+    fn dump_default_keymap() {
+        let keymap = Keymap::default();
+        let mut out = String::new();
+        for layer in Layer::ALL {
+            out.push_str(&format!(
+                "\n# {}\n[{}]\nkeymap = [\n",
+                layer.title(),
+                snake(&format!("{layer:?}"))
+            ));
+            for b in keymap.bindings(layer) {
+                let on: Vec<String> = b
+                    .keys
+                    .iter()
+                    .map(|k| format!("{:?}", key_name(k)))
+                    .collect();
+                let hint = b
+                    .hint
+                    .map(|h| format!(", hint = {h:?}"))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "  {{ on = [{}], run = {:?}, desc = {:?}{hint} }},\n",
+                    on.join(", "),
+                    b.action.name(),
+                    b.description
+                ));
+            }
+            out.push_str("]\n");
+        }
+        std::fs::write("/tmp/keymap-dump.toml", out).unwrap();
     }
 }

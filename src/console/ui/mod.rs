@@ -39,8 +39,11 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
         && area.height >= 2
     {
         terminal::draw(state, viewer, theme, frame, area);
-        if let Some(Dialog::Help { scroll }) = &state.dialog {
-            help::draw(state, theme, frame, area, *scroll);
+        // A question asked from the session's menu (quit? ask the end user?) shows over it.
+        match &state.dialog {
+            None => {}
+            Some(Dialog::Help { scroll }) => help::draw(state, theme, frame, area, *scroll),
+            Some(dialog) => dialogs::draw(state, theme, frame, area, dialog),
         }
         return;
     }

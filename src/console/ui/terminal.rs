@@ -28,9 +28,67 @@ pub(super) fn draw(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Fr
         }
     };
     draw_bar(state, viewer, theme, frame, bar);
-    if viewer.mode == ViewerMode::Menu {
+    if let Some(why) = &viewer.ended {
+        draw_ended(state, viewer, theme, frame, screen, why);
+    } else if viewer.mode == ViewerMode::Menu {
         draw_menu(state, viewer, theme, frame, screen, menu);
     }
+}
+
+/// The session ended: a box over its last screen says so and why, and that keys are ignored
+/// until it is dismissed.
+fn draw_ended(
+    state: &State,
+    viewer: &Viewer,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    why: &str,
+) {
+    let width = 60.min(area.width.saturating_sub(2)).max(10);
+    let text_width = usize::from(width.saturating_sub(4));
+    let mut lines: Vec<Line> = super::word_wrap(
+        &format!("Your session on {} ended: {why}.", viewer.session.hostname),
+        text_width,
+    )
+    .into_iter()
+    .map(|l| Line::styled(l, theme.style(Role::Text)))
+    .collect();
+    lines.push(Line::default());
+    lines.extend(
+        super::word_wrap(
+            "Nothing you type reaches it, and nothing typed runs here.",
+            text_width,
+        )
+        .into_iter()
+        .map(|l| Line::styled(l, theme.style(Role::Muted))),
+    );
+    lines.push(Line::default());
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::SessionEnded,
+        width.saturating_sub(4),
+    ));
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Thick)
+        .border_style(theme.style(Role::Danger))
+        .title(Span::styled(" Session ended ", theme.style(Role::Danger)))
+        .style(theme.style(Role::Text));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// "1.2 KB/s": the last second's output.
@@ -67,6 +125,9 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         .key_for(Layer::Terminal, Action::TerminalMenu)
         .unwrap_or_default();
     let mut right: Vec<Span> = match (&state.connection, viewer.mode) {
+        _ if viewer.ended.is_some() => {
+            vec![Span::styled("■ session ended ", theme.style(Role::Danger))]
+        }
         (Connection::Connected, ViewerMode::Scroll) => {
             let lines = viewer.term.scrollback();
             let mut spans = vec![
@@ -106,7 +167,7 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         // Keys typed now are dropped, not kept to run later.
         _ => vec![Span::styled("◌ reconnecting… ", theme.style(Role::Warning))],
     };
-    if viewer.mode != ViewerMode::Scroll {
+    if viewer.mode != ViewerMode::Scroll && viewer.ended.is_none() {
         right.push(Span::styled("│ ", muted));
         right.push(Span::styled(menu_key, theme.style(Role::Key)));
         right.push(Span::styled(" menu ", muted));

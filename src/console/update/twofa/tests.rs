@@ -306,6 +306,11 @@ fn enrolment_confirms_one_code_then_logs_in_again_with_2fa() {
             .any(|e| matches!(e, Effect::ForgetLogin { .. }))
     );
     assert_eq!(state.screen, Screen::Login);
+    // The enrolment dialog is gone with the login: it used to stay on "Checking…" over the
+    // form until a key closed it.
+    assert!(state.dialog.is_none(), "{:?}", state.dialog);
+    assert_eq!(state.layer(), Layer::Login);
+    assert!(state.dirty, "drawn without waiting for a key");
     assert!(state.login.needs_code);
     assert!(
         state
@@ -314,6 +319,16 @@ fn enrolment_confirms_one_code_then_logs_in_again_with_2fa() {
             .as_deref()
             .is_some_and(|n| n.contains("log in again") || n.contains("Log in again"))
     );
+}
+
+#[test]
+fn the_demo_fills_in_its_password_when_its_login_ends() {
+    let mut state = logged_in(Role::Admin, TwoFactorState::Pending);
+    state.demo_password = Some(Secret::new("demo-pw"));
+    state.dialog = Some(Dialog::TwoFactorOffer);
+    super::super::back_to_form(&mut state, None);
+    assert_eq!(state.login.password.value, "demo-pw");
+    assert!(state.dialog.is_none());
 }
 
 #[test]
