@@ -46,7 +46,17 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         opts.theme.as_deref().or(config.theme.as_deref()),
         &opts.paths.config,
     )?;
-    let keymap = Keymap::with_overrides(&config.keys);
+    // A bad keymap file must not keep the console from starting: the defaults, and why.
+    let (keymap, keymap_error) = match Keymap::load(&Keymap::path(&opts.paths)) {
+        Ok(keymap) => (keymap, None),
+        Err(e) => (
+            Keymap::default(),
+            Some(format!(
+                "Your keymap was not used: {e}. The default keys apply; fix that line and restart."
+            )),
+        ),
+    };
+    let keymap = keymap.overridden(&config.keys);
     let _log_guard = crate::logging::to_file(&opts.paths.logs(), "console");
     let store = LoginStore::new(opts.paths.state.clone());
     let startup = startup(&opts, &store);
@@ -54,6 +64,11 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
 
     let mut state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
     state.demo_password = opts.preset.as_ref().and_then(|p| p.password.clone());
+    if let Some(warning) = keymap_error {
+        tracing::warn!(%warning, "keymap file refused");
+        state.login.notice = Some(warning.clone());
+        state.startup_warning = Some(warning);
+    }
     let env = crate::render::Environment::from_process();
     state.color_depth = env.color_depth();
     // Ask the terminal before crossterm's event reader exists, so the replies are not read

@@ -93,6 +93,8 @@ pub struct State {
     pub issued_links: BTreeMap<LinkId, String>,
     /// `tether demo`: its user's random password, filled in on the login form.
     pub demo_password: Option<crate::protocol::Secret>,
+    /// A problem found at start (a keymap file refused), shown once logged in.
+    pub startup_warning: Option<String>,
 }
 
 impl State {
@@ -142,6 +144,7 @@ impl State {
             credential_list: CredentialList::default(),
             issued_links: BTreeMap::new(),
             demo_password: None,
+            startup_warning: None,
         }
     }
 

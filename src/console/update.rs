@@ -1957,6 +1957,10 @@ fn on_logged_in(
             StatusKind::Success,
             format!("Logged in as {}. Press {help} for help.", user.name),
         );
+        // Said once, where it cannot be missed (an error stays until replaced).
+        if let Some(warning) = state.startup_warning.take() {
+            set_status(state, StatusKind::Error, warning);
+        }
     }
     effects.extend(refresh(state));
     effects.extend(twofa::after_login(state, reconnected));
