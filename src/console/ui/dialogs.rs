@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::{centered, hard_wrap, hints_line, spinner, word_wrap};
@@ -163,8 +163,7 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let rect = centered(area, width + 2, height);
     // One column of margin around the box so it stands out from what is under it.
-    frame.render_widget(Clear, rect);
-    frame.render_widget(Block::default().style(theme.style(Role::Text)), rect);
+    super::clear_under(frame, area, rect, theme.style(Role::Text));
     let rect = Rect {
         x: rect.x + 1,
         width: rect.width.saturating_sub(2),

@@ -83,6 +83,28 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
     }
 }
 
+/// Columns left beside a pop-up at most, for them to be cleared with it.
+const SLIVER: u16 = 4;
+
+/// Clear the screen under a pop-up at `rect` over `area`. Where only a sliver of the screen is
+/// left beside it, the sliver is cleared too: a column or two of a table showing at the edge
+/// reads as part of the pop-up.
+fn clear_under(frame: &mut Frame, area: Rect, rect: Rect, style: ratatui::style::Style) {
+    let left = rect.x.saturating_sub(area.x);
+    let right = area.right().saturating_sub(rect.right());
+    let band = if left.min(right) <= SLIVER {
+        Rect {
+            x: area.x,
+            width: area.width,
+            ..rect
+        }
+    } else {
+        rect
+    };
+    frame.render_widget(ratatui::widgets::Clear, band);
+    frame.render_widget(Block::default().style(style), band);
+}
+
 /// A rectangle of at most `width` x `height`, centred in `area`.
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);

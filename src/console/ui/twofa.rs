@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState,
+    Block, BorderType, Borders, Cell, HighlightSpacing, Paragraph, Row, Table, TableState,
 };
 use unicode_width::UnicodeWidthStr;
 
@@ -21,7 +21,8 @@ use crate::render::qr::QrModules;
 
 /// A bordered box over the screen, cleared first; returns the inside (one column of padding).
 fn popup(theme: &Theme, frame: &mut Frame, rect: Rect, title: &str, border: Role) -> Rect {
-    frame.render_widget(Clear, rect);
+    let area = frame.area();
+    super::clear_under(frame, area, rect, theme.style(Role::Text));
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
