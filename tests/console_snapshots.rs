@@ -905,6 +905,63 @@ fn confirm_dialog() {
 }
 
 #[test]
+fn two_workstations_named_alike_show_a_short_id() {
+    let mut state = logged_in(80, 24);
+    let mut twin = sample_workstations()
+        .into_iter()
+        .find(|w| w.hostname == "reception-pc")
+        .expect("reception-pc");
+    let original = twin.id.clone();
+    twin.id = "w9".into();
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Event(HubEvent::Workstation { workstation: twin })),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains(&format!("reception-pc #{original}")),
+        "{screen}"
+    );
+    assert!(screen.contains("reception-pc #w9"), "{screen}");
+    assert!(!screen.contains("dentist-laptop #"), "only twins: {screen}");
+}
+
+#[test]
+fn live_desktop_menu_fits_a_40x10_terminal() {
+    let mut state = desktop(false);
+    update::update(
+        &mut state,
+        Msg::Resize {
+            width: 40,
+            height: 10,
+        },
+    );
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
+    );
+    let screen = render(&state, 40, 10);
+    // Every key of the menu shows, with its short label; the bottom border too (not clipped).
+    for shown in [
+        "u unattended",
+        "d back to list",
+        "e end session",
+        "s screenshot",
+        "f fit",
+        "- zoom out",
+        "Esc cancel",
+        "q quit",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} missing:\n{screen}");
+    }
+    assert!(
+        screen.contains('╰'),
+        "the menu's bottom is drawn:\n{screen}"
+    );
+    insta::assert_snapshot!("desktop_menu_40x10", screen);
+}
+
+#[test]
 fn live_terminal_menu() {
     let mut state = terminal(80, 24, false);
     update::update(

@@ -1731,12 +1731,15 @@ fn next_step(error: &ProtocolError) -> String {
     }
 }
 
+/// The hub's message as a sentence: with its period. Its case is left alone: a message may
+/// begin with a name ("vm went offline"), and names keep the case they were given.
 fn sentence(text: &str) -> String {
-    let text = text.trim_end_matches('.');
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |c| {
-        c.to_uppercase().chain(chars).collect::<String>() + "."
-    })
+    let text = text.trim().trim_end_matches('.');
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("{text}.")
+    }
 }
 
 fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {

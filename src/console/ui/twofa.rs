@@ -447,7 +447,7 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
             Cell::from(actor_label(state, &r.actor)),
             Cell::from(Span::styled(r.action.clone(), theme.style(role))),
             Cell::from(target),
-            Cell::from(r.detail.to_string()),
+            Cell::from(detail_fields(&r.detail)),
         ])
     });
     let header = Row::new(["WHEN (UTC)", "WHO", "WHAT", "ON", "DETAIL"])
@@ -495,7 +495,7 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
             theme.style(Role::Accent),
         )];
         lines.extend(
-            hard_wrap(&r.detail.to_string(), width)
+            word_wrap(&detail_fields(&r.detail), width)
                 .into_iter()
                 .take(2)
                 .map(|l| Line::styled(l, theme.style(Role::Muted))),
@@ -508,6 +508,24 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
                 ..detail_area
             },
         );
+    }
+}
+
+/// An audit record's details as a person reads them: `reason: wrong code · client: Acme`, not
+/// JSON. Text without quotes; lists and objects inside it stay compact JSON.
+pub fn detail_fields(detail: &serde_json::Value) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    match detail {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(key, v)| format!("{}: {}", key.replace('_', " "), value(v)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        serde_json::Value::Null => String::new(),
+        other => value(other),
     }
 }
 

@@ -785,7 +785,7 @@ fn wrong_password_says_what_to_do() {
     );
     let error = state.login.error.clone().expect("error shown");
     assert!(
-        error.contains("Invalid user name or password") && error.contains("Check the user name"),
+        error.contains("invalid user name or password") && error.contains("Check the user name"),
         "{error}"
     );
 }
@@ -813,7 +813,7 @@ fn error_replies_show_in_the_status_line_with_a_next_step() {
     let status = state.status.clone().expect("status");
     assert_eq!(status.kind, StatusKind::Error);
     assert!(
-        status.text.contains("A client named Acme exists")
+        status.text.contains("a client named Acme exists")
             && status.text.contains("Choose another name"),
         "{}",
         status.text
@@ -3242,7 +3242,11 @@ mod live_desktop {
         update(&mut state, Msg::ScreenshotSaved(Ok(path)));
         let (kind, text) = notice(&state);
         assert_eq!(kind, StatusKind::Success);
-        assert!(text.contains("/home/ann/Downloads/tether-reception-1.png"));
+        // The file's name first, so a narrow status line cuts the folder, not the name.
+        assert!(
+            text.starts_with("Saved tether-reception-1.png in /home/ann/Downloads"),
+            "{text}"
+        );
         update(&mut state, Msg::ScreenshotSaved(Err("disk full".into())));
         let (kind, text) = notice(&state);
         assert_eq!(kind, StatusKind::Error);
@@ -3483,6 +3487,12 @@ mod live_desktop {
             "{text}"
         );
         assert!(state.viewer.is_some(), "the viewer stays open");
+        // Back to the whole screen (the menu is still open): the note is stale, and goes.
+        key(&mut state, KeyCode::Char('f'));
+        assert!(
+            state.viewer.as_ref().is_some_and(|v| v.notice.is_none()),
+            "the zoom note outlived the fit"
+        );
 
         // A 1920x1080 remote already fills 200x59 cells of 10x20 at its own size: the
         // viewer does not ask the agent to upscale it, and zooming gets nothing more.
@@ -3603,4 +3613,11 @@ fn a_fully_loaded_team_filters_without_asking_the_hub() {
     assert_eq!(state.workstations_loading, None);
     key(&mut state, KeyCode::Char('/'));
     assert!(requests(&key(&mut state, KeyCode::Char('o'))).is_empty());
+}
+
+#[test]
+fn the_hubs_messages_keep_the_case_of_the_names_they_begin_with() {
+    assert_eq!(sentence("vm went offline"), "vm went offline.");
+    assert_eq!(sentence("PC-7 went offline."), "PC-7 went offline.");
+    assert_eq!(sentence("  "), "");
 }

@@ -559,6 +559,12 @@ pub fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect>
                     search_audit(state)
                 }
                 Err(e) => {
+                    // Said where it is seen: the filter line shows what is typed meanwhile.
+                    set_status(
+                        state,
+                        StatusKind::Error,
+                        format!("Filter not applied: {e}. Fix it, or Esc."),
+                    );
                     state.twofa.audit.error = Some(e);
                     Vec::new()
                 }

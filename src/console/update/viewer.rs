@@ -498,6 +498,18 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
     let Some(viewer) = &mut state.viewer else {
         return Vec::new();
     };
+    // A note about the zoom is stale once the zoom or the mode changes (said again if still so).
+    if matches!(
+        action,
+        Action::ZoomIn | Action::ZoomOut | Action::Fit | Action::SwitchGlyphs
+    ) && viewer
+        .notice
+        .as_ref()
+        .is_some_and(|(_, text, _)| text.starts_with(ZOOM_NOTE))
+    {
+        viewer.notice = None;
+        state.dirty = true;
+    }
     match action {
         Action::Cancel | Action::TerminalMenu => viewer.mode = ViewerMode::Live,
         Action::ZoomIn | Action::ZoomOut => {
@@ -525,7 +537,7 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
                     notify(
                         state,
                         StatusKind::Info,
-                        format!("Zoom stays at {zoom}x: {why}."),
+                        format!("{ZOOM_NOTE}{zoom}x: {why}."),
                     );
                 }
             }
@@ -832,10 +844,19 @@ pub(super) fn on_screenshot_saved(
                     )
                 })
                 .unwrap_or_default();
+            // The file's name first: a narrow status line cuts the folder, not the name.
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let folder = path
+                .parent()
+                .map(|p| format!(" in {}", p.display()))
+                .unwrap_or_default();
             notify(
                 state,
                 StatusKind::Success,
-                format!("Saved {}{note}", path.display()),
+                format!("Saved {name}{folder}{note}"),
             );
         }
         Err(e) => notify(
@@ -846,6 +867,9 @@ pub(super) fn on_screenshot_saved(
     }
     Vec::new()
 }
+
+/// How the status line's note about a zoom that cannot grow begins.
+const ZOOM_NOTE: &str = "Zoom stays at ";
 
 /// How long a screenshot may take to arrive.
 const GRAB_SECONDS: i64 = 15;
