@@ -678,6 +678,8 @@ pub enum Confirmed {
         client: Option<ClientId>,
         label: String,
     },
+    /// Revoke the enrolment link shown (the link dialog comes back to show it revoked).
+    RevokeLink { dialog: LinkDialog },
     /// Issue a new enrolment link for a client (earlier links stay valid).
     NewLink {
         client: ClientId,

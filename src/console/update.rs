@@ -957,6 +957,18 @@ fn confirmed(state: &mut State, then: Confirmed) -> Vec<Effect> {
             client,
             client_name,
         } => issue_link(state, client, client_name),
+        Confirmed::RevokeLink { mut dialog } => {
+            let Some(link) = dialog.link.as_ref().map(|(l, _)| l.id.clone()) else {
+                return Vec::new();
+            };
+            dialog.revoking = true;
+            state.dialog = Some(Dialog::Link(dialog));
+            vec![request(
+                state,
+                ConsoleRequest::RevokeLink { link: link.clone() },
+                Pending::RevokeLink { link },
+            )]
+        }
     }
 }
 
@@ -1483,18 +1495,25 @@ fn on_link_action(state: &mut State, action: Action) -> Vec<Effect> {
                 },
             ),
         },
-        Action::RevokeLink => match &dialog.link {
-            Some((link, _)) if !link.revoked && !dialog.revoking => {
-                dialog.revoking = true;
-                let link = link.id.clone();
-                return vec![request(
-                    state,
-                    ConsoleRequest::RevokeLink { link: link.clone() },
-                    Pending::RevokeLink { link },
-                )];
-            }
-            _ => {}
-        },
+        // It cannot be undone: asked first, like every change of its kind.
+        Action::RevokeLink
+            if dialog
+                .link
+                .as_ref()
+                .is_some_and(|(link, _)| !link.revoked && !dialog.revoking) =>
+        {
+            let dialog = dialog.clone();
+            state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+                title: "Revoke this link?".to_owned(),
+                text: format!(
+                    "Revoke this enrolment link for {}? It can no longer enrol workstations; those it enrolled stay.",
+                    dialog.client_name
+                ),
+                warning: None,
+                yes: "revoke".to_owned(),
+                then: Confirmed::RevokeLink { dialog },
+            }));
+        }
         _ => {}
     }
     Vec::new()

@@ -1011,11 +1011,24 @@ fn link_dialog_copies_and_revokes() {
         Some("Copied (OSC 52)")
     );
 
-    let effects = key(&mut state, KeyCode::Char('x'));
+    // Revoking cannot be undone: asked first; n keeps it and comes back to nothing open.
+    assert!(key(&mut state, KeyCode::Char('x')).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    key(&mut state, KeyCode::Char('n'));
+    assert!(state.dialog.is_none());
+    let dialog = open_link_dialog(&mut state, vec![link_of_c1("l1", 0)]);
+    assert!(dialog.link.is_some());
+    key(&mut state, KeyCode::Char('x'));
+    let effects = key(&mut state, KeyCode::Char('y'));
     let [(revoke_id, ConsoleRequest::RevokeLink { link })] = &requests(&effects)[..] else {
         panic!("{effects:?}")
     };
     assert_eq!(link, "l1");
+    assert_eq!(
+        state.layer(),
+        Layer::Link,
+        "the link dialog shows it being revoked"
+    );
     assert!(
         requests(&key(&mut state, KeyCode::Char('x'))).is_empty(),
         "one revoke at a time"
