@@ -1258,6 +1258,8 @@ fn screenshots() {
             24,
         ),
         ("credentials-list-80x24", credentials_list(80, 24), 80, 24),
+        ("session-ended-80x24", terminal_ended(80, 24), 80, 24),
+        ("confirm-quit-80x24", quit_question(80, 24), 80, 24),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));
