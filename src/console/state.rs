@@ -93,6 +93,9 @@ pub struct State {
     pub issued_links: BTreeMap<LinkId, String>,
     /// `tether demo`: its user's random password, filled in on the login form.
     pub demo_password: Option<crate::protocol::Secret>,
+    /// The hub and certificate of a login made elsewhere (the demo's): trusted for this run
+    /// when the console logs in there again, never written to the known hubs.
+    pub preset_pin: Option<(String, String)>,
     /// A problem found at start (a keymap file refused), shown once logged in.
     pub startup_warning: Option<String>,
 }
@@ -145,6 +148,7 @@ impl State {
             issued_links: BTreeMap::new(),
             demo_password: None,
             startup_warning: None,
+            preset_pin: None,
         }
     }
 

@@ -111,6 +111,7 @@ pub fn start(state: &mut State, startup: Startup) -> Vec<Effect> {
             token,
         } => {
             state.login.hub = TextInput::new(hub.clone());
+            state.preset_pin = Some((hub.clone(), fingerprint.clone()));
             resume(state, hub, fingerprint, token, false, false)
         }
         Startup::Stored {
@@ -1626,6 +1627,14 @@ fn on_pin_loaded(state: &mut State, hub: String, fingerprint: Option<String>) ->
     }
     state.dirty = true;
     state.connection = Connection::Connecting;
+    // The demo's hub is not in the known hubs, but its certificate came with its login.
+    let fingerprint = fingerprint.or_else(|| {
+        state
+            .preset_pin
+            .as_ref()
+            .filter(|(pinned, _)| *pinned == hub)
+            .map(|(_, fingerprint)| fingerprint.clone())
+    });
     match fingerprint {
         Some(fingerprint) => password_login(state, hub, fingerprint),
         None => {

@@ -312,6 +312,8 @@ fn enrolment_confirms_one_code_then_logs_in_again_with_2fa() {
     assert_eq!(state.layer(), Layer::Login);
     assert!(state.dirty, "drawn without waiting for a key");
     assert!(state.login.needs_code);
+    assert_eq!(state.login.user.value, "ann", "the name of who enrolled");
+    assert_eq!(state.login.field, LoginField::Password);
     assert!(
         state
             .login
@@ -329,6 +331,32 @@ fn the_demo_fills_in_its_password_when_its_login_ends() {
     super::super::back_to_form(&mut state, None);
     assert_eq!(state.login.password.value, "demo-pw");
     assert!(state.dialog.is_none());
+    // Logging in there again trusts the certificate the demo's login came with: no question.
+    state.login.user = TextInput::new("ann");
+    state.login.field = LoginField::Password;
+    let effects = key(&mut state, KeyCode::Enter);
+    let hub = match &effects[..] {
+        [Effect::LoadPin { hub }] => hub.clone(),
+        other => panic!("{other:?}"),
+    };
+    let effects = update(
+        &mut state,
+        Msg::PinLoaded {
+            hub,
+            fingerprint: None,
+        },
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Net(NetCommand::Login { .. }))),
+        "{effects:?}"
+    );
+    assert!(
+        state.dialog.is_none(),
+        "no trust question: {:?}",
+        state.dialog
+    );
 }
 
 #[test]
