@@ -169,30 +169,25 @@ fn a_dropped_session_swallows_what_is_typed_next_until_dismissed() {
     assert_eq!(links(tech.path()), 1);
 }
 
-/// The base32 key the enrolment dialog shows in groups of four, right of the QR code.
+/// The base32 key the enrolment dialog shows in groups of four, right of the QR code: read
+/// from the dialog's own column (between its borders, so text of the screen beside it is not).
 fn shown_key(screen: &str) -> Option<String> {
     let mut key = String::new();
     let mut reading = false;
     for line in screen.lines() {
-        // What is right of the QR code: the dialog's text column.
-        let text: String = line
-            .chars()
-            .filter(|c| c.is_ascii())
-            .collect::<String>()
-            .replace('|', "");
+        // `│ screen │ dialog │ screen │`: the dialog's text, without the QR code's blocks.
+        let inside = line.split('│').nth(2).unwrap_or_default();
+        let text: String = inside.chars().filter(char::is_ascii).collect();
         let text = text.trim();
+        let group = |w: &str| w.len() <= 4 && w.chars().all(|c| matches!(c, 'A'..='Z' | '2'..='7'));
         if reading {
-            if !text.is_empty()
-                && text
-                    .chars()
-                    .all(|c| matches!(c, 'A'..='Z' | '2'..='7' | ' '))
-            {
+            if !text.is_empty() && text.split(' ').all(group) {
                 key.push_str(&text.replace(' ', ""));
                 continue;
             }
             break;
         }
-        reading = text.ends_with("type the key:");
+        reading = text.ends_with("key:");
     }
     (key.len() >= 16).then_some(key)
 }
