@@ -106,6 +106,8 @@ pub struct Demo {
     pub hub_url: String,
     pub fingerprint: String,
     pub token: String,
+    /// The demo user's random password (the console fills it in should its login end).
+    pub password: String,
     hub_stop: Option<tokio::sync::oneshot::Sender<()>>,
     hub_task: tokio::task::JoinHandle<()>,
     chaos: tokio::task::JoinHandle<()>,
@@ -140,7 +142,7 @@ impl Demo {
             }
         });
 
-        // The demo admin, with a random password nobody needs to know.
+        // The demo admin, with a random password: the console fills it in on its login form.
         let password = crate::secrets::new_token()?;
         let store = hub.store().clone();
         let pw = password.clone();
@@ -257,6 +259,7 @@ impl Demo {
             hub_url,
             fingerprint,
             token,
+            password,
             hub_stop: Some(hub_stop),
             hub_task,
             chaos,
@@ -418,6 +421,7 @@ pub async fn run(
         hub: demo.hub_url.clone(),
         fingerprint: demo.fingerprint.clone(),
         token: demo.token.clone(),
+        password: Some(crate::protocol::Secret::new(demo.password.as_str())),
     };
     let result = crate::console::run(ConsoleOptions {
         paths,

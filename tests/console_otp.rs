@@ -513,7 +513,10 @@ fn admins_require_an_otp_from_the_table_and_technicians_cannot() {
     // An admin: P asks the hub, and the reply marks the row.
     let mut state = logged_in(Role::Admin);
     select(&mut state, "front-desk");
-    let effects = press(&mut state, KeyCode::Char('P'));
+    // It changes every technician's way in: asked first, y confirms.
+    assert!(requests(&press(&mut state, KeyCode::Char('P'))).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    let effects = press(&mut state, KeyCode::Char('y'));
     let [
         (
             id,
@@ -543,7 +546,10 @@ fn admins_require_an_otp_from_the_table_and_technicians_cannot() {
     assert!(render(&state).contains("otp"), "the Access column shows it");
 
     // Again: the requirement goes.
-    let effects = press(&mut state, KeyCode::Char('P'));
+    // It changes every technician's way in: asked first, y confirms.
+    assert!(requests(&press(&mut state, KeyCode::Char('P'))).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    let effects = press(&mut state, KeyCode::Char('y'));
     let [
         (
             id,
@@ -600,7 +606,10 @@ fn admins_require_an_otp_for_a_clients_group_from_the_clients_pane() {
         otp,
     };
     for (now, then) in [(false, true), (true, false)] {
-        let effects = press(&mut state, KeyCode::Char('P'));
+        // It changes every technician's way in: asked first, y confirms.
+        assert!(requests(&press(&mut state, KeyCode::Char('P'))).is_empty());
+        assert_eq!(state.layer(), Layer::Confirm);
+        let effects = press(&mut state, KeyCode::Char('y'));
         let [(id, ConsoleRequest::ListGroups { .. })] = &requests(&effects)[..] else {
             panic!("expected ListGroups, got {effects:?}");
         };
@@ -643,7 +652,10 @@ fn admins_require_an_otp_for_a_clients_group_from_the_clients_pane() {
     // "All clients" is the team's own group; a refusal is said, not swallowed.
     press(&mut state, KeyCode::Char('k'));
     assert_eq!(state.selected_client, None);
-    let effects = press(&mut state, KeyCode::Char('P'));
+    // It changes every technician's way in: asked first, y confirms.
+    assert!(requests(&press(&mut state, KeyCode::Char('P'))).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    let effects = press(&mut state, KeyCode::Char('y'));
     let [(id, ConsoleRequest::ListGroups { .. })] = &requests(&effects)[..] else {
         panic!("expected ListGroups, got {effects:?}");
     };

@@ -668,7 +668,25 @@ fn with_link_dialog(width: u16, height: u16) -> (State, String) {
     let mut state = logged_in(width, height);
     press(&mut state, KeyCode::Tab);
     press(&mut state, KeyCode::Char('j'));
+    // `l` looks for the client's valid link first; it has none, so `n` then `y` issue one.
     let effects = press(&mut state, KeyCode::Char('l'));
+    let [(id, ConsoleRequest::ListLinks { client, .. })] = &requests(&effects)[..] else {
+        panic!("expected one ListLinks, got {effects:?}");
+    };
+    assert_eq!(client, ACME.0);
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Links {
+                links: Vec::new(),
+                next: None,
+                total: None,
+            }),
+        }),
+    );
+    press(&mut state, KeyCode::Char('n'));
+    let effects = press(&mut state, KeyCode::Char('y'));
     let [
         (
             id,
@@ -811,6 +829,136 @@ fn live_terminal() {
     // The prompt's colours are the remote's.
     let buffer = buffer(&state, 80, 24);
     assert_eq!(buffer[(0, 0)].fg, ratatui::style::Color::Indexed(2));
+}
+
+/// The live terminal of `terminal`, its session ended by the workstation going offline.
+fn terminal_ended(width: u16, height: u16) -> State {
+    let mut state = terminal(width, height, false);
+    let mut ended = session(
+        "s3",
+        ("w4", "till-1"),
+        "ann",
+        AuthMethod::Attended,
+        vec![],
+        false,
+        0,
+    );
+    ended.ended_at = Some(now() + Duration::seconds(7));
+    ended.end_reason = Some("the workstation went offline".into());
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Event(HubEvent::Session { session: ended })),
+    );
+    state
+}
+
+#[test]
+fn ended_session_viewer() {
+    let mut state = terminal_ended(80, 24);
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("Your session on till-1 ended: the workstation went"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("active (running)"),
+        "the last screen stays under it"
+    );
+    assert!(screen.contains("Enter back to list"), "{screen}");
+    insta::assert_snapshot!("terminal_ended_80x24", screen);
+    insta::assert_snapshot!(
+        "terminal_ended_120x40",
+        render(&terminal_ended(120, 40), 120, 40)
+    );
+    // What was typed next neither reaches anything nor runs here; Enter dismisses.
+    for c in "ls -la".chars() {
+        assert!(press(&mut state, KeyCode::Char(c)).is_empty());
+    }
+    assert_eq!(render(&state, 80, 24), screen);
+    press(&mut state, KeyCode::Enter);
+    assert!(state.viewer.is_none());
+}
+
+/// Logged in with a session of ann's open, `q` pressed: "Quit?".
+fn quit_question(width: u16, height: u16) -> State {
+    let mut state = logged_in(width, height);
+    assert!(
+        press(&mut state, KeyCode::Char('q')).is_empty(),
+        "asks first"
+    );
+    state
+}
+
+#[test]
+fn confirm_dialog() {
+    let state = quit_question(80, 24);
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains("Quit?") && screen.contains("y quit"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("confirm_quit_80x24", screen);
+    insta::assert_snapshot!(
+        "confirm_quit_120x40",
+        render(&quit_question(120, 40), 120, 40)
+    );
+}
+
+#[test]
+fn two_workstations_named_alike_show_a_short_id() {
+    let mut state = logged_in(80, 24);
+    let mut twin = sample_workstations()
+        .into_iter()
+        .find(|w| w.hostname == "reception-pc")
+        .expect("reception-pc");
+    let original = twin.id.clone();
+    twin.id = "w9".into();
+    update::update(
+        &mut state,
+        Msg::Net(NetEvent::Event(HubEvent::Workstation { workstation: twin })),
+    );
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains(&format!("reception-pc #{original}")),
+        "{screen}"
+    );
+    assert!(screen.contains("reception-pc #w9"), "{screen}");
+    assert!(!screen.contains("dentist-laptop #"), "only twins: {screen}");
+}
+
+#[test]
+fn live_desktop_menu_fits_a_40x10_terminal() {
+    let mut state = desktop(false);
+    update::update(
+        &mut state,
+        Msg::Resize {
+            width: 40,
+            height: 10,
+        },
+    );
+    update::update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(']'), KeyModifiers::CONTROL)),
+    );
+    let screen = render(&state, 40, 10);
+    // Every key of the menu shows, with its short label; the bottom border too (not clipped).
+    for shown in [
+        "u unattended",
+        "d back to list",
+        "e end session",
+        "s screenshot",
+        "f fit",
+        "- zoom out",
+        "Esc cancel",
+        "q quit",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} missing:\n{screen}");
+    }
+    assert!(
+        screen.contains('╰'),
+        "the menu's bottom is drawn:\n{screen}"
+    );
+    insta::assert_snapshot!("desktop_menu_40x10", screen);
 }
 
 #[test]
@@ -1110,6 +1258,8 @@ fn screenshots() {
             24,
         ),
         ("credentials-list-80x24", credentials_list(80, 24), 80, 24),
+        ("session-ended-80x24", terminal_ended(80, 24), 80, 24),
+        ("confirm-quit-80x24", quit_question(80, 24), 80, 24),
     ];
     for (name, state, width, height) in scenes {
         let image = renderer.render(&buffer(&state, width, height));

@@ -608,6 +608,40 @@ fn audit_view() {
     insta::assert_snapshot!("twofa_audit_all_80x24", render(&audit_listed("")));
 }
 
+#[test]
+fn audit_details_read_as_fields_and_a_bad_filter_says_why() {
+    let mut state = audit_listed("");
+    // bob's failed login: its details as fields, not JSON.
+    for _ in 0..4 {
+        press(&mut state, KeyCode::Char('j'));
+    }
+    let screen = render(&state);
+    assert!(
+        screen.contains("from: 10.0.0.7 · reason: wrong 2fa code"),
+        "{screen}"
+    );
+    assert!(!screen.contains("{\""), "no raw JSON: {screen}");
+    insta::assert_snapshot!("twofa_audit_details_80x24", screen);
+    let mut wide = audit_listed("");
+    wide.size = (120, 40);
+    for _ in 0..4 {
+        press(&mut wide, KeyCode::Char('j'));
+    }
+    insta::assert_snapshot!(
+        "twofa_audit_details_120x40",
+        text_of(&buffer_sized(&wide, 120, 40))
+    );
+
+    // A filter the console cannot read is not applied, and the status line says why.
+    let mut state = audit_listed("user:bob since:yesterday");
+    assert!(requests(&press(&mut state, KeyCode::Enter)).is_empty());
+    let screen = render(&state);
+    assert!(
+        screen.contains("Filter not applied") && screen.contains("yesterday"),
+        "{screen}"
+    );
+}
+
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/png.rs"]

@@ -247,6 +247,11 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
         s.contains("passcode") && s.contains("none")
     });
     tmux.keys(&["u"]);
+    // A question on the end user's screen: the console asks first.
+    tmux.wait_for("the confirmation", Duration::from_secs(10), |s| {
+        s.contains("Ask for unattended access?")
+    });
+    tmux.keys(&["y"]);
     tmux.wait_in(
         "t:agent",
         "the grant question",
@@ -309,7 +314,12 @@ fn request_grant_on_the_agent_then_connect_with_the_passcode() {
         |s| s.contains("connected: ann"),
     );
 
+    // The session is still open: quitting asks first.
     tmux.keys(&["q"]);
+    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
+        s.contains("Quit?")
+    });
+    tmux.keys(&["y"]);
     tmux.wait_for("the console to exit", Duration::from_secs(20), |s| {
         s.contains("TETHER-EXITED-0")
     });
@@ -515,6 +525,11 @@ fn live_desktop_screenshot_from_the_menu_writes_a_native_png() {
     });
     tmux.keys(&["C-]"]);
     tmux.keys(&["q"]);
+    // The session is still open: quitting asks first.
+    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
+        s.contains("Quit?")
+    });
+    tmux.keys(&["y"]);
     let screen = tmux.wait_for("the console to exit", Duration::from_secs(20), |s| {
         s.contains("TETHER-EXITED-")
     });

@@ -342,6 +342,11 @@ fn sixel_through_tmux_draws_in_the_pane_and_never_scrolls() {
     // Leave: q from the viewer's menu, then the console.
     tmux.run(&["send-keys", "-t", "t:0", "C-]"]);
     tmux.run(&["send-keys", "-t", "t:0", "q"]);
+    // The session is still open: quitting asks first.
+    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
+        s.contains("Quit?")
+    });
+    tmux.run(&["send-keys", "-t", "t:0", "y"]);
     tmux.wait_for("the console to exit", Duration::from_secs(20), |s| {
         s.contains("TETHER-EXITED-")
     });

@@ -31,7 +31,7 @@ use super::keymap::Keymap;
 use super::late_replies::{self, LateReplies};
 use super::net::{self, NetCommand, NetEvent};
 use super::state::State;
-use super::state::{Dialog, Screen, ViewerMode};
+use super::state::{Screen, ViewerMode};
 use super::theme::Themes;
 use super::ui;
 use super::update::{self, Effect, Msg, Startup, normalize_hub};
@@ -46,13 +46,29 @@ pub(super) async fn run(opts: ConsoleOptions) -> anyhow::Result<()> {
         opts.theme.as_deref().or(config.theme.as_deref()),
         &opts.paths.config,
     )?;
-    let keymap = Keymap::with_overrides(&config.keys);
+    // A bad keymap file must not keep the console from starting: the defaults, and why.
+    let (keymap, keymap_error) = match Keymap::load(&Keymap::path(&opts.paths)) {
+        Ok(keymap) => (keymap, None),
+        Err(e) => (
+            Keymap::default(),
+            Some(format!(
+                "Your keymap was not used: {e}. The default keys apply; fix that line and restart."
+            )),
+        ),
+    };
+    let keymap = keymap.overridden(&config.keys);
     let _log_guard = crate::logging::to_file(&opts.paths.logs(), "console");
     let store = LoginStore::new(opts.paths.state.clone());
     let startup = startup(&opts, &store);
     tracing::info!(?config.clipboard, theme = %themes.get(themes.initial).name, "console starting");
 
     let mut state = State::new(Utc::now(), keymap, themes.names(), themes.initial);
+    state.demo_password = opts.preset.as_ref().and_then(|p| p.password.clone());
+    if let Some(warning) = keymap_error {
+        tracing::warn!(%warning, "keymap file refused");
+        state.login.notice = Some(warning.clone());
+        state.startup_warning = Some(warning);
+    }
     let env = crate::render::Environment::from_process();
     state.color_depth = env.color_depth();
     // Ask the terminal before crossterm's event reader exists, so the replies are not read
@@ -369,12 +385,12 @@ impl App {
         let size = terminal.terminal.size()?;
         let state = &mut self.state;
         // What the viewer draws over the picture: its menu and the help (see `ui::draw`).
-        let covered = matches!(state.dialog, Some(Dialog::Help { .. }))
+        let covered = state.dialog.is_some()
             || state.screen != Screen::Main
             || state
                 .viewer
                 .as_ref()
-                .is_some_and(|v| v.mode != ViewerMode::Live);
+                .is_some_and(|v| v.mode != ViewerMode::Live || v.ended.is_some());
         let desktop = if state.screen == Screen::Main && size.height >= 2 {
             state.viewer.as_mut().and_then(|v| v.desktop.as_mut())
         } else {

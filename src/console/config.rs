@@ -12,14 +12,12 @@
 //! terminal_menu = "ctrl-b"    # the live terminal's way out (Ctrl-] by default)
 //! ```
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::clipboard::ClipboardMode;
-use super::keymap::{KeyCombo, KeyOverrides};
+use super::keymap::{KeyList, KeyOverrides};
 use crate::paths::Paths;
 
 /// The console's settings.
@@ -113,32 +111,6 @@ struct ConfigFile {
     render: Option<String>,
     #[serde(default)]
     keys: std::collections::BTreeMap<super::action::Action, KeyList>,
-}
-
-/// One key (`"q"`) or several (`["q", "ctrl-c"]`).
-struct KeyList(Vec<KeyCombo>);
-
-impl<'de> Deserialize<'de> for KeyList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyListVisitor;
-        impl<'de> Visitor<'de> for KeyListVisitor {
-            type Value = KeyList;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key like \"q\" or a list of keys like [\"q\", \"ctrl-c\"]")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KeyList, E> {
-                v.parse().map(|k| KeyList(vec![k])).map_err(E::custom)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeyList, A::Error> {
-                let mut keys = Vec::new();
-                while let Some(key) = seq.next_element::<KeyCombo>()? {
-                    keys.push(key);
-                }
-                Ok(KeyList(keys))
-            }
-        }
-        deserializer.deserialize_any(KeyListVisitor)
-    }
 }
 
 #[cfg(test)]

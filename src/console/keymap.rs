@@ -183,165 +183,114 @@ impl fmt::Display for KeyCombo {
     }
 }
 
-/// Who has the keyboard: a screen, or the dialog on top of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Layer {
+/// Who has the keyboard: a screen, or the dialog on top of it. The list of layers, their names in
+/// the keymap file and their titles in the help are made from this one table.
+macro_rules! layers {
+    ($($(#[doc = $doc:literal])* $layer:ident = $name:literal, $title:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Layer {
+            $($(#[doc = $doc])* $layer,)*
+        }
+
+        impl Layer {
+            /// Every layer, in the order the help lists them.
+            pub const ALL: [Layer; [$($name),*].len()] = [$(Layer::$layer),*];
+
+            /// The layer's table name in the keymap file.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Layer::$layer => $name,)*
+                }
+            }
+
+            /// The layer's heading in the help.
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(Layer::$layer => $title,)*
+                }
+            }
+        }
+    };
+}
+
+layers! {
     /// The clients pane and the workstations table.
-    Main,
+    Main = "main", "Clients and workstations";
     /// The team's open sessions.
-    Sessions,
+    Sessions = "sessions", "Sessions";
     /// A live terminal session, full screen: keys go to the remote shell.
-    Terminal,
+    Terminal = "terminal", "Live terminal";
     /// The live terminal's menu (the escape key).
-    TerminalMenu,
+    TerminalMenu = "terminal_menu", "Live terminal menu";
     /// Scrolling a live terminal's history.
-    TerminalScroll,
+    TerminalScroll = "terminal_scroll", "Scrolling a live terminal";
     /// A live desktop, full screen: keys and mouse go to the remote screen.
-    Desktop,
+    Desktop = "desktop", "Live desktop";
     /// The live desktop's menu (the escape key).
-    DesktopMenu,
+    DesktopMenu = "desktop_menu", "Live desktop menu";
+    /// A live terminal or desktop whose session ended: its last screen, until dismissed.
+    SessionEnded = "session_ended", "A session that ended";
     /// Typing a filter for the workstations table.
-    Filter,
+    Filter = "filter", "While filtering";
     /// Typing a workstation's passcode or password to connect.
-    Secret,
+    Secret = "secret", "Passcode or password";
     /// Waiting for the end user or the workstation to answer a connection.
-    Connecting,
+    Connecting = "connecting", "While connecting";
     /// A yes/no question (withdraw unattended access?).
-    Confirm,
+    Confirm = "confirm", "A question before a change (quit, unattended access, links, OTP)";
     /// The enrolment link dialog.
-    Link,
+    Link = "link", "Enrolment link";
     /// A dialog asking for a name (add client).
-    Input,
+    Input = "input", "Add client";
     /// The login form.
-    Login,
+    Login = "login", "Login";
     /// "Trust this hub?" on first contact.
-    Trust,
+    Trust = "trust", "Trust a new hub";
     /// The hub's certificate changed.
-    Mismatch,
+    Mismatch = "mismatch", "Hub certificate changed";
     /// The help overlay.
-    Help,
+    Help = "help", "This help";
     /// The user menu.
-    UserMenu,
+    UserMenu = "user_menu", "User menu";
     /// "2FA is required: activate now or later?"
-    TwoFactorOffer,
+    TwoFactorOffer = "two_factor_offer", "Two-factor authentication required";
     /// 2FA enrolment: typing the code from the app.
-    Enrol,
+    Enrol = "enrol", "Enable 2FA";
     /// An admin typing their password again for a 2FA change.
-    AdminPassword,
+    AdminPassword = "admin_password", "Your password, for a 2FA change";
     /// The users view (admins).
-    Users,
+    Users = "users", "Users (admins)";
     /// Adding a user: name, e-mail, role.
-    UserAdd,
+    UserAdd = "user_add", "Add a user";
     /// A new user's enrolment code, shown once.
-    UserAdded,
+    UserAdded = "user_added", "A new user's enrolment code";
     /// Disable, remove or change the role of a user?
-    UserConfirm,
+    UserConfirm = "user_confirm", "Change a user";
     /// The audit log.
-    Audit,
+    Audit = "audit", "Audit log";
     /// Typing the audit log's filter.
-    AuditFilter,
+    AuditFilter = "audit_filter", "While filtering the audit log";
     /// Choosing support credentials' duration and scopes.
-    CredentialsForm,
+    CredentialsForm = "credentials_form", "Support credentials";
     /// New support credentials, shown once.
-    CredentialsReveal,
+    CredentialsReveal = "credentials_reveal", "Support credentials, shown once";
     /// Support credentials for this target are already active.
-    CredentialsActive,
+    CredentialsActive = "credentials_active", "Support credentials already active";
     /// The one-time password dialog.
-    Otp,
+    Otp = "otp", "One-time password";
     /// Typing an emergency reason.
-    OtpReason,
+    OtpReason = "otp_reason", "Emergency reason";
     /// Typing a one-time password to connect.
-    OtpPrompt,
+    OtpPrompt = "otp_prompt", "Typing a one-time password";
     /// The hub's outbox.
-    Outbox,
+    Outbox = "outbox", "Outbox";
     /// The team's support credentials, as a table.
-    CredentialsList,
+    CredentialsList = "credentials_list", "Support credentials list";
     /// "Revoke (or regenerate) these support credentials?"
-    CredentialsConfirm,
+    CredentialsConfirm = "credentials_confirm", "Revoke or regenerate support credentials";
 }
 
 impl Layer {
-    /// Every layer, in the order the help lists them.
-    pub const ALL: [Layer; 36] = [
-        Layer::Main,
-        Layer::Sessions,
-        Layer::Terminal,
-        Layer::TerminalMenu,
-        Layer::TerminalScroll,
-        Layer::Desktop,
-        Layer::DesktopMenu,
-        Layer::Filter,
-        Layer::Secret,
-        Layer::Connecting,
-        Layer::Confirm,
-        Layer::Link,
-        Layer::Input,
-        Layer::Login,
-        Layer::Trust,
-        Layer::Mismatch,
-        Layer::Help,
-        Layer::UserMenu,
-        Layer::TwoFactorOffer,
-        Layer::Enrol,
-        Layer::AdminPassword,
-        Layer::Users,
-        Layer::UserAdd,
-        Layer::UserAdded,
-        Layer::UserConfirm,
-        Layer::Audit,
-        Layer::AuditFilter,
-        Layer::CredentialsForm,
-        Layer::CredentialsReveal,
-        Layer::CredentialsActive,
-        Layer::Otp,
-        Layer::OtpReason,
-        Layer::OtpPrompt,
-        Layer::Outbox,
-        Layer::CredentialsList,
-        Layer::CredentialsConfirm,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Layer::Main => "Clients and workstations",
-            Layer::Sessions => "Sessions",
-            Layer::Terminal => "Live terminal",
-            Layer::TerminalMenu => "Live terminal menu",
-            Layer::TerminalScroll => "Scrolling a live terminal",
-            Layer::Desktop => "Live desktop",
-            Layer::DesktopMenu => "Live desktop menu",
-            Layer::Filter => "While filtering",
-            Layer::Secret => "Passcode or password",
-            Layer::Connecting => "While connecting",
-            Layer::Confirm => "Withdraw unattended access",
-            Layer::Link => "Enrolment link",
-            Layer::Input => "Add client",
-            Layer::Login => "Login",
-            Layer::Trust => "Trust a new hub",
-            Layer::Mismatch => "Hub certificate changed",
-            Layer::Help => "This help",
-            Layer::UserMenu => "User menu",
-            Layer::TwoFactorOffer => "Two-factor authentication required",
-            Layer::Enrol => "Enable 2FA",
-            Layer::AdminPassword => "Your password, for a 2FA change",
-            Layer::Users => "Users (admins)",
-            Layer::UserAdd => "Add a user",
-            Layer::UserAdded => "A new user's enrolment code",
-            Layer::UserConfirm => "Change a user",
-            Layer::Audit => "Audit log",
-            Layer::AuditFilter => "While filtering the audit log",
-            Layer::CredentialsForm => "Support credentials",
-            Layer::CredentialsReveal => "Support credentials, shown once",
-            Layer::CredentialsActive => "Support credentials already active",
-            Layer::Otp => "One-time password",
-            Layer::OtpReason => "Emergency reason",
-            Layer::OtpPrompt => "Typing a one-time password",
-            Layer::Outbox => "Outbox",
-            Layer::CredentialsList => "Support credentials list",
-            Layer::CredentialsConfirm => "Revoke or regenerate support credentials",
-        }
-    }
-
     /// In these layers, printable keys type (into a field, or into the remote terminal)
     /// instead of running actions.
     pub fn is_text_entry(self) -> bool {
@@ -394,894 +343,247 @@ pub struct Keymap {
     bindings: Vec<Binding>,
 }
 
+/// The default keymap, as data: compiled in, parsed once.
+const DEFAULT_KEYMAP: &str = include_str!("keymap.toml");
+
+/// A keymap file (the default, or the user's): one table per layer, each a list of bindings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerTable {
+    keymap: Vec<Entry>,
+}
+
+/// One binding as written in a keymap file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    on: toml::Spanned<KeyList>,
+    run: Action,
+    /// Optional in the user's file: an override keeps the default's description.
+    #[serde(default)]
+    desc: Option<String>,
+    #[serde(default)]
+    hint: Option<String>,
+}
+
+/// One key (`"q"`) or several (`["q", "ctrl-c"]`).
+pub struct KeyList(pub Vec<KeyCombo>);
+
+impl<'de> Deserialize<'de> for KeyList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyListVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyListVisitor {
+            type Value = KeyList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key like \"q\" or a list of keys like [\"q\", \"ctrl-c\"]")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KeyList, E> {
+                v.parse().map(|k| KeyList(vec![k])).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<KeyList, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = seq.next_element::<KeyCombo>()? {
+                    keys.push(key);
+                }
+                Ok(KeyList(keys))
+            }
+        }
+        deserializer.deserialize_any(KeyListVisitor)
+    }
+}
+
+/// A layer's table name in a keymap file.
+impl<'de> Deserialize<'de> for Layer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Layer::ALL
+            .into_iter()
+            .find(|layer| layer.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Layer::ALL.iter().map(|l| l.name()).collect();
+                serde::de::Error::custom(format!(
+                    "unknown layer {name:?}; the layers are: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// A keymap file that could not be used: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path} line {line}: {message}")]
+pub struct KeymapError {
+    pub path: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// One binding parsed from a file, its text owned.
+struct Parsed {
+    layer: Layer,
+    action: Action,
+    keys: Vec<KeyCombo>,
+    desc: Option<String>,
+    hint: Option<String>,
+}
+
+/// Parse a keymap file's text (`path` names it in errors). Printable keys in layers where the
+/// user types are refused: they would never reach the action.
+fn parse_file(text: &str, path: &str) -> Result<Vec<Parsed>, KeymapError> {
+    let error = |line, message: String| KeymapError {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let tables: BTreeMap<Layer, LayerTable> = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map_or(1, |span| super::theme::line_and_column(text, span.start).0);
+        error(line, e.message().trim().to_owned())
+    })?;
+    let mut parsed = Vec::new();
+    for (layer, table) in tables {
+        for entry in table.keymap {
+            let line = super::theme::line_and_column(text, entry.on.span().start).0;
+            let keys = entry.on.into_inner().0;
+            if let Some(key) = keys
+                .iter()
+                .find(|k| layer.is_text_entry() && k.is_printable())
+            {
+                return Err(error(
+                    line,
+                    format!(
+                        "{key} types in the {} layer ({}): bind a key with ctrl- or alt-, or a named key",
+                        layer.name(),
+                        layer.title()
+                    ),
+                ));
+            }
+            parsed.push(Parsed {
+                layer,
+                action: entry.run,
+                keys,
+                desc: entry.desc,
+                hint: entry.hint,
+            });
+        }
+    }
+    Ok(parsed)
+}
+
+/// The default keymap's bindings, parsed once; the text they borrow lives as long as the
+/// program.
+static DEFAULT_BINDINGS: std::sync::LazyLock<Result<Vec<Parsed>, KeymapError>> =
+    std::sync::LazyLock::new(|| parse_file(DEFAULT_KEYMAP, "the built-in keymap.toml"));
+
 impl Default for Keymap {
     fn default() -> Self {
-        use Action as A;
-        use KeyCode as K;
-        use Layer as L;
-        let quit = KeyCombo::ctrl('c');
-        let menu = KeyCombo::ctrl(']');
-        let mut bindings = vec![
-            b(L::Main, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
-            b(
-                L::Main,
-                A::Help,
-                &[c('?')],
-                "Show every key binding",
-                Some("help"),
-            ),
-            b(
-                L::Main,
-                A::Connect,
-                &[k(K::Enter)],
-                "Connect to the selected workstation (in the clients pane: go to its table)",
-                Some("connect"),
-            ),
-            b(
-                L::Main,
-                A::ConnectViewOnly,
-                &[c('v')],
-                "Connect to the selected workstation, view only",
-                Some("view"),
-            ),
-            b(
-                L::Main,
-                A::Open,
-                &[c('o')],
-                "Open your session on the selected workstation",
-                Some("open"),
-            ),
-            b(
-                L::Main,
-                A::RequestAccess,
-                &[c('u')],
-                "Ask the end user for unattended access",
-                Some("unattended"),
-            ),
-            b(
-                L::Main,
-                A::WithdrawAccess,
-                &[c('w')],
-                "Withdraw unattended access (asks first)",
-                Some("withdraw"),
-            ),
-            b(
-                L::Main,
-                A::EndSession,
-                &[c('e')],
-                "End your session on the selected workstation",
-                Some("end"),
-            ),
-            b(
-                L::Main,
-                A::Sessions,
-                &[c('s')],
-                "Show the team's open sessions",
-                Some("sessions"),
-            ),
-            b(
-                L::Main,
-                A::Filter,
-                &[c('/')],
-                "Filter workstations by hostname, user, OS or client",
-                Some("filter"),
-            ),
-            b(
-                L::Main,
-                A::FocusNext,
-                &[k(K::Tab)],
-                "Focus the next pane",
-                Some("pane"),
-            ),
-            b(
-                L::Main,
-                A::FocusPrev,
-                &[k(K::BackTab)],
-                "Focus the previous pane",
-                None,
-            ),
-            b(
-                L::Main,
-                A::Up,
-                &[c('k'), k(K::Up)],
-                "Select the row above",
-                None,
-            ),
-            b(
-                L::Main,
-                A::Down,
-                &[c('j'), k(K::Down)],
-                "Select the row below",
-                None,
-            ),
-            b(L::Main, A::PageUp, &[k(K::PageUp)], "Move a page up", None),
-            b(
-                L::Main,
-                A::PageDown,
-                &[k(K::PageDown)],
-                "Move a page down",
-                None,
-            ),
-            b(
-                L::Main,
-                A::First,
-                &[k(K::Home), c('g')],
-                "Jump to the first row",
-                None,
-            ),
-            b(
-                L::Main,
-                A::Last,
-                &[k(K::End), c('G')],
-                "Jump to the last row",
-                None,
-            ),
-            b(L::Main, A::Cancel, &[k(K::Esc)], "Clear the filter", None),
-            b(
-                L::Main,
-                A::AddClient,
-                &[c('a')],
-                "Add a client",
-                Some("add client"),
-            ),
-            b(
-                L::Main,
-                A::ShowLink,
-                &[c('l')],
-                "Issue an enrolment link for the selected client",
-                Some("link"),
-            ),
-            b(
-                L::Main,
-                A::Refresh,
-                &[c('r')],
-                "Reload clients and workstations",
-                Some("refresh"),
-            ),
-            b(
-                L::Main,
-                A::CycleTheme,
-                &[c('t')],
-                "Switch to the next colour theme",
-                Some("theme"),
-            ),
-            b(
-                L::Sessions,
-                A::Open,
-                &[c('o'), k(K::Enter)],
-                "Open the selected session (yours)",
-                Some("open"),
-            ),
-            b(
-                L::Sessions,
-                A::EndSession,
-                &[c('e')],
-                "End the selected session",
-                Some("end session"),
-            ),
-            b(
-                L::Sessions,
-                A::Cancel,
-                &[k(K::Esc), c('s')],
-                "Back to the workstations",
-                Some("back"),
-            ),
-            b(
-                L::Sessions,
-                A::First,
-                &[k(K::Home), c('g')],
-                "Jump to the first row",
-                None,
-            ),
-            b(
-                L::Sessions,
-                A::Last,
-                &[k(K::End), c('G')],
-                "Jump to the last row",
-                None,
-            ),
-            b(
-                L::Sessions,
-                A::Refresh,
-                &[c('r')],
-                "Reload the sessions, clients and workstations",
-                Some("refresh"),
-            ),
-            b(
-                L::Sessions,
-                A::Help,
-                &[c('?')],
-                "Show every key binding",
-                Some("help"),
-            ),
-            b(L::Sessions, A::Quit, &[c('q'), quit], "Quit", Some("quit")),
-            b(
-                L::Terminal,
-                A::TerminalMenu,
-                &[menu],
-                "Open the session menu; every other key goes to the remote shell",
-                Some("menu"),
-            ),
-            b(
-                L::TerminalMenu,
-                A::Detach,
-                &[c('d'), c('b')],
-                "Back to the list; the session stays open",
-                Some("back to list"),
-            ),
-            b(
-                L::TerminalMenu,
-                A::RequestAccess,
-                &[c('u')],
-                "Ask the end user for unattended access to this workstation",
-                Some("unattended"),
-            ),
-            b(
-                L::TerminalMenu,
-                A::EndSession,
-                &[c('e')],
-                "End the session",
-                Some("end session"),
-            ),
-            b(
-                L::TerminalMenu,
-                A::ScrollBack,
-                &[c('s'), k(K::PageUp)],
-                "Scroll back through the output",
-                Some("scroll back"),
-            ),
-            b(
-                L::TerminalMenu,
-                A::Cancel,
-                &[k(K::Esc)],
-                "Back to the terminal",
-                Some("cancel"),
-            ),
-            b(
-                L::TerminalMenu,
-                A::TerminalMenu,
-                &[menu],
-                "Close the menu (the menu key again)",
-                None,
-            ),
-            b(
-                L::TerminalMenu,
-                A::Help,
-                &[c('?')],
-                "Show every key binding",
-                None,
-            ),
-            b(
-                L::TerminalMenu,
-                A::Quit,
-                &[c('q'), quit],
-                "Quit the console; the session stays open",
-                None,
-            ),
-            b(
-                L::Desktop,
-                A::TerminalMenu,
-                &[menu],
-                "Open the session menu; every other key and the mouse go to the remote screen",
-                Some("menu"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::RequestAccess,
-                &[c('u')],
-                "Ask the end user for unattended access to this workstation",
-                Some("unattended"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::Detach,
-                &[c('d'), c('b')],
-                "Back to the list; the session stays open",
-                Some("back to list"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::EndSession,
-                &[c('e')],
-                "End the session",
-                Some("end session"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::SwitchGlyphs,
-                &[c('m')],
-                "Next render mode (sixel, kitty, 3 kinds of text cells)",
-                Some("mode"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::ToggleViewOnly,
-                &[c('v')],
-                "View only: stop (or resume) sending keys and the mouse",
-                Some("view only"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::Screenshot,
-                &[c('s')],
-                "Save the remote screen as a PNG file",
-                Some("screenshot"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::SendCtrlAltDel,
-                &[c('x')],
-                "Send Ctrl-Alt-Del to the remote",
-                Some("ctrl-alt-del"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::Fit,
-                &[c('f'), c('0')],
-                "Fit: the whole screen, no zoom",
-                Some("fit"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::ZoomIn,
-                &[c('+'), c('=')],
-                "Zoom in (a larger picture; pan with the arrows)",
-                Some("zoom in"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::ZoomOut,
-                &[c('-')],
-                "Zoom out",
-                Some("zoom out"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::PanLeft,
-                &[k(K::Left), c('h')],
-                "Pan left when zoomed",
-                None,
-            ),
-            b(
-                L::DesktopMenu,
-                A::PanRight,
-                &[k(K::Right), c('l')],
-                "Pan right when zoomed",
-                None,
-            ),
-            b(
-                L::DesktopMenu,
-                A::Up,
-                &[k(K::Up), c('k')],
-                "Pan up when zoomed",
-                None,
-            ),
-            b(
-                L::DesktopMenu,
-                A::Down,
-                &[k(K::Down), c('j')],
-                "Pan down when zoomed",
-                None,
-            ),
-            b(
-                L::DesktopMenu,
-                A::Cancel,
-                &[k(K::Esc)],
-                "Back to the desktop",
-                Some("cancel"),
-            ),
-            b(
-                L::DesktopMenu,
-                A::TerminalMenu,
-                &[menu],
-                "Close the menu (the menu key again)",
-                None,
-            ),
-            b(
-                L::DesktopMenu,
-                A::Help,
-                &[c('?')],
-                "Show every key binding",
-                None,
-            ),
-            b(
-                L::DesktopMenu,
-                A::Quit,
-                &[c('q'), quit],
-                "Quit the console; the session stays open",
-                None,
-            ),
-            b(
-                L::TerminalScroll,
-                A::Up,
-                &[c('k'), k(K::Up)],
-                "Scroll up a line",
-                None,
-            ),
-            b(
-                L::TerminalScroll,
-                A::Down,
-                &[c('j'), k(K::Down)],
-                "Scroll down a line",
-                None,
-            ),
-            b(
-                L::TerminalScroll,
-                A::PageUp,
-                &[k(K::PageUp)],
-                "Scroll up a page",
-                Some("page up"),
-            ),
-            b(
-                L::TerminalScroll,
-                A::PageDown,
-                &[k(K::PageDown)],
-                "Scroll down a page",
-                Some("page down"),
-            ),
-            b(
-                L::TerminalScroll,
-                A::First,
-                &[k(K::Home), c('g')],
-                "The oldest line kept",
-                None,
-            ),
-            b(
-                L::TerminalScroll,
-                A::Last,
-                &[k(K::End), c('G')],
-                "The newest line",
-                None,
-            ),
-            b(
-                L::TerminalScroll,
-                A::Cancel,
-                &[k(K::Esc), c('q')],
-                "Back to the live terminal",
-                Some("live"),
-            ),
-            b(
-                L::Secret,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Connect with what you typed",
-                Some("connect"),
-            ),
-            b(L::Secret, A::Cancel, &[k(K::Esc)], "Cancel", Some("cancel")),
-            b(L::Secret, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Connecting,
-                A::Cancel,
-                &[k(K::Esc)],
-                "Stop waiting (a late acceptance is ended at once)",
-                Some("stop waiting"),
-            ),
-            b(L::Connecting, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Confirm,
-                A::Yes,
-                &[c('y')],
-                "Withdraw: every open session on it ends",
-                Some("withdraw"),
-            ),
-            b(
-                L::Confirm,
-                A::No,
-                &[c('n'), k(K::Esc)],
-                "Keep unattended access",
-                Some("cancel"),
-            ),
-            b(L::Confirm, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Filter,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Keep the filter and return to the table",
-                Some("keep"),
-            ),
-            b(
-                L::Filter,
-                A::Cancel,
-                &[k(K::Esc)],
-                "Clear the filter",
-                Some("clear"),
-            ),
-            b(L::Filter, A::Up, &[k(K::Up)], "Select the row above", None),
-            b(
-                L::Filter,
-                A::Down,
-                &[k(K::Down)],
-                "Select the row below",
-                None,
-            ),
-            b(L::Filter, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Link,
-                A::Copy,
-                &[c('c'), c('y')],
-                "Copy the link to the clipboard",
-                Some("copy"),
-            ),
-            b(
-                L::Link,
-                A::RevokeLink,
-                &[c('x')],
-                "Revoke this link (earlier links stay valid)",
-                Some("revoke"),
-            ),
-            b(
-                L::Link,
-                A::Cancel,
-                &[k(K::Esc), c('q'), k(K::Enter)],
-                "Close the dialog",
-                Some("close"),
-            ),
-            b(L::Link, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Input,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Add the client",
-                Some("add"),
-            ),
-            b(L::Input, A::Cancel, &[k(K::Esc)], "Cancel", Some("cancel")),
-            b(L::Input, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Login,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Next field; log in from the password field",
-                Some("log in"),
-            ),
-            b(
-                L::Login,
-                A::FocusNext,
-                &[k(K::Tab), k(K::Down)],
-                "Next field",
-                Some("next field"),
-            ),
-            b(
-                L::Login,
-                A::FocusPrev,
-                &[k(K::BackTab), k(K::Up)],
-                "Previous field",
-                None,
-            ),
-            b(
-                L::Login,
-                A::Cancel,
-                &[k(K::Esc)],
-                "Stop waiting for the hub",
-                None,
-            ),
-            b(L::Login, A::Quit, &[quit], "Quit", Some("quit")),
-            b(
-                L::Trust,
-                A::Yes,
-                &[c('y')],
-                "Trust this hub's certificate and log in",
-                Some("trust"),
-            ),
-            b(
-                L::Trust,
-                A::No,
-                &[c('n'), k(K::Esc)],
-                "Don't trust it; nothing is sent",
-                Some("cancel"),
-            ),
-            b(L::Trust, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Mismatch,
-                A::Cancel,
-                &[k(K::Esc), k(K::Enter), c('q')],
-                "Close; no login is attempted",
-                Some("close"),
-            ),
-            b(L::Mismatch, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Help,
-                A::Cancel,
-                &[k(K::Esc), c('q'), c('?')],
-                "Close the help",
-                Some("close"),
-            ),
-            b(
-                L::Help,
-                A::Up,
-                &[c('k'), k(K::Up)],
-                "Scroll up",
-                Some("scroll"),
-            ),
-            b(L::Help, A::Down, &[c('j'), k(K::Down)], "Scroll down", None),
-            b(
-                L::Help,
-                A::PageUp,
-                &[k(K::PageUp)],
-                "Scroll a page up",
-                None,
-            ),
-            b(
-                L::Help,
-                A::PageDown,
-                &[k(K::PageDown)],
-                "Scroll a page down",
-                None,
-            ),
-            b(L::Help, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Main,
-                A::SupportCredentials,
-                &[c('c')],
-                "Support credentials for the selected workstation (in the clients pane: for all of the client's)",
-                None,
-            ),
-            b(
-                L::Login,
-                A::GuestLogin,
-                &[KeyCombo::ctrl('g')],
-                "Switch between your account and a guest's support credentials",
-                Some("guest"),
-            ),
-            b(
-                L::CredentialsForm,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Issue the credentials",
-                Some("issue"),
-            ),
-            b(
-                L::CredentialsForm,
-                A::Up,
-                &[c('k'), k(K::Up)],
-                "The choice above",
-                None,
-            ),
-            b(
-                L::CredentialsForm,
-                A::Down,
-                &[c('j'), k(K::Down)],
-                "The choice below",
-                None,
-            ),
-            b(
-                L::CredentialsForm,
-                A::Shorter,
-                &[k(K::Left), c('h')],
-                "A shorter preset duration (1, 4, 8, 24, 72 hours, 7 days)",
-                None,
-            ),
-            b(
-                L::CredentialsForm,
-                A::Longer,
-                &[k(K::Right), c('l')],
-                "A longer preset duration",
-                Some("duration"),
-            ),
-            b(
-                L::CredentialsForm,
-                A::HourLess,
-                &[c('-')],
-                "One hour less (a custom duration)",
-                None,
-            ),
-            b(
-                L::CredentialsForm,
-                A::HourMore,
-                &[c('+'), c('=')],
-                "One hour more (a custom duration, up to 7 days)",
-                None,
-            ),
-            b(
-                L::CredentialsForm,
-                A::Toggle,
-                &[k(K::Char(' ')), c('x')],
-                "Turn the focused scope on or off",
-                Some("toggle"),
-            ),
-            b(
-                L::CredentialsForm,
-                A::Cancel,
-                &[k(K::Esc), c('q')],
-                "Close without issuing",
-                Some("cancel"),
-            ),
-            b(L::CredentialsForm, A::Quit, &[quit], "Quit", None),
-            b(
-                L::CredentialsReveal,
-                A::Copy,
-                &[c('c'), c('y')],
-                "Copy the whole block",
-                Some("copy all"),
-            ),
-            b(
-                L::CredentialsReveal,
-                A::CopyHub,
-                &[c('h')],
-                "Copy the hub's address",
-                Some("hub"),
-            ),
-            b(
-                L::CredentialsReveal,
-                A::CopyUser,
-                &[c('u')],
-                "Copy the user name",
-                Some("user"),
-            ),
-            b(
-                L::CredentialsReveal,
-                A::CopyPassword,
-                &[c('p')],
-                "Copy the password",
-                Some("password"),
-            ),
-            b(
-                L::CredentialsReveal,
-                A::CopyCode,
-                &[c('s')],
-                "Copy the security code",
-                Some("code"),
-            ),
-            b(
-                L::CredentialsReveal,
-                A::CopyExpiry,
-                &[c('e')],
-                "Copy the expiry time",
-                Some("expiry"),
-            ),
-            b(
-                L::CredentialsReveal,
-                A::Cancel,
-                &[k(K::Esc), c('q')],
-                "Close: the password and code can never be shown again",
-                Some("close"),
-            ),
-            b(L::CredentialsReveal, A::Quit, &[quit], "Quit", None),
-            b(
-                L::CredentialsActive,
-                A::RevokeCredentials,
-                &[c('r')],
-                "Revoke them: their guests are disconnected at once",
-                Some("revoke"),
-            ),
-            b(
-                L::CredentialsActive,
-                A::RegenerateCredentials,
-                &[c('g')],
-                "Revoke them and issue new ones",
-                Some("regenerate"),
-            ),
-            b(
-                L::CredentialsActive,
-                A::Cancel,
-                &[k(K::Esc), c('c'), c('n')],
-                "Keep them as they are",
-                Some("cancel"),
-            ),
-            b(L::CredentialsActive, A::Quit, &[quit], "Quit", None),
-        ];
-        bindings.extend(credentials_list_bindings());
-        bindings.extend(twofa_bindings());
-        for layer in [
-            L::Sessions,
-            L::CredentialsList,
-            L::UserMenu,
-            L::Users,
-            L::Audit,
-        ] {
-            bindings.extend(row_nav(layer));
+        match &*DEFAULT_BINDINGS {
+            Ok(parsed) => Self {
+                bindings: parsed
+                    .iter()
+                    .map(|p| Binding {
+                        layer: p.layer,
+                        action: p.action,
+                        keys: p.keys.clone(),
+                        description: p.desc.as_deref().unwrap_or(""),
+                        hint: p.hint.as_deref(),
+                    })
+                    .collect(),
+            },
+            // A test parses the built-in file; should it ever fail, Ctrl-C still quits.
+            Err(e) => {
+                tracing::error!(%e, "the built-in keymap does not parse");
+                Self {
+                    bindings: Layer::ALL
+                        .into_iter()
+                        .map(|layer| Binding {
+                            layer,
+                            action: Action::Quit,
+                            keys: vec![KeyCombo::ctrl('c')],
+                            description: "Quit",
+                            hint: Some("quit"),
+                        })
+                        .collect(),
+                }
+            }
         }
-        // One-time passwords (issue 5).
-        bindings.extend([
-            b(
-                L::Main,
-                A::Otp,
-                &[c('p')],
-                "One-time password for the selected workstation: request, resend, emergency",
-                Some("otp"),
-            ),
-            b(
-                L::Main,
-                A::RequireOtp,
-                &[c('P')],
-                "Require a one-time password for every connection to the selected workstation (in the clients pane: to every workstation of the selected client's group), or stop (admins)",
-                None,
-            ),
-            b(
-                L::Main,
-                A::Outbox,
-                &[c('O')],
-                "The hub's outbox: one-time passwords it did not e-mail (admins)",
-                None,
-            ),
-            b(
-                L::Otp,
-                A::OtpRequest,
-                &[c('r')],
-                "Request a new one-time password (e-mailed to you, else to the outbox)",
-                Some("request"),
-            ),
-            b(
-                L::Otp,
-                A::OtpResend,
-                &[c('s')],
-                "Send your current one-time password again",
-                Some("resend"),
-            ),
-            b(
-                L::Otp,
-                A::OtpEmergency,
-                &[c('e')],
-                "Emergency: ask the admins for one, with a reason",
-                Some("emergency"),
-            ),
-            b(
-                L::Otp,
-                A::Cancel,
-                &[k(K::Esc), c('q')],
-                "Close",
-                Some("close"),
-            ),
-            b(L::Otp, A::Quit, &[quit], "Quit", None),
-            b(
-                L::OtpReason,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Send the emergency request",
-                Some("send"),
-            ),
-            b(L::OtpReason, A::Cancel, &[k(K::Esc)], "Back", Some("back")),
-            b(L::OtpReason, A::Quit, &[quit], "Quit", None),
-            b(
-                L::OtpPrompt,
-                A::Confirm,
-                &[k(K::Enter)],
-                "Connect with this one-time password",
-                Some("connect"),
-            ),
-            b(
-                L::OtpPrompt,
-                A::Cancel,
-                &[k(K::Esc)],
-                "Cancel",
-                Some("cancel"),
-            ),
-            b(L::OtpPrompt, A::Quit, &[quit], "Quit", None),
-            b(
-                L::Outbox,
-                A::Up,
-                &[c('k'), k(K::Up)],
-                "Scroll up",
-                Some("scroll"),
-            ),
-            b(
-                L::Outbox,
-                A::Down,
-                &[c('j'), k(K::Down)],
-                "Scroll down",
-                None,
-            ),
-            b(L::Outbox, A::Refresh, &[c('r')], "Reload", Some("reload")),
-            b(
-                L::Outbox,
-                A::Cancel,
-                &[k(K::Esc), c('q'), c('O')],
-                "Close",
-                Some("close"),
-            ),
-            b(L::Outbox, A::Quit, &[quit], "Quit", None),
-        ]);
-        Self { bindings }
     }
 }
 
 impl Keymap {
+    /// Where the user's keymap file lives.
+    pub fn path(paths: &crate::paths::Paths) -> std::path::PathBuf {
+        paths.config.join("keymap.toml")
+    }
+
+    /// The default keymap with the user's file applied; no file is the default. A bad file is
+    /// refused whole with its line, so the caller can start with the default and say why.
+    pub fn load(path: &std::path::Path) -> Result<Self, KeymapError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::default().with_user_file(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(KeymapError {
+                path: path.display().to_string(),
+                line: 0,
+                message: format!("cannot read it: {e}"),
+            }),
+        }
+    }
+
+    /// Apply a user's keymap file: per layer, an entry for an action the layer binds replaces
+    /// that binding's keys (and its description or hint, if given); one for another action adds
+    /// a binding; keys an entry takes leave the layer's other bindings. The rest stays.
+    pub fn with_user_file(mut self, text: &str, path: &str) -> Result<Self, KeymapError> {
+        for entry in parse_file(text, path)? {
+            // The user's words live as long as the console (read once, at start).
+            let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+            for binding in self.bindings.iter_mut().filter(|b| b.layer == entry.layer) {
+                if binding.action != entry.action {
+                    binding.keys.retain(|key| !entry.keys.contains(key));
+                }
+            }
+            let existing = self
+                .bindings
+                .iter_mut()
+                .find(|b| b.layer == entry.layer && b.action == entry.action);
+            match existing {
+                Some(binding) => {
+                    binding.keys = entry.keys;
+                    if let Some(desc) = entry.desc {
+                        binding.description = leak(desc);
+                    }
+                    if let Some(hint) = entry.hint {
+                        binding.hint = Some(leak(hint));
+                    }
+                }
+                None => self.bindings.push(Binding {
+                    layer: entry.layer,
+                    action: entry.action,
+                    keys: entry.keys,
+                    description: entry.desc.map_or(entry.action.name(), leak),
+                    hint: entry.hint.map(leak),
+                }),
+            }
+        }
+        Ok(self)
+    }
+
     /// The default keymap with the user's rebindings applied.
     ///
     /// An override replaces the action's keys in every layer that binds the action. On the main
     /// screen the override wins over other bindings of the same key; in dialogs and text fields
     /// keys they already use, and printable keys in text fields, keep their meaning there.
     pub fn with_overrides(overrides: &KeyOverrides) -> Self {
-        let mut keymap = Self::default();
+        Self::default().overridden(overrides)
+    }
+
+    /// This keymap with `config.toml`'s rebindings applied (see [`Keymap::with_overrides`]).
+    pub fn overridden(self, overrides: &KeyOverrides) -> Self {
+        let mut keymap = self;
         for (action, keys) in overrides {
             for layer in Layer::ALL {
                 if !keymap
@@ -1372,425 +674,165 @@ impl Keymap {
     }
 }
 
-/// Issue 5: the user menu, 2FA dialogs, the users view and the audit log.
-fn twofa_bindings() -> Vec<Binding> {
-    use Action as A;
-    use KeyCode as K;
-    use Layer as L;
-    let quit = KeyCombo::ctrl('c');
-    vec![
-        b(
-            L::Main,
-            A::UserMenu,
-            &[c('m')],
-            "User menu: Enable 2FA, audit log, users",
-            Some("menu"),
-        ),
-        b(
-            L::Main,
-            A::Users,
-            &[c('U')],
-            "Users and their 2FA (admins)",
-            None,
-        ),
-        b(L::Main, A::AuditLog, &[c('L')], "The audit log", None),
-        b(L::Sessions, A::UserMenu, &[c('m')], "User menu", None),
-        b(
-            L::UserMenu,
-            A::Confirm,
-            &[k(K::Enter)],
-            "Open the selected entry",
-            Some("open"),
-        ),
-        b(
-            L::UserMenu,
-            A::Cancel,
-            &[k(K::Esc), c('m')],
-            "Close the menu",
-            Some("close"),
-        ),
-        b(L::UserMenu, A::Quit, &[quit], "Quit", None),
-        b(
-            L::TwoFactorOffer,
-            A::Yes,
-            &[c('n'), k(K::Enter)],
-            "Activate 2FA now",
-            Some("activate now"),
-        ),
-        b(
-            L::TwoFactorOffer,
-            A::No,
-            &[c('l'), k(K::Esc)],
-            "Activate later (sessions stay refused)",
-            Some("later"),
-        ),
-        b(L::TwoFactorOffer, A::Quit, &[quit], "Quit", None),
-        b(
-            L::Enrol,
-            A::Confirm,
-            &[k(K::Enter)],
-            "Confirm with the code your app shows",
-            Some("confirm"),
-        ),
-        b(
-            L::Enrol,
-            A::Cancel,
-            &[k(K::Esc)],
-            "Stop (2FA stays off)",
-            Some("cancel"),
-        ),
-        b(L::Enrol, A::Quit, &[quit], "Quit", None),
-        b(
-            L::AdminPassword,
-            A::Confirm,
-            &[k(K::Enter)],
-            "Make the change",
-            Some("confirm"),
-        ),
-        b(
-            L::AdminPassword,
-            A::Cancel,
-            &[k(K::Esc)],
-            "Change nothing",
-            Some("cancel"),
-        ),
-        b(L::AdminPassword, A::Quit, &[quit], "Quit", None),
-        b(
-            L::Users,
-            A::ToggleRequired,
-            &[c('x')],
-            "Require 2FA for the selected user, or stop",
-            Some("require"),
-        ),
-        b(
-            L::Users,
-            A::ToggleGlobal,
-            &[c('A')],
-            "Require 2FA for everyone, or stop",
-            Some("all"),
-        ),
-        b(
-            L::Users,
-            A::ResetTwoFa,
-            &[c('R')],
-            "Reset the selected user's 2FA (a lost phone): off, or pending where required; their logins end",
-            Some("reset"),
-        ),
-        b(
-            L::Users,
-            A::Refresh,
-            &[c('r')],
-            "Reload the users",
-            Some("refresh"),
-        ),
-        b(
-            L::Users,
-            A::Cancel,
-            &[k(K::Esc), c('U')],
-            "Back to the workstations",
-            Some("back"),
-        ),
-        b(
-            L::Users,
-            A::AddUser,
-            &[c('a')],
-            "Add a user to your team (they set their password with a one-time code)",
-            Some("add"),
-        ),
-        b(
-            L::Users,
-            A::ChangeRole,
-            &[c('o')],
-            "Make the selected user admin, or technician (their consoles close)",
-            None,
-        ),
-        b(
-            L::Users,
-            A::DisableUser,
-            &[c('d')],
-            "Disable the selected user (logins end, consoles close), or enable them",
-            None,
-        ),
-        b(
-            L::Users,
-            A::RemoveUser,
-            &[c('X')],
-            "Remove the selected user for good (their name stays in the audit log)",
-            None,
-        ),
-        b(
-            L::UserAdd,
-            A::Confirm,
-            &[k(K::Enter)],
-            "Add the user",
-            Some("add"),
-        ),
-        b(
-            L::UserAdd,
-            A::FocusNext,
-            &[k(K::Tab)],
-            "Next field: name, e-mail, role",
-            Some("next"),
-        ),
-        b(
-            L::UserAdd,
-            A::Toggle,
-            &[c(' ')],
-            "On the role: technician or admin",
-            Some("role"),
-        ),
-        b(
-            L::UserAdd,
-            A::Cancel,
-            &[k(K::Esc)],
-            "Add nobody",
-            Some("cancel"),
-        ),
-        b(L::UserAdd, A::Quit, &[quit], "Quit", None),
-        b(
-            L::UserAdded,
-            A::Confirm,
-            &[k(K::Enter), k(K::Esc)],
-            "Close (the code is not shown again)",
-            Some("close"),
-        ),
-        b(L::UserAdded, A::Quit, &[quit], "Quit", None),
-        b(
-            L::UserConfirm,
-            A::Yes,
-            &[c('y'), k(K::Enter)],
-            "Make the change",
-            Some("yes"),
-        ),
-        b(
-            L::UserConfirm,
-            A::No,
-            &[c('n'), k(K::Esc)],
-            "Change nothing",
-            Some("no"),
-        ),
-        b(L::UserConfirm, A::Quit, &[quit], "Quit", None),
-        b(L::Users, A::UserMenu, &[c('m')], "User menu", None),
-        b(
-            L::Users,
-            A::Help,
-            &[c('?')],
-            "Show every key binding",
-            Some("help"),
-        ),
-        b(L::Users, A::Quit, &[c('q'), quit], "Quit", None),
-        b(
-            L::Audit,
-            A::Filter,
-            &[c('/')],
-            "Filter: user:NAME ws:HOST kind:KIND since:DATE until:DATE",
-            Some("filter"),
-        ),
-        b(
-            L::Audit,
-            A::Refresh,
-            &[c('r')],
-            "Reload the audit log",
-            Some("refresh"),
-        ),
-        b(
-            L::Audit,
-            A::Cancel,
-            &[k(K::Esc), c('L')],
-            "Back to the workstations",
-            Some("back"),
-        ),
-        b(L::Audit, A::PageUp, &[k(K::PageUp)], "Move a page up", None),
-        b(
-            L::Audit,
-            A::PageDown,
-            &[k(K::PageDown)],
-            "Move a page down",
-            None,
-        ),
-        b(
-            L::Audit,
-            A::First,
-            &[k(K::Home), c('g')],
-            "Jump to the newest record",
-            None,
-        ),
-        b(
-            L::Audit,
-            A::Last,
-            &[k(K::End), c('G')],
-            "Jump to the oldest record shown",
-            None,
-        ),
-        b(L::Audit, A::UserMenu, &[c('m')], "User menu", None),
-        b(
-            L::Audit,
-            A::Help,
-            &[c('?')],
-            "Show every key binding",
-            Some("help"),
-        ),
-        b(L::Audit, A::Quit, &[c('q'), quit], "Quit", None),
-        b(
-            L::AuditFilter,
-            A::Confirm,
-            &[k(K::Enter)],
-            "Apply the filter",
-            Some("apply"),
-        ),
-        b(
-            L::AuditFilter,
-            A::Cancel,
-            &[k(K::Esc)],
-            "Stop editing (the filter stays)",
-            Some("done"),
-        ),
-        b(L::AuditFilter, A::Quit, &[quit], "Quit", None),
-    ]
-}
-
-/// A binding of the default keymap.
-fn b(
-    layer: Layer,
-    action: Action,
-    keys: &[KeyCombo],
-    description: &'static str,
-    hint: Option<&'static str>,
-) -> Binding {
-    Binding {
-        layer,
-        action,
-        keys: keys.to_vec(),
-        description,
-        hint,
-    }
-}
-
-/// A character key without modifiers.
-fn c(ch: char) -> KeyCombo {
-    KeyCombo::plain(KeyCode::Char(ch))
-}
-
-/// Any key without modifiers.
-fn k(code: KeyCode) -> KeyCombo {
-    KeyCombo::plain(code)
-}
-
-/// Up and down a list: the same keys on every list screen.
-fn row_nav(layer: Layer) -> [Binding; 2] {
-    [
-        b(
-            layer,
-            Action::Up,
-            &[c('k'), k(KeyCode::Up)],
-            "Select the row above",
-            None,
-        ),
-        b(
-            layer,
-            Action::Down,
-            &[c('j'), k(KeyCode::Down)],
-            "Select the row below",
-            None,
-        ),
-    ]
-}
-
-/// The support credentials list (`C`) and its confirmation.
-fn credentials_list_bindings() -> Vec<Binding> {
-    use Action as A;
-    use KeyCode as K;
-    use Layer as L;
-    let quit = KeyCombo::ctrl('c');
-    vec![
-        b(
-            L::Main,
-            A::CredentialsList,
-            &[c('C')],
-            "The team's support credentials: revoke or regenerate them",
-            None,
-        ),
-        b(
-            L::CredentialsList,
-            A::RevokeCredentials,
-            &[c('r')],
-            "Revoke the selected credentials (asks first): their guests are disconnected at once",
-            Some("revoke"),
-        ),
-        b(
-            L::CredentialsList,
-            A::RegenerateCredentials,
-            &[c('g')],
-            "Regenerate the selected credentials (asks first): new password and code, shown once",
-            Some("regenerate"),
-        ),
-        b(
-            L::CredentialsList,
-            A::Refresh,
-            &[c('R')],
-            "Reload the support credentials",
-            Some("refresh"),
-        ),
-        b(
-            L::CredentialsList,
-            A::Cancel,
-            &[k(K::Esc), c('C')],
-            "Back to the workstations",
-            Some("back"),
-        ),
-        b(
-            L::CredentialsList,
-            A::First,
-            &[k(K::Home)],
-            "Jump to the newest credentials",
-            None,
-        ),
-        b(
-            L::CredentialsList,
-            A::Last,
-            &[k(K::End), c('G')],
-            "Jump to the oldest credentials",
-            None,
-        ),
-        b(
-            L::CredentialsList,
-            A::UserMenu,
-            &[c('m')],
-            "User menu",
-            None,
-        ),
-        b(
-            L::CredentialsList,
-            A::Help,
-            &[c('?')],
-            "Show every key binding",
-            Some("help"),
-        ),
-        b(L::CredentialsList, A::Quit, &[c('q'), quit], "Quit", None),
-        b(
-            L::CredentialsConfirm,
-            A::Yes,
-            &[c('y'), k(K::Enter)],
-            "Yes: revoke (or regenerate) them",
-            Some("yes"),
-        ),
-        b(
-            L::CredentialsConfirm,
-            A::Cancel,
-            &[k(K::Esc), c('n')],
-            "No: keep them as they are",
-            Some("no"),
-        ),
-        b(L::CredentialsConfirm, A::Quit, &[quit], "Quit", None),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn the_default_keymap_is_data_that_binds_every_action_once_per_layer() {
+        let parsed = DEFAULT_BINDINGS
+            .as_ref()
+            .expect("the built-in keymap.toml parses");
+        assert!(!parsed.is_empty());
+        let keymap = Keymap::default();
+        for action in Action::ALL {
+            assert!(
+                keymap
+                    .bindings
+                    .iter()
+                    .any(|b| b.action == action && !b.keys.is_empty()),
+                "{action:?} ({}) has no key in the default keymap",
+                action.name()
+            );
+        }
+        for binding in &keymap.bindings {
+            assert!(!binding.description.is_empty(), "{binding:?} has no desc");
+        }
+        // Every layer has a table, and its name is unique (they are made from one list).
+        let names: std::collections::BTreeSet<_> = Layer::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(names.len(), Layer::ALL.len());
+        for layer in Layer::ALL {
+            assert!(
+                DEFAULT_KEYMAP.contains(&format!("\n[{}]\n", layer.name())),
+                "no [{}] table",
+                layer.name()
+            );
+        }
+    }
+
+    fn user_file(text: &str) -> Result<Keymap, KeymapError> {
+        Keymap::default().with_user_file(text, "/home/ann/.config/tether/keymap.toml")
+    }
+
+    #[test]
+    fn a_user_file_overrides_one_binding_and_keeps_the_rest() {
+        let keymap = user_file(
+            "[main]\nkeymap = [\n  { on = [\"f2\"], run = \"show_link\", hint = \"links\" },\n]\n",
+        )
+        .expect("valid");
+        let press = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        let f2 = KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE);
+        assert_eq!(keymap.action(Layer::Main, &f2), Some(Action::ShowLink));
+        assert_eq!(
+            keymap.action(Layer::Main, &press('l')),
+            None,
+            "old key gone"
+        );
+        // The rest of the layer, and other layers, as they were.
+        let default = Keymap::default();
+        for layer in Layer::ALL {
+            for binding in default
+                .bindings(layer)
+                .filter(|b| b.action != Action::ShowLink)
+            {
+                let kept = keymap
+                    .bindings(layer)
+                    .find(|b| b.action == binding.action)
+                    .expect("kept");
+                assert_eq!(kept, binding);
+            }
+        }
+        // The footer and the help follow; the description stays the default's.
+        assert!(
+            keymap
+                .hints(Layer::Main)
+                .contains(&("F2".to_owned(), "links"))
+        );
+        let link = keymap
+            .bindings(Layer::Main)
+            .find(|b| b.action == Action::ShowLink)
+            .expect("bound");
+        assert_eq!(
+            link.description,
+            default
+                .bindings(Layer::Main)
+                .find(|b| b.action == Action::ShowLink)
+                .expect("default")
+                .description
+        );
+
+        // A key taken from another action leaves it; a new action in a layer is added.
+        let keymap = user_file(
+            "[sessions]\nkeymap = [{ on = \"r\", run = \"user_menu\", desc = \"My menu\" }]\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            keymap.action(Layer::Sessions, &press('r')),
+            Some(Action::UserMenu)
+        );
+        assert!(
+            keymap
+                .bindings(Layer::Sessions)
+                .any(|b| b.action == Action::Refresh && b.keys.is_empty())
+        );
+        assert!(keymap.help().iter().any(
+            |(title, rows)| *title == "Sessions" && rows.contains(&("r".to_owned(), "My menu"))
+        ));
+    }
+
+    #[test]
+    fn a_bad_user_file_names_its_line_and_the_defaults_stay() {
+        let cases = [
+            (
+                "[main]\nkeymap = [\n  { on = \"x\", run = \"quitt\" },\n]\n",
+                3,
+                "quitt",
+            ),
+            ("[mian]\nkeymap = []\n", 1, "unknown layer \"mian\""),
+            (
+                "[main]\nkeymap = [\n\n  { on = \"ctrl-cc\", run = \"quit\" },\n]\n",
+                4,
+                "ctrl-cc",
+            ),
+            (
+                "[login]\nkeymap = [\n  { on = \"q\", run = \"quit\" },\n]\n",
+                3,
+                "types in the login layer",
+            ),
+            (
+                "[main]\nkeymap = [{ on = \"x\", run = \"quit\", color = \"red\" }]\n",
+                2,
+                "color",
+            ),
+            ("[main]\nkeymap = [\n", 2, ""),
+        ];
+        for (text, line, needle) in cases {
+            let err = user_file(text).expect_err(text);
+            assert_eq!(err.line, line, "{text}: {err}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "/home/ann/.config/tether/keymap.toml line {line}: "
+                )),
+                "{message}"
+            );
+            assert!(message.contains(needle), "{text}: {message}");
+        }
+        // Through the file: refused whole, so the caller starts with the defaults.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keymap.toml");
+        assert_eq!(
+            Keymap::load(&path),
+            Ok(Keymap::default()),
+            "no file: defaults"
+        );
+        std::fs::write(&path, cases[0].0).expect("write");
+        let err = Keymap::load(&path).expect_err("refused");
+        assert!(err.to_string().contains("keymap.toml line 3"), "{err}");
     }
 
     #[test]
@@ -1835,7 +877,9 @@ mod tests {
         for layer in Layer::ALL {
             // In a live terminal Ctrl-C belongs to the remote shell; scrolling never quits.
             let expected = match layer {
-                Layer::Terminal | Layer::TerminalScroll | Layer::Desktop => None,
+                Layer::Terminal | Layer::TerminalScroll | Layer::Desktop | Layer::SessionEnded => {
+                    None
+                }
                 _ => Some(Action::Quit),
             };
             assert_eq!(keymap.action(layer, &ctrl_c), expected, "{layer:?}");

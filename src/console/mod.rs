@@ -30,6 +30,9 @@ pub struct PresetLogin {
     pub hub: String,
     pub fingerprint: String,
     pub token: String,
+    /// The demo user's password, filled in on the login form should the demo's login end
+    /// (enabling 2FA ends it): the demo can never lock its own user out.
+    pub password: Option<crate::protocol::Secret>,
 }
 
 /// How the console was started.

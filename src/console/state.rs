@@ -88,6 +88,16 @@ pub struct State {
     pub guest: Option<crate::protocol::GuestInfo>,
     /// The support credentials view (`C`).
     pub credential_list: CredentialList,
+    /// Enrolment links this console issued, with their URLs, so `l` can show them again (the
+    /// hub keeps only their hashes).
+    pub issued_links: BTreeMap<LinkId, String>,
+    /// `tether demo`: its user's random password, filled in on the login form.
+    pub demo_password: Option<crate::protocol::Secret>,
+    /// The hub and certificate of a login made elsewhere (the demo's): trusted for this run
+    /// when the console logs in there again, never written to the known hubs.
+    pub preset_pin: Option<(String, String)>,
+    /// A problem found at start (a keymap file refused), shown once logged in.
+    pub startup_warning: Option<String>,
 }
 
 impl State {
@@ -135,6 +145,10 @@ impl State {
             twofa: super::update::twofa::TwoFaState::default(),
             guest: None,
             credential_list: CredentialList::default(),
+            issued_links: BTreeMap::new(),
+            demo_password: None,
+            startup_warning: None,
+            preset_pin: None,
         }
     }
 
@@ -148,7 +162,7 @@ impl State {
             (Some(Dialog::Link(_)), _) => Layer::Link,
             (Some(Dialog::Secret(_)), _) => Layer::Secret,
             (Some(Dialog::Connecting(_)), _) => Layer::Connecting,
-            (Some(Dialog::ConfirmWithdraw { .. }), _) => Layer::Confirm,
+            (Some(Dialog::Confirm(_)), _) => Layer::Confirm,
             (Some(Dialog::UserMenu { .. }), _) => Layer::UserMenu,
             (Some(Dialog::TwoFactorOffer), _) => Layer::TwoFactorOffer,
             (Some(Dialog::Enrol(_)), _) => Layer::Enrol,
@@ -160,6 +174,11 @@ impl State {
             (Some(Dialog::Outbox(_)), _) => Layer::Outbox,
             (Some(Dialog::Users(d)), _) => d.layer(),
             (None, Screen::Login) => Layer::Login,
+            // An ended session's viewer stays until dismissed: what was typed for the remote
+            // must not run the list's commands.
+            (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.ended.is_some()) => {
+                Layer::SessionEnded
+            }
             (None, Screen::Main) if self.viewer.as_ref().is_some_and(|v| v.desktop.is_some()) => {
                 match self.viewer.as_ref().map(|v| v.mode) {
                     Some(ViewerMode::Menu) => Layer::DesktopMenu,
@@ -403,6 +422,9 @@ pub struct Viewer {
     /// The workstation ended the stream (its screen would not start, or stopped): its notice
     /// stays in the status line until a new stream starts.
     pub stopped: bool,
+    /// The session ended, and why: the last screen stays, every key but the dismiss keys is
+    /// swallowed, so typing meant for the remote never runs a command here.
+    pub ended: Option<String>,
 }
 
 /// What the live terminal's keys do.
@@ -434,6 +456,7 @@ impl Viewer {
             view_only: false,
             notice: None,
             stopped: false,
+            ended: None,
         }
     }
 
@@ -597,13 +620,8 @@ pub enum Dialog {
     Secret(SecretPrompt),
     /// A connection is under way: the end user or the workstation has not answered yet.
     Connecting(ConnectingDialog),
-    /// "Withdraw unattended access to …?"
-    ConfirmWithdraw {
-        workstation: WorkstationId,
-        hostname: String,
-        /// Still only requested (withdrawing cancels the request).
-        requested: bool,
-    },
+    /// "Are you sure?" before an action that changes things for others or cannot be undone.
+    Confirm(ConfirmDialog),
     /// The user menu (Enable 2FA, audit log, users).
     UserMenu {
         selected: usize,
@@ -624,6 +642,53 @@ pub enum Dialog {
     Outbox(OutboxDialog),
     /// The users view's lifecycle dialogs: add, the new user's code, confirm a change.
     Users(super::update::users::UsersDialog),
+}
+
+/// The one confirmation dialog: `y`/Enter does it, `n`/Esc does not; any other key does
+/// nothing, so a stray key never answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmDialog {
+    /// The title: the question in a few words ("Quit?").
+    pub title: String,
+    /// What will happen, in a sentence or two.
+    pub text: String,
+    /// A consequence to stress (sessions that end), shown as a warning.
+    pub warning: Option<String>,
+    /// What the yes key does, for the footer ("quit", "withdraw").
+    pub yes: String,
+    pub then: Confirmed,
+}
+
+/// What a confirmation dialog does on yes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Leave the console although sessions are open (they stay open on the hub).
+    Quit,
+    /// Withdraw (or cancel the request for) unattended access for the whole team.
+    Withdraw {
+        workstation: WorkstationId,
+        hostname: String,
+    },
+    /// Ask the end user of a workstation for unattended access (a question on their screen).
+    RequestAccess { workstation: WorkstationId },
+    /// Require (or stop requiring) a one-time password on a workstation.
+    RequireOtp {
+        workstation: WorkstationId,
+        hostname: String,
+        required: bool,
+    },
+    /// Toggle a group's one-time password requirement (the hub's setting is read first).
+    GroupOtp {
+        client: Option<ClientId>,
+        label: String,
+    },
+    /// Revoke the enrolment link shown (the link dialog comes back to show it revoked).
+    RevokeLink { dialog: LinkDialog },
+    /// Issue a new enrolment link for a client (earlier links stay valid).
+    NewLink {
+        client: ClientId,
+        client_name: String,
+    },
 }
 
 /// The masked secret prompt. The typed value lives here only until it is sent.
@@ -669,13 +734,16 @@ pub struct ConnectingDialog {
     pub since: DateTime<Utc>,
 }
 
-/// The enrolment link dialog.
+/// The enrolment link dialog: the client's newest valid link first, a new one on request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkDialog {
     pub client_id: ClientId,
     pub client_name: String,
-    /// `None` while the hub is issuing it.
-    pub link: Option<(LinkInfo, String)>,
+    /// The link shown, with its URL when this console issued it (the hub keeps only a hash, so
+    /// a link issued elsewhere cannot be shown again). `None` while loading or issuing.
+    pub link: Option<(LinkInfo, Option<String>)>,
+    /// The hub's answer is on its way (the client's links, or a new link).
+    pub loading: bool,
     pub revoking: bool,
 }
 
@@ -697,6 +765,10 @@ pub enum Pending {
         name: String,
     },
     CreateLink {
+        client: ClientId,
+    },
+    /// The client's links, to show its current valid one before issuing another.
+    ListLinks {
         client: ClientId,
     },
     RevokeLink {

@@ -10,14 +10,14 @@ use super::clipboard::CopyMethod;
 use super::keymap::Layer;
 use super::net::{NetCommand, NetEvent};
 use super::state::{
-    ConnectingDialog, Connection, Countdown, Dialog, LinkDialog, LoginField, LoginPhase, Pane,
-    Pending, Screen, SecretPrompt, Session, State, Status, StatusKind, TextInput, View,
-    relative_age,
+    ConfirmDialog, Confirmed, ConnectingDialog, Connection, Countdown, Dialog, LinkDialog,
+    LoginField, LoginPhase, Pane, Pending, Screen, SecretPrompt, Session, State, Status,
+    StatusKind, TextInput, View, relative_age,
 };
 use crate::client::store::StoredLogin;
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, Cursor, ErrorCode, HubEvent, PageRequest, Presence,
-    ProtocolError, Refusal, Secret, SecretRequirements, SessionInfo, UnattendedState,
+    ClientId, ConsoleReply, ConsoleRequest, Cursor, ErrorCode, HubEvent, LinkInfo, PageRequest,
+    Presence, ProtocolError, Refusal, Secret, SecretRequirements, SessionInfo, UnattendedState,
     WorkstationId, WorkstationInfo,
 };
 
@@ -111,6 +111,7 @@ pub fn start(state: &mut State, startup: Startup) -> Vec<Effect> {
             token,
         } => {
             state.login.hub = TextInput::new(hub.clone());
+            state.preset_pin = Some((hub.clone(), fingerprint.clone()));
             resume(state, hub, fingerprint, token, false, false)
         }
         Startup::Stored {
@@ -371,12 +372,60 @@ fn quit(state: &mut State) -> Vec<Effect> {
     vec![Effect::Net(NetCommand::Shutdown), Effect::Quit]
 }
 
+/// The quit key: at once, unless sessions of this technician are open (they stay open on the
+/// hub, which may not be what was meant): then ask first. The quit key again in that question
+/// quits.
+fn ask_quit(state: &mut State) -> Vec<Effect> {
+    let already_asked = matches!(
+        &state.dialog,
+        Some(Dialog::Confirm(ConfirmDialog {
+            then: Confirmed::Quit,
+            ..
+        }))
+    );
+    let open: Vec<String> = state
+        .sessions
+        .iter()
+        .filter(|s| s.ended_at.is_none() && state.is_mine(s))
+        .map(|s| s.hostname.clone())
+        .collect();
+    if already_asked || open.is_empty() || state.screen != Screen::Main {
+        return quit(state);
+    }
+    let text = match open.as_slice() {
+        [one] => format!("Your session on {one} is open. Quit the console?"),
+        many => format!(
+            "{} sessions of yours are open ({}). Quit the console?",
+            many.len(),
+            many.join(", ")
+        ),
+    };
+    state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+        title: "Quit?".to_owned(),
+        text,
+        warning: Some(
+            "They stay open on the hub (the end users still see them) until you end them or they time out."
+                .to_owned(),
+        ),
+        yes: "quit".to_owned(),
+        then: Confirmed::Quit,
+    }));
+    state.dirty = true;
+    Vec::new()
+}
+
 fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect> {
     if action == Action::Quit {
-        return quit(state);
+        return ask_quit(state);
     }
     state.dirty = true;
     match layer {
+        Layer::SessionEnded => {
+            if action == Action::Confirm {
+                viewer::dismiss_ended(state);
+            }
+            Vec::new()
+        }
         Layer::Main => on_main_action(state, action),
         Layer::Filter => {
             match action {
@@ -502,7 +551,7 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Connect if state.focus == Pane::Clients => state.focus = Pane::Workstations,
         Action::Connect => return connect(state, false),
         Action::ConnectViewOnly => return connect(state, true),
-        Action::RequestAccess => return request_access(state),
+        Action::RequestAccess => ask_request_access(state),
         Action::WithdrawAccess => ask_withdraw(state),
         Action::EndSession => return end_my_session(state),
         Action::Open => return open_my_session(state),
@@ -511,7 +560,7 @@ fn on_main_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Otp => return otp::open(state),
         Action::Outbox => return otp::open_outbox(state),
-        Action::RequireOtp => return otp::toggle_required(state),
+        Action::RequireOtp => otp::ask_toggle_required(state),
         Action::Sessions => {
             // The view opens on the newest session.
             state.view = View::Sessions;
@@ -699,11 +748,50 @@ fn on_connecting_action(state: &mut State, action: Action) -> Vec<Effect> {
     Vec::new()
 }
 
-fn request_access(state: &mut State) -> Vec<Effect> {
+/// `u` on a row: the end user gets a question on their screen, so ask first (when it would be
+/// sent: an already granted or offline workstation only gets its hint).
+fn ask_request_access(state: &mut State) {
     let Some(w) = selected_or_hint(state) else {
-        return Vec::new();
+        return;
     };
-    request_access_to(state, w)
+    ask_request_access_to(state, &w);
+}
+
+/// Ask "ask the end user of `w`?" where the request would be sent; else say why not.
+pub(super) fn ask_request_access_to(state: &mut State, w: &WorkstationInfo) {
+    if !w.unattended.can_request() || w.presence == Presence::Offline {
+        // Nothing would be sent: the hint says why.
+        let _ = request_access_to(state, w.clone());
+        return;
+    }
+    state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+        title: "Ask for unattended access?".to_owned(),
+        text: format!(
+            "Ask the end user of {} to allow unattended access for the whole team? A question appears on their screen.",
+            display_name(state, w)
+        ),
+        warning: None,
+        yes: "ask".to_owned(),
+        then: Confirmed::RequestAccess {
+            workstation: w.id.clone(),
+        },
+    }));
+}
+
+/// A workstation's hostname as typed by its agent, with its client (and a short id when
+/// another workstation shows the same name) so two machines named alike can be told apart.
+pub fn display_name(state: &State, w: &WorkstationInfo) -> String {
+    let twin = state
+        .workstations
+        .view(None, "")
+        .iter()
+        .any(|o| o.id != w.id && o.hostname == w.hostname && o.client_id == w.client_id);
+    if twin {
+        let short: String = w.id.chars().take(6).collect();
+        format!("{} ({}, #{short})", w.hostname, w.client_name)
+    } else {
+        format!("{} ({})", w.hostname, w.client_name)
+    }
 }
 
 /// Ask for unattended access to `w` (from its row, or from inside a session on it).
@@ -761,11 +849,35 @@ fn ask_withdraw(state: &mut State) {
     };
     match w.unattended {
         UnattendedState::Granted | UnattendedState::Requested => {
-            state.dialog = Some(Dialog::ConfirmWithdraw {
-                workstation: w.id,
-                hostname: w.hostname,
-                requested: w.unattended == UnattendedState::Requested,
-            });
+            let open = state
+                .sessions
+                .iter()
+                .filter(|s| s.workstation_id == w.id && s.ended_at.is_none())
+                .count();
+            let name = display_name(state, &w);
+            let text = if w.unattended == UnattendedState::Requested {
+                format!(
+                    "Withdraw the request for unattended access to {name}? The end user is no longer asked."
+                )
+            } else {
+                format!(
+                    "Withdraw unattended access to {name} for the whole team? Connecting then needs the end user to accept again."
+                )
+            };
+            state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+                title: "Withdraw unattended access?".to_owned(),
+                text,
+                warning: Some(match open {
+                    0 => "No session is open on it.".to_owned(),
+                    1 => "The session open on it ends now.".to_owned(),
+                    n => format!("The {n} sessions open on it end now."),
+                }),
+                yes: "withdraw".to_owned(),
+                then: Confirmed::Withdraw {
+                    workstation: w.id,
+                    hostname: w.hostname,
+                },
+            }));
         }
         other => {
             let request = key_hint(state, Action::RequestAccess, "u");
@@ -782,17 +894,31 @@ fn ask_withdraw(state: &mut State) {
     }
 }
 
+/// The confirmation dialog's answer: yes runs what it asked about, no closes it.
 fn on_confirm_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Yes => {
-            let Some(Dialog::ConfirmWithdraw {
-                workstation,
-                hostname,
-                ..
-            }) = state.dialog.take()
-            else {
+            let Some(Dialog::Confirm(dialog)) = state.dialog.take() else {
                 return Vec::new();
             };
+            confirmed(state, dialog.then)
+        }
+        Action::No | Action::Cancel => {
+            state.dialog = None;
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Do what a confirmation dialog asked about.
+fn confirmed(state: &mut State, then: Confirmed) -> Vec<Effect> {
+    match then {
+        Confirmed::Quit => quit(state),
+        Confirmed::Withdraw {
+            workstation,
+            hostname,
+        } => {
             set_status(
                 state,
                 StatusKind::Info,
@@ -809,11 +935,41 @@ fn on_confirm_action(state: &mut State, action: Action) -> Vec<Effect> {
                 },
             )]
         }
-        Action::No | Action::Cancel => {
-            state.dialog = None;
-            Vec::new()
+        Confirmed::RequestAccess { workstation } => {
+            match state.workstations.get(&workstation).cloned() {
+                Some(w) => request_access_to(state, w),
+                None => {
+                    set_status(
+                        state,
+                        StatusKind::Warning,
+                        "That workstation is no longer listed; nothing was asked.",
+                    );
+                    Vec::new()
+                }
+            }
         }
-        _ => Vec::new(),
+        Confirmed::RequireOtp {
+            workstation,
+            hostname,
+            required,
+        } => otp::set_required(state, workstation, hostname, required),
+        Confirmed::GroupOtp { client, label } => otp::toggle_group(state, client, label),
+        Confirmed::NewLink {
+            client,
+            client_name,
+        } => issue_link(state, client, client_name),
+        Confirmed::RevokeLink { mut dialog } => {
+            let Some(link) = dialog.link.as_ref().map(|(l, _)| l.id.clone()) else {
+                return Vec::new();
+            };
+            dialog.revoking = true;
+            state.dialog = Some(Dialog::Link(dialog));
+            vec![request(
+                state,
+                ConsoleRequest::RevokeLink { link: link.clone() },
+                Pending::RevokeLink { link },
+            )]
+        }
     }
 }
 
@@ -1249,53 +1405,116 @@ fn show_link(state: &mut State) -> Vec<Effect> {
         );
         return Vec::new();
     };
+    // The client's links first: its valid one is shown, and a new one is issued only on a
+    // second, deliberate key (a stray `l` issued a link every time).
     state.dialog = Some(Dialog::Link(LinkDialog {
         client_id: client_id.clone(),
         client_name,
         link: None,
+        loading: true,
+        revoking: false,
+    }));
+    vec![request(
+        state,
+        ConsoleRequest::ListLinks {
+            client: client_id.clone(),
+            page: PageRequest::first(),
+        },
+        Pending::ListLinks { client: client_id },
+    )]
+}
+
+/// Issue a new enrolment link (confirmed): the link dialog shows it as it arrives.
+fn issue_link(state: &mut State, client: ClientId, client_name: String) -> Vec<Effect> {
+    state.dialog = Some(Dialog::Link(LinkDialog {
+        client_id: client.clone(),
+        client_name,
+        link: None,
+        loading: true,
         revoking: false,
     }));
     vec![request(
         state,
         ConsoleRequest::CreateLink {
-            client: client_id.clone(),
+            client: client.clone(),
             valid_days: None,
         },
-        Pending::CreateLink { client: client_id },
+        Pending::CreateLink { client },
     )]
+}
+
+/// The newest link of a client that can still enrol: not revoked, not expired.
+fn current_link(links: Vec<LinkInfo>, now: DateTime<Utc>) -> Option<LinkInfo> {
+    links
+        .into_iter()
+        .filter(|l| !l.revoked && l.expires_at > now)
+        .max_by_key(|l| l.created_at)
 }
 
 fn on_link_action(state: &mut State, action: Action) -> Vec<Effect> {
     let Some(Dialog::Link(dialog)) = &mut state.dialog else {
         return Vec::new();
     };
+    let loading = dialog.loading;
     match action {
         Action::Cancel => state.dialog = None,
+        Action::IssueLink if !loading => {
+            let (client, client_name) = (dialog.client_id.clone(), dialog.client_name.clone());
+            let valid = dialog.link.as_ref().is_some_and(|(l, _)| !l.revoked);
+            state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+                title: "Issue a new link?".to_owned(),
+                text: format!(
+                    "Issue a new enrolment link for {client_name}? Anyone who has it can enrol a workstation for 7 days."
+                ),
+                warning: valid.then(|| "The link shown stays valid too (revoke it with x if it is no longer needed).".to_owned()),
+                yes: "issue".to_owned(),
+                then: Confirmed::NewLink {
+                    client,
+                    client_name,
+                },
+            }));
+        }
         Action::Copy => match &dialog.link {
-            Some((link, url)) if !link.revoked => return vec![Effect::Copy(url.clone())],
+            Some((link, Some(url))) if !link.revoked => return vec![Effect::Copy(url.clone())],
+            Some((link, None)) if !link.revoked => set_status(
+                state,
+                StatusKind::Info,
+                "This link was issued elsewhere: the hub keeps only its hash, so it cannot be copied here. Press n for a new one.",
+            ),
             Some(_) => set_status(
                 state,
                 StatusKind::Warning,
-                "This link is revoked; close and press l for a new one.",
+                "This link is revoked; press n for a new one.",
             ),
             None => set_status(
                 state,
                 StatusKind::Info,
-                "The hub is still issuing the link…",
+                if loading {
+                    "Asking the hub…"
+                } else {
+                    "No valid link to copy; press n to issue one."
+                },
             ),
         },
-        Action::RevokeLink => match &dialog.link {
-            Some((link, _)) if !link.revoked && !dialog.revoking => {
-                dialog.revoking = true;
-                let link = link.id.clone();
-                return vec![request(
-                    state,
-                    ConsoleRequest::RevokeLink { link: link.clone() },
-                    Pending::RevokeLink { link },
-                )];
-            }
-            _ => {}
-        },
+        // It cannot be undone: asked first, like every change of its kind.
+        Action::RevokeLink
+            if dialog
+                .link
+                .as_ref()
+                .is_some_and(|(link, _)| !link.revoked && !dialog.revoking) =>
+        {
+            let dialog = dialog.clone();
+            state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+                title: "Revoke this link?".to_owned(),
+                text: format!(
+                    "Revoke this enrolment link for {}? It can no longer enrol workstations; those it enrolled stay.",
+                    dialog.client_name
+                ),
+                warning: None,
+                yes: "revoke".to_owned(),
+                then: Confirmed::RevokeLink { dialog },
+            }));
+        }
         _ => {}
     }
     Vec::new()
@@ -1408,6 +1627,14 @@ fn on_pin_loaded(state: &mut State, hub: String, fingerprint: Option<String>) ->
     }
     state.dirty = true;
     state.connection = Connection::Connecting;
+    // The demo's hub is not in the known hubs, but its certificate came with its login.
+    let fingerprint = fingerprint.or_else(|| {
+        state
+            .preset_pin
+            .as_ref()
+            .filter(|(pinned, _)| *pinned == hub)
+            .map(|(_, fingerprint)| fingerprint.clone())
+    });
     match fingerprint {
         Some(fingerprint) => password_login(state, hub, fingerprint),
         None => {
@@ -1494,11 +1721,19 @@ fn back_to_form(state: &mut State, error: Option<String>) {
     state.viewer = None;
     state.screens.clear();
     state.view = View::Workstations;
-    if matches!(
+    // Only the hub's own questions belong on the login form. Every other dialog was about the
+    // session that ended: kept, it covered the form (2FA enrolment stayed on "Checking…" over
+    // a blank screen until a key closed it).
+    if !matches!(
         state.dialog,
-        Some(Dialog::Secret(_) | Dialog::Connecting(_) | Dialog::ConfirmWithdraw { .. })
+        Some(Dialog::Trust { .. } | Dialog::Mismatch { .. } | Dialog::Help { .. })
     ) {
         state.dialog = None;
+    }
+    // The demo's user has a random password: filled in, so a login the demo ended (2FA just
+    // enabled) never locks the newcomer out.
+    if let Some(password) = &state.demo_password {
+        state.login.password = TextInput::new(password.expose());
     }
     state.dirty = true;
 }
@@ -1525,12 +1760,15 @@ fn next_step(error: &ProtocolError) -> String {
     }
 }
 
+/// The hub's message as a sentence: with its period. Its case is left alone: a message may
+/// begin with a name ("vm went offline"), and names keep the case they were given.
 fn sentence(text: &str) -> String {
-    let text = text.trim_end_matches('.');
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |c| {
-        c.to_uppercase().chain(chars).collect::<String>() + "."
-    })
+    let text = text.trim().trim_end_matches('.');
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("{text}.")
+    }
 }
 
 fn on_net(state: &mut State, event: NetEvent) -> Vec<Effect> {
@@ -1756,6 +1994,10 @@ fn on_logged_in(
             StatusKind::Success,
             format!("Logged in as {}. Press {help} for help.", user.name),
         );
+        // Said once, where it cannot be missed (an error stays until replaced).
+        if let Some(warning) = state.startup_warning.take() {
+            set_status(state, StatusKind::Error, warning);
+        }
     }
     effects.extend(refresh(state));
     effects.extend(twofa::after_login(state, reconnected));
@@ -1816,6 +2058,7 @@ fn on_reply(
         Pending::Users(_) => "Users".to_owned(),
         Pending::AddClient { name } => format!("Adding client {name}"),
         Pending::CreateLink { .. } => "Issuing the enrolment link".to_owned(),
+        Pending::ListLinks { .. } => "Loading the client's links".to_owned(),
         Pending::RevokeLink { .. } => "Revoking the link".to_owned(),
         Pending::ListSessions => "Loading sessions".to_owned(),
         Pending::Credentials { target_label } => {
@@ -1888,7 +2131,9 @@ fn on_reply(
         }
     };
     match (&pending, &mut state.dialog) {
-        (Pending::CreateLink { client }, Some(Dialog::Link(d))) if &d.client_id == client => {
+        (Pending::CreateLink { client } | Pending::ListLinks { client }, Some(Dialog::Link(d)))
+            if &d.client_id == client =>
+        {
             state.dialog = None
         }
         (Pending::RevokeLink { .. }, Some(Dialog::Link(d))) => d.revoking = false,
@@ -2174,10 +2419,25 @@ fn on_reply_ok(state: &mut State, pending: Pending, reply: ConsoleReply) -> Vec<
             set_status(state, StatusKind::Success, text);
         }
         (Pending::CreateLink { client }, ConsoleReply::Link { link, url }) => {
+            state.issued_links.insert(link.id.clone(), url.clone());
             if let Some(Dialog::Link(dialog)) = &mut state.dialog
                 && dialog.client_id == client
             {
-                dialog.link = Some((link, url));
+                dialog.link = Some((link, Some(url)));
+                dialog.loading = false;
+            }
+        }
+        (Pending::ListLinks { client }, ConsoleReply::Links { links, .. }) => {
+            // Newest first on the first page: the current link, if any, is on it.
+            let current = current_link(links, state.now);
+            let url = current
+                .as_ref()
+                .and_then(|l| state.issued_links.get(&l.id).cloned());
+            if let Some(Dialog::Link(dialog)) = &mut state.dialog
+                && dialog.client_id == client
+            {
+                dialog.link = current.map(|l| (l, url));
+                dialog.loading = false;
             }
         }
         (Pending::RevokeLink { link: revoked }, ConsoleReply::Done) => {

@@ -5,13 +5,16 @@ use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::{centered, hard_wrap, hints_line, spinner, word_wrap};
 use crate::client::store::hub_key;
+use crate::console::action::Action;
 use crate::console::keymap::Layer;
-use crate::console::state::{ConnectingDialog, Dialog, LinkDialog, SecretPrompt, State};
+use crate::console::state::{
+    ConfirmDialog, ConnectingDialog, Dialog, LinkDialog, SecretPrompt, State,
+};
 use crate::console::theme::{Role, Theme};
 use crate::console::update::secret_name;
 
@@ -123,22 +126,11 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
                 connecting_lines(state, theme, text_width, dialog),
             )
         }
-        Dialog::ConfirmWithdraw {
-            hostname,
-            requested,
-            workstation,
-        } => {
-            let open = state
-                .sessions
-                .iter()
-                .filter(|s| &s.workstation_id == workstation)
-                .count();
-            (
-                Span::styled(" Withdraw unattended access? ", theme.style(Role::Warning)),
-                Role::Warning,
-                withdraw_lines(state, theme, text_width, hostname, *requested, open),
-            )
-        }
+        Dialog::Confirm(confirm) => (
+            Span::styled(format!(" {} ", confirm.title), theme.style(Role::Warning)),
+            Role::Warning,
+            confirm_lines(state, theme, text_width, confirm),
+        ),
         Dialog::Credentials(dialog) => super::credentials::dialog(state, theme, text_width, dialog),
         Dialog::Otp(_) | Dialog::OtpPrompt(_) | Dialog::Outbox(_) => {
             let Some((title, border, lines, at)) = super::otp::draw(
@@ -171,8 +163,7 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
     let rect = centered(area, width + 2, height);
     // One column of margin around the box so it stands out from what is under it.
-    frame.render_widget(Clear, rect);
-    frame.render_widget(Block::default().style(theme.style(Role::Text)), rect);
+    super::clear_under(frame, area, rect, theme.style(Role::Text));
     let rect = Rect {
         x: rect.x + 1,
         width: rect.width.saturating_sub(2),
@@ -370,53 +361,32 @@ fn connecting_lines(
     lines
 }
 
-fn withdraw_lines(
+/// The confirmation dialog: the question, its consequence, and its two answers. The keys are
+/// the keymap's, the yes label the dialog's own ("quit", "withdraw").
+fn confirm_lines(
     state: &State,
     theme: &Theme,
     width: usize,
-    hostname: &str,
-    requested: bool,
-    open_sessions: usize,
+    dialog: &ConfirmDialog,
 ) -> Vec<Line<'static>> {
-    let text = theme.style(Role::Text);
-    let mut lines: Vec<Line> = if requested {
-        prose(
-            &format!(
-                "Withdraw the request for unattended access to {hostname}? The end user is no longer asked."
-            ),
-            width,
-            text,
-        )
-        .collect()
-    } else {
-        prose(
-            &format!(
-                "Withdraw unattended access to {hostname} for the whole team? Connecting then needs the end user to accept again."
-            ),
-            width,
-            text,
-        )
-        .collect()
+    let key = |action| {
+        state
+            .keymap
+            .key_for(Layer::Confirm, action)
+            .unwrap_or_default()
     };
-    let sessions = match open_sessions {
-        0 => "No session is open on it.".to_owned(),
-        1 => "The session open on it ends now.".to_owned(),
-        n => format!("The {n} sessions open on it end now."),
-    };
+    let mut lines: Vec<Line> = prose(&dialog.text, width, theme.style(Role::Text)).collect();
+    if let Some(warning) = &dialog.warning {
+        lines.push(Line::default());
+        lines.extend(prose(warning, width, theme.style(Role::Warning)));
+    }
     lines.push(Line::default());
-    let role = if open_sessions > 0 {
-        Role::Warning
-    } else {
-        Role::Muted
-    };
-    lines.extend(prose(&sessions, width, theme.style(role)));
-    lines.push(Line::default());
-    lines.push(hints_line(
-        state,
-        theme,
-        Layer::Confirm,
-        u16::try_from(width).unwrap_or(u16::MAX),
-    ));
+    lines.push(Line::from(vec![
+        Span::styled(key(Action::Yes), theme.style(Role::Key)),
+        Span::styled(format!(" {}  ", dialog.yes), theme.style(Role::Muted)),
+        Span::styled(key(Action::No), theme.style(Role::Key)),
+        Span::styled(" no, change nothing", theme.style(Role::Muted)),
+    ]));
     lines
 }
 
@@ -443,10 +413,21 @@ fn link_lines(
     let muted = theme.style(Role::Muted);
     let mut lines = Vec::new();
     let Some((link, url)) = &dialog.link else {
-        lines.push(Line::styled(
-            format!("Issuing a link for {}…", dialog.client_name),
-            theme.style(Role::Accent),
-        ));
+        if dialog.loading {
+            lines.push(Line::styled(
+                format!("Asking the hub about {}'s links…", dialog.client_name),
+                theme.style(Role::Accent),
+            ));
+        } else {
+            lines.extend(prose(
+                &format!(
+                    "{} has no valid enrolment link. Issue one to enrol a computer (tether agent --link LINK).",
+                    dialog.client_name
+                ),
+                width,
+                text,
+            ));
+        }
         lines.push(Line::default());
         lines.push(hints_line(
             state,
@@ -471,7 +452,15 @@ fn link_lines(
     } else {
         theme.style(Role::Accent)
     };
-    lines.extend(exact(url, width, url_style));
+    match url {
+        Some(url) => lines.extend(exact(url, width, url_style)),
+        // The hub keeps only the link's hash: its text exists where it was issued.
+        None => lines.extend(prose(
+            "This valid link was issued elsewhere (or before this console started): the hub keeps only its hash, so it cannot be shown again. Use the copy you gave out, or issue a new one.",
+            width,
+            muted,
+        )),
+    }
     lines.push(Line::default());
     let uses = match link.uses {
         1 => "used once".to_owned(),

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
 use super::{centered, hints_line, word_wrap};
@@ -69,7 +69,7 @@ pub(super) fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, 
         76.min(area.width.saturating_sub(4)),
         area.height.saturating_sub(2),
     );
-    frame.render_widget(Clear, rect);
+    super::clear_under(frame, area, rect, theme.style(Role::Text));
     let hints = hints_line(state, theme, Layer::Help, rect.width.saturating_sub(4));
     let block = Block::default()
         .borders(Borders::ALL)

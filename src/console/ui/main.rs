@@ -168,8 +168,16 @@ fn draw_clients(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         .skip(start)
         .take(height)
         .map(|row| {
+            // The name comes first: where it and its counts do not both fit, the counts go
+            // (the table's title still counts the selected client's workstations).
             let counts = format!("{}/{}", row.online, row.total);
-            let name_width = inner_width.saturating_sub(counts.width() + 1);
+            let counts = if row.name.width() + 1 + counts.width() > inner_width {
+                String::new()
+            } else {
+                counts
+            };
+            let name_width =
+                inner_width.saturating_sub(counts.width() + usize::from(!counts.is_empty()));
             let name = truncate(&row.name, name_width);
             let pad = inner_width.saturating_sub(name.width() + counts.width());
             let name_style = if row.id.is_none() {
@@ -323,6 +331,12 @@ fn access_cell(
     Cell::from(Line::from(spans))
 }
 
+/// A hostname another workstation on screen also has, with the start of its id: `pc-1 #3f9a2c`.
+pub fn twin_label(w: &WorkstationInfo) -> String {
+    let short: String = w.id.chars().filter(|c| *c != '-').take(6).collect();
+    format!("{} #{short}", w.hostname)
+}
+
 /// Marks a workstation that requires a passcode or password: the asterisk of a masked field.
 const LOCK: &str = "✱";
 
@@ -337,6 +351,7 @@ fn columns<'a>(
     rows: &[&WorkstationInfo],
     widths: TextWidths,
     width: u16,
+    twins: &'a std::collections::HashSet<&str>,
 ) -> Vec<Column<'a>> {
     let fit = |title: &str, cap: usize, widest: usize| {
         let widest = widest.max(title.width()).min(cap);
@@ -415,7 +430,13 @@ fn columns<'a>(
     let hostname = Column::new(
         "Hostname",
         hostname_width + width.saturating_sub(used),
-        |w: &WorkstationInfo| text_cell(&w.hostname),
+        move |w: &WorkstationInfo| {
+            if twins.contains(w.id.as_str()) {
+                text_cell(&twin_label(w))
+            } else {
+                text_cell(&w.hostname)
+            }
+        },
     );
     let presence = Column::new("Presence", presence_width, move |w: &WorkstationInfo| {
         presence_cell(state, theme, w, fold_age)
@@ -518,7 +539,18 @@ fn draw_workstations(state: &State, theme: &Theme, frame: &mut Frame, area: Rect
     let height = usize::from(area.height.saturating_sub(3)).max(state.page_rows());
     let offset = state.table_offset.min(rows.len().saturating_sub(1));
     let window = rows.window(offset, height);
-    let columns = columns(state, theme, &window, rows.widths(), table_width);
+    // Workstations named alike on screen (and the rows just past it) get a short id: the same
+    // hostname twice cannot be told apart otherwise.
+    let near = rows.window(offset.saturating_sub(1), height + 2);
+    let twins: std::collections::HashSet<&str> = near
+        .iter()
+        .filter(|w| {
+            near.iter()
+                .any(|o| o.id != w.id && o.hostname == w.hostname)
+        })
+        .map(|w| w.id.as_str())
+        .collect();
+    let columns = columns(state, theme, &window, rows.widths(), table_width, &twins);
     let header = Row::new(columns.iter().map(|c| {
         let cell = Line::from(c.title);
         Cell::from(if c.right {

@@ -39,8 +39,11 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
         && area.height >= 2
     {
         terminal::draw(state, viewer, theme, frame, area);
-        if let Some(Dialog::Help { scroll }) = &state.dialog {
-            help::draw(state, theme, frame, area, *scroll);
+        // A question asked from the session's menu (quit? ask the end user?) shows over it.
+        match &state.dialog {
+            None => {}
+            Some(Dialog::Help { scroll }) => help::draw(state, theme, frame, area, *scroll),
+            Some(dialog) => dialogs::draw(state, theme, frame, area, dialog),
         }
         return;
     }
@@ -78,6 +81,28 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
         Some(Dialog::Help { scroll }) => help::draw(state, theme, frame, area, *scroll),
         Some(dialog) => dialogs::draw(state, theme, frame, area, dialog),
     }
+}
+
+/// Columns left beside a pop-up at most, for them to be cleared with it.
+const SLIVER: u16 = 4;
+
+/// Clear the screen under a pop-up at `rect` over `area`. Where only a sliver of the screen is
+/// left beside it, the sliver is cleared too: a column or two of a table showing at the edge
+/// reads as part of the pop-up.
+fn clear_under(frame: &mut Frame, area: Rect, rect: Rect, style: ratatui::style::Style) {
+    let left = rect.x.saturating_sub(area.x);
+    let right = area.right().saturating_sub(rect.right());
+    let band = if left.min(right) <= SLIVER {
+        Rect {
+            x: area.x,
+            width: area.width,
+            ..rect
+        }
+    } else {
+        rect
+    };
+    frame.render_widget(ratatui::widgets::Clear, band);
+    frame.render_widget(Block::default().style(style), band);
 }
 
 /// A rectangle of at most `width` x `height`, centred in `area`.

@@ -28,9 +28,67 @@ pub(super) fn draw(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Fr
         }
     };
     draw_bar(state, viewer, theme, frame, bar);
-    if viewer.mode == ViewerMode::Menu {
+    if let Some(why) = &viewer.ended {
+        draw_ended(state, viewer, theme, frame, screen, why);
+    } else if viewer.mode == ViewerMode::Menu {
         draw_menu(state, viewer, theme, frame, screen, menu);
     }
+}
+
+/// The session ended: a box over its last screen says so and why, and that keys are ignored
+/// until it is dismissed.
+fn draw_ended(
+    state: &State,
+    viewer: &Viewer,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    why: &str,
+) {
+    let width = 60.min(area.width.saturating_sub(2)).max(10);
+    let text_width = usize::from(width.saturating_sub(4));
+    let mut lines: Vec<Line> = super::word_wrap(
+        &format!("Your session on {} ended: {why}.", viewer.session.hostname),
+        text_width,
+    )
+    .into_iter()
+    .map(|l| Line::styled(l, theme.style(Role::Text)))
+    .collect();
+    lines.push(Line::default());
+    lines.extend(
+        super::word_wrap(
+            "Nothing you type reaches it, and nothing typed runs here.",
+            text_width,
+        )
+        .into_iter()
+        .map(|l| Line::styled(l, theme.style(Role::Muted))),
+    );
+    lines.push(Line::default());
+    lines.push(hints_line(
+        state,
+        theme,
+        Layer::SessionEnded,
+        width.saturating_sub(4),
+    ));
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Thick)
+        .border_style(theme.style(Role::Danger))
+        .title(Span::styled(" Session ended ", theme.style(Role::Danger)))
+        .style(theme.style(Role::Text));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// "1.2 KB/s": the last second's output.
@@ -67,6 +125,9 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         .key_for(Layer::Terminal, Action::TerminalMenu)
         .unwrap_or_default();
     let mut right: Vec<Span> = match (&state.connection, viewer.mode) {
+        _ if viewer.ended.is_some() => {
+            vec![Span::styled("■ session ended ", theme.style(Role::Danger))]
+        }
         (Connection::Connected, ViewerMode::Scroll) => {
             let lines = viewer.term.scrollback();
             let mut spans = vec![
@@ -106,7 +167,7 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
         // Keys typed now are dropped, not kept to run later.
         _ => vec![Span::styled("◌ reconnecting… ", theme.style(Role::Warning))],
     };
-    if viewer.mode != ViewerMode::Scroll {
+    if viewer.mode != ViewerMode::Scroll && viewer.ended.is_none() {
         right.push(Span::styled("│ ", muted));
         right.push(Span::styled(menu_key, theme.style(Role::Key)));
         right.push(Span::styled(" menu ", muted));
@@ -138,16 +199,13 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
             StatusKind::Success => Role::Success,
             StatusKind::Info => Role::Accent,
         };
-        // Cut to what is left beside the host and the mode; a saved file keeps its name.
+        // Cut to what is left beside the host and the mode, at its end: a saved file's name
+        // comes before its folder, so the name stays.
         let used: usize = segments.iter().flatten().map(Span::width).sum();
         let room = usize::from(area.width.saturating_sub(right_width + 1))
             .saturating_sub(used + 3)
             .max(8);
-        let shown = if *kind == StatusKind::Success {
-            truncate_start(text, room)
-        } else {
-            truncate(text, room)
-        };
+        let shown = truncate(text, room);
         segments.push(vec![
             Span::styled(" · ", muted),
             Span::styled(shown, theme.style(role)),
@@ -191,24 +249,6 @@ fn draw_bar(state: &State, viewer: &Viewer, theme: &Theme, frame: &mut Frame, ar
     );
 }
 
-/// `text` cut to `width` columns keeping its end ("…/Downloads/shot.png").
-fn truncate_start(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return text.to_owned();
-    }
-    let mut tail: Vec<char> = Vec::new();
-    let mut used = 1;
-    for c in text.chars().rev() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w > width {
-            break;
-        }
-        used += w;
-        tail.push(c);
-    }
-    std::iter::once('…').chain(tail.into_iter().rev()).collect()
-}
-
 /// The menu: every key of the menu layer with what it does, from the keymap.
 fn draw_menu(
     state: &State,
@@ -218,10 +258,17 @@ fn draw_menu(
     area: Rect,
     layer: Layer,
 ) {
-    let rows: Vec<(String, &str)> = state
+    let bindings: Vec<_> = state
         .keymap
         .bindings(layer)
         .filter(|b| !b.keys.is_empty() && b.action != Action::TerminalMenu)
+        .collect();
+    // One binding a row where they fit; on a short terminal (40x10) the short labels, packed.
+    if bindings.len() + 2 > usize::from(area.height) {
+        return draw_packed_menu(viewer, theme, frame, area, &bindings);
+    }
+    let rows: Vec<(String, &str)> = bindings
+        .iter()
         .map(|b| (b.keys_label(), b.description))
         .collect();
     let keys_width = rows.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
@@ -267,6 +314,72 @@ fn draw_menu(
         ..inner
     };
     frame.render_widget(Paragraph::new(lines).style(Style::default()), inner);
+}
+
+/// The menu on a terminal too short for a row per binding: each binding's first key and short
+/// label, packed into lines, so every key still shows.
+fn draw_packed_menu(
+    viewer: &Viewer,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    bindings: &[&crate::console::keymap::Binding],
+) {
+    let width = area.width.saturating_sub(2).max(4);
+    let inner_width = usize::from(width.saturating_sub(4)).max(1);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut line: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for binding in bindings {
+        let key = binding
+            .keys
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        // The footer's short label; a binding without one gets the start of its description.
+        let label = match binding.hint {
+            Some(hint) => truncate(hint, inner_width.saturating_sub(key.width() + 1).max(1)),
+            None => truncate(binding.description, 14),
+        };
+        let cost = key.width() + 1 + label.width() + if line.is_empty() { 0 } else { 2 };
+        if used + cost > inner_width && !line.is_empty() {
+            lines.push(Line::from(std::mem::take(&mut line)));
+            used = 0;
+        }
+        if !line.is_empty() {
+            line.push(Span::raw("  "));
+            used += 2;
+        }
+        used += key.width() + 1 + label.width();
+        line.push(Span::styled(key, theme.style(Role::Key)));
+        line.push(Span::raw(format!(" {label}")));
+    }
+    if !line.is_empty() {
+        lines.push(Line::from(line));
+    }
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let title = format!(" {} ", viewer.session.hostname);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(theme.style(Role::BorderFocused))
+        .style(theme.style(Role::Text))
+        .title(Span::styled(
+            truncate(&title, usize::from(width.saturating_sub(2))),
+            theme.style(Role::Title),
+        ));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let inner = Rect {
+        x: inner.x + 1,
+        width: inner.width.saturating_sub(2),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState,
+    Block, BorderType, Borders, Cell, HighlightSpacing, Paragraph, Row, Table, TableState,
 };
 use unicode_width::UnicodeWidthStr;
 
@@ -21,7 +21,8 @@ use crate::render::qr::QrModules;
 
 /// A bordered box over the screen, cleared first; returns the inside (one column of padding).
 fn popup(theme: &Theme, frame: &mut Frame, rect: Rect, title: &str, border: Role) -> Rect {
-    frame.render_widget(Clear, rect);
+    let area = frame.area();
+    super::clear_under(frame, area, rect, theme.style(Role::Text));
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Rounded)
@@ -446,7 +447,7 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
             Cell::from(actor_label(state, &r.actor)),
             Cell::from(Span::styled(r.action.clone(), theme.style(role))),
             Cell::from(target),
-            Cell::from(r.detail.to_string()),
+            Cell::from(detail_fields(&r.detail)),
         ])
     });
     let header = Row::new(["WHEN (UTC)", "WHO", "WHAT", "ON", "DETAIL"])
@@ -494,7 +495,7 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
             theme.style(Role::Accent),
         )];
         lines.extend(
-            hard_wrap(&r.detail.to_string(), width)
+            word_wrap(&detail_fields(&r.detail), width)
                 .into_iter()
                 .take(2)
                 .map(|l| Line::styled(l, theme.style(Role::Muted))),
@@ -507,6 +508,24 @@ pub(super) fn draw_audit(state: &State, theme: &Theme, frame: &mut Frame, area: 
                 ..detail_area
             },
         );
+    }
+}
+
+/// An audit record's details as a person reads them: `reason: wrong code · client: Acme`, not
+/// JSON. Text without quotes; lists and objects inside it stay compact JSON.
+pub fn detail_fields(detail: &serde_json::Value) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    match detail {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(key, v)| format!("{}: {}", key.replace('_', " "), value(v)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        serde_json::Value::Null => String::new(),
+        other => value(other),
     }
 }
 

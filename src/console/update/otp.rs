@@ -11,12 +11,12 @@ use super::{
 use crate::console::action::Action;
 use crate::console::keymap::Layer;
 use crate::console::state::{
-    Dialog, OtpDialog, OtpPrompt, OtpStep, OutboxDialog, Pane, Pending, SecretPrompt, State,
-    StatusKind, TextInput,
+    ConfirmDialog, Confirmed, Dialog, OtpDialog, OtpPrompt, OtpStep, OutboxDialog, Pane, Pending,
+    SecretPrompt, State, StatusKind, TextInput,
 };
 use crate::protocol::{
-    ConsoleReply, ConsoleRequest, ErrorCode, OtpChannel, OtpIssued, ProtocolError, Role, Secret,
-    normalize_otp,
+    ClientId, ConsoleReply, ConsoleRequest, ErrorCode, OtpChannel, OtpIssued, ProtocolError, Role,
+    Secret, WorkstationId, normalize_otp,
 };
 
 /// `p`: the dialog for the selected workstation.
@@ -44,48 +44,95 @@ pub(super) fn open(state: &mut State) -> Vec<Effect> {
 
 /// `P`: require a one-time password for every connection to the selected workstation, or
 /// stop (admins; the hub audits it and refuses anyone else).
-pub(super) fn toggle_required(state: &mut State) -> Vec<Effect> {
+/// `P`: whether a workstation (or, in the clients pane, a group) requires a one-time password
+/// for every connection. It changes every technician's way in, so it asks first.
+pub(super) fn ask_toggle_required(state: &mut State) {
     if !is_admin(state) {
         set_status(
             state,
             StatusKind::Warning,
             "Only admins change whether a workstation requires a one-time password.",
         );
-        return Vec::new();
+        return;
     }
-    if state.focus == Pane::Clients {
-        return toggle_group(state);
-    }
-    let Some(w) = selected_or_hint(state) else {
-        return Vec::new();
+    let (title, text, then) = if state.focus == Pane::Clients {
+        let client = state.selected_client.clone();
+        let label = match &client {
+            None => "the team".to_owned(),
+            Some(id) => state
+                .clients
+                .iter()
+                .find(|c| &c.id == id)
+                .map_or_else(|| id.clone(), |c| c.name.clone()),
+        };
+        (
+            "Change the one-time password rule?".to_owned(),
+            format!(
+                "Turn the one-time password requirement of {label}'s group on or off (the opposite of what the hub has now)? It applies to every technician's connections."
+            ),
+            Confirmed::GroupOtp { client, label },
+        )
+    } else {
+        let Some(w) = selected_or_hint(state) else {
+            return;
+        };
+        let required = !w.otp_required;
+        let name = super::display_name(state, &w);
+        let text = if required {
+            format!(
+                "Require a one-time password for every connection to {name}? Every technician then needs one from the end user or an admin."
+            )
+        } else {
+            format!("Stop requiring a one-time password for connections to {name}?")
+        };
+        (
+            if required {
+                "Require a one-time password?".to_owned()
+            } else {
+                "Stop requiring a one-time password?".to_owned()
+            },
+            text,
+            Confirmed::RequireOtp {
+                workstation: w.id,
+                hostname: w.hostname,
+                required,
+            },
+        )
     };
-    let required = !w.otp_required;
+    state.dialog = Some(Dialog::Confirm(ConfirmDialog {
+        title,
+        text,
+        warning: None,
+        yes: "change".to_owned(),
+        then,
+    }));
+}
+
+/// Confirmed: require (or stop requiring) a one-time password on a workstation.
+pub(super) fn set_required(
+    state: &mut State,
+    workstation: WorkstationId,
+    hostname: String,
+    required: bool,
+) -> Vec<Effect> {
     vec![request(
         state,
         ConsoleRequest::SetWorkstationOtp {
-            workstation: w.id,
+            workstation,
             required,
         },
-        Pending::RequireOtp {
-            hostname: w.hostname,
-            required,
-        },
+        Pending::RequireOtp { hostname, required },
     )]
 }
 
-/// `P` in the clients pane: the selected client's group (its workstations, and those it enrols
-/// later), or the team's own group on "All clients". The hub's setting is read first, so the
-/// key toggles what is really set, not what the table suggests.
-fn toggle_group(state: &mut State) -> Vec<Effect> {
-    let client = state.selected_client.clone();
-    let label = match &client {
-        None => "the team".to_owned(),
-        Some(id) => state
-            .clients
-            .iter()
-            .find(|c| &c.id == id)
-            .map_or_else(|| id.clone(), |c| c.name.clone()),
-    };
+/// Confirmed `P` in the clients pane: the selected client's group (its workstations, and those
+/// it enrols later), or the team's own group on "All clients". The hub's setting is read first,
+/// so the key toggles what is really set, not what the table suggests.
+pub(super) fn toggle_group(
+    state: &mut State,
+    client: Option<ClientId>,
+    label: String,
+) -> Vec<Effect> {
     set_status(
         state,
         StatusKind::Info,

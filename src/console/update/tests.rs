@@ -824,7 +824,7 @@ fn wrong_password_says_what_to_do() {
     );
     let error = state.login.error.clone().expect("error shown");
     assert!(
-        error.contains("Invalid user name or password") && error.contains("Check the user name"),
+        error.contains("invalid user name or password") && error.contains("Check the user name"),
         "{error}"
     );
 }
@@ -852,7 +852,7 @@ fn error_replies_show_in_the_status_line_with_a_next_step() {
     let status = state.status.clone().expect("status");
     assert_eq!(status.kind, StatusKind::Error);
     assert!(
-        status.text.contains("A client named Acme exists")
+        status.text.contains("a client named Acme exists")
             && status.text.contains("Choose another name"),
         "{}",
         status.text
@@ -891,15 +891,131 @@ fn add_client_selects_it_and_offers_the_link() {
     assert!(status_text(&state).contains("Press l"));
     let effects = key(&mut state, KeyCode::Char('l'));
     assert!(
-        matches!(&requests(&effects)[..], [(_, ConsoleRequest::CreateLink { client, valid_days: None })] if client == "c3")
+        matches!(&requests(&effects)[..], [(_, ConsoleRequest::ListLinks { client, .. })] if client == "c3"),
+        "l looks for the client's link first: {effects:?}"
     );
+}
+
+/// A link of client c1, issued at `created` (minutes after t0), for 7 days.
+fn link_of_c1(id: &str, created: i64) -> LinkInfo {
+    LinkInfo {
+        id: id.into(),
+        client_id: "c1".into(),
+        created_at: t0() + Duration::minutes(created),
+        expires_at: t0() + Duration::minutes(created) + Duration::days(7),
+        revoked: false,
+        uses: 0,
+    }
+}
+
+/// `l`, answered with the client's `links`: the link dialog as it then stands.
+fn open_link_dialog(state: &mut State, links: Vec<LinkInfo>) -> LinkDialog {
+    let effects = key(state, KeyCode::Char('l'));
+    let [(id, ConsoleRequest::ListLinks { client, .. })] = &requests(&effects)[..] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(client, "c1");
+    net(
+        state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Links {
+                links,
+                next: None,
+                total: None,
+            }),
+        },
+    );
+    let Some(Dialog::Link(dialog)) = &state.dialog else {
+        panic!("no link dialog: {:?}", state.dialog)
+    };
+    dialog.clone()
+}
+
+#[test]
+fn l_shows_the_current_link_and_issues_a_new_one_only_when_confirmed() {
+    let mut state = logged_in();
+    // A revoked link, an expired one and two valid ones: the newest valid one is shown. The
+    // hub keeps only hashes, so a link issued elsewhere has no text to copy.
+    let mut revoked = link_of_c1("l-revoked", 30);
+    revoked.revoked = true;
+    let mut expired = link_of_c1("l-expired", 0);
+    expired.expires_at = t0() - Duration::minutes(1);
+    let dialog = open_link_dialog(
+        &mut state,
+        vec![
+            revoked,
+            link_of_c1("l-new", 20),
+            link_of_c1("l-old", 10),
+            expired,
+        ],
+    );
+    assert_eq!(
+        dialog
+            .link
+            .as_ref()
+            .map(|(l, url)| (l.id.as_str(), url.is_none())),
+        Some(("l-new", true))
+    );
+    assert!(requests(&key(&mut state, KeyCode::Char('c'))).is_empty());
+    assert!(
+        status_text(&state).contains("issued elsewhere"),
+        "{}",
+        status_text(&state)
+    );
+    // n asks before issuing; n again (no) issues nothing and closes the question.
+    assert!(key(&mut state, KeyCode::Char('n')).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    assert!(key(&mut state, KeyCode::Char('n')).is_empty());
+    assert!(state.dialog.is_none());
+    // A stray key in the question does nothing; y issues.
+    open_link_dialog(&mut state, vec![]);
+    key(&mut state, KeyCode::Char('n'));
+    assert!(key(&mut state, KeyCode::Char('l')).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    let effects = key(&mut state, KeyCode::Char('y'));
+    let [
+        (
+            id,
+            ConsoleRequest::CreateLink {
+                client,
+                valid_days: None,
+            },
+        ),
+    ] = &requests(&effects)[..]
+    else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(client, "c1");
+    net(
+        &mut state,
+        NetEvent::Reply {
+            id: *id,
+            result: Ok(ConsoleReply::Link {
+                link: link_of_c1("l-issued", 40),
+                url: "tether://h/enrol/t?fp=x".into(),
+            }),
+        },
+    );
+    key(&mut state, KeyCode::Esc);
+    // The next l shows the link issued here, with its text to copy: no new link.
+    let dialog = open_link_dialog(&mut state, vec![link_of_c1("l-issued", 40)]);
+    assert_eq!(
+        dialog.link.and_then(|(_, url)| url).as_deref(),
+        Some("tether://h/enrol/t?fp=x")
+    );
+    let effects = key(&mut state, KeyCode::Char('c'));
+    assert!(matches!(&effects[..], [Effect::Copy(url)] if url == "tether://h/enrol/t?fp=x"));
 }
 
 #[test]
 fn link_dialog_copies_and_revokes() {
     let mut state = logged_in();
-    let effects = key(&mut state, KeyCode::Char('l'));
-    // All clients shown: the link is for the selected workstation's client.
+    // All clients shown: the link is for the selected workstation's client (c1), which has none.
+    let dialog = open_link_dialog(&mut state, vec![]);
+    assert!(dialog.link.is_none() && !dialog.loading);
+    key(&mut state, KeyCode::Char('n'));
+    let effects = key(&mut state, KeyCode::Enter);
     let [(id, ConsoleRequest::CreateLink { client, .. })] = &requests(&effects)[..] else {
         panic!("{effects:?}")
     };
@@ -934,11 +1050,24 @@ fn link_dialog_copies_and_revokes() {
         Some("Copied (OSC 52)")
     );
 
-    let effects = key(&mut state, KeyCode::Char('x'));
+    // Revoking cannot be undone: asked first; n keeps it and comes back to nothing open.
+    assert!(key(&mut state, KeyCode::Char('x')).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    key(&mut state, KeyCode::Char('n'));
+    assert!(state.dialog.is_none());
+    let dialog = open_link_dialog(&mut state, vec![link_of_c1("l1", 0)]);
+    assert!(dialog.link.is_some());
+    key(&mut state, KeyCode::Char('x'));
+    let effects = key(&mut state, KeyCode::Char('y'));
     let [(revoke_id, ConsoleRequest::RevokeLink { link })] = &requests(&effects)[..] else {
         panic!("{effects:?}")
     };
     assert_eq!(link, "l1");
+    assert_eq!(
+        state.layer(),
+        Layer::Link,
+        "the link dialog shows it being revoked"
+    );
     assert!(
         requests(&key(&mut state, KeyCode::Char('x'))).is_empty(),
         "one revoke at a time"
@@ -1033,6 +1162,45 @@ fn quit_closes_the_link_first_from_any_screen() {
         "q types in the login form"
     );
     assert_eq!(state.login.hub.value, "q");
+    assert!(matches!(
+        &ctrl(&mut state, 'c')[..],
+        [Effect::Net(NetCommand::Shutdown), Effect::Quit]
+    ));
+}
+
+#[test]
+fn quit_with_sessions_open_asks_first_and_the_safe_answer_is_the_default() {
+    let mut state = logged_in();
+    session_event(&mut state, session("s1", ("w1", "reception"), "ann", 3));
+    session_event(&mut state, session("s2", ("w3", "till"), "bob", 1));
+    assert!(key(&mut state, KeyCode::Char('q')).is_empty(), "asks first");
+    let Some(Dialog::Confirm(confirm)) = &state.dialog else {
+        panic!("{:?}", state.dialog)
+    };
+    assert_eq!(confirm.then, Confirmed::Quit);
+    assert!(
+        confirm.text.contains("reception") && !confirm.text.contains("till"),
+        "only yours"
+    );
+    // Keys that are not an answer do nothing; n and Esc keep the console.
+    for c in ['l', 'u', 'x', ' '] {
+        assert!(key(&mut state, KeyCode::Char(c)).is_empty());
+        assert_eq!(state.layer(), Layer::Confirm);
+    }
+    assert!(key(&mut state, KeyCode::Char('n')).is_empty());
+    assert!(state.dialog.is_none() && !state.quitting);
+    key(&mut state, KeyCode::Char('q'));
+    assert!(key(&mut state, KeyCode::Esc).is_empty());
+    assert!(!state.quitting);
+    // y quits; so does the quit key pressed again (Ctrl-C twice).
+    key(&mut state, KeyCode::Char('q'));
+    assert!(matches!(
+        &key(&mut state, KeyCode::Char('y'))[..],
+        [Effect::Net(NetCommand::Shutdown), Effect::Quit]
+    ));
+    let mut state = logged_in();
+    session_event(&mut state, session("s1", ("w1", "reception"), "ann", 3));
+    assert!(ctrl(&mut state, 'c').is_empty());
     assert!(matches!(
         &ctrl(&mut state, 'c')[..],
         [Effect::Net(NetCommand::Shutdown), Effect::Quit]
@@ -1245,7 +1413,13 @@ fn session_event(state: &mut State, session: SessionInfo) -> Vec<Effect> {
 fn u_requests_unattended_access_for_the_selected_row() {
     let mut state = with_access("w1", UnattendedState::Denied, NOTHING);
     assert_eq!(state.selected_workstation.as_deref(), Some("w1"));
-    let effects = key(&mut state, KeyCode::Char('u'));
+    // A question appears on the end user's screen: asked first, Esc asks nobody.
+    assert!(key(&mut state, KeyCode::Char('u')).is_empty());
+    assert_eq!(state.layer(), Layer::Confirm);
+    assert!(requests(&key(&mut state, KeyCode::Esc)).is_empty());
+    assert!(state.dialog.is_none());
+    key(&mut state, KeyCode::Char('u'));
+    let effects = key(&mut state, KeyCode::Char('y'));
     let [(id, body)] = &requests(&effects)[..] else {
         panic!("expected one request, got {effects:?}");
     };
@@ -1487,7 +1661,8 @@ fn w_asks_then_withdraws() {
     assert!(key(&mut state, KeyCode::Char('w')).is_empty(), "asks first");
     assert!(matches!(
         &state.dialog,
-        Some(Dialog::ConfirmWithdraw { hostname, requested: false, .. }) if hostname == "reception"
+        Some(Dialog::Confirm(ConfirmDialog { then: Confirmed::Withdraw { hostname, .. }, .. }))
+            if hostname == "reception"
     ));
     assert_eq!(state.layer(), Layer::Confirm);
     // n keeps it.
@@ -1933,7 +2108,9 @@ mod live_terminal {
             .workstation_id
             .clone();
         menu_key(&mut state);
-        let effects = key(&mut state, KeyCode::Char('u'));
+        assert!(key(&mut state, KeyCode::Char('u')).is_empty(), "asks first");
+        assert_eq!(state.layer(), Layer::Confirm);
+        let effects = key(&mut state, KeyCode::Char('y'));
         assert!(
             effects.iter().any(|e| matches!(
                 e,
@@ -2060,23 +2237,69 @@ mod live_terminal {
     }
 
     #[test]
-    fn a_session_ended_event_closes_the_viewer_with_the_reason() {
+    fn an_ended_session_keeps_its_viewer_and_swallows_typing_until_dismissed() {
         let mut state = viewing(false);
         let mut ended = session("s1", ("w1", "reception"), "ann", 0);
         ended.ended_at = Some(t0());
-        ended.end_reason = Some("unattended access withdrawn on the workstation".into());
+        ended.end_reason = Some("the workstation went offline".into());
         session_event(&mut state, ended);
+        assert_eq!(state.layer(), Layer::SessionEnded);
+        assert_eq!(
+            state.viewer.as_ref().and_then(|v| v.ended.as_deref()),
+            Some("the workstation went offline")
+        );
+        // Typing meant for the remote: no command of the list runs (l issued a link, q quit, u
+        // asked the end user), nothing is sent anywhere, even Ctrl-C.
+        let mut effects = Vec::new();
+        for c in "ls -la; quit".chars() {
+            effects.extend(key(&mut state, KeyCode::Char(c)));
+        }
+        for c in ['q', 'l', 'u', 'P', 'w', 'e', 'a', '?', '/'] {
+            effects.extend(key(&mut state, KeyCode::Char(c)));
+        }
+        effects.extend(ctrl(&mut state, 'c'));
+        effects.extend(menu_key(&mut state));
+        effects.extend(update(&mut state, Msg::Paste("rm -rf /\n".into())));
+        assert!(effects.is_empty(), "{effects:?}");
+        assert!(!state.quitting && state.dialog.is_none());
+        assert_eq!(state.layer(), Layer::SessionEnded, "still the ended viewer");
+        // A resize watches nothing; late output is ignored.
+        let resized = update(
+            &mut state,
+            Msg::Resize {
+                width: 100,
+                height: 30,
+            },
+        );
+        assert!(watches(&resized).is_empty());
+        assert!(acks(&output(&mut state, STREAM, 5, "late")).is_empty());
+        // Enter dismisses it: the list, the status line saying why.
+        assert!(key(&mut state, KeyCode::Enter).is_empty());
         assert!(state.viewer.is_none());
         assert_eq!(state.layer(), Layer::Main);
         assert!(state.screens.is_empty(), "nothing kept of an ended session");
-        let status = state.status.as_ref().expect("status");
-        assert_eq!(status.kind, StatusKind::Error);
         assert_eq!(
-            status.text,
-            "Your session on reception ended: unattended access withdrawn on the workstation."
+            status_text(&state),
+            "Your session on reception ended: the workstation went offline."
         );
-        // Its late output is ignored.
-        assert!(acks(&output(&mut state, STREAM, 5, "late")).is_empty());
+    }
+
+    #[test]
+    fn esc_also_dismisses_an_ended_session_and_your_own_end_closes_at_once() {
+        let mut state = viewing(false);
+        let mut ended = session("s1", ("w1", "reception"), "ann", 0);
+        ended.ended_at = Some(t0());
+        ended.end_reason = Some("ended by bob".into());
+        session_event(&mut state, ended.clone());
+        key(&mut state, KeyCode::Esc);
+        assert!(state.viewer.is_none());
+        // Ended from this console's own menu: nothing to dismiss.
+        let mut state = viewing(false);
+        menu_key(&mut state);
+        key(&mut state, KeyCode::Char('e'));
+        session_event(&mut state, ended);
+        assert!(state.viewer.is_none());
+        assert_eq!(state.layer(), Layer::Main);
     }
 
     #[test]
@@ -2161,14 +2384,17 @@ mod live_terminal {
                 result: Err(ProtocolError::not_found("open session")),
             },
         );
+        assert_eq!(
+            state.layer(),
+            Layer::SessionEnded,
+            "the viewer says so first"
+        );
+        assert!(typed(&key(&mut state, KeyCode::Char('l'))).is_empty());
+        key(&mut state, KeyCode::Enter);
         assert!(state.viewer.is_none());
         assert_eq!(
             status_text(&state),
-            "Your session on reception ended while the connection to the hub was down."
-        );
-        assert_eq!(
-            state.status.as_ref().map(|s| s.kind),
-            Some(StatusKind::Error)
+            "Your session on reception ended: it ended while the connection to the hub was down."
         );
     }
 
@@ -2834,12 +3060,15 @@ mod live_desktop {
     }
 
     #[test]
-    fn session_ended_closes_the_desktop_with_the_reason() {
+    fn session_ended_keeps_the_desktop_until_dismissed_with_the_reason() {
         let mut state = viewing(false);
         let mut ended = session("s1", ("w1", "reception"), "ann", 0);
         ended.ended_at = Some(t0());
         ended.end_reason = Some("ended by the end user".into());
         session_event(&mut state, ended);
+        assert_eq!(state.layer(), Layer::SessionEnded);
+        assert!(key(&mut state, KeyCode::Char('l')).is_empty());
+        key(&mut state, KeyCode::Esc);
         assert!(state.viewer.is_none());
         assert_eq!(state.layer(), Layer::Main);
         let status = status_text(&state);
@@ -3066,7 +3295,11 @@ mod live_desktop {
         update(&mut state, Msg::ScreenshotSaved(Ok(path)));
         let (kind, text) = notice(&state);
         assert_eq!(kind, StatusKind::Success);
-        assert!(text.contains("/home/ann/Downloads/tether-reception-1.png"));
+        // The file's name first, so a narrow status line cuts the folder, not the name.
+        assert!(
+            text.starts_with("Saved tether-reception-1.png in /home/ann/Downloads"),
+            "{text}"
+        );
         update(&mut state, Msg::ScreenshotSaved(Err("disk full".into())));
         let (kind, text) = notice(&state);
         assert_eq!(kind, StatusKind::Error);
@@ -3308,6 +3541,12 @@ mod live_desktop {
             "{text}"
         );
         assert!(state.viewer.is_some(), "the viewer stays open");
+        // Back to the whole screen (the menu is still open): the note is stale, and goes.
+        key(&mut state, KeyCode::Char('f'));
+        assert!(
+            state.viewer.as_ref().is_some_and(|v| v.notice.is_none()),
+            "the zoom note outlived the fit"
+        );
 
         // A 1920x1080 remote already fills 200x59 cells of 10x20 at its own size: the
         // viewer does not ask the agent to upscale it, and zooming gets nothing more.
@@ -3428,4 +3667,11 @@ fn a_fully_loaded_team_filters_without_asking_the_hub() {
     assert_eq!(state.workstations_loading, None);
     key(&mut state, KeyCode::Char('/'));
     assert!(requests(&key(&mut state, KeyCode::Char('o'))).is_empty());
+}
+
+#[test]
+fn the_hubs_messages_keep_the_case_of_the_names_they_begin_with() {
+    assert_eq!(sentence("vm went offline"), "vm went offline.");
+    assert_eq!(sentence("PC-7 went offline."), "PC-7 went offline.");
+    assert_eq!(sentence("  "), "");
 }

@@ -5,7 +5,7 @@
 use crate::console::action::Action;
 use crate::console::keymap::Layer;
 use crate::console::net::NetCommand;
-use crate::console::state::{Dialog, Pending, State, StatusKind, TextInput, View};
+use crate::console::state::{Dialog, LoginField, Pending, State, StatusKind, TextInput, View};
 use crate::protocol::{
     AuditQuery, AuditRecord, ConsoleReply, ConsoleRequest, ErrorCode, ProtocolError, Role, Secret,
     TwoFactorState, TwoFactorStatus, UserTwoFactor,
@@ -559,6 +559,12 @@ pub fn on_action(state: &mut State, layer: Layer, action: Action) -> Vec<Effect>
                     search_audit(state)
                 }
                 Err(e) => {
+                    // Said where it is seen: the filter line shows what is typed meanwhile.
+                    set_status(
+                        state,
+                        StatusKind::Error,
+                        format!("Filter not applied: {e}. Fix it, or Esc."),
+                    );
                     state.twofa.audit.error = Some(e);
                     Vec::new()
                 }
@@ -624,11 +630,20 @@ pub fn on_reply(
         }
         (TwoFaPending::Confirm, Ok(ConsoleReply::TwoFactor { status })) => {
             state.twofa.status = Some(status);
-            // DOMAIN.md: after enrolment, log in again with 2FA.
-            let user = state.login.user.value.clone();
+            // DOMAIN.md: after enrolment, log in again with 2FA. The name is the logged-in
+            // user's (a login made elsewhere, the demo's, never filled the form).
+            let user = state
+                .me()
+                .map_or_else(|| state.login.user.value.clone(), str::to_owned);
             let effects = log_out(state);
             state.login.user = TextInput::new(user);
             state.login.needs_code = true;
+            // Straight to the code where the password is known (the demo's).
+            state.login.field = if state.login.password.value.is_empty() {
+                LoginField::Password
+            } else {
+                LoginField::Code
+            };
             state.login.notice = Some(
                 "2FA is active. Log in again with your password and the next code your app shows."
                     .to_owned(),

@@ -90,7 +90,8 @@ pub(super) fn watch(state: &mut State) -> Vec<Effect> {
         return Vec::new(); // asked again once the link is back
     }
     let (cols, rows) = terminal_size(state.size);
-    let Some(viewer) = &mut state.viewer else {
+    // An ended session has nothing left to watch.
+    let Some(viewer) = state.viewer.as_mut().filter(|v| v.ended.is_none()) else {
         return Vec::new();
     };
     if viewer.watched == Some((cols, rows)) {
@@ -228,11 +229,13 @@ pub(super) fn on_watch_failed(
     let hostname = viewer.session.hostname.clone();
     let text = if error.code == ErrorCode::NotFound {
         state.sessions.retain(|s| &s.id != session);
-        if viewer.link_dropped {
-            format!("Your session on {hostname} ended while the connection to the hub was down.")
+        let why = if viewer.link_dropped {
+            "it ended while the connection to the hub was down"
         } else {
-            format!("Your session on {hostname} has ended.")
-        }
+            "it is no longer open on the hub"
+        };
+        end_viewer(state, why);
+        return Vec::new();
     } else {
         let what = if viewer.desktop.is_some() {
             "screen"
@@ -495,6 +498,18 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
     let Some(viewer) = &mut state.viewer else {
         return Vec::new();
     };
+    // A note about the zoom is stale once the zoom or the mode changes (said again if still so).
+    if matches!(
+        action,
+        Action::ZoomIn | Action::ZoomOut | Action::Fit | Action::SwitchGlyphs
+    ) && viewer
+        .notice
+        .as_ref()
+        .is_some_and(|(_, text, _)| text.starts_with(ZOOM_NOTE))
+    {
+        viewer.notice = None;
+        state.dirty = true;
+    }
     match action {
         Action::Cancel | Action::TerminalMenu => viewer.mode = ViewerMode::Live,
         Action::ZoomIn | Action::ZoomOut => {
@@ -522,7 +537,7 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
                     notify(
                         state,
                         StatusKind::Info,
-                        format!("Zoom stays at {zoom}x: {why}."),
+                        format!("{ZOOM_NOTE}{zoom}x: {why}."),
                     );
                 }
             }
@@ -681,7 +696,7 @@ pub(super) fn on_menu_action(state: &mut State, action: Action) -> Vec<Effect> {
             let Some(w) = state.workstations.get(&id).cloned() else {
                 return Vec::new();
             };
-            return super::request_access_to(state, w);
+            super::ask_request_access_to(state, &w);
         }
         Action::EndSession => {
             let session = viewer.session.clone();
@@ -751,6 +766,35 @@ pub(super) fn detach(state: &mut State) -> Vec<Effect> {
     effects
 }
 
+/// The open viewer's session ended: its last screen stays, saying why, and it swallows every
+/// key until dismissed, so what was typed for the remote never runs a command of the list.
+fn end_viewer(state: &mut State, why: &str) {
+    if let Some(viewer) = &mut state.viewer {
+        viewer.ended = Some(why.trim_end_matches('.').to_owned());
+        viewer.mode = ViewerMode::Live;
+        viewer.stream = None;
+        viewer.unsent.clear();
+        viewer.early.clear();
+        viewer.notice = None;
+        state.dirty = true;
+    }
+}
+
+/// Enter or Esc on an ended session's viewer: back to the list, the status line saying what
+/// ended.
+pub(super) fn dismiss_ended(state: &mut State) {
+    let Some(viewer) = &state.viewer else {
+        return;
+    };
+    let text = format!(
+        "Your session on {} ended: {}.",
+        viewer.session.hostname,
+        viewer.ended.as_deref().unwrap_or("no reason given")
+    );
+    close(state, None);
+    set_status(state, StatusKind::Warning, text);
+}
+
 /// Close the viewer; with `keep`, its screen is kept for that session.
 pub(super) fn close(state: &mut State, keep: Option<&SessionInfo>) {
     if let Some(mut viewer) = state.viewer.take()
@@ -800,10 +844,19 @@ pub(super) fn on_screenshot_saved(
                     )
                 })
                 .unwrap_or_default();
+            // The file's name first: a narrow status line cuts the folder, not the name.
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let folder = path
+                .parent()
+                .map(|p| format!(" in {}", p.display()))
+                .unwrap_or_default();
             notify(
                 state,
                 StatusKind::Success,
-                format!("Saved {}{note}", path.display()),
+                format!("Saved {name}{folder}{note}"),
             );
         }
         Err(e) => notify(
@@ -814,6 +867,9 @@ pub(super) fn on_screenshot_saved(
     }
     Vec::new()
 }
+
+/// How the status line's note about a zoom that cannot grow begins.
+const ZOOM_NOTE: &str = "Zoom stays at ";
 
 /// How long a screenshot may take to arrive.
 const GRAB_SECONDS: i64 = 15;
@@ -907,7 +963,16 @@ pub(super) fn on_session(state: &mut State, session: &SessionInfo) -> bool {
         return false;
     };
     if session.ended_at.is_some() {
-        close(state, None);
+        if state.ending.contains(&session.id) {
+            // Ended from this console: nothing to explain.
+            close(state, None);
+        } else {
+            let why = session
+                .end_reason
+                .clone()
+                .unwrap_or_else(|| "no reason given".to_owned());
+            end_viewer(state, &why);
+        }
     } else {
         viewer.session = session.clone();
         state.dirty = true;

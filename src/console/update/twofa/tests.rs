@@ -306,13 +306,56 @@ fn enrolment_confirms_one_code_then_logs_in_again_with_2fa() {
             .any(|e| matches!(e, Effect::ForgetLogin { .. }))
     );
     assert_eq!(state.screen, Screen::Login);
+    // The enrolment dialog is gone with the login: it used to stay on "Checking…" over the
+    // form until a key closed it.
+    assert!(state.dialog.is_none(), "{:?}", state.dialog);
+    assert_eq!(state.layer(), Layer::Login);
+    assert!(state.dirty, "drawn without waiting for a key");
     assert!(state.login.needs_code);
+    assert_eq!(state.login.user.value, "ann", "the name of who enrolled");
+    assert_eq!(state.login.field, LoginField::Password);
     assert!(
         state
             .login
             .notice
             .as_deref()
             .is_some_and(|n| n.contains("log in again") || n.contains("Log in again"))
+    );
+}
+
+#[test]
+fn the_demo_fills_in_its_password_when_its_login_ends() {
+    let mut state = logged_in(Role::Admin, TwoFactorState::Pending);
+    state.demo_password = Some(Secret::new("demo-pw"));
+    state.dialog = Some(Dialog::TwoFactorOffer);
+    super::super::back_to_form(&mut state, None);
+    assert_eq!(state.login.password.value, "demo-pw");
+    assert!(state.dialog.is_none());
+    // Logging in there again trusts the certificate the demo's login came with: no question.
+    state.login.user = TextInput::new("ann");
+    state.login.field = LoginField::Password;
+    let effects = key(&mut state, KeyCode::Enter);
+    let hub = match &effects[..] {
+        [Effect::LoadPin { hub }] => hub.clone(),
+        other => panic!("{other:?}"),
+    };
+    let effects = update(
+        &mut state,
+        Msg::PinLoaded {
+            hub,
+            fingerprint: None,
+        },
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Net(NetCommand::Login { .. }))),
+        "{effects:?}"
+    );
+    assert!(
+        state.dialog.is_none(),
+        "no trust question: {:?}",
+        state.dialog
     );
 }
 
