@@ -199,6 +199,100 @@ pub enum AuditedChange {
         id: crate::protocol::CredentialId,
         at: DateTime<Utc>,
     },
+    /// As [`Store::record_login_failure`]; the outcome is [`ChangeOutcome::Count`].
+    LoginFailed {
+        user: UserId,
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// A login: the user's failures cleared and their new token kept.
+    LoggedIn {
+        user: UserId,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A logout: the connection's login token goes.
+    LoggedOut { token_hash: String },
+    /// As [`Store::create_client`]; the outcome is [`ChangeOutcome::Client`].
+    CreateClient {
+        id: ClientId,
+        team: TeamId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    /// As [`Store::create_link`]; the outcome is [`ChangeOutcome::Link`].
+    CreateLink(NewLink),
+    /// As [`Store::revoke_link`]: [`ChangeOutcome::Link`], or unchanged when not in the team.
+    RevokeLink { team: TeamId, link: LinkId },
+    /// As [`Store::set_security_defaults`].
+    SetSecurityDefaults {
+        team: TeamId,
+        client: Option<ClientId>,
+        requires: SecretRequirements,
+    },
+    /// As [`Store::enrol_workstation`]; the outcome is [`ChangeOutcome::Workstation`].
+    EnrolWorkstation(Box<NewWorkstation>),
+    /// A session opens: the technician's secret failures cleared and the session kept.
+    StartSession {
+        team: TeamId,
+        session: Box<SessionInfo>,
+        counted: UserId,
+    },
+    /// As [`Store::end_session`]: [`ChangeOutcome::Session`], or unchanged if it was not open.
+    EndSession {
+        id: SessionId,
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    /// As [`Store::close_open_sessions`]; the outcome is [`ChangeOutcome::Sessions`].
+    CloseOpenSessions { at: DateTime<Utc>, reason: String },
+    /// As [`Store::claim_passcode_replacement`]: [`ChangeOutcome::Count`], or unchanged when
+    /// another caller claimed it or the count is not reached.
+    ClaimPasscodeReplacement {
+        workstation: WorkstationId,
+        after: u32,
+    },
+    /// As [`users::UserStore::add_user`]; the outcome is [`ChangeOutcome::User`].
+    AddUser {
+        new: Box<NewUser>,
+        team: TeamId,
+        enrolment: Option<users::NewEnrolment>,
+    },
+    /// As [`users::UserStore::redeem_enrolment`]: [`ChangeOutcome::User`], or unchanged.
+    RedeemEnrolment {
+        name: String,
+        code_hash: String,
+        now: DateTime<Utc>,
+        password_hash: String,
+    },
+    /// As [`users::UserStore::set_user_role`].
+    SetUserRole { user: UserId, role: Role },
+    /// As [`users::UserStore::set_user_disabled`] (`rows`: login tokens revoked).
+    SetUserDisabled { user: UserId, disabled: bool },
+    /// As [`users::UserStore::remove_user`] (`rows`: login tokens revoked).
+    RemoveUser { user: UserId },
+    /// As [`OtpStore::set_workstation_otp`].
+    SetWorkstationOtp {
+        workstation: WorkstationId,
+        required: bool,
+    },
+    /// As [`OtpStore::set_group_otp`].
+    SetGroupOtp {
+        team: TeamId,
+        client: Option<ClientId>,
+        required: bool,
+    },
+    /// As [`OtpStore::use_otp`] ([`ChangeOutcome::Otp`]): a change only when accepted; a
+    /// refusal changes nothing and is audited on its own.
+    UseOtp {
+        code_hash: String,
+        user: UserId,
+        workstation: WorkstationId,
+        now: DateTime<Utc>,
+    },
+    /// As [`OtpStore::release_otp`].
+    ReleaseOtp { id: String },
+    /// As [`OtpStore::expire_otps`]; the outcome is [`ChangeOutcome::Otps`].
+    ExpireOtps { now: DateTime<Utc> },
 }
 
 /// What an [`AuditedChange`] did.
@@ -211,6 +305,19 @@ pub enum ChangeOutcome {
     Unchanged,
     /// What issuing credentials did.
     Issued(IssueOutcome),
+    /// A count after the change: login failures, or wrong secrets before a passcode
+    /// replacement.
+    Count(u32),
+    Client(ClientInfo),
+    Link(LinkInfo),
+    Workstation(Box<WorkstationRow>),
+    Session(Box<SessionInfo>),
+    Sessions(Vec<(TeamId, SessionInfo)>),
+    User(Box<UserInfo>),
+    /// What using a one-time password found: only an accepted one is a change.
+    Otp(Box<OtpUse>),
+    /// One-time passwords that expired unused.
+    Otps(Vec<OtpRow>),
 }
 
 impl ChangeOutcome {
@@ -218,15 +325,16 @@ impl ChangeOutcome {
     pub fn rows(&self) -> usize {
         match self {
             Self::Done { rows } => *rows,
-            Self::Unchanged | Self::Issued(_) => 0,
+            _ => 0,
         }
     }
 
     pub fn changed(&self) -> bool {
-        !matches!(
-            self,
-            Self::Unchanged | Self::Issued(IssueOutcome::AlreadyActive(_))
-        )
+        match self {
+            Self::Unchanged | Self::Issued(IssueOutcome::AlreadyActive(_)) => false,
+            Self::Otp(used) => matches!(**used, OtpUse::Accepted(_)),
+            _ => true,
+        }
     }
 }
 

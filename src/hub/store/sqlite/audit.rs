@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{
     AUDIT_COLS, AuditRecord, AuditedChange, ChangeOutcome, GENESIS, HeadFile, IssueOutcome,
     NewAudit, RawAudit, SqliteStore, Store, StoreError, StoreResult, audit_row, chain,
-    chain_record, credentials, db, finish_audit, ts,
+    chain_record, changes, credentials, db, finish_audit, ts,
 };
 use crate::hub::audit::{AuditReport, ChainStart, ExportLine};
 
@@ -126,6 +126,122 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             } else {
                 Ok(ChangeOutcome::Unchanged)
             }
+        }
+        AuditedChange::LoginFailed { user, locked_until } => Ok(ChangeOutcome::Count(
+            changes::record_login_failure(tx, &user, locked_until)?,
+        )),
+        AuditedChange::LoggedIn {
+            user,
+            token_hash,
+            expires_at,
+        } => {
+            changes::reset_login_failures(tx, &user)?;
+            changes::insert_login_token(tx, &token_hash, &user, expires_at)?;
+            done(0)
+        }
+        AuditedChange::LoggedOut { token_hash } => {
+            done(changes::delete_login_token(tx, &token_hash)?)
+        }
+        AuditedChange::CreateClient { id, team, name, at } => Ok(ChangeOutcome::Client(
+            changes::create_client(tx, &id, &team, &name, at)?,
+        )),
+        AuditedChange::CreateLink(link) => {
+            Ok(ChangeOutcome::Link(changes::create_link(tx, &link)?))
+        }
+        AuditedChange::RevokeLink { team, link } => Ok(changes::revoke_link(tx, &team, &link)?
+            .map_or(ChangeOutcome::Unchanged, ChangeOutcome::Link)),
+        AuditedChange::SetSecurityDefaults {
+            team,
+            client,
+            requires,
+        } => {
+            changes::set_security_defaults(tx, &team, client.as_ref(), requires)?;
+            done(0)
+        }
+        AuditedChange::EnrolWorkstation(new) => Ok(ChangeOutcome::Workstation(Box::new(
+            changes::enrol_workstation(tx, &new)?,
+        ))),
+        AuditedChange::StartSession {
+            team,
+            session,
+            counted,
+        } => {
+            changes::reset_connect_failures(tx, &counted, &session.workstation_id)?;
+            changes::insert_session(tx, &team, &session)?;
+            Ok(ChangeOutcome::Session(session))
+        }
+        AuditedChange::EndSession { id, at, reason } => {
+            Ok(changes::end_session(tx, &id, at, &reason)?
+                .map_or(ChangeOutcome::Unchanged, |s| {
+                    ChangeOutcome::Session(Box::new(s))
+                }))
+        }
+        AuditedChange::CloseOpenSessions { at, reason } => Ok(ChangeOutcome::Sessions(
+            changes::close_open_sessions(tx, at, &reason)?,
+        )),
+        AuditedChange::ClaimPasscodeReplacement { workstation, after } => Ok(
+            changes::claim_passcode_replacement(tx, &workstation, after)?
+                .map_or(ChangeOutcome::Unchanged, ChangeOutcome::Count),
+        ),
+        AuditedChange::AddUser {
+            new,
+            team,
+            enrolment,
+        } => Ok(ChangeOutcome::User(Box::new(super::users::add_user(
+            tx, *new, &team, enrolment,
+        )?))),
+        AuditedChange::RedeemEnrolment {
+            name,
+            code_hash,
+            now,
+            password_hash,
+        } => Ok(
+            super::users::redeem_enrolment(tx, &name, &code_hash, now, &password_hash)?
+                .map_or(ChangeOutcome::Unchanged, |u| {
+                    ChangeOutcome::User(Box::new(u))
+                }),
+        ),
+        AuditedChange::SetUserRole { user, role } => {
+            super::users::set_user_role(tx, &user, role)?;
+            done(0)
+        }
+        AuditedChange::SetUserDisabled { user, disabled } => {
+            done(super::users::set_user_disabled(tx, &user, disabled)?)
+        }
+        AuditedChange::RemoveUser { user } => done(super::users::remove_user(tx, &user)?),
+        AuditedChange::SetWorkstationOtp {
+            workstation,
+            required,
+        } => {
+            super::otp::set_workstation_otp(tx, &workstation, required)?;
+            done(0)
+        }
+        AuditedChange::SetGroupOtp {
+            team,
+            client,
+            required,
+        } => {
+            super::otp::set_group_otp(tx, &team, client.as_ref(), required)?;
+            done(0)
+        }
+        AuditedChange::UseOtp {
+            code_hash,
+            user,
+            workstation,
+            now,
+        } => Ok(ChangeOutcome::Otp(Box::new(super::otp::use_otp(
+            tx,
+            &code_hash,
+            &user,
+            &workstation,
+            now,
+        )?))),
+        AuditedChange::ReleaseOtp { id } => {
+            super::otp::release_otp(tx, &id)?;
+            done(0)
+        }
+        AuditedChange::ExpireOtps { now } => {
+            Ok(ChangeOutcome::Otps(super::otp::expire_otps(tx, now)?))
         }
     }
 }

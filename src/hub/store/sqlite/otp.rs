@@ -1,6 +1,6 @@
 //! `OtpStore` on SQLite.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, db, parse_ts, ts};
 use crate::hub::store::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow, StoreResult};
@@ -54,15 +54,94 @@ fn finish_otp(raw: RawOtp) -> StoreResult<OtpRow> {
     })
 }
 
+pub(super) fn set_workstation_otp(conn: &Connection, id: &WorkstationId, required: bool) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE workstations SET require_otp = ?2 WHERE id = ?1",
+        params![id, required],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn set_group_otp(conn: &Connection, team: &TeamId, client: Option<&ClientId>, required: bool) -> StoreResult<()> {
+    let scope = match client {
+        Some(c) => format!("client:{c}"),
+        None => format!("team:{team}"),
+    };
+    if required {
+        conn.execute(
+            "INSERT INTO otp_groups (scope, team_id, client_id) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (scope) DO NOTHING",
+            params![scope, team, client],
+        )
+    } else {
+        conn.execute("DELETE FROM otp_groups WHERE scope = ?1", [scope])
+    }
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn use_otp(conn: &Connection, code_hash: &str, user: &UserId, workstation: &WorkstationId, now: DateTime<Utc>) -> StoreResult<OtpUse> {
+    let now = ts(now);
+    // The one statement that decides: only one caller can move used_at from NULL.
+    let accepted = conn
+        .query_row(
+            &format!(
+                "UPDATE otps SET used_at = ?4 WHERE code_hash = ?1 AND user_id = ?2 \
+                 AND workstation_id = ?3 AND used_at IS NULL AND expires_at > ?4 \
+                 RETURNING {OTP_COLS}"
+            ),
+            params![code_hash, user, workstation, now],
+            otp_row,
+        )
+        .optional()
+        .map_err(db)?;
+    if let Some(raw) = accepted {
+        return Ok(OtpUse::Accepted(finish_otp(raw)?));
+    }
+    let found = conn
+        .query_row(
+            &format!("SELECT {OTP_COLS} FROM otps WHERE code_hash = ?1"),
+            [code_hash],
+            otp_row,
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(raw) = found else {
+        return Ok(OtpUse::Unknown);
+    };
+    let row = finish_otp(raw)?;
+    Ok(
+        if &row.user_id != user || &row.workstation_id != workstation {
+            OtpUse::NotYours(row)
+        } else if row.used_at.is_some() {
+            OtpUse::Used(row)
+        } else {
+            OtpUse::Expired(row)
+        },
+    )
+}
+
+pub(super) fn release_otp(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.execute("UPDATE otps SET used_at = NULL WHERE id = ?1", [id])
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn expire_otps(conn: &Connection, now: DateTime<Utc>) -> StoreResult<Vec<OtpRow>> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "UPDATE otps SET expiry_noted = 1 WHERE used_at IS NULL AND expiry_noted = 0 \
+             AND expires_at <= ?1 RETURNING {OTP_COLS}"
+        ))
+        .map_err(db)?;
+    let rows = stmt.query_map([ts(now)], otp_row).map_err(db)?;
+    rows.map(|r| finish_otp(r.map_err(db)?)).collect()
+}
+
 impl OtpStore for SqliteStore {
     fn set_workstation_otp(&self, id: &WorkstationId, required: bool) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "UPDATE workstations SET require_otp = ?2 WHERE id = ?1",
-            params![id, required],
-        )
-        .map_err(db)?;
-        Ok(())
+        set_workstation_otp(&*self.conn()?, id, required)
     }
 
     fn set_group_otp(
@@ -71,22 +150,7 @@ impl OtpStore for SqliteStore {
         client: Option<&ClientId>,
         required: bool,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        let scope = match client {
-            Some(c) => format!("client:{c}"),
-            None => format!("team:{team}"),
-        };
-        if required {
-            conn.execute(
-                "INSERT INTO otp_groups (scope, team_id, client_id) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (scope) DO NOTHING",
-                params![scope, team, client],
-            )
-        } else {
-            conn.execute("DELETE FROM otp_groups WHERE scope = ?1", [scope])
-        }
-        .map_err(db)?;
-        Ok(())
+        set_group_otp(&*self.conn()?, team, client, required)
     }
 
     fn otp_groups(&self, team: &TeamId) -> StoreResult<Vec<Option<ClientId>>> {
@@ -220,64 +284,15 @@ impl OtpStore for SqliteStore {
         workstation: &WorkstationId,
         now: DateTime<Utc>,
     ) -> StoreResult<OtpUse> {
-        let conn = self.conn()?;
-        let now = ts(now);
-        // The one statement that decides: only one caller can move used_at from NULL.
-        let accepted = conn
-            .query_row(
-                &format!(
-                    "UPDATE otps SET used_at = ?4 WHERE code_hash = ?1 AND user_id = ?2 \
-                     AND workstation_id = ?3 AND used_at IS NULL AND expires_at > ?4 \
-                     RETURNING {OTP_COLS}"
-                ),
-                params![code_hash, user, workstation, now],
-                otp_row,
-            )
-            .optional()
-            .map_err(db)?;
-        if let Some(raw) = accepted {
-            return Ok(OtpUse::Accepted(finish_otp(raw)?));
-        }
-        let found = conn
-            .query_row(
-                &format!("SELECT {OTP_COLS} FROM otps WHERE code_hash = ?1"),
-                [code_hash],
-                otp_row,
-            )
-            .optional()
-            .map_err(db)?;
-        let Some(raw) = found else {
-            return Ok(OtpUse::Unknown);
-        };
-        let row = finish_otp(raw)?;
-        Ok(
-            if &row.user_id != user || &row.workstation_id != workstation {
-                OtpUse::NotYours(row)
-            } else if row.used_at.is_some() {
-                OtpUse::Used(row)
-            } else {
-                OtpUse::Expired(row)
-            },
-        )
+        use_otp(&*self.conn()?, code_hash, user, workstation, now)
     }
 
     fn release_otp(&self, id: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute("UPDATE otps SET used_at = NULL WHERE id = ?1", [id])
-            .map_err(db)?;
-        Ok(())
+        release_otp(&*self.conn()?, id)
     }
 
     fn expire_otps(&self, now: DateTime<Utc>) -> StoreResult<Vec<OtpRow>> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "UPDATE otps SET expiry_noted = 1 WHERE used_at IS NULL AND expiry_noted = 0 \
-                 AND expires_at <= ?1 RETURNING {OTP_COLS}"
-            ))
-            .map_err(db)?;
-        let rows = stmt.query_map([ts(now)], otp_row).map_err(db)?;
-        rows.map(|r| finish_otp(r.map_err(db)?)).collect()
+        expire_otps(&*self.conn()?, now)
     }
 
     fn admin_emails(&self, team: &TeamId) -> StoreResult<Vec<String>> {
