@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use super::credentials;
 use super::principal::Principal;
-use super::store::NewAudit;
+use super::store::{AuditedChange, ChangeOutcome, NewAudit};
 use super::{Hub, socket::version_mismatch};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, PROTOCOL_VERSION, ProtocolError, UserInfo,
@@ -85,15 +85,16 @@ pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply,
     if let Principal::Guest(grant) = &session.principal {
         return credentials::guest_logout(hub, grant, &session.user, &session.token_hash).await;
     }
-    let th = session.token_hash.clone();
-    hub.db(move |s| s.delete_login_token(&th)).await?;
-    hub.audit(hub.user_record(
+    let change = AuditedChange::LoggedOut {
+        token_hash: session.token_hash.clone(),
+    };
+    let record = hub.user_record(
         &session.user,
         AuditEvent::Logout,
         None,
         serde_json::json!({}),
-    ))
-    .await?;
+    );
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(ConsoleReply::Done)
 }
 
@@ -183,14 +184,11 @@ async fn login(
             return Err(ProtocolError::invalid_credentials());
         };
         hub.preauth_counted(peer);
-        let id = rec.info.id.clone();
-        let next = until(rec.failed_logins + 1);
-        let failures = hub.db(move |s| s.record_login_failure(&id, next)).await?;
-        let detail = serde_json::json!({
-            "from": from,
-            "reason": if disabled { "account disabled" } else { "wrong password" },
-            "failures": failures,
-        });
+        let change = AuditedChange::LoginFailed {
+            user: rec.info.id.clone(),
+            locked_until: until(rec.failed_logins + 1),
+        };
+        let reason = if disabled { "account disabled" } else { "wrong password" };
         let entry = NewAudit {
             at: now,
             actor: name.to_owned(),
@@ -198,9 +196,17 @@ async fn login(
             team_id: Some(rec.info.team_id.clone()),
             action: AuditEvent::LoginFail,
             target: None,
-            detail,
+            detail: serde_json::json!({ "from": from, "reason": reason }),
         };
-        hub.audit(entry).await?;
+        // The count and its record in one transaction.
+        hub.commit(change, move |outcome| {
+            let mut entry = entry.clone();
+            if let ChangeOutcome::Count(failures) = outcome {
+                entry.detail["failures"] = (*failures).into();
+            }
+            vec![entry]
+        })
+        .await?;
         return Err(ProtocolError::invalid_credentials());
     };
 
@@ -211,18 +217,17 @@ async fn login(
     let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let token_hash = secrets::hash_token(&token);
     let expires_at = now + hub.limits.token_ttl;
-    let (user_id, th) = (rec.info.id.clone(), token_hash.clone());
-    hub.db(move |s| {
-        s.reset_login_failures(&user_id)?;
-        s.insert_login_token(&th, &user_id, expires_at)
-    })
-    .await?;
-    hub.audit(hub.user_record(&rec.info,
+    let change = AuditedChange::LoggedIn {
+        user: rec.info.id.clone(),
+        token_hash: token_hash.clone(),
+        expires_at,
+    };
+    let record = hub.user_record(&rec.info,
         AuditEvent::LoginOk,
         None,
         serde_json::json!({ "from": from, "method": if with_code { "password+totp" } else { "password" } }),
-    ))
-    .await?;
+    );
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     let reply = ConsoleReply::LoggedIn {
         token: token.into(),
         expires_at,

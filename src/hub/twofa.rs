@@ -30,11 +30,7 @@ pub const GLOBAL_SETTING: &str = "require_2fa";
 
 /// `record` with how many login tokens the change revoked.
 fn with_revoked(record: &NewAudit, outcome: &ChangeOutcome) -> NewAudit {
-    let mut record = record.clone();
-    if let Some(detail) = record.detail.as_object_mut() {
-        detail.insert("logins_revoked".into(), outcome.rows().into());
-    }
-    record
+    record.with_logins_revoked(outcome)
 }
 
 fn unix(hub: &Hub) -> u64 {

@@ -148,6 +148,17 @@ pub struct NewAudit {
     pub detail: serde_json::Value,
 }
 
+impl NewAudit {
+    /// This record with how many login tokens `outcome` revoked.
+    pub fn with_logins_revoked(&self, outcome: &ChangeOutcome) -> Self {
+        let mut record = self.clone();
+        if let Some(detail) = record.detail.as_object_mut() {
+            detail.insert("logins_revoked".into(), outcome.rows().into());
+        }
+        record
+    }
+}
+
 /// A user's 2FA as stored. Secrets are sealed (see `secrets::totp`), never in clear.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TwoFactorRecord {
@@ -270,7 +281,8 @@ pub enum AuditedChange {
     SetUserDisabled { user: UserId, disabled: bool },
     /// As [`users::UserStore::remove_user`] (`rows`: login tokens revoked).
     RemoveUser { user: UserId },
-    /// As [`OtpStore::set_workstation_otp`].
+    /// As [`OtpStore::set_workstation_otp`]; the outcome is the [`ChangeOutcome::Workstation`]
+    /// after it (whether a code is now required there, by itself or its group).
     SetWorkstationOtp {
         workstation: WorkstationId,
         required: bool,
@@ -289,6 +301,14 @@ pub enum AuditedChange {
         workstation: WorkstationId,
         now: DateTime<Utc>,
     },
+    /// As [`OtpStore::insert_otp_unless_recent`]: done, or [`ChangeOutcome::OtpInTheWay`]
+    /// (nothing inserted, so nothing recorded: the refusal is audited on its own).
+    IssueOtp {
+        new: Box<NewOtp>,
+        since: DateTime<Utc>,
+    },
+    /// As [`OtpStore::delete_otp`]: a code that reached nobody is withdrawn.
+    WithdrawOtp { id: String },
     /// As [`OtpStore::release_otp`].
     ReleaseOtp { id: String },
     /// As [`OtpStore::expire_otps`]; the outcome is [`ChangeOutcome::Otps`].
@@ -318,6 +338,8 @@ pub enum ChangeOutcome {
     Otp(Box<OtpUse>),
     /// One-time passwords that expired unused.
     Otps(Vec<OtpRow>),
+    /// The code issued within the hour that refused a new one.
+    OtpInTheWay(Box<OtpRow>),
 }
 
 impl ChangeOutcome {
@@ -331,7 +353,9 @@ impl ChangeOutcome {
 
     pub fn changed(&self) -> bool {
         match self {
-            Self::Unchanged | Self::Issued(IssueOutcome::AlreadyActive(_)) => false,
+            Self::Unchanged
+            | Self::Issued(IssueOutcome::AlreadyActive(_))
+            | Self::OtpInTheWay(_) => false,
             Self::Otp(used) => matches!(**used, OtpUse::Accepted(_)),
             _ => true,
         }

@@ -214,7 +214,10 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             required,
         } => {
             super::otp::set_workstation_otp(tx, &workstation, required)?;
-            done(0)
+            Ok(changes::workstation(tx, &workstation)?
+                .map_or(ChangeOutcome::Unchanged, |row| {
+                    ChangeOutcome::Workstation(Box::new(row))
+                }))
         }
         AuditedChange::SetGroupOtp {
             team,
@@ -236,6 +239,16 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             &workstation,
             now,
         )?))),
+        AuditedChange::IssueOtp { new, since } => {
+            Ok(match super::otp::insert_otp_unless_recent(tx, *new, since)? {
+                None => ChangeOutcome::Done { rows: 1 },
+                Some(last) => ChangeOutcome::OtpInTheWay(Box::new(last)),
+            })
+        }
+        AuditedChange::WithdrawOtp { id } => {
+            super::otp::delete_otp(tx, &id)?;
+            done(0)
+        }
         AuditedChange::ReleaseOtp { id } => {
             super::otp::release_otp(tx, &id)?;
             done(0)

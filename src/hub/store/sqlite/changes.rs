@@ -279,3 +279,18 @@ pub(super) fn claim_passcode_replacement(
     .optional()
     .map_err(db)
 }
+
+/// A workstation as the transaction sees it.
+pub(super) fn workstation(
+    conn: &Connection,
+    id: &WorkstationId,
+) -> StoreResult<Option<WorkstationRow>> {
+    let sql = format!(
+        "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id WHERE w.id = ?1"
+    );
+    conn.query_row(&sql, [id], ws_row)
+        .optional()
+        .map_err(db)?
+        .map(|raw| finish_ws(raw).map(|(row, _)| row))
+        .transpose()
+}

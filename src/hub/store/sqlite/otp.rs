@@ -139,6 +139,57 @@ pub(super) fn expire_otps(conn: &Connection, now: DateTime<Utc>) -> StoreResult<
     rows.map(|r| finish_otp(r.map_err(db)?)).collect()
 }
 
+pub(super) fn insert_otp_unless_recent(conn: &Connection, o: NewOtp, since: DateTime<Utc>) -> StoreResult<Option<OtpRow>> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO otps (id, code_hash, user_id, workstation_id, team_id, issued_at, \
+             expires_at, emergency, reason, sealed) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (\
+             SELECT 1 FROM otps WHERE user_id = ?3 AND workstation_id = ?4 \
+             AND emergency = ?8 AND issued_at > ?11)",
+            params![
+                o.id,
+                o.code_hash,
+                o.user_id,
+                o.workstation_id,
+                o.team_id,
+                ts(o.issued_at),
+                ts(o.expires_at),
+                o.emergency,
+                o.reason,
+                o.sealed,
+                ts(since)
+            ],
+        )
+        .map_err(db)?;
+    if inserted == 1 {
+        return Ok(None);
+    }
+    // Still under the store's one connection lock: the row that refused it.
+    conn.query_row(
+        &format!(
+            "SELECT {OTP_COLS} FROM otps WHERE user_id = ?1 AND workstation_id = ?2 \
+             AND emergency = ?3 AND issued_at > ?4 ORDER BY issued_at DESC, rowid DESC LIMIT 1"
+        ),
+        params![o.user_id, o.workstation_id, o.emergency, ts(since)],
+        otp_row,
+    )
+    .optional()
+    .map_err(db)?
+    .map(finish_otp)
+    .transpose()?
+    .map(Some)
+    .ok_or_else(|| {
+        crate::hub::store::StoreError::Database("otp insert refused without a cause".into())
+    })
+}
+
+pub(super) fn delete_otp(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM otps WHERE id = ?1", [id])
+        .map_err(db)?;
+    Ok(())
+}
+
 impl OtpStore for SqliteStore {
     fn set_workstation_otp(&self, id: &WorkstationId, required: bool) -> StoreResult<()> {
         set_workstation_otp(&*self.conn()?, id, required)
@@ -192,56 +243,11 @@ impl OtpStore for SqliteStore {
         o: NewOtp,
         since: DateTime<Utc>,
     ) -> StoreResult<Option<OtpRow>> {
-        let conn = self.conn()?;
-        let inserted = conn
-            .execute(
-                "INSERT INTO otps (id, code_hash, user_id, workstation_id, team_id, issued_at, \
-                 expires_at, emergency, reason, sealed) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (\
-                 SELECT 1 FROM otps WHERE user_id = ?3 AND workstation_id = ?4 \
-                 AND emergency = ?8 AND issued_at > ?11)",
-                params![
-                    o.id,
-                    o.code_hash,
-                    o.user_id,
-                    o.workstation_id,
-                    o.team_id,
-                    ts(o.issued_at),
-                    ts(o.expires_at),
-                    o.emergency,
-                    o.reason,
-                    o.sealed,
-                    ts(since)
-                ],
-            )
-            .map_err(db)?;
-        if inserted == 1 {
-            return Ok(None);
-        }
-        // Still under the store's one connection lock: the row that refused it.
-        conn.query_row(
-            &format!(
-                "SELECT {OTP_COLS} FROM otps WHERE user_id = ?1 AND workstation_id = ?2 \
-                 AND emergency = ?3 AND issued_at > ?4 ORDER BY issued_at DESC, rowid DESC LIMIT 1"
-            ),
-            params![o.user_id, o.workstation_id, o.emergency, ts(since)],
-            otp_row,
-        )
-        .optional()
-        .map_err(db)?
-        .map(finish_otp)
-        .transpose()?
-        .map(Some)
-        .ok_or_else(|| {
-            crate::hub::store::StoreError::Database("otp insert refused without a cause".into())
-        })
+        insert_otp_unless_recent(&*self.conn()?, o, since)
     }
 
     fn delete_otp(&self, id: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute("DELETE FROM otps WHERE id = ?1", [id])
-            .map_err(db)?;
-        Ok(())
+        delete_otp(&*self.conn()?, id)
     }
 
     fn next_otp_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
