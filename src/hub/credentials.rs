@@ -391,26 +391,32 @@ pub(super) async fn guest_login(
             return Err(invalid_guest());
         };
         hub.preauth_counted(peer);
-        let failures = {
-            let id = rec.info.id.clone();
-            let next = until(rec.failed_logins + 1);
-            hub.db(move |s| s.record_guest_failure(&id, next)).await?
+        let change = AuditedChange::GuestLoginFailed {
+            id: rec.info.id.clone(),
+            locked_until: until(rec.failed_logins + 1),
         };
         let detail = serde_json::json!({
             "from": from,
             "guest": true,
-            "reason": if record.is_some() { "wrong password or security code" } else { "unknown user" },
-            "failures": failures,
+            "reason": "wrong password or security code",
         });
-        hub.audit(audit(
+        let entry = audit(
             hub,
             name,
             email.as_deref(),
             team.as_deref(),
             AuditEvent::LoginFail,
-            record.as_ref().map(|r| r.info.id.clone()),
+            Some(rec.info.id.clone()),
             detail,
-        ))
+        );
+        // The count and its record in one commit.
+        hub.commit(change, move |outcome| {
+            let mut entry = entry.clone();
+            if let ChangeOutcome::Count(failures) = outcome {
+                entry.detail["failures"] = (*failures).into();
+            }
+            vec![entry]
+        })
         .await?;
         return Err(invalid_guest());
     };
@@ -435,14 +441,8 @@ pub(super) async fn guest_login(
 
     let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let token_hash = secrets::hash_token(&token);
-    let (id, th, until) = (rec.info.id.clone(), token_hash.clone(), rec.info.expires_at);
-    hub.db(move |s| {
-        s.reset_guest_failures(&id)?;
-        s.insert_guest_token(&th, &id, until)
-    })
-    .await?;
     let (user, guest) = guest_identity(hub, &rec).await?;
-    hub.audit(audit(
+    let record = audit(
         hub,
         &user.name,
         Some(&user.email),
@@ -450,8 +450,13 @@ pub(super) async fn guest_login(
         AuditEvent::CredentialsUse,
         Some(rec.info.id.clone()),
         serde_json::json!({ "from": from, "use": "guest login", "target": rec.info.target_label }),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::GuestLoggedIn {
+        id: rec.info.id.clone(),
+        token_hash: token_hash.clone(),
+        expires_at: rec.info.expires_at,
+    };
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(GuestAuth {
         reply: ConsoleReply::GuestLoggedIn {
             token: token.into(),
@@ -540,9 +545,7 @@ pub(super) async fn guest_logout(
     user: &UserInfo,
     token_hash: &str,
 ) -> Result<ConsoleReply, ProtocolError> {
-    let th = token_hash.to_owned();
-    hub.db(move |s| s.delete_guest_token(&th)).await?;
-    hub.audit(audit(
+    let record = audit(
         hub,
         &user.name,
         Some(&user.email),
@@ -550,8 +553,11 @@ pub(super) async fn guest_logout(
         AuditEvent::Logout,
         Some(grant.credential.clone()),
         serde_json::json!({ "guest": true }),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::GuestLoggedOut {
+        token_hash: token_hash.to_owned(),
+    };
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(ConsoleReply::Done)
 }
 

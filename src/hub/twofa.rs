@@ -319,16 +319,18 @@ pub(super) async fn enable(hub: &Hub, user: &UserInfo) -> Result<ConsoleReply, P
         .seal_key
         .seal(Purpose::Totp(&user.id), secret.as_bytes())
         .map_err(|_| ProtocolError::internal())?;
-    let id = user.id.clone();
-    hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
-        .await?;
-    hub.audit(hub.user_record(
+    let record = hub.user_record(
         user,
         AuditEvent::TwoFactorEnable,
         Some(user.name.clone()),
         serde_json::json!({}),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::StartTwoFactor {
+        user: user.id.clone(),
+        sealed,
+    };
+    hub.db(move |s| s.commit_audited(change, &|_| vec![record.clone()]))
+        .await?;
     Ok(ConsoleReply::TwoFactorEnrolment {
         uri: uri.into(),
         secret: base32.into(),

@@ -311,6 +311,21 @@ pub enum AuditedChange {
     WithdrawOtp { id: String },
     /// As [`OtpStore::release_otp`].
     ReleaseOtp { id: String },
+    /// A failed guest login on these credentials; the outcome is [`ChangeOutcome::Count`].
+    GuestLoginFailed {
+        id: crate::protocol::CredentialId,
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// A guest's login: the credentials' failures cleared and the guest's token kept.
+    GuestLoggedIn {
+        id: crate::protocol::CredentialId,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A guest's logout: their token goes.
+    GuestLoggedOut { token_hash: String },
+    /// As [`Store::set_two_factor_pending`]: 2FA enrolment starts.
+    StartTwoFactor { user: UserId, sealed: String },
     /// As [`OtpStore::expire_otps`]; the outcome is [`ChangeOutcome::Otps`].
     ExpireOtps { now: DateTime<Utc> },
 }

@@ -253,6 +253,25 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             super::otp::release_otp(tx, &id)?;
             done(0)
         }
+        AuditedChange::GuestLoginFailed { id, locked_until } => Ok(ChangeOutcome::Count(
+            changes::record_guest_failure(tx, &id, locked_until)?,
+        )),
+        AuditedChange::GuestLoggedIn {
+            id,
+            token_hash,
+            expires_at,
+        } => {
+            changes::reset_guest_failures(tx, &id)?;
+            changes::insert_guest_token(tx, &token_hash, &id, expires_at)?;
+            done(0)
+        }
+        AuditedChange::GuestLoggedOut { token_hash } => {
+            done(changes::delete_guest_token(tx, &token_hash)?)
+        }
+        AuditedChange::StartTwoFactor { user, sealed } => {
+            changes::set_two_factor_pending(tx, &user, &sealed)?;
+            done(0)
+        }
         AuditedChange::ExpireOtps { now } => {
             Ok(ChangeOutcome::Otps(super::otp::expire_otps(tx, now)?))
         }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::hub::store::{NewLink, NewWorkstation, StoreError, StoreResult, WorkstationRow};
 use crate::protocol::{
-    ClientId, ClientInfo, LinkId, LinkInfo, SecretRequirements, SessionId, SessionInfo, TeamId,
+    ClientId, ClientInfo, CredentialId, LinkId, LinkInfo, SecretRequirements, SessionId, SessionInfo, TeamId,
     UserId, WorkstationId,
 };
 
@@ -293,4 +293,64 @@ pub(super) fn workstation(
         .map_err(db)?
         .map(|raw| finish_ws(raw).map(|(row, _)| row))
         .transpose()
+}
+
+/// One more failed guest login on these credentials; returns the new count.
+pub(super) fn record_guest_failure(
+    conn: &Connection,
+    id: &CredentialId,
+    locked_until: Option<DateTime<Utc>>,
+) -> StoreResult<u32> {
+    conn.query_row(
+        "UPDATE support_credentials SET failed_logins = failed_logins + 1, locked_until = ?2 \
+         WHERE id = ?1 RETURNING failed_logins",
+        params![id, locked_until.map(ts)],
+        |r| r.get(0),
+    )
+    .map_err(db)
+}
+
+pub(super) fn reset_guest_failures(conn: &Connection, id: &CredentialId) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE support_credentials SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        [id],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn insert_guest_token(
+    conn: &Connection,
+    token_hash: &str,
+    id: &CredentialId,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO guest_tokens (token_hash, credential_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![token_hash, id, ts(expires_at)],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn delete_guest_token(conn: &Connection, token_hash: &str) -> StoreResult<usize> {
+    conn.execute(
+        "DELETE FROM guest_tokens WHERE token_hash = ?1",
+        [token_hash],
+    )
+    .map_err(db)
+}
+
+/// Keep a new sealed 2FA secret awaiting its confirming code.
+pub(super) fn set_two_factor_pending(
+    conn: &Connection,
+    user: &UserId,
+    sealed: &str,
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET totp_pending = ?2 WHERE id = ?1",
+        params![user, sealed],
+    )
+    .map_err(db)?;
+    Ok(())
 }
