@@ -1046,10 +1046,12 @@ fn already_active(rec: &CredentialRecord, now: DateTime<Utc>) -> ConsoleReply {
     }
 }
 
-/// Audit, as the hub itself, what happened to `rec`: its guest, issuer and target, and `extra`.
-async fn audit_by_hub(
+/// Make `change` to `rec` as the hub itself, with its record (its guest, issuer and target,
+/// and `extra`) in the same commit.
+async fn commit_by_hub(
     hub: &Hub,
     rec: &CredentialRecord,
+    change: AuditedChange,
     action: AuditEvent,
     (key, value): (&str, serde_json::Value),
 ) {
@@ -1068,8 +1070,8 @@ async fn audit_by_hub(
         Some(rec.info.id.clone()),
         detail,
     );
-    if let Err(e) = hub.audit(entry).await {
-        tracing::error!(%e, action = action.as_str(), "credentials event not audited");
+    if let Err(e) = hub.commit(change, move |_| vec![entry.clone()]).await {
+        tracing::error!(%e, action = action.as_str(), "credentials change not made: not audited");
     }
 }
 
@@ -1088,20 +1090,19 @@ async fn retire_unkeyed(hub: &Hub) {
         if rec.code_hash != UNKEYED_CODE_REMOVED || rec.info.expires_at <= now {
             continue;
         }
-        let id = rec.info.id.clone();
-        if matches!(
-            hub.db(move |s| s.revoke_credential(&id, now)).await,
-            Ok(true)
-        ) {
-            let reason = "security code stored unkeyed by an older hub: issue new credentials";
-            audit_by_hub(
-                hub,
-                &rec,
-                AuditEvent::CredentialsRevoke,
-                ("reason", reason.into()),
-            )
-            .await;
-        }
+        let reason = "security code stored unkeyed by an older hub: issue new credentials";
+        let change = AuditedChange::RevokeCredential {
+            id: rec.info.id.clone(),
+            at: now,
+        };
+        commit_by_hub(
+            hub,
+            &rec,
+            change,
+            AuditEvent::CredentialsRevoke,
+            ("reason", reason.into()),
+        )
+        .await;
     }
 }
 
@@ -1153,20 +1154,18 @@ async fn expire_due(hub: &Hub) -> Option<DateTime<Utc>> {
             next = Some(next.map_or(rec.info.expires_at, |n| n.min(rec.info.expires_at)));
             continue;
         }
-        let id = rec.info.id.clone();
-        if matches!(
-            hub.db(move |s| s.note_credential_expired(&id)).await,
-            Ok(true)
-        ) {
-            let expires_at = serde_json::json!(rec.info.expires_at);
-            audit_by_hub(
-                hub,
-                &rec,
-                AuditEvent::CredentialsExpire,
-                ("expires_at", expires_at),
-            )
-            .await;
-        }
+        let expires_at = serde_json::json!(rec.info.expires_at);
+        let change = AuditedChange::NoteCredentialExpired {
+            id: rec.info.id.clone(),
+        };
+        commit_by_hub(
+            hub,
+            &rec,
+            change,
+            AuditEvent::CredentialsExpire,
+            ("expires_at", expires_at),
+        )
+        .await;
         end_guests(hub, &rec.info.id, EXPIRED).await;
     }
     next

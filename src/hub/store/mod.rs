@@ -311,6 +311,8 @@ pub enum AuditedChange {
     WithdrawOtp { id: String },
     /// As [`OtpStore::release_otp`].
     ReleaseOtp { id: String },
+    /// As [`CredentialStore::note_credential_expired`]: unchanged when already noted.
+    NoteCredentialExpired { id: crate::protocol::CredentialId },
     /// A failed guest login on these credentials; the outcome is [`ChangeOutcome::Count`].
     GuestLoginFailed {
         id: crate::protocol::CredentialId,

@@ -262,18 +262,7 @@ impl CredentialStore for SqliteStore {
     }
 
     fn note_credential_expired(&self, id: &CredentialId) -> StoreResult<bool> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(db)?;
-        let n = tx
-            .execute(
-                "UPDATE support_credentials SET expiry_noted = 1 WHERE id = ?1 AND expiry_noted = 0",
-                [id],
-            )
-            .map_err(db)?;
-        tx.execute("DELETE FROM guest_tokens WHERE credential_id = ?1", [id])
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(n == 1)
+        self.in_tx(|tx| super::changes::note_credential_expired(tx, id))
     }
 
     fn record_guest_failure(

@@ -253,6 +253,13 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             super::otp::release_otp(tx, &id)?;
             done(0)
         }
+        AuditedChange::NoteCredentialExpired { id } => {
+            if changes::note_credential_expired(tx, &id)? {
+                done(0)
+            } else {
+                Ok(ChangeOutcome::Unchanged)
+            }
+        }
         AuditedChange::GuestLoginFailed { id, locked_until } => Ok(ChangeOutcome::Count(
             changes::record_guest_failure(tx, &id, locked_until)?,
         )),

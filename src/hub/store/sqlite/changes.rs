@@ -354,3 +354,16 @@ pub(super) fn set_two_factor_pending(
     .map_err(db)?;
     Ok(())
 }
+
+/// Mark credentials' expiry as audited (once) and end their guests' tokens; true the first time.
+pub(super) fn note_credential_expired(conn: &Connection, id: &CredentialId) -> StoreResult<bool> {
+    let n = conn
+        .execute(
+            "UPDATE support_credentials SET expiry_noted = 1 WHERE id = ?1 AND expiry_noted = 0",
+            [id],
+        )
+        .map_err(db)?;
+    conn.execute("DELETE FROM guest_tokens WHERE credential_id = ?1", [id])
+        .map_err(db)?;
+    Ok(n == 1)
+}
