@@ -109,13 +109,24 @@ pub(super) async fn check_login(
     if accepted {
         return Ok(true);
     }
-    let id = rec.info.id.clone();
     let now = hub.now();
-    let until = super::lockout_delay(rec.failed_logins + 1).map(|d| now + d);
-    let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
-    let detail = serde_json::json!({ "from": from, "reason": reason, "failures": failures });
-    hub.audit(hub.user_record(&rec.info, AuditEvent::LoginFail, None, detail))
-        .await?;
+    let change = AuditedChange::LoginFailed {
+        user: rec.info.id.clone(),
+        locked_until: super::lockout_delay(rec.failed_logins + 1).map(|d| now + d),
+    };
+    let detail = serde_json::json!({ "from": from, "reason": reason });
+    let record = hub.user_record(&rec.info, AuditEvent::LoginFail, None, detail);
+    // The count and its record in one commit.
+    hub.db(move |s| {
+        s.commit_audited(change, &|outcome| {
+            let mut record = record.clone();
+            if let ChangeOutcome::Count(failures) = outcome {
+                record.detail["failures"] = (*failures).into();
+            }
+            vec![record]
+        })
+    })
+    .await?;
     Err(ProtocolError::new(
         ErrorCode::TwoFactorRequired,
         "the 2FA code is wrong or was already used: enter the code your app shows now",
