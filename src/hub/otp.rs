@@ -309,12 +309,11 @@ impl Hub {
             Some(e) => format!("e-mail failed: {e}"),
             None => "no mail server configured".to_owned(),
         };
-        if let Some(e) = &failure {
+        let failed = failure.as_ref().map(|e| {
             tracing::warn!(error = %e, "one-time password e-mail failed; kept in the outbox");
             let detail = serde_json::json!({ "otp": otp_id, "to": mail.to, "error": e });
-            self.audit(self.otp_audit(user, AuditEvent::OtpDeliveryFailed, row, detail))
-                .await?;
-        }
+            self.otp_audit(user, AuditEvent::OtpDeliveryFailed, row, detail)
+        });
         let new = NewOutbox {
             at: self.now(),
             recipients: mail.to.join(", "),
@@ -324,7 +323,17 @@ impl Hub {
             why: why.clone(),
             otp_id: Some(otp_id.to_owned()),
         };
-        self.db(move |s| s.add_outbox(new)).await?;
+        match failed {
+            // The failed sending and the mail kept instead: one commit.
+            Some(record) => {
+                let change = AuditedChange::AddOutbox(Box::new(new));
+                self.commit(change, move |_| vec![record.clone()]).await?;
+            }
+            // No mail server: the issue's own record already says "outbox".
+            None => {
+                self.db(move |s| s.add_outbox(new)).await?;
+            }
+        }
         Ok(OtpDelivery {
             channel: OtpChannel::Outbox,
             to: mail.to,

@@ -309,6 +309,8 @@ pub enum AuditedChange {
     },
     /// As [`OtpStore::delete_otp`]: a code that reached nobody is withdrawn.
     WithdrawOtp { id: String },
+    /// As [`OtpStore::add_outbox`]: a mail kept in the outbox.
+    AddOutbox(Box<NewOutbox>),
     /// As [`OtpStore::release_otp`].
     ReleaseOtp { id: String },
     /// As [`CredentialStore::note_credential_expired`]: unchanged when already noted.

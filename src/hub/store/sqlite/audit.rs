@@ -249,6 +249,10 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             super::otp::delete_otp(tx, &id)?;
             done(0)
         }
+        AuditedChange::AddOutbox(mail) => {
+            super::otp::add_outbox(tx, *mail)?;
+            done(1)
+        }
         AuditedChange::ReleaseOtp { id } => {
             super::otp::release_otp(tx, &id)?;
             done(0)

@@ -190,6 +190,24 @@ pub(super) fn delete_otp(conn: &Connection, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
+pub(super) fn add_outbox(conn: &Connection, m: NewOutbox) -> StoreResult<i64> {
+    conn.execute(
+        "INSERT INTO outbox (at, recipients, subject, body_sealed, kind, why, otp_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            ts(m.at),
+            m.recipients,
+            m.subject,
+            m.body_sealed,
+            m.kind,
+            m.why,
+            m.otp_id
+        ],
+    )
+    .map_err(db)?;
+    Ok(conn.last_insert_rowid())
+}
+
 impl OtpStore for SqliteStore {
     fn set_workstation_otp(&self, id: &WorkstationId, required: bool) -> StoreResult<()> {
         set_workstation_otp(&*self.conn()?, id, required)
@@ -315,22 +333,7 @@ impl OtpStore for SqliteStore {
     }
 
     fn add_outbox(&self, m: NewOutbox) -> StoreResult<i64> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO outbox (at, recipients, subject, body_sealed, kind, why, otp_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                ts(m.at),
-                m.recipients,
-                m.subject,
-                m.body_sealed,
-                m.kind,
-                m.why,
-                m.otp_id
-            ],
-        )
-        .map_err(db)?;
-        Ok(conn.last_insert_rowid())
+        add_outbox(&*self.conn()?, m)
     }
 
     fn outbox(
