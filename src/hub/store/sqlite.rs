@@ -323,6 +323,8 @@ pub struct SqliteStore {
     dir: std::path::PathBuf,
     /// The audit chain's keys, derived from the dir's `seal.key`.
     audit_keys: AuditKeys,
+    /// The audit head last read, so an unchanged head is not checked again at each append.
+    head_cache: chain::HeadCache,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -371,6 +373,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             dir: dir.to_owned(),
             audit_keys,
+            head_cache: chain::HeadCache::default(),
         };
         store.migrate()?;
         store.start_audit_head()?;

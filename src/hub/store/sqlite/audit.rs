@@ -297,7 +297,7 @@ fn delete_tokens(tx: &Connection, user: &str) -> StoreResult<usize> {
 impl SqliteStore {
     /// The head beside the database, checked against this hub's key.
     fn head(&self) -> HeadFile {
-        chain::read_head(&self.dir, self.audit_keys.public_key())
+        self.head_cache.read(&self.dir, self.audit_keys.public_key())
     }
 
     /// The audit chain's public key (hex), for auditors to pin.
@@ -330,7 +330,7 @@ impl SqliteStore {
             let head = self
                 .audit_keys
                 .sign_head(count, &last, count + 1, &ts(Utc::now()));
-            chain::write_head(&self.dir, &head)
+            chain::reset_head(&self.dir, &head)
                 .map_err(|e| StoreError::Database(format!("writing the audit head: {e}")))?;
             tx.commit().map_err(db)?;
             (count, last)
@@ -458,7 +458,7 @@ impl SqliteStore {
         let head = self
             .audit_keys
             .sign_head(id, link, keyed_from, &ts(Utc::now()));
-        if let Err(e) = chain::write_head(&self.dir, &head) {
+        if let Err(e) = self.head_cache.write(&self.dir, &head) {
             tracing::error!(%e, id, "cannot write the audit head");
         }
     }
@@ -476,7 +476,7 @@ impl SqliteStore {
         let head = self
             .audit_keys
             .sign_head(count, &last, keyed_from, &ts(Utc::now()));
-        chain::write_head(&self.dir, &head)
+        chain::reset_head(&self.dir, &head)
             .map_err(|e| StoreError::Database(format!("writing the audit head: {e}")))?;
         let findings: Vec<String> = found.findings.iter().map(ToString::to_string).collect();
         let (raw, keyed_from) = self.append_in(
