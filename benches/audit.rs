@@ -6,8 +6,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tether::hub::audit::{AuditEvent, AuditKeys, read_head, write_head};
-use tether::secrets::seal::SealKey;
 use tether::hub::store::{NewAudit, SqliteStore, Store};
+use tether::secrets::seal::SealKey;
 
 fn record() -> NewAudit {
     NewAudit {

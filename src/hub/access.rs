@@ -758,23 +758,25 @@ impl Hub {
             let ChangeOutcome::Sessions(closed) = outcome else {
                 return Vec::new();
             };
-            closed.iter().map(|(team, session)| NewAudit {
-                at: now,
-                actor: "hub".into(),
-                actor_email: None,
-                team_id: Some(team.clone()),
-                action: AuditEvent::SessionEnd,
-                target: Some(session.workstation_id.clone()),
-                detail: serde_json::json!({
-                    "session": session.id,
-                    "hostname": session.hostname,
-                    "technician": session.technician.name,
-                    "reason": HUB_CRASHED,
-                    // Counted in memory: what a session relayed before a restart is lost.
-                    "bytes": 0,
-                }),
-            })
-            .collect()
+            closed
+                .iter()
+                .map(|(team, session)| NewAudit {
+                    at: now,
+                    actor: "hub".into(),
+                    actor_email: None,
+                    team_id: Some(team.clone()),
+                    action: AuditEvent::SessionEnd,
+                    target: Some(session.workstation_id.clone()),
+                    detail: serde_json::json!({
+                        "session": session.id,
+                        "hostname": session.hostname,
+                        "technician": session.technician.name,
+                        "reason": HUB_CRASHED,
+                        // Counted in memory: what a session relayed before a restart is lost.
+                        "bytes": 0,
+                    }),
+                })
+                .collect()
         };
         if let Err(e) = self.commit(change, records).await {
             tracing::error!(%e, "cannot close stale sessions");

@@ -563,7 +563,11 @@ pub fn write_head(dir: &Path, head: &AuditHead) -> std::io::Result<()> {
     }
     let slot = slot_bytes(head)?;
     let file = std::fs::OpenOptions::new().write(true).open(&path)?;
-    let offset = if head.count % 2 == 0 { 0 } else { HEAD_SLOT as u64 };
+    let offset = if head.count % 2 == 0 {
+        0
+    } else {
+        HEAD_SLOT as u64
+    };
     file.write_all_at(&slot, offset)
 }
 
@@ -586,7 +590,9 @@ fn slot_bytes(head: &AuditHead) -> std::io::Result<Vec<u8>> {
     let mut slot = serde_json::to_vec(head).map_err(std::io::Error::other)?;
     slot.push(b'\n');
     if slot.len() > HEAD_SLOT {
-        return Err(std::io::Error::other("the audit head does not fit its slot"));
+        return Err(std::io::Error::other(
+            "the audit head does not fit its slot",
+        ));
     }
     slot.resize(HEAD_SLOT, b' ');
     Ok(slot)
@@ -1214,11 +1220,20 @@ mod tests {
         let old = keys.sign_head(5, &"a".repeat(64), 1, "2026-12-07T00:00:00Z");
         let path = dir.path().join(HEAD_FILE);
         std::fs::write(&path, serde_json::to_vec(&old).expect("json")).expect("write");
-        assert_eq!(read_head(dir.path(), keys.public_key()), HeadFile::Valid(old));
+        assert_eq!(
+            read_head(dir.path(), keys.public_key()),
+            HeadFile::Valid(old)
+        );
         let new = keys.sign_head(6, &"b".repeat(64), 1, "2026-12-07T00:00:01Z");
         write_head(dir.path(), &new).expect("write");
-        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 2 * HEAD_SLOT as u64);
-        assert_eq!(read_head(dir.path(), keys.public_key()), HeadFile::Valid(new));
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            2 * HEAD_SLOT as u64
+        );
+        assert_eq!(
+            read_head(dir.path(), keys.public_key()),
+            HeadFile::Valid(new)
+        );
     }
 
     #[test]
@@ -1228,9 +1243,15 @@ mod tests {
         let cache = HeadCache::default();
         let head = |n: i64| keys.sign_head(n, &format!("{n:064}"), 1, "2026-12-07T00:00:00Z");
         reset_head(dir.path(), &head(1)).expect("reset");
-        assert_eq!(cache.read(dir.path(), keys.public_key()), HeadFile::Valid(head(1)));
+        assert_eq!(
+            cache.read(dir.path(), keys.public_key()),
+            HeadFile::Valid(head(1))
+        );
         cache.write(dir.path(), &head(2)).expect("write");
-        assert_eq!(cache.read(dir.path(), keys.public_key()), HeadFile::Valid(head(2)));
+        assert_eq!(
+            cache.read(dir.path(), keys.public_key()),
+            HeadFile::Valid(head(2))
+        );
         // Another key's head written behind the cache's back is checked, not trusted.
         let other = AuditKeys::derive(&SealKey::generate().expect("key")).expect("keys");
         reset_head(dir.path(), &other.sign_head(3, &"c".repeat(64), 1, "t")).expect("forge");

@@ -188,7 +188,11 @@ async fn login(
             user: rec.info.id.clone(),
             locked_until: until(rec.failed_logins + 1),
         };
-        let reason = if disabled { "account disabled" } else { "wrong password" };
+        let reason = if disabled {
+            "account disabled"
+        } else {
+            "wrong password"
+        };
         let entry = NewAudit {
             at: now,
             actor: name.to_owned(),

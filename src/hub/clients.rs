@@ -4,7 +4,9 @@
 
 use super::Hub;
 use super::pager;
-use super::store::{AuditedChange, ChangeOutcome, NewLink, WorkstationFilter, WorkstationKey, workstation_key};
+use super::store::{
+    AuditedChange, ChangeOutcome, NewLink, WorkstationFilter, WorkstationKey, workstation_key,
+};
 use crate::hub::audit::AuditEvent;
 use crate::protocol::{
     ClientId, ConsoleReply, EnrolmentLink, GroupDefaults, HubEvent, LinkId, PageRequest,
@@ -111,11 +113,11 @@ pub(super) async fn create_link(
         created_at: now,
         expires_at: now + chrono::Duration::days(i64::from(days)),
     };
-    let detail = serde_json::json!({ "link": new.id, "expires_at": new.expires_at, "client": client.name });
+    let detail =
+        serde_json::json!({ "link": new.id, "expires_at": new.expires_at, "client": client.name });
     let record = hub.user_record(user, AuditEvent::LinkCreate, Some(client.id), detail);
     let change = AuditedChange::CreateLink(new);
-    let ChangeOutcome::Link(link) = hub.commit(change, move |_| vec![record.clone()]).await?
-    else {
+    let ChangeOutcome::Link(link) = hub.commit(change, move |_| vec![record.clone()]).await? else {
         return Err(ProtocolError::internal());
     };
     let url = EnrolmentLink {

@@ -262,21 +262,23 @@ impl Hub {
             let ChangeOutcome::Otps(expired) = outcome else {
                 return Vec::new();
             };
-            expired.iter().map(|otp| NewAudit {
-                at: otp.expires_at,
-                actor: "hub".into(),
-                actor_email: None,
-                team_id: Some(otp.team_id.clone()),
-                action: AuditEvent::OtpExpire,
-                target: Some(otp.workstation_id.clone()),
-                detail: serde_json::json!({
-                    "otp": otp.id,
-                    "user": otp.user_id,
-                    "emergency": otp.emergency,
-                    "expired_at": otp.expires_at,
-                }),
-            })
-            .collect()
+            expired
+                .iter()
+                .map(|otp| NewAudit {
+                    at: otp.expires_at,
+                    actor: "hub".into(),
+                    actor_email: None,
+                    team_id: Some(otp.team_id.clone()),
+                    action: AuditEvent::OtpExpire,
+                    target: Some(otp.workstation_id.clone()),
+                    detail: serde_json::json!({
+                        "otp": otp.id,
+                        "user": otp.user_id,
+                        "emergency": otp.emergency,
+                        "expired_at": otp.expires_at,
+                    }),
+                })
+                .collect()
         };
         self.commit(AuditedChange::ExpireOtps { now }, records)
             .await?;
@@ -446,9 +448,7 @@ impl Hub {
             new: Box::new(new),
             since: now - REQUEST_INTERVAL,
         };
-        let issued_now = self
-            .commit(change, move |_| vec![record.clone()])
-            .await?;
+        let issued_now = self.commit(change, move |_| vec![record.clone()]).await?;
         if let ChangeOutcome::OtpInTheWay(last) = issued_now {
             let next = last.issued_at + REQUEST_INTERVAL;
             let wait = secs_until(now, next);

@@ -250,7 +250,13 @@ pub(super) async fn handle(
             not_yourself(admin, &target, "disable")?;
             // Disabled with its record in one commit; the credentials the user issued are
             // revoked after, each with its own record (so this one does not count them).
-            let record = entry(hub, admin, AuditEvent::UserDisable, &target, serde_json::json!({}));
+            let record = entry(
+                hub,
+                admin,
+                AuditEvent::UserDisable,
+                &target,
+                serde_json::json!({}),
+            );
             let change = AuditedChange::SetUserDisabled {
                 user: target.id.clone(),
                 disabled: true,
@@ -258,8 +264,7 @@ pub(super) async fn handle(
             hub.commit(change, move |o| vec![record.with_logins_revoked(o)])
                 .await?;
             hub.end_user_connections(&target.id, message(Some(Revocation::Disabled)));
-            super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer disabled")
-                .await?;
+            super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer disabled").await?;
             Ok(ConsoleReply::Done)
         }
         ConsoleRequest::EnableUser { user } => {
@@ -289,8 +294,7 @@ pub(super) async fn handle(
             hub.commit(change, move |o| vec![record.with_logins_revoked(o)])
                 .await?;
             hub.end_user_connections(&target.id, message(Some(Revocation::Removed)));
-            super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer removed")
-                .await?;
+            super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer removed").await?;
             Ok(ConsoleReply::Done)
         }
         _ => Err(ProtocolError::bad_request("not a users request")),
@@ -370,17 +374,14 @@ async fn add(
         vec![entry_at(at, &by, AuditEvent::UserAdd, user, detail)]
     };
     let taken = name.clone();
-    let outcome = hub
-        .commit(change, record)
-        .await
-        .map_err(|e| match e.code {
-            // Also a removed user's: names are never reused.
-            ErrorCode::Conflict => ProtocolError::new(
-                ErrorCode::Conflict,
-                format!("the name {taken:?} is taken (perhaps by a removed user): choose another"),
-            ),
-            _ => e,
-        })?;
+    let outcome = hub.commit(change, record).await.map_err(|e| match e.code {
+        // Also a removed user's: names are never reused.
+        ErrorCode::Conflict => ProtocolError::new(
+            ErrorCode::Conflict,
+            format!("the name {taken:?} is taken (perhaps by a removed user): choose another"),
+        ),
+        _ => e,
+    })?;
     let ChangeOutcome::User(user) = outcome else {
         return Err(ProtocolError::internal());
     };

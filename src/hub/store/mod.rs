@@ -338,7 +338,9 @@ pub enum AuditedChange {
 #[derive(Debug, Clone)]
 pub enum ChangeOutcome {
     /// Done; `rows` counts what it touched besides (login tokens revoked).
-    Done { rows: usize },
+    Done {
+        rows: usize,
+    },
     /// Nothing to change, so nothing is recorded: 2FA not pending with that secret or step,
     /// credentials already revoked.
     Unchanged,

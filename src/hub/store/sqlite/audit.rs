@@ -170,12 +170,12 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             changes::insert_session(tx, &team, &session)?;
             Ok(ChangeOutcome::Session(session))
         }
-        AuditedChange::EndSession { id, at, reason } => {
-            Ok(changes::end_session(tx, &id, at, &reason)?
-                .map_or(ChangeOutcome::Unchanged, |s| {
-                    ChangeOutcome::Session(Box::new(s))
-                }))
-        }
+        AuditedChange::EndSession { id, at, reason } => Ok(changes::end_session(
+            tx, &id, at, &reason,
+        )?
+        .map_or(ChangeOutcome::Unchanged, |s| {
+            ChangeOutcome::Session(Box::new(s))
+        })),
         AuditedChange::CloseOpenSessions { at, reason } => Ok(ChangeOutcome::Sessions(
             changes::close_open_sessions(tx, at, &reason)?,
         )),
@@ -214,10 +214,11 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             required,
         } => {
             super::otp::set_workstation_otp(tx, &workstation, required)?;
-            Ok(changes::workstation(tx, &workstation)?
-                .map_or(ChangeOutcome::Unchanged, |row| {
+            Ok(
+                changes::workstation(tx, &workstation)?.map_or(ChangeOutcome::Unchanged, |row| {
                     ChangeOutcome::Workstation(Box::new(row))
-                }))
+                }),
+            )
         }
         AuditedChange::SetGroupOtp {
             team,
@@ -239,12 +240,12 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             &workstation,
             now,
         )?))),
-        AuditedChange::IssueOtp { new, since } => {
-            Ok(match super::otp::insert_otp_unless_recent(tx, *new, since)? {
+        AuditedChange::IssueOtp { new, since } => Ok(
+            match super::otp::insert_otp_unless_recent(tx, *new, since)? {
                 None => ChangeOutcome::Done { rows: 1 },
                 Some(last) => ChangeOutcome::OtpInTheWay(Box::new(last)),
-            })
-        }
+            },
+        ),
         AuditedChange::WithdrawOtp { id } => {
             super::otp::delete_otp(tx, &id)?;
             done(0)
@@ -297,7 +298,8 @@ fn delete_tokens(tx: &Connection, user: &str) -> StoreResult<usize> {
 impl SqliteStore {
     /// The head beside the database, checked against this hub's key.
     fn head(&self) -> HeadFile {
-        self.head_cache.read(&self.dir, self.audit_keys.public_key())
+        self.head_cache
+            .read(&self.dir, self.audit_keys.public_key())
     }
 
     /// The audit chain's public key (hex), for auditors to pin.

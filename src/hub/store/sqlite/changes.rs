@@ -10,8 +10,8 @@ use super::{
 };
 use crate::hub::store::{NewLink, NewWorkstation, StoreError, StoreResult, WorkstationRow};
 use crate::protocol::{
-    ClientId, ClientInfo, CredentialId, LinkId, LinkInfo, SecretRequirements, SessionId, SessionInfo, TeamId,
-    UserId, WorkstationId,
+    ClientId, ClientInfo, CredentialId, LinkId, LinkInfo, SecretRequirements, SessionId,
+    SessionInfo, TeamId, UserId, WorkstationId,
 };
 
 /// One more failed login; the account's logins end in the same transaction when it locks.

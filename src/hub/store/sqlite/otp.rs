@@ -54,7 +54,11 @@ fn finish_otp(raw: RawOtp) -> StoreResult<OtpRow> {
     })
 }
 
-pub(super) fn set_workstation_otp(conn: &Connection, id: &WorkstationId, required: bool) -> StoreResult<()> {
+pub(super) fn set_workstation_otp(
+    conn: &Connection,
+    id: &WorkstationId,
+    required: bool,
+) -> StoreResult<()> {
     conn.execute(
         "UPDATE workstations SET require_otp = ?2 WHERE id = ?1",
         params![id, required],
@@ -63,7 +67,12 @@ pub(super) fn set_workstation_otp(conn: &Connection, id: &WorkstationId, require
     Ok(())
 }
 
-pub(super) fn set_group_otp(conn: &Connection, team: &TeamId, client: Option<&ClientId>, required: bool) -> StoreResult<()> {
+pub(super) fn set_group_otp(
+    conn: &Connection,
+    team: &TeamId,
+    client: Option<&ClientId>,
+    required: bool,
+) -> StoreResult<()> {
     let scope = match client {
         Some(c) => format!("client:{c}"),
         None => format!("team:{team}"),
@@ -81,7 +90,13 @@ pub(super) fn set_group_otp(conn: &Connection, team: &TeamId, client: Option<&Cl
     Ok(())
 }
 
-pub(super) fn use_otp(conn: &Connection, code_hash: &str, user: &UserId, workstation: &WorkstationId, now: DateTime<Utc>) -> StoreResult<OtpUse> {
+pub(super) fn use_otp(
+    conn: &Connection,
+    code_hash: &str,
+    user: &UserId,
+    workstation: &WorkstationId,
+    now: DateTime<Utc>,
+) -> StoreResult<OtpUse> {
     let now = ts(now);
     // The one statement that decides: only one caller can move used_at from NULL.
     let accepted = conn
@@ -139,7 +154,11 @@ pub(super) fn expire_otps(conn: &Connection, now: DateTime<Utc>) -> StoreResult<
     rows.map(|r| finish_otp(r.map_err(db)?)).collect()
 }
 
-pub(super) fn insert_otp_unless_recent(conn: &Connection, o: NewOtp, since: DateTime<Utc>) -> StoreResult<Option<OtpRow>> {
+pub(super) fn insert_otp_unless_recent(
+    conn: &Connection,
+    o: NewOtp,
+    since: DateTime<Utc>,
+) -> StoreResult<Option<OtpRow>> {
     let inserted = conn
         .execute(
             "INSERT INTO otps (id, code_hash, user_id, workstation_id, team_id, issued_at, \

@@ -32,7 +32,12 @@ pub(super) fn revoke_in(conn: &Connection, user: &UserId, why: Revocation) -> St
     Ok(deleted)
 }
 
-pub(super) fn add_user(tx: &Connection, new: NewUser, team: &TeamId, enrolment: Option<NewEnrolment>) -> StoreResult<UserInfo> {
+pub(super) fn add_user(
+    tx: &Connection,
+    new: NewUser,
+    team: &TeamId,
+    enrolment: Option<NewEnrolment>,
+) -> StoreResult<UserInfo> {
     let team_name: String = tx
         .query_row("SELECT name FROM teams WHERE id = ?1", [team], |r| r.get(0))
         .optional()
@@ -64,7 +69,13 @@ pub(super) fn add_user(tx: &Connection, new: NewUser, team: &TeamId, enrolment: 
     })
 }
 
-pub(super) fn redeem_enrolment(tx: &Connection, name: &str, code_hash: &str, now: DateTime<Utc>, password_hash: &str) -> StoreResult<Option<UserInfo>> {
+pub(super) fn redeem_enrolment(
+    tx: &Connection,
+    name: &str,
+    code_hash: &str,
+    now: DateTime<Utc>,
+    password_hash: &str,
+) -> StoreResult<Option<UserInfo>> {
     // The DELETE is the single use: of two redemptions of one code, one finds no row.
     let user: Option<String> = tx
         .query_row(
@@ -84,9 +95,8 @@ pub(super) fn redeem_enrolment(tx: &Connection, name: &str, code_hash: &str, now
         params![user, password_hash],
     )
     .map_err(db)?;
-    let sql = format!(
-        "SELECT {USER_COLS} FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = ?1"
-    );
+    let sql =
+        format!("SELECT {USER_COLS} FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = ?1");
     let raw = tx.query_row(&sql, [&user], user_record).map_err(db)?;
     Ok(Some(finish_user(raw)?.info))
 }
@@ -106,7 +116,11 @@ pub(super) fn set_user_role(tx: &Connection, user: &UserId, role: Role) -> Store
     Ok(())
 }
 
-pub(super) fn set_user_disabled(tx: &Connection, user: &UserId, disabled: bool) -> StoreResult<usize> {
+pub(super) fn set_user_disabled(
+    tx: &Connection,
+    user: &UserId,
+    disabled: bool,
+) -> StoreResult<usize> {
     let revoked = if disabled {
         tx.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [user])
             .map_err(db)?;
