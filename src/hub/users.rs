@@ -130,6 +130,7 @@ fn entry_at(
     if let Some(map) = detail.as_object_mut() {
         map.insert("name".into(), target.name.clone().into());
         map.insert("team".into(), target.team.clone().into());
+        map.insert("user_id".into(), target.id.clone().into());
     }
     NewAudit {
         at,
@@ -137,7 +138,8 @@ fn entry_at(
         actor_email: Some(admin.email.clone()),
         team_id: Some(target.team_id.clone()),
         action,
-        target: Some(target.id.clone()),
+        // The name, as the audit view and `ctl audit` show it; the id is in the detail.
+        target: Some(target.name.clone()),
         detail,
     }
 }
@@ -444,8 +446,12 @@ pub(super) async fn redeem(
             actor_email: Some(info.email.clone()),
             team_id: Some(info.team_id.clone()),
             action: AuditEvent::UserEnrol,
-            target: Some(info.id.clone()),
-            detail: detail.clone(),
+            target: Some(info.name.clone()),
+            detail: {
+                let mut detail = detail.clone();
+                detail["user_id"] = info.id.clone().into();
+                detail
+            },
         }]
     };
     if !hub.commit(change, record).await?.changed() {
