@@ -5,8 +5,9 @@
 //! `cargo bench --bench audit`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tether::hub::audit::AuditEvent;
+use tether::hub::audit::{AuditEvent, AuditKeys, read_head, write_head};
 use tether::hub::store::{NewAudit, SqliteStore, Store};
+use tether::secrets::seal::SealKey;
 
 fn record() -> NewAudit {
     NewAudit {
@@ -26,6 +27,23 @@ fn audit(c: &mut Criterion) {
     c.bench_function("audit append (keyed link + signed head)", |b| {
         b.iter(|| store.append_audit(record()).expect("append"));
     });
+
+    // Where an append's time goes: the head's three steps on their own.
+    let keys = AuditKeys::derive(&SealKey::generate().expect("key")).expect("keys");
+    let link = "ab".repeat(32);
+    let head = keys.sign_head(1, &link, 1, "2026-01-01T00:00:00.000000Z");
+    let mut parts = c.benchmark_group("audit head");
+    parts.bench_function("sign", |b| {
+        b.iter(|| keys.sign_head(1, &link, 1, "2026-01-01T00:00:00.000000Z"));
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    parts.bench_function("write", |b| {
+        b.iter(|| write_head(dir.path(), &head).expect("write"));
+    });
+    parts.bench_function("read and check", |b| {
+        b.iter(|| read_head(dir.path(), keys.public_key()));
+    });
+    parts.finish();
 
     let dir = tempfile::tempdir().expect("dir");
     let store = SqliteStore::open_dir(dir.path()).expect("store");

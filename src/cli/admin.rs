@@ -215,8 +215,8 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 actor_email: None,
                 team_id: Some(user.team_id.clone()),
                 action: AuditEvent::UserCreate,
-                target: Some(user.id.clone()),
-                detail: serde_json::json!({ "name": user.name, "role": user.role, "team": user.team }),
+                target: Some(user.name.clone()),
+                detail: serde_json::json!({ "name": user.name, "user_id": user.id, "role": user.role, "team": user.team }),
             })?;
             println!(
                 "created {} {} ({}) in team {}",

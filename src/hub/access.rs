@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
 
 use super::Hub;
-use super::store::{AuditedChange, NewAudit, WorkstationRow};
+use super::store::{AuditedChange, ChangeOutcome, NewAudit, WorkstationRow};
 use crate::protocol::{
     AccessEvent, AgentPolicy, AttemptId, ConnectOutcome, ErrorCode, HubEvent, HubToAgent,
     ProtocolError, Refusal, Secret, SessionId, SessionInfo, TeamId, TechnicianRef, UnattendedState,
@@ -194,14 +194,17 @@ impl Hub {
             .unattended
             .apply(AccessEvent::Request)
             .map_err(conflict)?;
-        self.set_unattended(&row.info.id, next).await?;
-        self.audit(self.user_audit(
+        let record = self.user_audit(
             user,
             AuditEvent::AccessRequest,
             &row.info,
             serde_json::json!({}),
-        ))
-        .await?;
+        );
+        let change = AuditedChange::SetUnattended {
+            workstation: row.info.id.clone(),
+            state: next,
+        };
+        self.commit(change, move |_| vec![record.clone()]).await?;
         self.send_to_agent(
             &row.info.id,
             &HubToAgent::AccessRequested {
@@ -225,14 +228,17 @@ impl Hub {
             .unattended
             .apply(AccessEvent::Withdraw)
             .map_err(conflict)?;
-        self.set_unattended(&row.info.id, next).await?;
-        self.audit(self.user_audit(
+        let record = self.user_audit(
             user,
             AuditEvent::AccessWithdraw,
             &row.info,
             serde_json::json!({}),
-        ))
-        .await?;
+        );
+        let change = AuditedChange::SetUnattended {
+            workstation: row.info.id.clone(),
+            state: next,
+        };
+        self.commit(change, move |_| vec![record.clone()]).await?;
         // If the agent is offline it learns of the withdrawal when it next says hello.
         self.send_to_agent(
             &row.info.id,
@@ -442,9 +448,6 @@ impl Hub {
 
         match outcome {
             ConnectOutcome::Allowed { method, secrets } => {
-                let (uid, wid) = (counted.id.clone(), ws.id.clone());
-                self.db(move |s| s.reset_connect_failures(&uid, &wid))
-                    .await?;
                 let session = SessionInfo {
                     id: secrets::new_id("se").map_err(|_| ProtocolError::internal())?,
                     workstation_id: ws.id.clone(),
@@ -457,16 +460,20 @@ impl Hub {
                     ended_at: None,
                     end_reason: None,
                 };
-                let (team, stored) = (row.team_id.clone(), session.clone());
-                self.db(move |s| s.insert_session(&team, &stored)).await?;
                 let detail = serde_json::json!({
                     "session": session.id,
                     "method": method.label(),
                     "secrets": session.secrets,
                     "view_only": view_only,
                 });
-                self.audit(self.user_audit(user, AuditEvent::SessionStart, &ws, detail))
-                    .await?;
+                // The cleared count, the session and its record: one commit.
+                let record = self.user_audit(user, AuditEvent::SessionStart, &ws, detail);
+                let change = AuditedChange::StartSession {
+                    team: row.team_id.clone(),
+                    session: Box::new(session.clone()),
+                    counted: counted.id.clone(),
+                };
+                self.commit(change, move |_| vec![record.clone()]).await?;
                 {
                     let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
                     // The console may have gone while the agent decided: then the session
@@ -618,15 +625,6 @@ impl Hub {
         self.credentials.forget_session(id);
         self.drop_session_streams(id);
         let now = self.now();
-        let (sid, why) = (id.clone(), reason.to_owned());
-        let ended = match self.db(move |s| s.end_session(&sid, now, &why)).await {
-            Ok(Some(ended)) => ended,
-            _ => SessionInfo {
-                ended_at: Some(now),
-                end_reason: Some(reason.to_owned()),
-                ..live.info.clone()
-            },
-        };
         let duration = (now - live.info.started_at).num_seconds().max(0);
         let bytes = live.relayed.load(Ordering::Relaxed);
         let entry = NewAudit {
@@ -645,9 +643,26 @@ impl Hub {
                 "bytes": bytes,
             }),
         };
-        if let Err(e) = self.audit(entry).await {
-            tracing::error!(%e, "session end not audited");
-        }
+        // The end and its record in one commit. If that fails the session stays open in the
+        // store, so the next start closes it with a record of its own.
+        let change = AuditedChange::EndSession {
+            id: id.clone(),
+            at: now,
+            reason: reason.to_owned(),
+        };
+        let ended = match self.commit(change, move |_| vec![entry.clone()]).await {
+            Ok(ChangeOutcome::Session(ended)) => *ended,
+            outcome => {
+                if let Err(e) = outcome {
+                    tracing::error!(%e, "session end not recorded");
+                }
+                SessionInfo {
+                    ended_at: Some(now),
+                    end_reason: Some(reason.to_owned()),
+                    ..live.info.clone()
+                }
+            }
+        };
         self.publish(
             &live.team,
             HubEvent::Session {
@@ -734,36 +749,37 @@ impl Hub {
     /// stopped cleanly ended its own, so these were cut by a crash (or a kill).
     pub(super) async fn close_stale_sessions(&self) {
         let now = self.now();
-        let closed = match self
-            .db(move |s| s.close_open_sessions(now, HUB_CRASHED))
-            .await
-        {
-            Ok(closed) => closed,
-            Err(e) => {
-                tracing::error!(%e, "cannot close stale sessions");
-                return;
-            }
+        let change = AuditedChange::CloseOpenSessions {
+            at: now,
+            reason: HUB_CRASHED.to_owned(),
         };
-        for (team, session) in closed {
-            let entry = NewAudit {
-                at: now,
-                actor: "hub".into(),
-                actor_email: None,
-                team_id: Some(team),
-                action: AuditEvent::SessionEnd,
-                target: Some(session.workstation_id.clone()),
-                detail: serde_json::json!({
-                    "session": session.id,
-                    "hostname": session.hostname,
-                    "technician": session.technician.name,
-                    "reason": HUB_CRASHED,
-                    // Counted in memory: what a session relayed before a restart is lost.
-                    "bytes": 0,
-                }),
+        // Every stale session's end and its record in one commit.
+        let records = move |outcome: &ChangeOutcome| {
+            let ChangeOutcome::Sessions(closed) = outcome else {
+                return Vec::new();
             };
-            if let Err(e) = self.audit(entry).await {
-                tracing::error!(%e, "stale session end not audited");
-            }
+            closed
+                .iter()
+                .map(|(team, session)| NewAudit {
+                    at: now,
+                    actor: "hub".into(),
+                    actor_email: None,
+                    team_id: Some(team.clone()),
+                    action: AuditEvent::SessionEnd,
+                    target: Some(session.workstation_id.clone()),
+                    detail: serde_json::json!({
+                        "session": session.id,
+                        "hostname": session.hostname,
+                        "technician": session.technician.name,
+                        "reason": HUB_CRASHED,
+                        // Counted in memory: what a session relayed before a restart is lost.
+                        "bytes": 0,
+                    }),
+                })
+                .collect()
+        };
+        if let Err(e) = self.commit(change, records).await {
+            tracing::error!(%e, "cannot close stale sessions");
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::Hub;
 use super::preauth::Field;
 use super::socket::{Incoming, Reader, close, spawn_writer, version_mismatch};
-use super::store::{NewAudit, NewWorkstation, WorkstationRow};
+use super::store::{AuditedChange, ChangeOutcome, NewAudit, NewWorkstation, WorkstationRow};
 use crate::protocol::{
     self, AgentReply, AgentRequest, ErrorCode, HubEvent, HubToAgent, PROTOCOL_VERSION,
     ProtocolError, Request, WorkstationReport,
@@ -361,7 +361,6 @@ async fn enrol(
         report: report.clone(),
         at: now,
     };
-    let row = hub.db(move |s| s.enrol_workstation(new)).await?;
     let entry = NewAudit {
         at: now,
         actor: agent_actor(&id),
@@ -376,7 +375,12 @@ async fn enrol(
             "from": peer.ip().to_string(),
         }),
     };
-    hub.audit(entry).await?;
+    // The workstation and its record in one transaction.
+    let change = AuditedChange::EnrolWorkstation(Box::new(new));
+    let ChangeOutcome::Workstation(row) = hub.commit(change, move |_| vec![entry.clone()]).await?
+    else {
+        return Err(ProtocolError::internal());
+    };
     Ok((
         AgentReply::Enrolled {
             workstation_id: id,
@@ -384,6 +388,6 @@ async fn enrol(
             client_name,
             defaults,
         },
-        row,
+        *row,
     ))
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use super::credentials;
 use super::principal::Principal;
-use super::store::NewAudit;
+use super::store::{AuditedChange, ChangeOutcome, NewAudit};
 use super::{Hub, socket::version_mismatch};
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, PROTOCOL_VERSION, ProtocolError, UserInfo,
@@ -93,15 +93,16 @@ pub(super) async fn logout(hub: &Hub, session: &Session) -> Result<ConsoleReply,
     if let Principal::Guest(grant) = &session.principal {
         return credentials::guest_logout(hub, grant, &session.user, &session.token_hash).await;
     }
-    let th = session.token_hash.clone();
-    hub.db(move |s| s.delete_login_token(&th)).await?;
-    hub.audit(hub.user_record(
+    let change = AuditedChange::LoggedOut {
+        token_hash: session.token_hash.clone(),
+    };
+    let record = hub.user_record(
         &session.user,
         AuditEvent::Logout,
         None,
         serde_json::json!({}),
-    ))
-    .await?;
+    );
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(ConsoleReply::Done)
 }
 
@@ -277,20 +278,21 @@ async fn login(
             return Err(ProtocolError::invalid_credentials());
         };
         hub.preauth_counted(peer);
-        let id = rec.info.id.clone();
-        let next = until(rec.failed_logins + 1);
-        let failures = hub.db(move |s| s.record_login_failure(&id, next)).await?;
-        let mut detail = serde_json::json!({
-            "from": from,
-            "reason": if disabled { "account disabled" } else { "wrong password" },
-            "failures": failures,
-        });
-        if let Some(hash) = trusted.clone() {
-            let device_failures = hub
-                .db(move |s| s.trusted_device_failed(&hash, DEVICE_MAX_FAILURES))
-                .await?;
-            detail["device_failures"] = device_failures.into();
-        }
+        let change = AuditedChange::LoginFailed {
+            user: rec.info.id.clone(),
+            locked_until: until(rec.failed_logins + 1),
+            trusted_device: trusted.clone().map(|hash| (hash, DEVICE_MAX_FAILURES)),
+        };
+        let reason = if disabled {
+            "account disabled"
+        } else {
+            "wrong password"
+        };
+        let device_now = if trusted.is_some() {
+            "trusted"
+        } else {
+            "untrusted"
+        };
         let entry = NewAudit {
             at: now,
             actor: name.to_owned(),
@@ -298,9 +300,17 @@ async fn login(
             team_id: Some(rec.info.team_id.clone()),
             action: AuditEvent::LoginFail,
             target: None,
-            detail,
+            detail: serde_json::json!({ "from": from, "reason": reason, "device": device_now }),
         };
-        hub.audit(entry).await?;
+        // The count and its record in one transaction.
+        hub.commit(change, move |outcome| {
+            let mut entry = entry.clone();
+            if let ChangeOutcome::Count(failures) = outcome {
+                entry.detail["failures"] = (*failures).into();
+            }
+            vec![entry]
+        })
+        .await?;
         return Err(ProtocolError::invalid_credentials());
     };
 
@@ -311,7 +321,6 @@ async fn login(
     let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let token_hash = secrets::hash_token(&token);
     let expires_at = now + hub.limits.token_ttl;
-    let (user_id, th) = (rec.info.id.clone(), token_hash.clone());
     let device_now = match &trusted {
         Some(_) => "trusted",
         None if device.is_some() => "new",
@@ -319,20 +328,15 @@ async fn login(
     };
     // The device presented is trusted (again) from now on; a hash is all the hub keeps.
     let device_hash = trusted.or_else(|| device.map(|d| secrets::hash_token(d.expose())));
-    let from_trusted = device_now == "trusted";
-    let device_until = now + chrono::Duration::days(DEVICE_TRUST_DAYS);
-    hub.db(move |s| {
+    let change = AuditedChange::LoggedIn {
+        user: rec.info.id.clone(),
+        token_hash: token_hash.clone(),
+        expires_at,
         // A trusted device neither meets nor clears the lock-out others build on the name.
-        if !from_trusted {
-            s.reset_login_failures(&user_id)?;
-        }
-        if let Some(hash) = &device_hash {
-            s.trust_device(hash, &user_id, now, device_until)?;
-        }
-        s.insert_login_token(&th, &user_id, expires_at)
-    })
-    .await?;
-    hub.audit(hub.user_record(
+        clear_failures: device_now != "trusted",
+        device: device_hash.map(|h| (h, now, now + chrono::Duration::days(DEVICE_TRUST_DAYS))),
+    };
+    let record = hub.user_record(
         &rec.info,
         AuditEvent::LoginOk,
         None,
@@ -341,8 +345,8 @@ async fn login(
             "method": if with_code { "password+totp" } else { "password" },
             "device": device_now,
         }),
-    ))
-    .await?;
+    );
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     let reply = ConsoleReply::LoggedIn {
         token: token.into(),
         expires_at,

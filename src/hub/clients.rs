@@ -4,7 +4,9 @@
 
 use super::Hub;
 use super::pager;
-use super::store::{NewLink, WorkstationFilter, WorkstationKey, workstation_key};
+use super::store::{
+    AuditedChange, ChangeOutcome, NewLink, WorkstationFilter, WorkstationKey, workstation_key,
+};
 use crate::hub::audit::AuditEvent;
 use crate::protocol::{
     ClientId, ConsoleReply, EnrolmentLink, GroupDefaults, HubEvent, LinkId, PageRequest,
@@ -60,11 +62,18 @@ pub(super) async fn add_client(
     let name = client_name(&name)?;
     let id = secrets::new_id("cl").map_err(|_| ProtocolError::internal())?;
     let at = hub.now();
-    let t = team.clone();
-    let client = hub.db(move |s| s.create_client(&id, &t, &name, at)).await?;
-    let detail = serde_json::json!({ "name": client.name });
-    hub.audit(hub.user_record(user, AuditEvent::ClientAdd, Some(client.id.clone()), detail))
-        .await?;
+    let detail = serde_json::json!({ "name": name });
+    let record = hub.user_record(user, AuditEvent::ClientAdd, Some(id.clone()), detail);
+    let change = AuditedChange::CreateClient {
+        id,
+        team: team.clone(),
+        name,
+        at,
+    };
+    let ChangeOutcome::Client(client) = hub.commit(change, move |_| vec![record.clone()]).await?
+    else {
+        return Err(ProtocolError::internal());
+    };
     hub.publish(
         &team,
         HubEvent::Client {
@@ -104,16 +113,19 @@ pub(super) async fn create_link(
         created_at: now,
         expires_at: now + chrono::Duration::days(i64::from(days)),
     };
-    let link = hub.db(move |s| s.create_link(new)).await?;
+    let detail =
+        serde_json::json!({ "link": new.id, "expires_at": new.expires_at, "client": client.name });
+    let record = hub.user_record(user, AuditEvent::LinkCreate, Some(client.id), detail);
+    let change = AuditedChange::CreateLink(new);
+    let ChangeOutcome::Link(link) = hub.commit(change, move |_| vec![record.clone()]).await? else {
+        return Err(ProtocolError::internal());
+    };
     let url = EnrolmentLink {
         hub: hub.public_addr().to_owned(),
         token,
         fingerprint: hub.fingerprint().to_owned(),
     }
     .to_string();
-    let detail = serde_json::json!({ "link": link.id, "expires_at": link.expires_at, "client": client.name });
-    hub.audit(hub.user_record(user, AuditEvent::LinkCreate, Some(client.id), detail))
-        .await?;
     Ok(ConsoleReply::Link { link, url })
 }
 
@@ -151,14 +163,25 @@ pub(super) async fn revoke_link(
     user: &UserInfo,
     link: LinkId,
 ) -> Result<ConsoleReply, ProtocolError> {
-    let team = user.team_id.clone();
-    let revoked = hub
-        .db(move |s| s.revoke_link(&team, &link))
-        .await?
-        .ok_or_else(|| ProtocolError::not_found("link"))?;
-    let detail = serde_json::json!({ "client": revoked.client_id });
-    hub.audit(hub.user_record(user, AuditEvent::LinkRevoke, Some(revoked.id), detail))
+    let change = AuditedChange::RevokeLink {
+        team: user.team_id.clone(),
+        link,
+    };
+    let record = hub.user_record(user, AuditEvent::LinkRevoke, None, serde_json::json!({}));
+    let outcome = hub
+        .commit(change, move |outcome| match outcome {
+            ChangeOutcome::Link(revoked) => {
+                let mut record = record.clone();
+                record.target = Some(revoked.id.clone());
+                record.detail = serde_json::json!({ "client": revoked.client_id });
+                vec![record]
+            }
+            _ => Vec::new(),
+        })
         .await?;
+    if !outcome.changed() {
+        return Err(ProtocolError::not_found("link"));
+    }
     Ok(ConsoleReply::Done)
 }
 
@@ -224,21 +247,19 @@ pub(super) async fn set_group_defaults(
                 .ok_or_else(|| ProtocolError::not_found("client"))?,
         ),
     };
-    let (t, cid) = (team.clone(), client.as_ref().map(|c| c.id.clone()));
-    hub.db(move |s| s.set_security_defaults(&t, cid.as_ref(), requires))
-        .await?;
     let detail = serde_json::json!({
         "group": client.as_ref().map_or_else(|| "team".to_owned(), |c| c.name.clone()),
         "require_passcode": requires.passcode,
         "require_password": requires.password,
     });
-    hub.audit(hub.user_record(
-        user,
-        AuditEvent::GroupDefaults,
-        client.map(|c| c.id),
-        detail,
-    ))
-    .await?;
+    let cid = client.map(|c| c.id);
+    let record = hub.user_record(user, AuditEvent::GroupDefaults, cid.clone(), detail);
+    let change = AuditedChange::SetSecurityDefaults {
+        team,
+        client: cid,
+        requires,
+    };
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(ConsoleReply::Done)
 }
 

@@ -391,26 +391,32 @@ pub(super) async fn guest_login(
             return Err(invalid_guest());
         };
         hub.preauth_counted(peer);
-        let failures = {
-            let id = rec.info.id.clone();
-            let next = until(rec.failed_logins + 1);
-            hub.db(move |s| s.record_guest_failure(&id, next)).await?
+        let change = AuditedChange::GuestLoginFailed {
+            id: rec.info.id.clone(),
+            locked_until: until(rec.failed_logins + 1),
         };
         let detail = serde_json::json!({
             "from": from,
             "guest": true,
-            "reason": if record.is_some() { "wrong password or security code" } else { "unknown user" },
-            "failures": failures,
+            "reason": "wrong password or security code",
         });
-        hub.audit(audit(
+        let entry = audit(
             hub,
             name,
             email.as_deref(),
             team.as_deref(),
             AuditEvent::LoginFail,
-            record.as_ref().map(|r| r.info.id.clone()),
+            Some(rec.info.id.clone()),
             detail,
-        ))
+        );
+        // The count and its record in one commit.
+        hub.commit(change, move |outcome| {
+            let mut entry = entry.clone();
+            if let ChangeOutcome::Count(failures) = outcome {
+                entry.detail["failures"] = (*failures).into();
+            }
+            vec![entry]
+        })
         .await?;
         return Err(invalid_guest());
     };
@@ -435,14 +441,8 @@ pub(super) async fn guest_login(
 
     let token = secrets::new_token().map_err(|_| ProtocolError::internal())?;
     let token_hash = secrets::hash_token(&token);
-    let (id, th, until) = (rec.info.id.clone(), token_hash.clone(), rec.info.expires_at);
-    hub.db(move |s| {
-        s.reset_guest_failures(&id)?;
-        s.insert_guest_token(&th, &id, until)
-    })
-    .await?;
     let (user, guest) = guest_identity(hub, &rec).await?;
-    hub.audit(audit(
+    let record = audit(
         hub,
         &user.name,
         Some(&user.email),
@@ -450,8 +450,13 @@ pub(super) async fn guest_login(
         AuditEvent::CredentialsUse,
         Some(rec.info.id.clone()),
         serde_json::json!({ "from": from, "use": "guest login", "target": rec.info.target_label }),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::GuestLoggedIn {
+        id: rec.info.id.clone(),
+        token_hash: token_hash.clone(),
+        expires_at: rec.info.expires_at,
+    };
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(GuestAuth {
         reply: ConsoleReply::GuestLoggedIn {
             token: token.into(),
@@ -540,9 +545,7 @@ pub(super) async fn guest_logout(
     user: &UserInfo,
     token_hash: &str,
 ) -> Result<ConsoleReply, ProtocolError> {
-    let th = token_hash.to_owned();
-    hub.db(move |s| s.delete_guest_token(&th)).await?;
-    hub.audit(audit(
+    let record = audit(
         hub,
         &user.name,
         Some(&user.email),
@@ -550,8 +553,11 @@ pub(super) async fn guest_logout(
         AuditEvent::Logout,
         Some(grant.credential.clone()),
         serde_json::json!({ "guest": true }),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::GuestLoggedOut {
+        token_hash: token_hash.to_owned(),
+    };
+    hub.commit(change, move |_| vec![record.clone()]).await?;
     Ok(ConsoleReply::Done)
 }
 
@@ -1040,10 +1046,12 @@ fn already_active(rec: &CredentialRecord, now: DateTime<Utc>) -> ConsoleReply {
     }
 }
 
-/// Audit, as the hub itself, what happened to `rec`: its guest, issuer and target, and `extra`.
-async fn audit_by_hub(
+/// Make `change` to `rec` as the hub itself, with its record (its guest, issuer and target,
+/// and `extra`) in the same commit.
+async fn commit_by_hub(
     hub: &Hub,
     rec: &CredentialRecord,
+    change: AuditedChange,
     action: AuditEvent,
     (key, value): (&str, serde_json::Value),
 ) {
@@ -1062,8 +1070,8 @@ async fn audit_by_hub(
         Some(rec.info.id.clone()),
         detail,
     );
-    if let Err(e) = hub.audit(entry).await {
-        tracing::error!(%e, action = action.as_str(), "credentials event not audited");
+    if let Err(e) = hub.commit(change, move |_| vec![entry.clone()]).await {
+        tracing::error!(%e, action = action.as_str(), "credentials change not made: not audited");
     }
 }
 
@@ -1082,20 +1090,19 @@ async fn retire_unkeyed(hub: &Hub) {
         if rec.code_hash != UNKEYED_CODE_REMOVED || rec.info.expires_at <= now {
             continue;
         }
-        let id = rec.info.id.clone();
-        if matches!(
-            hub.db(move |s| s.revoke_credential(&id, now)).await,
-            Ok(true)
-        ) {
-            let reason = "security code stored unkeyed by an older hub: issue new credentials";
-            audit_by_hub(
-                hub,
-                &rec,
-                AuditEvent::CredentialsRevoke,
-                ("reason", reason.into()),
-            )
-            .await;
-        }
+        let reason = "security code stored unkeyed by an older hub: issue new credentials";
+        let change = AuditedChange::RevokeCredential {
+            id: rec.info.id.clone(),
+            at: now,
+        };
+        commit_by_hub(
+            hub,
+            &rec,
+            change,
+            AuditEvent::CredentialsRevoke,
+            ("reason", reason.into()),
+        )
+        .await;
     }
 }
 
@@ -1147,20 +1154,18 @@ async fn expire_due(hub: &Hub) -> Option<DateTime<Utc>> {
             next = Some(next.map_or(rec.info.expires_at, |n| n.min(rec.info.expires_at)));
             continue;
         }
-        let id = rec.info.id.clone();
-        if matches!(
-            hub.db(move |s| s.note_credential_expired(&id)).await,
-            Ok(true)
-        ) {
-            let expires_at = serde_json::json!(rec.info.expires_at);
-            audit_by_hub(
-                hub,
-                &rec,
-                AuditEvent::CredentialsExpire,
-                ("expires_at", expires_at),
-            )
-            .await;
-        }
+        let expires_at = serde_json::json!(rec.info.expires_at);
+        let change = AuditedChange::NoteCredentialExpired {
+            id: rec.info.id.clone(),
+        };
+        commit_by_hub(
+            hub,
+            &rec,
+            change,
+            AuditEvent::CredentialsExpire,
+            ("expires_at", expires_at),
+        )
+        .await;
         end_guests(hub, &rec.info.id, EXPIRED).await;
     }
     next

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 
 use super::Hub;
 use super::access::PASSCODE_REPLACE_AFTER;
-use super::store::{ConnectReservation, FailureCounts, WorkstationRow};
+use super::store::{
+    AuditedChange, ChangeOutcome, ConnectReservation, FailureCounts, WorkstationRow,
+};
 use crate::protocol::{ErrorCode, HubToAgent, ProtocolError, UserInfo};
 
 impl Hub {
@@ -79,27 +81,39 @@ impl Hub {
             self.audit(self.user_audit(actor, AuditEvent::ConnectLockout, &row.info, detail))
                 .await?;
         }
-        let wid = row.info.id.clone();
+        // The claim and its record in one commit; the agent is told once both are in.
+        let change = AuditedChange::ClaimPasscodeReplacement {
+            workstation: row.info.id.clone(),
+            after: PASSCODE_REPLACE_AFTER,
+        };
+        let record = self.agent_audit(
+            &row.team_id,
+            AuditEvent::PasscodeReplace,
+            &row.info,
+            serde_json::json!({}),
+        );
         let claimed = self
-            .db(move |s| s.claim_passcode_replacement(&wid, PASSCODE_REPLACE_AFTER))
+            .commit(change, move |outcome| {
+                let mut record = record.clone();
+                if let ChangeOutcome::Count(n) = outcome {
+                    record.detail["reason"] = replace_reason(*n).into();
+                }
+                vec![record]
+            })
             .await?;
-        if let Some(n) = claimed {
-            let reason = format!("{n} wrong secrets in a row");
+        if let ChangeOutcome::Count(n) = claimed {
             self.send_to_agent(
                 &row.info.id,
                 &HubToAgent::RefreshPasscode {
-                    reason: reason.clone(),
+                    reason: replace_reason(n),
                 },
             );
-            let detail = serde_json::json!({ "reason": reason });
-            self.audit(self.agent_audit(
-                &row.team_id,
-                AuditEvent::PasscodeReplace,
-                &row.info,
-                detail,
-            ))
-            .await?;
         }
         Ok(wait.map(|d| u64::try_from(d.num_seconds()).unwrap_or(1)))
     }
+}
+
+/// Why a workstation's passcode was replaced, for its agent and the audit record.
+fn replace_reason(wrong_secrets: u32) -> String {
+    format!("{wrong_secrets} wrong secrets in a row")
 }

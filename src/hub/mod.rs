@@ -319,6 +319,19 @@ impl Hub {
         self.db(move |s| s.append_audit(entry)).await.map(|_| ())
     }
 
+    /// Make `change` and append the records `audit` makes of its outcome in one store
+    /// transaction: a failure to audit changes nothing (issue 11).
+    async fn commit<F>(
+        &self,
+        change: store::AuditedChange,
+        audit: F,
+    ) -> Result<store::ChangeOutcome, ProtocolError>
+    where
+        F: Fn(&store::ChangeOutcome) -> Vec<NewAudit> + Send + 'static,
+    {
+        self.db(move |s| s.commit_audited(change, &audit)).await
+    }
+
     /// A record of something `user` did, in their team, now.
     fn user_record(
         &self,

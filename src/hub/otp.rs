@@ -30,7 +30,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{Notify, watch};
 
 use super::Hub;
-use super::store::{NewAudit, NewOtp, NewOutbox, OtpRow, OtpUse, WorkstationRow};
+use super::store::{
+    AuditedChange, ChangeOutcome, NewAudit, NewOtp, NewOutbox, OtpRow, OtpUse, WorkstationRow,
+};
 use crate::protocol::{
     ClientId, ErrorCode, OTP_ALPHABET, OTP_LEN, OtpChannel, OtpDelivery, OtpIssued, OutboxMessage,
     ProtocolError, Refusal, Role, Secret, UserId, UserInfo, WorkstationId, format_otp,
@@ -255,24 +257,31 @@ impl Hub {
     /// Audit codes that expired unused (each once), at the moment each expired.
     async fn note_expired_otps(&self) -> Result<(), ProtocolError> {
         let now = self.now();
-        let expired = self.db(move |s| s.expire_otps(now)).await?;
-        for otp in expired {
-            let entry = NewAudit {
-                at: otp.expires_at,
-                actor: "hub".into(),
-                actor_email: None,
-                team_id: Some(otp.team_id.clone()),
-                action: AuditEvent::OtpExpire,
-                target: Some(otp.workstation_id.clone()),
-                detail: serde_json::json!({
-                    "otp": otp.id,
-                    "user": otp.user_id,
-                    "emergency": otp.emergency,
-                    "expired_at": otp.expires_at,
-                }),
+        // Each noted expiry and its record: one commit.
+        let records = |outcome: &ChangeOutcome| {
+            let ChangeOutcome::Otps(expired) = outcome else {
+                return Vec::new();
             };
-            self.audit(entry).await?;
-        }
+            expired
+                .iter()
+                .map(|otp| NewAudit {
+                    at: otp.expires_at,
+                    actor: "hub".into(),
+                    actor_email: None,
+                    team_id: Some(otp.team_id.clone()),
+                    action: AuditEvent::OtpExpire,
+                    target: Some(otp.workstation_id.clone()),
+                    detail: serde_json::json!({
+                        "otp": otp.id,
+                        "user": otp.user_id,
+                        "emergency": otp.emergency,
+                        "expired_at": otp.expires_at,
+                    }),
+                })
+                .collect()
+        };
+        self.commit(AuditedChange::ExpireOtps { now }, records)
+            .await?;
         Ok(())
     }
 
@@ -302,12 +311,11 @@ impl Hub {
             Some(e) => format!("e-mail failed: {e}"),
             None => "no mail server configured".to_owned(),
         };
-        if let Some(e) = &failure {
+        let failed = failure.as_ref().map(|e| {
             tracing::warn!(error = %e, "one-time password e-mail failed; kept in the outbox");
             let detail = serde_json::json!({ "otp": otp_id, "to": mail.to, "error": e });
-            self.audit(self.otp_audit(user, AuditEvent::OtpDeliveryFailed, row, detail))
-                .await?;
-        }
+            self.otp_audit(user, AuditEvent::OtpDeliveryFailed, row, detail)
+        });
         let new = NewOutbox {
             at: self.now(),
             recipients: mail.to.join(", "),
@@ -317,7 +325,17 @@ impl Hub {
             why: why.clone(),
             otp_id: Some(otp_id.to_owned()),
         };
-        self.db(move |s| s.add_outbox(new)).await?;
+        match failed {
+            // The failed sending and the mail kept instead: one commit.
+            Some(record) => {
+                let change = AuditedChange::AddOutbox(Box::new(new));
+                self.commit(change, move |_| vec![record.clone()]).await?;
+            }
+            // No mail server: the issue's own record already says "outbox".
+            None => {
+                self.db(move |s| s.add_outbox(new)).await?;
+            }
+        }
         Ok(OtpDelivery {
             channel: OtpChannel::Outbox,
             to: mail.to,
@@ -404,12 +422,34 @@ impl Hub {
             reason: otp.reason.clone(),
             sealed: otp.sealed.clone(),
         };
-        // The hourly check and the insert in one statement: parallel requests get one code.
-        let since = now - REQUEST_INTERVAL;
-        let blocked = self
-            .db(move |s| s.insert_otp_unless_recent(new, since))
-            .await?;
-        if let Some(last) = blocked {
+        // Who it goes to, known before it exists, so its record can say.
+        let to = self.otp_recipients(user, otp.emergency).await?;
+        let action = if otp.emergency {
+            AuditEvent::OtpEmergency
+        } else {
+            AuditEvent::OtpIssue
+        };
+        let planned = match &self.otp.smtp {
+            Some(_) if !to.is_empty() => OtpChannel::Email,
+            _ => OtpChannel::Outbox,
+        };
+        let detail = serde_json::json!({
+            "otp": id,
+            "emergency": otp.emergency,
+            "reason": reason,
+            "expires_at": otp.expires_at,
+            "delivery": planned,
+            "to": to,
+        });
+        let record = self.otp_audit(user, action, &row, detail);
+        // The hourly check, the insert and its record in one commit: parallel requests get one
+        // code, and no code exists unaudited (it is audited before it leaves the hub).
+        let change = AuditedChange::IssueOtp {
+            new: Box::new(new),
+            since: now - REQUEST_INTERVAL,
+        };
+        let issued_now = self.commit(change, move |_| vec![record.clone()]).await?;
+        if let ChangeOutcome::OtpInTheWay(last) = issued_now {
             let next = last.issued_at + REQUEST_INTERVAL;
             let wait = secs_until(now, next);
             let detail = serde_json::json!({
@@ -437,40 +477,6 @@ impl Hub {
             ));
         }
         self.otp.wake.notify_one();
-        let to = self.otp_recipients(user, otp.emergency).await;
-        let to = match to {
-            Ok(to) => to,
-            Err(e) => {
-                self.withdraw_otp(user, &row, &id, &e).await;
-                return Err(e);
-            }
-        };
-        // Audited before it leaves the hub: no code exists unaudited.
-        let action = if otp.emergency {
-            AuditEvent::OtpEmergency
-        } else {
-            AuditEvent::OtpIssue
-        };
-        let planned = match &self.otp.smtp {
-            Some(_) if !to.is_empty() => OtpChannel::Email,
-            _ => OtpChannel::Outbox,
-        };
-        let detail = serde_json::json!({
-            "otp": id,
-            "emergency": otp.emergency,
-            "reason": reason,
-            "expires_at": otp.expires_at,
-            "delivery": planned,
-            "to": to,
-        });
-        if let Err(e) = self.audit(self.otp_audit(user, action, &row, detail)).await {
-            // Not audited: it must not exist.
-            let gone = id.clone();
-            if let Err(d) = self.db(move |s| s.delete_otp(&gone)).await {
-                tracing::error!(otp = %id, %d, "an unaudited one-time password could not be removed");
-            }
-            return Err(e);
-        }
         let delivery = match self
             .deliver(user, &row, &id, otp_mail(user, &row, &code, &otp, to))
             .await
@@ -493,21 +499,16 @@ impl Hub {
         id: &str,
         why: &ProtocolError,
     ) {
-        let gone = id.to_owned();
-        let removed = self.db(move |s| s.delete_otp(&gone)).await;
-        if let Err(e) = &removed {
-            tracing::error!(otp = %id, %e, "an undelivered one-time password could not be removed");
-        }
         let detail = serde_json::json!({
             "otp": id,
             "because": why.message,
-            "removed": removed.is_ok(),
+            "removed": true,
         });
-        if let Err(e) = self
-            .audit(self.otp_audit(user, AuditEvent::OtpWithdraw, row, detail))
-            .await
-        {
-            tracing::error!(otp = %id, %e, "could not audit an undelivered one-time password");
+        let record = self.otp_audit(user, AuditEvent::OtpWithdraw, row, detail);
+        // Removed only with its record: one commit.
+        let change = AuditedChange::WithdrawOtp { id: id.to_owned() };
+        if let Err(e) = self.commit(change, move |_| vec![record.clone()]).await {
+            tracing::error!(otp = %id, %e, "an undelivered one-time password could not be withdrawn (it expires unused)");
         }
     }
 
@@ -617,14 +618,33 @@ impl Hub {
         };
         let hash = secrets::hash_token(&code);
         let (uid, wid, now) = (user.id.clone(), row.info.id.clone(), self.now());
-        let used = self.db(move |s| s.use_otp(&hash, &uid, &wid, now)).await?;
-        let (why, id, message) = match used {
-            OtpUse::Accepted(o) => {
-                let detail = serde_json::json!({ "otp": o.id, "emergency": o.emergency });
-                self.audit(self.otp_audit(user, AuditEvent::OtpUse, row, detail))
-                    .await?;
-                return Ok(Some(o.id));
-            }
+        let change = AuditedChange::UseOtp {
+            code_hash: hash,
+            user: uid,
+            workstation: wid,
+            now,
+        };
+        // Used only with its record: one commit. A refusal changes nothing (audited below).
+        let record = self.otp_audit(user, AuditEvent::OtpUse, row, serde_json::json!({}));
+        let outcome = self
+            .commit(change, move |outcome| match outcome {
+                ChangeOutcome::Otp(used) => match &**used {
+                    OtpUse::Accepted(o) => {
+                        let mut record = record.clone();
+                        record.detail["otp"] = o.id.clone().into();
+                        record.detail["emergency"] = o.emergency.into();
+                        vec![record]
+                    }
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            })
+            .await?;
+        let ChangeOutcome::Otp(used) = outcome else {
+            return Err(ProtocolError::internal());
+        };
+        let (why, id, message) = match *used {
+            OtpUse::Accepted(o) => return Ok(Some(o.id)),
             OtpUse::Unknown => (
                 "wrong",
                 None,
@@ -661,17 +681,12 @@ impl Hub {
         id: String,
         why: &ProtocolError,
     ) {
-        let otp = id.clone();
-        if let Err(e) = self.db(move |s| s.release_otp(&otp)).await {
-            tracing::warn!(%e, "could not give a one-time password back");
-            return;
-        }
         let detail = serde_json::json!({ "otp": id, "because": why.message });
-        if let Err(e) = self
-            .audit(self.otp_audit(user, AuditEvent::OtpReturn, row, detail))
-            .await
-        {
-            tracing::warn!(%e, "could not audit a one-time password given back");
+        let record = self.otp_audit(user, AuditEvent::OtpReturn, row, detail);
+        // Given back only with its record: otherwise it stays used.
+        let change = AuditedChange::ReleaseOtp { id };
+        if let Err(e) = self.commit(change, move |_| vec![record.clone()]).await {
+            tracing::warn!(%e, "could not give a one-time password back");
         }
     }
 
@@ -683,13 +698,23 @@ impl Hub {
         required: bool,
     ) -> Result<crate::protocol::WorkstationInfo, ProtocolError> {
         let row = self.team_workstation(&user.team_id, key).await?;
-        let wid = row.info.id.clone();
-        self.db(move |s| s.set_workstation_otp(&wid, required))
-            .await?;
+        let record = self.otp_audit(user, AuditEvent::OtpRequire, &row, serde_json::json!({}));
+        let change = AuditedChange::SetWorkstationOtp {
+            workstation: row.info.id.clone(),
+            required,
+        };
+        // The flag and its record in one commit; "effective" as the transaction sees it.
+        self.commit(change, move |outcome| {
+            let ChangeOutcome::Workstation(after) = outcome else {
+                return Vec::new();
+            };
+            let mut record = record.clone();
+            record.detail["required"] = required.into();
+            record.detail["effective"] = after.info.otp_required.into();
+            vec![record]
+        })
+        .await?;
         let info = self.workstation_info(&row.info.id).await?;
-        let detail = serde_json::json!({ "required": required, "effective": info.otp_required });
-        self.audit(self.otp_audit(user, AuditEvent::OtpRequire, &row, detail))
-            .await?;
         self.publish(
             &row.team_id,
             crate::protocol::HubEvent::Workstation {
@@ -715,9 +740,6 @@ impl Hub {
                 Some(found.ok_or_else(|| ProtocolError::not_found("client"))?.id)
             }
         };
-        let (t, c) = (team.clone(), client_id.clone());
-        self.db(move |s| s.set_group_otp(&t, c.as_ref(), required))
-            .await?;
         let entry = NewAudit {
             at: self.now(),
             actor: user.name.clone(),
@@ -727,7 +749,12 @@ impl Hub {
             target: client_id.clone(),
             detail: serde_json::json!({ "required": required }),
         };
-        self.audit(entry).await?;
+        let change = AuditedChange::SetGroupOtp {
+            team: team.clone(),
+            client: client_id.clone(),
+            required,
+        };
+        self.commit(change, move |_| vec![entry.clone()]).await?;
         // Every workstation of the group changed: tell the consoles.
         let t = team.clone();
         let rows = self

@@ -30,11 +30,7 @@ pub const GLOBAL_SETTING: &str = "require_2fa";
 
 /// `record` with how many login tokens the change revoked.
 fn with_revoked(record: &NewAudit, outcome: &ChangeOutcome) -> NewAudit {
-    let mut record = record.clone();
-    if let Some(detail) = record.detail.as_object_mut() {
-        detail.insert("logins_revoked".into(), outcome.rows().into());
-    }
-    record
+    record.with_logins_revoked(outcome)
 }
 
 fn unix(hub: &Hub) -> u64 {
@@ -113,13 +109,26 @@ pub(super) async fn check_login(
     if accepted {
         return Ok(true);
     }
-    let id = rec.info.id.clone();
     let now = hub.now();
-    let until = super::lockout_delay(rec.failed_logins + 1).map(|d| now + d);
-    let failures = hub.db(move |s| s.record_login_failure(&id, until)).await?;
-    let detail = serde_json::json!({ "from": from, "reason": reason, "failures": failures });
-    hub.audit(hub.user_record(&rec.info, AuditEvent::LoginFail, None, detail))
-        .await?;
+    let change = AuditedChange::LoginFailed {
+        user: rec.info.id.clone(),
+        locked_until: super::lockout_delay(rec.failed_logins + 1).map(|d| now + d),
+        // A wrong code is the second factor's failure, not the password's: the device stays.
+        trusted_device: None,
+    };
+    let detail = serde_json::json!({ "from": from, "reason": reason });
+    let record = hub.user_record(&rec.info, AuditEvent::LoginFail, None, detail);
+    // The count and its record in one commit.
+    hub.db(move |s| {
+        s.commit_audited(change, &|outcome| {
+            let mut record = record.clone();
+            if let ChangeOutcome::Count(failures) = outcome {
+                record.detail["failures"] = (*failures).into();
+            }
+            vec![record]
+        })
+    })
+    .await?;
     Err(ProtocolError::new(
         ErrorCode::TwoFactorRequired,
         "the 2FA code is wrong or was already used: enter the code your app shows now",
@@ -323,16 +332,18 @@ pub(super) async fn enable(hub: &Hub, user: &UserInfo) -> Result<ConsoleReply, P
         .seal_key
         .seal(Purpose::Totp(&user.id), secret.as_bytes())
         .map_err(|_| ProtocolError::internal())?;
-    let id = user.id.clone();
-    hub.db(move |s| s.set_two_factor_pending(&id, &sealed))
-        .await?;
-    hub.audit(hub.user_record(
+    let record = hub.user_record(
         user,
         AuditEvent::TwoFactorEnable,
         Some(user.name.clone()),
         serde_json::json!({}),
-    ))
-    .await?;
+    );
+    let change = AuditedChange::StartTwoFactor {
+        user: user.id.clone(),
+        sealed,
+    };
+    hub.db(move |s| s.commit_audited(change, &|_| vec![record.clone()]))
+        .await?;
     Ok(ConsoleReply::TwoFactorEnrolment {
         uri: uri.into(),
         secret: base32.into(),

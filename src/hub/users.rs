@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::Hub;
 use super::principal::Teams;
 use super::store::users::{NewEnrolment, Revocation};
-use super::store::{NewAudit, NewUser, UserRecord};
+use super::store::{AuditedChange, ChangeOutcome, NewAudit, NewUser, UserRecord};
 use super::user_ends::message;
 use crate::protocol::{
     ConsoleReply, ConsoleRequest, ErrorCode, PROTOCOL_VERSION, ProtocolError, Role, Secret,
@@ -115,18 +115,31 @@ fn entry(
     target: &UserInfo,
     detail: serde_json::Value,
 ) -> NewAudit {
+    entry_at(hub.now(), admin, action, target, detail)
+}
+
+/// A record of what `admin` did to `target` at `at`.
+fn entry_at(
+    at: chrono::DateTime<chrono::Utc>,
+    admin: &UserInfo,
+    action: AuditEvent,
+    target: &UserInfo,
+    detail: serde_json::Value,
+) -> NewAudit {
     let mut detail = detail;
     if let Some(map) = detail.as_object_mut() {
         map.insert("name".into(), target.name.clone().into());
         map.insert("team".into(), target.team.clone().into());
+        map.insert("user_id".into(), target.id.clone().into());
     }
     NewAudit {
-        at: hub.now(),
+        at,
         actor: admin.name.clone(),
         actor_email: Some(admin.email.clone()),
         team_id: Some(target.team_id.clone()),
         action,
-        target: Some(target.id.clone()),
+        // The name, as the audit view and `ctl audit` show it; the id is in the detail.
+        target: Some(target.name.clone()),
         detail,
     }
 }
@@ -223,59 +236,67 @@ pub(super) async fn handle(
             if target.role == role {
                 return Ok(ConsoleReply::Done);
             }
-            let id = target.id.clone();
-            hub.db(move |s| s.set_user_role(&id, role)).await?;
-            hub.end_user_connections(&target.id, message(Some(Revocation::RoleChanged)));
             let detail =
                 serde_json::json!({ "before": target.role.as_str(), "after": role.as_str() });
-            hub.audit(entry(hub, admin, AuditEvent::UserRole, &target, detail))
-                .await?;
+            let record = entry(hub, admin, AuditEvent::UserRole, &target, detail);
+            let change = AuditedChange::SetUserRole {
+                user: target.id.clone(),
+                role,
+            };
+            hub.commit(change, move |_| vec![record.clone()]).await?;
+            hub.end_user_connections(&target.id, message(Some(Revocation::RoleChanged)));
             Ok(ConsoleReply::Done)
         }
         ConsoleRequest::DisableUser { user } => {
             let target = team_user(hub, admin, teams, &user).await?;
             not_yourself(admin, &target, "disable")?;
-            let id = target.id.clone();
-            let revoked = hub.db(move |s| s.set_user_disabled(&id, true)).await?;
-            hub.end_user_connections(&target.id, message(Some(Revocation::Disabled)));
-            let credentials =
-                super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer disabled")
-                    .await?;
-            let detail = serde_json::json!({ "logins_revoked": revoked, "credentials_revoked": credentials });
-            hub.audit(entry(hub, admin, AuditEvent::UserDisable, &target, detail))
+            // Disabled with its record in one commit; the credentials the user issued are
+            // revoked after, each with its own record (so this one does not count them).
+            let record = entry(
+                hub,
+                admin,
+                AuditEvent::UserDisable,
+                &target,
+                serde_json::json!({}),
+            );
+            let change = AuditedChange::SetUserDisabled {
+                user: target.id.clone(),
+                disabled: true,
+            };
+            hub.commit(change, move |o| vec![record.with_logins_revoked(o)])
                 .await?;
+            hub.end_user_connections(&target.id, message(Some(Revocation::Disabled)));
+            super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer disabled").await?;
             Ok(ConsoleReply::Done)
         }
         ConsoleRequest::EnableUser { user } => {
             let target = team_user(hub, admin, teams, &user).await?;
-            let id = target.id.clone();
-            hub.db(move |s| s.set_user_disabled(&id, false)).await?;
-            hub.audit(entry(
+            let record = entry(
                 hub,
                 admin,
                 AuditEvent::UserEnable,
                 &target,
                 serde_json::json!({}),
-            ))
-            .await?;
+            );
+            let change = AuditedChange::SetUserDisabled {
+                user: target.id.clone(),
+                disabled: false,
+            };
+            hub.commit(change, move |_| vec![record.clone()]).await?;
             Ok(ConsoleReply::Done)
         }
         ConsoleRequest::RemoveUser { user } => {
             let target = team_user(hub, admin, teams, &user).await?;
             not_yourself(admin, &target, "remove")?;
-            let id = target.id.clone();
-            let revoked = hub.db(move |s| s.remove_user(&id)).await?;
-            hub.end_user_connections(&target.id, message(Some(Revocation::Removed)));
-            let credentials =
-                super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer removed")
-                    .await?;
-            let detail = serde_json::json!({
-                "email": target.email,
-                "logins_revoked": revoked,
-                "credentials_revoked": credentials,
-            });
-            hub.audit(entry(hub, admin, AuditEvent::UserRemove, &target, detail))
+            let detail = serde_json::json!({ "email": target.email });
+            let record = entry(hub, admin, AuditEvent::UserRemove, &target, detail);
+            let change = AuditedChange::RemoveUser {
+                user: target.id.clone(),
+            };
+            hub.commit(change, move |o| vec![record.with_logins_revoked(o)])
                 .await?;
+            hub.end_user_connections(&target.id, message(Some(Revocation::Removed)));
+            super::credentials::revoke_issued_by(hub, admin, &target.id, "issuer removed").await?;
             Ok(ConsoleReply::Done)
         }
         _ => Err(ProtocolError::bad_request("not a users request")),
@@ -331,28 +352,43 @@ async fn add(
         team: admin.team.clone(),
         password_hash,
     };
-    let team = admin.team_id.clone();
+    let change = AuditedChange::AddUser {
+        new: Box::new(new),
+        team: admin.team_id.clone(),
+        enrolment: stored,
+    };
+    let password = if shown.is_some() {
+        "enrolment code"
+    } else {
+        "set by the admin"
+    };
+    let (by, at) = (admin.clone(), hub.now());
+    // The user and their record in one commit.
+    let record = move |outcome: &ChangeOutcome| {
+        let ChangeOutcome::User(user) = outcome else {
+            return Vec::new();
+        };
+        let detail = serde_json::json!({
+            "email": user.email,
+            "role": user.role.as_str(),
+            "password": password,
+        });
+        vec![entry_at(at, &by, AuditEvent::UserAdd, user, detail)]
+    };
     let taken = name.clone();
-    let user = hub
-        .db(move |s| s.add_user(new, &team, stored))
-        .await
-        .map_err(|e| match e.code {
-            // Also a removed user's: names are never reused.
-            ErrorCode::Conflict => ProtocolError::new(
-                ErrorCode::Conflict,
-                format!("the name {taken:?} is taken (perhaps by a removed user): choose another"),
-            ),
-            _ => e,
-        })?;
-    let detail = serde_json::json!({
-        "email": user.email,
-        "role": user.role.as_str(),
-        "password": if shown.is_some() { "enrolment code" } else { "set by the admin" },
-    });
-    hub.audit(entry(hub, admin, AuditEvent::UserAdd, &user, detail))
-        .await?;
+    let outcome = hub.commit(change, record).await.map_err(|e| match e.code {
+        // Also a removed user's: names are never reused.
+        ErrorCode::Conflict => ProtocolError::new(
+            ErrorCode::Conflict,
+            format!("the name {taken:?} is taken (perhaps by a removed user): choose another"),
+        ),
+        _ => e,
+    })?;
+    let ChangeOutcome::User(user) = outcome else {
+        return Err(ProtocolError::internal());
+    };
     Ok(ConsoleReply::UserAdded {
-        user,
+        user: *user,
         enrolment: shown,
     })
 }
@@ -392,24 +428,36 @@ pub(super) async fn redeem(
         return Err(invalid_code());
     }
     let password_hash = hash_new_password(&password).await?;
-    let redeemed = hub
-        .db(move |s| s.redeem_enrolment(&user, &code_hash, now, &password_hash))
-        .await?;
-    let Some(info) = redeemed else {
+    let change = AuditedChange::RedeemEnrolment {
+        name: user,
+        code_hash,
+        now,
+        password_hash,
+    };
+    // The new password and its record in one commit.
+    let detail = serde_json::json!({ "from": from });
+    let record = move |outcome: &ChangeOutcome| {
+        let ChangeOutcome::User(info) = outcome else {
+            return Vec::new();
+        };
+        vec![NewAudit {
+            at: now,
+            actor: info.name.clone(),
+            actor_email: Some(info.email.clone()),
+            team_id: Some(info.team_id.clone()),
+            action: AuditEvent::UserEnrol,
+            target: Some(info.name.clone()),
+            detail: {
+                let mut detail = detail.clone();
+                detail["user_id"] = info.id.clone().into();
+                detail
+            },
+        }]
+    };
+    if !hub.commit(change, record).await?.changed() {
         tracing::debug!(from, "an enrolment code was refused");
         return Err(invalid_code());
-    };
-    let detail = serde_json::json!({ "from": from });
-    hub.audit(NewAudit {
-        at: now,
-        actor: info.name.clone(),
-        actor_email: Some(info.email.clone()),
-        team_id: Some(info.team_id.clone()),
-        action: AuditEvent::UserEnrol,
-        target: Some(info.id.clone()),
-        detail,
-    })
-    .await?;
+    }
     Ok(ConsoleReply::Done)
 }
 

@@ -149,6 +149,17 @@ pub struct NewAudit {
     pub detail: serde_json::Value,
 }
 
+impl NewAudit {
+    /// This record with how many login tokens `outcome` revoked.
+    pub fn with_logins_revoked(&self, outcome: &ChangeOutcome) -> Self {
+        let mut record = self.clone();
+        if let Some(detail) = record.detail.as_object_mut() {
+            detail.insert("logins_revoked".into(), outcome.rows().into());
+        }
+        record
+    }
+}
+
 /// A user's 2FA as stored. Secrets are sealed (see `secrets::totp`), never in clear.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TwoFactorRecord {
@@ -200,18 +211,165 @@ pub enum AuditedChange {
         id: crate::protocol::CredentialId,
         at: DateTime<Utc>,
     },
+    /// As [`Store::record_login_failure`]; the outcome is [`ChangeOutcome::Count`].
+    LoginFailed {
+        user: UserId,
+        locked_until: Option<DateTime<Utc>>,
+        /// The trusted device the attempt came from (its hash), whose own failures count too
+        /// (see [`devices::DeviceStore::trusted_device_failed`]), with the limit.
+        trusted_device: Option<(String, u32)>,
+    },
+    /// A login: the user's failures cleared (unless it came from a trusted device, which
+    /// neither meets nor clears the lock-out others build on the name), their new token kept
+    /// and the device presented trusted until the date given.
+    LoggedIn {
+        user: UserId,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+        clear_failures: bool,
+        /// (device hash, now, trusted until).
+        device: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
+    },
+    /// A logout: the connection's login token goes.
+    LoggedOut { token_hash: String },
+    /// As [`Store::create_client`]; the outcome is [`ChangeOutcome::Client`].
+    CreateClient {
+        id: ClientId,
+        team: TeamId,
+        name: String,
+        at: DateTime<Utc>,
+    },
+    /// As [`Store::create_link`]; the outcome is [`ChangeOutcome::Link`].
+    CreateLink(NewLink),
+    /// As [`Store::revoke_link`]: [`ChangeOutcome::Link`], or unchanged when not in the team.
+    RevokeLink { team: TeamId, link: LinkId },
+    /// As [`Store::set_security_defaults`].
+    SetSecurityDefaults {
+        team: TeamId,
+        client: Option<ClientId>,
+        requires: SecretRequirements,
+    },
+    /// As [`Store::enrol_workstation`]; the outcome is [`ChangeOutcome::Workstation`].
+    EnrolWorkstation(Box<NewWorkstation>),
+    /// A session opens: the technician's secret failures cleared and the session kept.
+    StartSession {
+        team: TeamId,
+        session: Box<SessionInfo>,
+        counted: UserId,
+    },
+    /// As [`Store::end_session`]: [`ChangeOutcome::Session`], or unchanged if it was not open.
+    EndSession {
+        id: SessionId,
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    /// As [`Store::close_open_sessions`]; the outcome is [`ChangeOutcome::Sessions`].
+    CloseOpenSessions { at: DateTime<Utc>, reason: String },
+    /// As [`Store::claim_passcode_replacement`]: [`ChangeOutcome::Count`], or unchanged when
+    /// another caller claimed it or the count is not reached.
+    ClaimPasscodeReplacement {
+        workstation: WorkstationId,
+        after: u32,
+    },
+    /// As [`users::UserStore::add_user`]; the outcome is [`ChangeOutcome::User`].
+    AddUser {
+        new: Box<NewUser>,
+        team: TeamId,
+        enrolment: Option<users::NewEnrolment>,
+    },
+    /// As [`users::UserStore::redeem_enrolment`]: [`ChangeOutcome::User`], or unchanged.
+    RedeemEnrolment {
+        name: String,
+        code_hash: String,
+        now: DateTime<Utc>,
+        password_hash: String,
+    },
+    /// As [`users::UserStore::set_user_role`].
+    SetUserRole { user: UserId, role: Role },
+    /// As [`users::UserStore::set_user_disabled`] (`rows`: login tokens revoked).
+    SetUserDisabled { user: UserId, disabled: bool },
+    /// As [`users::UserStore::remove_user`] (`rows`: login tokens revoked).
+    RemoveUser { user: UserId },
+    /// As [`OtpStore::set_workstation_otp`]; the outcome is the [`ChangeOutcome::Workstation`]
+    /// after it (whether a code is now required there, by itself or its group).
+    SetWorkstationOtp {
+        workstation: WorkstationId,
+        required: bool,
+    },
+    /// As [`OtpStore::set_group_otp`].
+    SetGroupOtp {
+        team: TeamId,
+        client: Option<ClientId>,
+        required: bool,
+    },
+    /// As [`OtpStore::use_otp`] ([`ChangeOutcome::Otp`]): a change only when accepted; a
+    /// refusal changes nothing and is audited on its own.
+    UseOtp {
+        code_hash: String,
+        user: UserId,
+        workstation: WorkstationId,
+        now: DateTime<Utc>,
+    },
+    /// As [`OtpStore::insert_otp_unless_recent`]: done, or [`ChangeOutcome::OtpInTheWay`]
+    /// (nothing inserted, so nothing recorded: the refusal is audited on its own).
+    IssueOtp {
+        new: Box<NewOtp>,
+        since: DateTime<Utc>,
+    },
+    /// As [`OtpStore::delete_otp`]: a code that reached nobody is withdrawn.
+    WithdrawOtp { id: String },
+    /// As [`OtpStore::add_outbox`]: a mail kept in the outbox.
+    AddOutbox(Box<NewOutbox>),
+    /// As [`OtpStore::release_otp`].
+    ReleaseOtp { id: String },
+    /// As [`CredentialStore::note_credential_expired`]: unchanged when already noted.
+    NoteCredentialExpired { id: crate::protocol::CredentialId },
+    /// A failed guest login on these credentials; the outcome is [`ChangeOutcome::Count`].
+    GuestLoginFailed {
+        id: crate::protocol::CredentialId,
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// A guest's login: the credentials' failures cleared and the guest's token kept.
+    GuestLoggedIn {
+        id: crate::protocol::CredentialId,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A guest's logout: their token goes.
+    GuestLoggedOut { token_hash: String },
+    /// As [`Store::set_two_factor_pending`]: 2FA enrolment starts.
+    StartTwoFactor { user: UserId, sealed: String },
+    /// As [`OtpStore::expire_otps`]; the outcome is [`ChangeOutcome::Otps`].
+    ExpireOtps { now: DateTime<Utc> },
 }
 
 /// What an [`AuditedChange`] did.
 #[derive(Debug, Clone)]
 pub enum ChangeOutcome {
     /// Done; `rows` counts what it touched besides (login tokens revoked).
-    Done { rows: usize },
+    Done {
+        rows: usize,
+    },
     /// Nothing to change, so nothing is recorded: 2FA not pending with that secret or step,
     /// credentials already revoked.
     Unchanged,
     /// What issuing credentials did.
     Issued(IssueOutcome),
+    /// A count after the change: login failures, or wrong secrets before a passcode
+    /// replacement.
+    Count(u32),
+    Client(ClientInfo),
+    Link(LinkInfo),
+    Workstation(Box<WorkstationRow>),
+    Session(Box<SessionInfo>),
+    Sessions(Vec<(TeamId, SessionInfo)>),
+    User(Box<UserInfo>),
+    /// What using a one-time password found: only an accepted one is a change.
+    Otp(Box<OtpUse>),
+    /// One-time passwords that expired unused.
+    Otps(Vec<OtpRow>),
+    /// The code issued within the hour that refused a new one.
+    OtpInTheWay(Box<OtpRow>),
 }
 
 impl ChangeOutcome {
@@ -219,15 +377,18 @@ impl ChangeOutcome {
     pub fn rows(&self) -> usize {
         match self {
             Self::Done { rows } => *rows,
-            Self::Unchanged | Self::Issued(_) => 0,
+            _ => 0,
         }
     }
 
     pub fn changed(&self) -> bool {
-        !matches!(
-            self,
-            Self::Unchanged | Self::Issued(IssueOutcome::AlreadyActive(_))
-        )
+        match self {
+            Self::Unchanged
+            | Self::Issued(IssueOutcome::AlreadyActive(_))
+            | Self::OtpInTheWay(_) => false,
+            Self::Otp(used) => matches!(**used, OtpUse::Accepted(_)),
+            _ => true,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 mod audit;
+mod changes;
 mod devices;
 mod twofa;
 
@@ -343,6 +344,8 @@ pub struct SqliteStore {
     dir: std::path::PathBuf,
     /// The audit chain's keys, derived from the dir's `seal.key`.
     audit_keys: AuditKeys,
+    /// The audit head last read, so an unchanged head is not checked again at each append.
+    head_cache: chain::HeadCache,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -391,6 +394,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             dir: dir.to_owned(),
             audit_keys,
+            head_cache: chain::HeadCache::default(),
         };
         store.migrate()?;
         store.start_audit_head()?;
@@ -401,6 +405,17 @@ impl SqliteStore {
         self.conn
             .lock()
             .map_err(|_| StoreError::Database("store lock poisoned".into()))
+    }
+
+    /// Run `f` in one immediate transaction, committed if it returns `Ok`.
+    fn in_tx<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
     }
 
     fn migrate(&self) -> StoreResult<()> {
@@ -817,33 +832,11 @@ impl Store for SqliteStore {
         user: &UserId,
         locked_until: Option<DateTime<Utc>>,
     ) -> StoreResult<u32> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let failures = tx
-            .query_row(
-                "UPDATE users SET failed_logins = failed_logins + 1, locked_until = ?2 WHERE id = ?1 RETURNING failed_logins",
-                params![user, locked_until.map(ts)],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        // Locked until an admin unlocks it: the account's logins end with it, in this transaction.
-        if failures == crate::hub::MAX_FAILED_LOGINS {
-            users::revoke_in(&tx, user, crate::hub::store::users::Revocation::Locked)?;
-        }
-        tx.commit().map_err(db)?;
-        Ok(failures)
+        self.in_tx(|tx| changes::record_login_failure(tx, user, locked_until))
     }
 
     fn reset_login_failures(&self, user: &UserId) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-            [user],
-        )
-        .map_err(db)?;
-        Ok(())
+        changes::reset_login_failures(&*self.conn()?, user)
     }
 
     fn insert_login_token(
@@ -852,19 +845,7 @@ impl Store for SqliteStore {
         user: &UserId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        // Expired tokens are swept whenever a new one is made, so the table does not grow forever.
-        conn.execute(
-            "DELETE FROM login_tokens WHERE expires_at < ?1",
-            [ts(Utc::now())],
-        )
-        .map_err(db)?;
-        conn.execute(
-            "INSERT INTO login_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-            params![token_hash, user, ts(expires_at)],
-        )
-        .map_err(db)?;
-        Ok(())
+        changes::insert_login_token(&*self.conn()?, token_hash, user, expires_at)
     }
 
     fn user_by_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<UserInfo>> {
@@ -881,13 +862,7 @@ impl Store for SqliteStore {
     }
 
     fn delete_login_token(&self, token_hash: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM login_tokens WHERE token_hash = ?1",
-            [token_hash],
-        )
-        .map_err(db)?;
-        Ok(())
+        changes::delete_login_token(&*self.conn()?, token_hash).map(|_| ())
     }
 
     fn create_client(
@@ -897,20 +872,7 @@ impl Store for SqliteStore {
         name: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<ClientInfo> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO clients (id, team_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, team, name, ts(at)],
-        )
-        .map_err(|e| match db(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("client {name:?}")),
-            other => other,
-        })?;
-        Ok(ClientInfo {
-            id: id.clone(),
-            name: name.to_owned(),
-            created_at: parse_ts(&ts(at))?,
-        })
+        changes::create_client(&*self.conn()?, id, team, name, at)
     }
 
     fn clients(&self, team: &TeamId) -> StoreResult<Vec<ClientInfo>> {
@@ -936,15 +898,7 @@ impl Store for SqliteStore {
     }
 
     fn create_link(&self, link: NewLink) -> StoreResult<LinkInfo> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO enrolment_links (id, client_id, token_hash, created_by, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![link.id, link.client_id, link.token_hash, link.created_by, ts(link.created_at), ts(link.expires_at)],
-        )
-        .map_err(db)?;
-        let sql = format!("SELECT {LINK_COLS} FROM enrolment_links l WHERE l.id = ?1");
-        finish_link(conn.query_row(&sql, [&link.id], link_row).map_err(db)?)
+        changes::create_link(&*self.conn()?, &link)
     }
 
     fn links(&self, client: &ClientId) -> StoreResult<Vec<LinkInfo>> {
@@ -974,62 +928,11 @@ impl Store for SqliteStore {
     }
 
     fn revoke_link(&self, team: &TeamId, link: &LinkId) -> StoreResult<Option<LinkInfo>> {
-        let conn = self.conn()?;
-        let changed = conn
-            .execute(
-                "UPDATE enrolment_links SET revoked = 1 WHERE id = ?1 \
-                 AND client_id IN (SELECT id FROM clients WHERE team_id = ?2)",
-                params![link, team],
-            )
-            .map_err(db)?;
-        if changed == 0 {
-            return Ok(None);
-        }
-        let sql = format!("SELECT {LINK_COLS} FROM enrolment_links l WHERE l.id = ?1");
-        Ok(Some(finish_link(
-            conn.query_row(&sql, [link], link_row).map_err(db)?,
-        )?))
+        changes::revoke_link(&*self.conn()?, team, link)
     }
 
     fn enrol_workstation(&self, new: NewWorkstation) -> StoreResult<WorkstationRow> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let at = ts(new.at);
-        let r = &new.report;
-        tx.execute(
-            "INSERT INTO workstations (id, client_id, link_id, key_hash, hostname, os, os_user, screen_w, screen_h, \
-             agent_version, enrolled_at, last_seen, require_passcode, require_password) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
-            params![
-                new.id,
-                new.client_id,
-                new.link_id,
-                new.key_hash,
-                r.hostname,
-                r.os,
-                r.user,
-                r.screen.map(|s| s.width),
-                r.screen.map(|s| s.height),
-                r.agent_version,
-                at,
-                new.requires.passcode,
-                new.requires.password
-            ],
-        )
-        .map_err(db)?;
-        tx.execute(
-            "UPDATE enrolment_links SET uses = uses + 1 WHERE id = ?1",
-            [&new.link_id],
-        )
-        .map_err(db)?;
-        let sql = format!(
-            "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id WHERE w.id = ?1"
-        );
-        let raw = tx.query_row(&sql, [&new.id], ws_row).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(finish_ws(raw)?.0)
+        self.in_tx(|tx| changes::enrol_workstation(tx, &new))
     }
 
     fn workstation_with_key(
@@ -1262,19 +1165,7 @@ impl Store for SqliteStore {
         client: Option<&ClientId>,
         requires: SecretRequirements,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        let scope = match client {
-            Some(c) => format!("client:{c}"),
-            None => format!("team:{team}"),
-        };
-        conn.execute(
-            "INSERT INTO security_defaults (scope, team_id, client_id, require_passcode, require_password) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope) DO UPDATE SET \
-             require_passcode = excluded.require_passcode, require_password = excluded.require_password",
-            params![scope, team, client, requires.passcode, requires.password],
-        )
-        .map_err(db)?;
-        Ok(())
+        changes::set_security_defaults(&*self.conn()?, team, client, requires)
     }
 
     fn list_security_defaults(
@@ -1334,18 +1225,7 @@ impl Store for SqliteStore {
         user: &UserId,
         workstation: &WorkstationId,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM connect_failures WHERE user_id = ?1 AND workstation_id = ?2",
-            params![user, workstation],
-        )
-        .map_err(db)?;
-        conn.execute(
-            "UPDATE workstations SET secret_failures = 0 WHERE id = ?1",
-            [workstation],
-        )
-        .map_err(db)?;
-        Ok(())
+        changes::reset_connect_failures(&*self.conn()?, user, workstation)
     }
 
     fn reset_workstation_failures(&self, workstation: &WorkstationId) -> StoreResult<()> {
@@ -1359,27 +1239,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_session(&self, team: &TeamId, s: &SessionInfo) -> StoreResult<()> {
-        let conn = self.conn()?;
-        let secrets =
-            serde_json::to_string(&s.secrets).map_err(|e| StoreError::Database(e.to_string()))?;
-        conn.execute(
-            "INSERT INTO sessions (id, workstation_id, team_id, hostname, technician, technician_email, method, \
-             secrets, view_only, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                s.id,
-                s.workstation_id,
-                team,
-                s.hostname,
-                s.technician.name,
-                s.technician.email,
-                s.method.label(),
-                secrets,
-                s.view_only,
-                ts(s.started_at)
-            ],
-        )
-        .map_err(db)?;
-        Ok(())
+        changes::insert_session(&*self.conn()?, team, s)
     }
 
     fn end_session(
@@ -1388,20 +1248,7 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         reason: &str,
     ) -> StoreResult<Option<SessionInfo>> {
-        let conn = self.conn()?;
-        let changed = conn
-            .execute(
-                "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
-                params![id, ts(at), reason],
-            )
-            .map_err(db)?;
-        if changed == 0 {
-            return Ok(None);
-        }
-        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1");
-        Ok(Some(
-            finish_session(conn.query_row(&sql, [id], session_row).map_err(db)?)?.1,
-        ))
+        changes::end_session(&*self.conn()?, id, at, reason)
     }
 
     fn sessions(
@@ -1428,24 +1275,7 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         reason: &str,
     ) -> StoreResult<Vec<(TeamId, SessionInfo)>> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let closed = {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "UPDATE sessions SET ended_at = ?1, end_reason = ?2 WHERE ended_at IS NULL RETURNING {SESSION_COLS}"
-                ))
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(params![ts(at), reason], session_row)
-                .map_err(db)?;
-            rows.map(|r| finish_session(r.map_err(db)?))
-                .collect::<StoreResult<Vec<_>>>()?
-        };
-        tx.commit().map_err(db)?;
-        Ok(closed)
+        self.in_tx(|tx| changes::close_open_sessions(tx, at, reason))
     }
 
     fn two_factor(&self, user: &UserId) -> StoreResult<TwoFactorRecord> {

@@ -262,18 +262,7 @@ impl CredentialStore for SqliteStore {
     }
 
     fn note_credential_expired(&self, id: &CredentialId) -> StoreResult<bool> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(db)?;
-        let n = tx
-            .execute(
-                "UPDATE support_credentials SET expiry_noted = 1 WHERE id = ?1 AND expiry_noted = 0",
-                [id],
-            )
-            .map_err(db)?;
-        tx.execute("DELETE FROM guest_tokens WHERE credential_id = ?1", [id])
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(n == 1)
+        self.in_tx(|tx| super::changes::note_credential_expired(tx, id))
     }
 
     fn record_guest_failure(
@@ -281,24 +270,11 @@ impl CredentialStore for SqliteStore {
         id: &CredentialId,
         locked_until: Option<DateTime<Utc>>,
     ) -> StoreResult<u32> {
-        let conn = self.conn()?;
-        conn.query_row(
-            "UPDATE support_credentials SET failed_logins = failed_logins + 1, locked_until = ?2 \
-             WHERE id = ?1 RETURNING failed_logins",
-            params![id, locked_until.map(ts)],
-            |r| r.get(0),
-        )
-        .map_err(db)
+        super::changes::record_guest_failure(&*self.conn()?, id, locked_until)
     }
 
     fn reset_guest_failures(&self, id: &CredentialId) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "UPDATE support_credentials SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-            [id],
-        )
-        .map_err(db)?;
-        Ok(())
+        super::changes::reset_guest_failures(&*self.conn()?, id)
     }
 
     fn insert_guest_token(
@@ -307,13 +283,7 @@ impl CredentialStore for SqliteStore {
         id: &CredentialId,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO guest_tokens (token_hash, credential_id, expires_at) VALUES (?1, ?2, ?3)",
-            params![token_hash, id, ts(expires_at)],
-        )
-        .map_err(db)?;
-        Ok(())
+        super::changes::insert_guest_token(&*self.conn()?, token_hash, id, expires_at)
     }
 
     fn credential_by_guest_token(
@@ -338,12 +308,6 @@ impl CredentialStore for SqliteStore {
     }
 
     fn delete_guest_token(&self, token_hash: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM guest_tokens WHERE token_hash = ?1",
-            [token_hash],
-        )
-        .map_err(db)?;
-        Ok(())
+        super::changes::delete_guest_token(&*self.conn()?, token_hash).map(|_| ())
     }
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{
     AUDIT_COLS, AuditRecord, AuditedChange, ChangeOutcome, GENESIS, HeadFile, IssueOutcome,
     NewAudit, RawAudit, SqliteStore, Store, StoreError, StoreResult, audit_row, chain,
-    chain_record, credentials, db, finish_audit, ts,
+    chain_record, changes, credentials, db, finish_audit, ts,
 };
 use crate::hub::audit::{AuditReport, ChainStart, ExportLine};
 
@@ -127,6 +127,181 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
                 Ok(ChangeOutcome::Unchanged)
             }
         }
+        AuditedChange::LoginFailed {
+            user,
+            locked_until,
+            trusted_device,
+        } => {
+            let failures = changes::record_login_failure(tx, &user, locked_until)?;
+            if let Some((hash, max)) = trusted_device {
+                super::devices::trusted_device_failed(tx, &hash, max)?;
+            }
+            Ok(ChangeOutcome::Count(failures))
+        }
+        AuditedChange::LoggedIn {
+            user,
+            token_hash,
+            expires_at,
+            clear_failures,
+            device,
+        } => {
+            if clear_failures {
+                changes::reset_login_failures(tx, &user)?;
+            }
+            if let Some((hash, now, until)) = device {
+                super::devices::trust_device(tx, &hash, &user, now, until)?;
+            }
+            changes::insert_login_token(tx, &token_hash, &user, expires_at)?;
+            done(0)
+        }
+        AuditedChange::LoggedOut { token_hash } => {
+            done(changes::delete_login_token(tx, &token_hash)?)
+        }
+        AuditedChange::CreateClient { id, team, name, at } => Ok(ChangeOutcome::Client(
+            changes::create_client(tx, &id, &team, &name, at)?,
+        )),
+        AuditedChange::CreateLink(link) => {
+            Ok(ChangeOutcome::Link(changes::create_link(tx, &link)?))
+        }
+        AuditedChange::RevokeLink { team, link } => Ok(changes::revoke_link(tx, &team, &link)?
+            .map_or(ChangeOutcome::Unchanged, ChangeOutcome::Link)),
+        AuditedChange::SetSecurityDefaults {
+            team,
+            client,
+            requires,
+        } => {
+            changes::set_security_defaults(tx, &team, client.as_ref(), requires)?;
+            done(0)
+        }
+        AuditedChange::EnrolWorkstation(new) => Ok(ChangeOutcome::Workstation(Box::new(
+            changes::enrol_workstation(tx, &new)?,
+        ))),
+        AuditedChange::StartSession {
+            team,
+            session,
+            counted,
+        } => {
+            changes::reset_connect_failures(tx, &counted, &session.workstation_id)?;
+            changes::insert_session(tx, &team, &session)?;
+            Ok(ChangeOutcome::Session(session))
+        }
+        AuditedChange::EndSession { id, at, reason } => Ok(changes::end_session(
+            tx, &id, at, &reason,
+        )?
+        .map_or(ChangeOutcome::Unchanged, |s| {
+            ChangeOutcome::Session(Box::new(s))
+        })),
+        AuditedChange::CloseOpenSessions { at, reason } => Ok(ChangeOutcome::Sessions(
+            changes::close_open_sessions(tx, at, &reason)?,
+        )),
+        AuditedChange::ClaimPasscodeReplacement { workstation, after } => Ok(
+            changes::claim_passcode_replacement(tx, &workstation, after)?
+                .map_or(ChangeOutcome::Unchanged, ChangeOutcome::Count),
+        ),
+        AuditedChange::AddUser {
+            new,
+            team,
+            enrolment,
+        } => Ok(ChangeOutcome::User(Box::new(super::users::add_user(
+            tx, *new, &team, enrolment,
+        )?))),
+        AuditedChange::RedeemEnrolment {
+            name,
+            code_hash,
+            now,
+            password_hash,
+        } => Ok(
+            super::users::redeem_enrolment(tx, &name, &code_hash, now, &password_hash)?
+                .map_or(ChangeOutcome::Unchanged, |u| {
+                    ChangeOutcome::User(Box::new(u))
+                }),
+        ),
+        AuditedChange::SetUserRole { user, role } => {
+            super::users::set_user_role(tx, &user, role)?;
+            done(0)
+        }
+        AuditedChange::SetUserDisabled { user, disabled } => {
+            done(super::users::set_user_disabled(tx, &user, disabled)?)
+        }
+        AuditedChange::RemoveUser { user } => done(super::users::remove_user(tx, &user)?),
+        AuditedChange::SetWorkstationOtp {
+            workstation,
+            required,
+        } => {
+            super::otp::set_workstation_otp(tx, &workstation, required)?;
+            Ok(
+                changes::workstation(tx, &workstation)?.map_or(ChangeOutcome::Unchanged, |row| {
+                    ChangeOutcome::Workstation(Box::new(row))
+                }),
+            )
+        }
+        AuditedChange::SetGroupOtp {
+            team,
+            client,
+            required,
+        } => {
+            super::otp::set_group_otp(tx, &team, client.as_ref(), required)?;
+            done(0)
+        }
+        AuditedChange::UseOtp {
+            code_hash,
+            user,
+            workstation,
+            now,
+        } => Ok(ChangeOutcome::Otp(Box::new(super::otp::use_otp(
+            tx,
+            &code_hash,
+            &user,
+            &workstation,
+            now,
+        )?))),
+        AuditedChange::IssueOtp { new, since } => Ok(
+            match super::otp::insert_otp_unless_recent(tx, *new, since)? {
+                None => ChangeOutcome::Done { rows: 1 },
+                Some(last) => ChangeOutcome::OtpInTheWay(Box::new(last)),
+            },
+        ),
+        AuditedChange::WithdrawOtp { id } => {
+            super::otp::delete_otp(tx, &id)?;
+            done(0)
+        }
+        AuditedChange::AddOutbox(mail) => {
+            super::otp::add_outbox(tx, *mail)?;
+            done(1)
+        }
+        AuditedChange::ReleaseOtp { id } => {
+            super::otp::release_otp(tx, &id)?;
+            done(0)
+        }
+        AuditedChange::NoteCredentialExpired { id } => {
+            if changes::note_credential_expired(tx, &id)? {
+                done(0)
+            } else {
+                Ok(ChangeOutcome::Unchanged)
+            }
+        }
+        AuditedChange::GuestLoginFailed { id, locked_until } => Ok(ChangeOutcome::Count(
+            changes::record_guest_failure(tx, &id, locked_until)?,
+        )),
+        AuditedChange::GuestLoggedIn {
+            id,
+            token_hash,
+            expires_at,
+        } => {
+            changes::reset_guest_failures(tx, &id)?;
+            changes::insert_guest_token(tx, &token_hash, &id, expires_at)?;
+            done(0)
+        }
+        AuditedChange::GuestLoggedOut { token_hash } => {
+            done(changes::delete_guest_token(tx, &token_hash)?)
+        }
+        AuditedChange::StartTwoFactor { user, sealed } => {
+            changes::set_two_factor_pending(tx, &user, &sealed)?;
+            done(0)
+        }
+        AuditedChange::ExpireOtps { now } => {
+            Ok(ChangeOutcome::Otps(super::otp::expire_otps(tx, now)?))
+        }
     }
 }
 
@@ -138,7 +313,8 @@ fn delete_tokens(tx: &Connection, user: &str) -> StoreResult<usize> {
 impl SqliteStore {
     /// The head beside the database, checked against this hub's key.
     fn head(&self) -> HeadFile {
-        chain::read_head(&self.dir, self.audit_keys.public_key())
+        self.head_cache
+            .read(&self.dir, self.audit_keys.public_key())
     }
 
     /// The audit chain's public key (hex), for auditors to pin.
@@ -171,7 +347,7 @@ impl SqliteStore {
             let head = self
                 .audit_keys
                 .sign_head(count, &last, count + 1, &ts(Utc::now()));
-            chain::write_head(&self.dir, &head)
+            chain::reset_head(&self.dir, &head)
                 .map_err(|e| StoreError::Database(format!("writing the audit head: {e}")))?;
             tx.commit().map_err(db)?;
             (count, last)
@@ -299,7 +475,7 @@ impl SqliteStore {
         let head = self
             .audit_keys
             .sign_head(id, link, keyed_from, &ts(Utc::now()));
-        if let Err(e) = chain::write_head(&self.dir, &head) {
+        if let Err(e) = self.head_cache.write(&self.dir, &head) {
             tracing::error!(%e, id, "cannot write the audit head");
         }
     }
@@ -317,7 +493,7 @@ impl SqliteStore {
         let head = self
             .audit_keys
             .sign_head(count, &last, keyed_from, &ts(Utc::now()));
-        chain::write_head(&self.dir, &head)
+        chain::reset_head(&self.dir, &head)
             .map_err(|e| StoreError::Database(format!("writing the audit head: {e}")))?;
         let findings: Vec<String> = found.findings.iter().map(ToString::to_string).collect();
         let (raw, keyed_from) = self.append_in(

@@ -3,7 +3,7 @@
 //! reasons forgets their devices in the same transaction.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, StoreResult, db, ts};
 use crate::hub::store::devices::{DEVICES_PER_USER, DeviceStore};
@@ -31,47 +31,66 @@ impl DeviceStore for SqliteStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO trusted_devices (device_hash, user_id, last_login_at, expires_at, failures) \
-             VALUES (?1, ?2, ?3, ?4, 0) \
-             ON CONFLICT(device_hash) DO UPDATE SET last_login_at = ?3, expires_at = ?4, failures = 0 \
-             WHERE user_id = ?2",
-            params![device_hash, user, ts(now), ts(expires_at)],
-        )
-        .map_err(db)?;
-        tx.execute(
-            "DELETE FROM trusted_devices WHERE user_id = ?1 AND (expires_at <= ?2 OR device_hash NOT IN \
-             (SELECT device_hash FROM trusted_devices WHERE user_id = ?1 \
-              ORDER BY last_login_at DESC LIMIT ?3))",
-            params![user, ts(now), DEVICES_PER_USER],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)
+        self.in_tx(|tx| trust_device(tx, device_hash, user, now, expires_at))
     }
 
     fn trusted_device_failed(&self, device_hash: &str, max: u32) -> StoreResult<u32> {
-        let conn = self.conn()?;
-        let failures: Option<u32> = conn
-            .query_row(
-                "UPDATE trusted_devices SET failures = failures + 1 WHERE device_hash = ?1 \
-                 RETURNING failures",
-                [device_hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
-        let failures = failures.unwrap_or(0);
-        if failures >= max {
-            conn.execute(
-                "DELETE FROM trusted_devices WHERE device_hash = ?1",
-                [device_hash],
-            )
-            .map_err(db)?;
-        }
-        Ok(failures)
+        self.in_tx(|tx| trusted_device_failed(tx, device_hash, max))
     }
+}
+
+/// As [`DeviceStore::trust_device`], on a connection inside the caller's transaction (a login
+/// commits it with its token and its audit record).
+pub(super) fn trust_device(
+    conn: &Connection,
+    device_hash: &str,
+    user: &UserId,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO trusted_devices (device_hash, user_id, last_login_at, expires_at, failures) \
+         VALUES (?1, ?2, ?3, ?4, 0) \
+         ON CONFLICT(device_hash) DO UPDATE SET last_login_at = ?3, expires_at = ?4, failures = 0 \
+         WHERE user_id = ?2",
+        params![device_hash, user, ts(now), ts(expires_at)],
+    )
+    .map_err(db)?;
+    conn.execute(
+        "DELETE FROM trusted_devices WHERE user_id = ?1 AND (expires_at <= ?2 OR device_hash NOT IN \
+         (SELECT device_hash FROM trusted_devices WHERE user_id = ?1 \
+          ORDER BY last_login_at DESC LIMIT ?3))",
+        params![user, ts(now), DEVICES_PER_USER],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// As [`DeviceStore::trusted_device_failed`], inside the caller's transaction (a failed login
+/// commits it with the name's count and the audit record).
+pub(super) fn trusted_device_failed(
+    conn: &Connection,
+    device_hash: &str,
+    max: u32,
+) -> StoreResult<u32> {
+    let failures: Option<u32> = conn
+        .query_row(
+            "UPDATE trusted_devices SET failures = failures + 1 WHERE device_hash = ?1 \
+             RETURNING failures",
+            [device_hash],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let failures = failures.unwrap_or(0);
+    if failures >= max {
+        conn.execute(
+            "DELETE FROM trusted_devices WHERE device_hash = ?1",
+            [device_hash],
+        )
+        .map_err(db)?;
+    }
+    Ok(failures)
 }
 
 #[cfg(test)]

@@ -103,15 +103,6 @@ impl SqliteStore {
         workstation: &WorkstationId,
         after: u32,
     ) -> StoreResult<Option<u32>> {
-        let conn = self.conn()?;
-        // One statement: of parallel callers past the count, only the first finds it there.
-        conn.query_row(
-            "UPDATE workstations SET secret_failures = 0 WHERE id = ?1 AND secret_failures >= ?2 \
-             RETURNING ?2",
-            params![workstation, after],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db)
+        super::changes::claim_passcode_replacement(&*self.conn()?, workstation, after)
     }
 }

@@ -1,6 +1,6 @@
 //! `OtpStore` on SQLite.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, db, parse_ts, ts};
 use crate::hub::store::{NewOtp, NewOutbox, OtpRow, OtpStore, OtpUse, OutboxRow, StoreResult};
@@ -54,15 +54,182 @@ fn finish_otp(raw: RawOtp) -> StoreResult<OtpRow> {
     })
 }
 
-impl OtpStore for SqliteStore {
-    fn set_workstation_otp(&self, id: &WorkstationId, required: bool) -> StoreResult<()> {
-        let conn = self.conn()?;
+pub(super) fn set_workstation_otp(
+    conn: &Connection,
+    id: &WorkstationId,
+    required: bool,
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE workstations SET require_otp = ?2 WHERE id = ?1",
+        params![id, required],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn set_group_otp(
+    conn: &Connection,
+    team: &TeamId,
+    client: Option<&ClientId>,
+    required: bool,
+) -> StoreResult<()> {
+    let scope = match client {
+        Some(c) => format!("client:{c}"),
+        None => format!("team:{team}"),
+    };
+    if required {
         conn.execute(
-            "UPDATE workstations SET require_otp = ?2 WHERE id = ?1",
-            params![id, required],
+            "INSERT INTO otp_groups (scope, team_id, client_id) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (scope) DO NOTHING",
+            params![scope, team, client],
+        )
+    } else {
+        conn.execute("DELETE FROM otp_groups WHERE scope = ?1", [scope])
+    }
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn use_otp(
+    conn: &Connection,
+    code_hash: &str,
+    user: &UserId,
+    workstation: &WorkstationId,
+    now: DateTime<Utc>,
+) -> StoreResult<OtpUse> {
+    let now = ts(now);
+    // The one statement that decides: only one caller can move used_at from NULL.
+    let accepted = conn
+        .query_row(
+            &format!(
+                "UPDATE otps SET used_at = ?4 WHERE code_hash = ?1 AND user_id = ?2 \
+                 AND workstation_id = ?3 AND used_at IS NULL AND expires_at > ?4 \
+                 RETURNING {OTP_COLS}"
+            ),
+            params![code_hash, user, workstation, now],
+            otp_row,
+        )
+        .optional()
+        .map_err(db)?;
+    if let Some(raw) = accepted {
+        return Ok(OtpUse::Accepted(finish_otp(raw)?));
+    }
+    let found = conn
+        .query_row(
+            &format!("SELECT {OTP_COLS} FROM otps WHERE code_hash = ?1"),
+            [code_hash],
+            otp_row,
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(raw) = found else {
+        return Ok(OtpUse::Unknown);
+    };
+    let row = finish_otp(raw)?;
+    Ok(
+        if &row.user_id != user || &row.workstation_id != workstation {
+            OtpUse::NotYours(row)
+        } else if row.used_at.is_some() {
+            OtpUse::Used(row)
+        } else {
+            OtpUse::Expired(row)
+        },
+    )
+}
+
+pub(super) fn release_otp(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.execute("UPDATE otps SET used_at = NULL WHERE id = ?1", [id])
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn expire_otps(conn: &Connection, now: DateTime<Utc>) -> StoreResult<Vec<OtpRow>> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "UPDATE otps SET expiry_noted = 1 WHERE used_at IS NULL AND expiry_noted = 0 \
+             AND expires_at <= ?1 RETURNING {OTP_COLS}"
+        ))
+        .map_err(db)?;
+    let rows = stmt.query_map([ts(now)], otp_row).map_err(db)?;
+    rows.map(|r| finish_otp(r.map_err(db)?)).collect()
+}
+
+pub(super) fn insert_otp_unless_recent(
+    conn: &Connection,
+    o: NewOtp,
+    since: DateTime<Utc>,
+) -> StoreResult<Option<OtpRow>> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO otps (id, code_hash, user_id, workstation_id, team_id, issued_at, \
+             expires_at, emergency, reason, sealed) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (\
+             SELECT 1 FROM otps WHERE user_id = ?3 AND workstation_id = ?4 \
+             AND emergency = ?8 AND issued_at > ?11)",
+            params![
+                o.id,
+                o.code_hash,
+                o.user_id,
+                o.workstation_id,
+                o.team_id,
+                ts(o.issued_at),
+                ts(o.expires_at),
+                o.emergency,
+                o.reason,
+                o.sealed,
+                ts(since)
+            ],
         )
         .map_err(db)?;
-        Ok(())
+    if inserted == 1 {
+        return Ok(None);
+    }
+    // Still under the store's one connection lock: the row that refused it.
+    conn.query_row(
+        &format!(
+            "SELECT {OTP_COLS} FROM otps WHERE user_id = ?1 AND workstation_id = ?2 \
+             AND emergency = ?3 AND issued_at > ?4 ORDER BY issued_at DESC, rowid DESC LIMIT 1"
+        ),
+        params![o.user_id, o.workstation_id, o.emergency, ts(since)],
+        otp_row,
+    )
+    .optional()
+    .map_err(db)?
+    .map(finish_otp)
+    .transpose()?
+    .map(Some)
+    .ok_or_else(|| {
+        crate::hub::store::StoreError::Database("otp insert refused without a cause".into())
+    })
+}
+
+pub(super) fn delete_otp(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM otps WHERE id = ?1", [id])
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn add_outbox(conn: &Connection, m: NewOutbox) -> StoreResult<i64> {
+    conn.execute(
+        "INSERT INTO outbox (at, recipients, subject, body_sealed, kind, why, otp_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            ts(m.at),
+            m.recipients,
+            m.subject,
+            m.body_sealed,
+            m.kind,
+            m.why,
+            m.otp_id
+        ],
+    )
+    .map_err(db)?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl OtpStore for SqliteStore {
+    fn set_workstation_otp(&self, id: &WorkstationId, required: bool) -> StoreResult<()> {
+        set_workstation_otp(&*self.conn()?, id, required)
     }
 
     fn set_group_otp(
@@ -71,22 +238,7 @@ impl OtpStore for SqliteStore {
         client: Option<&ClientId>,
         required: bool,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        let scope = match client {
-            Some(c) => format!("client:{c}"),
-            None => format!("team:{team}"),
-        };
-        if required {
-            conn.execute(
-                "INSERT INTO otp_groups (scope, team_id, client_id) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (scope) DO NOTHING",
-                params![scope, team, client],
-            )
-        } else {
-            conn.execute("DELETE FROM otp_groups WHERE scope = ?1", [scope])
-        }
-        .map_err(db)?;
-        Ok(())
+        set_group_otp(&*self.conn()?, team, client, required)
     }
 
     fn otp_groups(&self, team: &TeamId) -> StoreResult<Vec<Option<ClientId>>> {
@@ -128,56 +280,11 @@ impl OtpStore for SqliteStore {
         o: NewOtp,
         since: DateTime<Utc>,
     ) -> StoreResult<Option<OtpRow>> {
-        let conn = self.conn()?;
-        let inserted = conn
-            .execute(
-                "INSERT INTO otps (id, code_hash, user_id, workstation_id, team_id, issued_at, \
-                 expires_at, emergency, reason, sealed) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE NOT EXISTS (\
-                 SELECT 1 FROM otps WHERE user_id = ?3 AND workstation_id = ?4 \
-                 AND emergency = ?8 AND issued_at > ?11)",
-                params![
-                    o.id,
-                    o.code_hash,
-                    o.user_id,
-                    o.workstation_id,
-                    o.team_id,
-                    ts(o.issued_at),
-                    ts(o.expires_at),
-                    o.emergency,
-                    o.reason,
-                    o.sealed,
-                    ts(since)
-                ],
-            )
-            .map_err(db)?;
-        if inserted == 1 {
-            return Ok(None);
-        }
-        // Still under the store's one connection lock: the row that refused it.
-        conn.query_row(
-            &format!(
-                "SELECT {OTP_COLS} FROM otps WHERE user_id = ?1 AND workstation_id = ?2 \
-                 AND emergency = ?3 AND issued_at > ?4 ORDER BY issued_at DESC, rowid DESC LIMIT 1"
-            ),
-            params![o.user_id, o.workstation_id, o.emergency, ts(since)],
-            otp_row,
-        )
-        .optional()
-        .map_err(db)?
-        .map(finish_otp)
-        .transpose()?
-        .map(Some)
-        .ok_or_else(|| {
-            crate::hub::store::StoreError::Database("otp insert refused without a cause".into())
-        })
+        insert_otp_unless_recent(&*self.conn()?, o, since)
     }
 
     fn delete_otp(&self, id: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute("DELETE FROM otps WHERE id = ?1", [id])
-            .map_err(db)?;
-        Ok(())
+        delete_otp(&*self.conn()?, id)
     }
 
     fn next_otp_expiry(&self) -> StoreResult<Option<DateTime<Utc>>> {
@@ -220,64 +327,15 @@ impl OtpStore for SqliteStore {
         workstation: &WorkstationId,
         now: DateTime<Utc>,
     ) -> StoreResult<OtpUse> {
-        let conn = self.conn()?;
-        let now = ts(now);
-        // The one statement that decides: only one caller can move used_at from NULL.
-        let accepted = conn
-            .query_row(
-                &format!(
-                    "UPDATE otps SET used_at = ?4 WHERE code_hash = ?1 AND user_id = ?2 \
-                     AND workstation_id = ?3 AND used_at IS NULL AND expires_at > ?4 \
-                     RETURNING {OTP_COLS}"
-                ),
-                params![code_hash, user, workstation, now],
-                otp_row,
-            )
-            .optional()
-            .map_err(db)?;
-        if let Some(raw) = accepted {
-            return Ok(OtpUse::Accepted(finish_otp(raw)?));
-        }
-        let found = conn
-            .query_row(
-                &format!("SELECT {OTP_COLS} FROM otps WHERE code_hash = ?1"),
-                [code_hash],
-                otp_row,
-            )
-            .optional()
-            .map_err(db)?;
-        let Some(raw) = found else {
-            return Ok(OtpUse::Unknown);
-        };
-        let row = finish_otp(raw)?;
-        Ok(
-            if &row.user_id != user || &row.workstation_id != workstation {
-                OtpUse::NotYours(row)
-            } else if row.used_at.is_some() {
-                OtpUse::Used(row)
-            } else {
-                OtpUse::Expired(row)
-            },
-        )
+        use_otp(&*self.conn()?, code_hash, user, workstation, now)
     }
 
     fn release_otp(&self, id: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute("UPDATE otps SET used_at = NULL WHERE id = ?1", [id])
-            .map_err(db)?;
-        Ok(())
+        release_otp(&*self.conn()?, id)
     }
 
     fn expire_otps(&self, now: DateTime<Utc>) -> StoreResult<Vec<OtpRow>> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "UPDATE otps SET expiry_noted = 1 WHERE used_at IS NULL AND expiry_noted = 0 \
-                 AND expires_at <= ?1 RETURNING {OTP_COLS}"
-            ))
-            .map_err(db)?;
-        let rows = stmt.query_map([ts(now)], otp_row).map_err(db)?;
-        rows.map(|r| finish_otp(r.map_err(db)?)).collect()
+        expire_otps(&*self.conn()?, now)
     }
 
     fn admin_emails(&self, team: &TeamId) -> StoreResult<Vec<String>> {
@@ -294,22 +352,7 @@ impl OtpStore for SqliteStore {
     }
 
     fn add_outbox(&self, m: NewOutbox) -> StoreResult<i64> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO outbox (at, recipients, subject, body_sealed, kind, why, otp_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                ts(m.at),
-                m.recipients,
-                m.subject,
-                m.body_sealed,
-                m.kind,
-                m.why,
-                m.otp_id
-            ],
-        )
-        .map_err(db)?;
-        Ok(conn.last_insert_rowid())
+        add_outbox(&*self.conn()?, m)
     }
 
     fn outbox(

@@ -43,13 +43,7 @@ impl SqliteStore {
     }
 
     pub(super) fn two_factor_set_pending(&self, user: &UserId, sealed: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "UPDATE users SET totp_pending = ?2 WHERE id = ?1",
-            params![user, sealed],
-        )
-        .map_err(db)?;
-        Ok(())
+        super::changes::set_two_factor_pending(&*self.conn()?, user, sealed)
     }
 
     pub(super) fn two_factor_activate(

@@ -32,6 +32,125 @@ pub(super) fn revoke_in(conn: &Connection, user: &UserId, why: Revocation) -> St
     Ok(deleted)
 }
 
+pub(super) fn add_user(
+    tx: &Connection,
+    new: NewUser,
+    team: &TeamId,
+    enrolment: Option<NewEnrolment>,
+) -> StoreResult<UserInfo> {
+    let team_name: String = tx
+        .query_row("SELECT name FROM teams WHERE id = ?1", [team], |r| r.get(0))
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| StoreError::Database(format!("no team {team:?}")))?;
+    let id = new_id("us")?;
+    tx.execute(
+        "INSERT INTO users (id, name, email, role, team_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![id, new.name, new.email, new.role.as_str(), team, new.password_hash, ts(Utc::now())],
+    )
+    .map_err(|e| match db(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?}", new.name)),
+        other => other,
+    })?;
+    if let Some(e) = enrolment {
+        tx.execute(
+            "INSERT INTO user_enrolments (code_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![e.code_hash, id, ts(e.expires_at)],
+        )
+        .map_err(db)?;
+    }
+    Ok(UserInfo {
+        id,
+        name: new.name,
+        email: new.email,
+        role: new.role,
+        team_id: team.clone(),
+        team: team_name,
+    })
+}
+
+pub(super) fn redeem_enrolment(
+    tx: &Connection,
+    name: &str,
+    code_hash: &str,
+    now: DateTime<Utc>,
+    password_hash: &str,
+) -> StoreResult<Option<UserInfo>> {
+    // The DELETE is the single use: of two redemptions of one code, one finds no row.
+    let user: Option<String> = tx
+        .query_row(
+            "DELETE FROM user_enrolments WHERE code_hash = ?1 AND expires_at > ?3 AND user_id = \
+             (SELECT id FROM users WHERE name = ?2 AND disabled = 0 AND removed_at IS NULL) \
+             RETURNING user_id",
+            params![code_hash, name, ts(now)],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    tx.execute(
+        "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        params![user, password_hash],
+    )
+    .map_err(db)?;
+    let sql =
+        format!("SELECT {USER_COLS} FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = ?1");
+    let raw = tx.query_row(&sql, [&user], user_record).map_err(db)?;
+    Ok(Some(finish_user(raw)?.info))
+}
+
+pub(super) fn set_user_role(tx: &Connection, user: &UserId, role: Role) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE users SET role = ?2 WHERE id = ?1",
+        params![user, role.as_str()],
+    )
+    .map_err(db)?;
+    // Only the open connections end: they hold the old role. A resume reads the new one.
+    tx.execute(
+        "INSERT INTO user_revocations (user_id, reason, at) VALUES (?1, ?2, ?3)",
+        params![user, Revocation::RoleChanged.as_str(), ts(Utc::now())],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) fn set_user_disabled(
+    tx: &Connection,
+    user: &UserId,
+    disabled: bool,
+) -> StoreResult<usize> {
+    let revoked = if disabled {
+        tx.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [user])
+            .map_err(db)?;
+        revoke_in(tx, user, Revocation::Disabled)?
+    } else {
+        // Enabling also unlocks: an admin looked at the account.
+        tx.execute(
+            "UPDATE users SET disabled = 0, failed_logins = 0, locked_until = NULL \
+             WHERE id = ?1 AND removed_at IS NULL",
+            [user],
+        )
+        .map_err(db)?;
+        0
+    };
+    Ok(revoked)
+}
+
+pub(super) fn remove_user(tx: &Connection, user: &UserId) -> StoreResult<usize> {
+    tx.execute(
+        "UPDATE users SET disabled = 1, removed_at = ?2, totp_secret = NULL, totp_pending = NULL \
+         WHERE id = ?1",
+        params![user, ts(Utc::now())],
+    )
+    .map_err(db)?;
+    tx.execute("DELETE FROM user_enrolments WHERE user_id = ?1", [user])
+        .map_err(db)?;
+    let revoked = revoke_in(tx, user, Revocation::Removed)?;
+    Ok(revoked)
+}
+
 impl UserStore for SqliteStore {
     fn add_user(
         &self,
@@ -39,40 +158,7 @@ impl UserStore for SqliteStore {
         team: &TeamId,
         enrolment: Option<NewEnrolment>,
     ) -> StoreResult<UserInfo> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let team_name: String = tx
-            .query_row("SELECT name FROM teams WHERE id = ?1", [team], |r| r.get(0))
-            .optional()
-            .map_err(db)?
-            .ok_or_else(|| StoreError::Database(format!("no team {team:?}")))?;
-        let id = new_id("us")?;
-        tx.execute(
-            "INSERT INTO users (id, name, email, role, team_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, new.name, new.email, new.role.as_str(), team, new.password_hash, ts(Utc::now())],
-        )
-        .map_err(|e| match db(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?}", new.name)),
-            other => other,
-        })?;
-        if let Some(e) = enrolment {
-            tx.execute(
-                "INSERT INTO user_enrolments (code_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![e.code_hash, id, ts(e.expires_at)],
-            )
-            .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
-        Ok(UserInfo {
-            id,
-            name: new.name,
-            email: new.email,
-            role: new.role,
-            team_id: team.clone(),
-            team: team_name,
-        })
+        self.in_tx(|tx| add_user(tx, new, team, enrolment))
     }
 
     fn redeem_enrolment(
@@ -82,35 +168,7 @@ impl UserStore for SqliteStore {
         now: DateTime<Utc>,
         password_hash: &str,
     ) -> StoreResult<Option<UserInfo>> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        // The DELETE is the single use: of two redemptions of one code, one finds no row.
-        let user: Option<String> = tx
-            .query_row(
-                "DELETE FROM user_enrolments WHERE code_hash = ?1 AND expires_at > ?3 AND user_id = \
-                 (SELECT id FROM users WHERE name = ?2 AND disabled = 0 AND removed_at IS NULL) \
-                 RETURNING user_id",
-                params![code_hash, name, ts(now)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
-        let Some(user) = user else {
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
-            params![user, password_hash],
-        )
-        .map_err(db)?;
-        let sql = format!(
-            "SELECT {USER_COLS} FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = ?1"
-        );
-        let raw = tx.query_row(&sql, [&user], user_record).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(Some(finish_user(raw)?.info))
+        self.in_tx(|tx| redeem_enrolment(tx, name, code_hash, now, password_hash))
     }
 
     fn enrolment_pending(
@@ -162,63 +220,15 @@ impl UserStore for SqliteStore {
     }
 
     fn set_user_role(&self, user: &UserId, role: Role) -> StoreResult<()> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        tx.execute(
-            "UPDATE users SET role = ?2 WHERE id = ?1",
-            params![user, role.as_str()],
-        )
-        .map_err(db)?;
-        // Only the open connections end: they hold the old role. A resume reads the new one.
-        tx.execute(
-            "INSERT INTO user_revocations (user_id, reason, at) VALUES (?1, ?2, ?3)",
-            params![user, Revocation::RoleChanged.as_str(), ts(Utc::now())],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)
+        self.in_tx(|tx| set_user_role(tx, user, role))
     }
 
     fn set_user_disabled(&self, user: &UserId, disabled: bool) -> StoreResult<usize> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let revoked = if disabled {
-            tx.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [user])
-                .map_err(db)?;
-            revoke_in(&tx, user, Revocation::Disabled)?
-        } else {
-            // Enabling also unlocks: an admin looked at the account.
-            tx.execute(
-                "UPDATE users SET disabled = 0, failed_logins = 0, locked_until = NULL \
-                 WHERE id = ?1 AND removed_at IS NULL",
-                [user],
-            )
-            .map_err(db)?;
-            0
-        };
-        tx.commit().map_err(db)?;
-        Ok(revoked)
+        self.in_tx(|tx| set_user_disabled(tx, user, disabled))
     }
 
     fn remove_user(&self, user: &UserId) -> StoreResult<usize> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        tx.execute(
-            "UPDATE users SET disabled = 1, removed_at = ?2, totp_secret = NULL, totp_pending = NULL \
-             WHERE id = ?1",
-            params![user, ts(Utc::now())],
-        )
-        .map_err(db)?;
-        tx.execute("DELETE FROM user_enrolments WHERE user_id = ?1", [user])
-            .map_err(db)?;
-        let revoked = revoke_in(&tx, user, Revocation::Removed)?;
-        tx.commit().map_err(db)?;
-        Ok(revoked)
+        self.in_tx(|tx| remove_user(tx, user))
     }
 
     fn revoke_user_logins(&self, user: &UserId, why: Revocation) -> StoreResult<usize> {
