@@ -33,9 +33,17 @@ pub enum TlsError {
     Fingerprint(String),
 }
 
+/// One provider for the process: a bench keeps thousands of client configurations.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
+
+/// Session tickets a resuming client keeps (for its one hub; a few spare for tickets that
+/// arrive while another handshake uses one).
+const CLIENT_SESSIONS: usize = 4;
 
 /// `SHA256:<64 lowercase hex>` of a DER certificate.
 pub fn fingerprint(cert: &[u8]) -> String {
@@ -103,10 +111,16 @@ impl HubIdentity {
 
     /// A rustls server configuration presenting this identity.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let config = rustls::ServerConfig::builder_with_provider(provider())
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(vec![self.cert.clone()], self.key.clone_key())?;
+        // Returning agents resume with a ticket instead of a full handshake (no certificate
+        // signature): a reconnect storm is bound by handshakes. Stateless tickets cost the hub
+        // no memory per client; their key rotates every 6 hours and lives only in this process,
+        // so a restarted hub makes everyone shake hands in full once. No early (0-RTT) data:
+        // it could be replayed (`max_early_data_size` stays 0).
+        config.ticketer = rustls::crypto::ring::Ticketer::new()?;
         Ok(Arc::new(config))
     }
 }
@@ -128,6 +142,12 @@ pub struct SeenCertificate(Arc<Mutex<Option<String>>>);
 impl SeenCertificate {
     pub fn get(&self) -> Option<String> {
         self.0.lock().ok().and_then(|g| g.clone())
+    }
+    /// Forget what was seen, before a new handshake.
+    pub fn clear(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = None;
+        }
     }
     fn set(&self, fp: String) {
         if let Ok(mut g) = self.0.lock() {
@@ -191,13 +211,20 @@ impl ServerCertVerifier for PinVerifier {
 }
 
 /// A client configuration that trusts exactly `pin`; `seen` receives the presented fingerprint.
+/// For one connection: it keeps no sessions to resume (see [`ResumingClient`]).
 pub fn client_config(
     pin: Pin,
     seen: SeenCertificate,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut config = pinned_config(pin, seen)?;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+fn pinned_config(pin: Pin, seen: SeenCertificate) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinVerifier {
@@ -205,8 +232,46 @@ pub fn client_config(
             seen,
             algorithms,
         }))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_no_client_auth())
+}
+
+/// A client of one pinned hub that reconnects (an agent): kept across connections, its session
+/// tickets let a return skip the certificate and its signature. Safe with the pin: a ticket
+/// comes from a full handshake that passed the pin, and only the hub that issued it can resume
+/// it; any other server gets a full handshake, checked against the pin again. Only for a pin,
+/// never for first use, whose point is to show the certificate seen.
+#[derive(Debug, Clone)]
+pub struct ResumingClient {
+    config: Arc<rustls::ClientConfig>,
+    fingerprint: [u8; 32],
+    seen: SeenCertificate,
+}
+
+impl ResumingClient {
+    pub fn new(fingerprint: [u8; 32]) -> Result<Self, TlsError> {
+        let seen = SeenCertificate::default();
+        let mut config = pinned_config(Pin::Fingerprint(fingerprint), seen.clone())?;
+        config.resumption = rustls::client::Resumption::in_memory_sessions(CLIENT_SESSIONS);
+        Ok(Self {
+            config: Arc::new(config),
+            fingerprint,
+            seen,
+        })
+    }
+
+    pub fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+
+    /// The pinned fingerprint, which every connection of this client was checked against.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// What the last full handshake presented (a resumed one presents nothing).
+    pub fn seen(&self) -> &SeenCertificate {
+        &self.seen
+    }
 }
 
 #[cfg(test)]
