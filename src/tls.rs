@@ -294,6 +294,109 @@ mod tests {
         assert!(first.server_config().is_ok());
     }
 
+    /// A hub on loopback that finishes each TLS handshake and sends one byte (after its
+    /// session tickets, so a client that read the byte holds them).
+    async fn tls_hub(
+        identity: &HubIdentity,
+    ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        use tokio::io::AsyncWriteExt;
+        let acceptor = tokio_rustls::TlsAcceptor::from(identity.server_config().expect("config"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let _ = tls.write_all(b"x").await;
+                        let _ = tls.flush().await;
+                    }
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    /// Connect with `config`; how the handshake went, or why it failed.
+    async fn shake(
+        addr: std::net::SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<rustls::HandshakeKind> {
+        use tokio::io::AsyncReadExt;
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte).await?;
+        let kind = tls.get_ref().1.handshake_kind();
+        Ok(kind.unwrap_or(rustls::HandshakeKind::Full))
+    }
+
+    #[tokio::test]
+    async fn a_returning_client_resumes_and_its_pin_still_holds() {
+        let (dir_a, dir_b) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+        let hub_a = HubIdentity::load_or_create(dir_a.path(), &[]).expect("hub a");
+        let hub_b = HubIdentity::load_or_create(dir_b.path(), &[]).expect("hub b");
+        let server = hub_a.server_config().expect("config");
+        assert!(
+            server.ticketer.enabled(),
+            "stateless tickets, no per-client memory"
+        );
+        assert_eq!(server.max_early_data_size, 0, "no replayable 0-RTT data");
+        let (addr_a, task_a) = tls_hub(&hub_a).await;
+        let (addr_b, task_b) = tls_hub(&hub_b).await;
+        let pin_a = parse_fingerprint(&hub_a.fingerprint).expect("fp");
+
+        let client = ResumingClient::new(pin_a).expect("client");
+        assert!(!client.config().enable_early_data);
+        let first = shake(addr_a, client.config()).await.expect("first");
+        assert_eq!(first, rustls::HandshakeKind::Full);
+        assert_eq!(
+            client.seen().get().as_deref(),
+            Some(hub_a.fingerprint.as_str())
+        );
+        client.seen().clear();
+        let again = shake(addr_a, client.config()).await.expect("return");
+        assert_eq!(
+            again,
+            rustls::HandshakeKind::Resumed,
+            "a return skips the certificate"
+        );
+        assert_eq!(client.seen().get(), None, "no certificate was presented");
+
+        // Another hub at the same name: it cannot resume A's ticket, so it presents its own
+        // certificate, which the pin refuses.
+        let refused = shake(addr_b, client.config()).await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(
+            client.seen().get().as_deref(),
+            Some(hub_b.fingerprint.as_str())
+        );
+        // And the genuine hub is still resumed (or shaken in full), never refused.
+        assert!(shake(addr_a, client.config()).await.is_ok());
+
+        // A one-connection configuration keeps nothing to resume.
+        let once =
+            client_config(Pin::Fingerprint(pin_a), SeenCertificate::default()).expect("once");
+        assert_eq!(
+            shake(addr_a, once.clone()).await.expect("1"),
+            rustls::HandshakeKind::Full
+        );
+        assert_eq!(
+            shake(addr_a, once).await.expect("2"),
+            rustls::HandshakeKind::Full
+        );
+        task_a.abort();
+        task_b.abort();
+    }
+
     #[test]
     fn fingerprint_parsing_is_lenient_in_form_strict_in_content() {
         let fp = format!("SHA256:{}", "ab".repeat(32));

@@ -76,7 +76,6 @@ pub async fn run(
                 hub.flush_preauth_audit().await;
                 if load.fell(*hub.connections.borrow()) {
                     hub.shrink_presence();
-                    super::memory::give_back_unused();
                     super::memory::log_figures("after connections fell from their peak");
                 }
             }
