@@ -60,8 +60,7 @@ pub struct Args {
     /// returning agent resumes its session, as `tether agent` does).
     #[arg(long)]
     pub full_handshakes: bool,
-    /// Keep a copy of the hub's log here (it holds the allocator's figures at each phase; with
-    /// `TETHER_LOG=info,tether::hub::memory=debug`, jemalloc's whole report).
+    /// Keep a copy of the hub's log here (it holds the allocator's figures at each phase).
     #[arg(long)]
     pub hub_log: Option<PathBuf>,
 }
