@@ -33,9 +33,17 @@ pub enum TlsError {
     Fingerprint(String),
 }
 
+/// One provider for the process: a bench keeps thousands of client configurations.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
+
+/// Session tickets a resuming client keeps (for its one hub; a few spare for tickets that
+/// arrive while another handshake uses one).
+const CLIENT_SESSIONS: usize = 4;
 
 /// `SHA256:<64 lowercase hex>` of a DER certificate.
 pub fn fingerprint(cert: &[u8]) -> String {
@@ -103,10 +111,16 @@ impl HubIdentity {
 
     /// A rustls server configuration presenting this identity.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let config = rustls::ServerConfig::builder_with_provider(provider())
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(vec![self.cert.clone()], self.key.clone_key())?;
+        // Returning agents resume with a ticket instead of a full handshake (no certificate
+        // signature): a reconnect storm is bound by handshakes. Stateless tickets cost the hub
+        // no memory per client; their key rotates every 6 hours and lives only in this process,
+        // so a restarted hub makes everyone shake hands in full once. No early (0-RTT) data:
+        // it could be replayed (`max_early_data_size` stays 0).
+        config.ticketer = rustls::crypto::ring::Ticketer::new()?;
         Ok(Arc::new(config))
     }
 }
@@ -128,6 +142,12 @@ pub struct SeenCertificate(Arc<Mutex<Option<String>>>);
 impl SeenCertificate {
     pub fn get(&self) -> Option<String> {
         self.0.lock().ok().and_then(|g| g.clone())
+    }
+    /// Forget what was seen, before a new handshake.
+    pub fn clear(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = None;
+        }
     }
     fn set(&self, fp: String) {
         if let Ok(mut g) = self.0.lock() {
@@ -191,13 +211,20 @@ impl ServerCertVerifier for PinVerifier {
 }
 
 /// A client configuration that trusts exactly `pin`; `seen` receives the presented fingerprint.
+/// For one connection: it keeps no sessions to resume (see [`ResumingClient`]).
 pub fn client_config(
     pin: Pin,
     seen: SeenCertificate,
 ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut config = pinned_config(pin, seen)?;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+fn pinned_config(pin: Pin, seen: SeenCertificate) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinVerifier {
@@ -205,8 +232,46 @@ pub fn client_config(
             seen,
             algorithms,
         }))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_no_client_auth())
+}
+
+/// A client of one pinned hub that reconnects (an agent): kept across connections, its session
+/// tickets let a return skip the certificate and its signature. Safe with the pin: a ticket
+/// comes from a full handshake that passed the pin, and only the hub that issued it can resume
+/// it; any other server gets a full handshake, checked against the pin again. Only for a pin,
+/// never for first use, whose point is to show the certificate seen.
+#[derive(Debug, Clone)]
+pub struct ResumingClient {
+    config: Arc<rustls::ClientConfig>,
+    fingerprint: [u8; 32],
+    seen: SeenCertificate,
+}
+
+impl ResumingClient {
+    pub fn new(fingerprint: [u8; 32]) -> Result<Self, TlsError> {
+        let seen = SeenCertificate::default();
+        let mut config = pinned_config(Pin::Fingerprint(fingerprint), seen.clone())?;
+        config.resumption = rustls::client::Resumption::in_memory_sessions(CLIENT_SESSIONS);
+        Ok(Self {
+            config: Arc::new(config),
+            fingerprint,
+            seen,
+        })
+    }
+
+    pub fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+
+    /// The pinned fingerprint, which every connection of this client was checked against.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// What the last full handshake presented (a resumed one presents nothing).
+    pub fn seen(&self) -> &SeenCertificate {
+        &self.seen
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +292,109 @@ mod tests {
         let parsed = parse_fingerprint(&written).expect("the written form parses");
         assert_eq!(format!("SHA256:{}", hex::encode(parsed)), first.fingerprint);
         assert!(first.server_config().is_ok());
+    }
+
+    /// A hub on loopback that finishes each TLS handshake and sends one byte (after its
+    /// session tickets, so a client that read the byte holds them).
+    async fn tls_hub(
+        identity: &HubIdentity,
+    ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        use tokio::io::AsyncWriteExt;
+        let acceptor = tokio_rustls::TlsAcceptor::from(identity.server_config().expect("config"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let _ = tls.write_all(b"x").await;
+                        let _ = tls.flush().await;
+                    }
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    /// Connect with `config`; how the handshake went, or why it failed.
+    async fn shake(
+        addr: std::net::SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<rustls::HandshakeKind> {
+        use tokio::io::AsyncReadExt;
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte).await?;
+        let kind = tls.get_ref().1.handshake_kind();
+        Ok(kind.unwrap_or(rustls::HandshakeKind::Full))
+    }
+
+    #[tokio::test]
+    async fn a_returning_client_resumes_and_its_pin_still_holds() {
+        let (dir_a, dir_b) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+        let hub_a = HubIdentity::load_or_create(dir_a.path(), &[]).expect("hub a");
+        let hub_b = HubIdentity::load_or_create(dir_b.path(), &[]).expect("hub b");
+        let server = hub_a.server_config().expect("config");
+        assert!(
+            server.ticketer.enabled(),
+            "stateless tickets, no per-client memory"
+        );
+        assert_eq!(server.max_early_data_size, 0, "no replayable 0-RTT data");
+        let (addr_a, task_a) = tls_hub(&hub_a).await;
+        let (addr_b, task_b) = tls_hub(&hub_b).await;
+        let pin_a = parse_fingerprint(&hub_a.fingerprint).expect("fp");
+
+        let client = ResumingClient::new(pin_a).expect("client");
+        assert!(!client.config().enable_early_data);
+        let first = shake(addr_a, client.config()).await.expect("first");
+        assert_eq!(first, rustls::HandshakeKind::Full);
+        assert_eq!(
+            client.seen().get().as_deref(),
+            Some(hub_a.fingerprint.as_str())
+        );
+        client.seen().clear();
+        let again = shake(addr_a, client.config()).await.expect("return");
+        assert_eq!(
+            again,
+            rustls::HandshakeKind::Resumed,
+            "a return skips the certificate"
+        );
+        assert_eq!(client.seen().get(), None, "no certificate was presented");
+
+        // Another hub at the same name: it cannot resume A's ticket, so it presents its own
+        // certificate, which the pin refuses.
+        let refused = shake(addr_b, client.config()).await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(
+            client.seen().get().as_deref(),
+            Some(hub_b.fingerprint.as_str())
+        );
+        // And the genuine hub is still resumed (or shaken in full), never refused.
+        assert!(shake(addr_a, client.config()).await.is_ok());
+
+        // A one-connection configuration keeps nothing to resume.
+        let once =
+            client_config(Pin::Fingerprint(pin_a), SeenCertificate::default()).expect("once");
+        assert_eq!(
+            shake(addr_a, once.clone()).await.expect("1"),
+            rustls::HandshakeKind::Full
+        );
+        assert_eq!(
+            shake(addr_a, once).await.expect("2"),
+            rustls::HandshakeKind::Full
+        );
+        task_a.abort();
+        task_b.abort();
     }
 
     #[test]

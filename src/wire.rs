@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::protocol::{self, ProtocolError};
-use crate::tls::{self, Pin, SeenCertificate, TlsError};
+use crate::tls::{self, Pin, ResumingClient, SeenCertificate, TlsError};
 
 pub type ClientStream = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
 /// The hub's side: TLS, then the per-phase message limits, then the WebSocket.
@@ -103,14 +103,39 @@ pub async fn connect_from(
     pin: Pin,
     local: Option<std::net::IpAddr>,
 ) -> Result<(ClientStream, String), WireError> {
-    let (host, port) = host_port(hub)?;
-    let key = format!("{host}:{port}");
     let expected = match &pin {
-        Pin::Fingerprint(fp) => Some(format!("SHA256:{}", hex::encode(fp))),
+        Pin::Fingerprint(fp) => Some(*fp),
         Pin::FirstUse => None,
     };
     let seen = SeenCertificate::default();
     let config = tls::client_config(pin, seen.clone())?;
+    let ws = connect_with(hub, path, config, &seen, expected, local).await?;
+    Ok((ws, seen.get().unwrap_or_default()))
+}
+
+/// Connect as a client that reconnects to its one hub (an agent): a return resumes the TLS
+/// session where it can (see [`ResumingClient`]); the pin holds all the same.
+pub async fn connect_resuming(
+    hub: &str,
+    path: &str,
+    client: &ResumingClient,
+) -> Result<ClientStream, WireError> {
+    client.seen().clear();
+    let pin = Some(client.fingerprint());
+    connect_with(hub, path, client.config(), client.seen(), pin, None).await
+}
+
+async fn connect_with(
+    hub: &str,
+    path: &str,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    seen: &SeenCertificate,
+    pin: Option<[u8; 32]>,
+    local: Option<std::net::IpAddr>,
+) -> Result<ClientStream, WireError> {
+    let (host, port) = host_port(hub)?;
+    let key = format!("{host}:{port}");
+    let expected = pin.map(|fp| format!("SHA256:{}", hex::encode(fp)));
     let attempt = async {
         let tcp = tcp_connect(&host, port, local)
             .await
@@ -146,11 +171,9 @@ pub async fn connect_from(
             })?;
         Ok::<_, WireError>(ws)
     };
-    let ws = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
-        .map_err(|_| WireError::Timeout(key.clone()))??;
-    let fingerprint = seen.get().unwrap_or_default();
-    Ok((ws, fingerprint))
+        .map_err(|_| WireError::Timeout(key.clone()))?
 }
 
 async fn tcp_connect(

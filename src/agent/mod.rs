@@ -26,7 +26,7 @@ use crate::protocol::{
     AGENT_PATH, AgentReply, AgentRequest, EnrolmentLink, ErrorCode, HubToAgent, PROTOCOL_VERSION,
     ProtocolError, Request, WorkstationReport,
 };
-use crate::tls::{Pin, parse_fingerprint};
+use crate::tls::{ResumingClient, parse_fingerprint};
 use crate::wire::{self, WireError};
 pub use screen::ScreenSource;
 pub use shared::AgentShared;
@@ -145,9 +145,11 @@ pub async fn run(
         return Err(AgentError::NotEnrolled);
     }
     let mut attempt: u32 = 0;
+    // Kept across reconnects so returns resume their TLS session.
+    let mut tls = None;
     loop {
         let _ = status.send(AgentStatus::Connecting { attempt });
-        let session = connect_once(&opts, &mut identity, &shared);
+        let session = connect_once(&opts, &mut identity, &mut tls, &shared);
         let outcome = tokio::select! {
             () = &mut shutdown => return Ok(()),
             outcome = session => outcome,
@@ -196,6 +198,7 @@ enum Failure {
 async fn connect_once(
     opts: &AgentOptions,
     identity: &mut Option<Identity>,
+    tls: &mut Option<ResumingClient>,
     shared: &Arc<AgentShared>,
 ) -> Result<Session, Failure> {
     let status = &shared.status;
@@ -204,8 +207,12 @@ async fn connect_once(
         (None, Some(link)) => (link.hub_url(), link.fingerprint.clone()),
         (None, None) => return Err(Failure::Fatal(AgentError::NotEnrolled)),
     };
-    let pin =
-        Pin::Fingerprint(parse_fingerprint(&fingerprint).map_err(|e| Failure::Fatal(e.into()))?);
+    let pin = parse_fingerprint(&fingerprint).map_err(|e| Failure::Fatal(e.into()))?;
+    let client = match tls.take() {
+        Some(client) if client.fingerprint() == pin => client,
+        _ => ResumingClient::new(pin).map_err(|e| Failure::Fatal(e.into()))?,
+    };
+    let client = tls.insert(client);
     let mut report = opts
         .report
         .clone()
@@ -215,12 +222,14 @@ async fn connect_once(
         // hub's authentication timer does not run meanwhile.
         report.screen = screen::probe_size(&opts.screen).await;
     }
-    let (ws, _) = wire::connect(&hub, AGENT_PATH, pin).await.map_err(|e| {
-        if matches!(e, WireError::CertificateMismatch { .. }) {
-            tracing::error!(%e, "hub certificate mismatch");
-        }
-        Failure::Retry(e.to_string())
-    })?;
+    let ws = wire::connect_resuming(&hub, AGENT_PATH, client)
+        .await
+        .map_err(|e| {
+            if matches!(e, WireError::CertificateMismatch { .. }) {
+                tracing::error!(%e, "hub certificate mismatch");
+            }
+            Failure::Retry(e.to_string())
+        })?;
     let (mut sink, mut stream) = ws.split();
 
     let body = match identity.as_ref() {

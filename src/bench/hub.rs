@@ -29,7 +29,7 @@ use crate::protocol::{
     AGENT_PATH, AgentReply, AgentRequest, ConsoleReply, ConsoleRequest, HubEvent, HubToAgent,
     PROTOCOL_VERSION, PageRequest, Presence, Request, Role, SecretRequirements, WorkstationReport,
 };
-use crate::tls::{Pin, parse_fingerprint};
+use crate::tls::{Pin, ResumingClient, parse_fingerprint};
 use crate::wire::{self, ClientStream};
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +56,13 @@ pub struct Args {
     /// The longest any phase (connecting, a storm, a sample) may take before the bench gives up.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Every connection makes a full TLS handshake, as after the hub restarted (by default a
+    /// returning agent resumes its session, as `tether agent` does).
+    #[arg(long)]
+    pub full_handshakes: bool,
+    /// Keep a copy of the hub's log here (it holds the allocator's figures at each phase).
+    #[arg(long)]
+    pub hub_log: Option<PathBuf>,
 }
 
 /// `500ms`, `10s`, `2m`, or bare seconds.
@@ -146,6 +153,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     settle_briefly().await;
     let idle_kb = hub.rss_kb().context("reading the hub's memory")?;
     report.add("hub RSS, idle (consoles only)", kb_to_mb(idle_kb), "MB", "");
+    hub.add_allocator_figures(&mut report, "idle").await;
 
     // Every agent connects.
     let fleet = Fleet::new();
@@ -159,7 +167,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         let agent = BenchAgent {
             index,
             url: url.clone(),
-            pin,
+            tls: ResumingClient::new(pin)?,
+            full_handshakes: args.full_handshakes,
             gate: gate.clone(),
             fleet: fleet.clone(),
         };
@@ -200,6 +209,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "KB",
         "",
     );
+    hub.add_allocator_figures(&mut report, &format!("{all} agents"))
+        .await;
     let cpu = hub.cpu_percent(args.idle).await?;
     report.add(format!("hub CPU, idle with {all} agents"), cpu, "%", "");
 
@@ -300,6 +311,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         "x",
         "<= 1.5 x",
     );
+    hub.add_allocator_figures(&mut report, "after all left")
+        .await;
+    if let Some(path) = &args.hub_log {
+        std::fs::copy(&hub.log, path)
+            .with_context(|| format!("copying the hub's log to {}", path.display()))?;
+    }
     drop(consoles);
     hub.stop();
     Ok(report)
@@ -484,6 +501,52 @@ impl HubProcess {
         let after = self.cpu_ticks().context("reading the hub's CPU time")?;
         let secs = started.elapsed().as_secs_f64();
         Ok((after.saturating_sub(before)) as f64 / TICKS_PER_SECOND / secs * 100.0)
+    }
+
+    /// Ask the hub for its allocator's figures (SIGUSR1, see `hub::memory`) and add the live
+    /// data and the resident pages to the report. A hub that does not answer adds nothing.
+    async fn add_allocator_figures(&self, report: &mut Report, phase: &str) {
+        let Some(line) = self.allocator_figures().await else {
+            tracing::warn!(phase, "the hub logged no memory figures");
+            return;
+        };
+        let figure = |name: &str| -> Option<f64> {
+            let start = line.find(&format!(" {name}="))? + name.len() + 2;
+            let rest = &line[start..];
+            rest[..rest.find("MB")?].parse().ok()
+        };
+        for name in ["allocated", "resident"] {
+            if let Some(mb) = figure(name) {
+                report.add(format!("  jemalloc {name}, {phase}"), mb, "MB", "");
+            }
+        }
+    }
+
+    async fn allocator_figures(&self) -> Option<String> {
+        const ASKED: &str = "asked by SIGUSR1";
+        let answers = |log: &str| {
+            log.lines()
+                .filter(|l| l.contains(crate::hub::memory::LOG_LINE) && l.contains(ASKED))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let before = answers(&std::fs::read_to_string(&self.log).ok()?).len();
+        #[cfg(unix)]
+        {
+            use nix::sys::signal::{Signal, kill};
+            use nix::unistd::Pid;
+            let pid = i32::try_from(self.pid).ok()?;
+            kill(Pid::from_raw(pid), Signal::SIGUSR1).ok()?;
+        }
+        // The hub writes the line within a moment; its log is a file, so look a few times.
+        for _ in 0..100 {
+            let log = std::fs::read_to_string(&self.log).ok()?;
+            if let Some(line) = answers(&log).into_iter().nth(before) {
+                return Some(line);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 
     fn log_lines_with(&self, needle: &str) -> usize {
@@ -779,7 +842,9 @@ enum AgentCommand {
 struct BenchAgent {
     index: usize,
     url: String,
-    pin: [u8; 32],
+    /// Its own session store, as each real agent has.
+    tls: ResumingClient,
+    full_handshakes: bool,
     gate: Arc<Semaphore>,
     fleet: Fleet,
 }
@@ -856,7 +921,12 @@ impl BenchAgent {
 
     /// Connect and say hello with the workstation's key, as `agent::connect_once` does.
     async fn hello(&self) -> anyhow::Result<ClientStream> {
-        let (mut ws, _) = wire::connect(&self.url, AGENT_PATH, Pin::Fingerprint(self.pin)).await?;
+        let mut ws = if self.full_handshakes {
+            let pin = Pin::Fingerprint(self.tls.fingerprint());
+            wire::connect(&self.url, AGENT_PATH, pin).await?.0
+        } else {
+            wire::connect_resuming(&self.url, AGENT_PATH, &self.tls).await?
+        };
         let hello = Request {
             id: 1,
             body: AgentRequest::Hello {

@@ -165,9 +165,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Threads for blocking work (store calls, files, password hashing queued by the hub).
+const BLOCKING_THREADS: usize = 32;
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The hub's store calls run here and take turns on one database connection: tokio's
+        // default of 512 threads only made a reconnect storm start hundreds of threads that
+        // wait (their stacks and allocator caches outliving the storm).
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()?)
 }
 

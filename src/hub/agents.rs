@@ -168,9 +168,17 @@ pub(super) async fn serve(
         hub.end_sessions_on(&id, why).await;
         let now = hub.now();
         let wid = id.clone();
-        let _ = hub.db(move |s| s.touch_workstation(&wid, now)).await;
-        let wid = id.clone();
-        if let Ok(Some(row)) = hub.db(move |s| s.workstation(&wid)).await {
+        // One store call, not two: in a reconnect storm every goodbye queues one.
+        let row = hub
+            .db(move |s| {
+                // Consoles still hear it went offline when its last-seen time cannot be kept.
+                if let Err(e) = s.touch_workstation(&wid, now) {
+                    tracing::warn!(workstation = %wid, %e, "cannot record when it was last seen");
+                }
+                s.workstation(&wid)
+            })
+            .await;
+        if let Ok(Some(row)) = row {
             hub.publish(
                 &team,
                 HubEvent::Workstation {

@@ -46,6 +46,8 @@ pub async fn run(
     sweeper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let slots = Arc::new(Semaphore::new(hub.limits.max_connections));
     let mut refusals = Refusals::default();
+    let mut load = super::memory::LoadDrop::default();
+    let mut memory_requests = MemoryRequests::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -72,7 +74,12 @@ pub async fn run(
             _ = sweeper.tick() => {
                 hub.end_unwatched_sessions().await;
                 hub.flush_preauth_audit().await;
+                if load.fell(*hub.connections.borrow()) {
+                    hub.shrink_presence();
+                    super::memory::log_figures("after connections fell from their peak");
+                }
             }
+            () = memory_requests.next() => super::memory::log_figures("asked by SIGUSR1"),
         }
     }
     let _ = stop_tx.send(true);
@@ -87,6 +94,38 @@ pub async fn run(
     }
     tracing::info!("hub stopped");
     Ok(())
+}
+
+/// `kill -USR1` asks the hub to log its memory figures (see `hub::memory`).
+struct MemoryRequests {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl MemoryRequests {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::user_defined1())
+                .inspect_err(|e| tracing::debug!(%e, "no memory reports on SIGUSR1"))
+                .ok();
+            Self { signal }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next request; never, where signals cannot be had.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
 }
 
 /// A connection's place under `max_connections`, given back when the connection ends.

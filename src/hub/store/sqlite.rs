@@ -943,7 +943,10 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT {WS_COLS} FROM workstations w JOIN clients c ON c.id = w.client_id WHERE w.id = ?1"
         );
-        conn.query_row(&sql, [id], ws_row)
+        // Cached: every agent's hello and goodbye reads this (parsing it again each time was a
+        // tenth of the hub's CPU in a reconnect storm).
+        conn.prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_row([id], ws_row))
             .optional()
             .map_err(db)?
             .map(finish_ws)
@@ -981,11 +984,9 @@ impl Store for SqliteStore {
 
     fn touch_workstation(&self, id: &WorkstationId, last_seen: DateTime<Utc>) -> StoreResult<()> {
         let conn = self.conn()?;
-        conn.execute(
-            "UPDATE workstations SET last_seen = ?2 WHERE id = ?1",
-            params![id, ts(last_seen)],
-        )
-        .map_err(db)?;
+        conn.prepare_cached("UPDATE workstations SET last_seen = ?2 WHERE id = ?1")
+            .and_then(|mut stmt| stmt.execute(params![id, ts(last_seen)]))
+            .map_err(db)?;
         Ok(())
     }
 
