@@ -62,6 +62,9 @@ pub enum WireError {
 /// size, read in chunks of this.
 pub const WS_READ_CHUNK: usize = 4 * 1024;
 
+/// Bytes of queued messages gathered before they are written to the socket.
+pub const WS_WRITE_BATCH: usize = 8 * 1024;
+
 /// The WebSocket limits and buffers both ends use (tungstenite's defaults are 64 MiB messages,
 /// 128 KiB read and write buffers per socket, and unbounded writes).
 pub fn ws_config() -> WebSocketConfig {
@@ -69,9 +72,10 @@ pub fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(protocol::MAX_WS_MESSAGE))
         .max_frame_size(Some(protocol::MAX_WS_FRAME))
         .read_buffer_size(WS_READ_CHUNK)
-        // Every send is flushed at once (the writer tasks await each one), so batching in a
-        // second buffer only held memory.
-        .write_buffer_size(0)
+        // Messages queued together are written together (the hub's writer feeds what is
+        // waiting, then flushes once): up to this many bytes make one TLS record and one write
+        // instead of one per message. A lone message is still flushed at once.
+        .write_buffer_size(WS_WRITE_BATCH)
         // One message being written and one more: a peer that stops reading fails the write
         // instead of growing the buffer.
         .max_write_buffer_size(2 * protocol::MAX_WS_MESSAGE)
@@ -247,9 +251,9 @@ mod tests {
     #[test]
     fn socket_buffers_are_small_and_bounded() {
         let config = ws_config();
-        // Per idle connection: a small read buffer, no batching write buffer.
+        // Per idle connection: a small read buffer; a small write batch.
         assert!(config.read_buffer_size <= 8 * 1024, "{config:?}");
-        assert_eq!(config.write_buffer_size, 0);
+        assert_eq!(config.write_buffer_size, WS_WRITE_BATCH);
         // Bounded, yet room for the largest message the protocol allows.
         assert!(config.max_write_buffer_size > protocol::MAX_WS_MESSAGE);
         assert!(config.max_write_buffer_size <= 4 * protocol::MAX_WS_MESSAGE);

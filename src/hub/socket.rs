@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -22,16 +21,36 @@ pub(super) fn version_mismatch(theirs: u32) -> ProtocolError {
     )
 }
 
+/// Messages written to a connection before one flush, at most (the write buffer also flushes
+/// by itself when full).
+const WRITE_BATCH: usize = 64;
+
 /// The write half of a connection, owned by its own task; everything else sends through the
 /// channel. Ends (closing the socket) when every sender is gone or a write fails.
-pub(super) fn spawn_writer(
-    mut sink: SplitSink<ServerStream, Message>,
-) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
+pub(super) fn spawn_writer<S>(mut sink: S) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>)
+where
+    S: futures_util::Sink<Message> + Unpin + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel::<Message>(256);
     let task = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            if sink.send(msg).await.is_err() || closing {
+        'writing: while let Some(msg) = rx.recv().await {
+            // Whatever else is already queued goes out with it in one flush: a burst of
+            // events (a reconnect storm's presence, a list's pages) then costs one write to
+            // the socket, not one per message.
+            let mut closing = matches!(msg, Message::Close(_));
+            if sink.feed(msg).await.is_err() {
+                break;
+            }
+            let mut batched = 1;
+            while !closing && batched < WRITE_BATCH {
+                let Ok(more) = rx.try_recv() else { break };
+                closing = matches!(more, Message::Close(_));
+                if sink.feed(more).await.is_err() {
+                    break 'writing;
+                }
+                batched += 1;
+            }
+            if sink.flush().await.is_err() || closing {
                 break;
             }
         }
@@ -121,5 +140,67 @@ impl Reader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A sink that records what reaches it: messages fed, and how many at each flush.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        fed: Arc<Mutex<usize>>,
+        flushes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl futures_util::Sink<Message> for Recorder {
+        type Error = std::convert::Infallible;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
+            *self.fed.lock().unwrap() += 1;
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            let fed = *self.fed.lock().unwrap();
+            let mut flushes = self.flushes.lock().unwrap();
+            let before: usize = flushes.iter().sum();
+            if fed > before {
+                flushes.push(fed - before);
+            }
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn queued_messages_go_out_in_one_flush_and_a_lone_one_at_once() {
+        let sink = Recorder::default();
+        let (out, writer) = spawn_writer(sink.clone());
+        // Queued before the writer task first runs (one thread): one burst.
+        for i in 0..10 {
+            out.try_send(Message::text(format!("event {i}"))).unwrap();
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(*sink.flushes.lock().unwrap(), vec![10]);
+        // A lone message later is flushed by itself, without waiting for company.
+        out.send(Message::text("alone")).await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(*sink.flushes.lock().unwrap(), vec![10, 1]);
+        // A burst larger than the batch is cut into batches.
+        for i in 0..(WRITE_BATCH + 5) {
+            out.try_send(Message::text(format!("more {i}"))).unwrap();
+        }
+        drop(out);
+        writer.await.unwrap();
+        assert_eq!(*sink.flushes.lock().unwrap(), vec![10, 1, WRITE_BATCH, 5]);
     }
 }
