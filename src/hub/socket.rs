@@ -164,12 +164,12 @@ mod tests {
             Poll::Ready(Ok(()))
         }
         fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
-            *self.fed.lock().unwrap() += 1;
+            *self.fed.lock().expect("lock") += 1;
             Ok(())
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            let fed = *self.fed.lock().unwrap();
-            let mut flushes = self.flushes.lock().unwrap();
+            let fed = *self.fed.lock().expect("lock");
+            let mut flushes = self.flushes.lock().expect("lock");
             let before: usize = flushes.iter().sum();
             if fed > before {
                 flushes.push(fed - before);
@@ -187,20 +187,25 @@ mod tests {
         let (out, writer) = spawn_writer(sink.clone());
         // Queued before the writer task first runs (one thread): one burst.
         for i in 0..10 {
-            out.try_send(Message::text(format!("event {i}"))).unwrap();
+            out.try_send(Message::text(format!("event {i}")))
+                .expect("room");
         }
         tokio::task::yield_now().await;
-        assert_eq!(*sink.flushes.lock().unwrap(), vec![10]);
+        assert_eq!(*sink.flushes.lock().expect("lock"), vec![10]);
         // A lone message later is flushed by itself, without waiting for company.
-        out.send(Message::text("alone")).await.unwrap();
+        out.send(Message::text("alone")).await.expect("open");
         tokio::task::yield_now().await;
-        assert_eq!(*sink.flushes.lock().unwrap(), vec![10, 1]);
+        assert_eq!(*sink.flushes.lock().expect("lock"), vec![10, 1]);
         // A burst larger than the batch is cut into batches.
         for i in 0..(WRITE_BATCH + 5) {
-            out.try_send(Message::text(format!("more {i}"))).unwrap();
+            out.try_send(Message::text(format!("more {i}")))
+                .expect("room");
         }
         drop(out);
-        writer.await.unwrap();
-        assert_eq!(*sink.flushes.lock().unwrap(), vec![10, 1, WRITE_BATCH, 5]);
+        writer.await.expect("writer ends");
+        assert_eq!(
+            *sink.flushes.lock().expect("lock"),
+            vec![10, 1, WRITE_BATCH, 5]
+        );
     }
 }
