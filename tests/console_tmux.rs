@@ -5,79 +5,10 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::bin::BIN;
-
-/// A private tmux server (its own socket), killed with everything in it on drop. (A small copy
-/// of e2e_tmux.rs's, so this file merges without touching that one.)
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, cols: u16, rows: u16, command: &str) -> Self {
-        let socket = format!("tether-console-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-s", "t", "-x", &cols.to_string(), "-y", &rows.to_string()])
-            .arg(command)
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed");
-        let tmux = Self { socket };
-        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t:0"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t:0"])
-    }
-
-    /// Wait until the screen satisfies `pred`, polling; fails with the last screen after `within`.
-    fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let screen = self.screen();
-            if pred(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
-fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
-}
+use common::tmux::{Tmux, shell_quote};
 
 /// `tether ARGS`, asserted to succeed; its standard output.
 fn tether(home: &Path, args: &[&str]) -> String {

@@ -42,14 +42,27 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Another window on the same server, running `command`; its name is its target.
+    pub fn window(&self, name: &str, command: &str) {
+        self.run(&["new-window", "-d", "-t", "t", "-n", name, command]);
+    }
+
     pub fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t:0"];
+        self.keys_to("t:0", keys);
+    }
+
+    pub fn keys_to(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
         args.extend_from_slice(keys);
         self.run(&args);
     }
 
     pub fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t:0"])
+        self.screen_of("t:0")
+    }
+
+    pub fn screen_of(&self, target: &str) -> String {
+        self.run(&["capture-pane", "-p", "-t", target])
     }
 
     /// A tmux format of the first pane (`#{alternate_on}`, `#{cursor_flag}`, ...).
@@ -62,15 +75,26 @@ impl Tmux {
     /// Wait until the screen satisfies `pred`, reading it again every 100 ms (tmux has no
     /// event for "the screen shows X"); fails with the last screen after `within`.
     pub fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_in("t:0", what, within, pred)
+    }
+
+    /// As [`Tmux::wait_for`], on the pane `target`.
+    pub fn wait_in(
+        &self,
+        target: &str,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + within;
         loop {
-            let screen = self.screen();
+            let screen = self.screen_of(target);
             if pred(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{screen}"
+                "timed out waiting for {what}; screen of {target}:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
