@@ -26,6 +26,16 @@ use crate::secrets;
 /// passcode is replaced.
 pub const PASSCODE_REPLACE_AFTER: u32 = 10;
 
+/// Access's state: connection attempts waiting for their agent, open sessions, and the
+/// console connections that may watch them. Owned here; lock `sessions` before `open_viewers`.
+#[derive(Default)]
+pub(super) struct AccessState {
+    attempts: std::sync::Mutex<std::collections::HashMap<AttemptId, PendingAttempt>>,
+    next_attempt: std::sync::atomic::AtomicU64,
+    sessions: std::sync::Mutex<std::collections::HashMap<SessionId, LiveSession>>,
+    open_viewers: std::sync::Mutex<HashSet<u64>>,
+}
+
 /// A connection attempt waiting for its agent.
 pub(super) struct PendingAttempt {
     workstation: WorkstationId,
@@ -160,12 +170,7 @@ impl Hub {
     }
 
     fn require_online(&self, row: &WorkstationRow, why: &str) -> Result<(), ProtocolError> {
-        if self
-            .online
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&row.info.id)
-        {
+        if self.is_online(&row.info.id) {
             Ok(())
         } else {
             Err(conflict(format!("{} is offline: {why}", row.info.hostname)))
@@ -385,9 +390,13 @@ impl Hub {
             .as_ref()
             .is_none_or(|s| super::preauth::Field::WorkstationSecret.fits(s.expose()));
         let presented = secret.is_some();
-        let attempt: AttemptId = self.next_attempt.fetch_add(1, Ordering::Relaxed);
+        let attempt: AttemptId = self
+            .access_state
+            .next_attempt
+            .fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.attempts
+        self.access_state
+            .attempts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(
@@ -405,12 +414,14 @@ impl Hub {
             support_credentials: guest.is_some(),
         };
         if !fits {
-            self.attempts
+            self.access_state
+                .attempts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&attempt);
         } else if !self.send_to_agent(&ws.id, &ask) {
-            self.attempts
+            self.access_state
+                .attempts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&attempt);
@@ -436,7 +447,8 @@ impl Hub {
                 )));
             }
             Err(_) => {
-                self.attempts
+                self.access_state
+                    .attempts
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&attempt);
@@ -475,10 +487,15 @@ impl Hub {
                 };
                 self.commit(change, move |_| vec![record.clone()]).await?;
                 {
-                    let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut sessions = self
+                        .access_state
+                        .sessions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
                     // The console may have gone while the agent decided: then the session
                     // starts unwatched, and the idle sweep ends it in time.
                     let open = self
+                        .access_state
                         .open_viewers
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -559,7 +576,11 @@ impl Hub {
         attempt: AttemptId,
         outcome: ConnectOutcome,
     ) {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut attempts = self
+            .access_state
+            .attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match attempts.get(&attempt) {
             Some(p) if &p.workstation == from => {
                 if let Some(p) = attempts.remove(&attempt) {
@@ -574,7 +595,8 @@ impl Hub {
 
     /// Drop the attempts of a workstation that went away (their waiters see "went offline").
     pub(super) fn forget_attempts(&self, from: &WorkstationId) {
-        self.attempts
+        self.access_state
+            .attempts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, p| &p.workstation != from);
@@ -582,7 +604,11 @@ impl Hub {
 
     /// The team's open sessions, newest first.
     pub(super) fn open_sessions(&self, team: &TeamId) -> Vec<SessionInfo> {
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = self
+            .access_state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut list: Vec<_> = sessions
             .values()
             .filter(|s| &s.team == team)
@@ -599,6 +625,7 @@ impl Hub {
         id: &SessionId,
     ) -> Result<(), ProtocolError> {
         let mine = self
+            .access_state
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -615,6 +642,7 @@ impl Hub {
     /// End one session: record, audit, tell the team and the agent.
     pub(super) async fn end_session(&self, id: &SessionId, reason: &str) {
         let Some(live) = self
+            .access_state
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -680,6 +708,7 @@ impl Hub {
     /// End every session on a workstation.
     pub(super) async fn end_sessions_on(&self, workstation: &WorkstationId, reason: &str) {
         let ids: Vec<SessionId> = self
+            .access_state
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -695,10 +724,15 @@ impl Hub {
     /// A console connection closed: it no longer watches any session.
     pub(super) fn detach_viewer(&self, viewer: u64) {
         let now = tokio::time::Instant::now();
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sessions = self
+            .access_state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         // Under the sessions lock: a session being opened for this viewer sees either the
         // viewer open (and is detached here) or gone (and starts unwatched).
-        self.open_viewers
+        self.access_state
+            .open_viewers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&viewer);
@@ -713,6 +747,7 @@ impl Hub {
     pub(super) async fn end_unwatched_sessions(&self) {
         let idle = self.limits.session_idle;
         let expired: Vec<SessionId> = self
+            .access_state
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -734,6 +769,7 @@ impl Hub {
     /// At a clean stop: every open session ends, recorded as such.
     pub(super) async fn end_all_sessions(&self, reason: &str) {
         let ids: Vec<SessionId> = self
+            .access_state
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -794,4 +830,84 @@ fn with_hostname(mut detail: serde_json::Value, hostname: &str) -> serde_json::V
         map.insert("hostname".into(), hostname.into());
     }
     detail
+}
+
+impl Hub {
+    /// A console connection's id, registered as open until [`Hub::detach_viewer`].
+    pub(super) fn new_viewer(&self) -> u64 {
+        let id = self.new_conn();
+        self.access_state
+            .open_viewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        id
+    }
+
+    /// Whether any session is open on a workstation (its presence is then "in session").
+    pub(super) fn has_session_on(&self, id: &WorkstationId) -> bool {
+        self.access_state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|s| &s.info.workstation_id == id)
+    }
+
+    /// The workstations with an open session (the demo never takes those offline).
+    pub fn workstations_in_session(&self) -> HashSet<WorkstationId> {
+        self.access_state
+            .sessions
+            .lock()
+            .map(|s| s.values().map(|l| l.info.workstation_id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A console joins an open session to view it: the session's workstation, whether the
+    /// viewer may only watch, and the session's count of relayed bytes.
+    pub(super) fn join_session(
+        &self,
+        user: &UserInfo,
+        session: &SessionId,
+        viewer: u64,
+    ) -> Result<
+        (
+            WorkstationId,
+            bool,
+            std::sync::Arc<std::sync::atomic::AtomicU64>,
+        ),
+        ProtocolError,
+    > {
+        let mut sessions = self
+            .access_state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (owner, workstation) = sessions
+            .get(session)
+            .filter(|s| s.team == user.team_id)
+            .map(|s| (s.owner.clone(), s.info.workstation_id.clone()))
+            .ok_or_else(|| ProtocolError::not_found("open session"))?;
+        // Someone else's session: only a colleague who opened their own session on that
+        // workstation (and so passed its authorisation, secrets, one-time password and
+        // 2FA checks) joins it, with no more control than their own session has.
+        let own_view_only = if owner == user.id {
+            false
+        } else {
+            sessions
+                .values()
+                .find(|s| s.owner == user.id && s.info.workstation_id == workstation)
+                .map(|s| s.info.view_only)
+                .ok_or_else(|| ProtocolError::not_found("open session"))?
+        };
+        let live = sessions
+            .get_mut(session)
+            .ok_or_else(|| ProtocolError::not_found("open session"))?;
+        live.attach_viewer(viewer);
+        Ok((
+            workstation,
+            live.info.view_only || own_view_only,
+            live.relayed.clone(),
+        ))
+    }
 }

@@ -3,7 +3,9 @@
 //! [`Session`] with its [`Principal`]: a password alone where 2FA is owed is an unfinished one.
 
 use crate::hub::audit::AuditEvent;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use super::credentials;
 use super::principal::Principal;
@@ -420,6 +422,55 @@ async fn resume(
             hub.preauth_failed(peer, unknown("unknown or expired token"))
                 .await?;
             Err(expired())
+        }
+    }
+}
+
+/// Serialises password checks per account name (technician, admin re-entering their password,
+/// or guest): the lock-out check, the password and code checks and the failure count then
+/// happen as one step, so parallel wrong attempts cannot all pass one stale lock-out check.
+/// Different accounts never wait for each other; an idle name holds no memory.
+#[derive(Default)]
+pub(super) struct LoginGate {
+    names: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LoginGate {
+    /// Wait for this name's turn; the turn ends when the returned value is dropped.
+    pub(super) async fn enter(&self, name: &str) -> LoginTurn<'_> {
+        let lock = self
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        let guard = lock.lock_owned().await;
+        LoginTurn {
+            gate: self,
+            name: name.to_owned(),
+            guard: Some(guard),
+        }
+    }
+}
+
+/// A turn at the [`LoginGate`].
+pub(super) struct LoginTurn<'a> {
+    gate: &'a LoginGate,
+    name: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for LoginTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut names = self.gate.names.lock().unwrap_or_else(|p| p.into_inner());
+        // Nobody waiting (the map holds the only reference): forget the name.
+        if names
+            .get(&self.name)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            names.remove(&self.name);
         }
     }
 }

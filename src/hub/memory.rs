@@ -119,7 +119,7 @@ mod tests {
         })
         .expect("hub");
         let (out, _rx) = tokio::sync::mpsc::channel(1);
-        let capacity = || hub.online.lock().expect("lock").capacity();
+        let capacity = || hub.presence_capacity();
         let ids: Vec<String> = (0..5000).map(|i| format!("ws_{i}")).collect();
         let conns: Vec<u64> = ids
             .iter()

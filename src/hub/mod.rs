@@ -27,6 +27,7 @@ pub mod memory;
 pub mod otp;
 pub mod pager;
 pub mod preauth;
+mod presence;
 mod principal;
 mod relay;
 mod server;
@@ -35,21 +36,16 @@ mod twofa;
 mod user_ends;
 mod users;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio::sync::watch;
 
 pub use server::run;
 
-use crate::protocol::{
-    AttemptId, HubEvent, HubToAgent, Presence, ProtocolError, SessionId, TeamId, UserId,
-    WorkstationId, WorkstationInfo,
-};
+use crate::protocol::ProtocolError;
 use crate::tls::{HubIdentity, TlsError};
 use store::{NewAudit, SqliteStore, Store, StoreError};
 
@@ -159,15 +155,6 @@ pub struct HubConfig {
     pub smtp: Option<otp::SmtpConfig>,
 }
 
-/// An agent's live connection, as presence knows it.
-struct OnlineAgent {
-    conn: u64,
-    /// Closing a connection that a newer one with the same key replaced.
-    kick: Option<oneshot::Sender<()>>,
-    /// The connection's writer: messages for the agent.
-    out: mpsc::Sender<Message>,
-}
-
 /// The hub's shared state.
 pub struct Hub {
     store: Arc<dyn Store>,
@@ -176,30 +163,23 @@ pub struct Hub {
     public_addr: OnceLock<String>,
     limits: Limits,
     clock: Arc<dyn Clock>,
-    online: Mutex<HashMap<WorkstationId, OnlineAgent>>,
-    teams: Mutex<HashMap<TeamId, broadcast::Sender<HubEvent>>>,
-    next_conn: std::sync::atomic::AtomicU64,
-    /// Connection attempts waiting for their agent's answer.
-    attempts: Mutex<HashMap<AttemptId, access::PendingAttempt>>,
-    next_attempt: std::sync::atomic::AtomicU64,
-    /// Open sessions.
-    sessions: Mutex<HashMap<SessionId, access::LiveSession>>,
+    /// Connected agents and each team's live events.
+    presence_state: presence::PresenceState,
+    /// Connection attempts, open sessions and the consoles watching them.
+    access_state: access::AccessState,
     /// Viewers' streams of open sessions.
-    streams: Mutex<HashMap<crate::protocol::StreamId, relay::Route>>,
-    next_stream: std::sync::atomic::AtomicU64,
+    routes: relay::Routes,
     /// Seals the secrets the hub reads back (TOTP secrets, codes, outbox bodies): `seal.key`.
     seal_key: crate::secrets::seal::SealKey,
     /// Guests of support credentials: their connections, sessions and the expiry timer.
     credentials: credentials::Registry,
-    /// One login attempt at a time per account name (see [`LoginGate`]).
-    login_gate: LoginGate,
-    /// Console connections still open (their ids); lock after `sessions`.
-    open_viewers: Mutex<std::collections::HashSet<u64>>,
+    /// One login attempt at a time per account name (see [`auth::LoginGate`]).
+    login_gate: auth::LoginGate,
     /// One-time passwords: the mail server.
     otp: otp::OtpState,
     /// Per user: tells their open console connections to close (why), e.g. when an admin
     /// resets their 2FA and so ends their logins.
-    user_ends: Mutex<HashMap<UserId, watch::Sender<Option<user_ends::UserEnd>>>>,
+    user_ends: user_ends::UserEnds,
     /// Connections open now (accepted and not yet closed), counted against `max_connections`.
     connections: watch::Sender<usize>,
     /// What unauthenticated peers may cost, per source and per name.
@@ -242,20 +222,14 @@ impl Hub {
             tls,
             public_addr,
             clock,
-            online: Mutex::default(),
-            teams: Mutex::default(),
-            next_conn: 1.into(),
-            attempts: Mutex::default(),
-            next_attempt: 1.into(),
-            sessions: Mutex::default(),
-            streams: Mutex::default(),
-            next_stream: 1.into(),
+            presence_state: presence::PresenceState::default(),
+            access_state: access::AccessState::default(),
+            routes: relay::Routes::default(),
             seal_key,
             credentials: credentials::Registry::default(),
-            login_gate: LoginGate::default(),
-            open_viewers: Mutex::default(),
+            login_gate: auth::LoginGate::default(),
             otp,
-            user_ends: Mutex::default(),
+            user_ends: user_ends::UserEnds::default(),
             connections: watch::Sender::new(0),
             preauth: Arc::new(preauth::Preauth::new(
                 config.limits.preauth_per_source,
@@ -351,146 +325,6 @@ impl Hub {
             detail,
         }
     }
-
-    /// Receive the live events of one team.
-    fn subscribe(&self, team: &TeamId) -> broadcast::Receiver<HubEvent> {
-        let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
-        teams
-            .entry(team.clone())
-            .or_insert_with(|| broadcast::channel(1024).0)
-            .subscribe()
-    }
-
-    /// Tell every console of a team. No subscribers is fine: nobody is watching.
-    fn publish(&self, team: &TeamId, event: HubEvent) {
-        let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = teams.get(team) {
-            let _ = tx.send(event);
-        }
-    }
-
-    fn presence(&self, id: &WorkstationId) -> Presence {
-        let online = self
-            .online
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(id);
-        let in_session = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .any(|s| &s.info.workstation_id == id);
-        match (online, in_session) {
-            (false, _) => Presence::Offline,
-            (true, true) => Presence::InSession,
-            (true, false) => Presence::Online,
-        }
-    }
-
-    /// Fill live presence into stored workstation listings.
-    fn with_presence(&self, mut info: WorkstationInfo) -> WorkstationInfo {
-        info.presence = self.presence(&info.id);
-        if info.presence != Presence::Offline {
-            info.last_seen = self.now();
-        }
-        info
-    }
-
-    /// Mark a workstation online under a new connection; a previous connection with the same
-    /// key is told to close. Returns the connection number and the signal that closes it.
-    fn agent_online(
-        &self,
-        id: &WorkstationId,
-        out: mpsc::Sender<Message>,
-    ) -> (u64, oneshot::Receiver<()>) {
-        let conn = self
-            .next_conn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (kick, kicked) = oneshot::channel();
-        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
-        let old = online.insert(
-            id.clone(),
-            OnlineAgent {
-                conn,
-                kick: Some(kick),
-                out,
-            },
-        );
-        if let Some(mut old) = old
-            && let Some(k) = old.kick.take()
-        {
-            let _ = k.send(());
-        }
-        (conn, kicked)
-    }
-
-    /// Send a message to a workstation's agent; false when it is not connected or its
-    /// connection is backed up. Never waits: a lost stream ack or drop notice is made good by
-    /// the agent's in-flight timeout.
-    fn send_to_agent(&self, id: &WorkstationId, msg: &HubToAgent) -> bool {
-        let out = {
-            let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
-            online.get(id).map(|o| o.out.clone())
-        };
-        let Some(out) = out else { return false };
-        match crate::protocol::encode(msg) {
-            Ok(text) => match out.try_send(Message::text(text)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(workstation = %id, "agent connection backed up: message dropped");
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            },
-            Err(_) => false,
-        }
-    }
-
-    /// Pass a binary stream frame to a workstation's agent; false when it is not connected
-    /// or its connection is backed up (the frame is dropped: latest wins).
-    fn send_binary_to_agent(&self, id: &WorkstationId, bytes: tungstenite::Bytes) -> bool {
-        let out = {
-            let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
-            online.get(id).map(|o| o.out.clone())
-        };
-        out.is_some_and(|out| out.try_send(Message::binary(bytes)).is_ok())
-    }
-
-    /// A new connection number (consoles and agents share the sequence).
-    fn new_conn(&self) -> u64 {
-        self.next_conn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// A console connection's id, registered as open until [`Hub::detach_viewer`].
-    fn new_viewer(&self) -> u64 {
-        let id = self.new_conn();
-        self.open_viewers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
-        id
-    }
-
-    /// Mark a workstation offline if `conn` is still its connection. True when it was.
-    fn agent_offline(&self, id: &WorkstationId, conn: u64) -> bool {
-        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
-        match online.get(id) {
-            Some(o) if o.conn == conn => {
-                online.remove(id);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// After a load: give back the room the presence maps grew to (a map keeps its largest
-    /// capacity otherwise; 20k agents leave ~2 MB of empty table).
-    fn shrink_presence(&self) {
-        let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
-        online.shrink_to_fit();
-    }
 }
 
 /// Failed logins in a row after which only an admin can unlock the account.
@@ -503,55 +337,6 @@ const MAX_LOCKOUT_SECS: i64 = 15 * 60;
 
 /// How long to wait after the `failures`-th failure in a row: nothing for the first four, then
 /// 1 s, 2 s, 4 s ... capped at 15 minutes.
-/// Serialises password checks per account name (technician, admin re-entering their password,
-/// or guest): the lock-out check, the password and code checks and the failure count then
-/// happen as one step, so parallel wrong attempts cannot all pass one stale lock-out check.
-/// Different accounts never wait for each other; an idle name holds no memory.
-#[derive(Default)]
-pub(crate) struct LoginGate {
-    names: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl LoginGate {
-    /// Wait for this name's turn; the turn ends when the returned value is dropped.
-    pub(crate) async fn enter(&self, name: &str) -> LoginTurn<'_> {
-        let lock = self
-            .names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .clone();
-        let guard = lock.lock_owned().await;
-        LoginTurn {
-            gate: self,
-            name: name.to_owned(),
-            guard: Some(guard),
-        }
-    }
-}
-
-/// A turn at the [`LoginGate`].
-pub(crate) struct LoginTurn<'a> {
-    gate: &'a LoginGate,
-    name: String,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for LoginTurn<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut names = self.gate.names.lock().unwrap_or_else(|p| p.into_inner());
-        // Nobody waiting (the map holds the only reference): forget the name.
-        if names
-            .get(&self.name)
-            .is_some_and(|lock| Arc::strong_count(lock) == 1)
-        {
-            names.remove(&self.name);
-        }
-    }
-}
-
 pub fn lockout_delay(failures: u32) -> Option<chrono::Duration> {
     let over = failures.checked_sub(FREE_FAILURES + 1)?;
     let secs = 1i64

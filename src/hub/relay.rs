@@ -36,6 +36,21 @@ pub(super) struct Route {
     relayed: Arc<AtomicU64>,
 }
 
+/// The relay's state: every viewer's stream, owned here.
+pub(super) struct Routes {
+    streams: std::sync::Mutex<std::collections::HashMap<StreamId, Route>>,
+    next_stream: AtomicU64,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            streams: std::sync::Mutex::default(),
+            next_stream: 1.into(),
+        }
+    }
+}
+
 fn forbidden(message: &str) -> ProtocolError {
     ProtocolError::new(ErrorCode::Forbidden, message)
 }
@@ -69,42 +84,19 @@ impl Hub {
         view: ViewSpec,
     ) -> Result<StreamId, ProtocolError> {
         check_view(view)?;
-        let (workstation, view_only, relayed) = {
-            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            let (owner, workstation) = sessions
-                .get(session)
-                .filter(|s| s.team == user.team_id)
-                .map(|s| (s.owner.clone(), s.info.workstation_id.clone()))
-                .ok_or_else(|| ProtocolError::not_found("open session"))?;
-            // Someone else's session: only a colleague who opened their own session on that
-            // workstation (and so passed its authorisation, secrets, one-time password and
-            // 2FA checks) joins it, with no more control than their own session has.
-            let own_view_only = if owner == user.id {
-                false
-            } else {
-                sessions
-                    .values()
-                    .find(|s| s.owner == user.id && s.info.workstation_id == workstation)
-                    .map(|s| s.info.view_only)
-                    .ok_or_else(|| ProtocolError::not_found("open session"))?
-            };
-            let live = sessions
-                .get_mut(session)
-                .ok_or_else(|| ProtocolError::not_found("open session"))?;
-            live.attach_viewer(viewer);
-            (
-                workstation,
-                live.info.view_only || own_view_only,
-                live.relayed.clone(),
-            )
-        };
+        let (workstation, view_only, relayed) = self.join_session(user, session, viewer)?;
         let stream = {
-            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let mut streams = self
+                .routes
+                .streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let existing = streams
                 .iter()
                 .find(|(_, r)| r.viewer == viewer && &r.session == session)
                 .map(|(id, _)| *id);
-            let id = existing.unwrap_or_else(|| self.next_stream.fetch_add(1, Ordering::Relaxed));
+            let id =
+                existing.unwrap_or_else(|| self.routes.next_stream.fetch_add(1, Ordering::Relaxed));
             streams.insert(
                 id,
                 Route {
@@ -124,7 +116,8 @@ impl Hub {
             view,
         };
         if !self.send_to_agent(&workstation, &ask) {
-            self.streams
+            self.routes
+                .streams
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&stream);
@@ -143,7 +136,11 @@ impl Hub {
         stream: StreamId,
         f: impl FnOnce(&Route) -> T,
     ) -> Result<T, ProtocolError> {
-        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let streams = self
+            .routes
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         streams
             .get(&stream)
             .filter(|r| r.viewer == viewer)
@@ -153,7 +150,8 @@ impl Hub {
 
     pub(super) fn unwatch(&self, viewer: u64, stream: StreamId) -> Result<(), ProtocolError> {
         let workstation = self.owned_route(viewer, stream, |r| r.workstation.clone())?;
-        self.streams
+        self.routes
+            .streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&stream);
@@ -196,7 +194,11 @@ impl Hub {
             ));
         }
         let (to_viewer, relayed) = {
-            let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let streams = self
+                .routes
+                .streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             match streams.get(&stream) {
                 Some(r) if &r.workstation == from => (r.to_viewer.clone(), r.relayed.clone()),
                 // A stream that just ended: the frame is simply late.
@@ -245,7 +247,11 @@ impl Hub {
         reason: String,
     ) {
         let route = {
-            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let mut streams = self
+                .routes
+                .streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if streams.get(&stream).is_none_or(|r| &r.workstation != from) {
                 return; // not its stream, or already gone
             }
@@ -267,7 +273,11 @@ impl Hub {
     /// A console connection closed: its streams end.
     pub(super) fn drop_viewer_streams(&self, viewer: u64) {
         let gone: Vec<(StreamId, WorkstationId)> = {
-            let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+            let mut streams = self
+                .routes
+                .streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let ids: Vec<_> = streams
                 .iter()
                 .filter(|(_, r)| r.viewer == viewer)
@@ -285,22 +295,15 @@ impl Hub {
 
     /// A session ended: its streams end with it (the agent stops them on the session notice).
     pub(super) fn drop_session_streams(&self, session: &SessionId) {
-        self.streams
+        self.routes
+            .streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, r| &r.session != session);
     }
 
-    /// The workstations with an open session (the demo never takes those offline).
-    pub fn workstations_in_session(&self) -> std::collections::HashSet<WorkstationId> {
-        self.sessions
-            .lock()
-            .map(|s| s.values().map(|l| l.info.workstation_id.clone()).collect())
-            .unwrap_or_default()
-    }
-
     /// How many streams are open (for tests and status).
     pub fn stream_count(&self) -> usize {
-        self.streams.lock().map(|s| s.len()).unwrap_or(0)
+        self.routes.streams.lock().map(|s| s.len()).unwrap_or(0)
     }
 }

@@ -55,10 +55,16 @@ pub(super) fn ends(
     Some(end.why)
 }
 
+/// Per user: the signal that closes their open console connections (and why). Owned here.
+#[derive(Default)]
+pub(super) struct UserEnds(
+    std::sync::Mutex<std::collections::HashMap<UserId, watch::Sender<Option<UserEnd>>>>,
+);
+
 impl Hub {
     /// Learn when `user`'s logins are ended while a connection of theirs is open.
     pub(super) fn user_ends(&self, user: &UserId) -> watch::Receiver<Option<UserEnd>> {
-        let mut ends = self.user_ends.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ends = self.user_ends.0.lock().unwrap_or_else(|p| p.into_inner());
         // Users with no open connection left hold no memory.
         ends.retain(|_, tx| tx.receiver_count() > 0);
         ends.entry(user.clone())
@@ -67,7 +73,7 @@ impl Hub {
     }
 
     fn signal_user(&self, user: &UserId, end: UserEnd) {
-        let ends = self.user_ends.lock().unwrap_or_else(|p| p.into_inner());
+        let ends = self.user_ends.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = ends.get(user) {
             tx.send_replace(Some(end));
         }
