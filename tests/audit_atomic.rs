@@ -345,3 +345,40 @@ fn team(hub: &TestHub) -> String {
         .info
         .team_id
 }
+
+/// `tether admin create-user` on the hub's machine commits the user with its record too.
+#[test]
+fn the_admin_command_creates_a_user_only_with_its_record() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hubdata");
+    common::bin::create_admin(home.path(), &data, "ann");
+    let head = data.join(HEAD_FILE);
+    let good = std::fs::read(&head).expect("read the audit head");
+    std::fs::write(&head, b"{}").expect("spoil the audit head");
+    let out = common::bin::run(
+        home.path(),
+        &[
+            "admin",
+            "--data",
+            data.to_str().expect("utf8"),
+            "create-user",
+            "bob",
+            "--role",
+            "technician",
+            "--team",
+            "Desk",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(!out.status.success(), "created without its record");
+    std::fs::write(&head, good).expect("restore the audit head");
+    let store = tether::hub::store::SqliteStore::open_dir(&data).expect("open the store");
+    assert!(
+        store.user_by_name("bob").expect("lookup").is_none(),
+        "bob was created although his record was refused"
+    );
+    assert!(store.user_by_name("ann").expect("lookup").is_some());
+}

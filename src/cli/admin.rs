@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{Failure, read_secret_line};
-use crate::hub::store::{AuditReport, AuditedChange, NewAudit, NewUser, SqliteStore, Store};
+use crate::hub::store::{
+    AuditReport, AuditedChange, ChangeOutcome, NewAudit, NewUser, SqliteStore, Store,
+};
 use crate::paths::Paths;
 use crate::protocol::Role;
 
@@ -202,22 +204,36 @@ pub fn run(paths: &Paths, args: AdminArgs) -> Result<(), Failure> {
                 });
             }
             let password_hash = crate::secrets::hash_password(&password)?;
-            let user = store.create_user(NewUser {
-                name,
-                email,
-                role,
-                team,
-                password_hash,
+            let change = AuditedChange::CreateUser {
+                new: Box::new(NewUser {
+                    name,
+                    email,
+                    role,
+                    team,
+                    password_hash,
+                }),
+            };
+            // The user and their record in one commit: a failure to audit creates nobody.
+            let outcome = store.commit_audited(change, &|outcome| {
+                let ChangeOutcome::User(user) = outcome else {
+                    return Vec::new();
+                };
+                vec![NewAudit {
+                    at: chrono::Utc::now(),
+                    actor: "admin-cli".into(),
+                    actor_email: None,
+                    team_id: Some(user.team_id.clone()),
+                    action: AuditEvent::UserCreate,
+                    target: Some(user.name.clone()),
+                    detail: serde_json::json!({ "name": user.name, "user_id": user.id, "role": user.role, "team": user.team }),
+                }]
             })?;
-            store.append_audit(NewAudit {
-                at: chrono::Utc::now(),
-                actor: "admin-cli".into(),
-                actor_email: None,
-                team_id: Some(user.team_id.clone()),
-                action: AuditEvent::UserCreate,
-                target: Some(user.name.clone()),
-                detail: serde_json::json!({ "name": user.name, "user_id": user.id, "role": user.role, "team": user.team }),
-            })?;
+            let ChangeOutcome::User(user) = outcome else {
+                return Err(Failure {
+                    message: "the store did not return the new user".into(),
+                    code: 1,
+                });
+            };
             println!(
                 "created {} {} ({}) in team {}",
                 user.role.as_str(),

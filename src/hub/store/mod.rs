@@ -272,6 +272,9 @@ pub enum AuditedChange {
         after: u32,
     },
     /// As [`users::UserStore::add_user`]; the outcome is [`ChangeOutcome::User`].
+    /// As [`Store::create_user`] (the hub-side `tether admin create-user`):
+    /// [`ChangeOutcome::User`].
+    CreateUser { new: Box<NewUser> },
     AddUser {
         new: Box<NewUser>,
         team: TeamId,

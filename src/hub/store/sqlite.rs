@@ -763,56 +763,7 @@ fn finish_session(raw: RawSession) -> StoreResult<(TeamId, SessionInfo)> {
 
 impl Store for SqliteStore {
     fn create_user(&self, new: NewUser) -> StoreResult<UserInfo> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let now = ts(Utc::now());
-        let team_id: Option<String> = tx
-            .query_row("SELECT id FROM teams WHERE name = ?1", [&new.team], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db)?;
-        let team_id = match team_id {
-            Some(id) => id,
-            None => {
-                let id = new_id("tm")?;
-                tx.execute(
-                    "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
-                    params![id, new.team, now],
-                )
-                .map_err(db)?;
-                id
-            }
-        };
-        let id = new_id("us")?;
-        // An owner is an admin of their own team, and listed in hub_owners (see the migration).
-        let role = match new.role {
-            Role::Owner => Role::Admin,
-            other => other,
-        };
-        tx.execute(
-            "INSERT INTO users (id, name, email, role, team_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, new.name, new.email, role.as_str(), team_id, new.password_hash, now],
-        )
-        .map_err(|e| match db(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?}", new.name)),
-            other => other,
-        })?;
-        if new.role == Role::Owner {
-            tx.execute("INSERT INTO hub_owners (user_id) VALUES (?1)", [&id])
-                .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
-        Ok(UserInfo {
-            id,
-            name: new.name,
-            email: new.email,
-            role: new.role,
-            team_id,
-            team: new.team,
-        })
+        self.in_tx(|tx| changes::create_user(tx, new))
     }
 
     fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>> {

@@ -198,6 +198,9 @@ pub(super) fn apply(tx: &Connection, change: AuditedChange) -> StoreResult<Chang
             changes::claim_passcode_replacement(tx, &workstation, after)?
                 .map_or(ChangeOutcome::Unchanged, ChangeOutcome::Count),
         ),
+        AuditedChange::CreateUser { new } => Ok(ChangeOutcome::User(Box::new(
+            changes::create_user(tx, *new)?,
+        ))),
         AuditedChange::AddUser {
             new,
             team,

@@ -5,13 +5,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    LINK_COLS, SESSION_COLS, WS_COLS, db, finish_link, finish_session, finish_ws, link_row,
+    LINK_COLS, SESSION_COLS, WS_COLS, db, finish_link, finish_session, finish_ws, link_row, new_id,
     parse_ts, session_row, ts, users, ws_row,
 };
-use crate::hub::store::{NewLink, NewWorkstation, StoreError, StoreResult, WorkstationRow};
+use crate::hub::store::{
+    NewLink, NewUser, NewWorkstation, StoreError, StoreResult, WorkstationRow,
+};
 use crate::protocol::{
-    ClientId, ClientInfo, CredentialId, LinkId, LinkInfo, SecretRequirements, SessionId,
-    SessionInfo, TeamId, UserId, WorkstationId,
+    ClientId, ClientInfo, CredentialId, LinkId, LinkInfo, Role, SecretRequirements, SessionId,
+    SessionInfo, TeamId, UserId, UserInfo, WorkstationId,
 };
 
 /// One more failed login; the account's logins end in the same transaction when it locks.
@@ -366,4 +368,54 @@ pub(super) fn note_credential_expired(conn: &Connection, id: &CredentialId) -> S
     conn.execute("DELETE FROM guest_tokens WHERE credential_id = ?1", [id])
         .map_err(db)?;
     Ok(n == 1)
+}
+
+/// As [`crate::hub::store::Store::create_user`] (the hub-side `tether admin create-user`): the
+/// team is made when new.
+pub(super) fn create_user(tx: &Connection, new: NewUser) -> StoreResult<UserInfo> {
+    let now = ts(Utc::now());
+    let team_id: Option<String> = tx
+        .query_row("SELECT id FROM teams WHERE name = ?1", [&new.team], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(db)?;
+    let team_id = match team_id {
+        Some(id) => id,
+        None => {
+            let id = new_id("tm")?;
+            tx.execute(
+                "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id, new.team, now],
+            )
+            .map_err(db)?;
+            id
+        }
+    };
+    let id = new_id("us")?;
+    // An owner is an admin of their own team, and listed in hub_owners (see the migration).
+    let role = match new.role {
+        Role::Owner => Role::Admin,
+        other => other,
+    };
+    tx.execute(
+        "INSERT INTO users (id, name, email, role, team_id, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![id, new.name, new.email, role.as_str(), team_id, new.password_hash, now],
+    )
+    .map_err(|e| match db(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!("user {:?}", new.name)),
+        other => other,
+    })?;
+    if new.role == Role::Owner {
+        tx.execute("INSERT INTO hub_owners (user_id) VALUES (?1)", [&id])
+            .map_err(db)?;
+    }
+    Ok(UserInfo {
+        id,
+        name: new.name,
+        email: new.email,
+        role: new.role,
+        team_id,
+        team: new.team,
+    })
 }
