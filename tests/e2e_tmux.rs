@@ -52,17 +52,7 @@ fn demo_lists_filters_quits_and_restores_the_terminal() {
         screen.contains("TETHER-EXITED-0"),
         "demo exited with an error:\n{screen}"
     );
-    assert_eq!(
-        tmux.format("#{alternate_on}"),
-        "0",
-        "alternate screen left on"
-    );
-    assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor left hidden");
-    assert_eq!(
-        tmux.format("#{mouse_any_flag}"),
-        "0",
-        "mouse capture left on"
-    );
+    tmux.assert_terminal_restored();
     assert!(
         !screen.contains("xray-workstation"),
         "the console's screen was left behind:\n{screen}"
@@ -440,34 +430,15 @@ fn console_login_asks_for_the_2fa_code() {
     if !common::peers::available("tmux", test) {
         return;
     }
-    use tether::secrets::totp::TotpSecret;
     let cli = tempfile::tempdir().expect("tempdir");
     let console_home = tempfile::tempdir().expect("tempdir");
     let data = cli.path().join("hubdata");
     common::bin::create_admin(cli.path(), &data, "ann");
     let hub = common::bin::HubProcess::start(cli.path(), &data, &[], std::process::Stdio::null());
     common::bin::login(cli.path(), &hub, "ann");
-    let enrolment: serde_json::Value = serde_json::from_str(&tether(
-        cli.path(),
-        &["ctl", "--json", "2fa", "enable"],
-        None,
-    ))
-    .expect("json");
-    let secret =
-        TotpSecret::from_base32(enrolment["secret"].as_str().expect("secret")).expect("base32");
+    let secret = common::bin::enable_2fa(cli.path());
     let step = || u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") / 30;
     let code = |s: u64| secret.code_for_step(s, 6).expect("code");
-    // Confirm with the previous step's code, so the current one is left for the console.
-    let confirmed = (0..2).any(|_| {
-        common::bin::run(
-            cli.path(),
-            &["ctl", "2fa", "confirm", &code(step() - 1)],
-            None,
-        )
-        .status
-        .success()
-    });
-    assert!(confirmed, "2FA confirmed");
 
     let console_cmd = format!(
         "TETHER_HOME={} {} console --hub {}; echo TETHER-EXITED-$?; sleep 600",

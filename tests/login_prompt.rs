@@ -11,13 +11,8 @@ use common::bin::{BIN, HubProcess, create_admin};
 use common::pty::InPty;
 use portable_pty::CommandBuilder;
 
-#[test]
-fn login_on_a_terminal_asks_for_the_password_without_echo() {
-    let home = tempfile::tempdir().expect("tempdir");
-    let data = home.path().join("hub");
-    let hub = HubProcess::start(home.path(), &data, &[], std::process::Stdio::null());
-    create_admin(home.path(), &data, "ann");
-
+/// `tether login` to `hub` as ann, pinned, as a technician types it.
+fn login_command(hub: &HubProcess) -> CommandBuilder {
     let mut login = CommandBuilder::new(BIN);
     let url = hub.url();
     login.args([
@@ -29,6 +24,17 @@ fn login_on_a_terminal_asks_for_the_password_without_echo() {
         "--fingerprint",
         &hub.fingerprint,
     ]);
+    login
+}
+
+#[test]
+fn login_on_a_terminal_asks_for_the_password_without_echo() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let data = home.path().join("hub");
+    let hub = HubProcess::start(home.path(), &data, &[], std::process::Stdio::null());
+    create_admin(home.path(), &data, "ann");
+
+    let mut login = login_command(&hub);
     login.env("TETHER_HOME", home.path());
     let mut pty = InPty::spawn(login);
     let shown = pty.shown.clone();
@@ -56,47 +62,18 @@ fn login_on_a_terminal_asks_for_the_password_without_echo() {
 
 #[test]
 fn login_on_a_terminal_asks_for_the_2fa_code_when_the_hub_does() {
-    use tether::secrets::totp::TotpSecret;
     let home = tempfile::tempdir().expect("tempdir");
     let data = home.path().join("hub");
     common::bin::create_admin(home.path(), &data, "ann");
     let hub = HubProcess::start(home.path(), &data, &[], std::process::Stdio::null());
     common::bin::login(home.path(), &hub, "ann");
-    let enrolment: serde_json::Value = serde_json::from_str(&common::bin::ok(&common::bin::run(
-        home.path(),
-        &["ctl", "--json", "2fa", "enable"],
-        None,
-    )))
-    .expect("json");
-    let secret =
-        TotpSecret::from_base32(enrolment["secret"].as_str().expect("secret")).expect("base32");
+    let secret = common::bin::enable_2fa(home.path());
     let step = || u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") / 30;
     let code = |s: u64| secret.code_for_step(s, 6).expect("code");
-    // Confirmed with the previous step's code, so the current one is left for the login.
-    let confirmed = (0..2).any(|_| {
-        common::bin::run(
-            home.path(),
-            &["ctl", "2fa", "confirm", &code(step() - 1)],
-            None,
-        )
-        .status
-        .success()
-    });
-    assert!(confirmed, "2FA confirmed");
 
     // Another technician's machine: nothing saved there yet.
     let other = tempfile::tempdir().expect("tempdir");
-    let mut login = CommandBuilder::new(BIN);
-    let url = hub.url();
-    login.args([
-        "login",
-        "--hub",
-        &url,
-        "--user",
-        "ann",
-        "--fingerprint",
-        &hub.fingerprint,
-    ]);
+    let mut login = login_command(&hub);
     login.env("TETHER_HOME", other.path());
     let mut pty = InPty::spawn(login);
     let shown = pty.shown.clone();

@@ -86,17 +86,7 @@ fn demo_stops_cleanly(test: &str, ask: Ask) {
         screen.contains("TETHER-EXITED-0"),
         "a requested stop exits with status 0:\n{screen}"
     );
-    assert_eq!(
-        tmux.format("#{alternate_on}"),
-        "0",
-        "alternate screen left on"
-    );
-    assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor left hidden");
-    assert_eq!(
-        tmux.format("#{mouse_any_flag}"),
-        "0",
-        "mouse capture left on"
-    );
+    tmux.assert_terminal_restored();
     assert_eq!(
         demo_dirs(tmp.path()),
         Vec::<String>::new(),

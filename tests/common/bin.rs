@@ -158,3 +158,25 @@ pub fn login(home: &Path, hub: &HubProcess, name: &str) {
         Some(&format!("{}\n", super::PASSWORD)),
     ));
 }
+
+/// `ctl 2fa enable` then `ctl 2fa confirm` for the user logged in at `home`, confirmed with the
+/// previous 30 s step's code so the current one is left for the login under test. The secret.
+pub fn enable_2fa(home: &Path) -> tether::secrets::totp::TotpSecret {
+    let enrolment: serde_json::Value =
+        serde_json::from_str(&ok(&run(home, &["ctl", "--json", "2fa", "enable"], None)))
+            .expect("json");
+    let secret = tether::secrets::totp::TotpSecret::from_base32(
+        enrolment["secret"].as_str().expect("secret"),
+    )
+    .expect("base32");
+    let step = || u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") / 30;
+    // A step boundary between the code and its check fails the first try: once more.
+    let confirmed = (0..2).any(|_| {
+        let code = secret.code_for_step(step() - 1, 6).expect("code");
+        run(home, &["ctl", "2fa", "confirm", &code], None)
+            .status
+            .success()
+    });
+    assert!(confirmed, "2FA confirmed");
+    secret
+}

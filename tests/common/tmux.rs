@@ -72,6 +72,22 @@ impl Tmux {
             .to_owned()
     }
 
+    /// The first pane's terminal is as a program found it: main screen, cursor shown, no
+    /// mouse capture.
+    pub fn assert_terminal_restored(&self) {
+        assert_eq!(
+            self.format("#{alternate_on}"),
+            "0",
+            "alternate screen left on"
+        );
+        assert_eq!(self.format("#{cursor_flag}"), "1", "cursor left hidden");
+        assert_eq!(
+            self.format("#{mouse_any_flag}"),
+            "0",
+            "mouse capture left on"
+        );
+    }
+
     /// Wait until the screen satisfies `pred`, reading it again every 100 ms (tmux has no
     /// event for "the screen shows X"); fails with the last screen after `within`.
     pub fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {

@@ -3,7 +3,6 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use unicode_width::UnicodeWidthStr;
@@ -294,26 +293,7 @@ fn draw_menu(
         })
         .collect();
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
-    let rect = centered(area, width, height);
-    frame.render_widget(Clear, rect);
-    let title = format!(" {} ", viewer.session.hostname);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(theme.style(Role::BorderFocused))
-        .style(theme.style(Role::Text))
-        .title(Span::styled(
-            truncate(&title, usize::from(width.saturating_sub(2))),
-            theme.style(Role::Title),
-        ));
-    let inner = block.inner(rect);
-    frame.render_widget(block, rect);
-    let inner = Rect {
-        x: inner.x + 1,
-        width: inner.width.saturating_sub(2),
-        ..inner
-    };
-    frame.render_widget(Paragraph::new(lines).style(Style::default()), inner);
+    draw_menu_box(viewer, theme, frame, centered(area, width, height), lines);
 }
 
 /// The menu on a terminal too short for a row per binding: each binding's first key and short
@@ -360,7 +340,11 @@ fn draw_packed_menu(
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height);
-    let rect = centered(area, width, height);
+    draw_menu_box(viewer, theme, frame, centered(area, width, height), lines);
+}
+
+/// The session menu's box (titled with the workstation), cleared under it, with `lines` inside.
+fn draw_menu_box(viewer: &Viewer, theme: &Theme, frame: &mut Frame, rect: Rect, lines: Vec<Line>) {
     frame.render_widget(Clear, rect);
     let title = format!(" {} ", viewer.session.hostname);
     let block = Block::default()
@@ -369,7 +353,7 @@ fn draw_packed_menu(
         .border_style(theme.style(Role::BorderFocused))
         .style(theme.style(Role::Text))
         .title(Span::styled(
-            truncate(&title, usize::from(width.saturating_sub(2))),
+            truncate(&title, usize::from(rect.width.saturating_sub(2))),
             theme.style(Role::Title),
         ));
     let inner = block.inner(rect);
