@@ -859,6 +859,8 @@ async fn parallel_wrong_passcodes_reach_the_agent_at_most_five_times() {
     let reached = actions.iter().filter(|a| *a == "connect.refused").count();
     let replaced = actions.iter().filter(|a| *a == "passcode.replace").count();
     assert!(reached <= 5, "{reached} wrong secrets reached the agent");
+    // ... and some did: the lock-out is earned by the agent's answers, not answered blindly.
+    assert!(wrong >= 1, "no wrong secret reached the agent: {answers:?}");
     assert_eq!(reached, wrong);
     assert!(replaced <= 1, "the passcode was replaced {replaced} times");
 }

@@ -147,6 +147,17 @@ fn closing_the_demos_terminal_removes_its_data() {
         tmux.socket()
     );
     tmux.run(&["new-window", "-d", "-t", "t:", &watcher]);
+    // The demo's data is there while it runs, so "gone after" says the stop removed it.
+    let running: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("read tmp")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tether-demo-"))
+        .collect();
+    assert_eq!(
+        running.len(),
+        1,
+        "the running demo keeps its data in TMPDIR"
+    );
     // The terminal closes under the demo: its pane is killed (SIGHUP, then a dead tty).
     tmux.run(&["kill-pane", "-t", "t:0"]);
     assert!(

@@ -322,7 +322,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn kb_to_mb(kb: u64) -> f64 {
+pub(super) fn kb_to_mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 

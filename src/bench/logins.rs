@@ -126,7 +126,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     tokio::time::sleep(args.settle).await;
     let after_kb = hub.rss_kb().context("reading the hub's memory")?;
 
-    let mb = |kb: u64| kb as f64 / 1024.0;
+    let mb = super::hub::kb_to_mb;
     let mut report = Report::new(
         "logins",
         format!(

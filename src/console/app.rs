@@ -136,7 +136,8 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
         over,
         RenderOverride::HalfBlock | RenderOverride::Quadrant | RenderOverride::Sextant
     );
-    let ask = (!text || detect::window_cell().is_none()) && io::stdout().is_terminal();
+    let window = detect::window_cell();
+    let ask = (!text || window.is_none()) && io::stdout().is_terminal();
     let caps = if ask {
         detect::query(env, detect::QUERY_TIMEOUT)
     } else {
@@ -152,7 +153,7 @@ fn render_setup(env: &Environment, over: RenderOverride) -> (Vec<RenderMode>, Ce
         },
         // Text modes need it too (their pixels are rarely square): the kernel's window size
         // when the terminal was not asked, then a guess.
-        caps.cell.or_else(detect::window_cell).unwrap_or_default(),
+        caps.cell.or(window).unwrap_or_default(),
         detect::sixel_colors(&caps),
         ask,
     )

@@ -115,12 +115,6 @@ impl OtpState {
     }
 }
 
-/// Seconds (rounded up, at least 1) from `now` until `next`.
-fn secs_until(now: DateTime<Utc>, next: DateTime<Utc>) -> u64 {
-    let ms = (next - now).num_milliseconds().max(1);
-    u64::try_from((ms + 999) / 1000).unwrap_or(1)
-}
-
 fn rate_limited(message: String, wait: u64) -> ProtocolError {
     let mut err = ProtocolError::new(ErrorCode::RateLimited, message);
     err.retry_after_secs = Some(wait);
@@ -451,7 +445,7 @@ impl Hub {
         let issued_now = self.commit(change, move |_| vec![record.clone()]).await?;
         if let ChangeOutcome::OtpInTheWay(last) = issued_now {
             let next = last.issued_at + REQUEST_INTERVAL;
-            let wait = secs_until(now, next);
+            let wait = super::preauth::wait_secs(next, now);
             let detail = serde_json::json!({
                 "retry_after_secs": wait,
                 "last": last.id,
@@ -552,7 +546,7 @@ impl Hub {
             let pair = (user.id.clone(), row.info.id.clone());
             if let Some(last) = resends.get(&pair) {
                 let next = *last + RESEND_INTERVAL;
-                let wait = secs_until(now, next);
+                let wait = super::preauth::wait_secs(next, now);
                 return Err(rate_limited(
                     format!(
                         "the one-time password for {} was just resent: again in {wait} s",

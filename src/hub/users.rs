@@ -175,9 +175,11 @@ async fn hash_new_password(password: &Secret) -> Result<String, ProtocolError> {
         return Err(ProtocolError::bad_request(problem));
     }
     let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+    // In the bounded argon2 pool, as every other hash: a burst of adds or redeems cannot
+    // start one 19 MiB hash per request.
+    secrets::work::bounded(move || secrets::hash_password(&password))
         .await
-        .map_err(|_| ProtocolError::internal())?
+        .map_err(super::preauth::work_error)?
         .map_err(|_| ProtocolError::internal())
 }
 

@@ -118,14 +118,6 @@ pub enum UsersPending {
     Change { name: String, change: UserChange },
 }
 
-/// The layers this module owns.
-pub fn owns(layer: Layer) -> bool {
-    matches!(
-        layer,
-        Layer::UserAdd | Layer::UserAdded | Layer::UserConfirm
-    )
-}
-
 /// The text field with the keyboard in the add form.
 pub fn text_field(state: &mut State) -> Option<&mut TextInput> {
     match &mut state.dialog {

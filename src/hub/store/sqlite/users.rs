@@ -1,7 +1,7 @@
 //! SQLite side of the user lifecycle (issue 11): see `store::users`.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     SqliteStore, StoreResult, USER_COLS, db, finish_user, new_id, parse_ts, ts, user_record,
@@ -232,13 +232,7 @@ impl UserStore for SqliteStore {
     }
 
     fn revoke_user_logins(&self, user: &UserId, why: Revocation) -> StoreResult<usize> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let revoked = revoke_in(&tx, user, why)?;
-        tx.commit().map_err(db)?;
-        Ok(revoked)
+        self.in_tx(|tx| revoke_in(tx, user, why))
     }
 
     fn revocations_after(&self, seq: i64, limit: u32) -> StoreResult<Vec<RevocationRow>> {
